@@ -1,0 +1,83 @@
+"""jobdeck: run, watch and stop long-running admin jobs.
+
+The core (model, stores, controller, runner) needs only the standard library; the HTTP API, dashboard and CLI
+are imported on first use so that ``import jobdeck`` stays light inside job code.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .controller import PipelineController
+from .defaults import configure, create_job, get_active_jobs, get_default_store, get_job, get_past_jobs
+from .errors import (
+    AbortError,
+    ClientError,
+    JobConflictError,
+    JobdeckError,
+    JobFinishedError,
+    JobNotFoundError,
+    StoreError,
+    UnknownJobTypeError,
+)
+from .events import EventBatch, EventType, JobEvent
+from .model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from .runner import JobRunner, JobType
+from .stores import MemoryStore, Store, open_store
+
+if TYPE_CHECKING:
+    from .stores.redis import RedisStore
+    from .stores.sqlite import SQLiteStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbortError",
+    "ClientError",
+    "EventBatch",
+    "EventType",
+    "JobConflictError",
+    "JobEvent",
+    "JobFinishedError",
+    "JobInfo",
+    "JobMessage",
+    "JobNotFoundError",
+    "JobRunner",
+    "JobStatus",
+    "JobType",
+    "JobdeckError",
+    "MemoryStore",
+    "MessageType",
+    "OperationRef",
+    "PipelineController",
+    "RedisStore",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "UnknownJobTypeError",
+    "__version__",
+    "configure",
+    "create_job",
+    "get_active_jobs",
+    "get_default_store",
+    "get_job",
+    "get_past_jobs",
+    "open_store",
+]
+
+_LAZY = {
+    "SQLiteStore": ".stores.sqlite",
+    "RedisStore": ".stores.redis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Backends, the web app and the client pull in optional or heavier dependencies: import them on use.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jobdeck' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

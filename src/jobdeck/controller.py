@@ -1,0 +1,210 @@
+"""PipelineController: the one object job code talks to.
+
+    with PipelineController(job.id) as ctl:
+        ctl.initialize_pipeline(["data-loading", ("question-processing", 10), "saving"])
+        ctl.define_sub_operations("question-processing", ["q1-pros", "q1-cons"])
+        for item in items:
+            ctl.check_abort()
+            ...
+            ctl.progress(done / total)
+        ctl.info("all questions processed")
+
+Leaving the ``with`` block normally completes the job; an :class:`AbortError` (from ``check_abort()``) marks it
+aborted and is swallowed, because stopping on request is a normal way for a job to end; any other exception
+fails the job with the exception's type and message and propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from .defaults import get_default_store
+from .errors import AbortError
+from .model import JobStatus, OperationRef
+from .pipeline import OperationSpec, PipelineTree
+from .stores.base import Store, check_progress
+
+__all__ = ["PipelineController"]
+
+logger = logging.getLogger("jobdeck")
+
+# check_abort() is called in tight loops; stores that answer over the network may serve it from a cache this old.
+ABORT_CHECK_MAX_AGE = 0.1
+
+
+class PipelineController:
+    """Reports a job's progress and messages and tells its code when to stop. Thread-safe."""
+
+    def __init__(self, job_id: str, store: Store | None = None) -> None:
+        self.store = store if store is not None else get_default_store()
+        self.job_id = self.store.require_job(job_id, messages=False).id
+        self._tree: PipelineTree | None = None
+        self._reported = 0.0
+        self._operation: OperationRef | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<PipelineController job={self.job_id}>"
+
+    # ------------------------------------------------------------------ pipeline structure
+
+    def initialize_pipeline(self, operations: Iterable[OperationSpec]) -> None:
+        """Declare the job's operations, each ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``."""
+        with self._lock:
+            self._tree = PipelineTree(operations)
+            self._push()
+
+    def define_sub_operations(self, operation_id: str, sub_operations: Iterable[OperationSpec]) -> None:
+        """Split an operation (``"op"`` or a path ``"op/sub"``) into weighted sub-operations."""
+        with self._lock:
+            self._require_tree().define_sub_operations(operation_id, sub_operations)
+            self._push()
+
+    def _require_tree(self) -> PipelineTree:
+        if self._tree is None:
+            raise ValueError("no pipeline: call initialize_pipeline([...]) first")
+        return self._tree
+
+    # ------------------------------------------------------------------ progress
+
+    def progress(self, value: float) -> None:
+        """Progress of the current (sub-)operation, or of the whole job before a pipeline is defined.
+
+        Reaching 1 moves on to the next operation.
+        """
+        value = check_progress(value)
+        with self._lock:
+            tree = self._tree
+            if tree is None:
+                self._reported = value
+                self.store.update_progress(self.job_id, value)
+                return
+            tree.set(tree.current_leaf(), value)
+            self._push()
+
+    def update_operation(self, operation_id: str, value: float) -> None:
+        """Progress of any operation (not only the current one: parts may run concurrently)."""
+        value = check_progress(value)
+        with self._lock:
+            self._require_tree().set(operation_id, value)
+            self._push()
+
+    def update_sub_operation(self, operation_id: str, sub_operation_id: str | float, value: float | None = None
+                             ) -> None:
+        """``update_sub_operation("op", "sub", 0.5)``, or the two-argument form with a path:
+        ``update_sub_operation("op/sub", 0.5)`` (``update_sub_operation("op", 1.0)`` updates ``op`` itself)."""
+        if value is None:
+            if isinstance(sub_operation_id, str):
+                raise ValueError("update_sub_operation(op, sub, value) needs a value")
+            self.update_operation(operation_id, sub_operation_id)
+        else:
+            if not isinstance(sub_operation_id, str):
+                raise ValueError(f"sub-operation id must be a string, got {sub_operation_id!r}")
+            self.update_operation(f"{operation_id}/{sub_operation_id}", value)
+
+    def next_operation(self) -> None:
+        """Finish the current operation and make the next one current."""
+        with self._lock:
+            self._require_tree().next_operation()
+            self._push()
+
+    def _push(self) -> None:
+        """Send the tree's progress to the store; never lets the job's progress go backwards."""
+        tree = self._tree
+        if tree is None:
+            return
+        value = tree.progress
+        if value < self._reported:
+            value = self._reported
+        self._reported = value
+        op = tree.current_operation()
+        ref = self._operation
+        if op is not None and (ref is None or ref.id != op["id"] or ref.index != op["index"]
+                               or ref.total != op["total"]):
+            ref = self._operation = OperationRef(op["id"], op["index"], op["total"])
+            self.store.update_progress(self.job_id, value, ref)
+        else:
+            self.store.update_progress(self.job_id, value)
+
+    # ------------------------------------------------------------------ views
+
+    def get_progress(self) -> float:
+        """The job's overall progress as last reported."""
+        return self._reported
+
+    def get_current_operation(self) -> dict[str, Any] | None:
+        """``{"id", "index", "total"}`` of the current top-level operation (index 1-based), or None."""
+        with self._lock:
+            return self._tree.current_operation() if self._tree else None
+
+    def get_current_sub_operation(self) -> dict[str, Any] | None:
+        with self._lock:
+            return self._tree.current_sub_operation() if self._tree else None
+
+    def get_operation_progress(self, operation_id: str) -> float:
+        with self._lock:
+            return self._require_tree().find(operation_id).value
+
+    def get_sub_operation_progress(self, operation_id: str, sub_operation_id: str) -> float:
+        return self.get_operation_progress(f"{operation_id}/{sub_operation_id}")
+
+    def get_sub_operations(self, operation_id: str) -> list[dict[str, Any]]:
+        """``[{"id", "weight", "progress"}, ...]`` of an operation's sub-operations."""
+        with self._lock:
+            return self._require_tree().sub_operations(operation_id)
+
+    def has_sub_operations(self, operation_id: str) -> bool:
+        with self._lock:
+            return bool(self._require_tree().find(operation_id).children)
+
+    # ------------------------------------------------------------------ messages
+
+    def info(self, message: str) -> None:
+        self.store.add_info_message(self.job_id, message)
+        logger.info("job %s: %s", self.job_id, message)
+
+    def warning(self, message: str) -> None:
+        self.store.add_warning_message(self.job_id, message)
+        logger.warning("job %s: %s", self.job_id, message)
+
+    def error(self, message: str) -> None:
+        self.store.add_error_message(self.job_id, message)
+        logger.error("job %s: %s", self.job_id, message)
+
+    # ------------------------------------------------------------------ outcome and abort
+
+    def complete(self, result: Any = None) -> bool:
+        """Finish the job successfully; ``result`` (JSON) is kept with it. False if it had already ended."""
+        return self.store.complete_job(self.job_id, result)
+
+    def fail(self, message: str | None = None) -> bool:
+        return self.store.fail_job(self.job_id, message)
+
+    def is_abort_requested(self) -> bool:
+        """True once the job should stop: an abort was requested, or it was ended from outside (timeout,
+        stale reaper, shutdown), so nothing the code does now will be recorded."""
+        return self.store.get_status(self.job_id, max_age=ABORT_CHECK_MAX_AGE) is not JobStatus.RUNNING
+
+    def check_abort(self) -> None:
+        """Raise :class:`AbortError` if the job should stop; call it between units of work."""
+        if self.store.get_status(self.job_id, max_age=ABORT_CHECK_MAX_AGE) is not JobStatus.RUNNING:
+            job = self.store.get_job(self.job_id)
+            raise AbortError(self.job_id, job.abort_reason if job else None)
+
+    def __enter__(self) -> PipelineController:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc is None:
+            self.complete()
+            return False
+        if isinstance(exc, AbortError):
+            self.store.mark_aborted(self.job_id)
+            return True
+        self.fail(f"{type(exc).__name__}: {exc}")
+        return False

@@ -1,0 +1,101 @@
+"""Every error jobdeck raises, under one root.
+
+    JobdeckError
+    ├── JobNotFoundError        an id that no store knows (never created, or evicted)
+    ├── JobFinishedError        a change asked of a job that already reached a terminal state
+    ├── JobConflictError        a job type already runs its maximum number of jobs
+    ├── UnknownJobTypeError     a job type no runner has registered
+    ├── AbortError              raised by ``check_abort()`` inside job code when an abort was requested
+    ├── StoreError              a backend cannot be opened or reached (bad URL, missing extra, I/O)
+    └── ClientError             the HTTP client got an error answer or could not reach the server
+
+Messages state the fact first, then the remedy, so that a one-line print is enough for an operator.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AbortError",
+    "ClientError",
+    "JobConflictError",
+    "JobFinishedError",
+    "JobNotFoundError",
+    "JobdeckError",
+    "StoreError",
+    "UnknownJobTypeError",
+]
+
+
+class JobdeckError(Exception):
+    """Root of every jobdeck error."""
+
+
+class JobNotFoundError(JobdeckError, KeyError):
+    """No job with this id exists in the store."""
+
+    def __init__(self, job_id: str, hint: str | None = None) -> None:
+        self.job_id = job_id
+        text = f"job {job_id!r} not found"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class JobFinishedError(JobdeckError):
+    """The job is already completed, failed or aborted; terminal states are final."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"job {job_id} already finished with status {status!r}; terminal states are final")
+
+
+class JobConflictError(JobdeckError):
+    """Starting the job would exceed the job type's ``max_concurrent`` active jobs."""
+
+    def __init__(self, job_type: str, max_concurrent: int, active_ids: list[str] | None = None) -> None:
+        self.job_type = job_type
+        self.max_concurrent = max_concurrent
+        self.active_ids = list(active_ids or [])
+        running = f" (active: {', '.join(self.active_ids)})" if self.active_ids else ""
+        super().__init__(
+            f"job type {job_type!r} already has {max_concurrent} active job(s){running}; "
+            "wait for it to finish or abort it first"
+        )
+
+
+class UnknownJobTypeError(JobdeckError):
+    """The job type was never registered with the runner."""
+
+    def __init__(self, job_type: str, known: list[str] | None = None) -> None:
+        self.job_type = job_type
+        self.known = sorted(known or [])
+        known_text = ", ".join(self.known) if self.known else "none"
+        super().__init__(f"unknown job type {job_type!r}; registered types: {known_text}")
+
+
+class AbortError(JobdeckError):
+    """Raised inside job code by ``check_abort()`` once an abort was requested.
+
+    Job code may catch it to clean up, but should re-raise it so that the job ends ``aborted``.
+    """
+
+    def __init__(self, job_id: str, reason: str | None = None) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"job {job_id} was asked to abort: {reason or 'no reason given'}")
+
+
+class StoreError(JobdeckError):
+    """A store cannot be opened or reached: unknown URL scheme, missing extra, unreachable server, bad path."""
+
+
+class ClientError(JobdeckError):
+    """The jobdeck server answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)

@@ -1,0 +1,258 @@
+"""The job as plain data: statuses, messages, the job record and its camelCase JSON form.
+
+Nothing here does I/O or knows a store. Times are POSIX timestamps (``float`` seconds, as ``time.time()``
+returns) because job code writes them in hot loops; the JSON form turns them into ISO 8601 UTC strings with
+milliseconds and ``Z`` (``2026-01-01T00:00:00.000Z``), the shape the reference system's clients read.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "JobInfo",
+    "JobMessage",
+    "JobStatus",
+    "MessageType",
+    "OperationRef",
+    "format_time",
+    "parse_time",
+]
+
+JSONValue = Any  # what json/orjson can encode; kept loose on purpose (params and results are the user's)
+
+
+class JobStatus(enum.StrEnum):
+    """Lifecycle of a job. ``running`` and ``aborting`` are active; the rest are terminal and final."""
+
+    RUNNING = "running"
+    ABORTING = "aborting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.RUNNING, JobStatus.ABORTING})
+TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.ABORTED})
+
+
+class MessageType(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@lru_cache(maxsize=4096)
+def _iso_seconds(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def format_time(ts: float | None) -> str | None:
+    """POSIX seconds -> ``2026-01-01T00:00:00.000Z`` (None stays None).
+
+    Formatting dominates serialising message-heavy jobs, so the date part is cached per second.
+    """
+    if ts is None:
+        return None
+    whole = math.floor(ts)
+    millis = int((ts - whole) * 1000)
+    return f"{_iso_seconds(whole)}.{millis:03d}Z"
+
+
+def parse_time(text: str | None) -> float | None:
+    """ISO 8601 (``Z`` or an offset; a naive time counts as UTC) -> POSIX seconds. ValueError if malformed."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"expected an ISO 8601 time string, got {type(text).__name__}")
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class JobMessage:
+    """One entry of a job's message log."""
+
+    type: MessageType
+    message: str
+    timestamp: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type.value, "message": self.message, "timestamp": format_time(self.timestamp)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobMessage:
+        ts = parse_time(data["timestamp"])
+        return cls(MessageType(data["type"]), str(data["message"]), ts if ts is not None else 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRef:
+    """Where a pipeline is: the current operation's id, its 1-based index and the number of operations."""
+
+    id: str
+    index: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "index": self.index, "total": self.total}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OperationRef:
+        return cls(str(data["id"]), int(data["index"]), int(data["total"]))
+
+
+@dataclass(slots=True)
+class JobInfo:
+    """A snapshot of one job. Stores hand out copies: changing one does not change the stored job.
+
+    ``owner`` names the process running the job (``host:pid:token``) and ``heartbeat_time`` is when that
+    process last said it is alive; together they let the reaper tell a dead process from a busy job.
+    """
+
+    id: str
+    job_type: str
+    author: str
+    status: JobStatus = JobStatus.RUNNING
+    progress: float = 0.0
+    start_time: float = field(default_factory=time.time)
+    end_time: float | None = None
+    last_activity_time: float = 0.0
+    info_messages: list[JobMessage] = field(default_factory=list)
+    warning_messages: list[JobMessage] = field(default_factory=list)
+    error_messages: list[JobMessage] = field(default_factory=list)
+    params: JSONValue = None
+    result: JSONValue = None
+    current_operation: OperationRef | None = None
+    owner: str | None = None
+    heartbeat_time: float | None = None
+    abort_reason: str | None = None
+    abort_time: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.last_activity_time:
+            self.last_activity_time = self.start_time
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (to now while active)."""
+        return (self.end_time if self.end_time is not None else time.time()) - self.start_time
+
+    def messages(self, kind: MessageType) -> list[JobMessage]:
+        if kind is MessageType.INFO:
+            return self.info_messages
+        if kind is MessageType.WARNING:
+            return self.warning_messages
+        return self.error_messages
+
+    def all_messages(self) -> list[JobMessage]:
+        """All three kinds merged, oldest first (stable: ties keep info, warning, error order)."""
+        merged = [*self.info_messages, *self.warning_messages, *self.error_messages]
+        merged.sort(key=lambda m: m.timestamp)
+        return merged
+
+    def head(self) -> JobInfo:
+        """A copy without messages: what list views and events carry."""
+        return JobInfo(
+            id=self.id,
+            job_type=self.job_type,
+            author=self.author,
+            status=self.status,
+            progress=self.progress,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            last_activity_time=self.last_activity_time,
+            params=self.params,
+            result=self.result,
+            current_operation=self.current_operation,
+            owner=self.owner,
+            heartbeat_time=self.heartbeat_time,
+            abort_reason=self.abort_reason,
+            abort_time=self.abort_time,
+        )
+
+    def to_dict(self, messages: int | None = None) -> dict[str, Any]:
+        """The camelCase JSON form. ``messages``: None for all, N for the newest N of each kind (0: none)."""
+
+        def tail(items: list[JobMessage]) -> list[dict[str, Any]]:
+            if messages is not None:
+                items = items[-messages:] if messages > 0 else []
+            return [m.to_dict() for m in items]
+
+        return {
+            "id": self.id,
+            "jobType": self.job_type,
+            "author": self.author,
+            "status": self.status.value,
+            "progress": self.progress,
+            "startTime": format_time(self.start_time),
+            "endTime": format_time(self.end_time),
+            "lastActivityTime": format_time(self.last_activity_time),
+            "infoMessages": tail(self.info_messages),
+            "warningMessages": tail(self.warning_messages),
+            "errorMessages": tail(self.error_messages),
+            "params": self.params,
+            "result": self.result,
+            "currentOperation": self.current_operation.to_dict() if self.current_operation else None,
+            "owner": self.owner,
+            "heartbeatTime": format_time(self.heartbeat_time),
+            "abortReason": self.abort_reason,
+            "abortRequestedTime": format_time(self.abort_time),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobInfo:
+        """Inverse of :meth:`to_dict`; fields added after the reference (params, owner...) are optional."""
+        start = parse_time(data["startTime"])
+        op = data.get("currentOperation")
+        return cls(
+            id=str(data["id"]),
+            job_type=str(data["jobType"]),
+            author=str(data["author"]),
+            status=JobStatus(data["status"]),
+            progress=float(data["progress"]),
+            start_time=start if start is not None else 0.0,
+            end_time=parse_time(data.get("endTime")),
+            last_activity_time=parse_time(data.get("lastActivityTime")) or 0.0,
+            info_messages=[JobMessage.from_dict(m) for m in data.get("infoMessages") or []],
+            warning_messages=[JobMessage.from_dict(m) for m in data.get("warningMessages") or []],
+            error_messages=[JobMessage.from_dict(m) for m in data.get("errorMessages") or []],
+            params=data.get("params"),
+            result=data.get("result"),
+            current_operation=OperationRef.from_dict(op) if op else None,
+            owner=data.get("owner"),
+            heartbeat_time=parse_time(data.get("heartbeatTime")),
+            abort_reason=data.get("abortReason"),
+            abort_time=parse_time(data.get("abortRequestedTime")),
+        )
+
+    def to_json(self, messages: int | None = None) -> str:
+        import json
+
+        return json.dumps(self.to_dict(messages), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> JobInfo:
+        import json
+
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,175 @@
+"""Weighted operation trees: the arithmetic behind ``PipelineController``, with no I/O.
+
+A pipeline is a list of operations, each with a weight; any operation may be split into weighted
+sub-operations, to any depth. A node's progress is its own value if it is a leaf, else the weighted mean of
+its children (or the value set on it directly, whichever is larger). Every node keeps the weighted sum of its
+children's progress, so an update walks one path to the root: O(depth), not O(number of operations).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["OperationSpec", "PipelineTree", "parse_specs"]
+
+OperationSpec = str | tuple[str, float] | dict[str, Any]
+
+
+def parse_specs(specs: Iterable[OperationSpec]) -> list[tuple[str, float]]:
+    """Accept ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``; weight defaults to 1."""
+    if isinstance(specs, str | bytes | dict):
+        raise ValueError("operations must be a list of ids, (id, weight) pairs or {'id', 'weight'} dicts")
+    out: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for spec in specs:
+        if isinstance(spec, str):
+            op_id, weight = spec, 1.0
+        elif isinstance(spec, tuple) and len(spec) == 2:
+            op_id, weight = spec
+        elif isinstance(spec, dict) and "id" in spec:
+            op_id, weight = spec["id"], spec.get("weight", 1.0)
+        else:
+            raise ValueError(f"bad operation {spec!r}: use 'id', ('id', weight) or {{'id': ..., 'weight': ...}}")
+        if not isinstance(op_id, str) or not op_id or "/" in op_id:
+            raise ValueError(f"operation id must be a non-empty string without '/', got {op_id!r}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
+            raise ValueError(f"weight of operation {op_id!r} must be a positive number, got {weight!r}")
+        if op_id in seen:
+            raise ValueError(f"operation id {op_id!r} appears twice")
+        seen.add(op_id)
+        out.append((op_id, float(weight)))
+    if not out:
+        raise ValueError("a pipeline needs at least one operation")
+    return out
+
+
+@dataclass(eq=False, slots=True)
+class _Node:
+    id: str
+    weight: float
+    parent: _Node | None
+    direct: float = 0.0  # value set on the node itself
+    value: float = 0.0  # effective progress
+    children: list[_Node] = field(default_factory=list)
+    index: dict[str, _Node] = field(default_factory=dict)
+    child_sum: float = 0.0  # sum of weight * value over children
+    child_weight: float = 0.0
+    current: int = 0  # index of the current child
+
+    def path(self) -> str:
+        parts = []
+        node: _Node | None = self
+        while node is not None and node.parent is not None:
+            parts.append(node.id)
+            node = node.parent
+        return "/".join(reversed(parts))
+
+
+class PipelineTree:
+    """The operation tree of one job. Not thread-safe on its own: the controller serialises access."""
+
+    def __init__(self, specs: Iterable[OperationSpec]) -> None:
+        self.root = _Node("", 1.0, None)
+        self._define(self.root, parse_specs(specs))
+
+    # -------------------------------------------------------------- structure
+
+    @staticmethod
+    def _define(node: _Node, specs: Sequence[tuple[str, float]]) -> None:
+        node.children = [_Node(op_id, weight, node) for op_id, weight in specs]
+        node.index = {c.id: c for c in node.children}
+        node.child_weight = sum(w for _, w in specs)
+        node.child_sum = 0.0
+        node.current = 0
+
+    def find(self, path: str) -> _Node:
+        """The node at ``"op"`` or ``"op/sub/..."``; ValueError naming the known ids otherwise."""
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"operation id must be a non-empty string, got {path!r}")
+        node = self.root
+        for part in path.split("/"):
+            child = node.index.get(part)
+            if child is None:
+                where = f" under {node.path()!r}" if node.parent is not None else ""
+                known = ", ".join(node.index) or "none (define sub-operations first)"
+                raise ValueError(f"unknown operation {part!r}{where}; known: {known}")
+            node = child
+        return node
+
+    def define_sub_operations(self, path: str, specs: Iterable[OperationSpec]) -> None:
+        node = self.find(path)
+        self._define(node, parse_specs(specs))
+        self._refresh(node)
+
+    # -------------------------------------------------------------- progress
+
+    @property
+    def progress(self) -> float:
+        return self.root.value
+
+    def _refresh(self, node: _Node) -> None:
+        """Recompute ``node.value`` and propagate the change up to the root."""
+        while node is not None:
+            old = node.value
+            mean = node.child_sum / node.child_weight if node.children else 0.0
+            node.value = min(1.0, max(node.direct, mean)) if node.children else node.direct
+            parent = node.parent
+            if parent is None:
+                return
+            parent.child_sum += node.weight * (node.value - old)
+            node = parent
+
+    def set(self, path: str | _Node, value: float) -> None:
+        """Set an operation's progress; reaching 1 advances its parent's current operation past it."""
+        node = self.find(path) if isinstance(path, str) else path
+        node.direct = value
+        if value >= 1.0 and node.children:
+            for child in node.children:  # a finished operation has finished all its parts
+                if child.value < 1.0:
+                    self.set(child, 1.0)
+        self._refresh(node)
+        if node.value >= 1.0:
+            self._advance(node.parent)
+
+    def _advance(self, parent: _Node | None) -> None:
+        while parent is not None:
+            while parent.current < len(parent.children) - 1 and parent.children[parent.current].value >= 1.0:
+                parent.current += 1
+            parent = parent.parent
+
+    def current_leaf(self) -> _Node:
+        """Follow current operations down to the deepest one: where ``progress(v)`` lands."""
+        node = self.root
+        while node.children:
+            node = node.children[node.current]
+        return node
+
+    def next_operation(self) -> None:
+        """Finish the current top-level operation and move to the next."""
+        current = self.root.children[self.root.current]
+        self.set(current, 1.0)
+        if self.root.current < len(self.root.children) - 1 and current is self.root.children[self.root.current]:
+            self.root.current += 1
+
+    # -------------------------------------------------------------- views
+
+    @staticmethod
+    def ref(node: _Node) -> dict[str, Any] | None:
+        if not node.children:
+            return None
+        child = node.children[node.current]
+        return {"id": child.id, "index": node.current + 1, "total": len(node.children)}
+
+    def current_operation(self) -> dict[str, Any] | None:
+        return self.ref(self.root)
+
+    def current_sub_operation(self) -> dict[str, Any] | None:
+        if not self.root.children:
+            return None
+        return self.ref(self.root.children[self.root.current])
+
+    def sub_operations(self, path: str) -> list[dict[str, Any]]:
+        return [{"id": c.id, "weight": c.weight, "progress": c.value} for c in self.find(path).children]

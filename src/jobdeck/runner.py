@@ -1,0 +1,320 @@
+"""JobRunner: registered job types, really executed, always brought to a terminal state.
+
+    runner = JobRunner(store)
+
+    @runner.job("ArgumentCondensation", title="Condense arguments", timeout=3600)
+    def condense(ctl, question_ids=()):
+        ...
+        return {"condensed": 12}          # -> completed, result kept
+
+    job = runner.start("ArgumentCondensation", author="admin@example.com", params={"question_ids": [1, 2]})
+
+Each job runs in its own thread (async handlers on one event loop the runner owns): jobs are long and few, and
+a shared pool would leave a started job ``running`` in the store while it waits for a free worker.
+A supervisor thread heartbeats the jobs this process runs (so a long silent step is not taken for a dead
+process), enforces timeouts and the abort grace period, and reaps stale jobs of any process.
+Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
+later writes are refused, but the thread itself runs on until it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .controller import PipelineController
+from .defaults import get_default_store
+from .errors import AbortError, JobdeckError, UnknownJobTypeError
+from .model import JobInfo, JobStatus
+from .stores.base import Store, new_owner_token
+
+__all__ = ["JobRunner", "JobType"]
+
+logger = logging.getLogger("jobdeck.runner")
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class JobType:
+    """A registered job type. ``params`` maps parameter names to defaults; the dashboard builds its form from it."""
+
+    name: str
+    handler: Handler
+    title: str
+    description: str = ""
+    max_concurrent: int = 1
+    timeout: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
+    def check_params(self, params: Any) -> dict[str, Any]:
+        """Params as keyword arguments for the handler; ValueError names what does not fit its signature."""
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValueError(f"params of {self.name!r} must be a JSON object, got {type(params).__name__}")
+        merged = {**self.params, **params}
+        try:
+            inspect.signature(self.handler).bind(None, **merged)
+        except TypeError as exc:
+            raise ValueError(f"params do not fit job type {self.name!r}: {exc}") from None
+        return merged
+
+
+@dataclass(eq=False)
+class _Running:
+    job_id: str
+    job_type: JobType
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    timed_out: bool = False
+
+
+class JobRunner:
+    """Runs registered handlers for jobs in ``store`` and guarantees each job ends terminal."""
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        abort_grace: float = 30.0,
+        heartbeat_interval: float | None = None,
+        reap: bool = True,
+    ) -> None:
+        self.store = store if store is not None else get_default_store()
+        self.abort_grace = abort_grace
+        # Several beats fit into one stale window, so a busy machine missing one is not taken for dead.
+        self.heartbeat_interval = heartbeat_interval or min(10.0, max(0.05, self.store.stale_after / 6))
+        self.reap = reap
+        self.owner = new_owner_token()
+        self._types: dict[str, JobType] = {}
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ registry
+
+    def register(
+        self,
+        job_type: str,
+        handler: Handler | None = None,
+        *,
+        title: str | None = None,
+        description: str = "",
+        max_concurrent: int = 1,
+        timeout: float | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Register ``handler(controller, **params)`` (sync or async) for ``job_type``; usable as a decorator."""
+        if not isinstance(job_type, str) or not job_type.strip():
+            raise ValueError(f"job_type must be a non-empty string, got {job_type!r}")
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be a positive integer, got {max_concurrent!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+
+        def add(fn: Handler) -> Handler:
+            if not callable(fn):
+                raise ValueError(f"handler for {job_type!r} must be callable")
+            self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
+                                            timeout, dict(params or {}))
+            return fn
+
+        return add if handler is None else add(handler)
+
+    job = register
+
+    @property
+    def types(self) -> list[JobType]:
+        return list(self._types.values())
+
+    def get_type(self, job_type: str) -> JobType:
+        found = self._types.get(job_type)
+        if found is None:
+            raise UnknownJobTypeError(job_type, list(self._types))
+        return found
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, job_type: str, author: str, params: Any = None) -> JobInfo:
+        """Create the job and run its handler in the background.
+
+        Raises UnknownJobTypeError, JobConflictError (``max_concurrent`` reached, checked atomically in the
+        store so that it holds across processes), ValueError for params the handler does not take.
+        """
+        spec = self.get_type(job_type)
+        kwargs = spec.check_params(params)
+        with self._lock:
+            if self._closing:
+                raise JobdeckError("the runner is shutting down and starts no new jobs")
+        job = self.store.create_job(job_type, author, params if params is not None else {},
+                                    max_active=spec.max_concurrent, owner=self.owner)
+        running = _Running(job.id, spec, time.monotonic())
+        with self._lock:
+            self._running[job.id] = running
+        self._ensure_supervisor()
+        if spec.is_async:
+            asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
+        else:
+            threading.Thread(target=self._run_sync, args=(running, kwargs), name=f"jobdeck-{job_type}-{job.id[:8]}",
+                             daemon=True).start()
+        return job
+
+    def _run_sync(self, running: _Running, kwargs: dict[str, Any]) -> None:
+        ctl = PipelineController(running.job_id, self.store)
+        try:
+            outcome: Any = running.job_type.handler(ctl, **kwargs)
+        except BaseException as exc:  # the job must end terminal whatever the handler raised
+            self._record_error(running, exc)
+        else:
+            self._record_result(running, outcome)
+        finally:
+            self._finish(running)
+
+    async def _run_async(self, running: _Running, kwargs: dict[str, Any]) -> None:
+        ctl = PipelineController(running.job_id, self.store)
+        try:
+            outcome: Any = await running.job_type.handler(ctl, **kwargs)
+        except BaseException as exc:
+            self._record_error(running, exc)
+        else:
+            self._record_result(running, outcome)
+        finally:
+            await asyncio.to_thread(self._finish, running)
+
+    def _record_result(self, running: _Running, result: Any) -> None:
+        try:
+            self.store.complete_job(running.job_id, result)
+        except ValueError as exc:  # a result that is not JSON
+            self.store.fail_job(running.job_id, f"handler returned a result that cannot be stored: {exc}")
+
+    def _record_error(self, running: _Running, exc: BaseException) -> None:
+        if isinstance(exc, AbortError):
+            self.store.mark_aborted(running.job_id)
+            return
+        logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
+        self.store.fail_job(running.job_id, f"{type(exc).__name__}: {exc}")
+
+    def _finish(self, running: _Running) -> None:
+        try:
+            job = self.store.get_job(running.job_id)
+            if job is not None and job.is_active:  # e.g. the store refused the outcome write
+                self.store.fail_job(running.job_id, "handler ended but its outcome was not recorded")
+        except Exception:
+            logger.exception("could not check the final state of job %s", running.job_id)
+        finally:
+            with self._lock:
+                self._running.pop(running.job_id, None)
+            running.done.set()
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
+        """Block until this runner's handler for ``job_id`` has ended (or ``timeout``); returns the job."""
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None:
+            running.done.wait(timeout)
+        return self.store.require_job(job_id)
+
+    @property
+    def running_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    # ------------------------------------------------------------------ supervision
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="jobdeck-async", daemon=True)
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def _ensure_supervisor(self) -> None:
+        with self._lock:
+            if self._supervisor is None:
+                self._supervisor = threading.Thread(target=self._supervise, name="jobdeck-supervisor", daemon=True)
+                self._supervisor.start()
+
+    def start_supervisor(self) -> None:
+        """Start heartbeats and the stale-job reaper now (``start`` does it on demand)."""
+        self._ensure_supervisor()
+
+    def _supervise(self) -> None:
+        next_reap = 0.0
+        while not self._stop.wait(self.heartbeat_interval):
+            try:
+                self.tick()
+                if self.reap and time.monotonic() >= next_reap:
+                    for job_id in self.store.reap_stale():
+                        logger.warning("failed stale job %s", job_id)
+                    next_reap = time.monotonic() + max(self.heartbeat_interval, self.store.stale_after / 4)
+            except Exception:  # a store hiccup must not kill supervision; the next tick retries
+                logger.exception("job supervision failed; retrying")
+
+    def tick(self) -> None:
+        """One round of supervision: heartbeats, timeouts, abort grace."""
+        with self._lock:
+            running = list(self._running.values())
+        now_mono, now = time.monotonic(), time.time()
+        for item in running:
+            job_id, spec = item.job_id, item.job_type
+            job = self.store.get_job(job_id)
+            if job is None or not job.is_active:
+                continue
+            self.store.heartbeat(job_id, self.owner)
+            if spec.timeout is not None and not item.timed_out and now_mono - item.started > spec.timeout:
+                item.timed_out = True
+                self.store.request_abort(job_id, f"timeout: the job ran longer than {spec.timeout:g}s")
+            elif job.status is JobStatus.ABORTING and job.abort_time is not None \
+                    and now - job.abort_time > self.abort_grace:
+                why = "its timeout" if item.timed_out else "the abort request"
+                self.store.fail_job(job_id, f"Job did not stop within {self.abort_grace:g}s of {why}; "
+                                            "it was marked failed and its handler abandoned")
+
+    def shutdown(self, grace: float = 10.0) -> list[str]:
+        """Ask every running job to abort, wait up to ``grace`` seconds, fail what is still active.
+
+        Returns the ids of the jobs that had to be failed. No job of this runner is left active afterwards.
+        """
+        with self._lock:
+            self._closing = True
+            running = list(self._running.values())
+        for item in running:
+            try:
+                self.store.request_abort(item.job_id, "server shutting down")
+            except JobdeckError:
+                logger.exception("could not request abort of job %s", item.job_id)
+        deadline = time.monotonic() + grace
+        for item in running:
+            item.done.wait(max(0.0, deadline - time.monotonic()))
+        forced = []
+        for item in running:
+            job = self.store.get_job(item.job_id)
+            if job is not None and job.is_active:
+                self.store.fail_job(item.job_id, f"Job did not stop within {grace:g}s of the server shutting down")
+                forced.append(item.job_id)
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout=5)
+        self.store.flush()
+        return forced

@@ -1,0 +1,463 @@
+"""The store contract: what every backend offers and the invariants the base class owns.
+
+The public methods here validate input, decide state transitions and word the messages; a backend only
+provides small storage steps (``_insert``, ``_read``, ``_change``, ...) and makes each one atomic in its own
+way: a lock for memory, a transaction for SQLite, MULTI/EXEC or Lua for Redis. That keeps the lifecycle rules
+in one place, so that every backend passes one behaviour suite.
+
+Mutations on a job that already reached a terminal state change nothing and return ``False``: a late
+``progress()`` from a handler that is still unwinding after an abort must not crash it. Unknown ids raise
+:class:`~jobdeck.JobNotFoundError` (``get_job`` returns ``None``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from ..errors import JobNotFoundError
+from ..events import EventBatch
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, parse_time
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGES",
+    "DEFAULT_MAX_PAST_JOBS",
+    "DEFAULT_STALE_AFTER",
+    "Change",
+    "Store",
+]
+
+DEFAULT_MAX_MESSAGES = 1000
+DEFAULT_MAX_PAST_JOBS = 1000
+# A runner heartbeats every stale_after / 6 (at most every 10 s), so one minute tolerates several missed
+# beats on a loaded machine while still catching a killed process within a minute.
+DEFAULT_STALE_AFTER = 60.0
+
+# A state change: mutates the job head in place and returns the messages to append, or None to refuse
+# (the job is terminal, or no longer matches what the caller saw). Runs inside the backend's atomic step.
+Change = Callable[[JobInfo, float], list[JobMessage] | None]
+
+TimeLike = float | int | str | datetime
+
+
+def _as_timestamp(value: TimeLike | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a time, not a bool")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}") from None
+    raise ValueError(f"{name} must be a time (ISO string, datetime or POSIX seconds), got {type(value).__name__}")
+
+
+def _check_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"job id must be a non-empty string, got {job_id!r}")
+    return job_id
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"message must be a string, got {type(text).__name__}")
+    return text
+
+
+def _check_json(value: Any, name: str) -> Any:
+    # Params and results cross process boundaries as JSON (never pickle): reject what would not survive.
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be JSON-serialisable: {exc}") from None
+    return value
+
+
+def check_progress(value: object) -> float:
+    """Clamp to [0, 1]; NaN and non-numbers are a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"progress must be a number between 0 and 1, got {type(value).__name__}")
+    if math.isnan(value):
+        raise ValueError("progress must be a number between 0 and 1, got NaN")
+    return 0.0 if value < 0 else 1.0 if value > 1 else float(value)
+
+
+def new_owner_token() -> str:
+    """Identifies this process to other processes sharing a store: host, pid and a random suffix."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Store(ABC):
+    """Where jobs live. Thread-safe; every method may be called from any thread."""
+
+    scheme: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_past_jobs: int = DEFAULT_MAX_PAST_JOBS,
+        max_past_age: float | None = None,
+        stale_after: float = DEFAULT_STALE_AFTER,
+        max_events: int = 10_000,
+    ) -> None:
+        for name, value in (("max_messages", max_messages), ("max_past_jobs", max_past_jobs),
+                            ("max_events", max_events)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, limit in (("stale_after", stale_after), ("max_past_age", max_past_age)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {limit!r}")
+        self.max_messages = max_messages
+        self.max_past_jobs = max_past_jobs
+        self.max_past_age = float(max_past_age) if max_past_age is not None else None
+        self.stale_after = float(stale_after)
+        self.max_events = max_events
+
+    # ------------------------------------------------------------------ storage steps (backends)
+
+    @abstractmethod
+    def _insert(self, job: JobInfo, max_active: int | None) -> None:
+        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active."""
+
+    @abstractmethod
+    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+        """A copy of the job (with or without its messages), or None."""
+
+    @abstractmethod
+    def _change(self, job_id: str, change: Change, emit: bool) -> bool:
+        """Atomically load the head, run ``change``, persist it and its messages (capped), evict past jobs
+        beyond retention if the job turned terminal, and (if ``emit``) record message and status events.
+        Raise JobNotFoundError for an unknown id; return False when ``change`` refused."""
+
+    @abstractmethod
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        """The hot path: set progress and activity time of an active job, record a progress event."""
+
+    @abstractmethod
+    def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        """The hot path: append to an active job's log (capped), refresh activity time, record an event."""
+
+    @abstractmethod
+    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
+               start_from: float | None, messages: bool) -> list[JobInfo]:
+        """Active jobs oldest first, or past jobs newest-ended first (past ones ended after ``start_from``)."""
+
+    @abstractmethod
+    def _delete_past(self, job_type: str | None) -> list[str]:
+        """Delete past jobs (of a type, or all); record ``removed`` events; return their ids."""
+
+    @abstractmethod
+    def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        """Events after the cursor (None: none, just the current cursor)."""
+
+    def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
+        # Backends without a wake-up mechanism poll; memory and Redis block properly.
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self._read_events(after, 1000)
+            if batch.events or batch.reset or time.monotonic() >= deadline:
+                return batch
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def close(self) -> None:
+        """Release connections and flush buffered writes. The store is unusable afterwards."""
+
+    def flush(self) -> None:
+        """Write out anything coalesced in memory (backends that batch progress writes override this)."""
+
+    # ------------------------------------------------------------------ creating and reading
+
+    def create_job(
+        self,
+        job_type: str,
+        author: str,
+        params: Any = None,
+        *,
+        max_active: int | None = None,
+        owner: str | None = None,
+    ) -> JobInfo:
+        """Create a ``running`` job. With ``max_active``, refuse (JobConflictError) when that many jobs of
+        this type are already active -- checked and inserted atomically, also across processes."""
+        if not isinstance(job_type, str) or not job_type.strip():
+            raise ValueError(f"job_type must be a non-empty string, got {job_type!r}")
+        if not isinstance(author, str):
+            raise ValueError(f"author must be a string, got {type(author).__name__}")
+        _check_json(params, "params")
+        now = time.time()
+        job = JobInfo(
+            id=str(uuid.uuid4()),
+            job_type=job_type,
+            author=author,
+            start_time=now,
+            last_activity_time=now,
+            params=params,
+            owner=owner,
+            heartbeat_time=now if owner else None,
+        )
+        self._insert(job, max_active)
+        return job
+
+    def get_job(self, job_id: str) -> JobInfo | None:
+        """The job with its messages, or None if no such job exists (any more)."""
+        if not isinstance(job_id, str):
+            return None
+        return self._read(job_id, messages=True)
+
+    def require_job(self, job_id: str, *, messages: bool = True) -> JobInfo:
+        """Like :meth:`get_job` but raises JobNotFoundError."""
+        job = self._read(_check_id(job_id), messages=messages)
+        if job is None:
+            raise self._not_found(job_id)
+        return job
+
+    def get_active_jobs(self, job_type: str | None = None, *, messages: bool = True) -> list[JobInfo]:
+        """Running and aborting jobs, oldest first."""
+        return self._query(active=True, job_type=job_type, statuses=None, start_from=None, messages=messages)
+
+    def get_past_jobs(
+        self,
+        job_type: str | None = None,
+        statuses: Iterable[JobStatus | str] | None = None,
+        start_from: TimeLike | None = None,
+        *,
+        messages: bool = True,
+    ) -> list[JobInfo]:
+        """Finished jobs, most recently ended first; ``start_from`` keeps those that ended after it."""
+        wanted: frozenset[JobStatus] | None = None
+        if statuses is not None:
+            if isinstance(statuses, str):
+                statuses = [statuses]
+            parsed = set()
+            for s in statuses:
+                try:
+                    status = JobStatus(s)
+                except ValueError:
+                    raise ValueError(f"unknown status {s!r}; past statuses are completed, failed, aborted") from None
+                parsed.add(status)
+            wanted = frozenset(parsed)
+        return self._query(active=False, job_type=job_type, statuses=wanted,
+                           start_from=_as_timestamp(start_from, "start_from"), messages=messages)
+
+    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
+        """The job's status. Backends across a network may answer from a cache up to ``max_age`` seconds old
+        (changes made through this store object are seen at once)."""
+        return self.require_job(job_id, messages=False).status
+
+    def get_all_messages(self, job_id: str) -> list[JobMessage]:
+        """Info, warning and error messages merged, oldest first."""
+        return self.require_job(job_id).all_messages()
+
+    def stats(self) -> dict[str, int]:
+        """Number of jobs per status (past ones as far as retention keeps them)."""
+        counts = {s.value: 0 for s in JobStatus}
+        for job in self.get_active_jobs(messages=False):
+            counts[job.status.value] += 1
+        for job in self.get_past_jobs(messages=False):
+            counts[job.status.value] += 1
+        return counts
+
+    # ------------------------------------------------------------------ progress and messages
+
+    def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None) -> bool:
+        """Set progress (clamped to [0, 1]); False if the job already finished."""
+        return self._set_progress(_check_id(job_id), check_progress(value), operation, time.time())
+
+    def add_message(self, job_id: str, kind: MessageType | str, text: str) -> bool:
+        message = JobMessage(MessageType(kind), _check_text(text), time.time())
+        return self._add_message(_check_id(job_id), message)
+
+    def add_info_message(self, job_id: str, text: str) -> bool:
+        return self._add_message(_check_id(job_id), JobMessage(MessageType.INFO, _check_text(text), time.time()))
+
+    def add_warning_message(self, job_id: str, text: str) -> bool:
+        return self._add_message(_check_id(job_id), JobMessage(MessageType.WARNING, _check_text(text), time.time()))
+
+    def add_error_message(self, job_id: str, text: str) -> bool:
+        return self._add_message(_check_id(job_id), JobMessage(MessageType.ERROR, _check_text(text), time.time()))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def complete_job(self, job_id: str, result: Any = None) -> bool:
+        """``completed`` with progress 1 and ``result``. Also from ``aborting``: the work did finish."""
+        _check_json(result, "result")
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status.is_terminal:
+                return None
+            job.status, job.progress, job.result = JobStatus.COMPLETED, 1.0, result
+            job.end_time = job.last_activity_time = now
+            return []
+
+        return self._change(_check_id(job_id), change, emit=True)
+
+    def fail_job(self, job_id: str, error_message: str | None = None) -> bool:
+        """``failed``; ``error_message`` is added as an error message."""
+        if error_message is not None:
+            _check_text(error_message)
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status.is_terminal:
+                return None
+            job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
+            return [JobMessage(MessageType.ERROR, error_message, now)] if error_message else []
+
+        return self._change(_check_id(job_id), change, emit=True)
+
+    def request_abort(self, job_id: str, reason: str | None = None) -> bool:
+        """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``.
+
+        True if the job is now aborting (a repeated request is a no-op), False if it already finished.
+        """
+        if reason is not None:
+            _check_text(reason)
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status is not JobStatus.RUNNING:
+                return None
+            job.status, job.abort_reason, job.abort_time, job.last_activity_time = (
+                JobStatus.ABORTING, reason, now, now)
+            return [JobMessage(MessageType.WARNING, f"Abort requested: {reason or 'No message provided'}", now)]
+
+        job_id = _check_id(job_id)
+        if self._change(job_id, change, emit=True):
+            return True
+        job = self._read(job_id, messages=False)
+        return job is not None and job.status is JobStatus.ABORTING
+
+    def is_abort_requested(self, job_id: str) -> bool:
+        """True once an abort was requested (also after the job ended ``aborted``)."""
+        return self.get_status(job_id) in (JobStatus.ABORTING, JobStatus.ABORTED)
+
+    def mark_aborted(self, job_id: str) -> bool:
+        """``aborted``, with the warning ``Job aborted``."""
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status.is_terminal:
+                return None
+            job.status, job.end_time, job.last_activity_time = JobStatus.ABORTED, now, now
+            return [JobMessage(MessageType.WARNING, "Job aborted", now)]
+
+        return self._change(_check_id(job_id), change, emit=True)
+
+    def heartbeat(self, job_id: str, owner: str | None = None) -> bool:
+        """Say the process running the job is alive, even if the job reports nothing for a while."""
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status.is_terminal:
+                return None
+            job.heartbeat_time = now
+            if owner is not None:
+                job.owner = owner
+            return []
+
+        return self._change(_check_id(job_id), change, emit=False)
+
+    def cleanup_past_jobs(self, job_type: str | None = None) -> int:
+        """Delete finished jobs of a type (all types if None); returns how many went."""
+        return len(self._delete_past(job_type))
+
+    # ------------------------------------------------------------------ staleness
+
+    def stale_reason(self, job: JobInfo, now: float | None = None) -> str | None:
+        """Why ``job`` counts as stale now, or None if it does not. Tells a silent process from a dead one."""
+        if not job.is_active:
+            return None
+        now = time.time() if now is None else now
+        idle = now - job.last_activity_time
+        beat = now - job.heartbeat_time if job.heartbeat_time is not None else None
+        if idle <= self.stale_after or (beat is not None and beat <= self.stale_after):
+            return None
+        if beat is None:
+            return (f"Job went stale: no progress, message or heartbeat for {idle:.0f}s "
+                    f"(stale_after={self.stale_after:g}s) and no process ever sent a heartbeat for it")
+        who = f"process {job.owner}" if job.owner else "the process running it"
+        return (f"Job went stale: {who} stopped sending heartbeats {beat:.0f}s ago and the job reported "
+                f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process most likely "
+                "died or hung")
+
+    def reap_stale(self, now: float | None = None) -> list[str]:
+        """Fail every stale active job, each exactly once even with several reapers; returns their ids."""
+        reaped = []
+        for candidate in self.get_active_jobs(messages=False):
+            if self.stale_reason(candidate, now) is None:
+                continue
+
+            def change(job: JobInfo, at: float) -> list[JobMessage] | None:
+                # Re-checked inside the atomic step: a heartbeat or another reaper may have come first.
+                reason = self.stale_reason(job, now if now is not None else at)
+                if reason is None:
+                    return None
+                job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, at, at
+                return [JobMessage(MessageType.ERROR, reason, at)]
+
+            try:
+                if self._change(candidate.id, change, emit=True):
+                    reaped.append(candidate.id)
+            except JobNotFoundError:
+                continue
+        return reaped
+
+    # ------------------------------------------------------------------ events
+
+    def read_events(self, after: str | None = None, limit: int = 1000) -> EventBatch:
+        """Events after ``after`` (an event id); ``after=None`` returns only the current cursor."""
+        return self._read_events(after, limit)
+
+    def wait_events(self, after: str | None, timeout: float) -> EventBatch:
+        """Like :meth:`read_events` but blocks up to ``timeout`` seconds for something to happen."""
+        return self._wait_events(after, timeout)
+
+    # ------------------------------------------------------------------ helpers for backends
+
+    def _not_found(self, job_id: str) -> JobNotFoundError:
+        return JobNotFoundError(
+            job_id, f"it may have been removed by cleanup or evicted: max_past_jobs={self.max_past_jobs}")
+
+    def _expired_before(self, now: float) -> float | None:
+        """End time before which past jobs are evicted by age, if an age limit is set."""
+        return now - self.max_past_age if self.max_past_age is not None else None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Waiters:
+    """A wake-up flag for readers blocked in ``wait_events``: cheap to poke from the hot path when nobody waits."""
+
+    __slots__ = ("_cond", "waiting")
+
+    def __init__(self, lock: threading.Lock | threading.RLock) -> None:
+        self._cond = threading.Condition(lock)
+        self.waiting = 0
+
+    def notify(self) -> None:
+        """Call with the lock held."""
+        if self.waiting:
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        """Call with the lock held."""
+        self.waiting += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self.waiting -= 1

@@ -1,0 +1,227 @@
+"""The in-process store: the reference implementation of the contract and the test double.
+
+One lock guards everything; each method holds it for a few dictionary operations, which is what makes
+``progress()`` cost about a microsecond. Past jobs are kept in end order so that eviction pops the oldest and a
+``start_from`` query walks back from the newest, touching only the jobs it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ..errors import JobConflictError
+from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from .base import Change, Store, Waiters
+
+__all__ = ["MemoryStore"]
+
+_ACTIVE = (JobStatus.RUNNING, JobStatus.ABORTING)
+
+
+class MemoryStore(Store):
+    """Jobs in this process's memory; gone when it exits. ``MemoryStore(max_messages=1000, ...)``."""
+
+    scheme = "memory"
+
+    def __init__(self, **limits: Any) -> None:
+        super().__init__(**limits)
+        self._lock = threading.Lock()
+        self._jobs: dict[str, JobInfo] = {}
+        self._active: dict[str, None] = {}  # insertion order = start order
+        self._past: dict[str, None] = {}  # insertion order = end order
+        # Events are kept raw (a tuple, no formatting) because they are recorded on the hot path;
+        # read_events turns them into JobEvent objects.
+        self._events: deque[tuple[int, EventType, str, Any]] = deque(maxlen=self.max_events)
+        self._seq = 0
+        self._waiters = Waiters(self._lock)
+
+    # ------------------------------------------------------------------ steps
+
+    def _emit(self, kind: EventType, job_id: str, payload: Any) -> None:
+        self._seq += 1
+        self._events.append((self._seq, kind, job_id, payload))
+        self._waiters.notify()
+
+    def _insert(self, job: JobInfo, max_active: int | None) -> None:
+        with self._lock:
+            if max_active is not None:
+                same = [i for i in self._active if self._jobs[i].job_type == job.job_type]
+                if len(same) >= max_active:
+                    raise JobConflictError(job.job_type, max_active, same)
+            stored = job.head()
+            self._jobs[job.id] = stored
+            self._active[job.id] = None
+            self._emit(EventType.CREATED, job.id, stored.head())
+
+    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            return self._copy(job, messages)
+
+    @staticmethod
+    def _copy(job: JobInfo, messages: bool) -> JobInfo:
+        copy = job.head()
+        if messages:
+            copy.info_messages = list(job.info_messages)
+            copy.warning_messages = list(job.warning_messages)
+            copy.error_messages = list(job.error_messages)
+        return copy
+
+    def _append(self, job: JobInfo, message: JobMessage) -> None:
+        log = job.messages(message.type)
+        log.append(message)
+        if len(log) > self.max_messages:
+            del log[: len(log) - self.max_messages]
+
+    def _change(self, job_id: str, change: Change, emit: bool) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise self._not_found(job_id)
+            was_active = job.status in _ACTIVE
+            messages = change(job, time.time())
+            if messages is None:
+                return False
+            for message in messages:
+                self._append(job, message)
+                if emit:
+                    self._emit(EventType.MESSAGE, job_id, message)
+            if emit:
+                self._emit(EventType.STATUS, job_id, job.head())
+            if was_active and job.status.is_terminal:
+                del self._active[job_id]
+                self._past[job_id] = None
+                self._evict(job.end_time or 0.0)
+            return True
+
+    def _evict(self, now: float) -> None:
+        expired = self._expired_before(now)
+        while self._past:
+            oldest = next(iter(self._past))
+            end = self._jobs[oldest].end_time or 0.0
+            if len(self._past) > self.max_past_jobs or (expired is not None and end < expired):
+                del self._past[oldest]
+                del self._jobs[oldest]
+            else:
+                break
+
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise self._not_found(job_id)
+            if job.status not in _ACTIVE:
+                return False
+            job.progress = value
+            job.last_activity_time = now
+            if operation is not None:
+                job.current_operation = operation
+            self._seq += 1
+            self._events.append((self._seq, EventType.PROGRESS, job_id, (value, now, job.current_operation)))
+            if self._waiters.waiting:
+                self._waiters.notify()
+            return True
+
+    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise self._not_found(job_id)
+            return job.status
+
+    def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise self._not_found(job_id)
+            if job.status not in _ACTIVE:
+                return False
+            self._append(job, message)
+            job.last_activity_time = message.timestamp
+            self._emit(EventType.MESSAGE, job_id, message)
+            return True
+
+    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
+               start_from: float | None, messages: bool) -> list[JobInfo]:
+        with self._lock:
+            out = []
+            if active:
+                for job_id in self._active:
+                    job = self._jobs[job_id]
+                    if job_type is None or job.job_type == job_type:
+                        out.append(self._copy(job, messages))
+                return out
+            for job_id in reversed(self._past):
+                job = self._jobs[job_id]
+                if start_from is not None and (job.end_time or 0.0) <= start_from:
+                    break  # end order: everything further back ended earlier still
+                if (job_type is None or job.job_type == job_type) and (statuses is None or job.status in statuses):
+                    out.append(self._copy(job, messages))
+            return out
+
+    def _delete_past(self, job_type: str | None) -> list[str]:
+        with self._lock:
+            gone = [i for i in self._past if job_type is None or self._jobs[i].job_type == job_type]
+            for job_id in gone:
+                del self._past[job_id]
+                del self._jobs[job_id]
+                self._emit(EventType.REMOVED, job_id, None)
+            return gone
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            counts = {s.value: 0 for s in JobStatus}
+            for job in self._jobs.values():
+                counts[job.status.value] += 1
+            return counts
+
+    # ------------------------------------------------------------------ events
+
+    def _batch(self, after: str | None, limit: int) -> EventBatch | None:
+        """Called with the lock held; None means 'nothing yet'."""
+        if after is None:
+            return EventBatch([], str(self._seq))
+        try:
+            cursor = int(after)
+        except ValueError:
+            return EventBatch([], str(self._seq), reset=True)
+        oldest = self._events[0][0] if self._events else self._seq + 1
+        if cursor > self._seq or cursor < oldest - 1:
+            # A cursor from another store (a restarted server) or older than the bounded log.
+            return EventBatch([], str(self._seq), reset=True)
+        if cursor == self._seq:
+            return None
+        start = cursor - oldest + 1
+        raw = [self._events[i] for i in range(start, min(len(self._events), start + limit))]
+        return EventBatch([_to_event(r) for r in raw], str(raw[-1][0]))
+
+    def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        with self._lock:
+            return self._batch(after, limit) or EventBatch([], after)
+
+    def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
+        with self._lock:
+            batch = self._batch(after, 1000)
+            if batch is None:
+                self._waiters.wait(timeout)
+                batch = self._batch(after, 1000)
+            return batch or EventBatch([], after)
+
+
+def _to_event(raw: tuple[int, EventType, str, Any]) -> JobEvent:
+    seq, kind, job_id, payload = raw
+    if kind is EventType.PROGRESS:
+        data = progress_data(*payload)
+    elif kind is EventType.MESSAGE:
+        data = message_data(payload)
+    elif kind is EventType.REMOVED:
+        data = {}
+    else:
+        data = job_data(payload)
+    return JobEvent(str(seq), kind, job_id, data)
