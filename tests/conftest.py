@@ -1,0 +1,101 @@
+"""Shared test infrastructure: real services, deadlines instead of sleeps.
+
+- ``wait_for(predicate, timeout)``: poll a condition until it holds or the deadline passes.
+- ``require(reason)``: skip locally when a service or browser is missing, fail under JOBDECK_REQUIRE_ALL=1 (CI).
+- ``redis_url``: REDIS_URL when set, else a private redis-server on a free loopback port for the session.
+- ``free_port()``: a free TCP port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+REQUIRE_ALL = os.environ.get("JOBDECK_REQUIRE_ALL") == "1"
+
+
+def require(reason: str) -> None:
+    """A needed service is missing: skip with the reason, or fail in CI where everything must run."""
+    if REQUIRE_ALL:
+        pytest.fail(f"JOBDECK_REQUIRE_ALL=1 but {reason}")
+    pytest.skip(reason)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
+    """Return the first truthy value of ``predicate()``; fail the test if none comes before ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        import redis
+    except ImportError:
+        return False
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str | None]:
+    """The base URL of a real Redis for this session, or None when there is none."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url if _redis_answers(url) else None
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_answers(url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield url if _redis_answers(url) else None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str | None) -> str:
+    """A Redis URL, skipping (or failing under JOBDECK_REQUIRE_ALL) when no server can be had."""
+    if redis_server is None:
+        require("no Redis server: set REDIS_URL or install redis-server")
+    assert redis_server is not None
+    return redis_server
