@@ -25,7 +25,7 @@ from typing import Any
 from .defaults import get_default_store
 from .errors import AbortError
 from .model import JobStatus, OperationRef
-from .pipeline import OperationSpec, PipelineTree
+from .pipeline import OperationSpec, PipelineTree, _Node
 from .stores.base import Store, check_progress
 
 __all__ = ["PipelineController"]
@@ -45,6 +45,11 @@ class PipelineController:
         self._tree: PipelineTree | None = None
         self._reported = 0.0
         self._operation: OperationRef | None = None
+        # Hot-path caches (progress() runs in tight loops): the leaf progress(v) lands on, and the
+        # (children list, index) the last sent OperationRef was built from. Reset whenever the tree changes shape
+        # or an operation finishes.
+        self._leaf: _Node | None = None
+        self._op_key: tuple[object, int] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -56,12 +61,14 @@ class PipelineController:
         """Declare the job's operations, each ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``."""
         with self._lock:
             self._tree = PipelineTree(operations)
+            self._leaf = None
             self._push()
 
     def define_sub_operations(self, operation_id: str, sub_operations: Iterable[OperationSpec]) -> None:
         """Split an operation (``"op"`` or a path ``"op/sub"``) into weighted sub-operations."""
         with self._lock:
             self._require_tree().define_sub_operations(operation_id, sub_operations)
+            self._leaf = None
             self._push()
 
     def _require_tree(self) -> PipelineTree:
@@ -76,14 +83,19 @@ class PipelineController:
 
         Reaching 1 moves on to the next operation.
         """
-        value = check_progress(value)
+        if type(value) is not float or not 0.0 <= value <= 1.0:  # fast path skips the full check (NaN fails too)
+            value = check_progress(value)
         with self._lock:
             tree = self._tree
             if tree is None:
                 self._reported = value
                 self.store.update_progress(self.job_id, value)
                 return
-            tree.set(tree.current_leaf(), value)
+            leaf = self._leaf
+            if leaf is None:
+                leaf = self._leaf = tree.current_leaf()
+            if tree.set_leaf(leaf, value):
+                self._leaf = None  # finished: the current operation moved on
             self._push()
 
     def update_operation(self, operation_id: str, value: float) -> None:
@@ -91,6 +103,7 @@ class PipelineController:
         value = check_progress(value)
         with self._lock:
             self._require_tree().set(operation_id, value)
+            self._leaf = None
             self._push()
 
     def update_sub_operation(self, operation_id: str, sub_operation_id: str | float, value: float | None = None
@@ -110,6 +123,7 @@ class PipelineController:
         """Finish the current operation and make the next one current."""
         with self._lock:
             self._require_tree().next_operation()
+            self._leaf = None
             self._push()
 
     def _push(self) -> None:
@@ -117,10 +131,16 @@ class PipelineController:
         tree = self._tree
         if tree is None:
             return
-        value = tree.progress
-        if value < self._reported:
-            value = self._reported
+        root = tree.root
+        value = root.value
+        value = max(value, self._reported)
         self._reported = value
+        key = self._op_key
+        if key is not None and key[0] is root.children and key[1] == root.current:
+            # Same top-level operation as last sent: no dict to build, nothing to compare.
+            self.store.update_progress(self.job_id, value)
+            return
+        self._op_key = (root.children, root.current)
         op = tree.current_operation()
         ref = self._operation
         if op is not None and (ref is None or ref.id != op["id"] or ref.index != op["index"]

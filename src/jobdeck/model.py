@@ -8,7 +8,6 @@ milliseconds and ``Z`` (``2026-01-01T00:00:00.000Z``), the shape the reference s
 from __future__ import annotations
 
 import enum
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,8 +67,7 @@ def format_time(ts: float | None) -> str | None:
     """
     if ts is None:
         return None
-    whole = math.floor(ts)
-    millis = int((ts - whole) * 1000)
+    whole, millis = divmod(round(ts * 1000), 1000)
     return f"{_iso_seconds(whole)}.{millis:03d}Z"
 
 

@@ -316,5 +316,7 @@ class JobRunner:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join(timeout=5)
+            if not self._loop.is_running():
+                self._loop.close()
         self.store.flush()
         return forced

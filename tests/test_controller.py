@@ -1,0 +1,227 @@
+"""PipelineController: weighted, nested progress; messages; outcome; cooperative abort."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def ctl(store: MemoryStore) -> PipelineController:
+    return PipelineController(store.create_job("ArgumentCondensation", "admin@example.com").id, store)
+
+
+def progress_of(ctl: PipelineController) -> float:
+    job = ctl.store.get_job(ctl.job_id)
+    assert job is not None
+    return job.progress
+
+
+def test_progress_before_a_pipeline_sets_the_job_progress(ctl: PipelineController) -> None:
+    ctl.progress(0.4)
+    assert progress_of(ctl) == pytest.approx(0.4)
+    ctl.progress(7)
+    assert progress_of(ctl) == 1.0
+    with pytest.raises(ValueError, match="NaN"):
+        ctl.progress(float("nan"))
+    with pytest.raises(ValueError):
+        ctl.progress("half")  # type: ignore[arg-type]
+
+
+def test_operations_accept_ids_pairs_and_dicts_with_default_weight_one(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["a", ("b", 2), {"id": "c", "weight": 1}, {"id": "d"}])
+    assert ctl.get_current_operation() == {"id": "a", "index": 1, "total": 4}
+    ctl.update_operation("b", 1.0)
+    assert progress_of(ctl) == pytest.approx(2 / 5)
+    ctl.update_operation("d", 0.5)
+    assert progress_of(ctl) == pytest.approx(2.5 / 5)
+
+
+def test_job_progress_is_the_weighted_mean_of_operations_and_sub_operations(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline([("data-loading", 1), ("question-processing", 8), ("saving", 1)])
+    ctl.define_sub_operations("question-processing", [("q1-pros", 1), ("q1-cons", 3)])
+    ctl.update_sub_operation("data-loading", 1.0)  # the reference's two-argument form
+    assert progress_of(ctl) == pytest.approx(0.1)
+    ctl.update_sub_operation("question-processing", "q1-cons", 0.5)
+    assert ctl.get_operation_progress("question-processing") == pytest.approx(0.375)
+    assert progress_of(ctl) == pytest.approx(0.1 + 0.8 * 0.375)
+    ctl.update_sub_operation("question-processing/q1-pros", 1.0)  # path form
+    assert ctl.get_sub_operation_progress("question-processing", "q1-pros") == 1.0
+    assert progress_of(ctl) == pytest.approx(0.1 + 0.8 * (0.25 + 0.375))
+
+
+def test_progress_goes_to_the_current_sub_operation_and_auto_advances(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["data-loading", "question-processing", "saving"])
+    ctl.define_sub_operations("question-processing", ["q1-pros", "q1-cons"])
+    assert ctl.get_current_operation() == {"id": "data-loading", "index": 1, "total": 3}
+    assert ctl.get_current_sub_operation() is None
+    ctl.progress(1.0)
+    assert ctl.get_current_operation() == {"id": "question-processing", "index": 2, "total": 3}
+    assert ctl.get_current_sub_operation() == {"id": "q1-pros", "index": 1, "total": 2}
+    ctl.progress(0.5)
+    assert ctl.get_sub_operation_progress("question-processing", "q1-pros") == 0.5
+    ctl.progress(1.0)
+    assert ctl.get_current_sub_operation() == {"id": "q1-cons", "index": 2, "total": 2}
+    ctl.progress(1.0)
+    assert ctl.get_current_operation() == {"id": "saving", "index": 3, "total": 3}
+    job = ctl.store.get_job(ctl.job_id)
+    assert job is not None and job.current_operation is not None
+    assert (job.current_operation.id, job.current_operation.index, job.current_operation.total) == ("saving", 3, 3)
+
+
+def test_next_operation_finishes_the_current_one(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["a", "b"])
+    ctl.next_operation()
+    assert ctl.get_operation_progress("a") == 1.0
+    assert ctl.get_current_operation() == {"id": "b", "index": 2, "total": 2}
+    assert progress_of(ctl) == pytest.approx(0.5)
+
+
+def test_sub_operations_nest_to_any_depth(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["only"])
+    ctl.define_sub_operations("only", ["q1", "q2"])
+    ctl.define_sub_operations("only/q1", ["pros", ("cons", 3)])
+    assert ctl.has_sub_operations("only/q1") and not ctl.has_sub_operations("only/q2")
+    ctl.update_operation("only/q1/cons", 1.0)
+    assert ctl.get_operation_progress("only/q1") == pytest.approx(0.75)
+    assert progress_of(ctl) == pytest.approx(0.375)
+    assert ctl.get_sub_operations("only/q1") == [
+        {"id": "pros", "weight": 1.0, "progress": 0.0},
+        {"id": "cons", "weight": 3.0, "progress": 1.0},
+    ]
+
+
+def test_updates_to_operations_other_than_the_current_one_are_applied(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["a", "b", "c", "d"])
+    ctl.update_operation("c", 1.0)  # concurrent work finishing out of order
+    ctl.update_operation("b", 0.5)
+    assert progress_of(ctl) == pytest.approx(1.5 / 4)
+    assert ctl.get_current_operation() == {"id": "a", "index": 1, "total": 4}
+
+
+def test_job_progress_never_moves_backwards(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["a", "b"])
+    ctl.update_operation("a", 0.8)
+    ctl.update_operation("a", 0.2)  # an operation may be corrected downwards...
+    assert ctl.get_operation_progress("a") == pytest.approx(0.2)
+    assert progress_of(ctl) == pytest.approx(0.4)  # ...the job's progress is not
+    ctl.define_sub_operations("a", ["x", "y"])  # redefining resets the operation's own figure
+    assert progress_of(ctl) == pytest.approx(0.4)
+
+
+def test_unknown_operation_names_it_and_the_known_ids(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["data-loading", "saving"])
+    with pytest.raises(ValueError, match=r"'nope'.*data-loading, saving"):
+        ctl.update_operation("nope", 0.5)
+    ctl.define_sub_operations("saving", ["db"])
+    with pytest.raises(ValueError, match=r"'cache'.*under 'saving'.*db"):
+        ctl.update_sub_operation("saving", "cache", 0.5)
+
+
+def test_bad_pipeline_definitions_are_value_errors(ctl: PipelineController) -> None:
+    for bad in ([], ["a", "a"], [("a", 0)], [("a", -1)], [("a", float("nan"))], [42], "abc", ["a/b"]):
+        with pytest.raises(ValueError):
+            ctl.initialize_pipeline(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="initialize_pipeline"):
+        ctl.update_operation("a", 0.5)
+
+
+def test_messages_reach_the_store_and_logging(ctl: PipelineController, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="jobdeck"):
+        ctl.info("Processing question 1")
+        ctl.warning("Low confidence in answer")
+        ctl.error("API rate limit exceeded")
+    job = ctl.store.get_job(ctl.job_id)
+    assert job is not None
+    assert [m.message for m in job.info_messages] == ["Processing question 1"]
+    assert [m.message for m in job.warning_messages] == ["Low confidence in answer"]
+    assert [m.message for m in job.error_messages] == ["API rate limit exceeded"]
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING, logging.ERROR]
+    assert "API rate limit exceeded" in caplog.records[-1].getMessage()
+
+
+def test_complete_and_fail(store: MemoryStore) -> None:
+    a = PipelineController(store.create_job("T", "me").id, store)
+    assert a.complete({"condensed": 3})
+    job = store.get_job(a.job_id)
+    assert job is not None and job.status is JobStatus.COMPLETED and job.result == {"condensed": 3}
+    assert not a.fail("too late")  # terminal states are final
+    b = PipelineController(store.create_job("T", "me").id, store)
+    assert b.fail("Error message")
+    job = store.get_job(b.job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert [m.message for m in job.error_messages] == ["Error message"]
+
+
+def test_check_abort_raises_once_abort_is_requested(ctl: PipelineController) -> None:
+    ctl.check_abort()
+    assert not ctl.is_abort_requested()
+    ctl.store.request_abort(ctl.job_id, "admin clicked abort")
+    assert ctl.is_abort_requested()
+    with pytest.raises(AbortError, match="admin clicked abort"):
+        ctl.check_abort()
+
+
+def test_check_abort_also_stops_a_job_ended_from_outside(ctl: PipelineController) -> None:
+    ctl.store.fail_job(ctl.job_id, "reaped as stale")
+    with pytest.raises(AbortError):
+        ctl.check_abort()
+
+
+def test_context_manager_completes_on_normal_exit(store: MemoryStore) -> None:
+    job_id = store.create_job("T", "me").id
+    with PipelineController(job_id, store) as ctl:
+        ctl.progress(0.5)
+    job = store.get_job(job_id)
+    assert job is not None and job.status is JobStatus.COMPLETED and job.progress == 1.0
+
+
+def test_context_manager_swallows_abort_and_marks_aborted(store: MemoryStore) -> None:
+    job_id = store.create_job("T", "me").id
+    with PipelineController(job_id, store) as ctl:
+        store.request_abort(job_id)
+        ctl.check_abort()
+        pytest.fail("check_abort did not raise")
+    job = store.get_job(job_id)
+    assert job is not None and job.status is JobStatus.ABORTED
+    assert [m.message for m in job.warning_messages] == ["Abort requested: No message provided", "Job aborted"]
+
+
+def test_context_manager_fails_with_the_exception_and_propagates(store: MemoryStore) -> None:
+    job_id = store.create_job("T", "me").id
+    with pytest.raises(KeyError), PipelineController(job_id, store):
+        raise KeyError("question q7")
+    job = store.get_job(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error_messages[-1].message == "KeyError: 'question q7'"
+
+
+def test_controller_for_an_unknown_job_is_an_error(store: MemoryStore) -> None:
+    from jobdeck import JobNotFoundError
+
+    with pytest.raises(JobNotFoundError, match="nope"):
+        PipelineController("nope", store)
+
+
+def test_default_store_is_used_when_none_is_given() -> None:
+    import jobdeck
+
+    previous = jobdeck.get_default_store()
+    try:
+        store = jobdeck.configure(MemoryStore())
+        job = jobdeck.create_job("T", "me")
+        PipelineController(job.id).progress(0.5)
+        found = jobdeck.get_job(job.id)
+        assert found is not None and found.progress == 0.5
+        assert [j.id for j in jobdeck.get_active_jobs()] == [job.id]
+        assert store.get_job(job.id) is not None
+    finally:
+        jobdeck.configure(previous)
