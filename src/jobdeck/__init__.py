@@ -26,6 +26,7 @@ from .runner import JobRunner, JobType
 from .stores import MemoryStore, Store, open_store
 
 if TYPE_CHECKING:
+    from .client import Client
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbortError",
+    "Client",
     "ClientError",
     "EventBatch",
     "EventType",
@@ -68,6 +70,7 @@ __all__ = [
 _LAZY = {
     "SQLiteStore": ".stores.sqlite",
     "RedisStore": ".stores.redis",
+    "Client": ".client",
 }
 
 
