@@ -134,6 +134,24 @@ class PipelineTree:
         if node.value >= 1.0:
             self._advance(node.parent)
 
+    def set_leaf(self, node: _Node, value: float) -> bool:
+        """:meth:`set` for an operation without sub-operations (the hot path of ``progress(v)``); True when it
+        reached 1, i.e. the current operation may have moved on."""
+        old = node.value
+        node.direct = node.value = value
+        parent = node.parent
+        if parent is not None:
+            parent.child_sum += node.weight * (value - old)
+            if parent.parent is None:  # a top-level operation: only the root to update, inline
+                mean = parent.child_sum / parent.child_weight
+                parent.value = min(1.0, max(parent.direct, mean))
+            else:
+                self._refresh(parent)
+        if value >= 1.0:
+            self._advance(parent)
+            return True
+        return False
+
     def _advance(self, parent: _Node | None) -> None:
         while parent is not None:
             while parent.current < len(parent.children) - 1 and parent.children[parent.current].value >= 1.0:

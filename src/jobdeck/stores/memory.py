@@ -20,6 +20,10 @@ from .base import Change, Store, Waiters
 __all__ = ["MemoryStore"]
 
 _ACTIVE = (JobStatus.RUNNING, JobStatus.ABORTING)
+# Enum member lookups cost ~0.1 us each on Python 3.11; the hot paths use these module constants instead.
+_RUNNING = JobStatus.RUNNING
+_ABORTING = JobStatus.ABORTING
+_PROGRESS = EventType.PROGRESS
 
 
 class MemoryStore(Store):
@@ -111,19 +115,27 @@ class MemoryStore(Store):
             else:
                 break
 
+    def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None) -> bool:
+        # The common call (a float already in [0, 1], a non-empty id) skips the base class's full validation;
+        # anything else takes the checked path, so the errors are the same.
+        if type(value) is not float or not 0.0 <= value <= 1.0 or type(job_id) is not str or not job_id:
+            return super().update_progress(job_id, value, operation)
+        return self._set_progress(job_id, value, operation, time.time())
+
     def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 raise self._not_found(job_id)
-            if job.status not in _ACTIVE:
+            status = job.status
+            if status is not _RUNNING and status is not _ABORTING:
                 return False
             job.progress = value
             job.last_activity_time = now
             if operation is not None:
                 job.current_operation = operation
-            self._seq += 1
-            self._events.append((self._seq, EventType.PROGRESS, job_id, (value, now, job.current_operation)))
+            seq = self._seq = self._seq + 1
+            self._events.append((seq, _PROGRESS, job_id, (value, now, job.current_operation)))
             if self._waiters.waiting:
                 self._waiters.notify()
             return True
