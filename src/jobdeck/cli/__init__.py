@@ -1,32 +1,52 @@
 """The ``jobdeck`` command: a thin layer over the library and the HTTP client.
 
 Each subcommand lives in its own module and adds itself with ``register(subparsers)``; errors print one
-line and exit non-zero, never a traceback.
+line (``jobdeck: error: ...``) and exit with a code that says what kind of error it was (see
+:mod:`jobdeck.cli.common`), never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from ..errors import ClientError, JobdeckError
+from .common import ArgumentParser, ExitCode, add_connection_options, error_line, exit_code_for
+
+__all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobdeck", description="Run, watch and stop long-running admin jobs.")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="jobdeck", description="Run, watch and stop long-running admin jobs.")
+    add_connection_options(parser, dest_prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from . import serve
+    from . import commands, serve, watch
 
     serve.register(sub)
+    commands.register(sub)
+    watch.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    try:
+        result: int = args.func(args)
+    except ClientError as exc:
+        sys.stderr.write(f"jobdeck: error: {error_line(exc)}\n")
+        return exit_code_for(exc)
+    except JobdeckError as exc:
+        sys.stderr.write(f"jobdeck: error: {exc}\n")
+        return ExitCode.SERVER
+    except KeyboardInterrupt:
+        sys.stderr.write("jobdeck: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # Output piped into `head` and friends: the reader left, which is not an error of ours.
+        sys.stderr.close()
+        return ExitCode.OK
+    return int(result)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,216 @@
+"""``jobdeck list | show | start | abort | types | stats``: thin wrappers over :class:`jobdeck.Client` calls."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ..model import ACTIVE, JobStatus
+from . import output
+from .common import ExitCode, add_connection_options, make_client
+
+__all__ = ["parse_params", "register"]
+
+STATUSES = [status.value for status in JobStatus]
+
+
+def register(sub: Any) -> None:
+    """Add the client subcommands to the ``jobdeck`` parser."""
+    p = sub.add_parser("list", help="list active jobs (or past ones with --past)",
+                       description="List active jobs, or past (finished) jobs with --past, newest first.")
+    p.add_argument("--past", action="store_true", help="list finished jobs instead of active ones")
+    p.add_argument("--type", metavar="TYPE", dest="job_type", help="only jobs of this job type")
+    p.add_argument("--status", metavar="STATUS", action="append", choices=STATUSES,
+                   help=f"only jobs with this status; repeatable ({', '.join(STATUSES)})")
+    p.add_argument("--limit", metavar="N", type=int, help="at most N past jobs (newest first)")
+    p.add_argument("--json", action="store_true", help="print the jobs as JSON (the API's job shape)")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_list, parser=p)
+
+    p = sub.add_parser("show", help="show one job with its messages",
+                       description="Show one job (active or past): its fields and its messages, oldest first.")
+    p.add_argument("job_id", metavar="ID", help="the job id")
+    p.add_argument("--last", metavar="N", type=int, help="only the newest N messages of each kind")
+    p.add_argument("--json", action="store_true", help="print the job as JSON")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_show, parser=p)
+
+    p = sub.add_parser("start", help="start a job",
+                       description="Start a job of a registered type and print its id. Parameter values are "
+                                   "read as JSON when they parse (--param n=3 is a number), else as strings.")
+    p.add_argument("job_type", metavar="TYPE", help="a registered job type (see 'jobdeck types')")
+    p.add_argument("--param", "-p", metavar="KEY=VALUE", action="append", default=[],
+                   help="a parameter; repeatable; VALUE is JSON if it parses, else a string")
+    p.add_argument("--params-json", metavar="JSON", help="all parameters as one JSON object (--param wins)")
+    p.add_argument("--author", help="who starts the job (default: $JOBDECK_AUTHOR or your user name)")
+    p.add_argument("--wait", action="store_true",
+                   help="follow the job until it ends; exit 0 completed, 1 failed, 2 aborted")
+    p.add_argument("--json", action="store_true", help="print the started job as JSON")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_start, parser=p)
+
+    p = sub.add_parser("abort", help="ask a job (or all active jobs) to abort",
+                       description="Ask one job, or every active job with --all, to abort. Abort is "
+                                   "cooperative: the job stops at its next check and ends 'aborted'.")
+    p.add_argument("job_id", metavar="ID", nargs="?", help="the job id")
+    p.add_argument("--all", action="store_true", dest="all_jobs", help="abort every active job")
+    p.add_argument("--reason", help="why; shown with the job")
+    p.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_abort, parser=p)
+
+    p = sub.add_parser("types", help="list the registered job types and their parameters",
+                       description="List the job types the server can start, with parameter defaults.")
+    p.add_argument("--json", action="store_true", help="print the types as JSON")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_types, parser=p)
+
+    p = sub.add_parser("stats", help="count jobs by status",
+                       description="Count jobs by status (running, aborting, completed, failed, aborted).")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_stats, parser=p)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    statuses = args.status or []
+    with make_client(args) as client:
+        if args.past:
+            if any(JobStatus(s) in ACTIVE for s in statuses):
+                args.parser.error("--past lists finished jobs: use --status completed, failed or aborted")
+            jobs = client.past(args.job_type, statuses=statuses, messages=0, limit=args.limit)
+        else:
+            if any(JobStatus(s) not in ACTIVE for s in statuses):
+                args.parser.error("active jobs are running or aborting; add --past for finished ones")
+            jobs = client.active(args.job_type, messages=0)
+            if statuses:
+                jobs = [job for job in jobs if job.status.value in statuses]
+    if args.json:
+        output.print_json([job.to_dict(messages=0) for job in jobs])
+    elif not jobs:
+        print("no past jobs" if args.past else "no active jobs")
+    else:
+        output.console().print(output.jobs_table(jobs, past=args.past))
+    return ExitCode.OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    if args.last is not None and args.last < 0:
+        args.parser.error("--last must be 0 or more")
+    with make_client(args) as client:
+        job = client.job(args.job_id, messages=args.last)
+    if args.json:
+        output.print_json(job.to_dict())
+    else:
+        output.console().print(output.job_details(job))
+    return ExitCode.OK
+
+
+def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
+    """``--params-json`` then each ``KEY=VALUE`` on top; ValueError says which argument is wrong."""
+    params: dict[str, Any] = {}
+    if params_json is not None:
+        try:
+            loaded = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--params-json is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"--params-json must be a JSON object, got {type(loaded).__name__}")
+        params.update(loaded)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw  # not JSON: the plain string, so --param name=alice needs no quotes
+    return params
+
+
+def _default_author() -> str | None:
+    author = os.environ.get("JOBDECK_AUTHOR")
+    if author:
+        return author
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return None
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    try:
+        params = parse_params(args.param, args.params_json)
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    with make_client(args) as client:
+        job = client.start(args.job_type, params=params, author=args.author or _default_author())
+        if args.json:
+            output.print_json(job.to_dict())
+        else:
+            print(job.id, flush=True)
+        if not args.wait:
+            return ExitCode.OK
+        from .watch import follow_job
+
+        return follow_job(client, job.id)
+
+
+def cmd_abort(args: argparse.Namespace) -> int:
+    if args.all_jobs == (args.job_id is not None):
+        args.parser.error("give either a job ID or --all")
+    with make_client(args) as client:
+        answer = client.abort_all(args.reason) if args.all_jobs else client.abort(args.job_id, args.reason)
+    if args.json:
+        output.print_json(answer)
+        return ExitCode.OK
+    print(answer.get("message") or "abort requested")
+    for job_id in answer.get("abortRequestedFor") or []:
+        print(f"  {job_id}")
+    return ExitCode.OK
+
+
+def cmd_types(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        types = client.types()
+    if args.json:
+        output.print_json(types)
+        return ExitCode.OK
+    if not types:
+        print("no job types registered")
+        return ExitCode.OK
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("TYPE", "TITLE", "MAX", "TIMEOUT", "PARAMS", "ACTIVE"):
+        table.add_column(name, no_wrap=name != "PARAMS")
+    for spec in types:
+        timeout = spec.get("timeout")
+        table.add_row(
+            Text(str(spec.get("jobType", ""))),
+            Text(str(spec.get("title", ""))),
+            Text(str(spec.get("maxConcurrent", ""))),
+            Text("-" if timeout is None else output.format_duration(float(timeout))),
+            Text(" ".join(f"{k}={json.dumps(v)}" for k, v in (spec.get("params") or {}).items())),
+            Text(str(len(spec.get("activeJobIds") or []))),
+        )
+    output.console().print(table)
+    return ExitCode.OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        stats = client.stats()
+    if args.json:
+        output.print_json(stats)
+        return ExitCode.OK
+    width = max((len(str(k)) for k in stats), default=0)
+    for key, value in stats.items():
+        sys.stdout.write(f"{key:<{width}}  {value}\n")
+    return ExitCode.OK

@@ -1,0 +1,188 @@
+"""Terminal rendering for the CLI: tables, job details, messages, progress bars.
+
+Job content (messages, params, types) is the user's text: it goes into ``rich.text.Text`` objects, never into
+markup strings, so a message like ``[red]`` prints as written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from typing import Any, TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from ..model import JobInfo, JobMessage, JobStatus, MessageType
+
+__all__ = [
+    "STATUS_STYLE",
+    "console",
+    "format_duration",
+    "format_operation",
+    "format_time",
+    "job_details",
+    "jobs_table",
+    "message_text",
+    "print_json",
+    "progress_cell",
+    "status_text",
+    "summary_line",
+]
+
+STATUS_STYLE = {
+    JobStatus.RUNNING: "cyan",
+    JobStatus.ABORTING: "yellow",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.ABORTED: "magenta",
+}
+MESSAGE_STYLE = {MessageType.INFO: "", MessageType.WARNING: "yellow", MessageType.ERROR: "bold red"}
+
+
+def console(file: TextIO | None = None) -> Console:
+    """A console on stdout; when piped it is wide enough that job ids are never cut."""
+    stream = file or sys.stdout
+    wide = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(file=stream, width=wide, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    """Plain JSON on stdout (no colour, no wrapping): for scripts and ``jq``."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def format_time(ts: float | None, with_date: bool = True) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_operation(job: JobInfo) -> str:
+    """``question-q2-pros 3/12``, or empty when the job has no pipeline."""
+    op = job.current_operation
+    return f"{op.id} {op.index}/{op.total}" if op else ""
+
+
+def status_text(status: JobStatus) -> Text:
+    return Text(status.value, style=STATUS_STYLE.get(status, ""))
+
+
+def progress_cell(job: JobInfo, width: int = 20) -> RenderableType:
+    bar = ProgressBar(total=1.0, completed=min(max(job.progress, 0.0), 1.0), width=width,
+                      complete_style=STATUS_STYLE.get(job.status, "cyan"),
+                      finished_style=STATUS_STYLE.get(job.status, "green"))
+    table = Table.grid(padding=(0, 1))
+    table.add_row(bar, Text(f"{job.progress * 100:5.1f}%"))
+    return table
+
+
+def jobs_table(jobs: list[JobInfo], past: bool) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("TYPE", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("PROGRESS", no_wrap=True, justify="right")
+    table.add_column("OPERATION" if not past else "ENDED", no_wrap=True)
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("DURATION", no_wrap=True, justify="right")
+    table.add_column("AUTHOR")
+    for job in jobs:
+        table.add_row(
+            Text(job.id),
+            Text(job.job_type),
+            status_text(job.status),
+            Text(f"{job.progress * 100:.0f}%"),
+            Text(format_time(job.end_time) if past else format_operation(job)),
+            Text(format_time(job.start_time)),
+            Text(format_duration(job.duration)),
+            Text(job.author),
+        )
+    return table
+
+
+def message_text(message: JobMessage, with_date: bool = False, stamp: bool = True) -> Text:
+    """``12:00:01.234 warn  text``, coloured by kind."""
+    label = {MessageType.INFO: "info ", MessageType.WARNING: "warn ", MessageType.ERROR: "error"}[message.type]
+    text = Text()
+    if stamp:
+        when = datetime.fromtimestamp(message.timestamp).strftime(
+            "%Y-%m-%d %H:%M:%S.%f" if with_date else "%H:%M:%S.%f")[:-3]
+        text.append(f"{when} ", style="dim")
+    text.append(label, style=MESSAGE_STYLE[message.type] or "blue")
+    text.append(" ")
+    text.append(message.message, style=MESSAGE_STYLE[message.type])
+    return text
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def job_details(job: JobInfo, messages: list[JobMessage] | None = None) -> RenderableType:
+    """Everything ``show`` prints: the fields, then the messages oldest first."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    rows: list[tuple[str, RenderableType]] = [
+        ("id", Text(job.id)),
+        ("type", Text(job.job_type)),
+        ("status", status_text(job.status)),
+        ("author", Text(job.author)),
+        ("progress", progress_cell(job, width=30)),
+    ]
+    if job.current_operation:
+        rows.append(("operation", Text(format_operation(job))))
+    rows += [
+        ("started", Text(format_time(job.start_time))),
+        ("ended", Text(format_time(job.end_time))),
+        ("duration", Text(format_duration(job.duration))),
+        ("last activity", Text(format_time(job.last_activity_time))),
+        ("params", Text(_compact(job.params))),
+    ]
+    if job.result is not None:
+        rows.append(("result", Text(_compact(job.result))))
+    if job.abort_reason or job.abort_time:
+        reason = job.abort_reason or "no reason given"
+        rows.append(("abort", Text(f"{reason} (requested {format_time(job.abort_time)})")))
+    if job.owner:
+        rows.append(("owner", Text(job.owner)))
+    counts = f"{len(job.info_messages)} info, {len(job.warning_messages)} warning, {len(job.error_messages)} error"
+    rows.append(("messages", Text(counts)))
+    for name, value in rows:
+        grid.add_row(name, value)
+    shown = job.all_messages() if messages is None else messages
+    if not shown:
+        return grid
+    return Group(grid, Text(""), *(message_text(m, with_date=True) for m in shown))
+
+
+def summary_line(job: JobInfo) -> Text:
+    """One line for a job that ended: status, duration, and the result, abort reason or last error."""
+    text = Text(f"job {job.id} ({job.job_type}) ")
+    text.append(job.status.value, style=STATUS_STYLE.get(job.status, ""))
+    end = job.end_time if job.end_time is not None else time.time()
+    text.append(f" after {format_duration(end - job.start_time)}")
+    if job.status is JobStatus.COMPLETED and job.result is not None:
+        text.append(f": {_compact(job.result)}")
+    elif job.status is JobStatus.ABORTED:
+        text.append(f": {job.abort_reason or 'no reason given'}")
+    elif job.status is JobStatus.FAILED and job.error_messages:
+        text.append(f": {job.error_messages[-1].message}")
+    return text
