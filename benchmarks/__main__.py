@@ -1,0 +1,65 @@
+"""``python -m benchmarks [--quick] [--only SECTION ...]``: run the suite, print the table, save it as JSON.
+
+Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (target 5), sse (target 6),
+memory (target 7), growth (target 8). A section whose dependency is missing prints ``skipped: <why>`` rows.
+Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+
+from .table import Row, machine, render, write_json
+
+SECTIONS = {
+    "store": "benchmarks.store_bench",
+    "peers": "benchmarks.peers",
+    "http": "benchmarks.http_bench",
+    "sse": "benchmarks.sse_bench",
+    "memory": "benchmarks.memory_bench",
+    "growth": "benchmarks.growth_bench",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts and shorter windows (< 1 minute)")
+    parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS), metavar="SECTION",
+                        help=f"run only these sections ({', '.join(SECTIONS)})")
+    parser.add_argument("--no-json", action="store_true", help="do not write benchmarks/results/<timestamp>.json")
+    args = parser.parse_args(argv)
+
+    info = machine()
+    print(f"jobdeck benchmarks{' (quick)' if args.quick else ''}: {info['cores']} cores, {info['cpu']}, "
+          f"Python {info['python']}", flush=True)
+    started = time.monotonic()
+    rows: list[Row] = []
+    for name in args.only or SECTIONS:
+        t = time.monotonic()
+        print(f"-- {name} ...", flush=True)
+        try:
+            module = importlib.import_module(SECTIONS[name])
+            section_rows = module.run(args.quick)
+        except ImportError as exc:
+            section_rows = [Row(name, "(section)", note=f"skipped: {exc}")]
+        except Exception as exc:  # one broken section must not hide the others' figures
+            traceback.print_exc()
+            section_rows = [Row(name, "(section)", passed=False, note=f"error: {type(exc).__name__}: {exc}")]
+        rows.extend(section_rows)
+        print(render(section_rows), f"\n   ({time.monotonic() - t:.1f} s)", flush=True)
+    elapsed = time.monotonic() - started
+    print("\n" + render(rows))
+    failed = sum(1 for r in rows if r.verdict == "FAIL")
+    print(f"\n{len(rows)} rows, {failed} failed, {sum(1 for r in rows if r.verdict == 'skip')} skipped, "
+          f"{elapsed:.0f} s")
+    if not args.no_json:
+        print(f"saved {write_json(rows, quick=args.quick, elapsed=elapsed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Targets 1-4: the job-side hot paths on every store.
+
+- ``controller.progress(v)`` in a tight loop, with and without a pipeline: memory against the lock+dict floor
+  (<= 10x); SQLite/Redis amortised against one raw UPDATE+COMMIT / HSET round trip (<= 1/25), while a reader in
+  another process measures how stale the value it sees is (p99 <= 100 ms).
+- ``controller.info(msg)`` sustained: >= 10,000 msgs/s, and the stored count is min(sent, cap).
+- ``check_abort()`` in a tight loop (same bounds as progress), and how long an abort requested from another
+  process takes to be noticed (<= 250 ms).
+
+Readers and abort requesters are spawned processes: they share nothing with the writer but the store.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+from . import floors
+from .stores import STORE_KINDS, StoreTarget, target, unavailable
+from .table import Row, ms, ratio, skipped, us
+from .timing import per_call, percentile
+
+SECTION = "store"
+# Progress values carry the time they were written: v = (t - t0) / SPAN keeps sub-microsecond resolution in a
+# float, so a reader can tell how old the value it sees is without sharing a clock channel with the writer.
+SPAN = 1000.0
+
+
+def _ctx() -> Any:
+    return mp.get_context("spawn")  # never fork a process that runs store threads
+
+
+# ---------------------------------------------------------------------- child processes
+
+
+def staleness_reader(tgt: StoreTarget, job_id: str, t0: float, duration: float, conn: Any) -> None:
+    """Poll the job from another process; send back how old each value seen was (seconds)."""
+    store = tgt.open()
+    try:
+        conn.send("ready")
+        conn.recv()  # the writer has started
+        time.sleep(0.2)  # past the writer's first write and warm-up
+        samples = []
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            job = store.require_job(job_id, messages=False)
+            samples.append(time.time() - (t0 + job.progress * SPAN))
+            time.sleep(0.002)
+        conn.send(samples)
+    finally:
+        store.close()
+
+
+def abort_requester(tgt: StoreTarget, conn: Any) -> None:
+    """For each job id received: wait a little, request its abort, send back when the request was made."""
+    store = tgt.open()
+    try:
+        conn.send("ready")
+        while True:
+            item = conn.recv()
+            if item is None:
+                return
+            job_id, delay = item
+            time.sleep(delay)
+            requested = time.time()
+            store.request_abort(job_id, "benchmark")
+            conn.send(requested)
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- measurements
+
+
+def _progress_per_call(store: Any, n: int, pipeline: bool) -> float:
+    from jobdeck import PipelineController
+
+    job = store.create_job("bench-progress", "bench")
+    ctl = PipelineController(job.id, store)
+    if pipeline:
+        ctl.initialize_pipeline(["load", ("process", 10), "save"])
+        ctl.define_sub_operations("load", ["fetch", "parse"])
+        ctl.progress(0.5)  # land on a sub-operation: the deepest path
+    result = per_call(ctl.progress, n)
+    store.flush()
+    ctl.complete()
+    return result
+
+
+def _check_abort_per_call(store: Any, n: int) -> float:
+    from jobdeck import PipelineController
+
+    job = store.create_job("bench-abort", "bench")
+    ctl = PipelineController(job.id, store)
+    result = per_call(lambda _: ctl.check_abort(), n)
+    ctl.complete()
+    return result
+
+
+def _staleness(tgt: StoreTarget, store: Any, duration: float) -> tuple[float, list[float]]:
+    """Amortised seconds per progress() call over ``duration`` with a reader in another process, and the
+    reader's staleness samples."""
+    from jobdeck import PipelineController
+
+    job = store.create_job("bench-staleness", "bench")
+    ctl = PipelineController(job.id, store)
+    t0 = time.time()
+    ctl.progress(0.0)
+    store.flush()
+    parent, child = _ctx().Pipe()
+    reader = _ctx().Process(target=staleness_reader, args=(tgt, job.id, t0, duration - 0.4, child), daemon=True)
+    reader.start()
+    try:
+        if not parent.poll(30) or parent.recv() != "ready":
+            raise RuntimeError("staleness reader did not start")
+        parent.send("go")
+        calls = 0
+        start = time.perf_counter()
+        end = time.monotonic() + duration
+        clock = time.time
+        progress = ctl.progress
+        while time.monotonic() < end:
+            for _ in range(200):
+                progress((clock() - t0) / SPAN)
+            calls += 200
+        elapsed = time.perf_counter() - start
+        samples = parent.recv() if parent.poll(10) else []
+    finally:
+        reader.join(5)
+        if reader.is_alive():
+            reader.kill()
+    ctl.complete()
+    return elapsed / calls, samples
+
+
+def _abort_latency(tgt: StoreTarget, store: Any, trials: int) -> list[float]:
+    """Seconds from another process requesting an abort to check_abort() raising, per trial."""
+    from jobdeck import AbortError, PipelineController
+
+    parent, child = _ctx().Pipe()
+    proc = _ctx().Process(target=abort_requester, args=(tgt, child), daemon=True)
+    proc.start()
+    delays = []
+    try:
+        if not parent.poll(30) or parent.recv() != "ready":
+            raise RuntimeError("abort requester did not start")
+        for i in range(trials):
+            job = store.create_job("bench-abort-latency", "bench")
+            ctl = PipelineController(job.id, store)
+            parent.send((job.id, 0.05 + 0.01 * (i % 5)))
+            deadline = time.monotonic() + 5.0
+            noticed = None
+            while time.monotonic() < deadline:
+                try:
+                    for _ in range(100):
+                        ctl.check_abort()
+                except AbortError:
+                    noticed = time.time()
+                    break
+            requested = parent.recv()
+            delays.append((noticed - requested) if noticed is not None else float("inf"))
+            store.mark_aborted(job.id)
+        parent.send(None)
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+    return delays
+
+
+def _info_throughput(tgt: StoreTarget, store: Any, duration: float) -> dict[str, Any]:
+    """Messages/s of controller.info() sustained for ``duration``, and whether every kept message is stored."""
+    from jobdeck import PipelineController
+
+    cap = store.max_messages
+    job = store.create_job("bench-info", "bench")
+    ctl = PipelineController(job.id, store)
+    sent = 0
+    start = time.perf_counter()
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        for _ in range(100):
+            ctl.info(f"message {sent}")
+            sent += 1
+    store.flush()
+    elapsed = time.perf_counter() - start
+    # Below the cap too: a store that batches messages must keep each one.
+    small = store.create_job("bench-info-small", "bench")
+    small_ctl = PipelineController(small.id, store)
+    few = max(1, cap // 2)
+    for i in range(few):
+        small_ctl.info(f"message {i}")
+    store.flush()
+    # Read back through a second store object (another connection): what other processes would see.
+    reader = tgt.open() if tgt.kind != "memory" else store
+    try:
+        big = [m.message for m in reader.require_job(job.id).info_messages]
+        little = [m.message for m in reader.require_job(small.id).info_messages]
+    finally:
+        if reader is not store:
+            reader.close()
+    expected_big = [f"message {i}" for i in range(max(0, sent - cap), sent)]
+    expected_little = [f"message {i}" for i in range(few)]
+    ctl.complete()
+    small_ctl.complete()
+    return {"rate": sent / elapsed, "sent": sent, "stored": len(big), "cap": cap,
+            "exact": big == expected_big and little == expected_little}
+
+
+# ---------------------------------------------------------------------- the section
+
+
+def run(quick: bool) -> list[Row]:
+    n = 20_000 if quick else 100_000
+    rows: list[Row] = []
+    floor = floors.lock_dict_floor(n)
+    read_floor = floors.lock_dict_read_floor(n)
+    rows.append(Row(SECTION, "floor: dict update under threading.Lock", jobdeck="", baseline=us(floor),
+                    values={"floor_s": floor}))
+    hset = floors.redis_hset_round_trip(_redis(), 2_000 if quick else 5_000)
+    sql = floors.sqlite_update_commit(None, 100 if quick else 300)
+    sql_normal = floors.sqlite_update_commit(None, 1_000 if quick else 3_000, "NORMAL")
+    rows.append(Row(SECTION, "floor: raw sqlite3 UPDATE+COMMIT (WAL, default synchronous=FULL)", baseline=us(sql),
+                    values={"sqlite_s": sql}))
+    rows.append(Row(SECTION, "floor: raw sqlite3 UPDATE+COMMIT (WAL, synchronous=NORMAL as the store)",
+                    baseline=us(sql_normal), values={"sqlite_normal_s": sql_normal}))
+    if hset is None:
+        rows.append(skipped(SECTION, "floor: raw redis-py HSET round trip", "no Redis"))
+    else:
+        rows.append(Row(SECTION, "floor: raw redis-py HSET round trip", baseline=us(hset), values={"hset_s": hset}))
+    for kind in STORE_KINDS:
+        why = unavailable(kind)
+        if why:
+            rows.append(skipped(SECTION, f"{kind}: progress / info / check_abort", why))
+            continue
+        try:
+            rows.extend(_run_store(kind, quick, n, floor, read_floor, hset, sql, sql_normal))
+        except Exception as exc:  # a store that breaks under load is a finding, not a crash of the suite
+            rows.append(Row(SECTION, f"{kind}: store benchmarks", passed=False,
+                            note=f"error: {type(exc).__name__}: {exc}"))
+    return rows
+
+
+def _redis() -> str:
+    from .timing import redis_url
+
+    return redis_url()
+
+
+def _run_store(kind: str, quick: bool, n: int, floor: float, read_floor: float, hset: float | None,
+               sql: float, sql_normal: float) -> list[Row]:
+    rows = []
+    with target(kind) as tgt:
+        store = tgt.open()
+        try:
+            if kind == "memory":
+                ref, ref_name, bound, read_ref = floor, "lock+dict", 10.0, read_floor
+            else:
+                ref = sql if kind == "sqlite" else (hset or 0.0)
+                ref_name = "UPDATE+COMMIT FULL" if kind == "sqlite" else "HSET RTT"
+                bound, read_ref = 1 / 25, ref
+            target_text = f"<= {bound:g}x" if bound >= 1 else "<= 1/25"
+            for pipeline in (False, True):
+                cost = _progress_per_call(store, n if kind == "memory" else n // 2, pipeline)
+                label = "with pipeline" if pipeline else "no pipeline"
+                rows.append(Row(SECTION, f"{kind}: controller.progress(v), {label}", us(cost),
+                                f"{us(ref)} {ref_name}", ratio(cost, ref), target_text, cost / ref <= bound,
+                                values={"per_call_s": cost, "baseline_s": ref}))
+                if kind == "sqlite" and not pipeline:
+                    rows.append(Row(SECTION, "sqlite: same, against a commit without fsync (context)", us(cost),
+                                    f"{us(sql_normal)} UPDATE+COMMIT NORMAL", ratio(cost, sql_normal),
+                                    values={"per_call_s": cost, "baseline_s": sql_normal}))
+            if kind != "memory":
+                per, samples = _staleness(tgt, store, 2.0 if quick else 5.0)
+                p99 = percentile(samples, 99)
+                rows.append(Row(SECTION, f"{kind}: progress amortised with a reader process", us(per),
+                                f"{us(ref)} {ref_name}", ratio(per, ref), target_text, per / ref <= bound,
+                                values={"per_call_s": per}))
+                rows.append(Row(SECTION, f"{kind}: staleness seen by another process (p99)", ms(p99), "",
+                                "", "<= 100 ms", bool(samples) and p99 <= 0.1,
+                                note=f"{len(samples)} reads, max {ms(max(samples)) if samples else '-'}",
+                                values={"p99_s": p99, "samples": len(samples)}))
+            info = _info_throughput(tgt, store, 1.0 if quick else 3.0)
+            ok = info["rate"] >= 10_000 and info["exact"] and info["stored"] == min(info["sent"], info["cap"])
+            rows.append(Row(SECTION, f"{kind}: controller.info(msg) sustained", f"{info['rate']:,.0f} msg/s", "",
+                            "", ">= 10,000/s, stored = min(sent, cap)", ok,
+                            note=f"sent {info['sent']:,}, stored {info['stored']:,} (cap {info['cap']}), "
+                                 f"{'every kept message in order' if info['exact'] else 'MESSAGES LOST OR REORDERED'}",
+                            values=info))
+            cost = _check_abort_per_call(store, n if kind == "memory" else n // 2)
+            rows.append(Row(SECTION, f"{kind}: check_abort() tight loop", us(cost),
+                            f"{us(read_ref)} {'lock+dict read' if kind == 'memory' else ref_name}",
+                            ratio(cost, read_ref), target_text, cost / read_ref <= bound,
+                            values={"per_call_s": cost, "baseline_s": read_ref}))
+            if kind != "memory":
+                delays = _abort_latency(tgt, store, 5 if quick else 20)
+                worst = max(delays)
+                rows.append(Row(SECTION, f"{kind}: abort from another process noticed (max)", ms(worst), "", "",
+                                "<= 250 ms", worst <= 0.25,
+                                note=f"{len(delays)} trials, median {ms(sorted(delays)[len(delays) // 2])}",
+                                values={"delays_s": delays}))
+        finally:
+            store.close()
+    return rows
