@@ -1,0 +1,16 @@
+"""The dashboard: static HTML, CSS and JavaScript with no build step and nothing fetched from elsewhere.
+
+``static/index.html`` is the live monitoring page, ``static/login.html`` the standalone sign-in page; the web
+layer serves both and ``/static/*`` from :func:`static_dir`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["static_dir"]
+
+
+def static_dir() -> Path:
+    """The folder holding ``index.html``, ``login.html``, ``app.js`` and ``app.css``."""
+    return Path(__file__).resolve().parent / "static"
