@@ -1,0 +1,181 @@
+"""Coalesced progress writes and a small status cache, shared by the SQLite and Redis stores.
+
+Job code may call ``progress()`` thousands of times a second; a store that writes to a file or a server cannot
+follow that, and nobody can watch it anyway. :class:`ProgressBuffer` writes the first value at once and then at
+most one value per job per ``interval``: later values wait in memory and a background thread writes the newest
+one when the interval is over, so another process sees it within ``interval`` plus one write. Status changes and
+messages never wait: the store flushes a job's pending progress before them (:meth:`ProgressBuffer.flush`), so
+the order of what readers see is the order of the calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+from ..model import JobStatus, OperationRef
+
+__all__ = ["ProgressBuffer", "StatusCache"]
+
+# write(job_id, value, operation, now) -> False if the job is no longer active; raises JobNotFoundError.
+Writer = Callable[[str, float, OperationRef | None, float], bool]
+
+# Remembering when each job was last written costs a few dozen bytes per job; jobs finished by another process
+# never tell us, so entries older than this are forgotten.
+_FORGET_AFTER = 60.0
+
+
+class ProgressBuffer:
+    """At most one progress write per job per ``interval`` seconds; the newest value always gets written."""
+
+    def __init__(self, write: Writer, interval: float, name: str = "jobdeck-progress") -> None:
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+            raise ValueError(f"progress_interval must be a number of seconds >= 0, got {interval!r}")
+        self._write = write
+        self.interval = float(interval)
+        self._name = name
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        # job id -> monotonic time before which a new value waits instead of being written
+        self._due: dict[str, float] = {}
+        # job id -> (sequence, value, operation, wall time) of the newest value not yet written
+        self._pending: dict[str, tuple[int, float, OperationRef | None, float]] = {}
+        # Writes run outside the buffer lock, so two can overtake each other; the sequence number lets the later
+        # value win (a write older than what was already written for that job is dropped).
+        self._seq = itertools.count(1)
+        self._written: dict[str, int] = {}
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def update(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        """Record a progress value: written now, or coalesced with others and written within ``interval``."""
+        with self._lock:
+            mono = time.monotonic()
+            due = self._due.get(job_id)
+            if due is not None and mono < due and not self._closed:
+                old = self._pending.get(job_id)
+                if operation is None and old is not None:
+                    operation = old[2]  # None means "unchanged", not "no operation"
+                if not self._pending:
+                    self._wake.notify()
+                self._pending[job_id] = (next(self._seq), value, operation, now)
+                self._ensure_thread()
+                return True
+            old = self._pending.pop(job_id, None)
+            if operation is None and old is not None:
+                operation = old[2]
+            seq = next(self._seq)
+            self._due[job_id] = mono + self.interval
+        return self._apply(job_id, seq, value, operation, now)
+
+    def _apply(self, job_id: str, seq: int, value: float, operation: OperationRef | None, now: float) -> bool:
+        try:
+            with self._write_lock:
+                if self._written.get(job_id, 0) > seq:
+                    return True  # a newer value of this job is already written
+                ok = self._write(job_id, value, operation, now)
+                self._written[job_id] = seq
+        except BaseException:
+            self.forget(job_id)
+            raise
+        if not ok:
+            self.forget(job_id)
+        return ok
+
+    def forget(self, job_id: str) -> None:
+        """The job ended (or vanished): drop what is pending for it, so that its next value is written at once."""
+        with self._lock:
+            self._due.pop(job_id, None)
+            self._pending.pop(job_id, None)
+        with self._write_lock:
+            self._written.pop(job_id, None)
+
+    def flush(self, job_id: str | None = None) -> None:
+        """Write the pending value of one job (or of all jobs) now. Cheap when nothing is pending."""
+        if not self._pending:  # unlocked peek: a value added concurrently is written by its own interval
+            return
+        with self._lock:
+            if job_id is None:
+                items = list(self._pending.items())
+                self._pending.clear()
+            else:
+                entry = self._pending.pop(job_id, None)
+                items = [(job_id, entry)] if entry is not None else []
+        for key, (seq, value, operation, now) in items:
+            try:
+                self._apply(key, seq, value, operation, now)
+            except Exception:  # noqa: S112 - the job vanished or was reaped; its next change reports that
+                continue
+
+    def _ensure_thread(self) -> None:
+        # Called with the lock held.
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                mono = time.monotonic()
+                ready = [j for j in self._pending if self._due.get(j, 0.0) <= mono]
+                if not ready:
+                    waits = [self._due.get(j, 0.0) - mono for j in self._pending]
+                    self._wake.wait(min(waits) if waits else None)
+                    continue
+                items = []
+                for job_id in ready:
+                    items.append((job_id, self._pending.pop(job_id)))
+                    self._due[job_id] = mono + self.interval
+                if len(self._due) > 1000:
+                    self._due = {j: d for j, d in self._due.items() if d > mono - _FORGET_AFTER}
+            for job_id, (seq, value, operation, now) in items:
+                try:
+                    self._apply(job_id, seq, value, operation, now)
+                except Exception:  # noqa: S112 - see flush(); a flusher thread must not die
+                    continue
+            if len(self._written) > 1000:
+                with self._lock, self._write_lock:
+                    self._written = {j: s for j, s in self._written.items() if j in self._due}
+
+    def close(self) -> None:
+        """Write everything pending and stop the flusher thread."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
+        self.flush()
+
+
+class StatusCache:
+    """Recently read statuses, so that ``check_abort()`` in a tight loop does not cost a round trip each time."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[JobStatus, float]] = {}
+
+    def get(self, job_id: str, max_age: float) -> JobStatus | None:
+        if max_age <= 0:
+            return None
+        with self._lock:
+            item = self._items.get(job_id)
+        if item is None or time.monotonic() - item[1] > max_age:
+            return None
+        return item[0]
+
+    def put(self, job_id: str, status: JobStatus) -> None:
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.clear()  # crude, but a miss only costs one read
+            self._items[job_id] = (status, time.monotonic())
+
+    def drop(self, job_id: str) -> None:
+        with self._lock:
+            self._items.pop(job_id, None)

@@ -1,0 +1,446 @@
+"""The Redis store: jobs shared by many processes and machines (``pip install 'jobdeck[redis]'``).
+
+    store = RedisStore("redis://localhost:6379/0", prefix="jobdeck")   # or open_store("redis://...?prefix=x")
+
+Every step that touches several keys is atomic: creating a job (with its ``max_active`` check), progress and
+messages run as Lua scripts; state changes, whose rules live in Python (:class:`~jobdeck.stores.base.Store`),
+read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying when another process changed the
+job in between -- so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
+The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
+Everything is stored as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+
+from ..errors import JobConflictError, StoreError
+from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from . import _redis_scripts as scripts
+from ._coalesce import ProgressBuffer, StatusCache
+from .base import Change, Store
+
+__all__ = ["RedisStore"]
+
+_KINDS = tuple(MessageType)
+_STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
+_MAX_BLOCK = 5.0  # one XREAD BLOCK stays well inside the socket timeout; callers simply wait again
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisStore(Store):
+    """Jobs in Redis under ``prefix``. ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, **limits)``."""
+
+    scheme = "redis"
+
+    def __init__(self, url: str, *, prefix: str | None = None, progress_interval: float = 0.05,
+                 connect_timeout: float = 2.0, socket_timeout: float = 10.0, **limits: Any) -> None:
+        super().__init__(**limits)
+        url, url_prefix = _split_prefix(url)
+        prefix = prefix if prefix is not None else url_prefix or "jobdeck"
+        if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
+            raise StoreError(f"Redis key prefix must be a non-empty word, got {prefix!r}")
+        self.prefix = prefix
+        self.url = redact(url)
+        self._redis = _connect(url, self.url, connect_timeout, socket_timeout)
+        self._insert_script = self._redis.register_script(scripts.INSERT)
+        self._progress_script = self._redis.register_script(scripts.PROGRESS)
+        self._message_script = self._redis.register_script(scripts.MESSAGE)
+        self._evict_script = self._redis.register_script(scripts.EVICT)
+        self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
+        self._stats_script = self._redis.register_script(scripts.STATS)
+        self._events_key = f"{prefix}:events"
+        self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-redis-progress")
+        self._status = StatusCache()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {self.url} prefix={self.prefix!r}>"
+
+    # ------------------------------------------------------------------ keys and encoding
+
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def _msgs_key(self, job_id: str, kind: MessageType) -> str:
+        return f"{self.prefix}:msgs:{job_id}:{kind.value}"
+
+    def _set_key(self, which: str, job_type: str | None = None) -> str:
+        return f"{self.prefix}:{which}" if job_type is None else f"{self.prefix}:{which}:{job_type}"
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        if self._closed:
+            raise StoreError(f"Redis store {self.url} (prefix {self.prefix!r}) is closed")
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis store {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    # ------------------------------------------------------------------ steps
+
+    def _insert(self, job: JobInfo, max_active: int | None) -> None:
+        fields, _ = _encode(job)
+        flat = [x for pair in fields.items() for x in pair]
+        with self._errors():
+            ok, value = self._insert_script(
+                keys=[self._job_key(job.id), self._set_key("active"), self._set_key("active", job.job_type),
+                      self._events_key],
+                args=[-1 if max_active is None else max_active, repr(job.start_time), job.id, self.max_events,
+                      _dumps(job_data(job)), *flat])
+        if not ok:
+            raise JobConflictError(job.job_type, max_active or 0, list(value))
+        self._status.put(job.id, job.status)
+
+    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+        self._progress.flush(job_id)
+        with self._errors():
+            found = self._read_many([job_id], messages)
+        return found[0] if found else None
+
+    def _read_many(self, ids: list[str], messages: bool) -> list[JobInfo]:
+        """Each job with its messages read in one MULTI, so no job is seen half-changed; gone ids are skipped."""
+        if not ids:
+            return []
+        per_job = 4 if messages else 1
+        pipe = self._redis.pipeline(transaction=True)
+        for job_id in ids:
+            pipe.hgetall(self._job_key(job_id))
+            if messages:
+                for kind in _KINDS:
+                    pipe.lrange(self._msgs_key(job_id, kind), 0, -1)
+        replies = pipe.execute()
+        jobs = []
+        for i in range(len(ids)):
+            head = replies[i * per_job]
+            if not head:
+                continue
+            job = _decode(head)
+            if messages:
+                for k, kind in enumerate(_KINDS):
+                    job.messages(kind).extend(
+                        JobMessage(kind, text, ts) for text, ts in map(json.loads, replies[i * per_job + 1 + k]))
+            jobs.append(job)
+        return jobs
+
+    def _change(self, job_id: str, change: Change, emit: bool) -> bool:
+        self._progress.flush(job_id)  # a status change must not be followed by an older progress value
+        key = self._job_key(job_id)
+        with self._errors(), self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    head: dict[str, str] = pipe.hgetall(key)  # type: ignore[assignment]
+                    if not head:
+                        raise self._not_found(job_id)
+                    job = _decode(head)
+                    was_active = job.is_active
+                    now = time.time()
+                    added = change(job, now)
+                    if added is None:
+                        self._status.put(job_id, JobStatus(head["status"]))
+                        return False
+                    if job.status.is_terminal and job.end_time is None:
+                        job.end_time = now
+                    self._queue_change(pipe, job, added, emit, was_active)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue  # someone changed the job meanwhile: read it again and re-decide
+        self._status.put(job_id, job.status)
+        if job.status.is_terminal:
+            self._progress.forget(job_id)
+        return True
+
+    def _queue_change(self, pipe: Any, job: JobInfo, added: list[JobMessage], emit: bool, was_active: bool) -> None:
+        key = self._job_key(job.id)
+        pipe.multi()
+        fields, gone = _encode(job)
+        pipe.hset(key, mapping=fields)
+        if gone:
+            pipe.hdel(key, *gone)
+        for message in added:
+            mkey = self._msgs_key(job.id, message.type)
+            pipe.rpush(mkey, _dumps([message.message, message.timestamp]))
+            pipe.ltrim(mkey, -self.max_messages, -1)
+            if emit:
+                self._xadd(pipe, EventType.MESSAGE, job.id, message_data(message))
+        if emit:
+            self._xadd(pipe, EventType.STATUS, job.id, job_data(job))
+        if was_active and job.status.is_terminal:
+            end = job.end_time or 0.0
+            pipe.zrem(self._set_key("active"), job.id)
+            pipe.zrem(self._set_key("active", job.job_type), job.id)
+            pipe.zadd(self._set_key("past"), {job.id: end})
+            pipe.zadd(self._set_key("past", job.job_type), {job.id: end})
+            cutoff = self._expired_before(time.time())
+            self._evict_script(keys=[self._set_key("past")],
+                               args=[self.prefix, self.max_past_jobs, "" if cutoff is None else repr(cutoff)],
+                               client=pipe)
+
+    def _xadd(self, pipe: Any, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
+        pipe.xadd(self._events_key, {"t": kind.value, "j": job_id, "d": _dumps(data)},
+                  maxlen=self.max_events, approximate=True)
+
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        return self._progress.update(job_id, value, operation, now)
+
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        op = _dumps(operation.to_dict()) if operation is not None else ""
+        with self._errors():
+            done = self._progress_script(keys=[self._job_key(job_id), self._events_key],
+                                         args=[job_id, repr(value), repr(now), op, self.max_events])
+        if done == -1:
+            raise self._not_found(job_id)
+        return bool(done)
+
+    def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        self._progress.flush(job_id)
+        with self._errors():
+            done = self._message_script(
+                keys=[self._job_key(job_id), self._msgs_key(job_id, message.type), self._events_key],
+                args=[job_id, _dumps([message.message, message.timestamp]), repr(message.timestamp),
+                      self.max_messages, self.max_events, _dumps(message_data(message))])
+        if done == -1:
+            raise self._not_found(job_id)
+        return bool(done)
+
+    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
+               start_from: float | None, messages: bool) -> list[JobInfo]:
+        self._progress.flush()
+        with self._errors():
+            if active:
+                ids = self._redis.zrange(self._set_key("active", job_type), 0, -1)
+            else:
+                low = "-inf" if start_from is None else f"({start_from!r}"
+                ids = self._redis.zrevrangebyscore(self._set_key("past", job_type), "+inf", low)
+            jobs = self._read_many(list(ids), messages)
+        # Between listing ids and reading the jobs one may have finished: it belongs to the other list now.
+        keep: Callable[[JobInfo], bool] = (
+            (lambda j: j.is_active) if active else
+            (lambda j: not j.is_active and (statuses is None or j.status in statuses)))
+        return [j for j in jobs if keep(j)]
+
+    def _delete_past(self, job_type: str | None) -> list[str]:
+        with self._errors():
+            gone = self._delete_script(keys=[self._set_key("past", job_type), self._events_key],
+                                       args=[self.prefix, self.max_events])
+        return list(gone)
+
+    # ------------------------------------------------------------------ fast reads
+
+    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
+        cached = self._status.get(job_id, max_age)
+        if cached is not None:
+            return cached
+        with self._errors():
+            value = self._redis.hget(self._job_key(job_id), "status")
+        if value is None:
+            raise self._not_found(job_id)
+        status = JobStatus(value)
+        self._status.put(job_id, status)
+        return status
+
+    def stats(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in JobStatus}
+        with self._errors():
+            flat = self._stats_script(keys=[self._set_key("active"), self._set_key("past")], args=[self.prefix])
+        for status, count in zip(flat[::2], flat[1::2], strict=True):
+            counts[status] = int(count)
+        return counts
+
+    def count_keys(self) -> int:
+        """Keys under this store's prefix (for tests and diagnostics; uses SCAN, not KEYS)."""
+        with self._errors():
+            return sum(1 for _ in self._redis.scan_iter(match=f"{_glob_escape(self.prefix)}:*", count=1000))
+
+    # ------------------------------------------------------------------ events
+
+    def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.xinfo_stream(self._events_key)
+            pipe.xrange(self._events_key, f"({after}" if after and _STREAM_ID.match(after) else "-", "+",
+                        count=limit)
+            info, entries = pipe.execute(raise_on_error=False)
+        if isinstance(info, redis.ResponseError):
+            info = None  # no stream yet: nothing happened under this prefix
+        elif isinstance(info, Exception) or isinstance(entries, Exception):
+            problem = info if isinstance(info, Exception) else entries
+            raise StoreError(f"Redis store {self.url}: cannot read events: {problem}")
+        newest = info["last-generated-id"] if info else "0-0"
+        if after is None:
+            return EventBatch([], newest)
+        cursor = _parse_id(after)
+        if cursor is None or cursor > _parse_id_strict(newest) or self._lost(cursor, info):
+            return EventBatch([], newest, reset=True)
+        if not entries:
+            return EventBatch([], after)
+        events = [_to_event(eid, fields) for eid, fields in entries]
+        return EventBatch(events, events[-1].id)
+
+    @staticmethod
+    def _lost(cursor: tuple[int, int], info: dict[str, Any] | None) -> bool:
+        """True when entries after ``cursor`` may have been trimmed away (the cursor predates the log)."""
+        if not info or not info.get("first-entry"):
+            return False
+        first = _parse_id_strict(info["first-entry"][0])
+        added = info.get("entries-added")
+        trimmed = added is None or int(added) > int(info["length"])
+        return cursor < first and trimmed and cursor != (first[0], first[1] - 1)
+
+    def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
+        batch = self._read_events(after, 1000)
+        block = int(min(timeout, _MAX_BLOCK) * 1000)
+        if batch.events or batch.reset or after is None or block < 1:
+            return batch
+        with self._errors():
+            replies = self._redis.xread({self._events_key: after}, count=1000, block=block)
+        entries = replies[0][1] if replies else []
+        if not entries:
+            return batch
+        events = [_to_event(eid, fields) for eid, fields in entries]
+        return EventBatch(events, events[-1].id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self) -> None:
+        self._progress.flush()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._progress.close()
+        self._closed = True
+        self._redis.close()
+
+    def delete_all(self) -> int:
+        """Delete every key under this store's prefix (tests, or retiring a deployment); returns how many."""
+        with self._errors():
+            keys = list(self._redis.scan_iter(match=f"{_glob_escape(self.prefix)}:*", count=1000))
+            for i in range(0, len(keys), 500):
+                self._redis.delete(*keys[i:i + 500])
+        return len(keys)
+
+
+# ---------------------------------------------------------------------- helpers
+
+_FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "last_activity_time": "activity",
+           "heartbeat_time": "hb", "abort_time": "atime"}
+
+
+def _encode(job: JobInfo) -> tuple[dict[str, str], list[str]]:
+    """The head as hash fields (floats as repr, which round-trips exactly), and the fields that are None."""
+    fields: dict[str, str] = {"id": job.id, "type": job.job_type, "author": job.author, "status": job.status.value,
+                              "params": _dumps(job.params), "result": _dumps(job.result)}
+    gone: list[str] = []
+    for attr, name in _FLOATS.items():
+        value = getattr(job, attr)
+        if value is None:
+            gone.append(name)
+        else:
+            fields[name] = repr(float(value))
+    optional = {"op": _dumps(job.current_operation.to_dict()) if job.current_operation else None,
+                "owner": job.owner, "areason": _dumps(job.abort_reason) if job.abort_reason is not None else None}
+    for name, text in optional.items():
+        if text is None:
+            gone.append(name)
+        else:
+            fields[name] = text
+    return fields, gone
+
+
+def _decode(h: dict[str, str]) -> JobInfo:
+    def num(name: str) -> float | None:
+        return float(h[name]) if name in h else None
+
+    return JobInfo(
+        id=h["id"], job_type=h["type"], author=h["author"], status=JobStatus(h["status"]),
+        progress=float(h.get("progress", 0.0)), start_time=float(h["start"]), end_time=num("end"),
+        last_activity_time=float(h["activity"]), params=json.loads(h.get("params", "null")),
+        result=json.loads(h.get("result", "null")),
+        current_operation=OperationRef.from_dict(json.loads(h["op"])) if h.get("op") else None,
+        owner=h.get("owner"), heartbeat_time=num("hb"),
+        abort_reason=json.loads(h["areason"]) if "areason" in h else None, abort_time=num("atime"),
+    )
+
+
+def _to_event(eid: str, fields: dict[str, str]) -> JobEvent:
+    kind = EventType(fields["t"])
+    if kind is EventType.PROGRESS:
+        op = fields.get("o")
+        data = progress_data(float(fields["p"]), float(fields["a"]),
+                             OperationRef.from_dict(json.loads(op)) if op else None)
+    else:
+        data = json.loads(fields["d"])
+    return JobEvent(eid, kind, fields["j"], data)
+
+
+def _parse_id(text: str) -> tuple[int, int] | None:
+    match = _STREAM_ID.match(text)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _parse_id_strict(text: str) -> tuple[int, int]:
+    parsed = _parse_id(text)
+    if parsed is None:
+        raise StoreError(f"unexpected Redis stream id {text!r}")
+    return parsed
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """Take jobdeck's own ``?prefix=`` out of the URL; redis-py would pass it to the connection and fail."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = None
+    rest = []
+    for key, value in query:
+        if key == "prefix":
+            prefix = value
+        else:
+            rest.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
+
+
+def _connect(url: str, shown: str, connect_timeout: float, socket_timeout: float) -> redis.Redis[str]:
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=connect_timeout,
+                                      socket_timeout=socket_timeout, health_check_interval=30)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"bad Redis URL {shown}: {exc}") from None
+    try:
+        client.ping()
+        version = str(client.info("server").get("redis_version", "0"))
+    except redis.RedisError as exc:
+        client.close()
+        raise StoreError(f"cannot reach Redis at {shown}: {exc}; is the server running and the URL right?") from None
+    if int(version.split(".", maxsplit=1)[0]) < 5:
+        client.close()
+        raise StoreError(f"Redis at {shown} is version {version}; jobdeck needs Redis 5 or newer (streams)")
+    return client

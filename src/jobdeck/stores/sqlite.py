@@ -1,0 +1,410 @@
+"""The SQLite store: jobs in one file, kept across restarts and shared by the processes of one machine.
+
+    store = SQLiteStore("var/jobs.db")            # or open_store("sqlite:///var/jobs.db")
+
+One connection per store object, guarded by a lock: every step is one short transaction (``BEGIN IMMEDIATE``
+for read-modify-write, so two processes cannot interleave a check and an insert), and the file is in WAL mode,
+so readers in other processes never wait for a writer and a process killed mid-write loses at most that
+transaction. A second connection per thread would let reads overlap, but every step here is a few indexed
+statements, so the lock is never held long and one connection keeps closing and error handling simple.
+
+Progress writes are coalesced (:class:`~jobdeck.stores._coalesce.ProgressBuffer`); status changes and messages
+are written at once. Other processes learn about events by polling the ``events`` table every 50 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..errors import JobConflictError, StoreError
+from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from ._coalesce import ProgressBuffer, StatusCache
+from .base import Change, Store
+from .sqlite_schema import HEAD_COLUMNS, job_from_row, job_to_row, message_from_row, migrate, operation_from_json
+
+__all__ = ["SQLiteStore"]
+
+_SELECT_HEAD = f"SELECT {HEAD_COLUMNS} FROM jobs"  # noqa: S608 - constant column list
+_ASSIGN = ", ".join(f"{c.strip()} = ?" for c in HEAD_COLUMNS.split(",")[1:])
+_UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constant column list
+_INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
+# Keeps the newest max_messages of one kind: everything at or below the (max+1)-th newest goes.
+_CAP_MESSAGES = (
+    "DELETE FROM messages WHERE job_id = ?1 AND kind = ?2 AND seq <= "
+    "(SELECT seq FROM messages WHERE job_id = ?1 AND kind = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3)"
+)
+_CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
+_POLL = 0.05  # how often wait_events looks for events written by other processes
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SQLiteStore(Store):
+    """Jobs in a SQLite file. ``SQLiteStore(path, progress_interval=0.05, busy_timeout=5.0, **limits)``."""
+
+    scheme = "sqlite"
+
+    def __init__(self, path: str | Path, *, progress_interval: float = 0.05, busy_timeout: float = 5.0,
+                 **limits: Any) -> None:
+        super().__init__(**limits)
+        self.path = _check_path(path)
+        self._lock = threading.Lock()
+        self._conn = _connect(self.path, busy_timeout)
+        self._closed = False
+        self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-sqlite-progress")
+        self._status = StatusCache()
+        # Wakes in-process wait_events readers at once; other processes' writes are found by polling.
+        self._event_cond = threading.Condition(threading.Lock())
+        self._event_gen = 0
+
+    @classmethod
+    def from_url(cls, url: str, **limits: Any) -> SQLiteStore:
+        """``sqlite:///relative/path.db`` (relative to the working directory), ``sqlite:////absolute/path.db``;
+        options ``?progress_interval=0.05&busy_timeout=5``."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "sqlite":
+            raise StoreError(f"not a SQLite URL: {url!r}")
+        if parts.netloc not in ("", "localhost"):
+            raise StoreError(f"SQLite URL {url!r} names a host; use sqlite:///relative/path.db or "
+                             "sqlite:////absolute/path.db")
+        path = unquote(parts.path)[1:]  # the first slash separates the (empty) host from the path
+        if not path:
+            raise StoreError(f"SQLite URL {url!r} has no file path; use sqlite:///jobs.db")
+        options: dict[str, Any] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key not in ("progress_interval", "busy_timeout"):
+                raise StoreError(f"unknown SQLite URL option {key!r} in {url!r}; known: progress_interval, "
+                                 "busy_timeout")
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise StoreError(f"SQLite URL option {key}={value!r} is not a number") from None
+        return cls(path, **options, **limits)
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self.path}>"
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction under the store lock; sqlite3 errors become one-line StoreErrors."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"SQLite store {self.path} is closed")
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+                raise
+
+    def _event(self, conn: sqlite3.Connection, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
+        cur = conn.execute("INSERT INTO events (job_id, type, data) VALUES (?, ?, ?)", (job_id, kind.value,
+                                                                                        _dumps(data)))
+        last = cur.lastrowid or 0
+        if last > self.max_events:
+            conn.execute("DELETE FROM events WHERE id <= ?", (last - self.max_events,))
+
+    def _events_written(self) -> None:
+        with self._event_cond:
+            self._event_gen += 1
+            self._event_cond.notify_all()
+
+    def _append(self, conn: sqlite3.Connection, job_id: str, message: JobMessage) -> None:
+        conn.execute("INSERT INTO messages (job_id, kind, text, ts) VALUES (?, ?, ?, ?)",
+                     (job_id, message.type.value, message.message, message.timestamp))
+        conn.execute(_CAP_MESSAGES, (job_id, message.type.value, self.max_messages))
+
+    def _missing_or_finished(self, conn: sqlite3.Connection, job_id: str) -> bool:
+        """After an update of an active job matched no row: False if the job finished, raise if it never was."""
+        if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+            raise self._not_found(job_id)
+        return False
+
+    def _load_messages(self, conn: sqlite3.Connection, jobs: Sequence[JobInfo]) -> None:
+        by_id = {job.id: job for job in jobs}
+        ids = list(by_id)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            rows = conn.execute(
+                f"SELECT job_id, kind, text, ts FROM messages WHERE job_id IN ({','.join('?' * len(chunk))}) "  # noqa: S608
+                "ORDER BY seq", chunk)
+            for job_id, kind, text, ts in rows:
+                message = message_from_row(kind, text, ts)
+                by_id[job_id].messages(message.type).append(message)
+
+    # ------------------------------------------------------------------ steps
+
+    def _insert(self, job: JobInfo, max_active: int | None) -> None:
+        with self._tx() as conn:
+            if max_active is not None:
+                same = [r[0] for r in conn.execute(
+                    "SELECT id FROM jobs WHERE end_time IS NULL AND job_type = ? ORDER BY start_time",
+                    (job.job_type,))]
+                if len(same) >= max_active:
+                    raise JobConflictError(job.job_type, max_active, same)
+            conn.execute(_INSERT_HEAD, job_to_row(job))
+            self._event(conn, EventType.CREATED, job.id, job_data(job))
+        self._status.put(job.id, job.status)
+        self._events_written()
+
+    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+        self._progress.flush(job_id)
+        with self._tx(write=False) as conn:
+            row = conn.execute(f"{_SELECT_HEAD} WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            job = job_from_row(row)
+            if messages:
+                self._load_messages(conn, [job])
+        return job
+
+    def _change(self, job_id: str, change: Change, emit: bool) -> bool:
+        self._progress.flush(job_id)  # a status change must not be followed by an older progress value
+        with self._tx() as conn:
+            row = conn.execute(f"{_SELECT_HEAD} WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise self._not_found(job_id)
+            job = job_from_row(row)
+            was_active = job.is_active
+            now = time.time()
+            added = change(job, now)
+            if added is None:
+                refused = JobStatus(row[3])  # the status column, as read
+            else:
+                refused = None
+                if job.status.is_terminal and job.end_time is None:
+                    job.end_time = now  # the schema's invariant: active exactly while end_time is NULL
+                values = job_to_row(job)
+                conn.execute(_UPDATE_HEAD, (*values[1:], job_id))
+                for message in added:
+                    self._append(conn, job_id, message)
+                    if emit:
+                        self._event(conn, EventType.MESSAGE, job_id, message_data(message))
+                if emit:
+                    self._event(conn, EventType.STATUS, job_id, job_data(job))
+                if was_active and job.status.is_terminal:
+                    self._evict(conn, now)
+        if refused is not None:
+            self._status.put(job_id, refused)
+            return False
+        self._status.put(job_id, job.status)
+        if job.status.is_terminal:
+            self._progress.forget(job_id)
+        if emit:
+            self._events_written()
+        return True
+
+    def _evict(self, conn: sqlite3.Connection, now: float) -> None:
+        """Past jobs beyond max_past_jobs or older than max_past_age go, oldest first, with their messages."""
+        victims: list[str] = []
+        cutoff = self._expired_before(now)
+        if cutoff is not None:
+            victims += [r[0] for r in conn.execute(
+                "SELECT id FROM jobs WHERE end_time IS NOT NULL AND end_time < ?", (cutoff,))]
+        (past,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE end_time IS NOT NULL").fetchone()
+        excess = past - len(victims) - self.max_past_jobs
+        if excess > 0:
+            victims += [r[0] for r in conn.execute(
+                "SELECT id FROM jobs WHERE end_time IS NOT NULL AND end_time >= ? ORDER BY end_time, rowid "
+                "LIMIT ?", (cutoff if cutoff is not None else float("-inf"), excess))]
+        if victims:
+            conn.executemany("DELETE FROM messages WHERE job_id = ?", [(v,) for v in victims])
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(v,) for v in victims])
+
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        return self._progress.update(job_id, value, operation, now)
+
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        op_json = _dumps(operation.to_dict()) if operation is not None else None
+        with self._tx() as conn:
+            rows = conn.execute(
+                "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation) "
+                "WHERE id = ? AND end_time IS NULL RETURNING operation", (value, now, op_json, job_id)).fetchall()
+            if not rows:
+                return self._missing_or_finished(conn, job_id)
+            current = operation if operation is not None else operation_from_json(rows[0][0])
+            self._event(conn, EventType.PROGRESS, job_id, progress_data(value, now, current))
+        self._events_written()
+        return True
+
+    def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        self._progress.flush(job_id)
+        with self._tx() as conn:
+            cur = conn.execute("UPDATE jobs SET last_activity = ? WHERE id = ? AND end_time IS NULL",
+                               (message.timestamp, job_id))
+            if cur.rowcount == 0:
+                return self._missing_or_finished(conn, job_id)
+            self._append(conn, job_id, message)
+            self._event(conn, EventType.MESSAGE, job_id, message_data(message))
+        self._events_written()
+        return True
+
+    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
+               start_from: float | None, messages: bool) -> list[JobInfo]:
+        self._progress.flush()
+        where = ["end_time IS NULL" if active else "end_time IS NOT NULL"]
+        args: list[str | float] = []
+        if job_type is not None:
+            where.append("job_type = ?")
+            args.append(job_type)
+        if not active and statuses is not None:
+            where.append(f"status IN ({','.join('?' * len(statuses))})" if statuses else "0")
+            args += sorted(s.value for s in statuses)
+        if not active and start_from is not None:
+            where.append("end_time > ?")
+            args.append(start_from)
+        order = "start_time, rowid" if active else "end_time DESC, rowid DESC"
+        with self._tx(write=False) as conn:
+            jobs = [job_from_row(r) for r in conn.execute(
+                f"{_SELECT_HEAD} WHERE {' AND '.join(where)} ORDER BY {order}", args)]
+            if messages and jobs:
+                self._load_messages(conn, jobs)
+        return jobs
+
+    def _delete_past(self, job_type: str | None) -> list[str]:
+        with self._tx() as conn:
+            if job_type is None:
+                rows = conn.execute("SELECT id FROM jobs WHERE end_time IS NOT NULL ORDER BY end_time, rowid")
+            else:
+                rows = conn.execute("SELECT id FROM jobs WHERE end_time IS NOT NULL AND job_type = ? "
+                                    "ORDER BY end_time, rowid", (job_type,))
+            gone = [r[0] for r in rows]
+            conn.executemany("DELETE FROM messages WHERE job_id = ?", [(g,) for g in gone])
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(g,) for g in gone])
+            for job_id in gone:
+                self._event(conn, EventType.REMOVED, job_id, {})
+        if gone:
+            self._events_written()
+        return gone
+
+    # ------------------------------------------------------------------ reads the base class would do slowly
+
+    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
+        cached = self._status.get(job_id, max_age)
+        if cached is not None:
+            return cached
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise self._not_found(job_id)
+        status = JobStatus(row[0])
+        self._status.put(job_id, status)
+        return status
+
+    def stats(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in JobStatus}
+        with self._tx(write=False) as conn:
+            for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+                counts[status] = count
+        return counts
+
+    def count_rows(self) -> dict[str, int]:
+        """Rows per table: how big the file's content is (for tests and ``jobdeck`` diagnostics)."""
+        with self._tx(write=False) as conn:
+            return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
+                    for t in ("jobs", "messages", "events")}
+
+    # ------------------------------------------------------------------ events
+
+    def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            newest = int(row[0]) if row else 0
+            if after is None:
+                return EventBatch([], str(newest))
+            try:
+                cursor = int(after)
+            except ValueError:
+                return EventBatch([], str(newest), reset=True)
+            (oldest,) = conn.execute("SELECT MIN(id) FROM events").fetchone()
+            if oldest is None:
+                oldest = newest + 1
+            if cursor > newest or cursor < oldest - 1:
+                # A cursor from another file (or a recreated one), or older than the bounded log.
+                return EventBatch([], str(newest), reset=True)
+            rows = conn.execute("SELECT id, type, job_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                (cursor, limit)).fetchall()
+        if not rows:
+            return EventBatch([], after)
+        events = [JobEvent(str(i), EventType(t), j, json.loads(d)) for i, t, j, d in rows]
+        return EventBatch(events, events[-1].id)
+
+    def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._event_cond:
+                generation = self._event_gen
+            batch = self._read_events(after, 1000)
+            remaining = deadline - time.monotonic()
+            if batch.events or batch.reset or after is None or remaining <= 0:
+                return batch
+            with self._event_cond:
+                if self._event_gen == generation:
+                    self._event_cond.wait(min(_POLL, remaining))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self) -> None:
+        self._progress.flush()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._progress.close()
+        with self._lock:
+            self._closed = True
+            self._conn.close()
+
+
+def _check_path(path: str | Path) -> Path:
+    if not isinstance(path, str | Path) or not str(path):
+        raise StoreError(f"SQLite store path must be a file path, got {path!r}")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise StoreError(f"SQLite store path {p} is a directory; give a file in it, e.g. {p / 'jobs.db'}")
+    parent = p.parent
+    if not parent.is_dir():
+        raise StoreError(f"cannot open SQLite store {p}: directory {parent} does not exist; create it first")
+    return p
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or busy_timeout < 0:
+        raise ValueError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
+    conn: sqlite3.Connection | None = None
+    try:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each step is exactly one transaction.
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL survives a crashed process (only a power cut may lose the last commits).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, str(path))
+    except StoreError:
+        if conn is not None:
+            conn.close()
+        raise
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise StoreError(f"cannot open SQLite store {path}: {exc} (is the directory writable and the file a "
+                         "jobdeck database?)") from None
+    return conn

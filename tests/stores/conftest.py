@@ -1,0 +1,99 @@
+"""Store fixtures: one ``backend`` per store kind, so that the behaviour suite is written once.
+
+``backend.open(**limits)`` opens a store object on the test's own location (a temp SQLite file, a Redis prefix
+unique to the test); calling it twice gives two objects sharing that location, as two processes would.
+``backend.shared`` says whether two objects see each other (not so for the memory store). Every store opened is
+closed, and every Redis key under the test's prefix deleted, in teardown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobdeck.stores import MemoryStore, Store
+from jobdeck.stores.redis import RedisStore
+from jobdeck.stores.sqlite import SQLiteStore
+
+BACKENDS = ["memory", "sqlite", "redis"]
+
+
+class Backend:
+    def __init__(self, name: str, location: str) -> None:
+        self.name = name
+        self.location = location
+        self.shared = name != "memory"
+        self.opened: list[Store] = []
+
+    def open(self, **limits: Any) -> Store:
+        store: Store
+        if self.name == "memory":
+            store = MemoryStore(**limits)
+        elif self.name == "sqlite":
+            store = SQLiteStore(self.location, **limits)
+        else:
+            url, prefix = self.location.rsplit("#", 1)
+            store = RedisStore(url, prefix=prefix, **limits)
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
+        if self.name == "redis":
+            url, prefix = self.location.rsplit("#", 1)
+            cleaner = RedisStore(url, prefix=prefix)
+            cleaner.delete_all()
+            cleaner.close()
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name}>"
+
+
+def unique_prefix() -> str:
+    return f"jobdeck-test-{uuid.uuid4().hex[:10]}"
+
+
+def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if name == "redis":
+        url = request.getfixturevalue("redis_url")
+        location = f"{url}#{unique_prefix()}"
+    elif name == "sqlite":
+        location = str(tmp_path / "jobs.db")
+    else:
+        location = ""
+    b = Backend(name, location)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from _backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Only the backends where two store objects (two processes) share one location."""
+    yield from _backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A prefix unique to the test; its keys are deleted afterwards."""
+    prefix = unique_prefix()
+    yield prefix
+    cleaner = RedisStore(redis_url, prefix=prefix)
+    cleaner.delete_all()
+    cleaner.close()
