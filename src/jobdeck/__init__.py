@@ -26,6 +26,7 @@ from .runner import JobRunner, JobType
 from .stores import MemoryStore, Store, open_store
 
 if TYPE_CHECKING:
+    from .api import create_app
     from .client import Client
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
@@ -59,6 +60,7 @@ __all__ = [
     "UnknownJobTypeError",
     "__version__",
     "configure",
+    "create_app",
     "create_job",
     "get_active_jobs",
     "get_default_store",
@@ -68,6 +70,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "create_app": ".api",
     "SQLiteStore": ".stores.sqlite",
     "RedisStore": ".stores.redis",
     "Client": ".client",

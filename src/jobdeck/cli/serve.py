@@ -1,17 +1,240 @@
-"""``jobdeck serve``: the API and dashboard under uvicorn (placeholder until the server lands)."""
+"""``jobdeck serve``: the API and dashboard under uvicorn.
+
+    jobdeck serve --demo                      # demo jobs, SQLite store, a fresh token printed as a login URL
+    jobdeck serve --app myproject.jobs:runner --store redis://localhost:6379/0 --token "$TOKEN"
+
+``--app module:attr`` names either a :class:`~jobdeck.JobRunner` (it brings its own store) or a callable
+``(store) -> JobRunner`` that registers the job types on a runner for the store ``serve`` opened.
+
+Shutdown (Ctrl+C, SIGTERM): open event streams end at once, running jobs are asked to abort and given
+``JOBDECK_SHUTDOWN_GRACE`` seconds (10) before they are marked failed, so that no job is left ``running``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+import importlib
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register"]
+from ..errors import StoreError
+from ..runner import JobRunner
+from ..settings import Settings, is_loopback
+from ..stores import MemoryStore, Store, open_store
+
+if TYPE_CHECKING:
+    from ..api.sse import Multiplexer
+
+__all__ = ["register", "run"]
+
+
+class _Fatal(Exception):
+    """One line for the operator, then a non-zero exit."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("serve", help="run the HTTP API and dashboard")
+    parser = sub.add_parser(
+        "serve",
+        help="run the HTTP API and dashboard",
+        description="Run the jobdeck HTTP API, live events and dashboard under uvicorn. Options fall back to "
+                    "JOBDECK_* environment variables (JOBDECK_STORE, JOBDECK_TOKEN, JOBDECK_HOST, JOBDECK_PORT, "
+                    "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE).",
+    )
+    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--store", metavar="URL",
+                        help="memory://, sqlite:///path/jobs.db or redis://host:6379/0 "
+                             "(default: sqlite file under $XDG_DATA_HOME/jobdeck)")
+    parser.add_argument("--app", metavar="MODULE:ATTR",
+                        help="your job types: a JobRunner, or a callable (store) -> JobRunner")
+    parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
+    parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
+                        help="run demo jobs this many times faster (default 1)")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="access token (default: $JOBDECK_TOKEN, else a random one printed at start)")
+    auth.add_argument("--no-auth", action="store_true", default=None,
+                      help="no authentication at all (allowed on a loopback host only)")
+    parser.add_argument("--stale-after", type=float, metavar="SECONDS",
+                        help="fail active jobs silent for this long (default 60)")
+    parser.add_argument("--prefix", help="where the JSON API lives (default /api/admin/jobs)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="server log level (default info)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("jobdeck serve: not implemented yet")
+    """Entry point of ``jobdeck serve``; returns the exit code."""
+    try:
+        _serve(args)
+    except _Fatal as exc:
+        print(f"jobdeck serve: {exc}", file=sys.stderr)
+        return exc.code
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    env = dict(os.environ)
+    if args.no_auth:
+        env.pop("JOBDECK_TOKEN", None)  # an explicit --no-auth beats a token left in the environment
+    try:
+        return Settings.from_env(env, host=args.host, port=args.port, store=args.store, token=args.token,
+                                 no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
+                                 stale_after=args.stale_after, prefix=args.prefix)
+    except ValueError as exc:
+        raise _Fatal(str(exc), 2) from None
+
+
+def _open_store(settings: Settings) -> tuple[Store, str]:
+    url = settings.store_url
+    if settings.store is None:  # the default file: make its folder, fall back only if SQLite is missing
+        try:
+            import sqlite3  # noqa: F401
+        except ImportError:
+            print("jobdeck serve: this Python has no sqlite3 module; using a memory store "
+                  "(jobs are lost when the server stops). Pass --store to choose another.", file=sys.stderr)
+            return MemoryStore(stale_after=settings.stale_after), "memory://"
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _Fatal(f"cannot create {path.parent} for the default store: {exc.strerror}; pass --store") from None
+    try:
+        return open_store(url, stale_after=settings.stale_after), url
+    except StoreError as exc:
+        raise _Fatal(str(exc)) from None
+    except Exception as exc:  # a backend's own failure: still one line, never a traceback
+        raise _Fatal(f"cannot open store {url!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _load_app(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise _Fatal(f"--app must look like module:attr (e.g. myproject.jobs:runner), got {spec!r}", 2)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like uvicorn: modules next to where the command runs
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _Fatal(f"cannot import {module_name!r} for --app: {exc}") from None
+    except Exception as exc:
+        raise _Fatal(f"importing {module_name!r} for --app failed: {type(exc).__name__}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise _Fatal(f"module {module_name!r} has no attribute {attr!r} (from --app {spec})")
+        target = getattr(target, part)
+    return target
+
+
+def _runner(settings: Settings) -> tuple[JobRunner, str]:
+    """The runner and a description of its store."""
+    target = _load_app(settings.app) if settings.app else None
+    if isinstance(target, JobRunner):
+        if settings.store is not None:
+            print(f"jobdeck serve: note: {settings.app} is a JobRunner with its own store; --store/JOBDECK_STORE "
+                  "is not used (make it a callable (store) -> JobRunner to choose the store here)", file=sys.stderr)
+        return target, f"{type(target.store).__name__} from {settings.app}"
+    store, url = _open_store(settings)
+    if target is None:
+        return JobRunner(store), url
+    if not callable(target):
+        raise _Fatal(f"--app {settings.app} is neither a JobRunner nor a callable (store) -> JobRunner")
+    try:
+        runner = target(store)
+    except Exception as exc:
+        raise _Fatal(f"--app {settings.app}(store) failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(runner, JobRunner):
+        raise _Fatal(f"--app {settings.app}(store) returned {type(runner).__name__}, not a JobRunner")
+    return runner, url
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    if settings.no_auth and not is_loopback(settings.host):
+        raise _Fatal(f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), not "
+                     f"{settings.host!r}; use a token instead", 2)
+    runner, store_text = _runner(settings)
+    if settings.demo:
+        from ..demo import register_demo
+
+        register_demo(runner, speed=settings.demo_speed)
+    token = None if settings.no_auth else settings.token or secrets.token_urlsafe(24)
+
+    import uvicorn
+
+    from ..api import create_app
+
+    app = create_app(runner=runner, token=token, prefix=settings.prefix, ping_interval=settings.ping_interval,
+                     shutdown_grace=settings.shutdown_grace)
+    if settings.no_auth:
+        # Without a token, a web page could reach this server through DNS rebinding; only loopback names pass.
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
+    _configure_logging(args.log_level)
+    _banner(settings, store_text, runner, token, generated=settings.token is None)
+    runner.start_supervisor()
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
+                            log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",
+                            server_header=False)
+    server = _make_server(config, app.state.deck.mux, runner.store)
+    server.run()
+
+
+def _make_server(config: Any, mux: Multiplexer, store: Store) -> Any:
+    """uvicorn's Server, ending open event streams on the exit signal (uvicorn would wait for them) and closing
+    the store after the app's shutdown (which shuts the runner down)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        loop: asyncio.AbstractEventLoop | None = None
+
+        async def startup(self, sockets: Any = None) -> None:
+            self.loop = asyncio.get_running_loop()
+            await super().startup(sockets)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(mux.close)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets)
+            await asyncio.to_thread(store.close)
+
+    return Server(config)
+
+
+def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str | None, generated: bool) -> None:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = f"http://{host}:{settings.port}"
+    types = ", ".join(t.name for t in runner.types) or "none registered (use --app or --demo)"
+    lines = [
+        f"jobdeck serving on {base}",
+        f"  store: {store_text}",
+        f"  job types: {types}",
+        f"  API: {base}{settings.prefix}",
+    ]
+    if token is None:
+        lines.append("  WARNING: authentication is OFF (--no-auth): anyone who can connect to this port can "
+                     "start and abort jobs")
+        lines.append(f"  dashboard: {base}/")
+    elif generated:
+        lines.append(f"  open the dashboard (token generated for this run): {base}/?token={token}")
+        lines.append("  set --token or JOBDECK_TOKEN to keep a token across restarts")
+    else:
+        lines.append(f"  dashboard: {base}/ (log in with your token; the API takes 'Authorization: Bearer <token>')")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,124 @@
+"""``create_app``: the HTTP API, live events and dashboard as one FastAPI application.
+
+    from jobdeck import JobRunner, open_store
+    from jobdeck.api import create_app
+
+    runner = JobRunner(open_store("sqlite:///jobs.db"))
+    app = create_app(runner=runner, token="s3cret")          # uvicorn module:app
+
+Mounted inside an existing application it works the same (``parent.mount("/jobs", create_app(...))``): nothing
+depends on the lifespan having run, the event reader starts with the first ``/events`` client.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from .. import __version__
+from ..defaults import get_default_store
+from ..runner import JobRunner
+from ..stores.base import Store
+from .auth import Authenticator, AuthFunc
+from .deck import Deck
+from .errors import install_error_handlers
+from .middleware import AccessLogMiddleware, RequestGuardMiddleware
+from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
+from .routes import build_api_router
+from .serialize import json_response
+from .sse import Multiplexer
+
+__all__ = ["DEFAULT_MAX_BODY", "create_app"]
+
+DEFAULT_PREFIX = "/api/admin/jobs"
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def create_app(
+    store: Store | None = None,
+    runner: JobRunner | None = None,
+    *,
+    auth: AuthFunc | None = None,
+    token: str | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    ui: bool = True,
+    ping_interval: float = 15.0,
+    max_body: int = DEFAULT_MAX_BODY,
+    shutdown_grace: float | None = None,
+) -> FastAPI:
+    """Build the app. All its state lives on it (``app.state.deck``), so several apps can share a process.
+
+    - ``store``: where jobs live (default: the runner's store, else the process-wide default store).
+    - ``runner``: runs the registered job types; without one, ``/start`` answers 404 and ``/types`` is empty.
+    - ``auth``: ``(request) -> principal | None``, sync or async; ``token``: a shared bearer token. Neither
+      means no authentication, which only suits an app mounted behind the host's own protection.
+    - ``prefix``: where the JSON API lives; ``ui``: serve the dashboard at ``/``.
+    - ``ping_interval``: seconds between keep-alive comments on ``/events``.
+    - ``max_body``: request bodies above this many bytes are refused with 413.
+    - ``shutdown_grace``: when set, the app's shutdown also shuts the runner down (``runner.shutdown``).
+    """
+    if store is None:
+        store = runner.store if runner is not None else get_default_store()
+    elif runner is not None and runner.store is not store:
+        raise ValueError("runner works on a different store than store=; pass one of them")
+    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+        raise ValueError(f"prefix must start with '/' and not end with one, got {prefix!r}")
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
+        raise ValueError(f"max_body must be a number of bytes, got {max_body!r}")
+    deck = Deck(
+        store=store,
+        runner=runner,
+        auth=Authenticator(auth, token),
+        prefix=prefix,
+        mux=Multiplexer(store, ping_interval=ping_interval),
+        max_body=max_body,
+        inline=store.scheme == "memory",
+        shutdown_grace=shutdown_grace,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        deck.mux.close()  # open streams end now instead of holding the server's shutdown up
+        if deck.shutdown_grace is not None and deck.runner is not None:
+            await run_in_threadpool(deck.runner.shutdown, deck.shutdown_grace)
+
+    options: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI).parameters:
+        # Spans and metrics per request cost more than serving a job list does; the host app can wrap us in
+        # its own instrumentation if it wants it.
+        options["telemetry"] = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(
+        title="jobdeck",
+        version=__version__,
+        description="Run, watch and stop long-running admin jobs.",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        **options,
+    )
+    app.state.deck = deck
+    install_error_handlers(app)
+    app.include_router(build_api_router(deck))
+    app.include_router(healthz_router())
+
+    @app.get(f"{prefix}/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> Response:
+        await deck.auth.authenticate(request)
+        return json_response(app.openapi())
+
+    if ui:
+        app.include_router(build_pages_router(deck))
+        app.mount("/static", StaticGate(StaticFiles(directory=STATIC_DIR, check_dir=False), deck.auth),
+                  name="static")
+    app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix)
+    app.add_middleware(AccessLogMiddleware)
+    return app

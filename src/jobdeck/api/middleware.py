@@ -1,0 +1,158 @@
+"""Pure ASGI middleware (no ``BaseHTTPMiddleware``: it costs a task per request and breaks streaming).
+
+- :class:`AccessLogMiddleware`: one log line per request with the query string left out (it may carry the
+  token), and the last-resort handler: an unexpected exception is logged here and answered with a generic 500.
+- :class:`RequestGuardMiddleware`: caps request bodies (413) and refuses cross-site writes: a mutating request
+  whose ``Origin`` is another site (403), or an API write whose body is not JSON (415), so an HTML form on
+  another site cannot abort jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError
+
+__all__ = ["AccessLogMiddleware", "RequestGuardMiddleware", "route_path"]
+
+access_logger = logging.getLogger("jobdeck.access")
+error_logger = logging.getLogger("jobdeck.api")
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def route_path(scope: Scope) -> str:
+    """The path inside this app (without the mount point when mounted under another app)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):] or "/"
+    return path
+
+
+async def _send_json(send: Send, status: int, message: str) -> None:
+    body = orjson.dumps({"error": message})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AccessLogMiddleware:
+    """Log ``client "METHOD /path" status duration`` (never the query string) and catch what nothing else did."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # The traceback goes to the server log only; the client learns nothing about the internals.
+            error_logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if status == 0:
+                status = 500
+                await _send_json(send, 500, "internal server error; the server log has the details")
+        finally:
+            if access_logger.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                who = f"{client[0]}:{client[1]}" if client else "-"
+                access_logger.info('%s "%s %s" %d %.1fms', who, scope["method"], scope["path"], status,
+                                   (time.perf_counter() - started) * 1000)
+
+
+def _origin_matches(origin: str, host: str | None, scheme: str) -> bool:
+    if not host or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    if not parts.hostname:
+        return False
+    origin_port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    target = urlsplit(f"{scheme}://{host}")
+    try:
+        target_port = target.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return False
+    return parts.hostname == (target.hostname or "") and origin_port == target_port
+
+
+class RequestGuardMiddleware:
+    """Cap request bodies at ``max_body`` bytes and refuse cross-site writes (see the module docstring).
+
+    ``json_prefix``: writes under this path must send JSON bodies (the login form lives outside it).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int, json_prefix: str) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.json_prefix = json_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k: v for k, v in scope["headers"] if k in (b"origin", b"host", b"content-type",
+                                                                b"content-length", b"transfer-encoding",
+                                                                b"sec-fetch-site")}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            status, message = refusal
+            await _send_json(send, status, message)
+            return
+        limit = self.max_body
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise ApiError(413, f"request body too large: the limit is {limit} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
+        if headers.get(b"sec-fetch-site") == b"cross-site":
+            return 403, "cross-site request refused"
+        origin = headers.get(b"origin")
+        if origin is not None:
+            host = headers.get(b"host")
+            if not _origin_matches(origin.decode("latin-1"), host.decode("latin-1") if host else None,
+                                   scope.get("scheme", "http")):
+                return 403, (f"cross-site request refused: Origin {origin.decode('latin-1')!r} does not match "
+                             "this server")
+        length_text = headers.get(b"content-length")
+        length = 0
+        if length_text is not None:
+            try:
+                length = int(length_text)
+            except ValueError:
+                return 400, "malformed Content-Length header"
+            if length > self.max_body:
+                return 413, f"request body too large: {length} bytes, the limit is {self.max_body} bytes"
+        has_body = length > 0 or b"transfer-encoding" in headers
+        if has_body and route_path(scope).startswith(self.json_prefix):
+            kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+            if kind != b"application/json":
+                shown = kind.decode("latin-1") or "none"
+                return 415, f"request body must be JSON (Content-Type: application/json), got {shown}"
+        return None

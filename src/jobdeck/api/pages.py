@@ -1,0 +1,145 @@
+"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``, ``/healthz``.
+
+``GET /?token=T`` sets the cookie and redirects to ``/`` so that the token leaves the address bar (and the
+browser history); a wrong token redirects to ``/?error=1``, where the login page shows the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.requests import HTTPConnection
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .auth import Authenticator, clear_token_cookie, set_token_cookie
+from .deck import Deck
+from .errors import ApiError, error_response
+from .serialize import json_response
+
+__all__ = ["STATIC_DIR", "StaticGate", "build_pages_router"]
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
+
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+_PREFIX_META = re.compile(r'(<meta\s+name="jobdeck-api-prefix"\s+content=")[^"]*(")')
+
+# Used only when the dashboard's login.html is missing (a stripped-down install).
+_FALLBACK_LOGIN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>jobdeck · sign in</title></head>
+<body><main><h1>jobdeck</h1><form method="post" action="login">
+<label>Access token <input type="password" name="token" required autofocus></label>
+<button type="submit">Sign in</button></form></main></body></html>
+"""
+
+
+class StaticGate:
+    """Serves ``app`` (the static files) only to authenticated requests."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                await self.auth.authenticate(HTTPConnection(scope))
+            except ApiError as exc:
+                await error_response(exc.status_code, str(exc.detail))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _read_page(name: str) -> str | None:
+    try:
+        return (STATIC_DIR / name).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+async def _form_token(request: Request) -> str | None:
+    raw = await request.body()
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind == "application/json":
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "malformed JSON body") from None
+        token = data.get("token") if isinstance(data, dict) else None
+        return token if isinstance(token, str) else None
+    values = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=20)
+    found = values.get("token")
+    return found[0] if found else None
+
+
+def build_pages_router(deck: Deck) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    auth = deck.auth
+
+    def redirect(request: Request, target: str) -> RedirectResponse:
+        response = RedirectResponse(_root(request) + target, status_code=303)
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+    def login_page(status: int) -> HTMLResponse:
+        return HTMLResponse(_read_page("login.html") or _FALLBACK_LOGIN, status_code=status, headers=_PAGE_HEADERS)
+
+    @router.get("/")
+    async def dashboard(request: Request) -> Response:
+        token = request.query_params.get("token")
+        if token is not None:
+            if not auth.token_matches(token):
+                return redirect(request, "/?error=1")
+            response = redirect(request, "/")
+            set_token_cookie(response, token, request.url.scheme == "https")
+            return response
+        try:
+            await auth.authenticate(request)
+        except ApiError as exc:
+            return login_page(exc.status_code)
+        page = _read_page("index.html")
+        if page is None:
+            raise ApiError(404, f"the dashboard is not installed (no index.html in {STATIC_DIR})")
+        page = _PREFIX_META.sub(lambda m: m.group(1) + _root(request) + deck.prefix + m.group(2), page, count=1)
+        return HTMLResponse(page, headers=_PAGE_HEADERS)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        token = await _form_token(request)
+        if token is None or not auth.token_matches(token):
+            return redirect(request, "/?error=1")
+        response = redirect(request, "/")
+        set_token_cookie(response, token, request.url.scheme == "https")
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        response = redirect(request, "/")
+        clear_token_cookie(response, request.url.scheme == "https")
+        return response
+
+    return router
+
+
+def healthz_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    return router

@@ -1,0 +1,245 @@
+"""The JSON API under the prefix (``/api/admin/jobs`` by default); see docs/http-api.md for every endpoint.
+
+Routes are closures over one :class:`~jobdeck.api.deck.Deck`, built per app by :func:`build_api_router`.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI must resolve the route annotations, some of which
+# (Principal, JobTypeQ, ...) are local to build_api_router.
+
+import time
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from ..errors import UnknownJobTypeError
+from ..model import TERMINAL, JobStatus, format_time
+from ..runner import JobRunner
+from ..stores.base import Store
+from . import schemas
+from .deck import Deck
+from .errors import ApiError
+from .serialize import (
+    jobs_response,
+    json_response,
+    message_page,
+    parse_job_id,
+    parse_messages,
+    parse_time_param,
+)
+from .sse import EventStreamResponse
+
+__all__ = ["CURSOR_OVERLAP", "build_api_router"]
+
+# X-Jobdeck-Cursor lies this far before the query: a job that ended just before it but was written a little
+# later (another process, a slow commit, clock skew) is still returned next time. Clients upsert by id.
+CURSOR_OVERLAP = 5.0
+MAX_LIMIT = 100_000
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": schemas.ErrorBody, "description": description}
+
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("malformed request: the message names the field"),
+    401: _error("no credentials"),
+    403: _error("wrong credentials, or a cross-site request"),
+}
+_ID_ERRORS: dict[int | str, dict[str, Any]] = {**_AUTH_ERRORS, 404: _error("no such job (never created or evicted)")}
+
+
+def _body(model: type[BaseModel], required: bool) -> dict[str, Any]:
+    return {"requestBody": {"required": required, "content": {
+        "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+async def _read_body(request: Request, model: type[M], required: bool) -> M:
+    """Validate a JSON body; 400 naming the problem (malformed JSON, wrong type, unknown field)."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "a JSON body is required")
+        raw = b"{}"
+    return model.model_validate_json(raw)  # a ValidationError becomes a 400 (see errors.py)
+
+
+def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
+    if not values:
+        return None
+    wanted = []
+    for item in values:
+        for name in item.split(","):
+            try:
+                status = JobStatus(name.strip())
+            except ValueError:
+                status = None
+            if status is None or status not in TERMINAL:
+                raise ApiError(400, f"unknown status {name!r} in statuses; past jobs are completed, failed or "
+                                    "aborted")
+            wanted.append(status)
+    return wanted
+
+
+def _abort_all(store: Store, reason: str | None) -> tuple[list[str], list[str]]:
+    targets = [job.id for job in store.get_active_jobs(messages=False) if job.status is JobStatus.RUNNING]
+    requested = []
+    for job_id in targets:
+        try:
+            if store.request_abort(job_id, reason):
+                requested.append(job_id)
+        except KeyError:  # finished and evicted in between
+            continue
+    return targets, requested
+
+
+def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
+    active: dict[str, list[str]] = {}
+    for job in store.get_active_jobs(messages=False):
+        active.setdefault(job.job_type, []).append(job.id)
+    if runner is None:
+        return []
+    return [{
+        "jobType": t.name,
+        "title": t.title,
+        "description": t.description,
+        "maxConcurrent": t.max_concurrent,
+        "timeout": t.timeout,
+        "params": dict(t.params),
+        "activeJobIds": active.get(t.name, []),
+    } for t in runner.types]
+
+
+def _stats(store: Store) -> dict[str, Any]:
+    counts: dict[str, Any] = dict(store.stats())
+    counts["active"] = counts.get("running", 0) + counts.get("aborting", 0)
+    counts["staleAfter"] = store.stale_after
+    return counts
+
+
+def build_api_router(deck: Deck) -> APIRouter:
+    """Every JSON endpoint, bound to ``deck``."""
+    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    store = deck.store
+
+    async def authenticate(request: Request) -> str:
+        return await deck.auth.authenticate(request)
+
+    Principal = Annotated[str, Depends(authenticate)]
+    JobTypeQ = Annotated[str | None, Query(alias="jobType", description="only jobs of this type")]
+    MessagesQ = Annotated[str | None, Query(description="all (default), none or last:N messages of each kind")]
+
+    @router.get("/active", responses={200: {"model": schemas.JobList}, **_AUTH_ERRORS},
+                summary="Running and aborting jobs, oldest first")
+    async def active(principal: Principal, job_type: JobTypeQ = None, messages: MessagesQ = None) -> Response:
+        view = parse_messages(messages)
+        jobs = await deck.call(store.get_active_jobs, job_type, messages=view.load)
+        return jobs_response(jobs, view)
+
+    @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {"X-Jobdeck-Cursor": {
+        "description": "pass as startFrom next time (overlaps a little: upsert by id)",
+        "schema": {"type": "string"}}}}, **_AUTH_ERRORS}, summary="Finished jobs, most recently ended first")
+    async def past(
+        *,
+        principal: Principal,
+        job_type: JobTypeQ = None,
+        statuses: Annotated[list[str] | None, Query(description="completed, failed, aborted (repeatable)")] = None,
+        start_from: Annotated[str | None, Query(alias="startFrom", description="only jobs ended after it")] = None,
+        messages: MessagesQ = None,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="at most this many")] = None,
+    ) -> Response:
+        view = parse_messages(messages)
+        wanted = _past_statuses(statuses)
+        since = parse_time_param("startFrom", start_from)
+        now = time.time()
+        jobs = await deck.call(store.get_past_jobs, job_type, wanted, since, messages=view.load)
+        if limit is not None:
+            jobs = jobs[:limit]
+        return jobs_response(jobs, view, {"X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""})
+
+    @router.post("/start", status_code=201, openapi_extra=_body(schemas.StartRequest, True),
+                 responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
+                            404: _error("unknown job type"), 409: _error("the type's max_concurrent is reached")},
+                 summary="Start a job of a registered type")
+    async def start(request: Request, principal: Principal) -> Response:
+        body = await _read_body(request, schemas.StartRequest, True)
+        runner = deck.runner
+        if runner is None:
+            raise UnknownJobTypeError(body.job_type, [])
+        try:
+            job = await deck.call(runner.start, body.job_type, body.author or principal, body.params)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response(job.to_dict(), 201)
+
+    @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **_ID_ERRORS},
+                summary="One job")
+    async def progress(principal: Principal, job_id: str, messages: MessagesQ = None) -> Response:
+        job_id = parse_job_id(job_id)
+        view = parse_messages(messages)
+        job = await deck.call(store.require_job, job_id, messages=view.load)
+        return json_response(job.to_dict(view.keep))
+
+    @router.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **_ID_ERRORS},
+                summary="A job's messages of all kinds merged, oldest first, in pages")
+    async def messages(
+        *,
+        principal: Principal,
+        job_id: str,
+        since: Annotated[str | None, Query(description="only messages after this time (a previous next)")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 1000,
+    ) -> Response:
+        job_id = parse_job_id(job_id)
+        after = parse_time_param("since", since)
+        job = await deck.call(store.require_job, job_id)
+        return json_response(message_page(job.all_messages(), after, limit))
+
+    @router.post("/single/{job_id}/abort", status_code=202, openapi_extra=_body(schemas.AbortRequest, False),
+                 responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS,
+                            409: _error("the job already finished")},
+                 summary="Ask a running job to stop")
+    async def abort(request: Request, principal: Principal, job_id: str) -> Response:
+        job_id = parse_job_id(job_id)
+        body = await _read_body(request, schemas.AbortRequest, False)
+        if not await deck.call(store.request_abort, job_id, body.reason):
+            job = await deck.call(store.require_job, job_id, messages=False)
+            raise ApiError(409, f"job {job_id} already finished with status {job.status.value!r}; "
+                                "terminal states are final")
+        return json_response({"message": f"Abort requested for job {job_id}", "jobId": job_id}, 202)
+
+    @router.post("/abort-all", status_code=202, openapi_extra=_body(schemas.AbortRequest, False),
+                 responses={202: {"model": schemas.AbortAllAccepted}, **_AUTH_ERRORS},
+                 summary="Ask every running job to stop (emergency clean-up)")
+    async def abort_all(request: Request, principal: Principal) -> Response:
+        body = await _read_body(request, schemas.AbortRequest, False)
+        targets, requested = await deck.call(_abort_all, store, body.reason)
+        return json_response({"message": f"Abort requested for {len(requested)} of {len(targets)} running job(s)",
+                              "targetedJobs": len(targets), "abortRequestedFor": requested}, 202)
+
+    @router.get("/types", responses={200: {"model": list[schemas.JobTypeInfo]}, **_AUTH_ERRORS},
+                summary="Registered job types, their parameters and active jobs")
+    async def types(principal: Principal) -> Response:
+        return json_response(await deck.call(_types, deck.runner, store))
+
+    @router.get("/stats", responses={200: {"model": schemas.Stats}, **_AUTH_ERRORS}, summary="Jobs per status")
+    async def stats(principal: Principal) -> Response:
+        return json_response(await deck.call(_stats, store))
+
+    @router.get("/events", response_class=Response, summary="Live changes as Server-Sent Events",
+                responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"},
+                           **_AUTH_ERRORS})
+    async def events(
+        *,
+        request: Request,
+        principal: Principal,
+        last_event_id: Annotated[str | None, Query(alias="lastEventId", description="resume after this id "
+                                                   "(or the Last-Event-ID header)")] = None,
+    ) -> Response:
+        resume = request.headers.get("last-event-id") or last_event_id
+        client, first = await deck.mux.subscribe(resume)
+        return EventStreamResponse(deck.mux, client, first)
+
+    return router

@@ -1,0 +1,135 @@
+"""Pydantic models: request bodies (validated) and response shapes (documentation only).
+
+Responses are serialised by :mod:`jobdeck.api.serialize`; these models give the OpenAPI schema its shapes via
+``responses={200: {"model": ...}}`` without costing anything per request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+__all__ = [
+    "AbortAccepted",
+    "AbortAllAccepted",
+    "AbortRequest",
+    "ErrorBody",
+    "Job",
+    "JobList",
+    "JobTypeInfo",
+    "MessagesPage",
+    "StartRequest",
+    "Stats",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StartRequest(_Strict):
+    """``{"jobType": "ArgumentCondensation", "params": {...}}``; ``feature`` is the reference's name for it."""
+
+    feature: str | None = Field(None, description="the job type (the reference system's name for the field)")
+    jobType: str | None = Field(None, description="the job type")
+    author: str | None = Field(None, description="who starts the job; defaults to the authenticated principal")
+    params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler")
+
+    @model_validator(mode="after")
+    def _one_type(self) -> StartRequest:
+        if self.feature is None and self.jobType is None:
+            raise ValueError("jobType (or feature) is required")
+        if self.feature is not None and self.jobType is not None and self.feature != self.jobType:
+            raise ValueError("feature and jobType name different job types; send one of them")
+        name = self.job_type
+        if not name.strip():
+            raise ValueError("jobType must not be empty")
+        return self
+
+    @property
+    def job_type(self) -> str:
+        return self.jobType if self.jobType is not None else (self.feature or "")
+
+
+class AbortRequest(_Strict):
+    reason: str | None = Field(None, max_length=2000, description="shown in the job's messages")
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class Message(BaseModel):
+    type: str = Field(description="info, warning or error")
+    message: str
+    timestamp: str
+
+
+class Operation(BaseModel):
+    id: str
+    index: int
+    total: int
+
+
+class Job(BaseModel):
+    """A job in the reference shape (camelCase, ISO 8601 UTC times with milliseconds)."""
+
+    id: str
+    jobType: str
+    author: str
+    status: str = Field(description="running, aborting, completed, failed or aborted")
+    progress: float
+    startTime: str
+    endTime: str | None
+    lastActivityTime: str
+    infoMessages: list[Message]
+    warningMessages: list[Message]
+    errorMessages: list[Message]
+    params: Any = None
+    result: Any = None
+    currentOperation: Operation | None
+    owner: str | None
+    heartbeatTime: str | None
+    abortReason: str | None
+    abortRequestedTime: str | None
+
+
+class JobList(RootModel[list[Job]]):
+    pass
+
+
+class MessagesPage(BaseModel):
+    messages: list[Message]
+    next: str | None = Field(description="pass as ``since`` to get the next page; null when there is none")
+
+
+class AbortAccepted(BaseModel):
+    message: str
+    jobId: str
+
+
+class AbortAllAccepted(BaseModel):
+    message: str
+    targetedJobs: int
+    abortRequestedFor: list[str]
+
+
+class JobTypeInfo(BaseModel):
+    jobType: str
+    title: str
+    description: str
+    maxConcurrent: int
+    timeout: float | None
+    params: dict[str, Any]
+    activeJobIds: list[str]
+
+
+class Stats(BaseModel):
+    running: int
+    aborting: int
+    completed: int
+    failed: int
+    aborted: int
+    active: int
+    staleAfter: float

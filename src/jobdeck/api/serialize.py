@@ -1,0 +1,119 @@
+"""Turning jobs into response bytes, and the query values that shape them.
+
+List endpoints are the hot path: jobs go through ``JobInfo.to_dict`` and orjson straight into a raw
+``Response``, never through a pydantic response model (the OpenAPI schema is documented separately, see
+:mod:`jobdeck.api.schemas`).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ..model import JobInfo, JobMessage, format_time, parse_time
+from .errors import ApiError
+
+__all__ = [
+    "MessagesView",
+    "jobs_response",
+    "json_response",
+    "message_page",
+    "parse_job_id",
+    "parse_messages",
+    "parse_time_param",
+]
+
+JSON = "application/json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+class MessagesView:
+    """The ``messages`` query value: ``all`` (default, the reference shape), ``none`` or ``last:N``.
+
+    ``load`` says whether the store must read message lists at all; ``keep`` is ``JobInfo.to_dict``'s argument.
+    """
+
+    __slots__ = ("keep", "load")
+
+    def __init__(self, load: bool, keep: int | None) -> None:
+        self.load = load
+        self.keep = keep
+
+
+_ALL = MessagesView(True, None)
+_NONE = MessagesView(False, 0)
+
+
+def parse_messages(value: str | None) -> MessagesView:
+    if value is None or value == "all":
+        return _ALL
+    if value == "none":
+        return _NONE
+    text = value.removeprefix("last:")
+    if text.isascii() and text.isdigit() and len(text) < 9:
+        count = int(text)
+        return MessagesView(count > 0, count)
+    raise ApiError(400, f"messages must be 'all', 'none' or 'last:N' (N a whole number), got {value!r}")
+
+
+def jobs_response(jobs: list[JobInfo], view: MessagesView, headers: dict[str, str] | None = None) -> Response:
+    keep = view.keep
+    return Response(orjson.dumps([job.to_dict(keep) for job in jobs]), media_type=JSON, headers=headers)
+
+
+def parse_job_id(job_id: str) -> str:
+    """The canonical (lower-case, hyphenated) form of a UUID job id; 400 for anything else."""
+    try:
+        return str(uuid.UUID(job_id))
+    except ValueError:
+        raise ApiError(400, f"malformed job id {job_id[:80]!r}: job ids are UUIDs") from None
+
+
+def parse_time_param(name: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 time such as 2026-01-01T00:00:00.000Z, "
+                            f"got {value[:80]!r}") from None
+
+
+def _millis(ts: float) -> int:
+    # Messages are compared at the millisecond precision of their ISO form (truncated exactly as
+    # ``format_time`` does), so that a ``next`` value read back from JSON selects exactly the messages after
+    # the page it ended.
+    whole = math.floor(ts)
+    return whole * 1000 + int((ts - whole) * 1000)
+
+
+def _since_millis(ts: float) -> int:
+    # ``since`` was parsed from text with millisecond precision: 0.123 may come back as 0.12299999.
+    return math.floor(ts * 1000 + 1e-6)
+
+
+def message_page(messages: list[JobMessage], since: float | None, limit: int) -> dict[str, Any]:
+    """``{"messages": [...], "next": ISO | None}``: messages after ``since``, oldest first.
+
+    A page never ends in the middle of a millisecond (it grows past ``limit`` instead), so that asking again
+    with ``since=next`` neither repeats nor skips a message.
+    """
+    if since is not None:
+        floor = _since_millis(since)
+        messages = [m for m in messages if _millis(m.timestamp) > floor]
+    if len(messages) <= limit:
+        return {"messages": [m.to_dict() for m in messages], "next": None}
+    end = limit
+    last = _millis(messages[end - 1].timestamp)
+    while end < len(messages) and _millis(messages[end].timestamp) == last:
+        end += 1
+    page = messages[:end]
+    return {"messages": [m.to_dict() for m in page],
+            "next": format_time(page[-1].timestamp) if end < len(messages) else None}

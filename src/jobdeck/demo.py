@@ -1,0 +1,137 @@
+"""Demo job types for ``jobdeck serve --demo``: realistic shapes, fake work.
+
+    runner = JobRunner(store)
+    register_demo(runner, speed=10)   # ten times faster than the default tens of seconds
+
+- ``ArgumentCondensation``: the reference's question pipeline (data loading, one pros and one cons
+  sub-operation per question, saving), with info, warning and error messages; completes.
+- ``QuestionInfoGeneration``: a summary and key terms per question; completes.
+- ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
+- ``Cleanup``: a few seconds of housekeeping; completes with a result.
+
+Every pause checks for an abort, so each of them stops within a fraction of a second when asked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .controller import PipelineController
+from .runner import JobRunner
+
+__all__ = ["DEMO_TYPES", "register_demo"]
+
+DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup")
+
+
+def _count(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+class _Clock:
+    """Abort-aware pauses, scaled by the demo speed."""
+
+    def __init__(self, ctl: PipelineController, speed: float) -> None:
+        self.ctl = ctl
+        self.speed = speed
+
+    def pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds / self.speed
+        while True:
+            self.ctl.check_abort()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.05, left))
+
+    def steps(self, count: int, seconds: float) -> None:
+        """Advance the current operation to 1 in ``count`` steps over ``seconds``."""
+        for step in range(1, count + 1):
+            self.pause(seconds / count)
+            self.ctl.progress(step / count)
+
+
+def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
+    """Register the demo job types on ``runner``; ``speed`` > 1 makes them proportionally faster."""
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
+        raise ValueError(f"speed must be a positive number, got {speed!r}")
+
+    def argument_condensation(ctl: PipelineController, questions: int = 6) -> dict[str, Any]:
+        count = _count(questions, "questions", 1, 50)
+        clock = _Clock(ctl, speed)
+        ctl.initialize_pipeline([("data-loading", 1), ("question-processing", 8), ("saving", 1)])
+        ctl.info("Loading questions and comments")
+        clock.steps(6, 3.0)
+        ctl.info(f"Loaded {count} questions with {count * 37} comments")
+        ids = [f"q{i}" for i in range(1, count + 1)]
+        ctl.define_sub_operations("question-processing", [f"{q}-{side}" for q in ids for side in ("pros", "cons")])
+        for number, q in enumerate(ids, start=1):
+            for side in ("pros", "cons"):
+                ctl.info(f"Condensing {side} arguments for question {q}")
+                clock.steps(4, 2.0)
+                if number % 3 == 2 and side == "cons":
+                    ctl.warning(f"Low confidence in the condensed cons of {q}: only 3 comments disagree")
+                if number % 4 == 0 and side == "pros":
+                    ctl.error(f"LLM rate limit exceeded while condensing {q}; retried after back-off")
+        ctl.info("Saving condensed arguments")
+        clock.steps(4, 1.5)
+        return {"questions": count, "arguments": count * 6}
+
+    def question_info_generation(ctl: PipelineController, questions: int = 4) -> dict[str, Any]:
+        count = _count(questions, "questions", 1, 50)
+        clock = _Clock(ctl, speed)
+        ctl.initialize_pipeline(["fetching", ("generation", 6), "storing"])
+        ctl.info("Fetching questions")
+        clock.steps(4, 2.0)
+        ids = [f"q{i}" for i in range(1, count + 1)]
+        ctl.define_sub_operations("generation", [f"{q}-{part}" for q in ids for part in ("summary", "terms")])
+        for q in ids:
+            for part in ("summary", "terms"):
+                ctl.info(f"Generating {part} for question {q}")
+                clock.steps(3, 2.0)
+        if count > 2:
+            ctl.warning(f"Question q{count} has no description; its summary uses the title only")
+        clock.steps(2, 1.0)
+        return {"questions": count}
+
+    def data_import(ctl: PipelineController, rows: int = 400, fail_at: float = 0.6) -> None:
+        total = _count(rows, "rows", 10, 1_000_000)
+        if isinstance(fail_at, bool) or not isinstance(fail_at, int | float) or not 0 < fail_at <= 1:
+            raise ValueError(f"fail_at must be a fraction between 0 and 1, got {fail_at!r}")
+        clock = _Clock(ctl, speed)
+        ctl.initialize_pipeline(["reading", ("importing", 4)])
+        ctl.info(f"Reading {total} rows from import.csv")
+        clock.steps(4, 2.0)
+        failing_row = max(1, int(total * fail_at))
+        chunk = max(1, total // 20)
+        for done in range(chunk, total + chunk, chunk):
+            clock.pause(1.0)
+            if done >= failing_row:
+                raise ValueError(f"row {failing_row}: malformed date '31/02/2026' in column 'published'")
+            if done % (chunk * 5) == 0:
+                ctl.warning(f"Skipped row {done - 3}: duplicate id")
+            ctl.progress(done / total)
+        ctl.info("Import finished")
+
+    def cleanup(ctl: PipelineController, days: int = 30) -> dict[str, Any]:
+        age = _count(days, "days", 1, 3650)
+        clock = _Clock(ctl, speed)
+        ctl.info(f"Removing drafts older than {age} days")
+        clock.steps(8, 4.0)
+        ctl.info("Removed 17 drafts")
+        return {"removed": 17}
+
+    runner.register("ArgumentCondensation", argument_condensation, title="Argument condensation",
+                    description="Condense the pros and cons of each question's comments (demo).",
+                    timeout=3600, params={"questions": 6})
+    runner.register("QuestionInfoGeneration", question_info_generation, title="Question info generation",
+                    description="Generate a summary and key terms for each question (demo).",
+                    timeout=3600, params={"questions": 4})
+    runner.register("DataImport", data_import, title="Data import",
+                    description="Import rows from a CSV file; fails on a malformed row (demo).",
+                    params={"rows": 400, "fail_at": 0.6})
+    runner.register("Cleanup", cleanup, title="Cleanup", max_concurrent=2,
+                    description="Remove old drafts; takes a few seconds (demo).", params={"days": 30})

@@ -1,0 +1,133 @@
+"""Server settings: one dataclass, filled from command-line arguments or ``JOBDECK_*`` environment variables.
+
+    settings = Settings.from_env()                      # JOBDECK_STORE, JOBDECK_TOKEN, ...
+    settings = Settings.from_env(port=9000, demo=True)  # explicit values win over the environment
+
+An argument given explicitly beats the environment, which beats the default. Every value is checked here, so
+that a typo in an environment variable is one clear line at start, not a failure on the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .stores.base import DEFAULT_STALE_AFTER
+
+__all__ = ["DEFAULT_PREFIX", "Settings", "default_store_url", "is_loopback"]
+
+DEFAULT_PREFIX = "/api/admin/jobs"
+
+# environment variable -> (field, parser); parsers raise ValueError with a readable message
+_ENV: dict[str, str] = {
+    "JOBDECK_STORE": "store",
+    "JOBDECK_TOKEN": "token",
+    "JOBDECK_HOST": "host",
+    "JOBDECK_PORT": "port",
+    "JOBDECK_STALE_AFTER": "stale_after",
+    "JOBDECK_PREFIX": "prefix",
+    "JOBDECK_SHUTDOWN_GRACE": "shutdown_grace",
+    "JOBDECK_DEMO_SPEED": "demo_speed",
+}
+
+
+def default_store_url(environ: Mapping[str, str] | None = None) -> str:
+    """``sqlite:///$XDG_DATA_HOME/jobdeck/jobs.db`` (``~/.local/share/jobdeck/jobs.db`` without XDG_DATA_HOME)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'jobdeck' / 'jobs.db'}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): only this machine can connect."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``jobdeck serve`` needs to know.
+
+    ``store`` None means the default SQLite file (:func:`default_store_url`); ``token`` None with
+    ``no_auth`` False means a random token is generated at start.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    store: str | None = None
+    token: str | None = None
+    no_auth: bool = False
+    app: str | None = None
+    demo: bool = False
+    demo_speed: float = 1.0
+    stale_after: float = DEFAULT_STALE_AFTER
+    prefix: str = DEFAULT_PREFIX
+    shutdown_grace: float = 10.0
+    ping_interval: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be an integer from 0 to 65535, got {self.port!r}")
+        for name in ("stale_after", "demo_speed", "shutdown_grace", "ping_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not isinstance(self.prefix, str) or not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ValueError(f"prefix must start with '/' and not end with one, got {self.prefix!r}")
+        if self.token is not None and not self.token.strip():
+            raise ValueError("token must not be empty")
+        if self.no_auth and self.token:
+            raise ValueError("choose either a token or no_auth, not both")
+
+    @property
+    def store_url(self) -> str:
+        """The store URL to open: the configured one or the default SQLite file."""
+        return self.store or default_store_url()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``JOBDECK_*`` variables, with ``overrides`` (None values ignored) taking precedence.
+
+        Raises ValueError naming the variable when one cannot be parsed.
+        """
+        env = os.environ if environ is None else environ
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for var, name in _ENV.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = _convert(raw, fields[name].type)
+            except ValueError:
+                raise ValueError(f"environment variable {var}={raw!r} is not a valid {name}") from None
+        unknown = set(overrides) - set(fields)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(raw: str, kind: Any) -> Any:
+    # Field types are strings under ``from __future__ import annotations``.
+    text = str(kind)
+    if text == "int":
+        return int(raw)
+    if text == "float":
+        return float(raw)
+    if text == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    return raw
