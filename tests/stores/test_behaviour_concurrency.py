@@ -220,3 +220,27 @@ def test_changes_by_another_store_object_are_seen(shared_backend: Backend) -> No
     a.mark_aborted(job.id)
     assert b.get_status(job.id) is JobStatus.ABORTED
     assert a.get_status(job.id, max_age=60) is JobStatus.ABORTED  # own changes are seen at once
+
+
+def test_progress_writes_are_coalesced(shared_backend: Backend) -> None:
+    store = shared_backend.open()
+    job = store.create_job("T", "me")
+    cursor = store.read_events().cursor
+    started = time.monotonic()
+    for i in range(3000):
+        store.update_progress(job.id, i / 3000)
+    elapsed = time.monotonic() - started
+    store.update_progress(job.id, 0.99)
+    store.flush()
+    progress = []
+    while True:
+        batch = store.read_events(cursor)
+        assert not batch.reset
+        if not batch.events:
+            break
+        progress += [e.data["progress"] for e in batch.events if e.job_id == job.id and e.type.value == "progress"]
+        cursor = batch.cursor
+    assert progress[-1] == 0.99  # the newest value is always written
+    assert progress == sorted(progress)  # and never overtaken by an older one
+    # At most one write per interval (plus the first and the flushed last), however many calls.
+    assert len(progress) <= 3 + elapsed / 0.05, (len(progress), elapsed)
