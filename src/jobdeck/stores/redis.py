@@ -68,7 +68,6 @@ class RedisStore(Store):
         self._insert_script = self._redis.register_script(scripts.INSERT)
         self._progress_script = self._redis.register_script(scripts.PROGRESS)
         self._message_script = self._redis.register_script(scripts.MESSAGE)
-        self._evict_script = self._redis.register_script(scripts.EVICT)
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
         self._stats_script = self._redis.register_script(scripts.STATS)
         self._events_key = f"{prefix}:events"
@@ -196,9 +195,10 @@ class RedisStore(Store):
             pipe.zadd(self._set_key("past"), {job.id: end})
             pipe.zadd(self._set_key("past", job.job_type), {job.id: end})
             cutoff = self._expired_before(time.time())
-            self._evict_script(keys=[self._set_key("past")],
-                               args=[self.prefix, self.max_past_jobs, "" if cutoff is None else repr(cutoff)],
-                               client=pipe)
+            # EVAL, not EVALSHA: inside MULTI a missing script would fail alone after the rest was applied,
+            # and redis-py's check for it costs a round trip. Redis caches the compiled script anyway.
+            pipe.eval(scripts.EVICT, 1, self._set_key("past"), self.prefix, self.max_past_jobs,
+                      "" if cutoff is None else repr(cutoff))
 
     def _xadd(self, pipe: Any, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
         pipe.xadd(self._events_key, {"t": kind.value, "j": job_id, "d": _dumps(data)},
