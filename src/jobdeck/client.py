@@ -13,7 +13,9 @@ says so. The token is sent as a bearer header and never appears in ``repr`` or i
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -311,7 +313,16 @@ class EventStream:
         return self
 
     def close(self) -> None:
+        """End the stream; safe to call from another thread while one is blocked reading it."""
         self._closed = True
+        response = self._response
+        if response is not None:
+            # Closing the response alone does not wake a thread blocked in recv(); shutting the socket does.
+            network = response.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         self._drop()
 
     def _drop(self) -> None:

@@ -98,9 +98,19 @@ class WatchState:
                 self.jobs.pop(self.finished.popleft(), None)
 
     @staticmethod
-    def _describe(job: JobInfo) -> str:
+    def _ended(job: JobInfo) -> Text:
+        """``failed after 3.2s``: the status line of a job that ended (the full summary comes separately)."""
+        what = output.status_text(job.status)
+        if job.end_time is not None:
+            what.append(f" after {output.format_duration(job.end_time - job.start_time)}")
+        if job.abort_reason:
+            what.append(f": {job.abort_reason}")
+        return what
+
+    @classmethod
+    def _describe(cls, job: JobInfo) -> str | Text:
         if job.status in TERMINAL:
-            return output.summary_line(job).plain
+            return cls._ended(job)
         text = f"{job.status.value}, {job.progress * 100:.0f}%"
         if job.current_operation:
             text += f" {output.format_operation(job)}"
@@ -128,8 +138,10 @@ class WatchState:
                     return [self._line(job, f"started by {job.author}")]
                 if before is job.status:
                     return []
-                what = output.summary_line(job) if job.status in TERMINAL else Text(job.status.value)
-                if job.abort_reason and job.status not in TERMINAL:
+                if job.status in TERMINAL:
+                    return [self._line(job, self._ended(job))]
+                what = output.status_text(job.status)
+                if job.abort_reason:
                     what.append(f": {job.abort_reason}")
                 return [self._line(job, what)]
             if tracked is None:
