@@ -1107,12 +1107,12 @@
 
   $("#logout").addEventListener("click", async () => {
     try {
-      await fetch("/logout", {
+      await fetch("logout", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json" }, body: "{}",
       });
     } finally {
-      window.location.assign("/");
+      window.location.assign("./");
     }
   });
 
