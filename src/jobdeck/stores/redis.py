@@ -282,8 +282,9 @@ class RedisStore(Store):
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
             pipe.xinfo_stream(self._events_key)
-            pipe.xrange(self._events_key, f"({after}" if after and _STREAM_ID.match(after) else "-", "+",
-                        count=limit)
+            valid = after is not None and _STREAM_ID.match(after) is not None
+            # Without a usable cursor only the stream's info matters; count=1 keeps the reply small.
+            pipe.xrange(self._events_key, f"({after}" if valid else "-", "+", count=limit if valid else 1)
             info, entries = pipe.execute(raise_on_error=False)
         if isinstance(info, redis.ResponseError):
             info = None  # no stream yet: nothing happened under this prefix

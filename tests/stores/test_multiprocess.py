@@ -1,0 +1,192 @@
+"""Several real ``jobdeck serve`` processes on one store: what docs/multiprocess.md promises.
+
+Each test starts its servers as subprocesses on free loopback ports and talks to them over HTTP; a store object
+in the test process watches the shared store directly to count events.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jobdeck.model import JobStatus
+from jobdeck.stores.redis import RedisStore
+from jobdeck.stores.sqlite import SQLiteStore
+from tests.conftest import free_port, wait_for
+
+TOKEN = "multiprocess-test-token"
+API = "/api/admin/jobs"
+STALE_AFTER = 3
+SPEED = 5  # demo jobs five times faster: Cleanup takes 0.8 s, LONG_JOB about 40 s
+LONG_JOB = {"jobType": "ArgumentCondensation", "params": {"questions": 50}}
+
+pytestmark = pytest.mark.slow
+
+
+class Server:
+    """One ``jobdeck serve --demo`` process."""
+
+    def __init__(self, store_url: str, name: str, log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = (log_dir / f"{name}.log").open("w")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("JOBDECK_TOKEN", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jobdeck.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--store", store_url, "--token", TOKEN, "--demo", "--stale-after", str(STALE_AFTER),
+             "--demo-speed", str(SPEED), "--log-level", "warning"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10,
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"server {self.name} exited with {self.proc.returncode}: {self.output()}")
+        try:
+            return self.http.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()[-3000:]
+
+    def get(self, path: str) -> Any:
+        response = self.http.get(API + path)
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return self.http.post(API + path, json=body)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/single/{job_id}/progress")
+        return result
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        self.kill()
+        self.http.close()
+        self.log.close()
+
+
+@pytest.fixture
+def start_servers(tmp_path: Path) -> Iterator[Callable[..., list[Server]]]:
+    servers: list[Server] = []
+
+    def start(store_url: str, *names: str) -> list[Server]:
+        new = [Server(store_url, name, tmp_path) for name in names]  # started together, waited for together
+        servers.extend(new)
+        for server in new:
+            wait_for(server.ready, timeout=30, interval=0.1, what=f"server {server.name} to answer")
+        return new
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def status_events(store: RedisStore | SQLiteStore, cursor: str | None, job_id: str) -> list[str]:
+    statuses = []
+    while True:
+        batch = store.read_events(cursor)
+        assert not batch.reset
+        if not batch.events:
+            return statuses
+        statuses += [e.data["status"] for e in batch.events if e.job_id == job_id and e.type.value == "status"]
+        cursor = batch.cursor
+
+
+def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Server]], redis_url: str,
+                                          redis_prefix: str) -> None:
+    sep = "&" if "?" in redis_url else "?"
+    a, b = start_servers(f"{redis_url}{sep}prefix={redis_prefix}", "A", "B")
+    response = a.post("/start", {**LONG_JOB, "author": "tester"})
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    # B sees the job A runs, with its progress, and B's start of the same type hits max_concurrent=1.
+    seen = wait_for(lambda: (j := b.job(job_id))["progress"] > 0 and j, timeout=20, what="progress on B")
+    assert seen["status"] == "running" and seen["author"] == "tester"
+    conflict = b.post("/start", LONG_JOB)
+    assert conflict.status_code == 409, conflict.text
+    # Abort through B: A's handler notices it (check_abort on A) and the job ends aborted.
+    abort = b.post(f"/single/{job_id}/abort", {"reason": "stopped from B"})
+    assert abort.status_code == 202, abort.text
+    final = wait_for(lambda: (j := a.job(job_id))["status"] == "aborted" and j, timeout=20,
+                     what="the job on A to end aborted")
+    assert [m["message"] for m in final["warningMessages"]][-2:] == ["Abort requested: stopped from B", "Job aborted"]
+    assert a.get("/active") == [] and b.get("/active") == []
+    assert job_id in [j["id"] for j in b.get("/past?statuses=aborted")]
+    for server in (a, b):
+        assert "Traceback" not in server.output()
+
+
+def test_survivor_fails_the_job_of_a_killed_server_exactly_once(
+        start_servers: Callable[..., list[Server]], redis_url: str, redis_prefix: str) -> None:
+    sep = "&" if "?" in redis_url else "?"
+    a, b, c = start_servers(f"{redis_url}{sep}prefix={redis_prefix}", "A", "B", "C")
+    watcher = RedisStore(redis_url, prefix=redis_prefix)
+    try:
+        response = a.post("/start", LONG_JOB)
+        assert response.status_code == 201, response.text
+        job_id = response.json()["id"]
+        wait_for(lambda: b.job(job_id)["progress"] > 0, timeout=20, what="the job to make progress")
+        cursor = watcher.read_events().cursor
+        owner = b.job(job_id)["owner"]
+        a.kill()  # no goodbye: its jobs stay "running" in Redis until a survivor reaps them
+        # B and C both reap: stale after 3 s, each reaper looks every 0.75 s.
+        failed = wait_for(lambda: (j := c.job(job_id))["status"] == "failed" and j, timeout=STALE_AFTER + 15,
+                          what="a survivor to fail the dead server's job")
+        errors = [m["message"] for m in failed["errorMessages"]]
+        assert len(errors) == 1 and "Job went stale" in errors[0] and owner in errors[0], errors
+        assert status_events(watcher, cursor, job_id) == ["failed"]  # exactly one transition, by one reaper
+        assert watcher.get_status(job_id) is JobStatus.FAILED
+        assert b.post("/start", LONG_JOB).status_code == 201  # the slot is free again
+        for server in (b, c):
+            assert "Traceback" not in server.output()
+    finally:
+        watcher.close()
+
+
+def test_sqlite_server_restart_fails_the_orphan_and_keeps_history(
+        start_servers: Callable[..., list[Server]], tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    (first,) = start_servers(url, "first")
+    quick = first.post("/start", {"jobType": "Cleanup", "params": {"days": 7}})
+    assert quick.status_code == 201, quick.text
+    quick_id = quick.json()["id"]
+    wait_for(lambda: first.job(quick_id)["status"] == "completed", timeout=20, what="the quick job to complete")
+    response = first.post("/start", LONG_JOB)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    wait_for(lambda: first.job(job_id)["progress"] > 0, timeout=20, what="the long job to make progress")
+    first.kill()
+    (second,) = start_servers(url, "second")
+    failed = wait_for(lambda: (j := second.job(job_id))["status"] == "failed" and j, timeout=STALE_AFTER + 15,
+                      what="the restarted server to fail the orphaned job")
+    assert len(failed["errorMessages"]) == 1 and "Job went stale" in failed["errorMessages"][0]["message"]
+    assert failed["infoMessages"], "the messages written before the kill are kept"
+    past = {j["id"]: j["status"] for j in second.get("/past")}
+    assert past[job_id] == "failed"
+    assert past[quick_id] == "completed"  # history survives the restart
+    assert second.job(quick_id)["result"] == {"removed": 17}
+    assert "Traceback" not in second.output()
+    store = SQLiteStore(path)
+    try:
+        assert store.require_job(job_id).status is JobStatus.FAILED
+    finally:
+        store.close()
