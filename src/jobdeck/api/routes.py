@@ -193,9 +193,8 @@ def build_api_router(deck: Deck) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 1000,
     ) -> Response:
         job_id = parse_job_id(job_id)
-        after = parse_time_param("since", since)
         job = await deck.call(store.require_job, job_id)
-        return json_response(message_page(job.all_messages(), after, limit))
+        return json_response(message_page(job.all_messages(), since, limit))
 
     @router.post("/single/{job_id}/abort", status_code=202, openapi_extra=_body(schemas.AbortRequest, False),
                  responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS,

@@ -7,8 +7,8 @@ List endpoints are the hot path: jobs go through ``JobInfo.to_dict`` and orjson 
 
 from __future__ import annotations
 
-import math
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 JSON = "application/json"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -87,26 +88,32 @@ def parse_time_param(name: str, value: str | None) -> float | None:
 
 
 def _millis(ts: float) -> int:
-    # Messages are compared at the millisecond precision of their ISO form (truncated exactly as
-    # ``format_time`` does), so that a ``next`` value read back from JSON selects exactly the messages after
-    # the page it ended.
-    whole = math.floor(ts)
-    return whole * 1000 + int((ts - whole) * 1000)
+    # Messages are compared at the millisecond precision of their ISO form, derived from that very text so
+    # that a ``next`` value read back from JSON selects exactly the messages after the page it ended.
+    return _text_millis(format_time(ts) or "")
 
 
-def _since_millis(ts: float) -> int:
-    # ``since`` was parsed from text with millisecond precision: 0.123 may come back as 0.12299999.
-    return math.floor(ts * 1000 + 1e-6)
+def _text_millis(text: str) -> int:
+    """Milliseconds since the epoch of an ISO time, in exact integer arithmetic (a float loses the last
+    millisecond at today's magnitudes)."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
-def message_page(messages: list[JobMessage], since: float | None, limit: int) -> dict[str, Any]:
+def message_page(messages: list[JobMessage], since: str | None, limit: int) -> dict[str, Any]:
     """``{"messages": [...], "next": ISO | None}``: messages after ``since``, oldest first.
 
     A page never ends in the middle of a millisecond (it grows past ``limit`` instead), so that asking again
     with ``since=next`` neither repeats nor skips a message.
     """
     if since is not None:
-        floor = _since_millis(since)
+        try:
+            floor = _text_millis(since)
+        except ValueError:
+            raise ApiError(400, f"since must be an ISO 8601 time such as 2026-01-01T00:00:00.000Z, "
+                                f"got {since[:80]!r}") from None
         messages = [m for m in messages if _millis(m.timestamp) > floor]
     if len(messages) <= limit:
         return {"messages": [m.to_dict() for m in messages], "next": None}

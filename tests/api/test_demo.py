@@ -1,0 +1,85 @@
+"""The demo job types: the reference's pipeline shape, all message kinds, a failure, and prompt aborts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from jobdeck import JobRunner, JobStatus, MemoryStore
+from jobdeck.demo import DEMO_TYPES, register_demo
+from tests.conftest import wait_for
+
+
+@pytest.fixture
+def demo_runner() -> Iterator[JobRunner]:
+    runner = JobRunner(MemoryStore(), abort_grace=5)
+    register_demo(runner, speed=40)
+    yield runner
+    runner.shutdown(grace=5)
+
+
+def test_registers_the_demo_types_with_titles_and_params(demo_runner: JobRunner) -> None:
+    types = {t.name: t for t in demo_runner.types}
+    assert tuple(types) == DEMO_TYPES
+    assert types["ArgumentCondensation"].title == "Argument condensation"
+    assert types["QuestionInfoGeneration"].title == "Question info generation"
+    assert types["ArgumentCondensation"].params == {"questions": 6}
+
+
+def test_argument_condensation_walks_the_question_pipeline(demo_runner: JobRunner) -> None:
+    store = demo_runner.store
+    job = demo_runner.start("ArgumentCondensation", "me", {"questions": 4})
+    operations = set()
+
+    def done() -> bool:
+        current = store.require_job(job.id, messages=False)
+        if current.current_operation is not None:
+            operations.add(current.current_operation.id)
+        return not current.is_active
+
+    wait_for(done, timeout=30, interval=0.005, what="the demo job to finish")
+    ended = store.require_job(job.id)
+    assert ended.status is JobStatus.COMPLETED and ended.progress == 1.0
+    assert ended.result == {"questions": 4, "arguments": 24}
+    assert {"question-processing", "saving"} <= operations
+    infos = [m.message for m in ended.info_messages]
+    assert "Condensing pros arguments for question q1" in infos and "Condensing cons arguments for question q4" in infos
+    assert ended.warning_messages and ended.error_messages  # every message kind shows up on the dashboard
+
+
+def test_data_import_fails_midway_with_the_exception(demo_runner: JobRunner) -> None:
+    job = demo_runner.start("DataImport", "me", {"rows": 100, "fail_at": 0.5})
+    ended = demo_runner.wait(job.id, timeout=30)
+    assert ended.status is JobStatus.FAILED
+    assert 0 < ended.progress < 1
+    assert any("ValueError: row 50: malformed date" in m.message for m in ended.error_messages)
+
+
+def test_cleanup_completes_quickly_and_questions_generate(demo_runner: JobRunner) -> None:
+    cleanup = demo_runner.start("Cleanup", "me")
+    info = demo_runner.start("QuestionInfoGeneration", "me", {"questions": 2})
+    assert demo_runner.wait(cleanup.id, timeout=30).result == {"removed": 17}
+    assert demo_runner.wait(info.id, timeout=30).status is JobStatus.COMPLETED
+
+
+def test_demo_jobs_stop_promptly_when_aborted() -> None:
+    runner = JobRunner(MemoryStore(), abort_grace=30)
+    register_demo(runner, speed=1)  # tens of seconds of work: only the abort can end it this soon
+    try:
+        job = runner.start("ArgumentCondensation", "me")
+        wait_for(lambda: runner.store.require_job(job.id).info_messages, what="the job to start working")
+        runner.store.request_abort(job.id, "enough")
+        ended = runner.wait(job.id, timeout=5)
+        assert ended.status is JobStatus.ABORTED
+    finally:
+        runner.shutdown(grace=5)
+
+
+def test_bad_params_fail_the_job_with_a_clear_message(demo_runner: JobRunner) -> None:
+    job = demo_runner.start("ArgumentCondensation", "me", {"questions": "many"})
+    ended = demo_runner.wait(job.id, timeout=10)
+    assert ended.status is JobStatus.FAILED
+    assert "questions must be a whole number" in ended.error_messages[-1].message
+    with pytest.raises(ValueError, match="speed"):
+        register_demo(demo_runner, speed=0)
