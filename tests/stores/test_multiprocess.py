@@ -6,6 +6,7 @@ in the test process watches the shared store directly to count events.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -114,6 +115,9 @@ def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Serv
                                           redis_prefix: str) -> None:
     sep = "&" if "?" in redis_url else "?"
     a, b = start_servers(f"{redis_url}{sep}prefix={redis_prefix}", "A", "B")
+    watcher = RedisStore(redis_url, prefix=redis_prefix)
+    cursor = watcher.read_events().cursor
+    watcher.close()
     response = a.post("/start", {**LONG_JOB, "author": "tester"})
     assert response.status_code == 201, response.text
     job_id = response.json()["id"]
@@ -130,8 +134,28 @@ def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Serv
     assert [m["message"] for m in final["warningMessages"]][-2:] == ["Abort requested: stopped from B", "Job aborted"]
     assert a.get("/active") == [] and b.get("/active") == []
     assert job_id in [j["id"] for j in b.get("/past?statuses=aborted")]
+    # Event ids are the store's: a client that watched A can resume on B from the same id and miss nothing.
+    assert replayed_statuses(b, cursor, job_id) == ["running", "aborting", "aborted"]
     for server in (a, b):
         assert "Traceback" not in server.output()
+
+
+def replayed_statuses(server: Server, last_event_id: str | None, job_id: str) -> list[str]:
+    """Statuses of ``job_id`` in the server's /events stream, resumed after ``last_event_id``."""
+    statuses: list[str] = []
+    kind = ""
+    with server.http.stream("GET", f"{API}/events", params={"lastEventId": last_event_id}) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind in ("created", "status"):
+                event = json.loads(line.removeprefix("data: "))
+                if event["jobId"] == job_id:
+                    statuses.append(event["data"]["status"])
+                if statuses[-1:] == ["aborted"]:
+                    break
+    return statuses
 
 
 def test_survivor_fails_the_job_of_a_killed_server_exactly_once(

@@ -25,6 +25,7 @@ Writer = Callable[[str, float, OperationRef | None, float], bool]
 # Remembering when each job was last written costs a few dozen bytes per job; jobs finished by another process
 # never tell us, so entries older than this are forgotten.
 _FORGET_AFTER = 60.0
+_MAX_REMEMBERED = 1000
 
 
 class ProgressBuffer:
@@ -69,7 +70,16 @@ class ProgressBuffer:
                 operation = old[2]
             seq = next(self._seq)
             self._due[job_id] = mono + self.interval
+            if len(self._due) > _MAX_REMEMBERED:
+                self._prune(mono)
         return self._apply(job_id, seq, value, operation, now)
+
+    def _prune(self, mono: float) -> None:
+        """Forget jobs not written for a while (called with the lock held; takes the write lock after it,
+        the same order as everywhere else)."""
+        self._due = {j: d for j, d in self._due.items() if d > mono - _FORGET_AFTER or j in self._pending}
+        with self._write_lock:
+            self._written = {j: s for j, s in self._written.items() if j in self._due}
 
     def _apply(self, job_id: str, seq: int, value: float, operation: OperationRef | None, now: float) -> bool:
         try:
@@ -131,16 +141,13 @@ class ProgressBuffer:
                 for job_id in ready:
                     items.append((job_id, self._pending.pop(job_id)))
                     self._due[job_id] = mono + self.interval
-                if len(self._due) > 1000:
-                    self._due = {j: d for j, d in self._due.items() if d > mono - _FORGET_AFTER}
+                if len(self._due) > _MAX_REMEMBERED:
+                    self._prune(mono)
             for job_id, (seq, value, operation, now) in items:
                 try:
                     self._apply(job_id, seq, value, operation, now)
                 except Exception:  # noqa: S112 - see flush(); a flusher thread must not die
                     continue
-            if len(self._written) > 1000:
-                with self._lock, self._write_lock:
-                    self._written = {j: s for j, s in self._written.items() if j in self._due}
 
     def close(self) -> None:
         """Write everything pending and stop the flusher thread."""
