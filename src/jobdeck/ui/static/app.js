@@ -78,7 +78,7 @@
 
     addJob(job) {
       let added = false;
-      for (const field of ["errorMessages", "warningMessages", "infoMessages"]) {
+      for (const field of ["warningMessages", "errorMessages", "infoMessages"]) {
         for (const m of job[field] || []) added = this.add(m) || added;
       }
       return added;
@@ -436,7 +436,7 @@
     if (state.authLost) return;
     clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, retryDelay);
-    retryDelay = Math.min(retryDelay * 2, 15000);
+    retryDelay = Math.min(retryDelay * 2, 8000);   // polling covers the gap meanwhile
   }
 
   function startPolling() {
