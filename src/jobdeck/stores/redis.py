@@ -7,7 +7,7 @@ messages run as Lua scripts; state changes, whose rules live in Python (:class:`
 read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying when another process changed the
 job in between -- so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
 The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
-Everything is stored as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``.
+Everything is stored as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in ``_redis_codec``.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 
 from ..errors import JobConflictError, StoreError
-from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..events import EventBatch, EventType, job_data, message_data
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
 from . import _redis_scripts as scripts
 from ._coalesce import ProgressBuffer, StatusCache
+from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from .base import Change, Store
 
 __all__ = ["RedisStore"]
 
 _KINDS = tuple(MessageType)
-_STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 _MAX_BLOCK = 5.0  # one XREAD BLOCK stays well inside the socket timeout; callers simply wait again
 
 
@@ -101,7 +101,7 @@ class RedisStore(Store):
     # ------------------------------------------------------------------ steps
 
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
-        fields, _ = _encode(job)
+        fields, _ = encode_job(job)
         flat = [x for pair in fields.items() for x in pair]
         with self._errors():
             ok, value = self._insert_script(
@@ -136,7 +136,7 @@ class RedisStore(Store):
             head = replies[i * per_job]
             if not head:
                 continue
-            job = _decode(head)
+            job = decode_job(head)
             if messages:
                 for k, kind in enumerate(_KINDS):
                     job.messages(kind).extend(
@@ -154,7 +154,7 @@ class RedisStore(Store):
                     head: dict[str, str] = pipe.hgetall(key)  # type: ignore[assignment]
                     if not head:
                         raise self._not_found(job_id)
-                    job = _decode(head)
+                    job = decode_job(head)
                     was_active = job.is_active
                     now = time.time()
                     added = change(job, now)
@@ -176,7 +176,7 @@ class RedisStore(Store):
     def _queue_change(self, pipe: Any, job: JobInfo, added: list[JobMessage], emit: bool, was_active: bool) -> None:
         key = self._job_key(job.id)
         pipe.multi()
-        fields, gone = _encode(job)
+        fields, gone = encode_job(job)
         pipe.hset(key, mapping=fields)
         if gone:
             pipe.hdel(key, *gone)
@@ -282,7 +282,7 @@ class RedisStore(Store):
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
             pipe.xinfo_stream(self._events_key)
-            valid = after is not None and _STREAM_ID.match(after) is not None
+            valid = after is not None and STREAM_ID.match(after) is not None
             # Without a usable cursor only the stream's info matters; count=1 keeps the reply small.
             pipe.xrange(self._events_key, f"({after}" if valid else "-", "+", count=limit if valid else 1)
             info, entries = pipe.execute(raise_on_error=False)
@@ -294,12 +294,12 @@ class RedisStore(Store):
         newest = info["last-generated-id"] if info else "0-0"
         if after is None:
             return EventBatch([], newest)
-        cursor = _parse_id(after)
-        if cursor is None or cursor > _parse_id_strict(newest) or self._lost(cursor, info):
+        cursor = parse_id(after)
+        if cursor is None or cursor > parse_id_strict(newest) or self._lost(cursor, info):
             return EventBatch([], newest, reset=True)
         if not entries:
             return EventBatch([], after)
-        events = [_to_event(eid, fields) for eid, fields in entries]
+        events = [event_from_entry(eid, fields) for eid, fields in entries]
         return EventBatch(events, events[-1].id)
 
     @staticmethod
@@ -307,7 +307,7 @@ class RedisStore(Store):
         """True when entries after ``cursor`` may have been trimmed away (the cursor predates the log)."""
         if not info or not info.get("first-entry"):
             return False
-        first = _parse_id_strict(info["first-entry"][0])
+        first = parse_id_strict(info["first-entry"][0])
         added = info.get("entries-added")
         trimmed = added is None or int(added) > int(info["length"])
         return cursor < first and trimmed and cursor != (first[0], first[1] - 1)
@@ -322,7 +322,7 @@ class RedisStore(Store):
         entries = replies[0][1] if replies else []
         if not entries:
             return batch
-        events = [_to_event(eid, fields) for eid, fields in entries]
+        events = [event_from_entry(eid, fields) for eid, fields in entries]
         return EventBatch(events, events[-1].id)
 
     # ------------------------------------------------------------------ lifecycle
@@ -347,69 +347,6 @@ class RedisStore(Store):
 
 
 # ---------------------------------------------------------------------- helpers
-
-_FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "last_activity_time": "activity",
-           "heartbeat_time": "hb", "abort_time": "atime"}
-
-
-def _encode(job: JobInfo) -> tuple[dict[str, str], list[str]]:
-    """The head as hash fields (floats as repr, which round-trips exactly), and the fields that are None."""
-    fields: dict[str, str] = {"id": job.id, "type": job.job_type, "author": job.author, "status": job.status.value,
-                              "params": _dumps(job.params), "result": _dumps(job.result)}
-    gone: list[str] = []
-    for attr, name in _FLOATS.items():
-        value = getattr(job, attr)
-        if value is None:
-            gone.append(name)
-        else:
-            fields[name] = repr(float(value))
-    optional = {"op": _dumps(job.current_operation.to_dict()) if job.current_operation else None,
-                "owner": job.owner, "areason": _dumps(job.abort_reason) if job.abort_reason is not None else None}
-    for name, text in optional.items():
-        if text is None:
-            gone.append(name)
-        else:
-            fields[name] = text
-    return fields, gone
-
-
-def _decode(h: dict[str, str]) -> JobInfo:
-    def num(name: str) -> float | None:
-        return float(h[name]) if name in h else None
-
-    return JobInfo(
-        id=h["id"], job_type=h["type"], author=h["author"], status=JobStatus(h["status"]),
-        progress=float(h.get("progress", 0.0)), start_time=float(h["start"]), end_time=num("end"),
-        last_activity_time=float(h["activity"]), params=json.loads(h.get("params", "null")),
-        result=json.loads(h.get("result", "null")),
-        current_operation=OperationRef.from_dict(json.loads(h["op"])) if h.get("op") else None,
-        owner=h.get("owner"), heartbeat_time=num("hb"),
-        abort_reason=json.loads(h["areason"]) if "areason" in h else None, abort_time=num("atime"),
-    )
-
-
-def _to_event(eid: str, fields: dict[str, str]) -> JobEvent:
-    kind = EventType(fields["t"])
-    if kind is EventType.PROGRESS:
-        op = fields.get("o")
-        data = progress_data(float(fields["p"]), float(fields["a"]),
-                             OperationRef.from_dict(json.loads(op)) if op else None)
-    else:
-        data = json.loads(fields["d"])
-    return JobEvent(eid, kind, fields["j"], data)
-
-
-def _parse_id(text: str) -> tuple[int, int] | None:
-    match = _STREAM_ID.match(text)
-    return (int(match[1]), int(match[2])) if match else None
-
-
-def _parse_id_strict(text: str) -> tuple[int, int]:
-    parsed = _parse_id(text)
-    if parsed is None:
-        raise StoreError(f"unexpected Redis stream id {text!r}")
-    return parsed
-
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
