@@ -782,6 +782,8 @@
     // Start: disabled (and saying why) while the type has its maximum of active jobs.
     const full = !info.unregistered && active.length >= info.maxConcurrent;
     view.start.disabled = full || view.busy;
+    // Parameters for a job that cannot start yet only take room; they keep their values for later.
+    view.params.hidden = full || !(view.paramInputs && view.paramInputs.length);
     setText(view.start, view.busy ? "Starting…" : "Start");
     if (full) {
       setText(view.note, info.maxConcurrent === 1
