@@ -1,7 +1,9 @@
 """The dashboard: static HTML, CSS and JavaScript with no build step and nothing fetched from elsewhere.
 
-``static/index.html`` is the live monitoring page, ``static/login.html`` the standalone sign-in page; the web
-layer serves both and ``/static/*`` from :func:`static_dir`.
+``static/index.html`` is the live monitoring page (``app.css`` and the ES modules ``app.js``, ``state.js``,
+``stream.js``, ``views.js``, ``panels.js``, ``params.js``, ``api.js``, ``format.js``, ``dom.js``) and
+``static/login.html`` the standalone sign-in page; the web layer serves both and ``/static/*`` from
+:func:`static_dir`.
 """
 
 from __future__ import annotations
@@ -12,5 +14,5 @@ __all__ = ["static_dir"]
 
 
 def static_dir() -> Path:
-    """The folder holding ``index.html``, ``login.html``, ``app.js`` and ``app.css``."""
+    """The folder holding ``index.html``, ``login.html`` and the page's scripts and styles."""
     return Path(__file__).resolve().parent / "static"

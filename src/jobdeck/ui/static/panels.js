@@ -1,0 +1,103 @@
+/* Message panels: warnings & errors and info, newest first, rendered incrementally and bounded. */
+
+import { $, setText } from "./dom.js";
+import { fullTime, shortId, timeFmt } from "./format.js";
+import { logOf, state, touchJob } from "./state.js";
+
+const MSG_RENDER_CAP = 500;   // rendered nodes per message panel; "show older" raises it
+
+export function createPanels(host, jobId) {
+  host.appendChild($("#tpl-panels").content.cloneNode(true));
+  const make = (cls, kind, label) => {
+    const root = $(cls, host);
+    const scroll = $(".msg-scroll", root);
+    scroll.setAttribute("role", "region");
+    scroll.setAttribute("aria-label", `${label} of job ${shortId(jobId)}`);
+    const panel = {
+      kind, root, list: $(".msg-list", root), count: $(".msg-count", root), more: $(".msg-more", root),
+      rendered: 0, cap: MSG_RENDER_CAP,
+    };
+    panel.more.addEventListener("click", (e) => {
+      if (e.target.closest("button")) {
+        panel.cap += MSG_RENDER_CAP;
+        panel.rendered = -1;   // full render
+        touchJob(jobId);
+      }
+    });
+    return panel;
+  };
+  return {
+    jobId, loading: false,
+    problems: make(".panel-problems", "problems", "Warnings and errors"),
+    info: make(".panel-info", "info", "Info messages"),
+  };
+}
+
+export function panelTotal(panels) {
+  const log = state.logs.get(panels.jobId);
+  return log ? log.problems.base + log.problems.items.length + log.info.base + log.info.items.length : 0;
+}
+
+export function renderPanels(panels) {
+  const log = logOf(panels.jobId);
+  for (const kind of ["problems", "info"]) renderPanel(panels[kind], log[kind], panels.loading);
+}
+
+function messageNode(m, withKind) {
+  const li = document.createElement("li");
+  li.className = `msg msg-${m.type}`;
+  const time = document.createElement("time");
+  time.dateTime = m.iso;
+  time.textContent = Number.isNaN(m.t) ? "" : timeFmt.format(new Date(m.t));
+  time.title = fullTime(m.iso);
+  li.appendChild(time);
+  if (withKind) {
+    const kind = document.createElement("span");
+    kind.className = "msg-kind";
+    kind.textContent = m.type === "error" ? "Error" : "Warning";
+    li.appendChild(kind);
+  }
+  const text = document.createElement("span");
+  text.className = "msg-text";
+  text.textContent = m.text;
+  li.appendChild(text);
+  return li;
+}
+
+/** Newest first; appends only messages not rendered yet and trims the oldest past the cap. */
+function renderPanel(panel, list, loading) {
+  const total = list.base + list.items.length;   // absolute sequence of the next message
+  const withKind = panel.kind === "problems";
+  if (list.reordered || panel.rendered < 0 || panel.rendered < list.base) {
+    list.reordered = false;
+    panel.list.textContent = "";
+    panel.rendered = Math.max(list.base, total - panel.cap);
+  }
+  if (panel.rendered < total) {
+    const frag = document.createDocumentFragment();
+    const from = Math.max(panel.rendered, total - panel.cap) - list.base;
+    for (let i = list.items.length - 1; i >= from; i--) frag.appendChild(messageNode(list.items[i], withKind));
+    panel.list.prepend(frag);
+    panel.rendered = total;
+    while (panel.list.childElementCount > panel.cap) panel.list.lastElementChild.remove();
+  }
+  setText(panel.count, String(total));
+  const hiddenOlder = total - panel.list.childElementCount;
+  if (loading && total === 0) {
+    panel.more.hidden = false;
+    setText(panel.more, "Loading messages…");
+  } else if (total === 0) {
+    panel.more.hidden = false;
+    setText(panel.more, panel.kind === "problems" ? "No warnings or errors." : "No messages.");
+  } else if (hiddenOlder > 0 && list.items.length > panel.list.childElementCount) {
+    panel.more.hidden = false;
+    panel.more.textContent = `Showing the newest ${panel.list.childElementCount} of ${total}. `;
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "btn btn-ghost btn-small";
+    btn.textContent = "Show older";
+    panel.more.appendChild(btn);
+  } else {
+    panel.more.hidden = true;
+  }
+}

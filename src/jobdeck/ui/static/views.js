@@ -1,0 +1,356 @@
+/* The views: one card per job type with its active jobs and past jobs, patched per change, once per frame. */
+
+import { $, setText, showError } from "./dom.js";
+import { duration, eta, fullTime, localTime, ms, operationText, percent, shortId } from "./format.js";
+import { createPanels, panelTotal, renderPanels } from "./panels.js";
+import { buildParamInputs } from "./params.js";
+import { api } from "./api.js";
+import { dirty, isActive, logOf, schedule, state, touchType } from "./state.js";
+
+const STATUS_LABEL = {
+  running: "Running", aborting: "Aborting", completed: "Completed", failed: "Failed", aborted: "Aborted",
+};
+export const PAST_PAGE = 50;   // past jobs rendered per type before "show more"
+
+/** What the buttons do; the app fills these in (views only draw). */
+export const handlers = { start: () => {}, abort: () => {} };
+
+export const typeViews = new Map();   // jobType -> view
+
+export function typeInfo(type) {
+  return state.types.get(type) || {
+    jobType: type, title: type, description: "This job type is not registered in this server.",
+    maxConcurrent: 0, params: null, unregistered: true,
+  };
+}
+
+function buildTypeCards() {
+  const grid = $("#types");
+  const wanted = new Set(state.types.keys());
+  for (const job of state.jobs.values()) wanted.add(job.jobType);
+  for (const [type, view] of typeViews) {
+    if (!wanted.has(type)) {
+      view.root.remove();
+      typeViews.delete(type);
+    }
+  }
+  for (const type of wanted) {
+    let view = typeViews.get(type);
+    if (!view) {
+      view = createTypeView(type);
+      typeViews.set(type, view);
+    } else {
+      updateTypeHeader(view);
+    }
+    grid.appendChild(view.root);   // keeps the server's order
+    dirty.types.add(type);
+  }
+  $("#types-loading")?.remove();
+  grid.setAttribute("aria-busy", "false");
+  if (!wanted.size) {
+    const p = document.createElement("p");
+    p.className = "empty";
+    p.textContent = "No job types are registered.";
+    grid.appendChild(p);
+  }
+}
+
+function createTypeView(type) {
+  const root = $("#tpl-type").content.firstElementChild.cloneNode(true);
+  const view = {
+    type, root,
+    title: $(".type-title", root), name: $(".type-name", root), limit: $(".type-limit", root),
+    desc: $(".type-desc", root), form: $(".start-form", root), params: $(".params", root),
+    start: $(".start-btn", root), note: $(".start-note", root),
+    activeList: $(".active-list", root), activeViews: new Map(),
+    past: $(".past", root), pastCount: $(".past-count", root), pastList: $(".past-list", root),
+    pastEmpty: $(".past-empty", root), pastMore: $(".past-more", root), pastViews: new Map(),
+    pastLimit: PAST_PAGE, busy: false,
+  };
+  root.id = `type-${type}`;
+  root.dataset.jobType = type;
+  const titleId = `type-title-${type}`;
+  view.title.id = titleId;
+  root.setAttribute("aria-labelledby", titleId);
+  view.note.id = `start-note-${type}`;
+  view.start.setAttribute("aria-describedby", view.note.id);
+  view.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    handlers.start(view);
+  });
+  view.pastMore.addEventListener("click", () => {
+    view.pastLimit += PAST_PAGE;
+    touchType(type);
+  });
+  updateTypeHeader(view);
+  return view;
+}
+
+function updateTypeHeader(view) {
+  const info = typeInfo(view.type);
+  setText(view.title, info.title || info.jobType);
+  setText(view.name, info.jobType);
+  setText(view.limit, info.unregistered ? "" : ` · up to ${info.maxConcurrent} at a time`);
+  setText(view.desc, info.description || "");
+  view.desc.hidden = !info.description;
+  view.form.hidden = Boolean(info.unregistered);
+  buildParamInputs(view, info.params || {});
+}
+
+function renderType(view) {
+  const info = typeInfo(view.type);
+  const active = [];
+  const past = [];
+  for (const job of state.jobs.values()) {
+    if (job.jobType !== view.type) continue;
+    (isActive(job) ? active : past).push(job);
+  }
+  // Start: disabled (and saying why) while the type has its maximum of active jobs.
+  const full = !info.unregistered && active.length >= info.maxConcurrent;
+  view.start.disabled = full || view.busy;
+  // Parameters for a job that cannot start yet only take room; they keep their values for later.
+  view.params.hidden = full || !(view.paramInputs && view.paramInputs.length);
+  setText(view.start, view.busy ? "Starting…" : "Start");
+  if (full) {
+    setText(view.note, info.maxConcurrent === 1
+      ? "A job of this type is already active; it can start again when that one ends."
+      : `${active.length} of ${info.maxConcurrent} allowed jobs are active; wait for one to end.`);
+    view.note.dataset.kind = "limit";
+  } else if (view.note.dataset.kind === "limit") {
+    setText(view.note, "");
+    delete view.note.dataset.kind;
+  }
+  view.root.classList.toggle("has-active", active.length > 0);
+
+  // Active jobs, oldest first.
+  active.sort((a, b) => ms(a.startTime) - ms(b.startTime));
+  reconcile(view.activeList, active, view.activeViews, (job) => createActiveView(job), (v) => v.root);
+  for (const job of active) dirty.jobs.add(job.id);
+
+  renderPast(view, past);
+}
+
+function renderPast(view, past) {
+  past.sort((a, b) => (ms(b.endTime) || 0) - (ms(a.endTime) || 0) || ms(b.startTime) - ms(a.startTime));
+  const shown = state.filter === "all" ? past : past.filter((j) => j.status === state.filter);
+  setText(view.pastCount, state.filter === "all" ? String(past.length) : `${shown.length} of ${past.length}`);
+  setText($(".past-label", view.root), state.filter === "all" ? "Past jobs" : `Past jobs · ${state.filter}`);
+  view.pastEmpty.hidden = shown.length > 0;
+  setText(view.pastEmpty, past.length ? `No ${state.filter} jobs.` : "No past jobs yet.");
+  const page = shown.slice(0, view.pastLimit);
+  view.pastMore.hidden = shown.length <= page.length;
+  setText(view.pastMore, `Show more (${shown.length - page.length} older)`);
+  reconcile(view.pastList, page, view.pastViews, (job) => createPastView(job), (v) => v.root);
+  for (const job of page) patchPast(view.pastViews.get(job.id), job);
+}
+
+/** Put the views of `jobs` into `list` in order, reusing existing nodes and removing the rest. */
+function reconcile(list, jobs, views, create, rootOf) {
+  const keep = new Set(jobs.map((j) => j.id));
+  for (const [id, v] of views) {
+    if (!keep.has(id)) {
+      rootOf(v).remove();
+      views.delete(id);
+    }
+  }
+  let cursor = list.firstElementChild;
+  for (const job of jobs) {
+    let v = views.get(job.id);
+    if (!v) {
+      v = create(job);
+      views.set(job.id, v);
+    }
+    const root = rootOf(v);
+    if (root === cursor) cursor = cursor.nextElementSibling;
+    else list.insertBefore(root, cursor);
+  }
+}
+
+function badge(el, status) {
+  el.className = `badge badge-${status}`;
+  setText(el, STATUS_LABEL[status] || status);
+}
+
+function createActiveView(job) {
+  const root = $("#tpl-active").content.firstElementChild.cloneNode(true);
+  root.dataset.jobId = job.id;
+  root.setAttribute("aria-label", `Active job ${shortId(job.id)}`);
+  const v = {
+    id: job.id, root,
+    badge: $(".badge", root), idEl: $(".job-id", root), author: $(".job-author", root),
+    started: $(".job-started", root), abort: $(".abort-btn", root),
+    bar: $(".progress", root), fill: $(".progress-fill", root), pct: $(".progress-text", root),
+    op: $(".job-op", root), elapsed: $(".job-elapsed", root), eta: $(".job-eta", root),
+    abortingNote: $(".aborting-note", root), messages: $(".messages", root),
+    total: $(".msg-total", root), panels: null,
+  };
+  v.bar.setAttribute("aria-label", `Progress of job ${shortId(job.id)}`);
+  v.abort.addEventListener("click", () => handlers.abort(job.id));
+  v.panels = createPanels($(".msg-panels", root), job.id);
+  return v;
+}
+
+function patchActive(v, job, now) {
+  badge(v.badge, job.status);
+  setText(v.idEl, shortId(job.id));
+  v.idEl.title = job.id;
+  setText(v.author, job.author ? `by ${job.author}` : "");
+  setText(v.started, `Started ${localTime(job.startTime)}`);
+  v.started.title = fullTime(job.startTime);
+  const p = percent(job.progress);
+  if (v.bar.getAttribute("aria-valuenow") !== String(p)) {
+    v.bar.setAttribute("aria-valuenow", String(p));
+    v.bar.setAttribute("aria-valuetext", `${p}%`);
+    v.fill.style.width = `${p}%`;
+    setText(v.pct, `${p}%`);
+  }
+  setText(v.op, operationText(job.currentOperation));
+  tickActive(v, job, now);
+  const aborting = job.status === "aborting";
+  v.root.classList.toggle("is-aborting", aborting);
+  v.abortingNote.hidden = !aborting;
+  if (aborting) {
+    setText(v.abortingNote, `Abort requested${job.abortRequestedTime ? ` at ${localTime(job.abortRequestedTime)}` : ""}`
+      + `${job.abortReason ? ` (${job.abortReason})` : ""}: waiting for the pipeline to stop at its next check.`);
+  }
+  v.abort.disabled = aborting;
+  setText(v.abort, aborting ? "Aborting…" : "Abort");
+  renderPanels(v.panels);
+  setText(v.total, String(panelTotal(v.panels)));
+}
+
+function tickActive(v, job, now) {
+  setText(v.elapsed, duration((now - ms(job.startTime)) / 1000));
+  setText(v.eta, eta(job, now));
+}
+
+function createPastView(job) {
+  const root = $("#tpl-past").content.firstElementChild.cloneNode(true);
+  root.dataset.jobId = job.id;
+  const v = {
+    id: job.id, root, details: $(".past-job", root),
+    badge: $(".badge", root), idEl: $(".job-id", root),
+    ended: $(".job-ended", root), dur: $(".job-duration", root), error: $(".past-error", root),
+    meta: $(".past-meta", root), panelsHost: $(".msg-panels", root), panels: null,
+  };
+  v.details.addEventListener("toggle", () => {
+    if (v.details.open) openPast(v);
+  });
+  return v;
+}
+
+function patchPast(v, job) {
+  if (!v) return;
+  badge(v.badge, job.status);
+  setText(v.idEl, shortId(job.id));
+  v.idEl.title = job.id;
+  setText(v.ended, job.endTime ? `ended ${localTime(job.endTime)}` : "");
+  v.ended.title = fullTime(job.endTime);
+  setText(v.dur, duration((ms(job.endTime) - ms(job.startTime)) / 1000));
+  let why = "";
+  if (job.status === "failed") why = job.lastError || "";
+  else if (job.status === "aborted") why = job.abortReason ? `Reason: ${job.abortReason}` : "";
+  setText(v.error, why);
+  v.error.title = why;
+  v.error.hidden = !why;
+  if (v.details.open) {
+    setText(v.meta, pastMeta(job));
+    if (v.panels) renderPanels(v.panels);
+  }
+}
+
+function pastMeta(job) {
+  const parts = [`Job ${job.id}`, job.author ? `by ${job.author}` : "", `started ${fullTime(job.startTime)}`]
+    .filter(Boolean);
+  if (job.endTime) parts.push(`ended ${fullTime(job.endTime)}`);
+  if (job.params && Object.keys(job.params).length) parts.push(`params ${JSON.stringify(job.params)}`);
+  if (job.result !== null && job.result !== undefined) parts.push(`result ${JSON.stringify(job.result)}`);
+  return parts.join(" · ");
+}
+
+async function openPast(v) {
+  const job = state.jobs.get(v.id);
+  if (!job) return;
+  setText(v.meta, pastMeta(job));
+  if (!v.panels) v.panels = createPanels(v.panelsHost, v.id);
+  const log = logOf(v.id);
+  if (!log.complete) {
+    v.panelsHost.setAttribute("aria-busy", "true");
+    v.panels.loading = true;
+    renderPanels(v.panels);
+    if (!log.loading) {
+      log.loading = api(`/single/${encodeURIComponent(v.id)}/progress?messages=all`)
+        .then(({ data }) => {
+          log.addJob(data);
+          log.complete = true;
+        })
+        .catch(showError)
+        .finally(() => { log.loading = null; });
+    }
+    await log.loading;
+    v.panels.loading = false;
+    v.panelsHost.setAttribute("aria-busy", "false");
+  }
+  renderPanels(v.panels);
+}
+
+function renderStats() {
+  const s = state.stats;
+  if (!s) return;
+  const active = s.active ?? (s.running || 0) + (s.aborting || 0);
+  setText($("#stat-active"), String(active));
+  setText($("#stat-active-sub"), `${s.running || 0} running · ${s.aborting || 0} aborting`);
+  setText($("#stat-completed"), String(s.completed || 0));
+  setText($("#stat-failed"), String(s.failed || 0));
+  setText($("#stat-aborted"), String(s.aborted || 0));
+}
+
+export function flush() {
+  if (!state.loaded) return;
+  if (dirty.cards) {
+    dirty.cards = false;
+    buildTypeCards();
+  }
+  if (dirty.allPast) {
+    dirty.allPast = false;
+    for (const type of typeViews.keys()) dirty.types.add(type);
+  }
+  const newTypes = [...dirty.types].filter((t) => !typeViews.has(t));
+  if (newTypes.length) buildTypeCards();
+  for (const type of dirty.types) {
+    const view = typeViews.get(type);
+    if (view) renderType(view);
+  }
+  dirty.types.clear();
+  const now = Date.now();
+  for (const id of dirty.jobs) {
+    const job = state.jobs.get(id);
+    if (!job) continue;
+    const view = typeViews.get(job.jobType);
+    if (!view) continue;
+    const av = view.activeViews.get(id);
+    if (av) patchActive(av, job, now);
+    else patchPast(view.pastViews.get(id), job);
+  }
+  dirty.jobs.clear();
+  if (dirty.stats) {
+    dirty.stats = false;
+    renderStats();
+  }
+}
+
+// Elapsed time and the estimate move with the clock, not with events.
+setInterval(() => {
+  if (document.hidden) return;
+  const now = Date.now();
+  for (const view of typeViews.values()) {
+    for (const [id, av] of view.activeViews) {
+      const job = state.jobs.get(id);
+      if (job) tickActive(av, job, now);
+    }
+  }
+}, 1000);
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) schedule();
+});
