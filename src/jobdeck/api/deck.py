@@ -7,7 +7,7 @@ in one process (or one mounted inside another) never share anything by accident.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from ..runner import JobRunner
 from ..stores.base import Store
 from .auth import Authenticator
+from .cache import JobBytesCache
 from .sse import Multiplexer
 
 __all__ = ["Deck"]
@@ -34,6 +35,7 @@ class Deck:
     max_body: int
     inline: bool
     shutdown_grace: float | None = None
+    cache: JobBytesCache = field(default_factory=JobBytesCache)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store or runner call: directly for the memory store (a few microseconds under a lock, less

@@ -3,13 +3,12 @@
 Routes are closures over one :class:`~jobdeck.api.deck.Deck`, built per app by :func:`build_api_router`.
 """
 
-# No ``from __future__ import annotations`` here: FastAPI must resolve the route annotations, some of which
-# (Principal, JobTypeQ, ...) are local to build_api_router.
+from __future__ import annotations
 
 import time
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -21,6 +20,7 @@ from . import schemas
 from .deck import Deck
 from .errors import ApiError
 from .serialize import (
+    job_response,
     jobs_response,
     json_response,
     message_page,
@@ -50,11 +50,6 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("wrong credentials, or a cross-site request"),
 }
 _ID_ERRORS: dict[int | str, dict[str, Any]] = {**_AUTH_ERRORS, 404: _error("no such job (never created or evicted)")}
-
-
-def _body(model: type[BaseModel], required: bool) -> dict[str, Any]:
-    return {"requestBody": {"required": required, "content": {
-        "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
 
 
 async def _read_body(request: Request, model: type[M], required: bool) -> M:
@@ -120,51 +115,86 @@ def _stats(store: Store) -> dict[str, Any]:
     return counts
 
 
+def _param(name: str, description: str, schema: dict[str, Any] | None = None, where: str = "query",
+           ) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+_JOB_TYPE = _param("jobType", "only jobs of this type")
+_MESSAGES = _param("messages", "all (default: the reference shape), none, or last:N messages of each kind")
+_JOB_ID = _param("job_id", "the job's id (a UUID)", where="path")
+_LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
+
+
+def _docs(*params: dict[str, Any], body: type[BaseModel] | None = None, body_required: bool = False,
+          ) -> dict[str, Any]:
+    extra: dict[str, Any] = {"parameters": list(params)}
+    if body is not None:
+        extra["requestBody"] = {"required": body_required, "content": {"application/json": {
+            "schema": body.model_json_schema(ref_template="#/components/schemas/{model}")}}}
+    return extra
+
+
+def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number, got {raw[:40]!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
 def build_api_router(deck: Deck) -> APIRouter:
-    """Every JSON endpoint, bound to ``deck``."""
+    """Every JSON endpoint, bound to ``deck``.
+
+    Handlers take the bare request and read their query values themselves: FastAPI's per-parameter
+    validation costs more than serving a cached job list does. The parameters are documented in the OpenAPI
+    schema all the same (``openapi_extra``).
+    """
     router = APIRouter(prefix=deck.prefix, tags=["jobs"])
     store = deck.store
-
-    async def authenticate(request: Request) -> str:
-        return await deck.auth.authenticate(request)
-
-    Principal = Annotated[str, Depends(authenticate)]
-    JobTypeQ = Annotated[str | None, Query(alias="jobType", description="only jobs of this type")]
-    MessagesQ = Annotated[str | None, Query(description="all (default), none or last:N messages of each kind")]
+    authenticate = deck.auth.authenticate
 
     @router.get("/active", responses={200: {"model": schemas.JobList}, **_AUTH_ERRORS},
-                summary="Running and aborting jobs, oldest first")
-    async def active(principal: Principal, job_type: JobTypeQ = None, messages: MessagesQ = None) -> Response:
-        view = parse_messages(messages)
-        jobs = await deck.call(store.get_active_jobs, job_type, messages=view.load)
-        return jobs_response(jobs, view)
+                openapi_extra=_docs(_JOB_TYPE, _MESSAGES), summary="Running and aborting jobs, oldest first")
+    async def active(request: Request) -> Response:
+        await authenticate(request)
+        query = request.query_params
+        view = parse_messages(query.get("messages"))
+        jobs = await deck.call(store.get_active_jobs, query.get("jobType"), messages=view.load)
+        return jobs_response(jobs, view, deck.cache)
 
     @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {"X-Jobdeck-Cursor": {
         "description": "pass as startFrom next time (overlaps a little: upsert by id)",
-        "schema": {"type": "string"}}}}, **_AUTH_ERRORS}, summary="Finished jobs, most recently ended first")
-    async def past(
-        *,
-        principal: Principal,
-        job_type: JobTypeQ = None,
-        statuses: Annotated[list[str] | None, Query(description="completed, failed, aborted (repeatable)")] = None,
-        start_from: Annotated[str | None, Query(alias="startFrom", description="only jobs ended after it")] = None,
-        messages: MessagesQ = None,
-        limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="at most this many")] = None,
-    ) -> Response:
-        view = parse_messages(messages)
-        wanted = _past_statuses(statuses)
-        since = parse_time_param("startFrom", start_from)
+        "schema": {"type": "string"}}}}, **_AUTH_ERRORS}, summary="Finished jobs, most recently ended first",
+        openapi_extra=_docs(_JOB_TYPE, _param("statuses", "completed, failed or aborted (repeatable)", {
+            "type": "array", "items": {"type": "string", "enum": ["completed", "failed", "aborted"]}}),
+            _param("startFrom", "only jobs that ended after this time (ISO 8601)"), _MESSAGES,
+            _param("limit", "at most this many jobs", _LIMIT_SCHEMA)))
+    async def past(request: Request) -> Response:
+        await authenticate(request)
+        query = request.query_params
+        view = parse_messages(query.get("messages"))
+        wanted = _past_statuses(query.getlist("statuses"))
+        since = parse_time_param("startFrom", query.get("startFrom"))
+        limit = _int_param(request, "limit", None, 1, MAX_LIMIT)
         now = time.time()
-        jobs = await deck.call(store.get_past_jobs, job_type, wanted, since, messages=view.load)
+        jobs = await deck.call(store.get_past_jobs, query.get("jobType"), wanted, since, messages=view.load)
         if limit is not None:
             jobs = jobs[:limit]
-        return jobs_response(jobs, view, {"X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""})
+        return jobs_response(jobs, view, deck.cache, {"X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""})
 
-    @router.post("/start", status_code=201, openapi_extra=_body(schemas.StartRequest, True),
+    @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
                  responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
                             404: _error("unknown job type"), 409: _error("the type's max_concurrent is reached")},
                  summary="Start a job of a registered type")
-    async def start(request: Request, principal: Principal) -> Response:
+    async def start(request: Request) -> Response:
+        principal = await authenticate(request)
         body = await _read_body(request, schemas.StartRequest, True)
         runner = deck.runner
         if runner is None:
@@ -176,32 +206,34 @@ def build_api_router(deck: Deck) -> APIRouter:
         return json_response(job.to_dict(), 201)
 
     @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **_ID_ERRORS},
-                summary="One job")
-    async def progress(principal: Principal, job_id: str, messages: MessagesQ = None) -> Response:
-        job_id = parse_job_id(job_id)
-        view = parse_messages(messages)
+                openapi_extra=_docs(_JOB_ID, _MESSAGES), summary="One job")
+    async def progress(request: Request) -> Response:
+        await authenticate(request)
+        job_id = parse_job_id(request.path_params["job_id"])
+        view = parse_messages(request.query_params.get("messages"))
         job = await deck.call(store.require_job, job_id, messages=view.load)
-        return json_response(job.to_dict(view.keep))
+        return job_response(job, view, deck.cache)
 
     @router.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **_ID_ERRORS},
+                openapi_extra=_docs(_JOB_ID, _param("since", "only messages after this time (a previous next)"),
+                                    _param("limit", "page size (default 1000)", _LIMIT_SCHEMA)),
                 summary="A job's messages of all kinds merged, oldest first, in pages")
-    async def messages(
-        *,
-        principal: Principal,
-        job_id: str,
-        since: Annotated[str | None, Query(description="only messages after this time (a previous next)")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 1000,
-    ) -> Response:
-        job_id = parse_job_id(job_id)
+    async def messages(request: Request) -> Response:
+        await authenticate(request)
+        job_id = parse_job_id(request.path_params["job_id"])
+        limit = _int_param(request, "limit", 1000, 1, MAX_LIMIT) or 1000
+        since = request.query_params.get("since")
         job = await deck.call(store.require_job, job_id)
         return json_response(message_page(job.all_messages(), since, limit))
 
-    @router.post("/single/{job_id}/abort", status_code=202, openapi_extra=_body(schemas.AbortRequest, False),
+    @router.post("/single/{job_id}/abort", status_code=202,
+                 openapi_extra=_docs(_JOB_ID, body=schemas.AbortRequest),
                  responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS,
                             409: _error("the job already finished")},
                  summary="Ask a running job to stop")
-    async def abort(request: Request, principal: Principal, job_id: str) -> Response:
-        job_id = parse_job_id(job_id)
+    async def abort(request: Request) -> Response:
+        await authenticate(request)
+        job_id = parse_job_id(request.path_params["job_id"])
         body = await _read_body(request, schemas.AbortRequest, False)
         if not await deck.call(store.request_abort, job_id, body.reason):
             job = await deck.call(store.require_job, job_id, messages=False)
@@ -209,10 +241,11 @@ def build_api_router(deck: Deck) -> APIRouter:
                                 "terminal states are final")
         return json_response({"message": f"Abort requested for job {job_id}", "jobId": job_id}, 202)
 
-    @router.post("/abort-all", status_code=202, openapi_extra=_body(schemas.AbortRequest, False),
+    @router.post("/abort-all", status_code=202, openapi_extra=_docs(body=schemas.AbortRequest),
                  responses={202: {"model": schemas.AbortAllAccepted}, **_AUTH_ERRORS},
                  summary="Ask every running job to stop (emergency clean-up)")
-    async def abort_all(request: Request, principal: Principal) -> Response:
+    async def abort_all(request: Request) -> Response:
+        await authenticate(request)
         body = await _read_body(request, schemas.AbortRequest, False)
         targets, requested = await deck.call(_abort_all, store, body.reason)
         return json_response({"message": f"Abort requested for {len(requested)} of {len(targets)} running job(s)",
@@ -220,24 +253,23 @@ def build_api_router(deck: Deck) -> APIRouter:
 
     @router.get("/types", responses={200: {"model": list[schemas.JobTypeInfo]}, **_AUTH_ERRORS},
                 summary="Registered job types, their parameters and active jobs")
-    async def types(principal: Principal) -> Response:
+    async def types(request: Request) -> Response:
+        await authenticate(request)
         return json_response(await deck.call(_types, deck.runner, store))
 
     @router.get("/stats", responses={200: {"model": schemas.Stats}, **_AUTH_ERRORS}, summary="Jobs per status")
-    async def stats(principal: Principal) -> Response:
+    async def stats(request: Request) -> Response:
+        await authenticate(request)
         return json_response(await deck.call(_stats, store))
 
     @router.get("/events", response_class=Response, summary="Live changes as Server-Sent Events",
+                openapi_extra=_docs(_param("lastEventId", "resume after this event id (or the Last-Event-ID "
+                                                          "header)")),
                 responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"},
                            **_AUTH_ERRORS})
-    async def events(
-        *,
-        request: Request,
-        principal: Principal,
-        last_event_id: Annotated[str | None, Query(alias="lastEventId", description="resume after this id "
-                                                   "(or the Last-Event-ID header)")] = None,
-    ) -> Response:
-        resume = request.headers.get("last-event-id") or last_event_id
+    async def events(request: Request) -> Response:
+        await authenticate(request)
+        resume = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
         client, first = await deck.mux.subscribe(resume)
         return EventStreamResponse(deck.mux, client, first)
 

@@ -15,10 +15,12 @@ import orjson
 from starlette.responses import Response
 
 from ..model import JobInfo, JobMessage, format_time, parse_time
+from .cache import JobBytesCache
 from .errors import ApiError
 
 __all__ = [
     "MessagesView",
+    "job_response",
     "jobs_response",
     "json_response",
     "message_page",
@@ -64,9 +66,13 @@ def parse_messages(value: str | None) -> MessagesView:
     raise ApiError(400, f"messages must be 'all', 'none' or 'last:N' (N a whole number), got {value!r}")
 
 
-def jobs_response(jobs: list[JobInfo], view: MessagesView, headers: dict[str, str] | None = None) -> Response:
-    keep = view.keep
-    return Response(orjson.dumps([job.to_dict(keep) for job in jobs]), media_type=JSON, headers=headers)
+def jobs_response(jobs: list[JobInfo], view: MessagesView, cache: JobBytesCache,
+                  headers: dict[str, str] | None = None) -> Response:
+    return Response(cache.render_list(jobs, view.keep), media_type=JSON, headers=headers)
+
+
+def job_response(job: JobInfo, view: MessagesView, cache: JobBytesCache, status: int = 200) -> Response:
+    return Response(cache.render(job, view.keep), status_code=status, media_type=JSON)
 
 
 def parse_job_id(job_id: str) -> str:

@@ -1,0 +1,56 @@
+"""The serialised-job cache: reused while a job is unchanged, rebuilt on any change, bounded in size."""
+
+from __future__ import annotations
+
+import orjson
+
+from jobdeck import MemoryStore
+from jobdeck.api.cache import JobBytesCache
+
+
+def test_reuses_bytes_until_the_job_changes() -> None:
+    store = MemoryStore()
+    cache = JobBytesCache()
+    job = store.create_job("Manual", "me")
+    first = cache.render(store.require_job(job.id), None)
+    assert cache.render(store.require_job(job.id), None) is first  # a fresh copy of an unchanged job: cached
+    store.update_progress(job.id, 0.5)
+    changed = cache.render(store.require_job(job.id), None)
+    assert orjson.loads(changed)["progress"] == 0.5
+    store.add_info_message(job.id, "hello")
+    assert orjson.loads(cache.render(store.require_job(job.id), None))["infoMessages"][0]["message"] == "hello"
+    assert orjson.loads(cache.render(store.require_job(job.id), 0))["infoMessages"] == []  # views are separate
+    store.heartbeat(job.id, "other-owner")
+    assert orjson.loads(cache.render(store.require_job(job.id), None))["owner"] == "other-owner"
+
+
+def test_a_message_log_at_its_cap_still_shows_the_newest_message() -> None:
+    store = MemoryStore(max_messages=2)
+    cache = JobBytesCache()
+    job = store.create_job("Manual", "me")
+    for text in ("a", "b"):
+        store.add_info_message(job.id, text)
+    cache.render(store.require_job(job.id), None)
+    store.add_info_message(job.id, "c")  # same count, oldest dropped
+    rendered = orjson.loads(cache.render(store.require_job(job.id), None))
+    assert [m["message"] for m in rendered["infoMessages"]] == ["b", "c"]
+
+
+def test_finished_jobs_render_as_stored_and_the_list_is_valid_json() -> None:
+    store = MemoryStore()
+    cache = JobBytesCache()
+    jobs = [store.create_job("Manual", "me") for _ in range(3)]
+    store.complete_job(jobs[0].id, {"n": 1})
+    listed = [store.require_job(j.id) for j in jobs]
+    assert orjson.loads(cache.render_list(listed, None)) == [j.to_dict() for j in listed]
+    assert cache.render_list([], None) == b"[]"
+    assert orjson.loads(cache.render(store.require_job(jobs[0].id), None))["result"] == {"n": 1}
+
+
+def test_total_size_is_bounded() -> None:
+    store = MemoryStore()
+    cache = JobBytesCache(max_bytes=4000)
+    for _ in range(50):
+        job = store.create_job("Manual", "me", {"padding": "x" * 200})
+        cache.render(store.require_job(job.id), None)
+    assert cache.size <= 4000 and 0 < len(cache) < 50
