@@ -11,7 +11,6 @@ import enum
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -55,20 +54,23 @@ class MessageType(enum.StrEnum):
     ERROR = "error"
 
 
-@lru_cache(maxsize=4096)
-def _iso_seconds(whole: int) -> str:
-    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+# Date parts by whole second, and the ".mmmZ" tails: formatting dominates serialising message-heavy jobs, and
+# a dict lookup plus one concatenation costs half of lru_cache plus an f-string with a format spec.
+_SECONDS: dict[int, str] = {}
+_MILLIS = tuple(f".{i:03d}Z" for i in range(1000))
 
 
 def format_time(ts: float | None) -> str | None:
-    """POSIX seconds -> ``2026-01-01T00:00:00.000Z`` (None stays None).
-
-    Formatting dominates serialising message-heavy jobs, so the date part is cached per second.
-    """
+    """POSIX seconds -> ``2026-01-01T00:00:00.000Z`` (None stays None), rounded to the nearest millisecond."""
     if ts is None:
         return None
     whole, millis = divmod(round(ts * 1000), 1000)
-    return f"{_iso_seconds(whole)}.{millis:03d}Z"
+    head = _SECONDS.get(whole)
+    if head is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        head = _SECONDS[whole] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return head + _MILLIS[millis]
 
 
 def parse_time(text: str | None) -> float | None:
@@ -92,7 +94,8 @@ class JobMessage:
     timestamp: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type.value, "message": self.message, "timestamp": format_time(self.timestamp)}
+        # ``_value_`` is the member's plain value: a slot read, where ``.value`` goes through a descriptor.
+        return {"type": self.type._value_, "message": self.message, "timestamp": format_time(self.timestamp)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobMessage:
