@@ -27,6 +27,12 @@ class StoreTarget:
     url: str
     options: dict[str, Any]
 
+    def command_line_url(self) -> str:
+        """The URL with the options folded in, for a process that opens the store from a URL alone."""
+        if self.kind == "redis" and self.options:
+            return self.url + ("&" if "?" in self.url else "?") + f"prefix={next(iter(self.options.values()))}"
+        return self.url
+
     def open(self, **limits: Any) -> Any:
         from jobdeck import open_store
 
