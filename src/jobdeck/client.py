@@ -261,8 +261,9 @@ class Client:
         reconnect_for: float = 30.0,
     ) -> EventStream:
         """Follow ``/events``: an iterator of :class:`JobEvent` (and :class:`StreamReset` when the server lost
-        the resume point). A dropped connection is resumed with ``Last-Event-ID``; after ``reconnect_for``
-        seconds without getting back in, ClientError. ``job_type`` keeps only that type's events."""
+        the resume point). A server that cannot be reached at first is a ClientError at once; a connection
+        dropped later is resumed with ``Last-Event-ID``, and after ``reconnect_for`` seconds without getting
+        back in, ClientError. ``job_type`` keeps only that type's events."""
         return EventStream(self, last_event_id, job_type, reconnect_for)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
@@ -301,6 +302,7 @@ class EventStream:
         self._lines: Iterator[str] | None = None
         self._response: httpx.Response | None = None
         self._pending: list[JobEvent | StreamReset] = []
+        self._connected = False
         self._closed = False
 
     def __enter__(self) -> EventStream:
@@ -373,12 +375,15 @@ class EventStream:
         while True:
             try:
                 self._open()
+                self._connected = True
                 return
             except httpx.TransportError as exc:
                 self._drop()
-                if self._closed or time.monotonic() + self.retry > deadline:
+                # Never connected: the server is not there (or the URL is wrong), say so at once. Once it was,
+                # a failure is most likely a restart: keep trying for a while, as a browser's EventSource does.
+                if not self._connected or self._closed or time.monotonic() + self.retry > deadline:
                     raise self.client.unreachable(exc) from None
-                time.sleep(self.retry)  # the server's ``retry:`` hint, as a browser's EventSource does
+                time.sleep(self.retry)  # the server's ``retry:`` hint
 
     def _frames(self) -> Iterator[tuple[str, str | None, Any]]:
         """SSE frames (event type, id, parsed data) from the open response; ends when the connection does."""

@@ -69,22 +69,26 @@ class Tracked:
 class WatchState:
     """The jobs on screen, updated from events; ``apply`` also says in words what changed (for piped output)."""
 
-    def __init__(self, keep_messages: int, keep_finished: int = 5) -> None:
+    def __init__(self, keep_messages: int, keep_finished: int = 5, title: str | None = None) -> None:
         self.keep_messages = keep_messages
+        self.title = title
         self.keep_finished = keep_finished
         self.jobs: dict[str, Tracked] = {}
         self.finished: deque[str] = deque()
         self.lock = threading.Lock()  # the Live refresh thread renders while the main thread applies
 
     def load(self, job: JobInfo) -> list[Text]:
-        """Take a full snapshot of one job (its newest messages included)."""
+        """Take a full snapshot of one job (its newest messages included); a job new to the view is described
+        with those messages, a known one silently refreshed."""
+        newest = job.all_messages()[-self.keep_messages:] if self.keep_messages else []
         with self.lock:
             known = job.id in self.jobs
-            self.jobs[job.id] = Tracked(job.head(), deque(job.all_messages()[-self.keep_messages:] if
-                                                          self.keep_messages else [],
-                                                          maxlen=self.keep_messages))
+            self.jobs[job.id] = Tracked(job.head(), deque(newest, maxlen=self.keep_messages))
             self._note_finished(job)
-        return [] if known else [self._line(job, self._describe(job))]
+        if known:
+            return []
+        return [self._line(job, self._describe(job)),
+                *(self._line(job, output.message_text(m, stamp=False)) for m in newest)]
 
     def clear(self) -> None:
         with self.lock:
@@ -171,7 +175,8 @@ class WatchState:
         with self.lock:
             tracked = sorted(self.jobs.values(), key=lambda t: (t.job.status in TERMINAL, t.job.start_time))
             active = sum(1 for t in tracked if t.job.status not in TERMINAL)
-            parts: list[RenderableType] = [Text(f"{active} active job(s) - Ctrl-C to stop watching", style="dim")]
+            title = self.title or f"{active} active job(s) - Ctrl-C to stop watching"
+            parts: list[RenderableType] = [Text(title, style="dim")]
             if not tracked:
                 parts.append(Text("no active jobs; waiting for new ones", style="dim"))
             for item in tracked:
@@ -209,12 +214,13 @@ def _display(state: WatchState) -> Iterator[Show]:
 
 def follow_job(client: Client, job_id: str, keep_messages: int = 10) -> int:
     """Follow one job until it ends; print its summary and return 0 / 1 / 2 for completed / failed / aborted."""
-    state = WatchState(keep_messages)
+    state = WatchState(keep_messages, title=f"job {job_id} - Ctrl-C stops watching, not the job")
     try:
         with client.iter_events() as stream:
             stream.connect()
+            first = state.load(client.job(job_id, messages=keep_messages))
             with _display(state) as show:
-                show(state.load(client.job(job_id, messages=keep_messages)))
+                show(first)
                 while state.jobs[job_id].job.status not in TERMINAL:
                     event = next(stream)
                     if isinstance(event, StreamReset):

@@ -1,0 +1,170 @@
+"""``jobdeck list | show | start | abort | types | stats`` as subprocesses against a real demo server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from jobdeck import Client, JobStatus
+from jobdeck.cli.commands import parse_params
+from tests.cli.conftest import LONG, QUICK, Run
+from tests.cli.server import ServerProcess
+
+
+def started_id(stdout: str) -> str:
+    job_id = stdout.strip()
+    assert str(uuid.UUID(job_id)) == job_id, stdout
+    return job_id
+
+
+def test_types_table_and_json(cli: Run, run_main: Run) -> None:
+    table = cli("types")
+    assert table.returncode == 0, table.stderr
+    for name in ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup"):
+        assert name in table.stdout
+    assert "days=30" in table.stdout
+    types = json.loads(run_main("types", "--json").stdout)
+    assert {t["jobType"]: t["maxConcurrent"] for t in types}["Cleanup"] == 2
+
+
+def test_stats_counts_a_finished_job(cli: Run, run_main: Run, client: Client) -> None:
+    before = json.loads(run_main("stats", "--json").stdout)
+    job_id = started_id(run_main("start", *QUICK).stdout)
+    client.wait(job_id, timeout=30)
+    after = json.loads(run_main("stats", "--json").stdout)
+    assert after["completed"] == before["completed"] + 1
+    text = cli("stats").stdout
+    assert f"completed   {after['completed']}" in text
+
+
+def test_start_prints_the_id_and_reads_params_as_json_when_they_parse(cli: Run, run_main: Run,
+                                                                     client: Client) -> None:
+    result = cli("start", "Cleanup", "--param", "days=3", "--author", "ops@example.com")
+    assert result.returncode == 0, result.stderr
+    job = client.job(started_id(result.stdout))
+    assert (job.job_type, job.params, job.author) == ("Cleanup", {"days": 3}, "ops@example.com")
+    # Not JSON: the plain string (the demo job then fails on it, which is its business).
+    job = client.job(started_id(run_main("start", "Cleanup", "-p", "days=three").stdout))
+    assert job.params == {"days": "three"}
+
+
+def test_start_params_json_and_json_output(run_main: Run, client: Client) -> None:
+    result = run_main("start", "DataImport", "--params-json", '{"rows": 10, "fail_at": 0.5}', "-p", "fail_at=0.1",
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["jobType"] == "DataImport"
+    assert shown["params"] == {"rows": 10, "fail_at": 0.1}
+    assert client.wait(shown["id"], timeout=30).status is JobStatus.FAILED
+
+
+def test_start_author_defaults_to_the_environment(run_main: Run, client: Client, server: ServerProcess) -> None:
+    env = server.env(JOBDECK_AUTHOR="nightly-cron")
+    job = client.job(started_id(run_main("start", *QUICK, env=env).stdout))
+    assert job.author == "nightly-cron"
+
+
+@pytest.mark.parametrize(("pairs", "params_json", "expected"), [
+    (["n=3", "ratio=0.5", "flag=true", "none=null"], None, {"n": 3, "ratio": 0.5, "flag": True, "none": None}),
+    (["ids=[1, 2]", "obj={\"a\": 1}"], None, {"ids": [1, 2], "obj": {"a": 1}}),
+    (["name=alice", "quoted=\"3\"", "empty=", "eq=a=b"], None, {"name": "alice", "quoted": "3", "empty": "",
+                                                               "eq": "a=b"}),
+    (["n=4"], '{"n": 1, "m": 2}', {"n": 4, "m": 2}),
+])
+def test_parse_params(pairs: list[str], params_json: str | None, expected: dict[str, object]) -> None:
+    assert parse_params(pairs, params_json) == expected
+
+
+@pytest.mark.parametrize(("pairs", "params_json", "message"), [
+    (["novalue"], None, "KEY=VALUE"),
+    (["=3"], None, "KEY=VALUE"),
+    ([], "{not json", "not valid JSON"),
+    ([], "[1, 2]", "must be a JSON object"),
+])
+def test_parse_params_rejects(pairs: list[str], params_json: str | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_params(pairs, params_json)
+
+
+def test_list_active_then_past(cli: Run, run_main: Run, client: Client) -> None:
+    assert run_main("list").stdout.strip() == "no active jobs"
+    job_id = started_id(run_main("start", *LONG).stdout)
+    table = cli("list")
+    assert table.returncode == 0
+    row = next(line for line in table.stdout.splitlines() if job_id in line)
+    assert "ArgumentCondensation" in row and "running" in row
+    listed = json.loads(run_main("list", "--json").stdout)
+    assert [j["id"] for j in listed] == [job_id]
+    assert listed[0]["infoMessages"] == []  # lists carry no messages
+    assert json.loads(run_main("list", "--json", "--type", "Cleanup").stdout) == []
+    assert json.loads(run_main("list", "--json", "--status", "aborting").stdout) == []
+    assert run_main("list", "--status", "running", "--type", "ArgumentCondensation").stdout.count(job_id) == 1
+
+    client.abort(job_id)
+    client.wait(job_id, timeout=30)
+    past = json.loads(run_main("list", "--past", "--json", "--status", "aborted").stdout)
+    assert job_id in [j["id"] for j in past]
+    assert {j["status"] for j in past} == {"aborted"}
+    assert job_id in cli("list", "--past", "--type", "ArgumentCondensation", "--limit", "1").stdout
+
+
+def test_list_rejects_statuses_that_cannot_match(run_main: Run) -> None:
+    result = run_main("list", "--status", "completed")
+    assert result.returncode == 7
+    assert "--past" in result.stderr
+    assert run_main("list", "--past", "--status", "running").returncode == 7
+
+
+def test_show_fields_and_messages(cli: Run, run_main: Run, client: Client) -> None:
+    job_id = client.start("Cleanup", {"days": 3}).id
+    client.wait(job_id, timeout=30)
+    result = cli("show", job_id)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for expected in (job_id, "Cleanup", "completed", "100.0%", '{"days": 3}', '{"removed": 17}',
+                     "info  Removing drafts older than 3 days", "info  Removed 17 drafts"):
+        assert expected in text
+    assert text.index("Removing drafts") < text.index("Removed 17 drafts")  # oldest first
+    shown = json.loads(run_main("show", job_id, "--json").stdout)
+    assert shown["status"] == "completed"
+    assert [m["message"] for m in shown["infoMessages"]] == ["Removing drafts older than 3 days", "Removed 17 drafts"]
+    last = json.loads(run_main("show", job_id, "--json", "--last", "1").stdout)
+    assert [m["message"] for m in last["infoMessages"]] == ["Removed 17 drafts"]
+
+
+def test_show_prints_user_text_verbatim(run_main: Run, client: Client) -> None:
+    # Params are the user's text: rich markup in them must print as written, not style the output.
+    job_id = client.start("Cleanup", {"days": "[bold]3[/bold]"}).id
+    client.wait(job_id, timeout=30)
+    assert "[bold]3[/bold]" in run_main("show", job_id).stdout
+
+
+def test_abort_one_with_a_reason_then_again(cli: Run, run_main: Run, client: Client) -> None:
+    job_id = client.start("ArgumentCondensation", {"questions": 50}).id
+    result = cli("abort", job_id, "--reason", "wrong input file")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    job = client.wait(job_id, timeout=30)
+    assert (job.status, job.abort_reason) == (JobStatus.ABORTED, "wrong input file")
+    again = run_main("abort", job_id)
+    assert again.returncode == 6
+    assert again.stderr.startswith("jobdeck: error: ") and "already finished" in again.stderr
+
+
+def test_abort_all(cli: Run, run_main: Run, client: Client) -> None:
+    long_id = client.start("ArgumentCondensation", {"questions": 50}).id
+    result = cli("abort", "--all", "--reason", "maintenance", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["abortRequestedFor"] == [long_id]
+    assert client.wait(long_id, timeout=30).abort_reason == "maintenance"
+    assert run_main("abort", "--all").returncode == 0  # nothing to abort is not an error
+
+
+def test_abort_needs_exactly_one_target(run_main: Run) -> None:
+    for args in ((), ("--all", str(uuid.uuid4()))):
+        result = run_main("abort", *args)
+        assert result.returncode == 7
+        assert result.stderr.count("\n") == 1 and "either a job ID or --all" in result.stderr
