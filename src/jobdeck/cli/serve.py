@@ -109,6 +109,12 @@ def _open_store(settings: Settings) -> tuple[Store, str]:
             raise _Fatal(f"cannot create {path.parent} for the default store: {exc.strerror}; pass --store") from None
     try:
         return open_store(url, stale_after=settings.stale_after), url
+    except ImportError as exc:
+        if settings.store is not None:
+            raise _Fatal(f"cannot open store {url!r}: {exc}") from None
+        print(f"jobdeck serve: the SQLite store cannot be loaded ({exc}); using a memory store (jobs are lost "
+              "when the server stops). Pass --store to choose another.", file=sys.stderr)
+        return MemoryStore(stale_after=settings.stale_after), "memory://"
     except StoreError as exc:
         raise _Fatal(str(exc)) from None
     except Exception as exc:  # a backend's own failure: still one line, never a traceback
