@@ -109,7 +109,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         output.print_json(job.to_dict())
     else:
-        output.console().print(output.job_details(job))
+        output.console().print(output.job_details(job, newest=args.last))
     return ExitCode.OK
 
 

@@ -135,8 +135,8 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def job_details(job: JobInfo, messages: list[JobMessage] | None = None) -> RenderableType:
-    """Everything ``show`` prints: the fields, then the messages oldest first."""
+def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
+    """Everything ``show`` prints: the fields, then the messages oldest first (``newest`` of each kind)."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -164,10 +164,12 @@ def job_details(job: JobInfo, messages: list[JobMessage] | None = None) -> Rende
     if job.owner:
         rows.append(("owner", Text(job.owner)))
     counts = f"{len(job.info_messages)} info, {len(job.warning_messages)} warning, {len(job.error_messages)} error"
+    if newest is not None:
+        counts += f" (the newest {newest} of each kind)"
     rows.append(("messages", Text(counts)))
     for name, value in rows:
         grid.add_row(name, value)
-    shown = job.all_messages() if messages is None else messages
+    shown = job.all_messages()
     if not shown:
         return grid
     return Group(grid, Text(""), *(message_text(m, with_date=True) for m in shown))
