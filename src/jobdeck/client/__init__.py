@@ -1,0 +1,17 @@
+"""A small synchronous client for the jobdeck HTTP API (see docs/design.md).
+
+    with Client("http://127.0.0.1:8000", token="s3cret") as client:
+        job = client.start("ArgumentCondensation", params={"questions": 3})
+        for event in client.iter_events():
+            ...
+        final = client.wait(job.id)
+
+Every error answer becomes :class:`jobdeck.ClientError` carrying the server's ``error`` text and the HTTP
+status; a server that cannot be reached becomes a ``ClientError`` with ``status_code=None`` and one line that
+says so. The token is sent as a bearer header and never appears in ``repr`` or in error messages.
+"""
+
+from .http import DEFAULT_PREFIX, DEFAULT_URL, Client
+from .stream import EventStream, StreamReset
+
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client", "EventStream", "StreamReset"]
