@@ -221,7 +221,12 @@ def follow_job(client: Client, job_id: str, keep_messages: int = 10) -> int:
             first = state.load(client.job(job_id, messages=keep_messages))
             with _display(state) as show:
                 show(first)
-                while state.jobs[job_id].job.status not in TERMINAL:
+                while True:
+                    tracked = state.jobs.get(job_id)
+                    if tracked is None:  # a ``removed`` event: cleaned up while we watched
+                        raise ClientError(f"job {job_id} was removed from the server while being watched", 404)
+                    if tracked.job.status in TERMINAL:
+                        break
                     event = next(stream)
                     if isinstance(event, StreamReset):
                         state.clear()
