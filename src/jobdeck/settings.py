@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_PREFIX", "Settings", "default_store_url", "is_loopback"]
 
 DEFAULT_PREFIX = "/api/admin/jobs"
 
-# environment variable -> (field, parser); parsers raise ValueError with a readable message
+# environment variable -> Settings field (the value is converted to the field's type)
 _ENV: dict[str, str] = {
     "JOBDECK_STORE": "store",
     "JOBDECK_TOKEN": "token",

@@ -168,3 +168,22 @@ def test_stream_of_a_removed_job_and_a_client_that_leaves(url: str, store: Memor
         frames = sse.frames_until(lambda f: f.event == "removed")
         assert frames[-1].data == {"id": frames[-1].id, "type": "removed", "jobId": job.id, "data": {}}
     wait_for(lambda: mux.client_count == 0, what="the departed client to be unsubscribed")
+
+
+@pytest.mark.anyio
+async def test_a_lost_upstream_position_resets_every_client(store: MemoryStore) -> None:
+    mux = Multiplexer(store, poll_timeout=0.05)
+    one, _ = await mux.subscribe(None)
+    two, _ = await mux.subscribe(None)
+    try:
+        # what the reader thread hands over when the store says its cursor fell out of the log
+        mux._deliver(mux._stop, [], "77", False)  # type: ignore[arg-type]
+        for client in (one, two):
+            chunk = client.queue.get_nowait()
+            assert chunk == b'id: 77\nevent: reset\ndata: {"cursor":"77"}\n\n'
+        assert mux.head == "77"
+        # the buffer no longer serves resumes; the store does not know id 1 either (it holds no events)
+        _, first = await mux.subscribe("1")
+        assert first.endswith(b'event: reset\ndata: {"cursor":"77"}\n\n')
+    finally:
+        mux.close()

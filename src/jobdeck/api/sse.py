@@ -176,13 +176,14 @@ class Multiplexer:
                 last_ping = now
             if frames or batch.reset or ping:
                 try:
-                    loop.call_soon_threadsafe(self._deliver, frames, cursor if batch.reset else None, ping)
+                    loop.call_soon_threadsafe(self._deliver, stop, frames, cursor if batch.reset else None, ping)
                 except RuntimeError:  # the loop is closed: the server is gone
                     return
 
-    def _deliver(self, frames: list[tuple[str, bytes]], reset: str | None, ping: bool) -> None:
+    def _deliver(self, reader: threading.Event, frames: list[tuple[str, bytes]], reset: str | None,
+                 ping: bool) -> None:
         """On the loop thread: append to the recent buffer and offer one shared chunk to every client."""
-        if self._loop is None:
+        if reader is not self._stop:  # from a reader that was replaced or stopped meanwhile
             return
         if reset is not None:
             # The reader lost its place in the store's log: every listener must reload state. Events in this
