@@ -71,6 +71,10 @@ async def test_login_form(client: httpx.AsyncClient) -> None:
     assert bad.status_code == 303 and bad.headers["location"] == "/?error=1" and "set-cookie" not in bad.headers
     empty = await client.post("/login")
     assert empty.status_code == 303 and "set-cookie" not in empty.headers
+    as_json = await client.post("/login", json={"token": TOKEN})
+    assert as_json.status_code == 303 and "set-cookie" in as_json.headers
+    link = await client.get("/login")
+    assert link.status_code == 303 and link.headers["location"] == "/"
 
 
 async def test_static_files_need_authentication(client: httpx.AsyncClient) -> None:

@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from .. import __version__
 from ..defaults import get_default_store
 from ..runner import JobRunner
+from ..settings import DEFAULT_PREFIX
 from ..stores.base import Store
 from .auth import Authenticator, AuthFunc
 from .deck import Deck
@@ -39,7 +40,6 @@ from .sse import Multiplexer
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
-DEFAULT_PREFIX = "/api/admin/jobs"
 DEFAULT_MAX_BODY = 1024 * 1024
 
 

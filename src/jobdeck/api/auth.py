@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from .errors import ApiError
 
-__all__ = ["COOKIE_NAME", "AuthFunc", "Authenticator", "principal_name"]
+__all__ = ["COOKIE_NAME", "AuthFunc", "Authenticator", "clear_token_cookie", "principal_name", "set_token_cookie"]
 
 COOKIE_NAME = "jobdeck_token"
 ANONYMOUS = "anonymous"

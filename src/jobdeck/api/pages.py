@@ -117,6 +117,10 @@ def build_pages_router(deck: Deck) -> APIRouter:
         page = _PREFIX_META.sub(lambda m: m.group(1) + _root(request) + deck.prefix + m.group(2), page, count=1)
         return HTMLResponse(page, headers=_PAGE_HEADERS)
 
+    @router.get("/login")
+    async def login_page_link(request: Request) -> Response:
+        return redirect(request, "/")  # the login form lives at "/" (shown whenever one is not logged in)
+
     @router.post("/login")
     async def login(request: Request) -> Response:
         token = await _form_token(request)
