@@ -66,7 +66,8 @@ def main() -> None:
 
     for job in jobdeck.get_past_jobs():
         last = job.all_messages()[-1].message if job.all_messages() else ""
-        print(f"{job.job_type:<24} {job.status.value:<10} progress={job.progress:.0%}  result={job.result}  last: {last}")
+        print(f"{job.job_type:<24} {job.status.value:<10} progress={job.progress:.0%}  "
+              f"result={job.result}  last: {last}")
     runner.shutdown()
 
 

@@ -206,7 +206,7 @@ def test_iter_events_follows_a_job_from_created_to_status(client: Client) -> Non
     assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
     ops = {e.data["currentOperation"]["id"] for e in events if e.type is EventType.PROGRESS
            and e.data["currentOperation"]}
-    assert ops == {"data-loading", "question-processing", "saving"}
+    assert ops == {"data-loading", "question-q1-pros", "question-q1-cons", "saving"}
     assert len({e.id for e in events}) == len(events)
 
 

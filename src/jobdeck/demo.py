@@ -3,8 +3,9 @@
     runner = JobRunner(store)
     register_demo(runner, speed=10)   # ten times faster than the default tens of seconds
 
-- ``ArgumentCondensation``: the reference's question pipeline (data loading, one pros and one cons
-  sub-operation per question, saving), with info, warning and error messages; completes.
+- ``ArgumentCondensation``: the reference's question pipeline (data loading, one operation per question part
+  such as ``question-q2-pros``, each with retrieval and condensation steps, saving), with info, warning and
+  error messages; completes.
 - ``QuestionInfoGeneration``: a summary and key terms per question; completes.
 - ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
 - ``Cleanup``: a few seconds of housekeeping; completes with a result.
@@ -62,16 +63,21 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
     def argument_condensation(ctl: PipelineController, questions: int = 6) -> dict[str, Any]:
         count = _count(questions, "questions", 1, 50)
         clock = _Clock(ctl, speed)
-        ctl.initialize_pipeline([("data-loading", 1), ("question-processing", 8), ("saving", 1)])
+        ids = [f"q{i}" for i in range(1, count + 1)]
+        # The reference's shape: one operation per question part (question-q1-pros, question-q1-cons, ...),
+        # each split into weighted steps, between loading and saving.
+        parts = [f"question-{q}-{side}" for q in ids for side in ("pros", "cons")]
+        ctl.initialize_pipeline([("data-loading", 2), *[(part, 4) for part in parts], ("saving", 1)])
         ctl.info("Loading questions and comments")
         clock.steps(6, 3.0)
         ctl.info(f"Loaded {count} questions with {count * 37} comments")
-        ids = [f"q{i}" for i in range(1, count + 1)]
-        ctl.define_sub_operations("question-processing", [f"{q}-{side}" for q in ids for side in ("pros", "cons")])
         for number, q in enumerate(ids, start=1):
             for side in ("pros", "cons"):
+                part = f"question-{q}-{side}"
+                ctl.define_sub_operations(part, [("retrieval", 1), ("condensation", 3)])
                 ctl.info(f"Condensing {side} arguments for question {q}")
-                clock.steps(4, 2.0)
+                clock.steps(2, 0.5)  # retrieval, then condensation: progress() follows the current step
+                clock.steps(3, 1.5)
                 if number % 3 == 2 and side == "cons":
                     ctl.warning(f"Low confidence in the condensed cons of {q}: only 3 comments disagree")
                 if number % 4 == 0 and side == "pros":

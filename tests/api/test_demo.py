@@ -42,7 +42,7 @@ def test_argument_condensation_walks_the_question_pipeline(demo_runner: JobRunne
     ended = store.require_job(job.id)
     assert ended.status is JobStatus.COMPLETED and ended.progress == 1.0
     assert ended.result == {"questions": 4, "arguments": 24}
-    assert {"question-processing", "saving"} <= operations
+    assert {"data-loading", "question-q1-pros", "question-q4-cons", "saving"} <= operations
     infos = [m.message for m in ended.info_messages]
     assert "Condensing pros arguments for question q1" in infos and "Condensing cons arguments for question q4" in infos
     assert ended.warning_messages and ended.error_messages  # every message kind shows up on the dashboard

@@ -79,7 +79,7 @@ def test_watch_id_follows_progress_and_messages_until_aborted(cli: Run, backgrou
                                                               client: Client) -> None:
     job_id = cli("start", *LONG).stdout.strip()
     proc = background("watch", job_id)
-    proc.wait_line(lambda line: "question-processing" in line, "the current operation to show")
+    proc.wait_line(lambda line: re.search(r"question-q\d+-(pros|cons) \d+/\d+", line) is not None, "the current operation to show")
     proc.wait_line(lambda line: "info  Condensing" in line, "a job message to show")
     client.abort(job_id, reason="enough")
     assert proc.finish() == 2, proc.stderr
@@ -177,7 +177,7 @@ def test_live_view_in_a_terminal(server: ServerProcess, cli: Run) -> None:
     assert "\x1b[" in screen  # drawn with terminal control sequences, not printed line by line
     assert "━" in screen  # progress bars
     assert "100.0%" in screen
-    assert "saving 3/3" in screen  # the current operation
+    assert "saving 4/4" in screen  # the current operation
     assert "Saving condensed arguments" in screen  # newest messages
     assert "Ctrl-C stops watching, not the job" in screen
     assert "no active jobs" not in plain  # the job is loaded before the view starts

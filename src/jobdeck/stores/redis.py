@@ -7,7 +7,8 @@ messages run as Lua scripts; state changes, whose rules live in Python (:class:`
 read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying when another process changed the
 job in between -- so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
 The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
-Everything is stored as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in ``_redis_codec``.
+Everything is stored as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``,
+the encoding in ``_redis_codec``.
 """
 
 from __future__ import annotations
