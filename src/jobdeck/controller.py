@@ -26,7 +26,8 @@ from .defaults import get_default_store
 from .errors import AbortError
 from .model import JobStatus, OperationRef
 from .pipeline import OperationSpec, PipelineTree, _Node
-from .stores.base import Store, check_progress
+from .stores.base import Store
+from .stores.checks import check_progress
 
 __all__ = ["PipelineController"]
 

@@ -32,7 +32,8 @@ from .controller import PipelineController
 from .defaults import get_default_store
 from .errors import AbortError, JobdeckError, UnknownJobTypeError
 from .model import JobInfo, JobStatus
-from .stores.base import Store, new_owner_token
+from .stores.base import Store
+from .stores.checks import new_owner_token
 
 __all__ = ["JobRunner", "JobType"]
 

@@ -12,19 +12,16 @@ Mutations on a job that already reached a terminal state change nothing and retu
 
 from __future__ import annotations
 
-import json
-import math
-import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any, ClassVar
 
 from ..errors import JobNotFoundError
 from ..events import EventBatch
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, parse_time
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from .checks import TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -43,64 +40,6 @@ DEFAULT_STALE_AFTER = 60.0
 # A state change: mutates the job head in place and returns the messages to append, or None to refuse
 # (the job is terminal, or no longer matches what the caller saw). Runs inside the backend's atomic step.
 Change = Callable[[JobInfo, float], list[JobMessage] | None]
-
-TimeLike = float | int | str | datetime
-
-
-def _as_timestamp(value: TimeLike | None, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a time, not a bool")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        try:
-            return parse_time(value)
-        except ValueError:
-            raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}") from None
-    raise ValueError(f"{name} must be a time (ISO string, datetime or POSIX seconds), got {type(value).__name__}")
-
-
-def _check_id(job_id: object) -> str:
-    if not isinstance(job_id, str) or not job_id:
-        raise ValueError(f"job id must be a non-empty string, got {job_id!r}")
-    return job_id
-
-
-def _check_text(text: object) -> str:
-    if not isinstance(text, str):
-        raise ValueError(f"message must be a string, got {type(text).__name__}")
-    return text
-
-
-def _check_json(value: Any, name: str) -> Any:
-    # Params and results cross process boundaries as JSON (never pickle): reject what would not survive.
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be JSON-serialisable: {exc}") from None
-    return value
-
-
-def check_progress(value: object) -> float:
-    """Clamp to [0, 1]; NaN and non-numbers are a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"progress must be a number between 0 and 1, got {type(value).__name__}")
-    if math.isnan(value):
-        raise ValueError("progress must be a number between 0 and 1, got NaN")
-    return 0.0 if value < 0 else 1.0 if value > 1 else float(value)
-
-
-def new_owner_token() -> str:
-    """Identifies this process to other processes sharing a store: host, pid and a random suffix."""
-    import os
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
 
 class Store(ABC):
     """Where jobs live. Thread-safe; every method may be called from any thread."""
@@ -198,7 +137,7 @@ class Store(ABC):
             raise ValueError(f"job_type must be a non-empty string, got {job_type!r}")
         if not isinstance(author, str):
             raise ValueError(f"author must be a string, got {type(author).__name__}")
-        _check_json(params, "params")
+        check_json(params, "params")
         now = time.time()
         job = JobInfo(
             id=str(uuid.uuid4()),
@@ -221,7 +160,7 @@ class Store(ABC):
 
     def require_job(self, job_id: str, *, messages: bool = True) -> JobInfo:
         """Like :meth:`get_job` but raises JobNotFoundError."""
-        job = self._read(_check_id(job_id), messages=messages)
+        job = self._read(check_id(job_id), messages=messages)
         if job is None:
             raise self._not_found(job_id)
         return job
@@ -252,7 +191,7 @@ class Store(ABC):
                 parsed.add(status)
             wanted = frozenset(parsed)
         return self._query(active=False, job_type=job_type, statuses=wanted,
-                           start_from=_as_timestamp(start_from, "start_from"), messages=messages)
+                           start_from=as_timestamp(start_from, "start_from"), messages=messages)
 
     def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
         """The job's status. Backends across a network may answer from a cache up to ``max_age`` seconds old
@@ -276,26 +215,26 @@ class Store(ABC):
 
     def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None) -> bool:
         """Set progress (clamped to [0, 1]); False if the job already finished."""
-        return self._set_progress(_check_id(job_id), check_progress(value), operation, time.time())
+        return self._set_progress(check_id(job_id), check_progress(value), operation, time.time())
 
     def add_message(self, job_id: str, kind: MessageType | str, text: str) -> bool:
-        message = JobMessage(MessageType(kind), _check_text(text), time.time())
-        return self._add_message(_check_id(job_id), message)
+        message = JobMessage(MessageType(kind), check_text(text), time.time())
+        return self._add_message(check_id(job_id), message)
 
     def add_info_message(self, job_id: str, text: str) -> bool:
-        return self._add_message(_check_id(job_id), JobMessage(MessageType.INFO, _check_text(text), time.time()))
+        return self._add_message(check_id(job_id), JobMessage(MessageType.INFO, check_text(text), time.time()))
 
     def add_warning_message(self, job_id: str, text: str) -> bool:
-        return self._add_message(_check_id(job_id), JobMessage(MessageType.WARNING, _check_text(text), time.time()))
+        return self._add_message(check_id(job_id), JobMessage(MessageType.WARNING, check_text(text), time.time()))
 
     def add_error_message(self, job_id: str, text: str) -> bool:
-        return self._add_message(_check_id(job_id), JobMessage(MessageType.ERROR, _check_text(text), time.time()))
+        return self._add_message(check_id(job_id), JobMessage(MessageType.ERROR, check_text(text), time.time()))
 
     # ------------------------------------------------------------------ lifecycle
 
     def complete_job(self, job_id: str, result: Any = None) -> bool:
         """``completed`` with progress 1 and ``result``. Also from ``aborting``: the work did finish."""
-        _check_json(result, "result")
+        check_json(result, "result")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status.is_terminal:
@@ -304,12 +243,12 @@ class Store(ABC):
             job.end_time = job.last_activity_time = now
             return []
 
-        return self._change(_check_id(job_id), change, emit=True)
+        return self._change(check_id(job_id), change, emit=True)
 
     def fail_job(self, job_id: str, error_message: str | None = None) -> bool:
         """``failed``; ``error_message`` is added as an error message."""
         if error_message is not None:
-            _check_text(error_message)
+            check_text(error_message)
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status.is_terminal:
@@ -317,7 +256,7 @@ class Store(ABC):
             job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
             return [JobMessage(MessageType.ERROR, error_message, now)] if error_message else []
 
-        return self._change(_check_id(job_id), change, emit=True)
+        return self._change(check_id(job_id), change, emit=True)
 
     def request_abort(self, job_id: str, reason: str | None = None) -> bool:
         """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``.
@@ -325,7 +264,7 @@ class Store(ABC):
         True if the job is now aborting (a repeated request is a no-op), False if it already finished.
         """
         if reason is not None:
-            _check_text(reason)
+            check_text(reason)
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status is not JobStatus.RUNNING:
@@ -334,7 +273,7 @@ class Store(ABC):
                 JobStatus.ABORTING, reason, now, now)
             return [JobMessage(MessageType.WARNING, f"Abort requested: {reason or 'No message provided'}", now)]
 
-        job_id = _check_id(job_id)
+        job_id = check_id(job_id)
         if self._change(job_id, change, emit=True):
             return True
         job = self._read(job_id, messages=False)
@@ -353,7 +292,7 @@ class Store(ABC):
             job.status, job.end_time, job.last_activity_time = JobStatus.ABORTED, now, now
             return [JobMessage(MessageType.WARNING, "Job aborted", now)]
 
-        return self._change(_check_id(job_id), change, emit=True)
+        return self._change(check_id(job_id), change, emit=True)
 
     def heartbeat(self, job_id: str, owner: str | None = None) -> bool:
         """Say the process running the job is alive, even if the job reports nothing for a while."""
@@ -366,7 +305,7 @@ class Store(ABC):
                 job.owner = owner
             return []
 
-        return self._change(_check_id(job_id), change, emit=False)
+        return self._change(check_id(job_id), change, emit=False)
 
     def cleanup_past_jobs(self, job_type: str | None = None) -> int:
         """Delete finished jobs of a type (all types if None); returns how many went."""
@@ -438,26 +377,3 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class Waiters:
-    """A wake-up flag for readers blocked in ``wait_events``: cheap to poke from the hot path when nobody waits."""
-
-    __slots__ = ("_cond", "waiting")
-
-    def __init__(self, lock: threading.Lock | threading.RLock) -> None:
-        self._cond = threading.Condition(lock)
-        self.waiting = 0
-
-    def notify(self) -> None:
-        """Call with the lock held."""
-        if self.waiting:
-            self._cond.notify_all()
-
-    def wait(self, timeout: float) -> None:
-        """Call with the lock held."""
-        self.waiting += 1
-        try:
-            self._cond.wait(timeout)
-        finally:
-            self.waiting -= 1

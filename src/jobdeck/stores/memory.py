@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import JobConflictError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
-from .base import Change, Store, Waiters
+from .base import Change, Store
 
 __all__ = ["MemoryStore"]
 
@@ -237,3 +237,26 @@ def _to_event(raw: tuple[int, EventType, str, Any]) -> JobEvent:
     else:
         data = job_data(payload)
     return JobEvent(str(seq), kind, job_id, data)
+
+
+class Waiters:
+    """A wake-up flag for readers blocked in ``wait_events``: cheap to poke from the hot path when nobody waits."""
+
+    __slots__ = ("_cond", "waiting")
+
+    def __init__(self, lock: threading.Lock | threading.RLock) -> None:
+        self._cond = threading.Condition(lock)
+        self.waiting = 0
+
+    def notify(self) -> None:
+        """Call with the lock held."""
+        if self.waiting:
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        """Call with the lock held."""
+        self.waiting += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self.waiting -= 1

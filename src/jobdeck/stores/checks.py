@@ -1,0 +1,69 @@
+"""Argument checks shared by every store: ids, texts, JSON values, progress figures, times."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ..model import parse_time
+
+__all__ = ["TimeLike", "as_timestamp", "check_id", "check_json", "check_progress", "check_text", "new_owner_token"]
+
+TimeLike = float | int | str | datetime
+
+
+def as_timestamp(value: TimeLike | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a time, not a bool")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}") from None
+    raise ValueError(f"{name} must be a time (ISO string, datetime or POSIX seconds), got {type(value).__name__}")
+
+
+def check_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"job id must be a non-empty string, got {job_id!r}")
+    return job_id
+
+
+def check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"message must be a string, got {type(text).__name__}")
+    return text
+
+
+def check_json(value: Any, name: str) -> Any:
+    # Params and results cross process boundaries as JSON (never pickle): reject what would not survive.
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be JSON-serialisable: {exc}") from None
+    return value
+
+
+def check_progress(value: object) -> float:
+    """Clamp to [0, 1]; NaN and non-numbers are a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"progress must be a number between 0 and 1, got {type(value).__name__}")
+    if math.isnan(value):
+        raise ValueError("progress must be a number between 0 and 1, got NaN")
+    return 0.0 if value < 0 else 1.0 if value > 1 else float(value)
+
+
+def new_owner_token() -> str:
+    """Identifies this process to other processes sharing a store: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
