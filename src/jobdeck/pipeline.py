@@ -137,16 +137,19 @@ class PipelineTree:
     def set_leaf(self, node: _Node, value: float) -> bool:
         """:meth:`set` for an operation without sub-operations (the hot path of ``progress(v)``); True when it
         reached 1, i.e. the current operation may have moved on."""
-        old = node.value
+        # _refresh() specialised: every ancestor has children, and comparisons instead of min()/max() calls.
+        delta = node.weight * (value - node.value)
         node.direct = node.value = value
-        parent = node.parent
-        if parent is not None:
-            parent.child_sum += node.weight * (value - old)
-            if parent.parent is None:  # a top-level operation: only the root to update, inline
-                mean = parent.child_sum / parent.child_weight
-                parent.value = min(1.0, max(parent.direct, mean))
-            else:
-                self._refresh(parent)
+        parent = ancestor = node.parent
+        while ancestor is not None:
+            ancestor.child_sum += delta
+            old = ancestor.value
+            new = ancestor.child_sum / ancestor.child_weight
+            direct = ancestor.direct  # never above 1
+            new = 1.0 if new > 1.0 else direct if new < direct else new
+            ancestor.value = new
+            delta = ancestor.weight * (new - old)
+            ancestor = ancestor.parent
         if value >= 1.0:
             self._advance(parent)
             return True
