@@ -79,7 +79,8 @@ def test_watch_id_follows_progress_and_messages_until_aborted(cli: Run, backgrou
                                                               client: Client) -> None:
     job_id = cli("start", *LONG).stdout.strip()
     proc = background("watch", job_id)
-    proc.wait_line(lambda line: re.search(r"question-q\d+-(pros|cons) \d+/\d+", line) is not None, "the current operation to show")
+    proc.wait_line(lambda line: re.search(r"question-q\d+-(pros|cons) \d+/\d+", line) is not None,
+                   "the current operation to show")
     proc.wait_line(lambda line: "info  Condensing" in line, "a job message to show")
     client.abort(job_id, reason="enough")
     assert proc.finish() == 2, proc.stderr

@@ -1,4 +1,4 @@
-"""The JSON API under the prefix (``/api/admin/jobs`` by default); see docs/http-api.md for every endpoint.
+"""The JSON API under the prefix (``/api/admin/jobs`` by default); the README's "HTTP API" section lists every endpoint.
 
 Routes are closures over one :class:`~jobdeck.api.deck.Deck`, built per app by :func:`build_api_router`.
 """
