@@ -157,7 +157,9 @@ CHILD = textwrap.dedent("""
     import sys
     from jobdeck.stores.sqlite import SQLiteStore
 
-    store = SQLiteStore(sys.argv[1])
+    # Messages are written in batches, tens of thousands a second: a cap far above what the test can see being
+    # written keeps "step 0" in the log, so that the log read back must be exactly step 0, 1, 2, ... n.
+    store = SQLiteStore(sys.argv[1], max_messages=10_000_000)
     job = store.create_job("Worker", "child", owner="child-host:4242:abc")
     store.heartbeat(job.id, "child-host:4242:abc")
     print(job.id, flush=True)

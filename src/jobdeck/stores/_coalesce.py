@@ -3,9 +3,10 @@
 Job code may call ``progress()`` thousands of times a second; a store that writes to a file or a server cannot
 follow that, and nobody can watch it anyway. :class:`ProgressBuffer` writes the first value at once and then at
 most one value per job per ``interval``: later values wait in memory and a background thread writes the newest
-one when the interval is over, so another process sees it within ``interval`` plus one write. Status changes and
-messages never wait: the store flushes a job's pending progress before them (:meth:`ProgressBuffer.flush`), so
-the order of what readers see is the order of the calls.
+one when the interval is over, so another process sees it within ``interval`` plus one write. Status changes
+never wait: the store flushes a job's pending progress before them (:meth:`ProgressBuffer.flush`), and a message
+takes the pending value with it into the message queue (:meth:`ProgressBuffer.take`), so the order of what
+readers see is the order of the calls.
 """
 
 from __future__ import annotations
@@ -103,6 +104,22 @@ class ProgressBuffer:
         with self._write_lock:
             self._written.pop(job_id, None)
 
+    def take(self, job_id: str) -> tuple[float, OperationRef | None, float] | None:
+        """Hand the job's pending value to the caller, who writes it (ahead of a message that followed it);
+        a value of this job still being written by this buffer, which is older, is then not written."""
+        if job_id not in self._pending:  # unlocked peek: the common case is nothing pending
+            return None
+        with self._lock:
+            entry = self._pending.pop(job_id, None)
+        if entry is None:
+            return None
+        seq, value, operation, now = entry
+        with self._write_lock:
+            if self._written.get(job_id, 0) > seq:
+                return None
+            self._written[job_id] = seq
+        return value, operation, now
+
     def flush(self, job_id: str | None = None) -> None:
         """Write the pending value of one job (or of all jobs) now. Cheap when nothing is pending."""
         if not self._pending:  # unlocked peek: a value added concurrently is written by its own interval
@@ -176,6 +193,11 @@ class StatusCache:
         if item is None or time.monotonic() - item[1] > max_age:
             return None
         return item[0]
+
+    def peek(self, job_id: str) -> JobStatus | None:
+        """The cached status whatever its age (a terminal one stays true: terminal states are final)."""
+        item = self._items.get(job_id)
+        return item[0] if item is not None else None
 
     def put(self, job_id: str, status: JobStatus) -> None:
         with self._lock:

@@ -8,8 +8,10 @@ so readers in other processes never wait for a writer and a process killed mid-w
 transaction. A second connection per thread would let reads overlap, but every step here is a few indexed
 statements, so the lock is never held long and one connection keeps closing and error handling simple.
 
-Progress writes are coalesced (:class:`~jobdeck.stores._coalesce.ProgressBuffer`); status changes and messages
-are written at once. Other processes learn about events by polling the ``events`` table every 50 ms.
+Progress writes are coalesced (:class:`~jobdeck.stores._coalesce.ProgressBuffer`) and messages are written in
+batches, one transaction every few milliseconds (:class:`~jobdeck.stores._buffer.MessageBuffer`, whose docstring
+states what that promises); status changes are written at once. Other processes learn about events by polling the
+``events`` table every 50 ms.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
+from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from .base import Change, Store
-from .sqlite_schema import HEAD_COLUMNS, job_from_row, job_to_row, message_from_row, migrate, operation_from_json
+from .sqlite_schema import HEAD_COLUMNS, check_path, connect, job_from_row, job_to_row, operation_from_json
 
 __all__ = ["SQLiteStore"]
 
@@ -37,12 +41,6 @@ _SELECT_HEAD = f"SELECT {HEAD_COLUMNS} FROM jobs"  # noqa: S608 - constant colum
 _ASSIGN = ", ".join(f"{c.strip()} = ?" for c in HEAD_COLUMNS.split(",")[1:])
 _UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constant column list
 _INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
-# Keeps the newest max_messages of one kind: everything at or below the (max+1)-th newest goes.
-_CAP_MESSAGES = (
-    "DELETE FROM messages WHERE job_id = ?1 AND kind = ?2 AND seq <= "
-    "(SELECT seq FROM messages WHERE job_id = ?1 AND kind = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3)"
-)
-_CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
 _POLL = 0.05  # how often wait_events looks for events written by other processes
 
 
@@ -51,19 +49,22 @@ def _dumps(value: Any) -> str:
 
 
 class SQLiteStore(Store):
-    """Jobs in a SQLite file. ``SQLiteStore(path, progress_interval=0.05, busy_timeout=5.0, **limits)``."""
+    """Jobs in a SQLite file.
+    ``SQLiteStore(path, progress_interval=0.05, message_interval=0.005, busy_timeout=5.0, **limits)``."""
 
     scheme = "sqlite"
 
-    def __init__(self, path: str | Path, *, progress_interval: float = 0.05, busy_timeout: float = 5.0,
-                 **limits: Any) -> None:
+    def __init__(self, path: str | Path, *, progress_interval: float = 0.05, message_interval: float = DEFAULT_INTERVAL,
+                 busy_timeout: float = 5.0, **limits: Any) -> None:
         super().__init__(**limits)
-        self.path = _check_path(path)
+        self.path = check_path(path)
         self._lock = threading.Lock()
-        self._conn = _connect(self.path, busy_timeout)
+        self._conn = connect(self.path, busy_timeout)
         self._closed = False
         self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-sqlite-progress")
         self._status = StatusCache()
+        self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
+                                       interval=message_interval, name="jobdeck-sqlite-messages")
         # Wakes in-process wait_events readers at once; other processes' writes are found by polling.
         self._event_cond = threading.Condition(threading.Lock())
         self._event_gen = 0
@@ -71,7 +72,7 @@ class SQLiteStore(Store):
     @classmethod
     def from_url(cls, url: str, **limits: Any) -> SQLiteStore:
         """``sqlite:///relative/path.db`` (relative to the working directory), ``sqlite:////absolute/path.db``;
-        options ``?progress_interval=0.05&busy_timeout=5``."""
+        options ``?progress_interval=0.05&message_interval=0.005&busy_timeout=5``."""
         parts = urlsplit(url)
         if parts.scheme.lower() != "sqlite":
             raise StoreError(f"not a SQLite URL: {url!r}")
@@ -83,9 +84,9 @@ class SQLiteStore(Store):
             raise StoreError(f"SQLite URL {url!r} has no file path; use sqlite:///jobs.db")
         options: dict[str, Any] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key not in ("progress_interval", "busy_timeout"):
+            if key not in ("progress_interval", "message_interval", "busy_timeout"):
                 raise StoreError(f"unknown SQLite URL option {key!r} in {url!r}; known: progress_interval, "
-                                 "busy_timeout")
+                                 "message_interval, busy_timeout")
             try:
                 options[key] = float(value)
             except ValueError:
@@ -130,25 +131,21 @@ class SQLiteStore(Store):
     def _append(self, conn: sqlite3.Connection, job_id: str, message: JobMessage) -> None:
         conn.execute("INSERT INTO messages (job_id, kind, text, ts) VALUES (?, ?, ?, ?)",
                      (job_id, message.type.value, message.message, message.timestamp))
-        conn.execute(_CAP_MESSAGES, (job_id, message.type.value, self.max_messages))
+        conn.execute(CAP_MESSAGES, (job_id, message.type.value, self.max_messages))
 
     def _missing_or_finished(self, conn: sqlite3.Connection, job_id: str) -> bool:
         """After an update of an active job matched no row: False if the job finished, raise if it never was."""
-        if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+        row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
             raise self._not_found(job_id)
+        self._status.put(job_id, JobStatus(row[0]))
         return False
 
-    def _load_messages(self, conn: sqlite3.Connection, jobs: Sequence[JobInfo]) -> None:
-        by_id = {job.id: job for job in jobs}
-        ids = list(by_id)
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
-            rows = conn.execute(
-                f"SELECT job_id, kind, text, ts FROM messages WHERE job_id IN ({','.join('?' * len(chunk))}) "  # noqa: S608
-                "ORDER BY seq", chunk)
-            for job_id, kind, text, ts in rows:
-                message = message_from_row(kind, text, ts)
-                by_id[job_id].messages(message.type).append(message)
+    def _settle(self, job_id: str | None = None) -> None:
+        """Write what is buffered (messages first, they are older than any pending progress) before a read or
+        a change, so that it sees, and comes after, every earlier call."""
+        self._messages.flush()
+        self._progress.flush(job_id)
 
     # ------------------------------------------------------------------ steps
 
@@ -166,18 +163,18 @@ class SQLiteStore(Store):
         self._events_written()
 
     def _read(self, job_id: str, messages: bool) -> JobInfo | None:
-        self._progress.flush(job_id)
+        self._settle(job_id)
         with self._tx(write=False) as conn:
             row = conn.execute(f"{_SELECT_HEAD} WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
             job = job_from_row(row)
             if messages:
-                self._load_messages(conn, [job])
+                load_messages(conn, [job])
         return job
 
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
-        self._progress.flush(job_id)  # a status change must not be followed by an older progress value
+        self._settle(job_id)  # a status change comes after the messages and progress sent before it
         with self._tx() as conn:
             row = conn.execute(f"{_SELECT_HEAD} WHERE id = ?", (job_id,)).fetchone()
             if row is None:
@@ -233,6 +230,7 @@ class SQLiteStore(Store):
         return self._progress.update(job_id, value, operation, now)
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        self._messages.flush()  # messages sent before this value go first
         op_json = _dumps(operation.to_dict()) if operation is not None else None
         with self._tx() as conn:
             rows = conn.execute(
@@ -246,6 +244,16 @@ class SQLiteStore(Store):
         return True
 
     def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        return self._messages.add(job_id, message)
+
+    def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
+        with self._tx() as conn:
+            refused = write_batch(conn, writes, self.max_messages, self.max_events)
+        self._events_written()
+        return refused
+
+    def _write_message(self, job_id: str, message: JobMessage) -> bool:
+        """One message at once: the first of a job through this store object (see MessageBuffer.add)."""
         self._progress.flush(job_id)
         with self._tx() as conn:
             cur = conn.execute("UPDATE jobs SET last_activity = ? WHERE id = ? AND end_time IS NULL",
@@ -259,7 +267,7 @@ class SQLiteStore(Store):
 
     def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
                start_from: float | None, messages: bool) -> list[JobInfo]:
-        self._progress.flush()
+        self._settle()
         where = ["end_time IS NULL" if active else "end_time IS NOT NULL"]
         args: list[str | float] = []
         if job_type is not None:
@@ -276,7 +284,7 @@ class SQLiteStore(Store):
             jobs = [job_from_row(r) for r in conn.execute(
                 f"{_SELECT_HEAD} WHERE {' AND '.join(where)} ORDER BY {order}", args)]
             if messages and jobs:
-                self._load_messages(conn, jobs)
+                load_messages(conn, jobs)
         return jobs
 
     def _delete_past(self, job_type: str | None) -> list[str]:
@@ -310,6 +318,7 @@ class SQLiteStore(Store):
         return status
 
     def stats(self) -> dict[str, int]:
+        self._settle()
         counts = {s.value: 0 for s in JobStatus}
         with self._tx(write=False) as conn:
             for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
@@ -318,6 +327,7 @@ class SQLiteStore(Store):
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table: how big the file's content is (for tests and ``jobdeck`` diagnostics)."""
+        self._settle()
         with self._tx(write=False) as conn:
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
@@ -325,6 +335,7 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ events
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        self._messages.flush()
         with self._tx(write=False) as conn:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             newest = int(row[0]) if row else 0
@@ -363,48 +374,16 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     def flush(self) -> None:
-        self._progress.flush()
+        self._settle()
 
     def close(self) -> None:
         if self._closed:
             return
-        self._progress.close()
-        with self._lock:
-            self._closed = True
-            self._conn.close()
+        try:
+            self._messages.close()
+        finally:
+            self._progress.close()
+            with self._lock:
+                self._closed = True
+                self._conn.close()
 
-
-def _check_path(path: str | Path) -> Path:
-    if not isinstance(path, str | Path) or not str(path):
-        raise StoreError(f"SQLite store path must be a file path, got {path!r}")
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise StoreError(f"SQLite store path {p} is a directory; give a file in it, e.g. {p / 'jobs.db'}")
-    parent = p.parent
-    if not parent.is_dir():
-        raise StoreError(f"cannot open SQLite store {p}: directory {parent} does not exist; create it first")
-    return p
-
-
-def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or busy_timeout < 0:
-        raise ValueError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
-    conn: sqlite3.Connection | None = None
-    try:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each step is exactly one transaction.
-        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL survives a crashed process (only a power cut may lose the last commits).
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn, str(path))
-    except StoreError:
-        if conn is not None:
-            conn.close()
-        raise
-    except sqlite3.Error as exc:
-        if conn is not None:
-            conn.close()
-        raise StoreError(f"cannot open SQLite store {path}: {exc} (is the directory writable and the file a "
-                         "jobdeck database?)") from None
-    return conn

@@ -1,4 +1,5 @@
-"""The SQLite store's schema, its upgrade steps, and the mapping between rows and :class:`JobInfo`.
+"""The SQLite store's file: opening it, its schema and upgrade steps, and the mapping between rows and
+:class:`JobInfo`.
 
 The schema version lives in ``PRAGMA user_version``. ``STEPS[n]`` upgrades a file from version ``n`` to
 ``n + 1``; opening a file runs the steps it lacks in one transaction, so a crash during an upgrade leaves the
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..model import JobInfo, JobStatus, OperationRef
 
-__all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "job_from_row", "job_to_row", "message_from_row", "migrate"]
+__all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_from_row", "job_to_row", "migrate"]
 
 STEPS: list[list[str]] = [
     # 0 -> 1: jobs, their messages, and the bounded change log.
@@ -132,5 +134,39 @@ def operation_from_json(text: str | None) -> OperationRef | None:
     return OperationRef.from_dict(json.loads(text)) if text else None
 
 
-def message_from_row(kind: str, text: str, ts: float) -> JobMessage:
-    return JobMessage(MessageType(kind), text, ts)
+def check_path(path: str | Path) -> Path:
+    """The store file's path, or one clear StoreError for what cannot be one (a directory, a missing parent)."""
+    if not isinstance(path, str | Path) or not str(path):
+        raise StoreError(f"SQLite store path must be a file path, got {path!r}")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise StoreError(f"SQLite store path {p} is a directory; give a file in it, e.g. {p / 'jobs.db'}")
+    parent = p.parent
+    if not parent.is_dir():
+        raise StoreError(f"cannot open SQLite store {p}: directory {parent} does not exist; create it first")
+    return p
+
+
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in WAL mode with the schema brought up to date; one clear StoreError if that fails."""
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or busy_timeout < 0:
+        raise ValueError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
+    conn: sqlite3.Connection | None = None
+    try:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each step is exactly one transaction.
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL survives a crashed process (only a power cut may lose the last commits).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, str(path))
+    except StoreError:
+        if conn is not None:
+            conn.close()
+        raise
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise StoreError(f"cannot open SQLite store {path}: {exc} (is the directory writable and the file a "
+                         "jobdeck database?)") from None
+    return conn

@@ -1,0 +1,214 @@
+"""Buffered message writes, shared by the SQLite and Redis stores.
+
+One message per transaction (SQLite) or per round trip (Redis) caps a job at about 10,000 messages a second;
+grouping them lifts that several times. :class:`MessageBuffer` queues a job's messages in memory and returns at
+once; a background thread writes everything queued in batches (one transaction or one Lua call per batch of up
+to ``batch_size``), at the latest ``interval`` seconds after the first message of a batch was queued. What it
+promises:
+
+- **Nothing is lost or coalesced.** Every message is written, in the order of the calls (per job; across jobs
+  too, as far as one thread's calls are concerned). The caps on stored messages still apply.
+- **Order with the rest of the job's life.** The store flushes the queue before every status change, every read
+  of jobs or events, ``flush()`` and ``close()``: a message sent before ``complete()`` is stored (and its event
+  logged) before the status event. A progress value set before a message is written with it, ahead of it (see
+  :meth:`~jobdeck.stores._coalesce.ProgressBuffer.take`), and a progress write flushes the queue first, so events
+  keep the order of the calls; progress values are still coalesced, so some are never written at all.
+- **Terminal states stay final.** The batch write checks each job's status atomically and drops messages of
+  jobs that are no longer active. ``add_*_message`` returns False when this store object knows the job is
+  terminal (it ended the job itself, or read, or was told by a batch write, that it did) and True otherwise. The
+  one weakening: a message sent in the few milliseconds after *another* process ended the job, before this store
+  object learns of it, returns True and is then discarded.
+- **Unknown ids still raise.** A job's first message through a store object is written at once (after the
+  queue), which raises JobNotFoundError for an unknown id and StoreError when the store cannot be reached.
+- **Bounded.** When ``max_pending`` messages (or ``max_bytes`` of text) wait, the writing thread flushes
+  itself (backpressure) instead of letting the queue grow. When a background write fails, the batch stays
+  queued and the next ``add`` flushes synchronously, so the caller sees the StoreError.
+- **Durability.** A process killed with SIGKILL loses what was queued: the messages of the last ``interval``
+  plus one batch write (a few milliseconds). Another process sees a message within about the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import StoreError
+from ..model import JobMessage, JobStatus, OperationRef
+from ._coalesce import ProgressBuffer, StatusCache
+
+__all__ = ["BatchWriter", "MessageBuffer", "ProgressWrite", "Write"]
+
+DEFAULT_INTERVAL = 0.005
+_MAX_SEEN = 10_000
+_RETRY = (0.01, 1.0)  # first and longest pause of the background writer after a failed batch
+
+
+@dataclass(slots=True)
+class ProgressWrite:
+    """A progress value that goes into the queue because a message followed it (its order must hold)."""
+
+    value: float
+    operation: OperationRef | None  # None: unchanged
+    timestamp: float
+    superseded: bool = False  # a newer value of the job was queued later in the same batch
+
+
+Write = tuple[str, JobMessage | ProgressWrite]
+# write_batch(writes) -> {job id: its status, or None if it no longer exists} for every job whose writes were
+# dropped because it is not active (any more). Atomic: all of the batch is written, or none of it.
+BatchWriter = Callable[[list[Write]], dict[str, JobStatus | None]]
+# write_one(job id, message) -> False if the job is finished; raises JobNotFoundError for an unknown id.
+OneWriter = Callable[[str, JobMessage], bool]
+
+
+class MessageBuffer:
+    """Messages queued in memory and written in batches by a background thread; see the module docstring."""
+
+    def __init__(self, write_batch: BatchWriter, write_one: OneWriter, progress: ProgressBuffer,
+                 status: StatusCache, *, interval: float = DEFAULT_INTERVAL, batch_size: int = 1000,
+                 max_pending: int = 20_000, max_bytes: int = 16 << 20, name: str = "jobdeck-messages") -> None:
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 10:
+            raise ValueError(f"message_interval must be a number of seconds in [0, 10], got {interval!r}")
+        self.interval = float(interval)
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.max_bytes = max_bytes
+        self._write_batch = write_batch
+        self._write_one = write_one
+        self._progress = progress
+        self._status = status
+        self._name = name
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: list[Write] = []
+        self._queued_progress: dict[str, ProgressWrite] = {}  # the newest ProgressWrite of a job in the queue
+        self._since = 0.0  # monotonic time the queue last turned non-empty
+        self._bytes = 0
+        # Queued or being written; read without the lock as a cheap "nothing to do" test.
+        self._unwritten = 0
+        # Held while a batch is written: a flush waits for a batch another thread is writing.
+        self._write_lock = threading.Lock()
+        self._seen: set[str] = set()  # jobs known to exist (a message was written for them)
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Messages (and queued progress values) not written yet."""
+        return self._unwritten
+
+    def add(self, job_id: str, message: JobMessage) -> bool:
+        """Queue a message (False if the job is known to be finished); see the module docstring."""
+        if job_id not in self._seen or self._closed:
+            # First message of this job here: write it now, behind everything queued, to learn that the job exists.
+            self.flush()
+            done = self._write_one(job_id, message)
+            if done:
+                if len(self._seen) >= _MAX_SEEN:
+                    self._seen.clear()  # crude, but forgetting only costs one synchronous write per job
+                self._seen.add(job_id)
+            return done
+        status = self._status.peek(job_id)
+        if status is not None and status.is_terminal:
+            return False
+        if self._failure is not None or self._unwritten >= self.max_pending or self._bytes >= self.max_bytes:
+            self.flush()  # backpressure, or the store failed: raise here rather than queue blindly
+        taken = self._progress.take(job_id)
+        with self._lock:
+            if not self._queue:
+                self._since = time.monotonic()
+                self._wake.notify()
+            if taken is not None:
+                progress = ProgressWrite(*taken)
+                older = self._queued_progress.get(job_id)
+                if older is not None:
+                    older.superseded = True  # one progress write per job and batch, at its latest place
+                    if progress.operation is None:
+                        progress.operation = older.operation
+                self._queued_progress[job_id] = progress
+                self._queue.append((job_id, progress))
+                self._unwritten += 1
+            self._queue.append((job_id, message))
+            self._unwritten += 1
+            self._bytes += len(message.message)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        return True
+
+    def flush(self) -> None:
+        """Write everything queued so far (waiting for a batch being written by another thread); cheap when
+        nothing is queued. Raises StoreError when the store cannot take it; the messages then stay queued."""
+        if not self._unwritten:
+            return
+        with self._write_lock:
+            with self._lock:
+                todo = len(self._queue)
+            while todo > 0:
+                with self._lock:
+                    batch = self._queue[:min(todo, self.batch_size)]
+                    del self._queue[:len(batch)]
+                    for job_id, write in batch:
+                        if self._queued_progress.get(job_id) is write:
+                            del self._queued_progress[job_id]
+                if not batch:
+                    return
+                todo -= len(batch)
+                try:
+                    refused = self._write_batch([w for w in batch if not getattr(w[1], "superseded", False)])
+                except BaseException as exc:
+                    with self._lock:
+                        self._queue[:0] = batch  # written all or nothing: try the same batch again later
+                    self._failure = exc
+                    raise
+                self._failure = None
+                with self._lock:
+                    self._unwritten -= len(batch)
+                    self._bytes -= sum(len(w.message) for _, w in batch if isinstance(w, JobMessage))
+                    if not self._queue:
+                        self._bytes = 0
+                for job_id, status in refused.items():
+                    if status is None:
+                        self._seen.discard(job_id)  # gone: the next message raises JobNotFoundError
+                        self._status.drop(job_id)
+                    else:
+                        self._status.put(job_id, status)
+
+    def _run(self) -> None:
+        pause = _RETRY[0]
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                wait = self._since + self.interval - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+            try:
+                self.flush()
+                pause = _RETRY[0]
+            except Exception:  # kept queued: the next add() or read reports the error
+                if self._stop.wait(pause):
+                    return
+                pause = min(pause * 2, _RETRY[1])
+
+    def close(self) -> None:
+        """Write everything queued and stop the background thread; raises StoreError if that fails."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+            thread = self._thread
+        self._stop.set()
+        if thread is not None:
+            thread.join(timeout=5)
+        try:
+            self.flush()
+        except StoreError as exc:
+            lost = self._unwritten
+            raise StoreError(f"{lost} message(s) could not be written before closing: {exc}") from exc

@@ -1,0 +1,138 @@
+"""The SQLite store's message rows: a batch of buffered writes in one transaction, and loading messages fast.
+
+:func:`write_batch` runs inside the store's ``BEGIN IMMEDIATE`` transaction: it reads the status of every job
+in the batch once, drops the writes of jobs that are no longer active, and writes the rest with one
+``executemany`` per table, in the order of the calls. Messages that the cap would delete before the batch ends
+are not inserted at all (their events are still logged), and the cap and the event log's bound are applied
+once per batch instead of once per message.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
+from ._buffer import Write
+from .sqlite_schema import operation_from_json
+
+__all__ = ["CAP_MESSAGES", "CHUNK", "load_messages", "message_event", "write_batch"]
+
+# Keeps the newest max_messages of one kind: everything at or below the (max+1)-th newest goes.
+CAP_MESSAGES = (
+    "DELETE FROM messages WHERE job_id = ?1 AND kind = ?2 AND seq <= "
+    "(SELECT seq FROM messages WHERE job_id = ?1 AND kind = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3)"
+)
+CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
+_KINDS = {kind.value: kind for kind in MessageType}
+_ACTIVITY = ("UPDATE jobs SET last_activity = ?, progress = COALESCE(?, progress), "
+             "operation = COALESCE(?, operation) WHERE id = ?")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def message_event(message: JobMessage) -> str:
+    """``json.dumps(message_data(message))``, compact, built directly: this runs once per message."""
+    ts = format_time(message.timestamp)
+    return (f'{{"message":{{"type":"{message.type._value_}","message":{encode_basestring_ascii(message.message)},'
+            f'"timestamp":"{ts}"}},"lastActivityTime":"{ts}"}}')
+
+
+def _heads(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[str, float | None, str | None]]:
+    heads = {}
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i:i + CHUNK]
+        for job_id, status, end, op in conn.execute(
+                f"SELECT id, status, end_time, operation FROM jobs WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                chunk):
+            heads[job_id] = (status, end, op)
+    return heads
+
+
+def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages: int,
+                max_events: int) -> dict[str, JobStatus | None]:
+    """Write buffered messages and progress values of active jobs; returns the jobs whose writes were dropped
+    (their status, or None when the job no longer exists)."""
+    heads = _heads(conn, list(dict.fromkeys(job_id for job_id, _ in writes)))
+    refused: dict[str, JobStatus | None] = {}
+    for job_id, _ in writes:
+        head = heads.get(job_id)
+        if head is None:
+            refused[job_id] = None
+        elif head[1] is not None:  # end_time set: the job finished
+            refused[job_id] = JobStatus(head[0])
+    # Walking backwards, the first max_messages of each (job, kind) are the ones the cap keeps.
+    left: dict[tuple[str, str], int] = {}
+    keep = [False] * len(writes)
+    for i in range(len(writes) - 1, -1, -1):
+        job_id, write = writes[i]
+        if isinstance(write, JobMessage):
+            key = (job_id, write.type._value_)
+            n = left.get(key, max_messages)
+            if n > 0:
+                keep[i] = True
+                left[key] = n - 1
+    rows: list[tuple[str, str, str, float]] = []
+    events: list[tuple[str, str, str]] = []
+    # job id -> [activity time, progress or None, operation JSON or None, current operation]
+    touched: dict[str, list[Any]] = {}
+    for i, (job_id, write) in enumerate(writes):
+        if job_id in refused:
+            continue
+        state = touched.get(job_id)
+        if state is None:
+            state = touched[job_id] = [0.0, None, None, None]
+        state[0] = write.timestamp
+        if isinstance(write, JobMessage):
+            if keep[i]:
+                rows.append((job_id, write.type._value_, write.message, write.timestamp))
+            events.append((job_id, "message", message_event(write)))
+            continue
+        if write.operation is not None:
+            state[3] = write.operation
+            state[2] = _dumps(write.operation.to_dict())
+        elif state[3] is None:
+            state[3] = operation_from_json(heads[job_id][2])
+        state[1] = write.value
+        op = state[3]
+        events.append((job_id, "progress", _dumps({"progress": write.value, "lastActivityTime":
+                                                   format_time(write.timestamp),
+                                                   "currentOperation": op.to_dict() if op else None})))
+    if rows:
+        conn.executemany("INSERT INTO messages (job_id, kind, text, ts) VALUES (?, ?, ?, ?)", rows)
+        for job_id, kind in {(r[0], r[1]) for r in rows}:
+            conn.execute(CAP_MESSAGES, (job_id, kind, max_messages))
+    if events:
+        conn.executemany("INSERT INTO events (job_id, type, data) VALUES (?, ?, ?)", events)
+        (last,) = conn.execute("SELECT MAX(id) FROM events").fetchone()
+        if last > max_events:
+            conn.execute("DELETE FROM events WHERE id <= ?", (last - max_events,))
+    conn.executemany(_ACTIVITY, [(s[0], s[1], s[2], job_id) for job_id, s in touched.items()])
+    return refused
+
+
+def load_messages(conn: sqlite3.Connection, jobs: Sequence[JobInfo]) -> None:
+    """Fill the jobs' message lists, oldest first per kind."""
+    by_id = {job.id: job for job in jobs}
+    ids = list(by_id)
+    kinds = _KINDS
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i:i + CHUNK]
+        # The index (job_id, kind, seq) delivers the rows in this order without sorting.
+        rows = conn.execute(
+            f"SELECT job_id, kind, text, ts FROM messages WHERE job_id IN ({','.join('?' * len(chunk))}) "  # noqa: S608
+            "ORDER BY job_id, kind, seq", chunk)
+        current: tuple[str, str] | None = None
+        target: list[JobMessage] = []
+        kind = MessageType.INFO
+        for job_id, kind_text, text, ts in rows:
+            if (job_id, kind_text) != current:
+                current = (job_id, kind_text)
+                kind = kinds[kind_text]
+                target = by_id[job_id].messages(kind)
+            target.append(JobMessage(kind, text, ts))
