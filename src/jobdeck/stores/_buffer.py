@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 
 from ..errors import StoreError
-from ..model import JobMessage, JobStatus, OperationRef
+from ..model import JobMessage, JobStatus, OperationRef, format_time
 from ._coalesce import ProgressBuffer, StatusCache
 
-__all__ = ["BatchWriter", "MessageBuffer", "ProgressWrite", "Write"]
+__all__ = ["BatchWriter", "MessageBuffer", "ProgressWrite", "Write", "json_string", "kept", "message_event"]
 
 DEFAULT_INTERVAL = 0.005
 _MAX_SEEN = 10_000
@@ -61,6 +62,32 @@ Write = tuple[str, JobMessage | ProgressWrite]
 BatchWriter = Callable[[list[Write]], dict[str, JobStatus | None]]
 # write_one(job id, message) -> False if the job is finished; raises JobNotFoundError for an unknown id.
 OneWriter = Callable[[str, JobMessage], bool]
+
+
+json_string = encode_basestring_ascii  # what json.dumps does to a str, without the call overhead
+
+
+def message_event(message: JobMessage) -> str:
+    """``json.dumps(message_data(message))``, compact, built directly: this runs once per message."""
+    ts = format_time(message.timestamp)
+    return (f'{{"message":{{"type":"{message.type._value_}","message":{json_string(message.message)},'
+            f'"timestamp":"{ts}"}},"lastActivityTime":"{ts}"}}')
+
+
+def kept(writes: Sequence[Write], max_messages: int) -> list[bool]:
+    """For each write, whether it is a message the cap keeps once the whole batch is in: the newest
+    ``max_messages`` of each job and kind. The others need no storing, only their event."""
+    left: dict[tuple[str, str], int] = {}
+    keep = [False] * len(writes)
+    for i in range(len(writes) - 1, -1, -1):
+        job_id, write = writes[i]
+        if isinstance(write, JobMessage):
+            key = (job_id, write.type._value_)
+            n = left.get(key, max_messages)
+            if n > 0:
+                keep[i] = True
+                left[key] = n - 1
+    return keep
 
 
 class MessageBuffer:

@@ -14,7 +14,13 @@ not Redis Cluster.
 
 from __future__ import annotations
 
-__all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "PROGRESS", "STATS"]
+import json
+from collections.abc import Sequence
+
+from ..model import JobMessage
+from ._buffer import Write, json_string, kept, message_event
+
+__all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "STATS", "messages_args"]
 
 _ACTIVE = "local function is_active(st) return st == 'running' or st == 'aborting' end\n"
 
@@ -74,6 +80,65 @@ redis.call('HSET', KEYS[1], 'activity', ARGV[3])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 't', 'message', 'j', ARGV[1], 'd', ARGV[6])
 return 1
 """
+
+# A batch of buffered writes (see _buffer.MessageBuffer), in the order of the calls.  KEYS: events.
+# ARGV: prefix, max_messages, max_events, then six per write (built by messages_args):
+#   'm', id, timestamp, kind, list entry ('' = beyond the cap by the end of the batch: event only), event data
+#   'p', id, timestamp, progress, operation JSON ('' = unchanged), ''
+# Each job's status is read once; writes of jobs that are not active are dropped.
+# -> flat list id, status ('' = no such job) of the jobs whose writes were dropped
+MESSAGES = _ACTIVE + """
+local prefix, max_messages, max_events = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local status, refused, activity, lists = {}, {}, {}, {}
+for i = 4, #ARGV, 6 do
+  local id = ARGV[i + 1]
+  local jk = prefix .. ':job:' .. id
+  local st = status[id]
+  if st == nil then
+    st = redis.call('HGET', jk, 'status') or ''
+    status[id] = st
+    if not is_active(st) then refused[#refused + 1] = id; refused[#refused + 1] = st end
+  end
+  if is_active(st) then
+    activity[jk] = ARGV[i + 2]
+    if ARGV[i] == 'm' then
+      if ARGV[i + 4] ~= '' then
+        local lk = prefix .. ':msgs:' .. id .. ':' .. ARGV[i + 3]
+        redis.call('RPUSH', lk, ARGV[i + 4])
+        lists[lk] = true
+      end
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', max_events, '*', 't', 'message', 'j', id, 'd', ARGV[i + 5])
+    else
+      if ARGV[i + 4] ~= '' then
+        redis.call('HSET', jk, 'progress', ARGV[i + 3], 'op', ARGV[i + 4])
+      else
+        redis.call('HSET', jk, 'progress', ARGV[i + 3])
+      end
+      local op = redis.call('HGET', jk, 'op') or ''
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', max_events, '*', 't', 'progress', 'j', id, 'p', ARGV[i + 3],
+                 'a', ARGV[i + 2], 'o', op)
+    end
+  end
+end
+for lk in pairs(lists) do redis.call('LTRIM', lk, -max_messages, -1) end
+for jk, ts in pairs(activity) do redis.call('HSET', jk, 'activity', ts) end
+return refused
+"""
+
+
+def messages_args(writes: Sequence[Write], prefix: str, max_messages: int, max_events: int) -> list[str | int]:
+    """ARGV of :data:`MESSAGES`. List entries are ``[text, timestamp]`` as JSON, exactly as ``MESSAGE`` stores them."""
+    args: list[str | int] = [prefix, max_messages, max_events]
+    for (job_id, write), keep in zip(writes, kept(writes, max_messages), strict=True):
+        ts = repr(write.timestamp)
+        if isinstance(write, JobMessage):
+            entry = f"[{json_string(write.message)},{ts}]" if keep else ""
+            args += ("m", job_id, ts, write.type._value_, entry, message_event(write))
+        else:
+            op = json.dumps(write.operation.to_dict(), separators=(",", ":")) if write.operation is not None else ""
+            args += ("p", job_id, ts, repr(write.value), op, "")
+    return args
+
 
 # Retention, queued inside the MULTI that finishes a job.  KEYS: past.  ARGV: prefix, max_past_jobs,
 # cutoff end time ('' = no age limit)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
-from ._buffer import Write
+from ._buffer import Write, kept, message_event
 from .sqlite_schema import operation_from_json
 
-__all__ = ["CAP_MESSAGES", "CHUNK", "load_messages", "message_event", "write_batch"]
+__all__ = ["CAP_MESSAGES", "CHUNK", "load_messages", "write_batch"]
 
 # Keeps the newest max_messages of one kind: everything at or below the (max+1)-th newest goes.
 CAP_MESSAGES = (
@@ -34,13 +33,6 @@ _ACTIVITY = ("UPDATE jobs SET last_activity = ?, progress = COALESCE(?, progress
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def message_event(message: JobMessage) -> str:
-    """``json.dumps(message_data(message))``, compact, built directly: this runs once per message."""
-    ts = format_time(message.timestamp)
-    return (f'{{"message":{{"type":"{message.type._value_}","message":{encode_basestring_ascii(message.message)},'
-            f'"timestamp":"{ts}"}},"lastActivityTime":"{ts}"}}')
 
 
 def _heads(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[str, float | None, str | None]]:
@@ -66,17 +58,7 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
             refused[job_id] = None
         elif head[1] is not None:  # end_time set: the job finished
             refused[job_id] = JobStatus(head[0])
-    # Walking backwards, the first max_messages of each (job, kind) are the ones the cap keeps.
-    left: dict[tuple[str, str], int] = {}
-    keep = [False] * len(writes)
-    for i in range(len(writes) - 1, -1, -1):
-        job_id, write = writes[i]
-        if isinstance(write, JobMessage):
-            key = (job_id, write.type._value_)
-            n = left.get(key, max_messages)
-            if n > 0:
-                keep[i] = True
-                left[key] = n - 1
+    keep = kept(writes, max_messages)
     rows: list[tuple[str, str, str, float]] = []
     events: list[tuple[str, str, str]] = []
     # job id -> [activity time, progress or None, operation JSON or None, current operation]

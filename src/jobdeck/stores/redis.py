@@ -3,23 +3,23 @@
     store = RedisStore("redis://localhost:6379/0", prefix="jobdeck")   # or open_store("redis://...?prefix=x")
 
 Every step that touches several keys is atomic: creating a job (with its ``max_active`` check), progress and
-messages run as Lua scripts; state changes, whose rules live in Python (:class:`~jobdeck.stores.base.Store`),
+batches of messages run as Lua scripts; state changes, whose rules live in Python (:class:`~jobdeck.stores.base.Store`),
 read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying when another process changed the
 job in between -- so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
 The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
-Everything is stored as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``,
-the encoding in ``_redis_codec``.
+Messages are buffered and written in batches, one Lua call every few milliseconds
+(:class:`~jobdeck.stores._buffer.MessageBuffer`, whose docstring states what that promises). Everything is stored
+as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in
+``_redis_codec``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
@@ -27,8 +27,10 @@ from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, job_data, message_data
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
 from . import _redis_scripts as scripts
+from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
+from ._redis_connect import connect, glob_escape, redact, split_prefix
 from .base import Change, Store
 
 __all__ = ["RedisStore"]
@@ -41,39 +43,34 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class RedisStore(Store):
-    """Jobs in Redis under ``prefix``. ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, **limits)``."""
+    """Jobs in Redis under ``prefix``.
+    ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, message_interval=0.005, **limits)``."""
 
     scheme = "redis"
 
     def __init__(self, url: str, *, prefix: str | None = None, progress_interval: float = 0.05,
-                 connect_timeout: float = 2.0, socket_timeout: float = 10.0, **limits: Any) -> None:
+                 message_interval: float = DEFAULT_INTERVAL, connect_timeout: float = 2.0,
+                 socket_timeout: float = 10.0, **limits: Any) -> None:
         super().__init__(**limits)
-        url, url_prefix = _split_prefix(url)
+        url, url_prefix = split_prefix(url)
         prefix = prefix if prefix is not None else url_prefix or "jobdeck"
         if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
             raise StoreError(f"Redis key prefix must be a non-empty word, got {prefix!r}")
         self.prefix = prefix
         self.url = redact(url)
-        self._redis = _connect(url, self.url, connect_timeout, socket_timeout)
+        self._redis = connect(url, self.url, connect_timeout, socket_timeout)
         self._insert_script = self._redis.register_script(scripts.INSERT)
         self._progress_script = self._redis.register_script(scripts.PROGRESS)
         self._message_script = self._redis.register_script(scripts.MESSAGE)
+        self._messages_script = self._redis.register_script(scripts.MESSAGES)
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
         self._stats_script = self._redis.register_script(scripts.STATS)
         self._events_key = f"{prefix}:events"
         self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-redis-progress")
         self._status = StatusCache()
+        self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
+                                       interval=message_interval, name="jobdeck-redis-messages")
         self._closed = False
 
     def __repr__(self) -> str:
@@ -99,6 +96,12 @@ class RedisStore(Store):
         except redis.RedisError as exc:
             raise StoreError(f"Redis store {self.url}: {type(exc).__name__}: {exc}") from exc
 
+    def _settle(self, job_id: str | None = None) -> None:
+        """Write what is buffered (messages first, they are older than any pending progress) before a read or
+        a change, so that it sees, and comes after, every earlier call."""
+        self._messages.flush()
+        self._progress.flush(job_id)
+
     # ------------------------------------------------------------------ steps
 
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
@@ -115,7 +118,7 @@ class RedisStore(Store):
         self._status.put(job.id, job.status)
 
     def _read(self, job_id: str, messages: bool) -> JobInfo | None:
-        self._progress.flush(job_id)
+        self._settle(job_id)
         with self._errors():
             found = self._read_many([job_id], messages)
         return found[0] if found else None
@@ -146,7 +149,7 @@ class RedisStore(Store):
         return jobs
 
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
-        self._progress.flush(job_id)  # a status change must not be followed by an older progress value
+        self._settle(job_id)  # a status change comes after the messages and progress sent before it
         key = self._job_key(job_id)
         with self._errors(), self._redis.pipeline(transaction=True) as pipe:
             while True:
@@ -209,6 +212,7 @@ class RedisStore(Store):
         return self._progress.update(job_id, value, operation, now)
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        self._messages.flush()  # messages sent before this value go first
         op = _dumps(operation.to_dict()) if operation is not None else ""
         with self._errors():
             done = self._progress_script(keys=[self._job_key(job_id), self._events_key],
@@ -218,6 +222,17 @@ class RedisStore(Store):
         return bool(done)
 
     def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        return self._messages.add(job_id, message)
+
+    def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
+        with self._errors():
+            flat = self._messages_script(keys=[self._events_key], args=scripts.messages_args(
+                writes, self.prefix, self.max_messages, self.max_events))
+        return {job_id: JobStatus(status) if status else None for job_id, status in zip(flat[::2], flat[1::2],
+                                                                                        strict=True)}
+
+    def _write_message(self, job_id: str, message: JobMessage) -> bool:
+        """One message at once: the first of a job through this store object (see MessageBuffer.add)."""
         self._progress.flush(job_id)
         with self._errors():
             done = self._message_script(
@@ -230,7 +245,7 @@ class RedisStore(Store):
 
     def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
                start_from: float | None, messages: bool) -> list[JobInfo]:
-        self._progress.flush()
+        self._settle()
         with self._errors():
             if active:
                 ids = self._redis.zrange(self._set_key("active", job_type), 0, -1)
@@ -265,6 +280,7 @@ class RedisStore(Store):
         return status
 
     def stats(self) -> dict[str, int]:
+        self._settle()
         counts = {s.value: 0 for s in JobStatus}
         with self._errors():
             flat = self._stats_script(keys=[self._set_key("active"), self._set_key("past")], args=[self.prefix])
@@ -274,12 +290,14 @@ class RedisStore(Store):
 
     def count_keys(self) -> int:
         """Keys under this store's prefix (for tests and diagnostics; uses SCAN, not KEYS)."""
+        self._settle()
         with self._errors():
-            return sum(1 for _ in self._redis.scan_iter(match=f"{_glob_escape(self.prefix)}:*", count=1000))
+            return sum(1 for _ in self._redis.scan_iter(match=f"{glob_escape(self.prefix)}:*", count=1000))
 
     # ------------------------------------------------------------------ events
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        self._messages.flush()
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
             pipe.xinfo_stream(self._events_key)
@@ -329,57 +347,22 @@ class RedisStore(Store):
     # ------------------------------------------------------------------ lifecycle
 
     def flush(self) -> None:
-        self._progress.flush()
+        self._settle()
 
     def close(self) -> None:
         if self._closed:
             return
-        self._progress.close()
-        self._closed = True
-        self._redis.close()
+        try:
+            self._messages.close()
+        finally:
+            self._progress.close()
+            self._closed = True
+            self._redis.close()
 
     def delete_all(self) -> int:
         """Delete every key under this store's prefix (tests, or retiring a deployment); returns how many."""
         with self._errors():
-            keys = list(self._redis.scan_iter(match=f"{_glob_escape(self.prefix)}:*", count=1000))
+            keys = list(self._redis.scan_iter(match=f"{glob_escape(self.prefix)}:*", count=1000))
             for i in range(0, len(keys), 500):
                 self._redis.delete(*keys[i:i + 500])
         return len(keys)
-
-
-# ---------------------------------------------------------------------- helpers
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
-def _split_prefix(url: str) -> tuple[str, str | None]:
-    """Take jobdeck's own ``?prefix=`` out of the URL; redis-py would pass it to the connection and fail."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = None
-    rest = []
-    for key, value in query:
-        if key == "prefix":
-            prefix = value
-        else:
-            rest.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
-
-
-def _connect(url: str, shown: str, connect_timeout: float, socket_timeout: float) -> redis.Redis[str]:
-    try:
-        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=connect_timeout,
-                                      socket_timeout=socket_timeout, health_check_interval=30)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"bad Redis URL {shown}: {exc}") from None
-    try:
-        client.ping()
-        version = str(client.info("server").get("redis_version", "0"))
-    except redis.RedisError as exc:
-        client.close()
-        raise StoreError(f"cannot reach Redis at {shown}: {exc}; is the server running and the URL right?") from None
-    if int(version.split(".", maxsplit=1)[0]) < 5:
-        client.close()
-        raise StoreError(f"Redis at {shown} is version {version}; jobdeck needs Redis 5 or newer (streams)")
-    return client

@@ -1,0 +1,60 @@
+"""Opening the Redis store's connection: its URL (with jobdeck's own ``?prefix=``), the password kept out of
+messages, and the server checks (reachable, Redis 5 or newer for streams)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+
+from ..errors import StoreError
+
+__all__ = ["connect", "glob_escape", "redact", "split_prefix"]
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def split_prefix(url: str) -> tuple[str, str | None]:
+    """Take jobdeck's own ``?prefix=`` out of the URL; redis-py would pass it to the connection and fail."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = None
+    rest = []
+    for key, value in query:
+        if key == "prefix":
+            prefix = value
+        else:
+            rest.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
+
+
+def connect(url: str, shown: str, connect_timeout: float, socket_timeout: float) -> redis.Redis[str]:
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=connect_timeout,
+                                      socket_timeout=socket_timeout, health_check_interval=30)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"bad Redis URL {shown}: {exc}") from None
+    try:
+        client.ping()
+        version = str(client.info("server").get("redis_version", "0"))
+    except redis.RedisError as exc:
+        client.close()
+        raise StoreError(f"cannot reach Redis at {shown}: {exc}; is the server running and the URL right?") from None
+    if int(version.split(".", maxsplit=1)[0]) < 5:
+        client.close()
+        raise StoreError(f"Redis at {shown} is version {version}; jobdeck needs Redis 5 or newer (streams)")
+    return client
