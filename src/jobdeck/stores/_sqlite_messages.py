@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
@@ -99,22 +101,16 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
 
 
 def load_messages(conn: sqlite3.Connection, jobs: Sequence[JobInfo]) -> None:
-    """Fill the jobs' message lists, oldest first per kind."""
+    """Fill the jobs' message lists, oldest first per kind.
+
+    One query per kind (and chunk of ids), so that each row carries only what differs between rows; the index
+    (job_id, kind, seq) delivers them in order. This runs for every message shown, so the loop stays bare."""
     by_id = {job.id: job for job in jobs}
     ids = list(by_id)
-    kinds = _KINDS
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i:i + CHUNK]
-        # The index (job_id, kind, seq) delivers the rows in this order without sorting.
-        rows = conn.execute(
-            f"SELECT job_id, kind, text, ts FROM messages WHERE job_id IN ({','.join('?' * len(chunk))}) "  # noqa: S608
-            "ORDER BY job_id, kind, seq", chunk)
-        current: tuple[str, str] | None = None
-        target: list[JobMessage] = []
-        kind = MessageType.INFO
-        for job_id, kind_text, text, ts in rows:
-            if (job_id, kind_text) != current:
-                current = (job_id, kind_text)
-                kind = kinds[kind_text]
-                target = by_id[job_id].messages(kind)
-            target.append(JobMessage(kind, text, ts))
+        query = (f"SELECT job_id, text, ts FROM messages WHERE kind = ? AND job_id IN ({','.join('?' * len(chunk))}) "  # noqa: S608
+                 "ORDER BY job_id, seq")
+        for kind_text, kind in _KINDS.items():
+            for job_id, rows in groupby(conn.execute(query, (kind_text, *chunk)), key=itemgetter(0)):
+                by_id[job_id].messages(kind).extend([JobMessage(kind, text, ts) for _, text, ts in rows])
