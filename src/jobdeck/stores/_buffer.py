@@ -23,8 +23,11 @@ promises:
 - **Bounded.** When ``max_pending`` messages (or ``max_bytes`` of text) wait, the writing thread flushes
   itself (backpressure) instead of letting the queue grow. When a background write fails, the batch stays
   queued and the next ``add`` flushes synchronously, so the caller sees the StoreError.
-- **Durability.** A process killed with SIGKILL loses what was queued: the messages of the last ``interval``
-  plus one batch write (a few milliseconds). Another process sees a message within about the same time.
+- **Durability and delay.** A process killed with SIGKILL (or a power cut) loses what was queued: the messages
+  of the last ``interval`` plus one batch write, a few milliseconds' worth (at most ``max_pending``). Another
+  process sees a message within about the same time: measured on 2 cores, p99 6-8 ms (Redis) and 7-21 ms
+  (SQLite) at 1,000-20,000 messages a second; a writer faster than the store is held to ``max_pending``
+  queued messages, tens of milliseconds of writing.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ class MessageBuffer:
 
     def __init__(self, write_batch: BatchWriter, write_one: OneWriter, progress: ProgressBuffer,
                  status: StatusCache, *, interval: float = DEFAULT_INTERVAL, batch_size: int = 1000,
-                 max_pending: int = 20_000, max_bytes: int = 16 << 20, name: str = "jobdeck-messages") -> None:
+                 max_pending: int = 2000, max_bytes: int = 4 << 20, name: str = "jobdeck-messages") -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 10:
             raise ValueError(f"message_interval must be a number of seconds in [0, 10], got {interval!r}")
         self.interval = float(interval)
