@@ -20,8 +20,7 @@ from . import schemas
 from .deck import Deck
 from .errors import ApiError
 from .serialize import (
-    job_response,
-    jobs_response,
+    answer_response,
     json_response,
     message_page,
     parse_job_id,
@@ -166,8 +165,13 @@ def build_api_router(deck: Deck) -> APIRouter:
         await authenticate(request)
         query = request.query_params
         view = parse_messages(query.get("messages"))
-        jobs = await deck.call(store.get_active_jobs, query.get("jobType"), messages=view.load)
-        return jobs_response(jobs, view, deck.cache)
+        job_type = query.get("jobType")
+
+        async def build() -> tuple[bytes, dict[str, str] | None]:
+            jobs = await deck.call(store.get_active_jobs, job_type, messages=view.load)
+            return deck.cache.render_list(jobs, view.keep), None
+
+        return answer_response(await deck.answer(("active", job_type, view.keep), build))
 
     @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {"X-Jobdeck-Cursor": {
         "description": "pass as startFrom next time (overlaps a little: upsert by id)",
@@ -183,11 +187,20 @@ def build_api_router(deck: Deck) -> APIRouter:
         wanted = _past_statuses(query.getlist("statuses"))
         since = parse_time_param("startFrom", query.get("startFrom"))
         limit = _int_param(request, "limit", None, 1, MAX_LIMIT)
-        now = time.time()
-        jobs = await deck.call(store.get_past_jobs, query.get("jobType"), wanted, since, messages=view.load)
-        if limit is not None:
-            jobs = jobs[:limit]
-        return jobs_response(jobs, view, deck.cache, {"X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""})
+        job_type = query.get("jobType")
+
+        async def build() -> tuple[bytes, dict[str, str] | None]:
+            # The cursor is the time this query ran (minus the overlap) and travels with its body: an answer
+            # served from the cache later carries the cursor of the query that built it, never a later one.
+            now = time.time()
+            jobs = await deck.call(store.get_past_jobs, job_type, wanted, since, messages=view.load)
+            if limit is not None:
+                jobs = jobs[:limit]
+            return deck.cache.render_list(jobs, view.keep), {
+                "X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""}
+
+        key = ("past", job_type, frozenset(wanted) if wanted else None, since, limit, view.keep)
+        return answer_response(await deck.answer(key, build))
 
     @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
                  responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
@@ -203,6 +216,8 @@ def build_api_router(deck: Deck) -> APIRouter:
             job = await deck.call(runner.start, body.job_type, body.author or principal, body.params)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        finally:
+            deck.wrote()
         return json_response(job.to_dict(), 201)
 
     @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **_ID_ERRORS},
@@ -211,8 +226,12 @@ def build_api_router(deck: Deck) -> APIRouter:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
         view = parse_messages(request.query_params.get("messages"))
-        job = await deck.call(store.require_job, job_id, messages=view.load)
-        return job_response(job, view, deck.cache)
+
+        async def build() -> tuple[bytes, dict[str, str] | None]:
+            job = await deck.call(store.require_job, job_id, messages=view.load)  # 404s are not cached
+            return deck.cache.render(job, view.keep), None
+
+        return answer_response(await deck.answer(("progress", job_id, view.keep), build))
 
     @router.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **_ID_ERRORS},
                 openapi_extra=_docs(_JOB_ID, _param("since", "only messages after this time (a previous next)"),
@@ -235,7 +254,11 @@ def build_api_router(deck: Deck) -> APIRouter:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
         body = await _read_body(request, schemas.AbortRequest, False)
-        if not await deck.call(store.request_abort, job_id, body.reason):
+        try:
+            requested = await deck.call(store.request_abort, job_id, body.reason)
+        finally:
+            deck.wrote()
+        if not requested:
             job = await deck.call(store.require_job, job_id, messages=False)
             raise ApiError(409, f"job {job_id} already finished with status {job.status.value!r}; "
                                 "terminal states are final")
@@ -247,7 +270,10 @@ def build_api_router(deck: Deck) -> APIRouter:
     async def abort_all(request: Request) -> Response:
         await authenticate(request)
         body = await _read_body(request, schemas.AbortRequest, False)
-        targets, requested = await deck.call(_abort_all, store, body.reason)
+        try:
+            targets, requested = await deck.call(_abort_all, store, body.reason)
+        finally:
+            deck.wrote()
         return json_response({"message": f"Abort requested for {len(requested)} of {len(targets)} running job(s)",
                               "targetedJobs": len(targets), "abortRequestedFor": requested}, 202)
 

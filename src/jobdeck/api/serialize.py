@@ -14,14 +14,13 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ..model import JobInfo, JobMessage, format_time, parse_time
-from .cache import JobBytesCache
+from ..model import JobMessage, format_time, parse_time
+from .answers import Answer
 from .errors import ApiError
 
 __all__ = [
     "MessagesView",
-    "job_response",
-    "jobs_response",
+    "answer_response",
     "json_response",
     "message_page",
     "parse_job_id",
@@ -66,13 +65,9 @@ def parse_messages(value: str | None) -> MessagesView:
     raise ApiError(400, f"messages must be 'all', 'none' or 'last:N' (N a whole number), got {value!r}")
 
 
-def jobs_response(jobs: list[JobInfo], view: MessagesView, cache: JobBytesCache,
-                  headers: dict[str, str] | None = None) -> Response:
-    return Response(cache.render_list(jobs, view.keep), media_type=JSON, headers=headers)
-
-
-def job_response(job: JobInfo, view: MessagesView, cache: JobBytesCache, status: int = 200) -> Response:
-    return Response(cache.render(job, view.keep), status_code=status, media_type=JSON)
+def answer_response(answer: Answer) -> Response:
+    """A 200 JSON response with a (possibly cached) answer's body and headers."""
+    return Response(answer.body, media_type=JSON, headers=answer.headers)
 
 
 def parse_job_id(job_id: str) -> str:

@@ -105,6 +105,9 @@ class Multiplexer:
         self.poll_timeout = min(poll_timeout, ping_interval)
         self.replay_limit = replay_limit
         self.head: str | None = None  # id of the last event handed to client queues
+        # Counts every hand-over of events (or of a reset) to the loop, and every reader (re)start: the store
+        # version the answer cache keys on (see Deck.version). Only ever grows.
+        self.changes = 0
         self._clients: set[_Client] = set()
         self._recent: deque[tuple[str, bytes]] = deque()
         self._recent_pos: dict[str, int] = {}  # event id -> absolute position in the stream
@@ -122,7 +125,8 @@ class Multiplexer:
 
     # ------------------------------------------------------------------ upstream
 
-    async def _ensure_started(self) -> None:
+    async def ensure_started(self) -> None:
+        """Start reading upstream for the running event loop, unless already done (cheap then)."""
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
@@ -134,6 +138,7 @@ class Multiplexer:
             self._stop_reader()  # a new event loop (tests, a restarted server): the old one is gone
             batch = await run_in_threadpool(self.store.read_events, None)
             self.head = batch.cursor
+            self.changes += 1  # whatever happened while no reader ran is behind this point
             self._recent.clear()
             self._recent_pos.clear()
             stop = threading.Event()
@@ -185,6 +190,8 @@ class Multiplexer:
         """On the loop thread: append to the recent buffer and offer one shared chunk to every client."""
         if reader is not self._stop:  # from a reader that was replaced or stopped meanwhile
             return
+        if reset is not None or frames:
+            self.changes += 1
         if reset is not None:
             # The reader lost its place in the store's log: every listener must reload state. Events in this
             # batch are covered by that reload, and the buffer can no longer serve resumes.
@@ -221,7 +228,7 @@ class Multiplexer:
         if self.closed:
             client.close()
             return client, RETRY
-        await self._ensure_started()
+        await self.ensure_started()
         # No await between here and the snapshot of ``head``: deliveries also run on this thread, so the
         # replay below and the queue split the stream exactly at ``head``.
         self._clients.add(client)
