@@ -143,6 +143,7 @@ def test_many_threads_and_jobs_lose_nothing(shared_backend: Backend) -> None:
 
     with ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(work, range(threads)))
+    store.flush()
     reader = shared_backend.open()
     for n, ids in enumerate(results):
         for job_id in ids:
