@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from jobdeck import MemoryStore
 from jobdeck.api import create_app
 from jobdeck.api.answers import AnswerCache, Build
 from jobdeck.api.deck import Deck
@@ -236,6 +238,20 @@ async def test_a_heartbeat_shows_within_the_maximum_age(api: Api, open_shared: S
     assert (await api.jobs("/active"))[job.id]["owner"] is None
     other.heartbeat(job.id, "host:1:abc")  # emits no event: only the maximum age brings it in
     await eventually(lambda: _field(api, "/active", job.id, "owner", "host:1:abc"), what="the heartbeat")
+
+
+async def test_on_the_memory_store_a_direct_change_shows_at_once(client: httpx.AsyncClient, app: FastAPI,
+                                                                 store: MemoryStore) -> None:
+    app.state.deck.answers.max_age = 3600.0
+    job = store.create_job("Report", "someone")
+    path = f"{PREFIX}/active?messages=last:1"
+    first = await client.get(path, headers=AUTH)
+    builds = app.state.deck.answers.builds
+    assert (await client.get(path, headers=AUTH)).content == first.content
+    assert app.state.deck.answers.builds == builds
+    store.update_progress(job.id, 0.25)  # the memory store's event cursor is exact: no waiting
+    assert (await client.get(path, headers=AUTH)).json()[0]["progress"] == 0.25
+    assert app.state.deck.answers.builds == builds + 1
 
 
 # ---------------------------------------------------------------------- the cache on its own
