@@ -152,6 +152,8 @@ class MessageBuffer:
             if not self._queue:
                 self._since = time.monotonic()
                 self._wake.notify()
+                if self._thread is not None and not self._thread.is_alive():
+                    self._thread = None  # e.g. this process was forked from the one that started it
             if taken is not None:
                 progress = ProgressWrite(*taken)
                 older = self._queued_progress.get(job_id)
