@@ -212,6 +212,7 @@ async def test_concurrent_requests_share_one_build(api: Api, open_shared: StoreF
         job = other.create_job("Report", "someone", {"n": n})
         for m in range(50):
             other.add_info_message(job.id, f"message {m}")
+    other.flush()  # no buffered write may land (and change the version) while the requests below run
     await api.get("/active?messages=all")  # starts the event reader
     other.create_job("Report", "someone")  # a change: the next requests must rebuild
     await eventually(lambda: _count(api, "/active?messages=all", 21), what="the new job")
