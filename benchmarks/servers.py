@@ -75,14 +75,20 @@ def jobdeck_http_app(store_url: str, token: str, summary_jobs: int, full_jobs: i
 
 
 def _churn(store: Any, rate: float) -> None:
-    """Every active summary job changes progress ``rate`` times a second: no answer can be reused as it was."""
+    """Every active summary job changes progress ``rate`` times a second, one job at a time and spread evenly,
+    so that the store changes about every millisecond: an answer is rarely reused as it was."""
     ids = [job.id for job in store.get_active_jobs(SUMMARY_TYPE, messages=False)]
+    gap = 1 / (rate * max(1, len(ids)))
     tick = 0
+    next_at = time.monotonic()
     while True:
         tick += 1
         for job_id in ids:
             store.update_progress(job_id, (tick % 1000) / 1000)
-        time.sleep(1 / rate)
+            next_at += gap
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
 
 
 def ticker(ctl: Any, count: int = 100, rate: float = 10.0, t0: float = 0.0) -> dict[str, int]:
