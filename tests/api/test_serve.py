@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,67 +16,27 @@ import pytest
 from jobdeck import JobStatus
 from tests.api.sse_client import SSEReader
 from tests.conftest import free_port, wait_for
+from tests.serve_process import SERVE, ServeProcess, clean_env
 
 PREFIX = "/api/admin/jobs"
 TOKEN = "serve-test-token-71be20"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Served:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @contextmanager
 def serve(tmp_path: Path, args: Sequence[str], env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> Iterator[Served]:
-    port = free_port()
-    log = tmp_path / f"serve-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "jobdeck.cli", "serve", "--port", str(port), *args],
-                                stdout=out, stderr=subprocess.STDOUT, env=env or clean_env(XDG_DATA_HOME=str(tmp_path)),
-                                cwd=cwd or tmp_path)
-    served = Served(f"http://127.0.0.1:{port}", proc, log)
+          cwd: Path | None = None) -> Iterator[ServeProcess]:
+    """``jobdeck serve ARGS`` (from ``tmp_path``, its data there), killed after the block if still running."""
+    server = ServeProcess(tmp_path, args, env=env or clean_env(XDG_DATA_HOME=str(tmp_path)), cwd=cwd or tmp_path,
+                          name="serve", stop_timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while not _healthy(served.url):
-            if proc.poll() is not None:
-                pytest.fail(f"jobdeck serve exited with {proc.returncode}:\n{served.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"jobdeck serve did not answer within 30s:\n{served.output()}")
-            time.sleep(0.05)
-        yield served
+        yield server.start()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.kill()
 
 
 def run_serve(tmp_path: Path, args: Sequence[str],
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jobdeck.cli", "serve", "--port", str(free_port()), *args],
+    return subprocess.run([*SERVE, "--port", str(free_port()), *args],
                           check=False, capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env=env or clean_env(XDG_DATA_HOME=str(tmp_path)))
 

@@ -7,10 +7,6 @@ in the test process watches the shared store directly to count events.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +17,10 @@ import pytest
 from jobdeck.model import JobStatus
 from jobdeck.stores.redis import RedisStore
 from jobdeck.stores.sqlite import SQLiteStore
-from tests.conftest import free_port, wait_for
+from tests.conftest import wait_for
+from tests.serve_process import API, ServeProcess, clean_env, demo_args
 
 TOKEN = "multiprocess-test-token"
-API = "/api/admin/jobs"
 STALE_AFTER = 3
 SPEED = 5  # demo jobs five times faster: Cleanup takes 0.8 s, LONG_JOB about 40 s
 LONG_JOB = {"jobType": "ArgumentCondensation", "params": {"questions": 50}}
@@ -32,34 +28,15 @@ LONG_JOB = {"jobType": "ArgumentCondensation", "params": {"questions": 50}}
 pytestmark = pytest.mark.slow
 
 
-class Server:
-    """One ``jobdeck serve --demo`` process."""
+class Server(ServeProcess):
+    """One ``jobdeck serve --demo`` process, launched at once; ``start_servers`` waits for it."""
 
     def __init__(self, store_url: str, name: str, log_dir: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.log = (log_dir / f"{name}.log").open("w")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("JOBDECK_TOKEN", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jobdeck.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--store", store_url, "--token", TOKEN, "--demo", "--stale-after", str(STALE_AFTER),
-             "--demo-speed", str(SPEED), "--log-level", "warning"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10,
-                                 headers={"Authorization": f"Bearer {TOKEN}"})
-
-    def ready(self) -> bool:
-        if self.proc.poll() is not None:
-            pytest.fail(f"server {self.name} exited with {self.proc.returncode}: {self.output()}")
-        try:
-            return self.http.get("/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text()[-3000:]
+        super().__init__(log_dir, demo_args(store_url, SPEED, "--stale-after", str(STALE_AFTER),
+                                            "--log-level", "warning"),
+                         token=TOKEN, name=name, env=clean_env(PYTHONUNBUFFERED="1"))
+        self.launch()
+        self.http = httpx.Client(base_url=self.url, timeout=10, headers=self.auth)
 
     def get(self, path: str) -> Any:
         response = self.http.get(API + path)
@@ -73,15 +50,9 @@ class Server:
         result: dict[str, Any] = self.get(f"/single/{job_id}/progress")
         return result
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
     def close(self) -> None:
         self.kill()
         self.http.close()
-        self.log.close()
 
 
 @pytest.fixture
@@ -92,7 +63,7 @@ def start_servers(tmp_path: Path) -> Iterator[Callable[..., list[Server]]]:
         new = [Server(store_url, name, tmp_path) for name in names]  # started together, waited for together
         servers.extend(new)
         for server in new:
-            wait_for(server.ready, timeout=30, interval=0.1, what=f"server {server.name} to answer")
+            server.wait_ready(timeout=30)
         return new
 
     yield start
