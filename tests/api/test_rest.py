@@ -200,12 +200,13 @@ async def test_abort_running_job(client: httpx.AsyncClient, runner: JobRunner) -
     job = await start(client, "Waits")
     response = await client.post(f"{PREFIX}/single/{job['id']}/abort", json={"reason": "testing"}, headers=AUTH)
     assert response.status_code == 202
-    assert response.json() == {"message": f"Abort requested for job {job['id']}", "jobId": job["id"]}
+    assert response.json() == {"message": f"Abort requested for job {job['id']}", "jobId": job["id"],
+                               "status": "aborting"}
     assert finished(runner, str(job["id"])) is JobStatus.ABORTED
     ended = runner.store.require_job(str(job["id"]))
     assert ended.abort_reason == "testing"
     again = await client.post(f"{PREFIX}/single/{job['id']}/abort", headers=AUTH)
-    assert again.status_code == 409 and "already finished" in again.json()["error"]
+    assert again.status_code == 202 and again.json()["status"] == "aborted"
     missing = await client.post(f"{PREFIX}/single/{uuid.uuid4()}/abort", headers=AUTH)
     assert missing.status_code == 404
     malformed = await client.post(f"{PREFIX}/single/1234/abort", headers=AUTH)
@@ -222,7 +223,8 @@ async def test_abort_all_targets_running_jobs(client: httpx.AsyncClient, runner:
     response = await client.post(f"{PREFIX}/abort-all", json={"reason": "emergency"}, headers=AUTH)
     assert response.status_code == 202
     body = response.json()
-    assert body["targetedJobs"] == 2 and set(body["abortRequestedFor"]) == {a["id"], b["id"]}
+    assert body["targetedJobs"] == 2 and body["abortRequestedFor"] == 2
+    assert set(body["abortRequestedJobIds"]) == {a["id"], b["id"]}
     assert "message" in body
     assert finished(runner, str(a["id"])) is JobStatus.ABORTED
     assert finished(runner, str(b["id"])) is JobStatus.ABORTED

@@ -12,13 +12,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from ..errors import UnknownJobTypeError
-from ..model import TERMINAL, JobStatus, format_time
+from ..errors import JobConflictError, UnknownJobTypeError
+from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus, format_time
 from ..runner import JobRunner
 from ..stores.base import Store
 from . import schemas
 from .deck import Deck
-from .errors import ApiError
+from .errors import ApiError, error_response
 from .serialize import (
     answer_response,
     json_response,
@@ -29,11 +29,19 @@ from .serialize import (
 )
 from .sse import EventStreamResponse
 
-__all__ = ["CURSOR_OVERLAP", "build_api_router"]
+__all__ = ["ABORT_ALL_REASON", "CURSOR_OVERLAP", "RETRY_AFTER_ABORTING", "START_FROM_OVERLAP", "build_api_router"]
 
 # X-Jobdeck-Cursor lies this far before the query: a job that ended just before it but was written a little
 # later (another process, a slow commit, clock skew) is still returned next time. Clients upsert by id.
 CURSOR_OVERLAP = 5.0
+# A client-supplied startFrom is moved this far back. The reference client sets its cursor from its own clock
+# after the answers arrived, so a job that ended between the server's query and that moment would be in
+# neither list; the overlap returns it again (clients upsert by id, as the reference client does).
+START_FROM_OVERLAP = 5.0
+# /abort-all without a reason: the reference system's wording.
+ABORT_ALL_REASON = "Admin-initiated emergency cleanup"
+# Seconds a client is told to wait before starting a type again whose previous job is still stopping.
+RETRY_AFTER_ABORTING = 2
 MAX_LIMIT = 100_000
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,6 +69,37 @@ async def _read_body(request: Request, model: type[M], required: bool) -> M:
     return model.model_validate_json(raw)  # a ValidationError becomes a 400 (see errors.py)
 
 
+def query_list(request: Request, name: str) -> list[str]:
+    """Every value of a list parameter, repeated (``statuses=a&statuses=b``) or in the indexed form that
+    JavaScript query-string libraries write (``statuses[0]=a&statuses[1]=b``, also ``statuses[]=a``)."""
+    query = request.query_params
+    values = query.getlist(name)
+    indexed: list[tuple[int, int, str]] = []
+    head = name + "["
+    for order, (key, value) in enumerate(query.multi_items()):
+        if key.startswith(head) and key.endswith("]"):
+            inner = key[len(head):-1]
+            if inner and not inner.isdigit():
+                raise ApiError(400, f"{key!r}: a list parameter takes {name}=..., {name}[]=... or {name}[N]=...")
+            indexed.append((int(inner) if inner else order, order, value))
+    indexed.sort()
+    return values + [value for _, _, value in indexed]
+
+
+def _job_types(request: Request) -> tuple[str | None, frozenset[str] | None]:
+    """The store's one-type filter, and the set to filter by afterwards when several types are asked for."""
+    names = [n for n in query_list(request, "jobType") if n]
+    if not names:
+        return None, None
+    if len(set(names)) == 1:
+        return names[0], None
+    return None, frozenset(names)
+
+
+def _keep_types(jobs: list[JobInfo], wanted: frozenset[str] | None) -> list[JobInfo]:
+    return jobs if wanted is None else [job for job in jobs if job.job_type in wanted]
+
+
 def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
     if not values:
         return None
@@ -79,7 +118,7 @@ def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
 
 
 def _abort_all(store: Store, reason: str | None) -> tuple[list[str], list[str]]:
-    targets = [job.id for job in store.get_active_jobs(messages=False) if job.status is JobStatus.RUNNING]
+    targets = [job.id for job in store.get_active_jobs(messages=False) if job.status in ACTIVE]
     requested = []
     for job_id in targets:
         try:
@@ -88,6 +127,18 @@ def _abort_all(store: Store, reason: str | None) -> tuple[list[str], list[str]]:
         except KeyError:  # finished and evicted in between
             continue
     return targets, requested
+
+
+def _abort_one(store: Store, job_id: str, reason: str | None) -> tuple[bool, JobStatus]:
+    """Request the abort; whether this request (or an earlier one) holds, and the job's status after it."""
+    requested = store.request_abort(job_id, reason)
+    return requested, store.require_job(job_id, messages=False).status
+
+
+def _stopping(store: Store, job_type: str) -> list[str]:
+    """Ids of the type's active jobs if every one of them is aborting (so the conflict ends on its own)."""
+    jobs = store.get_active_jobs(job_type, messages=False)
+    return [job.id for job in jobs] if jobs and all(j.status is JobStatus.ABORTING for j in jobs) else []
 
 
 def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
@@ -165,46 +216,52 @@ def build_api_router(deck: Deck) -> APIRouter:
         await authenticate(request)
         query = request.query_params
         view = parse_messages(query.get("messages"))
-        job_type = query.get("jobType")
+        job_type, several = _job_types(request)
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
             jobs = await deck.call(store.get_active_jobs, job_type, messages=view.load)
-            return deck.cache.render_list(jobs, view.keep), None
+            return deck.cache.render_list(_keep_types(jobs, several), view.keep), None
 
-        return answer_response(await deck.answer(("active", job_type, view.keep), build))
+        return answer_response(await deck.answer(("active", several or job_type, view.keep), build))
 
     @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {"X-Jobdeck-Cursor": {
         "description": "pass as startFrom next time (overlaps a little: upsert by id)",
         "schema": {"type": "string"}}}}, **_AUTH_ERRORS}, summary="Finished jobs, most recently ended first",
         openapi_extra=_docs(_JOB_TYPE, _param("statuses", "completed, failed or aborted (repeatable)", {
             "type": "array", "items": {"type": "string", "enum": ["completed", "failed", "aborted"]}}),
-            _param("startFrom", "only jobs that ended after this time (ISO 8601)"), _MESSAGES,
+            _param("startFrom", f"only jobs that ended after this time (ISO 8601), minus {START_FROM_OVERLAP:g} s of "
+                                "overlap (upsert by id)"), _MESSAGES,
             _param("limit", "at most this many jobs", _LIMIT_SCHEMA)))
     async def past(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
         view = parse_messages(query.get("messages"))
-        wanted = _past_statuses(query.getlist("statuses"))
+        wanted = _past_statuses(query_list(request, "statuses"))
         since = parse_time_param("startFrom", query.get("startFrom"))
+        if since is not None:
+            since -= START_FROM_OVERLAP
         limit = _int_param(request, "limit", None, 1, MAX_LIMIT)
-        job_type = query.get("jobType")
+        job_type, several = _job_types(request)
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
             # The cursor is the time this query ran (minus the overlap) and travels with its body: an answer
             # served from the cache later carries the cursor of the query that built it, never a later one.
             now = time.time()
-            jobs = await deck.call(store.get_past_jobs, job_type, wanted, since, messages=view.load)
+            jobs = _keep_types(await deck.call(store.get_past_jobs, job_type, wanted, since, messages=view.load),
+                               several)
             if limit is not None:
                 jobs = jobs[:limit]
             return deck.cache.render_list(jobs, view.keep), {
                 "X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""}
 
-        key = ("past", job_type, frozenset(wanted) if wanted else None, since, limit, view.keep)
+        key = ("past", several or job_type, frozenset(wanted) if wanted else None, since, limit, view.keep)
         return answer_response(await deck.answer(key, build))
 
     @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
                  responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
-                            404: _error("unknown job type"), 409: _error("the type's max_concurrent is reached")},
+                            404: _error("unknown job type"),
+                            409: _error("the type's max_concurrent is reached (with Retry-After when the previous "
+                                        "job is stopping)")},
                  summary="Start a job of a registered type")
     async def start(request: Request) -> Response:
         principal = await authenticate(request)
@@ -216,6 +273,14 @@ def build_api_router(deck: Deck) -> APIRouter:
             job = await deck.call(runner.start, body.job_type, body.author or principal, body.params)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        except JobConflictError as exc:
+            stopping = await deck.call(_stopping, store, body.job_type)
+            if not stopping:
+                raise
+            return error_response(
+                409, f"job type {body.job_type!r}: the previous job ({', '.join(stopping)}) is stopping after an "
+                     f"abort request; retry in a few seconds", {"Retry-After": str(RETRY_AFTER_ABORTING)},
+                activeJobIds=exc.active_ids)
         finally:
             deck.wrote()
         return json_response(job.to_dict(), 201)
@@ -247,35 +312,36 @@ def build_api_router(deck: Deck) -> APIRouter:
 
     @router.post("/single/{job_id}/abort", status_code=202,
                  openapi_extra=_docs(_JOB_ID, body=schemas.AbortRequest),
-                 responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS,
-                            409: _error("the job already finished")},
-                 summary="Ask a running job to stop")
+                 responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS},
+                 summary="Ask a running job to stop (idempotent: a job that already ended answers its status)")
     async def abort(request: Request) -> Response:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
         body = await _read_body(request, schemas.AbortRequest, False)
         try:
-            requested = await deck.call(store.request_abort, job_id, body.reason)
+            requested, status = await deck.call(_abort_one, store, job_id, body.reason)
         finally:
             deck.wrote()
-        if not requested:
-            job = await deck.call(store.require_job, job_id, messages=False)
-            raise ApiError(409, f"job {job_id} already finished with status {job.status.value!r}; "
-                                "terminal states are final")
-        return json_response({"message": f"Abort requested for job {job_id}", "jobId": job_id}, 202)
+        # A view a few seconds old may ask to abort a job that has just ended: that is not a failure, the job
+        # has stopped either way, so the answer is the same 202 with the status it ended with.
+        message = (f"Abort requested for job {job_id}" if requested
+                   else f"Job {job_id} already ended with status {status.value!r}; nothing to abort")
+        return json_response({"message": message, "jobId": job_id, "status": status.value}, 202)
 
     @router.post("/abort-all", status_code=202, openapi_extra=_docs(body=schemas.AbortRequest),
                  responses={202: {"model": schemas.AbortAllAccepted}, **_AUTH_ERRORS},
-                 summary="Ask every running job to stop (emergency clean-up)")
+                 summary="Ask every active job to stop (emergency clean-up)")
     async def abort_all(request: Request) -> Response:
         await authenticate(request)
         body = await _read_body(request, schemas.AbortRequest, False)
         try:
-            targets, requested = await deck.call(_abort_all, store, body.reason)
+            targets, requested = await deck.call(_abort_all, store, body.reason or ABORT_ALL_REASON)
         finally:
             deck.wrote()
-        return json_response({"message": f"Abort requested for {len(requested)} of {len(targets)} running job(s)",
-                              "targetedJobs": len(targets), "abortRequestedFor": requested}, 202)
+        # The reference's shape (two numbers); the ids ride along in fields of their own.
+        return json_response({"message": f"Abort requested for {len(requested)} of {len(targets)} active job(s)",
+                              "targetedJobs": len(targets), "abortRequestedFor": len(requested),
+                              "targetedJobIds": targets, "abortRequestedJobIds": requested}, 202)
 
     @router.get("/types", responses={200: {"model": list[schemas.JobTypeInfo]}, **_AUTH_ERRORS},
                 summary="Registered job types, their parameters and active jobs")

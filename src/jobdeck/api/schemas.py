@@ -107,12 +107,15 @@ class MessagesPage(BaseModel):
 class AbortAccepted(BaseModel):
     message: str
     jobId: str
+    status: str = Field(description="the job's status now: aborting, or the terminal status it had already reached")
 
 
 class AbortAllAccepted(BaseModel):
     message: str
-    targetedJobs: int
-    abortRequestedFor: list[str]
+    targetedJobs: int = Field(description="how many jobs were active")
+    abortRequestedFor: int = Field(description="how many of them are now stopping")
+    targetedJobIds: list[str]
+    abortRequestedJobIds: list[str]
 
 
 class JobTypeInfo(BaseModel):

@@ -173,7 +173,7 @@ def cmd_abort(args: argparse.Namespace) -> int:
         output.print_json(answer)
         return ExitCode.OK
     print(answer.get("message") or "abort requested")
-    for job_id in answer.get("abortRequestedFor") or []:
+    for job_id in answer.get("abortRequestedJobIds") or []:
         print(f"  {job_id}")
     return ExitCode.OK
 

@@ -208,13 +208,18 @@ class Client:
         return result
 
     def abort(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
-        """Ask one job to abort; 404 unknown, 409 already finished. Returns ``{"message", "jobId"}``."""
+        """Ask one job to abort; 404 unknown. Idempotent: a job that already ended is no error.
+
+        Returns ``{"message", "jobId", "status"}``: ``aborting``, or the terminal status it had already reached."""
         body = {"reason": reason} if reason else {}
         result: dict[str, Any] = self._json("POST", self._job_path(job_id, "abort"), json=body)
         return result
 
     def abort_all(self, reason: str | None = None) -> dict[str, Any]:
-        """Ask every active job to abort. Returns ``{"message", "targetedJobs", "abortRequestedFor"}``."""
+        """Ask every active job to abort (reason by default: "Admin-initiated emergency cleanup").
+
+        Returns ``{"message", "targetedJobs", "abortRequestedFor", "targetedJobIds", "abortRequestedJobIds"}``:
+        two counts as the reference system answers them, and the ids."""
         body = {"reason": reason} if reason else {}
         result: dict[str, Any] = self._json("POST", "/abort-all", json=body)
         return result

@@ -128,8 +128,9 @@ async function abortJob(id) {
   });
   if (!confirmed) return;
   try {
-    await api(`/single/${encodeURIComponent(id)}/abort`, { body: reason ? { reason } : {} });
-    notify(`Abort requested for job ${shortId(id)}.`);
+    const { data } = await api(`/single/${encodeURIComponent(id)}/abort`, { body: reason ? { reason } : {} });
+    const ended = data && data.status && data.status !== "aborting";
+    notify(ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
   } catch (err) {
     showError(err);
   }
@@ -146,8 +147,8 @@ async function abortAll() {
   });
   if (!confirmed) return;
   try {
-    const { data } = await api("/abort-all", { body: { reason: reason || "emergency cleanup" } });
-    const count = data && typeof data.targetedJobs === "number" ? data.targetedJobs : 0;
+    const { data } = await api("/abort-all", { body: reason ? { reason } : {} });
+    const count = data && typeof data.abortRequestedFor === "number" ? data.abortRequestedFor : 0;
     notify(`Emergency cleanup: abort requested for ${count} job${count === 1 ? "" : "s"}.`);
   } catch (err) {
     showError(err);
