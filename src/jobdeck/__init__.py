@@ -1,6 +1,6 @@
 """jobdeck: run, watch and stop long-running admin jobs.
 
-The core (model, stores, controller, runner) needs only the standard library; the HTTP API, dashboard and CLI
+The core (model, stores, controller, runner) needs only the standard library and orjson; the HTTP API, dashboard and CLI
 are imported on first use so that ``import jobdeck`` stays light inside job code.
 """
 
@@ -13,6 +13,7 @@ from .defaults import configure, create_job, get_active_jobs, get_default_store,
 from .errors import (
     AbortError,
     ClientError,
+    InvalidArgumentError,
     JobConflictError,
     JobdeckError,
     JobFinishedError,
@@ -39,6 +40,7 @@ __all__ = [
     "ClientError",
     "EventBatch",
     "EventType",
+    "InvalidArgumentError",
     "JobConflictError",
     "JobEvent",
     "JobFinishedError",

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from ._json import safe_text
 from .defaults import get_default_store
 from .errors import AbortError
 from .model import JobStatus, OperationRef
@@ -227,5 +228,5 @@ class PipelineController:
         if isinstance(exc, AbortError):
             self.store.mark_aborted(self.job_id)
             return True
-        self.fail(f"{type(exc).__name__}: {exc}")
+        self.fail(safe_text(f"{type(exc).__name__}: {exc}"))
         return False

@@ -1,6 +1,7 @@
 """Every error jobdeck raises, under one root.
 
     JobdeckError
+    ├── InvalidArgumentError    an argument jobdeck cannot take (also a ValueError): the message names it
     ├── JobNotFoundError        an id that no store knows (never created, or evicted)
     ├── JobFinishedError        a change asked of a job that already reached a terminal state
     ├── JobConflictError        a job type already runs its maximum number of jobs
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "AbortError",
     "ClientError",
+    "InvalidArgumentError",
     "JobConflictError",
     "JobFinishedError",
     "JobNotFoundError",
@@ -28,6 +30,18 @@ __all__ = [
 
 class JobdeckError(Exception):
     """Root of every jobdeck error."""
+
+
+class InvalidArgumentError(JobdeckError, ValueError):
+    """An argument jobdeck cannot take: a wrong type, a value out of range, params that are not JSON.
+
+    Also a ``ValueError``, so code written against the built-in keeps working. ``argument`` names what was
+    wrong (``"params"``, ``"max_messages"``, ...) when one argument is to blame.
+    """
+
+    def __init__(self, message: str, argument: str | None = None) -> None:
+        self.argument = argument
+        super().__init__(message)
 
 
 class JobNotFoundError(JobdeckError, KeyError):

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._json import safe_text
 from .controller import PipelineController
 from .defaults import get_default_store
 from .errors import AbortError, JobdeckError, UnknownJobTypeError
@@ -208,7 +209,7 @@ class JobRunner:
             self.store.mark_aborted(running.job_id)
             return
         logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
-        self.store.fail_job(running.job_id, f"{type(exc).__name__}: {exc}")
+        self.store.fail_job(running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
 
     def _finish(self, running: _Running) -> None:
         try:

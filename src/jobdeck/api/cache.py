@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-import orjson
-
+from .._json import dumps
 from ..model import TERMINAL, JobInfo, JobMessage
 
 __all__ = ["DEFAULT_CACHE_BYTES", "JobBytesCache"]
@@ -40,7 +39,8 @@ def signature(job: JobInfo) -> tuple[Any, ...]:
 
 
 class JobBytesCache:
-    """``render(job, keep)`` -> the bytes of ``orjson.dumps(job.to_dict(keep))``, from cache when unchanged."""
+    """``render(job, keep)`` -> the bytes of ``dumps(job.to_dict(keep))`` (orjson; a value it cannot
+    encode, stored by an older version, is degraded on its own: see :mod:`jobdeck._json`), from cache when unchanged."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -63,7 +63,7 @@ class JobBytesCache:
                 return entry[1]
             self.size -= len(entry[1])
             del self._entries[key]
-        data = orjson.dumps(job.to_dict(keep))
+        data = dumps(job.to_dict(keep))
         if len(data) <= self.max_bytes // 4:  # one huge job must not flush everything else
             self._entries[key] = (sig, data)
             self.size += len(data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .._json import dumps
 from ..errors import (
     JobConflictError,
     JobdeckError,
@@ -39,7 +39,7 @@ class ApiError(HTTPException):
 def error_response(status: int, message: str, headers: dict[str, str] | None = None,
                    **extra: Any) -> Response:
     """The JSON error body every failing request gets."""
-    body = orjson.dumps({"error": message, **extra})
+    body = dumps({"error": message, **extra})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 

@@ -13,9 +13,9 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._json import dumps
 from .errors import ApiError
 
 __all__ = ["AccessLogMiddleware", "RequestGuardMiddleware", "route_path"]
@@ -37,7 +37,7 @@ def route_path(scope: Scope) -> str:
 
 
 async def _send_json(send: Send, status: int, message: str) -> None:
-    body = orjson.dumps({"error": message})
+    body = dumps({"error": message})
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -11,9 +11,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
+from .._json import dumps
 from ..model import JobMessage, format_time, parse_time
 from .answers import Answer
 from .errors import ApiError
@@ -33,7 +33,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+    return Response(dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
 class MessagesView:

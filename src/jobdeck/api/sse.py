@@ -20,11 +20,11 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from .._json import dumps
 from ..events import EventBatch, JobEvent
 from ..stores.base import Store
 
@@ -35,17 +35,20 @@ logger = logging.getLogger("jobdeck.api")
 PING = b": ping\n\n"
 RETRY = b"retry: 1000\n\n"
 _CLOSE = None  # queue item that ends a stream
+# Failed reads in a row after which the reader checks whether the store answers at all: if it does, the events
+# after the cursor are what fails, and the reader skips to the head (listeners get a reset).
+_POISON_AFTER = 3
 
 
 def encode_event(event: JobEvent) -> bytes:
     """One SSE frame: ``id``, ``event`` and the event's JSON as ``data`` (orjson never emits newlines)."""
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        event.id.encode(), event.type.value.encode(), orjson.dumps(event.to_dict()))
+        event.id.encode(), event.type.value.encode(), dumps(event.to_dict()))
 
 
 def _frame(kind: str, data: object, event_id: str | None = None) -> bytes:
     head = b"id: %s\n" % event_id.encode() if event_id else b""
-    return head + b"event: %s\ndata: %s\n\n" % (kind.encode(), orjson.dumps(data))
+    return head + b"event: %s\ndata: %s\n\n" % (kind.encode(), dumps(data))
 
 
 def reset_frame(cursor: str | None) -> bytes:
@@ -156,34 +159,75 @@ class Multiplexer:
         self._loop = self._stop = None
 
     def _read_upstream(self, loop: asyncio.AbstractEventLoop, stop: threading.Event, cursor: str | None) -> None:
+        """The reader thread. Nothing ends it but ``stop`` (or a closed loop): a failing read is retried (one
+        log line when the trouble starts, one when it ends), pings go on meanwhile, an event that cannot be
+        encoded is skipped, and a cursor the store keeps failing on while it otherwise answers is given up
+        for the store's head, with a ``reset`` to every listener."""
         last_ping = time.monotonic()
         failures = 0
+        trouble_since = 0.0
         while not stop.is_set():
+            ping = time.monotonic() - last_ping >= self.ping_interval
+            if ping:
+                last_ping = time.monotonic()
             try:
                 batch = self.store.wait_events(cursor, self.poll_timeout)
-                failures = 0
-            except Exception:
+            except Exception as exc:
                 if stop.is_set():
                     return
                 failures += 1
                 if failures == 1:  # one line per outage, not one per retry
-                    logger.exception("reading events from the store failed; retrying")
+                    trouble_since = time.monotonic()
+                    logger.warning("reading events from the store failed; retrying: %s: %s",
+                                   type(exc).__name__, exc)
+                reset = self._skip_poisoned(cursor) if failures % _POISON_AFTER == 0 else None
+                if reset is not None:
+                    logger.warning("events after %s cannot be read although the store answers; listeners "
+                                   "reload from %s", cursor, reset)
+                    cursor = reset
+                if (reset is not None or ping) and not self._post(loop, stop, [], reset, ping):
+                    return
                 stop.wait(min(5.0, 0.2 * failures))
                 continue
+            if failures:
+                logger.warning("reading events from the store works again after %d failed attempt(s) in %.1fs",
+                               failures, time.monotonic() - trouble_since)
+                failures = 0
             if stop.is_set():
                 return
             if batch.cursor is not None:
                 cursor = batch.cursor
-            frames = [(event.id, encode_event(event)) for event in batch.events]
-            now = time.monotonic()
-            ping = now - last_ping >= self.ping_interval
-            if ping:
-                last_ping = now
-            if frames or batch.reset or ping:
-                try:
-                    loop.call_soon_threadsafe(self._deliver, stop, frames, cursor if batch.reset else None, ping)
-                except RuntimeError:  # the loop is closed: the server is gone
-                    return
+            frames = self._encode(batch.events)
+            if (frames or batch.reset or ping) and not self._post(loop, stop, frames,
+                                                                  cursor if batch.reset else None, ping):
+                return
+
+    def _skip_poisoned(self, cursor: str | None) -> str | None:
+        """The store's head if the store answers (so the failure is the events after ``cursor``), else None."""
+        try:
+            head = self.store.read_events(None).cursor
+        except Exception:
+            return None  # the store itself is unreachable: keep the cursor and wait
+        return head if head != cursor else None
+
+    @staticmethod
+    def _encode(events: list[JobEvent]) -> list[tuple[str, bytes]]:
+        frames = []
+        for event in events:
+            try:
+                frames.append((event.id, encode_event(event)))
+            except Exception:  # one bad event is that event's problem: skip it, keep the stream
+                logger.exception("skipping event %s of job %s: it cannot be encoded", event.id, event.job_id)
+        return frames
+
+    def _post(self, loop: asyncio.AbstractEventLoop, stop: threading.Event, frames: list[tuple[str, bytes]],
+              reset: str | None, ping: bool) -> bool:
+        """Hand a batch to the loop thread; False when the loop is closed (the server is gone)."""
+        try:
+            loop.call_soon_threadsafe(self._deliver, stop, frames, reset, ping)
+        except RuntimeError:
+            return False
+        return True
 
     def _deliver(self, reader: threading.Event, frames: list[tuple[str, bytes]], reset: str | None,
                  ping: bool) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
+from .._json import dumps_text, loads_event_data, loads_stored
 from ..errors import StoreError
 from ..events import EventType, JobEvent, progress_data
 from ..model import JobInfo, JobStatus, OperationRef
@@ -19,9 +19,6 @@ __all__ = ["STREAM_ID", "decode_job", "encode_job", "event_from_entry", "parse_i
 STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
 
 _FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "last_activity_time": "activity",
            "heartbeat_time": "hb", "abort_time": "atime"}
@@ -30,7 +27,7 @@ _FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "la
 def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
     """The head as hash fields (floats as repr, which round-trips exactly), and the fields that are None."""
     fields: dict[str, str] = {"id": job.id, "type": job.job_type, "author": job.author, "status": job.status.value,
-                              "params": _dumps(job.params), "result": _dumps(job.result)}
+                              "params": dumps_text(job.params), "result": dumps_text(job.result)}
     gone: list[str] = []
     for attr, name in _FLOATS.items():
         value = getattr(job, attr)
@@ -38,8 +35,8 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
             gone.append(name)
         else:
             fields[name] = repr(float(value))
-    optional = {"op": _dumps(job.current_operation.to_dict()) if job.current_operation else None,
-                "owner": job.owner, "areason": _dumps(job.abort_reason) if job.abort_reason is not None else None}
+    optional = {"op": dumps_text(job.current_operation.to_dict()) if job.current_operation else None,
+                "owner": job.owner, "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -55,8 +52,8 @@ def decode_job(h: dict[str, str]) -> JobInfo:
     return JobInfo(
         id=h["id"], job_type=h["type"], author=h["author"], status=JobStatus(h["status"]),
         progress=float(h.get("progress", 0.0)), start_time=float(h["start"]), end_time=num("end"),
-        last_activity_time=float(h["activity"]), params=json.loads(h.get("params", "null")),
-        result=json.loads(h.get("result", "null")),
+        last_activity_time=float(h["activity"]), params=loads_stored(h.get("params", "null")),
+        result=loads_stored(h.get("result", "null")),
         current_operation=OperationRef.from_dict(json.loads(h["op"])) if h.get("op") else None,
         owner=h.get("owner"), heartbeat_time=num("hb"),
         abort_reason=json.loads(h["areason"]) if "areason" in h else None, abort_time=num("atime"),
@@ -70,7 +67,7 @@ def event_from_entry(eid: str, fields: dict[str, str]) -> JobEvent:
         data = progress_data(float(fields["p"]), float(fields["a"]),
                              OperationRef.from_dict(json.loads(op)) if op else None)
     else:
-        data = json.loads(fields["d"])
+        data = loads_event_data(fields.get("d", "{}"))
     return JobEvent(eid, kind, fields["j"], data)
 
 

@@ -14,9 +14,9 @@ not Redis Cluster.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
+from .._json import dumps_text
 from ..model import JobMessage
 from ._buffer import Write, json_string, kept, message_event
 
@@ -135,7 +135,7 @@ def messages_args(writes: Sequence[Write], prefix: str, max_messages: int, max_e
             entry = f"[{json_string(write.message)},{ts}]" if keep else ""
             args += ("m", job_id, ts, write.type._value_, entry, message_event(write))
         else:
-            op = json.dumps(write.operation.to_dict(), separators=(",", ":")) if write.operation is not None else ""
+            op = dumps_text(write.operation.to_dict()) if write.operation is not None else ""
             args += ("p", job_id, ts, repr(write.value), op, "")
     return args
 

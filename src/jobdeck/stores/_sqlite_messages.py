@@ -9,13 +9,13 @@ once per batch instead of once per message.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
+from .._json import dumps_text
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
 from ._buffer import Write, kept, message_event
 from .sqlite_schema import operation_from_json
@@ -32,9 +32,6 @@ _KINDS = {kind.value: kind for kind in MessageType}
 _ACTIVITY = ("UPDATE jobs SET last_activity = ?, progress = COALESCE(?, progress), "
              "operation = COALESCE(?, operation) WHERE id = ?")
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _heads(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[str, float | None, str | None]]:
@@ -79,12 +76,12 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
             continue
         if write.operation is not None:
             state[3] = write.operation
-            state[2] = _dumps(write.operation.to_dict())
+            state[2] = dumps_text(write.operation.to_dict())
         elif state[3] is None:
             state[3] = operation_from_json(heads[job_id][2])
         state[1] = write.value
         op = state[3]
-        events.append((job_id, "progress", _dumps({"progress": write.value, "lastActivityTime":
+        events.append((job_id, "progress", dumps_text({"progress": write.value, "lastActivityTime":
                                                    format_time(write.timestamp),
                                                    "currentOperation": op.to_dict() if op else None})))
     if rows:

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from ..errors import JobNotFoundError
+from ..errors import InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
 from .checks import TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
@@ -134,10 +134,10 @@ class Store(ABC):
         """Create a ``running`` job. With ``max_active``, refuse (JobConflictError) when that many jobs of
         this type are already active -- checked and inserted atomically, also across processes."""
         if not isinstance(job_type, str) or not job_type.strip():
-            raise ValueError(f"job_type must be a non-empty string, got {job_type!r}")
-        if not isinstance(author, str):
-            raise ValueError(f"author must be a string, got {type(author).__name__}")
-        check_json(params, "params")
+            raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}", "job_type")
+        check_text(job_type, "job_type")
+        check_text(author, "author")
+        params = check_json(params, "params")
         now = time.time()
         job = JobInfo(
             id=str(uuid.uuid4()),
@@ -234,7 +234,7 @@ class Store(ABC):
 
     def complete_job(self, job_id: str, result: Any = None) -> bool:
         """``completed`` with progress 1 and ``result``. Also from ``aborting``: the work did finish."""
-        check_json(result, "result")
+        result = check_json(result, "result")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status.is_terminal:
@@ -248,7 +248,7 @@ class Store(ABC):
     def fail_job(self, job_id: str, error_message: str | None = None) -> bool:
         """``failed``; ``error_message`` is added as an error message."""
         if error_message is not None:
-            check_text(error_message)
+            check_text(error_message, "error_message")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status.is_terminal:
@@ -264,7 +264,7 @@ class Store(ABC):
         True if the job is now aborting (a repeated request is a no-op), False if it already finished.
         """
         if reason is not None:
-            check_text(reason)
+            check_text(reason, "reason")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status is not JobStatus.RUNNING:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
 import uuid
 from datetime import datetime
-from typing import Any
 
+from .._json import check_json, safe_text
+from ..errors import InvalidArgumentError
 from ..model import parse_time
 
 __all__ = ["TimeLike", "as_timestamp", "check_id", "check_json", "check_progress", "check_text", "new_owner_token"]
@@ -40,19 +40,14 @@ def check_id(job_id: object) -> str:
     return job_id
 
 
-def check_text(text: object) -> str:
+def check_text(text: object, name: str = "message") -> str:
+    """A string every store and encoder takes: lone surrogates (not valid Unicode) are refused."""
     if not isinstance(text, str):
-        raise ValueError(f"message must be a string, got {type(text).__name__}")
+        raise InvalidArgumentError(f"{name} must be a string, got {type(text).__name__}", name)
+    if not text.isascii() and safe_text(text) is not text:
+        raise InvalidArgumentError(f"{name} contains a lone surrogate (not valid Unicode text): {text[:80]!r}",
+                                   name)
     return text
-
-
-def check_json(value: Any, name: str) -> Any:
-    # Params and results cross process boundaries as JSON (never pickle): reject what would not survive.
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be JSON-serialisable: {exc}") from None
-    return value
 
 
 def check_progress(value: object) -> float:

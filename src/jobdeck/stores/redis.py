@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from .._json import dumps_text
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, job_data, message_data
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
@@ -38,9 +39,6 @@ __all__ = ["RedisStore"]
 _KINDS = tuple(MessageType)
 _MAX_BLOCK = 5.0  # one XREAD BLOCK stays well inside the socket timeout; callers simply wait again
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 class RedisStore(Store):
@@ -112,7 +110,7 @@ class RedisStore(Store):
                 keys=[self._job_key(job.id), self._set_key("active"), self._set_key("active", job.job_type),
                       self._events_key],
                 args=[-1 if max_active is None else max_active, repr(job.start_time), job.id, self.max_events,
-                      _dumps(job_data(job)), *flat])
+                      dumps_text(job_data(job)), *flat])
         if not ok:
             raise JobConflictError(job.job_type, max_active or 0, list(value))
         self._status.put(job.id, job.status)
@@ -186,7 +184,7 @@ class RedisStore(Store):
             pipe.hdel(key, *gone)
         for message in added:
             mkey = self._msgs_key(job.id, message.type)
-            pipe.rpush(mkey, _dumps([message.message, message.timestamp]))
+            pipe.rpush(mkey, dumps_text([message.message, message.timestamp]))
             pipe.ltrim(mkey, -self.max_messages, -1)
             if emit:
                 self._xadd(pipe, EventType.MESSAGE, job.id, message_data(message))
@@ -205,7 +203,7 @@ class RedisStore(Store):
                       "" if cutoff is None else repr(cutoff))
 
     def _xadd(self, pipe: Any, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
-        pipe.xadd(self._events_key, {"t": kind.value, "j": job_id, "d": _dumps(data)},
+        pipe.xadd(self._events_key, {"t": kind.value, "j": job_id, "d": dumps_text(data)},
                   maxlen=self.max_events, approximate=True)
 
     def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
@@ -213,7 +211,7 @@ class RedisStore(Store):
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         self._messages.flush()  # messages sent before this value go first
-        op = _dumps(operation.to_dict()) if operation is not None else ""
+        op = dumps_text(operation.to_dict()) if operation is not None else ""
         with self._errors():
             done = self._progress_script(keys=[self._job_key(job_id), self._events_key],
                                          args=[job_id, repr(value), repr(now), op, self.max_events])
@@ -237,8 +235,8 @@ class RedisStore(Store):
         with self._errors():
             done = self._message_script(
                 keys=[self._job_key(job_id), self._msgs_key(job_id, message.type), self._events_key],
-                args=[job_id, _dumps([message.message, message.timestamp]), repr(message.timestamp),
-                      self.max_messages, self.max_events, _dumps(message_data(message))])
+                args=[job_id, dumps_text([message.message, message.timestamp]), repr(message.timestamp),
+                      self.max_messages, self.max_events, dumps_text(message_data(message))])
         if done == -1:
             raise self._not_found(job_id)
         return bool(done)

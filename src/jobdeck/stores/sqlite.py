@@ -16,7 +16,6 @@ states what that promises); status changes are written at once. Other processes 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
@@ -43,9 +43,6 @@ _UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constan
 _INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
 _POLL = 0.05  # how often wait_events looks for events written by other processes
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 class SQLiteStore(Store):
@@ -118,7 +115,7 @@ class SQLiteStore(Store):
 
     def _event(self, conn: sqlite3.Connection, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
         cur = conn.execute("INSERT INTO events (job_id, type, data) VALUES (?, ?, ?)", (job_id, kind.value,
-                                                                                        _dumps(data)))
+                                                                                        dumps_text(data)))
         last = cur.lastrowid or 0
         if last > self.max_events:
             conn.execute("DELETE FROM events WHERE id <= ?", (last - self.max_events,))
@@ -231,7 +228,7 @@ class SQLiteStore(Store):
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         self._messages.flush()  # messages sent before this value go first
-        op_json = _dumps(operation.to_dict()) if operation is not None else None
+        op_json = dumps_text(operation.to_dict()) if operation is not None else None
         with self._tx() as conn:
             rows = conn.execute(
                 "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation) "
@@ -355,7 +352,7 @@ class SQLiteStore(Store):
                                 (cursor, limit)).fetchall()
         if not rows:
             return EventBatch([], after)
-        events = [JobEvent(str(i), EventType(t), j, json.loads(d)) for i, t, j, d in rows]
+        events = [JobEvent(str(i), EventType(t), j, loads_event_data(d)) for i, t, j, d in rows]
         return EventBatch(events, events[-1].id)
 
     def _wait_events(self, after: str | None, timeout: float) -> EventBatch:

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from .._json import dumps_text, loads_stored
 from ..errors import StoreError
 from ..model import JobInfo, JobStatus, OperationRef
 
@@ -94,16 +95,14 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     return int(version)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
 
 def job_to_row(job: JobInfo) -> tuple[Any, ...]:
     """Values in :data:`HEAD_COLUMNS` order. Params and results are JSON text, never pickle."""
     op = job.current_operation
     return (
         job.id, job.job_type, job.author, job.status.value, job.progress, job.start_time, job.end_time,
-        job.last_activity_time, _dumps(job.params), _dumps(job.result), _dumps(op.to_dict()) if op else None,
+        job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
+        dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time,
     )
 
@@ -120,8 +119,8 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         start_time=start,
         end_time=end,
         last_activity_time=activity,
-        params=json.loads(params),
-        result=json.loads(result),
+        params=loads_stored(params),
+        result=loads_stored(result),
         current_operation=operation_from_json(op),
         owner=owner,
         heartbeat_time=heartbeat,
