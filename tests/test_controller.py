@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
 from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController
+from jobdeck.controller import MAX_PROBLEMS
 
 
 @pytest.fixture
@@ -30,10 +32,12 @@ def test_progress_before_a_pipeline_sets_the_job_progress(ctl: PipelineControlle
     assert progress_of(ctl) == pytest.approx(0.4)
     ctl.progress(7)
     assert progress_of(ctl) == 1.0
-    with pytest.raises(ValueError, match="NaN"):
-        ctl.progress(float("nan"))
-    with pytest.raises(ValueError):
-        ctl.progress("half")  # type: ignore[arg-type]
+    ctl.progress(float("nan"))  # skipped with a warning, never raised into job code
+    ctl.progress("half")  # type: ignore[arg-type]
+    assert progress_of(ctl) == 1.0
+    warnings = [m.message for m in ctl.store.require_job(ctl.job_id).warning_messages]
+    assert warnings == ["progress() ignored: progress must be a number between 0 and 1, got NaN",
+                        "progress() ignored: progress must be a number between 0 and 1, got str"]
 
 
 def test_operations_accept_ids_pairs_and_dicts_with_default_weight_one(ctl: PipelineController) -> None:
@@ -117,13 +121,49 @@ def test_job_progress_never_moves_backwards(ctl: PipelineController) -> None:
     assert progress_of(ctl) == pytest.approx(0.4)
 
 
-def test_unknown_operation_names_it_and_the_known_ids(ctl: PipelineController) -> None:
+def warnings_of(ctl: PipelineController) -> list[str]:
+    return [m.message for m in ctl.store.require_job(ctl.job_id).warning_messages]
+
+
+def test_an_unknown_operation_is_one_warning_naming_it_and_the_known_ids(
+        ctl: PipelineController, caplog: pytest.LogCaptureFixture) -> None:
     ctl.initialize_pipeline(["data-loading", "saving"])
-    with pytest.raises(ValueError, match=r"'nope'.*data-loading, saving"):
-        ctl.update_operation("nope", 0.5)
+    with caplog.at_level(logging.WARNING, logger="jobdeck"):
+        for _ in range(3):
+            ctl.update_operation("nope", 0.5)  # the same typo in a loop: one warning
+    assert len(warnings_of(ctl)) == 1
+    assert re.search(r"'nope'.*data-loading, saving", warnings_of(ctl)[0])
+    assert len([r for r in caplog.records if "nope" in r.getMessage()]) == 1
+    ctl.update_sub_operation("saving", "cache", 0.5)  # a sub-operation of an operation without any
+    assert re.search(r"'cache'.*under 'saving'.*none", warnings_of(ctl)[1])
     ctl.define_sub_operations("saving", ["db"])
-    with pytest.raises(ValueError, match=r"'cache'.*under 'saving'.*db"):
-        ctl.update_sub_operation("saving", "cache", 0.5)
+    ctl.update_sub_operation("saving", "cache", 0.5)
+    assert re.search(r"'cache'.*under 'saving'.*db", warnings_of(ctl)[2])
+    assert progress_of(ctl) == 0.0  # nothing was changed by the mistaken calls
+    ctl.update_sub_operation("data-loading", 1.0)
+    assert progress_of(ctl) == pytest.approx(0.5)
+    assert ctl.store.get_status(ctl.job_id) is JobStatus.RUNNING
+
+
+def test_distinct_mistakes_are_capped(ctl: PipelineController) -> None:
+    ctl.initialize_pipeline(["a"])
+    for n in range(MAX_PROBLEMS + 20):
+        ctl.update_operation(f"op-{n}", 0.5)
+    warnings = warnings_of(ctl)
+    assert len(warnings) == MAX_PROBLEMS + 1
+    assert "further ones are ignored" in warnings[-1]
+
+
+def test_mistaken_calls_before_a_pipeline_and_odd_messages_do_not_raise(ctl: PipelineController) -> None:
+    ctl.update_operation("a", 0.5)
+    ctl.next_operation()
+    ctl.update_sub_operation("a", "b")  # type: ignore[call-overload]
+    ctl.update_sub_operation("a", 3, 0.5)  # type: ignore[call-overload]
+    ctl.info(42)  # type: ignore[arg-type]
+    job = ctl.store.require_job(ctl.job_id)
+    assert [m.message for m in job.info_messages] == ["42"]
+    assert len(job.warning_messages) == 5
+    assert "initialize_pipeline" in job.warning_messages[0].message
 
 
 def test_bad_pipeline_definitions_are_value_errors(ctl: PipelineController) -> None:
@@ -131,7 +171,10 @@ def test_bad_pipeline_definitions_are_value_errors(ctl: PipelineController) -> N
         with pytest.raises(ValueError):
             ctl.initialize_pipeline(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="initialize_pipeline"):
-        ctl.update_operation("a", 0.5)
+        ctl.define_sub_operations("a", ["x"])
+    ctl.initialize_pipeline(["a"])
+    with pytest.raises(ValueError, match="'b'"):
+        ctl.define_sub_operations("b", ["x"])
 
 
 def test_messages_reach_the_store_and_logging(ctl: PipelineController, caplog: pytest.LogCaptureFixture) -> None:

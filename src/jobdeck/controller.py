@@ -12,6 +12,12 @@
 Leaving the ``with`` block normally completes the job; an :class:`AbortError` (from ``check_abort()``) marks it
 aborted and is swallowed, because stopping on request is a normal way for a job to end; any other exception
 fails the job with the exception's type and message and propagates.
+
+A mistake in a progress, operation or message call (an unknown operation id, a sub-operation of an operation
+that has none, a progress that is not a number) does not end an hour-long job: the call is skipped, the job gets
+one warning message per distinct problem and the log one line, as the reference's controller does. Mistakes in
+setting the pipeline up (``initialize_pipeline``, ``define_sub_operations``: bad weights, duplicate ids) still
+raise at once, because nothing sensible can follow them.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ logger = logging.getLogger("jobdeck")
 
 # check_abort() is called in tight loops; stores that answer over the network may serve it from a cache this old.
 ABORT_CHECK_MAX_AGE = 0.1
+# Distinct forgiven problems reported per job; past this a loop making a new mistake each turn adds no more.
+MAX_PROBLEMS = 50
 
 
 class PipelineController:
@@ -53,6 +61,7 @@ class PipelineController:
         self._leaf: _Node | None = None
         self._op_key: tuple[object, int] | None = None
         self._lock = threading.Lock()
+        self._problems: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<PipelineController job={self.job_id}>"
@@ -80,13 +89,29 @@ class PipelineController:
 
     # ------------------------------------------------------------------ progress
 
+    def _forgive(self, call: str, problem: str) -> None:
+        """Skip a mistaken call: one warning message (and log line) per distinct problem, never an exception."""
+        text = f"{call} ignored: {problem}"
+        with self._lock:
+            if text in self._problems or len(self._problems) > MAX_PROBLEMS:
+                return
+            self._problems.add(text)
+            if len(self._problems) > MAX_PROBLEMS:
+                text = f"more than {MAX_PROBLEMS} different progress-call mistakes; further ones are ignored silently"
+        logger.warning("job %s: %s", self.job_id, text)
+        self.store.add_warning_message(self.job_id, text)
+
     def progress(self, value: float) -> None:
         """Progress of the current (sub-)operation, or of the whole job before a pipeline is defined.
 
-        Reaching 1 moves on to the next operation.
+        Reaching 1 moves on to the next operation. A value that is not a number is skipped with a warning.
         """
         if type(value) is not float or not 0.0 <= value <= 1.0:  # fast path skips the full check (NaN fails too)
-            value = check_progress(value)
+            try:
+                value = check_progress(value)
+            except ValueError as exc:
+                self._forgive("progress()", str(exc))
+                return
         with self._lock:
             tree = self._tree
             if tree is None:
@@ -101,12 +126,17 @@ class PipelineController:
             self._push()
 
     def update_operation(self, operation_id: str, value: float) -> None:
-        """Progress of any operation (not only the current one: parts may run concurrently)."""
-        value = check_progress(value)
-        with self._lock:
-            self._require_tree().set(operation_id, value)
-            self._leaf = None
-            self._push()
+        """Progress of any operation (not only the current one: parts may run concurrently).
+
+        An unknown operation, or no pipeline yet, is skipped with a warning message."""
+        try:
+            value = check_progress(value)
+            with self._lock:
+                self._require_tree().set(operation_id, value)
+                self._leaf = None
+                self._push()
+        except ValueError as exc:
+            self._forgive(f"update_operation({operation_id!r})", str(exc))
 
     def update_sub_operation(self, operation_id: str, sub_operation_id: str | float, value: float | None = None
                              ) -> None:
@@ -114,19 +144,23 @@ class PipelineController:
         ``update_sub_operation("op/sub", 0.5)`` (``update_sub_operation("op", 1.0)`` updates ``op`` itself)."""
         if value is None:
             if isinstance(sub_operation_id, str):
-                raise ValueError("update_sub_operation(op, sub, value) needs a value")
+                self._forgive("update_sub_operation()", "update_sub_operation(op, sub, value) needs a value")
+                return
             self.update_operation(operation_id, sub_operation_id)
+        elif not isinstance(sub_operation_id, str):
+            self._forgive("update_sub_operation()", f"sub-operation id must be a string, got {sub_operation_id!r}")
         else:
-            if not isinstance(sub_operation_id, str):
-                raise ValueError(f"sub-operation id must be a string, got {sub_operation_id!r}")
             self.update_operation(f"{operation_id}/{sub_operation_id}", value)
 
     def next_operation(self) -> None:
-        """Finish the current operation and make the next one current."""
-        with self._lock:
-            self._require_tree().next_operation()
-            self._leaf = None
-            self._push()
+        """Finish the current operation and make the next one current (skipped with a warning before a pipeline)."""
+        try:
+            with self._lock:
+                self._require_tree().next_operation()
+                self._leaf = None
+                self._push()
+        except ValueError as exc:
+            self._forgive("next_operation()", str(exc))
 
     def _push(self) -> None:
         """Send the tree's progress to the store; never lets the job's progress go backwards."""
@@ -185,15 +219,24 @@ class PipelineController:
 
     # ------------------------------------------------------------------ messages
 
+    def _text(self, call: str, message: object) -> str:
+        if isinstance(message, str):
+            return message
+        self._forgive(call, f"message must be a string, got {type(message).__name__} (recorded as its str())")
+        return str(message)
+
     def info(self, message: str) -> None:
+        message = self._text("info()", message)
         self.store.add_info_message(self.job_id, message)
         logger.info("job %s: %s", self.job_id, message)
 
     def warning(self, message: str) -> None:
+        message = self._text("warning()", message)
         self.store.add_warning_message(self.job_id, message)
         logger.warning("job %s: %s", self.job_id, message)
 
     def error(self, message: str) -> None:
+        message = self._text("error()", message)
         self.store.add_error_message(self.job_id, message)
         logger.error("job %s: %s", self.job_id, message)
 

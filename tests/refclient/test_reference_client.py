@@ -116,3 +116,16 @@ def test_starting_while_the_previous_job_stops_says_so(server: RefServer, releas
     server.wait_status(first, "aborted")
     assert server.api("POST", "/start", json={"jobType": "Holds", "params": {"release": str(release)}}
                       ).status_code == 201
+
+
+def test_job_code_survives_mistaken_progress_calls(server: RefServer) -> None:
+    job_id = server.start_job("Typos")["id"]
+    job = server.wait_status(job_id, "completed", "failed")
+    assert (job["status"], job["result"]) == ("completed", "survived")
+    warnings = [m["message"] for m in job["warningMessages"]]
+    assert len(warnings) == 3, warnings  # the repeated typo once; each other problem once
+    assert "'lod'" in warnings[0] and "known: load, work" in warnings[0]
+    assert "'part' under 'load'" in warnings[1]
+    assert "'x' under 'work'" in warnings[2]
+    assert [m["message"] for m in job["infoMessages"]] == ["carried on"]
+    assert server.api("POST", "/start", json={"jobType": "Typos", "params": {"nope": 1}}).status_code == 400
