@@ -33,6 +33,8 @@ _ENV: dict[str, str] = {
     "JOBDECK_PREFIX": "prefix",
     "JOBDECK_SHUTDOWN_GRACE": "shutdown_grace",
     "JOBDECK_DEMO_SPEED": "demo_speed",
+    "JOBDECK_FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
+    "JOBDECK_TRUSTED_ORIGINS": "trusted_origins",
 }
 
 
@@ -58,7 +60,9 @@ class Settings:
     """Everything ``jobdeck serve`` needs to know.
 
     ``store`` None means the default SQLite file (:func:`default_store_url`); ``token`` None with
-    ``no_auth`` False means a random token is generated at start.
+    ``no_auth`` False means a random token is generated at start. ``forwarded_allow_ips`` (comma-separated
+    addresses or networks, ``*`` for any; uvicorn's default, the loopback address) are the reverse proxies whose
+    forwarded host and scheme are believed; ``trusted_origins`` are origins always allowed to write.
     """
 
     host: str = "127.0.0.1"
@@ -73,6 +77,8 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     shutdown_grace: float = 10.0
     ping_interval: float = 15.0
+    forwarded_allow_ips: str = "127.0.0.1"
+    trusted_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
@@ -124,6 +130,8 @@ def _convert(raw: str, kind: Any) -> Any:
         return int(raw)
     if text == "float":
         return float(raw)
+    if text == "tuple[str, ...]":
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
     if text == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

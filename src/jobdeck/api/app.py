@@ -34,6 +34,7 @@ from .deck import Deck
 from .errors import install_error_handlers
 from .middleware import AccessLogMiddleware, RequestGuardMiddleware
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
+from .proxy import SiteCheck
 from .routes import build_api_router
 from .serialize import json_response
 from .sse import Multiplexer
@@ -54,6 +55,8 @@ def create_app(
     ping_interval: float = 15.0,
     max_body: int = DEFAULT_MAX_BODY,
     shutdown_grace: float | None = None,
+    forwarded_allow_ips: str | list[str] | None = None,
+    trusted_origins: list[str] | tuple[str, ...] = (),
 ) -> FastAPI:
     """Build the app. All its state lives on it (``app.state.deck``), so several apps can share a process.
 
@@ -65,6 +68,10 @@ def create_app(
     - ``ping_interval``: seconds between keep-alive comments on ``/events``.
     - ``max_body``: request bodies above this many bytes are refused with 413.
     - ``shutdown_grace``: when set, the app's shutdown also shuts the runner down (``runner.shutdown``).
+    - ``forwarded_allow_ips``: reverse proxies (addresses, networks or ``*``) whose ``X-Forwarded-For``,
+      ``-Proto`` and ``-Host`` headers are believed; run the server without its own proxy-header handling
+      (``uvicorn --no-proxy-headers``), the app does it. ``trusted_origins``: origins whose writes are accepted
+      although they are not this server's own (see :mod:`jobdeck.api.proxy`).
     """
     if store is None:
         store = runner.store if runner is not None else get_default_store()
@@ -74,6 +81,7 @@ def create_app(
         raise ValueError(f"prefix must start with '/' and not end with one, got {prefix!r}")
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
         raise ValueError(f"max_body must be a number of bytes, got {max_body!r}")
+    site = SiteCheck(forwarded_allow_ips, trusted_origins)
     deck = Deck(
         store=store,
         runner=runner,
@@ -126,6 +134,12 @@ def create_app(
         app.include_router(build_pages_router(deck))
         app.mount("/static", StaticGate(StaticFiles(directory=STATIC_DIR, check_dir=False), deck.auth),
                   name="static")
-    app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix)
+    if site.forwarded_allow_ips:
+        # Inside the guard: the guard still sees the proxy's address (to decide whether to believe its
+        # X-Forwarded-Host), the routes and the access log see the browser's address and scheme.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=site.forwarded_allow_ips)
+    app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix, site=site)
     app.add_middleware(AccessLogMiddleware)
     return app

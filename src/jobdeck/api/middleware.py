@@ -4,19 +4,19 @@
   token), and the last-resort handler: an unexpected exception is logged here and answered with a generic 500.
 - :class:`RequestGuardMiddleware`: caps request bodies (413) and refuses cross-site writes: a mutating request
   whose ``Origin`` is another site (403), or an API write whose body is not JSON (415), so an HTML form on
-  another site cannot abort jobs.
+  another site cannot abort jobs. Which site is "this one" behind a reverse proxy: :mod:`jobdeck.api.proxy`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._json import dumps
 from .errors import ApiError
+from .proxy import SiteCheck
 
 __all__ = ["AccessLogMiddleware", "RequestGuardMiddleware", "route_path"]
 
@@ -24,7 +24,8 @@ access_logger = logging.getLogger("jobdeck.access")
 error_logger = logging.getLogger("jobdeck.api")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_GUARD_HEADERS = frozenset({b"origin", b"host", b"content-type", b"content-length", b"transfer-encoding",
+                            b"sec-fetch-site", b"x-forwarded-host", b"x-forwarded-proto", b"forwarded"})
 
 
 def route_path(scope: Scope) -> str:
@@ -78,39 +79,24 @@ class AccessLogMiddleware:
                                    (time.perf_counter() - started) * 1000)
 
 
-def _origin_matches(origin: str, host: str | None, scheme: str) -> bool:
-    if not host or origin == "null":
-        return False
-    parts = urlsplit(origin)
-    if not parts.hostname:
-        return False
-    origin_port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    target = urlsplit(f"{scheme}://{host}")
-    try:
-        target_port = target.port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:
-        return False
-    return parts.hostname == (target.hostname or "") and origin_port == target_port
-
-
 class RequestGuardMiddleware:
     """Cap request bodies at ``max_body`` bytes and refuse cross-site writes (see the module docstring).
 
     ``json_prefix``: writes under this path must send JSON bodies (the login form lives outside it).
+    ``site``: trusted proxies and origins (default: none, the ``Host`` header and the connection's scheme).
     """
 
-    def __init__(self, app: ASGIApp, *, max_body: int, json_prefix: str) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, json_prefix: str, site: SiteCheck | None = None) -> None:
         self.app = app
         self.max_body = max_body
         self.json_prefix = json_prefix
+        self.site = site or SiteCheck()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        headers = {k: v for k, v in scope["headers"] if k in (b"origin", b"host", b"content-type",
-                                                                b"content-length", b"transfer-encoding",
-                                                                b"sec-fetch-site")}
+        headers = {k: v for k, v in scope["headers"] if k in _GUARD_HEADERS}
         refusal = self._refusal(scope, headers)
         if refusal is not None:
             status, message = refusal
@@ -134,12 +120,9 @@ class RequestGuardMiddleware:
         if headers.get(b"sec-fetch-site") == b"cross-site":
             return 403, "cross-site request refused"
         origin = headers.get(b"origin")
-        if origin is not None:
-            host = headers.get(b"host")
-            if not _origin_matches(origin.decode("latin-1"), host.decode("latin-1") if host else None,
-                                   scope.get("scheme", "http")):
-                return 403, (f"cross-site request refused: Origin {origin.decode('latin-1')!r} does not match "
-                             "this server")
+        if origin is not None and not self.site.allows(origin.decode("latin-1"), scope, headers):
+            return 403, (f"cross-site request refused: Origin {origin.decode('latin-1')!r} does not match this "
+                         "server (behind a reverse proxy: see --forwarded-allow-ips and --trusted-origin)")
         length_text = headers.get(b"content-length")
         length = 0
         if length_text is not None:

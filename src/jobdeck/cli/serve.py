@@ -47,7 +47,8 @@ def register(sub: Any) -> None:
         help="run the HTTP API and dashboard",
         description="Run the jobdeck HTTP API, live events and dashboard under uvicorn. Options fall back to "
                     "JOBDECK_* environment variables (JOBDECK_STORE, JOBDECK_TOKEN, JOBDECK_HOST, JOBDECK_PORT, "
-                    "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE).",
+                    "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE, JOBDECK_FORWARDED_ALLOW_IPS, "
+                    "JOBDECK_TRUSTED_ORIGINS).",
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -66,6 +67,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
     parser.add_argument("--prefix", help="where the JSON API lives (default /api/admin/jobs)")
+    parser.add_argument("--forwarded-allow-ips", metavar="IPS",
+                        help="reverse proxies (comma-separated addresses or networks, * for any) whose "
+                             "X-Forwarded-For/-Proto/-Host headers are believed (default 127.0.0.1)")
+    parser.add_argument("--trusted-origin", action="append", metavar="URL", dest="trusted_origins",
+                        help="an origin (https://admin.example.com) allowed to write although it is not this "
+                             "server's own; repeatable")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="server log level (default info)")
     parser.set_defaults(func=run)
@@ -88,7 +95,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         return Settings.from_env(env, host=args.host, port=args.port, store=args.store, token=args.token,
                                  no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
-                                 stale_after=args.stale_after, prefix=args.prefix)
+                                 stale_after=args.stale_after, prefix=args.prefix,
+                                 forwarded_allow_ips=args.forwarded_allow_ips,
+                                 trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
 
@@ -183,8 +192,12 @@ def _serve(args: argparse.Namespace) -> None:
 
     from ..api import create_app
 
-    app = create_app(runner=runner, token=token, prefix=settings.prefix, ping_interval=settings.ping_interval,
-                     shutdown_grace=settings.shutdown_grace)
+    try:
+        app = create_app(runner=runner, token=token, prefix=settings.prefix, ping_interval=settings.ping_interval,
+                         shutdown_grace=settings.shutdown_grace, forwarded_allow_ips=settings.forwarded_allow_ips,
+                         trusted_origins=settings.trusted_origins)
+    except ValueError as exc:
+        raise _Fatal(str(exc), 2) from None
     if settings.no_auth:
         # Without a token, a web page could reach this server through DNS rebinding; only loopback names pass.
         from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -193,9 +206,10 @@ def _serve(args: argparse.Namespace) -> None:
     _configure_logging(args.log_level)
     _banner(settings, store_text, runner, token, generated=settings.token is None)
     runner.start_supervisor()
+    # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                             log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",
-                            server_header=False)
+                            server_header=False, proxy_headers=False)
     server = _make_server(config, app.state.deck.mux, runner.store)
     server.run()
 
