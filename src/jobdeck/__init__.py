@@ -22,7 +22,7 @@ from .errors import (
     UnknownJobTypeError,
 )
 from .events import EventBatch, EventType, JobEvent
-from .model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from .model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from .runner import JobRunner, JobType
 from .stores import MemoryStore, Store, open_store
 
@@ -54,6 +54,7 @@ __all__ = [
     "MemoryStore",
     "MessageType",
     "OperationRef",
+    "PastCursor",
     "PipelineController",
     "RedisStore",
     "SQLiteStore",

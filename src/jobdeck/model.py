@@ -8,7 +8,9 @@ milliseconds and ``Z`` (``2026-01-01T00:00:00.000Z``), the shape the reference s
 from __future__ import annotations
 
 import enum
+import math
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = [
     "JobStatus",
     "MessageType",
     "OperationRef",
+    "PastCursor",
     "format_time",
     "parse_time",
 ]
@@ -117,6 +120,48 @@ class OperationRef:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OperationRef:
         return cls(str(data["id"]), int(data["index"]), int(data["total"]))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PastCursor:
+    """A place in the past-jobs list, which is ordered by (end time, id), newest first.
+
+    ``get_past_jobs(before=cursor)`` returns the jobs after it in that order, so that paging costs the same on the
+    first page as on the thousandth (keyset paging, not offsets) and is not disturbed by jobs that end or are
+    evicted meanwhile. Its text form (``str(cursor)``, :meth:`parse`) is what the API hands out; clients treat it
+    as opaque.
+    """
+
+    end_time: float
+    id: str
+
+    @classmethod
+    def of(cls, job: JobInfo) -> PastCursor:
+        """The cursor just after ``job`` (a past job): the next page starts with the job ended before it."""
+        if job.end_time is None:
+            raise ValueError(f"job {job.id} is still active: only past jobs have a place in the past list")
+        return cls(job.end_time, job.id)
+
+    @classmethod
+    def parse(cls, text: str) -> PastCursor:
+        """The inverse of ``str(cursor)``; ValueError saying what is wrong with anything else."""
+        if not isinstance(text, str):
+            raise ValueError(f"a past-jobs cursor is a string, got {type(text).__name__}")
+        end, sep, job_id = text.partition("_")
+        try:
+            if not sep or len(text) > 80:
+                raise ValueError
+            value = float(end)
+            if not math.isfinite(value):
+                raise ValueError
+            canonical = str(uuid.UUID(job_id))
+        except ValueError:
+            raise ValueError(f"malformed cursor {text[:80]!r}: pass back a next cursor exactly as jobdeck "
+                             "returned it") from None
+        return cls(value, canonical)
+
+    def __str__(self) -> str:
+        return f"{self.end_time!r}_{self.id}"
 
 
 @dataclass(slots=True)

@@ -117,7 +117,7 @@ def test_older_file_is_migrated(tmp_path: Path) -> None:
     assert store.require_job("old-1").owner == "host:1:x"
     store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 3
     check.close()
 
 
@@ -128,7 +128,7 @@ def test_newer_file_is_refused(tmp_path: Path) -> None:
     conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 5}")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=r"schema version 7 .* newer jobdeck"):
+    with pytest.raises(StoreError, match=rf"schema version {LATEST_VERSION + 5} .* newer jobdeck"):
         SQLiteStore(path)
 
 

@@ -5,7 +5,6 @@ Routes are closures over one :class:`~jobdeck.api.deck.Deck`, built per app by :
 
 from __future__ import annotations
 
-import time
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -13,12 +12,13 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from ..errors import JobConflictError, UnknownJobTypeError
-from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus, format_time
+from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus
 from ..runner import JobRunner
 from ..stores.base import Store
 from . import schemas
 from .deck import Deck
 from .errors import ApiError, error_response
+from .past import CURSOR_OVERLAP, NEXT_HEADER, PastParams, parse_cursor, past_answer
 from .serialize import (
     answer_response,
     json_response,
@@ -31,9 +31,6 @@ from .sse import EventStreamResponse
 
 __all__ = ["ABORT_ALL_REASON", "CURSOR_OVERLAP", "RETRY_AFTER_ABORTING", "START_FROM_OVERLAP", "build_api_router"]
 
-# X-Jobdeck-Cursor lies this far before the query: a job that ended just before it but was written a little
-# later (another process, a slow commit, clock skew) is still returned next time. Clients upsert by id.
-CURSOR_OVERLAP = 5.0
 # A client-supplied startFrom is moved this far back. The reference client sets its cursor from its own clock
 # after the answers arrived, so a job that ended between the server's query and that moment would be in
 # neither list; the overlap returns it again (clients upsert by id, as the reference client does).
@@ -219,19 +216,23 @@ def build_api_router(deck: Deck) -> APIRouter:
         job_type, several = _job_types(request)
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
-            jobs = await deck.call(store.get_active_jobs, job_type, messages=view.load)
+            jobs = await deck.call(store.get_active_jobs, job_type, messages=view.messages)
             return deck.cache.render_list(_keep_types(jobs, several), view.keep), None
 
         return answer_response(await deck.answer(("active", several or job_type, view.keep), build))
 
-    @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {"X-Jobdeck-Cursor": {
-        "description": "pass as startFrom next time (overlaps a little: upsert by id)",
-        "schema": {"type": "string"}}}}, **_AUTH_ERRORS}, summary="Finished jobs, most recently ended first",
+    @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {
+        "X-Jobdeck-Cursor": {"description": "pass as startFrom next time (overlaps a little: upsert by id)",
+                             "schema": {"type": "string"}},
+        NEXT_HEADER: {"description": "with limit, when the page is full: pass as before for the next page",
+                      "schema": {"type": "string"}}}}, **_AUTH_ERRORS},
+        summary="Finished jobs, most recently ended first (ties by id); streamed when there is no limit",
         openapi_extra=_docs(_JOB_TYPE, _param("statuses", "completed, failed or aborted (repeatable)", {
             "type": "array", "items": {"type": "string", "enum": ["completed", "failed", "aborted"]}}),
             _param("startFrom", f"only jobs that ended after this time (ISO 8601), minus {START_FROM_OVERLAP:g} s of "
                                 "overlap (upsert by id)"), _MESSAGES,
-            _param("limit", "at most this many jobs", _LIMIT_SCHEMA)))
+            _param("limit", "at most this many jobs (one page)", _LIMIT_SCHEMA),
+            _param("before", f"only jobs after this cursor (the {NEXT_HEADER} header of the previous page)")))
     async def past(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
@@ -242,20 +243,9 @@ def build_api_router(deck: Deck) -> APIRouter:
             since -= START_FROM_OVERLAP
         limit = _int_param(request, "limit", None, 1, MAX_LIMIT)
         job_type, several = _job_types(request)
-
-        async def build() -> tuple[bytes, dict[str, str] | None]:
-            # The cursor is the time this query ran (minus the overlap) and travels with its body: an answer
-            # served from the cache later carries the cursor of the query that built it, never a later one.
-            now = time.time()
-            jobs = _keep_types(await deck.call(store.get_past_jobs, job_type, wanted, since, messages=view.load),
-                               several)
-            if limit is not None:
-                jobs = jobs[:limit]
-            return deck.cache.render_list(jobs, view.keep), {
-                "X-Jobdeck-Cursor": format_time(now - CURSOR_OVERLAP) or ""}
-
-        key = ("past", several or job_type, frozenset(wanted) if wanted else None, since, limit, view.keep)
-        return answer_response(await deck.answer(key, build))
+        before = parse_cursor(query.get("before"))
+        types = several if several is not None else job_type
+        return await past_answer(deck, PastParams(types, wanted, since, before, limit, view))
 
     @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
                  responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
@@ -293,7 +283,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         view = parse_messages(request.query_params.get("messages"))
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
-            job = await deck.call(store.require_job, job_id, messages=view.load)  # 404s are not cached
+            job = await deck.call(store.require_job, job_id, messages=view.messages)  # 404s are not cached
             return deck.cache.render(job, view.keep), None
 
         return answer_response(await deck.answer(("progress", job_id, view.keep), build))

@@ -39,14 +39,16 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 class MessagesView:
     """The ``messages`` query value: ``all`` (default, the reference shape), ``none`` or ``last:N``.
 
-    ``load`` says whether the store must read message lists at all; ``keep`` is ``JobInfo.to_dict``'s argument.
+    ``load`` says whether the store must read message lists at all; ``keep`` is ``JobInfo.to_dict``'s argument;
+    ``messages`` is the stores' (True all, N the newest N of each kind), so that the store reads only those.
     """
 
-    __slots__ = ("keep", "load")
+    __slots__ = ("keep", "load", "messages")
 
     def __init__(self, load: bool, keep: int | None) -> None:
         self.load = load
         self.keep = keep
+        self.messages: bool | int = True if keep is None else keep
 
 
 _ALL = MessagesView(True, None)

@@ -29,6 +29,7 @@ CAP_MESSAGES = (
 )
 CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
 _KINDS = {kind.value: kind for kind in MessageType}
+_NEWEST = "SELECT text, ts FROM messages WHERE job_id = ? AND kind = ? ORDER BY seq DESC LIMIT ?"
 _ACTIVITY = ("UPDATE jobs SET last_activity = ?, progress = COALESCE(?, progress), "
              "operation = COALESCE(?, operation) WHERE id = ?")
 
@@ -97,11 +98,21 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
     return refused
 
 
-def load_messages(conn: sqlite3.Connection, jobs: Sequence[JobInfo]) -> None:
-    """Fill the jobs' message lists, oldest first per kind.
+def load_messages(conn: sqlite3.Connection, jobs: Sequence[JobInfo], keep: int | None = None) -> None:
+    """Fill the jobs' message lists, oldest first per kind: all of them (``keep=None``) or the newest ``keep``.
 
-    One query per kind (and chunk of ids), so that each row carries only what differs between rows; the index
-    (job_id, kind, seq) delivers them in order. This runs for every message shown, so the loop stays bare."""
+    All: one query per kind (and chunk of ids), so that each row carries only what differs between rows; the
+    index (job_id, kind, seq) delivers them in order. This runs for every message shown, so the loop stays bare.
+    The newest N: one ``ORDER BY seq DESC LIMIT N`` per job and kind, which the same index answers by reading
+    exactly those rows, however long the job's log is."""
+    if keep is not None:
+        if keep > 0:
+            for job in jobs:
+                for kind_text, kind in _KINDS.items():
+                    newest = conn.execute(_NEWEST, (job.id, kind_text, keep)).fetchall()
+                    newest.reverse()
+                    job.messages(kind).extend([JobMessage(kind, text, ts) for text, ts in newest])
+        return
     by_id = {job.id: job for job in jobs}
     ids = list(by_id)
     for i in range(0, len(ids), CHUNK):

@@ -16,11 +16,12 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from .checks import TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 
 __all__ = [
@@ -28,7 +29,10 @@ __all__ = [
     "DEFAULT_MAX_PAST_JOBS",
     "DEFAULT_STALE_AFTER",
     "Change",
+    "Messages",
+    "PastQuery",
     "Store",
+    "message_view",
 ]
 
 DEFAULT_MAX_MESSAGES = 1000
@@ -40,6 +44,53 @@ DEFAULT_STALE_AFTER = 60.0
 # A state change: mutates the job head in place and returns the messages to append, or None to refuse
 # (the job is terminal, or no longer matches what the caller saw). Runs inside the backend's atomic step.
 Change = Callable[[JobInfo, float], list[JobMessage] | None]
+
+# Which messages a read returns: True all of them, False none, N the newest N of each kind (0: none).
+Messages = bool | int
+
+
+def message_view(messages: Messages) -> int | None:
+    """``messages`` as the backends take it (and ``JobInfo.to_dict``): None for all, N for the newest N."""
+    if messages is True:
+        return None
+    if messages is False:
+        return 0
+    if not isinstance(messages, int) or messages < 0:
+        raise ValueError(f"messages must be True (all), False (none) or a count >= 0 of the newest of each kind, "
+                         f"got {messages!r}")
+    return messages
+
+
+@dataclass(frozen=True, slots=True)
+class PastQuery:
+    """One page of past jobs, as a backend's ``_query_past`` receives it (already validated).
+
+    Order: end time, then id, both descending (newest ended first). Every field narrows the answer inside the
+    backend's own query, so that a read costs what it returns:
+
+    - ``job_types``, ``statuses``: only these (None: any);
+    - ``start_from``: only jobs that ended after this time;
+    - ``before``: only jobs after this cursor in the order above (keyset paging);
+    - ``limit``: at most this many (None: all);
+    - ``keep``: messages of each kind to include: None all, N the newest N, 0 none (message rows are then not
+      read at all).
+    """
+
+    job_types: frozenset[str] | None = None
+    statuses: frozenset[JobStatus] | None = None
+    start_from: float | None = None
+    before: PastCursor | None = None
+    limit: int | None = None
+    keep: int | None = None
+
+    def matches(self, job: JobInfo) -> bool:
+        """Whether a past job belongs in the answer (filters only: not ``limit``). For backends that filter
+        after reading the head, and for tests."""
+        end = job.end_time or 0.0
+        return ((self.job_types is None or job.job_type in self.job_types)
+                and (self.statuses is None or job.status in self.statuses)
+                and (self.start_from is None or end > self.start_from)
+                and (self.before is None or (end, job.id) < (self.before.end_time, self.before.id)))
 
 class Store(ABC):
     """Where jobs live. Thread-safe; every method may be called from any thread."""
@@ -75,8 +126,9 @@ class Store(ABC):
         """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active."""
 
     @abstractmethod
-    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
-        """A copy of the job (with or without its messages), or None."""
+    def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
+        """A copy of the job with its newest ``keep`` messages of each kind (None: all, 0: none, and then no
+        message is read), or None."""
 
     @abstractmethod
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
@@ -93,9 +145,13 @@ class Store(ABC):
         """The hot path: append to an active job's log (capped), refresh activity time, record an event."""
 
     @abstractmethod
-    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
-               start_from: float | None, messages: bool) -> list[JobInfo]:
-        """Active jobs oldest first, or past jobs newest-ended first (past ones ended after ``start_from``)."""
+    def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
+        """Active jobs (of a type, or all) oldest first, with their newest ``keep`` messages of each kind."""
+
+    @abstractmethod
+    def _query_past(self, query: PastQuery) -> list[JobInfo]:
+        """One page of past jobs (see :class:`PastQuery`), filtered, ordered and limited inside the backend's
+        query; messages read only for the jobs returned, and only as many as ``query.keep`` asks for."""
 
     @abstractmethod
     def _delete_past(self, job_type: str | None) -> list[str]:
@@ -156,28 +212,57 @@ class Store(ABC):
         """The job with its messages, or None if no such job exists (any more)."""
         if not isinstance(job_id, str):
             return None
-        return self._read(job_id, messages=True)
+        return self._read(job_id, None)
 
-    def require_job(self, job_id: str, *, messages: bool = True) -> JobInfo:
-        """Like :meth:`get_job` but raises JobNotFoundError."""
-        job = self._read(check_id(job_id), messages=messages)
+    def require_job(self, job_id: str, *, messages: Messages = True) -> JobInfo:
+        """Like :meth:`get_job` but raises JobNotFoundError. ``messages``: True all, False none, N the newest N
+        of each kind."""
+        job = self._read(check_id(job_id), message_view(messages))
         if job is None:
             raise self._not_found(job_id)
         return job
 
-    def get_active_jobs(self, job_type: str | None = None, *, messages: bool = True) -> list[JobInfo]:
-        """Running and aborting jobs, oldest first."""
-        return self._query(active=True, job_type=job_type, statuses=None, start_from=None, messages=messages)
+    def get_active_jobs(self, job_type: str | None = None, *, messages: Messages = True) -> list[JobInfo]:
+        """Active jobs, oldest first. ``messages``: True all, False none, N the newest N of each kind."""
+        return self._query_active(job_type, message_view(messages))
 
     def get_past_jobs(
         self,
-        job_type: str | None = None,
+        job_type: str | Iterable[str] | None = None,
         statuses: Iterable[JobStatus | str] | None = None,
         start_from: TimeLike | None = None,
         *,
-        messages: bool = True,
+        messages: Messages = True,
+        limit: int | None = None,
+        before: PastCursor | str | None = None,
     ) -> list[JobInfo]:
-        """Finished jobs, most recently ended first; ``start_from`` keeps those that ended after it."""
+        """Finished jobs, most recently ended first (ties: by id, descending).
+
+        ``job_type`` is one type or several; ``start_from`` keeps those that ended after it; ``limit`` returns at
+        most that many; ``before`` (a :class:`~jobdeck.model.PastCursor` or its text) continues after the last job
+        of the previous page::
+
+            page = store.get_past_jobs(limit=50, messages=False)
+            while page:
+                ...
+                page = store.get_past_jobs(limit=50, messages=False, before=PastCursor.of(page[-1]))
+
+        ``messages``: True all, False none, N the newest N of each kind. Every argument is applied inside the
+        backend's query: a page costs the same whatever the size of the history.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive whole number, got {limit!r}")
+        if isinstance(before, str):
+            before = PastCursor.parse(before)
+        elif before is not None and not isinstance(before, PastCursor):
+            raise ValueError(f"before must be a PastCursor or its text, got {type(before).__name__}")
+        types: frozenset[str] | None = None
+        if isinstance(job_type, str):
+            types = frozenset([job_type])
+        elif job_type is not None:
+            types = frozenset(job_type)
+            if not all(isinstance(t, str) for t in types):
+                raise ValueError(f"job_type must be a string or strings, got {sorted(map(repr, types))}")
         wanted: frozenset[JobStatus] | None = None
         if statuses is not None:
             if isinstance(statuses, str):
@@ -190,8 +275,8 @@ class Store(ABC):
                     raise ValueError(f"unknown status {s!r}; past statuses are completed, failed, aborted") from None
                 parsed.add(status)
             wanted = frozenset(parsed)
-        return self._query(active=False, job_type=job_type, statuses=wanted,
-                           start_from=as_timestamp(start_from, "start_from"), messages=messages)
+        return self._query_past(PastQuery(types, wanted, as_timestamp(start_from, "start_from"), before, limit,
+                                          message_view(messages)))
 
     def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
         """The job's status. Backends across a network may answer from a cache up to ``max_age`` seconds old
@@ -276,7 +361,7 @@ class Store(ABC):
         job_id = check_id(job_id)
         if self._change(job_id, change, emit=True):
             return True
-        job = self._read(job_id, messages=False)
+        job = self._read(job_id, 0)
         return job is not None and job.status is JobStatus.ABORTING
 
     def is_abort_requested(self, job_id: str) -> bool:

@@ -1,12 +1,14 @@
 """The in-process store: the reference implementation of the contract and the test double.
 
 One lock guards everything; each method holds it for a few dictionary operations, which is what makes
-``progress()`` cost about a microsecond. Past jobs are kept in end order so that eviction pops the oldest and a
-``start_from`` query walks back from the newest, touching only the jobs it returns.
+``progress()`` cost about a microsecond. Past jobs are kept sorted by (end time, id), the order of the past list,
+so that eviction pops the oldest and a page (``start_from``, ``before``, ``limit``) is found by bisection and walked
+back from there, touching only the jobs it returns (and those its filters skip).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -14,12 +16,12 @@ from typing import Any
 
 from ..errors import JobConflictError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef
-from .base import Change, Store
+from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
+from .base import Change, PastQuery, Store
 
 __all__ = ["MemoryStore"]
 
-_ACTIVE = (JobStatus.RUNNING, JobStatus.ABORTING)
+_ACTIVE = ACTIVE
 # Enum member lookups cost ~0.1 us each on Python 3.11; the hot paths use these module constants instead.
 _RUNNING = JobStatus.RUNNING
 _ABORTING = JobStatus.ABORTING
@@ -36,7 +38,7 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._jobs: dict[str, JobInfo] = {}
         self._active: dict[str, None] = {}  # insertion order = start order
-        self._past: dict[str, None] = {}  # insertion order = end order
+        self._past: list[tuple[float, str]] = []  # (end time, id), ascending: the past list read backwards
         # Events are kept raw (a tuple, no formatting) because they are recorded on the hot path;
         # read_events turns them into JobEvent objects.
         self._events: deque[tuple[int, EventType, str, Any]] = deque(maxlen=self.max_events)
@@ -61,20 +63,24 @@ class MemoryStore(Store):
             self._active[job.id] = None
             self._emit(EventType.CREATED, job.id, stored.head())
 
-    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+    def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
-            return self._copy(job, messages)
+            return self._copy(job, keep)
 
     @staticmethod
-    def _copy(job: JobInfo, messages: bool) -> JobInfo:
+    def _copy(job: JobInfo, keep: int | None) -> JobInfo:
         copy = job.head()
-        if messages:
+        if keep is None:
             copy.info_messages = list(job.info_messages)
             copy.warning_messages = list(job.warning_messages)
             copy.error_messages = list(job.error_messages)
+        elif keep:
+            copy.info_messages = job.info_messages[-keep:]
+            copy.warning_messages = job.warning_messages[-keep:]
+            copy.error_messages = job.error_messages[-keep:]
         return copy
 
     def _append(self, job: JobInfo, message: JobMessage) -> None:
@@ -100,20 +106,25 @@ class MemoryStore(Store):
                 self._emit(EventType.STATUS, job_id, job.head())
             if was_active and job.status.is_terminal:
                 del self._active[job_id]
-                self._past[job_id] = None
+                key = (job.end_time or 0.0, job_id)
+                if not self._past or key > self._past[-1]:
+                    self._past.append(key)  # the usual case: it ended last
+                else:
+                    bisect.insort(self._past, key)
                 self._evict(job.end_time or 0.0)
             return True
 
     def _evict(self, now: float) -> None:
         expired = self._expired_before(now)
-        while self._past:
-            oldest = next(iter(self._past))
-            end = self._jobs[oldest].end_time or 0.0
-            if len(self._past) > self.max_past_jobs or (expired is not None and end < expired):
-                del self._past[oldest]
-                del self._jobs[oldest]
+        gone = 0
+        for end, job_id in self._past:
+            if len(self._past) - gone > self.max_past_jobs or (expired is not None and end < expired):
+                del self._jobs[job_id]
+                gone += 1
             else:
                 break
+        if gone:
+            del self._past[:gone]
 
     def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None) -> bool:
         # The common call (a float already in [0, 1], a non-empty id) skips the base class's full validation;
@@ -159,29 +170,40 @@ class MemoryStore(Store):
             self._emit(EventType.MESSAGE, job_id, message)
             return True
 
-    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
-               start_from: float | None, messages: bool) -> list[JobInfo]:
+    def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
         with self._lock:
             out = []
-            if active:
-                for job_id in self._active:
-                    job = self._jobs[job_id]
-                    if job_type is None or job.job_type == job_type:
-                        out.append(self._copy(job, messages))
-                return out
-            for job_id in reversed(self._past):
+            for job_id in self._active:
                 job = self._jobs[job_id]
-                if start_from is not None and (job.end_time or 0.0) <= start_from:
-                    break  # end order: everything further back ended earlier still
-                if (job_type is None or job.job_type == job_type) and (statuses is None or job.status in statuses):
-                    out.append(self._copy(job, messages))
+                if job_type is None or job.job_type == job_type:
+                    out.append(self._copy(job, keep))
+            return out
+
+    def _query_past(self, query: PastQuery) -> list[JobInfo]:
+        types, statuses, start_from, limit = query.job_types, query.statuses, query.start_from, query.limit
+        with self._lock:
+            out: list[JobInfo] = []
+            past = self._past
+            # The first key after the cursor in descending order is the last one below it in ascending order.
+            i = len(past) if query.before is None else bisect.bisect_left(
+                past, (query.before.end_time, query.before.id))
+            while i > 0 and (limit is None or len(out) < limit):
+                i -= 1
+                end, job_id = past[i]
+                if start_from is not None and end <= start_from:
+                    break  # everything further back ended earlier still
+                job = self._jobs[job_id]
+                if (types is None or job.job_type in types) and (statuses is None or job.status in statuses):
+                    out.append(self._copy(job, query.keep))
             return out
 
     def _delete_past(self, job_type: str | None) -> list[str]:
         with self._lock:
-            gone = [i for i in self._past if job_type is None or self._jobs[i].job_type == job_type]
+            gone = [i for _, i in self._past if job_type is None or self._jobs[i].job_type == job_type]
+            if gone:
+                removed = set(gone)
+                self._past = [key for key in self._past if key[1] not in removed]
             for job_id in gone:
-                del self._past[job_id]
                 del self._jobs[job_id]
                 self._emit(EventType.REMOVED, job_id, None)
             return gone

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,12 +32,17 @@ from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
-from .base import Change, Store
+from .base import Change, PastQuery, Store
 
 __all__ = ["RedisStore"]
 
 _KINDS = tuple(MessageType)
 _MAX_BLOCK = 5.0  # one XREAD BLOCK stays well inside the socket timeout; callers simply wait again
+# Bounds on one read's round trip (see _read_many): job heads alone, jobs with all their messages (up to
+# 3 x max_messages each), and messages when only the newest N of each kind are read.
+_HEADS_PER_TRIP = 200
+_FULL_PER_TRIP = 4
+_MESSAGES_PER_TRIP = 6000
 
 
 
@@ -115,35 +120,40 @@ class RedisStore(Store):
             raise JobConflictError(job.job_type, max_active or 0, list(value))
         self._status.put(job.id, job.status)
 
-    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+    def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
         self._settle(job_id)
         with self._errors():
-            found = self._read_many([job_id], messages)
+            found = self._read_many([job_id], keep)
         return found[0] if found else None
 
-    def _read_many(self, ids: list[str], messages: bool) -> list[JobInfo]:
-        """Each job with its messages read in one MULTI, so no job is seen half-changed; gone ids are skipped."""
-        if not ids:
-            return []
-        per_job = 4 if messages else 1
-        pipe = self._redis.pipeline(transaction=True)
-        for job_id in ids:
-            pipe.hgetall(self._job_key(job_id))
-            if messages:
-                for kind in _KINDS:
-                    pipe.lrange(self._msgs_key(job_id, kind), 0, -1)
-        replies = pipe.execute()
+    def _read_many(self, ids: list[str], keep: int | None) -> list[JobInfo]:
+        """Each job with its newest ``keep`` messages (None: all, 0: none) read in one MULTI, so no job is seen
+        half-changed; gone ids are skipped. Jobs go in groups, so that one round trip carries a bounded amount:
+        Redis serves one command at a time, and a huge reply would hold up every writer behind it."""
         jobs = []
-        for i in range(len(ids)):
-            head = replies[i * per_job]
-            if not head:
-                continue
-            job = decode_job(head)
-            if messages:
-                for k, kind in enumerate(_KINDS):
-                    job.messages(kind).extend(
-                        JobMessage(kind, text, ts) for text, ts in map(json.loads, replies[i * per_job + 1 + k]))
-            jobs.append(job)
+        size = _HEADS_PER_TRIP if keep == 0 else _FULL_PER_TRIP if keep is None else max(
+            1, min(_HEADS_PER_TRIP, _MESSAGES_PER_TRIP // (3 * keep)))
+        first = 0 if keep is None else -keep
+        for i in range(0, len(ids), size):
+            chunk = ids[i:i + size]
+            per_job = 1 if keep == 0 else 4
+            pipe = self._redis.pipeline(transaction=True)
+            for job_id in chunk:
+                pipe.hgetall(self._job_key(job_id))
+                if keep != 0:
+                    for kind in _KINDS:
+                        pipe.lrange(self._msgs_key(job_id, kind), first, -1)
+            replies = pipe.execute()
+            for n in range(len(chunk)):
+                head = replies[n * per_job]
+                if not head:
+                    continue
+                job = decode_job(head)
+                if keep != 0:
+                    for k, kind in enumerate(_KINDS):
+                        job.messages(kind).extend(
+                            JobMessage(kind, text, ts) for text, ts in map(json.loads, replies[n * per_job + 1 + k]))
+                jobs.append(job)
         return jobs
 
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
@@ -241,21 +251,45 @@ class RedisStore(Store):
             raise self._not_found(job_id)
         return bool(done)
 
-    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
-               start_from: float | None, messages: bool) -> list[JobInfo]:
+    def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
         self._settle()
         with self._errors():
-            if active:
-                ids = self._redis.zrange(self._set_key("active", job_type), 0, -1)
-            else:
-                low = "-inf" if start_from is None else f"({start_from!r}"
-                ids = self._redis.zrevrangebyscore(self._set_key("past", job_type), "+inf", low)
-            jobs = self._read_many(list(ids), messages)
+            ids = self._redis.zrange(self._set_key("active", job_type), 0, -1)
+            jobs = self._read_many(list(ids), keep)
         # Between listing ids and reading the jobs one may have finished: it belongs to the other list now.
-        keep: Callable[[JobInfo], bool] = (
-            (lambda j: j.is_active) if active else
-            (lambda j: not j.is_active and (statuses is None or j.status in statuses)))
-        return [j for j in jobs if keep(j)]
+        return [j for j in jobs if j.is_active]
+
+    def _query_past(self, query: PastQuery) -> list[JobInfo]:
+        """Ids come from the past sorted set, newest first, a bounded range at a time; heads are read and
+        filtered (status, and jobs that went) until the page is full; messages only for the jobs kept."""
+        self._settle()
+        # One type: its own sorted set; several: the set of all, filtered by type (query.matches) below.
+        types = query.job_types
+        key = self._set_key("past", next(iter(types)) if types is not None and len(types) == 1 else None)
+        low = "-inf" if query.start_from is None else f"({query.start_from!r}"
+        high = "+inf" if query.before is None else repr(query.before.end_time)
+        limit = query.limit
+        out: list[JobInfo] = []
+        offset = 0
+        with self._errors():
+            while limit is None or len(out) < limit:
+                want = _HEADS_PER_TRIP if limit is None else min(_HEADS_PER_TRIP, 2 * (limit - len(out)) + 8)
+                entries = self._redis.zrevrangebyscore(key, high, low, start=offset, num=want, withscores=True)
+                offset += len(entries)
+                ids = [job_id for job_id, end in entries if query.before is None or (end, job_id) < (
+                    query.before.end_time, query.before.id)]  # ties with the cursor's time: by id
+                heads = [j for j in self._read_many(ids, 0) if query.matches(j)]
+                if limit is not None:
+                    heads = heads[:limit - len(out)]
+                if query.keep != 0 and heads:
+                    # Past jobs never change again, so reading their messages in a second trip is consistent.
+                    full = {j.id: j for j in self._read_many([j.id for j in heads], query.keep)}
+                    heads = [full[j.id] for j in heads if j.id in full]
+                out += heads
+                if len(entries) < want:
+                    break
+        # Redis orders equal scores by member, the same (end time, id) order as the other stores.
+        return out
 
     def _delete_past(self, job_type: str | None) -> list[str]:
         with self._errors():

@@ -2,11 +2,13 @@
 
     store = SQLiteStore("var/jobs.db")            # or open_store("sqlite:///var/jobs.db")
 
-One connection per store object, guarded by a lock: every step is one short transaction (``BEGIN IMMEDIATE``
-for read-modify-write, so two processes cannot interleave a check and an insert), and the file is in WAL mode,
-so readers in other processes never wait for a writer and a process killed mid-write loses at most that
-transaction. A second connection per thread would let reads overlap, but every step here is a few indexed
-statements, so the lock is never held long and one connection keeps closing and error handling simple.
+One writing connection per store object, guarded by a lock: every change is one short transaction (``BEGIN
+IMMEDIATE`` for read-modify-write, so two processes cannot interleave a check and an insert), and the file is in
+WAL mode, so a process killed mid-write loses at most that transaction. Reads (lists, single jobs, counts,
+events) go through a small pool of query-only connections instead (:mod:`~jobdeck.stores._sqlite_readers`): in
+WAL mode they neither wait for the writer nor hold it up, and they never take the writer's lock, so however long
+a dashboard's read takes, a running job's writes go on. Reads are pushed into SQL: filters, ``LIMIT``, the keyset
+cursor and the newest-N message reads (:class:`~jobdeck.stores.base.PastQuery`).
 
 Progress writes are coalesced (:class:`~jobdeck.stores._coalesce.ProgressBuffer`) and messages are written in
 batches, one transaction every few milliseconds (:class:`~jobdeck.stores._buffer.MessageBuffer`, whose docstring
@@ -32,7 +34,8 @@ from ..model import JobInfo, JobMessage, JobStatus, OperationRef
 from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
-from .base import Change, Store
+from ._sqlite_readers import ReaderPool
+from .base import Change, PastQuery, Store
 from .sqlite_schema import HEAD_COLUMNS, check_path, connect, job_from_row, job_to_row, operation_from_json
 
 __all__ = ["SQLiteStore"]
@@ -57,6 +60,7 @@ class SQLiteStore(Store):
         self.path = check_path(path)
         self._lock = threading.Lock()
         self._conn = connect(self.path, busy_timeout)
+        self._readers = ReaderPool(self.path, busy_timeout)
         self._closed = False
         self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-sqlite-progress")
         self._status = StatusCache()
@@ -159,15 +163,15 @@ class SQLiteStore(Store):
         self._status.put(job.id, job.status)
         self._events_written()
 
-    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+    def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
         self._settle(job_id)
-        with self._tx(write=False) as conn:
+        with self._readers.snapshot() as conn:
             row = conn.execute(f"{_SELECT_HEAD} WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
             job = job_from_row(row)
-            if messages:
-                load_messages(conn, [job])
+            if keep != 0:
+                load_messages(conn, [job], keep)
         return job
 
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
@@ -217,7 +221,7 @@ class SQLiteStore(Store):
         excess = past - len(victims) - self.max_past_jobs
         if excess > 0:
             victims += [r[0] for r in conn.execute(
-                "SELECT id FROM jobs WHERE end_time IS NOT NULL AND end_time >= ? ORDER BY end_time, rowid "
+                "SELECT id FROM jobs WHERE end_time IS NOT NULL AND end_time >= ? ORDER BY end_time, id "
                 "LIMIT ?", (cutoff if cutoff is not None else float("-inf"), excess))]
         if victims:
             conn.executemany("DELETE FROM messages WHERE job_id = ?", [(v,) for v in victims])
@@ -262,26 +266,41 @@ class SQLiteStore(Store):
         self._events_written()
         return True
 
-    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
-               start_from: float | None, messages: bool) -> list[JobInfo]:
+    def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
         self._settle()
-        where = ["end_time IS NULL" if active else "end_time IS NOT NULL"]
-        args: list[str | float] = []
-        if job_type is not None:
-            where.append("job_type = ?")
-            args.append(job_type)
-        if not active and statuses is not None:
-            where.append(f"status IN ({','.join('?' * len(statuses))})" if statuses else "0")
-            args += sorted(s.value for s in statuses)
-        if not active and start_from is not None:
-            where.append("end_time > ?")
-            args.append(start_from)
-        order = "start_time, rowid" if active else "end_time DESC, rowid DESC"
-        with self._tx(write=False) as conn:
+        where, args = ("end_time IS NULL", []) if job_type is None else ("end_time IS NULL AND job_type = ?",
+                                                                        [job_type])
+        with self._readers.snapshot() as conn:
             jobs = [job_from_row(r) for r in conn.execute(
-                f"{_SELECT_HEAD} WHERE {' AND '.join(where)} ORDER BY {order}", args)]
-            if messages and jobs:
-                load_messages(conn, jobs)
+                f"{_SELECT_HEAD} WHERE {where} ORDER BY start_time, rowid", args)]
+            if keep != 0 and jobs:
+                load_messages(conn, jobs, keep)
+        return jobs
+
+    def _query_past(self, query: PastQuery) -> list[JobInfo]:
+        self._settle()
+        where = ["end_time IS NOT NULL"]
+        args: list[str | float | int] = []
+        if query.job_types is not None:
+            where.append(f"job_type IN ({','.join('?' * len(query.job_types))})" if query.job_types else "0")
+            args += sorted(query.job_types)
+        if query.statuses is not None:
+            where.append(f"status IN ({','.join('?' * len(query.statuses))})" if query.statuses else "0")
+            args += sorted(s.value for s in query.statuses)
+        if query.start_from is not None:
+            where.append("end_time > ?")
+            args.append(query.start_from)
+        if query.before is not None:
+            where.append("(end_time, id) < (?, ?)")
+            args += [query.before.end_time, query.before.id]
+        sql = f"{_SELECT_HEAD} WHERE {' AND '.join(where)} ORDER BY end_time DESC, id DESC"
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            args.append(query.limit)
+        with self._readers.snapshot() as conn:
+            jobs = [job_from_row(r) for r in conn.execute(sql, args)]
+            if query.keep != 0 and jobs:
+                load_messages(conn, jobs, query.keep)
         return jobs
 
     def _delete_past(self, job_type: str | None) -> list[str]:
@@ -306,7 +325,7 @@ class SQLiteStore(Store):
         cached = self._status.get(job_id, max_age)
         if cached is not None:
             return cached
-        with self._tx(write=False) as conn:
+        with self._readers.snapshot() as conn:
             row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise self._not_found(job_id)
@@ -317,7 +336,7 @@ class SQLiteStore(Store):
     def stats(self) -> dict[str, int]:
         self._settle()
         counts = {s.value: 0 for s in JobStatus}
-        with self._tx(write=False) as conn:
+        with self._readers.snapshot() as conn:
             for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
                 counts[status] = count
         return counts
@@ -325,7 +344,7 @@ class SQLiteStore(Store):
     def count_rows(self) -> dict[str, int]:
         """Rows per table: how big the file's content is (for tests and ``jobdeck`` diagnostics)."""
         self._settle()
-        with self._tx(write=False) as conn:
+        with self._readers.snapshot() as conn:
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
 
@@ -333,7 +352,7 @@ class SQLiteStore(Store):
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
         self._messages.flush()
-        with self._tx(write=False) as conn:
+        with self._readers.snapshot() as conn:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             newest = int(row[0]) if row else 0
             if after is None:
@@ -380,6 +399,7 @@ class SQLiteStore(Store):
             self._messages.close()
         finally:
             self._progress.close()
+            self._readers.close()
             with self._lock:
                 self._closed = True
                 self._conn.close()

@@ -63,6 +63,13 @@ STEPS: list[list[str]] = [
         "ALTER TABLE jobs ADD COLUMN heartbeat_time REAL",
         "CREATE INDEX jobs_active ON jobs(start_time) WHERE end_time IS NULL",
     ],
+    # 2 -> 3: the past list is ordered by (end_time, id) so that a cursor names one place in it (keyset
+    # paging); one index per order a page is read in: all types, or one type.
+    [
+        "DROP INDEX jobs_past",
+        "CREATE INDEX jobs_past ON jobs(end_time, id) WHERE end_time IS NOT NULL",
+        "CREATE INDEX jobs_past_by_type ON jobs(job_type, end_time, id) WHERE end_time IS NOT NULL",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
