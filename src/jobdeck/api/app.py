@@ -89,7 +89,7 @@ def create_app(
         prefix=prefix,
         mux=Multiplexer(store, ping_interval=ping_interval),
         max_body=max_body,
-        inline=store.scheme == "memory",
+        inline=not store.blocking,
         shutdown_grace=shutdown_grace,
     )
 

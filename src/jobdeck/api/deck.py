@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 @dataclass(eq=False)
 class Deck:
-    """Everything the routes need. ``inline`` calls the store on the event loop (it never blocks)."""
+    """Everything the routes need. ``inline`` calls the store on the event loop (``not store.blocking``)."""
 
     store: Store
     runner: JobRunner | None
@@ -41,8 +41,8 @@ class Deck:
     writes: int = 0  # changes made through this app (see version)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store or runner call: directly for the memory store (a few microseconds under a lock, less
-        than a thread hop), in the thread pool for stores that do I/O (SQLite, Redis)."""
+        """Run a store or runner call: directly for a store that never blocks (the memory store: a few
+        microseconds under a lock, less than a thread hop), in the thread pool for stores that do I/O."""
         if self.inline:
             return fn(*args, **kwargs)
         return await run_in_threadpool(fn, *args, **kwargs)

@@ -96,6 +96,9 @@ class Store(ABC):
     """Where jobs live. Thread-safe; every method may be called from any thread."""
 
     scheme: ClassVar[str] = ""
+    # Whether calls may wait on I/O (a file, a server). Async callers (the API) run a blocking store's calls in
+    # a thread pool and a non-blocking one's (the memory store: microseconds under a lock) directly.
+    blocking: ClassVar[bool] = True
 
     def __init__(
         self,

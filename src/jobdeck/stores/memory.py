@@ -32,6 +32,7 @@ class MemoryStore(Store):
     """Jobs in this process's memory; gone when it exits. ``MemoryStore(max_messages=1000, ...)``."""
 
     scheme = "memory"
+    blocking = False
 
     def __init__(self, **limits: Any) -> None:
         super().__init__(**limits)

@@ -7,8 +7,8 @@ batches of messages run as Lua scripts; state changes, whose rules live in Pytho
 read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying when another process changed the
 job in between -- so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
 The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
-Messages are buffered and written in batches, one Lua call every few milliseconds
-(:class:`~jobdeck.stores._buffer.MessageBuffer`, whose docstring states what that promises). Everything is stored
+Progress writes are coalesced and messages are written in batches, one Lua call every few milliseconds
+(:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the SQLite store). Everything is stored
 as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in
 ``_redis_codec``.
 """
@@ -28,11 +28,11 @@ from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, job_data, message_data
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
 from . import _redis_scripts as scripts
-from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
-from ._coalesce import ProgressBuffer, StatusCache
+from ._buffer import DEFAULT_INTERVAL, Write
+from ._buffered import BufferedStore
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
-from .base import Change, PastQuery, Store
+from .base import Change, PastQuery
 
 __all__ = ["RedisStore"]
 
@@ -46,7 +46,7 @@ _MESSAGES_PER_TRIP = 6000
 
 
 
-class RedisStore(Store):
+class RedisStore(BufferedStore):
     """Jobs in Redis under ``prefix``.
     ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, message_interval=0.005, **limits)``."""
 
@@ -55,7 +55,7 @@ class RedisStore(Store):
     def __init__(self, url: str, *, prefix: str | None = None, progress_interval: float = 0.05,
                  message_interval: float = DEFAULT_INTERVAL, connect_timeout: float = 2.0,
                  socket_timeout: float = 10.0, **limits: Any) -> None:
-        super().__init__(**limits)
+        super().__init__(progress_interval=progress_interval, message_interval=message_interval, **limits)
         url, url_prefix = split_prefix(url)
         prefix = prefix if prefix is not None else url_prefix or "jobdeck"
         if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
@@ -70,11 +70,6 @@ class RedisStore(Store):
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
         self._stats_script = self._redis.register_script(scripts.STATS)
         self._events_key = f"{prefix}:events"
-        self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-redis-progress")
-        self._status = StatusCache()
-        self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
-                                       interval=message_interval, name="jobdeck-redis-messages")
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"<RedisStore {self.url} prefix={self.prefix!r}>"
@@ -99,12 +94,6 @@ class RedisStore(Store):
         except redis.RedisError as exc:
             raise StoreError(f"Redis store {self.url}: {type(exc).__name__}: {exc}") from exc
 
-    def _settle(self, job_id: str | None = None) -> None:
-        """Write what is buffered (messages first, they are older than any pending progress) before a read or
-        a change, so that it sees, and comes after, every earlier call."""
-        self._messages.flush()
-        self._progress.flush(job_id)
-
     # ------------------------------------------------------------------ steps
 
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
@@ -118,7 +107,7 @@ class RedisStore(Store):
                       dumps_text(job_data(job)), *flat])
         if not ok:
             raise JobConflictError(job.job_type, max_active or 0, list(value))
-        self._status.put(job.id, job.status)
+        self._status_seen(job.id, job.status)
 
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
         self._settle(job_id)
@@ -171,7 +160,7 @@ class RedisStore(Store):
                     now = time.time()
                     added = change(job, now)
                     if added is None:
-                        self._status.put(job_id, JobStatus(head["status"]))
+                        self._status_seen(job_id, JobStatus(head["status"]))
                         return False
                     if job.status.is_terminal and job.end_time is None:
                         job.end_time = now
@@ -180,9 +169,7 @@ class RedisStore(Store):
                     break
                 except redis.WatchError:
                     continue  # someone changed the job meanwhile: read it again and re-decide
-        self._status.put(job_id, job.status)
-        if job.status.is_terminal:
-            self._progress.forget(job_id)
+        self._status_seen(job_id, job.status)
         return True
 
     def _queue_change(self, pipe: Any, job: JobInfo, added: list[JobMessage], emit: bool, was_active: bool) -> None:
@@ -216,9 +203,6 @@ class RedisStore(Store):
         pipe.xadd(self._events_key, {"t": kind.value, "j": job_id, "d": dumps_text(data)},
                   maxlen=self.max_events, approximate=True)
 
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        return self._progress.update(job_id, value, operation, now)
-
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         self._messages.flush()  # messages sent before this value go first
         op = dumps_text(operation.to_dict()) if operation is not None else ""
@@ -228,9 +212,6 @@ class RedisStore(Store):
         if done == -1:
             raise self._not_found(job_id)
         return bool(done)
-
-    def _add_message(self, job_id: str, message: JobMessage) -> bool:
-        return self._messages.add(job_id, message)
 
     def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
         with self._errors():
@@ -299,17 +280,10 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------------ fast reads
 
-    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
-        cached = self._status.get(job_id, max_age)
-        if cached is not None:
-            return cached
+    def _read_status(self, job_id: str) -> JobStatus | None:
         with self._errors():
             value = self._redis.hget(self._job_key(job_id), "status")
-        if value is None:
-            raise self._not_found(job_id)
-        status = JobStatus(value)
-        self._status.put(job_id, status)
-        return status
+        return JobStatus(value) if value is not None else None
 
     def stats(self) -> dict[str, int]:
         self._settle()
@@ -378,18 +352,8 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def flush(self) -> None:
-        self._settle()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            self._messages.close()
-        finally:
-            self._progress.close()
-            self._closed = True
-            self._redis.close()
+    def _close_backend(self) -> None:
+        self._redis.close()
 
     def delete_all(self) -> int:
         """Delete every key under this store's prefix (tests, or retiring a deployment); returns how many."""

@@ -10,9 +10,9 @@ WAL mode they neither wait for the writer nor hold it up, and they never take th
 a dashboard's read takes, a running job's writes go on. Reads are pushed into SQL: filters, ``LIMIT``, the keyset
 cursor and the newest-N message reads (:class:`~jobdeck.stores.base.PastQuery`).
 
-Progress writes are coalesced (:class:`~jobdeck.stores._coalesce.ProgressBuffer`) and messages are written in
-batches, one transaction every few milliseconds (:class:`~jobdeck.stores._buffer.MessageBuffer`, whose docstring
-states what that promises); status changes are written at once. Other processes learn about events by polling the
+Progress writes are coalesced and messages are written in batches, one transaction every few milliseconds
+(:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the Redis store); status changes are written at
+once. Other processes learn about events by polling the
 ``events`` table every 50 ms.
 """
 
@@ -31,11 +31,11 @@ from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
-from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
-from ._coalesce import ProgressBuffer, StatusCache
+from ._buffer import DEFAULT_INTERVAL, Write
+from ._buffered import BufferedStore
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
-from .base import Change, PastQuery, Store
+from .base import Change, PastQuery
 from .sqlite_schema import HEAD_COLUMNS, check_path, connect, job_from_row, job_to_row, operation_from_json
 
 __all__ = ["SQLiteStore"]
@@ -48,7 +48,7 @@ _POLL = 0.05  # how often wait_events looks for events written by other processe
 
 
 
-class SQLiteStore(Store):
+class SQLiteStore(BufferedStore):
     """Jobs in a SQLite file.
     ``SQLiteStore(path, progress_interval=0.05, message_interval=0.005, busy_timeout=5.0, **limits)``."""
 
@@ -56,16 +56,11 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | Path, *, progress_interval: float = 0.05, message_interval: float = DEFAULT_INTERVAL,
                  busy_timeout: float = 5.0, **limits: Any) -> None:
-        super().__init__(**limits)
+        super().__init__(progress_interval=progress_interval, message_interval=message_interval, **limits)
         self.path = check_path(path)
         self._lock = threading.Lock()
         self._conn = connect(self.path, busy_timeout)
         self._readers = ReaderPool(self.path, busy_timeout)
-        self._closed = False
-        self._progress = ProgressBuffer(self._write_progress, progress_interval, name="jobdeck-sqlite-progress")
-        self._status = StatusCache()
-        self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
-                                       interval=message_interval, name="jobdeck-sqlite-messages")
         # Wakes in-process wait_events readers at once; other processes' writes are found by polling.
         self._event_cond = threading.Condition(threading.Lock())
         self._event_gen = 0
@@ -139,14 +134,9 @@ class SQLiteStore(Store):
         row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise self._not_found(job_id)
+        # Only the cache: this runs inside a progress write, and the progress buffer forgets the job itself.
         self._status.put(job_id, JobStatus(row[0]))
         return False
-
-    def _settle(self, job_id: str | None = None) -> None:
-        """Write what is buffered (messages first, they are older than any pending progress) before a read or
-        a change, so that it sees, and comes after, every earlier call."""
-        self._messages.flush()
-        self._progress.flush(job_id)
 
     # ------------------------------------------------------------------ steps
 
@@ -160,7 +150,7 @@ class SQLiteStore(Store):
                     raise JobConflictError(job.job_type, max_active, same)
             conn.execute(_INSERT_HEAD, job_to_row(job))
             self._event(conn, EventType.CREATED, job.id, job_data(job))
-        self._status.put(job.id, job.status)
+        self._status_seen(job.id, job.status)
         self._events_written()
 
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
@@ -201,11 +191,9 @@ class SQLiteStore(Store):
                 if was_active and job.status.is_terminal:
                     self._evict(conn, now)
         if refused is not None:
-            self._status.put(job_id, refused)
+            self._status_seen(job_id, refused)
             return False
-        self._status.put(job_id, job.status)
-        if job.status.is_terminal:
-            self._progress.forget(job_id)
+        self._status_seen(job_id, job.status)
         if emit:
             self._events_written()
         return True
@@ -227,9 +215,6 @@ class SQLiteStore(Store):
             conn.executemany("DELETE FROM messages WHERE job_id = ?", [(v,) for v in victims])
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(v,) for v in victims])
 
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        return self._progress.update(job_id, value, operation, now)
-
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
@@ -243,9 +228,6 @@ class SQLiteStore(Store):
             self._event(conn, EventType.PROGRESS, job_id, progress_data(value, now, current))
         self._events_written()
         return True
-
-    def _add_message(self, job_id: str, message: JobMessage) -> bool:
-        return self._messages.add(job_id, message)
 
     def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
         with self._tx() as conn:
@@ -321,17 +303,10 @@ class SQLiteStore(Store):
 
     # ------------------------------------------------------------------ reads the base class would do slowly
 
-    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
-        cached = self._status.get(job_id, max_age)
-        if cached is not None:
-            return cached
+    def _read_status(self, job_id: str) -> JobStatus | None:
         with self._readers.snapshot() as conn:
             row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise self._not_found(job_id)
-        status = JobStatus(row[0])
-        self._status.put(job_id, status)
-        return status
+        return JobStatus(row[0]) if row is not None else None
 
     def stats(self) -> dict[str, int]:
         self._settle()
@@ -389,18 +364,7 @@ class SQLiteStore(Store):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def flush(self) -> None:
-        self._settle()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            self._messages.close()
-        finally:
-            self._progress.close()
-            self._readers.close()
-            with self._lock:
-                self._closed = True
-                self._conn.close()
-
+    def _close_backend(self) -> None:
+        self._readers.close()
+        with self._lock:
+            self._conn.close()
