@@ -16,9 +16,10 @@ Every pause checks for an abort, so each of them stops within a fraction of a se
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from .controller import PipelineController
+from .params import Param
 from .runner import JobRunner
 
 __all__ = ["DEMO_TYPES", "register_demo"]
@@ -60,7 +61,9 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
         raise ValueError(f"speed must be a positive number, got {speed!r}")
 
-    def argument_condensation(ctl: PipelineController, questions: int = 6) -> dict[str, Any]:
+    def argument_condensation(ctl: PipelineController, questions: Annotated[int, Param(
+            ge=1, le=50, description="How many questions to condense, each with a pros and a cons part.")] = 6,
+            ) -> dict[str, Any]:
         count = _count(questions, "questions", 1, 50)
         clock = _Clock(ctl, speed)
         ids = [f"q{i}" for i in range(1, count + 1)]
@@ -86,7 +89,9 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
         clock.steps(4, 1.5)
         return {"questions": count, "arguments": count * 6}
 
-    def question_info_generation(ctl: PipelineController, questions: int = 4) -> dict[str, Any]:
+    def question_info_generation(ctl: PipelineController, questions: Annotated[int, Param(
+            ge=1, le=50, description="How many questions get a summary and key terms.")] = 4,
+            ) -> dict[str, Any]:
         count = _count(questions, "questions", 1, 50)
         clock = _Clock(ctl, speed)
         ctl.initialize_pipeline(["fetching", ("generation", 6), "storing"])
@@ -103,7 +108,12 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
         clock.steps(2, 1.0)
         return {"questions": count}
 
-    def data_import(ctl: PipelineController, rows: int = 400, fail_at: float = 0.6) -> None:
+    def data_import(
+        ctl: PipelineController,
+        rows: Annotated[int, Param(ge=10, le=1_000_000, description="Rows in the CSV file to import.")] = 400,
+        fail_at: Annotated[float, Param(gt=0, le=1, description="Where the malformed row is, as a fraction "
+                                                                 "of the rows (the demo always fails).")] = 0.6,
+    ) -> None:
         total = _count(rows, "rows", 10, 1_000_000)
         if isinstance(fail_at, bool) or not isinstance(fail_at, int | float) or not 0 < fail_at <= 1:
             raise ValueError(f"fail_at must be a fraction between 0 and 1, got {fail_at!r}")
@@ -122,7 +132,8 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
             ctl.progress(done / total)
         ctl.info("Import finished")
 
-    def cleanup(ctl: PipelineController, days: int = 30) -> dict[str, Any]:
+    def cleanup(ctl: PipelineController, days: Annotated[int, Param(
+            ge=1, le=3650, description="Remove drafts older than this many days.")] = 30) -> dict[str, Any]:
         age = _count(days, "days", 1, 3650)
         clock = _Clock(ctl, speed)
         ctl.info(f"Removing drafts older than {age} days")

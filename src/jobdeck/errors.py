@@ -2,6 +2,8 @@
 
     JobdeckError
     ├── InvalidArgumentError    an argument jobdeck cannot take (also a ValueError): the message names it
+    │   ├── InvalidParamsError  params a job type's handler does not accept: ``field`` names the parameter
+    │   └── AmbiguousJobIdError an id prefix that matches more than one job: ``candidates`` lists them
     ├── JobNotFoundError        an id that no store knows (never created, or evicted)
     ├── JobFinishedError        a change asked of a job that already reached a terminal state
     ├── JobConflictError        a job type already runs its maximum number of jobs
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 __all__ = [
     "AbortError",
+    "AmbiguousJobIdError",
     "ClientError",
     "InvalidArgumentError",
+    "InvalidParamsError",
     "JobConflictError",
     "JobFinishedError",
     "JobNotFoundError",
@@ -89,6 +93,27 @@ class UnknownJobTypeError(JobdeckError):
         self.known = sorted(known or [])
         known_text = ", ".join(self.known) if self.known else "none"
         super().__init__(f"unknown job type {job_type!r}; registered types: {known_text}")
+
+
+class InvalidParamsError(InvalidArgumentError):
+    """Params do not fit the job type: ``field`` names the parameter (None when the params are not an object)."""
+
+    def __init__(self, job_type: str, field: str | None, problem: str) -> None:
+        self.job_type = job_type
+        self.field = field
+        super().__init__(f"invalid params for {job_type}: {problem}", "params")
+
+
+class AmbiguousJobIdError(InvalidArgumentError):
+    """An id prefix matches several jobs; ``candidates`` are (some of) their ids."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        self.prefix = prefix
+        self.candidates = list(candidates)
+        shown = ", ".join(c[:13] for c in self.candidates[:10])
+        more = ", ..." if len(self.candidates) > 10 else ""
+        super().__init__(f"job id prefix {prefix!r} is ambiguous: it matches {shown}{more}; give more characters",
+                         "id")
 
 
 class AbortError(JobdeckError):

@@ -170,6 +170,7 @@ class JobInfo:
 
     ``owner`` names the process running the job (``host:pid:token``) and ``heartbeat_time`` is when that
     process last said it is alive; together they let the reaper tell a dead process from a busy job.
+    ``rerun_of`` is the id of the job this one re-ran with the same type and (possibly edited) params.
     """
 
     id: str
@@ -190,6 +191,7 @@ class JobInfo:
     heartbeat_time: float | None = None
     abort_reason: str | None = None
     abort_time: float | None = None
+    rerun_of: str | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -235,6 +237,7 @@ class JobInfo:
             heartbeat_time=self.heartbeat_time,
             abort_reason=self.abort_reason,
             abort_time=self.abort_time,
+            rerun_of=self.rerun_of,
         )
 
     def to_dict(self, messages: int | None = None) -> dict[str, Any]:
@@ -264,6 +267,7 @@ class JobInfo:
             "heartbeatTime": format_time(self.heartbeat_time),
             "abortReason": self.abort_reason,
             "abortRequestedTime": format_time(self.abort_time),
+            "rerunOf": self.rerun_of,
         }
 
     @classmethod
@@ -290,6 +294,7 @@ class JobInfo:
             heartbeat_time=parse_time(data.get("heartbeatTime")),
             abort_reason=data.get("abortReason"),
             abort_time=parse_time(data.get("abortRequestedTime")),
+            rerun_of=data.get("rerunOf"),
         )
 
     def to_json(self, messages: int | None = None) -> str:

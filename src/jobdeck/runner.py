@@ -33,6 +33,7 @@ from .controller import PipelineController
 from .defaults import get_default_store
 from .errors import AbortError, JobdeckError, UnknownJobTypeError
 from .model import JobInfo, JobStatus
+from .params import TypeParams
 from .stores.base import Store
 from .stores.checks import new_owner_token
 
@@ -45,7 +46,8 @@ Handler = Callable[..., Any]
 
 @dataclass(frozen=True)
 class JobType:
-    """A registered job type. ``params`` maps parameter names to defaults; the dashboard builds its form from it."""
+    """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
+    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`)."""
 
     name: str
     handler: Handler
@@ -54,23 +56,26 @@ class JobType:
     max_concurrent: int = 1
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    spec: TypeParams | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            object.__setattr__(self, "spec", TypeParams(self.name, self.handler, self.params))
 
     @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.handler)
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The params as JSON Schema."""
+        assert self.spec is not None  # set in __post_init__
+        return self.spec.schema
+
     def check_params(self, params: Any) -> dict[str, Any]:
-        """Params as keyword arguments for the handler; ValueError names what does not fit its signature."""
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            raise ValueError(f"params of {self.name!r} must be a JSON object, got {type(params).__name__}")
-        merged = {**self.params, **params}
-        try:
-            inspect.signature(self.handler).bind(None, **merged)
-        except TypeError as exc:
-            raise ValueError(f"params do not fit job type {self.name!r}: {exc}") from None
-        return merged
+        """Params as checked keyword arguments for the handler; InvalidParamsError (a ValueError) names the field."""
+        assert self.spec is not None
+        return self.spec.validate(params)
 
 
 @dataclass(eq=False)
@@ -152,11 +157,12 @@ class JobRunner:
 
     # ------------------------------------------------------------------ running
 
-    def start(self, job_type: str, author: str, params: Any = None) -> JobInfo:
+    def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None) -> JobInfo:
         """Create the job and run its handler in the background.
 
         Raises UnknownJobTypeError, JobConflictError (``max_concurrent`` reached, checked atomically in the
-        store so that it holds across processes), ValueError for params the handler does not take.
+        store so that it holds across processes), InvalidParamsError (a ValueError) naming the parameter that
+        does not fit -- before anything is created. ``rerun_of`` records the job this one re-runs.
         """
         spec = self.get_type(job_type)
         kwargs = spec.check_params(params)
@@ -164,7 +170,7 @@ class JobRunner:
             if self._closing:
                 raise JobdeckError("the runner is shutting down and starts no new jobs")
         job = self.store.create_job(job_type, author, params if params is not None else {},
-                                    max_active=spec.max_concurrent, owner=self.owner)
+                                    max_active=spec.max_concurrent, owner=self.owner, rerun_of=rerun_of)
         running = _Running(job.id, spec, time.monotonic())
         with self._lock:
             self._running[job.id] = running
@@ -175,6 +181,16 @@ class JobRunner:
             threading.Thread(target=self._run_sync, args=(running, kwargs), name=f"jobdeck-{job_type}-{job.id[:8]}",
                              daemon=True).start()
         return job
+
+    def rerun(self, job_id: str, author: str, params: Mapping[str, Any] | None = None) -> JobInfo:
+        """Start a new job of ``job_id``'s type with its params, ``params`` replacing some of them.
+
+        The new job's ``rerun_of`` is ``job_id``. Raises JobNotFoundError, and whatever :meth:`start` raises.
+        """
+        original = self.store.require_job(job_id, messages=False)
+        merged = dict(original.params) if isinstance(original.params, dict) else {}
+        merged.update(params or {})
+        return self.start(original.job_type, author, merged, rerun_of=original.id)
 
     def _run_sync(self, running: _Running, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store)

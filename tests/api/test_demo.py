@@ -8,6 +8,7 @@ import pytest
 
 from jobdeck import JobRunner, JobStatus, MemoryStore
 from jobdeck.demo import DEMO_TYPES, register_demo
+from jobdeck.errors import InvalidParamsError
 from tests.conftest import wait_for
 
 
@@ -76,10 +77,11 @@ def test_demo_jobs_stop_promptly_when_aborted() -> None:
         runner.shutdown(grace=5)
 
 
-def test_bad_params_fail_the_job_with_a_clear_message(demo_runner: JobRunner) -> None:
-    job = demo_runner.start("ArgumentCondensation", "me", {"questions": "many"})
-    ended = demo_runner.wait(job.id, timeout=10)
-    assert ended.status is JobStatus.FAILED
-    assert "questions must be a whole number" in ended.error_messages[-1].message
+def test_bad_params_are_refused_before_a_job_exists(demo_runner: JobRunner) -> None:
+    for bad in ({"questions": "many"}, {"questions": -5}, {"questions": 51}):
+        with pytest.raises(InvalidParamsError, match="questions") as caught:
+            demo_runner.start("ArgumentCondensation", "me", bad)
+        assert caught.value.field == "questions"
+    assert demo_runner.store.get_active_jobs() == [] and demo_runner.store.get_past_jobs() == []
     with pytest.raises(ValueError, match="speed"):
         register_demo(demo_runner, speed=0)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 JOB_KEYS = {"id", "jobType", "author", "status", "progress", "startTime", "endTime", "lastActivityTime",
             "infoMessages", "warningMessages", "errorMessages", "params", "result", "currentOperation", "owner",
-            "heartbeatTime", "abortReason", "abortRequestedTime"}
+            "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf"}
 
 
 async def start(client: httpx.AsyncClient, job_type: str, **body: object) -> dict[str, object]:
@@ -236,6 +236,8 @@ async def test_types_and_stats(client: httpx.AsyncClient, runner: JobRunner) -> 
     job = await start(client, "Waits")
     types = {t["jobType"]: t for t in (await client.get(f"{PREFIX}/types", headers=AUTH)).json()}
     assert set(types) == {"Quick", "Waits", "Boom", "Slots"}
+    schema = types["Quick"].pop("paramsSchema")
+    assert schema["properties"]["n"] == {"default": 2, "title": "N", "type": "integer"}
     assert types["Quick"] == {"jobType": "Quick", "title": "Quick job", "description": "completes",
                               "maxConcurrent": 1, "timeout": None, "params": {"n": 2}, "activeJobIds": []}
     assert types["Waits"]["activeJobIds"] == [job["id"]] and types["Waits"]["timeout"] == 60

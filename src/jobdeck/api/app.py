@@ -32,6 +32,7 @@ from ..stores.base import Store
 from .auth import Authenticator, AuthFunc
 from .deck import Deck
 from .errors import install_error_handlers
+from .finding import build_finding_router
 from .middleware import AccessLogMiddleware, RequestGuardMiddleware
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from .proxy import SiteCheck
@@ -117,12 +118,13 @@ def create_app(
     )
     app.state.deck = deck
     install_error_handlers(app)
-    api = build_api_router(deck)
-    app.include_router(api)  # documents the endpoints (OpenAPI); requests reach them through the routes below
+    routers = [build_api_router(deck), build_finding_router(deck)]
+    for api in routers:
+        app.include_router(api)  # documents the endpoints (OpenAPI); requests reach them through the routes below
     # The handlers take the bare request, so plain Starlette routes in front serve them without FastAPI's
     # per-request dependency resolution: half the framework cost of a list request.
     app.router.routes[0:0] = [Route(route.path, route.endpoint, methods=sorted(route.methods or ()))
-                              for route in api.routes if isinstance(route, APIRoute)]
+                              for api in routers for route in api.routes if isinstance(route, APIRoute)]
     app.include_router(healthz_router())
 
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)

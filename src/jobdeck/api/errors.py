@@ -18,6 +18,8 @@ from starlette.responses import Response
 
 from .._json import dumps
 from ..errors import (
+    AmbiguousJobIdError,
+    InvalidParamsError,
     JobConflictError,
     JobdeckError,
     JobFinishedError,
@@ -59,6 +61,8 @@ def validation_message(errors: Any) -> str:
 # jobdeck error class -> HTTP status; the first match wins, so subclasses come first
 _STATUS: tuple[tuple[type[JobdeckError], int], ...] = (
     (JobNotFoundError, 404),
+    (InvalidParamsError, 400),
+    (AmbiguousJobIdError, 400),
     (UnknownJobTypeError, 404),
     (JobConflictError, 409),
     (JobFinishedError, 409),
@@ -73,6 +77,10 @@ async def _jobdeck_error(request: Request, exc: Exception) -> Response:
         extra["activeJobIds"] = exc.active_ids
     if isinstance(exc, UnknownJobTypeError):
         extra["knownTypes"] = exc.known
+    if isinstance(exc, InvalidParamsError):
+        extra["field"] = exc.field
+    if isinstance(exc, AmbiguousJobIdError):
+        extra["candidates"] = exc.candidates
     return error_response(status, str(exc), **extra)
 
 

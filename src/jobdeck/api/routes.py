@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from ..errors import JobConflictError, UnknownJobTypeError
+from ..errors import InvalidParamsError, JobConflictError, UnknownJobTypeError
 from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus
 from ..runner import JobRunner
 from ..stores.base import Store
@@ -151,6 +151,7 @@ def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
         "maxConcurrent": t.max_concurrent,
         "timeout": t.timeout,
         "params": dict(t.params),
+        "paramsSchema": t.schema,
         "activeJobIds": active.get(t.name, []),
     } for t in runner.types]
 
@@ -261,6 +262,8 @@ def build_api_router(deck: Deck) -> APIRouter:
             raise UnknownJobTypeError(body.job_type, [])
         try:
             job = await deck.call(runner.start, body.job_type, body.author or principal, body.params)
+        except InvalidParamsError:
+            raise  # 400 naming the field (errors.py)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         except JobConflictError as exc:

@@ -93,6 +93,7 @@ class Job(BaseModel):
     heartbeatTime: str | None
     abortReason: str | None
     abortRequestedTime: str | None
+    rerunOf: str | None = Field(None, description="the id of the job this one re-ran")
 
 
 class JobList(RootModel[list[Job]]):
@@ -125,7 +126,28 @@ class JobTypeInfo(BaseModel):
     maxConcurrent: int
     timeout: float | None
     params: dict[str, Any]
+    paramsSchema: dict[str, Any] = Field(description="the params as JSON Schema: types, ranges, choices, help")
     activeJobIds: list[str]
+
+
+class RerunRequest(_Strict):
+    """Re-run a job: same type, same params, except those given here."""
+
+    params: dict[str, Any] | None = Field(None, description="params that replace the original job's")
+    author: str | None = Field(None, description="who re-runs the job; defaults to the authenticated principal")
+
+
+class SearchHit(Job):
+    lastError: str | None = Field(None, description="the first line of the newest error message (failed jobs)")
+
+
+class SearchPage(BaseModel):
+    jobs: list[SearchHit]
+    next: str | None = Field(description="pass as ``before`` for the next (older) page; null on the last page")
+
+
+class Lookup(BaseModel):
+    id: str = Field(description="the full id of the one job whose id starts with the prefix")
 
 
 class Stats(BaseModel):

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import InvalidArgumentError, JobNotFoundError
+from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
 from .checks import TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 
 __all__ = [
@@ -189,9 +190,13 @@ class Store(ABC):
         *,
         max_active: int | None = None,
         owner: str | None = None,
+        rerun_of: str | None = None,
     ) -> JobInfo:
         """Create a ``running`` job. With ``max_active``, refuse (JobConflictError) when that many jobs of
-        this type are already active -- checked and inserted atomically, also across processes."""
+        this type are already active -- checked and inserted atomically, also across processes.
+        ``rerun_of``: the id of the job this one re-runs."""
+        if rerun_of is not None:
+            check_id(rerun_of)
         if not isinstance(job_type, str) or not job_type.strip():
             raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}", "job_type")
         check_text(job_type, "job_type")
@@ -207,6 +212,7 @@ class Store(ABC):
             params=params,
             owner=owner,
             heartbeat_time=now if owner else None,
+            rerun_of=rerun_of,
         )
         self._insert(job, max_active)
         return job
@@ -280,6 +286,50 @@ class Store(ABC):
             wanted = frozenset(parsed)
         return self._query_past(PastQuery(types, wanted, as_timestamp(start_from, "start_from"), before, limit,
                                           message_view(messages)))
+
+    # ------------------------------------------------------------------ finding jobs
+
+    def find_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of jobs that start with ``prefix`` (at least 6 characters), sorted, at most ``limit``."""
+        return self._find_ids(parse_prefix(prefix), limit)
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """The full id of the one job whose id starts with ``id_or_prefix``.
+
+        JobNotFoundError when none does, AmbiguousJobIdError (listing candidates) when several do.
+        """
+        prefix = parse_prefix(id_or_prefix)
+        found = self._find_ids(prefix, 11)
+        if not found:
+            raise JobNotFoundError(id_or_prefix.strip(), "no job id starts with it")
+        if len(found) > 1:
+            raise AmbiguousJobIdError(prefix, found)
+        return found[0]
+
+    def search_jobs(
+        self,
+        text: str | None = None,
+        *,
+        job_type: str | None = None,
+        statuses: Iterable[JobStatus | str] | None = None,
+        limit: int = 50,
+        before: PastCursor | str | None = None,
+    ) -> list[JobInfo]:
+        """Matching jobs without messages: without ``before`` the active ones (newest started first) and then
+        up to ``limit`` past ones in the past list's order; ``before=PastCursor.of(last past job)`` continues.
+
+        Each word of ``text`` must match the job's id (a prefix), author, params or one of its messages,
+        case-insensitively (stores/_search.py); the store does the matching, at a cost that depends on the
+        backend (docs/search.md)."""
+        return self._search(SearchQuery.build(text, job_type, statuses, limit, before))
+
+    def _find_ids(self, prefix: str, limit: int) -> list[str]:
+        # Backends with an ordered index on the id override this; the fallback lists every job.
+        return generic_find_ids(self, prefix, limit)
+
+    def _search(self, query: SearchQuery) -> list[JobInfo]:
+        # Backends that can match inside the store override this; the fallback filters the list steps.
+        return generic_search(self, query)
 
     def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
         """The job's status. Backends across a network may answer from a cache up to ``max_age`` seconds old

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import JobConflictError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
+from ._search import SearchQuery, head_misses, message_hit
 from .base import Change, PastQuery, Store
 
 __all__ = ["MemoryStore"]
@@ -196,6 +197,36 @@ class MemoryStore(Store):
                 job = self._jobs[job_id]
                 if (types is None or job.job_type in types) and (statuses is None or job.status in statuses):
                     out.append(self._copy(job, query.keep))
+            return out
+
+    def _find_ids(self, prefix: str, limit: int) -> list[str]:
+        with self._lock:
+            return sorted(i for i in self._jobs if i.startswith(prefix))[:limit]
+
+    def _search(self, query: SearchQuery) -> list[JobInfo]:
+        # Matches in place under the lock (no copies of the jobs that do not match): O(jobs + their messages).
+        def matches(job: JobInfo) -> bool:
+            return (query.job_type is None or job.job_type == query.job_type) and \
+                (query.statuses is None or job.status in query.statuses) and \
+                all(message_hit(job, word) for word in head_misses(job, query.words))
+
+        with self._lock:
+            out = []
+            if query.wants_active():
+                out += [self._jobs[i].head() for i in reversed(self._active) if matches(self._jobs[i])]
+            if query.wants_past():
+                found = 0
+                past = self._past
+                i = len(past) if query.before is None else bisect.bisect_left(
+                    past, (query.before.end_time, query.before.id))
+                while i > 0:
+                    i -= 1
+                    job = self._jobs[past[i][1]]
+                    if matches(job):
+                        out.append(job.head())
+                        found += 1
+                        if found >= query.limit:
+                            break
             return out
 
     def _delete_past(self, job_type: str | None) -> list[str]:

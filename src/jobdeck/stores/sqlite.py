@@ -31,8 +31,10 @@ from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._search import SearchQuery
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from .base import Change, PastQuery
@@ -284,6 +286,15 @@ class SQLiteStore(BufferedStore):
             if query.keep != 0 and jobs:
                 load_messages(conn, jobs, query.keep)
         return jobs
+
+    def _find_ids(self, prefix: str, limit: int) -> list[str]:
+        with self._readers.snapshot() as conn:
+            return _sqlite_search.find_ids(conn, prefix, limit)
+
+    def _search(self, query: SearchQuery) -> list[JobInfo]:
+        self._settle()
+        with self._readers.snapshot() as conn:
+            return _sqlite_search.search(conn, query)
 
     def _delete_past(self, job_type: str | None) -> list[str]:
         with self._tx() as conn:

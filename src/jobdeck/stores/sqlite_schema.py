@@ -70,12 +70,16 @@ STEPS: list[list[str]] = [
         "CREATE INDEX jobs_past ON jobs(end_time, id) WHERE end_time IS NOT NULL",
         "CREATE INDEX jobs_past_by_type ON jobs(job_type, end_time, id) WHERE end_time IS NOT NULL",
     ],
+    # 3 -> 4: which job a job re-ran.
+    [
+        "ALTER TABLE jobs ADD COLUMN rerun_of TEXT",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 HEAD_COLUMNS = (
     "id, job_type, author, status, progress, start_time, end_time, last_activity, params, result, operation, "
-    "owner, heartbeat_time, abort_reason, abort_time"
+    "owner, heartbeat_time, abort_reason, abort_time, rerun_of"
 )
 
 
@@ -110,13 +114,13 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.id, job.job_type, job.author, job.status.value, job.progress, job.start_time, job.end_time,
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
-        job.owner, job.heartbeat_time, job.abort_reason, job.abort_time,
+        job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of,
     )
 
 
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
-     owner, heartbeat, abort_reason, abort_time) = row
+     owner, heartbeat, abort_reason, abort_time, rerun_of) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -133,6 +137,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         heartbeat_time=heartbeat,
         abort_reason=abort_reason,
         abort_time=abort_time,
+        rerun_of=rerun_of,
     )
 
 

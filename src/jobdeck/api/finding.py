@@ -1,0 +1,159 @@
+"""Finding jobs and running them again: search, id-prefix lookup, re-run, and a job's messages as JSON Lines.
+
+Routes are closures over one :class:`~jobdeck.api.deck.Deck`, like those in :mod:`jobdeck.api.routes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..errors import AmbiguousJobIdError, UnknownJobTypeError
+from ..model import JobInfo, JobStatus, PastCursor
+from ..stores.base import Store
+from . import schemas
+from .deck import Deck
+from .errors import ApiError
+from .routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body
+from .serialize import json_response, parse_job_id
+
+__all__ = ["build_finding_router", "parse_cursor"]
+
+MAX_PAGE = 200
+
+
+def parse_cursor(text: str | None) -> PastCursor | None:
+    """A ``next`` value handed out before -> the cursor; 400 for anything else."""
+    if text is None:
+        return None
+    try:
+        return PastCursor.parse(text)
+    except ValueError as exc:
+        raise ApiError(400, f"before: {exc}") from None
+
+
+def _statuses(values: list[str]) -> list[JobStatus] | None:
+    wanted = []
+    for item in values:
+        for name in item.split(","):
+            if not name.strip():
+                continue
+            try:
+                wanted.append(JobStatus(name.strip()))
+            except ValueError:
+                known = ", ".join(s.value for s in JobStatus)
+                raise ApiError(400, f"unknown status {name[:40]!r}; statuses are {known}") from None
+    return wanted or None
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
+def _search_page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None, *,
+                 limit: int, before: PastCursor | None) -> dict[str, Any]:
+    jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before)
+    past = [job for job in jobs if job.end_time is not None]
+    last = past[-1] if len(past) >= limit else None
+    out = []
+    for job in jobs:
+        row = job.to_dict(messages=0)
+        row["lastError"] = _last_error(store, job)
+        out.append(row)
+    return {"jobs": out, "next": str(PastCursor.of(last)) if last is not None else None}
+
+
+def _last_error(store: Store, job: JobInfo) -> str | None:
+    if job.status is not JobStatus.FAILED:
+        return None
+    full = store.get_job(job.id)
+    if full is None or not full.error_messages:
+        return None
+    return _first_line(full.error_messages[-1].message)
+
+
+def _jsonl(job: JobInfo) -> bytes:
+    return b"".join(orjson.dumps(m.to_dict()) + b"\n" for m in job.all_messages())
+
+
+def build_finding_router(deck: Deck) -> APIRouter:
+    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    store = deck.store
+    authenticate = deck.auth.authenticate
+
+    @router.get("/search", responses={200: {"model": schemas.SearchPage}, **_AUTH_ERRORS},
+                summary="Jobs of every type and status matching a text: active first, then past in pages",
+                openapi_extra=_docs(
+                    _param("q", "words; each must match an id prefix, the author, the params or a message"),
+                    _param("jobType", "only jobs of this type"),
+                    _param("status", "only jobs with this status (repeatable or comma-separated)"),
+                    _param("limit", "past jobs per page (default 50)", {"type": "integer", "minimum": 1,
+                                                                        "maximum": MAX_PAGE}),
+                    _param("before", "the next value of the previous page")))
+    async def search(request: Request) -> Response:
+        await authenticate(request)
+        query = request.query_params
+        limit = _int_param(request, "limit", 50, 1, MAX_PAGE) or 50
+        statuses = _statuses(query.getlist("status"))
+        before = parse_cursor(query.get("before"))
+        text = query.get("q")
+        if text is not None and len(text) > 1000:
+            raise ApiError(400, "q is longer than 1000 characters")
+        try:
+            page = await deck.call(_search_page, store, text, query.get("jobType") or None, statuses,
+                                   limit=limit, before=before)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response(page)
+
+    @router.get("/lookup", responses={200: {"model": schemas.Lookup}, **_ID_ERRORS},
+                openapi_extra=_docs(_param("id", "at least 6 leading characters of a job id")),
+                summary="The full id of the one job whose id starts with a prefix (400 lists candidates)")
+    async def lookup(request: Request) -> Response:
+        await authenticate(request)
+        prefix = request.query_params.get("id") or ""
+        try:
+            job_id = await deck.call(store.resolve_id, prefix)
+        except AmbiguousJobIdError:
+            raise  # 400 with its candidates (errors.py)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response({"id": job_id})
+
+    @router.post("/single/{job_id}/rerun", status_code=201,
+                 openapi_extra=_docs(_param("job_id", "the id of the job to run again", where="path"),
+                                     body=schemas.RerunRequest),
+                 responses={201: {"model": schemas.Job}, **_ID_ERRORS,
+                            409: _error("the type's max_concurrent is reached")},
+                 summary="Start a new job with the type and params of another (rerunOf names it)")
+    async def rerun(request: Request) -> Response:
+        principal = await authenticate(request)
+        job_id = parse_job_id(request.path_params["job_id"])
+        body = await _read_body(request, schemas.RerunRequest, False)
+        runner = deck.runner
+        if runner is None:
+            original = await deck.call(store.require_job, job_id, messages=False)
+            raise UnknownJobTypeError(original.job_type, [])
+        try:
+            job = await deck.call(runner.rerun, job_id, body.author or principal, body.params)
+        finally:
+            deck.wrote()
+        return json_response(job.to_dict(), 201)
+
+    @router.get("/single/{job_id}/messages.jsonl", response_class=Response,
+                openapi_extra=_docs(_param("job_id", "the job's id", where="path")),
+                responses={200: {"content": {"application/jsonl": {}}, "description": "one message per line"},
+                           **_ID_ERRORS},
+                summary="All of a job's messages, oldest first, one JSON object per line (a download)")
+    async def messages_jsonl(request: Request) -> Response:
+        await authenticate(request)
+        job_id = parse_job_id(request.path_params["job_id"])
+        job = await deck.call(store.require_job, job_id)
+        return Response(_jsonl(job), media_type="application/jsonl", headers={
+            "Content-Disposition": f'attachment; filename="job-{job_id[:8]}-messages.jsonl"'})
+
+    return router

@@ -1,0 +1,67 @@
+"""The SQLite store's search and id-prefix lookup as SQL (see stores/_search.py for what a match is).
+
+An id prefix is a range scan on the primary key. A search scans the ``jobs`` table newest started first and,
+for a word that the id, author and params do not match, probes the job's messages through their
+``(job_id, kind, seq)`` index: the cost grows with the jobs kept and, for words found only in messages (or
+nowhere), with those jobs' messages. ``LIKE`` ignores case for ASCII letters only; params are matched as their
+stored JSON text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..model import JobInfo
+from ._search import SearchQuery
+from .sqlite_schema import HEAD_COLUMNS, job_from_row
+
+__all__ = ["find_ids", "search"]
+
+_HEAD = ", ".join(f"j.{c.strip()}" for c in HEAD_COLUMNS.split(","))
+
+
+def find_ids(conn: sqlite3.Connection, prefix: str, limit: int) -> list[str]:
+    # Ids are lower-case hex and hyphens, so every id with the prefix sorts between it and prefix + "~".
+    rows = conn.execute("SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                        (prefix, prefix + "~", limit))
+    return [r[0] for r in rows]
+
+
+def _like(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search(conn: sqlite3.Connection, query: SearchQuery) -> list[JobInfo]:
+    out: list[JobInfo] = []
+    if query.wants_active():
+        out += _select(conn, query, "j.end_time IS NULL", [], "j.start_time DESC, j.id DESC", limit=None)
+    if query.wants_past():
+        where, args = "j.end_time IS NOT NULL", []
+        if query.before is not None:
+            where += " AND (j.end_time, j.id) < (?, ?)"
+            args += [query.before.end_time, query.before.id]
+        out += _select(conn, query, where, args, "j.end_time DESC, j.id DESC", limit=query.limit)
+    return out
+
+
+def _select(conn: sqlite3.Connection, query: SearchQuery, part: str, part_args: list[Any], order: str, *,
+            limit: int | None) -> list[JobInfo]:
+    where: list[str] = [part]
+    args: list[Any] = list(part_args)
+    if query.job_type is not None:
+        where.append("j.job_type = ?")
+        args.append(query.job_type)
+    if query.statuses is not None:
+        where.append(f"j.status IN ({','.join('?' * len(query.statuses))})")
+        args += sorted(s.value for s in query.statuses)
+    for word in query.words:
+        pattern = _like(word)
+        where.append("(substr(j.id, 1, ?) = ? OR j.author LIKE ? ESCAPE '\\' OR j.params LIKE ? ESCAPE '\\' "
+                     "OR EXISTS (SELECT 1 FROM messages m WHERE m.job_id = j.id AND m.text LIKE ? ESCAPE '\\'))")
+        args += [len(word), word, pattern, pattern, pattern]
+    sql = f"SELECT {_HEAD} FROM jobs j WHERE {' AND '.join(where)} ORDER BY {order}"  # noqa: S608 - bound values
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return [job_from_row(r) for r in conn.execute(sql, args)]
