@@ -83,8 +83,8 @@ def parse_prefix(prefix: object) -> str:
         raise InvalidArgumentError(f"job id prefix must be a string, got {type(prefix).__name__}")
     text = prefix.strip().lower()
     if len(text) < MIN_PREFIX or not _PREFIX.match(text):
-        raise InvalidArgumentError(f"job id prefix {prefix[:40]!r} is too short or not an id: give at least {MIN_PREFIX} "
-                         "characters of the id (hex digits and hyphens)")
+        raise InvalidArgumentError(f"job id prefix {prefix[:40]!r} is too short or not an id: give at least "
+                                   f"{MIN_PREFIX} characters of the id (hex digits and hyphens)", "id")
     return text
 
 
