@@ -117,7 +117,7 @@ def test_older_file_is_migrated(tmp_path: Path) -> None:
     assert store.require_job("old-1").owner == "host:1:x"
     store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 4
     check.close()
 
 
