@@ -33,7 +33,7 @@ from .auth import Authenticator, AuthFunc
 from .deck import Deck
 from .errors import install_error_handlers
 from .finding import build_finding_router
-from .middleware import AccessLogMiddleware, RequestGuardMiddleware
+from .middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from .proxy import SiteCheck
 from .routes import build_api_router
@@ -125,7 +125,7 @@ def create_app(
     # per-request dependency resolution: half the framework cost of a list request.
     app.router.routes[0:0] = [Route(route.path, route.endpoint, methods=sorted(route.methods or ()))
                               for api in routers for route in api.routes if isinstance(route, APIRoute)]
-    app.include_router(healthz_router())
+    app.include_router(healthz_router(deck))
 
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> Response:
@@ -142,6 +142,7 @@ def create_app(
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=site.forwarded_allow_ips)
+    app.add_middleware(ResponseHeadersMiddleware, prefixes=(f"{prefix}/", "/static/"))
     app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix, site=site)
     app.add_middleware(AccessLogMiddleware)
     return app

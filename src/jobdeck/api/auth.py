@@ -2,7 +2,8 @@
 
 - ``auth(request) -> principal | None`` (sync or async): the embedding application decides; None is a 401.
 - ``token``: ``Authorization: Bearer <token>`` or the ``jobdeck_token`` cookie the login page sets
-  (HttpOnly, SameSite=Strict). No credentials is a 401, a wrong token a 403; compared in constant time.
+  (HttpOnly, SameSite=Strict). No credentials is a 401, a wrong token a 403; compared in constant time. Wrong
+  tokens from one address slow that address down (429, :mod:`jobdeck.api.throttle`).
 - Neither: no authentication (for embedding behind the host's own protection, or ``serve --no-auth``).
 
 The principal becomes the default author of the jobs a request starts.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from .errors import ApiError
+from .throttle import Backoff
 
 __all__ = ["COOKIE_NAME", "AuthFunc", "Authenticator", "clear_token_cookie", "principal_name", "set_token_cookie"]
 
@@ -51,6 +54,7 @@ class Authenticator:
             raise ValueError("auth must be a callable (request) -> principal | None")
         self.auth = auth
         self._token = token.encode() if token is not None else None
+        self.backoff = Backoff()
 
     @property
     def enabled(self) -> bool:
@@ -65,6 +69,21 @@ class Authenticator:
         if self._token is None:
             return False
         return hmac.compare_digest(supplied.encode("utf-8", "surrogateescape"), self._token)
+
+    def check_token(self, conn: HTTPConnection, supplied: str) -> bool:
+        """:meth:`token_matches` for a request, through the client's backoff: ApiError(429) while the client's
+        address is locked out after too many wrong tokens."""
+        client = conn.client.host if conn.client else "-"
+        wait = self.backoff.wait(client)
+        if wait > 0:
+            seconds = str(math.ceil(wait))
+            raise ApiError(429, f"too many wrong tokens from this address: retry in {seconds}s",
+                           {"Retry-After": seconds})
+        if self.token_matches(supplied):
+            self.backoff.succeeded(client)
+            return True
+        self.backoff.failed(client)
+        return False
 
     @staticmethod
     def supplied_token(conn: HTTPConnection) -> str | None:
@@ -90,7 +109,7 @@ class Authenticator:
             if supplied is None:
                 raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>' or log in",
                                {"WWW-Authenticate": "Bearer"})
-            if self.token_matches(supplied):
+            if self.check_token(conn, supplied):
                 return BEARER_PRINCIPAL
             raise ApiError(403, "wrong token")
         raise ApiError(401, "authentication required")

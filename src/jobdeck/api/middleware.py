@@ -2,9 +2,13 @@
 
 - :class:`AccessLogMiddleware`: one log line per request with the query string left out (it may carry the
   token), and the last-resort handler: an unexpected exception is logged here and answered with a generic 500.
-- :class:`RequestGuardMiddleware`: caps request bodies (413) and refuses cross-site writes: a mutating request
-  whose ``Origin`` is another site (403), or an API write whose body is not JSON (415), so an HTML form on
-  another site cannot abort jobs. Which site is "this one" behind a reverse proxy: :mod:`jobdeck.api.proxy`.
+- :class:`RequestGuardMiddleware`: caps request bodies (413) and URLs (414) and refuses cross-site writes: a
+  mutating request whose ``Origin`` is another site (403), or an API write whose body is not JSON in UTF-8 (415),
+  so an HTML form on another site cannot abort jobs. Which site is "this one" behind a reverse proxy:
+  :mod:`jobdeck.api.proxy`.
+- :class:`ResponseHeadersMiddleware`: what every answer says about itself: ``X-Content-Type-Options: nosniff``,
+  ``Cache-Control: no-store`` on the API and static files (job data and the dashboard's code are never cached
+  by a shared proxy), and the dashboard page's frame protections on HTML served from ``/static``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from .._json import dumps
 from .errors import ApiError
 from .proxy import SiteCheck
 
-__all__ = ["AccessLogMiddleware", "RequestGuardMiddleware", "route_path"]
+__all__ = ["MAX_URL", "AccessLogMiddleware", "RequestGuardMiddleware", "ResponseHeadersMiddleware", "route_path"]
 
 access_logger = logging.getLogger("jobdeck.access")
 error_logger = logging.getLogger("jobdeck.api")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Longer URLs (path plus query) are answered 414. ``jobdeck serve`` lets the HTTP parser read well beyond this,
+# so that an over-long URL gets this clear answer rather than the parser's generic 400.
+MAX_URL = 16 * 1024
 _GUARD_HEADERS = frozenset({b"origin", b"host", b"content-type", b"content-length", b"transfer-encoding",
                             b"sec-fetch-site", b"x-forwarded-host", b"x-forwarded-proto", b"forwarded"})
 
@@ -93,7 +100,13 @@ class RequestGuardMiddleware:
         self.site = site or SiteCheck()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if len(scope.get("raw_path") or scope["path"]) + len(scope.get("query_string", b"")) > MAX_URL:
+            await _send_json(send, 414, f"URL too long: the limit is {MAX_URL} bytes of path and query")
+            return
+        if scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         headers = {k: v for k, v in scope["headers"] if k in _GUARD_HEADERS}
@@ -134,8 +147,57 @@ class RequestGuardMiddleware:
                 return 413, f"request body too large: {length} bytes, the limit is {self.max_body} bytes"
         has_body = length > 0 or b"transfer-encoding" in headers
         if has_body and route_path(scope).startswith(self.json_prefix):
-            kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+            kind, _, options = headers.get(b"content-type", b"").partition(b";")
+            kind = kind.strip().lower()
             if kind != b"application/json":
                 shown = kind.decode("latin-1") or "none"
                 return 415, f"request body must be JSON (Content-Type: application/json), got {shown}"
+            charset = _charset(options)
+            if charset not in (None, "utf-8", "utf8"):
+                return 415, f"request body must be JSON in UTF-8, got charset={charset}"
         return None
+
+
+def _charset(options: bytes) -> str | None:
+    """The ``charset`` parameter of a Content-Type header's parameters, lower-cased (None when absent)."""
+    for option in options.split(b";"):
+        name, _, value = option.partition(b"=")
+        if name.strip().lower() == b"charset":
+            return value.strip().strip(b'"').decode("latin-1").lower()
+    return None
+
+
+# The dashboard page's protections (see pages.py), for its HTML wherever it is served from.
+_FRAME_HEADERS = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
+                  (b"referrer-policy", b"no-referrer"))
+
+
+class ResponseHeadersMiddleware:
+    """Adds what every answer should say about itself (see the module docstring); headers a response already
+    set (the event stream's own ``Cache-Control``, say) are left alone."""
+
+    def __init__(self, app: ASGIApp, *, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = route_path(scope).startswith(self.prefixes)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff")]
+                if no_store:
+                    extra.append((b"cache-control", b"no-store"))
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/html"):
+                    extra += _FRAME_HEADERS
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

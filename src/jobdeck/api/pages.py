@@ -1,4 +1,4 @@
-"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``, ``/healthz``.
+"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``, ``/healthz``, ``/readyz``.
 
 ``GET /?token=T`` sets the cookie and redirects to ``/`` so that the token leaves the address bar (and the
 browser history); a wrong token redirects to ``/?error=1``, where the login page shows the problem.
@@ -10,12 +10,14 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import anyio
 import orjson
 from fastapi import APIRouter, Request
 from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._json import safe_text
 from .auth import Authenticator, clear_token_cookie, set_token_cookie
 from .deck import Deck
 from .errors import ApiError, error_response
@@ -102,7 +104,7 @@ def build_pages_router(deck: Deck) -> APIRouter:
     async def dashboard(request: Request) -> Response:
         token = request.query_params.get("token")
         if token is not None:
-            if not auth.token_matches(token):
+            if not auth.check_token(request, token):
                 return redirect(request, "/?error=1")
             response = redirect(request, "/")
             set_token_cookie(response, token, request.url.scheme == "https")
@@ -124,7 +126,7 @@ def build_pages_router(deck: Deck) -> APIRouter:
     @router.post("/login")
     async def login(request: Request) -> Response:
         token = await _form_token(request)
-        if token is None or not auth.token_matches(token):
+        if token is None or not auth.check_token(request, token):
             return redirect(request, "/?error=1")
         response = redirect(request, "/")
         set_token_cookie(response, token, request.url.scheme == "https")
@@ -139,11 +141,28 @@ def build_pages_router(deck: Deck) -> APIRouter:
     return router
 
 
-def healthz_router() -> APIRouter:
+# How long /readyz waits for the store before calling it unreachable.
+READY_TIMEOUT = 2.0
+
+
+def healthz_router(deck: Deck) -> APIRouter:
+    """``/healthz``: the server answers (liveness). ``/readyz``: it can also reach its store (readiness), else 503.
+    Both are open (no credentials) and say nothing about jobs."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
     async def healthz() -> Response:
         return json_response({"status": "ok"})
+
+    @router.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            with anyio.fail_after(READY_TIMEOUT):
+                await deck.call(deck.store.read_events, None)
+        except TimeoutError:
+            return json_response({"status": "unavailable", "store": f"no answer within {READY_TIMEOUT:g}s"}, 503)
+        except Exception as exc:  # any failure to reach the store means "not ready", never a 500
+            return json_response({"status": "unavailable", "store": safe_text(str(exc))[:300]}, 503)
+        return json_response({"status": "ready"})
 
     return router

@@ -191,6 +191,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from ..api import create_app
+    from ..api.middleware import MAX_URL
 
     try:
         app = create_app(runner=runner, token=token, prefix=settings.prefix, ping_interval=settings.ping_interval,
@@ -209,7 +210,9 @@ def _serve(args: argparse.Namespace) -> None:
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                             log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",
-                            server_header=False, proxy_headers=False)
+                            server_header=False, proxy_headers=False,
+                            # Read URLs well past the app's own limit, so that one too long gets its 414.
+                            h11_max_incomplete_event_size=16 * MAX_URL)
     server = _make_server(config, app.state.deck.mux, runner.store)
     server.run()
 

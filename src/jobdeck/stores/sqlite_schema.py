@@ -171,6 +171,12 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         # In WAL mode NORMAL survives a crashed process (only a power cut may lose the last commits).
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn, str(path))
+        # A read-only file opens (and reads) fine and fails at the first write: find out now, with a no-op write.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE jobs SET id = id WHERE 0")
+        finally:
+            conn.execute("ROLLBACK")
     except StoreError:
         if conn is not None:
             conn.close()
@@ -178,6 +184,9 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
+        if "readonly" in str(exc):
+            raise StoreError(f"SQLite store {path} is read-only: jobdeck must write to it (check the file's "
+                             "permissions, owner and mount)") from None
         raise StoreError(f"cannot open SQLite store {path}: {exc} (is the directory writable and the file a "
                          "jobdeck database?)") from None
     return conn
