@@ -163,15 +163,20 @@ def _stats(store: Store) -> dict[str, Any]:
     return counts
 
 
+_UUID = {"type": "string", "format": "uuid"}
+
+
 def _param(name: str, description: str, schema: dict[str, Any] | None = None, where: str = "query",
            ) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "description": description,
-            "schema": schema or {"type": "string"}}
+    """An OpenAPI parameter; a ``job_id`` is a UUID (the routes answer 400 for anything else)."""
+    if schema is None:
+        schema = _UUID if name == "job_id" else {"type": "string"}
+    return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema}
 
 
 _JOB_TYPE = _param("jobType", "only jobs of this type")
 _MESSAGES = _param("messages", "all (default: the reference shape), none, or last:N messages of each kind")
-_JOB_ID = _param("job_id", "the job's id (a UUID)", {"type": "string", "format": "uuid"}, where="path")
+_JOB_ID = _param("job_id", "the job's id (a UUID)", where="path")
 _LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
 
 
