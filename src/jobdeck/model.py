@@ -192,6 +192,7 @@ class JobInfo:
     abort_reason: str | None = None
     abort_time: float | None = None
     rerun_of: str | None = None
+    aborted_by: str | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -238,6 +239,7 @@ class JobInfo:
             abort_reason=self.abort_reason,
             abort_time=self.abort_time,
             rerun_of=self.rerun_of,
+            aborted_by=self.aborted_by,
         )
 
     def to_dict(self, messages: int | None = None) -> dict[str, Any]:
@@ -268,6 +270,7 @@ class JobInfo:
             "abortReason": self.abort_reason,
             "abortRequestedTime": format_time(self.abort_time),
             "rerunOf": self.rerun_of,
+            "abortedBy": self.aborted_by,
         }
 
     @classmethod
@@ -295,6 +298,7 @@ class JobInfo:
             abort_reason=data.get("abortReason"),
             abort_time=parse_time(data.get("abortRequestedTime")),
             rerun_of=data.get("rerunOf"),
+            aborted_by=data.get("abortedBy"),
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .stores.base import DEFAULT_STALE_AFTER
 
-__all__ = ["DEFAULT_PREFIX", "Settings", "default_store_url", "is_loopback"]
+__all__ = ["DEFAULT_PREFIX", "Settings", "check_notify_url", "default_store_url", "is_loopback"]
 
 DEFAULT_PREFIX = "/api/admin/jobs"
 
@@ -35,6 +35,13 @@ _ENV: dict[str, str] = {
     "JOBDECK_DEMO_SPEED": "demo_speed",
     "JOBDECK_FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
     "JOBDECK_TRUSTED_ORIGINS": "trusted_origins",
+    "JOBDECK_VIEWER_TOKENS": "viewer_tokens",
+    "JOBDECK_METRICS_TOKEN": "metrics_token",
+    "JOBDECK_METRICS_PUBLIC": "metrics_public",
+    "JOBDECK_NOTIFY": "notify",
+    "JOBDECK_NOTIFY_SECRET": "notify_secret",
+    "JOBDECK_NOTIFY_COMPLETED": "notify_completed",
+    "JOBDECK_PUBLIC_URL": "public_url",
 }
 
 
@@ -63,6 +70,8 @@ class Settings:
     ``no_auth`` False means a random token is generated at start. ``forwarded_allow_ips`` (comma-separated
     addresses or networks, ``*`` for any; uvicorn's default, the loopback address) are the reverse proxies whose
     forwarded host and scheme are believed; ``trusted_origins`` are origins always allowed to write.
+    Lists (``viewer_tokens``, ``notify``, ``notify_completed``) come from the environment separated by commas
+    or spaces.
     """
 
     host: str = "127.0.0.1"
@@ -79,6 +88,13 @@ class Settings:
     ping_interval: float = 15.0
     forwarded_allow_ips: str = "127.0.0.1"
     trusted_origins: tuple[str, ...] = ()
+    viewer_tokens: tuple[str, ...] = ()
+    metrics_token: str | None = None
+    metrics_public: bool = False
+    notify: tuple[str, ...] = ()
+    notify_secret: str | None = None
+    notify_completed: tuple[str, ...] = ()
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
@@ -93,6 +109,21 @@ class Settings:
             raise ValueError("token must not be empty")
         if self.no_auth and self.token:
             raise ValueError("choose either a token or no_auth, not both")
+        if self.no_auth and self.viewer_tokens:
+            raise ValueError("viewer tokens need authentication: drop no_auth")
+        if any(not t.strip() for t in self.viewer_tokens) or self.token in self.viewer_tokens:
+            raise ValueError("viewer tokens must be non-empty and differ from the admin token")
+        if self.metrics_token is not None and not self.metrics_token.strip():
+            raise ValueError("metrics_token must not be empty")
+        if self.metrics_token and self.metrics_public:
+            raise ValueError("choose either a metrics token or metrics_public, not both")
+        if self.metrics_public and not is_loopback(self.host):
+            raise ValueError(f"metrics_public serves /metrics without a token, which is allowed on a loopback "
+                             f"host only, not {self.host!r}; use a metrics token instead")
+        for url in self.notify:
+            check_notify_url(url)
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"public_url must be an http(s) URL, got {self.public_url!r}")
 
     @property
     def store_url(self) -> str:
@@ -123,9 +154,19 @@ class Settings:
         return cls(**values)
 
 
+def check_notify_url(url: str) -> str:
+    """A webhook URL for ``notify``: ``http(s)://...`` or ``slack+https://...``; ValueError otherwise."""
+    target = url.removeprefix("slack+")
+    if not target.startswith(("http://", "https://")) or len(target) < 10 or any(c.isspace() for c in url):
+        raise ValueError(f"notify URL must be http(s)://... or slack+https://..., got {url[:80]!r}")
+    return url
+
+
 def _convert(raw: str, kind: Any) -> Any:
     # Field types are strings under ``from __future__ import annotations``.
     text = str(kind)
+    if text == "tuple[str, ...]":
+        return tuple(part for part in raw.replace(",", " ").split() if part)
     if text == "int":
         return int(raw)
     if text == "float":

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.anyio
 
 JOB_KEYS = {"id", "jobType", "author", "status", "progress", "startTime", "endTime", "lastActivityTime",
             "infoMessages", "warningMessages", "errorMessages", "params", "result", "currentOperation", "owner",
-            "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf"}
+            "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf",
+            "abortedBy"}
 
 
 async def start(client: httpx.AsyncClient, job_type: str, **body: object) -> dict[str, object]:

@@ -147,7 +147,9 @@ def test_abort_one_with_a_reason_then_again(cli: Run, run_main: Run, client: Cli
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     job = client.wait(job_id, timeout=30)
-    assert (job.status, job.abort_reason) == (JobStatus.ABORTED, "wrong input file")
+    assert (job.status, job.abort_reason, job.aborted_by) == (JobStatus.ABORTED, "wrong input file", "admin")
+    shown = run_main("show", job_id).stdout
+    assert "wrong input file (requested by admin " in shown
     again = run_main("abort", job_id)  # idempotent: a job that already ended is not an error
     assert again.returncode == 0, again.stderr
     assert "already ended with status 'aborted'" in again.stdout

@@ -55,7 +55,7 @@ def test_start_wait_aborted_exits_2(background: Start, client: Client) -> None:
     client.abort(job_id, reason="stop it")
     assert proc.finish() == 2, proc.stderr
     assert proc.lines[-1].startswith(f"job {job_id} (ArgumentCondensation) aborted after ")
-    assert proc.lines[-1].endswith(": stop it")
+    assert proc.lines[-1].endswith(": stop it (by admin)")
 
 
 # ---------------------------------------------------------------------------------------------- watch ID
@@ -86,7 +86,7 @@ def test_watch_id_follows_progress_and_messages_until_aborted(cli: Run, backgrou
     assert proc.finish() == 2, proc.stderr
     assert any("aborting: enough" in line for line in proc.lines)
     assert f"job {job_id} (ArgumentCondensation) aborted after " in proc.lines[-1]
-    assert proc.lines[-1].endswith(": enough")
+    assert proc.lines[-1].endswith(": enough (by admin)")
 
 
 def test_watch_of_a_finished_job_exits_at_once_with_its_outcome(cli: Run, client: Client) -> None:

@@ -115,9 +115,12 @@ def test_older_file_is_migrated(tmp_path: Path) -> None:
     assert [m.message for m in old.info_messages] == ["from v1"]
     assert store.heartbeat("old-1", "host:1:x")  # the column added by the upgrade
     assert store.require_job("old-1").owner == "host:1:x"
+    assert store.request_abort("old-1", "stop", by="ops@example.com")  # aborted_by: added by version 5
+    assert store.require_job("old-1").aborted_by == "ops@example.com"
+    assert store.claim("notify:old-1") and not store.claim("notify:old-1")  # the claims table, too
     store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
     check.close()
 
 

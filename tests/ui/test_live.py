@@ -97,7 +97,7 @@ def test_abort_asks_for_confirmation_and_the_job_ends_aborted(dashboard: Dashboa
     dialog.get_by_role("button", name="Abort job").click()
     past = board.past_job(job_id)
     expect(past.locator(".badge")).to_have_text("Aborted")
-    expect(past.locator(".past-error")).to_have_text("Reason: wrong question set")
+    expect(past.locator(".past-error")).to_have_text("Reason: wrong question set by admin")
     assert board.server.job(job_id)["abortReason"] == "wrong question set"
     expect(board.page.locator("#stat-aborted")).to_have_text(str(aborted_before + 1))
 

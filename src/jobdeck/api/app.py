@@ -36,6 +36,7 @@ from .finding import build_finding_router
 from .middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from .proxy import SiteCheck
+from .roles import CanAbort, CanStart, Permissions
 from .routes import build_api_router
 from .serialize import json_response
 from .sse import Multiplexer
@@ -51,6 +52,9 @@ def create_app(
     *,
     auth: AuthFunc | None = None,
     token: str | None = None,
+    viewer_tokens: tuple[str, ...] | list[str] = (),
+    can_start: CanStart | None = None,
+    can_abort: CanAbort | None = None,
     prefix: str = DEFAULT_PREFIX,
     ui: bool = True,
     ping_interval: float = 15.0,
@@ -65,6 +69,9 @@ def create_app(
     - ``runner``: runs the registered job types; without one, ``/start`` answers 404 and ``/types`` is empty.
     - ``auth``: ``(request) -> principal | None``, sync or async; ``token``: a shared bearer token. Neither
       means no authentication, which only suits an app mounted behind the host's own protection.
+    - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's.
+    - ``can_start(principal, job_type)``, ``can_abort(principal, job)``: who may start and abort (default: the
+      admin role only; see :mod:`jobdeck.api.roles`).
     - ``prefix``: where the JSON API lives; ``ui``: serve the dashboard at ``/``.
     - ``ping_interval``: seconds between keep-alive comments on ``/events``.
     - ``max_body``: request bodies above this many bytes are refused with 413.
@@ -86,12 +93,13 @@ def create_app(
     deck = Deck(
         store=store,
         runner=runner,
-        auth=Authenticator(auth, token),
+        auth=Authenticator(auth, token, viewer_tokens),
         prefix=prefix,
         mux=Multiplexer(store, ping_interval=ping_interval),
         max_body=max_body,
         inline=not store.blocking,
         shutdown_grace=shutdown_grace,
+        permissions=Permissions(can_start, can_abort),
     )
 
     @asynccontextmanager

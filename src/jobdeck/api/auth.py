@@ -4,6 +4,7 @@
 - ``token``: ``Authorization: Bearer <token>`` or the ``jobdeck_token`` cookie the login page sets
   (HttpOnly, SameSite=Strict). No credentials is a 401, a wrong token a 403; compared in constant time. Wrong
   tokens from one address slow that address down (429, :mod:`jobdeck.api.throttle`).
+  ``token`` is an admin; each of ``viewer_tokens`` a viewer (see :mod:`jobdeck.api.roles`).
 - Neither: no authentication (for embedding behind the host's own protection, or ``serve --no-auth``).
 
 The principal becomes the default author of the jobs a request starts.
@@ -21,6 +22,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from .errors import ApiError
+from .roles import ADMIN, VIEWER, Principal, principal_role
 from .throttle import Backoff
 
 __all__ = ["COOKIE_NAME", "AuthFunc", "Authenticator", "clear_token_cookie", "principal_name", "set_token_cookie"]
@@ -47,43 +49,62 @@ def principal_name(principal: Any) -> str:
 class Authenticator:
     """Checks a request's credentials; raises :class:`ApiError` 401/403 or returns the principal's name."""
 
-    def __init__(self, auth: AuthFunc | None = None, token: str | None = None) -> None:
-        if token is not None and (not isinstance(token, str) or not token):
-            raise ValueError("token must be a non-empty string")
+    def __init__(self, auth: AuthFunc | None = None, token: str | None = None,
+                 viewer_tokens: tuple[str, ...] | list[str] = ()) -> None:
+        for value in (token, *viewer_tokens):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError("token and viewer_tokens must be non-empty strings")
+        if viewer_tokens and token is None and auth is None:
+            raise ValueError("viewer_tokens need an admin token (or an auth callable) beside them")
+        if token is not None and token in viewer_tokens:
+            raise ValueError("a viewer token must differ from the admin token")
         if auth is not None and not callable(auth):
             raise ValueError("auth must be a callable (request) -> principal | None")
         self.auth = auth
-        self._token = token.encode() if token is not None else None
+        self._tokens = [(t.encode(), role) for t, role in ((token, ADMIN), *((v, VIEWER) for v in viewer_tokens))
+                        if t is not None]
         self.backoff = Backoff()
 
     @property
     def enabled(self) -> bool:
-        return self.auth is not None or self._token is not None
+        return self.auth is not None or bool(self._tokens)
 
     @property
     def uses_token(self) -> bool:
-        return self._token is not None
+        return bool(self._tokens)
+
+    def token_role(self, supplied: str) -> str | None:
+        """The role of a configured token equal to ``supplied`` (each compared in constant time), else None."""
+        raw = supplied.encode("utf-8", "surrogateescape")
+        found = None
+        for token, role in self._tokens:
+            if hmac.compare_digest(raw, token) and found is None:
+                found = role
+        return found
 
     def token_matches(self, supplied: str) -> bool:
-        """Constant-time comparison with the configured token (False when there is none)."""
-        if self._token is None:
-            return False
-        return hmac.compare_digest(supplied.encode("utf-8", "surrogateescape"), self._token)
+        """True when ``supplied`` is one of the configured tokens (admin or viewer)."""
+        return self.token_role(supplied) is not None
 
     def check_token(self, conn: HTTPConnection, supplied: str) -> bool:
         """:meth:`token_matches` for a request, through the client's backoff: ApiError(429) while the client's
         address is locked out after too many wrong tokens."""
+        return self.checked_role(conn, supplied) is not None
+
+    def checked_role(self, conn: HTTPConnection, supplied: str) -> str | None:
+        """:meth:`token_role` through the client's backoff (see :meth:`check_token`)."""
         client = conn.client.host if conn.client else "-"
         wait = self.backoff.wait(client)
         if wait > 0:
             seconds = str(math.ceil(wait))
             raise ApiError(429, f"too many wrong tokens from this address: retry in {seconds}s",
                            {"Retry-After": seconds})
-        if self.token_matches(supplied):
+        role = self.token_role(supplied)
+        if role is not None:
             self.backoff.succeeded(client)
-            return True
+            return role
         self.backoff.failed(client)
-        return False
+        return None
 
     @staticmethod
     def supplied_token(conn: HTTPConnection) -> str | None:
@@ -96,21 +117,30 @@ class Authenticator:
 
     async def authenticate(self, conn: HTTPConnection) -> str:
         """The principal's name, or ApiError(401) without credentials / ApiError(403) with wrong ones."""
-        if self.auth is None and self._token is None:
-            return ANONYMOUS
+        return (await self.identify(conn)).name
+
+    async def identify(self, conn: HTTPConnection) -> Principal:
+        """The :class:`Principal` (name and role), or ApiError(401) without credentials / 403 with wrong ones."""
+        if self.auth is None and not self._tokens:
+            return Principal(ANONYMOUS, ADMIN)
         if self.auth is not None:
             principal = self.auth(conn)
             if inspect.isawaitable(principal):
                 principal = await principal
             if principal is not None:
-                return principal_name(principal)
-        if self._token is not None:
+                try:
+                    role = principal_role(principal)
+                except ValueError as exc:  # never guess a role: refuse
+                    raise ApiError(403, f"the signed-in principal has an {exc}") from None
+                return Principal(principal_name(principal), role, principal)
+        if self._tokens:
             supplied = self.supplied_token(conn)
             if supplied is None:
                 raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>' or log in",
                                {"WWW-Authenticate": "Bearer"})
-            if self.check_token(conn, supplied):
-                return BEARER_PRINCIPAL
+            token_role = self.checked_role(conn, supplied)
+            if token_role is not None:
+                return Principal(BEARER_PRINCIPAL if token_role == ADMIN else VIEWER, token_role)
             raise ApiError(403, "wrong token")
         raise ApiError(401, "authentication required")
 

@@ -17,6 +17,7 @@ from ..stores.base import Store
 from .answers import Answer, AnswerCache, Build
 from .auth import Authenticator
 from .cache import JobBytesCache
+from .roles import Permissions
 from .sse import Multiplexer
 
 __all__ = ["Deck"]
@@ -36,6 +37,7 @@ class Deck:
     max_body: int
     inline: bool
     shutdown_grace: float | None = None
+    permissions: Permissions = field(default_factory=Permissions)
     cache: JobBytesCache = field(default_factory=JobBytesCache)
     answers: AnswerCache = field(default_factory=AnswerCache)
     writes: int = 0  # changes made through this app (see version)

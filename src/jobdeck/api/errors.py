@@ -92,7 +92,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail = f"no such endpoint: {request.url.path}"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
         detail = f"method {request.method} is not allowed on {request.url.path}"
-    return error_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+    extra: dict[str, Any] = {}
+    required_role = getattr(exc, "required_role", None)
+    if required_role is not None:  # a refusal by role (see roles.py): say which role would be allowed
+        extra["requiredRole"] = required_role
+    return error_response(exc.status_code, detail, headers=dict(exc.headers or {}), **extra)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,7 @@ from . import schemas
 from .deck import Deck
 from .errors import ApiError, error_response
 from .past import CURSOR_OVERLAP, NEXT_HEADER, PastParams, parse_cursor, past_answer
+from .roles import Permissions, Principal
 from .serialize import (
     answer_response,
     json_response,
@@ -51,7 +52,8 @@ def _error(description: str) -> dict[str, Any]:
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("malformed request: the message names the field"),
     401: _error("no credentials"),
-    403: _error("wrong credentials, or a cross-site request"),
+    403: _error("wrong credentials, a cross-site request, or (writes) a role that may not do this: the body's "
+                "requiredRole names the role needed"),
 }
 _ID_ERRORS: dict[int | str, dict[str, Any]] = {**_AUTH_ERRORS, 404: _error("no such job (never created or evicted)")}
 
@@ -114,21 +116,23 @@ def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
     return wanted
 
 
-def _abort_all(store: Store, reason: str | None) -> tuple[list[str], list[str]]:
-    targets = [job.id for job in store.get_active_jobs(messages=False) if job.status in ACTIVE]
+def _abort_all(store: Store, reason: str | None, principal: Principal, permissions: Permissions,
+               ) -> tuple[list[str], list[str]]:
+    active = [job for job in store.get_active_jobs(messages=False) if job.status in ACTIVE]
+    targets = [job.id for job in active if permissions.may_abort(principal, job)]
     requested = []
     for job_id in targets:
         try:
-            if store.request_abort(job_id, reason):
+            if store.request_abort(job_id, reason, by=principal.name):
                 requested.append(job_id)
         except KeyError:  # finished and evicted in between
             continue
     return targets, requested
 
 
-def _abort_one(store: Store, job_id: str, reason: str | None) -> tuple[bool, JobStatus]:
+def _abort_one(store: Store, job_id: str, reason: str | None, by: str) -> tuple[bool, JobStatus]:
     """Request the abort; whether this request (or an earlier one) holds, and the job's status after it."""
-    requested = store.request_abort(job_id, reason)
+    requested = store.request_abort(job_id, reason, by=by)
     return requested, store.require_job(job_id, messages=False).status
 
 
@@ -212,6 +216,8 @@ def build_api_router(deck: Deck) -> APIRouter:
     router = APIRouter(prefix=deck.prefix, tags=["jobs"])
     store = deck.store
     authenticate = deck.auth.authenticate
+    identify = deck.auth.identify
+    permissions = deck.permissions
 
     @router.get("/active", responses={200: {"model": schemas.JobList}, **_AUTH_ERRORS},
                 openapi_extra=_docs(_JOB_TYPE, _MESSAGES), summary="Running and aborting jobs, oldest first")
@@ -260,13 +266,14 @@ def build_api_router(deck: Deck) -> APIRouter:
                                         "job is stopping)")},
                  summary="Start a job of a registered type")
     async def start(request: Request) -> Response:
-        principal = await authenticate(request)
+        principal = await identify(request)
         body = await _read_body(request, schemas.StartRequest, True)
+        permissions.require_start(principal, body.job_type)
         runner = deck.runner
         if runner is None:
             raise UnknownJobTypeError(body.job_type, [])
         try:
-            job = await deck.call(runner.start, body.job_type, body.author or principal, body.params)
+            job = await deck.call(runner.start, body.job_type, body.author or principal.name, body.params)
         except InvalidParamsError:
             raise  # 400 naming the field (errors.py)
         except ValueError as exc:
@@ -313,11 +320,15 @@ def build_api_router(deck: Deck) -> APIRouter:
                  responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS},
                  summary="Ask a running job to stop (idempotent: a job that already ended answers its status)")
     async def abort(request: Request) -> Response:
-        await authenticate(request)
+        principal = await identify(request)
         job_id = parse_job_id(request.path_params["job_id"])
         body = await _read_body(request, schemas.AbortRequest, False)
+        if permissions.custom_abort:
+            permissions.require_abort(principal, await deck.call(store.require_job, job_id, messages=False))
+        else:  # the default hook needs no job: refuse without reading it
+            permissions.require_admin(principal, f"aborting job {job_id}")
         try:
-            requested, status = await deck.call(_abort_one, store, job_id, body.reason)
+            requested, status = await deck.call(_abort_one, store, job_id, body.reason, principal.name)
         finally:
             deck.wrote()
         # A view a few seconds old may ask to abort a job that has just ended: that is not a failure, the job
@@ -330,10 +341,12 @@ def build_api_router(deck: Deck) -> APIRouter:
                  responses={202: {"model": schemas.AbortAllAccepted}, **_AUTH_ERRORS},
                  summary="Ask every active job to stop (emergency clean-up)")
     async def abort_all(request: Request) -> Response:
-        await authenticate(request)
+        principal = await identify(request)
+        permissions.require_admin(principal, "aborting every running job")
         body = await _read_body(request, schemas.AbortRequest, False)
         try:
-            targets, requested = await deck.call(_abort_all, store, body.reason or ABORT_ALL_REASON)
+            targets, requested = await deck.call(_abort_all, store, body.reason or ABORT_ALL_REASON, principal,
+                                                 permissions)
         finally:
             deck.wrote()
         # The reference's shape (two numbers); the ids ride along in fields of their own.
@@ -346,6 +359,18 @@ def build_api_router(deck: Deck) -> APIRouter:
     async def types(request: Request) -> Response:
         await authenticate(request)
         return json_response(await deck.call(_types, deck.runner, store))
+
+    @router.get("/me", responses={200: {"model": schemas.Me}, **_AUTH_ERRORS},
+                summary="Who is signed in, their role, and what the dashboard should offer them")
+    async def me(request: Request) -> Response:
+        principal = await identify(request)
+        types = deck.runner.types if deck.runner is not None else []
+        return json_response({
+            "name": principal.name,
+            "role": principal.role,
+            "canStart": [t.name for t in types if permissions.may_start(principal, t.name)],
+            "canAbort": principal.is_admin or permissions.custom_abort,
+        })
 
     @router.get("/stats", responses={200: {"model": schemas.Stats}, **_AUTH_ERRORS}, summary="Jobs per status")
     async def stats(request: Request) -> Response:

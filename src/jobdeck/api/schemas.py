@@ -94,6 +94,7 @@ class Job(BaseModel):
     abortReason: str | None
     abortRequestedTime: str | None
     rerunOf: str | None = Field(None, description="the id of the job this one re-ran")
+    abortedBy: str | None = Field(None, description="who asked for the abort (the signed-in principal's name)")
 
 
 class JobList(RootModel[list[Job]]):
@@ -148,6 +149,13 @@ class SearchPage(BaseModel):
 
 class Lookup(BaseModel):
     id: str = Field(description="the full id of the one job whose id starts with the prefix")
+
+
+class Me(BaseModel):
+    name: str
+    role: str = Field(description="admin or viewer")
+    canStart: list[str] = Field(description="job types this principal may start")
+    canAbort: bool = Field(description="whether to offer abort controls (each abort is still checked)")
 
 
 class Stats(BaseModel):

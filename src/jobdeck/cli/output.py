@@ -160,7 +160,8 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
         rows.append(("result", Text(_compact(job.result))))
     if job.abort_reason or job.abort_time:
         reason = job.abort_reason or "no reason given"
-        rows.append(("abort", Text(f"{reason} (requested {format_time(job.abort_time)})")))
+        who = f" by {job.aborted_by}" if job.aborted_by else ""
+        rows.append(("abort", Text(f"{reason} (requested{who} {format_time(job.abort_time)})")))
     if job.owner:
         rows.append(("owner", Text(job.owner)))
     counts = f"{len(job.info_messages)} info, {len(job.warning_messages)} warning, {len(job.error_messages)} error"
@@ -185,6 +186,8 @@ def summary_line(job: JobInfo) -> Text:
         text.append(f": {_compact(job.result)}")
     elif job.status is JobStatus.ABORTED:
         text.append(f": {job.abort_reason or 'no reason given'}")
+        if job.aborted_by:
+            text.append(f" (by {job.aborted_by})")
     elif job.status is JobStatus.FAILED and job.error_messages:
         text.append(f": {job.error_messages[-1].message}")
     return text

@@ -48,7 +48,9 @@ def register(sub: Any) -> None:
         description="Run the jobdeck HTTP API, live events and dashboard under uvicorn. Options fall back to "
                     "JOBDECK_* environment variables (JOBDECK_STORE, JOBDECK_TOKEN, JOBDECK_HOST, JOBDECK_PORT, "
                     "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE, JOBDECK_FORWARDED_ALLOW_IPS, "
-                    "JOBDECK_TRUSTED_ORIGINS).",
+                    "JOBDECK_TRUSTED_ORIGINS, JOBDECK_VIEWER_TOKENS, JOBDECK_METRICS_TOKEN, JOBDECK_METRICS_PUBLIC, "
+                    "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, JOBDECK_PUBLIC_URL; lists "
+                    "separated by commas or spaces).",
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -64,6 +66,8 @@ def register(sub: Any) -> None:
     auth.add_argument("--token", help="access token (default: $JOBDECK_TOKEN, else a random one printed at start)")
     auth.add_argument("--no-auth", action="store_true", default=None,
                       help="no authentication at all (allowed on a loopback host only)")
+    parser.add_argument("--viewer-token", action="append", metavar="TOKEN", dest="viewer_tokens",
+                        help="a read-only token (role viewer: no start or abort); repeatable")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
     parser.add_argument("--prefix", help="where the JSON API lives (default /api/admin/jobs)")
@@ -97,9 +101,14 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
                                  stale_after=args.stale_after, prefix=args.prefix,
                                  forwarded_allow_ips=args.forwarded_allow_ips,
-                                 trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None)
+                                 trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None,
+                                 viewer_tokens=_listed(args.viewer_tokens))
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
+
+
+def _listed(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values else None
 
 
 def _open_store(settings: Settings) -> tuple[Store, str]:
@@ -194,7 +203,8 @@ def _serve(args: argparse.Namespace) -> None:
     from ..api.middleware import MAX_URL
 
     try:
-        app = create_app(runner=runner, token=token, prefix=settings.prefix, ping_interval=settings.ping_interval,
+        app = create_app(runner=runner, token=token, viewer_tokens=settings.viewer_tokens,
+                         prefix=settings.prefix, ping_interval=settings.ping_interval,
                          shutdown_grace=settings.shutdown_grace, forwarded_allow_ips=settings.forwarded_allow_ips,
                          trusted_origins=settings.trusted_origins)
     except ValueError as exc:
@@ -260,4 +270,6 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
         lines.append("  set --token or JOBDECK_TOKEN to keep a token across restarts")
     else:
         lines.append(f"  dashboard: {base}/ (log in with your token; the API takes 'Authorization: Bearer <token>')")
+    if settings.viewer_tokens:
+        lines.append(f"  viewer tokens: {len(settings.viewer_tokens)} (read-only)")
     print("\n".join(lines), flush=True)

@@ -37,7 +37,8 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
             fields[name] = repr(float(value))
     optional = {"op": dumps_text(job.current_operation.to_dict()) if job.current_operation else None,
                 "owner": job.owner, "rerun": job.rerun_of,
-                "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None}
+                "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
+                "aby": job.aborted_by}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -59,6 +60,7 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         owner=h.get("owner"), heartbeat_time=num("hb"),
         abort_reason=json.loads(h["areason"]) if "areason" in h else None, abort_time=num("atime"),
         rerun_of=h.get("rerun"),
+        aborted_by=h.get("aby"),
     )
 
 

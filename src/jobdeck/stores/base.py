@@ -12,6 +12,7 @@ Mutations on a job that already reached a terminal state change nothing and retu
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -29,12 +30,16 @@ __all__ = [
     "DEFAULT_MAX_MESSAGES",
     "DEFAULT_MAX_PAST_JOBS",
     "DEFAULT_STALE_AFTER",
+    "STALE_PREFIX",
     "Change",
     "Messages",
     "PastQuery",
     "Store",
     "message_view",
+    "Transition",
 ]
+
+logger = logging.getLogger("jobdeck.store")
 
 DEFAULT_MAX_MESSAGES = 1000
 DEFAULT_MAX_PAST_JOBS = 1000
@@ -92,6 +97,25 @@ class PastQuery:
                 and (self.statuses is None or job.status in self.statuses)
                 and (self.start_from is None or end > self.start_from)
                 and (self.before is None or (end, job.id) < (self.before.end_time, self.before.id)))
+# The error message of a job the reaper failed starts with this (notifications tell "reaped" from "failed" by it).
+STALE_PREFIX = "Job went stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A lifecycle change this store object made (``created``, or the move to a terminal status).
+
+    ``job`` is the head right after the change. Observers see only the transitions made through this very
+    object, so that each one is seen by exactly one process: the one whose call won the store's atomic step.
+    """
+
+    job: JobInfo
+    reaped: bool = False
+
+    @property
+    def created(self) -> bool:
+        return not self.job.status.is_terminal
+
 
 class Store(ABC):
     """Where jobs live. Thread-safe; every method may be called from any thread."""
@@ -122,6 +146,7 @@ class Store(ABC):
         self.max_past_age = float(max_past_age) if max_past_age is not None else None
         self.stale_after = float(stale_after)
         self.max_events = max_events
+        self._observers: tuple[Callable[[Transition], None], ...] = ()
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -174,11 +199,60 @@ class Store(ABC):
                 return batch
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
+    def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
+        """Record ``name`` as claimed by ``holder`` unless it already is (atomically, across processes);
+        forget claims older than ``keep`` seconds. True for the one caller that recorded it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot record claims")
+
     def close(self) -> None:
         """Release connections and flush buffered writes. The store is unusable afterwards."""
 
     def flush(self) -> None:
         """Write out anything coalesced in memory (backends that batch progress writes override this)."""
+
+    # ------------------------------------------------------------------ observers and claims
+
+    def add_observer(self, fn: Callable[[Transition], None]) -> None:
+        """Call ``fn(transition)`` after every job this store object creates or brings to a terminal status
+        (metrics count there). It runs on the caller's thread after the change is stored; an exception in it is
+        logged and never reaches the job."""
+        self._observers = (*self._observers, fn)
+
+    def remove_observer(self, fn: Callable[[Transition], None]) -> None:
+        self._observers = tuple(o for o in self._observers if o != fn)
+
+    def _observe(self, job: JobInfo, reaped: bool = False) -> None:
+        for fn in self._observers:
+            try:
+                fn(Transition(job, reaped))
+            except Exception:
+                logger.exception("a store observer failed on job %s", job.id)
+
+    def claim(self, name: str, holder: str = "", *, keep: float = 7 * 86400.0) -> bool:
+        """True for exactly one caller per ``name``, whichever process or store object asks (the store's atomic
+        step decides): e.g. ``claim(f"notify:{job_id}:{url}")`` before sending a notification. A claim is
+        remembered for ``keep`` seconds (a week)."""
+        if not isinstance(name, str) or not name or len(name) > 1000:
+            raise ValueError(f"claim name must be a non-empty string of at most 1000 characters, got {name!r}")
+        return self._claim(name, holder, time.time(), keep)
+
+    def _changed(self, job_id: str, change: Change, reaped: bool = False) -> bool:
+        """``_change`` with emit, then observers see the job if it turned terminal."""
+        seen: list[JobInfo] = []
+
+        def watched(job: JobInfo, now: float) -> list[JobMessage] | None:
+            added = change(job, now)
+            if added is not None:
+                seen[:] = [job]
+            return added
+
+        if not self._observers:
+            return self._change(job_id, change, emit=True)
+        if not self._change(job_id, watched, emit=True):
+            return False
+        if seen and seen[0].status.is_terminal:
+            self._observe(seen[0].head(), reaped)
+        return True
 
     # ------------------------------------------------------------------ creating and reading
 
@@ -215,6 +289,8 @@ class Store(ABC):
             rerun_of=rerun_of,
         )
         self._insert(job, max_active)
+        if self._observers:
+            self._observe(job.head())
         return job
 
     def get_job(self, job_id: str) -> JobInfo | None:
@@ -381,7 +457,7 @@ class Store(ABC):
             job.end_time = job.last_activity_time = now
             return []
 
-        return self._change(check_id(job_id), change, emit=True)
+        return self._changed(check_id(job_id), change)
 
     def fail_job(self, job_id: str, error_message: str | None = None) -> bool:
         """``failed``; ``error_message`` is added as an error message."""
@@ -394,22 +470,28 @@ class Store(ABC):
             job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
             return [JobMessage(MessageType.ERROR, error_message, now)] if error_message else []
 
-        return self._change(check_id(job_id), change, emit=True)
+        return self._changed(check_id(job_id), change)
 
-    def request_abort(self, job_id: str, reason: str | None = None) -> bool:
+    def request_abort(self, job_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``.
 
-        True if the job is now aborting (a repeated request is a no-op), False if it already finished.
+        ``by`` names who asked (kept as ``abortedBy``). True if the job is now aborting (a repeated request is
+        a no-op), False if it already finished.
         """
         if reason is not None:
             check_text(reason, "reason")
+        if by is not None:
+            check_text(by, "by")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status is not JobStatus.RUNNING:
                 return None
             job.status, job.abort_reason, job.abort_time, job.last_activity_time = (
                 JobStatus.ABORTING, reason, now, now)
-            return [JobMessage(MessageType.WARNING, f"Abort requested: {reason or 'No message provided'}", now)]
+            job.aborted_by = by
+            who = f" by {by}" if by else ""
+            return [JobMessage(MessageType.WARNING, f"Abort requested{who}: {reason or 'No message provided'}",
+                               now)]
 
         job_id = check_id(job_id)
         if self._change(job_id, change, emit=True):
@@ -430,7 +512,7 @@ class Store(ABC):
             job.status, job.end_time, job.last_activity_time = JobStatus.ABORTED, now, now
             return [JobMessage(MessageType.WARNING, "Job aborted", now)]
 
-        return self._change(check_id(job_id), change, emit=True)
+        return self._changed(check_id(job_id), change)
 
     def heartbeat(self, job_id: str, owner: str | None = None) -> bool:
         """Say the process running the job is alive, even if the job reports nothing for a while."""
@@ -461,10 +543,10 @@ class Store(ABC):
         if idle <= self.stale_after or (beat is not None and beat <= self.stale_after):
             return None
         if beat is None:
-            return (f"Job went stale: no progress, message or heartbeat for {idle:.0f}s "
+            return (f"{STALE_PREFIX}: no progress, message or heartbeat for {idle:.0f}s "
                     f"(stale_after={self.stale_after:g}s) and no process ever sent a heartbeat for it")
         who = f"process {job.owner}" if job.owner else "the process running it"
-        return (f"Job went stale: {who} stopped sending heartbeats {beat:.0f}s ago and the job reported "
+        return (f"{STALE_PREFIX}: {who} stopped sending heartbeats {beat:.0f}s ago and the job reported "
                 f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process most likely "
                 "died or hung")
 
@@ -484,7 +566,7 @@ class Store(ABC):
                 return [JobMessage(MessageType.ERROR, reason, at)]
 
             try:
-                if self._change(candidate.id, change, emit=True):
+                if self._changed(candidate.id, change, reaped=True):
                     reaped.append(candidate.id)
             except JobNotFoundError:
                 continue

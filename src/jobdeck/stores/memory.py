@@ -46,6 +46,7 @@ class MemoryStore(Store):
         self._events: deque[tuple[int, EventType, str, Any]] = deque(maxlen=self.max_events)
         self._seq = 0
         self._waiters = Waiters(self._lock)
+        self._claims: dict[str, float] = {}
 
     # ------------------------------------------------------------------ steps
 
@@ -114,6 +115,15 @@ class MemoryStore(Store):
                 else:
                     bisect.insort(self._past, key)
                 self._evict(job.end_time or 0.0)
+            return True
+
+    def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
+        with self._lock:
+            if len(self._claims) > 10_000:
+                self._claims = {k: at for k, at in self._claims.items() if at >= now - keep}
+            if name in self._claims:
+                return False
+            self._claims[name] = now
             return True
 
     def _evict(self, now: float) -> None:

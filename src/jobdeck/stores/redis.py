@@ -172,6 +172,12 @@ class RedisStore(BufferedStore):
         self._status_seen(job_id, job.status)
         return True
 
+    def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
+        with self._errors():
+            # SET NX is the atomic step; the expiry forgets the claim after ``keep``.
+            return bool(self._redis.set(f"{self.prefix}:claim:{name}", holder or "-", nx=True,
+                                        ex=max(1, int(keep))))
+
     def _queue_change(self, pipe: Any, job: JobInfo, added: list[JobMessage], emit: bool, was_active: bool) -> None:
         key = self._job_key(job.id)
         pipe.multi()

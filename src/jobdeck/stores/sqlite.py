@@ -200,6 +200,13 @@ class SQLiteStore(BufferedStore):
             self._events_written()
         return True
 
+    def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM claims WHERE at < ?", (now - keep,))
+            cur = conn.execute("INSERT OR IGNORE INTO claims (name, holder, at) VALUES (?, ?, ?)",
+                               (name, holder, now))
+            return cur.rowcount == 1
+
     def _evict(self, conn: sqlite3.Connection, now: float) -> None:
         """Past jobs beyond max_past_jobs or older than max_past_age go, oldest first, with their messages."""
         victims: list[str] = []

@@ -74,12 +74,19 @@ STEPS: list[list[str]] = [
     [
         "ALTER TABLE jobs ADD COLUMN rerun_of TEXT",
     ],
+    # 4 -> 5: who asked for an abort; one-time claims (a webhook delivered once per job and URL however many
+    # server processes watch the store).
+    [
+        "ALTER TABLE jobs ADD COLUMN aborted_by TEXT",
+        "CREATE TABLE claims (name TEXT PRIMARY KEY, holder TEXT NOT NULL, at REAL NOT NULL)",
+        "CREATE INDEX claims_at ON claims(at)",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 HEAD_COLUMNS = (
     "id, job_type, author, status, progress, start_time, end_time, last_activity, params, result, operation, "
-    "owner, heartbeat_time, abort_reason, abort_time, rerun_of"
+    "owner, heartbeat_time, abort_reason, abort_time, rerun_of, aborted_by"
 )
 
 
@@ -114,13 +121,13 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.id, job.job_type, job.author, job.status.value, job.progress, job.start_time, job.end_time,
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
-        job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of,
+        job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
     )
 
 
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
-     owner, heartbeat, abort_reason, abort_time, rerun_of) = row
+     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -138,6 +145,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         abort_reason=abort_reason,
         abort_time=abort_time,
         rerun_of=rerun_of,
+        aborted_by=aborted_by,
     )
 
 

@@ -30,10 +30,6 @@ export async function api(path, { method, body } = {}) {
   } catch {
     throw new ApiError("The server cannot be reached.", 0);
   }
-  if (res.status === 401 || res.status === 403) {
-    authLostHandler();
-    throw new ApiError("Sign in required.", res.status);
-  }
   let data = null;
   const text = await res.text();
   if (text) {
@@ -42,6 +38,11 @@ export async function api(path, { method, body } = {}) {
     } catch {
       data = null;
     }
+  }
+  // A refusal by role (requiredRole) keeps the session: the message says which role would be allowed.
+  if (res.status === 401 || (res.status === 403 && !(data && data.requiredRole))) {
+    authLostHandler();
+    throw new ApiError("Sign in required.", res.status);
   }
   if (!res.ok) throw new ApiError((data && data.error) || `The server answered ${res.status}.`, res.status);
   return { data, headers: res.headers };

@@ -176,6 +176,23 @@ $("#past-filter").addEventListener("change", (e) => {
   schedule();
 });
 
+/* ------------------------------------------------------------ role */
+
+// The server checks every write; this only hides what the signed-in role cannot use, and says why.
+async function applyRole() {
+  const { data } = await api("/me");
+  const canStart = Array.isArray(data.canStart) && data.canStart.length > 0;
+  document.body.dataset.canStart = canStart ? "yes" : "no";
+  document.body.dataset.canAbort = data.canAbort ? "yes" : "no";
+  const missing = [canStart ? "" : "start", data.canAbort ? "" : "abort"].filter(Boolean);
+  const note = $("#role-note");
+  note.hidden = missing.length === 0;
+  if (missing.length) {
+    setText(note, `Signed in as ${data.name} (role ${data.role}): read-only. You cannot ${missing.join(" or ")} `
+      + "jobs here; that needs the admin role.");
+  }
+}
+
 /* ------------------------------------------------------------ start */
 
 onAuthLost(authLost);
@@ -183,6 +200,7 @@ onRender(flush);
 handlers.start = startJob;
 handlers.abort = abortJob;
 connect();
+applyRole().catch(() => {});
 loadAll().catch((err) => {
   if (state.authLost) return;
   showError(err);

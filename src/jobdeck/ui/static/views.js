@@ -211,7 +211,7 @@ function patchActive(v, job, now) {
   v.abortingNote.hidden = !aborting;
   if (aborting) {
     setText(v.abortingNote, `Abort requested${job.abortRequestedTime ? ` at ${localTime(job.abortRequestedTime)}` : ""}`
-      + `${job.abortReason ? ` (${job.abortReason})` : ""}: waiting for the pipeline to stop at its next check.`);
+      + `${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? ` (${job.abortReason})` : ""}: waiting for the pipeline to stop at its next check.`);
   }
   v.abort.disabled = aborting;
   setText(v.abort, aborting ? "Aborting…" : "Abort");
@@ -249,7 +249,10 @@ function patchPast(v, job) {
   setText(v.dur, duration((ms(job.endTime) - ms(job.startTime)) / 1000));
   let why = "";
   if (job.status === "failed") why = job.lastError || "";
-  else if (job.status === "aborted") why = job.abortReason ? `Reason: ${job.abortReason}` : "";
+  else if (job.status === "aborted") {
+    why = [job.abortReason ? `Reason: ${job.abortReason}` : "", job.abortedBy ? `by ${job.abortedBy}` : ""]
+      .filter(Boolean).join(" ");
+  }
   setText(v.error, why);
   v.error.title = why;
   v.error.hidden = !why;
