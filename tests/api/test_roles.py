@@ -147,7 +147,8 @@ async def test_hooks_decide_per_request(runner: JobRunner) -> None:
         # abort-all stays an admin's emergency tool, and even then only reaches what can_abort allows
         assert (await c.post(f"{PREFIX}/abort-all", json={}, headers=vera)).status_code == 403
         alice = await c.post(f"{PREFIX}/abort-all", json={}, headers={"x-user": "a"})
-        assert alice.json()["abortRequestedJobIds"] == [others.id]
+        ids = set(alice.json()["abortRequestedJobIds"])
+        assert others.id in ids and ids <= {others.id, own.id}  # own: if it is still aborting
 
 
 @pytest.mark.slow
