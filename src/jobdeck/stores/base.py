@@ -35,8 +35,8 @@ __all__ = [
     "Messages",
     "PastQuery",
     "Store",
-    "message_view",
     "Transition",
+    "message_view",
 ]
 
 logger = logging.getLogger("jobdeck.store")
