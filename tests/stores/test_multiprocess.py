@@ -102,7 +102,8 @@ def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Serv
     assert abort.status_code == 202, abort.text
     final = wait_for(lambda: (j := a.job(job_id))["status"] == "aborted" and j, timeout=20,
                      what="the job on A to end aborted")
-    assert [m["message"] for m in final["warningMessages"]][-2:] == ["Abort requested: stopped from B", "Job aborted"]
+    assert [m["message"] for m in final["warningMessages"]][-2:] == ["Abort requested by admin: stopped from B",
+                                                                      "Job aborted"]
     assert a.get("/active") == [] and b.get("/active") == []
     assert job_id in [j["id"] for j in b.get("/past?statuses=aborted")]
     # Event ids are the store's: a client that watched A can resume on B from the same id and miss nothing.
