@@ -29,6 +29,7 @@ WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/start", {"jobType": "Quick"}),
     ("POST", f"/single/{JOB}/abort", {"reason": "x"}),
     ("POST", "/abort-all", {"reason": "x"}),
+    ("POST", f"/single/{JOB}/rerun", {}),
 ]
 READS = ["/active", "/past", "/types", "/stats", "/me", f"/single/{JOB}/progress"]
 

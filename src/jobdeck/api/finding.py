@@ -131,15 +131,17 @@ def build_finding_router(deck: Deck) -> APIRouter:
                             409: _error("the type's max_concurrent is reached")},
                  summary="Start a new job with the type and params of another (rerunOf names it)")
     async def rerun(request: Request) -> Response:
-        principal = await authenticate(request)
+        principal = await deck.auth.identify(request)
         job_id = parse_job_id(request.path_params["job_id"])
         body = await _read_body(request, schemas.RerunRequest, False)
         runner = deck.runner
-        if runner is None:
+        if runner is None or not principal.is_admin or deck.permissions.custom_start:
             original = await deck.call(store.require_job, job_id, messages=False)
-            raise UnknownJobTypeError(original.job_type, [])
+            deck.permissions.require_start(principal, original.job_type)  # a re-run starts a job
+            if runner is None:
+                raise UnknownJobTypeError(original.job_type, [])
         try:
-            job = await deck.call(runner.rerun, job_id, body.author or principal, body.params)
+            job = await deck.call(runner.rerun, job_id, body.author or principal.name, body.params)
         finally:
             deck.wrote()
         return json_response(job.to_dict(), 201)
