@@ -2,7 +2,7 @@
 
 import { $, setText } from "./dom.js";
 import { fullTime, shortId, timeFmt } from "./format.js";
-import { logOf, state, touchJob } from "./state.js";
+import { loadOlder, logOf, state, touchJob } from "./state.js";
 
 const MSG_RENDER_CAP = 500;   // rendered nodes per message panel; "show older" raises it
 
@@ -17,8 +17,9 @@ export function createPanels(host, jobId) {
       kind, root, list: $(".msg-list", root), count: $(".msg-count", root), more: $(".msg-more", root),
       rendered: 0, cap: MSG_RENDER_CAP,
     };
-    panel.more.addEventListener("click", (e) => {
+    panel.more.addEventListener("click", async (e) => {
       if (e.target.closest("button")) {
+        await loadOlder(jobId).catch(() => {});
         panel.cap += MSG_RENDER_CAP;
         panel.rendered = -1;   // full render
         touchJob(jobId);
@@ -40,7 +41,7 @@ export function panelTotal(panels) {
 
 export function renderPanels(panels) {
   const log = logOf(panels.jobId);
-  for (const kind of ["problems", "info"]) renderPanel(panels[kind], log[kind], panels.loading);
+  for (const kind of ["problems", "info"]) renderPanel(panels[kind], log[kind], panels.loading, log);
 }
 
 function messageNode(m, withKind) {
@@ -65,7 +66,7 @@ function messageNode(m, withKind) {
 }
 
 /** Newest first; appends only messages not rendered yet and trims the oldest past the cap. */
-function renderPanel(panel, list, loading) {
+function renderPanel(panel, list, loading, log) {
   const total = list.base + list.items.length;   // absolute sequence of the next message
   const withKind = panel.kind === "problems";
   if (list.reordered || panel.rendered < 0 || panel.rendered < list.base) {
@@ -89,9 +90,10 @@ function renderPanel(panel, list, loading) {
   } else if (total === 0) {
     panel.more.hidden = false;
     setText(panel.more, panel.kind === "problems" ? "No warnings or errors." : "No messages.");
-  } else if (hiddenOlder > 0 && list.items.length > panel.list.childElementCount) {
+  } else if ((hiddenOlder > 0 && list.items.length > panel.list.childElementCount) || !log.complete) {
     panel.more.hidden = false;
-    panel.more.textContent = `Showing the newest ${panel.list.childElementCount} of ${total}. `;
+    panel.more.textContent = log.complete ? `Showing the newest ${panel.list.childElementCount} of ${total}. `
+      : `Showing the newest ${panel.list.childElementCount}. `;
     const btn = document.createElement("button");
     btn.type = "button";
     btn.className = "btn btn-ghost btn-small";

@@ -10,6 +10,7 @@ import { ms } from "./format.js";
 export const ACTIVE = new Set(["running", "aborting"]);
 const MSG_KEEP = 3000;          // messages kept in memory per panel (the store keeps 1000 per kind)
 export const PAST_LIMIT = 1000; // past jobs loaded per snapshot
+export const OPEN_MESSAGES = 200; // newest messages of each kind loaded with a job; older ones on demand
 
 export const state = {
   types: new Map(),        // jobType -> type info from /types
@@ -59,18 +60,69 @@ export class MessageLog {
     return true;
   }
 
+  /** A job's message lists (a snapshot): merged as a batch, so that messages of the same millisecond as ones
+   * already here (say the newest, loaded first) keep the server's order instead of landing after them. */
   addJob(job) {
-    let added = false;
+    const fresh = { info: [], problems: [] };
     for (const field of ["warningMessages", "errorMessages", "infoMessages"]) {
-      for (const m of job[field] || []) added = this.add(m) || added;
+      for (const m of job[field] || []) {
+        const key = `${m.type}\u0000${m.timestamp}\u0000${m.message}`;
+        if (this.keys.has(key)) continue;
+        this.keys.add(key);
+        (m.type === "info" ? fresh.info : fresh.problems).push(
+          { type: m.type, text: m.message, iso: m.timestamp, t: ms(m.timestamp), key });
+      }
     }
-    return added;
+    for (const kind of ["info", "problems"]) {
+      const entries = fresh[kind];
+      if (!entries.length) continue;
+      entries.sort((a, b) => a.t - b.t);   // stable: one kind's order is kept
+      const list = this[kind];
+      const last = list.items.length ? list.items[list.items.length - 1].t : -Infinity;
+      if (entries[0].t > last) {
+        list.items.push(...entries);
+      } else {
+        // Older than what is here: the snapshot goes first among equal times (it came from the store in order).
+        list.items = [...entries, ...list.items].sort((a, b) => a.t - b.t);
+        list.reordered = true;
+      }
+      if (list.items.length > MSG_KEEP + 500) {
+        const dropped = list.items.splice(0, list.items.length - MSG_KEEP);
+        for (const d of dropped) this.keys.delete(d.key);
+        list.base += dropped.length;
+      }
+    }
+    return fresh.info.length + fresh.problems.length > 0;
   }
 
   newest(kind) {
     const items = this[kind].items;
     return items.length ? items[items.length - 1] : null;
   }
+}
+
+/** A log loaded with the newest OPEN_MESSAGES of each kind is complete when no kind filled its quota. */
+export function markComplete(job) {
+  const log = logOf(job.id);
+  if (["infoMessages", "warningMessages", "errorMessages"].every((f) => (job[f] || []).length < OPEN_MESSAGES)) {
+    log.complete = true;
+  }
+}
+
+/** Every message of a job, for "show older" (at most the store's cap per kind). */
+export function loadOlder(id) {
+  const log = logOf(id);
+  if (log.complete) return Promise.resolve();
+  if (!log.loading) {
+    log.loading = api(`/single/${encodeURIComponent(id)}/progress?messages=all`)
+      .then(({ data }) => {
+        log.addJob(data);
+        log.complete = true;
+        touchJob(id);
+      })
+      .finally(() => { log.loading = null; });
+  }
+  return log.loading;
 }
 
 export function logOf(id) {
@@ -223,9 +275,10 @@ export async function loadAll() {
   const [types, stats, active, past] = await Promise.all([
     api("/types"),
     api("/stats"),
-    api("/active?messages=all"),
-    // The newest message of each kind is enough to show why a past job failed; the rest loads on demand.
-    api(`/past?messages=last:1&limit=${PAST_LIMIT}`),
+    api("/active?messages=all"),   // a few jobs, each capped: their panels are open and live
+    // Summaries only: a past job's messages load when it is opened (see openPast), and why failed jobs failed
+    // right after the first paint (loadFailureReasons), so that the cards never wait for message rows.
+    api(`/past?messages=none&limit=${PAST_LIMIT}`),
   ]);
   state.types = new Map(types.data.map((t) => [t.jobType, t]));
   state.pastCursor = past.headers.get("X-Jobdeck-Cursor") || state.pastCursor;
@@ -247,6 +300,17 @@ export async function loadAll() {
   schedule();
   const queued = state.queued.splice(0);
   for (const ev of queued) applyEvent(ev.type, ev.data);
+  loadFailureReasons();
+}
+
+/** The newest error of each failed past job, for the reason shown on its line. */
+async function loadFailureReasons() {
+  try {
+    const { data } = await api(`/past?statuses=failed&messages=last:1&limit=${PAST_LIMIT}`);
+    for (const job of data) if (state.jobs.has(job.id)) upsertJob(job, { messages: "last" });
+  } catch {
+    /* reasons are a nicety: the lines show without them */
+  }
 }
 
 export function applyEvent(type, payload) {

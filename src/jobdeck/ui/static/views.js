@@ -5,7 +5,7 @@ import { duration, eta, fullTime, localTime, ms, operationText, percent, shortId
 import { createPanels, panelTotal, renderPanels } from "./panels.js";
 import { buildParamInputs } from "./params.js";
 import { api } from "./api.js";
-import { dirty, isActive, logOf, schedule, state, touchType } from "./state.js";
+import { OPEN_MESSAGES, dirty, isActive, logOf, markComplete, schedule, state, touchType } from "./state.js";
 
 const STATUS_LABEL = {
   running: "Running", aborting: "Aborting", completed: "Completed", failed: "Failed", aborted: "Aborted",
@@ -277,15 +277,17 @@ async function openPast(v) {
   setText(v.meta, pastMeta(job));
   if (!v.panels) v.panels = createPanels(v.panelsHost, v.id);
   const log = logOf(v.id);
-  if (!log.complete) {
+  if (!log.complete && !log.opened) {
+    // The newest messages first; the panels' "Show older" loads the rest (loadOlder).
     v.panelsHost.setAttribute("aria-busy", "true");
     v.panels.loading = true;
     renderPanels(v.panels);
     if (!log.loading) {
-      log.loading = api(`/single/${encodeURIComponent(v.id)}/progress?messages=all`)
+      log.loading = api(`/single/${encodeURIComponent(v.id)}/progress?messages=last:${OPEN_MESSAGES}`)
         .then(({ data }) => {
           log.addJob(data);
-          log.complete = true;
+          log.opened = true;
+          markComplete(data);
         })
         .catch(showError)
         .finally(() => { log.loading = null; });

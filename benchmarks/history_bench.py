@@ -1,0 +1,273 @@
+"""Issue 11: a long history costs nothing. Each store is pre-filled with 1,000 past jobs x 2,000 messages and,
+as the baseline of the same run, 1,000 past jobs with no messages (``benchmarks.history_server``, a real uvicorn
+process; its answer cache is off so every request reads the store). Then:
+
+- ``GET /past?limit=50&messages=none``, ``?limit=50&messages=last:3``, ``/single/{id}/progress?messages=last:20``,
+  ``/stats``, ``/active``: median time with the full history / with empty jobs (target <= 2x). The page requests
+  walk the history with the ``before`` cursor and the single-job requests cycle through jobs, so that no two
+  successive requests are the same.
+- walking all 1,000 past jobs 50 at a time (``messages=none``): last page / first page (target <= 1.5x).
+- a running job's ``progress()`` + ``info()`` p99 while 8 clients pull ``/past`` pages continuously, against its
+  p99 with no readers (target <= 2x). The job runs in the server process, as under ``jobdeck serve``.
+- the server's RSS while one client streams ``/past`` (no limit, every message: the reference's query) of 100 and
+  of 1,000 jobs: the growth from 100 to 1,000 jobs (target: flat, < 50 MB).
+- on SQLite, the dashboard in headless Chromium: time from navigation to the first cards and counts (< 1 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .http_bench import free_port
+from .stores import STORE_KINDS, target, unavailable
+from .table import Row, ms, ratio, skipped
+from .timing import rss_mb
+
+SECTION = "history"
+TOKEN = "bench-token-history"
+PREFIX = "/api/admin/jobs"
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+READERS = 8
+
+
+@contextlib.contextmanager
+def history_server(url: str, jobs: int, messages: int) -> Iterator[tuple[str, int]]:
+    """``python -m benchmarks.history_server`` filled as asked; yields (base URL, pid) once it answers."""
+    import subprocess
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.history_server", "--port", str(port), "--store", url,
+                             "--token", TOKEN, "--jobs", str(jobs), "--messages", str(messages)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-800:] if proc.stderr else ""
+                raise RuntimeError(f"history server exited: {err}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("history server did not answer within 600 s") from None
+                time.sleep(0.2)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def _client(base: str) -> Any:
+    import httpx
+
+    return httpx.Client(base_url=base + PREFIX, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
+
+
+def _walk(client: Any, size: int, messages: str) -> tuple[list[float], list[str]]:
+    """Seconds per page and the cursors, walking every past job ``size`` at a time."""
+    times, cursors = [], []
+    params: dict[str, str] = {"limit": str(size), "messages": messages}
+    while True:
+        t0 = time.perf_counter()
+        response = client.get("/past", params=params)
+        times.append(time.perf_counter() - t0)
+        response.raise_for_status()
+        following = response.headers.get("X-Jobdeck-Next")
+        if following is None:
+            return times, cursors
+        cursors.append(following)
+        params["before"] = following
+
+
+def _median_of(client: Any, paths: list[str], repeats: int) -> float:
+    samples = []
+    for i in range(repeats):
+        path = paths[i % len(paths)]
+        t0 = time.perf_counter()
+        client.get(path).raise_for_status()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def measure_reads(base: str, repeats: int) -> dict[str, Any]:
+    """The endpoint medians and the page walk of one filled server."""
+    out: dict[str, Any] = {}
+    with _client(base) as client:
+        _, cursors = _walk(client, 50, "none")
+        ids = [j["id"] for j in client.get("/past", params={"limit": "200", "messages": "none"}).json()]
+        pages = ["/past?limit=50&messages=none"] + [f"/past?limit=50&messages=none&before={c}" for c in cursors]
+        summaries = [p.replace("messages=none", "messages=last:3") for p in pages]
+        out["past none"] = _median_of(client, pages, repeats)
+        out["past last:3"] = _median_of(client, summaries, repeats)
+        out["single last:20"] = _median_of(client, [f"/single/{i}/progress?messages=last:20" for i in ids], repeats)
+        out["stats"] = _median_of(client, ["/stats"], repeats)
+        out["active"] = _median_of(client, ["/active"], repeats)
+        walks = [_walk(client, 50, "none")[0] for _ in range(5)]
+        out["first page"] = statistics.median(w[0] for w in walks)
+        out["last page"] = statistics.median(w[-1] if len(w) > 1 else w[0] for w in walks)
+        out["pages"] = len(walks[0])
+    return out
+
+
+def _probe(client: Any, seconds: float) -> dict[str, float]:
+    job = client.post("/start", json={"jobType": "history-probe", "params": {"seconds": seconds}}).json()
+    deadline = time.monotonic() + seconds + 60
+    while time.monotonic() < deadline:
+        state = client.get(f"/single/{job['id']}/progress?messages=none").json()
+        if state["status"] != "running":
+            if state["status"] != "completed":
+                raise RuntimeError(f"the probe job ended {state['status']}")
+            result: dict[str, float] = state["result"]
+            return result
+        time.sleep(0.2)
+    raise RuntimeError("the probe job did not end")
+
+
+def measure_stall(base: str, seconds: float) -> tuple[dict[str, float], dict[str, float], int]:
+    """The probe's percentiles with no readers, then with READERS clients walking /past pages; pages read."""
+    with _client(base) as client:
+        quiet = _probe(client, seconds)
+        stop = threading.Event()
+        pages = [0] * READERS
+
+        def reader(n: int) -> None:
+            with _client(base) as own:
+                while not stop.is_set():
+                    params = {"limit": "50", "messages": "last:3"}
+                    while not stop.is_set():
+                        response = own.get("/past", params=params)
+                        pages[n] += 1
+                        following = response.headers.get("X-Jobdeck-Next")
+                        if following is None:
+                            break
+                        params["before"] = following
+
+        threads = [threading.Thread(target=reader, args=(n,), daemon=True) for n in range(READERS)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.0)  # the readers are all going before the probe starts
+            busy = _probe(client, seconds)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+    return quiet, busy, sum(pages)
+
+
+def measure_stream_rss(base: str, pid: int) -> dict[str, float]:
+    """Peak server RSS (MB) while streaming the unlimited, all-messages answer of 100 and of 1,000 jobs."""
+    out: dict[str, float] = {"idle": rss_mb(pid)}
+    with _client(base) as client:
+        for label, params in (("100", {"jobType": "history-small"}), ("1000", {})):
+            peak = rss_mb(pid)
+            size = count = 0
+            with client.stream("GET", "/past", params=params) as response:
+                response.raise_for_status()
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    count += 1
+                    if count % 16 == 0:
+                        peak = max(peak, rss_mb(pid))
+            out[label] = max(peak, rss_mb(pid))
+            out[f"{label} MB sent"] = size / 1e6
+    return out
+
+
+def measure_dashboard(base: str, repeats: int = 3) -> float:
+    """Median seconds from navigation to the first type cards with past jobs and the counts, in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            for _ in range(repeats + 1):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.goto(f"{base}/?token={TOKEN}")  # sets the cookie; the timed load is the next one
+                page.wait_for_selector("li.past-item", timeout=60_000)
+                t0 = time.perf_counter()
+                page.goto(base + "/")
+                # Cards with past jobs in them, and a number in the Completed count (a dash until it loads).
+                page.wait_for_function(
+                    "document.querySelectorAll('li.past-item').length > 0 && "
+                    "/^[0-9]+$/.test(document.querySelector('#stat-completed').textContent.trim())", timeout=60_000)
+                times.append(time.perf_counter() - t0)
+                context.close()
+        finally:
+            browser.close()
+    return statistics.median(times[1:])  # the first load warms the browser's caches and the server
+
+
+def run(quick: bool) -> list[Row]:
+    rows: list[Row] = []
+    jobs, messages = (200, 500) if quick else (1000, 2000)
+    repeats = 15 if quick else 40
+    for kind in ("memory",) if quick else STORE_KINDS:
+        why = unavailable(kind)
+        if why:
+            rows.append(skipped(SECTION, f"{kind}: history reads", why))
+            continue
+        try:
+            rows.extend(_run_store(kind, jobs, messages, repeats, quick))
+        except Exception as exc:
+            rows.append(Row(SECTION, f"{kind}: history reads", passed=False,
+                            note=f"error: {type(exc).__name__}: {exc}"))
+    return rows
+
+
+def _run_store(kind: str, jobs: int, messages: int, repeats: int, quick: bool) -> list[Row]:
+    with target(kind) as tgt, history_server(tgt.command_line_url(), jobs, 0) as (base, _):
+        empty = measure_reads(base, repeats)
+    with target(kind) as tgt, history_server(tgt.command_line_url(), jobs, messages) as (base, pid):
+        full = measure_reads(base, repeats)
+        quiet, busy, pages = measure_stall(base, 2.0 if quick else 4.0)
+        rss = measure_stream_rss(base, pid)
+        dashboard = measure_dashboard(base) if kind == "sqlite" and Path(CHROMIUM).exists() else None
+    rows = []
+    history = f"{jobs} jobs x {messages} msgs"
+    for name, label in (("past none", "GET /past?limit=50&messages=none"),
+                        ("past last:3", "GET /past?limit=50&messages=last:3"),
+                        ("single last:20", "GET /single/{id}/progress?messages=last:20"),
+                        ("stats", "GET /stats"), ("active", "GET /active")):
+        r = full[name] / empty[name]
+        rows.append(Row(SECTION, f"{kind}: {label}, {history} vs 0 msgs", ms(full[name]), ms(empty[name]),
+                        ratio(full[name], empty[name]), "<= 2x", r <= 2.0, values={"full": full[name],
+                                                                                     "empty": empty[name]}))
+    r = full["last page"] / full["first page"]
+    rows.append(Row(SECTION, f"{kind}: walk {jobs} past jobs 50 a page ({full['pages']} pages): last vs first page",
+                    ms(full["last page"]), ms(full["first page"]), ratio(full["last page"], full["first page"]),
+                    "<= 1.5x", r <= 1.5, values={"last": full["last page"], "first": full["first page"]}))
+    r = busy["p99"] / quiet["p99"]
+    rows.append(Row(SECTION, f"{kind}: running job progress()+info() p99, {READERS} clients pulling /past pages "
+                             f"({pages} pages read) vs none", ms(busy["p99"]), ms(quiet["p99"]),
+                    ratio(busy["p99"], quiet["p99"]), "<= 2x", r <= 2.0,
+                    note=f"p50 {ms(busy['p50'])} vs {ms(quiet['p50'])}", values={"busy": busy, "quiet": quiet}))
+    growth = rss["1000"] - rss["100"]
+    rows.append(Row(SECTION, f"{kind}: server RSS streaming /past (all messages) of {jobs} vs 100 jobs "
+                             f"({rss['1000 MB sent']:.0f} vs {rss['100 MB sent']:.0f} MB sent)",
+                    f"{rss['1000']:.0f} MB", f"{rss['100']:.0f} MB", f"+{growth:.0f} MB", "growth < 50 MB",
+                    growth < 50, note=f"idle {rss['idle']:.0f} MB", values=rss))
+    if dashboard is not None:
+        rows.append(Row(SECTION, f"{kind}: dashboard first cards and counts, headless Chromium, {history}",
+                        ms(dashboard), "", "", "< 1 s", dashboard < 1.0, values={"seconds": dashboard}))
+    return rows
