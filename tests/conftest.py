@@ -3,6 +3,8 @@
 - ``wait_for(predicate, timeout)``: poll a condition until it holds or the deadline passes.
 - ``require(reason)``: skip locally when a service or browser is missing, fail under JOBDECK_REQUIRE_ALL=1 (CI).
 - ``redis_url``: REDIS_URL when set, else a private redis-server on a free loopback port for the session.
+- ``postgres_url``: a fresh database for this session on DATABASE_URL's server (else 127.0.0.1:5432, user
+  postgres), created with a unique name and dropped at the end, so that concurrent sessions never meet.
 - ``free_port()``: a free TCP port on 127.0.0.1.
 """
 
@@ -13,8 +15,9 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -99,3 +102,53 @@ def redis_url(redis_server: str | None) -> str:
         require("no Redis server: set REDIS_URL or install redis-server")
     assert redis_server is not None
     return redis_server
+
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg_admin(url: str) -> Any:
+    """An autocommit connection to the server's maintenance database, or None when nothing answers."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=3)
+    except psycopg.Error:
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str | None]:
+    """The URL of a database created for this session (dropped afterwards), or None when no server answers."""
+    base = os.environ.get("DATABASE_URL") or PG_DEFAULT
+    admin = _pg_admin(base)
+    if admin is None:
+        yield None
+        return
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"jobdeck_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        # Tests check behaviour, not durability: commits that do not wait for the disk keep the suite fast on a
+        # busy machine (the store's own choices are measured in benchmarks/ on the server's settings).
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        try:
+            yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str | None) -> str:
+    """The session's PostgreSQL database URL, skipping (or failing under JOBDECK_REQUIRE_ALL) without a server."""
+    if postgres_server is None:
+        require("no PostgreSQL server: set DATABASE_URL or run one on 127.0.0.1:5432 (user postgres)")
+    assert postgres_server is not None
+    return postgres_server
+
+
+def unique_schema() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"

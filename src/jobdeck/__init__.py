@@ -29,6 +29,7 @@ from .stores import MemoryStore, Store, open_store
 if TYPE_CHECKING:
     from .api import create_app
     from .client import Client
+    from .stores.postgres import PostgresStore
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
@@ -56,6 +57,7 @@ __all__ = [
     "OperationRef",
     "PastCursor",
     "PipelineController",
+    "PostgresStore",
     "RedisStore",
     "SQLiteStore",
     "Store",
@@ -76,6 +78,7 @@ _LAZY = {
     "create_app": ".api",
     "SQLiteStore": ".stores.sqlite",
     "RedisStore": ".stores.redis",
+    "PostgresStore": ".stores.postgres",
     "Client": ".client",
 }
 

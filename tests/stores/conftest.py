@@ -1,9 +1,10 @@
 """Store fixtures: one ``backend`` per store kind, so that the behaviour suite is written once.
 
 ``backend.open(**limits)`` opens a store object on the test's own location (a temp SQLite file, a Redis prefix
-unique to the test); calling it twice gives two objects sharing that location, as two processes would.
+or a PostgreSQL schema unique to the test); calling it twice gives two objects sharing that location, as two
+processes would.
 ``backend.shared`` says whether two objects see each other (not so for the memory store). Every store opened is
-closed, and every Redis key under the test's prefix deleted, in teardown.
+closed, and every Redis key under the test's prefix (every table in the test's schema) deleted, in teardown.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 import pytest
 
 from jobdeck.stores import MemoryStore, Store
+from jobdeck.stores.postgres import PostgresStore
 from jobdeck.stores.redis import RedisStore
 from jobdeck.stores.sqlite import SQLiteStore
+from tests.conftest import unique_schema
 
-BACKENDS = ["memory", "sqlite", "redis"]
+BACKENDS = ["memory", "sqlite", "redis", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 class Backend:
@@ -35,6 +38,9 @@ class Backend:
             store = MemoryStore(**limits)
         elif self.name == "sqlite":
             store = SQLiteStore(self.location, **limits)
+        elif self.name == "postgres":
+            url, schema = self.location.rsplit("#", 1)
+            store = PostgresStore(url, schema=schema, **limits)
         else:
             url, prefix = self.location.rsplit("#", 1)
             store = RedisStore(url, prefix=prefix, **limits)
@@ -49,9 +55,19 @@ class Backend:
             cleaner = RedisStore(url, prefix=prefix)
             cleaner.delete_all()
             cleaner.close()
+        if self.name == "postgres":
+            drop_schema(*self.location.rsplit("#", 1))
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a test's PostgreSQL schema with everything in it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def unique_prefix() -> str:
@@ -62,6 +78,8 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     if name == "redis":
         url = request.getfixturevalue("redis_url")
         location = f"{url}#{unique_prefix()}"
+    elif name == "postgres":
+        location = f"{request.getfixturevalue('postgres_url')}#{unique_schema()}"
     elif name == "sqlite":
         location = str(tmp_path / "jobs.db")
     else:
@@ -78,7 +96,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     yield from _backend(request.param, request, tmp_path)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", pytest.param("postgres", marks=pytest.mark.postgres)])
 def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Only the backends where two store objects (two processes) share one location."""
     yield from _backend(request.param, request, tmp_path)

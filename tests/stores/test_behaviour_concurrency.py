@@ -1,5 +1,5 @@
 """Store semantics under concurrency and over time, for every backend: staleness and reaping, races on
-``max_active``, many threads at once, retention, and bounded size. For SQLite and Redis the races also run
+``max_active``, many threads at once, retention, and bounded size. For SQLite, Redis and PostgreSQL the races also run
 between two store objects on one location, as two processes would."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TypeVar
 from jobdeck.errors import JobConflictError
 from jobdeck.model import JobStatus
 from jobdeck.stores import MemoryStore, Store
+from jobdeck.stores.postgres import PostgresStore
 from jobdeck.stores.redis import RedisStore
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for
@@ -170,7 +171,7 @@ def test_retention_by_age(backend: Backend) -> None:
 def size_of(store: Store) -> int:
     if isinstance(store, MemoryStore):
         return len(store._jobs)
-    if isinstance(store, SQLiteStore):
+    if isinstance(store, SQLiteStore | PostgresStore):
         return sum(store.count_rows().values())
     assert isinstance(store, RedisStore)
     return store.count_keys()
@@ -193,7 +194,7 @@ def test_size_stays_bounded(backend: Backend) -> None:
     assert [j.id for j in store.get_active_jobs()] == [j.id for j in active]
     stats = store.stats()
     assert stats["completed"] + stats["failed"] == 20 and stats["running"] == 3
-    if isinstance(store, SQLiteStore):
+    if isinstance(store, SQLiteStore | PostgresStore):
         rows = store.count_rows()
         assert rows["jobs"] == 23 and rows["events"] <= 200 and rows["messages"] <= 20
     elif isinstance(store, RedisStore):

@@ -1,0 +1,250 @@
+"""The PostgreSQL store's connections: the URL and its options, one clear line for every way connecting fails
+(the password never shown), the pool, one transaction per step, and the listening connection.
+
+Connections come from a small :class:`psycopg_pool.ConnectionPool` (autocommit; each step opens and commits its
+own transaction on a connection it holds only for that step, so no transaction outlives a call -- in particular
+none is held across an ``await`` or an HTTP answer, which run in other code entirely). A connection that the
+server dropped (a restart, a failover) is noticed before it is handed out (its socket turned readable) and
+replaced, so a restart costs no caller an error once the server is back. While the server is down every step
+raises :class:`StoreError` within ``connect_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import select
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import StoreError
+
+__all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
+
+T = TypeVar("T")
+logger = logging.getLogger("jobdeck.stores.postgres")
+
+# jobdeck's own URL options (everything else in the query goes to libpq: sslmode, application_name, ...).
+OPTIONS = {
+    "schema": str, "prefix": str, "stale_after": float, "pool_size": int, "connect_timeout": float,
+    "listen": bool, "progress_interval": float, "message_interval": float, "max_messages": int,
+    "max_past_jobs": int, "max_past_age": float, "max_events": int,
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_RETRYABLE = (pgerrors.DeadlockDetected, pgerrors.SerializationFailure)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def split_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Take jobdeck's options out of the URL's query; the rest of the URL goes to libpq as it is."""
+    parts = urlsplit(url)
+    options: dict[str, Any] = {}
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        kind = OPTIONS.get(key)
+        if kind is None:
+            rest.append((key, value))
+            continue
+        try:
+            if kind is bool:
+                if value.lower() not in _TRUE + _FALSE:
+                    raise ValueError(value)
+                options[key] = value.lower() in _TRUE
+            else:
+                options[key] = kind(value)
+        except ValueError:
+            raise StoreError(f"PostgreSQL URL option {key}={value!r} is not a valid {kind.__name__}") from None
+    scheme = "postgresql" if parts.scheme.lower() in ("postgres", "postgresql") else parts.scheme
+    return urlunsplit(parts._replace(scheme=scheme, query=urlencode(rest))), options
+
+
+def _one_line(exc: BaseException, password: str | None) -> str:
+    """libpq's message, squeezed onto one line, without the password (it never includes it; make sure)."""
+    text = " ".join(str(exc).split())
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
+def explain(exc: BaseException, shown: str, password: str | None) -> StoreError:
+    """One line that says what failed and what to do, for a failed connection or schema upgrade."""
+    text = _one_line(exc, password)
+    low = text.lower()
+    if isinstance(exc, pgerrors.InsufficientPrivilege):
+        hint = ("the user may not create jobdeck's tables; grant it CREATE on the database/schema, or let an "
+                "owner run 'jobdeck db upgrade --store URL' once")
+    elif "password authentication failed" in low or "no password supplied" in low:
+        hint = "wrong user or password"
+    elif "does not exist" in low and "database" in low:
+        hint = "create the database first (createdb), or fix its name in the URL"
+    elif "connection refused" in low or "could not connect" in low or "timeout" in low or "resolve" in low:
+        hint = "is the server running, and are host and port right?"
+    else:
+        hint = "check the URL"
+    return StoreError(f"cannot open PostgreSQL store {shown}: {text} ({hint})")
+
+
+def connect(url: str, shown: str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
+    """One autocommit connection, or one clear StoreError."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout)), **kwargs)
+    except psycopg.ProgrammingError as exc:  # a malformed URL or option
+        raise StoreError(f"bad PostgreSQL URL {shown}: {_one_line(exc, urlsplit(url).password)}") from None
+    except psycopg.Error as exc:
+        raise explain(exc, shown, urlsplit(url).password) from None
+
+
+class Pool:
+    """A few autocommit connections; :meth:`run` is one transaction with errors turned into StoreErrors."""
+
+    def __init__(self, url: str, shown: str, size: int, timeout: float, prepare: bool = True) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise StoreError(f"PostgreSQL pool_size must be a positive integer, got {size!r}")
+        self.shown = shown
+        self.timeout = timeout
+        self._password = urlsplit(url).password
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, round(timeout))}
+        if not prepare:
+            kwargs["prepare_threshold"] = None
+        self._pool = ConnectionPool(url, min_size=1, max_size=size, kwargs=kwargs, timeout=timeout, check=_alive,
+                                    open=False, name="jobdeck")
+        self._pool.open(wait=False)
+        self.borrowed = threading.local()  # a caller's own connection (PostgresStore.using)
+
+    def run(self, body: Callable[[psycopg.Connection[Any]], T], *, read_only: bool = False,
+            durable: bool = True) -> T:
+        """``body(conn)`` inside one transaction, committed unless it raises; in pipeline mode, so that the
+        statements up to the first result the body reads, and those after it with the ``COMMIT``, each cost one
+        round trip. A step that lost a deadlock is run again.
+
+        ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit = off``): for progress,
+        messages and heartbeats, which a server crash (not a restart) may then lose for the last few hundred
+        milliseconds -- never out of order, since a later durable commit flushes everything before it."""
+        own = getattr(self.borrowed, "conn", None)
+        if own is not None:  # the caller's transaction: no BEGIN/COMMIT of ours
+            return self._errors(lambda: body(own))
+        for attempt in range(3):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        with conn.pipeline():
+                            if read_only:
+                                conn.execute(b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            else:
+                                conn.execute(b"BEGIN")
+                                if not durable:
+                                    conn.execute(b"SET LOCAL synchronous_commit = off")
+                            result = body(conn)
+                            conn.execute(b"COMMIT")
+                        return result
+                    except BaseException:
+                        if not conn.broken and conn.info.transaction_status:
+                            conn.execute(b"ROLLBACK")
+                        raise
+            except PoolTimeout:
+                raise StoreError(f"PostgreSQL store {self.shown}: no connection within {self.timeout:g}s (is the "
+                                 "server up? the store reconnects by itself)") from None
+            except _RETRYABLE as exc:
+                if attempt == 2:
+                    raise self._store_error(exc) from exc
+            except psycopg.Error as exc:
+                raise self._store_error(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def one(self, statement: bytes, args: Any = None) -> list[tuple[Any, ...]]:
+        """One statement on its own (its own snapshot, no transaction around it): one round trip."""
+        own = getattr(self.borrowed, "conn", None)
+        if own is not None:
+            return self._errors(lambda: own.execute(statement, args).fetchall())
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(statement, args).fetchall()
+        except PoolTimeout:
+            raise StoreError(f"PostgreSQL store {self.shown}: no connection within {self.timeout:g}s (is the "
+                             "server up? the store reconnects by itself)") from None
+        except psycopg.Error as exc:
+            raise self._store_error(exc) from exc
+
+    def _errors(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except psycopg.Error as exc:
+            raise self._store_error(exc) from exc
+
+    def _store_error(self, exc: BaseException) -> StoreError:
+        return StoreError(f"PostgreSQL store {self.shown}: {type(exc).__name__}: {_one_line(exc, self._password)}")
+
+    def close(self) -> None:
+        self._pool.close(timeout=5)
+
+
+def _alive(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check before handing out a connection, without a round trip: an idle connection has nothing
+    to read, so a readable socket means the server closed it (a restart) or said something it should not
+    have; either way it is replaced (the pool opens another one) instead of failing the caller's step."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection closed")
+    ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    if ready:
+        raise psycopg.OperationalError("the server closed the connection")
+
+
+class Listener:
+    """One connection that LISTENs on the store's channel and counts notifications, re-connecting when lost.
+
+    NOTIFY is only a wake-up (its payload is empty): the events table stays the truth, and a waiter that was
+    not woken still finds new events by polling. ``healthy`` says whether the connection is up, so that
+    waiters poll fast while it is not (and after a reconnect everybody is woken once, for what was missed).
+    """
+
+    def __init__(self, url: str, channel: str, timeout: float, on_wake: Callable[[], None]) -> None:
+        self._url = url
+        self._channel = channel
+        self._timeout = timeout
+        self._on_wake = on_wake
+        self._closed = threading.Event()
+        self.healthy = False
+        self._thread = threading.Thread(target=self._run, name="jobdeck-pg-listen", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        pause = 0.05
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=max(1, round(self._timeout))) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    self.healthy, pause = True, 0.05
+                    self._on_wake()
+                    while not self._closed.is_set():
+                        for _ in conn.notifies(timeout=0.25):
+                            self._on_wake()
+            except psycopg.Error as exc:
+                if self.healthy:
+                    logger.warning("lost the LISTEN connection (%s); polling until it is back",
+                                   re.sub(r"\s+", " ", str(exc)))
+            finally:
+                self.healthy = False
+            if self._closed.wait(pause):
+                return
+            pause = min(pause * 2, 2.0)
+
+    def close(self) -> None:
+        self._closed.set()

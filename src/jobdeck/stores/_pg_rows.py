@@ -1,0 +1,179 @@
+"""The PostgreSQL store's statements, and the steps that write many rows at once: a batch of buffered messages
+and progress values, the event log, loading messages.
+
+Every statement names its tables through ``{jobs}``-style placeholders, rendered once per store for its schema
+and prefix (:class:`Statements`). Row locks are always taken in the same order -- the job type's advisory lock
+(creating), then jobs rows (by id), then the event counter last -- so that writers queue instead of deadlocking;
+the rare deadlock left (eviction meeting a batch) is retried by the pool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
+from ._buffer import Write, kept, message_event
+from ._pg_schema import COLD, Names, operation_from_json
+
+__all__ = ["Statements", "fill_messages", "load_messages", "log_events", "write_batch"]
+
+_COLUMNS = "j.id, h.progress, h.operation, h.last_activity, h.heartbeat_time, " + ", ".join(f"j.{c}" for c in COLD)
+_HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
+_LOCKED_ACTIVE = "WITH j AS (SELECT id FROM {jobs} WHERE id = %(id)s AND end_time IS NULL FOR SHARE) "
+
+TEMPLATES = {
+    "read": _HEAD + " WHERE j.id = %s",
+    "lock": _HEAD + " WHERE j.id = %s FOR NO KEY UPDATE OF j",
+    "status": "SELECT status FROM {jobs} WHERE id = %s",
+    "active_of_type": "SELECT id FROM {jobs} WHERE end_time IS NULL AND job_type = %s ORDER BY start_time, seq",
+    "type_lock": "SELECT pg_advisory_xact_lock(%s)",
+    "insert_cold": "INSERT INTO {jobs} (id, " + ", ".join(COLD) + ") VALUES (%s" + ", %s" * len(COLD) + ")",
+    "insert_hot": "INSERT INTO {hot} (id, progress, operation, last_activity, heartbeat_time) "
+                  "VALUES (%s, %s, %s, %s, %s)",
+    "update_cold": "UPDATE {jobs} SET " + ", ".join(f"{c} = %s" for c in COLD) + " WHERE id = %s",
+    "update_hot": "UPDATE {hot} SET progress = %s, operation = %s, last_activity = %s, heartbeat_time = %s "
+                  "WHERE id = %s",
+    "progress": _LOCKED_ACTIVE + "UPDATE {hot} h SET progress = %(p)s, last_activity = %(t)s, "
+                "operation = COALESCE(%(op)s, h.operation) FROM j WHERE h.id = j.id RETURNING h.operation",
+    "touch": _LOCKED_ACTIVE + "UPDATE {hot} h SET last_activity = %(t)s FROM j WHERE h.id = j.id RETURNING h.id",
+    "insert_messages": "INSERT INTO {messages} (job_id, kind, text, ts) "
+                       "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[])",
+    # Keeps the newest N of each (job, kind) touched: everything at or below the (N+1)-th newest goes.
+    "cap": "DELETE FROM {messages} m USING unnest(%s::text[], %s::text[]) AS t(job_id, kind) "
+           "WHERE m.job_id = t.job_id AND m.kind = t.kind AND m.seq <= (SELECT s.seq FROM {messages} s "
+           "WHERE s.job_id = t.job_id AND s.kind = t.kind ORDER BY s.seq DESC OFFSET %s LIMIT 1)",
+    "batch_heads": "SELECT j.id, j.status, j.end_time, h.operation FROM {jobs} j JOIN {hot} h ON h.id = j.id "
+                   "WHERE j.id = ANY(%s) ORDER BY j.id FOR SHARE OF j",
+    "batch_activity": "UPDATE {hot} h SET last_activity = t.la, progress = COALESCE(t.p, h.progress), "
+                      "operation = COALESCE(t.op, h.operation) "
+                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[]) AS t(id, la, p, op) "
+                      "WHERE h.id = t.id",
+    "messages": "SELECT job_id, kind, text, ts FROM {messages} WHERE job_id = ANY(%s) ORDER BY job_id, kind, seq",
+    "active": _HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
+                      "ORDER BY j.start_time, j.seq",
+    "past": _HEAD + " WHERE j.end_time IS NOT NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
+                    "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) "
+                    "AND (%(after)s::float8 IS NULL OR j.end_time > %(after)s) ORDER BY j.end_time DESC, j.seq DESC",
+    # Past jobs beyond max_past_jobs or older than max_past_age; one locked by a batch is left for next time.
+    "evict": "DELETE FROM {jobs} WHERE id IN (SELECT id FROM {jobs} WHERE end_time IS NOT NULL "
+             "AND end_time < %(cutoff)s::float8 FOR UPDATE SKIP LOCKED) OR id IN (SELECT id FROM {jobs} "
+             "WHERE end_time IS NOT NULL ORDER BY end_time DESC, seq DESC OFFSET %(keep)s FOR UPDATE SKIP LOCKED)",
+    "delete_past": "DELETE FROM {jobs} WHERE end_time IS NOT NULL AND (%(type)s::text IS NULL OR job_type = "
+                   "%(type)s) RETURNING id, end_time, seq",
+    "stats": "SELECT status, count(*) FROM {jobs} GROUP BY status",
+    "newest_event": "SELECT last_id FROM {event_seq}",
+    "events": "SELECT c.last_id, (SELECT min(id) FROM {events}), e.id, e.type, e.job_id, e.data FROM {event_seq} c "
+              "LEFT JOIN LATERAL (SELECT id, type, job_id, data FROM {events} WHERE id > %(after)s ORDER BY id "
+              "LIMIT %(limit)s) e ON true ORDER BY e.id",
+    # Ids come from the counter row, locked until commit: events commit in the order of their ids.
+    "log_events": "WITH c AS (UPDATE {event_seq} SET last_id = last_id + %(n)s RETURNING last_id), "
+                  "ins AS (INSERT INTO {events} (id, job_id, type, data) SELECT c.last_id - %(n)s + t.ord, "
+                  "t.job_id, t.type, t.data FROM c, unnest(%(jobs)s::text[], %(types)s::text[], %(data)s::text[]) "
+                  "WITH ORDINALITY AS t(job_id, type, data, ord)), "
+                  "gone AS (DELETE FROM {events} WHERE id <= (SELECT last_id FROM c) - %(keep)s) "
+                  "SELECT pg_notify(%(channel)s, '')",
+    "count_rows": "SELECT (SELECT count(*) FROM {jobs}), (SELECT count(*) FROM {hot}), "
+                  "(SELECT count(*) FROM {messages}), (SELECT count(*) FROM {events})",
+}
+
+_KINDS = {kind.value: kind for kind in MessageType}
+Event = tuple[str, str, str]  # job id, event type, data as JSON text
+
+
+class Statements:
+    """:data:`TEMPLATES` rendered for one schema and prefix (bytes: ready to execute, never re-parsed)."""
+
+    def __init__(self, names: Names, max_events: int) -> None:
+        self.names = names
+        self.max_events = max_events
+        self.channel = names.channel
+        for key, template in TEMPLATES.items():
+            setattr(self, key, names.render(template))
+
+    def __getattr__(self, key: str) -> bytes:  # for the type checker: every template is an attribute
+        raise AttributeError(key)
+
+
+def log_events(conn: psycopg.Connection[Any], q: Statements, events: Sequence[Event]) -> None:
+    """Append events with the next ids, trim the log to ``max_events`` and NOTIFY listeners (on commit)."""
+    if not events:
+        return
+    jobs, types, data = zip(*events, strict=True)
+    conn.execute(q.log_events, {"n": len(events), "jobs": list(jobs), "types": list(types), "data": list(data),
+                                "keep": q.max_events, "channel": q.channel})
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[Write],
+                max_messages: int) -> dict[str, JobStatus | None]:
+    """Write buffered messages and progress values of active jobs in the caller's transaction; returns the jobs
+    whose writes were dropped (their status, or None when the job no longer exists)."""
+    ids = sorted({job_id for job_id, _ in writes})
+    heads = {row[0]: row[1:] for row in conn.execute(q.batch_heads, (ids,))}
+    refused: dict[str, JobStatus | None] = {}
+    for job_id in ids:
+        head = heads.get(job_id)
+        if head is None:
+            refused[job_id] = None
+        elif head[1] is not None:  # end_time set: the job finished
+            refused[job_id] = JobStatus(head[0])
+    keep = kept(writes, max_messages)
+    rows: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
+    events: list[Event] = []
+    # job id -> [activity time, progress or None, operation JSON or None, current operation]
+    touched: dict[str, list[Any]] = {}
+    for i, (job_id, write) in enumerate(writes):
+        if job_id in refused:
+            continue
+        state = touched.get(job_id)
+        if state is None:
+            state = touched[job_id] = [0.0, None, None, None]
+        state[0] = write.timestamp
+        if isinstance(write, JobMessage):
+            if keep[i]:
+                for column, value in zip(rows, (job_id, write.type._value_, write.message, write.timestamp),
+                                         strict=True):
+                    column.append(value)
+            events.append((job_id, "message", message_event(write)))
+            continue
+        if write.operation is not None:
+            state[3] = write.operation
+            state[2] = _dumps(write.operation.to_dict())
+        elif state[3] is None:
+            state[3] = operation_from_json(heads[job_id][2])
+        state[1] = write.value
+        op = state[3]
+        events.append((job_id, "progress", _dumps({"progress": write.value, "lastActivityTime":
+                                                   format_time(write.timestamp),
+                                                   "currentOperation": op.to_dict() if op else None})))
+    if rows[0]:
+        conn.execute(q.insert_messages, rows)
+        pairs = sorted(set(zip(rows[0], rows[1], strict=True)))
+        conn.execute(q.cap, ([p[0] for p in pairs], [p[1] for p in pairs], max_messages))
+    if touched:
+        conn.execute(q.batch_activity, (list(touched), [s[0] for s in touched.values()],
+                                        [s[1] for s in touched.values()], [s[2] for s in touched.values()]))
+    log_events(conn, q, events)
+    return refused
+
+
+def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[JobInfo]) -> None:
+    """Fill the jobs' message lists, oldest first per kind, with one query."""
+    fill_messages(conn.execute(q.messages, ([job.id for job in jobs],)), jobs)
+
+
+def fill_messages(rows: Iterable[tuple[Any, ...]], jobs: Sequence[JobInfo]) -> None:
+    """Fill the jobs' message lists from rows of the ``messages`` statement (ordered by job, kind, seq)."""
+    by_id = {job.id: job for job in jobs}
+    current: JobInfo | None = None
+    for job_id, kind, text, ts in rows:
+        if current is None or current.id != job_id:
+            current = by_id[job_id]
+        current.messages(_KINDS[kind]).append(JobMessage(_KINDS[kind], text, ts))

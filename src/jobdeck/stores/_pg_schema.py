@@ -1,0 +1,235 @@
+"""The PostgreSQL store's tables: where they live, their versioned schema, and rows <-> :class:`JobInfo`.
+
+Tables live in one schema (``public`` unless ``?schema=`` says otherwise) and carry one name prefix
+(``jobdeck_`` unless ``?prefix=``), so that several deployments, or a test per schema, share a database.
+
+A job is split in two rows: ``jobs`` holds what rarely changes (type, status, times, params, result) and
+``job_hot`` what job code writes all the time (progress, current operation, last activity, heartbeat).
+``job_hot`` has no index but its primary key and leaves half of each page free (``fillfactor``), so that every
+progress write is a HOT update: the new row version goes into the same page and no index is touched, which is
+what keeps 100,000 progress writes from growing the table. A job is active exactly while its ``end_time`` is
+NULL (every terminal transition sets it); partial indexes make the active and the past lists cheap.
+
+Event ids are handed out by one counter row (``event_seq``) updated in the writing transaction, so they are
+committed in the order of their ids: a reader that saw id N has seen everything before N (a ``bigserial``
+would let a later id commit first and a reader skip the earlier one for good).
+
+``STEPS[n]`` upgrades a schema from version ``n`` to ``n + 1``; :func:`migrate` runs the missing steps in one
+transaction under an advisory lock, so two processes starting at once upgrade once, and a failed upgrade
+leaves the old version. A schema written by a newer jobdeck is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..errors import StoreError
+from ..model import JobInfo, JobStatus, OperationRef
+from ._pg_connect import connect, explain
+
+__all__ = ["COLD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "job_from_row", "migrate_schema", "names_of",
+           "operation_from_json", "prepare", "read_version"]
+
+_WORD = re.compile(r"[a-z_][a-z0-9_]{0,39}\Z")
+
+STEPS: list[list[str]] = [
+    # 0 -> 1: jobs split into a cold and a hot row, messages, the event log and its counter.
+    [
+        """CREATE TABLE {jobs} (
+            id text PRIMARY KEY,
+            seq bigserial NOT NULL,
+            job_type text NOT NULL,
+            author text NOT NULL,
+            status text NOT NULL,
+            start_time double precision NOT NULL,
+            end_time double precision,
+            params text NOT NULL DEFAULT 'null',
+            result text NOT NULL DEFAULT 'null',
+            owner text,
+            abort_reason text,
+            abort_time double precision
+        )""",
+        "CREATE INDEX {jobs_active} ON {jobs} (job_type, start_time) WHERE end_time IS NULL",
+        "CREATE INDEX {jobs_past} ON {jobs} (end_time) WHERE end_time IS NOT NULL",
+        """CREATE TABLE {hot} (
+            id text PRIMARY KEY REFERENCES {jobs} (id) ON DELETE CASCADE,
+            progress double precision NOT NULL DEFAULT 0,
+            operation text,
+            last_activity double precision NOT NULL,
+            heartbeat_time double precision
+        ) WITH (fillfactor = 50)""",
+        """CREATE TABLE {messages} (
+            seq bigserial PRIMARY KEY,
+            job_id text NOT NULL REFERENCES {jobs} (id) ON DELETE CASCADE,
+            kind text NOT NULL,
+            text text NOT NULL,
+            ts double precision NOT NULL
+        )""",
+        "CREATE INDEX {messages_by_job} ON {messages} (job_id, kind, seq)",
+        """CREATE TABLE {events} (
+            id bigint PRIMARY KEY,
+            job_id text NOT NULL,
+            type text NOT NULL,
+            data text NOT NULL
+        )""",
+        """CREATE TABLE {event_seq} (
+            one boolean PRIMARY KEY DEFAULT true CHECK (one),
+            last_id bigint NOT NULL
+        ) WITH (fillfactor = 50)""",
+        "INSERT INTO {event_seq} (last_id) VALUES (0)",
+    ],
+]
+LATEST_VERSION = len(STEPS)
+
+# The cold columns, in the order job_from_row expects them after the hot ones.
+COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
+        "abort_time")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Qualified table names for one schema and prefix, and the LISTEN channel of that store."""
+
+    schema: str
+    prefix: str
+
+    def __post_init__(self) -> None:
+        for what, value in (("schema", self.schema), ("prefix", self.prefix)):
+            if not _WORD.match(value) and not (what == "prefix" and value == ""):
+                raise StoreError(f"PostgreSQL {what} {value!r} must be lower-case letters, digits and _ "
+                                 "(starting with a letter or _, at most 40 characters)")
+
+    def table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.prefix + name)
+
+    def mapping(self) -> dict[str, sql.Composable]:
+        tables = {n: self.table(n) for n in ("jobs", "hot", "messages", "events", "event_seq", "schema_version")}
+        indexes = {n: sql.Identifier(self.prefix + n) for n in ("jobs_active", "jobs_past", "messages_by_job")}
+        return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
+
+    def render(self, template: str) -> bytes:
+        """``template`` with ``{jobs}``-style placeholders filled in, as bytes ready to execute."""
+        return sql.SQL(template).format(**self.mapping()).as_bytes()
+
+    def where(self, shown_url: str) -> str:
+        """How messages name the store: its URL (without password) and tables."""
+        return f"{shown_url} (tables {self.schema}.{self.prefix}*)"
+
+    @property
+    def lock_key(self) -> int:
+        """The advisory lock key of this schema+prefix's migrations (a signed 64-bit integer)."""
+        digest = hashlib.sha256(f"jobdeck-migrate:{self.schema}.{self.prefix}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel: one per schema+prefix, short and safe to quote."""
+        return "jobdeck_" + hashlib.sha256(f"{self.schema}.{self.prefix}".encode()).hexdigest()[:16]
+
+
+def read_version(conn: psycopg.Connection[Any], names: Names) -> int:
+    """The schema's version (0 when jobdeck's tables are not there yet)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                       (f'"{names.schema}"."{names.prefix}schema_version"',)).fetchone()
+    if not row or not row[0]:
+        return 0
+    found = conn.execute(names.render("SELECT max(version) FROM {schema_version}")).fetchone()
+    return int(found[0]) if found and found[0] is not None else 0
+
+
+def migrate_schema(conn: psycopg.Connection[Any], names: Names, where: str) -> int:
+    """Bring the schema up to :data:`LATEST_VERSION` in one transaction; returns the version it had.
+    ``conn`` is in autocommit mode; ``where`` names the store in messages."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (names.lock_key,))
+        version = read_version(conn, names)
+        if version > LATEST_VERSION:
+            raise StoreError(
+                f"PostgreSQL store {where} has schema version {version} but this jobdeck knows only up to "
+                f"{LATEST_VERSION}; it was written by a newer jobdeck: upgrade jobdeck or use another schema")
+        if version == LATEST_VERSION:
+            return version
+        # Only when missing: CREATE SCHEMA needs a privilege on the database even with IF NOT EXISTS.
+        if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (names.schema,)).fetchone():
+            conn.execute(names.render("CREATE SCHEMA {schema}"))
+        conn.execute(names.render("CREATE TABLE IF NOT EXISTS {schema_version} "
+                                        "(version integer NOT NULL, upgraded_at timestamptz NOT NULL DEFAULT now())"))
+        for step in STEPS[version:]:
+            for statement in step:
+                conn.execute(names.render(statement))
+        conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (%s)"), (LATEST_VERSION,))
+    return version
+
+
+def operation_from_json(text: str | None) -> OperationRef | None:
+    return OperationRef.from_dict(json.loads(text)) if text else None
+
+
+def job_from_row(row: tuple[Any, ...]) -> JobInfo:
+    """A job from ``id, progress, operation, last_activity, heartbeat_time`` followed by :data:`COLD`."""
+    (job_id, progress, operation, activity, heartbeat, job_type, author, status, start, end, params, result,
+     owner, abort_reason, abort_time) = row
+    return JobInfo(
+        id=job_id,
+        job_type=job_type,
+        author=author,
+        status=JobStatus(status),
+        progress=progress,
+        start_time=start,
+        end_time=end,
+        last_activity_time=activity,
+        params=json.loads(params),
+        result=json.loads(result),
+        current_operation=operation_from_json(operation),
+        owner=owner,
+        heartbeat_time=heartbeat,
+        abort_reason=abort_reason,
+        abort_time=abort_time,
+    )
+
+
+def cold_values(job: JobInfo) -> tuple[Any, ...]:
+    """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
+    return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
+            json.dumps(job.params, separators=(",", ":")), json.dumps(job.result, separators=(",", ":")),
+            job.owner, job.abort_reason, job.abort_time)
+
+
+def hot_values(job: JobInfo) -> tuple[Any, ...]:
+    op = job.current_operation
+    return (job.progress, json.dumps(op.to_dict(), separators=(",", ":")) if op else None, job.last_activity_time,
+            job.heartbeat_time)
+
+
+def names_of(given: dict[str, Any]) -> Names:
+    for key in ("schema", "prefix"):
+        if not isinstance(given[key], str):
+            raise StoreError(f"PostgreSQL {key} must be a string, got {given[key]!r}")
+    return Names(given["schema"], given["prefix"])
+
+
+def prepare(url: str, shown: str, names: Names, timeout: float, *, migrate: bool) -> tuple[int, int]:
+    """Check that the server answers and the schema is current (upgrading it when ``migrate``); returns
+    (version found, version now) -- the version found tells whether this call upgraded."""
+    where = names.where(shown)
+    with connect(url, shown, timeout) as conn:
+        try:
+            if migrate:
+                before = migrate_schema(conn, names, where)
+                return before, LATEST_VERSION
+            version = read_version(conn, names)
+        except StoreError:
+            raise
+        except psycopg.Error as exc:
+            raise explain(exc, shown, None) from None
+    if version != LATEST_VERSION:
+        raise StoreError(f"PostgreSQL store {where} has schema version {version}, this jobdeck needs "
+                         f"{LATEST_VERSION}: run 'jobdeck db upgrade --store URL' (or let jobdeck migrate)")
+    return version, version

@@ -1,0 +1,419 @@
+"""The PostgreSQL store: jobs shared by many processes and machines (``pip install 'jobdeck[postgres]'``).
+
+    store = PostgresStore("postgresql://jobdeck@db.internal/app")     # or open_store("postgresql://...")
+    store = open_store("postgres://u:p@host/app?schema=ops&prefix=jd_&pool_size=4&stale_after=120")
+
+Every step is one short transaction on a pooled connection (:mod:`._pg_connect`); the tables, their
+versioned schema and why a job is split into a cold and a hot row are described in :mod:`._pg_schema`.
+State changes, whose rules live in Python (:class:`~jobdeck.stores.base.Store`), read the job ``FOR NO KEY
+UPDATE`` and write it back in the same transaction, so two processes cannot both take the last free slot
+(creating takes a per-type advisory lock) and two reapers cannot both fail a job. Progress writes are coalesced
+and messages written in batches exactly as on SQLite and Redis (:mod:`._buffer`, :mod:`._coalesce`).
+
+Live events: each writing transaction appends to the ``events`` table and sends an empty ``NOTIFY`` on
+commit. The table is the truth (``Last-Event-ID`` resumes from it); the notification only wakes a
+listening connection (one per store object, opened by the first ``wait_events``), and waiters poll as well --
+every 50 ms when ``?listen=false`` (PgBouncer in transaction mode cannot LISTEN) or while the listening
+connection is down, every second otherwise.
+
+Options (URL query or keyword): ``schema`` (public), ``prefix`` (jobdeck_), ``pool_size`` (4),
+``connect_timeout`` (5 s), ``listen`` (true), ``progress_interval``, ``message_interval``, ``stale_after`` and
+the other limits of :class:`~jobdeck.stores.base.Store`; anything else in the query goes to libpq (``sslmode``...).
+``migrate=False`` refuses a schema that is not up to date instead of upgrading it (``jobdeck db upgrade``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from ..errors import JobConflictError, StoreError
+from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from . import _pg_schema as pgs
+from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
+from ._coalesce import ProgressBuffer, StatusCache
+from ._pg_connect import Listener, Pool, redact, split_options
+from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, write_batch
+from .base import Change, Store
+
+__all__ = ["PostgresStore"]
+
+_POLL_FAST, _POLL_SLOW = 0.05, 1.0
+_MAX_WAIT = 5.0
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
+class PostgresStore(Store):
+    """Jobs in PostgreSQL tables ``{schema}.{prefix}jobs`` and friends; see the module docstring."""
+
+    scheme = "postgresql"
+
+    def __init__(self, url: str, *, schema: str = "public", prefix: str = "jobdeck_", pool_size: int = 4,
+                 connect_timeout: float = 5.0, listen: bool = True, migrate: bool = True,
+                 progress_interval: float = 0.05, message_interval: float = DEFAULT_INTERVAL, **limits: Any) -> None:
+        if not isinstance(url, str):
+            raise StoreError(f"PostgreSQL store URL must be a string, got {type(url).__name__}")
+        url, options = split_options(url)
+        given: dict[str, Any] = {
+            "schema": schema, "prefix": prefix, "pool_size": pool_size, "connect_timeout": connect_timeout,
+            "listen": listen, "progress_interval": progress_interval, "message_interval": message_interval}
+        given.update({k: v for k, v in options.items() if k in given})
+        limits.update({k: v for k, v in options.items() if k not in given})  # the URL says it last: it wins
+        super().__init__(**limits)
+        self.url = redact(url)
+        self.names = pgs.names_of(given)
+        self.where = self.names.where(self.url)
+        self._url = url
+        self._timeout = float(given["connect_timeout"])
+        self._listen = bool(given["listen"])
+        self.migrated_from, self.schema_version = pgs.prepare(url, self.url, self.names, self._timeout,
+                                                              migrate=migrate)
+        self._q = Statements(self.names, self.max_events)
+        self._pool = Pool(url, self.url, given["pool_size"], self._timeout, prepare=self._listen)
+        self._closed = False
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
+        self._event_cond = threading.Condition(threading.Lock())
+        self._event_gen = 0
+        # Buffered writes, wired as on SQLite and Redis.
+        self._progress = ProgressBuffer(self._write_progress, given["progress_interval"], name="jobdeck-pg-progress")
+        self._status = StatusCache()
+        self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
+                                       interval=given["message_interval"], name="jobdeck-pg-messages")
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self.where}>"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _run(self, body: Any, *, read_only: bool = False, durable: bool = True) -> Any:
+        if self._closed:
+            raise StoreError(f"PostgreSQL store {self.where} is closed")
+        return self._pool.run(body, read_only=read_only, durable=durable)
+
+    def _pool_one(self, statement: bytes, args: Any = None) -> list[tuple[Any, ...]]:
+        if self._closed:
+            raise StoreError(f"PostgreSQL store {self.where} is closed")
+        return self._pool.one(statement, args)
+
+    @contextmanager
+    def using(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """Run this thread's store steps on ``conn``, inside the caller's transaction (no BEGIN/COMMIT of ours):
+
+            with psycopg.connect(url) as conn, conn.transaction(), store.using(conn):
+                job = store.create_job("Import", "alice")
+                enqueue(conn, job.id)          # both or neither
+
+        Events are announced when the caller commits; until then other store objects do not see the job.
+        """
+        previous = getattr(self._pool.borrowed, "conn", None)
+        self._pool.borrowed.conn = conn
+        try:
+            yield
+        finally:
+            self._pool.borrowed.conn = previous
+
+    def _events_written(self) -> None:
+        with self._event_cond:
+            self._event_gen += 1
+            self._event_cond.notify_all()
+
+    def _settle(self, job_id: str | None = None) -> None:
+        """Write what is buffered (messages first, they are older than any pending progress) before a read or
+        a change, so that it sees, and comes after, every earlier call."""
+        self._messages.flush()
+        self._progress.flush(job_id)
+
+    def _type_lock(self, job_type: str) -> int:
+        digest = hashlib.sha256(f"{self.names.schema}.{self.names.prefix}:{job_type}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _missing_or_finished(self, conn: psycopg.Connection[Any], job_id: str) -> bool:
+        """After a write to an active job matched no row: False if the job finished, raise if it never was."""
+        row = conn.execute(self._q.status, (job_id,)).fetchone()
+        if row is None:
+            raise self._not_found(job_id)
+        self._status.put(job_id, JobStatus(row[0]))
+        return False
+
+    # ------------------------------------------------------------------ steps
+
+    def _insert(self, job: JobInfo, max_active: int | None) -> None:
+        q = self._q
+
+        def body(conn: psycopg.Connection[Any]) -> None:
+            if max_active is not None:
+                conn.execute(q.type_lock, (self._type_lock(job.job_type),))
+                same = [r[0] for r in conn.execute(q.active_of_type, (job.job_type,))]
+                if len(same) >= max_active:
+                    raise JobConflictError(job.job_type, max_active, same)
+            conn.execute(q.insert_cold, (job.id, *pgs.cold_values(job)))
+            conn.execute(q.insert_hot, (job.id, *pgs.hot_values(job)))
+            log_events(conn, q, [(job.id, EventType.CREATED.value, _dumps(job_data(job)))])
+
+        self._run(body)
+        self._status.put(job.id, job.status)
+        self._events_written()
+
+    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+        self._settle(job_id)
+        if not messages:
+            rows = self._pool_one(self._q.read, (job_id,))
+            return pgs.job_from_row(rows[0]) if rows else None
+
+        def body(conn: psycopg.Connection[Any]) -> JobInfo | None:
+            head = conn.execute(self._q.read, (job_id,))
+            lines = conn.execute(self._q.messages, ([job_id],))  # sent with the first: one round trip
+            row = head.fetchone()
+            if row is None:
+                return None
+            job = pgs.job_from_row(row)
+            fill_messages(lines, [job])
+            return job
+
+        found: JobInfo | None = self._run(body, read_only=True)
+        return found
+
+    def _change(self, job_id: str, change: Change, emit: bool) -> bool:
+        self._settle(job_id)  # a status change comes after the messages and progress sent before it
+        q = self._q
+
+        def body(conn: psycopg.Connection[Any]) -> tuple[JobInfo, bool]:
+            row = conn.execute(q.lock, (job_id,)).fetchone()
+            if row is None:
+                raise self._not_found(job_id)
+            job = pgs.job_from_row(row)
+            was_active = job.is_active
+            cold, hot = pgs.cold_values(job), pgs.hot_values(job)
+            now = time.time()
+            added = change(job, now)
+            if added is None:
+                return job, False
+            if job.status.is_terminal and job.end_time is None:
+                job.end_time = now  # the schema's invariant: active exactly while end_time is NULL
+            if pgs.cold_values(job) != cold:
+                conn.execute(q.update_cold, (*pgs.cold_values(job), job_id))
+            if pgs.hot_values(job) != hot:
+                conn.execute(q.update_hot, (*pgs.hot_values(job), job_id))
+            events: list[Event] = []
+            if added:
+                conn.execute(q.insert_messages, ([job_id] * len(added), [m.type.value for m in added],
+                                                 [m.message for m in added], [m.timestamp for m in added]))
+                kinds = sorted({m.type.value for m in added})
+                conn.execute(q.cap, ([job_id] * len(kinds), kinds, self.max_messages))
+                if emit:
+                    events += [(job_id, EventType.MESSAGE.value, _dumps(message_data(m))) for m in added]
+            if emit:
+                events.append((job_id, EventType.STATUS.value, _dumps(job_data(job))))
+            log_events(conn, q, events)
+            if was_active and job.status.is_terminal:
+                cutoff = self._expired_before(now)
+                conn.execute(q.evict, {"cutoff": cutoff, "keep": self.max_past_jobs})
+            return job, True
+
+        job, done = self._run(body, durable=emit)  # only heartbeats do not emit
+        self._status.put(job_id, job.status)
+        if not done:
+            return False
+        if job.status.is_terminal:
+            self._progress.forget(job_id)
+        if emit:
+            self._events_written()
+        return True
+
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        return self._progress.update(job_id, value, operation, now)
+
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+        self._messages.flush()  # messages sent before this value go first
+        op_json = _dumps(operation.to_dict()) if operation is not None else None
+        q = self._q
+
+        def body(conn: psycopg.Connection[Any]) -> bool:
+            row = conn.execute(q.progress, {"id": job_id, "p": value, "t": now, "op": op_json}).fetchone()
+            if row is None:
+                return self._missing_or_finished(conn, job_id)
+            current = operation if operation is not None else pgs.operation_from_json(row[0])
+            log_events(conn, q, [(job_id, EventType.PROGRESS.value, _dumps(progress_data(value, now, current)))])
+            return True
+
+        done: bool = self._run(body, durable=False)
+        if done:
+            self._events_written()
+        return done
+
+    def _add_message(self, job_id: str, message: JobMessage) -> bool:
+        return self._messages.add(job_id, message)
+
+    def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
+        refused: dict[str, JobStatus | None] = self._run(
+            lambda conn: write_batch(conn, self._q, writes, self.max_messages), durable=False)
+        self._events_written()
+        return refused
+
+    def _write_message(self, job_id: str, message: JobMessage) -> bool:
+        """One message at once: the first of a job through this store object (see MessageBuffer.add)."""
+        self._progress.flush(job_id)
+        done: bool = self._run(lambda conn: self._write_one(conn, job_id, message), durable=False)
+        if done:
+            self._events_written()
+        return done
+
+    def _write_one(self, conn: psycopg.Connection[Any], job_id: str, message: JobMessage) -> bool:
+        q = self._q
+        if conn.execute(q.touch, {"id": job_id, "t": message.timestamp}).fetchone() is None:
+            return self._missing_or_finished(conn, job_id)
+        kind = message.type.value
+        conn.execute(q.insert_messages, ([job_id], [kind], [message.message], [message.timestamp]))
+        conn.execute(q.cap, ([job_id], [kind], self.max_messages))
+        log_events(conn, q, [(job_id, EventType.MESSAGE.value, _dumps(message_data(message)))])
+        return True
+
+    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
+               start_from: float | None, messages: bool) -> list[JobInfo]:
+        self._settle()
+        args: dict[str, Any]
+        if active:
+            statement, args = self._q.active, {"type": job_type}
+        else:
+            wanted = sorted(s.value for s in statuses) if statuses is not None else None
+            statement, args = self._q.past, {"type": job_type, "statuses": wanted, "after": start_from}
+
+        if not messages:
+            return [pgs.job_from_row(r) for r in self._pool_one(statement, args)]
+
+        def body(conn: psycopg.Connection[Any]) -> list[JobInfo]:
+            jobs = [pgs.job_from_row(r) for r in conn.execute(statement, args)]
+            if jobs:
+                load_messages(conn, self._q, jobs)
+            return jobs
+
+        found: list[JobInfo] = self._run(body, read_only=True)
+        return found
+
+    def _delete_past(self, job_type: str | None) -> list[str]:
+        def body(conn: psycopg.Connection[Any]) -> list[str]:
+            rows = sorted(conn.execute(self._q.delete_past, {"type": job_type}), key=lambda r: (r[1], r[2]))
+            gone = [r[0] for r in rows]
+            log_events(conn, self._q, [(g, EventType.REMOVED.value, "{}") for g in gone])
+            return gone
+
+        gone: list[str] = self._run(body)
+        if gone:
+            self._events_written()
+        return gone
+
+    # ------------------------------------------------------------------ reads the base class would do slowly
+
+    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
+        cached = self._status.get(job_id, max_age)
+        if cached is not None:
+            return cached
+        rows = self._pool_one(self._q.status, (job_id,))
+        if not rows:
+            raise self._not_found(job_id)
+        status = JobStatus(rows[0][0])
+        self._status.put(job_id, status)
+        return status
+
+    def stats(self) -> dict[str, int]:
+        self._settle()
+        counts = {s.value: 0 for s in JobStatus}
+        for status, count in self._pool_one(self._q.stats):
+            counts[status] = count
+        return counts
+
+    def count_rows(self) -> dict[str, int]:
+        """Rows per table (for tests and diagnostics)."""
+        self._settle()
+        (row,) = self._pool_one(self._q.count_rows)
+        return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
+
+    # ------------------------------------------------------------------ events
+
+    def _read_events(self, after: str | None, limit: int) -> EventBatch:
+        self._messages.flush()
+        if after is None:
+            ((newest,),) = self._pool_one(self._q.newest_event)
+            return EventBatch([], str(newest))
+        try:
+            cursor = int(after)
+        except ValueError:
+            cursor = -1
+        rows = self._pool_one(self._q.events, {"after": max(cursor, 0), "limit": limit})
+        newest, oldest = rows[0][0], rows[0][1]
+        if oldest is None:
+            oldest = newest + 1
+        if cursor < 0 or cursor > newest or cursor < oldest - 1:
+            # Not a cursor of this store (another database, a recreated schema) or older than the bounded log.
+            return EventBatch([], str(newest), reset=True)
+        events = [JobEvent(str(i), EventType(t), j, _loads(d)) for _, _, i, t, j, d in rows if i is not None]
+        if not events:
+            return EventBatch([], after)
+        return EventBatch(events, events[-1].id)
+
+    def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
+        if self._listen:
+            self._ensure_listener()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._event_cond:
+                generation = self._event_gen
+            batch = self._read_events(after, 1000)
+            remaining = deadline - time.monotonic()
+            if batch.events or batch.reset or after is None or remaining <= 0:
+                return batch
+            healthy = self._listener is not None and self._listener.healthy
+            with self._event_cond:
+                if self._event_gen == generation:
+                    self._event_cond.wait(min(_POLL_SLOW if healthy else _POLL_FAST, remaining, _MAX_WAIT))
+
+    def _ensure_listener(self) -> None:
+        if self._listener is None:
+            with self._listener_lock:
+                if self._listener is None and not self._closed:
+                    self._listener = Listener(self._url, self.names.channel, self._timeout, self._events_written)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self) -> None:
+        self._settle()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._messages.close()
+        finally:
+            self._progress.close()
+            self._closed = True
+            if self._listener is not None:
+                self._listener.close()
+            self._pool.close()
+
+    @classmethod
+    def upgrade(cls, url: str, **options: Any) -> tuple[int, int]:
+        """Bring the schema a URL names up to date without opening a store: (version before, version now)."""
+        url, found = split_options(url)
+        found.update(options)
+        names = pgs.names_of({"schema": found.get("schema", "public"), "prefix": found.get("prefix", "jobdeck_")})
+        shown = redact(url)
+        return pgs.prepare(url, shown, names, float(found.get("connect_timeout", 5.0)), migrate=True)
+
+
+def _loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
