@@ -9,12 +9,12 @@ the rare deadlock left (eviction meeting a batch) is retried by the pool.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 
+from .._json import dumps_text
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
 from ._buffer import Write, kept, message_event
 from ._pg_schema import COLD, Names, operation_from_json
@@ -107,10 +107,6 @@ def log_events(conn: psycopg.Connection[Any], q: Statements, events: Sequence[Ev
                                 "keep": q.max_events, "channel": q.channel})
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[Write],
                 max_messages: int) -> dict[str, JobStatus | None]:
     """Write buffered messages and progress values of active jobs in the caller's transaction; returns the jobs
@@ -145,12 +141,12 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
             continue
         if write.operation is not None:
             state[3] = write.operation
-            state[2] = _dumps(write.operation.to_dict())
+            state[2] = dumps_text(write.operation.to_dict())
         elif state[3] is None:
             state[3] = operation_from_json(heads[job_id][2])
         state[1] = write.value
         op = state[3]
-        events.append((job_id, "progress", _dumps({"progress": write.value, "lastActivityTime":
+        events.append((job_id, "progress", dumps_text({"progress": write.value, "lastActivityTime":
                                                    format_time(write.timestamp),
                                                    "currentOperation": op.to_dict() if op else None})))
     if rows[0]:

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .._json import dumps_text, loads_stored
 from ..errors import StoreError
 from ..model import JobInfo, JobStatus, OperationRef
 from ._pg_connect import connect, explain
@@ -185,8 +186,8 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         start_time=start,
         end_time=end,
         last_activity_time=activity,
-        params=json.loads(params),
-        result=json.loads(result),
+        params=loads_stored(params),
+        result=loads_stored(result),
         current_operation=operation_from_json(operation),
         owner=owner,
         heartbeat_time=heartbeat,
@@ -198,13 +199,13 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
 def cold_values(job: JobInfo) -> tuple[Any, ...]:
     """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
-            json.dumps(job.params, separators=(",", ":")), json.dumps(job.result, separators=(",", ":")),
+            dumps_text(job.params), dumps_text(job.result),
             job.owner, job.abort_reason, job.abort_time)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:
     op = job.current_operation
-    return (job.progress, json.dumps(op.to_dict(), separators=(",", ":")) if op else None, job.last_activity_time,
+    return (job.progress, dumps_text(op.to_dict()) if op else None, job.last_activity_time,
             job.heartbeat_time)
 
 

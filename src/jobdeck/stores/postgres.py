@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
@@ -47,12 +48,6 @@ __all__ = ["PostgresStore"]
 
 _POLL_FAST, _POLL_SLOW = 0.05, 1.0
 _MAX_WAIT = 5.0
-
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"))
 
 
 class PostgresStore(Store):
@@ -161,7 +156,7 @@ class PostgresStore(Store):
                     raise JobConflictError(job.job_type, max_active, same)
             conn.execute(q.insert_cold, (job.id, *pgs.cold_values(job)))
             conn.execute(q.insert_hot, (job.id, *pgs.hot_values(job)))
-            log_events(conn, q, [(job.id, EventType.CREATED.value, _dumps(job_data(job)))])
+            log_events(conn, q, [(job.id, EventType.CREATED.value, dumps_text(job_data(job)))])
 
         self._run(body)
         self._status.put(job.id, job.status)
@@ -214,9 +209,9 @@ class PostgresStore(Store):
                 kinds = sorted({m.type.value for m in added})
                 conn.execute(q.cap, ([job_id] * len(kinds), kinds, self.max_messages))
                 if emit:
-                    events += [(job_id, EventType.MESSAGE.value, _dumps(message_data(m))) for m in added]
+                    events += [(job_id, EventType.MESSAGE.value, dumps_text(message_data(m))) for m in added]
             if emit:
-                events.append((job_id, EventType.STATUS.value, _dumps(job_data(job))))
+                events.append((job_id, EventType.STATUS.value, dumps_text(job_data(job))))
             log_events(conn, q, events)
             if was_active and job.status.is_terminal:
                 cutoff = self._expired_before(now)
@@ -238,7 +233,7 @@ class PostgresStore(Store):
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         self._messages.flush()  # messages sent before this value go first
-        op_json = _dumps(operation.to_dict()) if operation is not None else None
+        op_json = dumps_text(operation.to_dict()) if operation is not None else None
         q = self._q
 
         def body(conn: psycopg.Connection[Any]) -> bool:
@@ -246,7 +241,7 @@ class PostgresStore(Store):
             if row is None:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else pgs.operation_from_json(row[0])
-            log_events(conn, q, [(job_id, EventType.PROGRESS.value, _dumps(progress_data(value, now, current)))])
+            log_events(conn, q, [(job_id, EventType.PROGRESS.value, dumps_text(progress_data(value, now, current)))])
             return True
 
         done: bool = self._run(body, durable=False)
@@ -278,7 +273,7 @@ class PostgresStore(Store):
         kind = message.type.value
         conn.execute(q.insert_messages, ([job_id], [kind], [message.message], [message.timestamp]))
         conn.execute(q.cap, ([job_id], [kind], self.max_messages))
-        log_events(conn, q, [(job_id, EventType.MESSAGE.value, _dumps(message_data(message)))])
+        log_events(conn, q, [(job_id, EventType.MESSAGE.value, dumps_text(message_data(message)))])
         return True
 
     def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
@@ -359,7 +354,7 @@ class PostgresStore(Store):
         if cursor < 0 or cursor > newest or cursor < oldest - 1:
             # Not a cursor of this store (another database, a recreated schema) or older than the bounded log.
             return EventBatch([], str(newest), reset=True)
-        events = [JobEvent(str(i), EventType(t), j, _loads(d)) for _, _, i, t, j, d in rows if i is not None]
+        events = [JobEvent(str(i), EventType(t), j, loads_event_data(d)) for _, _, i, t, j, d in rows if i is not None]
         if not events:
             return EventBatch([], after)
         return EventBatch(events, events[-1].id)
@@ -411,9 +406,3 @@ class PostgresStore(Store):
         names = pgs.names_of({"schema": found.get("schema", "public"), "prefix": found.get("prefix", "jobdeck_")})
         shown = redact(url)
         return pgs.prepare(url, shown, names, float(found.get("connect_timeout", 5.0)), migrate=True)
-
-
-def _loads(text: str) -> Any:
-    import json
-
-    return json.loads(text)
