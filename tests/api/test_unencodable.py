@@ -35,6 +35,12 @@ def plant(backend: Backend, store: Store, job_id: str, field: str, value: str) -
     elif backend.name == "sqlite":
         with sqlite3.connect(backend.location) as conn:
             conn.execute(f"UPDATE jobs SET {field} = ? WHERE id = ?", (value, job_id))
+    elif backend.name == "postgres":
+        import psycopg
+
+        url, schema = backend.location.rsplit("#", 1)
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute(f'UPDATE "{schema}".jobdeck_jobs SET {field} = %s WHERE id = %s', (value, job_id))
     else:
         url, prefix = backend.location.rsplit("#", 1)
         client = redis.Redis.from_url(url)

@@ -20,11 +20,12 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="jobdeck", description="Run, watch and stop long-running admin jobs.")
     add_connection_options(parser, dest_prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from . import commands, serve, watch
+    from . import commands, db, serve, watch
 
     serve.register(sub)
     commands.register(sub)
     watch.register(sub)
+    db.register(sub)
     return parser
 
 

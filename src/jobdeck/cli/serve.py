@@ -26,6 +26,7 @@ from ..errors import StoreError
 from ..runner import JobRunner
 from ..settings import Settings, is_loopback
 from ..stores import MemoryStore, Store, open_store
+from ..stores.checks import redact_url
 
 if TYPE_CHECKING:
     from ..api.sse import Multiplexer
@@ -77,6 +78,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--trusted-origin", action="append", metavar="URL", dest="trusted_origins",
                         help="an origin (https://admin.example.com) allowed to write although it is not this "
                              "server's own; repeatable")
+    parser.add_argument("--no-migrate", action="store_true",
+                        help="refuse an out-of-date database schema instead of upgrading it (PostgreSQL; see "
+                             "'jobdeck db upgrade')")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="server log level (default info)")
     parser.set_defaults(func=run)
@@ -111,7 +115,7 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(values) if values else None
 
 
-def _open_store(settings: Settings) -> tuple[Store, str]:
+def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
     url = settings.store_url
     if settings.store is None:  # the default file: make its folder, fall back only if SQLite is missing
         try:
@@ -126,7 +130,7 @@ def _open_store(settings: Settings) -> tuple[Store, str]:
         except OSError as exc:
             raise _Fatal(f"cannot create {path.parent} for the default store: {exc.strerror}; pass --store") from None
     try:
-        return open_store(url, stale_after=settings.stale_after), url
+        return open_store(url, migrate=migrate, stale_after=settings.stale_after), url
     except ImportError as exc:
         if settings.store is not None:
             raise _Fatal(f"cannot open store {url!r}: {exc}") from None
@@ -158,7 +162,7 @@ def _load_app(spec: str) -> Any:
     return target
 
 
-def _runner(settings: Settings) -> tuple[JobRunner, str]:
+def _runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, str]:
     """The runner and a description of its store."""
     target = _load_app(settings.app) if settings.app else None
     if isinstance(target, JobRunner):
@@ -166,7 +170,7 @@ def _runner(settings: Settings) -> tuple[JobRunner, str]:
             print(f"jobdeck serve: note: {settings.app} is a JobRunner with its own store; --store/JOBDECK_STORE "
                   "is not used (make it a callable (store) -> JobRunner to choose the store here)", file=sys.stderr)
         return target, f"{type(target.store).__name__} from {settings.app}"
-    store, url = _open_store(settings)
+    store, url = _open_store(settings, migrate)
     if target is None:
         return JobRunner(store), url
     if not callable(target):
@@ -190,7 +194,7 @@ def _serve(args: argparse.Namespace) -> None:
     if settings.no_auth and not is_loopback(settings.host):
         raise _Fatal(f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), not "
                      f"{settings.host!r}; use a token instead", 2)
-    runner, store_text = _runner(settings)
+    runner, store_text = _runner(settings, migrate=not args.no_migrate)
     if settings.demo:
         from ..demo import register_demo
 
@@ -215,7 +219,7 @@ def _serve(args: argparse.Namespace) -> None:
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
     _configure_logging(args.log_level)
-    _banner(settings, store_text, runner, token, generated=settings.token is None)
+    _banner(settings, redact_url(store_text), runner, token, generated=settings.token is None)
     runner.start_supervisor()
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
@@ -258,6 +262,7 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
     lines = [
         f"jobdeck serving on {base}",
         f"  store: {store_text}",
+        *([f"  schema: {note}"] if (note := getattr(runner.store, "schema_note", None)) else []),
         f"  job types: {types}",
         f"  API: {base}{settings.prefix}",
     ]

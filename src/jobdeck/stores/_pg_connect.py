@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import StoreError
+from .checks import redact_url as redact
 
 __all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
 
@@ -39,18 +40,6 @@ OPTIONS = {
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _RETRYABLE = (pgerrors.DeadlockDetected, pgerrors.SerializationFailure)
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def split_options(url: str) -> tuple[str, dict[str, Any]]:

@@ -91,6 +91,13 @@ class PostgresStore(Store):
     def __repr__(self) -> str:
         return f"<PostgresStore {self.where}>"
 
+    @property
+    def schema_note(self) -> str:
+        """What opening did to the schema, for ``jobdeck serve``'s banner."""
+        if self.migrated_from == self.schema_version:
+            return f"version {self.schema_version} (up to date)"
+        return f"version {self.schema_version}, upgraded from {self.migrated_from} at start"
+
     # ------------------------------------------------------------------ plumbing
 
     def _run(self, body: Any, *, read_only: bool = False, durable: bool = True) -> Any:
