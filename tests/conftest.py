@@ -152,3 +152,28 @@ def postgres_url(postgres_server: str | None) -> str:
 
 def unique_schema() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster_server() -> Iterator[Any]:
+    """A private PostgreSQL cluster (tests.pg_cluster.Cluster) for this session, started; None without initdb."""
+    from tests.pg_cluster import Cluster, pg_bin
+
+    binaries = pg_bin()
+    if binaries is None:
+        yield None
+        return
+    cluster = Cluster(binaries)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_cluster(pg_cluster_server: Any) -> Any:
+    """The session's private PostgreSQL cluster, started (a test that stopped it must start it again)."""
+    if pg_cluster_server is None:
+        require("no PostgreSQL server binaries (initdb): install Debian's postgresql package")
+    return pg_cluster_server

@@ -113,8 +113,11 @@ class Pool:
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, round(timeout))}
         if not prepare:
             kwargs["prepare_threshold"] = None
+        # reconnect_timeout=0: a connection that cannot be re-made is given up at once instead of retried with
+        # a growing back-off (seconds apart after an outage); the pool makes a new one when a step needs it, so
+        # the store is back as soon as the server is.
         self._pool = ConnectionPool(url, min_size=1, max_size=size, kwargs=kwargs, timeout=timeout, check=_alive,
-                                    open=False, name="jobdeck")
+                                    reconnect_timeout=0, open=False, name="jobdeck")
         self._pool.open(wait=False)
         self.borrowed = threading.local()  # a caller's own connection (PostgresStore.using)
 
@@ -193,6 +196,7 @@ def _alive(conn: psycopg.Connection[Any]) -> None:
         raise psycopg.OperationalError("connection closed")
     ready, _, _ = select.select([conn.fileno()], [], [], 0)
     if ready:
+        conn.close()  # closed, the pool drops it (an open one would be handed back to the same check)
         raise psycopg.OperationalError("the server closed the connection")
 
 

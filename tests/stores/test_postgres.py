@@ -1,0 +1,224 @@
+"""What only the PostgreSQL store has: URL options, versioned migrations under an advisory lock, one clear line
+for every way opening fails, NOTIFY as a wake-up, HOT progress updates, and writing in the caller's transaction.
+The behaviour every store shares is in test_behaviour*.py and test_message_buffer.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from jobdeck.errors import StoreError
+from jobdeck.model import JobStatus
+from jobdeck.stores import open_store, upgrade_store
+from jobdeck.stores._pg_schema import LATEST_VERSION
+from jobdeck.stores.postgres import PostgresStore
+from tests.conftest import free_port, unique_schema, wait_for
+
+from .conftest import drop_schema
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def schema(postgres_url: str) -> Iterator[str]:
+    name = unique_schema()
+    yield name
+    drop_schema(postgres_url, name)
+
+
+def with_query(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def test_url_options_choose_schema_prefix_pool_and_limits(postgres_url: str, schema: str) -> None:
+    store = open_store(with_query(postgres_url, f"schema={schema}&prefix=ops_&pool_size=2&stale_after=7"
+                                                "&max_messages=3&application_name=jobdeck-test"))
+    try:
+        assert isinstance(store, PostgresStore)
+        assert store.stale_after == 7 and store.max_messages == 3
+        job = store.create_job("T", "me")
+        with psycopg.connect(postgres_url) as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))}
+            names = {r[0] for r in conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()")}
+        assert {"ops_jobs", "ops_hot", "ops_messages", "ops_events", "ops_schema_version"} <= tables
+        assert "jobdeck-test" in names  # libpq's own options pass through
+        assert store.require_job(job.id).status is JobStatus.RUNNING
+    finally:
+        store.close()
+    also = open_store(with_query(postgres_url.replace("postgresql://", "postgres://"), f"schema={schema}&prefix=ops_"))
+    try:
+        assert also.get_job(job.id) is not None
+    finally:
+        also.close()
+
+
+@pytest.mark.parametrize("query, message", [
+    ("pool_size=many", "pool_size='many' is not a valid int"),
+    ("listen=maybe", "listen='maybe' is not a valid bool"),
+    ("schema=Bad-Name", "schema 'Bad-Name' must be lower-case letters"),
+    ("nonsense_option=1", "bad PostgreSQL URL"),
+])
+def test_bad_options_are_one_clear_line(postgres_url: str, query: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as info:
+        open_store(with_query(postgres_url, query))
+    assert "\n" not in str(info.value)
+
+
+def test_migrations_run_once_under_a_lock_and_a_newer_schema_is_refused(postgres_url: str, schema: str) -> None:
+    url = with_query(postgres_url, f"schema={schema}")
+    results: list[tuple[int, int] | BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def upgrade() -> None:
+        barrier.wait(timeout=10)
+        try:
+            results.append(PostgresStore.upgrade(url))
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=upgrade) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == [(0, LATEST_VERSION)] + [(LATEST_VERSION, LATEST_VERSION)] * 3, results
+    assert upgrade_store(url) == (LATEST_VERSION, LATEST_VERSION)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        versions = [r[0] for r in conn.execute(f'SELECT version FROM "{schema}".jobdeck_schema_version')]
+        assert versions == [LATEST_VERSION]
+        conn.execute(f'INSERT INTO "{schema}".jobdeck_schema_version (version) VALUES (%s)', (LATEST_VERSION + 1,))
+    with pytest.raises(StoreError, match=f"schema version {LATEST_VERSION + 1} but this jobdeck knows only up to"):
+        open_store(url)
+
+
+def test_no_migrate_refuses_an_old_schema_and_names_the_command(postgres_url: str, schema: str) -> None:
+    url = with_query(postgres_url, f"schema={schema}")
+    with pytest.raises(StoreError, match=r"schema version 0, this jobdeck needs .*jobdeck db upgrade"):
+        open_store(url, migrate=False)
+    open_store(url).close()
+    store = open_store(url, migrate=False)
+    assert isinstance(store, PostgresStore) and store.schema_note == f"version {LATEST_VERSION} (up to date)"
+    store.close()
+
+
+def test_unreachable_server_and_missing_database_are_one_line(postgres_url: str) -> None:
+    nowhere = f"postgresql://postgres:s3cret-pw@127.0.0.1:{free_port()}/postgres?connect_timeout=2"
+    started = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        open_store(nowhere)
+    text = str(info.value)
+    assert "cannot open PostgreSQL store postgresql://postgres:***@127.0.0.1" in text
+    assert "is the server running" in text and "s3cret-pw" not in text and "\n" not in text
+    assert time.monotonic() - started < 10
+    missing = postgres_url.rsplit("/", 1)[0] + f"/jobdeck_missing_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(StoreError, match=r"does not exist.*create the database first") as info:
+        open_store(missing)
+    assert "\n" not in str(info.value)
+
+
+def test_a_user_who_may_not_create_tables_is_told_what_to_do(postgres_url: str, schema: str) -> None:
+    role = f"jobdeck_ro_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'REVOKE CREATE ON SCHEMA public FROM "{role}"')
+    try:
+        as_role = postgres_url.replace("://postgres@", f"://{role}@", 1)
+        assert as_role != postgres_url, "DATABASE_URL must name the user postgres for this test"
+        with pytest.raises(StoreError, match=r"permission denied.*grant it CREATE.*jobdeck db upgrade") as info:
+            open_store(as_role)
+        assert "\n" not in str(info.value)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_another_store_object_is_woken_by_notify(postgres_url: str, schema: str) -> None:
+    writer = PostgresStore(postgres_url, schema=schema)
+    reader = PostgresStore(postgres_url, schema=schema)
+    try:
+        job = writer.create_job("T", "me")
+        cursor = reader.read_events().cursor
+        reader.wait_events(cursor, timeout=0.01)  # opens the listening connection
+        wait_for(lambda: reader._listener is not None and reader._listener.healthy, timeout=10,
+                 what="the listening connection")
+        delays = []
+        for i in range(5):
+            got: list[float] = []
+
+            def wait(c: str | None = cursor, got: list[float] = got) -> None:
+                batch = reader.wait_events(c, timeout=10)
+                got.append(time.monotonic())
+                assert batch.events
+
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            time.sleep(0.05)  # let the waiter block: polling alone would take a second while NOTIFY works
+            sent = time.monotonic()
+            writer.add_warning_message(job.id, f"m{i}")
+            waiter.join(timeout=15)
+            delays.append(got[0] - sent)
+            cursor = reader.read_events(cursor).cursor
+        assert max(delays) < 0.5, delays
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_without_listen_waiters_poll(postgres_url: str, schema: str) -> None:
+    writer = PostgresStore(postgres_url, schema=schema)
+    reader = open_store(with_query(postgres_url, f"schema={schema}&listen=false"))
+    try:
+        job = writer.create_job("T", "me")
+        cursor = reader.read_events().cursor
+        threading.Timer(0.2, lambda: writer.add_info_message(job.id, "polled")).start()
+        batch = reader.wait_events(cursor, timeout=5)
+        assert [e.data["message"]["message"] for e in batch.events] == ["polled"]
+        assert isinstance(reader, PostgresStore) and reader._listener is None
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_progress_updates_stay_hot(postgres_url: str, schema: str) -> None:
+    store = PostgresStore(postgres_url, schema=schema, progress_interval=0)
+    try:
+        job = store.create_job("T", "me")
+        for i in range(300):
+            store.update_progress(job.id, i / 300)
+        with psycopg.connect(postgres_url) as conn:
+            deadline = time.monotonic() + 10
+            while True:  # the statistics collector reports with a small delay
+                conn.execute("SELECT pg_stat_clear_snapshot()")
+                updated, hot = conn.execute(
+                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = %s AND "
+                    "relname = 'jobdeck_hot'", (schema,)).fetchone() or (0, 0)
+                if updated >= 300 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        assert updated >= 300
+        assert hot >= 0.9 * updated, (hot, updated)
+    finally:
+        store.close()
+
+
+def test_create_in_the_callers_transaction_commits_or_rolls_back_with_it(postgres_url: str, schema: str) -> None:
+    store = PostgresStore(postgres_url, schema=schema)
+    try:
+        with psycopg.connect(postgres_url) as conn:
+            with conn.transaction(), store.using(conn):
+                kept = store.create_job("Kept", "me")
+            with pytest.raises(RuntimeError), conn.transaction(), store.using(conn):
+                store.create_job("Gone", "me")
+                raise RuntimeError("the caller's enqueue failed")
+        assert store.get_job(kept.id) is not None
+        assert [j.job_type for j in store.get_active_jobs()] == ["Kept"]
+        assert [e.data["jobType"] for e in store.read_events("0").events] == ["Kept"]
+    finally:
+        store.close()
