@@ -19,7 +19,7 @@ from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
 from ._buffer import Write, kept, message_event
 from ._pg_schema import COLD, Names, operation_from_json
 
-__all__ = ["Statements", "fill_messages", "load_messages", "log_events", "write_batch"]
+__all__ = ["Statements", "fill_messages", "load_messages", "log_events", "messages_args", "write_batch"]
 
 _COLUMNS = "j.id, h.progress, h.operation, h.last_activity, h.heartbeat_time, " + ", ".join(f"j.{c}" for c in COLD)
 _HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
@@ -52,18 +52,25 @@ TEMPLATES = {
                       "operation = COALESCE(t.op, h.operation) "
                       "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[]) AS t(id, la, p, op) "
                       "WHERE h.id = t.id",
-    "messages": "SELECT job_id, kind, text, ts FROM {messages} WHERE job_id = ANY(%s) ORDER BY job_id, kind, seq",
+    # The newest N (NULL: all) of each kind per job, each read backwards from the index: costs what it returns.
+    "messages": "SELECT j.id, k.kind, m.text, m.ts FROM unnest(%(ids)s::text[]) AS j(id) "
+                "CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind) CROSS JOIN LATERAL (SELECT seq, text, ts "
+                "FROM {messages} WHERE job_id = j.id AND kind = k.kind ORDER BY seq DESC LIMIT %(keep)s) m "
+                "ORDER BY j.id, k.kind, m.seq",
     "active": _HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
                       "ORDER BY j.start_time, j.seq",
-    "past": _HEAD + " WHERE j.end_time IS NOT NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
+    "past": _HEAD + " WHERE j.end_time IS NOT NULL AND (%(types)s::text[] IS NULL OR j.job_type = ANY(%(types)s)) "
                     "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) "
-                    "AND (%(after)s::float8 IS NULL OR j.end_time > %(after)s) ORDER BY j.end_time DESC, j.seq DESC",
+                    "AND (%(after)s::float8 IS NULL OR j.end_time > %(after)s) "
+                    "AND (%(b_end)s::float8 IS NULL OR (j.end_time, j.id) < (%(b_end)s, %(b_id)s::text)) "
+                    "ORDER BY j.end_time DESC, j.id DESC LIMIT %(limit)s",
+    "find_ids": "SELECT id FROM {jobs} WHERE id LIKE %s ORDER BY id LIMIT %s",
     # Past jobs beyond max_past_jobs or older than max_past_age; one locked by a batch is left for next time.
     "evict": "DELETE FROM {jobs} WHERE id IN (SELECT id FROM {jobs} WHERE end_time IS NOT NULL "
              "AND end_time < %(cutoff)s::float8 FOR UPDATE SKIP LOCKED) OR id IN (SELECT id FROM {jobs} "
-             "WHERE end_time IS NOT NULL ORDER BY end_time DESC, seq DESC OFFSET %(keep)s FOR UPDATE SKIP LOCKED)",
+             "WHERE end_time IS NOT NULL ORDER BY end_time DESC, id DESC OFFSET %(keep)s FOR UPDATE SKIP LOCKED)",
     "delete_past": "DELETE FROM {jobs} WHERE end_time IS NOT NULL AND (%(type)s::text IS NULL OR job_type = "
-                   "%(type)s) RETURNING id, end_time, seq",
+                   "%(type)s) RETURNING id, end_time",
     "stats": "SELECT status, count(*) FROM {jobs} GROUP BY status",
     "newest_event": "SELECT last_id FROM {event_seq}",
     "events": "SELECT c.last_id, (SELECT min(id) FROM {events}), e.id, e.type, e.job_id, e.data FROM {event_seq} c "
@@ -160,9 +167,14 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
     return refused
 
 
-def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[JobInfo]) -> None:
+def messages_args(ids: list[str], keep: int | None) -> dict[str, Any]:
+    """Arguments of the ``messages`` statement: these jobs' newest ``keep`` of each kind (None: all)."""
+    return {"ids": ids, "kinds": list(_KINDS), "keep": keep}
+
+
+def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[JobInfo], keep: int | None) -> None:
     """Fill the jobs' message lists, oldest first per kind, with one query."""
-    fill_messages(conn.execute(q.messages, ([job.id for job in jobs],)), jobs)
+    fill_messages(conn.execute(q.messages, messages_args([job.id for job in jobs], keep)), jobs)
 
 
 def fill_messages(rows: Iterable[tuple[Any, ...]], jobs: Sequence[JobInfo]) -> None:

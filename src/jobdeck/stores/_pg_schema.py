@@ -44,7 +44,7 @@ STEPS: list[list[str]] = [
     # 0 -> 1: jobs split into a cold and a hot row, messages, the event log and its counter.
     [
         """CREATE TABLE {jobs} (
-            id text PRIMARY KEY,
+            id text COLLATE "C" PRIMARY KEY,
             seq bigserial NOT NULL,
             job_type text NOT NULL,
             author text NOT NULL,
@@ -55,12 +55,14 @@ STEPS: list[list[str]] = [
             result text NOT NULL DEFAULT 'null',
             owner text,
             abort_reason text,
-            abort_time double precision
+            abort_time double precision,
+            rerun_of text
         )""",
-        "CREATE INDEX {jobs_active} ON {jobs} (job_type, start_time) WHERE end_time IS NULL",
-        "CREATE INDEX {jobs_past} ON {jobs} (end_time) WHERE end_time IS NOT NULL",
+        "CREATE INDEX {jobs_active} ON {jobs} (start_time) WHERE end_time IS NULL",
+        "CREATE INDEX {jobs_past} ON {jobs} (end_time, id) WHERE end_time IS NOT NULL",
+        "CREATE INDEX {jobs_past_by_type} ON {jobs} (job_type, end_time, id) WHERE end_time IS NOT NULL",
         """CREATE TABLE {hot} (
-            id text PRIMARY KEY REFERENCES {jobs} (id) ON DELETE CASCADE,
+            id text COLLATE "C" PRIMARY KEY REFERENCES {jobs} (id) ON DELETE CASCADE,
             progress double precision NOT NULL DEFAULT 0,
             operation text,
             last_activity double precision NOT NULL,
@@ -68,7 +70,7 @@ STEPS: list[list[str]] = [
         ) WITH (fillfactor = 50)""",
         """CREATE TABLE {messages} (
             seq bigserial PRIMARY KEY,
-            job_id text NOT NULL REFERENCES {jobs} (id) ON DELETE CASCADE,
+            job_id text COLLATE "C" NOT NULL REFERENCES {jobs} (id) ON DELETE CASCADE,
             kind text NOT NULL,
             text text NOT NULL,
             ts double precision NOT NULL
@@ -91,7 +93,7 @@ LATEST_VERSION = len(STEPS)
 
 # The cold columns, in the order job_from_row expects them after the hot ones.
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
-        "abort_time")
+        "abort_time", "rerun_of")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ class Names:
 
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n) for n in ("jobs", "hot", "messages", "events", "event_seq", "schema_version")}
-        indexes = {n: sql.Identifier(self.prefix + n) for n in ("jobs_active", "jobs_past", "messages_by_job")}
+        indexes = {n: sql.Identifier(self.prefix + n)
+                   for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job")}
         return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
 
     def render(self, template: str) -> bytes:
@@ -176,7 +179,7 @@ def operation_from_json(text: str | None) -> OperationRef | None:
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from ``id, progress, operation, last_activity, heartbeat_time`` followed by :data:`COLD`."""
     (job_id, progress, operation, activity, heartbeat, job_type, author, status, start, end, params, result,
-     owner, abort_reason, abort_time) = row
+     owner, abort_reason, abort_time, rerun_of) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -193,6 +196,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         heartbeat_time=heartbeat,
         abort_reason=abort_reason,
         abort_time=abort_time,
+        rerun_of=rerun_of,
     )
 
 
@@ -200,7 +204,7 @@ def cold_values(job: JobInfo) -> tuple[Any, ...]:
     """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
             dumps_text(job.params), dumps_text(job.result),
-            job.owner, job.abort_reason, job.abort_time)
+            job.owner, job.abort_reason, job.abort_time, job.rerun_of)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:

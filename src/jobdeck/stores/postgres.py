@@ -38,11 +38,11 @@ from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef
 from . import _pg_schema as pgs
-from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
-from ._coalesce import ProgressBuffer, StatusCache
+from ._buffer import DEFAULT_INTERVAL, Write
+from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
-from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, write_batch
-from .base import Change, Store
+from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
+from .base import Change, PastQuery
 
 __all__ = ["PostgresStore"]
 
@@ -50,7 +50,7 @@ _POLL_FAST, _POLL_SLOW = 0.05, 1.0
 _MAX_WAIT = 5.0
 
 
-class PostgresStore(Store):
+class PostgresStore(BufferedStore):
     """Jobs in PostgreSQL tables ``{schema}.{prefix}jobs`` and friends; see the module docstring."""
 
     scheme = "postgresql"
@@ -66,7 +66,8 @@ class PostgresStore(Store):
             "listen": listen, "progress_interval": progress_interval, "message_interval": message_interval}
         given.update({k: v for k, v in options.items() if k in given})
         limits.update({k: v for k, v in options.items() if k not in given})  # the URL says it last: it wins
-        super().__init__(**limits)
+        super().__init__(progress_interval=given["progress_interval"], message_interval=given["message_interval"],
+                         **limits)
         self.url = redact(url)
         self.names = pgs.names_of(given)
         self.where = self.names.where(self.url)
@@ -77,16 +78,10 @@ class PostgresStore(Store):
                                                               migrate=migrate)
         self._q = Statements(self.names, self.max_events)
         self._pool = Pool(url, self.url, given["pool_size"], self._timeout, prepare=self._listen)
-        self._closed = False
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._event_cond = threading.Condition(threading.Lock())
         self._event_gen = 0
-        # Buffered writes, wired as on SQLite and Redis.
-        self._progress = ProgressBuffer(self._write_progress, given["progress_interval"], name="jobdeck-pg-progress")
-        self._status = StatusCache()
-        self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
-                                       interval=given["message_interval"], name="jobdeck-pg-messages")
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.where}>"
@@ -132,12 +127,6 @@ class PostgresStore(Store):
             self._event_gen += 1
             self._event_cond.notify_all()
 
-    def _settle(self, job_id: str | None = None) -> None:
-        """Write what is buffered (messages first, they are older than any pending progress) before a read or
-        a change, so that it sees, and comes after, every earlier call."""
-        self._messages.flush()
-        self._progress.flush(job_id)
-
     def _type_lock(self, job_type: str) -> int:
         digest = hashlib.sha256(f"{self.names.schema}.{self.names.prefix}:{job_type}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
@@ -166,18 +155,18 @@ class PostgresStore(Store):
             log_events(conn, q, [(job.id, EventType.CREATED.value, dumps_text(job_data(job)))])
 
         self._run(body)
-        self._status.put(job.id, job.status)
+        self._status_seen(job.id, job.status)
         self._events_written()
 
-    def _read(self, job_id: str, messages: bool) -> JobInfo | None:
+    def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
         self._settle(job_id)
-        if not messages:
+        if keep == 0:
             rows = self._pool_one(self._q.read, (job_id,))
             return pgs.job_from_row(rows[0]) if rows else None
 
         def body(conn: psycopg.Connection[Any]) -> JobInfo | None:
             head = conn.execute(self._q.read, (job_id,))
-            lines = conn.execute(self._q.messages, ([job_id],))  # sent with the first: one round trip
+            lines = conn.execute(self._q.messages, messages_args([job_id], keep))  # sent with the first
             row = head.fetchone()
             if row is None:
                 return None
@@ -226,17 +215,12 @@ class PostgresStore(Store):
             return job, True
 
         job, done = self._run(body, durable=emit)  # only heartbeats do not emit
-        self._status.put(job_id, job.status)
+        self._status_seen(job_id, job.status)
         if not done:
             return False
-        if job.status.is_terminal:
-            self._progress.forget(job_id)
         if emit:
             self._events_written()
         return True
-
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        return self._progress.update(job_id, value, operation, now)
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         self._messages.flush()  # messages sent before this value go first
@@ -255,9 +239,6 @@ class PostgresStore(Store):
         if done:
             self._events_written()
         return done
-
-    def _add_message(self, job_id: str, message: JobMessage) -> bool:
-        return self._messages.add(job_id, message)
 
     def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
         refused: dict[str, JobStatus | None] = self._run(
@@ -283,31 +264,39 @@ class PostgresStore(Store):
         log_events(conn, q, [(job_id, EventType.MESSAGE.value, dumps_text(message_data(message)))])
         return True
 
-    def _query(self, *, active: bool, job_type: str | None, statuses: frozenset[JobStatus] | None,
-               start_from: float | None, messages: bool) -> list[JobInfo]:
+    def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
         self._settle()
-        args: dict[str, Any]
-        if active:
-            statement, args = self._q.active, {"type": job_type}
-        else:
-            wanted = sorted(s.value for s in statuses) if statuses is not None else None
-            statement, args = self._q.past, {"type": job_type, "statuses": wanted, "after": start_from}
+        return self._list(self._q.active, {"type": job_type}, keep)
 
-        if not messages:
+    def _query_past(self, query: PastQuery) -> list[JobInfo]:
+        self._settle()
+        before = query.before
+        args = {"types": sorted(query.job_types) if query.job_types is not None else None,
+                "statuses": sorted(s.value for s in query.statuses) if query.statuses is not None else None,
+                "after": query.start_from, "b_end": before.end_time if before else None,
+                "b_id": before.id if before else None, "limit": query.limit}
+        return self._list(self._q.past, args, query.keep)
+
+    def _list(self, statement: bytes, args: dict[str, Any], keep: int | None) -> list[JobInfo]:
+        if keep == 0:
             return [pgs.job_from_row(r) for r in self._pool_one(statement, args)]
 
         def body(conn: psycopg.Connection[Any]) -> list[JobInfo]:
             jobs = [pgs.job_from_row(r) for r in conn.execute(statement, args)]
             if jobs:
-                load_messages(conn, self._q, jobs)
+                load_messages(conn, self._q, jobs, keep)
             return jobs
 
         found: list[JobInfo] = self._run(body, read_only=True)
         return found
 
+    def _find_ids(self, prefix: str, limit: int) -> list[str]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return [r[0] for r in self._pool_one(self._q.find_ids, (escaped + "%", limit))]
+
     def _delete_past(self, job_type: str | None) -> list[str]:
         def body(conn: psycopg.Connection[Any]) -> list[str]:
-            rows = sorted(conn.execute(self._q.delete_past, {"type": job_type}), key=lambda r: (r[1], r[2]))
+            rows = sorted(conn.execute(self._q.delete_past, {"type": job_type}), key=lambda r: (r[1], r[0]))
             gone = [r[0] for r in rows]
             log_events(conn, self._q, [(g, EventType.REMOVED.value, "{}") for g in gone])
             return gone
@@ -319,16 +308,9 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ reads the base class would do slowly
 
-    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
-        cached = self._status.get(job_id, max_age)
-        if cached is not None:
-            return cached
+    def _read_status(self, job_id: str) -> JobStatus | None:
         rows = self._pool_one(self._q.status, (job_id,))
-        if not rows:
-            raise self._not_found(job_id)
-        status = JobStatus(rows[0][0])
-        self._status.put(job_id, status)
-        return status
+        return JobStatus(rows[0][0]) if rows else None
 
     def stats(self) -> dict[str, int]:
         self._settle()
@@ -390,20 +372,10 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def flush(self) -> None:
-        self._settle()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            self._messages.close()
-        finally:
-            self._progress.close()
-            self._closed = True
-            if self._listener is not None:
-                self._listener.close()
-            self._pool.close()
+    def _close_backend(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self._pool.close()
 
     @classmethod
     def upgrade(cls, url: str, **options: Any) -> tuple[int, int]:
