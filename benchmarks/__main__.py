@@ -1,8 +1,8 @@
 """``python -m benchmarks [--quick] [--only SECTION ...]``: run the suite, print the table, save it as JSON.
 
 Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (target 5), sse (target 6),
-memory (target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming). A section
-whose dependency is missing prints ``skipped: <why>`` rows.
+memory (target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming), postgres
+(the PostgreSQL store's own figures). A section whose dependency is missing prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -24,6 +24,7 @@ SECTIONS = {
     "memory": "benchmarks.memory_bench",
     "growth": "benchmarks.growth_bench",
     "history": "benchmarks.history_bench",
+    "postgres": "benchmarks.pg_bench",
 }
 
 

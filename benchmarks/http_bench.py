@@ -129,34 +129,40 @@ def run(quick: bool) -> list[Row]:
 
 
 def _run_store(kind: str, quick: bool) -> list[Row]:
+    with target(kind) as tgt:
+        return run_target(tgt.command_line_url(), kind, quick)
+
+
+def run_target(store_url: str, kind: str, quick: bool) -> list[Row]:
+    """The /active and /past rows for a server on ``store_url`` (rows named after ``kind``)."""
     seconds, repeats = (1.0, 1) if quick else (2.0 if kind == "memory" else 1.0, 3)
     rows = []
-    with (target(kind) as tgt, tempfile.TemporaryDirectory(prefix="jobdeck-bench-http-") as tmp,
-          server("jobdeck-http", "--store", tgt.command_line_url(), "--token", TOKEN) as (jd_port, _)):
-            payloads = {}
-            sizes = {}
-            for path in HTTP_PATHS.values():
-                body = fetch(jd_port, path, TOKEN)
-                payloads[path] = json.loads(body)
-                sizes[path] = len(body)
-            payload_file = os.path.join(tmp, "payloads.json")
-            with open(payload_file, "w") as fh:
-                json.dump(payloads, fh)
-            with server("ceiling-http", "--payloads", payload_file) as (ceil_port, _):
-                for name, path in HTTP_PATHS.items():
-                    ours, theirs = [], []
-                    for _ in range(repeats):
-                        ours.append(wrk(jd_port, path, seconds, TOKEN))
-                        theirs.append(wrk(ceil_port, path, seconds, None))
-                    mine, ceiling = statistics.median(ours), statistics.median(theirs)
-                    share = mine / ceiling if ceiling else 0.0
-                    rows.append(Row(SECTION, f"{kind}: {name}", f"{mine:,.0f} req/s", f"{ceiling:,.0f} req/s orjson",
-                                    f"{share:.0%}", ">= 50% of ceiling", share >= 0.5,
-                                    note=f"{sizes[path] / 1000:,.0f} KB per answer",
-                                    values={"jobdeck_rps": ours, "ceiling_rps": theirs, "bytes": sizes[path]}))
-                if kind == "memory" and not quick:
-                    rows.append(_churning(path_name := "GET /active (100 jobs, messages=last:3)",
-                                          HTTP_PATHS[path_name], ceil_port, seconds, repeats))
+    with (tempfile.TemporaryDirectory(prefix="jobdeck-bench-http-") as tmp,
+          server("jobdeck-http", "--store", store_url, "--token", TOKEN) as (jd_port, _)):
+        payloads = {}
+        sizes = {}
+        for path in HTTP_PATHS.values():
+            body = fetch(jd_port, path, TOKEN)
+            payloads[path] = json.loads(body)
+            sizes[path] = len(body)
+        payload_file = os.path.join(tmp, "payloads.json")
+        with open(payload_file, "w") as fh:
+            json.dump(payloads, fh)
+        with server("ceiling-http", "--payloads", payload_file) as (ceil_port, _):
+            for name, path in HTTP_PATHS.items():
+                ours, theirs = [], []
+                for _ in range(repeats):
+                    ours.append(wrk(jd_port, path, seconds, TOKEN))
+                    theirs.append(wrk(ceil_port, path, seconds, None))
+                mine, ceiling = statistics.median(ours), statistics.median(theirs)
+                share = mine / ceiling if ceiling else 0.0
+                rows.append(Row(SECTION, f"{kind}: {name}", f"{mine:,.0f} req/s", f"{ceiling:,.0f} req/s orjson",
+                                f"{share:.0%}", ">= 50% of ceiling", share >= 0.5,
+                                note=f"{sizes[path] / 1000:,.0f} KB per answer",
+                                values={"jobdeck_rps": ours, "ceiling_rps": theirs, "bytes": sizes[path]}))
+            if kind == "memory" and not quick:
+                rows.append(_churning(path_name := "GET /active (100 jobs, messages=last:3)",
+                                      HTTP_PATHS[path_name], ceil_port, seconds, repeats))
     return rows
 
 

@@ -13,8 +13,9 @@ and messages written in batches exactly as on SQLite and Redis (:mod:`._buffer`,
 Live events: each writing transaction appends to the ``events`` table and sends an empty ``NOTIFY`` on
 commit. The table is the truth (``Last-Event-ID`` resumes from it); the notification only wakes a
 listening connection (one per store object, opened by the first ``wait_events``), and waiters poll as well --
-every 50 ms when ``?listen=false`` (PgBouncer in transaction mode cannot LISTEN) or while the listening
-connection is down, every second otherwise.
+every 50 ms when ``?listen=false`` or while the listening connection is down, every second otherwise.
+``?listen=false`` is for PgBouncer in transaction mode, which can neither LISTEN nor keep server-side prepared
+statements: it turns both off.
 
 Options (URL query or keyword): ``schema`` (public), ``prefix`` (jobdeck_), ``pool_size`` (4),
 ``connect_timeout`` (5 s), ``listen`` (true), ``progress_interval``, ``message_interval``, ``stale_after`` and
