@@ -42,7 +42,8 @@ def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Serv
     assert abort.status_code == 202, abort.text
     final = wait_for(lambda: (j := a.job(job_id))["status"] == "aborted" and j, timeout=20,
                      what="the job on A to end aborted")
-    assert [m["message"] for m in final["warningMessages"]][-2:] == ["Abort requested: stopped from B", "Job aborted"]
+    assert [m["message"] for m in final["warningMessages"]][-2:] == ["Abort requested by admin: stopped from B",
+                                                                        "Job aborted"]
     assert a.get("/active") == [] and b.get("/active") == []
     assert replayed_statuses(b, cursor, job_id) == ["running", "aborting", "aborted"]
     for server in (a, b):

@@ -72,6 +72,8 @@ TEMPLATES = {
     "delete_past": "DELETE FROM {jobs} WHERE end_time IS NOT NULL AND (%(type)s::text IS NULL OR job_type = "
                    "%(type)s) RETURNING id, end_time",
     "stats": "SELECT status, count(*) FROM {jobs} GROUP BY status",
+    "claim": "WITH gone AS (DELETE FROM {claims} WHERE at < %(before)s) INSERT INTO {claims} (name, holder, at) "
+             "VALUES (%(name)s, %(holder)s, %(at)s) ON CONFLICT (name) DO NOTHING RETURNING name",
     "newest_event": "SELECT last_id FROM {event_seq}",
     "events": "SELECT c.last_id, (SELECT min(id) FROM {events}), e.id, e.type, e.job_id, e.data FROM {event_seq} c "
               "LEFT JOIN LATERAL (SELECT id, type, job_id, data FROM {events} WHERE id > %(after)s ORDER BY id "

@@ -56,7 +56,8 @@ STEPS: list[list[str]] = [
             owner text,
             abort_reason text,
             abort_time double precision,
-            rerun_of text
+            rerun_of text,
+            aborted_by text
         )""",
         "CREATE INDEX {jobs_active} ON {jobs} (start_time) WHERE end_time IS NULL",
         "CREATE INDEX {jobs_past} ON {jobs} (end_time, id) WHERE end_time IS NOT NULL",
@@ -87,13 +88,16 @@ STEPS: list[list[str]] = [
             last_id bigint NOT NULL
         ) WITH (fillfactor = 50)""",
         "INSERT INTO {event_seq} (last_id) VALUES (0)",
+        # One-time claims (a webhook delivered once per job and URL however many servers see the event).
+        "CREATE TABLE {claims} (name text PRIMARY KEY, holder text NOT NULL, at double precision NOT NULL)",
+        "CREATE INDEX {claims_at} ON {claims} (at)",
     ],
 ]
 LATEST_VERSION = len(STEPS)
 
 # The cold columns, in the order job_from_row expects them after the hot ones.
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
-        "abort_time", "rerun_of")
+        "abort_time", "rerun_of", "aborted_by")
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,10 @@ class Names:
         return sql.Identifier(self.schema, self.prefix + name)
 
     def mapping(self) -> dict[str, sql.Composable]:
-        tables = {n: self.table(n) for n in ("jobs", "hot", "messages", "events", "event_seq", "schema_version")}
+        tables = {n: self.table(n)
+                  for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version")}
         indexes = {n: sql.Identifier(self.prefix + n)
-                   for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job")}
+                   for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
         return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
 
     def render(self, template: str) -> bytes:
@@ -179,7 +184,7 @@ def operation_from_json(text: str | None) -> OperationRef | None:
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from ``id, progress, operation, last_activity, heartbeat_time`` followed by :data:`COLD`."""
     (job_id, progress, operation, activity, heartbeat, job_type, author, status, start, end, params, result,
-     owner, abort_reason, abort_time, rerun_of) = row
+     owner, abort_reason, abort_time, rerun_of, aborted_by) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -197,6 +202,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         abort_reason=abort_reason,
         abort_time=abort_time,
         rerun_of=rerun_of,
+        aborted_by=aborted_by,
     )
 
 
@@ -204,7 +210,7 @@ def cold_values(job: JobInfo) -> tuple[Any, ...]:
     """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
             dumps_text(job.params), dumps_text(job.result),
-            job.owner, job.abort_reason, job.abort_time, job.rerun_of)
+            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:

@@ -309,6 +309,10 @@ class PostgresStore(BufferedStore):
 
     # ------------------------------------------------------------------ reads the base class would do slowly
 
+    def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
+        rows = self._pool_one(self._q.claim, {"before": now - keep, "name": name, "holder": holder, "at": now})
+        return bool(rows)
+
     def _read_status(self, job_id: str) -> JobStatus | None:
         rows = self._pool_one(self._q.status, (job_id,))
         return JobStatus(rows[0][0]) if rows else None
