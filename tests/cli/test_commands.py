@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 
 import pytest
@@ -170,3 +171,28 @@ def test_abort_needs_exactly_one_target(run_main: Run) -> None:
         result = run_main("abort", *args)
         assert result.returncode == 7
         assert result.stderr.count("\n") == 1 and "either a job ID or --all" in result.stderr
+
+
+def test_list_past_pages_with_before(cli: Run, run_main: Run, client: Client) -> None:
+    for _ in range(3):
+        job_id = started_id(run_main("start", *LONG).stdout)
+        client.abort(job_id)
+        client.wait(job_id, timeout=30)
+    everything = [job.id for job in client.iter_past(page_size=2)]
+    assert everything == [job.id for job in client.past(messages=0)] and len(everything) >= 3
+    seen: list[str] = []
+    args = ["list", "--past", "--json", "--limit", "2"]
+    for _ in range(len(everything)):
+        result = run_main(*args)
+        assert result.returncode == 0, result.stderr
+        seen += [j["id"] for j in json.loads(result.stdout)]
+        more = [line for line in result.stderr.splitlines() if line.startswith("more: ")]
+        if not more:
+            break
+        args = ["list", "--past", "--json", *shlex.split(more[0].removeprefix("more: jobdeck list --past"))]
+    assert seen == everything
+    table = cli("list", "--past", "--limit", "1")
+    assert "more: jobdeck list --past --limit 1 --before " in table.stderr
+    assert run_main("list", "--past", "--before", "x").returncode == 7  # --before needs --limit
+    bad = run_main("list", "--past", "--limit", "1", "--before", "not-a-cursor")
+    assert bad.returncode != 0 and "cursor" in bad.stderr

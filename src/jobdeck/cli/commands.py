@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -29,7 +30,11 @@ def register(sub: Any) -> None:
     p.add_argument("--type", metavar="TYPE", dest="job_type", help="only jobs of this job type")
     p.add_argument("--status", metavar="STATUS", action="append", choices=STATUSES,
                    help=f"only jobs with this status; repeatable ({', '.join(STATUSES)})")
-    p.add_argument("--limit", metavar="N", type=int, help="at most N past jobs (newest first)")
+    p.add_argument("--limit", metavar="N", type=int,
+                   help="at most N past jobs (newest first); when more remain, the command to see the next N is "
+                        "printed on stderr")
+    p.add_argument("--before", metavar="CURSOR",
+                   help="with --past --limit: continue after this cursor (printed by the previous page)")
     p.add_argument("--json", action="store_true", help="print the jobs as JSON (the API's job shape)")
     add_connection_options(p)
     p.set_defaults(func=cmd_list, parser=p)
@@ -81,12 +86,22 @@ def register(sub: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     statuses = args.status or []
+    following: str | None = None
     with make_client(args) as client:
         if args.past:
             if any(JobStatus(s) in ACTIVE for s in statuses):
                 args.parser.error("--past lists finished jobs: use --status completed, failed or aborted")
-            jobs = client.past(args.job_type, statuses=statuses, messages=0, limit=args.limit)
+            if args.limit is not None:
+                if args.limit < 1:
+                    args.parser.error("--limit must be 1 or more")
+                jobs, following = client.past_chunk(args.job_type, statuses, limit=args.limit, before=args.before)
+            elif args.before:
+                args.parser.error("--before continues a page: give --limit too")
+            else:
+                jobs = client.past(args.job_type, statuses=statuses, messages=0)
         else:
+            if args.before:
+                args.parser.error("--before pages through past jobs: add --past --limit N")
             if any(JobStatus(s) not in ACTIVE for s in statuses):
                 args.parser.error("active jobs are running or aborting; add --past for finished ones")
             jobs = client.active(args.job_type, messages=0)
@@ -98,7 +113,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no past jobs" if args.past else "no active jobs")
     else:
         output.console().print(output.jobs_table(jobs, past=args.past))
+    if following:
+        print(f"more: {_next_page_command(args, following)}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _next_page_command(args: argparse.Namespace, cursor: str) -> str:
+    parts = ["jobdeck list --past"]
+    if args.job_type:
+        parts.append(f"--type {shlex.quote(args.job_type)}")
+    parts += [f"--status {s}" for s in args.status or []]
+    parts.append(f"--limit {args.limit} --before {shlex.quote(cursor)}")
+    return " ".join(parts)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -171,6 +171,43 @@ class Client:
         response = self._request("GET", "/past", params=params)
         jobs = [JobInfo.from_dict(item) for item in response.json()]
         return jobs, response.headers.get("X-Jobdeck-Cursor")
+
+    def past_chunk(
+        self,
+        job_type: str | None = None,
+        statuses: Sequence[str] | None = None,
+        *,
+        messages: Messages = 0,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> tuple[list[JobInfo], str | None]:
+        """One page of past jobs, newest ended first, and the cursor of the next page (None after the last):
+        pass it as ``before`` to continue. Each page costs the same, however deep in the history."""
+        params: list[tuple[str, str]] = [("messages", _messages_param(messages)), ("limit", str(limit))]
+        if job_type:
+            params.append(("jobType", job_type))
+        params.extend(("statuses", str(status)) for status in statuses or ())
+        if before:
+            params.append(("before", before))
+        response = self._request("GET", "/past", params=params)
+        jobs = [JobInfo.from_dict(item) for item in response.json()]
+        return jobs, response.headers.get("X-Jobdeck-Next")
+
+    def iter_past(
+        self,
+        job_type: str | None = None,
+        statuses: Sequence[str] | None = None,
+        *,
+        messages: Messages = 0,
+        page_size: int = 100,
+    ) -> Iterator[JobInfo]:
+        """Every past job, newest ended first, fetched ``page_size`` at a time with the ``before`` cursor."""
+        before: str | None = None
+        while True:
+            jobs, before = self.past_chunk(job_type, statuses, messages=messages, limit=page_size, before=before)
+            yield from jobs
+            if before is None:
+                return
 
     def past(
         self,
