@@ -26,12 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ._json import safe_text
 from .controller import PipelineController
 from .defaults import get_default_store
-from .errors import AbortError, JobdeckError, UnknownJobTypeError
+from .errors import AbortError, InvalidArgumentError, JobdeckError, StoreError, UnknownJobTypeError
 from .model import JobInfo, JobStatus
 from .params import TypeParams
 from .stores.base import Store
@@ -40,6 +40,9 @@ from .stores.checks import new_owner_token
 __all__ = ["JobRunner", "JobType"]
 
 logger = logging.getLogger("jobdeck.runner")
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 Handler = Callable[..., Any]
 
@@ -97,17 +100,23 @@ class JobRunner:
         abort_grace: float = 30.0,
         heartbeat_interval: float | None = None,
         reap: bool = True,
+        store_retry: float = 120.0,
     ) -> None:
         self.store = store if store is not None else get_default_store()
         self.abort_grace = abort_grace
         # Several beats fit into one stale window, so a busy machine missing one is not taken for dead.
         self.heartbeat_interval = heartbeat_interval or min(10.0, max(0.05, self.store.stale_after / 6))
         self.reap = reap
+        # How long recording a job's outcome is retried while the store is unreachable.
+        self.store_retry = store_retry
         self.owner = new_owner_token()
         self._types: dict[str, JobType] = {}
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._closing = False
+        # start() calls between the closing check and registering their job; shutdown() waits for them.
+        self._starting = 0
+        self._started = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,11 +178,18 @@ class JobRunner:
         with self._lock:
             if self._closing:
                 raise JobdeckError("the runner is shutting down and starts no new jobs")
-        job = self.store.create_job(job_type, author, params if params is not None else {},
-                                    max_active=spec.max_concurrent, owner=self.owner, rerun_of=rerun_of)
-        running = _Running(job.id, spec, time.monotonic())
-        with self._lock:
-            self._running[job.id] = running
+            self._starting += 1  # until the job is registered, shutdown() waits for this call
+        running = None
+        try:
+            job = self.store.create_job(job_type, author, params if params is not None else {},
+                                        max_active=spec.max_concurrent, owner=self.owner, rerun_of=rerun_of)
+            running = _Running(job.id, spec, time.monotonic())
+        finally:
+            with self._lock:
+                if running is not None:
+                    self._running[running.job_id] = running
+                self._starting -= 1
+                self._started.notify_all()
         self._ensure_supervisor()
         if spec.is_async:
             asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
@@ -214,24 +230,51 @@ class JobRunner:
         finally:
             await asyncio.to_thread(self._finish, running)
 
+    def _persist(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args)``, retried while the store is unreachable (StoreError) for up to ``store_retry`` seconds:
+        an outcome must not be lost to an outage that ends. One log line when the trouble starts, one when it
+        ends; the StoreError is raised when it does not end in time."""
+        deadline = time.monotonic() + self.store_retry
+        pause, failures = 0.05, 0
+        while True:
+            try:
+                value = fn(*args, **kwargs)
+            except StoreError as exc:
+                failures += 1
+                if time.monotonic() + pause > deadline:
+                    logger.error("%s: gave up after %d attempts over %gs: %s", what, failures, self.store_retry, exc)
+                    raise
+                if failures == 1:
+                    logger.warning("%s failed, retrying for up to %gs: %s", what, self.store_retry, exc)
+                time.sleep(pause)
+                pause = min(2 * pause, 2.0)
+                continue
+            if failures:
+                logger.warning("%s succeeded after %d failed attempt(s)", what, failures)
+            return value
+
     def _record_result(self, running: _Running, result: Any) -> None:
+        what = f"recording the result of job {running.job_id}"
         try:
-            self.store.complete_job(running.job_id, result)
-        except ValueError as exc:  # a result that is not JSON
-            self.store.fail_job(running.job_id, f"handler returned a result that cannot be stored: {exc}")
+            self._persist(what, self.store.complete_job, running.job_id, result)
+        except InvalidArgumentError as exc:  # a result that is not JSON jobdeck can store
+            self._persist(what, self.store.fail_job, running.job_id,
+                          f"handler returned a result that cannot be stored: {exc}")
 
     def _record_error(self, running: _Running, exc: BaseException) -> None:
+        what = f"recording the end of job {running.job_id}"
         if isinstance(exc, AbortError):
-            self.store.mark_aborted(running.job_id)
+            self._persist(what, self.store.mark_aborted, running.job_id)
             return
         logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
-        self.store.fail_job(running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
+        self._persist(what, self.store.fail_job, running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
 
     def _finish(self, running: _Running) -> None:
         try:
-            job = self.store.get_job(running.job_id)
+            job = self._persist(f"checking job {running.job_id}", self.store.get_job, running.job_id)
             if job is not None and job.is_active:  # e.g. the store refused the outcome write
-                self.store.fail_job(running.job_id, "handler ended but its outcome was not recorded")
+                self._persist(f"failing job {running.job_id}", self.store.fail_job, running.job_id,
+                              "handler ended but its outcome was not recorded")
         except Exception:
             logger.exception("could not check the final state of job %s", running.job_id)
         finally:
@@ -275,15 +318,25 @@ class JobRunner:
 
     def _supervise(self) -> None:
         next_reap = 0.0
+        failures, since = 0, 0.0
         while not self._stop.wait(self.heartbeat_interval):
             try:
                 self.tick()
                 if self.reap and time.monotonic() >= next_reap:
-                    for job_id in self.store.reap_stale():
+                    for job_id in self.store.reap_stale(alive_owner=self.owner):
                         logger.warning("failed stale job %s", job_id)
                     next_reap = time.monotonic() + max(self.heartbeat_interval, self.store.stale_after / 4)
-            except Exception:  # a store hiccup must not kill supervision; the next tick retries
-                logger.exception("job supervision failed; retrying")
+            except Exception as exc:  # a store hiccup must not kill supervision; the next tick retries
+                failures += 1
+                if failures == 1:  # one line when an outage starts (a traceback only for the unexpected)...
+                    since = time.monotonic()
+                    logger.warning("job supervision failed, retrying every %gs: %s: %s", self.heartbeat_interval,
+                                   type(exc).__name__, exc, exc_info=not isinstance(exc, StoreError))
+                continue
+            if failures:  # ...and one when it ends
+                logger.warning("job supervision works again after %d failed round(s) in %.1fs", failures,
+                               time.monotonic() - since)
+                failures = 0
 
     def tick(self) -> None:
         """One round of supervision: heartbeats, timeouts, abort grace."""
@@ -312,6 +365,9 @@ class JobRunner:
         """
         with self._lock:
             self._closing = True
+            # A start() past its closing check creates its job now: wait for it to be registered, so that it
+            # is asked to stop like the others.
+            self._started.wait_for(lambda: self._starting == 0, timeout=grace)
             running = list(self._running.values())
         for item in running:
             try:
@@ -323,10 +379,14 @@ class JobRunner:
             item.done.wait(max(0.0, deadline - time.monotonic()))
         forced = []
         for item in running:
-            job = self.store.get_job(item.job_id)
-            if job is not None and job.is_active:
-                self.store.fail_job(item.job_id, f"Job did not stop within {grace:g}s of the server shutting down")
-                forced.append(item.job_id)
+            try:
+                job = self.store.get_job(item.job_id)
+                if job is not None and job.is_active:
+                    self.store.fail_job(item.job_id,
+                                        f"Job did not stop within {grace:g}s of the server shutting down")
+                    forced.append(item.job_id)
+            except JobdeckError as exc:  # the store is unreachable: the stale reaper will end the job
+                logger.error("could not fail job %s at shutdown: %s", item.job_id, exc)
         self._stop.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=5)

@@ -41,6 +41,7 @@ from json.encoder import encode_basestring_ascii
 from ..errors import StoreError
 from ..model import JobMessage, JobStatus, OperationRef, format_time
 from ._coalesce import ProgressBuffer, StatusCache
+from ._flusher import Flusher
 
 __all__ = ["BatchWriter", "MessageBuffer", "ProgressWrite", "Write", "json_string", "kept", "message_event"]
 
@@ -110,21 +111,32 @@ class MessageBuffer:
         self._progress = progress
         self._status = status
         self._name = name
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._new_locks()
         self._queue: list[Write] = []
         self._queued_progress: dict[str, ProgressWrite] = {}  # the newest ProgressWrite of a job in the queue
         self._since = 0.0  # monotonic time the queue last turned non-empty
         self._bytes = 0
         # Queued or being written; read without the lock as a cheap "nothing to do" test.
         self._unwritten = 0
-        # Held while a batch is written: a flush waits for a batch another thread is writing.
-        self._write_lock = threading.Lock()
         self._seen: set[str] = set()  # jobs known to exist (a message was written for them)
         self._failure: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
+
+    def _new_locks(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        # Held while a batch is written: a flush waits for a batch another thread is writing.
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, and nothing inherited queued (the parent writes its own messages)."""
+        self._new_locks()
+        self._queue.clear()
+        self._queued_progress.clear()
+        self._unwritten = self._bytes = 0
+        self._failure = None
 
     @property
     def pending(self) -> int:
@@ -152,8 +164,6 @@ class MessageBuffer:
             if not self._queue:
                 self._since = time.monotonic()
                 self._wake.notify()
-                if self._thread is not None and not self._thread.is_alive():
-                    self._thread = None  # e.g. this process was forked from the one that started it
             if taken is not None:
                 progress = ProgressWrite(*taken)
                 older = self._queued_progress.get(job_id)
@@ -167,9 +177,7 @@ class MessageBuffer:
             self._queue.append((job_id, message))
             self._unwritten += 1
             self._bytes += len(message.message)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            self._flusher.ensure()
         return True
 
     def flush(self) -> None:
@@ -235,10 +243,8 @@ class MessageBuffer:
         with self._lock:
             self._closed = True
             self._wake.notify_all()
-            thread = self._thread
         self._stop.set()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._flusher.join(timeout=5)
         try:
             self.flush()
         except StoreError as exc:

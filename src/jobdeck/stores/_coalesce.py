@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from ..model import JobStatus, OperationRef
+from ._flusher import Flusher
 
 __all__ = ["ProgressBuffer", "StatusCache"]
 
@@ -38,8 +39,7 @@ class ProgressBuffer:
         self._write = write
         self.interval = float(interval)
         self._name = name
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._new_locks()
         # job id -> monotonic time before which a new value waits instead of being written
         self._due: dict[str, float] = {}
         # job id -> (sequence, value, operation, wall time) of the newest value not yet written
@@ -48,9 +48,20 @@ class ProgressBuffer:
         # value win (a write older than what was already written for that job is dropped).
         self._seq = itertools.count(1)
         self._written: dict[str, int] = {}
-        self._write_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
+
+    def _new_locks(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, and nothing inherited pending (the parent writes its own values)."""
+        self._new_locks()
+        self._pending.clear()
+        self._due.clear()
+        self._written.clear()
 
     def update(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
         """Record a progress value: written now, or coalesced with others and written within ``interval``."""
@@ -64,7 +75,7 @@ class ProgressBuffer:
                 if not self._pending:
                     self._wake.notify()
                 self._pending[job_id] = (next(self._seq), value, operation, now)
-                self._ensure_thread()
+                self._flusher.ensure()
                 return True
             old = self._pending.pop(job_id, None)
             if operation is None and old is not None:
@@ -137,12 +148,6 @@ class ProgressBuffer:
             except Exception:  # noqa: S112 - the job vanished or was reaped; its next change reports that
                 continue
 
-    def _ensure_thread(self) -> None:
-        # Called with the lock held.
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
-
     def _run(self) -> None:
         while True:
             with self._lock:
@@ -171,9 +176,7 @@ class ProgressBuffer:
         with self._lock:
             self._closed = True
             self._wake.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=5)
+        self._flusher.join(timeout=5)
         self.flush()
 
 

@@ -533,8 +533,9 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ staleness
 
-    def stale_reason(self, job: JobInfo, now: float | None = None) -> str | None:
-        """Why ``job`` counts as stale now, or None if it does not. Tells a silent process from a dead one."""
+    def stale_reason(self, job: JobInfo, now: float | None = None, *, alive_owner: str | None = None) -> str | None:
+        """Why ``job`` counts as stale now, or None if it does not. Tells a silent process from a dead one, and
+        (when the asking process is the job's owner, ``alive_owner``) a store it could not reach from both."""
         if not job.is_active:
             return None
         now = time.time() if now is None else now
@@ -545,21 +546,27 @@ class Store(ABC):
         if beat is None:
             return (f"{STALE_PREFIX}: no progress, message or heartbeat for {idle:.0f}s "
                     f"(stale_after={self.stale_after:g}s) and no process ever sent a heartbeat for it")
+        if alive_owner is not None and job.owner == alive_owner:
+            return (f"{STALE_PREFIX}: its process {job.owner} is alive but recorded no heartbeat for {beat:.0f}s "
+                    f"and nothing for {idle:.0f}s (stale_after={self.stale_after:g}s): the store was "
+                    "unreachable from it for longer than it retried")
         who = f"process {job.owner}" if job.owner else "the process running it"
         return (f"{STALE_PREFIX}: {who} stopped sending heartbeats {beat:.0f}s ago and the job reported "
-                f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process most likely "
-                "died or hung")
+                f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process died, hung or "
+                "cannot reach the store")
 
-    def reap_stale(self, now: float | None = None) -> list[str]:
-        """Fail every stale active job, each exactly once even with several reapers; returns their ids."""
+    def reap_stale(self, now: float | None = None, *, alive_owner: str | None = None) -> list[str]:
+        """Fail every stale active job, each exactly once even with several reapers; returns their ids.
+        ``alive_owner``: the calling process's owner token, so that its own jobs are not blamed on a dead
+        process."""
         reaped = []
         for candidate in self.get_active_jobs(messages=False):
-            if self.stale_reason(candidate, now) is None:
+            if self.stale_reason(candidate, now, alive_owner=alive_owner) is None:
                 continue
 
             def change(job: JobInfo, at: float) -> list[JobMessage] | None:
                 # Re-checked inside the atomic step: a heartbeat or another reaper may have come first.
-                reason = self.stale_reason(job, now if now is not None else at)
+                reason = self.stale_reason(job, now if now is not None else at, alive_owner=alive_owner)
                 if reason is None:
                     return None
                 job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, at, at
