@@ -55,6 +55,8 @@ def create_app(
     viewer_tokens: tuple[str, ...] | list[str] = (),
     can_start: CanStart | None = None,
     can_abort: CanAbort | None = None,
+    metrics_token: str | None = None,
+    metrics_public: bool = False,
     prefix: str = DEFAULT_PREFIX,
     ui: bool = True,
     ping_interval: float = 15.0,
@@ -72,6 +74,8 @@ def create_app(
     - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's.
     - ``can_start(principal, job_type)``, ``can_abort(principal, job)``: who may start and abort (default: the
       admin role only; see :mod:`jobdeck.api.roles`).
+    - ``metrics_token``: serve ``GET /metrics`` (Prometheus, ``jobdeck[metrics]``) to this bearer token;
+      ``metrics_public``: serve it to loopback clients without one. Neither: no ``/metrics``.
     - ``prefix``: where the JSON API lives; ``ui``: serve the dashboard at ``/``.
     - ``ping_interval``: seconds between keep-alive comments on ``/events``.
     - ``max_body``: request bodies above this many bytes are refused with 413.
@@ -101,11 +105,18 @@ def create_app(
         shutdown_grace=shutdown_grace,
         permissions=Permissions(can_start, can_abort),
     )
+    if metrics_token is not None or metrics_public:
+        from .metrics import JobMetrics
+
+        deck.metrics = JobMetrics(store, deck.mux, token=metrics_token, public=metrics_public)
+        store.add_observer(deck.metrics.observe)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         deck.mux.close()  # open streams end now instead of holding the server's shutdown up
+        if deck.metrics is not None:
+            store.remove_observer(deck.metrics.observe)
         if deck.shutdown_grace is not None and deck.runner is not None:
             await run_in_threadpool(deck.runner.shutdown, deck.shutdown_grace)
 
@@ -134,6 +145,13 @@ def create_app(
     app.router.routes[0:0] = [Route(route.path, route.endpoint, methods=sorted(route.methods or ()))
                               for api in routers for route in api.routes if isinstance(route, APIRoute)]
     app.include_router(healthz_router(deck))
+    if deck.metrics is not None:
+        job_metrics = deck.metrics
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics(request: Request) -> Response:
+            job_metrics.check_access(request)
+            return await deck.call(job_metrics.render, request.headers.get("accept"))
 
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> Response:

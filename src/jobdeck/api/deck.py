@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,9 @@ from .auth import Authenticator
 from .cache import JobBytesCache
 from .roles import Permissions
 from .sse import Multiplexer
+
+if TYPE_CHECKING:
+    from .metrics import JobMetrics
 
 __all__ = ["Deck"]
 
@@ -38,6 +41,7 @@ class Deck:
     inline: bool
     shutdown_grace: float | None = None
     permissions: Permissions = field(default_factory=Permissions)
+    metrics: JobMetrics | None = None  # with metrics_token or metrics_public
     cache: JobBytesCache = field(default_factory=JobBytesCache)
     answers: AnswerCache = field(default_factory=AnswerCache)
     writes: int = 0  # changes made through this app (see version)

@@ -71,6 +71,10 @@ _STATUS: tuple[tuple[type[JobdeckError], int], ...] = (
 
 
 async def _jobdeck_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StoreError):
+        metrics = getattr(getattr(request.app.state, "deck", None), "metrics", None)
+        if metrics is not None:
+            metrics.store_failed()
     status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 503)
     extra: dict[str, Any] = {}
     if isinstance(exc, JobConflictError):

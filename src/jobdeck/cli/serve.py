@@ -69,6 +69,11 @@ def register(sub: Any) -> None:
                       help="no authentication at all (allowed on a loopback host only)")
     parser.add_argument("--viewer-token", action="append", metavar="TOKEN", dest="viewer_tokens",
                         help="a read-only token (role viewer: no start or abort); repeatable")
+    metrics = parser.add_mutually_exclusive_group()
+    metrics.add_argument("--metrics-token", metavar="TOKEN",
+                         help="serve GET /metrics (Prometheus) to this bearer token (needs jobdeck[metrics])")
+    metrics.add_argument("--metrics-public", action="store_true", default=None,
+                         help="serve GET /metrics without a token, to loopback clients only")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
     parser.add_argument("--prefix", help="where the JSON API lives (default /api/admin/jobs)")
@@ -106,7 +111,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  stale_after=args.stale_after, prefix=args.prefix,
                                  forwarded_allow_ips=args.forwarded_allow_ips,
                                  trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None,
-                                 viewer_tokens=_listed(args.viewer_tokens))
+                                 viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
+                                 metrics_public=args.metrics_public)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
 
@@ -208,11 +214,14 @@ def _serve(args: argparse.Namespace) -> None:
 
     try:
         app = create_app(runner=runner, token=token, viewer_tokens=settings.viewer_tokens,
+                         metrics_token=settings.metrics_token, metrics_public=settings.metrics_public,
                          prefix=settings.prefix, ping_interval=settings.ping_interval,
                          shutdown_grace=settings.shutdown_grace, forwarded_allow_ips=settings.forwarded_allow_ips,
                          trusted_origins=settings.trusted_origins)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
+    except ImportError as exc:  # an extra that is not installed (jobdeck[metrics])
+        raise _Fatal(str(exc)) from None
     if settings.no_auth:
         # Without a token, a web page could reach this server through DNS rebinding; only loopback names pass.
         from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -277,4 +286,7 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
         lines.append(f"  dashboard: {base}/ (log in with your token; the API takes 'Authorization: Bearer <token>')")
     if settings.viewer_tokens:
         lines.append(f"  viewer tokens: {len(settings.viewer_tokens)} (read-only)")
+    if settings.metrics_token or settings.metrics_public:
+        who = "with the metrics token" if settings.metrics_token else "open to loopback clients"
+        lines.append(f"  metrics: {base}/metrics ({who})")
     print("\n".join(lines), flush=True)
