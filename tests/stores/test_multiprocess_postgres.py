@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from jobdeck.model import JobStatus
+from jobdeck.stores._pg_schema import LATEST_VERSION
 from jobdeck.stores.postgres import PostgresStore
 from tests.conftest import unique_schema, wait_for
 
@@ -91,4 +92,4 @@ def test_a_restart_fails_the_orphan_and_keeps_history(start_servers: Callable[..
     past = {j["id"]: j["status"] for j in second.get("/past")}
     assert past == {job_id: "failed", quick_id: "completed"}
     assert second.job(quick_id)["result"] == {"removed": 17}
-    assert "schema: version 1 (up to date)" in second.output()
+    assert f"schema: version {LATEST_VERSION} (up to date)" in second.output()

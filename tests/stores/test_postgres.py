@@ -222,3 +222,35 @@ def test_create_in_the_callers_transaction_commits_or_rolls_back_with_it(postgre
         assert [e.data["jobType"] for e in store.read_events("0").events] == ["Kept"]
     finally:
         store.close()
+
+
+def test_a_version_1_schema_is_upgraded_keeping_jobs_and_events(postgres_url: str, schema: str) -> None:
+    from jobdeck.stores._pg_schema import STEPS, Names
+
+    names = Names(schema, "jobdeck_")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # what the first release created
+        conn.execute(names.render("CREATE SCHEMA {schema}"))
+        conn.execute(names.render("CREATE TABLE {schema_version} (version integer NOT NULL, "
+                                  "upgraded_at timestamptz NOT NULL DEFAULT now())"))
+        for statement in STEPS[0]:
+            conn.execute(names.render(statement))
+        conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (1)"))
+        conn.execute(names.render("INSERT INTO {jobs} (id, job_type, author, status, start_time) "
+                                  "VALUES ('0f0f0f0f-0000-4000-8000-000000000001', 'Old', 'me', 'running', 1)"))
+        conn.execute(names.render("INSERT INTO {hot} (id, last_activity) "
+                                  "VALUES ('0f0f0f0f-0000-4000-8000-000000000001', 1)"))
+        conn.execute(names.render("INSERT INTO {events} VALUES (1, '0f0f0f0f-0000-4000-8000-000000000001', "
+                                  "'created', '{{}}')"))
+        conn.execute(names.render("UPDATE {event_seq} SET last_id = 1"))
+    store = PostgresStore(postgres_url, schema=schema)
+    try:
+        assert (store.migrated_from, store.schema_version) == (1, LATEST_VERSION)
+        assert store.schema_note == f"version {LATEST_VERSION}, upgraded from 1 at start"
+        assert store.read_events("0").events[0].type.value == "created"
+        assert not store.read_events("1").reset
+        store.add_info_message("0f0f0f0f-0000-4000-8000-000000000001", "after the upgrade")
+        assert store.complete_job("0f0f0f0f-0000-4000-8000-000000000001")
+        job = store.require_job("0f0f0f0f-0000-4000-8000-000000000001")
+        assert job.status is JobStatus.COMPLETED and job.info_messages[0].message == "after the upgrade"
+    finally:
+        store.close()

@@ -41,11 +41,13 @@ TEMPLATES = {
                 "operation = COALESCE(%(op)s, h.operation) FROM j WHERE h.id = j.id RETURNING h.operation",
     "touch": _LOCKED_ACTIVE + "UPDATE {hot} h SET last_activity = %(t)s FROM j WHERE h.id = j.id RETURNING h.id",
     "insert_messages": "INSERT INTO {messages} (job_id, kind, text, ts) "
-                       "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[])",
-    # Keeps the newest N of each (job, kind) touched: everything at or below the (N+1)-th newest goes.
-    "cap": "DELETE FROM {messages} m USING unnest(%s::text[], %s::text[]) AS t(job_id, kind) "
-           "WHERE m.job_id = t.job_id AND m.kind = t.kind AND m.seq <= (SELECT s.seq FROM {messages} s "
-           "WHERE s.job_id = t.job_id AND s.kind = t.kind ORDER BY s.seq DESC OFFSET %s LIMIT 1)",
+                       "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[])",
+    # Keeps the newest N of each (job, kind) touched: everything at or below the (N+1)-th newest goes. The cut
+    # is found once per pair (one backward index scan), then the rows below it go.
+    "cap": "DELETE FROM {messages} m USING (SELECT t.job_id, t.kind, (SELECT s.seq FROM {messages} s "
+           "WHERE s.job_id = t.job_id AND s.kind = t.kind ORDER BY s.seq DESC OFFSET %(keep)s LIMIT 1) AS cut "
+           "FROM unnest(%(jobs)s::text[], %(kinds)s::text[]) AS t(job_id, kind)) c "
+           "WHERE m.job_id = c.job_id AND m.kind = c.kind AND m.seq <= c.cut",
     "batch_heads": "SELECT j.id, j.status, j.end_time, h.operation FROM {jobs} j JOIN {hot} h ON h.id = j.id "
                    "WHERE j.id = ANY(%s) ORDER BY j.id FOR SHARE OF j",
     "batch_activity": "UPDATE {hot} h SET last_activity = t.la, progress = COALESCE(t.p, h.progress), "
@@ -65,25 +67,32 @@ TEMPLATES = {
                     "AND (%(b_end)s::float8 IS NULL OR (j.end_time, j.id) < (%(b_end)s, %(b_id)s::text)) "
                     "ORDER BY j.end_time DESC, j.id DESC LIMIT %(limit)s",
     "find_ids": "SELECT id FROM {jobs} WHERE id LIKE %s ORDER BY id LIMIT %s",
-    # Past jobs beyond max_past_jobs or older than max_past_age; one locked by a batch is left for next time.
-    "evict": "DELETE FROM {jobs} WHERE id IN (SELECT id FROM {jobs} WHERE end_time IS NOT NULL "
-             "AND end_time < %(cutoff)s::float8 FOR UPDATE SKIP LOCKED) OR id IN (SELECT id FROM {jobs} "
-             "WHERE end_time IS NOT NULL ORDER BY end_time DESC, id DESC OFFSET %(keep)s FOR UPDATE SKIP LOCKED)",
+    # Past jobs beyond max_past_jobs or older than max_past_age. Only the victims are locked (a locking clause
+    # next to OFFSET would lock every job it skips); one locked by a batch is left for the next eviction.
+    "evict": "WITH victims AS (DELETE FROM {jobs} WHERE id IN (SELECT id FROM {jobs} WHERE id IN (SELECT id "
+             "FROM {jobs} WHERE end_time IS NOT NULL ORDER BY end_time DESC, id DESC OFFSET %(keep)s) OR "
+             "(end_time IS NOT NULL AND end_time < %(cutoff)s::float8) FOR UPDATE SKIP LOCKED) RETURNING id) "
+             "DELETE FROM {messages} WHERE job_id IN (SELECT id FROM victims)",
     "delete_past": "DELETE FROM {jobs} WHERE end_time IS NOT NULL AND (%(type)s::text IS NULL OR job_type = "
                    "%(type)s) RETURNING id, end_time",
+    # A statement of its own after the jobs went: its snapshot sees messages a batch committed meanwhile.
+    "delete_messages": "DELETE FROM {messages} WHERE job_id = ANY(%s)",
     "stats": "SELECT status, count(*) FROM {jobs} GROUP BY status",
     "claim": "WITH gone AS (DELETE FROM {claims} WHERE at < %(before)s) INSERT INTO {claims} (name, holder, at) "
              "VALUES (%(name)s, %(holder)s, %(at)s) ON CONFLICT (name) DO NOTHING RETURNING name",
     "newest_event": "SELECT last_id FROM {event_seq}",
-    "events": "SELECT c.last_id, (SELECT min(id) FROM {events}), e.id, e.type, e.job_id, e.data FROM {event_seq} c "
+    "events": "SELECT c.last_id, c.first_id, e.id, e.type, e.job_id, e.data FROM {event_seq} c "
               "LEFT JOIN LATERAL (SELECT id, type, job_id, data FROM {events} WHERE id > %(after)s ORDER BY id "
               "LIMIT %(limit)s) e ON true ORDER BY e.id",
-    # Ids come from the counter row, locked until commit: events commit in the order of their ids.
-    "log_events": "WITH c AS (UPDATE {event_seq} SET last_id = last_id + %(n)s RETURNING last_id), "
+    # Ids come from the counter row, locked until commit: events commit in the order of their ids. The trim
+    # deletes only what this append pushed out of the window (from the previous oldest id on).
+    "log_events": "WITH c AS (UPDATE {event_seq} SET last_id = last_id + %(n)s, "
+                  "first_id = GREATEST(first_id, last_id + %(n)s - %(keep)s + 1) RETURNING last_id, first_id), "
                   "ins AS (INSERT INTO {events} (id, job_id, type, data) SELECT c.last_id - %(n)s + t.ord, "
-                  "t.job_id, t.type, t.data FROM c, unnest(%(jobs)s::text[], %(types)s::text[], %(data)s::text[]) "
+                  "t.job_id, t.type, t.data FROM c, unnest(%(jobs)b::text[], %(types)b::text[], %(data)b::text[]) "
                   "WITH ORDINALITY AS t(job_id, type, data, ord)), "
-                  "gone AS (DELETE FROM {events} WHERE id <= (SELECT last_id FROM c) - %(keep)s) "
+                  "gone AS (DELETE FROM {events} WHERE id >= (SELECT first_id FROM {event_seq}) "
+                  "AND id < (SELECT first_id FROM c)) "
                   "SELECT pg_notify(%(channel)s, '')",
     "count_rows": "SELECT (SELECT count(*) FROM {jobs}), (SELECT count(*) FROM {hot}), "
                   "(SELECT count(*) FROM {messages}), (SELECT count(*) FROM {events})",
@@ -161,7 +170,7 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
     if rows[0]:
         conn.execute(q.insert_messages, rows)
         pairs = sorted(set(zip(rows[0], rows[1], strict=True)))
-        conn.execute(q.cap, ([p[0] for p in pairs], [p[1] for p in pairs], max_messages))
+        conn.execute(q.cap, {"jobs": [p[0] for p in pairs], "kinds": [p[1] for p in pairs], "keep": max_messages})
     if touched:
         conn.execute(q.batch_activity, (list(touched), [s[0] for s in touched.values()],
                                         [s[1] for s in touched.values()], [s[2] for s in touched.values()]))

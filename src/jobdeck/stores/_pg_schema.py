@@ -92,6 +92,15 @@ STEPS: list[list[str]] = [
         "CREATE TABLE {claims} (name text PRIMARY KEY, holder text NOT NULL, at double precision NOT NULL)",
         "CREATE INDEX {claims_at} ON {claims} (at)",
     ],
+    # 1 -> 2: messages without a foreign key (its per-row check cost more than writing the message; jobdeck
+    # deletes a job's messages itself, and a batch holds the job's row lock while it writes), and the oldest
+    # kept event id on the counter row, so that trimming and reading the log never walk its dead head.
+    [
+        "ALTER TABLE {messages} DROP CONSTRAINT IF EXISTS {messages_fkey}",
+        "ALTER TABLE {event_seq} ADD COLUMN first_id bigint",
+        "UPDATE {event_seq} SET first_id = COALESCE((SELECT min(id) FROM {events}), last_id + 1)",
+        "ALTER TABLE {event_seq} ALTER COLUMN first_id SET NOT NULL",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -121,6 +130,7 @@ class Names:
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
+        indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")
         return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
 
     def render(self, template: str) -> bytes:

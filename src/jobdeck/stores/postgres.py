@@ -204,7 +204,7 @@ class PostgresStore(BufferedStore):
                 conn.execute(q.insert_messages, ([job_id] * len(added), [m.type.value for m in added],
                                                  [m.message for m in added], [m.timestamp for m in added]))
                 kinds = sorted({m.type.value for m in added})
-                conn.execute(q.cap, ([job_id] * len(kinds), kinds, self.max_messages))
+                conn.execute(q.cap, {"jobs": [job_id] * len(kinds), "kinds": kinds, "keep": self.max_messages})
                 if emit:
                     events += [(job_id, EventType.MESSAGE.value, dumps_text(message_data(m))) for m in added]
             if emit:
@@ -261,7 +261,7 @@ class PostgresStore(BufferedStore):
             return self._missing_or_finished(conn, job_id)
         kind = message.type.value
         conn.execute(q.insert_messages, ([job_id], [kind], [message.message], [message.timestamp]))
-        conn.execute(q.cap, ([job_id], [kind], self.max_messages))
+        conn.execute(q.cap, {"jobs": [job_id], "kinds": [kind], "keep": self.max_messages})
         log_events(conn, q, [(job_id, EventType.MESSAGE.value, dumps_text(message_data(message)))])
         return True
 
@@ -299,6 +299,8 @@ class PostgresStore(BufferedStore):
         def body(conn: psycopg.Connection[Any]) -> list[str]:
             rows = sorted(conn.execute(self._q.delete_past, {"type": job_type}), key=lambda r: (r[1], r[0]))
             gone = [r[0] for r in rows]
+            if gone:
+                conn.execute(self._q.delete_messages, (gone,))
             log_events(conn, self._q, [(g, EventType.REMOVED.value, "{}") for g in gone])
             return gone
 
