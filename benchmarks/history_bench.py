@@ -222,8 +222,8 @@ def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
     jobs, messages = (200, 500) if quick else (1000, 2000)
     repeats = 15 if quick else 40
-    for kind in ("memory",) if quick else STORE_KINDS:
-        why = unavailable(kind)
+    for kind in ("memory",) if quick else (*STORE_KINDS, "postgres"):
+        why = _pg_unavailable() if kind == "postgres" else unavailable(kind)
         if why:
             rows.append(skipped(SECTION, f"{kind}: history reads", why))
             continue
@@ -235,10 +235,31 @@ def run(quick: bool) -> list[Row]:
     return rows
 
 
+def _pg_unavailable() -> str | None:
+    try:
+        from .pg_bench import _unavailable
+    except ImportError as exc:
+        return f"PostgreSQL store not available ({exc})"
+    return _unavailable()
+
+
+@contextlib.contextmanager
+def _location(kind: str) -> Iterator[str]:
+    """A fresh, empty store URL of ``kind``; removed afterwards."""
+    if kind == "postgres":
+        from .pg_bench import database
+
+        with database() as url:
+            yield url
+        return
+    with target(kind) as tgt:
+        yield tgt.command_line_url()
+
+
 def _run_store(kind: str, jobs: int, messages: int, repeats: int, quick: bool) -> list[Row]:
-    with target(kind) as tgt, history_server(tgt.command_line_url(), jobs, 0) as (base, _):
+    with _location(kind) as url, history_server(url, jobs, 0) as (base, _):
         empty = measure_reads(base, repeats)
-    with target(kind) as tgt, history_server(tgt.command_line_url(), jobs, messages) as (base, pid):
+    with _location(kind) as url, history_server(url, jobs, messages) as (base, pid):
         full = measure_reads(base, repeats)
         quiet, busy, pages = measure_stall(base, 2.0 if quick else 4.0)
         rss = measure_stream_rss(base, pid)

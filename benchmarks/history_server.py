@@ -5,7 +5,8 @@ It fills its store with a history, then serves the jobdeck app with a runner who
 
 Filling is a documented fast path: jobs are created and ended through the store's public calls, but their
 messages are written in bulk straight into each backend's own layout (one ``executemany`` per job on SQLite, one
-``RPUSH`` per kind on Redis, list extends under the memory store's lock) -- the same rows and keys
+``RPUSH`` per kind on Redis, one ``unnest`` insert per kind on PostgreSQL, list extends under the memory store's
+lock) -- the same rows and keys
 ``add_*_message`` writes, minus the per-message events nobody reads here. Writing two million messages one call at a
 time would take minutes per store (~80 us a message on SQLite and Redis on the 2-core machine).
 
@@ -46,6 +47,9 @@ def bulk_messages(store: Any, job_id: str, kind: str, texts: list[str]) -> None:
     elif store.scheme == "redis":
         store._redis.rpush(store._msgs_key(job_id, MessageType(kind)),
                            *[json.dumps([t, now], separators=(",", ":")) for t in texts])
+    elif store.scheme == "postgresql":
+        store._run(lambda conn: conn.execute(store._q.insert_messages, (
+            [job_id] * len(texts), [kind] * len(texts), texts, [now] * len(texts))))
     else:
         for t in texts:
             store.add_message(job_id, kind, t)

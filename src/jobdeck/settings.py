@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .stores.base import DEFAULT_STALE_AFTER
+from .stores.base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER
 
 __all__ = ["DEFAULT_PREFIX", "Settings", "check_notify_url", "default_store_url", "is_loopback"]
 
@@ -42,6 +42,9 @@ _ENV: dict[str, str] = {
     "JOBDECK_NOTIFY_SECRET": "notify_secret",
     "JOBDECK_NOTIFY_COMPLETED": "notify_completed",
     "JOBDECK_PUBLIC_URL": "public_url",
+    "JOBDECK_MAX_PAST_JOBS": "max_past_jobs",
+    "JOBDECK_MAX_PAST_AGE": "max_past_age",
+    "JOBDECK_MAX_MESSAGES": "max_messages",
 }
 
 
@@ -71,7 +74,8 @@ class Settings:
     addresses or networks, ``*`` for any; uvicorn's default, the loopback address) are the reverse proxies whose
     forwarded host and scheme are believed; ``trusted_origins`` are origins always allowed to write.
     Lists (``viewer_tokens``, ``notify``, ``notify_completed``) come from the environment separated by commas
-    or spaces.
+    or spaces. ``max_past_jobs``, ``max_past_age`` (seconds) and ``max_messages`` (per kind and job) are the
+    store's retention: they bound its size.
     """
 
     host: str = "127.0.0.1"
@@ -95,6 +99,9 @@ class Settings:
     notify_secret: str | None = None
     notify_completed: tuple[str, ...] = ()
     public_url: str | None = None
+    max_past_jobs: int = DEFAULT_MAX_PAST_JOBS
+    max_past_age: float | None = None
+    max_messages: int = DEFAULT_MAX_MESSAGES
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
@@ -122,6 +129,14 @@ class Settings:
                              f"host only, not {self.host!r}; use a metrics token instead")
         for url in self.notify:
             check_notify_url(url)
+        for name in ("max_past_jobs", "max_messages"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if self.max_past_age is not None and (isinstance(self.max_past_age, bool)
+                                              or not isinstance(self.max_past_age, int | float)
+                                              or not self.max_past_age > 0):
+            raise ValueError(f"max_past_age must be a positive number of seconds, got {self.max_past_age!r}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ValueError(f"public_url must be an http(s) URL, got {self.public_url!r}")
 
@@ -169,7 +184,7 @@ def _convert(raw: str, kind: Any) -> Any:
         return tuple(part for part in raw.replace(",", " ").split() if part)
     if text == "int":
         return int(raw)
-    if text == "float":
+    if text in ("float", "float | None"):
         return float(raw)
     if text == "tuple[str, ...]":
         return tuple(item.strip() for item in raw.split(",") if item.strip())

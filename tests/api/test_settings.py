@@ -51,3 +51,21 @@ def test_unknown_override_is_a_type_error() -> None:
                                                 ("example.com", False), ("10.0.0.1", False)])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_retention_settings_reach_the_store() -> None:
+    from jobdeck.cli.serve import _open_store
+
+    env = {"JOBDECK_MAX_PAST_JOBS": "5", "JOBDECK_MAX_PAST_AGE": "3600", "JOBDECK_MAX_MESSAGES": "7"}
+    settings = Settings.from_env(env, store="memory://")
+    assert (settings.max_past_jobs, settings.max_past_age, settings.max_messages) == (5, 3600.0, 7)
+    store, _ = _open_store(settings)
+    assert (store.max_past_jobs, store.max_past_age, store.max_messages) == (5, 3600.0, 7)
+    store.close()
+    defaults = Settings.from_env({})
+    assert (defaults.max_past_jobs, defaults.max_past_age, defaults.max_messages) == (1000, None, 1000)
+    for bad in ({"max_past_jobs": 0}, {"max_messages": -1}, {"max_past_age": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Settings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="JOBDECK_MAX_PAST_JOBS"):
+        Settings.from_env({"JOBDECK_MAX_PAST_JOBS": "many"})

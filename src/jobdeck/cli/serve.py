@@ -50,8 +50,9 @@ def register(sub: Any) -> None:
                     "JOBDECK_* environment variables (JOBDECK_STORE, JOBDECK_TOKEN, JOBDECK_HOST, JOBDECK_PORT, "
                     "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE, JOBDECK_FORWARDED_ALLOW_IPS, "
                     "JOBDECK_TRUSTED_ORIGINS, JOBDECK_VIEWER_TOKENS, JOBDECK_METRICS_TOKEN, JOBDECK_METRICS_PUBLIC, "
-                    "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, JOBDECK_PUBLIC_URL; lists "
-                    "separated by commas or spaces).",
+                    "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, JOBDECK_PUBLIC_URL, "
+                    "JOBDECK_MAX_PAST_JOBS, JOBDECK_MAX_PAST_AGE, JOBDECK_MAX_MESSAGES; lists separated by commas "
+                    "or spaces).",
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -76,6 +77,12 @@ def register(sub: Any) -> None:
                          help="serve GET /metrics without a token, to loopback clients only")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
+    parser.add_argument("--max-past-jobs", type=int, metavar="N",
+                        help="keep at most N finished jobs, evicting the oldest (default 1000)")
+    parser.add_argument("--max-past-age", type=float, metavar="SECONDS",
+                        help="evict finished jobs older than this (default: no age limit)")
+    parser.add_argument("--max-messages", type=int, metavar="N",
+                        help="keep the newest N messages of each kind per job (default 1000)")
     parser.add_argument("--prefix", help="where the JSON API lives (default /api/admin/jobs)")
     parser.add_argument("--forwarded-allow-ips", metavar="IPS",
                         help="reverse proxies (comma-separated addresses or networks, * for any) whose "
@@ -112,7 +119,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  forwarded_allow_ips=args.forwarded_allow_ips,
                                  trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None,
                                  viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
-                                 metrics_public=args.metrics_public)
+                                 metrics_public=args.metrics_public, max_past_jobs=args.max_past_jobs,
+                                 max_past_age=args.max_past_age, max_messages=args.max_messages)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
 
@@ -123,26 +131,28 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
 
 def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
     url = settings.store_url
+    limits = {"stale_after": settings.stale_after, "max_past_jobs": settings.max_past_jobs,
+              "max_past_age": settings.max_past_age, "max_messages": settings.max_messages}
     if settings.store is None:  # the default file: make its folder, fall back only if SQLite is missing
         try:
             import sqlite3  # noqa: F401
         except ImportError:
             print("jobdeck serve: this Python has no sqlite3 module; using a memory store "
                   "(jobs are lost when the server stops). Pass --store to choose another.", file=sys.stderr)
-            return MemoryStore(stale_after=settings.stale_after), "memory://"
+            return MemoryStore(**limits), "memory://"
         path = Path(url.removeprefix("sqlite:///"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _Fatal(f"cannot create {path.parent} for the default store: {exc.strerror}; pass --store") from None
     try:
-        return open_store(url, migrate=migrate, stale_after=settings.stale_after), url
+        return open_store(url, migrate=migrate, **limits), url
     except ImportError as exc:
         if settings.store is not None:
             raise _Fatal(f"cannot open store {url!r}: {exc}") from None
         print(f"jobdeck serve: the SQLite store cannot be loaded ({exc}); using a memory store (jobs are lost "
               "when the server stops). Pass --store to choose another.", file=sys.stderr)
-        return MemoryStore(stale_after=settings.stale_after), "memory://"
+        return MemoryStore(**limits), "memory://"
     except StoreError as exc:
         raise _Fatal(str(exc)) from None
     except Exception as exc:  # a backend's own failure: still one line, never a traceback
