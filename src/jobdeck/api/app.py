@@ -34,6 +34,7 @@ from .deck import Deck
 from .errors import install_error_handlers
 from .finding import build_finding_router
 from .middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
+from .notify import Notifier
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from .proxy import SiteCheck
 from .roles import CanAbort, CanStart, Permissions
@@ -57,6 +58,7 @@ def create_app(
     can_abort: CanAbort | None = None,
     metrics_token: str | None = None,
     metrics_public: bool = False,
+    notifier: Notifier | None = None,
     prefix: str = DEFAULT_PREFIX,
     ui: bool = True,
     ping_interval: float = 15.0,
@@ -76,6 +78,8 @@ def create_app(
       admin role only; see :mod:`jobdeck.api.roles`).
     - ``metrics_token``: serve ``GET /metrics`` (Prometheus, ``jobdeck[metrics]``) to this bearer token;
       ``metrics_public``: serve it to loopback clients without one. Neither: no ``/metrics``.
+    - ``notifier``: a :class:`~jobdeck.api.notify.Notifier` (webhooks on failed, aborted, reaped jobs); the app
+      starts it and stops it at shutdown.
     - ``prefix``: where the JSON API lives; ``ui``: serve the dashboard at ``/``.
     - ``ping_interval``: seconds between keep-alive comments on ``/events``.
     - ``max_body``: request bodies above this many bytes are refused with 413.
@@ -117,6 +121,8 @@ def create_app(
         deck.mux.close()  # open streams end now instead of holding the server's shutdown up
         if deck.metrics is not None:
             store.remove_observer(deck.metrics.observe)
+        if notifier is not None:
+            await run_in_threadpool(notifier.close)
         if deck.shutdown_grace is not None and deck.runner is not None:
             await run_in_threadpool(deck.runner.shutdown, deck.shutdown_grace)
 
@@ -169,6 +175,10 @@ def create_app(
 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=site.forwarded_allow_ips)
     app.add_middleware(ResponseHeadersMiddleware, prefixes=(f"{prefix}/", "/static/"))
+    if notifier is not None:
+        pages = [r.path for r in app.routes if isinstance(r, Route | APIRoute) and r.path.startswith("/jobs/{")]
+        notifier.job_path = "/jobs/{id}" if pages else prefix + "/single/{id}/progress"
+        notifier.start()
     app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix, site=site)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -75,6 +75,15 @@ def register(sub: Any) -> None:
                          help="serve GET /metrics (Prometheus) to this bearer token (needs jobdeck[metrics])")
     metrics.add_argument("--metrics-public", action="store_true", default=None,
                          help="serve GET /metrics without a token, to loopback clients only")
+    parser.add_argument("--notify", action="append", metavar="URL",
+                        help="POST a JSON summary here when a job fails, is aborted or is reaped (repeatable; "
+                             "slack+https://... for a Slack incoming webhook)")
+    parser.add_argument("--notify-secret", metavar="SECRET",
+                        help="sign notifications: X-Jobdeck-Signature = sha256 HMAC of '<timestamp>.<body>'")
+    parser.add_argument("--notify-completed", action="append", metavar="TYPE",
+                        help="also notify when a job of this type completes ('*': every type); repeatable")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="this server's address as users reach it, for links in notifications")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
     parser.add_argument("--max-past-jobs", type=int, metavar="N",
@@ -120,13 +129,25 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None,
                                  viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
                                  metrics_public=args.metrics_public, max_past_jobs=args.max_past_jobs,
-                                 max_past_age=args.max_past_age, max_messages=args.max_messages)
+                                 max_past_age=args.max_past_age, max_messages=args.max_messages,
+                                 notify=_listed(args.notify), notify_secret=args.notify_secret,
+                                 notify_completed=_listed(args.notify_completed), public_url=args.public_url)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(values) if values else None
+
+
+def _notifier(settings: Settings, store: Store) -> Any:
+    if not settings.notify:
+        return None
+    from ..api.notify import Notifier
+
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return Notifier(store, settings.notify, secret=settings.notify_secret, completed=settings.notify_completed,
+                    public_url=settings.public_url or f"http://{host}:{settings.port}")
 
 
 def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
@@ -225,6 +246,7 @@ def _serve(args: argparse.Namespace) -> None:
     try:
         app = create_app(runner=runner, token=token, viewer_tokens=settings.viewer_tokens,
                          metrics_token=settings.metrics_token, metrics_public=settings.metrics_public,
+                         notifier=_notifier(settings, runner.store),
                          prefix=settings.prefix, ping_interval=settings.ping_interval,
                          shutdown_grace=settings.shutdown_grace, forwarded_allow_ips=settings.forwarded_allow_ips,
                          trusted_origins=settings.trusted_origins)
@@ -299,4 +321,7 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
     if settings.metrics_token or settings.metrics_public:
         who = "with the metrics token" if settings.metrics_token else "open to loopback clients"
         lines.append(f"  metrics: {base}/metrics ({who})")
+    if settings.notify:
+        signed = "signed" if settings.notify_secret else "unsigned"
+        lines.append(f"  notifications: {len(settings.notify)} webhook(s), {signed}")
     print("\n".join(lines), flush=True)
