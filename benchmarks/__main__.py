@@ -2,7 +2,8 @@
 
 Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (target 5), sse (target 6),
 memory (target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming), postgres
-(the PostgreSQL store's own figures). A section whose dependency is missing prints ``skipped: <why>`` rows.
+(the PostgreSQL store's own figures), soak (memory under 30 minutes of churn; only when named with --only).
+A section whose dependency is missing prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -25,6 +26,7 @@ SECTIONS = {
     "growth": "benchmarks.growth_bench",
     "history": "benchmarks.history_bench",
     "postgres": "benchmarks.pg_bench",
+    "soak": "benchmarks.soak_bench",
 }
 
 
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
           f"Python {info['python']}", flush=True)
     started = time.monotonic()
     rows: list[Row] = []
-    for name in args.only or SECTIONS:
+    for name in args.only or [n for n in SECTIONS if n != "soak"]:  # the soak takes 30 minutes
         t = time.monotonic()
         print(f"-- {name} ...", flush=True)
         try:

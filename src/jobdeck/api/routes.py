@@ -179,7 +179,8 @@ def _param(name: str, description: str, schema: dict[str, Any] | None = None, wh
 
 
 _JOB_TYPE = _param("jobType", "only jobs of this type")
-_MESSAGES = _param("messages", "all (default: the reference shape), none, or last:N messages of each kind")
+_MESSAGES = _param("messages", "all (default: the reference shape), none, or last:N messages of each kind",
+                   {"type": "string", "pattern": "^(all|none|last:[0-9]{1,8})$"})
 _JOB_ID = _param("job_id", "the job's id (a UUID)", where="path")
 _LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
 
