@@ -8,7 +8,9 @@ process; its answer cache is off so every request reads the store). Then:
   successive requests are the same.
 - walking all 1,000 past jobs 50 at a time (``messages=none``): last page / first page (target <= 1.5x).
 - a running job's ``progress()`` + ``info()`` p99 while 8 clients pull ``/past`` pages continuously, against its
-  p99 with no readers (target <= 2x). The job runs in the server process, as under ``jobdeck serve``.
+  p99 with no readers (target <= 2x). The job runs in the server process, as under ``jobdeck serve``; on the
+  shared stores also in a process of its own (a worker), which isolates what the store does from what sharing one
+  interpreter (and two cores) with the readers' requests does.
 - the server's RSS while one client streams ``/past`` (no limit, every message: the reference's query) of 100 and
   of 1,000 jobs: the growth from 100 to 1,000 jobs (target: flat, < 50 MB).
 - on SQLite, the dashboard in headless Chromium: time from navigation to the first cards and counts (< 1 s).
@@ -140,10 +142,25 @@ def _probe(client: Any, seconds: float) -> dict[str, float]:
     raise RuntimeError("the probe job did not end")
 
 
-def measure_stall(base: str, seconds: float) -> tuple[dict[str, float], dict[str, float], int]:
-    """The probe's percentiles with no readers, then with READERS clients walking /past pages; pages read."""
+def _probe_elsewhere(url: str, seconds: float) -> dict[str, float]:
+    """The probe job run by a process of its own on the same store (SQLite, Redis, PostgreSQL)."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "benchmarks.history_server", "--store", url, "--probe",
+                          str(seconds)], cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120, check=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure_stall(base: str, seconds: float, url: str | None = None,
+                  ) -> tuple[dict[str, float], dict[str, float], int]:
+    """The probe's percentiles with no readers, then with READERS clients walking /past pages; pages read.
+    The probe job runs in the server (``url`` None) or in a process of its own on the store at ``url``."""
+    run_probe = (lambda client: _probe(client, seconds)) if url is None else (
+        lambda client: _probe_elsewhere(url, seconds))
     with _client(base) as client:
-        quiet = _probe(client, seconds)
+        quiet = run_probe(client)
         stop = threading.Event()
         pages = [0] * READERS
 
@@ -164,7 +181,7 @@ def measure_stall(base: str, seconds: float) -> tuple[dict[str, float], dict[str
             t.start()
         try:
             time.sleep(1.0)  # the readers are all going before the probe starts
-            busy = _probe(client, seconds)
+            busy = run_probe(client)
         finally:
             stop.set()
             for t in threads:
@@ -262,6 +279,7 @@ def _run_store(kind: str, jobs: int, messages: int, repeats: int, quick: bool) -
     with _location(kind) as url, history_server(url, jobs, messages) as (base, pid):
         full = measure_reads(base, repeats)
         quiet, busy, pages = measure_stall(base, 2.0 if quick else 4.0)
+        apart = None if kind == "memory" else measure_stall(base, 2.0 if quick else 4.0, url)
         rss = measure_stream_rss(base, pid)
         dashboard = measure_dashboard(base) if kind == "sqlite" and Path(CHROMIUM).exists() else None
     rows = []
@@ -283,6 +301,14 @@ def _run_store(kind: str, jobs: int, messages: int, repeats: int, quick: bool) -
                              f"({pages} pages read) vs none", ms(busy["p99"]), ms(quiet["p99"]),
                     ratio(busy["p99"], quiet["p99"]), "<= 2x", r <= 2.0,
                     note=f"p50 {ms(busy['p50'])} vs {ms(quiet['p50'])}", values={"busy": busy, "quiet": quiet}))
+    if apart is not None:
+        a_quiet, a_busy, a_pages = apart
+        r = a_busy["p99"] / a_quiet["p99"]
+        rows.append(Row(SECTION, f"{kind}: the same, the job in a process of its own on the store "
+                                 f"({a_pages} pages read)", ms(a_busy["p99"]), ms(a_quiet["p99"]),
+                        ratio(a_busy["p99"], a_quiet["p99"]), "<= 2x", r <= 2.0,
+                        note=f"p50 {ms(a_busy['p50'])} vs {ms(a_quiet['p50'])}",
+                        values={"busy": a_busy, "quiet": a_quiet}))
     growth = rss["1000"] - rss["100"]
     rows.append(Row(SECTION, f"{kind}: server RSS streaming /past (all messages) of {jobs} vs 100 jobs "
                              f"({rss['1000 MB sent']:.0f} vs {rss['100 MB sent']:.0f} MB sent)",

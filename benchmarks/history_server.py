@@ -92,14 +92,35 @@ def probe(ctl: Any, seconds: float = 3.0, interval: float = 0.002) -> dict[str, 
     return {"n": len(samples), "p50": pick(50), "p99": pick(99), "max": samples[-1]}
 
 
+def probe_process(url: str, seconds: float) -> None:
+    """``--probe``: a job run by this process (not the server) on the same store, timed like ``probe``; prints
+    the percentiles as JSON. Shows what readers cost a job whose process does not also serve the readers."""
+    import json
+
+    from jobdeck import PipelineController, open_store
+
+    store = open_store(url, max_past_jobs=100_000, max_messages=2000)
+    job = store.create_job(PROBE_TYPE, "bench")
+    try:
+        result = probe(PipelineController(job.id, store), seconds)
+    finally:
+        store.complete_job(job.id)
+        store.close()
+    print(json.dumps(result), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.history_server")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default="bench-token")
     parser.add_argument("--store", default="memory://")
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--probe", type=float, metavar="SECONDS", help="run the probe job here instead of serving")
     args = parser.parse_args()
+    if args.probe:
+        probe_process(args.store, args.probe)
+        return
 
     import uvicorn
 
