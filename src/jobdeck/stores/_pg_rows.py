@@ -10,6 +10,7 @@ the rare deadlock left (eviction meeting a batch) is retried by the pool.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -55,10 +56,10 @@ TEMPLATES = {
                       "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[]) AS t(id, la, p, op) "
                       "WHERE h.id = t.id",
     # The newest N (NULL: all) of each kind per job, each read backwards from the index: costs what it returns.
-    "messages": "SELECT j.id, k.kind, m.text, m.ts FROM unnest(%(ids)s::text[]) AS j(id) "
+    # No ORDER BY: sorting tens of thousands of rows spills to disk; fill_messages puts each list in order.
+    "messages": "SELECT j.id, k.kind, m.seq, m.text, m.ts FROM unnest(%(ids)s::text[]) AS j(id) "
                 "CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind) CROSS JOIN LATERAL (SELECT seq, text, ts "
-                "FROM {messages} WHERE job_id = j.id AND kind = k.kind ORDER BY seq DESC LIMIT %(keep)s) m "
-                "ORDER BY j.id, k.kind, m.seq",
+                "FROM {messages} WHERE job_id = j.id AND kind = k.kind ORDER BY seq DESC LIMIT %(keep)s) m",
     "active": _HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
                       "ORDER BY j.start_time, j.seq",
     "past": _HEAD + " WHERE j.end_time IS NOT NULL AND (%(types)s::text[] IS NULL OR j.job_type = ANY(%(types)s)) "
@@ -189,10 +190,14 @@ def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[J
 
 
 def fill_messages(rows: Iterable[tuple[Any, ...]], jobs: Sequence[JobInfo]) -> None:
-    """Fill the jobs' message lists from rows of the ``messages`` statement (ordered by job, kind, seq)."""
+    """Fill the jobs' message lists, oldest first, from rows of the ``messages`` statement (in any order)."""
     by_id = {job.id: job for job in jobs}
-    current: JobInfo | None = None
-    for job_id, kind, text, ts in rows:
-        if current is None or current.id != job_id:
-            current = by_id[job_id]
-        current.messages(_KINDS[kind]).append(JobMessage(_KINDS[kind], text, ts))
+    lists: dict[tuple[str, str], list[tuple[int, JobMessage]]] = {}
+    for job_id, kind, seq, text, ts in rows:
+        found = lists.get((job_id, kind))
+        if found is None:
+            found = lists[(job_id, kind)] = []
+        found.append((seq, JobMessage(_KINDS[kind], text, ts)))
+    for (job_id, kind), items in lists.items():
+        items.sort(key=itemgetter(0))  # read newest first: the reversed order sorts in linear time
+        by_id[job_id].messages(_KINDS[kind]).extend(m for _, m in items)
