@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -239,6 +240,13 @@ class PipelineController:
         message = self._text("error()", message)
         self.store.add_error_message(self.job_id, message)
         logger.error("job %s: %s", self.job_id, message)
+
+    def capture_logs(self, level: int = logging.INFO) -> AbstractContextManager[None]:
+        """``with ctl.capture_logs():`` -- ``logging`` records of this thread or task (and the tasks it creates)
+        become this job's messages while the block runs (see :mod:`jobdeck.logcapture`)."""
+        from .logcapture import capture_logs
+
+        return capture_logs(self.store, self.job_id, level)
 
     # ------------------------------------------------------------------ outcome and abort
 

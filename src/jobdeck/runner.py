@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -60,6 +61,7 @@ class JobType:
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     spec: TypeParams | None = field(default=None, repr=False, compare=False)
+    capture_logs: bool = False
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -134,8 +136,12 @@ class JobRunner:
         max_concurrent: int = 1,
         timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
+        capture_logs: bool = False,
     ) -> Any:
-        """Register ``handler(controller, **params)`` (sync or async) for ``job_type``; usable as a decorator."""
+        """Register ``handler(controller, **params)`` (sync or async) for ``job_type``; usable as a decorator.
+
+        ``capture_logs``: ``logging`` records emitted while the handler runs (on its thread, or in its tasks)
+        become the job's messages (see :mod:`jobdeck.logcapture`)."""
         if not isinstance(job_type, str) or not job_type.strip():
             raise ValueError(f"job_type must be a non-empty string, got {job_type!r}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -147,7 +153,7 @@ class JobRunner:
             if not callable(fn):
                 raise ValueError(f"handler for {job_type!r} must be callable")
             self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
-                                            timeout, dict(params or {}))
+                                            timeout, dict(params or {}), capture_logs=bool(capture_logs))
             return fn
 
         return add if handler is None else add(handler)
@@ -211,7 +217,8 @@ class JobRunner:
     def _run_sync(self, running: _Running, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store)
         try:
-            outcome: Any = running.job_type.handler(ctl, **kwargs)
+            with ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
+                outcome: Any = running.job_type.handler(ctl, **kwargs)
         except BaseException as exc:  # the job must end terminal whatever the handler raised
             self._record_error(running, exc)
         else:
@@ -222,7 +229,8 @@ class JobRunner:
     async def _run_async(self, running: _Running, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store)
         try:
-            outcome: Any = await running.job_type.handler(ctl, **kwargs)
+            with ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
+                outcome: Any = await running.job_type.handler(ctl, **kwargs)
         except BaseException as exc:
             self._record_error(running, exc)
         else:
