@@ -36,6 +36,7 @@ from .model import JobStatus, OperationRef
 from .pipeline import OperationSpec, PipelineTree, _Node
 from .stores.base import Store
 from .stores.checks import check_progress
+from .tracing import JobTrace
 
 __all__ = ["PipelineController"]
 
@@ -56,6 +57,7 @@ class PipelineController:
         self._tree: PipelineTree | None = None
         self._reported = 0.0
         self._operation: OperationRef | None = None
+        self.trace: JobTrace | None = None  # set by the runner when OpenTelemetry is installed
         # Hot-path caches (progress() runs in tight loops): the leaf progress(v) lands on, and the
         # (children list, index) the last sent OperationRef was built from. Reset whenever the tree changes shape
         # or an operation finishes.
@@ -184,6 +186,8 @@ class PipelineController:
                                or ref.total != op["total"]):
             ref = self._operation = OperationRef(op["id"], op["index"], op["total"])
             self.store.update_progress(self.job_id, value, ref)
+            if self.trace is not None:
+                self.trace.operation(ref.id, ref.index, ref.total)
         else:
             self.store.update_progress(self.job_id, value)
 
@@ -230,16 +234,22 @@ class PipelineController:
         message = self._text("info()", message)
         self.store.add_info_message(self.job_id, message)
         logger.info("job %s: %s", self.job_id, message)
+        if self.trace is not None:
+            self.trace.message("info", message)
 
     def warning(self, message: str) -> None:
         message = self._text("warning()", message)
         self.store.add_warning_message(self.job_id, message)
         logger.warning("job %s: %s", self.job_id, message)
+        if self.trace is not None:
+            self.trace.message("warning", message)
 
     def error(self, message: str) -> None:
         message = self._text("error()", message)
         self.store.add_error_message(self.job_id, message)
         logger.error("job %s: %s", self.job_id, message)
+        if self.trace is not None:
+            self.trace.message("error", message)
 
     def capture_logs(self, level: int = logging.INFO) -> AbstractContextManager[None]:
         """``with ctl.capture_logs():`` -- ``logging`` records of this thread or task (and the tasks it creates)

@@ -37,6 +37,7 @@ from .model import JobInfo, JobStatus
 from .params import TypeParams
 from .stores.base import Store
 from .stores.checks import new_owner_token
+from .tracing import JobTrace, start_job_trace
 
 __all__ = ["JobRunner", "JobType"]
 
@@ -90,6 +91,7 @@ class _Running:
     started: float
     done: threading.Event = field(default_factory=threading.Event)
     timed_out: bool = False
+    trace: JobTrace | None = None
 
 
 class JobRunner:
@@ -189,7 +191,7 @@ class JobRunner:
         try:
             job = self.store.create_job(job_type, author, params if params is not None else {},
                                         max_active=spec.max_concurrent, owner=self.owner, rerun_of=rerun_of)
-            running = _Running(job.id, spec, time.monotonic())
+            running = _Running(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
             with self._lock:
                 if running is not None:
@@ -216,8 +218,10 @@ class JobRunner:
 
     def _run_sync(self, running: _Running, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store)
+        ctl.trace = running.trace
         try:
-            with ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
+            with running.trace.use() if running.trace else nullcontext(), \
+                    ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
                 outcome: Any = running.job_type.handler(ctl, **kwargs)
         except BaseException as exc:  # the job must end terminal whatever the handler raised
             self._record_error(running, exc)
@@ -228,8 +232,10 @@ class JobRunner:
 
     async def _run_async(self, running: _Running, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store)
+        ctl.trace = running.trace
         try:
-            with ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
+            with running.trace.use() if running.trace else nullcontext(), \
+                    ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
                 outcome: Any = await running.job_type.handler(ctl, **kwargs)
         except BaseException as exc:
             self._record_error(running, exc)
@@ -286,6 +292,11 @@ class JobRunner:
         except Exception:
             logger.exception("could not check the final state of job %s", running.job_id)
         finally:
+            if running.trace is not None:
+                try:
+                    running.trace.end(self.store.get_job(running.job_id))
+                except Exception:  # tracing never stands in the way of finishing
+                    logger.exception("could not end the trace of job %s", running.job_id)
             with self._lock:
                 self._running.pop(running.job_id, None)
             running.done.set()

@@ -15,6 +15,7 @@ from ..errors import InvalidParamsError, JobConflictError, UnknownJobTypeError
 from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus
 from ..runner import JobRunner
 from ..stores.base import Store
+from ..tracing import extract_context, run_in_context
 from . import schemas
 from .deck import Deck
 from .errors import ApiError, error_response
@@ -274,7 +275,9 @@ def build_api_router(deck: Deck) -> APIRouter:
         if runner is None:
             raise UnknownJobTypeError(body.job_type, [])
         try:
-            job = await deck.call(runner.start, body.job_type, body.author or principal.name, body.params)
+            # The request's trace context (traceparent) becomes the parent of the job's span (jobdeck[otel]).
+            job = await deck.call(run_in_context, extract_context(request.headers), runner.start, body.job_type,
+                                  body.author or principal.name, body.params)
         except InvalidParamsError:
             raise  # 400 naming the field (errors.py)
         except ValueError as exc:

@@ -1,0 +1,128 @@
+"""OpenTelemetry tracing of jobs (optional: ``pip install 'jobdeck[otel]'``; the application configures the SDK).
+
+With ``opentelemetry-api`` installed, a :class:`~jobdeck.JobRunner` makes each job it runs a span, named
+``job <type>``, from its start to its terminal state, with the attributes ``jobdeck.job.type``,
+``jobdeck.job.id``, ``jobdeck.job.author`` and, at the end, ``jobdeck.job.status`` (the span's status is ERROR
+for a failed job). Each top-level pipeline operation is a child span (``operation <id>``), each
+``ctl.info/warning/error`` message a span event. The span's parent is whatever context is current when
+``runner.start`` is called: the ``POST /start`` request's trace context (its ``traceparent`` header) when the job
+is started over HTTP. Spans the handler makes itself nest under the job's span.
+
+Without ``opentelemetry-api`` nothing here is imported and nothing is traced; with the API but no SDK configured
+the spans are no-ops.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .model import JobInfo, JobStatus
+
+__all__ = ["JobTrace", "current_context", "extract_context", "run_in_context", "start_job_trace"]
+
+T = TypeVar("T")
+
+
+@functools.cache
+def _api() -> Any | None:
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace
+
+
+def current_context() -> Any | None:
+    """The current OpenTelemetry context (None without the API)."""
+    try:
+        from opentelemetry import context
+    except ImportError:
+        return None
+    return context.get_current()
+
+
+class JobTrace:
+    """The spans of one job. Thread-safe: the handler's thread reports, the runner ends it."""
+
+    def __init__(self, trace: Any, job: JobInfo, parent: Any) -> None:
+        self._trace = trace
+        self._tracer = trace.get_tracer("jobdeck")
+        self._lock = threading.Lock()
+        self.span = self._tracer.start_span(
+            f"job {job.job_type}", context=parent, start_time=int(job.start_time * 1e9),
+            attributes={"jobdeck.job.type": job.job_type, "jobdeck.job.id": job.id,
+                        "jobdeck.job.author": job.author})
+        self._operation: Any = None
+        self._ended = False
+
+    def use(self) -> Any:
+        """Make the job's span current (for the handler's own spans): ``with trace.use(): ...``."""
+        return self._trace.use_span(self.span, end_on_exit=False)
+
+    def operation(self, operation_id: str, index: int, total: int) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            if self._operation is not None:
+                self._operation.end()
+            parent = self._trace.set_span_in_context(self.span)
+            self._operation = self._tracer.start_span(
+                f"operation {operation_id}", context=parent,
+                attributes={"jobdeck.operation.id": operation_id, "jobdeck.operation.index": index,
+                            "jobdeck.operation.total": total})
+
+    def message(self, kind: str, text: str) -> None:
+        with self._lock:
+            if not self._ended:
+                self.span.add_event(kind, {"message": text})
+
+    def end(self, job: JobInfo | None) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            if self._operation is not None:
+                self._operation.end()
+            if job is not None:
+                self.span.set_attribute("jobdeck.job.status", job.status.value)
+                if job.status is JobStatus.FAILED:
+                    from opentelemetry.trace import Status, StatusCode
+
+                    first = job.error_messages[-1].message if job.error_messages else "failed"
+                    self.span.set_status(Status(StatusCode.ERROR, first[:500]))
+            end = job.end_time if job is not None and job.end_time is not None else None
+            self.span.end(end_time=int(end * 1e9) if end is not None else None)
+
+
+def start_job_trace(job: JobInfo, parent: Any = None) -> JobTrace | None:
+    """A :class:`JobTrace` for ``job`` under ``parent`` (a context; the current one if None), or None without
+    the OpenTelemetry API."""
+    trace = _api()
+    if trace is None:
+        return None
+    return JobTrace(trace, job, parent if parent is not None else current_context())
+
+
+def extract_context(headers: Mapping[str, str]) -> Any | None:
+    """The trace context a request carries (W3C ``traceparent``), or None without the API or without one."""
+    if _api() is None or "traceparent" not in headers:
+        return None
+    from opentelemetry import propagate
+
+    return propagate.extract(dict(headers.items()))
+
+
+def run_in_context(parent: Any | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with ``parent`` as the current trace context (as is when None)."""
+    if parent is None:
+        return fn(*args)
+    from opentelemetry import context
+
+    token = context.attach(parent)
+    try:
+        return fn(*args)
+    finally:
+        context.detach(token)
