@@ -254,3 +254,26 @@ def test_a_version_1_schema_is_upgraded_keeping_jobs_and_events(postgres_url: st
         assert job.status is JobStatus.COMPLETED and job.info_messages[0].message == "after the upgrade"
     finally:
         store.close()
+
+
+def test_the_store_vacuums_its_hot_tables_itself(postgres_url: str, schema: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import jobdeck.stores.postgres as module
+
+    monkeypatch.setattr(module, "_VACUUM_EVERY", 20)
+    store = PostgresStore(postgres_url, schema=schema, progress_interval=0)
+    try:
+        job = store.create_job("T", "me")
+        for i in range(50):
+            store.update_progress(job.id, i / 50)
+
+        def vacuumed() -> bool:
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                counts = dict(conn.execute(
+                    "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE schemaname = %s", (schema,)))
+            return counts.get("jobdeck_hot", 0) >= 1 and counts.get("jobdeck_event_seq", 0) >= 1
+
+        wait_for(vacuumed, timeout=10, what="the store to vacuum its hot tables")
+        assert store.require_job(job.id).progress == 49 / 50
+    finally:
+        store.close()

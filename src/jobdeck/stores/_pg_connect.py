@@ -175,6 +175,14 @@ class Pool:
         except psycopg.Error as exc:
             raise self._store_error(exc) from exc
 
+    def maintain(self, statement: bytes) -> None:
+        """Run a maintenance command (VACUUM) outside any transaction; failures are logged, never raised."""
+        try:
+            with self._pool.connection(timeout=self.timeout) as conn:
+                conn.execute(statement)
+        except (psycopg.Error, PoolTimeout) as exc:
+            logger.warning("maintenance of the store's tables failed: %s", _one_line(exc, self._password))
+
     def _errors(self, call: Callable[[], T]) -> T:
         try:
             return call()

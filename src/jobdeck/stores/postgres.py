@@ -49,6 +49,7 @@ __all__ = ["PostgresStore"]
 
 _POLL_FAST, _POLL_SLOW = 0.05, 1.0
 _MAX_WAIT = 5.0
+_VACUUM_EVERY = 5_000  # writes through one store object between vacuums of the hot tables (a few pages each)
 
 
 class PostgresStore(BufferedStore):
@@ -83,6 +84,7 @@ class PostgresStore(BufferedStore):
         self._listener_lock = threading.Lock()
         self._event_cond = threading.Condition(threading.Lock())
         self._event_gen = 0
+        self._writes = 0
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.where}>"
@@ -127,6 +129,10 @@ class PostgresStore(BufferedStore):
         with self._event_cond:
             self._event_gen += 1
             self._event_cond.notify_all()
+            self._writes += 1
+            due = self._writes % _VACUUM_EVERY == 0
+        if due:
+            self._pool.maintain(self._q.vacuum)
 
     def _type_lock(self, job_type: str) -> int:
         digest = hashlib.sha256(f"{self.names.schema}.{self.names.prefix}:{job_type}".encode()).digest()
