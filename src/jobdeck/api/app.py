@@ -33,6 +33,7 @@ from .auth import Authenticator, AuthFunc
 from .deck import Deck
 from .errors import install_error_handlers
 from .finding import build_finding_router
+from .job_pages import build_job_pages_router
 from .middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
 from .notify import Notifier
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
@@ -166,6 +167,7 @@ def create_app(
 
     if ui:
         app.include_router(build_pages_router(deck))
+        app.include_router(build_job_pages_router(deck))
         app.mount("/static", StaticGate(StaticFiles(directory=STATIC_DIR, check_dir=False), deck.auth),
                   name="static")
     if site.forwarded_allow_ips:

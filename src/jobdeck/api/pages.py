@@ -35,6 +35,7 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": "frame-ancestors 'none'",
 }
 _PREFIX_META = re.compile(r'(<meta\s+name="jobdeck-api-prefix"\s+content=")[^"]*(")')
+_BASE = re.compile(r'(<base\s+href=")[^"]*(")')
 
 # Used only when the dashboard's login.html is missing (a stripped-down install).
 _FALLBACK_LOGIN = """<!doctype html>
@@ -117,6 +118,7 @@ def build_pages_router(deck: Deck) -> APIRouter:
         if page is None:
             raise ApiError(404, f"the dashboard is not installed (no index.html in {STATIC_DIR})")
         page = _PREFIX_META.sub(lambda m: m.group(1) + _root(request) + deck.prefix + m.group(2), page, count=1)
+        page = _BASE.sub(lambda m: m.group(1) + _root(request) + "/" + m.group(2), page, count=1)
         return HTMLResponse(page, headers=_PAGE_HEADERS)
 
     @router.get("/login")

@@ -6,7 +6,8 @@ This one wires them together and holds what the admin does: start, abort, clean 
 */
 
 import { API, api, onAuthLost } from "./api.js";
-import { $, notify, setText, showError } from "./dom.js";
+import { say } from "./common.js";
+import { $, setText, showError } from "./dom.js";
 import { shortId } from "./format.js";
 import { readParams } from "./params.js";
 import { dirty, isActive, loadAll, onRender, schedule, state, touchType, upsertJob } from "./state.js";
@@ -92,8 +93,7 @@ async function startJob(view) {
   try {
     params = readParams(view);
   } catch (err) {
-    setText(view.note, err.message);
-    view.note.dataset.kind = "error";
+    say(view.note, err.message, "error");
     return;
   }
   view.busy = true;
@@ -103,13 +103,9 @@ async function startJob(view) {
     if (view.paramInputs.length) body.params = params;
     const { data } = await api("/start", { body });
     upsertJob(data, { fromEvent: !state.jobs.has(data.id) });
-    setText(view.note, `Started job ${shortId(data.id)}.`);
-    view.note.dataset.kind = "ok";
+    say(view.note, `Started job ${shortId(data.id)}.`, "ok");
   } catch (err) {
-    if (err.status !== 401 && err.status !== 403) {
-      setText(view.note, err.message);
-      view.note.dataset.kind = "error";
-    }
+    if (err.status !== 401 && err.status !== 403) say(view.note, `Not started: ${err.message}`, "error");
   } finally {
     view.busy = false;
     touchType(view.type);
@@ -117,7 +113,7 @@ async function startJob(view) {
 }
 
 
-async function abortJob(id) {
+async function abortJob(id, note) {
   const job = state.jobs.get(id);
   if (!job || !isActive(job)) return;
   const title = typeInfo(job.jobType).title || job.jobType;
@@ -130,9 +126,9 @@ async function abortJob(id) {
   try {
     const { data } = await api(`/single/${encodeURIComponent(id)}/abort`, { body: reason ? { reason } : {} });
     const ended = data && data.status && data.status !== "aborting";
-    notify(ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
+    say(note, ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
   } catch (err) {
-    showError(err);
+    if (err.status !== 401 && err.status !== 403) say(note, `Abort refused: ${err.message}`, "error");
   }
 }
 
@@ -149,9 +145,9 @@ async function abortAll() {
   try {
     const { data } = await api("/abort-all", { body: reason ? { reason } : {} });
     const count = data && typeof data.abortRequestedFor === "number" ? data.abortRequestedFor : 0;
-    notify(`Emergency cleanup: abort requested for ${count} job${count === 1 ? "" : "s"}.`);
+    say($("#abort-all-note"), `Emergency cleanup: abort requested for ${count} job${count === 1 ? "" : "s"}.`);
   } catch (err) {
-    showError(err);
+    if (err.status !== 401 && err.status !== 403) say($("#abort-all-note"), `Cleanup refused: ${err.message}`, "error");
   }
 }
 

@@ -1,75 +1,131 @@
-/* The Start form: inputs built from a job type's parameter defaults, read back as typed values. */
+/* Parameter forms: inputs built from a job type's JSON Schema (labels, help text, limits), read back as typed
+values. Used by the Start form on each card and by the Re-run dialog. The server checks the values again and
+names the field it refuses. */
 
-export function buildParamInputs(view, params) {
-  const sig = JSON.stringify(params);
+function kindOf(prop, value) {
+  if (prop && Array.isArray(prop.enum)) return "choice";
+  const type = prop && prop.type;
+  if (type === "boolean" || typeof value === "boolean") return "boolean";
+  if (type === "integer" || (type === undefined && Number.isInteger(value))) return "integer";
+  if (type === "number" || typeof value === "number") return "number";
+  if (type === "string" || typeof value === "string") return "string";
+  if (value === null || value === undefined) return "nullable";
+  return "json";
+}
+
+function limitsText(prop, kind) {
+  if (!prop) return "";
+  const what = kind === "integer" ? "Whole number" : "Number";
+  const low = typeof prop.minimum === "number" ? ["at least", prop.minimum]
+    : typeof prop.exclusiveMinimum === "number" ? ["above", prop.exclusiveMinimum] : null;
+  const high = typeof prop.maximum === "number" ? ["at most", prop.maximum]
+    : typeof prop.exclusiveMaximum === "number" ? ["below", prop.exclusiveMaximum] : null;
+  if (low && high && low[0] === "at least" && high[0] === "at most") return `${what} from ${low[1]} to ${high[1]}.`;
+  if (low || high) return `${what}, ${[low, high].filter(Boolean).map(([w, v]) => `${w} ${v}`).join(" and ")}.`;
+  if (prop.minLength !== undefined || prop.maxLength !== undefined) {
+    return `${prop.minLength ?? 0} to ${prop.maxLength ?? "any number of"} characters.`;
+  }
+  return "";
+}
+
+/** (Re)build the inputs of `view.params` for `defaults` (name -> value) and `schema` (JSON Schema or null). */
+export function buildParamInputs(view, defaults, schema = null, idPrefix = `param-${view.type}`) {
+  const sig = JSON.stringify([defaults, schema]);
   if (view.paramSig === sig) return;
   view.paramSig = sig;
   view.params.textContent = "";
   view.paramInputs = [];
-  for (const [name, def] of Object.entries(params)) {
-    const id = `param-${view.type}-${name}`;
+  const props = (schema && schema.properties) || {};
+  const names = [...new Set([...Object.keys(props), ...Object.keys(defaults || {})])];
+  for (const name of names) {
+    const prop = props[name] || null;
+    const value = defaults && name in defaults ? defaults[name] : prop ? prop.default : undefined;
+    const kind = kindOf(prop, value);
+    const id = `${idPrefix}-${name}`;
+    const field = document.createElement("div");
+    field.className = kind === "boolean" ? "field field-check" : "field";
     const label = document.createElement("label");
-    label.className = "field";
     label.htmlFor = id;
-    const span = document.createElement("span");
-    span.textContent = name;
+    label.textContent = (prop && prop.title) || name;
     let input;
-    let kind;
-    if (typeof def === "boolean") {
-      kind = "boolean";
+    if (kind === "boolean") {
       input = document.createElement("input");
       input.type = "checkbox";
-      input.checked = def;
-      label.classList.add("field-check");
-    } else if (typeof def === "number") {
-      kind = Number.isInteger(def) ? "integer" : "number";
+      input.checked = Boolean(value);
+    } else if (kind === "choice") {
+      input = document.createElement("select");
+      for (const option of prop.enum) {
+        const el = document.createElement("option");
+        el.value = JSON.stringify(option);
+        el.textContent = String(option);
+        el.selected = option === value;
+        input.appendChild(el);
+      }
+    } else if (kind === "integer" || kind === "number") {
       input = document.createElement("input");
       input.type = "number";
       input.step = kind === "integer" ? "1" : "any";
-      input.value = String(def);
+      if (prop && typeof prop.minimum === "number") input.min = String(prop.minimum);
+      if (prop && typeof prop.maximum === "number") input.max = String(prop.maximum);
+      input.value = value === undefined || value === null ? "" : String(value);
       input.required = true;
-    } else if (def !== null && typeof def === "object") {
-      kind = "json";
+    } else if (kind === "json") {
       input = document.createElement("textarea");
       input.rows = 2;
-      input.value = JSON.stringify(def);
+      input.value = value === undefined ? "" : JSON.stringify(value);
       input.spellcheck = false;
     } else {
-      kind = def === null ? "nullable" : "string";
       input = document.createElement("input");
       input.type = "text";
-      input.value = def === null ? "" : String(def);
-      if (def === null) input.placeholder = "(none)";
+      input.value = value === null || value === undefined ? "" : String(value);
+      if (value === null) input.placeholder = "(none)";
     }
     input.id = id;
     input.name = name;
-    if (kind === "boolean") label.append(input, span);
-    else label.append(span, input);
-    view.params.appendChild(label);
-    view.paramInputs.push({ name, kind, input });
+    const help = [prop && prop.description, limitsText(prop, kind)].filter(Boolean).join(" ");
+    if (kind === "boolean") field.append(input, label);
+    else field.append(label, input);
+    if (help) {
+      const p = document.createElement("p");
+      p.className = "field-help";
+      p.id = `${id}-help`;
+      p.textContent = help;
+      input.setAttribute("aria-describedby", p.id);
+      field.appendChild(p);
+    }
+    view.params.appendChild(field);
+    view.paramInputs.push({ name, kind, input, label: label.textContent, prop });
   }
   view.params.hidden = view.paramInputs.length === 0;
 }
 
+/** The form's values, typed; throws an Error naming the field when one cannot be what its type says. */
 export function readParams(view) {
   const params = {};
-  for (const { name, kind, input } of view.paramInputs || []) {
+  for (const { name, kind, input, label, prop } of view.paramInputs || []) {
     if (kind === "boolean") params[name] = input.checked;
+    else if (kind === "choice") params[name] = JSON.parse(input.value);
     else if (kind === "integer" || kind === "number") {
       const n = Number(input.value);
       if (input.value.trim() === "" || !Number.isFinite(n) || (kind === "integer" && !Number.isInteger(n))) {
-        throw new Error(`${name} must be ${kind === "integer" ? "a whole number" : "a number"}.`);
+        input.focus();
+        throw new Error(`${label} must be ${kind === "integer" ? "a whole number" : "a number"}.`);
+      }
+      if (prop && ((typeof prop.minimum === "number" && n < prop.minimum)
+          || (typeof prop.maximum === "number" && n > prop.maximum))) {
+        input.focus();
+        throw new Error(`${label}: ${limitsText(prop, kind)}`);
       }
       params[name] = n;
     } else if (kind === "json") {
       try {
-        params[name] = JSON.parse(input.value);
+        params[name] = input.value.trim() === "" ? null : JSON.parse(input.value);
       } catch {
-        throw new Error(`${name} must be valid JSON.`);
+        input.focus();
+        throw new Error(`${label} must be valid JSON.`);
       }
     } else if (kind === "nullable") params[name] = input.value === "" ? null : input.value;
     else params[name] = input.value;
   }
   return params;
 }
-

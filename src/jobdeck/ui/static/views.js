@@ -5,11 +5,10 @@ import { duration, eta, fullTime, localTime, ms, operationText, percent, shortId
 import { createPanels, panelTotal, renderPanels } from "./panels.js";
 import { buildParamInputs } from "./params.js";
 import { api } from "./api.js";
+import { renderCardTriage } from "./cardtriage.js";
+import { badge, jobLink } from "./common.js";
 import { OPEN_MESSAGES, dirty, isActive, logOf, markComplete, schedule, state, touchType } from "./state.js";
 
-const STATUS_LABEL = {
-  running: "Running", aborting: "Aborting", completed: "Completed", failed: "Failed", aborted: "Aborted",
-};
 export const PAST_PAGE = 50;   // past jobs rendered per type before "show more"
 
 /** What the buttons do; the app fills these in (views only draw). */
@@ -94,7 +93,7 @@ function updateTypeHeader(view) {
   setText(view.desc, info.description || "");
   view.desc.hidden = !info.description;
   view.form.hidden = Boolean(info.unregistered);
-  buildParamInputs(view, info.params || {});
+  buildParamInputs(view, info.params || {}, info.paramsSchema || null);
 }
 
 function renderType(view) {
@@ -128,6 +127,7 @@ function renderType(view) {
   for (const job of active) dirty.jobs.add(job.id);
 
   renderPast(view, past);
+  renderCardTriage(view, active, past);
 }
 
 function renderPast(view, past) {
@@ -166,10 +166,6 @@ function reconcile(list, jobs, views, create, rootOf) {
   }
 }
 
-function badge(el, status) {
-  el.className = `badge badge-${status}`;
-  setText(el, STATUS_LABEL[status] || status);
-}
 
 function createActiveView(job) {
   const root = $("#tpl-active").content.firstElementChild.cloneNode(true);
@@ -178,22 +174,21 @@ function createActiveView(job) {
   const v = {
     id: job.id, root,
     badge: $(".badge", root), idEl: $(".job-id", root), author: $(".job-author", root),
-    started: $(".job-started", root), abort: $(".abort-btn", root),
+    started: $(".job-started", root), abort: $(".abort-btn", root), abortNote: $(".abort-note", root),
     bar: $(".progress", root), fill: $(".progress-fill", root), pct: $(".progress-text", root),
     op: $(".job-op", root), elapsed: $(".job-elapsed", root), eta: $(".job-eta", root),
     abortingNote: $(".aborting-note", root), messages: $(".messages", root),
     total: $(".msg-total", root), panels: null,
   };
   v.bar.setAttribute("aria-label", `Progress of job ${shortId(job.id)}`);
-  v.abort.addEventListener("click", () => handlers.abort(job.id));
+  v.abort.addEventListener("click", () => handlers.abort(job.id, v.abortNote));
   v.panels = createPanels($(".msg-panels", root), job.id);
   return v;
 }
 
 function patchActive(v, job, now) {
   badge(v.badge, job.status);
-  setText(v.idEl, shortId(job.id));
-  v.idEl.title = job.id;
+  jobLink(job.id, v.idEl);
   setText(v.author, job.author ? `by ${job.author}` : "");
   setText(v.started, `Started ${localTime(job.startTime)}`);
   v.started.title = fullTime(job.startTime);
@@ -242,8 +237,7 @@ function createPastView(job) {
 function patchPast(v, job) {
   if (!v) return;
   badge(v.badge, job.status);
-  setText(v.idEl, shortId(job.id));
-  v.idEl.title = job.id;
+  jobLink(job.id, v.idEl);
   setText(v.ended, job.endTime ? `ended ${localTime(job.endTime)}` : "");
   v.ended.title = fullTime(job.endTime);
   setText(v.dur, duration((ms(job.endTime) - ms(job.startTime)) / 1000));

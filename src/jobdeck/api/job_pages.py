@@ -1,0 +1,89 @@
+"""The triage pages: ``/jobs`` (every job, searchable) and ``/jobs/{id}`` (one job), same auth as ``/``.
+
+``/jobs/{prefix}`` with a unique id prefix of at least 6 characters redirects to the full id, so that the
+8-character ids the dashboard and the command line show can be pasted into the address bar.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
+from .deck import Deck
+from .errors import ApiError
+from .pages import _BASE, _PAGE_HEADERS, _PREFIX_META, _read_page, _root
+
+__all__ = ["build_job_pages_router"]
+
+
+def build_job_pages_router(deck: Deck) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    auth = deck.auth
+    store = deck.store
+
+    def page(request: Request, name: str, status: int = 200) -> Response:
+        text = _read_page(name)
+        if text is None:
+            raise ApiError(404, f"the dashboard is not installed (no {name})")
+        root = _root(request)
+        text = _PREFIX_META.sub(lambda m: m.group(1) + root + deck.prefix + m.group(2), text, count=1)
+        text = _BASE.sub(lambda m: m.group(1) + root + "/" + m.group(2), text, count=1)
+        return HTMLResponse(text, status_code=status, headers=_PAGE_HEADERS)
+
+    async def signed_in(request: Request) -> Response | None:
+        try:
+            await auth.authenticate(request)
+        except ApiError:
+            # The sign-in form lives at "/"; after signing in the admin lands on the dashboard.
+            response = RedirectResponse(_root(request) + "/", status_code=303)
+            response.headers.update(_PAGE_HEADERS)
+            return response
+        return None
+
+    @router.get("/jobs")
+    async def all_jobs(request: Request) -> Response:
+        return await signed_in(request) or page(request, "jobs.html")
+
+    @router.get("/jobs/{job_id}")
+    async def one_job(request: Request) -> Response:
+        refused = await signed_in(request)
+        if refused is not None:
+            return refused
+        raw = request.path_params["job_id"]
+        try:
+            full = str(uuid.UUID(raw))
+        except ValueError:
+            full = None
+        if full is not None:
+            try:
+                await deck.call(store.require_job, full, messages=False)
+            except JobNotFoundError:
+                return page(request, "job.html", 404)  # the page says so, with links onwards
+            return page(request, "job.html")
+        try:
+            resolved = await deck.call(store.resolve_id, raw)
+        except AmbiguousJobIdError as exc:
+            return _message(request, 400, f"The id prefix {exc.prefix} matches several jobs",
+                            [f'<li><a href="{_root(request)}/jobs/{c}"><code>{c}</code></a></li>'
+                             for c in exc.candidates])
+        except (InvalidArgumentError, JobNotFoundError) as exc:
+            return _message(request, 404, "No such job", [f"<li>{html.escape(str(exc))}</li>"])
+        response = RedirectResponse(f"{_root(request)}/jobs/{resolved}", status_code=302)
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+    return router
+
+
+def _message(request: Request, status: int, title: str, items: list[str]) -> Response:
+    root = html.escape(_root(request))
+    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>jobdeck · {html.escape(title)}'
+            f'</title><meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<link rel="stylesheet" href="{root}/static/app.css"></head><body><main class="page">'
+            f'<h1>{html.escape(title)}</h1><ul>{"".join(items)}</ul>'
+            f'<p><a href="{root}/jobs">All jobs</a> · <a href="{root}/">Dashboard</a></p></main></body></html>')
+    return HTMLResponse(body, status_code=status, headers=_PAGE_HEADERS)

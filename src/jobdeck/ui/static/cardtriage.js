@@ -1,0 +1,125 @@
+/* On each type's card: the newest run's failure, in words, until the next run starts; and the last 20 runs as
+a small chart (duration per run, coloured and labelled by outcome) with its text alternative. */
+
+import { setText } from "./dom.js";
+import { duration, localTime, ms, shortId } from "./format.js";
+import { firstLine, jobHref, statusText } from "./common.js";
+
+export const CHART_RUNS = 20;
+const SVG = "http://www.w3.org/2000/svg";
+const W = 200;
+const H = 40;
+
+function ensure(view) {
+  if (view.failure) return;
+  view.failure = document.createElement("div");
+  view.failure.className = "last-failure";
+  view.failure.hidden = true;
+  view.chart = document.createElement("figure");
+  view.chart.className = "run-chart";
+  view.chart.style.margin = "0";
+  view.chart.hidden = true;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("role", "img");
+  const summaryId = `runs-${view.type}`;
+  svg.setAttribute("aria-labelledby", summaryId);
+  const caption = document.createElement("figcaption");
+  caption.className = "run-summary";
+  caption.id = summaryId;
+  view.chart.append(svg, caption);
+  view.chartSvg = svg;
+  view.chartText = caption;
+  view.desc.after(view.failure, view.chart);
+}
+
+export function median(values) {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** "Last 20 runs: 17 completed, 2 failed, 1 aborted. Success rate 85%. Median duration 12 s." */
+export function runsText(runs) {
+  const count = (s) => runs.filter((j) => j.status === s).length;
+  const parts = [["completed", count("completed")], ["failed", count("failed")], ["aborted", count("aborted")]]
+    .filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`);
+  const rate = Math.round((100 * count("completed")) / runs.length);
+  const mid = median(runs.map((j) => (ms(j.endTime) - ms(j.startTime)) / 1000));
+  return `Last ${runs.length} run${runs.length === 1 ? "" : "s"}: ${parts.join(", ")}. `
+    + `Success rate ${rate}%. Median duration ${duration(mid)}.`;
+}
+
+function renderChart(view, past) {
+  const runs = past.filter((j) => j.endTime)
+    .sort((a, b) => ms(a.startTime) - ms(b.startTime)).slice(-CHART_RUNS);
+  view.chart.hidden = runs.length === 0;
+  if (!runs.length) return;
+  const key = runs.map((j) => `${j.id}:${j.status}`).join(",");
+  if (view.chartKey === key) return;
+  view.chartKey = key;
+  const secs = runs.map((j) => Math.max(0, (ms(j.endTime) - ms(j.startTime)) / 1000));
+  const top = Math.max(...secs, 0.001);
+  const slot = W / CHART_RUNS;
+  const svg = view.chartSvg;
+  svg.textContent = "";
+  const base = document.createElementNS(SVG, "line");
+  base.setAttribute("class", "baseline");
+  base.setAttribute("x1", "0");
+  base.setAttribute("x2", String(W));
+  base.setAttribute("y1", String(H - 0.5));
+  base.setAttribute("y2", String(H - 0.5));
+  svg.appendChild(base);
+  runs.forEach((job, i) => {
+    const h = Math.max(2, (secs[i] / top) * (H - 2));
+    const rect = document.createElementNS(SVG, "rect");
+    rect.setAttribute("class", `bar bar-${job.status}`);
+    rect.setAttribute("x", String(i * slot + slot * 0.15));
+    rect.setAttribute("width", String(slot * 0.7));
+    rect.setAttribute("y", String(H - h));
+    rect.setAttribute("height", String(h));
+    rect.dataset.jobId = job.id;
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `Job ${shortId(job.id)}: ${statusText(job.status)}, ${duration(secs[i])}`;
+    rect.appendChild(title);
+    svg.appendChild(rect);
+  });
+  setText(view.chartText, runsText(runs));
+}
+
+function renderFailure(view, active, past) {
+  const newest = past.reduce((a, b) => (!a || ms(b.startTime) > ms(a.startTime) ? b : a), null);
+  const show = active.length === 0 && newest && (newest.status === "failed" || newest.status === "aborted");
+  view.failure.hidden = !show;
+  if (!show) {
+    view.failureKey = null;
+    return;
+  }
+  const key = `${newest.id}:${newest.status}:${newest.lastError}:${newest.abortReason}`;
+  if (view.failureKey === key) return;
+  view.failureKey = key;
+  view.failure.dataset.status = newest.status;
+  view.failure.textContent = "";
+  const head = document.createElement("strong");
+  head.textContent = newest.status === "failed"
+    ? `Last run failed at ${localTime(newest.endTime)}`
+    : `Last run was aborted at ${localTime(newest.endTime)}`;
+  const line = document.createElement("span");
+  line.className = "failure-line";
+  line.textContent = newest.status === "failed"
+    ? firstLine(newest.lastError) || "No error message was recorded."
+    : newest.abortReason ? `Reason: ${newest.abortReason}` : "No reason was given.";
+  const link = document.createElement("a");
+  link.href = jobHref(newest.id);
+  link.textContent = `Open job ${shortId(newest.id)}`;
+  view.failure.append(head, line, link);
+}
+
+export function renderCardTriage(view, active, past) {
+  ensure(view);
+  renderFailure(view, active, past);
+  renderChart(view, past);
+}
+

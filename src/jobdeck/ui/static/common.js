@@ -1,0 +1,46 @@
+/* What every page shares: status words, links to a job's page, notices next to the control that caused them. */
+
+import { setText } from "./dom.js";
+import { shortId } from "./format.js";
+
+export const STATUS_LABEL = {
+  queued: "Queued", running: "Running", aborting: "Aborting", completed: "Completed", failed: "Failed",
+  aborted: "Aborted",
+};
+
+export const statusText = (status) => STATUS_LABEL[status] || status;
+
+export function badge(el, status) {
+  el.className = `badge badge-${status}`;
+  setText(el, statusText(status));
+}
+
+/** The job page's address, relative to the page's <base> (the server's root). */
+export const jobHref = (id) => `jobs/${encodeURIComponent(id)}`;
+
+/** A short id as a link to the job's page (the full id in its title and accessible name). */
+export function jobLink(id, el = document.createElement("a")) {
+  el.href = jobHref(id);
+  el.className = "job-link";
+  el.title = id;
+  el.setAttribute("aria-label", `Job ${shortId(id)}`);
+  let code = el.querySelector("code");
+  if (!code) {
+    code = document.createElement("code");
+    el.textContent = "";
+    el.appendChild(code);
+  }
+  setText(code, shortId(id));
+  return el;
+}
+
+/** Put a notice into `note` (a live region placed next to the control): read out by screen readers. */
+export function say(note, text, kind = "ok") {
+  note.hidden = !text;
+  note.dataset.kind = kind;
+  note.setAttribute("role", kind === "error" ? "alert" : "status");
+  setText(note, text);
+}
+
+/** The first line of a message (an error's traceback stays on the job page). */
+export const firstLine = (text) => String(text || "").split("\n", 1)[0];
