@@ -113,7 +113,7 @@ def test_emergency_cleanup_aborts_every_active_job(dashboard: Dashboard) -> None
     dialog = board.page.get_by_role("dialog", name="Emergency cleanup")
     expect(dialog).to_contain_text("all 2 running jobs")
     dialog.get_by_role("button", name="Abort all jobs").click()
-    expect(board.page.locator("#notice")).to_contain_text("abort requested for 2 jobs")
+    expect(board.page.locator("#abort-all-note")).to_contain_text("abort requested for 2 jobs")
     for job_id in (first, second):
         expect(board.past_job(job_id).locator(".badge")).to_have_text("Aborted")
     expect(board.page.locator("section.active-job")).to_have_count(0)
@@ -140,10 +140,10 @@ def test_failed_job_shows_in_past_jobs_with_its_error(dashboard: Dashboard) -> N
     expect(past.locator(".panel-info .msg-list li").last).to_contain_text("Reading 40 rows")
 
     # The status filter shows only the chosen kind of past jobs, with a count.
-    board.page.get_by_label("Completed").check()
+    board.page.get_by_label("Completed", exact=True).check()
     expect(past).to_have_count(0)
     expect(past_section.locator(".past-count")).to_have_text(re.compile(r"^0 of \d+$"))
-    board.page.get_by_label("Failed").check()
+    board.page.get_by_label("Failed", exact=True).check()
     expect(past).to_have_count(1)
 
 

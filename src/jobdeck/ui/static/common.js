@@ -21,7 +21,7 @@ export const jobHref = (id) => `jobs/${encodeURIComponent(id)}`;
 /** A short id as a link to the job's page (the full id in its title and accessible name). */
 export function jobLink(id, el = document.createElement("a")) {
   el.href = jobHref(id);
-  el.className = "job-link";
+  el.classList.add("job-link");
   el.title = id;
   el.setAttribute("aria-label", `Job ${shortId(id)}`);
   let code = el.querySelector("code");
