@@ -4,7 +4,7 @@ The filters live in the address (?q=&type=&status=) so that a view can be bookma
 import { api } from "./api.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, localTime, ms, percent } from "./format.js";
-import { badge, firstLine, jobLink, say } from "./common.js";
+import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 
 const PAGE = 50;
@@ -152,4 +152,5 @@ async function start() {
   document.body.dataset.ready = "true";
 }
 
+applyRole(api);
 start();

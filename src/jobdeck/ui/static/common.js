@@ -44,3 +44,14 @@ export function say(note, text, kind = "ok") {
 
 /** The first line of a message (an error's traceback stays on the job page). */
 export const firstLine = (text) => String(text || "").split("\n", 1)[0];
+
+/** Hide what the signed-in role cannot use (the server checks every write regardless). */
+export async function applyRole(api) {
+  try {
+    const { data } = await api("/me");
+    document.body.dataset.canStart = Array.isArray(data.canStart) && data.canStart.length ? "yes" : "no";
+    document.body.dataset.canAbort = data.canAbort ? "yes" : "no";
+  } catch {
+    /* an older server without /me: show the controls; the server still refuses what is not allowed */
+  }
+}

@@ -4,7 +4,7 @@ and Re-run. The job is polled while it is active. */
 import { API, api } from "./api.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
-import { badge, jobLink, say, statusText } from "./common.js";
+import { applyRole, badge, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -190,4 +190,5 @@ async function start() {
   document.body.dataset.ready = "true";
 }
 
+applyRole(api);
 start();
