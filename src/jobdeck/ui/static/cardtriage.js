@@ -1,7 +1,9 @@
 /* On each type's card: the newest run's failure, in words, until the next run starts; and the last 20 runs as
 a small chart (duration per run, coloured and labelled by outcome) with its text alternative. */
 
+import { api } from "./api.js";
 import { setText } from "./dom.js";
+import { state, touchType } from "./state.js";
 import { duration, localTime, ms, shortId } from "./format.js";
 import { firstLine, jobHref, statusText } from "./common.js";
 
@@ -89,6 +91,22 @@ function renderChart(view, past) {
   setText(view.chartText, runsText(runs));
 }
 
+const asked = new Set();   // failed jobs whose newest error was fetched for the card
+
+/** List views carry no messages: fetch the newest error of a failed job once, then draw the card again. */
+function fetchError(view, job) {
+  if (asked.has(job.id)) return;
+  asked.add(job.id);
+  api(`/single/${encodeURIComponent(job.id)}/progress?messages=last:1`).then(({ data }) => {
+    const errors = data.errorMessages || [];
+    const held = state.jobs.get(job.id);
+    if (held && errors.length) {
+      held.lastError = errors[errors.length - 1].message;
+      touchType(view.type);
+    }
+  }, () => {});
+}
+
 function renderFailure(view, active, past) {
   const newest = past.reduce((a, b) => (!a || ms(b.startTime) > ms(a.startTime) ? b : a), null);
   const show = active.length === 0 && newest && (newest.status === "failed" || newest.status === "aborted");
@@ -97,6 +115,7 @@ function renderFailure(view, active, past) {
     view.failureKey = null;
     return;
   }
+  if (newest.status === "failed" && !newest.lastError) fetchError(view, newest);
   const key = `${newest.id}:${newest.status}:${newest.lastError}:${newest.abortReason}`;
   if (view.failureKey === key) return;
   view.failureKey = key;
