@@ -1,4 +1,5 @@
-"""Regenerate docs/dashboard.png: the dashboard with a failed, a completed and a running job.
+"""Regenerate docs/dashboard.png (the dashboard with a failed, a completed and a running job), and beside it
+docs/all-jobs.png (the All jobs view) and docs/job-page.png (a failed job's page).
 
     python scripts/screenshot.py [--out docs/dashboard.png]
 
@@ -95,12 +96,22 @@ def main() -> int:
             page.mouse.move(0, 0)
             page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of the picture
             page.screenshot(path=str(args.out), full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 640})
+            page.goto(f"{url}/jobs")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.screenshot(path=str(args.out.with_name("all-jobs.png")))
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.goto(f"{url}/jobs/{finished[0][:8]}")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(args.out.with_name("job-page.png")), full_page=True)
             browser.close()
     finally:
         api.close()
         server.terminate()
         server.wait(timeout=15)
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
+    for shot in (args.out, args.out.with_name("all-jobs.png"), args.out.with_name("job-page.png")):
+        print(f"wrote {shot} ({shot.stat().st_size // 1024} KB)")
     return 0
 
 
