@@ -327,3 +327,23 @@ async def test_size_is_bounded_and_a_huge_answer_is_not_kept() -> None:
     assert cache.fresh(49, 1) is not None and cache.fresh(0, 1) is None  # the least recently used went
     await cache.get("huge", 1, builder(b"x" * 1001, calls))
     assert cache.fresh("huge", 1) is None and cache.size <= 4000
+
+
+async def test_answers_past_their_age_do_not_pile_up_under_churn() -> None:
+    """One answer per job a client once asked for (``/single/{id}/progress``) must not accumulate up to the byte
+    bound as jobs come and go: an answer older than ``max_age`` is never served again, so it is dropped."""
+    now = [0.0]
+    cache = AnswerCache(max_bytes=1 << 30, max_age=1.0, clock=lambda: now[0])
+
+    def body(text: str) -> Build:
+        async def build() -> tuple[bytes, dict[str, str] | None]:
+            return text.encode() * 100, None
+        return build
+
+    for i in range(1000):  # a new job every 10 ms, each read once
+        now[0] = i * 0.01
+        await cache.get(("progress", str(i)), 1, body(str(i)))
+    assert len(cache) <= 102  # the answers of the last second, not one per job ever read
+    assert cache.size == sum(len(str(i)) * 100 for i in range(1000 - len(cache), 1000))
+    fresh = await cache.get(("progress", "999"), 1, body("rebuilt"))
+    assert fresh.body == b"999" * 100  # what is young enough is still served

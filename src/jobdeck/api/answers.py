@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Hashable
 
 __all__ = ["DEFAULT_ANSWER_BYTES", "DEFAULT_MAX_AGE", "Answer", "AnswerCache", "Build"]
 
-DEFAULT_ANSWER_BYTES = 32 * 1024 * 1024
+DEFAULT_ANSWER_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_AGE = 1.0
 
 
@@ -117,7 +117,13 @@ class AnswerCache:
             return
         self._entries[key] = answer
         self.size += len(answer.body)
-        while self.size > self.max_bytes:
+        # An answer older than max_age is never served again: drop those at the cold end (one per job a client
+        # once asked for would otherwise pile up to max_bytes under churn), then whatever exceeds the bound.
+        limit = answer.built - self.max_age
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if self.size <= self.max_bytes and oldest.built >= limit:
+                break
             _, evicted = self._entries.popitem(last=False)
             self.size -= len(evicted.body)
 

@@ -19,7 +19,9 @@ from ..model import TERMINAL, JobInfo, JobMessage
 
 __all__ = ["DEFAULT_CACHE_BYTES", "JobBytesCache"]
 
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+# Enough for the bytes of a full default history (1,000 past jobs) in two views; beyond it, least recently used
+# jobs are serialised again. It bounds the server's steady-state memory under churn (see docs/design.md).
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 # The signature of a job in a terminal state: terminal states are final, so its bytes never go stale (it can
 # only be removed, and a removed job is not listed).
 _FINAL: tuple[Any, ...] = ("final",)

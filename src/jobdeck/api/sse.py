@@ -101,6 +101,7 @@ class Multiplexer:
     """
 
     def __init__(self, store: Store, *, ping_interval: float = 15.0, buffer_size: int = 10_000,
+                 buffer_bytes: int = 8 * 1024 * 1024,
                  queue_size: int = 1000, poll_timeout: float = 1.0, replay_limit: int = 100_000) -> None:
         self.store = store
         self.ping_interval = ping_interval
@@ -116,6 +117,8 @@ class Multiplexer:
         self._recent_pos: dict[str, int] = {}  # event id -> absolute position in the stream
         self._next_pos = 0
         self._buffer_size = buffer_size
+        self._buffer_bytes = buffer_bytes  # the recent buffer is bounded in events and in bytes
+        self._recent_bytes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: threading.Event | None = None
         self._start_lock: asyncio.Lock | None = None
@@ -143,6 +146,7 @@ class Multiplexer:
             self.head = batch.cursor
             self.changes += 1  # whatever happened while no reader ran is behind this point
             self._recent.clear()
+            self._recent_bytes = 0
             self._recent_pos.clear()
             stop = threading.Event()
             thread = threading.Thread(target=self._read_upstream, args=(loop, stop, batch.cursor),
@@ -240,6 +244,7 @@ class Multiplexer:
             # The reader lost its place in the store's log: every listener must reload state. Events in this
             # batch are covered by that reload, and the buffer can no longer serve resumes.
             self._recent.clear()
+            self._recent_bytes = 0
             self._recent_pos.clear()
             self.head = reset
             for client in self._clients:
@@ -260,9 +265,11 @@ class Multiplexer:
             recent.append((event_id, frame))
             positions[event_id] = self._next_pos
             self._next_pos += 1
-        while len(recent) > self._buffer_size:
-            old_id, _ = recent.popleft()
+            self._recent_bytes += len(frame)
+        while recent and (len(recent) > self._buffer_size or self._recent_bytes > self._buffer_bytes):
+            old_id, old = recent.popleft()
             positions.pop(old_id, None)
+            self._recent_bytes -= len(old)
 
     # ------------------------------------------------------------------ listeners
 
