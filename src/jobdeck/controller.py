@@ -31,7 +31,7 @@ from typing import Any
 
 from ._json import safe_text
 from .defaults import get_default_store
-from .errors import AbortError
+from .errors import AbortError, InvalidArgumentError
 from .model import JobStatus, OperationRef
 from .pipeline import OperationSpec, PipelineTree, _Node
 from .stores.base import Store
@@ -87,7 +87,7 @@ class PipelineController:
 
     def _require_tree(self) -> PipelineTree:
         if self._tree is None:
-            raise ValueError("no pipeline: call initialize_pipeline([...]) first")
+            raise InvalidArgumentError("no pipeline: call initialize_pipeline([...]) first")
         return self._tree
 
     # ------------------------------------------------------------------ progress

@@ -19,6 +19,7 @@ import time
 from typing import Annotated, Any
 
 from .controller import PipelineController
+from .errors import InvalidArgumentError
 from .params import Param
 from .runner import JobRunner
 
@@ -29,7 +30,7 @@ DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "C
 
 def _count(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     return value
 
 
@@ -59,7 +60,7 @@ class _Clock:
 def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
     """Register the demo job types on ``runner``; ``speed`` > 1 makes them proportionally faster."""
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
-        raise ValueError(f"speed must be a positive number, got {speed!r}")
+        raise InvalidArgumentError(f"speed must be a positive number, got {speed!r}")
 
     def argument_condensation(ctl: PipelineController, questions: Annotated[int, Param(
             ge=1, le=50, description="How many questions to condense, each with a pros and a cons part.")] = 6,
@@ -116,7 +117,7 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
     ) -> None:
         total = _count(rows, "rows", 10, 1_000_000)
         if isinstance(fail_at, bool) or not isinstance(fail_at, int | float) or not 0 < fail_at <= 1:
-            raise ValueError(f"fail_at must be a fraction between 0 and 1, got {fail_at!r}")
+            raise InvalidArgumentError(f"fail_at must be a fraction between 0 and 1, got {fail_at!r}")
         clock = _Clock(ctl, speed)
         ctl.initialize_pipeline(["reading", ("importing", 4)])
         ctl.info(f"Reading {total} rows from import.csv")

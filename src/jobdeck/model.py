@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .errors import InvalidArgumentError
+
 __all__ = [
     "JobInfo",
     "JobMessage",
@@ -81,7 +83,7 @@ def parse_time(text: str | None) -> float | None:
     if text is None:
         return None
     if not isinstance(text, str):
-        raise ValueError(f"expected an ISO 8601 time string, got {type(text).__name__}")
+        raise InvalidArgumentError(f"expected an ISO 8601 time string, got {type(text).__name__}")
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -139,14 +141,14 @@ class PastCursor:
     def of(cls, job: JobInfo) -> PastCursor:
         """The cursor just after ``job`` (a past job): the next page starts with the job ended before it."""
         if job.end_time is None:
-            raise ValueError(f"job {job.id} is still active: only past jobs have a place in the past list")
+            raise InvalidArgumentError(f"job {job.id} is still active: only past jobs have a place in the past list")
         return cls(job.end_time, job.id)
 
     @classmethod
     def parse(cls, text: str) -> PastCursor:
         """The inverse of ``str(cursor)``; ValueError saying what is wrong with anything else."""
         if not isinstance(text, str):
-            raise ValueError(f"a past-jobs cursor is a string, got {type(text).__name__}")
+            raise InvalidArgumentError(f"a past-jobs cursor is a string, got {type(text).__name__}")
         end, sep, job_id = text.partition("_")
         try:
             if not sep or len(text) > 80:
@@ -156,8 +158,8 @@ class PastCursor:
                 raise ValueError
             canonical = str(uuid.UUID(job_id))
         except ValueError:
-            raise ValueError(f"malformed cursor {text[:80]!r}: pass back a next cursor exactly as jobdeck "
-                             "returned it") from None
+            raise InvalidArgumentError(f"malformed cursor {text[:80]!r}: pass back a next cursor exactly as jobdeck "
+                                       "returned it") from None
         return cls(value, canonical)
 
     def __str__(self) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InvalidArgumentError
+
 __all__ = ["OperationSpec", "PipelineTree", "parse_specs"]
 
 OperationSpec = str | tuple[str, float] | dict[str, Any]
@@ -21,7 +23,7 @@ OperationSpec = str | tuple[str, float] | dict[str, Any]
 def parse_specs(specs: Iterable[OperationSpec]) -> list[tuple[str, float]]:
     """Accept ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``; weight defaults to 1."""
     if isinstance(specs, str | bytes | dict):
-        raise ValueError("operations must be a list of ids, (id, weight) pairs or {'id', 'weight'} dicts")
+        raise InvalidArgumentError("operations must be a list of ids, (id, weight) pairs or {'id', 'weight'} dicts")
     out: list[tuple[str, float]] = []
     seen: set[str] = set()
     for spec in specs:
@@ -32,17 +34,18 @@ def parse_specs(specs: Iterable[OperationSpec]) -> list[tuple[str, float]]:
         elif isinstance(spec, dict) and "id" in spec:
             op_id, weight = spec["id"], spec.get("weight", 1.0)
         else:
-            raise ValueError(f"bad operation {spec!r}: use 'id', ('id', weight) or {{'id': ..., 'weight': ...}}")
+            raise InvalidArgumentError(
+                f"bad operation {spec!r}: use 'id', ('id', weight) or {{'id': ..., 'weight': ...}}")
         if not isinstance(op_id, str) or not op_id or "/" in op_id:
-            raise ValueError(f"operation id must be a non-empty string without '/', got {op_id!r}")
+            raise InvalidArgumentError(f"operation id must be a non-empty string without '/', got {op_id!r}")
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
-            raise ValueError(f"weight of operation {op_id!r} must be a positive number, got {weight!r}")
+            raise InvalidArgumentError(f"weight of operation {op_id!r} must be a positive number, got {weight!r}")
         if op_id in seen:
-            raise ValueError(f"operation id {op_id!r} appears twice")
+            raise InvalidArgumentError(f"operation id {op_id!r} appears twice")
         seen.add(op_id)
         out.append((op_id, float(weight)))
     if not out:
-        raise ValueError("a pipeline needs at least one operation")
+        raise InvalidArgumentError("a pipeline needs at least one operation")
     return out
 
 
@@ -88,14 +91,14 @@ class PipelineTree:
     def find(self, path: str) -> _Node:
         """The node at ``"op"`` or ``"op/sub/..."``; ValueError naming the known ids otherwise."""
         if not isinstance(path, str) or not path:
-            raise ValueError(f"operation id must be a non-empty string, got {path!r}")
+            raise InvalidArgumentError(f"operation id must be a non-empty string, got {path!r}")
         node = self.root
         for part in path.split("/"):
             child = node.index.get(part)
             if child is None:
                 where = f" under {node.path()!r}" if node.parent is not None else ""
                 known = ", ".join(node.index) or "none (define sub-operations first)"
-                raise ValueError(f"unknown operation {part!r}{where}; known: {known}")
+                raise InvalidArgumentError(f"unknown operation {part!r}{where}; known: {known}")
             node = child
         return node
 

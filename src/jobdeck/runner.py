@@ -145,15 +145,15 @@ class JobRunner:
         ``capture_logs``: ``logging`` records emitted while the handler runs (on its thread, or in its tasks)
         become the job's messages (see :mod:`jobdeck.logcapture`)."""
         if not isinstance(job_type, str) or not job_type.strip():
-            raise ValueError(f"job_type must be a non-empty string, got {job_type!r}")
+            raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be a positive integer, got {max_concurrent!r}")
+            raise InvalidArgumentError(f"max_concurrent must be a positive integer, got {max_concurrent!r}")
         if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+            raise InvalidArgumentError(f"timeout must be positive seconds, got {timeout!r}")
 
         def add(fn: Handler) -> Handler:
             if not callable(fn):
-                raise ValueError(f"handler for {job_type!r} must be callable")
+                raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
             self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
                                             timeout, dict(params or {}), capture_logs=bool(capture_logs))
             return fn

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InvalidArgumentError
 from .stores.base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER
 
 __all__ = ["DEFAULT_PREFIX", "Settings", "check_notify_url", "default_store_url", "is_loopback"]
@@ -105,40 +106,41 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be an integer from 0 to 65535, got {self.port!r}")
+            raise InvalidArgumentError(f"port must be an integer from 0 to 65535, got {self.port!r}")
         for name in ("stale_after", "demo_speed", "shutdown_grace", "ping_interval"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+                raise InvalidArgumentError(f"{name} must be a positive number, got {value!r}")
         if not isinstance(self.prefix, str) or not self.prefix.startswith("/") or self.prefix.endswith("/"):
-            raise ValueError(f"prefix must start with '/' and not end with one, got {self.prefix!r}")
+            raise InvalidArgumentError(f"prefix must start with '/' and not end with one, got {self.prefix!r}")
         if self.token is not None and not self.token.strip():
-            raise ValueError("token must not be empty")
+            raise InvalidArgumentError("token must not be empty")
         if self.no_auth and self.token:
-            raise ValueError("choose either a token or no_auth, not both")
+            raise InvalidArgumentError("choose either a token or no_auth, not both")
         if self.no_auth and self.viewer_tokens:
-            raise ValueError("viewer tokens need authentication: drop no_auth")
+            raise InvalidArgumentError("viewer tokens need authentication: drop no_auth")
         if any(not t.strip() for t in self.viewer_tokens) or self.token in self.viewer_tokens:
-            raise ValueError("viewer tokens must be non-empty and differ from the admin token")
+            raise InvalidArgumentError("viewer tokens must be non-empty and differ from the admin token")
         if self.metrics_token is not None and not self.metrics_token.strip():
-            raise ValueError("metrics_token must not be empty")
+            raise InvalidArgumentError("metrics_token must not be empty")
         if self.metrics_token and self.metrics_public:
-            raise ValueError("choose either a metrics token or metrics_public, not both")
+            raise InvalidArgumentError("choose either a metrics token or metrics_public, not both")
         if self.metrics_public and not is_loopback(self.host):
-            raise ValueError(f"metrics_public serves /metrics without a token, which is allowed on a loopback "
-                             f"host only, not {self.host!r}; use a metrics token instead")
+            raise InvalidArgumentError(
+                f"metrics_public serves /metrics without a token, which is allowed on a loopback "
+                f"host only, not {self.host!r}; use a metrics token instead")
         for url in self.notify:
             check_notify_url(url)
         for name in ("max_past_jobs", "max_messages"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+                raise InvalidArgumentError(f"{name} must be a whole number of at least 1, got {value!r}")
         if self.max_past_age is not None and (isinstance(self.max_past_age, bool)
                                               or not isinstance(self.max_past_age, int | float)
                                               or not self.max_past_age > 0):
-            raise ValueError(f"max_past_age must be a positive number of seconds, got {self.max_past_age!r}")
+            raise InvalidArgumentError(f"max_past_age must be a positive number of seconds, got {self.max_past_age!r}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
-            raise ValueError(f"public_url must be an http(s) URL, got {self.public_url!r}")
+            raise InvalidArgumentError(f"public_url must be an http(s) URL, got {self.public_url!r}")
 
     @property
     def store_url(self) -> str:
@@ -161,7 +163,7 @@ class Settings:
             try:
                 values[name] = _convert(raw, fields[name].type)
             except ValueError:
-                raise ValueError(f"environment variable {var}={raw!r} is not a valid {name}") from None
+                raise InvalidArgumentError(f"environment variable {var}={raw!r} is not a valid {name}") from None
         unknown = set(overrides) - set(fields)
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -173,7 +175,7 @@ def check_notify_url(url: str) -> str:
     """A webhook URL for ``notify``: ``http(s)://...`` or ``slack+https://...``; ValueError otherwise."""
     target = url.removeprefix("slack+")
     if not target.startswith(("http://", "https://")) or len(target) < 10 or any(c.isspace() for c in url):
-        raise ValueError(f"notify URL must be http(s)://... or slack+https://..., got {url[:80]!r}")
+        raise InvalidArgumentError(f"notify URL must be http(s)://... or slack+https://..., got {url[:80]!r}")
     return url
 
 
@@ -193,5 +195,5 @@ def _convert(raw: str, kind: Any) -> Any:
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(raw)
+        raise InvalidArgumentError(raw)
     return raw

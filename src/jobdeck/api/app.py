@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..defaults import get_default_store
+from ..errors import InvalidArgumentError
 from ..runner import JobRunner
 from ..settings import DEFAULT_PREFIX
 from ..stores.base import Store
@@ -93,11 +94,11 @@ def create_app(
     if store is None:
         store = runner.store if runner is not None else get_default_store()
     elif runner is not None and runner.store is not store:
-        raise ValueError("runner works on a different store than store=; pass one of them")
+        raise InvalidArgumentError("runner works on a different store than store=; pass one of them")
     if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
-        raise ValueError(f"prefix must start with '/' and not end with one, got {prefix!r}")
+        raise InvalidArgumentError(f"prefix must start with '/' and not end with one, got {prefix!r}")
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
-        raise ValueError(f"max_body must be a number of bytes, got {max_body!r}")
+        raise InvalidArgumentError(f"max_body must be a number of bytes, got {max_body!r}")
     site = SiteCheck(forwarded_allow_ips, trusted_origins)
     deck = Deck(
         store=store,

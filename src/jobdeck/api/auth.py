@@ -21,6 +21,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from ..errors import InvalidArgumentError
 from .errors import ApiError
 from .roles import ADMIN, VIEWER, Principal, principal_role
 from .throttle import Backoff
@@ -53,13 +54,13 @@ class Authenticator:
                  viewer_tokens: tuple[str, ...] | list[str] = ()) -> None:
         for value in (token, *viewer_tokens):
             if value is not None and (not isinstance(value, str) or not value):
-                raise ValueError("token and viewer_tokens must be non-empty strings")
+                raise InvalidArgumentError("token and viewer_tokens must be non-empty strings")
         if viewer_tokens and token is None and auth is None:
-            raise ValueError("viewer_tokens need an admin token (or an auth callable) beside them")
+            raise InvalidArgumentError("viewer_tokens need an admin token (or an auth callable) beside them")
         if token is not None and token in viewer_tokens:
-            raise ValueError("a viewer token must differ from the admin token")
+            raise InvalidArgumentError("a viewer token must differ from the admin token")
         if auth is not None and not callable(auth):
-            raise ValueError("auth must be a callable (request) -> principal | None")
+            raise InvalidArgumentError("auth must be a callable (request) -> principal | None")
         self.auth = auth
         self._tokens = [(t.encode(), role) for t, role in ((token, ADMIN), *((v, VIEWER) for v in viewer_tokens))
                         if t is not None]

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from .._json import dumps
 from ..errors import (
     AmbiguousJobIdError,
+    InvalidArgumentError,
     InvalidParamsError,
     JobConflictError,
     JobdeckError,
@@ -63,6 +64,7 @@ _STATUS: tuple[tuple[type[JobdeckError], int], ...] = (
     (JobNotFoundError, 404),
     (InvalidParamsError, 400),
     (AmbiguousJobIdError, 400),
+    (InvalidArgumentError, 400),
     (UnknownJobTypeError, 404),
     (JobConflictError, 409),
     (JobFinishedError, 409),

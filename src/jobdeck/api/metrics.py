@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import JobdeckError
+from ..errors import InvalidArgumentError, JobdeckError
 from ..settings import is_loopback
 from ..stores.base import Store, Transition
 from .errors import ApiError
@@ -52,9 +52,9 @@ class JobMetrics:
 
     def __init__(self, store: Store, mux: Multiplexer, *, token: str | None = None, public: bool = False) -> None:
         if token is not None and (not isinstance(token, str) or not token):
-            raise ValueError("metrics_token must be a non-empty string")
+            raise InvalidArgumentError("metrics_token must be a non-empty string")
         if token is None and not public:
-            raise ValueError("/metrics needs a metrics_token, or metrics_public=True (loopback clients only)")
+            raise InvalidArgumentError("/metrics needs a metrics_token, or metrics_public=True (loopback clients only)")
         prom = load_prometheus()
         from prometheus_client.core import GaugeMetricFamily
 

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from ..errors import JobdeckError
+from ..errors import InvalidArgumentError, JobdeckError
 from ..events import EventType
 from ..model import JobInfo, JobStatus
 from ..settings import check_notify_url
@@ -130,11 +130,11 @@ class Notifier:
     ) -> None:
         self.urls = [check_notify_url(u) for u in urls]
         if not self.urls:
-            raise ValueError("a notifier needs at least one URL")
+            raise InvalidArgumentError("a notifier needs at least one URL")
         if secret is not None and not secret:
-            raise ValueError("notify secret must not be empty")
+            raise InvalidArgumentError("notify secret must not be empty")
         if attempts < 1 or backoff <= 0 or timeout <= 0:
-            raise ValueError("attempts must be >= 1, backoff and timeout positive")
+            raise InvalidArgumentError("attempts must be >= 1, backoff and timeout positive")
         self.store = store
         self.secret = secret
         self.completed = frozenset(completed)

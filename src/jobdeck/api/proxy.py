@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["SiteCheck", "normalize_origin", "origin_matches"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -84,15 +86,15 @@ class SiteCheck:
             try:
                 self.networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                raise ValueError(f"forwarded_allow_ips: {item!r} is not an IP address or network "
-                                 "(e.g. 127.0.0.1, 10.0.0.0/8 or *)") from None
+                raise InvalidArgumentError(f"forwarded_allow_ips: {item!r} is not an IP address or network "
+                                           "(e.g. 127.0.0.1, 10.0.0.0/8 or *)") from None
         self.trusted_origins: frozenset[str] = frozenset(self._origin(o) for o in trusted_origins)
 
     @staticmethod
     def _origin(origin: str) -> str:
         normal = normalize_origin(origin)
         if normal is None:
-            raise ValueError(f"trusted origin {origin!r} must look like https://host or http://host:port")
+            raise InvalidArgumentError(f"trusted origin {origin!r} must look like https://host or http://host:port")
         return normal
 
     @property

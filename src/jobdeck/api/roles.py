@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidArgumentError
 from ..model import JobInfo
 from .errors import ApiError
 
@@ -54,7 +55,7 @@ def principal_role(principal: Any) -> str:
     if value is None:
         return ADMIN
     if value not in ROLES:
-        raise ValueError(f"unknown role {value!r}; jobdeck knows {', '.join(ROLES)}")
+        raise InvalidArgumentError(f"unknown role {value!r}; jobdeck knows {', '.join(ROLES)}")
     return str(value)
 
 
@@ -68,7 +69,7 @@ class Permissions:
     def __init__(self, can_start: CanStart | None = None, can_abort: CanAbort | None = None) -> None:
         for name, hook in (("can_start", can_start), ("can_abort", can_abort)):
             if hook is not None and not callable(hook):
-                raise ValueError(f"{name} must be a callable (principal, ...) -> bool")
+                raise InvalidArgumentError(f"{name} must be a callable (principal, ...) -> bool")
         self.custom_start = can_start is not None
         self.custom_abort = can_abort is not None
         self._can_start: CanStart = can_start or admin_only

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from ..errors import InvalidParamsError, JobConflictError, UnknownJobTypeError
+from ..errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
 from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus
 from ..runner import JobRunner
 from ..stores.base import Store
@@ -126,7 +126,7 @@ def _abort_all(store: Store, reason: str | None, principal: Principal, permissio
         try:
             if store.request_abort(job_id, reason, by=principal.name):
                 requested.append(job_id)
-        except KeyError:  # finished and evicted in between
+        except JobNotFoundError:  # finished and evicted in between
             continue
     return targets, requested
 
@@ -278,10 +278,6 @@ def build_api_router(deck: Deck) -> APIRouter:
             # The request's trace context (traceparent) becomes the parent of the job's span (jobdeck[otel]).
             job = await deck.call(run_in_context, extract_context(request.headers), runner.start, body.job_type,
                                   body.author or principal.name, body.params)
-        except InvalidParamsError:
-            raise  # 400 naming the field (errors.py)
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
         except JobConflictError as exc:
             stopping = await deck.call(_stopping, store, body.job_type)
             if not stopping:

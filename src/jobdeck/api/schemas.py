@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from ..errors import InvalidArgumentError
+
 __all__ = [
     "AbortAccepted",
     "AbortAllAccepted",
@@ -39,12 +41,12 @@ class StartRequest(_Strict):
     @model_validator(mode="after")
     def _one_type(self) -> StartRequest:
         if self.feature is None and self.jobType is None:
-            raise ValueError("jobType (or feature) is required")
+            raise InvalidArgumentError("jobType (or feature) is required")
         if self.feature is not None and self.jobType is not None and self.feature != self.jobType:
-            raise ValueError("feature and jobType name different job types; send one of them")
+            raise InvalidArgumentError("feature and jobType name different job types; send one of them")
         name = self.job_type
         if not name.strip():
-            raise ValueError("jobType must not be empty")
+            raise InvalidArgumentError("jobType must not be empty")
         return self
 
     @property

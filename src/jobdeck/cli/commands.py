@@ -13,6 +13,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from ..errors import InvalidArgumentError
 from ..model import ACTIVE, JobStatus
 from . import output
 from .common import ExitCode, add_connection_options, make_client
@@ -146,15 +147,15 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
         try:
             loaded = json.loads(params_json)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"--params-json is not valid JSON: {exc}") from None
+            raise InvalidArgumentError(f"--params-json is not valid JSON: {exc}") from None
         if not isinstance(loaded, dict):
-            raise ValueError(f"--params-json must be a JSON object, got {type(loaded).__name__}")
+            raise InvalidArgumentError(f"--params-json must be a JSON object, got {type(loaded).__name__}")
         params.update(loaded)
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
+            raise InvalidArgumentError(f"--param expects KEY=VALUE, got {pair!r}")
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import ClientError
+from ..errors import ClientError, InvalidArgumentError
 from ..events import EventType
 from ..model import TERMINAL, JobInfo
 from .stream import EventStream, StreamReset
@@ -28,10 +28,10 @@ def _messages_param(messages: Messages) -> str:
     if messages is None:
         return "all"
     if isinstance(messages, bool) or not isinstance(messages, int | str):
-        raise ValueError(f"messages must be None, an int or 'all'/'none'/'last:N', got {messages!r}")
+        raise InvalidArgumentError(f"messages must be None, an int or 'all'/'none'/'last:N', got {messages!r}")
     if isinstance(messages, int):
         if messages < 0:
-            raise ValueError(f"messages must not be negative, got {messages}")
+            raise InvalidArgumentError(f"messages must not be negative, got {messages}")
         return "none" if messages == 0 else f"last:{messages}"
     return messages
 

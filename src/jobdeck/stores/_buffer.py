@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
-from ..errors import StoreError
+from ..errors import InvalidArgumentError, StoreError
 from ..model import JobMessage, JobStatus, OperationRef, format_time
 from ._coalesce import ProgressBuffer, StatusCache
 from ._flusher import Flusher
@@ -101,7 +101,7 @@ class MessageBuffer:
                  status: StatusCache, *, interval: float = DEFAULT_INTERVAL, batch_size: int = 1000,
                  max_pending: int = 2000, max_bytes: int = 4 << 20, name: str = "jobdeck-messages") -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 10:
-            raise ValueError(f"message_interval must be a number of seconds in [0, 10], got {interval!r}")
+            raise InvalidArgumentError(f"message_interval must be a number of seconds in [0, 10], got {interval!r}")
         self.interval = float(interval)
         self.batch_size = batch_size
         self.max_pending = max_pending

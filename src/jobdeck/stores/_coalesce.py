@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..errors import InvalidArgumentError
 from ..model import JobStatus, OperationRef
 from ._flusher import Flusher
 
@@ -35,7 +36,7 @@ class ProgressBuffer:
 
     def __init__(self, write: Writer, interval: float, name: str = "jobdeck-progress") -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
-            raise ValueError(f"progress_interval must be a number of seconds >= 0, got {interval!r}")
+            raise InvalidArgumentError(f"progress_interval must be a number of seconds >= 0, got {interval!r}")
         self._write = write
         self.interval = float(interval)
         self._name = name

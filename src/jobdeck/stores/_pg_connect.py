@@ -24,7 +24,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreError
+from ..errors import InvalidArgumentError, StoreError
 from .checks import redact_url as redact
 
 __all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
@@ -55,7 +55,7 @@ def split_options(url: str) -> tuple[str, dict[str, Any]]:
         try:
             if kind is bool:
                 if value.lower() not in _TRUE + _FALSE:
-                    raise ValueError(value)
+                    raise InvalidArgumentError(value)
                 options[key] = value.lower() in _TRUE
             else:
                 options[key] = kind(value)

@@ -62,8 +62,8 @@ def message_view(messages: Messages) -> int | None:
     if messages is False:
         return 0
     if not isinstance(messages, int) or messages < 0:
-        raise ValueError(f"messages must be True (all), False (none) or a count >= 0 of the newest of each kind, "
-                         f"got {messages!r}")
+        raise InvalidArgumentError(
+            f"messages must be True (all), False (none) or a count >= 0 of the newest of each kind, got {messages!r}")
     return messages
 
 
@@ -137,10 +137,10 @@ class Store(ABC):
         for name, value in (("max_messages", max_messages), ("max_past_jobs", max_past_jobs),
                             ("max_events", max_events)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
         for name, limit in (("stale_after", stale_after), ("max_past_age", max_past_age)):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
-                raise ValueError(f"{name} must be a positive number of seconds, got {limit!r}")
+                raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {limit!r}")
         self.max_messages = max_messages
         self.max_past_jobs = max_past_jobs
         self.max_past_age = float(max_past_age) if max_past_age is not None else None
@@ -233,7 +233,8 @@ class Store(ABC):
         step decides): e.g. ``claim(f"notify:{job_id}:{url}")`` before sending a notification. A claim is
         remembered for ``keep`` seconds (a week)."""
         if not isinstance(name, str) or not name or len(name) > 1000:
-            raise ValueError(f"claim name must be a non-empty string of at most 1000 characters, got {name!r}")
+            raise InvalidArgumentError(
+                f"claim name must be a non-empty string of at most 1000 characters, got {name!r}")
         return self._claim(name, holder, time.time(), keep)
 
     def _changed(self, job_id: str, change: Change, reaped: bool = False) -> bool:
@@ -336,18 +337,18 @@ class Store(ABC):
         backend's query: a page costs the same whatever the size of the history.
         """
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ValueError(f"limit must be a positive whole number, got {limit!r}")
+            raise InvalidArgumentError(f"limit must be a positive whole number, got {limit!r}")
         if isinstance(before, str):
             before = PastCursor.parse(before)
         elif before is not None and not isinstance(before, PastCursor):
-            raise ValueError(f"before must be a PastCursor or its text, got {type(before).__name__}")
+            raise InvalidArgumentError(f"before must be a PastCursor or its text, got {type(before).__name__}")
         types: frozenset[str] | None = None
         if isinstance(job_type, str):
             types = frozenset([job_type])
         elif job_type is not None:
             types = frozenset(job_type)
             if not all(isinstance(t, str) for t in types):
-                raise ValueError(f"job_type must be a string or strings, got {sorted(map(repr, types))}")
+                raise InvalidArgumentError(f"job_type must be a string or strings, got {sorted(map(repr, types))}")
         wanted: frozenset[JobStatus] | None = None
         if statuses is not None:
             if isinstance(statuses, str):
@@ -357,7 +358,8 @@ class Store(ABC):
                 try:
                     status = JobStatus(s)
                 except ValueError:
-                    raise ValueError(f"unknown status {s!r}; past statuses are completed, failed, aborted") from None
+                    raise InvalidArgumentError(
+                        f"unknown status {s!r}; past statuses are completed, failed, aborted") from None
                 parsed.add(status)
             wanted = frozenset(parsed)
         return self._query_past(PastQuery(types, wanted, as_timestamp(start_from, "start_from"), before, limit,

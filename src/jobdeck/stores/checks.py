@@ -22,7 +22,7 @@ def as_timestamp(value: TimeLike | None, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a time, not a bool")
+        raise InvalidArgumentError(f"{name} must be a time, not a bool")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, datetime):
@@ -31,13 +31,14 @@ def as_timestamp(value: TimeLike | None, name: str) -> float | None:
         try:
             return parse_time(value)
         except ValueError:
-            raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}") from None
-    raise ValueError(f"{name} must be a time (ISO string, datetime or POSIX seconds), got {type(value).__name__}")
+            raise InvalidArgumentError(f"{name} must be an ISO 8601 time, got {value!r}") from None
+    raise InvalidArgumentError(
+        f"{name} must be a time (ISO string, datetime or POSIX seconds), got {type(value).__name__}")
 
 
 def check_id(job_id: object) -> str:
     if not isinstance(job_id, str) or not job_id:
-        raise ValueError(f"job id must be a non-empty string, got {job_id!r}")
+        raise InvalidArgumentError(f"job id must be a non-empty string, got {job_id!r}")
     return job_id
 
 
@@ -56,9 +57,9 @@ def check_progress(value: object) -> float:
     if type(value) is float and 0.0 <= value <= 1.0:  # the common case, in hot loops (NaN fails the test)
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"progress must be a number between 0 and 1, got {type(value).__name__}")
+        raise InvalidArgumentError(f"progress must be a number between 0 and 1, got {type(value).__name__}")
     if math.isnan(value):
-        raise ValueError("progress must be a number between 0 and 1, got NaN")
+        raise InvalidArgumentError("progress must be a number between 0 and 1, got NaN")
     return 0.0 if value < 0 else 1.0 if value > 1 else float(value)
 
 

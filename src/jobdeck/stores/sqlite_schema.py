@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._json import dumps_text, loads_stored
-from ..errors import StoreError
+from ..errors import InvalidArgumentError, StoreError
 from ..model import JobInfo, JobStatus, OperationRef
 
 __all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_from_row", "job_to_row", "migrate"]
@@ -169,7 +169,7 @@ def check_path(path: str | Path) -> Path:
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     """A connection in WAL mode with the schema brought up to date; one clear StoreError if that fails."""
     if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or busy_timeout < 0:
-        raise ValueError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
+        raise InvalidArgumentError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
     conn: sqlite3.Connection | None = None
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each step is exactly one transaction.
