@@ -1,4 +1,8 @@
-"""Imports point one way: model <- stores <- controller/runner <- api/ui/client/cli."""
+"""Imports point one way: model <- stores <- controller/runner <- api/ui/client/cli.
+
+Every form of import counts, ``from .. import X`` and ``from jobdeck import X`` included: the package's front
+module (``jobdeck/__init__.py``) re-exports every layer, so importing it from inside the package is a cycle
+that only laziness would break; it is the layer above all (``FRONT``)."""
 
 from __future__ import annotations
 
@@ -13,12 +17,27 @@ LAYERS = {
     "stores": 1, "defaults": 1,
     "controller": 2, "runner": 2, "settings": 2, "demo": 2, "logcapture": 2, "tracing": 2,
     "api": 3, "ui": 3, "client": 3, "cli": 3,
+    "_version": 0,
 }
+FRONT = "jobdeck (the package's front module)"
+LAYERS[FRONT] = 4
 
 
 def _layer(module: str) -> int | None:
     top = module.split(".", maxsplit=1)[0]
     return LAYERS.get(top)
+
+
+def _names(base: list[str], node: ast.ImportFrom) -> list[str]:
+    """``from <base> import a, b``: each name that is a module of ``base``, else ``base`` itself (its front)."""
+    out = []
+    for alias in node.names:
+        candidate = PACKAGE.joinpath(*base, alias.name)
+        if candidate.is_dir() or candidate.with_suffix(".py").is_file():
+            out.append(".".join([*base, alias.name]))
+        else:
+            out.append(".".join(base) or FRONT)
+    return out
 
 
 def _imports(path: Path, module: str) -> list[str]:
@@ -28,15 +47,19 @@ def _imports(path: Path, module: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")
+                base = package.split(".") if package else []
                 if node.level > 1:
                     base = base[: len(base) - (node.level - 1)]
-                target = ".".join([*base, node.module] if node.module else base)
-            elif node.module and node.module.startswith("jobdeck."):
-                target = node.module.removeprefix("jobdeck.")
+            elif node.module is not None and (node.module == "jobdeck" or node.module.startswith("jobdeck.")):
+                rest = node.module.removeprefix("jobdeck").removeprefix(".")
+                found.extend([rest] if rest else _names([], node))
+                continue
             else:
                 continue
-            found.append(target)
+            if node.module:
+                found.append(".".join([*base, node.module]))
+            else:  # from . import X / from .. import X: X is a module, or a name of the package X is in
+                found.extend(_names(base, node))
         elif isinstance(node, ast.Import):
             found += [a.name.removeprefix("jobdeck.") for a in node.names if a.name.startswith("jobdeck.")]
     return [t for t in found if t]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .controller import PipelineController
 from .defaults import configure, create_job, get_active_jobs, get_default_store, get_job, get_past_jobs
 from .errors import (
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AbortError",

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from .. import __version__
+from .._version import __version__
 from ..defaults import get_default_store
 from ..errors import InvalidArgumentError
 from ..runner import JobRunner
