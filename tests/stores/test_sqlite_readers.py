@@ -66,8 +66,8 @@ def test_a_heavy_read_does_not_stall_a_running_jobs_writes(tmp_path: Path) -> No
         wait_for(reading.is_set, timeout=10, what="the heavy read to start")
         writes: list[float] = []
         deadline = time.monotonic() + 60
-        # Writes while reads are in flight, until three whole reads have happened alongside them.
-        while len(reads) < 3 and time.monotonic() < deadline and not errors:
+        # Writes while reads are in flight, until four whole reads have happened alongside them.
+        while len(reads) < 4 and time.monotonic() < deadline and not errors:
             t0 = time.perf_counter()
             assert store.heartbeat(running.id)
             store.update_progress(running.id, len(writes) / 10_000)
@@ -77,11 +77,14 @@ def test_a_heavy_read_does_not_stall_a_running_jobs_writes(tmp_path: Path) -> No
         stop.set()
         thread.join(120)
         assert not errors, errors
-        assert len(reads) >= 3, "the heavy reads did not finish in time"
+        assert len(reads) >= 4, "the heavy reads did not finish in time"
         slowest_read = min(reads)
         assert slowest_read > 0.2, f"the read is too light to show a stall ({slowest_read:.3f} s)"
-        # A write that waited for a read would take about as long as the read; these take a small fraction.
-        assert max(writes) < slowest_read / 2, (max(writes), reads)
+        # A write that waited for a read takes about as long as the read (reads under the writer's lock made
+        # one such write per read); here writes take a small fraction of it. One slow write is tolerated: on a
+        # loaded machine a thread can lose the CPU for a while without any lock involved.
+        slow = [w for w in writes if w >= slowest_read / 2]
+        assert len(slow) <= 1, (slow, reads, len(writes))
         assert len(writes) > 20
         assert store.require_job(running.id, messages=1).info_messages[0].message == f"step {len(writes) - 1}"
     finally:
