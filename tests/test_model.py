@@ -11,10 +11,10 @@ from jobdeck.model import ACTIVE, TERMINAL, format_time, parse_time
 
 
 def test_status_sets_partition_the_statuses() -> None:
-    assert {JobStatus.RUNNING, JobStatus.ABORTING} == ACTIVE
+    assert {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.ABORTING} == ACTIVE
     assert {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.ABORTED} == TERMINAL
     assert set(JobStatus) == ACTIVE | TERMINAL
-    assert JobStatus.ABORTING.is_active and JobStatus.ABORTED.is_terminal
+    assert JobStatus.ABORTING.is_active and JobStatus.QUEUED.is_active and JobStatus.ABORTED.is_terminal
 
 
 def test_time_format_is_iso_utc_with_milliseconds_and_z() -> None:

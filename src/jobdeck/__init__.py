@@ -14,6 +14,8 @@ from .defaults import configure, create_job, get_active_jobs, get_default_store,
 from .errors import (
     AbortError,
     ClientError,
+    EnqueueError,
+    ExecutorError,
     InvalidArgumentError,
     JobConflictError,
     JobdeckError,
@@ -23,6 +25,7 @@ from .errors import (
     UnknownJobTypeError,
 )
 from .events import EventBatch, EventType, JobEvent
+from .executors import Executor, LocalExecutor, open_executor
 from .model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from .runner import JobRunner, JobType
 from .stores import MemoryStore, Store, open_store
@@ -39,8 +42,11 @@ __all__ = [
     "AbortError",
     "Client",
     "ClientError",
+    "EnqueueError",
     "EventBatch",
     "EventType",
+    "Executor",
+    "ExecutorError",
     "InvalidArgumentError",
     "JobConflictError",
     "JobEvent",
@@ -52,6 +58,7 @@ __all__ = [
     "JobStatus",
     "JobType",
     "JobdeckError",
+    "LocalExecutor",
     "MemoryStore",
     "MessageType",
     "OperationRef",
@@ -71,6 +78,7 @@ __all__ = [
     "get_default_store",
     "get_job",
     "get_past_jobs",
+    "open_executor",
     "open_store",
 ]
 

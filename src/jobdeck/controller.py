@@ -35,7 +35,7 @@ from .errors import AbortError, InvalidArgumentError
 from .model import JobStatus, OperationRef
 from .pipeline import OperationSpec, PipelineTree, _Node
 from .stores.base import Store
-from .stores.checks import check_progress
+from .stores.checks import check_id, check_progress
 from .tracing import JobTrace
 
 __all__ = ["PipelineController"]
@@ -51,9 +51,11 @@ MAX_PROBLEMS = 50
 class PipelineController:
     """Reports a job's progress and messages and tells its code when to stop. Thread-safe."""
 
-    def __init__(self, job_id: str, store: Store | None = None) -> None:
+    def __init__(self, job_id: str, store: Store | None = None, *, known: bool = False) -> None:
+        """``known=True`` skips the read that checks the job exists (for a caller that just created or claimed it).
+        """
         self.store = store if store is not None else get_default_store()
-        self.job_id = self.store.require_job(job_id, messages=False).id
+        self.job_id = check_id(job_id) if known else self.store.require_job(job_id, messages=False).id
         self._tree: PipelineTree | None = None
         self._reported = 0.0
         self._operation: OperationRef | None = None

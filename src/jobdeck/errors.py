@@ -10,6 +10,8 @@
     ├── UnknownJobTypeError     a job type no runner has registered
     ├── AbortError              raised by ``check_abort()`` inside job code when an abort was requested
     ├── StoreError              a backend cannot be opened or reached (bad URL, missing extra, I/O)
+    ├── ExecutorError           a task engine cannot be configured or reached (bad URL, missing extra)
+    │   └── EnqueueError        a job could not be handed to the engine (it was failed, not left queued)
     └── ClientError             the HTTP client got an error answer or could not reach the server
 
 Messages state the fact first, then the remedy, so that a one-line print is enough for an operator.
@@ -21,6 +23,8 @@ __all__ = [
     "AbortError",
     "AmbiguousJobIdError",
     "ClientError",
+    "EnqueueError",
+    "ExecutorError",
     "InvalidArgumentError",
     "InvalidParamsError",
     "JobConflictError",
@@ -130,6 +134,19 @@ class AbortError(JobdeckError):
 
 class StoreError(JobdeckError):
     """A store cannot be opened or reached: unknown URL scheme, missing extra, unreachable server, bad path."""
+
+
+class ExecutorError(JobdeckError):
+    """A task engine cannot be used: unknown executor URL, missing extra, unreachable broker, bad setup."""
+
+
+class EnqueueError(ExecutorError):
+    """The engine did not accept a job (its broker is down, say). The job was failed, never left ``queued``."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} could not be queued: {reason}; it was marked failed, try again once the "
+                         "task engine's broker is reachable")
 
 
 class ClientError(JobdeckError):

@@ -32,8 +32,13 @@ JSONValue = Any  # what json/orjson can encode; kept loose on purpose (params an
 
 
 class JobStatus(enum.StrEnum):
-    """Lifecycle of a job. ``running`` and ``aborting`` are active; the rest are terminal and final."""
+    """Lifecycle of a job. ``queued``, ``running`` and ``aborting`` are active; the rest are terminal and final.
 
+    ``queued`` jobs wait for a worker of a task engine (see :mod:`jobdeck.executors`); they count toward a
+    type's ``max_concurrent`` like running ones. ``queued -> running`` when a worker claims the job.
+    """
+
+    QUEUED = "queued"
     RUNNING = "running"
     ABORTING = "aborting"
     COMPLETED = "completed"
@@ -49,7 +54,7 @@ class JobStatus(enum.StrEnum):
         return self in TERMINAL
 
 
-ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.RUNNING, JobStatus.ABORTING})
+ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.ABORTING})
 TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.ABORTED})
 
 
@@ -173,6 +178,8 @@ class JobInfo:
     ``owner`` names the process running the job (``host:pid:token``) and ``heartbeat_time`` is when that
     process last said it is alive; together they let the reaper tell a dead process from a busy job.
     ``rerun_of`` is the id of the job this one re-ran with the same type and (possibly edited) params.
+    ``queued_time`` is when a job run by a task engine was queued (None for jobs run where they were started);
+    its ``start_time`` is when a worker claimed it (the queue time until then).
     """
 
     id: str
@@ -195,6 +202,7 @@ class JobInfo:
     abort_time: float | None = None
     rerun_of: str | None = None
     aborted_by: str | None = None
+    queued_time: float | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -242,7 +250,16 @@ class JobInfo:
             abort_time=self.abort_time,
             rerun_of=self.rerun_of,
             aborted_by=self.aborted_by,
+            queued_time=self.queued_time,
         )
+
+    @property
+    def waited(self) -> float | None:
+        """Seconds spent waiting for a worker (to now while still queued); None if the job was never queued."""
+        if self.queued_time is None:
+            return None
+        until = time.time() if self.status is JobStatus.QUEUED else self.start_time
+        return max(0.0, until - self.queued_time)
 
     def to_dict(self, messages: int | None = None) -> dict[str, Any]:
         """The camelCase JSON form. ``messages``: None for all, N for the newest N of each kind (0: none)."""
@@ -273,6 +290,7 @@ class JobInfo:
             "abortRequestedTime": format_time(self.abort_time),
             "rerunOf": self.rerun_of,
             "abortedBy": self.aborted_by,
+            "queuedTime": format_time(self.queued_time),
         }
 
     @classmethod
@@ -301,6 +319,7 @@ class JobInfo:
             abort_time=parse_time(data.get("abortRequestedTime")),
             rerun_of=data.get("rerunOf"),
             aborted_by=data.get("abortedBy"),
+            queued_time=parse_time(data.get("queuedTime")),
         )
 
     def to_json(self, messages: int | None = None) -> str:

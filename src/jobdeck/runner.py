@@ -9,8 +9,9 @@
 
     job = runner.start("ArgumentCondensation", author="admin@example.com", params={"question_ids": [1, 2]})
 
-Each job runs in its own thread (async handlers on one event loop the runner owns): jobs are long and few, and
-a shared pool would leave a started job ``running`` in the store while it waits for a free worker.
+Where handlers run is the executor's business (:mod:`jobdeck.executors`): by default each job runs in its own
+thread of this process (:class:`~jobdeck.executors.LocalExecutor`); with a task engine's executor the job is
+created ``queued`` and a worker of the engine runs it through :meth:`JobRunner.run_job`.
 A supervisor thread heartbeats the jobs this process runs (so a long silent step is not taken for a dead
 process), enforces timeouts and the abort grace period, and reaps stale jobs of any process.
 Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
@@ -20,8 +21,8 @@ later writes are refused, but the thread itself runs on until it returns.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,9 +33,20 @@ from typing import Any, ParamSpec, TypeVar
 from ._json import safe_text
 from .controller import PipelineController
 from .defaults import get_default_store
-from .errors import AbortError, InvalidArgumentError, JobdeckError, StoreError, UnknownJobTypeError
+from .errors import (
+    AbortError,
+    EnqueueError,
+    ExecutorError,
+    InvalidArgumentError,
+    JobdeckError,
+    JobNotFoundError,
+    StoreError,
+    UnknownJobTypeError,
+)
+from .executors.base import Executor
+from .executors.local import LocalExecutor
+from .jobtype import Handler, JobType
 from .model import JobInfo, JobStatus
-from .params import TypeParams
 from .stores.base import Store
 from .stores.checks import new_owner_token
 from .tracing import JobTrace, start_job_trace
@@ -45,44 +57,6 @@ logger = logging.getLogger("jobdeck.runner")
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-Handler = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class JobType:
-    """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
-    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`)."""
-
-    name: str
-    handler: Handler
-    title: str
-    description: str = ""
-    max_concurrent: int = 1
-    timeout: float | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    spec: TypeParams | None = field(default=None, repr=False, compare=False)
-    capture_logs: bool = False
-
-    def __post_init__(self) -> None:
-        if self.spec is None:
-            object.__setattr__(self, "spec", TypeParams(self.name, self.handler, self.params))
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.handler)
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        """The params as JSON Schema."""
-        assert self.spec is not None  # set in __post_init__
-        return self.spec.schema
-
-    def check_params(self, params: Any) -> dict[str, Any]:
-        """Params as checked keyword arguments for the handler; InvalidParamsError (a ValueError) names the field."""
-        assert self.spec is not None
-        return self.spec.validate(params)
-
 
 @dataclass(eq=False)
 class _Running:
@@ -105,6 +79,7 @@ class JobRunner:
         heartbeat_interval: float | None = None,
         reap: bool = True,
         store_retry: float = 120.0,
+        executor: Executor | str | None = None,
     ) -> None:
         self.store = store if store is not None else get_default_store()
         self.abort_grace = abort_grace
@@ -113,7 +88,7 @@ class JobRunner:
         self.reap = reap
         # How long recording a job's outcome is retried while the store is unreachable.
         self.store_retry = store_retry
-        self.owner = new_owner_token()
+        self._owner, self._owner_pid = new_owner_token(), os.getpid()
         self._types: dict[str, JobType] = {}
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -125,6 +100,32 @@ class JobRunner:
         self._supervisor: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self.executor: Executor = LocalExecutor()
+        self.set_executor(executor if executor is not None else self.executor)
+
+    def set_executor(self, executor: Executor | str) -> None:
+        """Choose where handlers run: an :class:`~jobdeck.executors.Executor` or its URL (``local://``,
+        ``celery+redis://...``). Refused (ExecutorError) for a task engine when the store is not shared with
+        other processes (a memory store), since its workers could not see the jobs."""
+        if isinstance(executor, str):
+            from .executors import open_executor
+
+            executor = open_executor(executor)
+        if not isinstance(executor, Executor):
+            raise ExecutorError(f"executor must be an Executor or an executor URL, got {type(executor).__name__}")
+        if not executor.runs_in_process and not self.store.shared:
+            raise ExecutorError(f"the {executor.name} executor runs jobs in other processes, which cannot see a "
+                                f"{self.store.scheme} store; use a shared store (sqlite:///path/jobs.db on one "
+                                "machine, redis://host:6379/0 across machines)")
+        executor.attach(self)
+        self.executor = executor
+
+    @property
+    def owner(self) -> str:
+        """``host:pid:token`` of this process, as jobs it runs record it (a forked worker process gets its own)."""
+        if os.getpid() != self._owner_pid:
+            self._owner, self._owner_pid = new_owner_token(), os.getpid()
+        return self._owner
 
     # ------------------------------------------------------------------ registry
 
@@ -175,14 +176,18 @@ class JobRunner:
     # ------------------------------------------------------------------ running
 
     def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None) -> JobInfo:
-        """Create the job and run its handler in the background.
+        """Create the job and have its handler run: in the background here, or queued for the executor's workers.
 
         Raises UnknownJobTypeError, JobConflictError (``max_concurrent`` reached, checked atomically in the
-        store so that it holds across processes), InvalidParamsError (a ValueError) naming the parameter that
-        does not fit -- before anything is created. ``rerun_of`` records the job this one re-runs.
+        store so that it holds across processes; queued jobs count), InvalidParamsError (a ValueError) naming
+        the parameter that does not fit -- before anything is created -- and EnqueueError when the task engine
+        did not take the job (which is then failed, not left queued). ``rerun_of`` records the job this one
+        re-runs.
         """
         spec = self.get_type(job_type)
-        kwargs = spec.check_params(params)
+        spec.check_params(params)
+        executor = self.executor
+        local = executor.runs_in_process
         with self._lock:
             if self._closing:
                 raise JobdeckError("the runner is shutting down and starts no new jobs")
@@ -190,21 +195,86 @@ class JobRunner:
         running = None
         try:
             job = self.store.create_job(job_type, author, params if params is not None else {},
-                                        max_active=spec.max_concurrent, owner=self.owner, rerun_of=rerun_of)
-            running = _Running(job.id, spec, time.monotonic(), trace=start_job_trace(job))
+                                        max_active=spec.max_concurrent, owner=self.owner if local else None,
+                                        queued=not local, rerun_of=rerun_of)
+            if local:
+                running = _Running(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
             with self._lock:
                 if running is not None:
                     self._running[running.job_id] = running
                 self._starting -= 1
                 self._started.notify_all()
+        if local:
+            executor.submit(job, spec)
+            return job
+        self._ensure_supervisor()  # the reaper watches queued jobs for the engine losing them
+        try:
+            executor.submit(job, spec)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ExecutorError) else str(exc)
+            try:
+                self.store.fail_job(job.id, f"Job could not be queued on {executor.name}: {reason}")
+            except JobdeckError:
+                logger.exception("could not fail job %s after its enqueue failed", job.id)
+            raise EnqueueError(job.id, reason) from exc
+        return job
+
+    def execute(self, job: JobInfo, *, wait: bool) -> None:
+        """Run the handler of ``job``, already ``running`` and owned by this runner: in a thread of its own
+        (``wait=False``, the local executor) or in the calling thread until it ends (``wait=True``, a worker).
+        The job ends terminal whatever the handler does."""
+        spec = self.get_type(job.job_type)
+        kwargs = spec.check_params(job.params)
+        with self._lock:
+            running = self._running.get(job.id)  # registered by start() already for a local job
+            if running is None:
+                running = self._running[job.id] = _Running(job.id, spec, time.monotonic(),
+                                                           trace=start_job_trace(job))
         self._ensure_supervisor()
         if spec.is_async:
-            asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
+            future = asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
+            if wait:
+                future.result()
+        elif wait:
+            self._run_sync(running, kwargs)
         else:
-            threading.Thread(target=self._run_sync, args=(running, kwargs), name=f"jobdeck-{job_type}-{job.id[:8]}",
-                             daemon=True).start()
-        return job
+            threading.Thread(target=self._run_sync, args=(running, kwargs),
+                             name=f"jobdeck-{job.job_type}-{job.id[:8]}", daemon=True).start()
+
+    def run_job(self, job_id: str) -> JobInfo | None:
+        """The worker side of every task engine: claim the queued job ``job_id`` and run its handler here.
+
+        Returns the job as it ended, or None when there was nothing to run: the job is no longer queued (aborted
+        while it waited, claimed by another delivery of the same task, failed as lost) or no longer exists, or
+        this runner is shutting down (the job then stays queued for another worker). A job whose type this
+        worker does not know, or whose params no longer fit, is failed with a message saying so. The handler
+        runs in the calling thread; this runner's supervisor heartbeats it meanwhile.
+        """
+        with self._lock:
+            if self._closing:
+                return None
+        job = self.store.claim_job(job_id, self.owner)
+        if job is None:
+            logger.info("job %s is no longer queued; dropped", job_id)
+            return None
+        try:
+            self.execute(job, wait=True)
+        except (UnknownJobTypeError, ValueError) as exc:
+            self.store.fail_job(job_id, f"worker {self.owner} cannot run it: {exc}")
+        try:
+            return self.store.get_job(job_id)
+        except JobNotFoundError:
+            return None
+
+    def abort(self, job_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
+        """:meth:`Store.request_abort <jobdeck.Store.request_abort>`, plus the engine's own cancel when the job
+        was still queued (it is ``aborted`` at once and never starts)."""
+        before = self.store.require_job(job_id, messages=False) if not self.executor.runs_in_process else None
+        done = self.store.request_abort(job_id, reason, by=by)
+        if done and before is not None and before.status is JobStatus.QUEUED:
+            self.executor.cancel(job_id)
+        return done
 
     def rerun(self, job_id: str, author: str, params: Mapping[str, Any] | None = None) -> JobInfo:
         """Start a new job of ``job_id``'s type with its params, ``params`` replacing some of them.
@@ -217,7 +287,7 @@ class JobRunner:
         return self.start(original.job_type, author, merged, rerun_of=original.id)
 
     def _run_sync(self, running: _Running, kwargs: dict[str, Any]) -> None:
-        ctl = PipelineController(running.job_id, self.store)
+        ctl = PipelineController(running.job_id, self.store, known=True)
         ctl.trace = running.trace
         try:
             with running.trace.use() if running.trace else nullcontext(), \
@@ -231,7 +301,7 @@ class JobRunner:
             self._finish(running)
 
     async def _run_async(self, running: _Running, kwargs: dict[str, Any]) -> None:
-        ctl = PipelineController(running.job_id, self.store)
+        ctl = PipelineController(running.job_id, self.store, known=True)
         ctl.trace = running.trace
         try:
             with running.trace.use() if running.trace else nullcontext(), \
@@ -285,10 +355,14 @@ class JobRunner:
 
     def _finish(self, running: _Running) -> None:
         try:
-            job = self._persist(f"checking job {running.job_id}", self.store.get_job, running.job_id)
-            if job is not None and job.is_active:  # e.g. the store refused the outcome write
+            # A status from the cache is enough: a terminal one is final, and failing a job that is in fact
+            # terminal changes nothing.
+            status = self._persist(f"checking job {running.job_id}", self.store.get_status, running.job_id, 1.0)
+            if status.is_active:  # e.g. the store refused the outcome write
                 self._persist(f"failing job {running.job_id}", self.store.fail_job, running.job_id,
                               "handler ended but its outcome was not recorded")
+        except JobNotFoundError:
+            pass  # removed meanwhile (cleanup, retention): nothing left to finish
         except Exception:
             logger.exception("could not check the final state of job %s", running.job_id)
         finally:
@@ -310,6 +384,11 @@ class JobRunner:
         return self.store.require_job(job_id)
 
     @property
+    def closing(self) -> bool:
+        """True once :meth:`shutdown` began: the runner starts and claims no new job."""
+        return self._closing
+
+    @property
     def running_ids(self) -> list[str]:
         with self._lock:
             return list(self._running)
@@ -318,7 +397,7 @@ class JobRunner:
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._loop is None:
+            if self._loop is None or self._loop_thread is None or not self._loop_thread.is_alive():
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="jobdeck-async", daemon=True)
                 thread.start()
@@ -327,7 +406,8 @@ class JobRunner:
 
     def _ensure_supervisor(self) -> None:
         with self._lock:
-            if self._supervisor is None:
+            # Also when the thread is gone: a forked worker process inherits the object but not the thread.
+            if self._supervisor is None or (not self._supervisor.is_alive() and not self._stop.is_set()):
                 self._supervisor = threading.Thread(target=self._supervise, name="jobdeck-supervisor", daemon=True)
                 self._supervisor.start()
 
@@ -344,6 +424,7 @@ class JobRunner:
                 if self.reap and time.monotonic() >= next_reap:
                     for job_id in self.store.reap_stale(alive_owner=self.owner):
                         logger.warning("failed stale job %s", job_id)
+                    self.reap_lost()
                     next_reap = time.monotonic() + max(self.heartbeat_interval, self.store.stale_after / 4)
             except Exception as exc:  # a store hiccup must not kill supervision; the next tick retries
                 failures += 1
@@ -356,6 +437,23 @@ class JobRunner:
                 logger.warning("job supervision works again after %d failed round(s) in %.1fs", failures,
                                time.monotonic() - since)
                 failures = 0
+
+    def reap_lost(self, now: float | None = None) -> list[str]:
+        """Fail the queued jobs the executor's engine says it lost (asked only about jobs queued longer than
+        ``stale_after``); each exactly once. Returns their ids."""
+        if self.executor.runs_in_process:
+            return []
+        now = time.time() if now is None else now
+        waiting = [j for j in self.store.get_active_jobs(messages=False)
+                   if j.status is JobStatus.QUEUED and now - (j.queued_time or j.start_time) > self.store.stale_after]
+        if not waiting:
+            return []
+        failed = []
+        for job_id, why in self.executor.lost(waiting).items():
+            if self.store.fail_lost(job_id, f"Job lost while queued: {why}"):
+                logger.warning("failed lost queued job %s: %s", job_id, why)
+                failed.append(job_id)
+        return failed
 
     def tick(self) -> None:
         """One round of supervision: heartbeats, timeouts, abort grace."""
@@ -377,10 +475,11 @@ class JobRunner:
                 self.store.fail_job(job_id, f"Job did not stop within {self.abort_grace:g}s of {why}; "
                                             "it was marked failed and its handler abandoned")
 
-    def shutdown(self, grace: float = 10.0) -> list[str]:
-        """Ask every running job to abort, wait up to ``grace`` seconds, fail what is still active.
+    def shutdown(self, grace: float = 10.0, reason: str = "server shutting down") -> list[str]:
+        """Ask every job this process runs to abort, wait up to ``grace`` seconds, fail what is still active.
 
         Returns the ids of the jobs that had to be failed. No job of this runner is left active afterwards.
+        Queued jobs are not touched: they wait for the engine's workers, which do not depend on this process.
         """
         with self._lock:
             self._closing = True
@@ -390,7 +489,7 @@ class JobRunner:
             running = list(self._running.values())
         for item in running:
             try:
-                self.store.request_abort(item.job_id, "server shutting down")
+                self.store.request_abort(item.job_id, reason)
             except JobdeckError:
                 logger.exception("could not request abort of job %s", item.job_id)
         deadline = time.monotonic() + grace
@@ -401,8 +500,7 @@ class JobRunner:
             try:
                 job = self.store.get_job(item.job_id)
                 if job is not None and job.is_active:
-                    self.store.fail_job(item.job_id,
-                                        f"Job did not stop within {grace:g}s of the server shutting down")
+                    self.store.fail_job(item.job_id, f"Job did not stop within {grace:g}s ({reason})")
                     forced.append(item.job_id)
             except JobdeckError as exc:  # the store is unreachable: the stale reaper will end the job
                 logger.error("could not fail job %s at shutdown: %s", item.job_id, exc)
@@ -415,5 +513,9 @@ class JobRunner:
                 self._loop_thread.join(timeout=5)
             if not self._loop.is_running():
                 self._loop.close()
+        try:
+            self.executor.shutdown(grace)
+        except Exception:
+            logger.exception("the %s executor did not shut down cleanly", self.executor.name)
         self.store.flush()
         return forced

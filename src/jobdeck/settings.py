@@ -46,6 +46,7 @@ _ENV: dict[str, str] = {
     "JOBDECK_MAX_PAST_JOBS": "max_past_jobs",
     "JOBDECK_MAX_PAST_AGE": "max_past_age",
     "JOBDECK_MAX_MESSAGES": "max_messages",
+    "JOBDECK_EXECUTOR": "executor",
 }
 
 
@@ -103,6 +104,7 @@ class Settings:
     max_past_jobs: int = DEFAULT_MAX_PAST_JOBS
     max_past_age: float | None = None
     max_messages: int = DEFAULT_MAX_MESSAGES
+    executor: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
@@ -141,6 +143,9 @@ class Settings:
             raise InvalidArgumentError(f"max_past_age must be a positive number of seconds, got {self.max_past_age!r}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise InvalidArgumentError(f"public_url must be an http(s) URL, got {self.public_url!r}")
+        if self.executor is not None and "://" not in self.executor:
+            raise InvalidArgumentError(f"executor must be a URL such as local:// or celery+redis://host:6379/1, "
+                                       f"got {self.executor!r}")
 
     @property
     def store_url(self) -> str:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 JOB_KEYS = {"id", "jobType", "author", "status", "progress", "startTime", "endTime", "lastActivityTime",
             "infoMessages", "warningMessages", "errorMessages", "params", "result", "currentOperation", "owner",
             "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf",
-            "abortedBy"}
+            "abortedBy", "queuedTime"}
 
 
 async def start(client: httpx.AsyncClient, job_type: str, **body: object) -> dict[str, object]:
@@ -245,7 +245,7 @@ async def test_types_and_stats(client: httpx.AsyncClient, runner: JobRunner) -> 
     boom = await start(client, "Boom")
     assert finished(runner, str(boom["id"])) is JobStatus.FAILED
     stats = (await client.get(f"{PREFIX}/stats", headers=AUTH)).json()
-    assert stats == {"running": 1, "aborting": 0, "completed": 0, "failed": 1, "aborted": 0, "active": 1,
+    assert stats == {"queued": 0, "running": 1, "aborting": 0, "completed": 0, "failed": 1, "aborted": 0, "active": 1,
                      "staleAfter": runner.store.stale_after}
 
 

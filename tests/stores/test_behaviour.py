@@ -288,7 +288,7 @@ def test_stats_count_per_status(store: Store) -> None:
     store.fail_job(jobs[1].id)
     store.mark_aborted(jobs[2].id)
     store.request_abort(jobs[3].id)
-    assert store.stats() == {"running": 1, "aborting": 1, "completed": 1, "failed": 1, "aborted": 1}
+    assert store.stats() == {"queued": 0, "running": 1, "aborting": 1, "completed": 1, "failed": 1, "aborted": 1}
 
 
 def test_max_active_conflict(store: Store) -> None:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from .._json import dumps
 from ..errors import (
     AmbiguousJobIdError,
+    ExecutorError,
     InvalidArgumentError,
     InvalidParamsError,
     JobConflictError,
@@ -69,6 +70,7 @@ _STATUS: tuple[tuple[type[JobdeckError], int], ...] = (
     (JobConflictError, 409),
     (JobFinishedError, 409),
     (StoreError, 503),
+    (ExecutorError, 503),
 )
 
 

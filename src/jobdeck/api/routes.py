@@ -117,24 +117,31 @@ def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
     return wanted
 
 
-def _abort_all(store: Store, reason: str | None, principal: Principal, permissions: Permissions,
+def _request_abort(deck: Deck, job_id: str, reason: str | None, by: str | None) -> bool:
+    # Through the runner when there is one: a queued job is also cancelled in its task engine.
+    if deck.runner is not None:
+        return deck.runner.abort(job_id, reason, by=by)
+    return deck.store.request_abort(job_id, reason, by=by)
+
+
+def _abort_all(deck: Deck, reason: str | None, principal: Principal, permissions: Permissions,
                ) -> tuple[list[str], list[str]]:
-    active = [job for job in store.get_active_jobs(messages=False) if job.status in ACTIVE]
+    active = [job for job in deck.store.get_active_jobs(messages=False) if job.status in ACTIVE]
     targets = [job.id for job in active if permissions.may_abort(principal, job)]
     requested = []
     for job_id in targets:
         try:
-            if store.request_abort(job_id, reason, by=principal.name):
+            if _request_abort(deck, job_id, reason, principal.name):
                 requested.append(job_id)
         except JobNotFoundError:  # finished and evicted in between
             continue
     return targets, requested
 
 
-def _abort_one(store: Store, job_id: str, reason: str | None, by: str) -> tuple[bool, JobStatus]:
+def _abort_one(deck: Deck, job_id: str, reason: str | None, by: str) -> tuple[bool, JobStatus]:
     """Request the abort; whether this request (or an earlier one) holds, and the job's status after it."""
-    requested = store.request_abort(job_id, reason, by=by)
-    return requested, store.require_job(job_id, messages=False).status
+    requested = _request_abort(deck, job_id, reason, by)
+    return requested, deck.store.require_job(job_id, messages=False).status
 
 
 def _stopping(store: Store, job_type: str) -> list[str]:
@@ -163,7 +170,7 @@ def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
 
 def _stats(store: Store) -> dict[str, Any]:
     counts: dict[str, Any] = dict(store.stats())
-    counts["active"] = counts.get("running", 0) + counts.get("aborting", 0)
+    counts["active"] = sum(counts.get(status.value, 0) for status in ACTIVE)
     counts["staleAfter"] = store.stale_after
     return counts
 
@@ -222,7 +229,7 @@ def build_api_router(deck: Deck) -> APIRouter:
     permissions = deck.permissions
 
     @router.get("/active", responses={200: {"model": schemas.JobList}, **_AUTH_ERRORS},
-                openapi_extra=_docs(_JOB_TYPE, _MESSAGES), summary="Running and aborting jobs, oldest first")
+                openapi_extra=_docs(_JOB_TYPE, _MESSAGES), summary="Queued, running and aborting jobs, oldest first")
     async def active(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
@@ -318,7 +325,8 @@ def build_api_router(deck: Deck) -> APIRouter:
     @router.post("/single/{job_id}/abort", status_code=202,
                  openapi_extra=_docs(_JOB_ID, body=schemas.AbortRequest),
                  responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS},
-                 summary="Ask a running job to stop (idempotent: a job that already ended answers its status)")
+                 summary="Ask a running job to stop; a queued one ends aborted at once (idempotent: a job that "
+                         "already ended answers its status)")
     async def abort(request: Request) -> Response:
         principal = await identify(request)
         job_id = parse_job_id(request.path_params["job_id"])
@@ -328,7 +336,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         else:  # the default hook needs no job: refuse without reading it
             permissions.require_admin(principal, f"aborting job {job_id}")
         try:
-            requested, status = await deck.call(_abort_one, store, job_id, body.reason, principal.name)
+            requested, status = await deck.call(_abort_one, deck, job_id, body.reason, principal.name)
         finally:
             deck.wrote()
         # A view a few seconds old may ask to abort a job that has just ended: that is not a failure, the job
@@ -345,7 +353,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         permissions.require_admin(principal, "aborting every running job")
         body = await _read_body(request, schemas.AbortRequest, False)
         try:
-            targets, requested = await deck.call(_abort_all, store, body.reason or ABORT_ALL_REASON, principal,
+            targets, requested = await deck.call(_abort_all, deck, body.reason or ABORT_ALL_REASON, principal,
                                                  permissions)
         finally:
             deck.wrote()

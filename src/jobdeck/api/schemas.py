@@ -80,7 +80,7 @@ class Job(BaseModel):
     id: str
     jobType: str
     author: str
-    status: str = Field(description="running, aborting, completed, failed or aborted")
+    status: str = Field(description="queued, running, aborting, completed, failed or aborted")
     progress: float
     startTime: str
     endTime: str | None
@@ -97,6 +97,8 @@ class Job(BaseModel):
     abortRequestedTime: str | None
     rerunOf: str | None = Field(None, description="the id of the job this one re-ran")
     abortedBy: str | None = Field(None, description="who asked for the abort (the signed-in principal's name)")
+    queuedTime: str | None = Field(None, description="when a job run by a task engine was queued; its startTime "
+                                                      "is when a worker claimed it")
 
 
 class JobList(RootModel[list[Job]]):
@@ -161,6 +163,7 @@ class Me(BaseModel):
 
 
 class Stats(BaseModel):
+    queued: int
     running: int
     aborting: int
     completed: int

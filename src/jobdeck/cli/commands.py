@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_types, parser=p)
 
     p = sub.add_parser("stats", help="count jobs by status",
-                       description="Count jobs by status (running, aborting, completed, failed, aborted).")
+                       description="Count jobs by status (queued, running, aborting, completed, failed, aborted).")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     add_connection_options(p)
     p.set_defaults(func=cmd_stats, parser=p)
@@ -104,7 +104,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.before:
                 args.parser.error("--before pages through past jobs: add --past --limit N")
             if any(JobStatus(s) not in ACTIVE for s in statuses):
-                args.parser.error("active jobs are running or aborting; add --past for finished ones")
+                args.parser.error("active jobs are queued, running or aborting; add --past for finished ones")
             jobs = client.active(args.job_type, messages=0)
             if statuses:
                 jobs = [job for job in jobs if job.status.value in statuses]

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 STATUS_STYLE = {
+    JobStatus.QUEUED: "blue",
     JobStatus.RUNNING: "cyan",
     JobStatus.ABORTING: "yellow",
     JobStatus.COMPLETED: "green",
@@ -111,10 +112,17 @@ def jobs_table(jobs: list[JobInfo], past: bool) -> Table:
             Text(f"{job.progress * 100:.0f}%"),
             Text(format_time(job.end_time) if past else format_operation(job)),
             Text(format_time(job.start_time)),
-            Text(format_duration(job.duration)),
+            _duration_text(job),
             Text(job.author),
         )
     return table
+
+
+def _duration_text(job: JobInfo) -> Text:
+    """How long it ran; for a job still waiting for a worker, how long it has waited."""
+    if job.status is JobStatus.QUEUED:
+        return Text(f"waiting {format_duration(job.waited or 0.0)}", style="dim")
+    return Text(format_duration(job.duration))
 
 
 def message_text(message: JobMessage, with_date: bool = False, stamp: bool = True) -> Text:

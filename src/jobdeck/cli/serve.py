@@ -6,6 +6,10 @@
 ``--app module:attr`` names either a :class:`~jobdeck.JobRunner` (it brings its own store) or a callable
 ``(store) -> JobRunner`` that registers the job types on a runner for the store ``serve`` opened.
 
+``--executor URL`` (``JOBDECK_EXECUTOR``) chooses where jobs run: ``local://`` (here, the default) or a task
+engine (``celery+redis://host:6379/1``, ...), in which case this server only enqueues and ``jobdeck worker``
+processes run the jobs.
+
 Shutdown (Ctrl+C, SIGTERM): open event streams end at once, running jobs are asked to abort and given
 ``JOBDECK_SHUTDOWN_GRACE`` seconds (10) before they are marked failed, so that no job is left ``running``.
 """
@@ -22,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
+from ..errors import ExecutorError, StoreError
 from ..runner import JobRunner
 from ..settings import Settings, is_loopback
 from ..stores import MemoryStore, Store, open_store
@@ -31,7 +35,7 @@ from ..stores.checks import redact_url
 if TYPE_CHECKING:
     from ..api.sse import Multiplexer
 
-__all__ = ["register", "run"]
+__all__ = ["Fatal", "build_runner", "register", "run"]
 
 
 class _Fatal(Exception):
@@ -40,6 +44,9 @@ class _Fatal(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+Fatal = _Fatal  # public for the commands that build a runner the same way (``jobdeck worker``)
 
 
 def register(sub: Any) -> None:
@@ -51,8 +58,8 @@ def register(sub: Any) -> None:
                     "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE, JOBDECK_FORWARDED_ALLOW_IPS, "
                     "JOBDECK_TRUSTED_ORIGINS, JOBDECK_VIEWER_TOKENS, JOBDECK_METRICS_TOKEN, JOBDECK_METRICS_PUBLIC, "
                     "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, JOBDECK_PUBLIC_URL, "
-                    "JOBDECK_MAX_PAST_JOBS, JOBDECK_MAX_PAST_AGE, JOBDECK_MAX_MESSAGES; lists separated by commas "
-                    "or spaces).",
+                    "JOBDECK_MAX_PAST_JOBS, JOBDECK_MAX_PAST_AGE, JOBDECK_MAX_MESSAGES, JOBDECK_EXECUTOR; lists "
+                    "separated by commas or spaces).",
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -61,6 +68,10 @@ def register(sub: Any) -> None:
                              "(default: sqlite file under $XDG_DATA_HOME/jobdeck)")
     parser.add_argument("--app", metavar="MODULE:ATTR",
                         help="your job types: a JobRunner, or a callable (store) -> JobRunner")
+    parser.add_argument("--executor", metavar="URL",
+                        help="where jobs run: local:// (here, default), celery+redis://host:6379/1, "
+                             "celery+amqp://user:pass@host:5672//, procrastinate+postgresql://host/db; with a task "
+                             "engine this server only enqueues and `jobdeck worker` runs the jobs")
     parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
     parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
                         help="run demo jobs this many times faster (default 1)")
@@ -131,7 +142,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  metrics_public=args.metrics_public, max_past_jobs=args.max_past_jobs,
                                  max_past_age=args.max_past_age, max_messages=args.max_messages,
                                  notify=_listed(args.notify), notify_secret=args.notify_secret,
-                                 notify_completed=_listed(args.notify_completed), public_url=args.public_url)
+                                 notify_completed=_listed(args.notify_completed), public_url=args.public_url,
+                                 executor=getattr(args, "executor", None))
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
 
@@ -221,6 +233,24 @@ def _runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, str]:
     return runner, url
 
 
+def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, str]:
+    """The runner ``serve`` and ``worker`` use: from ``--app`` (or a bare one), with the demo types if asked for,
+    on the executor ``--executor`` names; and a description of its store. Fatal with one line otherwise."""
+    runner, store_text = _runner(settings, migrate=migrate)
+    if settings.demo:
+        from ..demo import register_demo
+
+        register_demo(runner, speed=settings.demo_speed)
+    if settings.executor:
+        try:
+            runner.set_executor(settings.executor)
+        except ExecutorError as exc:
+            raise _Fatal(str(exc)) from None
+        except Exception as exc:  # an engine's own failure while building its app: still one line
+            raise _Fatal(f"cannot use executor {settings.executor!r}: {type(exc).__name__}: {exc}") from None
+    return runner, store_text
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -231,11 +261,7 @@ def _serve(args: argparse.Namespace) -> None:
     if settings.no_auth and not is_loopback(settings.host):
         raise _Fatal(f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), not "
                      f"{settings.host!r}; use a token instead", 2)
-    runner, store_text = _runner(settings, migrate=not args.no_migrate)
-    if settings.demo:
-        from ..demo import register_demo
-
-        register_demo(runner, speed=settings.demo_speed)
+    runner, store_text = build_runner(settings, migrate=not args.no_migrate)
     token = None if settings.no_auth else settings.token or secrets.token_urlsafe(24)
 
     import uvicorn
@@ -296,6 +322,13 @@ def _make_server(config: Any, mux: Multiplexer, store: Store) -> Any:
     return Server(config)
 
 
+def _executor_text(runner: JobRunner) -> str:
+    executor = runner.executor
+    if executor.runs_in_process:
+        return "local (jobs run in this process)"
+    return f"{executor.name} (this server only enqueues; `jobdeck worker` processes run the jobs)"
+
+
 def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str | None, generated: bool) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     base = f"http://{host}:{settings.port}"
@@ -305,6 +338,7 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
         f"  store: {store_text}",
         *([f"  schema: {note}"] if (note := getattr(runner.store, "schema_note", None)) else []),
         f"  job types: {types}",
+        f"  executor: {_executor_text(runner)}",
         f"  API: {base}{settings.prefix}",
     ]
     if token is None:

@@ -145,7 +145,7 @@ class Client:
         return result
 
     def active(self, job_type: str | None = None, messages: Messages = None) -> list[JobInfo]:
-        """Active jobs (running or aborting), with all messages unless ``messages`` says otherwise."""
+        """Active jobs (queued, running or aborting), with all messages unless ``messages`` says otherwise."""
         params: dict[str, str] = {"messages": _messages_param(messages)}
         if job_type:
             params["jobType"] = job_type

@@ -21,7 +21,7 @@ STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 
 
 _FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "last_activity_time": "activity",
-           "heartbeat_time": "hb", "abort_time": "atime"}
+           "heartbeat_time": "hb", "abort_time": "atime", "queued_time": "qtime"}
 
 
 def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
@@ -61,6 +61,7 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         abort_reason=json.loads(h["areason"]) if "areason" in h else None, abort_time=num("atime"),
         rerun_of=h.get("rerun"),
         aborted_by=h.get("aby"),
+        queued_time=num("qtime"),
     )
 
 

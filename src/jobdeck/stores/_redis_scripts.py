@@ -22,7 +22,8 @@ from ._buffer import Write, json_string, kept, message_event
 
 __all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "STATS", "messages_args"]
 
-_ACTIVE = "local function is_active(st) return st == 'running' or st == 'aborting' end\n"
+# The active statuses (model.ACTIVE): queued jobs count toward max_active and take writes like running ones.
+_ACTIVE = ("local function is_active(st) return st == 'running' or st == 'aborting' or st == 'queued' end\n")
 
 # Remove a past job and everything that belongs to it. Needs `prefix` in scope.
 _DROP = """

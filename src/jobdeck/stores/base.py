@@ -124,6 +124,8 @@ class Store(ABC):
     # Whether calls may wait on I/O (a file, a server). Async callers (the API) run a blocking store's calls in
     # a thread pool and a non-blocking one's (the memory store: microseconds under a lock) directly.
     blocking: ClassVar[bool] = True
+    #: Whether other processes see this store's jobs (a file or a server): the workers of a task engine need it.
+    shared: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -266,9 +268,11 @@ class Store(ABC):
         max_active: int | None = None,
         owner: str | None = None,
         rerun_of: str | None = None,
+        queued: bool = False,
     ) -> JobInfo:
-        """Create a ``running`` job. With ``max_active``, refuse (JobConflictError) when that many jobs of
-        this type are already active -- checked and inserted atomically, also across processes.
+        """Create a ``running`` job (``queued=True``: a ``queued`` one, waiting for a worker to
+        :meth:`claim_job` it). With ``max_active``, refuse (JobConflictError) when that many jobs of this type
+        are already active (queued ones included) -- checked and inserted atomically, also across processes.
         ``rerun_of``: the id of the job this one re-runs."""
         if rerun_of is not None:
             check_id(rerun_of)
@@ -285,14 +289,41 @@ class Store(ABC):
             start_time=now,
             last_activity_time=now,
             params=params,
-            owner=owner,
-            heartbeat_time=now if owner else None,
+            owner=None if queued else owner,
+            heartbeat_time=now if owner and not queued else None,
             rerun_of=rerun_of,
+            status=JobStatus.QUEUED if queued else JobStatus.RUNNING,
+            queued_time=now if queued else None,
         )
         self._insert(job, max_active)
         if self._observers:
             self._observe(job.head())
         return job
+
+    def claim_job(self, job_id: str, owner: str) -> JobInfo | None:
+        """``queued -> running`` for the worker ``owner`` (``host:pid:token``), atomically: of several workers
+        that received the same job, exactly one gets it. The job's ``start_time`` becomes now.
+
+        Returns the claimed job (without messages), or None if it is no longer queued (aborted while it waited,
+        failed as lost, or claimed by another worker): the worker must then drop it.
+        """
+        check_text(owner)
+        claimed: list[JobInfo] = []
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status is not JobStatus.QUEUED:
+                return None
+            job.status, job.owner = JobStatus.RUNNING, owner
+            job.start_time = job.heartbeat_time = job.last_activity_time = now
+            claimed[:] = [job]  # the head as written (a backend may run the change again after a conflict)
+            return []
+
+        try:
+            if not self._change(check_id(job_id), change, emit=True):
+                return None
+        except JobNotFoundError:
+            return None
+        return claimed[0].head()
 
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job with its messages, or None if no such job exists (any more)."""
@@ -309,7 +340,8 @@ class Store(ABC):
         return job
 
     def get_active_jobs(self, job_type: str | None = None, *, messages: Messages = True) -> list[JobInfo]:
-        """Active jobs, oldest first. ``messages``: True all, False none, N the newest N of each kind."""
+        """Active jobs (queued, running, aborting), oldest (first created) first. ``messages``: True all, False
+        none, N the newest N of each kind."""
         return self._query_active(job_type, message_view(messages))
 
     def get_past_jobs(
@@ -475,25 +507,32 @@ class Store(ABC):
         return self._changed(check_id(job_id), change)
 
     def request_abort(self, job_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
-        """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``.
+        """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``. A ``queued``
+        job ends ``aborted`` at once: it never starts (a worker that still receives it cannot claim it).
 
-        ``by`` names who asked (kept as ``abortedBy``). True if the job is now aborting (a repeated request is
-        a no-op), False if it already finished.
+        ``by`` names who asked (kept as ``abortedBy``). True if the job is now aborting or was aborted while
+        queued (a repeated request is a no-op), False if it already finished.
         """
         if reason is not None:
             check_text(reason, "reason")
         if by is not None:
             check_text(by, "by")
 
+        who = f" by {by}" if by else ""
+
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            requested = JobMessage(MessageType.WARNING, f"Abort requested{who}: {reason or 'No message provided'}",
+                                   now)
+            if job.status is JobStatus.QUEUED:
+                job.status, job.abort_reason, job.abort_time, job.aborted_by = JobStatus.ABORTED, reason, now, by
+                job.end_time = job.last_activity_time = now
+                return [requested, JobMessage(MessageType.WARNING, "Job aborted before it started", now)]
             if job.status is not JobStatus.RUNNING:
                 return None
             job.status, job.abort_reason, job.abort_time, job.last_activity_time = (
                 JobStatus.ABORTING, reason, now, now)
             job.aborted_by = by
-            who = f" by {by}" if by else ""
-            return [JobMessage(MessageType.WARNING, f"Abort requested{who}: {reason or 'No message provided'}",
-                               now)]
+            return [requested]
 
         job_id = check_id(job_id)
         if self._change(job_id, change, emit=True):
@@ -537,8 +576,12 @@ class Store(ABC):
 
     def stale_reason(self, job: JobInfo, now: float | None = None, *, alive_owner: str | None = None) -> str | None:
         """Why ``job`` counts as stale now, or None if it does not. Tells a silent process from a dead one, and
-        (when the asking process is the job's owner, ``alive_owner``) a store it could not reach from both."""
-        if not job.is_active:
+        (when the asking process is the job's owner, ``alive_owner``) a store it could not reach from both.
+
+        A ``queued`` job is never stale: no process runs it yet, and waiting for a free worker is normal. Whether
+        the task engine lost it is for the engine to say (:meth:`fail_lost`, called by the runner's reaper).
+        """
+        if not job.is_active or job.status is JobStatus.QUEUED:
             return None
         now = time.time() if now is None else now
         idle = now - job.last_activity_time
@@ -580,6 +623,22 @@ class Store(ABC):
             except JobNotFoundError:
                 continue
         return reaped
+
+    def fail_lost(self, job_id: str, reason: str) -> bool:
+        """Fail a ``queued`` job that its task engine no longer holds (``reason`` says so); exactly once, and
+        only while it is still queued (a worker may have claimed it meanwhile). True if it was failed."""
+        check_text(reason)
+
+        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+            if job.status is not JobStatus.QUEUED:
+                return None
+            job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
+            return [JobMessage(MessageType.ERROR, reason, now)]
+
+        try:
+            return self._change(check_id(job_id), change, emit=True)
+        except JobNotFoundError:
+            return False
 
     # ------------------------------------------------------------------ events
 

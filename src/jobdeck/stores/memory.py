@@ -26,6 +26,7 @@ _ACTIVE = ACTIVE
 # Enum member lookups cost ~0.1 us each on Python 3.11; the hot paths use these module constants instead.
 _RUNNING = JobStatus.RUNNING
 _ABORTING = JobStatus.ABORTING
+_QUEUED = JobStatus.QUEUED
 _PROGRESS = EventType.PROGRESS
 
 
@@ -34,6 +35,7 @@ class MemoryStore(Store):
 
     scheme = "memory"
     blocking = False
+    shared = False
 
     def __init__(self, **limits: Any) -> None:
         super().__init__(**limits)
@@ -151,7 +153,7 @@ class MemoryStore(Store):
             if job is None:
                 raise self._not_found(job_id)
             status = job.status
-            if status is not _RUNNING and status is not _ABORTING:
+            if status is not _RUNNING and status is not _ABORTING and status is not _QUEUED:
                 return False
             job.progress = value
             job.last_activity_time = now

@@ -262,8 +262,9 @@ class SQLiteStore(BufferedStore):
         where, args = ("end_time IS NULL", []) if job_type is None else ("end_time IS NULL AND job_type = ?",
                                                                         [job_type])
         with self._readers.snapshot() as conn:
+            # In creation order, as the other stores list them (a claimed job's start_time moved on).
             jobs = [job_from_row(r) for r in conn.execute(
-                f"{_SELECT_HEAD} WHERE {where} ORDER BY start_time, rowid", args)]
+                f"{_SELECT_HEAD} WHERE {where} ORDER BY COALESCE(queued_time, start_time), rowid", args)]
             if keep != 0 and jobs:
                 load_messages(conn, jobs, keep)
         return jobs

@@ -81,12 +81,16 @@ STEPS: list[list[str]] = [
         "CREATE TABLE claims (name TEXT PRIMARY KEY, holder TEXT NOT NULL, at REAL NOT NULL)",
         "CREATE INDEX claims_at ON claims(at)",
     ],
+    # 5 -> 6: when a job run by a task engine was queued (NULL for jobs run where they were started).
+    [
+        "ALTER TABLE jobs ADD COLUMN queued_time REAL",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 HEAD_COLUMNS = (
     "id, job_type, author, status, progress, start_time, end_time, last_activity, params, result, operation, "
-    "owner, heartbeat_time, abort_reason, abort_time, rerun_of, aborted_by"
+    "owner, heartbeat_time, abort_reason, abort_time, rerun_of, aborted_by, queued_time"
 )
 
 
@@ -122,12 +126,13 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
+        job.queued_time,
     )
 
 
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
-     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by) = row
+     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -146,6 +151,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         abort_time=abort_time,
         rerun_of=rerun_of,
         aborted_by=aborted_by,
+        queued_time=queued_time,
     )
 
 

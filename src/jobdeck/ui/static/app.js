@@ -117,27 +117,35 @@ async function abortJob(id, note) {
   const job = state.jobs.get(id);
   if (!job || !isActive(job)) return;
   const title = typeInfo(job.jobType).title || job.jobType;
+  const queued = job.status === "queued";
   const { confirmed, reason } = await confirmAction({
     title: "Abort this job?",
-    body: `Job ${shortId(id)} (${title}) stops at its next abort check; what it has written so far stays.`,
+    body: queued
+      ? `Job ${shortId(id)} (${title}) is waiting for a worker: it ends at once and never runs.`
+      : `Job ${shortId(id)} (${title}) stops at its next abort check; what it has written so far stays.`,
     ok: "Abort job",
   });
   if (!confirmed) return;
   try {
     const { data } = await api(`/single/${encodeURIComponent(id)}/abort`, { body: reason ? { reason } : {} });
     const ended = data && data.status && data.status !== "aborting";
-    say(note, ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
+    say(note, queued && data && data.status === "aborted" ? `Job ${shortId(id)} aborted before it started.`
+      : ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
   } catch (err) {
     if (err.status !== 401 && err.status !== 403) say(note, `Abort refused: ${err.message}`, "error");
   }
 }
 
 async function abortAll() {
-  const n = [...state.jobs.values()].filter((j) => j.status === "running").length;
+  const jobs = [...state.jobs.values()];
+  const queued = jobs.filter((j) => j.status === "queued").length;
+  const n = jobs.filter((j) => j.status === "running").length + queued;
+  const kind = queued ? "running or queued" : "running";
   const { confirmed, reason } = await confirmAction({
     title: "Emergency cleanup",
     body: n
-      ? `Request an abort of all ${n} running job${n === 1 ? "" : "s"} of every type? Each stops at its next abort check.`
+      ? `Request an abort of all ${n} ${kind} job${n === 1 ? "" : "s"} of every type? Each stops at its next abort `
+        + `check${queued ? "; queued ones end at once" : ""}.`
       : "No job is running right now. Request an abort of any job that is still active on the server?",
     ok: "Abort all jobs",
   });

@@ -7,7 +7,7 @@ nothing. A change only marks what it touched as dirty and asks for a render; the
 import { api } from "./api.js";
 import { ms } from "./format.js";
 
-export const ACTIVE = new Set(["running", "aborting"]);
+export const ACTIVE = new Set(["queued", "running", "aborting"]);
 const MSG_KEEP = 3000;          // messages kept in memory per panel (the store keeps 1000 per kind)
 export const PAST_LIMIT = 1000; // past jobs loaded per snapshot
 export const OPEN_MESSAGES = 200; // newest messages of each kind loaded with a job; older ones on demand
@@ -198,7 +198,7 @@ export function upsertJob(job, { messages = "none", fromEvent = false } = {}) {
     if (state.stats && (prev || fromEvent)) {
       if (prev) state.stats[prev.status] = Math.max(0, (state.stats[prev.status] || 0) - 1);
       state.stats[head.status] = (state.stats[head.status] || 0) + 1;
-      state.stats.active = (state.stats.running || 0) + (state.stats.aborting || 0);
+      state.stats.active = (state.stats.queued || 0) + (state.stats.running || 0) + (state.stats.aborting || 0);
       dirty.stats = true;
     }
     touchType(head.jobType);

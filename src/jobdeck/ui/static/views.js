@@ -122,7 +122,7 @@ function renderType(view) {
   view.root.classList.toggle("has-active", active.length > 0);
 
   // Active jobs, oldest first.
-  active.sort((a, b) => ms(a.startTime) - ms(b.startTime));
+  active.sort((a, b) => ms(a.queuedTime || a.startTime) - ms(b.queuedTime || b.startTime));
   reconcile(view.activeList, active, view.activeViews, (job) => createActiveView(job), (v) => v.root);
   for (const job of active) dirty.jobs.add(job.id);
 
@@ -190,8 +190,10 @@ function patchActive(v, job, now) {
   badge(v.badge, job.status);
   jobLink(job.id, v.idEl);
   setText(v.author, job.author ? `by ${job.author}` : "");
-  setText(v.started, `Started ${localTime(job.startTime)}`);
-  v.started.title = fullTime(job.startTime);
+  // A queued job waits for a worker of a task engine: say since when, and (in tickActive) for how long.
+  const queued = job.status === "queued";
+  setText(v.started, queued ? `Queued ${localTime(job.queuedTime)}` : `Started ${localTime(job.startTime)}`);
+  v.started.title = fullTime(queued ? job.queuedTime : job.startTime);
   const p = percent(job.progress);
   if (v.bar.getAttribute("aria-valuenow") !== String(p)) {
     v.bar.setAttribute("aria-valuenow", String(p));
@@ -215,6 +217,11 @@ function patchActive(v, job, now) {
 }
 
 function tickActive(v, job, now) {
+  if (job.status === "queued") {
+    setText(v.elapsed, `waiting ${duration((now - ms(job.queuedTime || job.startTime)) / 1000)}`);
+    setText(v.eta, "–");
+    return;
+  }
   setText(v.elapsed, duration((now - ms(job.startTime)) / 1000));
   setText(v.eta, eta(job, now));
 }
@@ -296,9 +303,10 @@ async function openPast(v) {
 function renderStats() {
   const s = state.stats;
   if (!s) return;
-  const active = s.active ?? (s.running || 0) + (s.aborting || 0);
+  const active = s.active ?? (s.queued || 0) + (s.running || 0) + (s.aborting || 0);
   setText($("#stat-active"), String(active));
-  setText($("#stat-active-sub"), `${s.running || 0} running · ${s.aborting || 0} aborting`);
+  setText($("#stat-active-sub"), `${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
+    + `${s.aborting || 0} aborting`);
   setText($("#stat-completed"), String(s.completed || 0));
   setText($("#stat-failed"), String(s.failed || 0));
   setText($("#stat-aborted"), String(s.aborted || 0));

@@ -1,0 +1,239 @@
+"""Executor section: jobs queued on Celery and run by ``jobdeck worker`` processes, beside raw Celery in the same
+run, on the same private Redis broker, with the same worker settings (thread pool, one job per worker,
+prefetch multiplier 1, late acks, fair scheduling).
+
+- dispatch latency: client about to ``POST /start`` -> handler's first line (p50/p99), beside ``send_task`` ->
+  task's first line; target: jobdeck within 1.5x of raw.
+- throughput: 200 short jobs through two workers, beside 200 raw tasks through two raw workers.
+- progress and message cost inside a worker, beside the same handler run by a local runner on the same kind of
+  store (the stores' coalescing applies in both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .table import Row
+from .timing import percentile
+
+SECTION = "executor"
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token"
+READY = " ready"  # jobdeck worker's own line, and Celery's "ready." at INFO
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class _Procs:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.tmp / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        self.procs.append((proc, log))
+        return proc, log
+
+    def ready(self, log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args!r} exited:\n{log.read_text(errors='replace')[-2000:]}")
+            return READY in log.read_text(errors="replace")
+
+        _wait(up, timeout, f"{log.name} to be ready")
+
+    def close(self) -> None:
+        for proc, _ in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, _ in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def run(quick: bool) -> list[Row]:
+    try:
+        import celery  # noqa: F401
+        import redis
+    except ImportError as exc:
+        return [Row(SECTION, "(section)", note=f"skipped: {exc} (pip install 'jobdeck[celery]')")]
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return [Row(SECTION, "(section)", note="skipped: no redis-server for a private broker")]
+    from jobdeck import JobRunner
+    from jobdeck.stores.sqlite import SQLiteStore
+
+    from .executor_jobs import build
+
+    tmp = Path(tempfile.mkdtemp(prefix="jobdeck-exec-bench-"))
+    procs = _Procs(tmp)
+    port = _free_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
+    env.update(JOBDECK_BENCH_BROKER=broker, PYTHONPATH=str(ROOT))
+    store_url = f"sqlite:///{tmp / 'jobs.db'}"
+    executor = f"celery+{broker}?queue=jobdeck-bench"
+    app_spec = "benchmarks.executor_jobs:build"
+    rows: list[Row] = []
+    try:
+        procs.start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                              "no"], env)
+        client = redis.Redis.from_url(broker)
+        _wait(lambda: _ping(client), 10, "the broker")
+        http_port = _free_port()
+        procs.start("serve", [sys.executable, "-m", "jobdeck.cli", "serve", "--app", app_spec,
+                                                   "--store", store_url, "--executor", executor, "--port",
+                                                   str(http_port), "--token", TOKEN, "--log-level", "warning"], env)
+        workers = []
+        for i in range(2):
+            workers.append(procs.start(f"worker{i}", [
+                sys.executable, "-m", "jobdeck.cli", "worker", "--app", app_spec, "--store", store_url,
+                "--executor", executor, "--concurrency", "1", "--log-level", "warning"], env))
+            workers.append(procs.start(f"raw{i}", [
+                sys.executable, "-m", "celery", "-A", "benchmarks.executor_jobs:app", "worker", "--pool", "threads",
+                "-c", "1", "--prefetch-multiplier", "1", "-O", "fair", "-Q", "raw-bench", "--without-gossip",
+                "--without-mingle", "-n", f"raw{i}@%h", "-l", "INFO"], env))
+        for proc, log in workers:
+            procs.ready(log, proc)
+        base = f"http://127.0.0.1:{http_port}/api/admin/jobs"
+        http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        _wait(lambda: _answers(http), 60, "jobdeck serve")
+        store = SQLiteStore(tmp / "jobs.db")
+        from .executor_jobs import raw_app
+
+        os.environ["JOBDECK_BENCH_BROKER"] = broker
+        raw = raw_app()
+        rows += _latency(http, store, raw, client, 15 if quick else 100)
+        rows += _throughput(http, store, raw, client, 60 if quick else 200)
+        rows += _writes(http, store, tmp, build, JobRunner, SQLiteStore, quick)
+        store.close()
+        http.close()
+    finally:
+        procs.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def _ping(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+def _answers(http: httpx.Client) -> bool:
+    try:
+        return http.get("/types").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _ended(store: Any, job_id: str, timeout: float = 30) -> Any:
+    return _wait(lambda: (j := store.get_job(job_id)) is not None and not j.is_active and j, timeout,
+                 f"job {job_id}")
+
+
+def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int) -> list[Row]:
+    ours, theirs = [], []
+    for _ in range(3):  # warm both paths (connections, imports, first claims)
+        _ended(store, http.post("/start", json={"jobType": "Mark"}).json()["id"])
+        key = f"bench:lat:{uuid.uuid4().hex}"
+        raw.send_task("bench.raw_mark", args=[key], queue="raw-bench")
+        client.blpop(key, timeout=30)
+    for _ in range(n):  # alternate, so that the machine's noise falls on both alike
+        t0 = time.time()
+        job_id = http.post("/start", json={"jobType": "Mark"}).json()["id"]
+        job = _ended(store, job_id)
+        ours.append(job.result["started"] - t0)
+        key = f"bench:lat:{uuid.uuid4().hex}"
+        t0 = time.time()
+        raw.send_task("bench.raw_mark", args=[key], queue="raw-bench")
+        reply = client.blpop(key, timeout=30)
+        theirs.append(float(reply[1]) - t0)
+        client.delete(key)
+    rows = []
+    for label, pct in (("p50", 50), ("p99", 99)):
+        a, b = percentile(ours, pct), percentile(theirs, pct)
+        rows.append(Row(SECTION, f"dispatch POST /start -> handler running, {label} (Celery, 2 workers)",
+                        jobdeck=_ms(a), baseline=f"{_ms(b)} raw send_task", ratio=f"{a / b:.2f}x",
+                        target="<= 1.5x raw" if pct == 50 else "(context)",
+                        passed=(a <= 1.5 * b) if pct == 50 else None,
+                        values={"jobdeck_s": a, "raw_s": b, "n": n}))
+    return rows
+
+
+def _throughput(http: httpx.Client, store: Any, raw: Any, client: Any, n: int) -> list[Row]:
+    t0 = time.perf_counter()
+    ids = [http.post("/start", json={"jobType": "Mark"}).json()["id"] for _ in range(n)]
+    posted = time.perf_counter() - t0
+    for job_id in ids:
+        _ended(store, job_id, timeout=120)
+    ours = n / (time.perf_counter() - t0)
+    key = f"bench:tp:{uuid.uuid4().hex}"
+    t0 = time.perf_counter()
+    for _ in range(n):
+        raw.send_task("bench.raw_mark", args=[key], queue="raw-bench")
+    _wait(lambda: client.llen(key) >= n, 120, "raw tasks")
+    theirs = n / (time.perf_counter() - t0)
+    client.delete(key)
+    return [Row(SECTION, f"throughput, {n} short jobs through 2 workers (Celery)", jobdeck=f"{ours:.0f} jobs/s",
+                baseline=f"{theirs:.0f} tasks/s raw", ratio=f"{theirs / ours:.2f}x", target="(context)",
+                note=f"the {n} POST /start took {posted:.1f} s",
+                values={"jobdeck_per_s": ours, "raw_per_s": theirs, "n": n, "post_s": posted})]
+
+
+def _writes(http: httpx.Client, store: Any, tmp: Path, build: Any, runner_cls: Any, store_cls: Any,
+            quick: bool) -> list[Row]:
+    params = {"progress": 5_000, "messages": 1_000} if quick else {"progress": 20_000, "messages": 5_000}
+    job_id = http.post("/start", json={"jobType": "Ticker", "params": params}).json()["id"]
+    remote = _ended(store, job_id, timeout=300).result
+    local_store = store_cls(tmp / "local.db")
+    runner = build(local_store)
+    job = runner.start("Ticker", "bench", params)
+    local = runner.wait(job.id, timeout=300).result
+    runner.shutdown(grace=1)
+    local_store.close()
+    rows = []
+    for what, key in (("progress()", "progress_s"), ("info() message", "message_s")):
+        a, b = remote[key], local[key]
+        rows.append(Row(SECTION, f"{what} per call inside a Celery worker (SQLite store)",
+                        jobdeck=f"{a * 1e6:.2f} us", baseline=f"{b * 1e6:.2f} us in-process runner",
+                        ratio=f"{a / b:.2f}x", target="(context: same as in the server)",
+                        values={"worker_s": a, "local_s": b}))
+    return rows

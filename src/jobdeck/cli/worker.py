@@ -1,0 +1,91 @@
+"""``jobdeck worker``: a task engine's own worker, running jobdeck's job types.
+
+    jobdeck worker --demo --store sqlite:///jobs.db --executor celery+redis://127.0.0.1:6379/1
+    jobdeck worker --app myproject.jobs:runner --concurrency 8
+
+The job types come from ``--app`` / ``--demo`` exactly as for ``jobdeck serve`` (the server and its workers load
+the same app). The store must be the one the server uses. SIGTERM drains: the jobs this worker runs are asked
+to abort and end in a terminal state within ``--grace`` seconds; queued jobs stay queued for other workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from ..errors import JobdeckError
+from ..settings import Settings
+from .serve import Fatal, build_runner
+
+__all__ = ["register", "run"]
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "worker",
+        help="run a task engine's worker for your job types",
+        description="Run the worker of the task engine named by --executor (Celery, procrastinate) in this process, "
+                    "with the job types of --app or --demo, on the store the server uses. SIGTERM drains: running "
+                    "jobs are asked to abort and end within --grace seconds. Options fall back to JOBDECK_STORE, "
+                    "JOBDECK_EXECUTOR, JOBDECK_STALE_AFTER, JOBDECK_SHUTDOWN_GRACE.",
+    )
+    parser.add_argument("--app", metavar="MODULE:ATTR",
+                        help="your job types: a JobRunner, or a callable (store) -> JobRunner")
+    parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
+    parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
+                        help="run demo jobs this many times faster (default 1)")
+    parser.add_argument("--store", metavar="URL", help="the store the server uses: sqlite:///path or redis://...")
+    parser.add_argument("--executor", metavar="URL",
+                        help="the task engine: celery+redis://host:6379/1, celery+amqp://user:pass@host:5672//, "
+                             "procrastinate+postgresql://host/db (default: the --app runner's own)")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="jobs run at once by this worker (default 4)")
+    parser.add_argument("--grace", type=float, metavar="SECONDS",
+                        help="on SIGTERM, how long running jobs get to stop before they are failed (default 10)")
+    parser.add_argument("--stale-after", type=float, metavar="SECONDS",
+                        help="fail active jobs silent for this long (default 60)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="worker log level (default info)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``jobdeck worker``; returns the exit code."""
+    try:
+        return _work(args)
+    except Fatal as exc:
+        print(f"jobdeck worker: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def _work(args: argparse.Namespace) -> int:
+    if args.concurrency is not None and args.concurrency < 1:
+        raise Fatal(f"--concurrency must be at least 1, got {args.concurrency}", 2)
+    try:
+        settings = Settings.from_env(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
+                                     demo_speed=args.demo_speed, stale_after=args.stale_after,
+                                     executor=args.executor, shutdown_grace=args.grace)
+    except ValueError as exc:
+        raise Fatal(str(exc), 2) from None
+    if not settings.app and not settings.demo:
+        raise Fatal("no job types: pass --app MODULE:ATTR (the same as the server's) or --demo", 2)
+    runner, store_text = build_runner(settings)
+    executor = runner.executor
+    if executor.runs_in_process:
+        raise Fatal("a worker needs a task engine: pass --executor celery+redis://host:6379/1 (or set "
+                    "JOBDECK_EXECUTOR), the same as the server's", 2)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    types = ", ".join(t.name for t in runner.types) or "none"
+    print(f"jobdeck worker {runner.owner}\n  engine: {executor!r}\n  store: {store_text}\n  job types: {types}",
+          flush=True)
+    try:
+        code = executor.run_worker(concurrency=args.concurrency, grace=settings.shutdown_grace,
+                                   loglevel=args.log_level.upper())
+    except JobdeckError as exc:
+        raise Fatal(str(exc)) from None
+    finally:
+        runner.store.close()
+    return code

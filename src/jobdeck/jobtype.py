@@ -1,0 +1,49 @@
+"""A registered job type: its handler, limits and parameters (what ``JobRunner.register`` records)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .params import TypeParams
+
+__all__ = ["Handler", "JobType"]
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class JobType:
+    """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
+    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`)."""
+
+    name: str
+    handler: Handler
+    title: str
+    description: str = ""
+    max_concurrent: int = 1
+    timeout: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    spec: TypeParams | None = field(default=None, repr=False, compare=False)
+    capture_logs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            object.__setattr__(self, "spec", TypeParams(self.name, self.handler, self.params))
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The params as JSON Schema."""
+        assert self.spec is not None  # set in __post_init__
+        return self.spec.schema
+
+    def check_params(self, params: Any) -> dict[str, Any]:
+        """Params as checked keyword arguments for the handler; InvalidParamsError (a ValueError) names the field."""
+        assert self.spec is not None
+        return self.spec.validate(params)

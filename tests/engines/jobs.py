@@ -1,0 +1,52 @@
+"""Job types for the engine tests, loaded by ``jobdeck serve`` and ``jobdeck worker`` as ``tests.engines.jobs:build``.
+
+Each handler says where it runs (``handler started in pid N``) before anything else, so that a test can tell
+whether a handler ran at all and in which process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from jobdeck import JobRunner, PipelineController, Store
+
+
+def _work(ctl: PipelineController, seconds: float, check: bool) -> dict[str, Any]:
+    ctl.info(f"handler started in pid {os.getpid()}")
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        if check:
+            ctl.check_abort()
+        ctl.progress(min(1.0, elapsed / seconds))
+        time.sleep(0.05)
+    ctl.info("handler done")
+    return {"pid": os.getpid()}
+
+
+def build(store: Store) -> JobRunner:
+    runner = JobRunner(store, abort_grace=5)
+
+    @runner.job("Long", max_concurrent=1)
+    def long(ctl: PipelineController, seconds: float = 60.0) -> dict[str, Any]:
+        return _work(ctl, seconds, check=True)
+
+    @runner.job("Parallel", max_concurrent=10)
+    def parallel(ctl: PipelineController, seconds: float = 60.0) -> dict[str, Any]:
+        return _work(ctl, seconds, check=True)
+
+    @runner.job("Stubborn", max_concurrent=10)
+    def stubborn(ctl: PipelineController, seconds: float = 60.0) -> dict[str, Any]:
+        return _work(ctl, seconds, check=False)
+
+    @runner.job("Short", max_concurrent=1000)
+    def short(ctl: PipelineController) -> int:
+        return os.getpid()
+
+    @runner.job("Boom", max_concurrent=10)
+    def boom(ctl: PipelineController) -> None:
+        ctl.info(f"handler started in pid {os.getpid()}")
+        raise RuntimeError("exploded on purpose")
+
+    return runner

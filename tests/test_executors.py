@@ -1,0 +1,166 @@
+"""The executor seam with an in-test engine: a queue of job ids, and a worker runner with its own store object on
+the same SQLite file, as a worker process would have. Real engines with real worker processes are tested in
+tests/engines/."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from jobdeck import JobRunner, JobStatus, MemoryStore, PipelineController
+from jobdeck.errors import EnqueueError, ExecutorError
+from jobdeck.executors import Executor, LocalExecutor, open_executor
+from jobdeck.jobtype import JobType
+from jobdeck.model import JobInfo
+from jobdeck.stores.sqlite import SQLiteStore
+from tests.conftest import wait_for
+
+
+class QueueExecutor(Executor):
+    """A minimal engine: ``submit`` puts the id on a queue; ``work()`` runs ids through ``runner.run_job``."""
+
+    name = "test-queue"
+
+    def __init__(self, jobs: queue.Queue[str], broken: bool = False) -> None:
+        self.jobs = jobs
+        self.broken = broken
+        self.cancelled: list[str] = []
+        self.lost_answer: dict[str, str] = {}
+
+    def submit(self, job: JobInfo, job_type: JobType) -> None:
+        if self.broken:
+            raise ConnectionError("broker refused the connection")
+        self.jobs.put(job.id)
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+    def lost(self, jobs: Sequence[JobInfo]) -> dict[str, str]:
+        return {j.id: self.lost_answer[j.id] for j in jobs if j.id in self.lost_answer}
+
+
+def register(runner: JobRunner, ran: list[str], gate: threading.Event) -> JobRunner:
+    @runner.job("Report", max_concurrent=2, params={"n": 1})
+    def report(ctl: PipelineController, n: int = 1) -> dict[str, int]:
+        ran.append(ctl.job_id)
+        ctl.info("working")
+        while not gate.wait(0.01):
+            ctl.check_abort()
+        return {"n": n}
+
+    return runner
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[JobRunner, JobRunner, QueueExecutor, list[str], threading.Event]]:
+    jobs: queue.Queue[str] = queue.Queue()
+    ran: list[str] = []
+    gate = threading.Event()
+    path = tmp_path / "jobs.db"
+    executor = QueueExecutor(jobs)
+    server = register(JobRunner(SQLiteStore(path), executor=executor), ran, gate)
+    worker = register(JobRunner(SQLiteStore(path), executor=QueueExecutor(queue.Queue())), ran, gate)
+    try:
+        yield server, worker, executor, ran, gate
+    finally:
+        gate.set()
+        server.shutdown(grace=2)
+        worker.shutdown(grace=2)
+        server.store.close()
+        worker.store.close()
+
+
+def test_remote_start_queues_and_a_worker_runs_the_job(engine: tuple) -> None:  # type: ignore[type-arg]
+    server, worker, executor, ran, gate = engine
+    job = server.start("Report", "me", {"n": 3})
+    assert job.status is JobStatus.QUEUED and job.owner is None
+    assert executor.jobs.get_nowait() == job.id
+    assert server.running_ids == []  # the server runs nothing itself
+    runner_thread = threading.Thread(target=worker.run_job, args=(job.id,))
+    runner_thread.start()
+    running = wait_for(lambda: (j := server.store.require_job(job.id)).status is JobStatus.RUNNING and j,
+                       what="the worker to claim the job")
+    assert running.owner == worker.owner != server.owner
+    assert worker.running_ids == [job.id]
+    gate.set()
+    runner_thread.join(timeout=10)
+    done = server.store.require_job(job.id)
+    assert done.status is JobStatus.COMPLETED and done.result == {"n": 3}
+    assert ran == [job.id]
+    assert worker.run_job(job.id) is None  # a second delivery is dropped
+    assert ran == [job.id]
+
+
+def test_failed_enqueue_fails_the_job_and_frees_its_slot(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+    executor = QueueExecutor(queue.Queue(), broken=True)
+    runner = register(JobRunner(store, executor=executor), [], threading.Event())
+    with pytest.raises(EnqueueError, match="could not be queued: ConnectionError: broker refused") as caught:
+        runner.start("Report", "me")
+    job = store.require_job(caught.value.job_id)
+    assert job.status is JobStatus.FAILED
+    assert "could not be queued on test-queue" in job.error_messages[-1].message
+    assert store.get_active_jobs() == []
+    runner.shutdown(grace=1)
+    store.close()
+
+
+def test_abort_of_a_queued_job_cancels_it_in_the_engine_and_it_never_runs(engine: tuple) -> None:  # type: ignore[type-arg]
+    server, worker, executor, ran, _ = engine
+    job = server.start("Report", "me")
+    assert server.abort(job.id, "changed my mind") is True
+    assert executor.cancelled == [job.id]
+    assert server.store.require_job(job.id).status is JobStatus.ABORTED
+    assert worker.run_job(job.id) is None
+    assert ran == []
+
+
+def test_lost_queued_jobs_are_failed_once(engine: tuple) -> None:  # type: ignore[type-arg]
+    server, _, executor, _, _ = engine
+    job = server.start("Report", "me")
+    executor.lost_answer[job.id] = "its message is gone from the broker"
+    assert server.reap_lost() == []  # not queued for longer than stale_after yet: not even asked
+    later = (job.queued_time or 0) + server.store.stale_after + 1
+    assert server.reap_lost(later) == [job.id]
+    assert server.reap_lost(later) == []
+    failed = server.store.require_job(job.id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error_messages[-1].message == "Job lost while queued: its message is gone from the broker"
+
+
+def test_worker_fails_a_job_of_a_type_it_does_not_know(engine: tuple) -> None:  # type: ignore[type-arg]
+    server, _, _, _, _ = engine
+    job = server.store.create_job("Unregistered", "me", queued=True)
+    stranger = JobRunner(SQLiteStore(server.store.path), executor=QueueExecutor(queue.Queue()))  # type: ignore[attr-defined]
+    ended = stranger.run_job(job.id)
+    assert ended is not None and ended.status is JobStatus.FAILED
+    assert "cannot run it: unknown job type 'Unregistered'" in ended.error_messages[-1].message
+    stranger.shutdown(grace=1)
+    stranger.store.close()
+
+
+def test_a_memory_store_is_refused_with_a_remote_executor() -> None:
+    with pytest.raises(ExecutorError, match="cannot see a memory store; use a shared store"):
+        JobRunner(MemoryStore(), executor=QueueExecutor(queue.Queue()))
+    assert isinstance(JobRunner(MemoryStore()).executor, LocalExecutor)
+
+
+def test_executor_urls() -> None:
+    assert isinstance(open_executor("local://"), LocalExecutor)
+    with pytest.raises(ExecutorError, match="unknown executor 'dramatiq'"):
+        open_executor("dramatiq+redis://127.0.0.1:6379/0")
+    with pytest.raises(ExecutorError, match="is not a URL"):
+        open_executor("celery")
+
+
+def test_one_executor_serves_one_runner(tmp_path: Path) -> None:
+    executor = QueueExecutor(queue.Queue())
+    store = SQLiteStore(tmp_path / "jobs.db")
+    JobRunner(store, executor=executor)
+    with pytest.raises(ExecutorError, match="already serves another JobRunner"):
+        JobRunner(store, executor=executor)
+    store.close()
