@@ -60,8 +60,9 @@ TEMPLATES = {
     "messages": "SELECT j.id, k.kind, m.seq, m.text, m.ts FROM unnest(%(ids)s::text[]) AS j(id) "
                 "CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind) CROSS JOIN LATERAL (SELECT seq, text, ts "
                 "FROM {messages} WHERE job_id = j.id AND kind = k.kind ORDER BY seq DESC LIMIT %(keep)s) m",
+    # In creation order, as the other stores list them (a claimed job's start_time moved on).
     "active": _HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
-                      "ORDER BY j.start_time, j.seq",
+                      "ORDER BY COALESCE(j.queued_time, j.start_time), j.seq",
     "past": _HEAD + " WHERE j.end_time IS NOT NULL AND (%(types)s::text[] IS NULL OR j.job_type = ANY(%(types)s)) "
                     "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) "
                     "AND (%(after)s::float8 IS NULL OR j.end_time > %(after)s) "

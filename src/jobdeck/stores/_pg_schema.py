@@ -101,12 +101,16 @@ STEPS: list[list[str]] = [
         "UPDATE {event_seq} SET first_id = COALESCE((SELECT min(id) FROM {events}), last_id + 1)",
         "ALTER TABLE {event_seq} ALTER COLUMN first_id SET NOT NULL",
     ],
+    # 2 -> 3: when a job run by a task engine was queued (NULL for jobs run where they were started).
+    [
+        "ALTER TABLE {jobs} ADD COLUMN queued_time double precision",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 # The cold columns, in the order job_from_row expects them after the hot ones.
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
-        "abort_time", "rerun_of", "aborted_by")
+        "abort_time", "rerun_of", "aborted_by", "queued_time")
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,7 @@ def operation_from_json(text: str | None) -> OperationRef | None:
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from ``id, progress, operation, last_activity, heartbeat_time`` followed by :data:`COLD`."""
     (job_id, progress, operation, activity, heartbeat, job_type, author, status, start, end, params, result,
-     owner, abort_reason, abort_time, rerun_of, aborted_by) = row
+     owner, abort_reason, abort_time, rerun_of, aborted_by, queued_time) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -213,6 +217,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         abort_time=abort_time,
         rerun_of=rerun_of,
         aborted_by=aborted_by,
+        queued_time=queued_time,
     )
 
 
@@ -220,7 +225,7 @@ def cold_values(job: JobInfo) -> tuple[Any, ...]:
     """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
             dumps_text(job.params), dumps_text(job.result),
-            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by)
+            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by, job.queued_time)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:
