@@ -62,7 +62,7 @@ def test_8_enqueue_with_the_broker_down_is_a_clear_503_and_leaves_nothing_queued
 def test_7_jobs_in_flight_all_end_terminal_after_the_broker_returns(fragile: tuple[Deployment, RedisBroker]) -> None:
     deck, broker = fragile
     deck.start_workers(2)
-    running = [deck.start_ok("Parallel", seconds=4.0) for _ in range(2)]
+    running = [deck.start_ok("Parallel", seconds=10.0) for _ in range(2)]
     for job in running:
         deck.wait_status(job["id"], "running", timeout=30)
     waiting = deck.start_ok("Parallel", seconds=0.5)  # both workers busy: its message waits in the broker
