@@ -191,7 +191,7 @@ def messages_args(ids: list[str], keep: int | None) -> dict[str, Any]:
 
 def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[JobInfo], keep: int | None) -> None:
     """Fill the jobs' message lists, oldest first per kind, with one query."""
-    fill_messages(conn.execute(q.messages, messages_args([job.id for job in jobs], keep)), jobs)
+    fill_messages(conn.execute(q.messages, messages_args([job.id for job in jobs], keep)).fetchall(), jobs)
 
 
 def fill_messages(rows: Iterable[tuple[Any, ...]], jobs: Sequence[JobInfo]) -> None:

@@ -178,7 +178,7 @@ class PostgresStore(BufferedStore):
             if row is None:
                 return None
             job = pgs.job_from_row(row)
-            fill_messages(lines, [job])
+            fill_messages(lines.fetchall(), [job])  # fetchall: iterating a cursor costs per row
             return job
 
         found: JobInfo | None = self._run(body, read_only=True)
@@ -289,7 +289,7 @@ class PostgresStore(BufferedStore):
             return [pgs.job_from_row(r) for r in self._pool_one(statement, args)]
 
         def body(conn: psycopg.Connection[Any]) -> list[JobInfo]:
-            jobs = [pgs.job_from_row(r) for r in conn.execute(statement, args)]
+            jobs = [pgs.job_from_row(r) for r in conn.execute(statement, args).fetchall()]
             if jobs:
                 load_messages(conn, self._q, jobs, keep)
             return jobs
