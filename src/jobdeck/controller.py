@@ -33,7 +33,7 @@ from ._json import safe_text
 from .defaults import get_default_store
 from .errors import AbortError, InvalidArgumentError
 from .model import JobStatus, OperationRef
-from .pipeline import OperationSpec, PipelineTree, _Node
+from .pipeline import OperationSpec, PipelineTree
 from .stores.base import Store
 from .stores.checks import check_id, check_progress
 from .tracing import JobTrace
@@ -58,13 +58,8 @@ class PipelineController:
         self.job_id = check_id(job_id) if known else self.store.require_job(job_id, messages=False).id
         self._tree: PipelineTree | None = None
         self._reported = 0.0
-        self._operation: OperationRef | None = None
+        self._operation: OperationRef | None = None  # as last sent (the tree hands out a new one on a change)
         self.trace: JobTrace | None = None  # set by the runner when OpenTelemetry is installed
-        # Hot-path caches (progress() runs in tight loops): the leaf progress(v) lands on, and the
-        # (children list, index) the last sent OperationRef was built from. Reset whenever the tree changes shape
-        # or an operation finishes.
-        self._leaf: _Node | None = None
-        self._op_key: tuple[object, int] | None = None
         self._lock = threading.Lock()
         self._problems: set[str] = set()
 
@@ -77,14 +72,12 @@ class PipelineController:
         """Declare the job's operations, each ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``."""
         with self._lock:
             self._tree = PipelineTree(operations)
-            self._leaf = None
             self._push()
 
     def define_sub_operations(self, operation_id: str, sub_operations: Iterable[OperationSpec]) -> None:
         """Split an operation (``"op"`` or a path ``"op/sub"``) into weighted sub-operations."""
         with self._lock:
             self._require_tree().define_sub_operations(operation_id, sub_operations)
-            self._leaf = None
             self._push()
 
     def _require_tree(self) -> PipelineTree:
@@ -123,11 +116,7 @@ class PipelineController:
                 self._reported = value
                 self.store.update_progress(self.job_id, value)
                 return
-            leaf = self._leaf
-            if leaf is None:
-                leaf = self._leaf = tree.current_leaf()
-            if tree.set_leaf(leaf, value):
-                self._leaf = None  # finished: the current operation moved on
+            tree.progress_current(value)
             self._push()
 
     def update_operation(self, operation_id: str, value: float) -> None:
@@ -138,7 +127,6 @@ class PipelineController:
             value = check_progress(value)
             with self._lock:
                 self._require_tree().set(operation_id, value)
-                self._leaf = None
                 self._push()
         except ValueError as exc:
             self._forgive(f"update_operation({operation_id!r})", str(exc))
@@ -162,7 +150,6 @@ class PipelineController:
         try:
             with self._lock:
                 self._require_tree().next_operation()
-                self._leaf = None
                 self._push()
         except ValueError as exc:
             self._forgive("next_operation()", str(exc))
@@ -172,21 +159,11 @@ class PipelineController:
         tree = self._tree
         if tree is None:
             return
-        root = tree.root
-        value = root.value
-        value = max(value, self._reported)
+        value = max(tree.progress, self._reported)
         self._reported = value
-        key = self._op_key
-        if key is not None and key[0] is root.children and key[1] == root.current:
-            # Same top-level operation as last sent: no dict to build, nothing to compare.
-            self.store.update_progress(self.job_id, value)
-            return
-        self._op_key = (root.children, root.current)
-        op = tree.current_operation()
-        ref = self._operation
-        if op is not None and (ref is None or ref.id != op["id"] or ref.index != op["index"]
-                               or ref.total != op["total"]):
-            ref = self._operation = OperationRef(op["id"], op["index"], op["total"])
+        ref = tree.operation_ref()
+        if ref is not None and ref is not self._operation:  # the tree hands out a new object only on a change
+            self._operation = ref
             self.store.update_progress(self.job_id, value, ref)
             if self.trace is not None:
                 self.trace.operation(ref.id, ref.index, ref.total)
@@ -210,7 +187,7 @@ class PipelineController:
 
     def get_operation_progress(self, operation_id: str) -> float:
         with self._lock:
-            return self._require_tree().find(operation_id).value
+            return self._require_tree().operation_progress(operation_id)
 
     def get_sub_operation_progress(self, operation_id: str, sub_operation_id: str) -> float:
         return self.get_operation_progress(f"{operation_id}/{sub_operation_id}")
@@ -222,7 +199,7 @@ class PipelineController:
 
     def has_sub_operations(self, operation_id: str) -> bool:
         with self._lock:
-            return bool(self._require_tree().find(operation_id).children)
+            return self._require_tree().has_sub_operations(operation_id)
 
     # ------------------------------------------------------------------ messages
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidArgumentError
+from .model import OperationRef
 
 __all__ = ["OperationSpec", "PipelineTree", "parse_specs"]
 
@@ -77,6 +78,10 @@ class PipelineTree:
     def __init__(self, specs: Iterable[OperationSpec]) -> None:
         self.root = _Node("", 1.0, None)
         self._define(self.root, parse_specs(specs))
+        # The fast path's memory: the leaf progress(v) lands on, and the current operation as last handed out.
+        self._leaf: _Node | None = None
+        self._ref: OperationRef | None = None
+        self._ref_key: tuple[list[_Node], int] | None = None
 
     # -------------------------------------------------------------- structure
 
@@ -105,6 +110,7 @@ class PipelineTree:
     def define_sub_operations(self, path: str, specs: Iterable[OperationSpec]) -> None:
         node = self.find(path)
         self._define(node, parse_specs(specs))
+        self._leaf = None
         self._refresh(node)
 
     # -------------------------------------------------------------- progress
@@ -128,6 +134,7 @@ class PipelineTree:
     def set(self, path: str | _Node, value: float) -> None:
         """Set an operation's progress; reaching 1 advances its parent's current operation past it."""
         node = self.find(path) if isinstance(path, str) else path
+        self._leaf = None
         node.direct = value
         if value >= 1.0 and node.children:
             for child in node.children:  # a finished operation has finished all its parts
@@ -137,7 +144,36 @@ class PipelineTree:
         if node.value >= 1.0:
             self._advance(node.parent)
 
-    def set_leaf(self, node: _Node, value: float) -> bool:
+    def progress_current(self, value: float) -> bool:
+        """Set the progress of the current operation, followed down to its deepest current part (what
+        ``progress(v)`` does); True when that reached 1, i.e. the current operation may have moved on. Equal in
+        effect to :meth:`set` on that operation's path (a randomised test holds the two to it), but O(depth) with
+        no lookups: the leaf is remembered between calls."""
+        leaf = self._leaf
+        if leaf is None:
+            leaf = self._leaf = self._current_leaf()
+        if self._set_leaf(leaf, value):
+            self._leaf = None
+            return True
+        return False
+
+    def operation_ref(self) -> OperationRef | None:
+        """The current top-level operation; the same object for as long as it is unchanged, so that a caller can
+        tell "unchanged" by identity."""
+        root = self.root
+        key = self._ref_key
+        if key is not None and key[0] is root.children and key[1] == root.current:
+            return self._ref
+        self._ref_key = (root.children, root.current)
+        op = self.ref(root)
+        ref = self._ref
+        if op is None:
+            self._ref = None
+        elif ref is None or (ref.id, ref.index, ref.total) != (op["id"], op["index"], op["total"]):
+            self._ref = OperationRef(op["id"], op["index"], op["total"])
+        return self._ref
+
+    def _set_leaf(self, node: _Node, value: float) -> bool:
         """:meth:`set` for an operation without sub-operations (the hot path of ``progress(v)``); True when it
         reached 1, i.e. the current operation may have moved on."""
         # _refresh() specialised: every ancestor has children, and comparisons instead of min()/max() calls.
@@ -164,7 +200,7 @@ class PipelineTree:
                 parent.current += 1
             parent = parent.parent
 
-    def current_leaf(self) -> _Node:
+    def _current_leaf(self) -> _Node:
         """Follow current operations down to the deepest one: where ``progress(v)`` lands."""
         node = self.root
         while node.children:
@@ -175,6 +211,7 @@ class PipelineTree:
         """Finish the current top-level operation and move to the next."""
         current = self.root.children[self.root.current]
         self.set(current, 1.0)
+        self._leaf = None
         if self.root.current < len(self.root.children) - 1 and current is self.root.children[self.root.current]:
             self.root.current += 1
 
@@ -194,6 +231,13 @@ class PipelineTree:
         if not self.root.children:
             return None
         return self.ref(self.root.children[self.root.current])
+
+    def operation_progress(self, path: str) -> float:
+        """Progress of the operation at ``path`` (ValueError naming the known ids for an unknown one)."""
+        return self.find(path).value
+
+    def has_sub_operations(self, path: str) -> bool:
+        return bool(self.find(path).children)
 
     def sub_operations(self, path: str) -> list[dict[str, Any]]:
         return [{"id": c.id, "weight": c.weight, "progress": c.value} for c in self.find(path).children]
