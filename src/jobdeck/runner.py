@@ -192,11 +192,17 @@ class JobRunner:
             if self._closing:
                 raise JobdeckError("the runner is shutting down and starts no new jobs")
             self._starting += 1  # until the job is registered, shutdown() waits for this call
+
+        def create() -> JobInfo:
+            return self.store.create_job(job_type, author, params if params is not None else {},
+                                         max_active=spec.max_concurrent, owner=self.owner if local else None,
+                                         queued=not local, rerun_of=rerun_of)
+
         running = None
         try:
-            job = self.store.create_job(job_type, author, params if params is not None else {},
-                                        max_active=spec.max_concurrent, owner=self.owner if local else None,
-                                        queued=not local, rerun_of=rerun_of)
+            # An engine sharing the store's database writes the job and its queue entry in one transaction.
+            together = None if local else executor.create_and_submit(create, spec)
+            job = together if together is not None else create()
             if local:
                 running = _Running(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
@@ -209,6 +215,8 @@ class JobRunner:
             executor.submit(job, spec)
             return job
         self._ensure_supervisor()  # the reaper watches queued jobs for the engine losing them
+        if together is not None:
+            return together
         try:
             executor.submit(job, spec)
         except Exception as exc:

@@ -27,7 +27,7 @@ plus a line in :data:`jobdeck.executors.ENGINES`; docs/executors.md walks throug
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import ExecutorError
@@ -66,6 +66,13 @@ class Executor(ABC):
     def submit(self, job: JobInfo, job_type: JobType) -> None:
         """Hand ``job`` to the engine (the job is ``queued``, or ``running`` for in-process executors).
         Raise any exception if the engine did not take it; the runner then fails the job."""
+
+    def create_and_submit(self, create: Callable[[], JobInfo], job_type: JobType) -> JobInfo | None:
+        """Create the job (``create()``) and hand it to the engine in one transaction, when the engine and the
+        store share a database (no job without its queue entry, no entry without its job). Return None when they
+        do not (the default): the runner then creates the job, submits it, and fails it if the submit fails.
+        An exception means nothing was created."""
+        return None
 
     def cancel(self, job_id: str) -> None:
         """The engine's own cancel for a job aborted while queued, if it has one (best effort, never raises)."""
