@@ -5,6 +5,8 @@
 - ``redis_url``: REDIS_URL when set, else a private redis-server on a free loopback port for the session.
 - ``postgres_url``: a fresh database for this session on DATABASE_URL's server (else 127.0.0.1:5432, user
   postgres), created with a unique name and dropped at the end, so that concurrent sessions never meet.
+- ``fresh_database(admin_url)``: a uniquely named database, dropped afterwards; ``procrastinate_dsn``: the
+  session's database with procrastinate's schema.
 - ``free_port()``: a free TCP port on 127.0.0.1.
 """
 
@@ -17,6 +19,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -119,6 +122,29 @@ def _pg_admin(url: str) -> Any:
         return None
 
 
+@contextmanager
+def fresh_database(admin_url: str, prefix: str = "jobdeck_test") -> Iterator[str]:
+    """A database with a unique name on the server ``admin_url`` reaches, dropped (with its connections) after."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        # Tests check behaviour, not durability: commits that do not wait for the disk keep the suite fast on a
+        # busy machine (the store's own choices are measured in benchmarks/ on the server's settings).
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        try:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass  # the server went away with the test (a private cluster): nothing is left to drop
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str | None]:
     """The URL of a database created for this session (dropped afterwards), or None when no server answers."""
@@ -127,18 +153,9 @@ def postgres_server() -> Iterator[str | None]:
     if admin is None:
         yield None
         return
-    from urllib.parse import urlsplit, urlunsplit
-
-    name = f"jobdeck_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        # Tests check behaviour, not durability: commits that do not wait for the disk keep the suite fast on a
-        # busy machine (the store's own choices are measured in benchmarks/ on the server's settings).
-        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-        try:
-            yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+    with fresh_database(base) as url:
+        yield url
 
 
 @pytest.fixture
@@ -177,3 +194,33 @@ def pg_cluster(pg_cluster_server: Any) -> Any:
     if pg_cluster_server is None:
         require("no PostgreSQL server binaries (initdb): install Debian's postgresql package")
     return pg_cluster_server
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(postgres_server: str | None) -> str:
+    """The server's maintenance URL (DATABASE_URL or the default), for tests that need a database of their own."""
+    if postgres_server is None:
+        require("no PostgreSQL server: set DATABASE_URL or run one on 127.0.0.1:5432 (user postgres)")
+    return os.environ.get("DATABASE_URL") or PG_DEFAULT
+
+
+@pytest.fixture(scope="session")
+def procrastinate_dsn(postgres_server: str | None) -> str:
+    """The session's PostgreSQL database with procrastinate's schema (its tables sit beside the stores')."""
+    if postgres_server is None:
+        require("no PostgreSQL server: set DATABASE_URL or run one on 127.0.0.1:5432 (user postgres)")
+    try:
+        import procrastinate  # noqa: F401
+    except ImportError:
+        require("procrastinate is not installed: pip install -e '.[test]'")
+    assert postgres_server is not None
+    apply_procrastinate_schema(postgres_server)
+    return postgres_server
+
+
+def apply_procrastinate_schema(dsn: str) -> None:
+    import psycopg
+    from procrastinate.schema import SchemaManager
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]

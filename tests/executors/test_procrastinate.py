@@ -1,0 +1,203 @@
+"""The procrastinate executor in this process, against a real PostgreSQL: URLs, queue entries, cancel, lost jobs,
+an unreachable database. The worker processes are in ``tests/engines/test_procrastinate*.py``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobdeck import JobRunner
+from jobdeck.errors import EnqueueError, ExecutorError
+from jobdeck.executors import open_executor
+from jobdeck.executors.procrastinate import ProcrastinateExecutor, parse_url, redact
+from jobdeck.model import JobStatus
+from jobdeck.stores.sqlite import SQLiteStore
+from tests.conftest import free_port, fresh_database
+
+
+def test_url_parsing_keeps_connection_options_and_takes_the_queue() -> None:
+    dsn, options = parse_url("procrastinate+postgresql://u:pw@db.example:5433/app?sslmode=require&queue=heavy")
+    assert dsn == "postgresql://u:pw@db.example:5433/app?sslmode=require"
+    assert options == {"queue": "heavy"}
+    assert parse_url("procrastinate+postgres://h/app")[0] == "postgresql://h/app"
+
+
+@pytest.mark.parametrize("url", ["procrastinate+postgresql://host:5432", "celery+redis://h/0", "nonsense"])
+def test_bad_urls_are_one_clear_executor_error(url: str) -> None:
+    with pytest.raises(ExecutorError, match="procrastinate"):
+        parse_url(url)
+
+
+def test_passwords_never_reach_messages() -> None:
+    assert redact("postgresql://user:secret@h:5432/db") == "postgresql://user:***@h:5432/db"
+    executor = ProcrastinateExecutor.from_url("procrastinate+postgresql://user:secret@127.0.0.1:1/db")
+    assert "secret" not in repr(executor)
+
+
+def test_open_executor_builds_it_without_connecting() -> None:
+    executor = open_executor(f"procrastinate+postgresql://127.0.0.1:{free_port()}/nowhere?queue=q1")
+    assert isinstance(executor, ProcrastinateExecutor) and executor.queue == "q1"
+
+
+@pytest.mark.slow  # the pool keeps trying for its 3 s timeout
+def test_enqueue_to_an_unreachable_database_fails_the_job_quickly(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+    port = free_port()  # nothing listens there
+    runner = JobRunner(store, executor=f"procrastinate+postgresql://postgres@127.0.0.1:{port}/jobs")
+    runner.register("noop", lambda ctl: None)
+    asked = time.monotonic()
+    with pytest.raises(EnqueueError, match="PostgreSQL") as caught:
+        runner.start("noop", "tester")
+    assert time.monotonic() - asked < 6
+    job = store.require_job(caught.value.job_id)
+    assert job.status is JobStatus.FAILED
+    assert "could not be queued on procrastinate" in job.error_messages[0].message
+    runner.shutdown(0.1)
+    store.close()
+
+
+@pytest.fixture
+def runner(procrastinate_dsn: str, tmp_path: Path) -> Iterator[JobRunner]:
+    store = SQLiteStore(tmp_path / "jobs.db", stale_after=1)
+    # A queue of this test's own: entries of other tests (and their workers) never mix with these.
+    queue = f"unit-{tmp_path.name}"
+    executor = ProcrastinateExecutor.from_url(f"procrastinate+{procrastinate_dsn}?queue={queue}")
+    runner = JobRunner(store, executor=executor, reap=False)
+    runner.register("one", lambda ctl: None, max_concurrent=1)
+    runner.register("many", lambda ctl: None, max_concurrent=5)
+    yield runner
+    runner.shutdown(0.1)
+    store.close()
+
+
+def _entry(dsn: str, job_id: str) -> tuple[str, str | None, str | None, str]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT status::text, lock, queueing_lock, queue_name FROM procrastinate_jobs "
+                           "WHERE args->>'job_id' = %s", (job_id,)).fetchone()
+    assert row is not None, f"no entry for {job_id}"
+    return row  # type: ignore[return-value]
+
+
+def test_a_started_job_is_queued_with_one_entry_and_the_type_lock_when_single(runner: JobRunner,
+                                                                              procrastinate_dsn: str) -> None:
+    executor = runner.executor
+    assert isinstance(executor, ProcrastinateExecutor)
+    one = runner.start("one", "tester")
+    many = runner.start("many", "tester")
+    assert one.status is JobStatus.QUEUED and one.owner is None
+    assert _entry(procrastinate_dsn, one.id) == ("todo", "jobdeck:one", f"jobdeck:{one.id}", executor.queue)
+    assert _entry(procrastinate_dsn, many.id) == ("todo", None, f"jobdeck:{many.id}", executor.queue)
+    # the same job can never sit in the queue twice
+    with pytest.raises(ExecutorError):
+        executor.submit(one, runner.get_type("one"))
+
+
+def test_aborting_a_queued_job_cancels_its_entry(runner: JobRunner, procrastinate_dsn: str) -> None:
+    job = runner.start("many", "tester")
+    assert runner.abort(job.id, "changed my mind")
+    assert runner.store.require_job(job.id).status is JobStatus.ABORTED
+    assert _entry(procrastinate_dsn, job.id)[0] == "cancelled"
+    runner.executor.cancel(job.id)  # again, or for a job without an entry: nothing happens, nothing raises
+    runner.executor.cancel("00000000-0000-0000-0000-000000000000")
+
+
+def test_lost_names_queued_jobs_without_a_live_entry(runner: JobRunner, procrastinate_dsn: str) -> None:
+    kept = runner.start("many", "tester")
+    gone = runner.start("many", "tester")
+    import psycopg
+
+    with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM procrastinate_jobs WHERE args->>'job_id' = %s", (gone.id,))
+    lost = runner.executor.lost([kept, gone])
+    assert list(lost) == [gone.id] and "gone" in lost[gone.id]
+    time.sleep(1.1)  # queued longer than stale_after (1 s): the reaper asks the engine about them
+    assert runner.reap_lost() == [gone.id]
+    failed = runner.store.require_job(gone.id)
+    assert failed.status is JobStatus.FAILED and "procrastinate entry" in failed.error_messages[0].message
+    assert runner.store.require_job(kept.id).status is JobStatus.QUEUED
+
+
+@pytest.mark.slow
+def test_ensure_schema_applies_it_once(postgres_admin_url: str) -> None:
+    with fresh_database(postgres_admin_url, prefix="jobdeck_schema") as url:
+        first, second = (ProcrastinateExecutor.from_url(f"procrastinate+{url}") for _ in range(2))
+        try:
+            assert first.ensure_schema() is True
+            assert second.ensure_schema() is False
+        finally:
+            first.shutdown()
+            second.shutdown()
+
+
+def test_your_own_procrastinate_app_carries_jobdeck_s_task(procrastinate_dsn: str, tmp_path: Path) -> None:
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=procrastinate_dsn))
+
+    @app.task(name="theirs.existing_task")
+    def existing_task() -> None: ...
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    runner = JobRunner(store, executor=ProcrastinateExecutor(app, queue=f"own-{tmp_path.name}"), reap=False)
+    runner.register("own", lambda ctl: None)
+    try:
+        assert {"theirs.existing_task", "jobdeck.run_job"} <= set(app.tasks)
+        job = runner.start("own", "tester")
+        assert _entry(procrastinate_dsn, job.id)[0] == "todo"
+        assert "procrastinate App" in repr(runner.executor)
+    finally:
+        runner.shutdown(0.1)
+        store.close()
+
+
+def test_with_a_postgres_store_on_the_same_database_a_job_and_its_entry_commit_together(
+        procrastinate_dsn: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from jobdeck.errors import JobConflictError
+    from jobdeck.stores.postgres import PostgresStore
+    from tests.conftest import unique_schema
+
+    queue = f"tx-{tmp_path.name}"[:60]
+    store = PostgresStore(procrastinate_dsn, schema=unique_schema())
+    executor = ProcrastinateExecutor.from_url(f"procrastinate+{procrastinate_dsn}?queue={queue}")
+    runner = JobRunner(store, executor=executor, reap=False)
+    runner.register("one", lambda ctl: None, max_concurrent=1)
+
+    def entries() -> int:
+        with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s", (queue,)).fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        job = runner.start("one", "tester")
+        assert store.require_job(job.id).status is JobStatus.QUEUED and entries() == 1
+        with pytest.raises(JobConflictError):  # the type is full: no job, and no entry either
+            runner.start("one", "tester")
+        assert entries() == 1
+        runner.abort(job.id, "make room")
+        # PostgreSQL itself refuses the entry (a trigger on this test's queue): the job's row goes with it
+        with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+            conn.execute(f"""
+                CREATE FUNCTION refuse_{queue.replace('-', '_')}() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+                CREATE TRIGGER refuse_{queue.replace('-', '_')} BEFORE INSERT ON procrastinate_jobs FOR EACH ROW
+                WHEN (NEW.queue_name = '{queue}') EXECUTE FUNCTION refuse_{queue.replace('-', '_')}();""")
+        try:
+            with pytest.raises(ExecutorError, match="procrastinate cannot"):
+                runner.start("one", "tester")
+        finally:
+            with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+                conn.execute(f"DROP TRIGGER refuse_{queue.replace('-', '_')} ON procrastinate_jobs; "
+                             f"DROP FUNCTION refuse_{queue.replace('-', '_')}()")
+        assert [j.id for j in store.get_active_jobs(messages=False)] == []
+        assert [j.id for j in store.get_past_jobs(messages=False)] == [job.id]  # only the aborted one: no failed job
+        assert entries() == 1
+    finally:
+        runner.shutdown(0.1)
+        store.close()
