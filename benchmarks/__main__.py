@@ -3,8 +3,8 @@
 Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (target 5), sse (target 6),
 memory (target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming), postgres
 (the PostgreSQL store's own figures), soak (memory under 30 minutes of churn; only when named with --only),
-executor (jobs on Celery workers beside raw Celery). A section whose dependency is missing prints
-``skipped: <why>`` rows.
+executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on procrastinate's workers beside raw
+procrastinate). A section whose dependency is missing prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -29,6 +29,7 @@ SECTIONS = {
     "postgres": "benchmarks.pg_bench",
     "soak": "benchmarks.soak_bench",
     "executor": "benchmarks.executor_bench",
+    "procrastinate": "benchmarks.procrastinate_bench",
 }
 
 
