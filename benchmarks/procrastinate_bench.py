@@ -3,8 +3,10 @@
 - Dispatch latency, ``POST /start`` -> handler running (a real ``jobdeck serve`` and two ``jobdeck worker``
   processes, SQLite store), p50/p99, beside raw procrastinate ``defer`` -> task running (two plain procrastinate
   workers, same concurrency and LISTEN/NOTIFY settings). Target: jobdeck within 1.5x of raw at p50.
-- Throughput of 200 short jobs through the two workers, submitted one after another: jobdeck (every job
-  ``completed`` in the store) beside raw (every entry ``succeeded``).
+- Throughput of 200 short jobs through the two workers: jobdeck (every job ``completed`` in the store) beside
+  raw (every entry ``succeeded``).
+- ``progress()`` and ``info()`` cost per call inside a worker, beside the same handler in a local runner (the
+  stores' coalescing applies in both).
 
 Both run side by side on one database (jobdeck on queue ``jobdeck``, raw on ``bench-raw``) and their samples are
 interleaved, so that the load of a shared machine weighs on both alike. Each handler appends the time it ran to a
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .procrastinate_jobs import PROBE, RAW_TASK
+from .procrastinate_jobs import PROBE, RAW_TASK, TICKER
 from .table import Row, ms, ratio, skipped
 from .timing import percentile
 
@@ -197,6 +199,14 @@ class _Deck:
         _wait(lambda: settled(handle), 30, f"the {name} job to end")
         return ran - sent
 
+    def writes(self, params: dict[str, int]) -> dict[str, dict[str, float]]:
+        """progress()/info() cost per call inside a worker, beside the same handler in a local runner."""
+        job_id = self.client.post("/start", json={"jobType": TICKER, "params": params}).json()["id"]
+        _wait(lambda: self.ended(job_id), 300, "the ticker job", interval=0.05)
+        assert self.store is not None
+        worker: dict[str, float] = self.store.require_job(job_id, messages=False).result
+        return {"worker": worker, "local": _local_writes(self.tmp, params)}
+
     def burst(self, name: str, submit: Callable[[Path], Any], count: int, done: Callable[[list[Any]], bool]) -> float:
         """Seconds to submit ``count`` probes from four threads and see every one end."""
         from concurrent.futures import ThreadPoolExecutor
@@ -207,6 +217,23 @@ class _Deck:
             handles = list(pool.map(lambda _: submit(marker), range(count)))
         _wait(lambda: done(handles), 300, f"the {name} burst", interval=0.01)
         return time.perf_counter() - began
+
+
+def _local_writes(tmp: Path, params: dict[str, int]) -> dict[str, float]:
+    """The ticker in a local runner of this process, on a SQLite file of its own: the in-server cost."""
+    from jobdeck.stores.sqlite import SQLiteStore
+
+    from .procrastinate_jobs import build
+
+    store = SQLiteStore(tmp / "local.db")
+    runner = build(store)
+    try:
+        job = runner.start(TICKER, "bench", params)
+        result: dict[str, float] = runner.wait(job.id, timeout=300).result
+        return result
+    finally:
+        runner.shutdown(1)
+        store.close()
 
 
 def _measure(tmp: Path, dsn: str, latency_n: int, burst: int, rounds: int) -> dict[str, Any]:
@@ -226,7 +253,10 @@ def _measure(tmp: Path, dsn: str, latency_n: int, burst: int, rounds: int) -> di
             target = _succeeded(dsn, RAW_TASK) + burst
             raw_burst.append(deck.burst("raw", deck.defer, burst, lambda _h, t=target: _succeeded(dsn, RAW_TASK) >= t))
             jd_burst.append(deck.burst("jobdeck", deck.start, burst, lambda ids: all(deck.ended(j) for j in ids)))
-        return {"jobdeck": jd, "raw": raw, "jobdeck_burst": min(jd_burst), "raw_burst": min(raw_burst)}
+        writes = deck.writes({"progress": 5_000, "messages": 1_000} if burst < 200 else
+                             {"progress": 20_000, "messages": 5_000})
+        return {"jobdeck": jd, "raw": raw, "jobdeck_burst": min(jd_burst), "raw_burst": min(raw_burst),
+                "writes": writes}
     finally:
         deck.close()
 
@@ -265,4 +295,10 @@ def run(quick: bool) -> list[Row]:
                     f"{burst / raw_s:.0f} jobs/s", ratio(raw_s, jd_s),
                     note="submitted from 4 threads, until every job ended; ratio = jobdeck/raw rate",
                     values={"jobdeck_s": jd_s, "raw_s": raw_s, "jobs": burst}))
+    worker, local = found["writes"]["worker"], found["writes"]["local"]
+    for what, key in (("progress()", "progress_s"), ("info() message", "message_s")):
+        rows.append(Row(SECTION, f"{what} per call inside a procrastinate worker (SQLite store)",
+                        f"{worker[key] * 1e6:.2f} us", f"{local[key] * 1e6:.2f} us in-process runner",
+                        ratio(worker[key], local[key]), "(context: same as in the server)",
+                        values={"worker_s": worker[key], "local_s": local[key]}))
     return rows

@@ -1,7 +1,8 @@
 """The processes of the procrastinate benchmark: jobdeck's job type, and a raw procrastinate worker to compare with.
 
 - ``build(store)``: a runner with ``bench-probe``, whose handler appends ``<time.time()>`` to the file its
-  ``marker`` param names, the moment it runs (``jobdeck serve/worker --app benchmarks.procrastinate_jobs:build``).
+  ``marker`` param names, the moment it runs (``jobdeck serve/worker --app benchmarks.procrastinate_jobs:build``),
+  and ``bench-ticker``, the executor section's per-call cost of ``progress()`` and ``info()``.
 - ``python -m benchmarks.procrastinate_jobs raw-worker DSN``: procrastinate's own worker with one task,
   ``bench.raw_probe(marker)``, doing the same with no jobdeck in between (same concurrency, LISTEN/NOTIFY and
   polling settings as jobdeck's worker).
@@ -15,6 +16,7 @@ import time
 from typing import Any
 
 PROBE = "bench-probe"
+TICKER = "bench-ticker"
 RAW_TASK = "bench.raw_probe"
 RAW_QUEUE = "bench-raw"
 
@@ -36,6 +38,12 @@ def build(store: Any) -> Any:
     @runner.job(PROBE, max_concurrent=100_000, params={"marker": ""})
     def probe(ctl: Any, marker: str) -> None:
         _append(marker)
+
+    @runner.job(TICKER, max_concurrent=10, params={"progress": 20_000, "messages": 5_000})
+    def ticker(ctl: Any, progress: int, messages: int) -> dict[str, Any]:
+        from .executor_jobs import tick
+
+        return tick(ctl, progress, messages)
 
     return runner
 
