@@ -20,12 +20,13 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="jobdeck", description="Run, watch and stop long-running admin jobs.")
     add_connection_options(parser, dest_prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from . import commands, db, serve, watch, worker
+    from . import commands, db, find, serve, watch, worker
 
     serve.register(sub)
     worker.register(sub)
     commands.register(sub)
     watch.register(sub)
+    find.register(sub)
     db.register(sub)
     return parser
 

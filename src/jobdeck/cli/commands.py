@@ -16,7 +16,7 @@ from rich.text import Text
 from ..errors import InvalidArgumentError
 from ..model import ACTIVE, JobStatus
 from . import output
-from .common import ExitCode, add_connection_options, make_client
+from .common import ExitCode, add_connection_options, make_client, resolve_job_id
 
 __all__ = ["parse_params", "register"]
 
@@ -95,11 +95,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.limit is not None:
                 if args.limit < 1:
                     args.parser.error("--limit must be 1 or more")
-                jobs, following = client.past_chunk(args.job_type, statuses, limit=args.limit, before=args.before)
+                jobs, following = client.past_chunk(args.job_type, statuses, messages=1, limit=args.limit,
+                                                    before=args.before)
             elif args.before:
                 args.parser.error("--before continues a page: give --limit too")
             else:
-                jobs = client.past(args.job_type, statuses=statuses, messages=0)
+                jobs = client.past(args.job_type, statuses=statuses, messages=1)  # the newest error: its line
         else:
             if args.before:
                 args.parser.error("--before pages through past jobs: add --past --limit N")
@@ -132,7 +133,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.last is not None and args.last < 0:
         args.parser.error("--last must be 0 or more")
     with make_client(args) as client:
-        job = client.job(args.job_id, messages=args.last)
+        job = client.job(resolve_job_id(client, args.job_id), messages=args.last)
     if args.json:
         output.print_json(job.to_dict())
     else:
@@ -195,7 +196,8 @@ def cmd_abort(args: argparse.Namespace) -> int:
     if args.all_jobs == (args.job_id is not None):
         args.parser.error("give either a job ID or --all")
     with make_client(args) as client:
-        answer = client.abort_all(args.reason) if args.all_jobs else client.abort(args.job_id, args.reason)
+        answer = client.abort_all(args.reason) if args.all_jobs else \
+            client.abort(resolve_job_id(client, args.job_id), args.reason)
     if args.json:
         output.print_json(answer)
         return ExitCode.OK

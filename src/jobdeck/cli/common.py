@@ -34,6 +34,7 @@ __all__ = [
     "exit_code_for",
     "make_client",
     "outcome_code",
+    "resolve_job_id",
 ]
 
 
@@ -112,6 +113,11 @@ def error_line(exc: ClientError) -> str:
     elif exc.status_code == 403:
         text += "; check the token (--token or JOBDECK_TOKEN)"
     return text
+
+
+def resolve_job_id(client: Client, raw: str) -> str:
+    """A full id for what the user typed: a full id, or a unique prefix of at least 6 characters."""
+    return client.resolve_id(raw)
 
 
 def outcome_code(status: JobStatus) -> ExitCode:

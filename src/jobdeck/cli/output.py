@@ -23,6 +23,7 @@ from ..model import JobInfo, JobMessage, JobStatus, MessageType
 __all__ = [
     "STATUS_STYLE",
     "console",
+    "first_error_line",
     "format_duration",
     "format_operation",
     "format_time",
@@ -94,27 +95,48 @@ def progress_cell(job: JobInfo, width: int = 20) -> RenderableType:
     return table
 
 
-def jobs_table(jobs: list[JobInfo], past: bool) -> Table:
+def _short_time(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
+
+
+def first_error_line(job: JobInfo) -> str:
+    """Why a past job did not complete: the first line of its newest error, or its abort reason."""
+    if job.status is JobStatus.FAILED and job.error_messages:
+        return job.error_messages[-1].message.strip().split("\n", 1)[0]
+    if job.status is JobStatus.ABORTED and job.abort_reason:
+        return f"aborted: {job.abort_reason}"
+    return ""
+
+
+def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = None) -> Table:
+    """Jobs as rows with 8-character ids (any unique prefix of 6 or more works where an id is taken).
+
+    Status and progress never shrink; at 80 columns the type, times and author give way first, and past lists
+    end with the first line of each failed job's error."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("TYPE", no_wrap=True)
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("PROGRESS", no_wrap=True, justify="right")
-    table.add_column("OPERATION" if not past else "ENDED", no_wrap=True)
-    table.add_column("STARTED", no_wrap=True)
+    table.add_column("ID", no_wrap=True, min_width=8)
+    table.add_column("TYPE", no_wrap=True, overflow="ellipsis", max_width=22)
+    table.add_column("STATUS", no_wrap=True, min_width=9)
+    table.add_column("PROG", no_wrap=True, justify="right", min_width=4)
+    table.add_column("OPERATION" if not past else "ENDED", no_wrap=True, overflow="ellipsis")
     table.add_column("DURATION", no_wrap=True, justify="right")
-    table.add_column("AUTHOR")
+    table.add_column("AUTHOR", no_wrap=True, overflow="ellipsis", max_width=20)
+    if past:
+        table.add_column("ERROR", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     for job in jobs:
-        table.add_row(
-            Text(job.id),
+        row = [
+            Text(job.id[:8]),
             Text(job.job_type),
             status_text(job.status),
             Text(f"{job.progress * 100:.0f}%"),
-            Text(format_time(job.end_time) if past else format_operation(job)),
-            Text(format_time(job.start_time)),
+            Text(_short_time(job.end_time) if past else format_operation(job)),
             _duration_text(job),
             Text(job.author),
-        )
+        ]
+        if past:
+            why = (errors or {}).get(job.id) or first_error_line(job)
+            row.append(Text(why, style="red" if job.status is JobStatus.FAILED else ""))
+        table.add_row(*row)
     return table
 
 

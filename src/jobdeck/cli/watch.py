@@ -30,7 +30,7 @@ from ..errors import ClientError
 from ..events import EventType, JobEvent
 from ..model import TERMINAL, JobInfo, JobMessage, OperationRef, parse_time
 from . import output
-from .common import ExitCode, add_connection_options, make_client, outcome_code
+from .common import ExitCode, add_connection_options, make_client, outcome_code, resolve_job_id
 
 __all__ = ["WatchState", "follow_job", "register", "watch_all"]
 
@@ -56,7 +56,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         args.parser.error("--type applies to watching all jobs; drop it when giving an ID")
     with make_client(args) as client:
         if args.job_id:
-            return follow_job(client, args.job_id, keep_messages=10 if args.messages is None else args.messages)
+            keep = 10 if args.messages is None else args.messages
+            return follow_job(client, resolve_job_id(client, args.job_id), keep_messages=keep)
         return watch_all(client, args.job_type, keep_messages=3 if args.messages is None else args.messages)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -228,6 +229,42 @@ class Client:
         if params is not None:
             body["params"] = dict(params)
         return JobInfo.from_dict(self._json("POST", "/start", json=body))
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """The full id for a unique prefix of at least 6 characters (a full id is returned as it is);
+        404 none, 400 too short or ambiguous (the message lists the candidates)."""
+        text = str(id_or_prefix).strip()
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            pass
+        found: str = self._json("GET", "/lookup", params={"id": text})["id"]
+        return found
+
+    def search(self, text: str | None = None, *, job_type: str | None = None, statuses: Sequence[str] = (),
+               limit: int = 50, before: str | None = None) -> dict[str, Any]:
+        """``{"jobs": [...], "next": cursor | None}``: jobs whose id, author, params or messages match every
+        word of ``text``; active first, then past ones newest ended first (``before=next`` continues)."""
+        params: list[tuple[str, str]] = [("limit", str(limit))]
+        if text:
+            params.append(("q", text))
+        if job_type:
+            params.append(("jobType", job_type))
+        params.extend(("status", str(s)) for s in statuses)
+        if before:
+            params.append(("before", before))
+        page: dict[str, Any] = self._json("GET", "/search", params=params)
+        return page
+
+    def rerun(self, job_id: str, params: Mapping[str, Any] | None = None, author: str | None = None) -> JobInfo:
+        """Start a new job with ``job_id``'s type and params (``params`` replaces some); its ``rerun_of`` is
+        ``job_id``. 404 unknown job, 409 the type's limit, 400 params that do not fit."""
+        body: dict[str, Any] = {}
+        if params:
+            body["params"] = dict(params)
+        if author is not None:
+            body["author"] = author
+        return JobInfo.from_dict(self._json("POST", self._job_path(job_id, "rerun"), json=body))
 
     def job(self, job_id: str, messages: Messages = None) -> JobInfo:
         """One job (active or past) with its messages; 404 when unknown."""
