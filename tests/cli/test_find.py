@@ -53,7 +53,9 @@ def test_search_and_list_past_at_80_columns(cli: Run, run_main: Run, client: Cli
     found = cli("search", "search-test", env=server.env(COLUMNS="80"))
     assert found.returncode == 0, found.stderr
     row = next(line for line in found.stdout.splitlines() if failed[:8] in line)
-    assert "failed" in row and "ValueError: row 1" in row and len(row) <= 80
+    assert "failed" in row and "ValueError" in row and len(row) <= 80
+    wide = cli("search", "search-test", env=server.env(COLUMNS="160")).stdout
+    assert "ValueError: row 1: malformed date" in wide
     assert json.loads(run_main("search", "search-test", "--json").stdout)["jobs"][0]["id"] == failed
     assert run_main("search", "no-such-words-anywhere").stdout.strip() == "no matching jobs"
     listed = cli("list", "--past", "--limit", "5", env=server.env(COLUMNS="80"))

@@ -108,37 +108,56 @@ def first_error_line(job: JobInfo) -> str:
     return ""
 
 
-def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = None) -> Table:
-    """Jobs as rows with 8-character ids (any unique prefix of 6 or more works where an id is taken).
+def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = None,
+               width: int | None = None) -> Text:
+    """Jobs as aligned rows with 8-character ids (any unique prefix of 6 or more works where an id is taken).
 
-    Status and progress never shrink; at 80 columns the type, times and author give way first, and past lists
-    end with the first line of each failed job's error."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", no_wrap=True, min_width=8)
-    table.add_column("TYPE", no_wrap=True, overflow="ellipsis", max_width=22)
-    table.add_column("STATUS", no_wrap=True, min_width=9)
-    table.add_column("PROG", no_wrap=True, justify="right", min_width=4)
-    table.add_column("OPERATION" if not past else "ENDED", no_wrap=True, overflow="ellipsis")
-    table.add_column("DURATION", no_wrap=True, justify="right")
-    table.add_column("AUTHOR", no_wrap=True, overflow="ellipsis", max_width=20)
+    ID, status, progress and duration never shrink; when the rows are wider than the terminal (80 columns is
+    enough), the type, operation or end time, author and error give way first, cut with an ellipsis. Past lists
+    end with the first line of each failed job's newest error (or an aborted job's reason)."""
+    columns = ["ID", "TYPE", "STATUS", "PROG", "ENDED" if past else "OPERATION", "DURATION", "AUTHOR"]
+    shrink = {"TYPE": 6, "ENDED": 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
     if past:
-        table.add_column("ERROR", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
+        columns.append("ERROR")
+    rows: list[list[Text]] = []
     for job in jobs:
-        row = [
-            Text(job.id[:8]),
-            Text(job.job_type),
-            status_text(job.status),
-            Text(f"{job.progress * 100:.0f}%"),
-            Text(_short_time(job.end_time) if past else format_operation(job)),
-            _duration_text(job),
-            Text(job.author),
-        ]
+        row = [Text(job.id[:8]), Text(job.job_type), status_text(job.status), Text(f"{job.progress * 100:.0f}%"),
+               Text(_short_time(job.end_time) if past else format_operation(job)),
+               _duration_text(job), Text(job.author)]
         if past:
             why = (errors or {}).get(job.id) or first_error_line(job)
             row.append(Text(why, style="red" if job.status is JobStatus.FAILED else ""))
-        table.add_row(*row)
-    return table
-
+        rows.append(row)
+    widths = [max([len(name), *(r[i].cell_len for r in rows)]) for i, name in enumerate(columns)]
+    limit = width if width is not None else console().width
+    while sum(widths) + 2 * (len(widths) - 1) > limit:
+        candidates = [i for i, name in enumerate(columns) if name in shrink and widths[i] > shrink[name]]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: widths[i] - shrink[columns[i]])
+        widths[widest] -= 1
+    right = {"PROG", "DURATION"}
+    out = Text()
+    for cells in ([Text(name, style="bold") for name in columns], *rows):
+        line = Text()
+        for i, original in enumerate(cells):
+            cell = original.copy()
+            cell.truncate(widths[i], overflow="ellipsis", pad=False)
+            pad = " " * (widths[i] - cell.cell_len)
+            if i:
+                line.append("  ")
+            if columns[i] in right:
+                line.append(pad)
+                line.append_text(cell)
+            else:
+                line.append_text(cell)
+                if i < len(cells) - 1:
+                    line.append(pad)
+        line.rstrip()
+        out.append_text(line)
+        out.append("\n")
+    out.rstrip()
+    return out
 
 def _duration_text(job: JobInfo) -> Text:
     """How long it ran; for a job still waiting for a worker, how long it has waited."""
