@@ -32,7 +32,7 @@ from .stores import MemoryStore, Store, open_store
 
 if TYPE_CHECKING:
     from .api import create_app
-    from .client import Client
+    from .client import Client, RemoteController
     from .stores.postgres import PostgresStore
     from .stores.redis import RedisStore
     from .stores.sqlite import SQLiteStore
@@ -66,6 +66,7 @@ __all__ = [
     "PipelineController",
     "PostgresStore",
     "RedisStore",
+    "RemoteController",
     "SQLiteStore",
     "Store",
     "StoreError",
@@ -88,6 +89,7 @@ _LAZY = {
     "RedisStore": ".stores.redis",
     "PostgresStore": ".stores.postgres",
     "Client": ".client",
+    "RemoteController": ".client",
 }
 
 

@@ -20,7 +20,7 @@ class JobType:
     (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`)."""
 
     name: str
-    handler: Handler
+    handler: Handler | None  # None: an external type, run elsewhere and reported over HTTP
     title: str
     description: str = ""
     max_concurrent: int = 1
@@ -31,7 +31,12 @@ class JobType:
 
     def __post_init__(self) -> None:
         if self.spec is None:
-            object.__setattr__(self, "spec", TypeParams(self.name, self.handler, self.params))
+            object.__setattr__(self, "spec", TypeParams(self.name, self.handler or _any_params, self.params))
+
+    @property
+    def external(self) -> bool:
+        """Its jobs run elsewhere and report over the HTTP API: no handler here."""
+        return self.handler is None
 
     @property
     def is_async(self) -> bool:
@@ -47,3 +52,7 @@ class JobType:
         """Params as checked keyword arguments for the handler; InvalidParamsError (a ValueError) names the field."""
         assert self.spec is not None
         return self.spec.validate(params)
+
+
+def _any_params(ctl: Any, **params: Any) -> None:
+    """The signature of an external type: any params (the process that runs the job checks them)."""

@@ -48,7 +48,7 @@ from .executors.local import LocalExecutor
 from .jobtype import Handler, JobType
 from .model import JobInfo, JobStatus
 from .stores.base import Store
-from .stores.checks import new_owner_token
+from .stores.checks import EXTERNAL_OWNER, new_owner_token
 from .tracing import JobTrace, start_job_trace
 
 __all__ = ["JobRunner", "JobType"]
@@ -66,6 +66,16 @@ class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     timed_out: bool = False
     trace: JobTrace | None = None
+
+
+def _handler(spec: JobType) -> Handler:
+    if spec.handler is None:
+        raise JobdeckError(f"job type {spec.name!r} is external: its jobs run elsewhere, not in this runner")
+    return spec.handler
+
+
+def _any_handler(ctl: PipelineController, **params: Any) -> None:
+    """Stands in for an external type's handler while ``register`` checks the options."""
 
 
 class JobRunner:
@@ -163,6 +173,24 @@ class JobRunner:
 
     job = register
 
+    def register_external(
+        self,
+        job_type: str,
+        *,
+        title: str | None = None,
+        description: str = "",
+        max_concurrent: int = 1,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Register a type whose jobs run elsewhere: ``start`` creates the job and runs nothing; the process
+        that does the work reports over the HTTP API (``jobdeck.client.RemoteController``, or plain requests to
+        ``/single/{id}/report``). A reporter silent for the store's ``stale_after`` is failed as stale."""
+        self.register(job_type, _any_handler, title=title, description=description, max_concurrent=max_concurrent,
+                      params=params)
+        spec = self._types[job_type]
+        self._types[job_type] = JobType(spec.name, None, spec.title, spec.description, spec.max_concurrent, None,
+                                        spec.params)
+
     @property
     def types(self) -> list[JobType]:
         return list(self._types.values())
@@ -186,6 +214,9 @@ class JobRunner:
         """
         spec = self.get_type(job_type)
         spec.check_params(params)
+        if spec.external:  # runs elsewhere: nothing to run, supervise or wait for here
+            return self.store.create_job(job_type, author, params if params is not None else {},
+                                         max_active=spec.max_concurrent, owner=EXTERNAL_OWNER, rerun_of=rerun_of)
         executor = self.executor
         local = executor.runs_in_process
         with self._lock:
@@ -300,7 +331,7 @@ class JobRunner:
         try:
             with running.trace.use() if running.trace else nullcontext(), \
                     ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
-                outcome: Any = running.job_type.handler(ctl, **kwargs)
+                outcome: Any = _handler(running.job_type)(ctl, **kwargs)
         except BaseException as exc:  # the job must end terminal whatever the handler raised
             self._record_error(running, exc)
         else:
@@ -314,7 +345,7 @@ class JobRunner:
         try:
             with running.trace.use() if running.trace else nullcontext(), \
                     ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
-                outcome: Any = await running.job_type.handler(ctl, **kwargs)
+                outcome: Any = await _handler(running.job_type)(ctl, **kwargs)
         except BaseException as exc:
             self._record_error(running, exc)
         else:

@@ -47,6 +47,8 @@ _ENV: dict[str, str] = {
     "JOBDECK_MAX_PAST_AGE": "max_past_age",
     "JOBDECK_MAX_MESSAGES": "max_messages",
     "JOBDECK_EXECUTOR": "executor",
+    "JOBDECK_EXTERNAL_TYPES": "external_types",
+    "JOBDECK_REPORT_SECRET": "report_secret",
 }
 
 
@@ -105,6 +107,8 @@ class Settings:
     max_past_age: float | None = None
     max_messages: int = DEFAULT_MAX_MESSAGES
     executor: str | None = None
+    external_types: tuple[str, ...] = ()
+    report_secret: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:

@@ -61,4 +61,5 @@ def build(store: Store) -> JobRunner:
     runner.register("Holds", holds)
     runner.register("Typos", typos)
     runner.register("Boom", boom, max_concurrent=5)
+    runner.register_external("Remote", title="Runs elsewhere", params={"size": 1}, max_concurrent=3)
     return runner

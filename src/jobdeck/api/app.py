@@ -39,6 +39,8 @@ from .middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHea
 from .notify import Notifier
 from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from .proxy import SiteCheck
+from .report import build_report_router
+from .report_token import ReportTokens
 from .roles import CanAbort, CanStart, Permissions
 from .routes import build_api_router
 from .serialize import json_response
@@ -68,6 +70,7 @@ def create_app(
     shutdown_grace: float | None = None,
     forwarded_allow_ips: str | list[str] | None = None,
     trusted_origins: list[str] | tuple[str, ...] = (),
+    report_secret: str | bytes | None = None,
 ) -> FastAPI:
     """Build the app. All its state lives on it (``app.state.deck``), so several apps can share a process.
 
@@ -90,6 +93,8 @@ def create_app(
       ``-Proto`` and ``-Host`` headers are believed; run the server without its own proxy-header handling
       (``uvicorn --no-proxy-headers``), the app does it. ``trusted_origins``: origins whose writes are accepted
       although they are not this server's own (see :mod:`jobdeck.api.proxy`).
+    - ``report_secret``: signs the report tokens of external jobs (default: derived from ``token``); servers
+      sharing a store must share it (see :mod:`jobdeck.api.report_token`).
     """
     if store is None:
         store = runner.store if runner is not None else get_default_store()
@@ -110,6 +115,7 @@ def create_app(
         inline=not store.blocking,
         shutdown_grace=shutdown_grace,
         permissions=Permissions(can_start, can_abort),
+        reports=ReportTokens(report_secret, token),
     )
     if metrics_token is not None or metrics_public:
         from .metrics import JobMetrics
@@ -145,7 +151,7 @@ def create_app(
     )
     app.state.deck = deck
     install_error_handlers(app)
-    routers = [build_api_router(deck), build_finding_router(deck)]
+    routers = [build_api_router(deck), build_finding_router(deck), build_report_router(deck)]
     for api in routers:
         app.include_router(api)  # documents the endpoints (OpenAPI); requests reach them through the routes below
     # The handlers take the bare request, so plain Starlette routes in front serve them without FastAPI's

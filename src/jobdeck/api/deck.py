@@ -17,6 +17,7 @@ from ..stores.base import Store
 from .answers import Answer, AnswerCache, Build
 from .auth import Authenticator
 from .cache import JobBytesCache
+from .report_token import ReportTokens
 from .roles import Permissions
 from .sse import Multiplexer
 
@@ -42,6 +43,7 @@ class Deck:
     shutdown_grace: float | None = None
     permissions: Permissions = field(default_factory=Permissions)
     metrics: JobMetrics | None = None  # with metrics_token or metrics_public
+    reports: ReportTokens = field(default_factory=ReportTokens)
     cache: JobBytesCache = field(default_factory=JobBytesCache)
     answers: AnswerCache = field(default_factory=AnswerCache)
     writes: int = 0  # changes made through this app (see version)

@@ -158,6 +158,7 @@ def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
         return []
     return [{
         "jobType": t.name,
+        "external": t.external,
         "title": t.title,
         "description": t.description,
         "maxConcurrent": t.max_concurrent,
@@ -295,7 +296,11 @@ def build_api_router(deck: Deck) -> APIRouter:
                 activeJobIds=exc.active_ids)
         finally:
             deck.wrote()
-        return json_response(job.to_dict(), 201)
+        answer = job.to_dict()
+        if runner.get_type(body.job_type).external:
+            # Whoever runs it elsewhere reports with this: that job's report endpoints only, until it ends.
+            answer["reportToken"] = deck.reports.issue(job.id)
+        return json_response(answer, 201)
 
     @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **_ID_ERRORS},
                 openapi_extra=_docs(_JOB_ID, _MESSAGES), summary="One job")

@@ -6,7 +6,7 @@ Responses are serialised by :mod:`jobdeck.api.serialize`; these models give the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
@@ -16,14 +16,20 @@ __all__ = [
     "AbortAccepted",
     "AbortAllAccepted",
     "AbortRequest",
+    "CompleteRequest",
     "ErrorBody",
+    "FailRequest",
     "Job",
     "JobList",
     "JobTypeInfo",
     "MessagesPage",
+    "ReportAnswer",
+    "ReportRequest",
     "StartRequest",
     "Stats",
 ]
+
+MAX_REPORT_MESSAGES = 1000
 
 
 class _Strict(BaseModel):
@@ -56,6 +62,44 @@ class StartRequest(_Strict):
 
 class AbortRequest(_Strict):
     reason: str | None = Field(None, max_length=2000, description="shown in the job's messages")
+
+
+class ReportMessage(_Strict):
+    type: Literal["info", "warning", "error"]
+    message: str
+
+
+class ReportOperation(_Strict):
+    id: str = Field(min_length=1)
+    index: int = Field(ge=1)
+    total: int = Field(ge=1)
+
+
+class ReportRequest(_Strict):
+    """Any of the fields, or none (a heartbeat). Progress is clamped to [0, 1]; messages keep their order."""
+
+    progress: float | None = Field(None, description="the job's overall progress, 0 to 1")
+    currentOperation: ReportOperation | None = Field(None, description="where the pipeline is")
+    messages: list[ReportMessage] | None = Field(None, max_length=MAX_REPORT_MESSAGES,
+                                                 description="new messages, oldest first")
+
+
+class CompleteRequest(_Strict):
+    result: Any = Field(None, description="kept with the job (JSON)")
+
+
+class FailRequest(_Strict):
+    message: str | None = Field(None, description="added as an error message")
+
+
+class EmptyRequest(_Strict):
+    pass
+
+
+class ReportAnswer(BaseModel):
+    status: str = Field(description="the job's status after the report")
+    abortRequested: bool = Field(description="true once the job should stop")
+    abortReason: str | None
 
 
 class ErrorBody(BaseModel):
@@ -126,6 +170,7 @@ class AbortAllAccepted(BaseModel):
 
 class JobTypeInfo(BaseModel):
     jobType: str
+    external: bool = Field(description="its jobs run elsewhere and report over HTTP")
     title: str
     description: str
     maxConcurrent: int

@@ -58,8 +58,9 @@ def register(sub: Any) -> None:
                     "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE, JOBDECK_FORWARDED_ALLOW_IPS, "
                     "JOBDECK_TRUSTED_ORIGINS, JOBDECK_VIEWER_TOKENS, JOBDECK_METRICS_TOKEN, JOBDECK_METRICS_PUBLIC, "
                     "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, JOBDECK_PUBLIC_URL, "
-                    "JOBDECK_MAX_PAST_JOBS, JOBDECK_MAX_PAST_AGE, JOBDECK_MAX_MESSAGES, JOBDECK_EXECUTOR; lists "
-                    "separated by commas or spaces).",
+                    "JOBDECK_MAX_PAST_JOBS, JOBDECK_MAX_PAST_AGE, JOBDECK_MAX_MESSAGES, JOBDECK_EXECUTOR, "
+                    "JOBDECK_EXTERNAL_TYPES; lists separated by commas or spaces; JOBDECK_REPORT_SECRET signs "
+                    "report tokens).",
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -68,6 +69,9 @@ def register(sub: Any) -> None:
                              "(default: sqlite file under $XDG_DATA_HOME/jobdeck)")
     parser.add_argument("--app", metavar="MODULE:ATTR",
                         help="your job types: a JobRunner, or a callable (store) -> JobRunner")
+    parser.add_argument("--external-type", action="append", metavar="NAME", dest="external_types",
+                        help="a job type that runs elsewhere and reports over HTTP (started like any other; the "
+                             "start answer carries its report token); repeatable")
     parser.add_argument("--executor", metavar="URL",
                         help="where jobs run: local:// (here, default), celery+redis://host:6379/1, "
                              "celery+amqp://user:pass@host:5672//, procrastinate+postgresql://host/db; with a task "
@@ -143,7 +147,9 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  max_past_age=args.max_past_age, max_messages=args.max_messages,
                                  notify=_listed(args.notify), notify_secret=args.notify_secret,
                                  notify_completed=_listed(args.notify_completed), public_url=args.public_url,
-                                 executor=getattr(args, "executor", None))
+                                 executor=getattr(args, "executor", None),
+                                 external_types=tuple(args.external_types)
+                                 if getattr(args, "external_types", None) else None)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
 
@@ -241,6 +247,11 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
         from ..demo import register_demo
 
         register_demo(runner, speed=settings.demo_speed)
+    for name in settings.external_types:
+        try:
+            runner.register_external(name)
+        except ValueError as exc:
+            raise _Fatal(f"--external-type: {exc}", 2) from None
     if settings.executor:
         try:
             runner.set_executor(settings.executor)
@@ -275,7 +286,7 @@ def _serve(args: argparse.Namespace) -> None:
                          notifier=_notifier(settings, runner.store),
                          prefix=settings.prefix, ping_interval=settings.ping_interval,
                          shutdown_grace=settings.shutdown_grace, forwarded_allow_ips=settings.forwarded_allow_ips,
-                         trusted_origins=settings.trusted_origins)
+                         trusted_origins=settings.trusted_origins, report_secret=settings.report_secret)
     except ValueError as exc:
         raise _Fatal(str(exc), 2) from None
     except ImportError as exc:  # an extra that is not installed (jobdeck[metrics])
@@ -332,7 +343,8 @@ def _executor_text(runner: JobRunner) -> str:
 def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str | None, generated: bool) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     base = f"http://{host}:{settings.port}"
-    types = ", ".join(t.name for t in runner.types) or "none registered (use --app or --demo)"
+    types = ", ".join(t.name + (" (external)" if t.external else "") for t in runner.types) \
+        or "none registered (use --app or --demo)"
     lines = [
         f"jobdeck serving on {base}",
         f"  store: {store_text}",

@@ -6,12 +6,15 @@
             ...
         final = client.wait(job.id)
 
+``RemoteController`` reports a job that runs away from the store (an external job type) over the API.
+
 Every error answer becomes :class:`jobdeck.ClientError` carrying the server's ``error`` text and the HTTP
 status; a server that cannot be reached becomes a ``ClientError`` with ``status_code=None`` and one line that
 says so. The token is sent as a bearer header and never appears in ``repr`` or in error messages.
 """
 
 from .http import DEFAULT_PREFIX, DEFAULT_URL, Client
+from .remote import RemoteController
 from .stream import EventStream, StreamReset
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client", "EventStream", "StreamReset"]
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client", "EventStream", "RemoteController", "StreamReset"]

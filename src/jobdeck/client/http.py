@@ -266,6 +266,22 @@ class Client:
             body["author"] = author
         return JobInfo.from_dict(self._json("POST", self._job_path(job_id, "rerun"), json=body))
 
+    def start_external(self, job_type: str, params: Mapping[str, Any] | None = None, author: str | None = None,
+                       ) -> tuple[JobInfo, str]:
+        """Start a job of an external type: the job and its report token, for the process that will run it
+        (``RemoteController(job.id, url, token)``). ClientError if the type is not external."""
+        body: dict[str, Any] = {"jobType": job_type}
+        if author is not None:
+            body["author"] = author
+        if params is not None:
+            body["params"] = dict(params)
+        answer = self._json("POST", "/start", json=body)
+        token = answer.get("reportToken") if isinstance(answer, dict) else None
+        if not isinstance(token, str):
+            raise ClientError(f"job type {job_type!r} is not external: its jobs run on the server and take no "
+                              f"report token (job {answer.get('id') if isinstance(answer, dict) else '?'} started)")
+        return JobInfo.from_dict(answer), token
+
     def job(self, job_id: str, messages: Messages = None) -> JobInfo:
         """One job (active or past) with its messages; 404 when unknown."""
         data = self._json("GET", self._job_path(job_id, "progress"), params={"messages": _messages_param(messages)})

@@ -24,7 +24,7 @@ from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
-from .checks import TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
+from .checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -595,6 +595,9 @@ class Store(ABC):
             return (f"{STALE_PREFIX}: its process {job.owner} is alive but recorded no heartbeat for {beat:.0f}s "
                     f"and nothing for {idle:.0f}s (stale_after={self.stale_after:g}s): the store was "
                     "unreachable from it for longer than it retried")
+        if job.owner == EXTERNAL_OWNER:
+            return (f"{STALE_PREFIX}: its external reporter sent no report or heartbeat for {beat:.0f}s "
+                    f"(stale_after={self.stale_after:g}s); the process reporting over HTTP most likely stopped")
         who = f"process {job.owner}" if job.owner else "the process running it"
         return (f"{STALE_PREFIX}: {who} stopped sending heartbeats {beat:.0f}s ago and the job reported "
                 f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process died, hung or "

@@ -12,10 +12,12 @@ from .._json import check_json, safe_text
 from ..errors import InvalidArgumentError
 from ..model import parse_time
 
-__all__ = ["TimeLike", "as_timestamp", "check_id", "check_json", "check_progress", "check_text", "new_owner_token",
-           "redact_url"]
+__all__ = ["EXTERNAL_OWNER", "TimeLike", "as_timestamp", "check_id", "check_json", "check_progress", "check_text",
+           "new_owner_token", "redact_url"]
 
 TimeLike = float | int | str | datetime
+# The owner of a job of an external type: its work runs elsewhere and reports over HTTP.
+EXTERNAL_OWNER = "external"
 
 
 def as_timestamp(value: TimeLike | None, name: str) -> float | None:

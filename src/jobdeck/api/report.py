@@ -1,0 +1,159 @@
+"""Progress reported over HTTP by a job that runs elsewhere (an external job type, any process or language).
+
+    POST {prefix}/single/{id}/report    {"progress"?, "currentOperation"?, "messages"?: [{type, message}]}
+    POST {prefix}/single/{id}/complete  {"result"?}
+    POST {prefix}/single/{id}/fail      {"message"?}
+    POST {prefix}/single/{id}/aborted   {}
+
+Each takes the admin credentials or the job's report token (:mod:`jobdeck.api.report_token`) and answers
+``{"status", "abortRequested", "abortReason"}``, so a remote worker learns of an abort in the round trip of its
+next report; an empty report is a heartbeat. The store's rules hold: progress is clamped, message caps apply,
+terminal states are final (a report on a job that has ended answers 409 with its ``status``). A job asked to
+abort that still reports after the runner's abort grace is failed, as a local handler would be; a reporter
+that falls silent is failed by the stale-job reaper, with a reason that says so.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from ..model import JobInfo, JobStatus, OperationRef
+from ..stores.base import Store
+from . import schemas
+from .auth import Authenticator
+from .deck import Deck
+from .errors import ApiError
+from .report_token import REPORT_TOKEN_PREFIX
+from .serialize import json_response, parse_job_id
+
+__all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]
+
+DEFAULT_ABORT_GRACE = 30.0
+
+
+class _Ended(Exception):
+    def __init__(self, job: JobInfo) -> None:
+        self.job = job
+
+
+def _answer(job: JobInfo) -> dict[str, Any]:
+    return {"status": job.status.value, "abortRequested": job.status in (JobStatus.ABORTING, JobStatus.ABORTED),
+            "abortReason": job.abort_reason}
+
+
+def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float) -> dict[str, Any]:
+    wrote = False
+    for item in body.messages or ():
+        wrote = store.add_message(job_id, item.type, item.message) or wrote
+    if body.progress is not None or body.currentOperation is not None:
+        op = body.currentOperation
+        ref = OperationRef(op.id, op.index, op.total) if op is not None else None
+        value = body.progress if body.progress is not None else store.require_job(job_id, messages=False).progress
+        wrote = store.update_progress(job_id, value, ref) or wrote
+    if not body.messages and body.progress is None and body.currentOperation is None:
+        wrote = store.heartbeat(job_id)
+    # Reading the job flushes what the store buffered: once this answers, the report is stored.
+    job = store.require_job(job_id, messages=False)
+    if not wrote and job.status.is_terminal:
+        raise _Ended(job)
+    if job.status is JobStatus.ABORTING and job.abort_time is not None and time.time() - job.abort_time > grace:
+        store.fail_job(job_id, f"Job did not stop within {grace:g}s of the abort request; its external reporter "
+                               "was still reporting, so it was marked failed")
+        job = store.require_job(job_id, messages=False)
+    return _answer(job)
+
+
+def _end(store: Store, job_id: str, how: str, body: Any) -> dict[str, Any]:
+    if how == "complete":
+        done = store.complete_job(job_id, body.result)
+    elif how == "fail":
+        done = store.fail_job(job_id, body.message)
+    else:
+        done = store.mark_aborted(job_id)
+    job = store.require_job(job_id, messages=False)
+    if not done:
+        raise _Ended(job)
+    return _answer(job)
+
+
+def _late(job: JobInfo) -> Response:
+    return json_response({"error": f"job {job.id} already ended with status {job.status.value!r}; terminal states "
+                                   "are final and later reports are not recorded", "status": job.status.value}, 409)
+
+
+def _docs(body: type[BaseModel]) -> dict[str, Any]:
+    return {"parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "the job's id"}],
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": body.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.ErrorBody, "description": text} for code, text in (
+        (400, "malformed report: the message names the field"), (401, "no credentials"),
+        (403, "wrong credentials, or the report token of another job"), (404, "no such job"),
+        (409, "the job already ended; the body's status says how"))}
+
+
+def build_report_router(deck: Deck) -> APIRouter:
+    """The report endpoints of external jobs, bound to ``deck``."""
+    router = APIRouter(prefix=deck.prefix, tags=["reporting"])
+    store = deck.store
+
+    async def allow(request: Request, job_id: str) -> None:
+        # Self-contained on purpose: the report token is honoured here and nowhere else.
+        supplied = Authenticator.supplied_token(request)
+        if supplied is not None and supplied.startswith(REPORT_TOKEN_PREFIX):
+            if not deck.reports.valid(job_id, supplied):
+                raise ApiError(403, "this report token is not valid for this job")
+            return
+        await deck.auth.authenticate(request)
+
+    async def body_of(request: Request, model: type[BaseModel]) -> Any:
+        raw = await request.body()
+        return model.model_validate_json(raw if raw.strip() else b"{}")
+
+    def grace() -> float:
+        return deck.runner.abort_grace if deck.runner is not None else DEFAULT_ABORT_GRACE
+
+    @router.post("/single/{job_id}/report", responses={200: {"model": schemas.ReportAnswer}, **_ERRORS},
+                 openapi_extra=_docs(schemas.ReportRequest),
+                 summary="Report progress, the current operation and messages of an external job (or heartbeat)")
+    async def report(request: Request) -> Response:
+        job_id = parse_job_id(request.path_params["job_id"])
+        await allow(request, job_id)
+        body = await body_of(request, schemas.ReportRequest)
+        try:
+            return json_response(await deck.call(_report, store, job_id, body, grace()))
+        except _Ended as ended:
+            return _late(ended.job)
+        finally:
+            deck.wrote()
+
+    def ending(how: str, model: type[BaseModel], summary: str) -> None:
+        async def end(request: Request) -> Response:
+            job_id = parse_job_id(request.path_params["job_id"])
+            await allow(request, job_id)
+            body = await body_of(request, model)
+            try:
+                return json_response(await deck.call(_end, store, job_id, how, body))
+            except _Ended as ended:
+                return _late(ended.job)
+            except ValueError as exc:  # a result that is not JSON
+                raise ApiError(400, str(exc)) from None
+            finally:
+                deck.wrote()
+
+        end.__name__ = how
+        router.add_api_route(f"/single/{{job_id}}/{how}", end, methods=["POST"], summary=summary,
+                             responses={200: {"model": schemas.ReportAnswer}, **_ERRORS}, openapi_extra=_docs(model))
+
+    ending("complete", schemas.CompleteRequest, "An external job completed (with an optional result)")
+    ending("fail", schemas.FailRequest, "An external job failed (with an optional error message)")
+    ending("aborted", schemas.EmptyRequest, "An external job stopped after an abort request")
+    return router
