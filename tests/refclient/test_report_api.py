@@ -135,3 +135,15 @@ async def test_report_tokens_are_per_job_and_per_secret(runner: JobRunner) -> No
     assert TOKEN not in tokens[0] and tokens[0] != apps[0].state.deck.reports.issue(str(uuid.uuid4()))
     with pytest.raises(ValueError, match="at least 16"):
         create_app(runner=runner, token=TOKEN, report_secret="short")
+
+
+async def test_a_viewer_may_not_report(runner: JobRunner) -> None:
+    app = create_app(runner=runner, token=TOKEN, viewer_tokens=["viewer-token-for-reports"])
+    job_id = runner.start("Remote", "me").id
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
+        viewer = {"Authorization": "Bearer viewer-token-for-reports"}
+        assert (await client.get(f"{API}/single/{job_id}/progress", headers=viewer)).status_code == 200
+        refused = await client.post(f"{API}/single/{job_id}/report", headers=viewer, json={"progress": 0.5})
+        assert refused.status_code == 403 and refused.json()["requiredRole"] == "admin"
+        assert (await client.post(f"{API}/single/{job_id}/report", headers=ADMIN, json={})).status_code == 200
+    assert runner.store.require_job(job_id).progress == 0.0

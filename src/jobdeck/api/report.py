@@ -87,7 +87,8 @@ def _late(job: JobInfo) -> Response:
 
 
 def _docs(body: type[BaseModel]) -> dict[str, Any]:
-    return {"parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+    return {"parameters": [{"name": "job_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"},
                             "description": "the job's id"}],
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": body.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
@@ -112,7 +113,8 @@ def build_report_router(deck: Deck) -> APIRouter:
             if not deck.reports.valid(job_id, supplied):
                 raise ApiError(403, "this report token is not valid for this job")
             return
-        await deck.auth.authenticate(request)
+        # Otherwise an admin (a viewer reads, it does not report).
+        deck.permissions.require_admin(await deck.auth.identify(request), f"reporting on job {job_id}")
 
     async def body_of(request: Request, model: type[BaseModel]) -> Any:
         raw = await request.body()
