@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,3 +55,24 @@ def test_reference_auth_example_answers_as_the_reference_does(tmp_path: Path) ->
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.mark.slow
+def test_reporting_examples_run_against_a_real_server(tmp_path: Path) -> None:
+    """examples/remote_report.py (RemoteController) and .mjs (plain fetch, when Node is installed)."""
+    import shutil
+
+    from tests.serve_process import ServeProcess, clean_env
+
+    token = "examples-admin-token-31"
+    with ServeProcess(tmp_path, ["--store", "memory://", "--external-type", "Reindex"], token=token) as server:
+        env = clean_env(JOBDECK_URL=server.url, JOBDECK_TOKEN=token)
+        runs = [[sys.executable, str(ROOT / "examples" / "remote_report.py")]]
+        node = shutil.which("node")
+        if node is not None:
+            runs.append([node, str(ROOT / "examples" / "remote_report.mjs")])
+        for command in runs:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=True)
+            job = server.api("GET", f"/single/{out.stdout.strip().splitlines()[-1]}/progress").json()
+            assert job["status"] == "completed" and job["progress"] == 1.0, job
+            assert job["infoMessages"], job
