@@ -155,7 +155,7 @@ def test_9_a_long_job_never_waits_behind_another_workers_long_job(deck: Deployme
     b = owner_pid(deck.wait_status(second["id"], "running", timeout=10))  # the idle worker takes it at once
     assert a != b
     third = deck.start_ok("Parallel", seconds=60.0)  # both busy: it waits, held by no worker
-    time.sleep(1.0)  # noqa: give a prefetching worker the time to grab it (it must not)
+    time.sleep(1.0)  # a window in which a prefetching worker would grab it (it must not)
     assert deck.job(third["id"])["status"] == "queued"
     deck.server.api("POST", f"/single/{second['id']}/abort")
     started = deck.wait_status(third["id"], "running", timeout=10)

@@ -70,7 +70,7 @@ def test_7_jobs_in_flight_all_end_terminal_after_the_broker_returns(fragile: tup
     broker.stop()  # without persistence: the waiting message is gone for good
     for _ in range(5):
         assert deck.server.api("GET", "/active").status_code == 200
-    time.sleep(2)  # noqa: the broker stays away for a few seconds
+    time.sleep(2)  # the outage itself lasts a few seconds: a duration, not a wait for a condition
     broker.start()
     for job in running:  # they ran on, writing to the store, which never went away
         assert deck.wait_status(job["id"], "completed", timeout=30)["result"] is not None
@@ -110,7 +110,7 @@ def test_7_the_store_going_away_gives_clear_503s_and_every_job_ends_terminal(
     answers.append(deck.start("Parallel", seconds=0.1))
     assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
     assert all("Redis store" in a.json()["error"] and "Traceback" not in a.text for a in answers)
-    time.sleep(2)  # noqa: the store stays away for a few seconds
+    time.sleep(2)  # the outage itself lasts a few seconds: a duration, not a wait for a condition
     store_server.start()
     # The handler met the outage (its writes and abort checks failed): its job ends terminal once the store is
     # back, at the latest through the stale reaper.
