@@ -67,12 +67,17 @@ class JobNotFoundError(JobdeckError, KeyError):
 
 
 class JobFinishedError(JobdeckError):
-    """The job is already completed, failed or aborted; terminal states are final."""
+    """The job is already completed, failed or aborted; terminal states are final.
+
+    The store's own mutations answer ``False`` instead (a handler unwinding after an abort must not crash);
+    this is raised where a caller asked explicitly, such as a late report over HTTP (409 with the ``status``).
+    """
 
     def __init__(self, job_id: str, status: str) -> None:
         self.job_id = job_id
         self.status = status
-        super().__init__(f"job {job_id} already finished with status {status!r}; terminal states are final")
+        super().__init__(f"job {job_id} already ended with status {status!r}; terminal states are final, "
+                         "so the change is not recorded")
 
 
 class JobConflictError(JobdeckError):

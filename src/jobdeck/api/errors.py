@@ -40,11 +40,11 @@ class ApiError(HTTPException):
         super().__init__(status_code, message, headers)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None,
+def error_response(status_code: int, message: str, headers: dict[str, str] | None = None,
                    **extra: Any) -> Response:
-    """The JSON error body every failing request gets."""
+    """The JSON error body every failing request gets (``extra`` fields beside ``error``, e.g. ``status``)."""
     body = dumps({"error": message, **extra})
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
 
 
 def validation_message(errors: Any) -> str:
@@ -89,6 +89,8 @@ async def _jobdeck_error(request: Request, exc: Exception) -> Response:
         extra["field"] = exc.field
     if isinstance(exc, AmbiguousJobIdError):
         extra["candidates"] = exc.candidates
+    if isinstance(exc, JobFinishedError):
+        extra["status"] = exc.status
     return error_response(status, str(exc), **extra)
 
 

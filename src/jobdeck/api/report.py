@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from ..errors import JobFinishedError
 from ..model import JobInfo, JobStatus, OperationRef
 from ..stores.base import Store
 from . import schemas
@@ -34,11 +35,6 @@ from .serialize import json_response, parse_job_id
 __all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]
 
 DEFAULT_ABORT_GRACE = 30.0
-
-
-class _Ended(Exception):
-    def __init__(self, job: JobInfo) -> None:
-        self.job = job
 
 
 def _answer(job: JobInfo) -> dict[str, Any]:
@@ -60,7 +56,7 @@ def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float
     # Reading the job flushes what the store buffered: once this answers, the report is stored.
     job = store.require_job(job_id, messages=False)
     if not wrote and job.status.is_terminal:
-        raise _Ended(job)
+        raise JobFinishedError(job.id, job.status.value)
     if job.status is JobStatus.ABORTING and job.abort_time is not None and time.time() - job.abort_time > grace:
         store.fail_job(job_id, f"Job did not stop within {grace:g}s of the abort request; its external reporter "
                                "was still reporting, so it was marked failed")
@@ -77,13 +73,8 @@ def _end(store: Store, job_id: str, how: str, body: Any) -> dict[str, Any]:
         done = store.mark_aborted(job_id)
     job = store.require_job(job_id, messages=False)
     if not done:
-        raise _Ended(job)
+        raise JobFinishedError(job.id, job.status.value)
     return _answer(job)
-
-
-def _late(job: JobInfo) -> Response:
-    return json_response({"error": f"job {job.id} already ended with status {job.status.value!r}; terminal states "
-                                   "are final and later reports are not recorded", "status": job.status.value}, 409)
 
 
 def _docs(body: type[BaseModel]) -> dict[str, Any]:
@@ -132,8 +123,6 @@ def build_report_router(deck: Deck) -> APIRouter:
         body = await body_of(request, schemas.ReportRequest)
         try:
             return json_response(await deck.call(_report, store, job_id, body, grace()))
-        except _Ended as ended:
-            return _late(ended.job)
         finally:
             deck.wrote()
 
@@ -144,8 +133,6 @@ def build_report_router(deck: Deck) -> APIRouter:
             body = await body_of(request, model)
             try:
                 return json_response(await deck.call(_end, store, job_id, how, body))
-            except _Ended as ended:
-                return _late(ended.job)
             except ValueError as exc:  # a result that is not JSON
                 raise ApiError(400, str(exc)) from None
             finally:
