@@ -80,11 +80,12 @@ def test_a_heavy_read_does_not_stall_a_running_jobs_writes(tmp_path: Path) -> No
         assert len(reads) >= 4, "the heavy reads did not finish in time"
         slowest_read = min(reads)
         assert slowest_read > 0.2, f"the read is too light to show a stall ({slowest_read:.3f} s)"
-        # A write that waited for a read takes about as long as the read (reads under the writer's lock made
-        # one such write per read); here writes take a small fraction of it. One slow write is tolerated: on a
-        # loaded machine a thread can lose the CPU for a while without any lock involved.
+        # With reads under the writer's lock, the writer sits blocked for nearly the whole of every read: its slow
+        # writes add up to about the total read time. Here writes go on beside the reads; on a loaded machine a
+        # thread can still lose the CPU now and then without any lock involved, so a few slow writes are allowed,
+        # but together they must stay far below the time the reads took.
         slow = [w for w in writes if w >= slowest_read / 2]
-        assert len(slow) <= 1, (slow, reads, len(writes))
+        assert sum(slow) < 0.5 * sum(reads), (slow, reads, len(writes))
         assert len(writes) > 20
         assert store.require_job(running.id, messages=1).info_messages[0].message == f"step {len(writes) - 1}"
     finally:
