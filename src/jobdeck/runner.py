@@ -12,8 +12,8 @@
 Where handlers run is the executor's business (:mod:`jobdeck.executors`): by default each job runs in its own
 thread of this process (:class:`~jobdeck.executors.LocalExecutor`); with a task engine's executor the job is
 created ``queued`` and a worker of the engine runs it through :meth:`JobRunner.run_job`.
-A supervisor thread heartbeats the jobs this process runs (so a long silent step is not taken for a dead
-process), enforces timeouts and the abort grace period, and reaps stale jobs of any process.
+While handlers run, a supervisor thread (:mod:`jobdeck._supervision`) heartbeats them, enforces timeouts and the
+abort grace period, and reaps stale jobs of any process; this module holds the rules of a job's life.
 Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
 later writes are refused, but the thread itself runs on until it returns.
 """
@@ -27,10 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from ._json import safe_text
+from ._supervision import RunningJob, Supervisor, persist
 from .controller import PipelineController
 from .defaults import get_default_store
 from .errors import (
@@ -40,7 +40,6 @@ from .errors import (
     InvalidArgumentError,
     JobdeckError,
     JobNotFoundError,
-    StoreError,
     UnknownJobTypeError,
 )
 from .executors.base import Executor
@@ -49,7 +48,7 @@ from .jobtype import Handler, JobType
 from .model import JobInfo, JobStatus
 from .stores.base import Store
 from .stores.checks import EXTERNAL_OWNER, new_owner_token
-from .tracing import JobTrace, start_job_trace
+from .tracing import start_job_trace
 
 __all__ = ["JobRunner", "JobType"]
 
@@ -57,16 +56,6 @@ logger = logging.getLogger("jobdeck.runner")
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-@dataclass(eq=False)
-class _Running:
-    job_id: str
-    job_type: JobType
-    started: float
-    done: threading.Event = field(default_factory=threading.Event)
-    timed_out: bool = False
-    trace: JobTrace | None = None
-
 
 def _handler(spec: JobType) -> Handler:
     if spec.handler is None:
@@ -100,14 +89,12 @@ class JobRunner:
         self.store_retry = store_retry
         self._owner, self._owner_pid = new_owner_token(), os.getpid()
         self._types: dict[str, JobType] = {}
-        self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._closing = False
         # start() calls between the closing check and registering their job; shutdown() waits for them.
         self._starting = 0
         self._started = threading.Condition(self._lock)
-        self._stop = threading.Event()
-        self._supervisor: threading.Thread | None = None
+        self._supervision = Supervisor(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self.executor: Executor = LocalExecutor()
@@ -235,17 +222,17 @@ class JobRunner:
             together = None if local else executor.create_and_submit(create, spec)
             job = together if together is not None else create()
             if local:
-                running = _Running(job.id, spec, time.monotonic(), trace=start_job_trace(job))
+                running = RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
             with self._lock:
                 if running is not None:
-                    self._running[running.job_id] = running
+                    self._supervision.add(running)
                 self._starting -= 1
                 self._started.notify_all()
         if local:
             executor.submit(job, spec)
             return job
-        self._ensure_supervisor()  # the reaper watches queued jobs for the engine losing them
+        self._supervision.ensure_started()  # the reaper watches queued jobs for the engine losing them
         if together is not None:
             return together
         try:
@@ -265,12 +252,10 @@ class JobRunner:
         The job ends terminal whatever the handler does."""
         spec = self.get_type(job.job_type)
         kwargs = spec.check_params(job.params)
-        with self._lock:
-            running = self._running.get(job.id)  # registered by start() already for a local job
-            if running is None:
-                running = self._running[job.id] = _Running(job.id, spec, time.monotonic(),
-                                                           trace=start_job_trace(job))
-        self._ensure_supervisor()
+        running = self._supervision.get(job.id)  # registered by start() already for a local job
+        if running is None:
+            running = self._supervision.add(RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job)))
+        self._supervision.ensure_started()
         if spec.is_async:
             future = asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
             if wait:
@@ -325,7 +310,7 @@ class JobRunner:
         merged.update(params or {})
         return self.start(original.job_type, author, merged, rerun_of=original.id)
 
-    def _run_sync(self, running: _Running, kwargs: dict[str, Any]) -> None:
+    def _run_sync(self, running: RunningJob, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store, known=True)
         ctl.trace = running.trace
         try:
@@ -339,7 +324,7 @@ class JobRunner:
         finally:
             self._finish(running)
 
-    async def _run_async(self, running: _Running, kwargs: dict[str, Any]) -> None:
+    async def _run_async(self, running: RunningJob, kwargs: dict[str, Any]) -> None:
         ctl = PipelineController(running.job_id, self.store, known=True)
         ctl.trace = running.trace
         try:
@@ -354,29 +339,9 @@ class JobRunner:
             await asyncio.to_thread(self._finish, running)
 
     def _persist(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args)``, retried while the store is unreachable (StoreError) for up to ``store_retry`` seconds:
-        an outcome must not be lost to an outage that ends. One log line when the trouble starts, one when it
-        ends; the StoreError is raised when it does not end in time."""
-        deadline = time.monotonic() + self.store_retry
-        pause, failures = 0.05, 0
-        while True:
-            try:
-                value = fn(*args, **kwargs)
-            except StoreError as exc:
-                failures += 1
-                if time.monotonic() + pause > deadline:
-                    logger.error("%s: gave up after %d attempts over %gs: %s", what, failures, self.store_retry, exc)
-                    raise
-                if failures == 1:
-                    logger.warning("%s failed, retrying for up to %gs: %s", what, self.store_retry, exc)
-                time.sleep(pause)
-                pause = min(2 * pause, 2.0)
-                continue
-            if failures:
-                logger.warning("%s succeeded after %d failed attempt(s)", what, failures)
-            return value
+        return persist(what, self.store_retry, fn, *args, **kwargs)
 
-    def _record_result(self, running: _Running, result: Any) -> None:
+    def _record_result(self, running: RunningJob, result: Any) -> None:
         what = f"recording the result of job {running.job_id}"
         try:
             self._persist(what, self.store.complete_job, running.job_id, result)
@@ -384,7 +349,7 @@ class JobRunner:
             self._persist(what, self.store.fail_job, running.job_id,
                           f"handler returned a result that cannot be stored: {exc}")
 
-    def _record_error(self, running: _Running, exc: BaseException) -> None:
+    def _record_error(self, running: RunningJob, exc: BaseException) -> None:
         what = f"recording the end of job {running.job_id}"
         if isinstance(exc, AbortError):
             self._persist(what, self.store.mark_aborted, running.job_id)
@@ -392,7 +357,7 @@ class JobRunner:
         logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
         self._persist(what, self.store.fail_job, running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
 
-    def _finish(self, running: _Running) -> None:
+    def _finish(self, running: RunningJob) -> None:
         try:
             # A status from the cache is enough: a terminal one is final, and failing a job that is in fact
             # terminal changes nothing.
@@ -410,14 +375,12 @@ class JobRunner:
                     running.trace.end(self.store.get_job(running.job_id))
                 except Exception:  # tracing never stands in the way of finishing
                     logger.exception("could not end the trace of job %s", running.job_id)
-            with self._lock:
-                self._running.pop(running.job_id, None)
+            self._supervision.discard(running.job_id)
             running.done.set()
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
         """Block until this runner's handler for ``job_id`` has ended (or ``timeout``); returns the job."""
-        with self._lock:
-            running = self._running.get(job_id)
+        running = self._supervision.get(job_id)
         if running is not None:
             running.done.wait(timeout)
         return self.store.require_job(job_id)
@@ -429,10 +392,7 @@ class JobRunner:
 
     @property
     def running_ids(self) -> list[str]:
-        with self._lock:
-            return list(self._running)
-
-    # ------------------------------------------------------------------ supervision
+        return [item.job_id for item in self._supervision.jobs()]
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -443,76 +403,20 @@ class JobRunner:
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
-    def _ensure_supervisor(self) -> None:
-        with self._lock:
-            # Also when the thread is gone: a forked worker process inherits the object but not the thread.
-            if self._supervisor is None or (not self._supervisor.is_alive() and not self._stop.is_set()):
-                self._supervisor = threading.Thread(target=self._supervise, name="jobdeck-supervisor", daemon=True)
-                self._supervisor.start()
+    # ------------------------------------------------------------------ supervision
 
     def start_supervisor(self) -> None:
         """Start heartbeats and the stale-job reaper now (``start`` does it on demand)."""
-        self._ensure_supervisor()
+        self._supervision.ensure_started()
 
-    def _supervise(self) -> None:
-        next_reap = 0.0
-        failures, since = 0, 0.0
-        while not self._stop.wait(self.heartbeat_interval):
-            try:
-                self.tick()
-                if self.reap and time.monotonic() >= next_reap:
-                    for job_id in self.store.reap_stale(alive_owner=self.owner):
-                        logger.warning("failed stale job %s", job_id)
-                    self.reap_lost()
-                    next_reap = time.monotonic() + max(self.heartbeat_interval, self.store.stale_after / 4)
-            except Exception as exc:  # a store hiccup must not kill supervision; the next tick retries
-                failures += 1
-                if failures == 1:  # one line when an outage starts (a traceback only for the unexpected)...
-                    since = time.monotonic()
-                    logger.warning("job supervision failed, retrying every %gs: %s: %s", self.heartbeat_interval,
-                                   type(exc).__name__, exc, exc_info=not isinstance(exc, StoreError))
-                continue
-            if failures:  # ...and one when it ends
-                logger.warning("job supervision works again after %d failed round(s) in %.1fs", failures,
-                               time.monotonic() - since)
-                failures = 0
+    def tick(self) -> None:
+        """One round of supervision: heartbeats, timeouts, abort grace (:mod:`jobdeck._supervision`)."""
+        self._supervision.tick()
 
     def reap_lost(self, now: float | None = None) -> list[str]:
         """Fail the queued jobs the executor's engine says it lost (asked only about jobs queued longer than
         ``stale_after``); each exactly once. Returns their ids."""
-        if self.executor.runs_in_process:
-            return []
-        now = time.time() if now is None else now
-        waiting = [j for j in self.store.get_active_jobs(messages=False)
-                   if j.status is JobStatus.QUEUED and now - (j.queued_time or j.start_time) > self.store.stale_after]
-        if not waiting:
-            return []
-        failed = []
-        for job_id, why in self.executor.lost(waiting).items():
-            if self.store.fail_lost(job_id, f"Job lost while queued: {why}"):
-                logger.warning("failed lost queued job %s: %s", job_id, why)
-                failed.append(job_id)
-        return failed
-
-    def tick(self) -> None:
-        """One round of supervision: heartbeats, timeouts, abort grace."""
-        with self._lock:
-            running = list(self._running.values())
-        now_mono, now = time.monotonic(), time.time()
-        for item in running:
-            job_id, spec = item.job_id, item.job_type
-            job = self.store.get_job(job_id)
-            if job is None or not job.is_active:
-                continue
-            self.store.heartbeat(job_id, self.owner)
-            if spec.timeout is not None and not item.timed_out and now_mono - item.started > spec.timeout:
-                item.timed_out = True
-                self.store.request_abort(job_id, f"timeout: the job ran longer than {spec.timeout:g}s")
-            elif job.status is JobStatus.ABORTING and job.abort_time is not None \
-                    and now - job.abort_time > self.abort_grace:
-                why = "its timeout" if item.timed_out else "the abort request"
-                self.store.fail_job(job_id, f"Job did not stop within {self.abort_grace:g}s of {why}; "
-                                            "it was marked failed and its handler abandoned")
+        return self._supervision.reap_lost(now)
 
     def shutdown(self, grace: float = 10.0, reason: str = "server shutting down") -> list[str]:
         """Ask every job this process runs to abort, wait up to ``grace`` seconds, fail what is still active.
@@ -525,7 +429,7 @@ class JobRunner:
             # A start() past its closing check creates its job now: wait for it to be registered, so that it
             # is asked to stop like the others.
             self._started.wait_for(lambda: self._starting == 0, timeout=grace)
-            running = list(self._running.values())
+            running = self._supervision.jobs()
         for item in running:
             try:
                 self.store.request_abort(item.job_id, reason)
@@ -543,9 +447,7 @@ class JobRunner:
                     forced.append(item.job_id)
             except JobdeckError as exc:  # the store is unreachable: the stale reaper will end the job
                 logger.error("could not fail job %s at shutdown: %s", item.job_id, exc)
-        self._stop.set()
-        if self._supervisor is not None:
-            self._supervisor.join(timeout=5)
+        self._supervision.stop(timeout=5)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None:
