@@ -16,7 +16,7 @@ LAYERS = {
     "errors": 0, "_json": 0, "model": 0, "events": 0, "pipeline": 0, "params": 0,
     "stores": 1, "defaults": 1,
     "controller": 2, "runner": 2, "jobtype": 2, "executors": 2, "settings": 2, "demo": 2, "logcapture": 2,
-    "tracing": 2, "_supervision": 2,
+    "tracing": 2, "_supervision": 2, "metrics": 2,
     "api": 3, "ui": 3, "client": 3, "cli": 3,
     "_version": 0,
 }

@@ -39,6 +39,8 @@ _ENV: dict[str, str] = {
     "JOBDECK_VIEWER_TOKENS": "viewer_tokens",
     "JOBDECK_METRICS_TOKEN": "metrics_token",
     "JOBDECK_METRICS_PUBLIC": "metrics_public",
+    "JOBDECK_METRICS_PORT": "metrics_port",
+    "JOBDECK_METRICS_ADDR": "metrics_addr",
     "JOBDECK_NOTIFY": "notify",
     "JOBDECK_NOTIFY_SECRET": "notify_secret",
     "JOBDECK_NOTIFY_COMPLETED": "notify_completed",
@@ -79,7 +81,8 @@ class Settings:
     forwarded host and scheme are believed; ``trusted_origins`` are origins always allowed to write.
     Lists (``viewer_tokens``, ``notify``, ``notify_completed``) come from the environment separated by commas
     or spaces. ``max_past_jobs``, ``max_past_age`` (seconds) and ``max_messages`` (per kind and job) are the
-    store's retention: they bound its size.
+    store's retention: they bound its size. ``metrics_port`` and ``metrics_addr`` are a worker's (``jobdeck
+    worker``): where it serves its own Prometheus figures (the server serves them at ``/metrics``).
     """
 
     host: str = "127.0.0.1"
@@ -99,6 +102,8 @@ class Settings:
     viewer_tokens: tuple[str, ...] = ()
     metrics_token: str | None = None
     metrics_public: bool = False
+    metrics_port: int | None = None
+    metrics_addr: str = "127.0.0.1"
     notify: tuple[str, ...] = ()
     notify_secret: str | None = None
     notify_completed: tuple[str, ...] = ()
@@ -135,6 +140,12 @@ class Settings:
             raise InvalidArgumentError(
                 f"metrics_public serves /metrics without a token, which is allowed on a loopback "
                 f"host only, not {self.host!r}; use a metrics token instead")
+        if self.metrics_port is not None and (isinstance(self.metrics_port, bool)
+                                              or not isinstance(self.metrics_port, int)
+                                              or not 0 <= self.metrics_port <= 65535):
+            raise InvalidArgumentError(f"metrics_port must be an integer from 0 to 65535, got {self.metrics_port!r}")
+        if not isinstance(self.metrics_addr, str) or not self.metrics_addr.strip():
+            raise InvalidArgumentError(f"metrics_addr must be a host address, got {self.metrics_addr!r}")
         for url in self.notify:
             check_notify_url(url)
         for name in ("max_past_jobs", "max_messages"):
@@ -193,7 +204,7 @@ def _convert(raw: str, kind: Any) -> Any:
     text = str(kind)
     if text == "tuple[str, ...]":
         return tuple(part for part in raw.replace(",", " ").split() if part)
-    if text == "int":
+    if text in ("int", "int | None"):
         return int(raw)
     if text in ("float", "float | None"):
         return float(raw)

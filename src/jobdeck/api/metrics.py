@@ -2,12 +2,16 @@
 
 Each app has its own ``CollectorRegistry`` (never the process-global one), so two apps in a process never mix.
 
-Which figures are whose, when several server processes share one store and Prometheus scrapes each:
+Which figures are whose, when several server processes (and the workers of a task engine) share one store and
+Prometheus scrapes each:
 
-- **Per process** (sum them over instances): ``jobdeck_jobs_started_total``, ``jobdeck_jobs_finished_total``,
-  ``jobdeck_job_duration_seconds``, ``jobdeck_jobs_reaped_total``, ``jobdeck_event_stream_clients``,
-  ``jobdeck_store_errors_total``. A transition is counted by the one process whose store call made it (the
-  store's atomic step lets exactly one win), so a job is never counted twice however many servers watch it.
+- **Per process** (sum them over instances): the job counters and histograms of :mod:`jobdeck.metrics`
+  (``jobdeck_jobs_queued_total``, ``jobdeck_jobs_started_total``, ``jobdeck_jobs_finished_total``,
+  ``jobdeck_job_duration_seconds``, ``jobdeck_job_queue_wait_seconds``, ``jobdeck_jobs_reaped_total``), and
+  ``jobdeck_event_stream_clients``, ``jobdeck_store_errors_total``. A transition is counted by the one process
+  whose store call made it (the store's atomic step lets exactly one win), so a job is never counted twice
+  however many servers watch it. With a task engine, what workers do (claim, complete, fail) is counted by the
+  workers: scrape them too (``jobdeck worker --metrics-port``).
 - **Store-wide** (every instance reports the same value; take ``max``, not ``sum``): ``jobdeck_jobs_active``, read
   from the store at scrape time.
 """
@@ -23,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import InvalidArgumentError, JobdeckError
+from ..metrics import JobCounters, load_prometheus
 from ..settings import is_loopback
 from ..stores.base import Store, Transition
 from .errors import ApiError
@@ -30,21 +35,9 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from .sse import Multiplexer
 
-__all__ = ["DURATION_BUCKETS", "JobMetrics", "load_prometheus"]
+__all__ = ["JobMetrics"]
 
 logger = logging.getLogger("jobdeck.metrics")
-
-# Admin jobs run from seconds to hours.
-DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
-
-
-def load_prometheus() -> Any:
-    """The ``prometheus_client`` module, or ImportError naming the extra to install."""
-    try:
-        import prometheus_client
-    except ImportError:
-        raise ImportError("/metrics needs prometheus_client: pip install 'jobdeck[metrics]'") from None
-    return prometheus_client
 
 
 class JobMetrics:
@@ -65,16 +58,7 @@ class JobMetrics:
         self._token = token.encode() if token is not None else None
         self.public = public
         self.registry = prom.CollectorRegistry(auto_describe=True)
-        labels = ("job_type",)
-        self.started = prom.Counter("jobdeck_jobs_started", "Jobs this process created", labels,
-                                    registry=self.registry)
-        self.finished = prom.Counter("jobdeck_jobs_finished", "Jobs this process brought to a terminal status",
-                                     ("job_type", "status"), registry=self.registry)
-        self.duration = prom.Histogram("jobdeck_job_duration_seconds", "Start to terminal status, of the jobs this "
-                                       "process finished", ("job_type", "status"), buckets=DURATION_BUCKETS,
-                                       registry=self.registry)
-        self.reaped = prom.Counter("jobdeck_jobs_reaped", "Active jobs this process failed as stale", labels,
-                                   registry=self.registry)
+        self.counters = JobCounters(self.registry)
         self.store_errors = prom.Counter("jobdeck_store_errors", "Store calls of this server that failed",
                                          registry=self.registry)
         clients = prom.Gauge("jobdeck_event_stream_clients", "Open /events streams on this process",
@@ -85,16 +69,7 @@ class JobMetrics:
     # ------------------------------------------------------------------ counting
 
     def observe(self, transition: Transition) -> None:
-        job = transition.job
-        if transition.created:
-            self.started.labels(job.job_type).inc()
-            return
-        status = job.status.value
-        self.finished.labels(job.job_type, status).inc()
-        if job.end_time is not None:
-            self.duration.labels(job.job_type, status).observe(max(0.0, job.end_time - job.start_time))
-        if transition.reaped:
-            self.reaped.labels(job.job_type).inc()
+        self.counters.observe(transition)
 
     def store_failed(self) -> None:
         self.store_errors.inc()

@@ -6,6 +6,10 @@
 The job types come from ``--app`` / ``--demo`` exactly as for ``jobdeck serve`` (the server and its workers load
 the same app). The store must be the one the server uses. SIGTERM drains: the jobs this worker runs are asked
 to abort and end in a terminal state within ``--grace`` seconds; queued jobs stay queued for other workers.
+
+``--metrics-port`` serves the worker's own Prometheus figures (the jobs it claims, completes, fails; see
+:mod:`jobdeck.metrics`) with ``prometheus_client``'s HTTP server, on loopback unless ``--metrics-addr`` says
+otherwise: Prometheus scrapes the server and every worker and sums.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ def register(sub: Any) -> None:
         description="Run the worker of the task engine named by --executor (Celery, procrastinate) in this process, "
                     "with the job types of --app or --demo, on the store the server uses. SIGTERM drains: running "
                     "jobs are asked to abort and end within --grace seconds. Options fall back to JOBDECK_STORE, "
-                    "JOBDECK_EXECUTOR, JOBDECK_STALE_AFTER, JOBDECK_SHUTDOWN_GRACE.",
+                    "JOBDECK_EXECUTOR, JOBDECK_STALE_AFTER, JOBDECK_SHUTDOWN_GRACE, JOBDECK_METRICS_PORT, "
+                    "JOBDECK_METRICS_ADDR.",
     )
     parser.add_argument("--app", metavar="MODULE:ATTR",
                         help="your job types: a JobRunner, or a callable (store) -> JobRunner")
@@ -46,6 +51,12 @@ def register(sub: Any) -> None:
                         help="on SIGTERM, how long running jobs get to stop before they are failed (default 10)")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve this worker's Prometheus figures at http://ADDR:PORT/metrics (needs "
+                             "jobdeck[metrics]; 0 picks a free port)")
+    parser.add_argument("--metrics-addr", metavar="ADDR",
+                        help="address the metrics port binds (default 127.0.0.1; the endpoint has no "
+                             "authentication: expose it on a private network only)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="worker log level (default info)")
     parser.set_defaults(func=run)
@@ -66,7 +77,8 @@ def _work(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
                                      demo_speed=args.demo_speed, stale_after=args.stale_after,
-                                     executor=args.executor, shutdown_grace=args.grace)
+                                     executor=args.executor, shutdown_grace=args.grace,
+                                     metrics_port=args.metrics_port, metrics_addr=args.metrics_addr)
     except ValueError as exc:
         raise Fatal(str(exc), 2) from None
     if not settings.app and not settings.demo:
@@ -78,14 +90,28 @@ def _work(args: argparse.Namespace) -> int:
                     "JOBDECK_EXECUTOR), the same as the server's", 2)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
+    metrics = None
+    if settings.metrics_port is not None:
+        try:
+            from ..metrics import serve_metrics
+
+            metrics = serve_metrics(runner.store, settings.metrics_port, settings.metrics_addr)
+        except (ImportError, JobdeckError) as exc:
+            runner.store.close()
+            raise Fatal(str(exc)) from None
     types = ", ".join(t.name for t in runner.types) or "none"
-    print(f"jobdeck worker {runner.owner}\n  engine: {executor!r}\n  store: {store_text}\n  job types: {types}",
-          flush=True)
+    lines = [f"jobdeck worker {runner.owner}", f"  engine: {executor!r}", f"  store: {store_text}",
+             f"  job types: {types}"]
+    if metrics is not None:
+        lines.append(f"  metrics: {metrics.url}")
+    print("\n".join(lines), flush=True)
     try:
         code = executor.run_worker(concurrency=args.concurrency, grace=settings.shutdown_grace,
                                    loglevel=args.log_level.upper())
     except JobdeckError as exc:
         raise Fatal(str(exc)) from None
     finally:
+        if metrics is not None:
+            metrics.close()
         runner.store.close()
     return code

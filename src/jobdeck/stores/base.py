@@ -103,7 +103,8 @@ STALE_PREFIX = "Job went stale"
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A lifecycle change this store object made (``created``, or the move to a terminal status).
+    """A lifecycle change this store object made: ``created``, ``claimed`` (``queued -> running``, by a worker),
+    or the move to a terminal status (``reaped`` when the stale reaper made it).
 
     ``job`` is the head right after the change. Observers see only the transitions made through this very
     object, so that each one is seen by exactly one process: the one whose call won the store's atomic step.
@@ -111,10 +112,11 @@ class Transition:
 
     job: JobInfo
     reaped: bool = False
+    claimed: bool = False
 
     @property
     def created(self) -> bool:
-        return not self.job.status.is_terminal
+        return not self.claimed and not self.job.status.is_terminal
 
 
 class Store(ABC):
@@ -215,18 +217,18 @@ class Store(ABC):
     # ------------------------------------------------------------------ observers and claims
 
     def add_observer(self, fn: Callable[[Transition], None]) -> None:
-        """Call ``fn(transition)`` after every job this store object creates or brings to a terminal status
-        (metrics count there). It runs on the caller's thread after the change is stored; an exception in it is
-        logged and never reaches the job."""
+        """Call ``fn(transition)`` after every job this store object creates, claims for a worker or brings to a
+        terminal status (metrics count there). It runs on the caller's thread after the change is stored; an
+        exception in it is logged and never reaches the job."""
         self._observers = (*self._observers, fn)
 
     def remove_observer(self, fn: Callable[[Transition], None]) -> None:
         self._observers = tuple(o for o in self._observers if o != fn)
 
-    def _observe(self, job: JobInfo, reaped: bool = False) -> None:
+    def _observe(self, job: JobInfo, reaped: bool = False, claimed: bool = False) -> None:
         for fn in self._observers:
             try:
-                fn(Transition(job, reaped))
+                fn(Transition(job, reaped, claimed))
             except Exception:
                 logger.exception("a store observer failed on job %s", job.id)
 
@@ -323,6 +325,8 @@ class Store(ABC):
                 return None
         except JobNotFoundError:
             return None
+        if self._observers:
+            self._observe(claimed[0].head(), claimed=True)
         return claimed[0].head()
 
     def get_job(self, job_id: str) -> JobInfo | None:
@@ -535,7 +539,7 @@ class Store(ABC):
             return [requested]
 
         job_id = check_id(job_id)
-        if self._change(job_id, change, emit=True):
+        if self._changed(job_id, change):  # observed when a queued job ends aborted here
             return True
         job = self._read(job_id, 0)
         return job is not None and job.status is JobStatus.ABORTING
@@ -639,7 +643,7 @@ class Store(ABC):
             return [JobMessage(MessageType.ERROR, reason, now)]
 
         try:
-            return self._change(check_id(job_id), change, emit=True)
+            return self._changed(check_id(job_id), change)
         except JobNotFoundError:
             return False
 
