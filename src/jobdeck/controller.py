@@ -34,8 +34,8 @@ from .defaults import get_default_store
 from .errors import AbortError, InvalidArgumentError
 from .model import JobStatus, OperationRef
 from .pipeline import OperationSpec, PipelineTree
+from .stores._checks import check_id, check_progress
 from .stores.base import Store
-from .stores.checks import check_id, check_progress
 from .tracing import JobTrace
 
 __all__ = ["PipelineController"]

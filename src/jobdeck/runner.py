@@ -46,8 +46,8 @@ from .executors.base import Executor
 from .executors.local import LocalExecutor
 from .jobtype import Handler, JobType
 from .model import JobInfo, JobStatus
+from .stores._checks import EXTERNAL_OWNER, new_owner_token
 from .stores.base import Store
-from .stores.checks import EXTERNAL_OWNER, new_owner_token
 from .tracing import start_job_trace
 
 __all__ = ["JobRunner", "JobType"]

@@ -21,9 +21,9 @@ from fastapi import FastAPI
 
 from jobdeck import MemoryStore
 from jobdeck.api import create_app
-from jobdeck.api.answers import AnswerCache, Build
-from jobdeck.api.deck import Deck
-from jobdeck.api.routes import CURSOR_OVERLAP
+from jobdeck.api._answers import AnswerCache, Build
+from jobdeck.api._deck import Deck
+from jobdeck.api._routes import CURSOR_OVERLAP
 from jobdeck.model import parse_time
 from jobdeck.stores.base import Store
 from jobdeck.stores.redis import RedisStore

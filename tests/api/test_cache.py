@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from jobdeck import MemoryStore
-from jobdeck.api.cache import JobBytesCache
+from jobdeck.api._cache import JobBytesCache
 
 
 def test_reuses_bytes_until_the_job_changes() -> None:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from jobdeck import MemoryStore, StoreError
 from jobdeck.api import create_app
-from jobdeck.api.middleware import MAX_URL
+from jobdeck.api._middleware import MAX_URL
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.api.conftest import AUTH, PREFIX, TOKEN
 from tests.serve_process import ServeProcess

@@ -15,7 +15,7 @@ import pytest
 
 from jobdeck import JobRunner
 from jobdeck.api import create_app
-from jobdeck.api.notify import Notifier, sign
+from jobdeck.api._notify import Notifier, sign
 from jobdeck.model import JobStatus
 from tests.api.conftest import PREFIX, TOKEN
 from tests.conftest import wait_for

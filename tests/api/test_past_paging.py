@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from jobdeck.api import _past as past_module
 from jobdeck.api import create_app
-from jobdeck.api import past as past_module
 from jobdeck.model import PastCursor
 from jobdeck.stores import Store
 from tests.stores.conftest import BACKENDS, Backend, _backend

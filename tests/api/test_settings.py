@@ -54,7 +54,7 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 
 def test_retention_settings_reach_the_store() -> None:
-    from jobdeck.cli.serve import _open_store
+    from jobdeck.cli._serve import _open_store
 
     env = {"JOBDECK_MAX_PAST_JOBS": "5", "JOBDECK_MAX_PAST_AGE": "3600", "JOBDECK_MAX_MESSAGES": "7"}
     settings = Settings.from_env(env, store="memory://")

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from jobdeck import MemoryStore
 from jobdeck.api import create_app
-from jobdeck.api.sse import PING, Multiplexer
+from jobdeck.api._sse import PING, Multiplexer
 from tests.api.conftest import AUTH, PREFIX, TOKEN, live_server
 from tests.api.sse_client import SSEReader
 from tests.conftest import wait_for

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from jobdeck import Client, JobStatus
-from jobdeck.cli.commands import parse_params
+from jobdeck.cli._commands import parse_params
 from tests.cli.conftest import LONG, QUICK, Run
 from tests.cli.server import ServerProcess
 

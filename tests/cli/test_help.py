@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobdeck.cli import build_parser
-from jobdeck.cli.common import ExitCode
+from jobdeck.cli._common import ExitCode
 from tests.cli.conftest import run_cli
 from tests.cli.server import clean_env
 

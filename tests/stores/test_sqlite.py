@@ -16,8 +16,8 @@ import pytest
 from jobdeck.errors import StoreError
 from jobdeck.model import JobStatus
 from jobdeck.stores import open_store
+from jobdeck.stores._sqlite_schema import LATEST_VERSION, STEPS
 from jobdeck.stores.sqlite import SQLiteStore
-from jobdeck.stores.sqlite_schema import LATEST_VERSION, STEPS
 from tests.conftest import wait_for
 
 # ---------------------------------------------------------------------- URLs and paths

@@ -1,12 +1,16 @@
 """The web layer: the JSON API, live events (SSE), authentication and the dashboard's pages.
 
-``create_app(...)`` builds a FastAPI application; see :mod:`jobdeck.api.app`. An ``auth`` function refuses a
-request by raising ``ApiError(status, message)`` (answered as ``{"error": message}``).
+``create_app(...)`` builds a FastAPI application. An ``auth`` function refuses a request by raising
+``ApiError(status, message)`` (answered as ``{"error": message}``) and may return a :class:`Principal` carrying a
+role; ``Notifier`` sends the webhooks of ``--notify``. These names are the web layer's public API; its modules
+(``_app``, ``_routes``, ...) are internal and may change between releases.
 """
 
 from __future__ import annotations
 
-from .app import create_app
-from .errors import ApiError
+from ._app import create_app
+from ._errors import ApiError
+from ._notify import Notifier
+from ._roles import ADMIN, VIEWER, Principal
 
-__all__ = ["ApiError", "create_app"]
+__all__ = ["ADMIN", "VIEWER", "ApiError", "Notifier", "Principal", "create_app"]

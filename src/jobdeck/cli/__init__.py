@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module and adds itself with ``register(subparsers)``; errors print one
 line (``jobdeck: error: ...``) and exit with a code that says what kind of error it was (see
-:mod:`jobdeck.cli.common`), never a traceback.
+:mod:`jobdeck.cli._common`), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ClientError, JobdeckError
-from .common import ArgumentParser, ExitCode, add_connection_options, error_line, exit_code_for
+from ._common import ArgumentParser, ExitCode, add_connection_options, error_line, exit_code_for
 
 __all__ = ["build_parser", "main"]
 
@@ -20,14 +20,14 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="jobdeck", description="Run, watch and stop long-running admin jobs.")
     add_connection_options(parser, dest_prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from . import commands, db, find, serve, watch, worker
+    from . import _commands, _db, _find, _serve, _watch, _worker
 
-    serve.register(sub)
-    worker.register(sub)
-    commands.register(sub)
-    watch.register(sub)
-    find.register(sub)
-    db.register(sub)
+    _serve.register(sub)
+    _worker.register(sub)
+    _commands.register(sub)
+    _watch.register(sub)
+    _find.register(sub)
+    _db.register(sub)
     return parser
 
 

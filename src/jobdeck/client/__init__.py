@@ -13,8 +13,8 @@ status; a server that cannot be reached becomes a ``ClientError`` with ``status_
 says so. The token is sent as a bearer header and never appears in ``repr`` or in error messages.
 """
 
-from .http import DEFAULT_PREFIX, DEFAULT_URL, Client
-from .remote import RemoteController
-from .stream import EventStream, StreamReset
+from ._http import DEFAULT_PREFIX, DEFAULT_URL, Client
+from ._remote import RemoteController
+from ._stream import EventStream, StreamReset
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client", "EventStream", "RemoteController", "StreamReset"]

@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import InvalidArgumentError, StoreError
-from .checks import redact_url as redact
+from ._checks import redact_url as redact
 
 __all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
 

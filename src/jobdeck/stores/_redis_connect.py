@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 
 from ..errors import StoreError
-from .checks import redact_url as redact
+from ._checks import redact_url as redact
 
 __all__ = ["connect", "glob_escape", "redact", "split_prefix"]
 

@@ -18,7 +18,7 @@ from typing import Any
 from .._json import dumps_text
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
 from ._buffer import Write, kept, message_event
-from .sqlite_schema import operation_from_json
+from ._sqlite_schema import operation_from_json
 
 __all__ = ["CAP_MESSAGES", "CHUNK", "load_messages", "write_batch"]
 

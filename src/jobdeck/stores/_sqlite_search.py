@@ -14,7 +14,7 @@ from typing import Any
 
 from ..model import JobInfo
 from ._search import SearchQuery
-from .sqlite_schema import HEAD_COLUMNS, job_from_row
+from ._sqlite_schema import HEAD_COLUMNS, job_from_row
 
 __all__ = ["find_ids", "search"]
 

@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from ._checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
-from .checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",

@@ -1,6 +1,6 @@
 """Pydantic models: request bodies (validated) and response shapes (documentation only).
 
-Responses are serialised by :mod:`jobdeck.api.serialize`; these models give the OpenAPI schema its shapes via
+Responses are serialised by :mod:`jobdeck.api._serialize`; these models give the OpenAPI schema its shapes via
 ``responses={200: {"model": ...}}`` without costing anything per request.
 """
 

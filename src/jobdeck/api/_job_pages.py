@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
-from .deck import Deck
-from .errors import ApiError
-from .pages import _BASE, _PAGE_HEADERS, _PREFIX_META, _read_page, _root
+from ._deck import Deck
+from ._errors import ApiError
+from ._pages import _BASE, _PAGE_HEADERS, _PREFIX_META, _read_page, _root
 
 __all__ = ["build_job_pages_router"]
 

@@ -2,7 +2,7 @@
 
 List endpoints are the hot path: jobs go through ``JobInfo.to_dict`` and orjson straight into a raw
 ``Response``, never through a pydantic response model (the OpenAPI schema is documented separately, see
-:mod:`jobdeck.api.schemas`).
+:mod:`jobdeck.api._schemas`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from starlette.responses import Response
 
 from .._json import dumps
 from ..model import JobMessage, format_time, parse_time
-from .answers import Answer
-from .errors import ApiError
+from ._answers import Answer
+from ._errors import ApiError
 
 __all__ = [
     "MessagesView",

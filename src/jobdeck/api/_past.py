@@ -22,9 +22,9 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from ..model import JobStatus, PastCursor, format_time
-from .deck import Deck
-from .errors import ApiError
-from .serialize import JSON, MessagesView, answer_response
+from ._deck import Deck
+from ._errors import ApiError
+from ._serialize import JSON, MessagesView, answer_response
 
 __all__ = [
     "CURSOR_OVERLAP",

@@ -30,21 +30,21 @@ from ..errors import InvalidArgumentError
 from ..runner import JobRunner
 from ..settings import DEFAULT_PREFIX
 from ..stores.base import Store
-from .auth import Authenticator, AuthFunc
-from .deck import Deck
-from .errors import install_error_handlers
-from .finding import build_finding_router
-from .job_pages import build_job_pages_router
-from .middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
-from .notify import Notifier
-from .pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
-from .proxy import SiteCheck
-from .report import build_report_router
-from .report_token import ReportTokens
-from .roles import CanAbort, CanStart, Permissions
-from .routes import build_api_router
-from .serialize import json_response
-from .sse import Multiplexer
+from ._auth import Authenticator, AuthFunc
+from ._deck import Deck
+from ._errors import install_error_handlers
+from ._finding import build_finding_router
+from ._job_pages import build_job_pages_router
+from ._middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
+from ._notify import Notifier
+from ._pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
+from ._proxy import SiteCheck
+from ._report import build_report_router
+from ._report_token import ReportTokens
+from ._roles import CanAbort, CanStart, Permissions
+from ._routes import build_api_router
+from ._serialize import json_response
+from ._sse import Multiplexer
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
@@ -80,10 +80,10 @@ def create_app(
       means no authentication, which only suits an app mounted behind the host's own protection.
     - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's.
     - ``can_start(principal, job_type)``, ``can_abort(principal, job)``: who may start and abort (default: the
-      admin role only; see :mod:`jobdeck.api.roles`).
+      admin role only; see :mod:`jobdeck.api._roles`).
     - ``metrics_token``: serve ``GET /metrics`` (Prometheus, ``jobdeck[metrics]``) to this bearer token;
       ``metrics_public``: serve it to loopback clients without one. Neither: no ``/metrics``.
-    - ``notifier``: a :class:`~jobdeck.api.notify.Notifier` (webhooks on failed, aborted, reaped jobs); the app
+    - ``notifier``: a :class:`~jobdeck.api._notify.Notifier` (webhooks on failed, aborted, reaped jobs); the app
       starts it and stops it at shutdown.
     - ``prefix``: where the JSON API lives; ``ui``: serve the dashboard at ``/``.
     - ``ping_interval``: seconds between keep-alive comments on ``/events``.
@@ -92,9 +92,9 @@ def create_app(
     - ``forwarded_allow_ips``: reverse proxies (addresses, networks or ``*``) whose ``X-Forwarded-For``,
       ``-Proto`` and ``-Host`` headers are believed; run the server without its own proxy-header handling
       (``uvicorn --no-proxy-headers``), the app does it. ``trusted_origins``: origins whose writes are accepted
-      although they are not this server's own (see :mod:`jobdeck.api.proxy`).
+      although they are not this server's own (see :mod:`jobdeck.api._proxy`).
     - ``report_secret``: signs the report tokens of external jobs (default: derived from ``token``); servers
-      sharing a store must share it (see :mod:`jobdeck.api.report_token`).
+      sharing a store must share it (see :mod:`jobdeck.api._report_token`).
     """
     if store is None:
         store = runner.store if runner is not None else get_default_store()
@@ -118,7 +118,7 @@ def create_app(
         reports=ReportTokens(report_secret, token),
     )
     if metrics_token is not None or metrics_public:
-        from .metrics import JobMetrics
+        from ._metrics import JobMetrics
 
         deck.metrics = JobMetrics(store, deck.mux, token=metrics_token, public=metrics_public)
         store.add_observer(deck.metrics.observe)

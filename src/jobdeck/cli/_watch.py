@@ -29,8 +29,8 @@ from ..client import Client, StreamReset
 from ..errors import ClientError
 from ..events import EventType, JobEvent
 from ..model import TERMINAL, JobInfo, JobMessage, OperationRef, parse_time
-from . import output
-from .common import ExitCode, add_connection_options, make_client, outcome_code, resolve_job_id
+from . import _output as output
+from ._common import ExitCode, add_connection_options, make_client, outcome_code, resolve_job_id
 
 __all__ = ["WatchState", "follow_job", "register", "watch_all"]
 

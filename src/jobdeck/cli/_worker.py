@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import JobdeckError
 from ..settings import Settings
-from .serve import Fatal, build_runner
+from ._serve import Fatal, build_runner
 
 __all__ = ["register", "run"]
 

@@ -16,12 +16,12 @@ from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus
 from ..runner import JobRunner
 from ..stores.base import Store
 from ..tracing import extract_context, run_in_context
-from . import schemas
-from .deck import Deck
-from .errors import ApiError, error_response
-from .past import CURSOR_OVERLAP, NEXT_HEADER, PastParams, parse_cursor, past_answer
-from .roles import Permissions, Principal
-from .serialize import (
+from . import _schemas as schemas
+from ._deck import Deck
+from ._errors import ApiError, error_response
+from ._past import CURSOR_OVERLAP, NEXT_HEADER, PastParams, parse_cursor, past_answer
+from ._roles import Permissions, Principal
+from ._serialize import (
     answer_response,
     json_response,
     message_page,
@@ -29,7 +29,7 @@ from .serialize import (
     parse_messages,
     parse_time_param,
 )
-from .sse import EventStreamResponse
+from ._sse import EventStreamResponse
 
 __all__ = ["ABORT_ALL_REASON", "CURSOR_OVERLAP", "RETRY_AFTER_ABORTING", "START_FROM_OVERLAP", "build_api_router"]
 

@@ -14,15 +14,15 @@ from starlette.concurrency import run_in_threadpool
 
 from ..runner import JobRunner
 from ..stores.base import Store
-from .answers import Answer, AnswerCache, Build
-from .auth import Authenticator
-from .cache import JobBytesCache
-from .report_token import ReportTokens
-from .roles import Permissions
-from .sse import Multiplexer
+from ._answers import Answer, AnswerCache, Build
+from ._auth import Authenticator
+from ._cache import JobBytesCache
+from ._report_token import ReportTokens
+from ._roles import Permissions
+from ._sse import Multiplexer
 
 if TYPE_CHECKING:
-    from .metrics import JobMetrics
+    from ._metrics import JobMetrics
 
 __all__ = ["Deck"]
 

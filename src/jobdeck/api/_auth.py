@@ -3,8 +3,8 @@
 - ``auth(request) -> principal | None`` (sync or async): the embedding application decides; None is a 401.
 - ``token``: ``Authorization: Bearer <token>`` or the ``jobdeck_token`` cookie the login page sets
   (HttpOnly, SameSite=Strict). No credentials is a 401, a wrong token a 403; compared in constant time. Wrong
-  tokens from one address slow that address down (429, :mod:`jobdeck.api.throttle`).
-  ``token`` is an admin; each of ``viewer_tokens`` a viewer (see :mod:`jobdeck.api.roles`).
+  tokens from one address slow that address down (429, :mod:`jobdeck.api._throttle`).
+  ``token`` is an admin; each of ``viewer_tokens`` a viewer (see :mod:`jobdeck.api._roles`).
 - Neither: no authentication (for embedding behind the host's own protection, or ``serve --no-auth``).
 
 The principal becomes the default author of the jobs a request starts.
@@ -22,9 +22,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from ..errors import InvalidArgumentError
-from .errors import ApiError
-from .roles import ADMIN, VIEWER, Principal, principal_role
-from .throttle import Backoff
+from ._errors import ApiError
+from ._roles import ADMIN, VIEWER, Principal, principal_role
+from ._throttle import Backoff
 
 __all__ = ["COOKIE_NAME", "AuthFunc", "Authenticator", "clear_token_cookie", "principal_name", "set_token_cookie"]
 

@@ -14,7 +14,7 @@ import httpx
 from ..errors import ClientError, InvalidArgumentError
 from ..events import EventType
 from ..model import TERMINAL, JobInfo
-from .stream import EventStream, StreamReset
+from ._stream import EventStream, StreamReset
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client"]
 

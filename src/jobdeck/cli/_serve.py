@@ -30,10 +30,10 @@ from ..errors import ExecutorError, StoreError
 from ..runner import JobRunner
 from ..settings import Settings, is_loopback
 from ..stores import MemoryStore, Store, open_store
-from ..stores.checks import redact_url
+from ..stores._checks import redact_url
 
 if TYPE_CHECKING:
-    from ..api.sse import Multiplexer
+    from ..api._sse import Multiplexer
 
 __all__ = ["Fatal", "build_runner", "register", "run"]
 
@@ -161,7 +161,7 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
 def _notifier(settings: Settings, store: Store) -> Any:
     if not settings.notify:
         return None
-    from ..api.notify import Notifier
+    from ..api._notify import Notifier
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return Notifier(store, settings.notify, secret=settings.notify_secret, completed=settings.notify_completed,
@@ -278,7 +278,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from ..api import create_app
-    from ..api.middleware import MAX_URL
+    from ..api._middleware import MAX_URL
 
     try:
         app = create_app(runner=runner, token=token, viewer_tokens=settings.viewer_tokens,

@@ -2,7 +2,7 @@
 
 Input problems are 4xx with a message naming the field; jobdeck errors map to their status here, in one table.
 An unexpected exception is logged by the access-log middleware and answered with a generic 500 that carries no
-details (see :mod:`jobdeck.api.middleware`).
+details (see :mod:`jobdeck.api._middleware`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
     POST {prefix}/single/{id}/fail      {"message"?}
     POST {prefix}/single/{id}/aborted   {}
 
-Each takes the admin credentials or the job's report token (:mod:`jobdeck.api.report_token`) and answers
+Each takes the admin credentials or the job's report token (:mod:`jobdeck.api._report_token`) and answers
 ``{"status", "abortRequested", "abortReason"}``, so a remote worker learns of an abort in the round trip of its
 next report; an empty report is a heartbeat. The store's rules hold: progress is clamped, message caps apply,
 terminal states are final (a report on a job that has ended answers 409 with its ``status``). A job asked to
@@ -25,12 +25,12 @@ from starlette.responses import Response
 from ..errors import JobFinishedError
 from ..model import JobInfo, JobStatus, OperationRef
 from ..stores.base import Store
-from . import schemas
-from .auth import Authenticator
-from .deck import Deck
-from .errors import ApiError
-from .report_token import REPORT_TOKEN_PREFIX
-from .serialize import json_response, parse_job_id
+from . import _schemas as schemas
+from ._auth import Authenticator
+from ._deck import Deck
+from ._errors import ApiError
+from ._report_token import REPORT_TOKEN_PREFIX
+from ._serialize import json_response, parse_job_id
 
 __all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]
 

@@ -1,6 +1,6 @@
 """Who this server is, as the browser sees it: for the cross-site check behind a reverse proxy.
 
-A write whose ``Origin`` names another site is refused (see :mod:`jobdeck.api.middleware`). Behind a proxy that
+A write whose ``Origin`` names another site is refused (see :mod:`jobdeck.api._middleware`). Behind a proxy that
 terminates TLS or serves another host name, the browser's ``Origin`` (``https://jobs.example.com``) differs
 from what reaches the server (``http://127.0.0.1:8000``); two ways to reconcile them:
 

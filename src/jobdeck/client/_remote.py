@@ -40,7 +40,7 @@ import httpx
 from ..controller import PipelineController
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
 from ..stores.memory import MemoryStore
-from .http import DEFAULT_PREFIX, DEFAULT_URL
+from ._http import DEFAULT_PREFIX, DEFAULT_URL
 
 __all__ = ["RemoteController"]
 

@@ -7,9 +7,9 @@ import sys
 from typing import Any
 
 from ..model import JobInfo, JobStatus
-from . import output
-from .commands import _default_author, parse_params
-from .common import ExitCode, add_connection_options, make_client, resolve_job_id
+from . import _output as output
+from ._commands import _default_author, parse_params
+from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
 
 __all__ = ["register"]
 
@@ -79,6 +79,6 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             print(job.id, flush=True)
         if not args.wait:
             return ExitCode.OK
-        from .watch import follow_job
+        from ._watch import follow_job
 
         return follow_job(client, job.id)

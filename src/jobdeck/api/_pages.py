@@ -18,10 +18,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._json import safe_text
-from .auth import Authenticator, clear_token_cookie, set_token_cookie
-from .deck import Deck
-from .errors import ApiError, error_response
-from .serialize import json_response
+from ._auth import Authenticator, clear_token_cookie, set_token_cookie
+from ._deck import Deck
+from ._errors import ApiError, error_response
+from ._serialize import json_response
 
 __all__ = ["STATIC_DIR", "StaticGate", "build_pages_router"]
 

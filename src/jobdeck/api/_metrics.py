@@ -30,10 +30,10 @@ from ..errors import InvalidArgumentError, JobdeckError
 from ..metrics import JobCounters, load_prometheus
 from ..settings import is_loopback
 from ..stores.base import Store, Transition
-from .errors import ApiError
+from ._errors import ApiError
 
 if TYPE_CHECKING:
-    from .sse import Multiplexer
+    from ._sse import Multiplexer
 
 __all__ = ["JobMetrics"]
 

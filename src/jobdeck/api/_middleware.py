@@ -5,7 +5,7 @@
 - :class:`RequestGuardMiddleware`: caps request bodies (413) and URLs (414) and refuses cross-site writes: a
   mutating request whose ``Origin`` is another site (403), or an API write whose body is not JSON in UTF-8 (415),
   so an HTML form on another site cannot abort jobs. Which site is "this one" behind a reverse proxy:
-  :mod:`jobdeck.api.proxy`.
+  :mod:`jobdeck.api._proxy`.
 - :class:`ResponseHeadersMiddleware`: what every answer says about itself: ``X-Content-Type-Options: nosniff``,
   ``Cache-Control: no-store`` on the API and static files (job data and the dashboard's code are never cached
   by a shared proxy), and the dashboard page's frame protections on HTML served from ``/static``.
@@ -19,8 +19,8 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._json import dumps
-from .errors import ApiError
-from .proxy import SiteCheck
+from ._errors import ApiError
+from ._proxy import SiteCheck
 
 __all__ = ["MAX_URL", "AccessLogMiddleware", "RequestGuardMiddleware", "ResponseHeadersMiddleware", "route_path"]
 

@@ -1,6 +1,6 @@
 """Finding jobs and running them again: search, id-prefix lookup, re-run, and a job's messages as JSON Lines.
 
-Routes are closures over one :class:`~jobdeck.api.deck.Deck`, like those in :mod:`jobdeck.api.routes`.
+Routes are closures over one :class:`~jobdeck.api.deck.Deck`, like those in :mod:`jobdeck.api._routes`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from starlette.responses import Response
 from ..errors import AmbiguousJobIdError, UnknownJobTypeError
 from ..model import JobInfo, JobStatus, PastCursor
 from ..stores.base import Store
-from . import schemas
-from .deck import Deck
-from .errors import ApiError
-from .routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body
-from .serialize import json_response, parse_job_id
+from . import _schemas as schemas
+from ._deck import Deck
+from ._errors import ApiError
+from ._routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body
+from ._serialize import json_response, parse_job_id
 
 __all__ = ["build_finding_router", "parse_cursor"]
 

@@ -15,8 +15,8 @@ from rich.text import Text
 
 from ..errors import InvalidArgumentError
 from ..model import ACTIVE, JobStatus
-from . import output
-from .common import ExitCode, add_connection_options, make_client, resolve_job_id
+from . import _output as output
+from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
 
 __all__ = ["parse_params", "register"]
 
@@ -187,7 +187,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             print(job.id, flush=True)
         if not args.wait:
             return ExitCode.OK
-        from .watch import follow_job
+        from ._watch import follow_job
 
         return follow_job(client, job.id)
 

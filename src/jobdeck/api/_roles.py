@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..model import JobInfo
-from .errors import ApiError
+from ._errors import ApiError
 
 __all__ = ["ADMIN", "ROLES", "VIEWER", "CanAbort", "CanStart", "Permissions", "Principal", "principal_role"]
 

@@ -21,7 +21,7 @@ from ..errors import ClientError
 from ..events import EventType, JobEvent
 
 if TYPE_CHECKING:
-    from .http import Client
+    from ._http import Client
 
 __all__ = ["EventStream", "StreamReset"]
 
