@@ -2,7 +2,7 @@
 is unchanged.
 
 Every change to a job emits an event, so "the store changed since this answer was built" is a cheap question
-(see :meth:`jobdeck.api.deck.Deck.version`), while building a list means reading every job and its messages
+(see :meth:`jobdeck.api._deck.Deck.version`), while building a list means reading every job and its messages
 from the store: milliseconds on SQLite and Redis, whatever the per-job bytes cache saves afterwards. Each entry
 is keyed by (endpoint, normalised query) and remembers the store version it was built at; it is served as long
 as the version is the same and the entry is younger than ``max_age`` (heartbeats change a job without an event,

@@ -104,7 +104,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail = f"method {request.method} is not allowed on {request.url.path}"
     extra: dict[str, Any] = {}
     required_role = getattr(exc, "required_role", None)
-    if required_role is not None:  # a refusal by role (see roles.py): say which role would be allowed
+    if required_role is not None:  # a refusal by role (see _roles.py): say which role would be allowed
         extra["requiredRole"] = required_role
     return error_response(exc.status_code, detail, headers=dict(exc.headers or {}), **extra)
 

@@ -1,6 +1,6 @@
 """Finding jobs and running them again: search, id-prefix lookup, re-run, and a job's messages as JSON Lines.
 
-Routes are closures over one :class:`~jobdeck.api.deck.Deck`, like those in :mod:`jobdeck.api._routes`.
+Routes are closures over one :class:`~jobdeck.api._deck.Deck`, like those in :mod:`jobdeck.api._routes`.
 """
 
 from __future__ import annotations

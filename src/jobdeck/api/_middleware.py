@@ -167,7 +167,7 @@ def _charset(options: bytes) -> str | None:
     return None
 
 
-# The dashboard page's protections (see pages.py), for its HTML wherever it is served from.
+# The dashboard page's protections (see _pages.py), for its HTML wherever it is served from.
 _FRAME_HEADERS = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
                   (b"referrer-policy", b"no-referrer"))
 

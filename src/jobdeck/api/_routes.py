@@ -1,6 +1,6 @@
 """The JSON API under the prefix (``/api/admin/jobs`` by default); the README's "HTTP API" section lists every endpoint.
 
-Routes are closures over one :class:`~jobdeck.api.deck.Deck`, built per app by :func:`build_api_router`.
+Routes are closures over one :class:`~jobdeck.api._deck.Deck`, built per app by :func:`build_api_router`.
 """
 
 from __future__ import annotations
