@@ -65,16 +65,22 @@ class ProgressBuffer:
         self._written.clear()
 
     def update(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        """Record a progress value: written now, or coalesced with others and written within ``interval``."""
+        """Record a progress value: the first of a job written now (it must learn that the job exists), the
+        others coalesced and written by the background thread within ``interval``.
+
+        After the first value the caller never writes and never waits for a write: a write releases the
+        interpreter lock for its I/O, and a job thread that gave it up waits for it again behind every busy
+        thread of the process (the threads serving a dashboard's reads, say), milliseconds where a queued value
+        costs a microsecond."""
         with self._lock:
             mono = time.monotonic()
             due = self._due.get(job_id)
-            if due is not None and mono < due and not self._closed:
+            if due is not None and not self._closed:
                 old = self._pending.get(job_id)
                 if operation is None and old is not None:
                     operation = old[2]  # None means "unchanged", not "no operation"
-                if not self._pending:
-                    self._wake.notify()
+                if not self._pending or mono >= due:
+                    self._wake.notify()  # the thread sleeps until the earliest due time: this one may be earlier
                 self._pending[job_id] = (next(self._seq), value, operation, now)
                 self._flusher.ensure()
                 return True
@@ -123,6 +129,9 @@ class ProgressBuffer:
             return None
         with self._lock:
             entry = self._pending.pop(job_id, None)
+            if entry is not None:
+                # The caller writes it (with its message, within the message interval): the next value waits.
+                self._due[job_id] = time.monotonic() + self.interval
         if entry is None:
             return None
         seq, value, operation, now = entry

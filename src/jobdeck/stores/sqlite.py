@@ -270,7 +270,8 @@ class SQLiteStore(BufferedStore):
         return jobs
 
     def _query_past(self, query: PastQuery) -> list[JobInfo]:
-        self._settle()
+        # No _settle(): a past job's messages and progress were written before its terminal status (_change
+        # settles first), so nothing buffered can belong in this answer; a reader never writes for the job.
         where = ["end_time IS NOT NULL"]
         args: list[str | float | int] = []
         if query.job_types is not None:
@@ -328,7 +329,7 @@ class SQLiteStore(BufferedStore):
         return JobStatus(row[0]) if row is not None else None
 
     def stats(self) -> dict[str, int]:
-        self._settle()
+        # Statuses are written at once, never buffered: nothing to settle first.
         counts = {s.value: 0 for s in JobStatus}
         with self._readers.snapshot() as conn:
             for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
