@@ -171,6 +171,7 @@ def _ended(store: Any, job_id: str, timeout: float = 30) -> Any:
 
 def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int) -> list[Row]:
     ours, theirs = [], []
+    parts: list[tuple[float, float, float, float]] = []  # request -> created, -> answered, -> claimed, -> handler
     for _ in range(3):  # warm both paths (connections, imports, first claims)
         _ended(store, http.post("/start", json={"jobType": "Mark"}).json()["id"])
         key = f"bench:lat:{uuid.uuid4().hex}"
@@ -179,8 +180,10 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int) -> l
     for _ in range(n):  # alternate, so that the machine's noise falls on both alike
         t0 = time.time()
         job_id = http.post("/start", json={"jobType": "Mark"}).json()["id"]
+        answered = time.time()
         job = _ended(store, job_id)
         ours.append(job.result["started"] - t0)
+        parts.append((job.queued_time - t0, answered - t0, job.start_time - t0, job.result["started"] - t0))
         key = f"bench:lat:{uuid.uuid4().hex}"
         t0 = time.time()
         raw.send_task("bench.raw_mark", args=[key], queue="raw-bench")
@@ -188,12 +191,15 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int) -> l
         theirs.append(float(reply[1]) - t0)
         client.delete(key)
     rows = []
+    created, answered, claimed, running = (percentile([p[i] for p in parts], 50) for i in range(4))
+    where = (f"p50 from the request: job created {_ms(created)}, answer received {_ms(answered)}, claimed by a "
+             f"worker {_ms(claimed)}, handler running {_ms(running)}")
     for label, pct in (("p50", 50), ("p99", 99)):
         a, b = percentile(ours, pct), percentile(theirs, pct)
         rows.append(Row(SECTION, f"dispatch POST /start -> handler running, {label} (Celery, 2 workers)",
                         jobdeck=_ms(a), baseline=f"{_ms(b)} raw send_task", ratio=f"{a / b:.2f}x",
                         target="<= 1.5x raw" if pct == 50 else "(context)",
-                        passed=(a <= 1.5 * b) if pct == 50 else None,
+                        passed=(a <= 1.5 * b) if pct == 50 else None, note=where if pct == 50 else "",
                         values={"jobdeck_s": a, "raw_s": b, "n": n}))
     return rows
 

@@ -145,10 +145,13 @@ class SQLiteStore(BufferedStore):
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
         with self._tx() as conn:
             if max_active is not None:
-                same = [r[0] for r in conn.execute(
-                    "SELECT id FROM jobs WHERE end_time IS NULL AND job_type = ? ORDER BY start_time",
-                    (job.job_type,))]
-                if len(same) >= max_active:
+                # Counted in SQL: a type with many queued jobs must not cost a row per job on every start.
+                (active,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE end_time IS NULL AND job_type = ?",
+                                         (job.job_type,)).fetchone()
+                if active >= max_active:
+                    same = [r[0] for r in conn.execute(
+                        "SELECT id FROM jobs WHERE end_time IS NULL AND job_type = ? ORDER BY start_time",
+                        (job.job_type,))]
                     raise JobConflictError(job.job_type, max_active, same)
             conn.execute(_INSERT_HEAD, job_to_row(job))
             self._event(conn, EventType.CREATED, job.id, job_data(job))
