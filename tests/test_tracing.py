@@ -4,6 +4,7 @@ under the trace context of the POST /start request; checked with the SDK's in-me
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from jobdeck import JobRunner, MemoryStore, PipelineController
+from jobdeck import JobRunner, MemoryStore, PipelineController, SQLiteStore
 from jobdeck.api import create_app
 from jobdeck.model import JobStatus
 
@@ -121,3 +122,39 @@ async def test_the_start_request_trace_context_is_the_jobs_parent(runner: JobRun
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_a_trace_carrier_round_trips_and_a_bad_one_is_ignored(spans: InMemorySpanExporter) -> None:
+    from jobdeck.tracing import carrier_context, extract_context, run_in_context, trace_carrier
+
+    traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01"
+    carrier = run_in_context(extract_context({"traceparent": traceparent}), trace_carrier)
+    assert carrier is not None and carrier["traceparent"] == traceparent
+    assert trace.get_current_span(carrier_context(carrier)).get_span_context().trace_id == int(TRACE_ID, 16)
+    assert trace_carrier() is None  # no current span: nothing to carry
+    # A carrier comes from a task message: whatever it holds, it is ignored, never raised.
+    for bad in (None, traceparent, {"traceparent": 5}, {1: traceparent}, {"traceparent": "0" * 10_000}, {}):
+        assert carrier_context(bad) is None
+
+
+def test_a_worker_runs_a_queued_job_under_the_carried_context(spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+    try:
+        server, worker = JobRunner(store), JobRunner(store)
+        for runner in (server, worker):
+            runner.register("Import", pipeline)
+        job = store.create_job("Import", "a", queued=True)
+        worker.run_job(job.id, {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+        root = by_name(spans.get_finished_spans(), "job Import")
+        assert root.parent is not None and root.parent.span_id == int(PARENT_ID, 16)
+        assert root.context is not None and root.context.trace_id == int(TRACE_ID, 16)
+        assert (root.attributes or {})["jobdeck.job.queue_wait"] >= 0
+        spans.clear()
+        other = store.create_job("Import", "a", queued=True)
+        worker.run_job(other.id, {"traceparent": "garbage"})  # a bad carrier: the job runs, as a trace of its own
+        assert store.require_job(other.id).status is JobStatus.COMPLETED
+        assert by_name(spans.get_finished_spans(), "job Import").parent is None
+        worker.shutdown(grace=5)
+        server.shutdown(grace=5)
+    finally:
+        store.close()

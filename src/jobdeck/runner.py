@@ -48,7 +48,7 @@ from .jobtype import Handler, JobType
 from .model import JobInfo, JobStatus
 from .stores._checks import EXTERNAL_OWNER, new_owner_token
 from .stores.base import Store
-from .tracing import start_job_trace
+from .tracing import carrier_context, start_job_trace
 
 __all__ = ["JobRunner", "JobType"]
 
@@ -246,15 +246,17 @@ class JobRunner:
             raise EnqueueError(job.id, reason) from exc
         return job
 
-    def execute(self, job: JobInfo, *, wait: bool) -> None:
+    def execute(self, job: JobInfo, *, wait: bool, trace_parent: Any = None) -> None:
         """Run the handler of ``job``, already ``running`` and owned by this runner: in a thread of its own
         (``wait=False``, the local executor) or in the calling thread until it ends (``wait=True``, a worker).
-        The job ends terminal whatever the handler does."""
+        The job ends terminal whatever the handler does. ``trace_parent``: the trace context of the job's span
+        (the current one if None)."""
         spec = self.get_type(job.job_type)
         kwargs = spec.check_params(job.params)
         running = self._supervision.get(job.id)  # registered by start() already for a local job
         if running is None:
-            running = self._supervision.add(RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job)))
+            running = self._supervision.add(RunningJob(job.id, spec, time.monotonic(),
+                                                       trace=start_job_trace(job, trace_parent)))
         self._supervision.ensure_started()
         if spec.is_async:
             future = asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
@@ -266,8 +268,10 @@ class JobRunner:
             threading.Thread(target=self._run_sync, args=(running, kwargs),
                              name=f"jobdeck-{job.job_type}-{job.id[:8]}", daemon=True).start()
 
-    def run_job(self, job_id: str) -> JobInfo | None:
+    def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
         """The worker side of every task engine: claim the queued job ``job_id`` and run its handler here.
+        ``trace``: the carrier the task brought (:func:`jobdeck.tracing.trace_carrier`), whose context becomes the
+        parent of the job's span.
 
         Returns the job as it ended, or None when there was nothing to run: the job is no longer queued (aborted
         while it waited, claimed by another delivery of the same task, failed as lost) or no longer exists, or
@@ -283,7 +287,7 @@ class JobRunner:
             logger.info("job %s is no longer queued; dropped", job_id)
             return None
         try:
-            self.execute(job, wait=True)
+            self.execute(job, wait=True, trace_parent=carrier_context(trace))
         except (UnknownJobTypeError, ValueError) as exc:
             self.store.fail_job(job_id, f"worker {self.owner} cannot run it: {exc}")
         try:

@@ -8,6 +8,13 @@ for a failed job). Each top-level pipeline operation is a child span (``operatio
 ``runner.start`` is called: the ``POST /start`` request's trace context (its ``traceparent`` header) when the job
 is started over HTTP. Spans the handler makes itself nest under the job's span.
 
+A job queued for a task engine carries that context to the worker: the executor adds the W3C carrier of the
+current context (:func:`trace_carrier`, ``{"traceparent": ..., "tracestate": ...}`` as the application's
+propagator writes it) to the engine's task as its ``trace`` argument, and the worker's job span is a child of it
+(:func:`carrier_context`). A task argument is part of the message (Celery) or of the queue row
+(procrastinate), so it survives a redelivery, a retry and a worker restart exactly as the job id does. The job's
+span then starts when a worker claims the job and has the attribute ``jobdeck.job.queue_wait`` (seconds queued).
+
 Without ``opentelemetry-api`` nothing here is imported and nothing is traced; with the API but no SDK configured
 the spans are no-ops.
 """
@@ -21,7 +28,8 @@ from typing import Any, TypeVar
 
 from .model import JobInfo, JobStatus
 
-__all__ = ["JobTrace", "current_context", "extract_context", "run_in_context", "start_job_trace"]
+__all__ = ["JobTrace", "carrier_context", "current_context", "extract_context", "run_in_context", "start_job_trace",
+           "trace_carrier"]
 
 T = TypeVar("T")
 
@@ -51,10 +59,12 @@ class JobTrace:
         self._trace = trace
         self._tracer = trace.get_tracer("jobdeck")
         self._lock = threading.Lock()
-        self.span = self._tracer.start_span(
-            f"job {job.job_type}", context=parent, start_time=int(job.start_time * 1e9),
-            attributes={"jobdeck.job.type": job.job_type, "jobdeck.job.id": job.id,
-                        "jobdeck.job.author": job.author})
+        attributes: dict[str, str | float] = {"jobdeck.job.type": job.job_type, "jobdeck.job.id": job.id,
+                                              "jobdeck.job.author": job.author}
+        if job.queued_time is not None:
+            attributes["jobdeck.job.queue_wait"] = max(0.0, job.start_time - job.queued_time)
+        self.span = self._tracer.start_span(f"job {job.job_type}", context=parent,
+                                            start_time=int(job.start_time * 1e9), attributes=attributes)
         self._operation: Any = None
         self._ended = False
 
@@ -113,6 +123,30 @@ def extract_context(headers: Mapping[str, str]) -> Any | None:
     from opentelemetry import propagate
 
     return propagate.extract(dict(headers.items()))
+
+
+def trace_carrier() -> dict[str, str] | None:
+    """The current trace context as a carrier for a task engine's message (W3C ``traceparent``, and whatever
+    else the configured propagator writes), or None without the API or without a current span."""
+    if _api() is None:
+        return None
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+def carrier_context(carrier: object) -> Any | None:
+    """The trace context a task's carrier holds (see :func:`trace_carrier`), or None without the API or without a
+    usable carrier. A carrier comes from a message: anything but a mapping of strings is ignored, never raised."""
+    if _api() is None or not isinstance(carrier, Mapping) or not carrier:
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 8192 for k, v in carrier.items()):
+        return None
+    from opentelemetry import propagate
+
+    return propagate.extract(dict(carrier))
 
 
 def run_in_context(parent: Any | None, fn: Callable[..., T], *args: Any) -> T:

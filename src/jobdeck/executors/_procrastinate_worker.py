@@ -64,15 +64,16 @@ def register_task(executor: ProcrastinateExecutor) -> tuple[Task[Any, Any, Any],
 
     running = Running()
 
-    async def run_job(context: JobContext, job_id: str) -> None:
-        await _run_job(executor, running, context, job_id)
+    async def run_job(context: JobContext, job_id: str, trace: dict[str, str] | None = None) -> None:
+        await _run_job(executor, running, context, job_id, trace)
 
     task = executor.app.task(name=TASK_NAME, pass_context=True, queue=executor.queue,
                              retry=RetryStrategy(max_attempts=1000, wait=1, retry_exceptions={Requeue}))(run_job)
     return task, running
 
 
-async def _run_job(executor: ProcrastinateExecutor, running: Running, context: JobContext, job_id: str) -> None:
+async def _run_job(executor: ProcrastinateExecutor, running: Running, context: JobContext, job_id: str,
+                   trace: dict[str, str] | None = None) -> None:
     runner = executor.runner
     loop = asyncio.get_running_loop()
     finished: asyncio.Future[Any] = loop.create_future()
@@ -87,7 +88,7 @@ async def _run_job(executor: ProcrastinateExecutor, running: Running, context: J
 
     def work() -> None:
         try:
-            outcome = runner.run_job(job_id)
+            outcome = runner.run_job(job_id, trace)
         except BaseException as exc:  # reported to the task; run_job has already ended the job
             loop.call_soon_threadsafe(settle, None, exc)
         else:

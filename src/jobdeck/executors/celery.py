@@ -6,8 +6,9 @@
     jobdeck serve --app proj.jobs:runner                  # enqueues only
     jobdeck worker --app proj.jobs:runner --concurrency 4   # runs Celery's worker with jobdeck's settings
 
-jobdeck registers one task on the app, ``jobdeck.run_job(job_id)``, sent with the job id as its task id and JSON
-as its serializer (never pickle). The task calls :meth:`JobRunner.run_job <jobdeck.JobRunner.run_job>`, which
+jobdeck registers one task on the app, ``jobdeck.run_job(job_id, trace=None)``, sent with the job id as its task id
+and JSON as its serializer (never pickle); ``trace`` carries the starting request's trace context (W3C
+``traceparent``) with tracing on. The task calls :meth:`JobRunner.run_job <jobdeck.JobRunner.run_job>`, which
 claims the job or drops it, runs the handler with a PipelineController on the shared store, heartbeats from the
 worker and ends the job terminal whatever happens (an exception, ``SoftTimeLimitExceeded``, a worker shutdown).
 
@@ -35,6 +36,7 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from ..errors import ExecutorError, StoreError
 from ..model import JobInfo
+from ..tracing import trace_carrier
 from .base import Executor
 
 if TYPE_CHECKING:
@@ -108,18 +110,18 @@ class CeleryExecutor(Executor):
         # shared=False: the task belongs to this app only (Celery would otherwise add it to every app created).
         @self.app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, serializer="json", shared=False,
                        max_retries=CLAIM_RETRIES)  # type: ignore[untyped-decorator]
-        def run_job(task: Any, job_id: str) -> None:
-            executor._run(task, job_id)
+        def run_job(task: Any, job_id: str, trace: dict[str, str] | None = None) -> None:
+            executor._run(task, job_id, trace)
 
         self._task = run_job
 
-    def _run(self, task: Any, job_id: str) -> None:
+    def _run(self, task: Any, job_id: str, trace: dict[str, str] | None = None) -> None:
         runner = self.runner
         if runner.closing:
             # A draining worker: give the message back so that another worker runs the job.
             raise Reject("worker shutting down", requeue=True)
         try:
-            runner.run_job(job_id)
+            runner.run_job(job_id, trace)
         except StoreError as exc:
             # The store is unreachable: the job is still queued (or running with no heartbeat, then the reaper
             # fails it once the store is back). Try again a little later; a redelivery that finds the job no
@@ -134,7 +136,9 @@ class CeleryExecutor(Executor):
                                    "retry_policy": PUBLISH_RETRY}
         if self.queue:
             options["queue"] = self.queue
-        self._task.apply_async((job.id,), **options)
+        # The trace context travels as an argument: it is redelivered and retried with the message.
+        carrier = trace_carrier()
+        self._task.apply_async((job.id,), {"trace": carrier} if carrier else None, **options)
 
     def cancel(self, job_id: str) -> None:
         # Workers discard a revoked task when it arrives; a worker that takes it anyway cannot claim the job.

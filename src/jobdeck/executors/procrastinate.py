@@ -8,8 +8,9 @@ or with your own procrastinate app (its connector, tasks and settings stay yours
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=DSN))
     runner = JobRunner(store, executor=ProcrastinateExecutor(app))
 
-jobdeck registers one task on the app, ``jobdeck.run_job(job_id=...)``, whose body is
-:meth:`JobRunner.run_job <jobdeck.JobRunner.run_job>`. How each guarantee maps onto procrastinate:
+jobdeck registers one task on the app, ``jobdeck.run_job(job_id=..., trace=...)``, whose body is
+:meth:`JobRunner.run_job <jobdeck.JobRunner.run_job>` (``trace``, with tracing on: the starting request's trace
+context, kept in the queue row with the job id). How each guarantee maps onto procrastinate:
 
 - One queue entry per job: its ``queueing_lock`` is ``jobdeck:<job id>``. A type with ``max_concurrent == 1``
   also gets ``lock = jobdeck:<type>``, so procrastinate never runs two of them at once even if the store's own
@@ -35,6 +36,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..errors import ExecutorError, JobdeckError
 from ..model import JobInfo
+from ..tracing import trace_carrier
 from .base import Executor
 
 if TYPE_CHECKING:
@@ -265,12 +267,15 @@ class ProcrastinateExecutor(Executor):
             options["connection"] = connection
         elif self.loop is None:
             self._sync()
+        # The trace context is an argument of the task: it lives in the queue row, through retries and restarts.
+        carrier = trace_carrier()
+        arguments: dict[str, Any] = {"job_id": job.id, **({"trace": carrier} if carrier else {})}
         try:
             if self.loop is None or connection is not None:
-                self.task.configure(**options).defer(job_id=job.id)
+                self.task.configure(**options).defer(**arguments)
             else:
                 deferrer = self.task.configure(**options)
-                self._run(lambda _c: None, lambda _c: deferrer.defer_async(job_id=job.id))
+                self._run(lambda _c: None, lambda _c: deferrer.defer_async(**arguments))
         except Exception as exc:
             raise self._unavailable("enqueue the job", exc) from None
 
