@@ -114,9 +114,15 @@ async def test_grafana_dashboard_uses_only_metrics_the_server_exposes(metrics_cl
     assert used and used <= scraped, used - scraped
     for family in ("jobdeck_jobs_active", "jobdeck_jobs_started_total", "jobdeck_jobs_finished_total",
                    "jobdeck_job_duration_seconds_bucket", "jobdeck_jobs_reaped_total",
-                   "jobdeck_event_stream_clients", "jobdeck_store_errors_total"):
+                   "jobdeck_event_stream_clients", "jobdeck_store_errors_total", "jobdeck_jobs_queued_total",
+                   "jobdeck_job_queue_wait_seconds_bucket"):
         assert family in used, f"the dashboard shows no {family}"
     assert all(panel["datasource"]["uid"] == "${DS_PROMETHEUS}" for panel in board["panels"])
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique for Grafana to import the board"
+    cells = [(x, y) for p in board["panels"] for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
+             for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])]
+    assert len(cells) == len(set(cells)), "panels overlap"
 
 
 @pytest.mark.slow
