@@ -277,3 +277,40 @@ def test_the_store_vacuums_its_hot_tables_itself(postgres_url: str, schema: str,
         assert store.require_job(job.id).progress == 49 / 50
     finally:
         store.close()
+
+
+def test_lists_read_messages_one_row_per_job_in_bounded_groups(postgres_url: str, schema: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobdeck.stores import _pg_rows
+
+    assert _pg_rows.jobs_per_trip(None, 1000) == 4 and _pg_rows.jobs_per_trip(3, 1000) == 200
+    assert _pg_rows.jobs_per_trip(2000, 1000) == 4 and _pg_rows.jobs_per_trip(6000, 10_000) == 1
+    monkeypatch.setattr(_pg_rows, "MESSAGES_PER_TRIP", 30)  # 2 jobs of 3 x 5 messages per statement
+    assert _pg_rows.jobs_per_trip(None, 5) == 2
+    store = PostgresStore(postgres_url, schema=schema, max_messages=5)
+    odd = ['he said "hi"\n\ttab \\ back', "ünïcødé ✓ 😀", "", "</script>", "x" * 3000]
+    try:
+        made = []
+        for n in range(11):
+            job = store.create_job("T", "me")
+            for i, text in enumerate(odd):
+                store.add_info_message(job.id, f"{n}:{text}")
+                store.add_warning_message(job.id, f"w{n}.{i}")
+            store.add_info_message(job.id, f"{n}:last")
+            if n % 2:
+                store.complete_job(job.id)
+            made.append(job.id)
+        wanted = {job_id: [f"{n}:{t}" for t in odd[1:]] + [f"{n}:last"] for n, job_id in enumerate(made)}
+        jobs = store.get_active_jobs() + store.get_past_jobs()
+        assert {j.id for j in jobs} == set(made)
+        for job in jobs:
+            assert [m.message for m in job.info_messages] == wanted[job.id]  # newest 5, oldest first
+            assert [m.message for m in job.warning_messages] == [f"w{made.index(job.id)}.{i}" for i in range(5)]
+            assert job.error_messages == []
+            times = [m.timestamp for m in job.info_messages]
+            assert times == sorted(times) and all(type(t) is float for t in times)
+        last2 = {j.id: j for j in store.get_past_jobs(messages=2)}
+        assert [m.message for m in last2[made[1]].info_messages] == [f"1:{odd[-1]}", "1:last"]
+        assert store.require_job(made[0]).info_messages[-1].message == "0:last"
+    finally:
+        store.close()

@@ -10,9 +10,9 @@ the rare deadlock left (eviction meeting a batch) is retried by the pool.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from typing import Any
 
+import orjson
 import psycopg
 
 from .._json import dumps_text
@@ -20,7 +20,8 @@ from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
 from ._buffer import Write, kept, message_event
 from ._pg_schema import COLD, Names, operation_from_json
 
-__all__ = ["Statements", "fill_messages", "load_messages", "log_events", "messages_args", "write_batch"]
+__all__ = ["Statements", "fill_messages", "jobs_per_trip", "load_messages", "log_events", "messages_args",
+           "write_batch"]
 
 _COLUMNS = "j.id, h.progress, h.operation, h.last_activity, h.heartbeat_time, " + ", ".join(f"j.{c}" for c in COLD)
 _HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
@@ -55,11 +56,14 @@ TEMPLATES = {
                       "operation = COALESCE(t.op, h.operation) "
                       "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[]) AS t(id, la, p, op) "
                       "WHERE h.id = t.id",
-    # The newest N (NULL: all) of each kind per job, each read backwards from the index: costs what it returns.
-    # No ORDER BY: sorting tens of thousands of rows spills to disk; fill_messages puts each list in order.
-    "messages": "SELECT j.id, k.kind, m.seq, m.text, m.ts FROM unnest(%(ids)s::text[]) AS j(id) "
-                "CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind) CROSS JOIN LATERAL (SELECT seq, text, ts "
-                "FROM {messages} WHERE job_id = j.id AND kind = k.kind ORDER BY seq DESC LIMIT %(keep)s) m",
+    # One row per job: the newest N (NULL: all) of each kind, read backwards from the index (costs what it
+    # returns), put back in order and joined into one flat JSON array per kind, ``[text, time, text, time...]``:
+    # the client reads one row per job instead of one per message and decodes each array with one orjson call
+    # (flat: nested pairs would cost the client a small list per message, and the server a JSON value each).
+    "messages": "SELECT j.id, " + ", ".join(
+        "(SELECT '[' || string_agg(to_json(m.text)::text || ',' || to_json(m.ts)::text, ',' ORDER BY m.seq) || ']' "
+        f"FROM (SELECT seq, text, ts FROM {{messages}} WHERE job_id = j.id AND kind = '{kind.value}' "
+        "ORDER BY seq DESC LIMIT %(keep)s) m)" for kind in MessageType) + " FROM unnest(%(ids)s::text[]) AS j(id)",
     # In creation order, as the other stores list them (a claimed job's start_time moved on).
     "active": _HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
                       "ORDER BY COALESCE(j.queued_time, j.start_time), j.seq",
@@ -104,7 +108,10 @@ TEMPLATES = {
                   "(SELECT count(*) FROM {messages}), (SELECT count(*) FROM {events})",
 }
 
-_KINDS = {kind.value: kind for kind in MessageType}
+_KIND_ORDER = tuple(MessageType)  # the order of the ``messages`` statement's columns
+# Bounds on one ``messages`` statement's answer (the jobs it reads at once, and their messages about at most).
+JOBS_PER_TRIP = 200
+MESSAGES_PER_TRIP = 12_000
 Event = tuple[str, str, str]  # job id, event type, data as JSON text
 
 
@@ -186,23 +193,36 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
 
 def messages_args(ids: list[str], keep: int | None) -> dict[str, Any]:
     """Arguments of the ``messages`` statement: these jobs' newest ``keep`` of each kind (None: all)."""
-    return {"ids": ids, "kinds": list(_KINDS), "keep": keep}
+    return {"ids": ids, "keep": keep}
 
 
-def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[JobInfo], keep: int | None) -> None:
-    """Fill the jobs' message lists, oldest first per kind, with one query."""
-    fill_messages(conn.execute(q.messages, messages_args([job.id for job in jobs], keep)).fetchall(), jobs)
+def jobs_per_trip(keep: int | None, max_messages: int) -> int:
+    """How many jobs one ``messages`` statement reads, so that its answer stays about
+    :data:`MESSAGES_PER_TRIP` messages whatever the page size (``keep`` None: all, at most the cap)."""
+    per_kind = max_messages if keep is None else min(keep, max_messages)
+    return max(1, min(JOBS_PER_TRIP, MESSAGES_PER_TRIP // max(1, len(_KIND_ORDER) * per_kind)))
+
+
+def load_messages(conn: psycopg.Connection[Any], q: Statements, jobs: Sequence[JobInfo], keep: int | None,
+                  max_messages: int) -> None:
+    """Fill the jobs' message lists, oldest first per kind: one statement per group of jobs, each answer
+    bounded (see :func:`jobs_per_trip`), all in the caller's transaction (one snapshot)."""
+    size = jobs_per_trip(keep, max_messages)
+    for i in range(0, len(jobs), size):
+        group = jobs[i:i + size]
+        # fetchall: iterating a cursor costs per row
+        fill_messages(conn.execute(q.messages, messages_args([job.id for job in group], keep)).fetchall(), group)
 
 
 def fill_messages(rows: Iterable[tuple[Any, ...]], jobs: Sequence[JobInfo]) -> None:
-    """Fill the jobs' message lists, oldest first, from rows of the ``messages`` statement (in any order)."""
+    """Fill the jobs' message lists from rows of the ``messages`` statement: a job id, then per kind one flat JSON
+    array of texts and times, oldest first (NULL when the job has none of that kind)."""
     by_id = {job.id: job for job in jobs}
-    lists: dict[tuple[str, str], list[tuple[int, JobMessage]]] = {}
-    for job_id, kind, seq, text, ts in rows:
-        found = lists.get((job_id, kind))
-        if found is None:
-            found = lists[(job_id, kind)] = []
-        found.append((seq, JobMessage(_KINDS[kind], text, ts)))
-    for (job_id, kind), items in lists.items():
-        items.sort(key=itemgetter(0))  # read newest first: the reversed order sorts in linear time
-        by_id[job_id].messages(_KINDS[kind]).extend(m for _, m in items)
+    for job_id, *arrays in rows:
+        job = by_id[job_id]
+        for kind, array in zip(_KIND_ORDER, arrays, strict=True):
+            if array is not None:
+                flat = iter(orjson.loads(array))
+                pairs = zip(flat, flat, strict=True)
+                # float(): PostgreSQL writes a whole float8 without a fraction, which JSON reads as an int
+                job.messages(kind).extend([JobMessage(kind, text, float(ts)) for text, ts in pairs])

@@ -178,7 +178,7 @@ class PostgresStore(BufferedStore):
             if row is None:
                 return None
             job = pgs.job_from_row(row)
-            fill_messages(lines.fetchall(), [job])  # fetchall: iterating a cursor costs per row
+            fill_messages(lines.fetchall(), [job])
             return job
 
         found: JobInfo | None = self._run(body, read_only=True)
@@ -291,7 +291,7 @@ class PostgresStore(BufferedStore):
         def body(conn: psycopg.Connection[Any]) -> list[JobInfo]:
             jobs = [pgs.job_from_row(r) for r in conn.execute(statement, args).fetchall()]
             if jobs:
-                load_messages(conn, self._q, jobs, keep)
+                load_messages(conn, self._q, jobs, keep, self.max_messages)
             return jobs
 
         found: list[JobInfo] = self._run(body, read_only=True)
