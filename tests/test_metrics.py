@@ -3,6 +3,9 @@ it, queue wait observed at the claim, and a worker's endpoint served by promethe
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from jobdeck.metrics import JobCounters, serve_metrics
 from jobdeck.stores import open_store
 from jobdeck.stores.base import Store
 from tests.scrape import Samples, samples, scrape, value
+from tests.serve_process import clean_env
 
 
 class Counted:
@@ -124,3 +128,17 @@ def test_serve_metrics_refuses_a_bad_port() -> None:
     with pytest.raises(InvalidArgumentError, match=r"0\.\.65535"):
         serve_metrics(store, 70000)
 
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "jobdeck.cli", "worker", "--demo", "--store",
+                                 f"sqlite:///{tmp_path / 'jobs.db'}", "--executor", "celery+redis://127.0.0.1:9/0",
+                                 "--metrics-port", str(port)],
+                                capture_output=True, text=True, timeout=60, env=clean_env(), check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"jobdeck worker: cannot serve metrics on 127.0.0.1:{port}: Address already in use"], result.stderr
