@@ -142,3 +142,16 @@ def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_line(tmp_path: Path
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"jobdeck worker: cannot serve metrics on 127.0.0.1:{port}: Address already in use"], result.stderr
+
+
+def test_held_observations_count_after_the_block_and_never_for_one_that_raised(
+        shared: tuple[Counted, Counted]) -> None:
+    server, _ = shared
+    with pytest.raises(RuntimeError), server.store.observations_held():
+        server.store.create_job("Q", "a", queued=True)  # as if the caller's transaction then rolled back
+        raise RuntimeError("the enqueue failed")
+    assert value(server.found(), "jobdeck_jobs_queued_total", job_type="Q") == 0
+    with server.store.observations_held():
+        server.store.create_job("Q", "a", queued=True)
+        assert value(server.found(), "jobdeck_jobs_queued_total", job_type="Q") == 0  # not yet: not committed
+    assert value(server.found(), "jobdeck_jobs_queued_total", job_type="Q") == 1

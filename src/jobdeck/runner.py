@@ -218,8 +218,12 @@ class JobRunner:
 
         running = None
         try:
-            # An engine sharing the store's database writes the job and its queue entry in one transaction.
-            together = None if local else executor.create_and_submit(create, spec)
+            # An engine sharing the store's database writes the job and its queue entry in one transaction
+            # (observed once it has committed: a rolled-back job is counted nowhere).
+            together = None
+            if not local:
+                with self.store.observations_held():
+                    together = executor.create_and_submit(create, spec)
             job = together if together is not None else create()
             if local:
                 running = RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job))

@@ -13,10 +13,12 @@ Mutations on a job that already reached a terminal state change nothing and retu
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -151,6 +153,7 @@ class Store(ABC):
         self.stale_after = float(stale_after)
         self.max_events = max_events
         self._observers: tuple[Callable[[Transition], None], ...] = ()
+        self._held = threading.local()  # observations_held(): this thread's transitions, until its block ends
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -225,7 +228,27 @@ class Store(ABC):
     def remove_observer(self, fn: Callable[[Transition], None]) -> None:
         self._observers = tuple(o for o in self._observers if o != fn)
 
+    @contextmanager
+    def observations_held(self) -> Iterator[None]:
+        """Hold the observers' calls for the changes this thread makes in the block: made when it ends normally,
+        dropped when it raises. For changes inside a caller's transaction that may yet roll back
+        (:meth:`PostgresStore.using <jobdeck.stores.postgres.PostgresStore.using>`): a job that never existed
+        must not be counted."""
+        held: list[tuple[JobInfo, bool, bool]] = []
+        outer = getattr(self._held, "calls", None)
+        self._held.calls = held
+        try:
+            yield
+        finally:
+            self._held.calls = outer
+        for job, reaped, claimed in held:
+            self._observe(job, reaped, claimed)
+
     def _observe(self, job: JobInfo, reaped: bool = False, claimed: bool = False) -> None:
+        held = getattr(self._held, "calls", None)
+        if held is not None:
+            held.append((job, reaped, claimed))
+            return
         for fn in self._observers:
             try:
                 fn(Transition(job, reaped, claimed))
