@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController
-from jobdeck.controller import MAX_PROBLEMS
+from jobdeck.controller import MAX_PROBLEMS, OPERATIONS_INTERVAL
+from jobdeck.model import HiddenOperations, OperationNode, OperationRef, OperationTree
+from jobdeck.pipeline import MAX_SNAPSHOT_CHILDREN, MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
 
 
 @pytest.fixture
@@ -268,3 +273,98 @@ def test_default_store_is_used_when_none_is_given() -> None:
         assert store.get_job(job.id) is not None
     finally:
         jobdeck.configure(previous)
+
+
+# ---------------------------------------------------------------------- the published operation tree
+
+
+class TreeCountingStore(MemoryStore):
+    """A memory store that also counts the progress writes carrying an operation tree."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trees = 0
+
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                      operations: OperationTree | None = None) -> bool:
+        self.trees += operations is not None
+        return super()._set_progress(job_id, value, operation, now, operations)
+
+
+def walk(entries: tuple[OperationNode | HiddenOperations, ...], depth: int = 1
+         ) -> Iterator[tuple[int, OperationNode | HiddenOperations]]:
+    for entry in entries:
+        yield depth, entry
+        if isinstance(entry, OperationNode):
+            yield from walk(entry.children, depth + 1)
+
+
+def published(store: MemoryStore, job_id: str) -> OperationTree:
+    tree = store.require_job(job_id, operations=True).operations
+    assert tree is not None
+    return tree
+
+
+def test_tree_is_bounded_in_nodes_and_depth_with_what_is_left_out_counted() -> None:
+    store = MemoryStore()
+    ctl = PipelineController(store.create_job("Big", "me").id, store)
+    ctl.initialize_pipeline([f"op{i}" for i in range(300)])
+    path = "op0"
+    for level in range(10):  # ten levels below op0, more than are shown
+        ctl.define_sub_operations(path, [f"l{level}-{i}" for i in range(3)])
+        path += f"/l{level}-0"
+    for _ in range(120):
+        ctl.next_operation()  # op0..op119 done; op120 current
+    ctl.publish_operations()
+    tree = published(store, ctl.job_id)
+    entries = list(walk(tree.nodes))
+    nodes = [(d, e) for d, e in entries if isinstance(e, OperationNode)]
+    assert len(nodes) == tree.count() <= MAX_SNAPSHOT_NODES
+    assert max(d for d, _ in nodes) <= MAX_SNAPSHOT_DEPTH
+    top = [e for e in tree.nodes if isinstance(e, OperationNode)]
+    assert len(top) == MAX_SNAPSHOT_CHILDREN
+    # The window of the long top-level list holds the current operation, a few done ones before it and the next.
+    assert [e.state for e in top if e.id == "op120"] == ["started"]
+    assert top[0].state == "done" and top[-1].state == "pending"
+    before, after = tree.nodes[0], tree.nodes[-1]
+    assert isinstance(before, HiddenOperations) and isinstance(after, HiddenOperations)
+    assert before.count + len(top) + after.count == 300
+    assert before.done == before.count and after.done == 0
+    # Every operation of the top level is either shown or counted; and a JSON round trip keeps all of it.
+    assert OperationTree.from_list(json.loads(tree.to_json())) == tree
+
+
+def test_one_huge_operation_does_not_crowd_out_the_others() -> None:
+    store = MemoryStore()
+    ctl = PipelineController(store.create_job("Big", "me").id, store)
+    ctl.initialize_pipeline(["load", "items", "save"])
+    ctl.define_sub_operations("items", [f"item{i}" for i in range(100_000)])
+    ctl.define_sub_operations("save", ["local", "remote"])
+    ctl.publish_operations()
+    tree = published(store, ctl.job_id)
+    _load, items, save = tree.nodes
+    assert isinstance(items, OperationNode) and isinstance(save, OperationNode)
+    assert [c.id for c in save.children if isinstance(c, OperationNode)] == ["local", "remote"]
+    shown = [c for c in items.children if isinstance(c, OperationNode)]
+    assert len(shown) == MAX_SNAPSHOT_CHILDREN
+    assert items.children[-1] == HiddenOperations(100_000 - MAX_SNAPSHOT_CHILDREN, 0)
+    assert len(tree.to_json()) < 10_000
+
+
+def test_tree_rides_along_with_progress_at_a_bounded_rate_and_the_last_one_is_published() -> None:
+    store = TreeCountingStore()
+    ctl = PipelineController(store.create_job("Loop", "me").id, store)
+    ctl.initialize_pipeline(["load", "work"])
+    ctl.next_operation()
+    started = time.monotonic()
+    steps = 20_000
+    for i in range(1, steps):
+        ctl.progress(i / steps)
+    elapsed = time.monotonic() - started
+    # Two for the structure and the move to "work", then at most one per interval (and one more for the edge).
+    assert store.trees <= 3 + elapsed / OPERATIONS_INTERVAL + 1
+    assert store.trees < steps / 100
+    assert ctl.complete()
+    work = published(store, ctl.job_id).nodes[1]
+    assert isinstance(work, OperationNode)
+    assert work.progress == round((steps - 1) / steps, 4)  # the value of the last call, published at the end

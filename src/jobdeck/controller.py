@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -46,6 +47,11 @@ logger = logging.getLogger("jobdeck")
 ABORT_CHECK_MAX_AGE = 0.1
 # Distinct forgiven problems reported per job; past this a loop making a new mistake each turn adds no more.
 MAX_PROBLEMS = 50
+# A snapshot of the operation tree costs O(operations shown) and progress() may run thousands of times a second,
+# so the tree rides along with a progress write when its shape or current operation changed, and otherwise at
+# most this often (the job's last tree is published before it ends). The store's write coalescing then keeps
+# only the newest of them per flush, as it does for progress values.
+OPERATIONS_INTERVAL = 0.2
 
 
 class PipelineController:
@@ -59,6 +65,8 @@ class PipelineController:
         self._tree: PipelineTree | None = None
         self._reported = 0.0
         self._operation: OperationRef | None = None  # as last sent (the tree hands out a new one on a change)
+        self._tree_due = 0.0  # monotonic time from which the next progress write carries a new snapshot
+        self._tree_sent = True  # whether the store has the tree as it is now
         self.trace: JobTrace | None = None  # set by the runner when OpenTelemetry is installed
         self._lock = threading.Lock()
         self._problems: set[str] = set()
@@ -72,12 +80,14 @@ class PipelineController:
         """Declare the job's operations, each ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``."""
         with self._lock:
             self._tree = PipelineTree(operations)
+            self._tree_due = 0.0
             self._push()
 
     def define_sub_operations(self, operation_id: str, sub_operations: Iterable[OperationSpec]) -> None:
         """Split an operation (``"op"`` or a path ``"op/sub"``) into weighted sub-operations."""
         with self._lock:
             self._require_tree().define_sub_operations(operation_id, sub_operations)
+            self._tree_due = 0.0
             self._push()
 
     def _require_tree(self) -> PipelineTree:
@@ -155,20 +165,39 @@ class PipelineController:
             self._forgive("next_operation()", str(exc))
 
     def _push(self) -> None:
-        """Send the tree's progress to the store; never lets the job's progress go backwards."""
+        """Send the tree's progress to the store, with a snapshot of the tree when one is due; never lets the
+        job's progress go backwards."""
         tree = self._tree
         if tree is None:
             return
         value = max(tree.progress, self._reported)
         self._reported = value
         ref = tree.operation_ref()
-        if ref is not None and ref is not self._operation:  # the tree hands out a new object only on a change
+        moved = ref is not None and ref is not self._operation  # the tree hands out a new object only on a change
+        now = time.monotonic()
+        snapshot = None
+        if moved or now >= self._tree_due:
+            snapshot = tree.snapshot()
+            self._tree_due = now + OPERATIONS_INTERVAL
+        self._tree_sent = snapshot is not None
+        if moved:
             self._operation = ref
-            self.store.update_progress(self.job_id, value, ref)
-            if self.trace is not None:
+            self.store.update_progress(self.job_id, value, ref, snapshot)
+            if self.trace is not None and ref is not None:
                 self.trace.operation(ref.id, ref.index, ref.total)
         else:
-            self.store.update_progress(self.job_id, value)
+            self.store.update_progress(self.job_id, value, None, snapshot)
+
+    def publish_operations(self) -> None:
+        """Send the tree as it is now if the store does not have it yet: called before the job ends, so that its
+        page shows where each operation stopped. Never raises: the outcome that follows matters more."""
+        try:
+            with self._lock:
+                if self._tree is not None and not self._tree_sent:
+                    self._tree_due = 0.0
+                    self._push()
+        except Exception:  # the job ended meanwhile, or the store is unreachable
+            logger.debug("job %s: last operation tree not published", self.job_id, exc_info=True)
 
     # ------------------------------------------------------------------ views
 
@@ -241,10 +270,13 @@ class PipelineController:
 
     def complete(self, result: Any = None) -> bool:
         """Finish the job successfully; ``result`` (JSON) is kept with it. False if it had already ended."""
+        self.publish_operations()
         return self.store.complete_job(self.job_id, result)
 
     def fail(self, message: str | None = None) -> bool:
+        self.publish_operations()
         return self.store.fail_job(self.job_id, message)
+
 
     def is_abort_requested(self) -> bool:
         """True once the job should stop: an abort was requested, or it was ended from outside (timeout,
@@ -266,6 +298,7 @@ class PipelineController:
             self.complete()
             return False
         if isinstance(exc, AbortError):
+            self.publish_operations()
             self.store.mark_aborted(self.job_id)
             return True
         self.fail(safe_text(f"{type(exc).__name__}: {exc}"))

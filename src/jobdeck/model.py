@@ -18,11 +18,14 @@ from typing import Any
 from .errors import InvalidArgumentError
 
 __all__ = [
+    "HiddenOperations",
     "JobInfo",
     "JobMessage",
     "JobStatus",
     "MessageType",
+    "OperationNode",
     "OperationRef",
+    "OperationTree",
     "PastCursor",
     "format_time",
     "parse_time",
@@ -129,6 +132,91 @@ class OperationRef:
         return cls(str(data["id"]), int(data["index"]), int(data["total"]))
 
 
+@dataclass(frozen=True, slots=True)
+class HiddenOperations:
+    """Operations a snapshot left out to stay small: ``count`` of them (their own parts not counted), ``done`` of
+    which had finished. JSON: ``{"more": count, "done": done}``."""
+
+    count: int
+    done: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"more": self.count, "done": self.done}
+
+
+@dataclass(frozen=True, slots=True)
+class OperationNode:
+    """One operation of a job's pipeline as last published: its progress, whether it is ``pending``, ``started``
+    (or current) or ``done``, its weight among its siblings, and its parts (some may be :class:`HiddenOperations`).
+    """
+
+    id: str
+    progress: float
+    state: str = "pending"
+    weight: float = 1.0
+    children: tuple[OperationNode | HiddenOperations, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        # Defaults are left out: a snapshot of 200 operations is written with every flush of a job's progress.
+        out: dict[str, Any] = {"id": self.id, "progress": self.progress, "state": self.state}
+        if self.weight != 1.0:
+            out["weight"] = self.weight
+        if self.children:
+            out["children"] = [c.to_dict() for c in self.children]
+        return out
+
+
+_STATES = frozenset({"pending", "started", "done"})
+
+
+def _entry_from_dict(data: Any) -> OperationNode | HiddenOperations:
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(f"an operation is a JSON object, got {type(data).__name__}")
+    if "more" in data:
+        return HiddenOperations(int(data["more"]), int(data.get("done", 0)))
+    state = data.get("state", "pending")
+    if state not in _STATES:
+        raise InvalidArgumentError(f"operation state must be pending, started or done, got {state!r}")
+    return OperationNode(str(data["id"]), float(data["progress"]), state, float(data.get("weight", 1.0)),
+                         tuple(_entry_from_dict(c) for c in data.get("children") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class OperationTree:
+    """A bounded snapshot of a job's operation tree (see ``PipelineTree.snapshot``): immutable, so that copies
+    of a job share it. JSON: the list of top-level entries."""
+
+    nodes: tuple[OperationNode | HiddenOperations, ...]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [n.to_dict() for n in self.nodes]
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_list(), separators=(",", ":"))
+
+    @classmethod
+    def from_list(cls, data: Any) -> OperationTree:
+        if not isinstance(data, list):
+            raise InvalidArgumentError(f"operations are a JSON list, got {type(data).__name__}")
+        return cls(tuple(_entry_from_dict(d) for d in data))
+
+    @classmethod
+    def from_json(cls, text: str | bytes | None) -> OperationTree | None:
+        """The stored form back (None stays None)."""
+        import json
+
+        return cls.from_list(json.loads(text)) if text else None
+
+    def count(self) -> int:
+        """Operations shown (hidden ones not counted)."""
+        def walk(entries: tuple[OperationNode | HiddenOperations, ...]) -> int:
+            return sum(1 + walk(e.children) for e in entries if isinstance(e, OperationNode))
+
+        return walk(self.nodes)
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class PastCursor:
     """A place in the past-jobs list, which is ordered by (end time, id), newest first.
@@ -180,6 +268,8 @@ class JobInfo:
     ``rerun_of`` is the id of the job this one re-ran with the same type and (possibly edited) params.
     ``queued_time`` is when a job run by a task engine was queued (None for jobs run where they were started);
     its ``start_time`` is when a worker claimed it (the queue time until then).
+    ``operations`` is the operation tree as its controller last published it; only reads that ask for it
+    (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
     """
 
     id: str
@@ -203,6 +293,7 @@ class JobInfo:
     rerun_of: str | None = None
     aborted_by: str | None = None
     queued_time: float | None = None
+    operations: OperationTree | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -269,7 +360,7 @@ class JobInfo:
                 items = items[-messages:] if messages > 0 else []
             return [m.to_dict() for m in items]
 
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "jobType": self.job_type,
             "author": self.author,
@@ -292,6 +383,9 @@ class JobInfo:
             "abortedBy": self.aborted_by,
             "queuedTime": format_time(self.queued_time),
         }
+        if self.operations is not None:  # present only where it was read (the single-job view)
+            out["operations"] = self.operations.to_list()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobInfo:
@@ -320,6 +414,7 @@ class JobInfo:
             rerun_of=data.get("rerunOf"),
             aborted_by=data.get("abortedBy"),
             queued_time=parse_time(data.get("queuedTime")),
+            operations=OperationTree.from_list(data["operations"]) if data.get("operations") is not None else None,
         )
 
     def to_json(self, messages: int | None = None) -> str:

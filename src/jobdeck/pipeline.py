@@ -9,14 +9,23 @@ children's progress, so an update walks one path to the root: O(depth), not O(nu
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidArgumentError
-from .model import OperationRef
+from .model import HiddenOperations, OperationNode, OperationRef, OperationTree
 
-__all__ = ["OperationSpec", "PipelineTree", "parse_specs"]
+__all__ = ["MAX_SNAPSHOT_CHILDREN", "MAX_SNAPSHOT_DEPTH", "MAX_SNAPSHOT_NODES", "OperationSpec", "PipelineTree",
+           "parse_specs"]
+
+# The bounds of a published tree: a job that splits its work into 100,000 parts still writes a record of a few
+# kilobytes with each progress flush. Nodes are taken level by level (the top levels always show), at most
+# MAX_SNAPSHOT_CHILDREN per parent around its current part; what is left out is counted ("+N more, D done").
+MAX_SNAPSHOT_NODES = 200
+MAX_SNAPSHOT_DEPTH = 6
+MAX_SNAPSHOT_CHILDREN = 50
 
 OperationSpec = str | tuple[str, float] | dict[str, Any]
 
@@ -241,3 +250,48 @@ class PipelineTree:
 
     def sub_operations(self, path: str) -> list[dict[str, Any]]:
         return [{"id": c.id, "weight": c.weight, "progress": c.value} for c in self.find(path).children]
+
+    def snapshot(self, max_nodes: int = MAX_SNAPSHOT_NODES, max_depth: int = MAX_SNAPSHOT_DEPTH,
+                 max_children: int = MAX_SNAPSHOT_CHILDREN) -> OperationTree:
+        """The tree as plain immutable data, bounded: at most ``max_nodes`` operations, ``max_depth`` levels and
+        ``max_children`` parts of one operation; the rest is summarised by :class:`HiddenOperations` entries.
+
+        Level by level, so that the top levels always show; of a long list of parts, the window kept starts a
+        little before the current one, so that what runs now and what comes next are visible."""
+        windows: dict[int, tuple[int, int]] = {}  # id(node) -> the slice of its children shown
+        left = max_nodes
+        queue: deque[tuple[_Node, int]] = deque([(self.root, 0)])
+        while queue and left > 0:
+            node, depth = queue.popleft()
+            count = len(node.children)
+            if not count or depth >= max_depth:
+                continue
+            take = min(count, left, max_children)
+            lo = max(0, min(node.current - take // 4, count - take))
+            windows[id(node)] = (lo, lo + take)
+            left -= take
+            queue.extend((child, depth + 1) for child in node.children[lo:lo + take])
+
+        def hidden(nodes: list[_Node]) -> HiddenOperations:
+            return HiddenOperations(len(nodes), sum(1 for n in nodes if n.value >= 1.0))
+
+        def build(node: _Node, on_path: bool) -> tuple[OperationNode | HiddenOperations, ...]:
+            children = node.children
+            if not children:
+                return ()
+            window = windows.get(id(node))
+            if window is None:
+                return (hidden(children),)
+            lo, hi = window
+            out: list[OperationNode | HiddenOperations] = [hidden(children[:lo])] if lo else []
+            for i in range(lo, hi):
+                child = children[i]
+                current = on_path and i == node.current
+                state = "done" if child.value >= 1.0 else "started" if current or child.value > 0.0 else "pending"
+                out.append(OperationNode(child.id, round(child.value, 4), state, child.weight,
+                                         build(child, current)))
+            if hi < len(children):
+                out.append(hidden(children[hi:]))
+            return tuple(out)
+
+        return OperationTree(build(self.root, True))

@@ -326,8 +326,10 @@ class JobRunner:
                     ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
                 outcome: Any = _handler(running.job_type)(ctl, **kwargs)
         except BaseException as exc:  # the job must end terminal whatever the handler raised
+            ctl.publish_operations()  # the tree as the job left it, before its outcome
             self._record_error(running, exc)
         else:
+            ctl.publish_operations()
             self._record_result(running, outcome)
         finally:
             self._finish(running)
@@ -340,8 +342,10 @@ class JobRunner:
                     ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
                 outcome: Any = await _handler(running.job_type)(ctl, **kwargs)
         except BaseException as exc:
+            ctl.publish_operations()  # the tree as the job left it, before its outcome
             self._record_error(running, exc)
         else:
+            ctl.publish_operations()
             self._record_result(running, outcome)
         finally:
             await asyncio.to_thread(self._finish, running)

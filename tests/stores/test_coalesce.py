@@ -15,7 +15,7 @@ from tests.conftest import wait_for
 def test_only_the_first_value_is_written_by_the_caller() -> None:
     written: list[tuple[float, threading.Thread]] = []
 
-    def write(job_id: str, value: float, operation: object, now: float) -> bool:
+    def write(job_id: str, value: float, operation: object, now: float, operations: object) -> bool:
         written.append((value, threading.current_thread()))
         return True
 

@@ -42,7 +42,7 @@ def until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
 def test_progress_buffer_writes_the_newest_value_in_a_forked_child() -> None:
     written: list[tuple[str, float]] = []
 
-    def write(job_id: str, value: float, operation: object, now: float) -> bool:
+    def write(job_id: str, value: float, operation: object, now: float, operations: object) -> bool:
         written.append((job_id, value))
         return True
 

@@ -36,7 +36,7 @@ def signature(job: JobInfo) -> tuple[Any, ...]:
     the cap), so their length and newest entry stand for their content."""
     info, warning, error = job.info_messages, job.warning_messages, job.error_messages
     return (job.status, job.progress, job.last_activity_time, job.end_time, job.heartbeat_time, job.owner,
-            job.abort_time, job.abort_reason, job.current_operation,
+            job.abort_time, job.abort_reason, job.current_operation, job.operations,
             len(info), len(warning), len(error), _last(info), _last(warning), _last(error))
 
 
@@ -47,13 +47,14 @@ class JobBytesCache:
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self._entries: OrderedDict[tuple[str, int | None], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        # (job id, messages kept, with the operation tree): a job in a listing and on its own page differ.
+        self._entries: OrderedDict[tuple[str, int | None, bool], tuple[tuple[Any, ...], bytes]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def render(self, job: JobInfo, keep: int | None) -> bytes:
-        key = (job.id, keep)
+        key = (job.id, keep, job.operations is not None)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is _FINAL:  # a finished job never changes again
             self._entries.move_to_end(key)

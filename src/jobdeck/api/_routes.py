@@ -310,7 +310,10 @@ def build_api_router(deck: Deck) -> APIRouter:
         view = parse_messages(request.query_params.get("messages"))
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
-            job = await deck.call(store.require_job, job_id, messages=view.messages)  # 404s are not cached
+            # The one view that carries the operation tree: it is bounded (a few kilobytes) but costs a second
+            # read, which the lists (/active, /past, /search) and the events must not pay per job.
+            job = await deck.call(store.require_job, job_id, messages=view.messages,  # 404s are not cached
+                                  operations=True)
             return deck.cache.render(job, view.keep), None
 
         return answer_response(await deck.answer(("progress", job_id, view.keep), build))

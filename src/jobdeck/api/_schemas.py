@@ -118,6 +118,24 @@ class Operation(BaseModel):
     total: int
 
 
+class HiddenOperations(BaseModel):
+    """Operations a bounded tree left out: how many (their own parts not counted), and how many of them were done."""
+
+    more: int
+    done: int
+
+
+class OperationNode(BaseModel):
+    """One operation of the tree: its progress (0-1), ``pending``, ``started`` (or current) or ``done``, its
+    weight among its siblings (1 when absent) and its parts."""
+
+    id: str
+    progress: float
+    state: Literal["pending", "started", "done"]
+    weight: float = 1.0
+    children: list[OperationNode | HiddenOperations] = Field(default_factory=list)
+
+
 class Job(BaseModel):
     """A job in the reference shape (camelCase, ISO 8601 UTC times with milliseconds)."""
 
@@ -143,6 +161,10 @@ class Job(BaseModel):
     abortedBy: str | None = Field(None, description="who asked for the abort (the signed-in principal's name)")
     queuedTime: str | None = Field(None, description="when a job run by a task engine was queued; its startTime "
                                                       "is when a worker claimed it")
+    operations: list[OperationNode | HiddenOperations] | None = Field(
+        None, description="the operation tree as the job last published it (at most 200 operations and 6 levels; "
+                          "the rest counted in {more, done} entries). Only in GET /single/{id}/progress: lists and "
+                          "events leave it out")
 
 
 class JobList(RootModel[list[Job]]):

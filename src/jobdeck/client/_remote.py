@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 
 from ..controller import PipelineController
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree
 from ..stores.memory import MemoryStore
 from ._http import DEFAULT_PREFIX, DEFAULT_URL
 
@@ -82,9 +82,11 @@ class _Mirror(MemoryStore):
         self.outbox = outbox
         self._insert(JobInfo(id=job_id, job_type="remote", author="remote"), None)
 
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                      operations: OperationTree | None = None) -> bool:
         # The hot path: no lock, no event; the controller serialises its calls and the sender tolerates a
-        # value newer than the version it read (it sends again next time).
+        # value newer than the version it read (it sends again next time). The operation tree stays here: the
+        # report API takes progress and the current operation only.
         box = self.outbox
         if box.final is not None:
             return False

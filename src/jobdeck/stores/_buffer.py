@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
 from ..errors import InvalidArgumentError, StoreError
-from ..model import JobMessage, JobStatus, OperationRef, format_time
+from ..model import JobMessage, JobStatus, OperationRef, OperationTree, format_time
 from ._coalesce import ProgressBuffer, StatusCache
 from ._flusher import Flusher
 
@@ -57,6 +57,7 @@ class ProgressWrite:
     value: float
     operation: OperationRef | None  # None: unchanged
     timestamp: float
+    operations: OperationTree | None = None  # the operation tree; None: unchanged
     superseded: bool = False  # a newer value of the job was queued later in the same batch
 
 
@@ -171,6 +172,8 @@ class MessageBuffer:
                     older.superseded = True  # one progress write per job and batch, at its latest place
                     if progress.operation is None:
                         progress.operation = older.operation
+                    if progress.operations is None:
+                        progress.operations = older.operations
                 self._queued_progress[job_id] = progress
                 self._queue.append((job_id, progress))
                 self._unwritten += 1

@@ -18,7 +18,7 @@ before queries and event reads), and reports every status it learns with :meth:`
 
     class MyStore(BufferedStore):
         scheme = "my"
-        def _write_progress(self, job_id, value, operation, now) -> bool: ...     # one value, now
+        def _write_progress(self, job_id, value, operation, now, operations) -> bool: ...  # one value, now
         def _write_messages(self, writes) -> dict[str, JobStatus | None]: ...   # one batch, atomically
         def _write_message(self, job_id, message) -> bool: ...                   # one message, now
         def _read_status(self, job_id) -> JobStatus | None: ...                  # uncached
@@ -30,7 +30,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from ..model import JobMessage, JobStatus, OperationRef
+from ..model import JobMessage, JobStatus, OperationRef, OperationTree
 from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
 from .base import Store
@@ -58,9 +58,11 @@ class BufferedStore(Store):
     # ------------------------------------------------------------------ steps a backend supplies
 
     @abstractmethod
-    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        """Write one progress value of an active job (and its progress event) now; flush queued messages first
-        (``self._messages.flush()``), they are older. False if the job is finished; JobNotFoundError if unknown."""
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                        operations: OperationTree | None) -> bool:
+        """Write one progress value of an active job (and its progress event) now, with the current operation and
+        the operation tree unless None; flush queued messages first (``self._messages.flush()``), they are older.
+        False if the job is finished; JobNotFoundError if unknown."""
 
     @abstractmethod
     def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
@@ -94,8 +96,9 @@ class BufferedStore(Store):
         if status.is_terminal:
             self._progress.forget(job_id)
 
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        return self._progress.update(job_id, value, operation, now)
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                      operations: OperationTree | None) -> bool:
+        return self._progress.update(job_id, value, operation, now, operations)
 
     def _add_message(self, job_id: str, message: JobMessage) -> bool:
         return self._messages.add(job_id, message)

@@ -17,13 +17,16 @@ import time
 from collections.abc import Callable
 
 from ..errors import InvalidArgumentError
-from ..model import JobStatus, OperationRef
+from ..model import JobStatus, OperationRef, OperationTree
 from ._flusher import Flusher
 
 __all__ = ["ProgressBuffer", "StatusCache"]
 
-# write(job_id, value, operation, now) -> False if the job is no longer active; raises JobNotFoundError.
-Writer = Callable[[str, float, OperationRef | None, float], bool]
+# write(job_id, value, operation, now, operations) -> False if the job is no longer active; raises
+# JobNotFoundError. operation and operations (the tree snapshot): None means unchanged.
+Writer = Callable[[str, float, OperationRef | None, float, OperationTree | None], bool]
+# (sequence, value, operation, wall time, operations) of the newest value of a job not yet written
+_Pending = tuple[int, float, OperationRef | None, float, OperationTree | None]
 
 # Remembering when each job was last written costs a few dozen bytes per job; jobs finished by another process
 # never tell us, so entries older than this are forgotten.
@@ -43,8 +46,7 @@ class ProgressBuffer:
         self._new_locks()
         # job id -> monotonic time before which a new value waits instead of being written
         self._due: dict[str, float] = {}
-        # job id -> (sequence, value, operation, wall time) of the newest value not yet written
-        self._pending: dict[str, tuple[int, float, OperationRef | None, float]] = {}
+        self._pending: dict[str, _Pending] = {}
         # Writes run outside the buffer lock, so two can overtake each other; the sequence number lets the later
         # value win (a write older than what was already written for that job is dropped).
         self._seq = itertools.count(1)
@@ -64,7 +66,8 @@ class ProgressBuffer:
         self._due.clear()
         self._written.clear()
 
-    def update(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+    def update(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+               operations: OperationTree | None = None) -> bool:
         """Record a progress value: the first of a job written now (it must learn that the job exists), the
         others coalesced and written by the background thread within ``interval``.
 
@@ -77,21 +80,23 @@ class ProgressBuffer:
             due = self._due.get(job_id)
             if due is not None and not self._closed:
                 old = self._pending.get(job_id)
-                if operation is None and old is not None:
-                    operation = old[2]  # None means "unchanged", not "no operation"
+                if old is not None:  # None means "unchanged", not "no operation"
+                    operation = old[2] if operation is None else operation
+                    operations = old[4] if operations is None else operations
                 if not self._pending or mono >= due:
                     self._wake.notify()  # the thread sleeps until the earliest due time: this one may be earlier
-                self._pending[job_id] = (next(self._seq), value, operation, now)
+                self._pending[job_id] = (next(self._seq), value, operation, now, operations)
                 self._flusher.ensure()
                 return True
             old = self._pending.pop(job_id, None)
-            if operation is None and old is not None:
-                operation = old[2]
+            if old is not None:
+                operation = old[2] if operation is None else operation
+                operations = old[4] if operations is None else operations
             seq = next(self._seq)
             self._due[job_id] = mono + self.interval
             if len(self._due) > _MAX_REMEMBERED:
                 self._prune(mono)
-        return self._apply(job_id, seq, value, operation, now)
+        return self._apply(job_id, (seq, value, operation, now, operations))
 
     def _prune(self, mono: float) -> None:
         """Forget jobs not written for a while (called with the lock held; takes the write lock after it,
@@ -100,12 +105,13 @@ class ProgressBuffer:
         with self._write_lock:
             self._written = {j: s for j, s in self._written.items() if j in self._due}
 
-    def _apply(self, job_id: str, seq: int, value: float, operation: OperationRef | None, now: float) -> bool:
+    def _apply(self, job_id: str, entry: _Pending) -> bool:
+        seq, value, operation, now, operations = entry
         try:
             with self._write_lock:
                 if self._written.get(job_id, 0) > seq:
                     return True  # a newer value of this job is already written
-                ok = self._write(job_id, value, operation, now)
+                ok = self._write(job_id, value, operation, now, operations)
                 self._written[job_id] = seq
         except BaseException:
             self.forget(job_id)
@@ -122,7 +128,7 @@ class ProgressBuffer:
         with self._write_lock:
             self._written.pop(job_id, None)
 
-    def take(self, job_id: str) -> tuple[float, OperationRef | None, float] | None:
+    def take(self, job_id: str) -> tuple[float, OperationRef | None, float, OperationTree | None] | None:
         """Hand the job's pending value to the caller, who writes it (ahead of a message that followed it);
         a value of this job still being written by this buffer, which is older, is then not written."""
         if job_id not in self._pending:  # unlocked peek: the common case is nothing pending
@@ -134,12 +140,12 @@ class ProgressBuffer:
                 self._due[job_id] = time.monotonic() + self.interval
         if entry is None:
             return None
-        seq, value, operation, now = entry
+        seq, value, operation, now, operations = entry
         with self._write_lock:
             if self._written.get(job_id, 0) > seq:
                 return None
             self._written[job_id] = seq
-        return value, operation, now
+        return value, operation, now, operations
 
     def flush(self, job_id: str | None = None) -> None:
         """Write the pending value of one job (or of all jobs) now. Cheap when nothing is pending."""
@@ -152,9 +158,9 @@ class ProgressBuffer:
             else:
                 entry = self._pending.pop(job_id, None)
                 items = [(job_id, entry)] if entry is not None else []
-        for key, (seq, value, operation, now) in items:
+        for key, entry in items:
             try:
-                self._apply(key, seq, value, operation, now)
+                self._apply(key, entry)
             except Exception:  # noqa: S112 - the job vanished or was reaped; its next change reports that
                 continue
 
@@ -175,9 +181,9 @@ class ProgressBuffer:
                     self._due[job_id] = mono + self.interval
                 if len(self._due) > _MAX_REMEMBERED:
                     self._prune(mono)
-            for job_id, (seq, value, operation, now) in items:
+            for job_id, entry in items:
                 try:
-                    self._apply(job_id, seq, value, operation, now)
+                    self._apply(job_id, entry)
                 except Exception:  # noqa: S112 - see flush(); a flusher thread must not die
                     continue
 

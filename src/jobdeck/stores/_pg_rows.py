@@ -40,7 +40,9 @@ TEMPLATES = {
     "update_hot": "UPDATE {hot} SET progress = %s, operation = %s, last_activity = %s, heartbeat_time = %s "
                   "WHERE id = %s",
     "progress": _LOCKED_ACTIVE + "UPDATE {hot} h SET progress = %(p)s, last_activity = %(t)s, "
-                "operation = COALESCE(%(op)s, h.operation) FROM j WHERE h.id = j.id RETURNING h.operation",
+                "operation = COALESCE(%(op)s, h.operation), operations = COALESCE(%(tree)s, h.operations) "
+                "FROM j WHERE h.id = j.id RETURNING h.operation",
+    "operations": "SELECT operations FROM {hot} WHERE id = %s",
     "touch": _LOCKED_ACTIVE + "UPDATE {hot} h SET last_activity = %(t)s FROM j WHERE h.id = j.id RETURNING h.id",
     "insert_messages": "INSERT INTO {messages} (job_id, kind, text, ts) "
                        "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[])",
@@ -53,9 +55,9 @@ TEMPLATES = {
     "batch_heads": "SELECT j.id, j.status, j.end_time, h.operation FROM {jobs} j JOIN {hot} h ON h.id = j.id "
                    "WHERE j.id = ANY(%s) ORDER BY j.id FOR SHARE OF j",
     "batch_activity": "UPDATE {hot} h SET last_activity = t.la, progress = COALESCE(t.p, h.progress), "
-                      "operation = COALESCE(t.op, h.operation) "
-                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[]) AS t(id, la, p, op) "
-                      "WHERE h.id = t.id",
+                      "operation = COALESCE(t.op, h.operation), operations = COALESCE(t.tree, h.operations) "
+                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[]) "
+                      "AS t(id, la, p, op, tree) WHERE h.id = t.id",
     # One row per job: the newest N (NULL: all) of each kind, read backwards from the index (costs what it
     # returns), put back in order and joined into one flat JSON array per kind, ``[text, time, text, time...]``:
     # the client reads one row per job instead of one per message and decodes each array with one orjson call
@@ -154,14 +156,15 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
     keep = kept(writes, max_messages)
     rows: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
     events: list[Event] = []
-    # job id -> [activity time, progress or None, operation JSON or None, current operation]
+    # job id -> [activity time, progress or None, operation JSON or None, current operation,
+    #            operation tree JSON or None]
     touched: dict[str, list[Any]] = {}
     for i, (job_id, write) in enumerate(writes):
         if job_id in refused:
             continue
         state = touched.get(job_id)
         if state is None:
-            state = touched[job_id] = [0.0, None, None, None]
+            state = touched[job_id] = [0.0, None, None, None, None]
         state[0] = write.timestamp
         if isinstance(write, JobMessage):
             if keep[i]:
@@ -175,6 +178,8 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
             state[2] = dumps_text(write.operation.to_dict())
         elif state[3] is None:
             state[3] = operation_from_json(heads[job_id][2])
+        if write.operations is not None:
+            state[4] = write.operations.to_json()
         state[1] = write.value
         op = state[3]
         events.append((job_id, "progress", dumps_text({"progress": write.value, "lastActivityTime":
@@ -186,7 +191,8 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
         conn.execute(q.cap, {"jobs": [p[0] for p in pairs], "kinds": [p[1] for p in pairs], "keep": max_messages})
     if touched:
         conn.execute(q.batch_activity, (list(touched), [s[0] for s in touched.values()],
-                                        [s[1] for s in touched.values()], [s[2] for s in touched.values()]))
+                                        [s[1] for s in touched.values()], [s[2] for s in touched.values()],
+                                        [s[4] for s in touched.values()]))
     log_events(conn, q, events)
     return refused
 

@@ -4,7 +4,8 @@ Tables live in one schema (``public`` unless ``?schema=`` says otherwise) and ca
 (``jobdeck_`` unless ``?prefix=``), so that several deployments, or a test per schema, share a database.
 
 A job is split in two rows: ``jobs`` holds what rarely changes (type, status, times, params, result) and
-``job_hot`` what job code writes all the time (progress, current operation, last activity, heartbeat).
+``job_hot`` what job code writes all the time (progress, current operation, operation tree, last activity,
+heartbeat).
 ``job_hot`` has no index but its primary key and leaves half of each page free (``fillfactor``), so that every
 progress write is a HOT update: the new row version goes into the same page and no index is touched, which is
 what keeps 100,000 progress writes from growing the table. A job is active exactly while its ``end_time`` is
@@ -104,6 +105,12 @@ STEPS: list[list[str]] = [
     # 2 -> 3: when a job run by a task engine was queued (NULL for jobs run where they were started).
     [
         "ALTER TABLE {jobs} ADD COLUMN queued_time double precision",
+    ],
+    # 3 -> 4: the operation tree as its controller last published it (JSON, bounded in size), written with the
+    # progress. In the hot row and never indexed, so that these writes stay HOT updates; a tree past about 2 kB
+    # goes to TOAST, compressed, leaving the row itself small. Only the view of one job reads it.
+    [
+        "ALTER TABLE {hot} ADD COLUMN operations text",
     ],
 ]
 LATEST_VERSION = len(STEPS)

@@ -4,6 +4,8 @@ Key layout under a prefix ``P`` (one Redis database may hold several jobdeck dep
 
     P:job:<id>              hash   the job head (see redis.py ``_encode``)
     P:msgs:<id>:<kind>      list   JSON [text, timestamp], capped with LTRIM to max_messages (newest kept)
+    P:ops:<id>              string the operation tree as last published (JSON); beside the hash, not in it, so
+                                   that HGETALL of a listing does not carry a few kilobytes per job
     P:active, P:active:<t>  zset   active job ids (all / of type t), score = start time
     P:past, P:past:<t>      zset   finished job ids, score = end time (newest last)
     P:events                stream the change log, MAXLEN ~ max_events; entry ids are the event ids
@@ -31,7 +33,7 @@ local function drop(id)
   local jk = prefix .. ':job:' .. id
   local t = redis.call('HGET', jk, 'type')
   redis.call('DEL', jk, prefix .. ':msgs:' .. id .. ':info', prefix .. ':msgs:' .. id .. ':warning',
-             prefix .. ':msgs:' .. id .. ':error')
+             prefix .. ':msgs:' .. id .. ':error', prefix .. ':ops:' .. id)
   redis.call('ZREM', prefix .. ':past', id)
   if t then redis.call('ZREM', prefix .. ':past:' .. t, id) end
 end
@@ -52,12 +54,14 @@ local eid = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 't', 'creat
 return {1, eid}
 """
 
-# KEYS: job, events.  ARGV: id, progress, activity time, operation JSON ('' = unchanged), max_events
+# KEYS: job, events, ops.  ARGV: id, progress, activity time, operation JSON ('' = unchanged), max_events,
+# operation tree JSON ('' = unchanged)
 # -> -1 unknown job, 0 job finished, 1 written
 PROGRESS = _ACTIVE + """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return -1 end
 if not is_active(st) then return 0 end
+if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[6]) end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'activity', ARGV[3], 'op', ARGV[4])
 else
@@ -85,7 +89,7 @@ return 1
 # A batch of buffered writes (see _buffer.MessageBuffer), in the order of the calls.  KEYS: events.
 # ARGV: prefix, max_messages, max_events, then six per write (built by messages_args):
 #   'm', id, timestamp, kind, list entry ('' = beyond the cap by the end of the batch: event only), event data
-#   'p', id, timestamp, progress, operation JSON ('' = unchanged), ''
+#   'p', id, timestamp, progress, operation JSON ('' = unchanged), operation tree JSON ('' = unchanged)
 # Each job's status is read once; writes of jobs that are not active are dropped.
 # -> flat list id, status ('' = no such job) of the jobs whose writes were dropped
 MESSAGES = _ACTIVE + """
@@ -110,6 +114,7 @@ for i = 4, #ARGV, 6 do
       end
       redis.call('XADD', KEYS[1], 'MAXLEN', '~', max_events, '*', 't', 'message', 'j', id, 'd', ARGV[i + 5])
     else
+      if ARGV[i + 5] ~= '' then redis.call('SET', prefix .. ':ops:' .. id, ARGV[i + 5]) end
       if ARGV[i + 4] ~= '' then
         redis.call('HSET', jk, 'progress', ARGV[i + 3], 'op', ARGV[i + 4])
       else
@@ -137,7 +142,8 @@ def messages_args(writes: Sequence[Write], prefix: str, max_messages: int, max_e
             args += ("m", job_id, ts, write.type._value_, entry, message_event(write))
         else:
             op = dumps_text(write.operation.to_dict()) if write.operation is not None else ""
-            args += ("p", job_id, ts, repr(write.value), op, "")
+            tree = write.operations.to_json() if write.operations is not None else ""
+            args += ("p", job_id, ts, repr(write.value), op, tree)
     return args
 
 

@@ -31,7 +31,7 @@ CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
 _KINDS = {kind.value: kind for kind in MessageType}
 _NEWEST = "SELECT text, ts FROM messages WHERE job_id = ? AND kind = ? ORDER BY seq DESC LIMIT ?"
 _ACTIVITY = ("UPDATE jobs SET last_activity = ?, progress = COALESCE(?, progress), "
-             "operation = COALESCE(?, operation) WHERE id = ?")
+             "operation = COALESCE(?, operation), operations = COALESCE(?, operations) WHERE id = ?")
 
 
 
@@ -61,14 +61,15 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
     keep = kept(writes, max_messages)
     rows: list[tuple[str, str, str, float]] = []
     events: list[tuple[str, str, str]] = []
-    # job id -> [activity time, progress or None, operation JSON or None, current operation]
+    # job id -> [activity time, progress or None, operation JSON or None, current operation,
+    #            operation tree JSON or None]
     touched: dict[str, list[Any]] = {}
     for i, (job_id, write) in enumerate(writes):
         if job_id in refused:
             continue
         state = touched.get(job_id)
         if state is None:
-            state = touched[job_id] = [0.0, None, None, None]
+            state = touched[job_id] = [0.0, None, None, None, None]
         state[0] = write.timestamp
         if isinstance(write, JobMessage):
             if keep[i]:
@@ -80,6 +81,8 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
             state[2] = dumps_text(write.operation.to_dict())
         elif state[3] is None:
             state[3] = operation_from_json(heads[job_id][2])
+        if write.operations is not None:
+            state[4] = write.operations.to_json()
         state[1] = write.value
         op = state[3]
         events.append((job_id, "progress", dumps_text({"progress": write.value, "lastActivityTime":
@@ -94,7 +97,7 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
         (last,) = conn.execute("SELECT MAX(id) FROM events").fetchone()
         if last > max_events:
             conn.execute("DELETE FROM events WHERE id <= ?", (last - max_events,))
-    conn.executemany(_ACTIVITY, [(s[0], s[1], s[2], job_id) for job_id, s in touched.items()])
+    conn.executemany(_ACTIVITY, [(s[0], s[1], s[2], s[4], job_id) for job_id, s in touched.items()])
     return refused
 
 

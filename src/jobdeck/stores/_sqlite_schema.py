@@ -85,6 +85,12 @@ STEPS: list[list[str]] = [
     [
         "ALTER TABLE jobs ADD COLUMN queued_time REAL",
     ],
+    # 6 -> 7: the operation tree as its controller last published it (JSON, bounded in size). Not one of
+    # HEAD_COLUMNS: only the view of one job reads it, and as the row's last column a read of the head does not
+    # load its overflow pages.
+    [
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 

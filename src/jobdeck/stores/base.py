@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree, PastCursor
 from ._checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
 
@@ -173,8 +173,15 @@ class Store(ABC):
         Raise JobNotFoundError for an unknown id; return False when ``change`` refused."""
 
     @abstractmethod
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
-        """The hot path: set progress and activity time of an active job, record a progress event."""
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                      operations: OperationTree | None) -> bool:
+        """The hot path: set progress and activity time of an active job, record a progress event.
+        ``operation`` and ``operations`` (the tree snapshot, kept beside the progress and read only by
+        :meth:`_read_operations`): None means unchanged."""
+
+    @abstractmethod
+    def _read_operations(self, job_id: str) -> OperationTree | None:
+        """The job's operation tree as last written (None if none was, or no such job)."""
 
     @abstractmethod
     def _add_message(self, job_id: str, message: JobMessage) -> bool:
@@ -358,12 +365,17 @@ class Store(ABC):
             return None
         return self._read(job_id, None)
 
-    def require_job(self, job_id: str, *, messages: Messages = True) -> JobInfo:
+    def require_job(self, job_id: str, *, messages: Messages = True, operations: bool = False) -> JobInfo:
         """Like :meth:`get_job` but raises JobNotFoundError. ``messages``: True all, False none, N the newest N
-        of each kind."""
+        of each kind. ``operations=True`` also reads the operation tree (``JobInfo.operations``), which only the
+        view of one job needs: listings never read it."""
         job = self._read(check_id(job_id), message_view(messages))
         if job is None:
             raise self._not_found(job_id)
+        if operations:
+            # A second read, not one atomic step with the first: the tree is a display snapshot, and the
+            # progress beside it moves on between any two reads anyway.
+            job.operations = self._read_operations(job.id)
         return job
 
     def get_active_jobs(self, job_type: str | None = None, *, messages: Messages = True) -> list[JobInfo]:
@@ -488,9 +500,14 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ progress and messages
 
-    def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None) -> bool:
-        """Set progress (clamped to [0, 1]); False if the job already finished."""
-        return self._set_progress(check_id(job_id), check_progress(value), operation, time.time())
+    def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None,
+                        operations: OperationTree | None = None) -> bool:
+        """Set progress (clamped to [0, 1]), and the current operation and the operation tree when given (None:
+        unchanged); False if the job already finished. Stores that coalesce progress writes keep the newest
+        tree with the newest value, so a tree costs at most one write per flush."""
+        if operations is not None and not isinstance(operations, OperationTree):
+            raise InvalidArgumentError(f"operations must be an OperationTree, got {type(operations).__name__}")
+        return self._set_progress(check_id(job_id), check_progress(value), operation, time.time(), operations)
 
     def add_message(self, job_id: str, kind: MessageType | str, text: str) -> bool:
         message = JobMessage(MessageType(kind), check_text(text), time.time())

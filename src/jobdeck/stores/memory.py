@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import JobConflictError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
+from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
 from ._search import SearchQuery, head_misses, message_hit
 from .base import Change, PastQuery, Store
 
@@ -74,6 +74,11 @@ class MemoryStore(Store):
             if job is None:
                 return None
             return self._copy(job, keep)
+
+    def _read_operations(self, job_id: str) -> OperationTree | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.operations if job is not None else None
 
     @staticmethod
     def _copy(job: JobInfo, keep: int | None) -> JobInfo:
@@ -140,14 +145,17 @@ class MemoryStore(Store):
         if gone:
             del self._past[:gone]
 
-    def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None) -> bool:
+    def update_progress(self, job_id: str, value: float, operation: OperationRef | None = None,
+                        operations: OperationTree | None = None) -> bool:
         # The common call (a float already in [0, 1], a non-empty id) skips the base class's full validation;
         # anything else takes the checked path, so the errors are the same.
-        if type(value) is not float or not 0.0 <= value <= 1.0 or type(job_id) is not str or not job_id:
-            return super().update_progress(job_id, value, operation)
-        return self._set_progress(job_id, value, operation, time.time())
+        if (type(value) is not float or not 0.0 <= value <= 1.0 or type(job_id) is not str or not job_id
+                or (operations is not None and type(operations) is not OperationTree)):
+            return super().update_progress(job_id, value, operation, operations)
+        return self._set_progress(job_id, value, operation, time.time(), operations)
 
-    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+    def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                      operations: OperationTree | None = None) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
@@ -159,6 +167,9 @@ class MemoryStore(Store):
             job.last_activity_time = now
             if operation is not None:
                 job.current_operation = operation
+            if operations is not None:
+                # Kept on the stored job only: head() (what copies, lists and events are made from) drops it.
+                job.operations = operations
             seq = self._seq = self._seq + 1
             self._events.append((seq, _PROGRESS, job_id, (value, now, job.current_operation)))
             if self._waiters.waiting:

@@ -37,7 +37,7 @@ import psycopg
 from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
 from . import _pg_schema as pgs
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
@@ -184,6 +184,11 @@ class PostgresStore(BufferedStore):
         found: JobInfo | None = self._run(body, read_only=True)
         return found
 
+    def _read_operations(self, job_id: str) -> OperationTree | None:
+        self._settle(job_id)
+        rows = self._pool_one(self._q.operations, (job_id,))
+        return OperationTree.from_json(rows[0][0]) if rows else None
+
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
         self._settle(job_id)  # a status change comes after the messages and progress sent before it
         q = self._q
@@ -229,13 +234,16 @@ class PostgresStore(BufferedStore):
             self._events_written()
         return True
 
-    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                        operations: OperationTree | None) -> bool:
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
+        tree = operations.to_json() if operations is not None else None
         q = self._q
 
         def body(conn: psycopg.Connection[Any]) -> bool:
-            row = conn.execute(q.progress, {"id": job_id, "p": value, "t": now, "op": op_json}).fetchone()
+            row = conn.execute(q.progress, {"id": job_id, "p": value, "t": now, "op": op_json,
+                                            "tree": tree}).fetchone()
             if row is None:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else pgs.operation_from_json(row[0])

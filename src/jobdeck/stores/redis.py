@@ -26,7 +26,7 @@ import redis
 from .._json import dumps_text
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, job_data, message_data
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree
 from . import _redis_scripts as scripts
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
@@ -82,6 +82,9 @@ class RedisStore(BufferedStore):
     def _msgs_key(self, job_id: str, kind: MessageType) -> str:
         return f"{self.prefix}:msgs:{job_id}:{kind.value}"
 
+    def _ops_key(self, job_id: str) -> str:
+        return f"{self.prefix}:ops:{job_id}"
+
     def _set_key(self, which: str, job_type: str | None = None) -> str:
         return f"{self.prefix}:{which}" if job_type is None else f"{self.prefix}:{which}:{job_type}"
 
@@ -114,6 +117,12 @@ class RedisStore(BufferedStore):
         with self._errors():
             found = self._read_many([job_id], keep)
         return found[0] if found else None
+
+    def _read_operations(self, job_id: str) -> OperationTree | None:
+        self._settle(job_id)
+        with self._errors():
+            text = self._redis.get(self._ops_key(job_id))
+        return OperationTree.from_json(text)
 
     def _read_many(self, ids: list[str], keep: int | None) -> list[JobInfo]:
         """Each job with its newest ``keep`` messages (None: all, 0: none) read in one MULTI, so no job is seen
@@ -209,12 +218,14 @@ class RedisStore(BufferedStore):
         pipe.xadd(self._events_key, {"t": kind.value, "j": job_id, "d": dumps_text(data)},
                   maxlen=self.max_events, approximate=True)
 
-    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                        operations: OperationTree | None) -> bool:
         self._messages.flush()  # messages sent before this value go first
         op = dumps_text(operation.to_dict()) if operation is not None else ""
+        tree = operations.to_json() if operations is not None else ""
         with self._errors():
-            done = self._progress_script(keys=[self._job_key(job_id), self._events_key],
-                                         args=[job_id, repr(value), repr(now), op, self.max_events])
+            done = self._progress_script(keys=[self._job_key(job_id), self._events_key, self._ops_key(job_id)],
+                                         args=[job_id, repr(value), repr(now), op, self.max_events, tree])
         if done == -1:
             raise self._not_found(job_id)
         return bool(done)

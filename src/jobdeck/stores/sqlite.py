@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
 from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
@@ -169,6 +169,12 @@ class SQLiteStore(BufferedStore):
                 load_messages(conn, [job], keep)
         return job
 
+    def _read_operations(self, job_id: str) -> OperationTree | None:
+        self._settle(job_id)
+        with self._readers.snapshot() as conn:
+            row = conn.execute("SELECT operations FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return OperationTree.from_json(row[0]) if row is not None else None
+
     def _change(self, job_id: str, change: Change, emit: bool) -> bool:
         self._settle(job_id)  # a status change comes after the messages and progress sent before it
         with self._tx() as conn:
@@ -227,13 +233,16 @@ class SQLiteStore(BufferedStore):
             conn.executemany("DELETE FROM messages WHERE job_id = ?", [(v,) for v in victims])
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(v,) for v in victims])
 
-    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float) -> bool:
+    def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
+                        operations: OperationTree | None) -> bool:
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
+        tree = operations.to_json() if operations is not None else None
         with self._tx() as conn:
             rows = conn.execute(
-                "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation) "
-                "WHERE id = ? AND end_time IS NULL RETURNING operation", (value, now, op_json, job_id)).fetchall()
+                "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation), "
+                "operations = COALESCE(?, operations) WHERE id = ? AND end_time IS NULL RETURNING operation",
+                (value, now, op_json, tree, job_id)).fetchall()
             if not rows:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(rows[0][0])

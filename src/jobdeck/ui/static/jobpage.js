@@ -1,5 +1,8 @@
-/* One job's page: what it is, how far it got, its params and result, its messages (newest first, filtered),
-and Re-run. The job is polled while it is active. */
+/* One job's page: what it is, how far it got (overall and per operation), its params and result, its messages
+(newest first, filtered), and Re-run. While the job is active the page follows /events: a progress event moves
+the bar at once and, at most every TREE_MS, re-reads the job for its operation tree (events do not carry the tree,
+so that every other listener does not pay for it); messages and status changes re-read the whole job. Polling
+covers the time the stream is down. */
 
 import { API, api } from "./api.js";
 import { $, setText } from "./dom.js";
@@ -43,15 +46,79 @@ function renderFacts() {
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
 }
 
-function renderOperations() {
-  const list = $("#operations");
-  list.textContent = "";
+const STATE_WORDS = { done: "Done", started: "In progress", pending: "Not started" };
+
+function renderCurrent() {
   const op = job.currentOperation;
+  const el = $("#op-current");
+  if (!op) setText(el, ACTIVE.has(job.status) ? "No operations reported yet." : "The job reported no operations.");
+  else if (!ACTIVE.has(job.status)) setText(el, `Last operation: ${operationText(op)}.`);
+  else setText(el, `Current operation: ${operationText(op)} (${percent(job.progress)}% of the whole job).`);
+}
+
+function operationItem(node, ids) {
   const li = document.createElement("li");
-  if (!op) li.textContent = ACTIVE.has(job.status) ? "No operations reported yet." : "The job reported no operations.";
-  else if (!ACTIVE.has(job.status)) li.textContent = `Last operation: ${operationText(op)}`;
-  else li.textContent = `Current operation: ${operationText(op)} (${percent(job.progress)}% of the whole job)`;
-  list.appendChild(li);
+  if (node.more !== undefined) {
+    li.className = "op-more";
+    li.textContent = `+${node.more} more operation${node.more === 1 ? "" : "s"} (${node.done} done)`;
+    return li;
+  }
+  const p = percent(node.progress);
+  const id = `op-${ids.next++}`;
+  li.className = `op op-${node.state}`;
+  const row = document.createElement("div");
+  row.className = "op-row";
+  const name = document.createElement("span");
+  name.className = "op-name";
+  name.id = id;
+  name.textContent = node.id;
+  if (node.weight !== undefined && node.weight !== 1) {
+    const weight = document.createElement("span");
+    weight.className = "op-weight";
+    weight.textContent = ` (weight ${node.weight})`;
+    name.appendChild(weight);
+  }
+  const state = document.createElement("span");
+  state.className = "op-state";
+  state.textContent = STATE_WORDS[node.state] || node.state;
+  const bar = document.createElement("div");
+  bar.className = "progress";
+  bar.setAttribute("role", "progressbar");
+  bar.setAttribute("aria-labelledby", id);
+  bar.setAttribute("aria-valuemin", "0");
+  bar.setAttribute("aria-valuemax", "100");
+  bar.setAttribute("aria-valuenow", String(p));
+  bar.setAttribute("aria-valuetext", `${p}%, ${state.textContent.toLowerCase()}`);
+  const fill = document.createElement("div");
+  fill.className = "progress-fill";
+  fill.style.width = `${p}%`;
+  bar.appendChild(fill);
+  const pct = document.createElement("span");
+  pct.className = "op-pct";
+  pct.textContent = `${p}%`;
+  row.append(name, state, bar, pct);
+  li.appendChild(row);
+  if (node.children && node.children.length) {
+    const ul = document.createElement("ul");
+    for (const child of node.children) ul.appendChild(operationItem(child, ids));
+    li.appendChild(ul);
+  }
+  return li;
+}
+
+function renderOperations() {
+  renderCurrent();
+  const tree = $("#op-tree");
+  const nodes = job.operations || [];
+  const key = JSON.stringify(nodes);
+  if (tree.dataset.key === key) return;   // unchanged: leave the DOM (and anything a reader is on) alone
+  tree.dataset.key = key;
+  const ids = { next: 1 };
+  const frag = document.createDocumentFragment();
+  for (const node of nodes) frag.appendChild(operationItem(node, ids));
+  tree.textContent = "";
+  tree.appendChild(frag);
+  tree.hidden = nodes.length === 0;
 }
 
 function allMessages() {
@@ -97,17 +164,21 @@ function renderMessages() {
   $("#older").hidden = page.length >= matching.length;
 }
 
-function render() {
-  document.title = `jobdeck · job ${shortId(job.id)}`;
-  setText($("#job-title"), `${typeInfo ? typeInfo.title : job.jobType} · job ${shortId(job.id)}`);
-  badge($("#job-status"), job.status);
-  renderFacts();
+function renderProgress() {
   const p = percent(job.progress);
   const bar = $("#job-progress");
   bar.setAttribute("aria-valuenow", String(p));
   bar.setAttribute("aria-valuetext", `${p}%`);
   $(".progress-fill", bar).style.width = `${p}%`;
   setText($("#job-progress-text"), `${p}%`);
+}
+
+function render() {
+  document.title = `jobdeck · job ${shortId(job.id)}`;
+  setText($("#job-title"), `${typeInfo ? typeInfo.title : job.jobType} · job ${shortId(job.id)}`);
+  badge($("#job-status"), job.status);
+  renderFacts();
+  renderProgress();
   renderOperations();
   setText($("#job-params"), JSON.stringify(job.params ?? null, null, 2));
   setText($("#job-result"), JSON.stringify(job.result ?? null, null, 2));
@@ -118,15 +189,33 @@ function render() {
   $("#job-body").hidden = false;
 }
 
-async function refresh() {
+const TREE_MS = 500;       // the page re-reads the job's tree at most this often while progress events arrive
+const POLL_MS = 1500;      // polling while the stream is down
+const LIVE_POLL_MS = 15000; // and, as a safety net, while it is up
+let source = null;
+let live = false;
+let soon = 0;
+let soonFull = false;
+
+/** Read the job: ``full`` with its messages, else its head and operation tree only (messages kept as shown). */
+async function refresh(full = true) {
   clearTimeout(timer);
   try {
-    const { data } = await api(`/single/${encodeURIComponent(jobId)}/progress?messages=all`);
+    const { data } = await api(`/single/${encodeURIComponent(jobId)}/progress?messages=${full ? "all" : "none"}`);
+    if (!full && job) {
+      for (const field of ["infoMessages", "warningMessages", "errorMessages"]) data[field] = job[field];
+    }
     job = data;
     render();
-    if (ACTIVE.has(job.status)) timer = setTimeout(refresh, 1500);
+    if (ACTIVE.has(job.status)) {
+      follow();
+      timer = setTimeout(refresh, live ? LIVE_POLL_MS : POLL_MS);
+    } else {
+      unfollow();
+    }
   } catch (err) {
     if (err.status === 404 || err.status === 400) {
+      unfollow();
       setText($("#job-title"), "Job not found");
       const missing = $("#job-missing");
       missing.hidden = false;
@@ -141,6 +230,64 @@ async function refresh() {
       timer = setTimeout(refresh, 3000);
     }
   }
+}
+
+/** Re-read the job within TREE_MS, once however many events asked for it. */
+function refreshSoon(full) {
+  soonFull = soonFull || full;
+  if (soon) return;
+  soon = setTimeout(() => {
+    const wantFull = soonFull;
+    soon = 0;
+    soonFull = false;
+    refresh(wantFull);
+  }, TREE_MS);
+}
+
+function onEvent(type, e) {
+  let payload;
+  try {
+    payload = JSON.parse(e.data);
+  } catch {
+    return;
+  }
+  if (!job || payload.jobId !== job.id) return;
+  if (type === "progress") {
+    job.progress = payload.data.progress;
+    job.currentOperation = payload.data.currentOperation;
+    renderProgress();
+    renderCurrent();
+    refreshSoon(false);
+  } else {
+    refreshSoon(true);
+  }
+}
+
+function follow() {
+  if (source || typeof EventSource === "undefined") return;
+  const es = new EventSource(`${API}/events`, { withCredentials: true });
+  source = es;
+  const up = () => {
+    if (source === es) live = true;
+  };
+  es.addEventListener("hello", up);
+  es.addEventListener("open", up);
+  es.addEventListener("progress", (e) => onEvent("progress", e));
+  es.addEventListener("message", (e) => onEvent("message", e));
+  es.addEventListener("status", (e) => onEvent("status", e));
+  es.addEventListener("reset", () => refreshSoon(true));
+  es.addEventListener("error", () => {
+    if (source !== es) return;
+    live = false;   // polling takes over; the browser reconnects by itself
+    clearTimeout(timer);
+    timer = setTimeout(refresh, POLL_MS);
+  });
+}
+
+function unfollow() {
+  if (source) source.close();
+  source = null;
+  live = false;
 }
 
 $("#rerun").addEventListener("click", async () => {
