@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import unique_schema, wait_for
 from tests.scrape import Samples, scrape, value
 from tests.serve_process import API, ServeProcess, clean_env
 
@@ -54,19 +54,24 @@ class TracedWorker(Worker):
         return found.group(1)
 
 
-@pytest.fixture(scope="module", params=["celery", "procrastinate"])
+@pytest.fixture(scope="module", params=["celery", "procrastinate", "procrastinate-postgres-store"])
 def deck(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    engine = request.param
+    """Each engine on a SQLite store; and procrastinate with a PostgreSQL store on its own database, where a job
+    and its queue entry are created in one transaction (observed only once it commits)."""
+    engine = request.param.split("-")[0]
+    tmp = tmp_path_factory.mktemp(engine)
+    store = f"sqlite:///{tmp / 'jobs.db'}"
     if engine == "celery":
         broker: RedisBroker = request.getfixturevalue("redis_broker")
         executor = f"celery+{broker.url}"
     else:
-        executor = f"procrastinate+{request.getfixturevalue('procrastinate_dsn')}"
-    tmp = tmp_path_factory.mktemp(engine)
+        dsn = request.getfixturevalue("procrastinate_dsn")
+        executor = f"procrastinate+{dsn}"
+        if request.param.endswith("postgres-store"):
+            store = f"{dsn}?schema={unique_schema()}"
     spans = tmp / "spans"
     spans.mkdir()
     env = clean_env(JOBDECK_TEST_SPANS_DIR=str(spans))
-    store = f"sqlite:///{tmp / 'jobs.db'}"
     deployment = Deployment(tmp, store, executor, READY[engine])
     deployment.spans = spans  # type: ignore[attr-defined]
     try:
