@@ -132,6 +132,58 @@ def test_lost_queued_jobs_are_failed_once(engine: tuple) -> None:  # type: ignor
     assert failed.error_messages[-1].message == "Job lost while queued: its message is gone from the broker"
 
 
+def test_a_job_whose_worker_died_is_re_queued_and_handed_to_the_engine_again(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    executor = QueueExecutor(queue.Queue())
+    server = JobRunner(SQLiteStore(path, stale_after=0.3), executor=executor, reap=False)
+    ran: list[str] = []
+    server.register("Retried", lambda ctl: ran.append(ctl.job_id), requeue_on_worker_lost=1)
+    server.register("Once", lambda ctl: ran.append(ctl.job_id))
+    retried, once = server.start("Retried", "me"), server.start("Once", "me")
+    assert [executor.jobs.get_nowait() for _ in range(2)] == [retried.id, once.id]
+    for job in (retried, once):  # a worker claims them, then dies: no heartbeat ever comes
+        assert server.store.claim_job(job.id, "worker-host:4242:dead") is not None
+    wait_for(lambda: sorted(server.reap_stale()) == sorted([retried.id, once.id]), timeout=10,
+             what="the stale window to pass")
+    assert executor.jobs.get_nowait() == retried.id and executor.jobs.empty()  # handed to the engine again
+    again = server.store.require_job(retried.id)
+    assert again.status is JobStatus.QUEUED and again.attempt == 2
+    assert "Worker worker-host:4242:dead stopped sending heartbeats" in again.warning_messages[-1].message
+    assert server.store.require_job(once.id).status is JobStatus.FAILED  # its type never re-runs a job
+    worker = JobRunner(SQLiteStore(path, stale_after=0.3), executor=QueueExecutor(queue.Queue()), reap=False)
+    worker.register("Retried", lambda ctl: ran.append(ctl.job_id), requeue_on_worker_lost=1)
+    ended = worker.run_job(retried.id)
+    assert ended is not None and ended.status is JobStatus.COMPLETED and ended.attempt == 2
+    assert ran == [retried.id]
+    for runner in (server, worker):
+        runner.shutdown(grace=1)
+        runner.store.close()
+
+
+def test_a_job_that_cannot_be_handed_back_to_the_engine_is_failed(tmp_path: Path) -> None:
+    executor = QueueExecutor(queue.Queue())
+    server = JobRunner(SQLiteStore(tmp_path / "jobs.db", stale_after=0.3), executor=executor, reap=False)
+    server.register("Retried", lambda ctl: None, requeue_on_worker_lost=3)
+    job = server.start("Retried", "me")
+    server.store.claim_job(job.id, "worker-host:4242:dead")
+    executor.broken = True
+    wait_for(lambda: server.reap_stale() == [job.id], timeout=10, what="the stale window to pass")
+    failed = server.store.require_job(job.id)
+    assert failed.status is JobStatus.FAILED
+    assert "could not be re-queued on test-queue: ConnectionError: broker refused" in failed.error_messages[-1].message
+    server.shutdown(grace=1)
+    server.store.close()
+
+
+def test_requeue_on_worker_lost_is_a_count() -> None:
+    runner = JobRunner(MemoryStore())
+    for wrong in (True, -1, 1.5, "2"):
+        with pytest.raises(ValueError, match="requeue_on_worker_lost must be how many times"):
+            runner.register("T", lambda ctl: None, requeue_on_worker_lost=wrong)  # type: ignore[arg-type]
+    runner.register("T", lambda ctl: None, requeue_on_worker_lost=2)
+    assert runner.get_type("T").requeue_on_worker_lost == 2
+
+
 def test_worker_fails_a_job_of_a_type_it_does_not_know(engine: tuple) -> None:  # type: ignore[type-arg]
     server, _, _, _, _ = engine
     job = server.store.create_job("Unregistered", "me", queued=True)

@@ -48,6 +48,7 @@ class RunningJob:
     done: threading.Event = field(default_factory=threading.Event)
     timed_out: bool = False
     trace: JobTrace | None = None
+    attempt: int = 1  # which run of the job this is (a job whose worker died may be run again elsewhere)
 
 
 def persist(what: str, patience: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -148,8 +149,8 @@ class Supervisor:
         for item in self.jobs():
             job_id, spec = item.job_id, item.job_type
             job = store.get_job(job_id)
-            if job is None or not job.is_active:
-                continue
+            if job is None or not job.is_active or job.attempt != item.attempt:
+                continue  # ended, or re-queued while this process could not reach the store: not ours any more
             store.heartbeat(job_id, runner.owner)
             if spec.timeout is not None and not item.timed_out and now_mono - item.started > spec.timeout:
                 item.timed_out = True
@@ -162,8 +163,7 @@ class Supervisor:
 
     def reap(self) -> None:
         """Stale jobs of any process, and queued jobs the engine lost."""
-        for job_id in self.runner.store.reap_stale(alive_owner=self.runner.owner):
-            logger.warning("failed stale job %s", job_id)
+        self.runner.reap_stale()
         self.reap_lost()
 
     def reap_lost(self, now: float | None = None) -> list[str]:

@@ -17,7 +17,9 @@ Handler = Callable[..., Any]
 @dataclass(frozen=True)
 class JobType:
     """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
-    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`)."""
+    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`).
+    ``requeue_on_worker_lost``: how many times a job of this type goes back to the queue when the task engine's
+    worker running it dies (0: it is failed, never re-run)."""
 
     name: str
     handler: Handler | None  # None: an external type, run elsewhere and reported over HTTP
@@ -28,6 +30,7 @@ class JobType:
     params: Mapping[str, Any] = field(default_factory=dict)
     spec: TypeParams | None = field(default=None, repr=False, compare=False)
     capture_logs: bool = False
+    requeue_on_worker_lost: int = 0
 
     def __post_init__(self) -> None:
         if self.spec is None:

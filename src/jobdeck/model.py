@@ -267,7 +267,9 @@ class JobInfo:
     process last said it is alive; together they let the reaper tell a dead process from a busy job.
     ``rerun_of`` is the id of the job this one re-ran with the same type and (possibly edited) params.
     ``queued_time`` is when a job run by a task engine was queued (None for jobs run where they were started);
-    its ``start_time`` is when a worker claimed it (the queue time until then).
+    its ``start_time`` is when a worker claimed it (the queue time until then). ``attempt`` counts the runs: 1,
+    then one more each time the job went back to the queue because the worker running it died (only for types
+    registered with ``requeue_on_worker_lost``).
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
     """
@@ -294,6 +296,7 @@ class JobInfo:
     aborted_by: str | None = None
     queued_time: float | None = None
     operations: OperationTree | None = None
+    attempt: int = 1
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -342,6 +345,7 @@ class JobInfo:
             rerun_of=self.rerun_of,
             aborted_by=self.aborted_by,
             queued_time=self.queued_time,
+            attempt=self.attempt,
         )
 
     @property
@@ -382,6 +386,7 @@ class JobInfo:
             "rerunOf": self.rerun_of,
             "abortedBy": self.aborted_by,
             "queuedTime": format_time(self.queued_time),
+            "attempt": self.attempt,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
@@ -415,6 +420,7 @@ class JobInfo:
             aborted_by=data.get("abortedBy"),
             queued_time=parse_time(data.get("queuedTime")),
             operations=OperationTree.from_list(data["operations"]) if data.get("operations") is not None else None,
+            attempt=int(data.get("attempt") or 1),
         )
 
     def to_json(self, messages: int | None = None) -> str:

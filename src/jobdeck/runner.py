@@ -137,23 +137,36 @@ class JobRunner:
         timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
         capture_logs: bool = False,
+        requeue_on_worker_lost: int = 0,
     ) -> Any:
         """Register ``handler(controller, **params)`` (sync or async) for ``job_type``; usable as a decorator.
 
         ``capture_logs``: ``logging`` records emitted while the handler runs (on its thread, or in its tasks)
-        become the job's messages (see :mod:`jobdeck.logcapture`)."""
+        become the job's messages (see :mod:`jobdeck.logcapture`).
+
+        ``requeue_on_worker_lost=N``: when the task engine's worker running a job of this type dies (its
+        heartbeats stop for the store's ``stale_after``), the stale reaper puts the job back in the queue, same
+        id, ``attempt`` one higher, up to N times, instead of failing it; another worker then runs it from the
+        start. Only for handlers that may run again (Celery's ``acks_late`` with ``reject_on_worker_lost``,
+        procrastinate's retry of stalled jobs). The default 0 never re-runs a job. A job the local executor runs
+        dies with its server process and is never re-run, whatever this says."""
         if not isinstance(job_type, str) or not job_type.strip():
             raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise InvalidArgumentError(f"max_concurrent must be a positive integer, got {max_concurrent!r}")
         if timeout is not None and timeout <= 0:
             raise InvalidArgumentError(f"timeout must be positive seconds, got {timeout!r}")
+        if isinstance(requeue_on_worker_lost, bool) or not isinstance(requeue_on_worker_lost, int) \
+                or requeue_on_worker_lost < 0:
+            raise InvalidArgumentError("requeue_on_worker_lost must be how many times a job may go back to the queue "
+                                       f"(an integer, 0 for never), got {requeue_on_worker_lost!r}")
 
         def add(fn: Handler) -> Handler:
             if not callable(fn):
                 raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
             self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
-                                            timeout, dict(params or {}), capture_logs=bool(capture_logs))
+                                            timeout, dict(params or {}), capture_logs=bool(capture_logs),
+                                            requeue_on_worker_lost=requeue_on_worker_lost)
             return fn
 
         return add if handler is None else add(handler)
@@ -260,7 +273,7 @@ class JobRunner:
         running = self._supervision.get(job.id)  # registered by start() already for a local job
         if running is None:
             running = self._supervision.add(RunningJob(job.id, spec, time.monotonic(),
-                                                       trace=start_job_trace(job, trace_parent)))
+                                                       trace=start_job_trace(job, trace_parent), attempt=job.attempt))
         self._supervision.ensure_started()
         if spec.is_async:
             future = asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
@@ -424,6 +437,34 @@ class JobRunner:
     def tick(self) -> None:
         """One round of supervision: heartbeats, timeouts, abort grace (:mod:`jobdeck._supervision`)."""
         self._supervision.tick()
+
+    def reap_stale(self) -> list[str]:
+        """Fail the stale jobs of any process, each exactly once (the store's atomic step decides), except that
+        a job whose task-engine worker died goes back to the queue if its type's ``requeue_on_worker_lost``
+        allows another attempt: the engine is then handed the job again. Returns the ids of both kinds."""
+        executor = self.executor
+        requeue = {} if executor.runs_in_process else {
+            spec.name: spec.requeue_on_worker_lost for spec in self._types.values() if spec.requeue_on_worker_lost}
+        reaped = self.store.reap_stale(alive_owner=self.owner, requeue=requeue)
+        for job_id in reaped:
+            job = self.store.get_job(job_id) if requeue else None
+            if job is None or job.status.is_terminal:
+                logger.warning("failed stale job %s", job_id)
+            elif job.status is JobStatus.QUEUED:
+                self._resubmit(job)
+        return reaped
+
+    def _resubmit(self, job: JobInfo) -> None:
+        """Hand a job re-queued after its worker died to the engine again; fail it if the engine refuses."""
+        executor = self.executor
+        try:
+            executor.resubmit(job, self.get_type(job.job_type))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ExecutorError) else str(exc)
+            if self.store.fail_lost(job.id, f"Job could not be re-queued on {executor.name}: {reason}"):
+                logger.error("job %s could not be re-queued on %s: %s", job.id, executor.name, reason)
+            return
+        logger.warning("re-queued job %s (attempt %d) after its worker died", job.id, job.attempt)
 
     def reap_lost(self, now: float | None = None) -> list[str]:
         """Fail the queued jobs the executor's engine says it lost (asked only about jobs queued longer than

@@ -155,3 +155,82 @@ def test_queued_job_takes_messages_and_keeps_creation_order(store: Store) -> Non
     store.claim_job(first.id, "w:1:x")  # its start time moves past the second job's
     assert [j.id for j in store.get_active_jobs()] == [first.id, second.id]
     assert [m.message for m in store.require_job(first.id).info_messages] == ["waiting for a worker"]
+
+
+def test_a_dead_worker_s_job_goes_back_to_the_queue_as_its_type_allows_then_fails(store: Store) -> None:
+    job = store.create_job("Report", "me", queued=True)
+    store.claim_job(job.id, "worker:77:abc")
+    store.update_progress(job.id, 0.5)
+    store.flush()
+    cursor = store.read_events().cursor
+    far = time.time() + 10 * store.stale_after
+    assert store.reap_stale(far, requeue={"Other": 5}) == [job.id]  # another type's allowance is not this one's
+    assert store.require_job(job.id).status is JobStatus.FAILED
+
+    job = store.create_job("Report", "me", queued=True)
+    store.claim_job(job.id, "worker:77:abc")
+    store.update_progress(job.id, 0.5)
+    store.flush()
+    assert store.reap_stale(far, requeue={"Report": 1}) == [job.id]
+    again = store.require_job(job.id)
+    assert again.status is JobStatus.QUEUED and again.attempt == 2 and again.is_active
+    assert again.owner is None and again.heartbeat_time is None and again.progress == 0.0 and again.end_time is None
+    assert again.queued_time is not None and again.queued_time > job.queued_time  # type: ignore[operator]
+    [warning] = [m.message for m in again.warning_messages]
+    assert "Worker worker:77:abc stopped sending heartbeats" in warning
+    assert "re-queued as attempt 2 of at most 2 (requeue_on_worker_lost=1)" in warning
+    assert again.error_messages == []
+    assert JobInfo.from_dict(again.to_dict()).attempt == 2 and again.to_dict()["attempt"] == 2
+    assert store.heartbeat(job.id, "worker:77:abc") is False  # a queued job has no process: nothing to keep alive
+    assert store.reap_stale(far + 1000, requeue={"Report": 1}) == []  # queued: never stale
+    assert [j.id for j in store.get_active_jobs()] == [job.id]
+    statuses = [e.data["status"] for e in store.read_events(cursor).events
+                if e.type is EventType.STATUS and e.job_id == job.id]
+    assert statuses[-1] == "queued"
+
+    assert store.claim_job(job.id, "worker:78:def") is not None  # the second attempt dies too: no third
+    assert store.reap_stale(far + 1000, requeue={"Report": 1}) == [job.id]
+    failed = store.require_job(job.id)
+    assert failed.status is JobStatus.FAILED and failed.attempt == 2
+    assert "worker:78:def" in failed.error_messages[-1].message
+    assert "not re-queued: this was attempt 2 and its type allows requeue_on_worker_lost=1" in \
+        failed.error_messages[-1].message
+
+
+def test_only_a_claimed_job_of_a_dead_process_is_re_queued(store: Store) -> None:
+    far = time.time() + 10 * store.stale_after
+    allow = {"Report": 3}
+    local = store.create_job("Report", "me", owner="server:1:abc")  # ran where it was started: never re-run
+    aborting = store.create_job("Report", "me", queued=True)
+    store.claim_job(aborting.id, "worker:2:abc")
+    store.request_abort(aborting.id, "stop")
+    mine = store.create_job("Report", "me", queued=True)
+    store.claim_job(mine.id, "worker:3:abc")  # the reaper's own process, alive but cut off from the store
+    assert sorted(store.reap_stale(far, alive_owner="worker:3:abc", requeue=allow)) == \
+        sorted([local.id, aborting.id, mine.id])
+    for job in (local, aborting, mine):
+        ended = store.require_job(job.id)
+        assert ended.status is JobStatus.FAILED and ended.attempt == 1, ended
+
+
+def test_a_re_queue_happens_once_whichever_reaper_wins(backend: Backend) -> None:
+    first = backend.open()
+    job = first.create_job("Report", "me", queued=True)
+    first.claim_job(job.id, "worker:77:abc")
+    stores = [backend.open() for _ in range(4)] if backend.shared else [first] * 4
+    far = time.time() + 10 * first.stale_after
+    barrier = threading.Barrier(4)
+    reaped: list[str] = []
+
+    def reap(store: Store) -> None:
+        barrier.wait()
+        reaped.extend(store.reap_stale(far, requeue={"Report": 5}))
+
+    threads = [threading.Thread(target=reap, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert reaped == [job.id]
+    again = first.require_job(job.id)
+    assert again.status is JobStatus.QUEUED and again.attempt == 2 and len(again.warning_messages) == 1

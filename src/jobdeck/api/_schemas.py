@@ -165,6 +165,8 @@ class Job(BaseModel):
         None, description="the operation tree as the job last published it (at most 200 operations and 6 levels; "
                           "the rest counted in {more, done} entries). Only in GET /single/{id}/progress: lists and "
                           "events leave it out")
+    attempt: int = Field(1, description="which run of the job this is: 1, then one more each time it went back "
+                                        "to the queue because the worker running it died (requeue_on_worker_lost)")
 
 
 class JobList(RootModel[list[Job]]):

@@ -15,6 +15,8 @@ Like the stores, the seam is small and the runner owns the rules. An executor on
   heartbeats from the worker process, and brings the job to a terminal state whatever happens.
 - ``cancel(job_id)`` is the engine's own cancel, best effort: the store already says ``aborted`` and a worker
   that still receives the job drops it.
+- ``resubmit(job, job_type)`` hands back a job the stale reaper re-queued after its worker died (only for
+  types registered with ``requeue_on_worker_lost``): by default ``submit`` again.
 - ``lost(jobs)`` lets the engine say which long-queued jobs it no longer holds; the runner's reaper fails
   those (:meth:`Store.fail_lost <jobdeck.Store.fail_lost>`). Silence is never a reason: waiting is normal.
 - ``run_worker(...)`` runs the engine's own worker with the runner's job types (``jobdeck worker``);
@@ -73,6 +75,12 @@ class Executor(ABC):
         do not (the default): the runner then creates the job, submits it, and fails it if the submit fails.
         An exception means nothing was created."""
         return None
+
+    def resubmit(self, job: JobInfo, job_type: JobType) -> None:
+        """Hand the engine a job that went back to the queue because the worker running it died (its type's
+        ``requeue_on_worker_lost``). The default submits it again; an engine still holding the dead run's entry
+        releases it first. Raise if the engine did not take it; the runner then fails the job."""
+        self.submit(job, job_type)
 
     def cancel(self, job_id: str) -> None:
         """The engine's own cancel for a job aborted while queued, if it has one (best effort, never raises)."""

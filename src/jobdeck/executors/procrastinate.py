@@ -23,7 +23,9 @@ context, kept in the queue row with the job id). How each guarantee maps onto pr
 - Liveness has one judge: jobdeck's heartbeats (owner ``host:pid:token``) and its stale reaper decide that a
   job's worker died, and the failure names that worker. procrastinate's worker heartbeats follow the store's
   ``stale_after``; its stalled entries (a worker that stopped heartbeating) are only closed once jobdeck has
-  ended their job, which releases their ``lock``. A stalled entry is never retried.
+  ended their job, which releases their ``lock``. A stalled entry is never retried by procrastinate: a type
+  registered with ``requeue_on_worker_lost=N`` is re-queued by jobdeck's reaper instead, which closes the dead
+  run's entry (releasing its ``lock``) and defers a new one for the same job.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..errors import ExecutorError, JobdeckError
-from ..model import JobInfo
+from ..model import JobInfo, JobStatus
 from ..tracing import trace_carrier
 from .base import Executor
 
@@ -298,6 +300,13 @@ class ProcrastinateExecutor(Executor):
             raise self._unavailable("create and enqueue the job", exc) from None
         return job
 
+    def resubmit(self, job: JobInfo, job_type: JobType) -> None:
+        """Close the entry of the dead run (still ``doing``, holding the type's ``lock``), then enqueue anew."""
+        for row in self._query_all(_LIVE_ENTRIES, task_name=TASK_NAME, job_ids=[job.id]):
+            if row["status"] == "doing":
+                self._close_entry(row["id"])
+        self.submit(job, job_type)
+
     def _live(self, job_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         """job id -> (procrastinate id, ``todo``/``doing``) of the entries still waiting or running."""
         if not job_ids:
@@ -340,8 +349,9 @@ class ProcrastinateExecutor(Executor):
         closed = []
         for row in self._query_all(_STALLED_ENTRIES, task_name=TASK_NAME, seconds=float(stalled_after)):
             job = store.get_job(row["job_id"]) if row["job_id"] else None
-            if job is not None and job.is_active:
+            if job is not None and job.is_active and job.status is not JobStatus.QUEUED:
                 continue  # jobdeck's heartbeats say the job lives, or its reaper has not ruled yet
+            # (a queued job was re-queued after this entry's worker died: the entry is the dead run's)
             if self._close_entry(row["id"]):
                 closed.append(row["job_id"])
         return closed

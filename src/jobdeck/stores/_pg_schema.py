@@ -112,12 +112,16 @@ STEPS: list[list[str]] = [
     [
         "ALTER TABLE {hot} ADD COLUMN operations text",
     ],
+    # 4 -> 5: which run of the job this is (a job whose worker died may go back to the queue).
+    [
+        "ALTER TABLE {jobs} ADD COLUMN attempt integer NOT NULL DEFAULT 1",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 # The cold columns, in the order job_from_row expects them after the hot ones.
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
-        "abort_time", "rerun_of", "aborted_by", "queued_time")
+        "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt")
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,7 @@ def operation_from_json(text: str | None) -> OperationRef | None:
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from ``id, progress, operation, last_activity, heartbeat_time`` followed by :data:`COLD`."""
     (job_id, progress, operation, activity, heartbeat, job_type, author, status, start, end, params, result,
-     owner, abort_reason, abort_time, rerun_of, aborted_by, queued_time) = row
+     owner, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -225,6 +229,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         rerun_of=rerun_of,
         aborted_by=aborted_by,
         queued_time=queued_time,
+        attempt=attempt,
     )
 
 
@@ -232,7 +237,7 @@ def cold_values(job: JobInfo) -> tuple[Any, ...]:
     """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
             dumps_text(job.params), dumps_text(job.result),
-            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by, job.queued_time)
+            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by, job.queued_time, job.attempt)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:

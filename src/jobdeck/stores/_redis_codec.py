@@ -38,7 +38,7 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
     optional = {"op": dumps_text(job.current_operation.to_dict()) if job.current_operation else None,
                 "owner": job.owner, "rerun": job.rerun_of,
                 "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
-                "aby": job.aborted_by}
+                "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -62,6 +62,7 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         rerun_of=h.get("rerun"),
         aborted_by=h.get("aby"),
         queued_time=num("qtime"),
+        attempt=int(h.get("attempt", 1)),
     )
 
 

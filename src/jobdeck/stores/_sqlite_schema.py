@@ -91,12 +91,21 @@ STEPS: list[list[str]] = [
     [
         "ALTER TABLE jobs ADD COLUMN operations TEXT",
     ],
+    # 7 -> 8: which run of the job this is (a job whose worker died may go back to the queue). ``operations``
+    # is moved behind it, so that it stays the row's last column.
+    [
+        "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 HEAD_COLUMNS = (
     "id, job_type, author, status, progress, start_time, end_time, last_activity, params, result, operation, "
-    "owner, heartbeat_time, abort_reason, abort_time, rerun_of, aborted_by, queued_time"
+    "owner, heartbeat_time, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt"
 )
 
 
@@ -132,13 +141,13 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
-        job.queued_time,
+        job.queued_time, job.attempt,
     )
 
 
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
-     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time) = row
+     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -158,6 +167,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         rerun_of=rerun_of,
         aborted_by=aborted_by,
         queued_time=queued_time,
+        attempt=attempt,
     )
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -603,7 +603,7 @@ class Store(ABC):
         """Say the process running the job is alive, even if the job reports nothing for a while."""
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status.is_terminal:
+            if job.status.is_terminal or job.status is JobStatus.QUEUED:  # a queued job has no process yet
                 return None
             job.heartbeat_time = now
             if owner is not None:
@@ -647,10 +647,18 @@ class Store(ABC):
                 f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process died, hung or "
                 "cannot reach the store")
 
-    def reap_stale(self, now: float | None = None, *, alive_owner: str | None = None) -> list[str]:
+    def reap_stale(self, now: float | None = None, *, alive_owner: str | None = None,
+                   requeue: Mapping[str, int] | None = None) -> list[str]:
         """Fail every stale active job, each exactly once even with several reapers; returns their ids.
         ``alive_owner``: the calling process's owner token, so that its own jobs are not blamed on a dead
-        process."""
+        process.
+
+        ``requeue`` maps job types to how many times a job of that type goes back to the queue instead: a
+        ``running`` job a task engine's worker claimed (it has a ``queued_time``) whose worker stopped sending
+        heartbeats becomes ``queued`` again, same id, ``attempt`` one higher, with a warning naming the dead
+        worker, while ``attempt`` is at most the type's number; then it is failed as any other. The ids of
+        re-queued jobs are returned too (their status tells them apart); the caller hands them to the engine.
+        A job whose process is alive (``alive_owner``) or that was asked to abort is never re-queued."""
         reaped = []
         for candidate in self.get_active_jobs(messages=False):
             if self.stale_reason(candidate, now, alive_owner=alive_owner) is None:
@@ -661,6 +669,13 @@ class Store(ABC):
                 reason = self.stale_reason(job, now if now is not None else at, alive_owner=alive_owner)
                 if reason is None:
                     return None
+                allowed = requeue.get(job.job_type, 0) if requeue else 0
+                if allowed and job.status is JobStatus.RUNNING and job.queued_time is not None \
+                        and job.owner not in (None, alive_owner, EXTERNAL_OWNER):
+                    if job.attempt <= allowed:
+                        return self._requeue(job, at, allowed)
+                    reason += (f"; not re-queued: this was attempt {job.attempt} and its type allows "
+                               f"requeue_on_worker_lost={allowed}")
                 job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, at, at
                 return [JobMessage(MessageType.ERROR, reason, at)]
 
@@ -670,6 +685,18 @@ class Store(ABC):
             except JobNotFoundError:
                 continue
         return reaped
+
+    def _requeue(self, job: JobInfo, at: float, allowed: int) -> list[JobMessage]:
+        """Put ``job``, whose worker died, back in the queue for its next attempt (in the reaper's atomic step)."""
+        dead, beat = job.owner, at - (job.heartbeat_time or job.start_time)
+        job.attempt += 1
+        job.status, job.owner, job.heartbeat_time = JobStatus.QUEUED, None, None
+        job.queued_time = job.start_time = job.last_activity_time = at
+        job.progress, job.current_operation = 0.0, None  # the next run reports its own
+        text = (f"Worker {dead} stopped sending heartbeats {beat:.0f}s ago (stale_after={self.stale_after:g}s) and "
+                f"is taken for dead: the job was re-queued as attempt {job.attempt} of at most {allowed + 1} "
+                f"(requeue_on_worker_lost={allowed})")
+        return [JobMessage(MessageType.WARNING, text, at)]
 
     def fail_lost(self, job_id: str, reason: str) -> bool:
         """Fail a ``queued`` job that its task engine no longer holds (``reason`` says so); exactly once, and
