@@ -124,6 +124,26 @@ def test_older_file_is_migrated(tmp_path: Path) -> None:
     check.close()
 
 
+def test_a_version_7_file_keeps_its_operation_trees_last_in_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "v7.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for step in STEPS[:7]:
+        for statement in step:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 7")
+    conn.execute("INSERT INTO jobs (id, job_type, author, status, progress, start_time, last_activity, operations) "
+                 "VALUES ('old-7', 'Import', 'admin', 'completed', 1.0, 1000.0, 1000.0, '[\"tree\"]')")
+    conn.close()
+    store = SQLiteStore(path)
+    assert store.require_job("old-7").attempt == 1
+    store.close()
+    check = sqlite3.connect(path)
+    columns = [row[1] for row in check.execute("PRAGMA table_info(jobs)")]
+    assert columns[-2:] == ["attempt", "operations"]  # the big one last: a head read stops before it
+    assert check.execute("SELECT operations FROM jobs WHERE id = 'old-7'").fetchone() == ('["tree"]',)
+    check.close()
+
+
 def test_newer_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     SQLiteStore(path).close()
