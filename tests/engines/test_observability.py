@@ -4,12 +4,14 @@ OpenTelemetry's SDK.
 
 - Scraping the server and both workers, every job is counted exactly once over the three: queued by the server,
   started (with its queue wait) by the worker that ran it, finished by whoever ended it.
-- The ``POST /start`` request's ``traceparent`` reaches the worker: the job's span there is its child."""
+- The ``POST /start`` request's ``traceparent`` reaches the worker: the job's span there is its child.
+- A job whose worker dies is reaped by the server or the other worker, and counted by that one only."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,3 +206,33 @@ def test_the_start_requests_trace_context_reaches_the_worker(deck: Deployment) -
     # A job started without a trace context is a trace of its own: nothing leaks from one job to the next.
     (_, other), = wait_for(lambda: spans_of(deck, untraced), timeout=10, what="the other job's span")
     assert other["parent_id"] is None and other["context"]["trace_id"] != f"0x{TRACE_ID}"
+
+
+def test_a_job_whose_worker_died_is_reaped_and_counted_once(deck: Deployment) -> None:
+    """Runs last for its deployment: it kills a worker. The server and the surviving worker both reap; the
+    store lets one of them fail the job, and only that one counts it."""
+    alive = [w for w in deck.workers if isinstance(w, TracedWorker) and w.proc.poll() is None]
+    job_id = deck.start_ok("Parallel", seconds=60)["id"]
+    victim_pid = owner_pid(deck.wait_status(job_id, "running"))
+    victim = next(w for w in alive if w.pid == victim_pid)
+    survivors = [w for w in alive if w is not victim]
+    urls = [(f"{deck.server.url}/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"}),
+            *((w.metrics_url, None) for w in survivors)]
+    before = [scrape(url, headers) for url, headers in urls]
+    victim.signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    failed = deck.wait_status(job_id, "failed", timeout=30)
+    assert any(f"{victim_pid}" in m["message"] for m in failed["errorMessages"]), failed["errorMessages"]
+
+    def reaped() -> list[float]:
+        return [value(scrape(url, headers), "jobdeck_jobs_reaped_total", job_type="Parallel")
+                - value(b, "jobdeck_jobs_reaped_total", job_type="Parallel")
+                for (url, headers), b in zip(urls, before, strict=True)]
+
+    wait_for(lambda: sum(reaped()) >= 1, timeout=10, interval=0.2, what="the reaping to be counted")
+    counts = reaped()
+    assert sorted(counts) == [0.0] * (len(urls) - 1) + [1.0], counts
+    after = [scrape(url, headers) for url, headers in urls]
+    assert sum(value(a, "jobdeck_jobs_finished_total", job_type="Parallel", status="failed")
+               - value(b, "jobdeck_jobs_finished_total", job_type="Parallel", status="failed")
+               for a, b in zip(after, before, strict=True)) == 1
