@@ -80,7 +80,8 @@ function operationItem(node, ids) {
   }
   const state = document.createElement("span");
   state.className = "op-state";
-  state.textContent = STATE_WORDS[node.state] || node.state;
+  // An operation still under way when its job ended did not finish: "Stopped", not "In progress".
+  state.textContent = node.state === "started" && !ACTIVE.has(job.status) ? "Stopped" : STATE_WORDS[node.state] || node.state;
   const bar = document.createElement("div");
   bar.className = "progress";
   bar.setAttribute("role", "progressbar");
@@ -106,13 +107,15 @@ function operationItem(node, ids) {
   return li;
 }
 
+let treeKey = "";
+
 function renderOperations() {
   renderCurrent();
   const tree = $("#op-tree");
   const nodes = job.operations || [];
-  const key = JSON.stringify(nodes);
-  if (tree.dataset.key === key) return;   // unchanged: leave the DOM (and anything a reader is on) alone
-  tree.dataset.key = key;
+  const key = `${ACTIVE.has(job.status)}:${JSON.stringify(nodes)}`;
+  if (treeKey === key) return;   // unchanged: leave the DOM (and anything a reader is on) alone
+  treeKey = key;
   const ids = { next: 1 };
   const frag = document.createDocumentFragment();
   for (const node of nodes) frag.appendChild(operationItem(node, ids));
