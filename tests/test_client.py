@@ -54,6 +54,7 @@ def events_until_end(stream: EventStream, job_id: str) -> list[JobEvent]:
 # ---------------------------------------------------------------------------------------------- endpoints
 
 
+@pytest.mark.slow
 def test_healthz_types_and_stats(client: Client) -> None:
     assert client.healthz() == {"status": "ok"}
     types = {t["jobType"]: t for t in client.types()}

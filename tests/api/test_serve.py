@@ -102,6 +102,7 @@ def test_generated_token_is_printed_once_and_never_logged(tmp_path: Path) -> Non
     assert f"store: sqlite:///{default_db}" in output and default_db.exists()
 
 
+@pytest.mark.slow
 def test_no_auth_on_loopback_with_an_app_module(tmp_path: Path) -> None:
     (tmp_path / "myjobs.py").write_text(textwrap.dedent("""
         from jobdeck import JobRunner

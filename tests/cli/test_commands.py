@@ -20,6 +20,7 @@ def started_id(stdout: str) -> str:
     return job_id
 
 
+@pytest.mark.slow
 def test_types_table_and_json(cli: Run, run_main: Run) -> None:
     table = cli("types")
     assert table.returncode == 0, table.stderr

@@ -59,6 +59,7 @@ def test_server_down_as_a_subprocess(cli: Run, args: tuple[str, ...]) -> None:
     assert "secret-xyz" not in result.stderr
 
 
+@pytest.mark.slow
 def test_default_url_and_url_option(cli: Run, server: ServerProcess) -> None:
     # No JOBDECK_URL: the documented default, named in the error when nothing listens there.
     env = clean_env(JOBDECK_TOKEN=server.token)
@@ -83,6 +84,7 @@ def test_no_token_is_exit_4(run_main: Run, server: ServerProcess, args: tuple[st
     assert "JOBDECK_TOKEN" in one_error_line(result.stderr)
 
 
+@pytest.mark.slow
 def test_wrong_token_is_exit_4_and_never_printed(cli: Run, server: ServerProcess) -> None:
     for env, args in ((clean_env(JOBDECK_URL=server.url, JOBDECK_TOKEN="wrong-token-123"), ("list",)),
                       (clean_env(JOBDECK_URL=server.url), ("list", "--token", "wrong-token-123")),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from jobdeck import Client, JobStatus
 from tests.cli.conftest import Run
 from tests.cli.server import ServerProcess
 
 
+@pytest.mark.slow
 def test_every_id_taking_command_accepts_a_unique_prefix(cli: Run, run_main: Run, client: Client) -> None:
     job_id = client.start("Cleanup", {"days": 11}, author="prefix-test").id
     client.wait(job_id, timeout=30)
@@ -27,6 +30,7 @@ def test_every_id_taking_command_accepts_a_unique_prefix(cli: Run, run_main: Run
     assert missing.returncode == 5 and missing.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_rerun_starts_the_same_params_and_waits(cli: Run, run_main: Run, client: Client) -> None:
     first = client.start("Cleanup", {"days": 13}, author="rerun-test").id
     client.wait(first, timeout=30)
@@ -46,6 +50,7 @@ def test_rerun_starts_the_same_params_and_waits(cli: Run, run_main: Run, client:
     assert bad.returncode == 7 and "days" in bad.stderr and bad.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_search_and_list_past_at_80_columns(cli: Run, run_main: Run, client: Client,
                                             server: ServerProcess) -> None:
     failed = client.start("DataImport", {"rows": 10, "fail_at": 0.1}, author="search-test@example.org").id

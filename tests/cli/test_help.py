@@ -26,6 +26,7 @@ def test_the_client_commands_exist() -> None:
     assert {"list", "show", "start", "abort", "watch", "types", "stats", "serve"} <= set(subcommands())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(subcommands()))
 def test_every_subcommand_has_help_text(name: str) -> None:
     parser = build_parser()

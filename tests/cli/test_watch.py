@@ -65,6 +65,7 @@ def test_start_wait_aborted_exits_2(background: Start, client: Client) -> None:
     (QUICK, 0, "completed"),
     (FAILING, 1, "failed"),
 ])
+@pytest.mark.slow
 def test_watch_id_exits_with_the_outcome(cli: Run, background: Start, client: Client,
                                          job: list[str], code: int, status: str) -> None:
     job_id = cli("start", *job).stdout.strip()
@@ -89,6 +90,7 @@ def test_watch_id_follows_progress_and_messages_until_aborted(cli: Run, backgrou
     assert proc.lines[-1].endswith(": enough (by admin)")
 
 
+@pytest.mark.slow
 def test_watch_of_a_finished_job_exits_at_once_with_its_outcome(cli: Run, client: Client) -> None:
     job_id = cli("start", *FAILING).stdout.strip()
     client.wait(job_id, timeout=30)
@@ -104,6 +106,7 @@ def test_watch_unknown_or_malformed_id(cli: Run) -> None:
     assert cli("watch", "nope").returncode == 7
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_watching_one_job_leaves_it_running(cli: Run, background: Start, client: Client) -> None:
     job_id = cli("start", *LONG).stdout.strip()
     proc = background("watch", job_id)
@@ -117,6 +120,7 @@ def test_ctrl_c_while_watching_one_job_leaves_it_running(cli: Run, background: S
 # ---------------------------------------------------------------------------------------------- watch (all)
 
 
+@pytest.mark.slow
 def test_watch_all_shows_new_jobs_until_ctrl_c(cli: Run, background: Start, client: Client) -> None:
     already = cli("start", *LONG).stdout.strip()
     proc = background("watch")
@@ -129,6 +133,7 @@ def test_watch_all_shows_new_jobs_until_ctrl_c(cli: Run, background: Start, clie
     assert proc.stderr == ""
 
 
+@pytest.mark.slow
 def test_watch_all_by_type(cli: Run, background: Start) -> None:
     proc = background("watch", "--type", "DataImport")
     quick = cli("start", *QUICK).stdout.strip()

@@ -28,6 +28,7 @@ def start(server: RefServer, **headers: str) -> httpx.Response:
                       headers={**server.auth, **headers}, timeout=10)
 
 
+@pytest.mark.slow
 def test_forwarded_host_and_scheme_from_a_trusted_proxy_pass_the_cross_site_check(proxied: RefServer) -> None:
     assert start(proxied, Origin=PUBLIC).status_code == 403  # what the browser sends, without the proxy's headers
     nginx = start(proxied, Origin=PUBLIC, **{"X-Forwarded-Host": "jobs.example.com", "X-Forwarded-Proto": "https"})

@@ -24,6 +24,7 @@ def nothing_left_active(server: RefServer, release: Path) -> Iterator[None]:
     wait_for(lambda: server.api("GET", "/active").json() == [], timeout=20, what="no active job left")
 
 
+@pytest.mark.slow
 def test_abort_is_idempotent(server: RefServer) -> None:
     job_id = server.start_job("Waits")["id"]
     first = server.api("POST", f"/single/{job_id}/abort", json={"reason": "stale view"})

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import pytest
+
 from jobdeck.errors import JobConflictError
 from jobdeck.model import JobStatus
 from jobdeck.stores import MemoryStore, Store
@@ -177,6 +179,7 @@ def size_of(store: Store) -> int:
     return store.count_keys()
 
 
+@pytest.mark.slow
 def test_size_stays_bounded(backend: Backend) -> None:
     rounds = 100_000 if backend.name == "memory" else 3_000
     store = backend.open(max_past_jobs=20, max_events=200, max_messages=5)

@@ -186,6 +186,7 @@ def test_without_listen_waiters_poll(postgres_url: str, schema: str) -> None:
         reader.close()
 
 
+@pytest.mark.slow
 def test_progress_updates_stay_hot(postgres_url: str, schema: str) -> None:
     store = PostgresStore(postgres_url, schema=schema, progress_interval=0)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -128,3 +129,12 @@ def dashboard(browser: Browser, server: UiServer) -> Iterator[Dashboard]:
         board.close()
         server.settle()
     assert not board.errors, f"JavaScript errors on the page: {board.errors}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every browser test needs Chromium and a live server: the local loop (`pytest -m "not slow"`) leaves
+    # them to `pytest tests/ui` and to CI, which runs everything.
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)
