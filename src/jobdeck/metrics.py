@@ -147,8 +147,10 @@ def serve_metrics(store: Store, port: int, addr: str = "127.0.0.1", *, certfile:
         from celery.signals import worker_init
         worker_init.connect(lambda **_: serve_metrics(runner.store, 9101), weak=False)
 
-    ``jobdeck worker --metrics-port`` does this. The endpoint has no authentication: it binds loopback by
-    default; ``addr="0.0.0.0"`` (or an interface of a private network) exposes it, ``certfile``/``keyfile``
-    serve it over TLS. ``port=0`` takes a free port (see :attr:`MetricsServer.port`).
+    ``jobdeck worker --metrics-port`` does this. Counts are this process's: with a pool of child processes
+    (Celery's prefork) the jobs run where this endpoint does not see them; use threads. The endpoint has no
+    authentication: it binds loopback by default; ``addr="0.0.0.0"`` (or an interface of a private network)
+    exposes it, ``certfile``/``keyfile`` serve it over TLS. ``port=0`` takes a free port (see
+    :attr:`MetricsServer.port`).
     """
     return MetricsServer(store, port, addr, certfile, keyfile)

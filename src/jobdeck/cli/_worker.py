@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from ..errors import JobdeckError
-from ..settings import Settings
+from ..settings import Settings, is_loopback
 from ._serve import Fatal, build_runner
 
 __all__ = ["register", "run"]
@@ -103,7 +103,8 @@ def _work(args: argparse.Namespace) -> int:
     lines = [f"jobdeck worker {runner.owner}", f"  engine: {executor!r}", f"  store: {store_text}",
              f"  job types: {types}"]
     if metrics is not None:
-        lines.append(f"  metrics: {metrics.url}")
+        exposed = "" if is_loopback(settings.metrics_addr) else " (no authentication: keep it on a private network)"
+        lines.append(f"  metrics: {metrics.url}{exposed}")
     print("\n".join(lines), flush=True)
     try:
         code = executor.run_worker(concurrency=args.concurrency, grace=settings.shutdown_grace,
