@@ -44,6 +44,15 @@ def build(store: Store) -> JobRunner:
     def short(ctl: PipelineController) -> int:
         return os.getpid()
 
+    @runner.job("Retried", max_concurrent=1, requeue_on_worker_lost=1)
+    def retried(ctl: PipelineController, marker: str = "") -> dict[str, Any]:
+        # The first run leaves the marker and runs long (its worker is killed); the next one ends at once.
+        first = not os.path.exists(marker)
+        if first:
+            with open(marker, "w") as out:
+                out.write(str(os.getpid()))
+        return _work(ctl, 60.0 if first else 0.2, check=True)
+
     @runner.job("Boom", max_concurrent=10)
     def boom(ctl: PipelineController) -> None:
         ctl.info(f"handler started in pid {os.getpid()}")

@@ -130,6 +130,23 @@ def test_5_sigkill_of_a_worker_fails_its_job_once_naming_it_and_the_other_runs_o
     assert len(deck.job(doomed["id"])["errorMessages"]) == 1  # still exactly once
 
 
+def test_5b_a_job_whose_type_allows_it_goes_back_to_the_queue_when_its_worker_dies(deck: Deployment,
+                                                                                   tmp_path: Path) -> None:
+    job = deck.start_ok("Retried", marker=str(tmp_path / "first-run"))
+    running = deck.wait_status(job["id"], "running")
+    victim = next(w for w in deck.workers if w.pid == owner_pid(running))
+    victim.signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    done = deck.wait_status(job["id"], "completed", timeout=float(STALE_AFTER) * 6)
+    assert done["id"] == job["id"] and done["attempt"] == 2 and done["errorMessages"] == []
+    assert owner_pid(done) in worker_pids(deck) and owner_pid(done) != victim.pid  # the other worker ran it
+    requeued = [m["message"] for m in done["warningMessages"] if "re-queued" in m["message"]]
+    assert len(requeued) == 1 and running["owner"] in requeued[0], requeued  # exactly once, naming the dead one
+    starts = [m["message"] for m in done["infoMessages"] if m["message"].startswith("handler started in pid ")]
+    assert starts == [f"handler started in pid {victim.pid}", f"handler started in pid {owner_pid(done)}"]
+    assert deck.active() == []
+
+
 def test_6_sigterm_drains_a_worker_within_the_grace_period(deck: Deployment) -> None:
     polite = deck.start_ok("Parallel", seconds=60.0)
     stubborn = deck.start_ok("Stubborn", seconds=60.0)

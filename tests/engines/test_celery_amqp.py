@@ -3,15 +3,17 @@ idle worker takes the next job at once, a queued job's abort wins over its deliv
 
 from __future__ import annotations
 
+import signal
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import require
 
-from .conftest import Deployment, owner_pid, started_in
+from .conftest import STALE_AFTER, Deployment, owner_pid, started_in
 
 pytestmark = pytest.mark.slow
 
@@ -61,4 +63,23 @@ def test_jobs_run_on_idle_workers_and_a_queued_abort_wins(rabbit: Deployment) ->
     done = deck.wait_status(follow["id"], "completed", timeout=20)
     assert owner_pid(done) == b  # the worker that came free, not the busy one
     assert started_in(deck.job(waiting["id"])) is None
+    deck.abort_all_and_settle()
+
+
+def test_a_re_queued_job_runs_once_though_rabbitmq_redelivers_the_dead_worker_s_message(rabbit: Deployment,
+                                                                                         tmp_path: Path) -> None:
+    # RabbitMQ gives the killed worker's unacknowledged message back at once, before the reaper has ruled: a
+    # worker that takes it finds the job still running and drops it; the re-queue then runs the job once.
+    deck = rabbit
+    deck.start_workers(2)
+    job = deck.start_ok("Retried", marker=str(tmp_path / "first-run"))
+    running = deck.wait_status(job["id"], "running", timeout=20)
+    victim = next(w for w in deck.workers if w.pid == owner_pid(running))
+    victim.signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    done = deck.wait_status(job["id"], "completed", timeout=float(STALE_AFTER) * 6)
+    assert done["attempt"] == 2 and owner_pid(done) != victim.pid and done["errorMessages"] == []
+    starts = [m["message"] for m in done["infoMessages"] if m["message"].startswith("handler started in pid ")]
+    assert len(starts) == 2  # the killed run and the re-queued one, nothing more
+    deck.start_workers(2)
     deck.abort_all_and_settle()

@@ -231,6 +231,32 @@ def test_5_sigkill_of_a_worker_fails_its_job_once_naming_it_and_the_other_runs_o
     assert entry(procrastinate_dsn, doomed["id"])["status"] == "failed"
 
 
+def test_5b_a_job_whose_type_allows_it_goes_back_to_the_queue_when_its_worker_dies(deck: Deployment,
+                                                                                   procrastinate_dsn: str,
+                                                                                   tmp_path: Path) -> None:
+    import psycopg
+
+    job = deck.start_ok("Retried", marker=str(tmp_path / "first-run"))
+    running = deck.wait_status(job["id"], "running")
+    victim = next(w for w in deck.workers if w.pid == owner_pid(running))
+    victim.signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    done = deck.wait_status(job["id"], "completed", timeout=float(STALE_AFTER) * 6)
+    assert done["id"] == job["id"] and done["attempt"] == 2 and done["errorMessages"] == []
+    assert owner_pid(done) in worker_pids(deck) and owner_pid(done) != victim.pid  # the other worker ran it
+    requeued = [m["message"] for m in done["warningMessages"] if "re-queued" in m["message"]]
+    assert len(requeued) == 1 and running["owner"] in requeued[0], requeued  # exactly once, naming the dead one
+    starts = [m["message"] for m in done["infoMessages"] if m["message"].startswith("handler started in pid ")]
+    assert starts == [f"handler started in pid {victim.pid}", f"handler started in pid {owner_pid(done)}"]
+    # The dead run's entry was closed (releasing the type's lock, or the new entry could not have run), and the
+    # job's new entry ran to its end: two entries, neither left behind.
+    with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT status::text FROM procrastinate_jobs WHERE args->>'job_id' = %s ORDER BY id",
+                            (job["id"],)).fetchall()
+    assert [r[0] for r in rows] == ["failed", "succeeded"]
+    assert deck.active() == []
+
+
 def test_6_sigterm_drains_a_worker_within_the_grace_period(deck: Deployment) -> None:
     polite = deck.start_ok("Parallel", seconds=60.0)
     stubborn = deck.start_ok("Stubborn", seconds=60.0)
