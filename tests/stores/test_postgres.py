@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from jobdeck.errors import StoreError
-from jobdeck.model import JobStatus
+from jobdeck.model import JobStatus, PastCursor
 from jobdeck.stores import open_store, upgrade_store
 from jobdeck.stores._pg_schema import LATEST_VERSION
 from jobdeck.stores.postgres import PostgresStore
@@ -313,5 +313,39 @@ def test_lists_read_messages_one_row_per_job_in_bounded_groups(postgres_url: str
         last2 = {j.id: j for j in store.get_past_jobs(messages=2)}
         assert [m.message for m in last2[made[1]].info_messages] == [f"1:{odd[-1]}", "1:last"]
         assert store.require_job(made[0]).info_messages[-1].message == "0:last"
+    finally:
+        store.close()
+
+
+def test_search_runs_in_sql_and_takes_like_wildcards_literally(postgres_url: str, schema: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import jobdeck.stores.base as base
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the generic search read the job lists")
+
+    monkeypatch.setattr(base, "generic_search", refuse)
+    store = PostgresStore(postgres_url, schema=schema)
+    try:
+        a = store.create_job("Import", "maria", {"rate": "100%"})
+        store.add_info_message(a.id, "renamed snake_case columns")
+        store.complete_job(a.id)
+        b = store.create_job("Import", "sam", {"rate": 1000})
+        store.add_info_message(b.id, "renamed snakeXcase columns")
+        store.complete_job(b.id)
+        c = store.create_job("Export", "MARIA")
+        store.add_warning_message(c.id, "back\\slash")  # still buffered: the search settles writes first
+
+        def ids(text: str, **kw: object) -> list[str]:
+            return [job.id for job in store.search_jobs(text, **kw)]  # type: ignore[arg-type]
+
+        assert ids("100%") == [a.id]
+        assert ids("snake_case") == [a.id]
+        assert ids("snake") == [b.id, a.id]
+        assert ids("maria") == [c.id, a.id]
+        assert ids("back\\slash") == [c.id]
+        assert ids(a.id[:8].upper()) == [a.id]
+        assert ids("renamed", limit=1) == [b.id]
+        assert ids("renamed", limit=1, before=PastCursor.of(store.search_jobs("renamed", limit=1)[0])) == [a.id]
     finally:
         store.close()

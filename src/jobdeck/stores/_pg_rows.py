@@ -18,18 +18,17 @@ import psycopg
 from .._json import dumps_text
 from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
 from ._buffer import Write, kept, message_event
-from ._pg_schema import COLD, Names, operation_from_json
+from ._pg_schema import COLD, HEAD, Names, operation_from_json
+from ._pg_search import SEARCH_TEMPLATES
 
 __all__ = ["Statements", "fill_messages", "jobs_per_trip", "load_messages", "log_events", "messages_args",
            "write_batch"]
 
-_COLUMNS = "j.id, h.progress, h.operation, h.last_activity, h.heartbeat_time, " + ", ".join(f"j.{c}" for c in COLD)
-_HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
 _LOCKED_ACTIVE = "WITH j AS (SELECT id FROM {jobs} WHERE id = %(id)s AND end_time IS NULL FOR SHARE) "
 
 TEMPLATES = {
-    "read": _HEAD + " WHERE j.id = %s",
-    "lock": _HEAD + " WHERE j.id = %s FOR NO KEY UPDATE OF j",
+    "read": HEAD + " WHERE j.id = %s",
+    "lock": HEAD + " WHERE j.id = %s FOR NO KEY UPDATE OF j",
     "status": "SELECT status FROM {jobs} WHERE id = %s",
     "active_of_type": "SELECT id FROM {jobs} WHERE end_time IS NULL AND job_type = %s ORDER BY start_time, seq",
     "type_lock": "SELECT pg_advisory_xact_lock(%s)",
@@ -67,9 +66,9 @@ TEMPLATES = {
         f"FROM (SELECT seq, text, ts FROM {{messages}} WHERE job_id = j.id AND kind = '{kind.value}' "
         "ORDER BY seq DESC LIMIT %(keep)s) m)" for kind in MessageType) + " FROM unnest(%(ids)s::text[]) AS j(id)",
     # In creation order, as the other stores list them (a claimed job's start_time moved on).
-    "active": _HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
+    "active": HEAD + " WHERE j.end_time IS NULL AND (%(type)s::text IS NULL OR j.job_type = %(type)s) "
                       "ORDER BY COALESCE(j.queued_time, j.start_time), j.seq",
-    "past": _HEAD + " WHERE j.end_time IS NOT NULL AND (%(types)s::text[] IS NULL OR j.job_type = ANY(%(types)s)) "
+    "past": HEAD + " WHERE j.end_time IS NOT NULL AND (%(types)s::text[] IS NULL OR j.job_type = ANY(%(types)s)) "
                     "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) "
                     "AND (%(after)s::float8 IS NULL OR j.end_time > %(after)s) "
                     "AND (%(b_end)s::float8 IS NULL OR (j.end_time, j.id) < (%(b_end)s, %(b_id)s::text)) "
@@ -118,13 +117,14 @@ Event = tuple[str, str, str]  # job id, event type, data as JSON text
 
 
 class Statements:
-    """:data:`TEMPLATES` rendered for one schema and prefix (bytes: ready to execute, never re-parsed)."""
+    """:data:`TEMPLATES` and the search statements rendered for one schema and prefix (bytes: ready to execute,
+    never re-parsed)."""
 
     def __init__(self, names: Names, max_events: int) -> None:
         self.names = names
         self.max_events = max_events
         self.channel = names.channel
-        for key, template in TEMPLATES.items():
+        for key, template in {**TEMPLATES, **SEARCH_TEMPLATES}.items():
             setattr(self, key, names.render(template))
 
     def __getattr__(self, key: str) -> bytes:  # for the type checker: every template is an attribute

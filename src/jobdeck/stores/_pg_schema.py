@@ -36,8 +36,8 @@ from ..errors import StoreError
 from ..model import JobInfo, JobStatus, OperationRef
 from ._pg_connect import connect, explain
 
-__all__ = ["COLD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "job_from_row", "migrate_schema", "names_of",
-           "operation_from_json", "prepare", "read_version"]
+__all__ = ["COLD", "HEAD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "job_from_row", "migrate_schema",
+           "names_of", "operation_from_json", "prepare", "read_version"]
 
 _WORD = re.compile(r"[a-z_][a-z0-9_]{0,39}\Z")
 
@@ -122,6 +122,9 @@ LATEST_VERSION = len(STEPS)
 # The cold columns, in the order job_from_row expects them after the hot ones.
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
         "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt")
+# A job's head (no messages) as job_from_row reads it: the hot columns, then the cold ones; add a WHERE.
+_COLUMNS = "j.id, h.progress, h.operation, h.last_activity, h.heartbeat_time, " + ", ".join(f"j.{c}" for c in COLD)
+HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,12 @@ from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
 from . import _pg_schema as pgs
+from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
+from ._search import SearchQuery
 from .base import Change, PastQuery
 
 __all__ = ["PostgresStore"]
@@ -308,6 +310,11 @@ class PostgresStore(BufferedStore):
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return [r[0] for r in self._pool_one(self._q.find_ids, (escaped + "%", limit))]
+
+    def _search(self, query: SearchQuery) -> list[JobInfo]:
+        self._settle()  # messages still buffered here are searched too
+        found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query), read_only=True)
+        return found
 
     def _delete_past(self, job_type: str | None) -> list[str]:
         def body(conn: psycopg.Connection[Any]) -> list[str]:

@@ -1,0 +1,67 @@
+"""The PostgreSQL store's search as SQL (see stores/_search.py for what a match is).
+
+Two statements, each the job list it searches with the words as one more condition: the active jobs (all
+matches, newest first) and one page of past jobs, read backwards along the past list's index from the keyset
+cursor and stopping at ``limit`` matches. A job matches when no word fails it; a word passes on the id's prefix,
+the author or the params' JSON text (``ILIKE``), and only then probes the job's messages through their
+``(job_id, kind, seq)`` index: a search costs a pass over the jobs from the cursor on until the page is full
+and, for words found only in messages (or nowhere), over those jobs' messages -- bounded by retention
+(``max_past_jobs`` x 3 x ``max_messages``), as on SQLite.
+
+No index serves the words, on purpose. Substrings anywhere in a message (what every store matches) need a
+trigram index (``pg_trgm``, GIN); on ``messages``, the table written the most after the hot one, it would cost
+every message write (batches of thousands a second) to speed up a query an admin types now and then, over a
+table retention keeps bounded; and it needs an extension the database may not allow. Full text search
+(``tsvector``) matches whole words and stems, not the id prefixes and substrings the other stores match.
+``ILIKE`` folds case by the database's collation (non-ASCII letters too, unlike SQLite's ``LIKE``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ..model import JobInfo
+from ._pg_schema import HEAD, job_from_row
+from ._search import SearchQuery
+
+if TYPE_CHECKING:
+    from ._pg_rows import Statements
+
+__all__ = ["SEARCH_TEMPLATES", "search"]
+
+_FILTERS = ("(%(type)s::text IS NULL OR j.job_type = %(type)s) "
+            "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) ")
+# Every word matches: none fails. The id is compared in its own collation ("C"), the rest case-insensitively.
+_WORDS = ("AND NOT EXISTS (SELECT 1 FROM unnest(%(words)s::text[], %(patterns)s::text[]) AS w(word, pattern) "
+          "WHERE NOT (starts_with(j.id, w.word COLLATE \"C\") OR j.author ILIKE w.pattern "
+          "OR j.params ILIKE w.pattern "
+          "OR EXISTS (SELECT 1 FROM {messages} m WHERE m.job_id = j.id AND m.text ILIKE w.pattern)))")
+
+SEARCH_TEMPLATES = {
+    # Newest first: the active list's order (queued or started, then creation) reversed.
+    "search_active": HEAD + " WHERE j.end_time IS NULL AND " + _FILTERS + _WORDS
+                     + " ORDER BY COALESCE(j.queued_time, j.start_time) DESC, j.seq DESC",
+    "search_past": HEAD + " WHERE j.end_time IS NOT NULL AND " + _FILTERS
+                   + "AND (%(b_end)s::float8 IS NULL OR (j.end_time, j.id) < (%(b_end)s, %(b_id)s::text)) " + _WORDS
+                   + " ORDER BY j.end_time DESC, j.id DESC LIMIT %(limit)s",
+}
+
+
+def _pattern(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search(conn: psycopg.Connection[Any], q: Statements, query: SearchQuery) -> list[JobInfo]:
+    """Matching jobs without messages, in the caller's transaction (one snapshot for both lists)."""
+    args: dict[str, Any] = {
+        "type": query.job_type,
+        "statuses": sorted(s.value for s in query.statuses) if query.statuses is not None else None,
+        "words": list(query.words), "patterns": [_pattern(word) for word in query.words],
+        "b_end": query.before.end_time if query.before else None,
+        "b_id": query.before.id if query.before else None, "limit": query.limit}
+    active = conn.execute(q.search_active, args) if query.wants_active() else None
+    past = conn.execute(q.search_past, args) if query.wants_past() else None  # sent with the first
+    rows = (active.fetchall() if active else []) + (past.fetchall() if past else [])
+    return [job_from_row(row) for row in rows]
