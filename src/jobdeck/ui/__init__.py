@@ -2,8 +2,9 @@
 
 ``static/index.html`` is the live monitoring page (``app.css`` and the ES modules ``app.js``, ``state.js``,
 ``stream.js``, ``views.js``, ``panels.js``, ``params.js``, ``api.js``, ``format.js``, ``dom.js``) and
-``static/login.html`` the standalone sign-in page; the web layer serves both and ``/static/*`` from
-:func:`static_dir`.
+``static/login.html`` the standalone sign-in page. ``static/jobs.html`` (``alljobs.js``) is the All jobs table and
+``static/job.html`` (``jobpage.js``) one job's page; both follow ``/events`` through ``follow.js``. The web layer
+serves the pages and ``/static/*`` from :func:`static_dir`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,16 @@
 /* The All jobs page: a table of jobs of every type, filtered and searched by the store, paged by its cursor.
-The filters live in the address (?q=&type=&status=) so that a view can be bookmarked and shared. */
+The filters live in the address (?q=&type=&status=) so that a view can be bookmarked and shared.
+
+The table follows /events: a shown job's row moves with its progress and is redrawn when its status changes, a
+removed job's row goes, and a new job is added at the top when it fits the type and status filters. With a search
+text the store decides what matches, so new jobs wait for the next search; rows never move under the reader. */
 
 import { api } from "./api.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, localTime, ms, percent } from "./format.js";
 import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
+import { followEvents } from "./follow.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -15,6 +20,7 @@ const more = $("#more");
 const types = new Map();
 let next = null;
 let shown = 0;
+let shownFilters = { q: "", type: "", status: "" };   // what the rows on screen were loaded for
 
 function filtersFromUrl() {
   const url = new URL(window.location.href);
@@ -39,6 +45,17 @@ function cell(row, text, cls) {
   return td;
 }
 
+function detailOf(job) {
+  if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
+  if (job.status === "failed") return firstLine(job.lastError) || "Failed";
+  if (job.status === "aborted") return job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";
+  return "Done";
+}
+
+function rowOf(id) {
+  return body.querySelector(`tr[data-job-id="${CSS.escape(id)}"]`);
+}
+
 function rowFor(job) {
   const tr = document.createElement("tr");
   tr.dataset.jobId = job.id;
@@ -53,12 +70,7 @@ function rowFor(job) {
   started.title = fullTime(job.startTime);
   const end = job.endTime ? ms(job.endTime) : Date.now();
   cell(tr, duration((end - ms(job.startTime)) / 1000), "col-duration");
-  let detail = "";
-  if (ACTIVE.has(job.status)) detail = `${percent(job.progress)}%`;
-  else if (job.status === "failed") detail = firstLine(job.lastError) || "Failed";
-  else if (job.status === "aborted") detail = job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";
-  else detail = "Done";
-  const what = cell(tr, detail, "col-detail");
+  const what = cell(tr, detailOf(job), "col-detail");
   if (job.status === "failed") what.classList.add("is-error");
   const actions = cell(tr, undefined, "col-actions");
   if (!ACTIVE.has(job.status) && info) {
@@ -73,7 +85,7 @@ function rowFor(job) {
     note.hidden = true;
     button.addEventListener("click", async () => {
       const created = await rerunJob(job, info, note);
-      if (created) {
+      if (created && !rowOf(created.id)) {   // its "created" event may have added it already
         body.prepend(rowFor(created));
         shown += 1;
       }
@@ -90,6 +102,7 @@ async function load(filters, { append = false } = {}) {
     if (!append) {
       body.textContent = "";
       shown = 0;
+      shownFilters = filters;
     }
     for (const job of data.jobs) body.appendChild(rowFor(job));
     shown += data.jobs.length;
@@ -149,7 +162,58 @@ async function start() {
   }
   applyToForm(filters);
   await load(filters);
+  let streamDown = false;
+  followEvents({
+    onEvent,
+    onUp: () => {
+      if (streamDown) load(shownFilters);   // catch up with what happened while the stream was down
+      streamDown = false;
+    },
+    onDown: () => {
+      streamDown = true;
+    },
+  });
   document.body.dataset.ready = "true";
+}
+
+async function statusChanged(job) {
+  if (job.status === "failed") {
+    // Status events carry the job without messages; the row shows the first line of the newest error.
+    try {
+      const { data } = await api(`/single/${encodeURIComponent(job.id)}/progress?messages=last:1`);
+      const errors = data.errorMessages || [];
+      if (errors.length) job.lastError = errors[errors.length - 1].message;
+    } catch {
+      /* the row says "Failed" without the line */
+    }
+  }
+  const row = rowOf(job.id);
+  if (row) row.replaceWith(rowFor(job));
+}
+
+function onEvent(type, payload) {
+  if (type === "reset") {
+    load(shownFilters);
+    return;
+  }
+  const { jobId, data } = payload;
+  const row = rowOf(jobId);
+  if (type === "progress") {
+    if (row && ACTIVE.has(row.dataset.status)) setText($(".col-detail", row), `${percent(data.progress)}%`);
+  } else if (type === "status") {
+    if (row) statusChanged(data);
+  } else if (type === "removed") {
+    if (row) {
+      row.remove();
+      shown -= 1;
+    }
+  } else if (type === "created") {
+    const f = shownFilters;
+    if (!row && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)) {
+      body.prepend(rowFor(data));
+      shown += 1;
+    }
+  }
 }
 
 applyRole(api);

@@ -5,6 +5,7 @@ so that every other listener does not pay for it); messages and status changes r
 covers the time the stream is down. */
 
 import { API, api } from "./api.js";
+import { followEvents } from "./follow.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobLink, say, statusText } from "./common.js";
@@ -195,7 +196,7 @@ function render() {
 const TREE_MS = 500;       // the page re-reads the job's tree at most this often while progress events arrive
 const POLL_MS = 1500;      // polling while the stream is down
 const LIVE_POLL_MS = 15000; // and, as a safety net, while it is up
-let source = null;
+let source = null;  // stops following /events
 let live = false;
 let soon = 0;
 let soonFull = false;
@@ -247,11 +248,9 @@ function refreshSoon(full) {
   }, TREE_MS);
 }
 
-function onEvent(type, e) {
-  let payload;
-  try {
-    payload = JSON.parse(e.data);
-  } catch {
+function onEvent(type, payload) {
+  if (type === "reset") {
+    refreshSoon(true);
     return;
   }
   if (!job || payload.jobId !== job.id) return;
@@ -267,28 +266,22 @@ function onEvent(type, e) {
 }
 
 function follow() {
-  if (source || typeof EventSource === "undefined") return;
-  const es = new EventSource(`${API}/events`, { withCredentials: true });
-  source = es;
-  const up = () => {
-    if (source === es) live = true;
-  };
-  es.addEventListener("hello", up);
-  es.addEventListener("open", up);
-  es.addEventListener("progress", (e) => onEvent("progress", e));
-  es.addEventListener("message", (e) => onEvent("message", e));
-  es.addEventListener("status", (e) => onEvent("status", e));
-  es.addEventListener("reset", () => refreshSoon(true));
-  es.addEventListener("error", () => {
-    if (source !== es) return;
-    live = false;   // polling takes over; the browser reconnects by itself
-    clearTimeout(timer);
-    timer = setTimeout(refresh, POLL_MS);
+  if (source) return;
+  source = followEvents({
+    onEvent,
+    onUp: () => {
+      live = true;
+    },
+    onDown: () => {
+      live = false;   // polling takes over until the stream is back
+      clearTimeout(timer);
+      timer = setTimeout(refresh, POLL_MS);
+    },
   });
 }
 
 function unfollow() {
-  if (source) source.close();
+  if (source) source();
   source = null;
   live = false;
 }
