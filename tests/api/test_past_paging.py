@@ -111,3 +111,21 @@ async def test_a_cursor_of_a_job_that_went_still_pages(http: httpx.AsyncClient, 
     history.cleanup_past_jobs("B")  # removes the job the cursor names (ids[3] is of type B)
     response = await http.get(f"{PREFIX}/past", params={"before": str(gone), "limit": "10"}, headers=AUTH)
     assert [j["id"] for j in response.json()] == [ids[2], ids[0]]
+
+
+async def test_summary_answers_counts_and_the_newest_runs_per_type(http: httpx.AsyncClient, history: Store) -> None:
+    ids = fill(history, 10, messages=2)
+    response = await http.get(f"{PREFIX}/past/summary", params={"runs": 2}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [s["jobType"] for s in body] == ["A", "B"]
+    a = body[0]
+    assert a["counts"] == {"completed": 2, "failed": 1, "aborted": 2} and a["total"] == 5
+    assert [j["id"] for j in a["recent"]] == [ids[8], ids[6]]
+    assert all(j["infoMessages"] == [] and j["status"] in ("completed", "failed", "aborted") for j in a["recent"])
+    default = (await http.get(f"{PREFIX}/past/summary", headers=AUTH)).json()
+    assert [len(s["recent"]) for s in default] == [5, 5]  # the default (20) is more than there are
+    for bad in ("-1", "201", "x"):
+        answer = await http.get(f"{PREFIX}/past/summary", params={"runs": bad}, headers=AUTH)
+        assert answer.status_code == 400 and "runs" in answer.json()["error"], answer.text
+    assert (await http.get(f"{PREFIX}/past/summary")).status_code == 401

@@ -252,8 +252,8 @@ async def test_types_and_stats(client: httpx.AsyncClient, runner: JobRunner) -> 
 async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> None:
     schema = (await client.get(f"{PREFIX}/openapi.json", headers=AUTH)).json()
     paths = set(schema["paths"])
-    for path in ("/active", "/past", "/start", "/single/{job_id}/progress", "/single/{job_id}/messages",
-                 "/single/{job_id}/abort", "/abort-all", "/types", "/stats", "/events"):
+    for path in ("/active", "/past", "/past/summary", "/start", "/single/{job_id}/progress",
+                 "/single/{job_id}/messages", "/single/{job_id}/abort", "/abort-all", "/types", "/stats", "/events"):
         assert PREFIX + path in paths, path
     start_op = schema["paths"][f"{PREFIX}/start"]["post"]
     assert "jobType" in start_op["requestBody"]["content"]["application/json"]["schema"]["properties"]

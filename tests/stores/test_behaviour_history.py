@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from jobdeck.model import JobInfo, JobStatus, PastCursor
+from jobdeck.errors import InvalidArgumentError
+from jobdeck.model import TERMINAL, JobInfo, JobStatus, PastCursor
 from jobdeck.stores import Store
+from jobdeck.stores.base import MAX_SUMMARY_RUNS
 
 from .conftest import Backend
 
@@ -152,3 +154,42 @@ def test_cursor_text_round_trips() -> None:
     assert PastCursor.parse(str(cursor)) == cursor
     with pytest.raises(ValueError, match="still active"):
         PastCursor.of(JobInfo(id=cursor.id, job_type="T", author="me", status=JobStatus.RUNNING))
+
+
+def expected_counts(count: int) -> dict[str, dict[JobStatus, int]]:
+    """What ``fill(store, count)`` leaves: per type, jobs per terminal status."""
+    out: dict[str, dict[JobStatus, int]] = {t: {s: 0 for s in TERMINAL} for t in ("A", "B")}
+    for i in range(count):
+        status = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.ABORTED)[i % 3]
+        out["A" if i % 2 == 0 else "B"][status] += 1
+    return out
+
+
+def test_past_summary_counts_per_type_and_status_with_the_newest_runs(backend: Backend) -> None:
+    store = backend.open()
+    assert store.past_summary() == []
+    ids = fill(store, 14, messages=2)
+    store.create_job("A", "me")  # active: neither counted nor listed
+    store.create_job("C", "me")  # a type with no past job has no summary
+    summaries = store.past_summary(runs=3)
+    assert [s.job_type for s in summaries] == ["A", "B"]
+    want = expected_counts(14)
+    for summary in summaries:
+        assert summary.counts == want[summary.job_type]
+        assert summary.total == 7
+        newest = [i for n, i in enumerate(ids) if ("A" if n % 2 == 0 else "B") == summary.job_type][::-1][:3]
+        assert [j.id for j in summary.recent] == newest
+        assert all(not j.info_messages and j.status.is_terminal for j in summary.recent)
+    assert [s.recent for s in store.past_summary(runs=0)] == [[], []]
+    assert [len(s.recent) for s in store.past_summary(runs=50)] == [7, 7]
+
+
+def test_past_summary_follows_retention_and_refuses_bad_runs(backend: Backend) -> None:
+    store = backend.open(max_past_jobs=5)
+    fill(store, 9)
+    summaries = store.past_summary()
+    assert sum(s.total for s in summaries) == 5
+    assert sum(len(s.recent) for s in summaries) == 5
+    for bad in (-1, MAX_SUMMARY_RUNS + 1, 2.5, True, "3"):
+        with pytest.raises(InvalidArgumentError):
+            store.past_summary(runs=bad)  # type: ignore[arg-type]

@@ -9,6 +9,11 @@ Every filter, the page size, the keyset cursor and the message view go into the 
 - no ``limit`` (the reference's query shape): every matching job. An answer larger than one chunk is streamed,
   a chunk of jobs at a time read through the same cursor, so the server holds one chunk, never the whole answer.
 - ``X-Jobdeck-Cursor`` (both): pass it as ``startFrom`` to get only the jobs that ended since (polling).
+
+``GET /past/summary?runs=N`` is the small answer a dashboard draws its cards from: per job type with past jobs,
+the count per terminal status and the ``runs`` newest past jobs without messages
+(:meth:`~jobdeck.stores.base.Store.past_summary`): one count and one ``LIMIT`` query per type, however long the
+history.
 """
 
 from __future__ import annotations
@@ -22,24 +27,29 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from ..model import JobStatus, PastCursor, format_time
+from ..stores.base import MAX_SUMMARY_RUNS
 from ._deck import Deck
 from ._errors import ApiError
 from ._serialize import JSON, MessagesView, answer_response
 
 __all__ = [
     "CURSOR_OVERLAP",
+    "MAX_SUMMARY_RUNS",
     "NEXT_HEADER",
     "STREAM_CHUNK_ALL",
     "STREAM_CHUNK_SUMMARY",
+    "SUMMARY_RUNS",
     "PastParams",
     "parse_cursor",
     "past_answer",
+    "summary_answer",
 ]
 
 # X-Jobdeck-Cursor lies this far before the query: a job that ended just before it but was written a little
 # later (another process, a slow commit, clock skew) is still returned next time. Clients upsert by id.
 CURSOR_OVERLAP = 5.0
 NEXT_HEADER = "X-Jobdeck-Next"
+SUMMARY_RUNS = 20  # newest past jobs per type in /past/summary unless ``runs`` says otherwise
 # Jobs per streamed chunk: with every message a job holds up to 3 x max_messages of them (~1 MB at the default
 # cap); without, a job is ~1 KB.
 STREAM_CHUNK_ALL = 16
@@ -126,3 +136,16 @@ async def past_answer(deck: Deck, params: PastParams) -> Response:
         pass
     headers = {"X-Jobdeck-Cursor": format_time(time.time() - CURSOR_OVERLAP) or ""}
     return StreamingResponse(_stream(deck, params, chunk), media_type=JSON, headers=headers)
+
+
+async def summary_answer(deck: Deck, runs: int) -> Response:
+    """The answer of ``GET /past/summary``: ``[{"jobType", "total", "counts": {status: n}, "recent": [job]}]``,
+    types by name, ``recent`` newest ended first (cached like the lists)."""
+
+    async def build() -> tuple[bytes, dict[str, str] | None]:
+        summaries = await deck.call(deck.store.past_summary, runs)
+        parts = [orjson.dumps(summary.to_dict())[:-1] + b',"recent":' + deck.cache.render_list(summary.recent, 0)
+                 + b"}" for summary in summaries]
+        return b"[" + b",".join(parts) + b"]", None
+
+    return answer_response(await deck.answer(("past-summary", runs), build))

@@ -19,7 +19,16 @@ from ..tracing import extract_context, run_in_context
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import ApiError, error_response
-from ._past import CURSOR_OVERLAP, NEXT_HEADER, PastParams, parse_cursor, past_answer
+from ._past import (
+    CURSOR_OVERLAP,
+    MAX_SUMMARY_RUNS,
+    NEXT_HEADER,
+    SUMMARY_RUNS,
+    PastParams,
+    parse_cursor,
+    past_answer,
+    summary_answer,
+)
 from ._roles import Permissions, Principal
 from ._serialize import (
     answer_response,
@@ -268,6 +277,15 @@ def build_api_router(deck: Deck) -> APIRouter:
         before = parse_cursor(query.get("before"))
         types = several if several is not None else job_type
         return await past_answer(deck, PastParams(types, wanted, since, before, limit, view))
+
+    @router.get("/past/summary", responses={200: {"model": list[schemas.PastSummary]}, **_AUTH_ERRORS},
+                summary="Per job type: past jobs per status and the newest runs (no messages)",
+                openapi_extra=_docs(_param("runs", f"newest past jobs per type (default {SUMMARY_RUNS})",
+                                           {"type": "integer", "minimum": 0, "maximum": MAX_SUMMARY_RUNS})))
+    async def past_summary(request: Request) -> Response:
+        await authenticate(request)
+        runs = _int_param(request, "runs", SUMMARY_RUNS, 0, MAX_SUMMARY_RUNS)
+        return await summary_answer(deck, SUMMARY_RUNS if runs is None else runs)
 
     @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
                  responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,

@@ -23,6 +23,7 @@ __all__ = [
     "JobList",
     "JobTypeInfo",
     "MessagesPage",
+    "PastSummary",
     "ReportAnswer",
     "ReportRequest",
     "StartRequest",
@@ -229,6 +230,13 @@ class Me(BaseModel):
     role: str = Field(description="admin or viewer")
     canStart: list[str] = Field(description="job types this principal may start")
     canAbort: bool = Field(description="whether to offer abort controls (each abort is still checked)")
+
+
+class PastSummary(BaseModel):
+    jobType: str
+    total: int = Field(description="past jobs of this type, as far as retention keeps them")
+    counts: dict[str, int] = Field(description="past jobs per terminal status: completed, failed, aborted")
+    recent: list[Job] = Field(description="the newest past jobs, newest ended first, without messages")
 
 
 class Stats(BaseModel):

@@ -24,18 +24,22 @@ from typing import Any, ClassVar
 
 from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree, PastCursor
+from ..model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree, PastCursor
 from ._checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
+from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
+from ._summary import Counts, PastSummary, check_runs, generic_past_counts
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
     "DEFAULT_MAX_PAST_JOBS",
     "DEFAULT_STALE_AFTER",
+    "MAX_SUMMARY_RUNS",
     "STALE_PREFIX",
     "Change",
     "Messages",
     "PastQuery",
+    "PastSummary",
     "Store",
     "Transition",
     "message_view",
@@ -435,6 +439,25 @@ class Store(ABC):
             wanted = frozenset(parsed)
         return self._query_past(PastQuery(types, wanted, as_timestamp(start_from, "start_from"), before, limit,
                                           message_view(messages)))
+
+    def past_summary(self, runs: int = 20) -> list[PastSummary]:
+        """Per job type with past jobs (by name): how many ended in each terminal status, and its ``runs``
+        newest past jobs (newest ended first, no messages). Costs one count and one ``LIMIT`` query per type,
+        whatever the size of the history (on stores that count in their query language)::
+
+            for summary in store.past_summary(runs=5):
+                print(summary.job_type, summary.counts[JobStatus.FAILED], [j.id for j in summary.recent])
+        """
+        runs = check_runs(runs)
+        summaries = []
+        for job_type, counts in sorted(self._past_counts().items()):
+            recent = self._query_past(PastQuery(frozenset([job_type]), limit=runs, keep=0)) if runs else []
+            summaries.append(PastSummary(job_type, {s: counts.get(s, 0) for s in TERMINAL}, recent))
+        return summaries
+
+    def _past_counts(self) -> Counts:
+        # Backends that can count in their query (GROUP BY) override this; the fallback reads every past head.
+        return generic_past_counts(self)
 
     # ------------------------------------------------------------------ finding jobs
 

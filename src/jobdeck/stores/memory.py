@@ -18,6 +18,7 @@ from ..errors import JobConflictError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
 from ._search import SearchQuery, head_misses, message_hit
+from ._summary import Counts, count_heads
 from .base import Change, PastQuery, Store
 
 __all__ = ["MemoryStore"]
@@ -221,6 +222,10 @@ class MemoryStore(Store):
                 if (types is None or job.job_type in types) and (statuses is None or job.status in statuses):
                     out.append(self._copy(job, query.keep))
             return out
+
+    def _past_counts(self) -> Counts:
+        with self._lock:  # one pass over the heads in place: no copies
+            return count_heads(self._jobs[job_id] for _, job_id in self._past)
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._lock:

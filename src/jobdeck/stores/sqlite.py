@@ -38,6 +38,7 @@ from ._search import SearchQuery
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_from_row, job_to_row, operation_from_json
+from ._summary import Counts
 from .base import Change, PastQuery
 
 __all__ = ["SQLiteStore"]
@@ -307,6 +308,14 @@ class SQLiteStore(BufferedStore):
             if query.keep != 0 and jobs:
                 load_messages(conn, jobs, query.keep)
         return jobs
+
+    def _past_counts(self) -> Counts:
+        counts: Counts = {}
+        with self._readers.snapshot() as conn:
+            for job_type, status, count in conn.execute(
+                    "SELECT job_type, status, COUNT(*) FROM jobs WHERE end_time IS NOT NULL GROUP BY job_type, status"):
+                counts.setdefault(job_type, {})[JobStatus(status)] = count
+        return counts
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._readers.snapshot() as conn:
