@@ -155,3 +155,24 @@ def test_held_observations_count_after_the_block_and_never_for_one_that_raised(
         server.store.create_job("Q", "a", queued=True)
         assert value(server.found(), "jobdeck_jobs_queued_total", job_type="Q") == 0  # not yet: not committed
     assert value(server.found(), "jobdeck_jobs_queued_total", job_type="Q") == 1
+
+
+def test_a_job_requeued_after_its_worker_died_is_counted_as_requeued_then_started_again(
+        shared: tuple[Counted, Counted]) -> None:
+    server, worker = shared
+    job = server.store.create_job("Q", "a", queued=True)
+    assert worker.store.claim_job(job.id, "host:1:dead") is not None
+    later = time.time() + server.store.stale_after * 10
+    assert server.store.reap_stale(now=later, requeue={"Q": 1}) == [job.id]
+    assert server.store.require_job(job.id).status.value == "queued"
+    again = worker.store.claim_job(job.id, "host:2:alive")
+    assert again is not None and worker.store.complete_job(job.id)
+    s, w = server.found(), worker.found()
+    assert value(s, "jobdeck_jobs_requeued_total", job_type="Q") == 1
+    assert value(s, "jobdeck_jobs_reaped_total", job_type="Q") == 0  # re-queued, not failed
+    assert value(s, "jobdeck_jobs_queued_total", job_type="Q") == 1  # created once
+    assert value(s, "jobdeck_jobs_finished_total", job_type="Q", status="failed") == 0
+    assert value(w, "jobdeck_jobs_started_total", job_type="Q") == 2  # one start per run
+    assert value(w, "jobdeck_job_queue_wait_seconds_count", job_type="Q") == 2
+    assert value(w, "jobdeck_jobs_finished_total", job_type="Q", status="completed") == 1
+    assert value(w, "jobdeck_job_duration_seconds_count", job_type="Q", status="completed") == 1

@@ -11,10 +11,13 @@ counted once across all the processes sharing a store, never twice:
 
 =====================================  ===========================================================================
 ``jobdeck_jobs_queued_total``          jobs created ``queued`` for a task engine: by the server that took the start
-``jobdeck_jobs_started_total``         jobs that began running: created ``running`` (local executor: the server),
-                                       or claimed by a worker (``queued -> running``: that worker)
-``jobdeck_job_queue_wait_seconds``     creation to ``running`` of each claimed job: the claiming worker. Jobs that
+``jobdeck_jobs_started_total``         runs that began: a job created ``running`` (local executor: the server),
+                                       or claimed by a worker (``queued -> running``: that worker); a re-queued job
+                                       starts again
+``jobdeck_job_queue_wait_seconds``     (re-)queueing to ``running`` of each claim: the claiming worker. Jobs that
                                        ended while still queued (aborted, lost) are not observed
+``jobdeck_jobs_requeued_total``        jobs put back in the queue because their worker died
+                                       (``requeue_on_worker_lost``): the process whose reaper did it
 ``jobdeck_jobs_finished_total``        moves to a terminal status: whoever made it -- the worker running the job
                                        (completed, failed, aborted), the server aborting a queued job, any process's
                                        stale reaper
@@ -22,9 +25,9 @@ counted once across all the processes sharing a store, never twice:
 ``jobdeck_jobs_reaped_total``          active jobs failed as stale: the process whose reaper did it
 =====================================  ===========================================================================
 
-A job aborted or lost while queued is finished without having started, so
-``queued + local starts - finished`` (not ``started - finished``) is what is still active; the store-wide
-``jobdeck_jobs_active`` gauge, served by every server, says it directly.
+What is still active is not ``started - finished``: a job aborted or lost while queued finishes without having
+started, and a re-queued job starts more than once. The store-wide ``jobdeck_jobs_active`` gauge, served by every
+server, says it directly.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class JobCounters:
                                        registry=registry)
         self.reaped = prom.Counter("jobdeck_jobs_reaped", "Active jobs this process failed as stale", labels,
                                    registry=registry)
+        self.requeued = prom.Counter("jobdeck_jobs_requeued", "Jobs this process's reaper put back in the queue "
+                                     "after their worker died (requeue_on_worker_lost)", labels, registry=registry)
 
     def observe(self, transition: Transition) -> None:
         job = transition.job
@@ -83,6 +88,9 @@ class JobCounters:
             self.started.labels(job.job_type).inc()
             if job.queued_time is not None:
                 self.queue_wait.labels(job.job_type).observe(max(0.0, job.start_time - job.queued_time))
+            return
+        if transition.requeued:
+            self.requeued.labels(job.job_type).inc()
             return
         if transition.created:
             (self.queued if job.queued_time is not None else self.started).labels(job.job_type).inc()

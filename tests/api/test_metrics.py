@@ -115,7 +115,7 @@ async def test_grafana_dashboard_uses_only_metrics_the_server_exposes(metrics_cl
     for family in ("jobdeck_jobs_active", "jobdeck_jobs_started_total", "jobdeck_jobs_finished_total",
                    "jobdeck_job_duration_seconds_bucket", "jobdeck_jobs_reaped_total",
                    "jobdeck_event_stream_clients", "jobdeck_store_errors_total", "jobdeck_jobs_queued_total",
-                   "jobdeck_job_queue_wait_seconds_bucket"):
+                   "jobdeck_job_queue_wait_seconds_bucket", "jobdeck_jobs_requeued_total"):
         assert family in used, f"the dashboard shows no {family}"
     assert all(panel["datasource"]["uid"] == "${DS_PROMETHEUS}" for panel in board["panels"])
     ids = [panel["id"] for panel in board["panels"]]

@@ -110,7 +110,8 @@ STALE_PREFIX = "Job went stale"
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A lifecycle change this store object made: ``created``, ``claimed`` (``queued -> running``, by a worker),
-    or the move to a terminal status (``reaped`` when the stale reaper made it).
+    ``requeued`` (``running -> queued`` by the stale reaper, whose worker died), or the move to a terminal status
+    (``reaped`` when the stale reaper made it).
 
     ``job`` is the head right after the change. Observers see only the transitions made through this very
     object, so that each one is seen by exactly one process: the one whose call won the store's atomic step.
@@ -122,7 +123,11 @@ class Transition:
 
     @property
     def created(self) -> bool:
-        return not self.claimed and not self.job.status.is_terminal
+        return not self.claimed and not self.reaped and not self.job.status.is_terminal
+
+    @property
+    def requeued(self) -> bool:
+        return self.reaped and self.job.status is JobStatus.QUEUED
 
 
 class Store(ABC):
@@ -276,7 +281,7 @@ class Store(ABC):
         return self._claim(name, holder, time.time(), keep)
 
     def _changed(self, job_id: str, change: Change, reaped: bool = False) -> bool:
-        """``_change`` with emit, then observers see the job if it turned terminal."""
+        """``_change`` with emit, then observers see the job if it turned terminal (or the reaper re-queued it)."""
         seen: list[JobInfo] = []
 
         def watched(job: JobInfo, now: float) -> list[JobMessage] | None:
@@ -289,7 +294,7 @@ class Store(ABC):
             return self._change(job_id, change, emit=True)
         if not self._change(job_id, watched, emit=True):
             return False
-        if seen and seen[0].status.is_terminal:
+        if seen and (seen[0].status.is_terminal or (reaped and seen[0].status is JobStatus.QUEUED)):
             self._observe(seen[0].head(), reaped)
         return True
 
