@@ -3,6 +3,7 @@ under the trace context of the POST /start request; checked with the SDK's in-me
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,5 +157,22 @@ def test_a_worker_runs_a_queued_job_under_the_carried_context(spans: InMemorySpa
         assert by_name(spans.get_finished_spans(), "job Import").parent is None
         worker.shutdown(grace=5)
         server.shutdown(grace=5)
+    finally:
+        store.close()
+
+
+def test_a_requeued_jobs_next_attempt_says_which_attempt(spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+    try:
+        worker = JobRunner(store)
+        worker.register("Import", pipeline)
+        job = store.create_job("Import", "a", queued=True)
+        assert store.claim_job(job.id, "host:1:dead") is not None  # a worker that then died
+        assert store.reap_stale(now=time.time() + store.stale_after * 10, requeue={"Import": 1}) == [job.id]
+        worker.run_job(job.id)
+        root = by_name(spans.get_finished_spans(), "job Import")
+        assert (root.attributes or {})["jobdeck.job.attempt"] == 2
+        assert (root.attributes or {})["jobdeck.job.id"] == job.id
+        worker.shutdown(grace=5)
     finally:
         store.close()

@@ -14,6 +14,9 @@ propagator writes it) to the engine's task as its ``trace`` argument, and the wo
 (:func:`carrier_context`). A task argument is part of the message (Celery) or of the queue row
 (procrastinate), so it survives a redelivery, a retry and a worker restart exactly as the job id does. The job's
 span then starts when a worker claims the job and has the attribute ``jobdeck.job.queue_wait`` (seconds queued).
+A job the reaper re-queues after its worker died (``requeue_on_worker_lost``) is handed to the engine again by
+the reaper, outside any request: its next attempt is a trace of its own, with ``jobdeck.job.attempt`` and the
+same ``jobdeck.job.id``.
 
 Without ``opentelemetry-api`` nothing here is imported and nothing is traced; with the API but no SDK configured
 the spans are no-ops.
@@ -63,6 +66,8 @@ class JobTrace:
                                               "jobdeck.job.author": job.author}
         if job.queued_time is not None:
             attributes["jobdeck.job.queue_wait"] = max(0.0, job.start_time - job.queued_time)
+        if job.attempt > 1:  # a re-run after its worker died: a trace of its own, found by the job id
+            attributes["jobdeck.job.attempt"] = job.attempt
         self.span = self._tracer.start_span(f"job {job.job_type}", context=parent,
                                             start_time=int(job.start_time * 1e9), attributes=attributes)
         self._operation: Any = None
