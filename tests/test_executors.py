@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_remote_start_queues_and_a_worker_runs_the_job(engine: tuple) -> None:  
     running = wait_for(lambda: (j := server.store.require_job(job.id)).status is JobStatus.RUNNING and j,
                        what="the worker to claim the job")
     assert running.owner == worker.owner != server.owner
-    assert worker.running_ids == [job.id]
+    wait_for(lambda: worker.running_ids == [job.id], what="the worker to run it (claimed first, then registered)")
     gate.set()
     runner_thread.join(timeout=10)
     done = server.store.require_job(job.id)
@@ -156,6 +157,47 @@ def test_a_job_whose_worker_died_is_re_queued_and_handed_to_the_engine_again(tmp
     assert ended is not None and ended.status is JobStatus.COMPLETED and ended.attempt == 2
     assert ran == [retried.id]
     for runner in (server, worker):
+        runner.shutdown(grace=1)
+        runner.store.close()
+
+
+def test_a_run_cut_off_while_its_job_was_re_queued_does_not_write_its_outcome(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    gates = [threading.Event(), threading.Event()]
+    started: list[int] = []
+
+    def build() -> JobRunner:
+        runner = JobRunner(SQLiteStore(path), executor=QueueExecutor(queue.Queue()), reap=False)
+
+        @runner.job("Retried", requeue_on_worker_lost=1)
+        def retried(ctl: PipelineController) -> dict[str, int]:
+            attempt = len(started)
+            started.append(attempt)
+            gates[attempt].wait(20)
+            return {"attempt": attempt + 1}
+
+        return runner
+
+    first, second = build(), build()
+    job = first.start("Retried", "me")
+    run = threading.Thread(target=first.run_job, args=(job.id,))
+    run.start()
+    wait_for(lambda: started == [0], what="the first attempt to start")
+    # Seen from far ahead, the first run looks dead (as when its process cannot reach the store): re-queued.
+    far = time.time() + 10 * first.store.stale_after
+    assert first.store.reap_stale(far, requeue={"Retried": 1}) == [job.id]
+    second_run = threading.Thread(target=second.run_job, args=(job.id,))
+    second_run.start()
+    wait_for(lambda: started == [0, 1], what="the second attempt to start")
+    gates[0].set()  # the first run ends while the second runs: its result must not end the job
+    run.join(timeout=10)
+    current = first.store.require_job(job.id)
+    assert current.status is JobStatus.RUNNING and current.attempt == 2 and current.owner == second.owner
+    gates[1].set()
+    second_run.join(timeout=10)
+    done = first.store.require_job(job.id)
+    assert done.status is JobStatus.COMPLETED and done.result == {"attempt": 2}
+    for runner in (first, second):
         runner.shutdown(grace=1)
         runner.store.close()
 

@@ -40,6 +40,7 @@ from .errors import (
     InvalidArgumentError,
     JobdeckError,
     JobNotFoundError,
+    StoreError,
     UnknownJobTypeError,
 )
 from .executors.base import Executor
@@ -366,8 +367,25 @@ class JobRunner:
     def _persist(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return persist(what, self.store_retry, fn, *args, **kwargs)
 
+    def _superseded(self, running: RunningJob) -> bool:
+        """Whether the job went back to the queue while this run was cut off from the store (its type allows
+        ``requeue_on_worker_lost``): another attempt owns it now, and this run's outcome is not its outcome."""
+        if not running.job_type.requeue_on_worker_lost:
+            return False
+        try:
+            job = self.store.get_job(running.job_id)
+        except StoreError:
+            return False  # cannot tell: the writes that follow retry and decide
+        if job is None or job.attempt == running.attempt:
+            return False
+        logger.warning("job %s: attempt %d ended, but the job was re-queued meanwhile (now attempt %d); its outcome "
+                       "is dropped", running.job_id, running.attempt, job.attempt)
+        return True
+
     def _record_result(self, running: RunningJob, result: Any) -> None:
         what = f"recording the result of job {running.job_id}"
+        if self._superseded(running):
+            return
         try:
             self._persist(what, self.store.complete_job, running.job_id, result)
         except InvalidArgumentError as exc:  # a result that is not JSON jobdeck can store
@@ -376,6 +394,8 @@ class JobRunner:
 
     def _record_error(self, running: RunningJob, exc: BaseException) -> None:
         what = f"recording the end of job {running.job_id}"
+        if self._superseded(running):
+            return
         if isinstance(exc, AbortError):
             self._persist(what, self.store.mark_aborted, running.job_id)
             return
@@ -387,7 +407,7 @@ class JobRunner:
             # A status from the cache is enough: a terminal one is final, and failing a job that is in fact
             # terminal changes nothing.
             status = self._persist(f"checking job {running.job_id}", self.store.get_status, running.job_id, 1.0)
-            if status.is_active:  # e.g. the store refused the outcome write
+            if status.is_active and not self._superseded(running):  # e.g. the store refused the outcome write
                 self._persist(f"failing job {running.job_id}", self.store.fail_job, running.job_id,
                               "handler ended but its outcome was not recorded")
         except JobNotFoundError:
