@@ -25,7 +25,10 @@ from collections.abc import Awaitable, Callable, Hashable
 
 __all__ = ["DEFAULT_ANSWER_BYTES", "DEFAULT_MAX_AGE", "Answer", "AnswerCache", "Build"]
 
-DEFAULT_ANSWER_BYTES = 8 * 1024 * 1024
+# A quarter of it (the largest answer kept) holds a full list of ten jobs at the default message cap (3 x 1,000
+# messages each, ~3.3 MB): such a list costs a store tens of milliseconds to read (on PostgreSQL 60-150 ms), so
+# rebuilding it on every request would make it the slowest answer to poll.
+DEFAULT_ANSWER_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_AGE = 1.0
 
 
