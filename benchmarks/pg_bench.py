@@ -98,7 +98,7 @@ def _raw_update_commit(url: str, n: int, synchronous: bool) -> float:
 
 def _progress_rows(url: str, quick: bool) -> list[Row]:
     from jobdeck import PipelineController
-    from jobdeck.stores.postgres import PostgresStore
+    from jobdeck.stores.postgres import PROGRESS_INTERVAL, PostgresStore
 
     floor = _raw_update_commit(url, 100 if quick else 300, synchronous=True)
     floor_async = _raw_update_commit(url, 300 if quick else 1_000, synchronous=False)
@@ -117,7 +117,8 @@ def _progress_rows(url: str, quick: bool) -> list[Row]:
             values={"floor_s": floor}),
         Row(SECTION, "floor: same with synchronous_commit=off (as the store's progress writes)",
             baseline=us(floor_async), values={"floor_async_s": floor_async}),
-        Row(SECTION, "progress() amortised (coalesced, 50 ms)", us(cost), f"{us(floor)} UPDATE+COMMIT",
+        Row(SECTION, f"progress() amortised (coalesced, {PROGRESS_INTERVAL * 1000:.0f} ms)", us(cost),
+            f"{us(floor)} UPDATE+COMMIT",
             f"1/{1 / ratio:,.0f}", "<= 1/25", ratio <= 1 / 25,
             note=f"1/{floor_async / cost:,.0f} of the commit without fsync", values={"progress_s": cost}),
     ]
@@ -148,7 +149,7 @@ store.close()
 def _visibility_row(url: str, quick: bool) -> list[Row]:
     import json
 
-    from jobdeck.stores.postgres import PostgresStore
+    from jobdeck.stores.postgres import PROGRESS_INTERVAL, PostgresStore
 
     count, gap = (150, 0.01) if quick else (600, 0.01)
     writer = PostgresStore(url, schema="bench_visibility")
@@ -181,7 +182,8 @@ def _visibility_row(url: str, quick: bool) -> list[Row]:
     p50, p99 = percentile(delays, 50), percentile(delays, 99)
     return [Row(SECTION, "progress seen by another process (wait_events, NOTIFY)", f"p99 {p99 * 1000:.0f} ms",
                 f"p50 {p50 * 1000:.0f} ms", "", "p99 <= 100 ms", p99 <= 0.1 and len(delays) == len(sent),
-                note=f"{count} values, one per {gap * 1000:.0f} ms, coalesced to one write per 50 ms",
+                note=f"{count} values, one per {gap * 1000:.0f} ms, coalesced to one write per "
+                     f"{PROGRESS_INTERVAL * 1000:.0f} ms",
                 values={"p50_s": p50, "p99_s": p99, "values": len(sent), "visible": len(delays)})]
 
 

@@ -193,6 +193,7 @@ def test_progress_updates_stay_hot(postgres_url: str, schema: str) -> None:
         job = store.create_job("T", "me")
         for i in range(300):
             store.update_progress(job.id, i / 300)
+            store.flush()  # one write each: after its first value a job's progress is written by the buffer
         with psycopg.connect(postgres_url) as conn:
             deadline = time.monotonic() + 10
             while True:  # the statistics collector reports with a small delay
@@ -267,6 +268,7 @@ def test_the_store_vacuums_its_hot_tables_itself(postgres_url: str, schema: str,
         job = store.create_job("T", "me")
         for i in range(50):
             store.update_progress(job.id, i / 50)
+            store.flush()
 
         def vacuumed() -> bool:
             with psycopg.connect(postgres_url, autocommit=True) as conn:
