@@ -3,14 +3,16 @@ when it is opened (newest first) and older ones on demand."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from jobdeck import open_store
 from jobdeck.stores import Store
+from tests.conftest import wait_for
 from tests.ui.conftest import Dashboard
 from tests.ui.server import UiServer
 
@@ -80,6 +82,42 @@ def test_cards_and_counts_then_messages_on_open(browser: Browser,
         info.get_by_role("button", name="Show older").click()
         expect(info.locator(".msg-count")).to_have_text(str(BIG))
         expect(info.locator("li.msg .msg-text").last).to_have_text(f"job {JOBS - 1} message 0")
+    finally:
+        board.close()
+    assert not board.errors, board.errors
+
+
+def test_cards_and_counts_come_before_the_rest_of_the_history(browser: Browser,
+                                                              history_server: tuple[UiServer, str]) -> None:
+    """The cards draw from /past/summary (the store's counts and each type's newest jobs) while the list of every
+    past job is still on its way; the rest shows once it arrives."""
+    server, newest = history_server
+    board = Dashboard(browser, server)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # the list of every past job waits here until the test lets it go
+        held.append(route)
+
+    board.page.route(re.compile(r"/past\?messages=none&limit="), hold)
+    try:
+        board.open()
+        page = board.page
+        wait_for(lambda: bool(held), timeout=15, what="the request for the whole history")
+        card = board.card("Archive")
+        expect(card.locator(".past-count")).to_have_text(str(JOBS))  # counted by the store, not by the page
+        expect(page.locator("#stat-failed")).to_have_text(str(JOBS // 10))
+        expect(card.locator("li.past-item")).to_have_count(50)
+        expect(card.locator("li.past-item").first).to_have_attribute("data-job-id", newest)
+        # The chart of the last 20 runs (the fill starts jobs within the same milliseconds: which 20 is open).
+        expect(card.locator(".run-summary")).to_have_text(re.compile(r"^Last 20 runs: \d+ completed"))
+        page.get_by_label("Failed", exact=True).check()
+        expect(card.locator(".past-count")).to_have_text(f"{JOBS // 10} of {JOBS}")
+        page.get_by_label("All", exact=True).check()
+        assert len(held) == 1
+        held[0].continue_()
+        card.locator("details.past").evaluate("d => d.open = true")
+        expect(card.get_by_role("button", name=f"Show more ({JOBS - 50} older)")).to_be_visible()
+        expect(card.locator(".past-count")).to_have_text(str(JOBS))
     finally:
         board.close()
     assert not board.errors, board.errors

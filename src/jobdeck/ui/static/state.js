@@ -10,6 +10,7 @@ import { ms } from "./format.js";
 export const ACTIVE = new Set(["queued", "running", "aborting"]);
 const MSG_KEEP = 3000;          // messages kept in memory per panel (the store keeps 1000 per kind)
 export const PAST_LIMIT = 1000; // past jobs loaded per snapshot
+export const SUMMARY_RUNS = 50; // newest past jobs per type drawn before the rest of the history arrives
 export const OPEN_MESSAGES = 200; // newest messages of each kind loaded with a job; older ones on demand
 
 export const state = {
@@ -17,6 +18,7 @@ export const state = {
   jobs: new Map(),         // id -> job head (message lists stripped)
   logs: new Map(),         // id -> MessageLog
   stats: null,
+  pastCounts: new Map(),   // jobType -> {total, counts: {status: n}} from /past/summary (the store's own count)
   pastCursor: null,
   lastEventId: "",
   filter: "all",
@@ -256,12 +258,19 @@ export async function fetchJob(id) {
   }
 }
 
+function setPastCounts(summaries) {
+  state.pastCounts = new Map(summaries.map((s) => [s.jobType, { total: s.total, counts: s.counts }]));
+  dirty.allPast = true;
+}
+
 let statsTimer = 0;
 export function refreshStatsSoon() {
   clearTimeout(statsTimer);
   statsTimer = setTimeout(async () => {
     try {
-      state.stats = (await api("/stats")).data;
+      const [stats, summary] = await Promise.all([api("/stats"), api("/past/summary?runs=0")]);
+      state.stats = stats.data;
+      setPastCounts(summary.data);
       dirty.stats = true;
       schedule();
     } catch {
@@ -270,36 +279,51 @@ export function refreshStatsSoon() {
   }, 600);
 }
 
-/** Load the whole state: first load, `reset` events, and recovery. Jobs the server no longer has go. */
+/** Load the whole state: first load, `reset` events, and recovery. Jobs the server no longer has go.
+ *
+ * In two steps, so that the cards and counts never wait for the history: first the small answers (types,
+ * counts, active jobs, and each type's newest past jobs from /past/summary: what the cards show first), drawn
+ * at once; then the rest of the past jobs, as summaries (a past job's messages load when it is opened, see
+ * openPast, and why failed jobs failed right after, see loadFailureReasons). */
 export async function loadAll() {
-  const [types, stats, active, past] = await Promise.all([
+  const held = new Set(state.jobs.keys());   // what a reload may find gone
+  const [types, stats, active, summary] = await Promise.all([
     api("/types"),
     api("/stats"),
     api("/active?messages=all"),   // a few jobs, each capped: their panels are open and live
-    // Summaries only: a past job's messages load when it is opened (see openPast), and why failed jobs failed
-    // right after the first paint (loadFailureReasons), so that the cards never wait for message rows.
-    api(`/past?messages=none&limit=${PAST_LIMIT}`),
+    api(`/past/summary?runs=${SUMMARY_RUNS}`),
   ]);
   state.types = new Map(types.data.map((t) => [t.jobType, t]));
-  state.pastCursor = past.headers.get("X-Jobdeck-Cursor") || state.pastCursor;
   const seen = new Set();
   for (const job of active.data) {
     seen.add(job.id);
     upsertJob(job, { messages: "all" });
   }
-  for (const job of past.data) {
-    seen.add(job.id);
-    upsertJob(job, { messages: "last" });
+  for (const type of summary.data) {
+    for (const job of type.recent) {
+      seen.add(job.id);
+      upsertJob(job, { messages: "last" });
+    }
   }
-  for (const id of [...state.jobs.keys()]) if (!seen.has(id)) removeJob(id);
+  setPastCounts(summary.data);
   state.stats = stats.data;   // after the upserts, which would otherwise count their changes twice
   state.loaded = true;
   dirty.stats = true;
-  dirty.allPast = true;
   dirty.cards = true;
   schedule();
   const queued = state.queued.splice(0);
   for (const ev of queued) applyEvent(ev.type, ev.data);
+
+  const past = await api(`/past?messages=none&limit=${PAST_LIMIT}`);
+  state.pastCursor = past.headers.get("X-Jobdeck-Cursor") || state.pastCursor;
+  for (const job of past.data) {
+    seen.add(job.id);
+    upsertJob(job, { messages: "last" });
+  }
+  // Only jobs held before this load can be gone: one that arrived by an event meanwhile is newer than both answers.
+  for (const id of held) if (!seen.has(id)) removeJob(id);
+  dirty.allPast = true;
+  schedule();
   loadFailureReasons();
 }
 

@@ -133,10 +133,15 @@ function renderType(view) {
 function renderPast(view, past) {
   past.sort((a, b) => (ms(b.endTime) || 0) - (ms(a.endTime) || 0) || ms(b.startTime) - ms(a.startTime));
   const shown = state.filter === "all" ? past : past.filter((j) => j.status === state.filter);
-  setText(view.pastCount, state.filter === "all" ? String(past.length) : `${shown.length} of ${past.length}`);
+  // The store's count (from /past/summary) while only the newest jobs are here; what is here once it is more.
+  const counted = state.pastCounts.get(view.type);
+  const total = Math.max(past.length, counted ? counted.total : 0);
+  const matching = state.filter === "all" ? total
+    : Math.max(shown.length, counted ? counted.counts[state.filter] || 0 : 0);
+  setText(view.pastCount, state.filter === "all" ? String(total) : `${matching} of ${total}`);
   setText($(".past-label", view.root), state.filter === "all" ? "Past jobs" : `Past jobs · ${state.filter}`);
   view.pastEmpty.hidden = shown.length > 0;
-  setText(view.pastEmpty, past.length ? `No ${state.filter} jobs.` : "No past jobs yet.");
+  setText(view.pastEmpty, total ? `No ${state.filter} jobs.` : "No past jobs yet.");
   const page = shown.slice(0, view.pastLimit);
   view.pastMore.hidden = shown.length <= page.length;
   setText(view.pastMore, `Show more (${shown.length - page.length} older)`);
