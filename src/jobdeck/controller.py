@@ -52,6 +52,7 @@ MAX_PROBLEMS = 50
 # most this often (the job's last tree is published before it ends). The store's write coalescing then keeps
 # only the newest of them per flush, as it does for progress values.
 OPERATIONS_INTERVAL = 0.2
+_monotonic = time.monotonic
 
 
 class PipelineController:
@@ -170,20 +171,22 @@ class PipelineController:
         tree = self._tree
         if tree is None:
             return
-        value = max(tree.progress, self._reported)
-        self._reported = value
+        value, reported = tree.progress, self._reported
+        value = self._reported = reported if value < reported else value  # a comparison, not a max() call
         ref = tree.operation_ref()
-        moved = ref is not None and ref is not self._operation  # the tree hands out a new object only on a change
-        now = time.monotonic()
-        snapshot = None
-        if moved or now >= self._tree_due:
-            snapshot = tree.snapshot()
-            self._tree_due = now + OPERATIONS_INTERVAL
-        self._tree_sent = snapshot is not None
-        if moved:
+        now = _monotonic()
+        if (ref is None or ref is self._operation) and now < self._tree_due:
+            # The hot path (progress() in a loop): same operation, no snapshot due.
+            self._tree_sent = False
+            self.store.update_progress(self.job_id, value)
+            return
+        snapshot = tree.snapshot()
+        self._tree_due = now + OPERATIONS_INTERVAL
+        self._tree_sent = True
+        if ref is not None and ref is not self._operation:  # the tree hands out a new object only on a change
             self._operation = ref
             self.store.update_progress(self.job_id, value, ref, snapshot)
-            if self.trace is not None and ref is not None:
+            if self.trace is not None:
                 self.trace.operation(ref.id, ref.index, ref.total)
         else:
             self.store.update_progress(self.job_id, value, None, snapshot)
