@@ -33,6 +33,7 @@ server, says it directly.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from typing import Any
 
@@ -134,7 +135,7 @@ class MetricsServer:
     @property
     def url(self) -> str:
         host = str(self._httpd.server_address[0])
-        scheme = "https" if self._httpd.socket.__class__.__name__ == "SSLSocket" else "http"
+        scheme = "https" if isinstance(self._httpd.socket, ssl.SSLSocket) else "http"
         return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}/metrics"
 
     def close(self) -> None:
