@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import psycopg
 
-from .._json import dumps_text
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
-from ._buffer import Write, kept, message_event
-from ._pg_schema import COLD, HEAD, Names, operation_from_json
+from ..model import JobInfo, JobMessage, JobStatus, MessageType
+from ._batch import plan_batch
+from ._buffer import Write
+from ._pg_schema import COLD, HEAD, Names
 from ._pg_search import SEARCH_TEMPLATES
 
 __all__ = ["Statements", "fill_messages", "jobs_per_trip", "load_messages", "log_events", "messages_args",
@@ -146,55 +146,17 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
     whose writes were dropped (their status, or None when the job no longer exists)."""
     ids = sorted({job_id for job_id, _ in writes})
     heads = {row[0]: row[1:] for row in conn.execute(q.batch_heads, (ids,))}
-    refused: dict[str, JobStatus | None] = {}
-    for job_id in ids:
-        head = heads.get(job_id)
-        if head is None:
-            refused[job_id] = None
-        elif head[1] is not None:  # end_time set: the job finished
-            refused[job_id] = JobStatus(head[0])
-    keep = kept(writes, max_messages)
-    rows: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
-    events: list[Event] = []
-    # job id -> [activity time, progress or None, operation JSON or None, current operation,
-    #            operation tree JSON or None]
-    touched: dict[str, list[Any]] = {}
-    for i, (job_id, write) in enumerate(writes):
-        if job_id in refused:
-            continue
-        state = touched.get(job_id)
-        if state is None:
-            state = touched[job_id] = [0.0, None, None, None, None]
-        state[0] = write.timestamp
-        if isinstance(write, JobMessage):
-            if keep[i]:
-                for column, value in zip(rows, (job_id, write.type._value_, write.message, write.timestamp),
-                                         strict=True):
-                    column.append(value)
-            events.append((job_id, "message", message_event(write)))
-            continue
-        if write.operation is not None:
-            state[3] = write.operation
-            state[2] = dumps_text(write.operation.to_dict())
-        elif state[3] is None:
-            state[3] = operation_from_json(heads[job_id][2])
-        if write.operations is not None:
-            state[4] = write.operations.to_json()
-        state[1] = write.value
-        op = state[3]
-        events.append((job_id, "progress", dumps_text({"progress": write.value, "lastActivityTime":
-                                                   format_time(write.timestamp),
-                                                   "currentOperation": op.to_dict() if op else None})))
-    if rows[0]:
-        conn.execute(q.insert_messages, rows)
-        pairs = sorted(set(zip(rows[0], rows[1], strict=True)))
+    batch = plan_batch(writes, heads, max_messages)
+    if batch.messages:
+        conn.execute(q.insert_messages, [list(column) for column in zip(*batch.messages, strict=True)])
+        pairs = sorted({(m[0], m[1]) for m in batch.messages})
         conn.execute(q.cap, {"jobs": [p[0] for p in pairs], "kinds": [p[1] for p in pairs], "keep": max_messages})
-    if touched:
-        conn.execute(q.batch_activity, (list(touched), [s[0] for s in touched.values()],
-                                        [s[1] for s in touched.values()], [s[2] for s in touched.values()],
-                                        [s[4] for s in touched.values()]))
-    log_events(conn, q, events)
-    return refused
+    if batch.activity:
+        touched = batch.activity.values()
+        conn.execute(q.batch_activity, (list(batch.activity), [a.time for a in touched], [a.progress for a in touched],
+                                        [a.operation for a in touched], [a.tree for a in touched]))
+    log_events(conn, q, batch.events)
+    return batch.refused
 
 
 def messages_args(ids: list[str], keep: int | None) -> dict[str, Any]:

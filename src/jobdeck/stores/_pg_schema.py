@@ -23,7 +23,6 @@ leaves the old version. A schema written by a newer jobdeck is refused rather th
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +30,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .._json import dumps_text, loads_stored
+from .._json import dumps_text
 from ..errors import StoreError
-from ..model import JobInfo, JobStatus, OperationRef
+from ..model import JobInfo
 from ._pg_connect import connect, explain
+from ._stored import HEAD_FIELDS, job_from_row, operation_from_json
 
 __all__ = ["COLD", "HEAD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "job_from_row", "migrate_schema",
            "names_of", "operation_from_json", "prepare", "read_version"]
@@ -119,11 +119,12 @@ STEPS: list[list[str]] = [
 ]
 LATEST_VERSION = len(STEPS)
 
-# The cold columns, in the order job_from_row expects them after the hot ones.
+# The cold columns, in the order of cold_values (inserts and updates).
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
         "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt")
-# A job's head (no messages) as job_from_row reads it: the hot columns, then the cold ones; add a WHERE.
-_COLUMNS = "j.id, h.progress, h.operation, h.last_activity, h.heartbeat_time, " + ", ".join(f"j.{c}" for c in COLD)
+# A job's head as job_from_row reads it (:data:`._stored.HEAD_FIELDS`, each from its row); add a WHERE.
+_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time"})
+_COLUMNS = ", ".join(f"h.{f}" if f in _HOT else f"j.{f}" for f in HEAD_FIELDS)
 HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
 
 
@@ -203,37 +204,6 @@ def migrate_schema(conn: psycopg.Connection[Any], names: Names, where: str) -> i
                 conn.execute(names.render(statement))
         conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (%s)"), (LATEST_VERSION,))
     return version
-
-
-def operation_from_json(text: str | None) -> OperationRef | None:
-    return OperationRef.from_dict(json.loads(text)) if text else None
-
-
-def job_from_row(row: tuple[Any, ...]) -> JobInfo:
-    """A job from ``id, progress, operation, last_activity, heartbeat_time`` followed by :data:`COLD`."""
-    (job_id, progress, operation, activity, heartbeat, job_type, author, status, start, end, params, result,
-     owner, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt) = row
-    return JobInfo(
-        id=job_id,
-        job_type=job_type,
-        author=author,
-        status=JobStatus(status),
-        progress=progress,
-        start_time=start,
-        end_time=end,
-        last_activity_time=activity,
-        params=loads_stored(params),
-        result=loads_stored(result),
-        current_operation=operation_from_json(operation),
-        owner=owner,
-        heartbeat_time=heartbeat,
-        abort_reason=abort_reason,
-        abort_time=abort_time,
-        rerun_of=rerun_of,
-        aborted_by=aborted_by,
-        queued_time=queued_time,
-        attempt=attempt,
-    )
 
 
 def cold_values(job: JobInfo) -> tuple[Any, ...]:

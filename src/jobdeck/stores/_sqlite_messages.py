@@ -13,12 +13,10 @@ import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
 
-from .._json import dumps_text
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, format_time
-from ._buffer import Write, kept, message_event
-from ._sqlite_schema import operation_from_json
+from ..model import JobInfo, JobMessage, JobStatus, MessageType
+from ._batch import plan_batch
+from ._buffer import Write
 
 __all__ = ["CAP_MESSAGES", "CHUNK", "load_messages", "write_batch"]
 
@@ -50,44 +48,8 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
                 max_events: int) -> dict[str, JobStatus | None]:
     """Write buffered messages and progress values of active jobs; returns the jobs whose writes were dropped
     (their status, or None when the job no longer exists)."""
-    heads = _heads(conn, list(dict.fromkeys(job_id for job_id, _ in writes)))
-    refused: dict[str, JobStatus | None] = {}
-    for job_id, _ in writes:
-        head = heads.get(job_id)
-        if head is None:
-            refused[job_id] = None
-        elif head[1] is not None:  # end_time set: the job finished
-            refused[job_id] = JobStatus(head[0])
-    keep = kept(writes, max_messages)
-    rows: list[tuple[str, str, str, float]] = []
-    events: list[tuple[str, str, str]] = []
-    # job id -> [activity time, progress or None, operation JSON or None, current operation,
-    #            operation tree JSON or None]
-    touched: dict[str, list[Any]] = {}
-    for i, (job_id, write) in enumerate(writes):
-        if job_id in refused:
-            continue
-        state = touched.get(job_id)
-        if state is None:
-            state = touched[job_id] = [0.0, None, None, None, None]
-        state[0] = write.timestamp
-        if isinstance(write, JobMessage):
-            if keep[i]:
-                rows.append((job_id, write.type._value_, write.message, write.timestamp))
-            events.append((job_id, "message", message_event(write)))
-            continue
-        if write.operation is not None:
-            state[3] = write.operation
-            state[2] = dumps_text(write.operation.to_dict())
-        elif state[3] is None:
-            state[3] = operation_from_json(heads[job_id][2])
-        if write.operations is not None:
-            state[4] = write.operations.to_json()
-        state[1] = write.value
-        op = state[3]
-        events.append((job_id, "progress", dumps_text({"progress": write.value, "lastActivityTime":
-                                                   format_time(write.timestamp),
-                                                   "currentOperation": op.to_dict() if op else None})))
+    batch = plan_batch(writes, _heads(conn, list(dict.fromkeys(job_id for job_id, _ in writes))), max_messages)
+    rows, events = batch.messages, batch.events
     if rows:
         conn.executemany("INSERT INTO messages (job_id, kind, text, ts) VALUES (?, ?, ?, ?)", rows)
         for job_id, kind in {(r[0], r[1]) for r in rows}:
@@ -97,8 +59,9 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
         (last,) = conn.execute("SELECT MAX(id) FROM events").fetchone()
         if last > max_events:
             conn.execute("DELETE FROM events WHERE id <= ?", (last - max_events,))
-    conn.executemany(_ACTIVITY, [(s[0], s[1], s[2], s[4], job_id) for job_id, s in touched.items()])
-    return refused
+    conn.executemany(_ACTIVITY, [(a.time, a.progress, a.operation, a.tree, job_id)
+                                 for job_id, a in batch.activity.items()])
+    return batch.refused
 
 
 def load_messages(conn: sqlite3.Connection, jobs: Sequence[JobInfo], keep: int | None = None) -> None:

@@ -11,16 +11,17 @@ below make the active list and the past list (newest ended first) cheap however 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .._json import dumps_text, loads_stored
+from .._json import dumps_text
 from ..errors import InvalidArgumentError, StoreError
-from ..model import JobInfo, JobStatus, OperationRef
+from ..model import JobInfo
+from ._stored import HEAD_FIELDS, job_from_row, operation_from_json
 
-__all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_from_row", "job_to_row", "migrate"]
+__all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_from_row", "job_to_row", "migrate",
+           "operation_from_json"]
 
 STEPS: list[list[str]] = [
     # 0 -> 1: jobs, their messages, and the bounded change log.
@@ -103,10 +104,7 @@ STEPS: list[list[str]] = [
 ]
 LATEST_VERSION = len(STEPS)
 
-HEAD_COLUMNS = (
-    "id, job_type, author, status, progress, start_time, end_time, last_activity, params, result, operation, "
-    "owner, heartbeat_time, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt"
-)
+HEAD_COLUMNS = ", ".join(HEAD_FIELDS)  # the jobs table's own column names are the head's fields
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:
@@ -143,36 +141,6 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
         job.queued_time, job.attempt,
     )
-
-
-def job_from_row(row: tuple[Any, ...]) -> JobInfo:
-    (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
-     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt) = row
-    return JobInfo(
-        id=job_id,
-        job_type=job_type,
-        author=author,
-        status=JobStatus(status),
-        progress=progress,
-        start_time=start,
-        end_time=end,
-        last_activity_time=activity,
-        params=loads_stored(params),
-        result=loads_stored(result),
-        current_operation=operation_from_json(op),
-        owner=owner,
-        heartbeat_time=heartbeat,
-        abort_reason=abort_reason,
-        abort_time=abort_time,
-        rerun_of=rerun_of,
-        aborted_by=aborted_by,
-        queued_time=queued_time,
-        attempt=attempt,
-    )
-
-
-def operation_from_json(text: str | None) -> OperationRef | None:
-    return OperationRef.from_dict(json.loads(text)) if text else None
 
 
 def check_path(path: str | Path) -> Path:
