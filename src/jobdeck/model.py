@@ -170,15 +170,28 @@ _STATES = frozenset({"pending", "started", "done"})
 
 
 def _entry_from_dict(data: Any) -> OperationNode | HiddenOperations:
+    # Trees also arrive from external reporters over HTTP: every value is checked, each mistake named.
     if not isinstance(data, dict):
         raise InvalidArgumentError(f"an operation is a JSON object, got {type(data).__name__}")
     if "more" in data:
-        return HiddenOperations(int(data["more"]), int(data.get("done", 0)))
-    state = data.get("state", "pending")
+        more, done = data["more"], data.get("done", 0)
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in (more, done)):
+            raise InvalidArgumentError(f"'more' and 'done' are counts >= 0, got {more!r} and {done!r}")
+        return HiddenOperations(more, done)
+    op_id, progress = data.get("id"), data.get("progress")
+    state, weight = data.get("state", "pending"), data.get("weight", 1.0)
+    if not isinstance(op_id, str) or not op_id or len(op_id) > 200:
+        raise InvalidArgumentError(f"operation id must be a string of 1 to 200 characters, got {op_id!r}")
+    if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0.0 <= progress <= 1.0:
+        raise InvalidArgumentError(f"progress of operation {op_id!r} must be a number from 0 to 1, got {progress!r}")
     if state not in _STATES:
-        raise InvalidArgumentError(f"operation state must be pending, started or done, got {state!r}")
-    return OperationNode(str(data["id"]), float(data["progress"]), state, float(data.get("weight", 1.0)),
-                         tuple(_entry_from_dict(c) for c in data.get("children") or ()))
+        raise InvalidArgumentError(f"state of operation {op_id!r} must be pending, started or done, got {state!r}")
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 < weight < math.inf:
+        raise InvalidArgumentError(f"weight of operation {op_id!r} must be a positive number, got {weight!r}")
+    children = data.get("children") or []
+    if not isinstance(children, list):
+        raise InvalidArgumentError(f"children of operation {op_id!r} must be a list, got {type(children).__name__}")
+    return OperationNode(op_id, float(progress), state, float(weight), tuple(_entry_from_dict(c) for c in children))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +228,21 @@ class OperationTree:
             return sum(1 + walk(e.children) for e in entries if isinstance(e, OperationNode))
 
         return walk(self.nodes)
+
+    def check_bounds(self, max_entries: int, max_depth: int) -> OperationTree:
+        """This tree, or InvalidArgumentError if it has more than ``max_entries`` entries (operations and
+        ``more`` summaries) or more than ``max_depth`` levels: what a store accepts from a reporter."""
+        entries, depth = 0, 0
+        level = list(self.nodes)
+        while level:
+            depth += 1
+            entries += len(level)
+            if entries > max_entries or depth > max_depth:
+                raise InvalidArgumentError(
+                    f"an operation tree may hold at most {max_entries} entries in {max_depth} levels: send the "
+                    "part around the current operation and count the rest as {\"more\": N, \"done\": D}")
+            level = [c for e in level if isinstance(e, OperationNode) for c in e.children]
+        return self
 
 
 @dataclass(frozen=True, slots=True, order=True)

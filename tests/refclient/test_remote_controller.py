@@ -92,3 +92,19 @@ def test_job_code_never_sees_the_network_fail(caplog: pytest.LogCaptureFixture) 
     assert "cannot report to the server" in caplog.text
     assert "could not deliver the final report" in caplog.text
     assert "jdr1_x" not in caplog.text
+
+
+def test_the_operation_tree_reaches_the_server(remote_server: RefServer) -> None:
+    job_id, token = start(remote_server)
+    with RemoteController(job_id, remote_server.url, token) as ctl:
+        ctl.initialize_pipeline(["fetch", ("rows", 3)])
+        ctl.next_operation()
+        ctl.define_sub_operations("rows", ["a", "b"])
+        ctl.update_operation("rows/a", 0.5)
+    job = remote_server.api("GET", f"/single/{job_id}/progress?messages=none").json()
+    assert job["status"] == "completed"
+    assert job["operations"] == [
+        {"id": "fetch", "progress": 1.0, "state": "done"},
+        {"id": "rows", "progress": 0.25, "state": "started", "weight": 3.0, "children": [
+            {"id": "a", "progress": 0.5, "state": "started"}, {"id": "b", "progress": 0.0, "state": "pending"}]},
+    ]

@@ -147,3 +147,39 @@ async def test_a_viewer_may_not_report(runner: JobRunner) -> None:
         assert refused.status_code == 403 and refused.json()["requiredRole"] == "admin"
         assert (await client.post(f"{API}/single/{job_id}/report", headers=ADMIN, json={})).status_code == 200
     assert runner.store.require_job(job_id).progress == 0.0
+
+
+async def test_a_reported_operation_tree_is_kept_and_a_bad_or_huge_one_refused(client: httpx.AsyncClient,
+                                                                                runner: JobRunner) -> None:
+    job_id, auth = await start(client)
+    url = f"{API}/single/{job_id}"
+    tree = [{"id": "load", "progress": 1, "state": "done"},
+            {"id": "rows", "progress": 0.25, "state": "started", "weight": 3,
+             "children": [{"id": "part-1", "progress": 0.5, "state": "started"}, {"more": 9, "done": 0}]}]
+    answer = await client.post(f"{url}/report", headers=auth, json={"progress": 0.4, "operations": tree})
+    assert answer.status_code == 200, answer.text
+    shown = (await client.get(f"{url}/progress", headers=ADMIN)).json()
+    assert shown["operations"] == [{"id": "load", "progress": 1.0, "state": "done"},
+                                   {"id": "rows", "progress": 0.25, "state": "started", "weight": 3.0,
+                                    "children": [{"id": "part-1", "progress": 0.5, "state": "started"},
+                                                 {"more": 9, "done": 0}]}]
+    refused = [
+        [{"id": "x", "progress": 2, "state": "done"}],
+        [{"id": "x", "progress": 0.5, "state": "sleeping"}],
+        [{"id": "", "progress": 0.5}],
+        [{"more": -1}],
+        [{"id": f"op{i}", "progress": 0.0} for i in range(601)],
+        [{"id": "a", "progress": 0, "children": [{"id": "b", "progress": 0, "children": [{"id": "c", "progress": 0,
+          "children": [{"id": "d", "progress": 0, "children": [{"id": "e", "progress": 0, "children": [
+              {"id": "f", "progress": 0, "children": [{"id": "g", "progress": 0, "children": [
+                  {"id": "h", "progress": 0}]}]}]}]}]}]}]}],
+    ]
+    for bad in refused:
+        response = await client.post(f"{url}/report", headers=auth,
+                                     json={"operations": bad, "messages": [{"type": "info", "message": "m"}]})
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["error"]
+    # Nothing of a refused report was stored: the tree and the messages are as before.
+    job = runner.store.require_job(job_id, operations=True)
+    assert job.operations is not None and job.operations.to_list() == shown["operations"]
+    assert job.info_messages == []

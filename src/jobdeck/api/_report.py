@@ -1,6 +1,6 @@
 """Progress reported over HTTP by a job that runs elsewhere (an external job type, any process or language).
 
-    POST {prefix}/single/{id}/report    {"progress"?, "currentOperation"?, "messages"?: [{type, message}]}
+    POST {prefix}/single/{id}/report    {"progress"?, "currentOperation"?, "operations"?, "messages"?: [...]}
     POST {prefix}/single/{id}/complete  {"result"?}
     POST {prefix}/single/{id}/fail      {"message"?}
     POST {prefix}/single/{id}/aborted   {}
@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from ..errors import JobFinishedError
-from ..model import JobInfo, JobStatus, OperationRef
+from ..model import JobInfo, JobStatus, OperationRef, OperationTree
+from ..pipeline import MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._auth import Authenticator
@@ -35,6 +36,10 @@ from ._serialize import json_response, parse_job_id
 __all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]
 
 DEFAULT_ABORT_GRACE = 30.0
+# What a reported tree may hold: a controller's bounded snapshot (its operations, plus a "more" entry before and
+# after each window and one for each operation whose parts lie below the depth shown) and no more.
+_MAX_TREE_ENTRIES = 3 * MAX_SNAPSHOT_NODES
+_MAX_TREE_LEVELS = MAX_SNAPSHOT_DEPTH + 1
 
 
 def _answer(job: JobInfo) -> dict[str, Any]:
@@ -43,15 +48,18 @@ def _answer(job: JobInfo) -> dict[str, Any]:
 
 
 def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float) -> dict[str, Any]:
+    tree = None
+    if body.operations is not None:  # checked first: a refused report stores nothing
+        tree = OperationTree.from_list(body.operations).check_bounds(_MAX_TREE_ENTRIES, _MAX_TREE_LEVELS)
     wrote = False
     for item in body.messages or ():
         wrote = store.add_message(job_id, item.type, item.message) or wrote
-    if body.progress is not None or body.currentOperation is not None:
+    if body.progress is not None or body.currentOperation is not None or tree is not None:
         op = body.currentOperation
         ref = OperationRef(op.id, op.index, op.total) if op is not None else None
         value = body.progress if body.progress is not None else store.require_job(job_id, messages=False).progress
-        wrote = store.update_progress(job_id, value, ref) or wrote
-    if not body.messages and body.progress is None and body.currentOperation is None:
+        wrote = store.update_progress(job_id, value, ref, tree) or wrote
+    if not body.messages and body.progress is None and body.currentOperation is None and tree is None:
         wrote = store.heartbeat(job_id)
     # Reading the job flushes what the store buffered: once this answers, the report is stored.
     job = store.require_job(job_id, messages=False)

@@ -81,6 +81,9 @@ class ReportRequest(_Strict):
 
     progress: float | None = Field(None, description="the job's overall progress, 0 to 1")
     currentOperation: ReportOperation | None = Field(None, description="where the pipeline is")
+    operations: list[Any] | None = Field(
+        None, description="the operation tree, as GET /single/{id}/progress shows it (entries {id, progress, state, "
+                          "weight?, children?} and {more, done}; at most 600 entries in 7 levels)")
     messages: list[ReportMessage] | None = Field(None, max_length=MAX_REPORT_MESSAGES,
                                                  description="new messages, oldest first")
 

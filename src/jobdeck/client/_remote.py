@@ -63,6 +63,7 @@ class _Outbox:
         # Progress: the latest value wins. ``version`` counts changes, so the sender knows whether to send.
         self.progress = 0.0
         self.operation: OperationRef | None = None
+        self.operations: OperationTree | None = None  # the newest tree; sent when it is not the one sent last
         self.version = 0
         self.final: tuple[str, Any] | None = None
 
@@ -85,13 +86,14 @@ class _Mirror(MemoryStore):
     def _set_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
                       operations: OperationTree | None = None) -> bool:
         # The hot path: no lock, no event; the controller serialises its calls and the sender tolerates a
-        # value newer than the version it read (it sends again next time). The operation tree stays here: the
-        # report API takes progress and the current operation only.
+        # value newer than the version it read (it sends again next time).
         box = self.outbox
         if box.final is not None:
             return False
         if operation is not None:
             box.operation = operation
+        if operations is not None:
+            box.operations = operations
         box.progress = value
         box.version += 1
         return True
@@ -146,6 +148,7 @@ class RemoteController(PipelineController):
         if not max_rate > 0 or not heartbeat > 0 or max_buffer < 1:
             raise ValueError("max_rate and heartbeat must be positive and max_buffer at least 1")
         self._outbox = _Outbox(max_buffer)
+        self._tree_delivered: OperationTree | None = None  # the tree the server last accepted
         self._mirror = _Mirror(str(job_id), self._outbox)
         super().__init__(str(job_id), self._mirror)
         headers = {"User-Agent": "jobdeck-remote"}
@@ -266,10 +269,13 @@ class RemoteController(PipelineController):
                     break
                 batch.append(item)
         body: dict[str, Any] = {}
+        tree = box.operations
         if version != sent_version:
             body["progress"] = box.progress
             if box.operation is not None:
                 body["currentOperation"] = box.operation.to_dict()
+            if tree is not None and tree is not self._tree_delivered:
+                body["operations"] = tree.to_list()
         messages = [{"type": m.type.value, "message": m.message} for _, m in batch]
         if dropped:
             messages.insert(0, {"type": MessageType.WARNING.value, "message": (
@@ -281,6 +287,8 @@ class RemoteController(PipelineController):
         if response is None:
             return False, sent_version
         if response.status_code == 200:
+            if "operations" in body:
+                self._tree_delivered = tree
             with box.lock:
                 last = batch[-1][0] if batch else 0
                 while box.messages and box.messages[0][0] <= last:
