@@ -12,7 +12,8 @@ import pytest
 
 from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController
 from jobdeck.controller import MAX_PROBLEMS, OPERATIONS_INTERVAL
-from jobdeck.model import HiddenOperations, OperationNode, OperationRef, OperationTree
+from jobdeck.model import OperationRef
+from jobdeck.operations import HiddenOperations, OperationNode, OperationTree
 from jobdeck.pipeline import MAX_SNAPSHOT_CHILDREN, MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
 
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "jobdeck"
 
 # Lower number = lower layer; a module may import only from its own layer or below.
 LAYERS = {
-    "errors": 0, "_json": 0, "model": 0, "events": 0, "pipeline": 0, "params": 0,
+    "errors": 0, "_json": 0, "model": 0, "operations": 0, "events": 0, "pipeline": 0, "params": 0,
     "stores": 1, "defaults": 1,
     "controller": 2, "runner": 2, "jobtype": 2, "executors": 2, "settings": 2, "demo": 2, "logcapture": 2,
     "tracing": 2, "_supervision": 2, "metrics": 2,

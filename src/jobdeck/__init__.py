@@ -27,6 +27,7 @@ from .errors import (
 from .events import EventBatch, EventType, JobEvent
 from .executors import Executor, LocalExecutor, open_executor
 from .model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from .operations import OperationTree
 from .runner import JobRunner, JobType
 from .stores import MemoryStore, Store, open_store
 
@@ -62,6 +63,7 @@ __all__ = [
     "MemoryStore",
     "MessageType",
     "OperationRef",
+    "OperationTree",
     "PastCursor",
     "PipelineController",
     "PostgresStore",

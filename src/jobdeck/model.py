@@ -16,16 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import InvalidArgumentError
+from .operations import OperationTree
 
 __all__ = [
-    "HiddenOperations",
     "JobInfo",
     "JobMessage",
     "JobStatus",
     "MessageType",
-    "OperationNode",
     "OperationRef",
-    "OperationTree",
     "PastCursor",
     "format_time",
     "parse_time",
@@ -130,119 +128,6 @@ class OperationRef:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OperationRef:
         return cls(str(data["id"]), int(data["index"]), int(data["total"]))
-
-
-@dataclass(frozen=True, slots=True)
-class HiddenOperations:
-    """Operations a snapshot left out to stay small: ``count`` of them (their own parts not counted), ``done`` of
-    which had finished. JSON: ``{"more": count, "done": done}``."""
-
-    count: int
-    done: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"more": self.count, "done": self.done}
-
-
-@dataclass(frozen=True, slots=True)
-class OperationNode:
-    """One operation of a job's pipeline as last published: its progress, whether it is ``pending``, ``started``
-    (or current) or ``done``, its weight among its siblings, and its parts (some may be :class:`HiddenOperations`).
-    """
-
-    id: str
-    progress: float
-    state: str = "pending"
-    weight: float = 1.0
-    children: tuple[OperationNode | HiddenOperations, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        # Defaults are left out: a snapshot of 200 operations is written with every flush of a job's progress.
-        out: dict[str, Any] = {"id": self.id, "progress": self.progress, "state": self.state}
-        if self.weight != 1.0:
-            out["weight"] = self.weight
-        if self.children:
-            out["children"] = [c.to_dict() for c in self.children]
-        return out
-
-
-_STATES = frozenset({"pending", "started", "done"})
-
-
-def _entry_from_dict(data: Any) -> OperationNode | HiddenOperations:
-    # Trees also arrive from external reporters over HTTP: every value is checked, each mistake named.
-    if not isinstance(data, dict):
-        raise InvalidArgumentError(f"an operation is a JSON object, got {type(data).__name__}")
-    if "more" in data:
-        more, done = data["more"], data.get("done", 0)
-        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in (more, done)):
-            raise InvalidArgumentError(f"'more' and 'done' are counts >= 0, got {more!r} and {done!r}")
-        return HiddenOperations(more, done)
-    op_id, progress = data.get("id"), data.get("progress")
-    state, weight = data.get("state", "pending"), data.get("weight", 1.0)
-    if not isinstance(op_id, str) or not op_id or len(op_id) > 200:
-        raise InvalidArgumentError(f"operation id must be a string of 1 to 200 characters, got {op_id!r}")
-    if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0.0 <= progress <= 1.0:
-        raise InvalidArgumentError(f"progress of operation {op_id!r} must be a number from 0 to 1, got {progress!r}")
-    if state not in _STATES:
-        raise InvalidArgumentError(f"state of operation {op_id!r} must be pending, started or done, got {state!r}")
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 < weight < math.inf:
-        raise InvalidArgumentError(f"weight of operation {op_id!r} must be a positive number, got {weight!r}")
-    children = data.get("children") or []
-    if not isinstance(children, list):
-        raise InvalidArgumentError(f"children of operation {op_id!r} must be a list, got {type(children).__name__}")
-    return OperationNode(op_id, float(progress), state, float(weight), tuple(_entry_from_dict(c) for c in children))
-
-
-@dataclass(frozen=True, slots=True)
-class OperationTree:
-    """A bounded snapshot of a job's operation tree (see ``PipelineTree.snapshot``): immutable, so that copies
-    of a job share it. JSON: the list of top-level entries."""
-
-    nodes: tuple[OperationNode | HiddenOperations, ...]
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [n.to_dict() for n in self.nodes]
-
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps(self.to_list(), separators=(",", ":"))
-
-    @classmethod
-    def from_list(cls, data: Any) -> OperationTree:
-        if not isinstance(data, list):
-            raise InvalidArgumentError(f"operations are a JSON list, got {type(data).__name__}")
-        return cls(tuple(_entry_from_dict(d) for d in data))
-
-    @classmethod
-    def from_json(cls, text: str | bytes | None) -> OperationTree | None:
-        """The stored form back (None stays None)."""
-        import json
-
-        return cls.from_list(json.loads(text)) if text else None
-
-    def count(self) -> int:
-        """Operations shown (hidden ones not counted)."""
-        def walk(entries: tuple[OperationNode | HiddenOperations, ...]) -> int:
-            return sum(1 + walk(e.children) for e in entries if isinstance(e, OperationNode))
-
-        return walk(self.nodes)
-
-    def check_bounds(self, max_entries: int, max_depth: int) -> OperationTree:
-        """This tree, or InvalidArgumentError if it has more than ``max_entries`` entries (operations and
-        ``more`` summaries) or more than ``max_depth`` levels: what a store accepts from a reporter."""
-        entries, depth = 0, 0
-        level = list(self.nodes)
-        while level:
-            depth += 1
-            entries += len(level)
-            if entries > max_entries or depth > max_depth:
-                raise InvalidArgumentError(
-                    f"an operation tree may hold at most {max_entries} entries in {max_depth} levels: send the "
-                    "part around the current operation and count the rest as {\"more\": N, \"done\": D}")
-            level = [c for e in level if isinstance(e, OperationNode) for c in e.children]
-        return self
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidArgumentError
-from .model import HiddenOperations, OperationNode, OperationRef, OperationTree
+from .model import OperationRef
+from .operations import HiddenOperations, OperationNode, OperationTree
 
 __all__ = ["MAX_SNAPSHOT_CHILDREN", "MAX_SNAPSHOT_DEPTH", "MAX_SNAPSHOT_NODES", "OperationSpec", "PipelineTree",
            "parse_specs"]

@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from ..errors import JobFinishedError
-from ..model import JobInfo, JobStatus, OperationRef, OperationTree
+from ..model import JobInfo, JobStatus, OperationRef
+from ..operations import OperationTree
 from ..pipeline import MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
 from ..stores.base import Store
 from . import _schemas as schemas

@@ -38,7 +38,8 @@ from urllib.parse import quote
 import httpx
 
 from ..controller import PipelineController
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..operations import OperationTree
 from ..stores.memory import MemoryStore
 from ._http import DEFAULT_PREFIX, DEFAULT_URL
 

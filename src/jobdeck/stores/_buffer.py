@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
 from ..errors import InvalidArgumentError, StoreError
-from ..model import JobMessage, JobStatus, OperationRef, OperationTree, format_time
+from ..model import JobMessage, JobStatus, OperationRef, format_time
+from ..operations import OperationTree
 from ._coalesce import ProgressBuffer, StatusCache
 from ._flusher import Flusher
 

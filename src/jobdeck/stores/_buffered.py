@@ -30,7 +30,8 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from ..model import JobMessage, JobStatus, OperationRef, OperationTree
+from ..model import JobMessage, JobStatus, OperationRef
+from ..operations import OperationTree
 from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
 from .base import Store

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 
 from ..errors import InvalidArgumentError
-from ..model import JobStatus, OperationRef, OperationTree
+from ..model import JobStatus, OperationRef
+from ..operations import OperationTree
 from ._flusher import Flusher
 
 __all__ = ["ProgressBuffer", "StatusCache"]

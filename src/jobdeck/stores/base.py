@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
-from ..model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree, PastCursor
+from ..model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from ..operations import OperationTree
 from ._checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
 from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS

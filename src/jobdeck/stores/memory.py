@@ -16,7 +16,8 @@ from typing import Any
 
 from ..errors import JobConflictError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
+from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
+from ..operations import OperationTree
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
 from .base import Change, PastQuery, Store

@@ -37,7 +37,8 @@ import psycopg
 from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from ..operations import OperationTree
 from . import _pg_schema as pgs
 from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write

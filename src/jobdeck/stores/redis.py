@@ -26,7 +26,8 @@ import redis
 from .._json import dumps_text
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, job_data, message_data
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, OperationTree
+from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..operations import OperationTree
 from . import _redis_scripts as scripts
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore

@@ -30,7 +30,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .._json import dumps_text, loads_event_data
 from ..errors import JobConflictError, StoreError
 from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef, OperationTree
+from ..model import JobInfo, JobMessage, JobStatus, OperationRef
+from ..operations import OperationTree
 from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
