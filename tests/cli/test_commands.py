@@ -136,6 +136,20 @@ def test_show_fields_and_messages(cli: Run, run_main: Run, client: Client) -> No
     assert [m["message"] for m in last["infoMessages"]] == ["Removed 17 drafts"]
 
 
+def test_show_prints_the_operation_tree_where_the_job_stopped(run_main: Run, client: Client) -> None:
+    job_id = client.start("DataImport", {"rows": 10, "fail_at": 0.1}).id
+    client.wait(job_id, timeout=30)
+    text = run_main("show", job_id).stdout
+    lines = text.splitlines()
+    assert "operations" in lines
+    assert "  reading  done  100.0%" in lines
+    stopped = [line for line in lines if line.startswith("  importing (weight 4)  stopped  ")]
+    assert len(stopped) == 1 and stopped[0].endswith("%")
+    assert text.index("operations") < text.index("malformed date")  # the tree before the messages
+    shown = json.loads(run_main("show", job_id, "--json").stdout)
+    assert [op["id"] for op in shown["operations"]] == ["reading", "importing"]
+
+
 def test_show_prints_user_text_verbatim(run_main: Run, client: Client) -> None:
     # Authors and params are the user's text: rich markup in them must print as written, not style the output.
     job_id = client.start("Cleanup", {"days": 3}, author="[bold]ops[/bold]").id

@@ -7,6 +7,7 @@ markup strings, so a message like ``[red]`` prints as written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import JobInfo, JobMessage, JobStatus, MessageType
+from ..operations import HiddenOperations, OperationNode
 
 __all__ = [
     "STATUS_STYLE",
@@ -219,10 +221,40 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
     rows.append(("messages", Text(counts)))
     for name, value in rows:
         grid.add_row(name, value)
+    parts: list[RenderableType] = [grid]
+    if job.operations is not None and job.operations.nodes:
+        parts += [Text(""), Text("operations", style="bold"), *operation_lines(job)]
     shown = job.all_messages()
-    if not shown:
-        return grid
-    return Group(grid, Text(""), *(message_text(m, with_date=True) for m in shown))
+    if shown:
+        parts += [Text(""), *(message_text(m, with_date=True) for m in shown)]
+    return Group(*parts) if len(parts) > 1 else grid
+
+
+_STATE_WORDS = {"done": "done", "started": "in progress", "pending": "not started"}
+
+
+def operation_lines(job: JobInfo) -> list[Text]:
+    """The job's operation tree, one line per operation indented by level: name, state in words, percentage."""
+    lines: list[Text] = []
+    active = job.is_active
+
+    def walk(entries: tuple[OperationNode | HiddenOperations, ...], depth: int) -> None:
+        pad = "  " * (depth + 1)
+        for entry in entries:
+            if isinstance(entry, HiddenOperations):
+                lines.append(Text(f"{pad}+{entry.count} more ({entry.done} done)", style="dim"))
+                continue
+            name = entry.id if entry.weight == 1.0 else f"{entry.id} (weight {entry.weight:g})"
+            state = "stopped" if entry.state == "started" and not active else _STATE_WORDS[entry.state]
+            line = Text(f"{pad}{name}  ")
+            line.append(state, style="green" if entry.state == "done" else "bold" if state == "in progress" else "")
+            line.append(f"  {math.floor(entry.progress * 1000) / 10:.1f}%")
+            lines.append(line)
+            walk(entry.children, depth + 1)
+
+    if job.operations is not None:
+        walk(job.operations.nodes, 0)
+    return lines
 
 
 def summary_line(job: JobInfo) -> Text:
