@@ -14,6 +14,8 @@ import pytest
 
 from jobdeck.errors import StoreError
 from jobdeck.model import JobStatus, PastCursor
+from jobdeck.operations import OperationNode, OperationTree
+from jobdeck.pipeline import MAX_SNAPSHOT_CHILDREN, PipelineTree
 from jobdeck.stores import open_store, upgrade_store
 from jobdeck.stores._pg_schema import LATEST_VERSION
 from jobdeck.stores.postgres import PostgresStore
@@ -191,8 +193,12 @@ def test_progress_updates_stay_hot(postgres_url: str, schema: str) -> None:
     store = PostgresStore(postgres_url, schema=schema, progress_interval=0)
     try:
         job = store.create_job("T", "me")
+        tree = PipelineTree([f"op{i}" for i in range(MAX_SNAPSHOT_CHILDREN)])
         for i in range(300):
-            store.update_progress(job.id, i / 300)
+            # Every third write carries a full-width operation tree (a few kB, kept out of line by TOAST).
+            if i % 3 == 0:
+                tree.set(f"op{i % MAX_SNAPSHOT_CHILDREN}", 0.5)
+            store.update_progress(job.id, i / 300, None, tree.snapshot() if i % 3 == 0 else None)
             store.flush()  # one write each: after its first value a job's progress is written by the buffer
         with psycopg.connect(postgres_url) as conn:
             deadline = time.monotonic() + 10
@@ -251,9 +257,14 @@ def test_a_version_1_schema_is_upgraded_keeping_jobs_and_events(postgres_url: st
         assert store.read_events("0").events[0].type.value == "created"
         assert not store.read_events("1").reset
         store.add_info_message("0f0f0f0f-0000-4000-8000-000000000001", "after the upgrade")
+        old_id = "0f0f0f0f-0000-4000-8000-000000000001"
+        assert store.require_job(old_id, operations=True).operations is None  # the column came with step 4
+        tree = OperationTree((OperationNode("load", 1.0, "done"),))
+        assert store.update_progress(old_id, 0.5, None, tree)
         assert store.complete_job("0f0f0f0f-0000-4000-8000-000000000001")
-        job = store.require_job("0f0f0f0f-0000-4000-8000-000000000001")
+        job = store.require_job("0f0f0f0f-0000-4000-8000-000000000001", operations=True)
         assert job.status is JobStatus.COMPLETED and job.info_messages[0].message == "after the upgrade"
+        assert job.operations == tree
     finally:
         store.close()
 
