@@ -81,3 +81,19 @@ def test_finished_job_page_keeps_the_tree_where_it_stopped(dashboard: Dashboard)
     expect(page.get_by_text("In progress")).to_have_count(0)
     expect(top.last.locator(":scope > .op-row .op-state")).to_have_text("Not started")
     expect(top.last.locator(":scope > .op-row .op-pct")).to_have_text("0%")
+
+
+def test_a_long_pipeline_shows_a_window_and_counts_the_rest(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    job_id = server.start_job("ArgumentCondensation", {"questions": 50})["id"]  # 102 top-level operations
+    page = dashboard.open().page
+    page.goto(f"{server.url}/jobs/{job_id}")
+    top = page.locator("#op-tree > li")
+    expect(page.locator("#op-tree > li.op")).to_have_count(50)
+    more = page.locator("#op-tree > li.op-more")
+    expect(more.last).to_have_text(re.compile(r"^\+\d+ more operations \(0 done\)$"))
+    # Every operation is shown or counted (read in one go: the window moves on with the current operation).
+    counts = top.evaluate_all("items => items.map(li => li.classList.contains('op-more') "
+                              "? Number(li.textContent.match(/^\\+(\\d+)/)[1]) : 1)")
+    assert sum(counts) == 102
+    assert _serious(page) == []
