@@ -76,8 +76,11 @@ def fill(store: Any, jobs: int, messages: int) -> float:
 
 
 def probe(ctl: Any, seconds: float = 3.0, interval: float = 0.002) -> dict[str, Any]:
-    """``progress()`` + ``info()`` every ``interval`` for ``seconds``; the latency of each pair, in seconds."""
-    samples = []
+    """``progress()`` + ``info()`` every ``interval`` for ``seconds``: the latency of each pair (``p50``,
+    ``p99``, ``max``, in seconds), the pairs made (``n``), and how late the job's thread woke from each pause
+    (``late50``, ``late99``): the time it waited to run again, for the CPU or the interpreter lock, which
+    slows the job's own pace without showing in its calls."""
+    samples, late = [], []
     end = time.monotonic() + seconds
     i = 0
     while time.monotonic() < end:
@@ -85,11 +88,18 @@ def probe(ctl: Any, seconds: float = 3.0, interval: float = 0.002) -> dict[str, 
         t0 = time.perf_counter()
         ctl.progress(min(1.0, i / 10_000))
         ctl.info(f"step {i}")
-        samples.append(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        samples.append(t1 - t0)
         time.sleep(interval)
+        late.append(max(0.0, time.perf_counter() - t1 - interval))
     samples.sort()
-    pick = lambda pct: samples[min(len(samples) - 1, int(pct / 100 * len(samples)))]  # noqa: E731
-    return {"n": len(samples), "p50": pick(50), "p99": pick(99), "max": samples[-1]}
+    late.sort()
+
+    def pick(values: list[float], pct: float) -> float:
+        return values[min(len(values) - 1, int(pct / 100 * len(values)))]
+
+    return {"n": len(samples), "p50": pick(samples, 50), "p99": pick(samples, 99), "max": samples[-1],
+            "late50": pick(late, 50), "late99": pick(late, 99)}
 
 
 def probe_process(url: str, seconds: float) -> None:
