@@ -201,3 +201,35 @@ def test_with_a_postgres_store_on_the_same_database_a_job_and_its_entry_commit_t
     finally:
         runner.shutdown(0.1)
         store.close()
+
+
+def test_a_queued_job_whose_worker_died_before_claiming_it_gets_a_new_entry(runner: JobRunner,
+                                                                            procrastinate_dsn: str) -> None:
+    import psycopg
+
+    executor = runner.executor
+    assert isinstance(executor, ProcrastinateExecutor)
+    job = runner.start("one", "tester")
+    with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:  # fetched by a worker that is gone
+        conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE args->>'job_id' = %s",
+                     (job.id,))
+    assert executor.close_stalled(1.0) == [job.id]
+    with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT status::text, lock FROM procrastinate_jobs WHERE args->>'job_id' = %s "
+                            "ORDER BY id", (job.id,)).fetchall()
+    assert rows == [("failed", "jobdeck:one"), ("todo", "jobdeck:one")]  # the dead fetch closed, a new entry
+    assert runner.store.require_job(job.id).status is JobStatus.QUEUED
+    assert executor.close_stalled(1.0) == []
+
+
+def test_resubmitting_a_job_that_already_has_a_waiting_entry_is_not_an_error(runner: JobRunner,
+                                                                             procrastinate_dsn: str) -> None:
+    import psycopg
+
+    executor = runner.executor
+    job = runner.start("one", "tester")  # as if close_stalled had given the re-queued job its entry first
+    executor.resubmit(job, runner.get_type("one"))
+    with psycopg.connect(procrastinate_dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT status::text FROM procrastinate_jobs WHERE args->>'job_id' = %s",
+                            (job.id,)).fetchall()
+    assert rows == [("todo",)]

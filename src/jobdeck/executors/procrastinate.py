@@ -305,7 +305,12 @@ class ProcrastinateExecutor(Executor):
         for row in self._query_all(_LIVE_ENTRIES, task_name=TASK_NAME, job_ids=[job.id]):
             if row["status"] == "doing":
                 self._close_entry(row["id"])
-        self.submit(job, job_type)
+        try:
+            self.submit(job, job_type)
+        except ExecutorError:
+            if self._live([job.id]).get(job.id, (0, ""))[1] != "todo":
+                raise
+            # a worker closing the dead entry (close_stalled) gave the job its new entry first
 
     def _live(self, job_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         """job id -> (procrastinate id, ``todo``/``doing``) of the entries still waiting or running."""
@@ -342,18 +347,28 @@ class ProcrastinateExecutor(Executor):
                         "without running it)" for job in jobs if job.id not in live}
 
     def close_stalled(self, stalled_after: float) -> list[str]:
-        """Close (as failed, never retried) the running entries whose procrastinate worker stopped heartbeating
-        ``stalled_after`` seconds ago and whose job jobdeck has ended (its own reaper judges the job: the entry
-        is only the queue's memory of it). Releases their ``lock``. Returns the job ids."""
+        """Close (as failed, never retried by procrastinate) the running entries whose procrastinate worker
+        stopped heartbeating ``stalled_after`` seconds ago, once jobdeck no longer counts their job as running
+        (its own reaper judges the job: the entry is only the queue's memory of it). Releases their ``lock``.
+
+        A job still ``queued`` behind such an entry never started under it (its worker died between fetching and
+        claiming it) or was re-queued by the reaper: it gets a new entry, so that it is not left waiting for one
+        that will never run (a second one is refused by the ``queueing_lock`` if the reaper's came first).
+        Returns the job ids of the closed entries."""
         store = self.runner.store
         closed = []
         for row in self._query_all(_STALLED_ENTRIES, task_name=TASK_NAME, seconds=float(stalled_after)):
             job = store.get_job(row["job_id"]) if row["job_id"] else None
             if job is not None and job.is_active and job.status is not JobStatus.QUEUED:
                 continue  # jobdeck's heartbeats say the job lives, or its reaper has not ruled yet
-            # (a queued job was re-queued after this entry's worker died: the entry is the dead run's)
-            if self._close_entry(row["id"]):
-                closed.append(row["job_id"])
+            if not self._close_entry(row["id"]):
+                continue
+            closed.append(row["job_id"])
+            if job is not None and job.status is JobStatus.QUEUED:
+                try:
+                    self.submit(job, self.runner.get_type(job.job_type))
+                except JobdeckError as exc:  # already queued again, or the type is unknown here
+                    logger.info("job %s: no new procrastinate entry (%s)", job.id, exc)
         return closed
 
     # ------------------------------------------------------------------ the seam: worker side
