@@ -124,6 +124,28 @@ def test_older_file_is_migrated(tmp_path: Path) -> None:
     check.close()
 
 
+def test_an_unreadable_stored_tree_leaves_the_job_readable(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
+    path = tmp_path / "jobs.db"
+    store = SQLiteStore(path)
+    try:
+        good = store.create_job("T", "me")
+        bad = store.create_job("T", "me")
+        for job_id, text in ((good, '[{"id": "load", "progress": 1, "state": "done"}]'),
+                             (bad, '[{"id": "load", "progress": "most"}]')):
+            with sqlite3.connect(path) as conn:  # written by hand, or by a jobdeck that wrote it differently
+                conn.execute("UPDATE jobs SET operations = ? WHERE id = ?", (text, job_id.id))
+        assert store.require_job(good.id, operations=True).operations is not None
+        job = store.require_job(bad.id, operations=True)
+        assert (job.id, job.operations) == (bad.id, None)
+        assert f"job {bad.id}: its stored operation tree cannot be read" in caplog.text
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE jobs SET operations = 'not json' WHERE id = ?", (bad.id,))
+        assert store.require_job(bad.id, operations=True).operations is None
+    finally:
+        store.close()
+
+
 def test_a_version_7_file_keeps_its_operation_trees_last_in_the_row(tmp_path: Path) -> None:
     path = tmp_path / "v7.db"
     conn = sqlite3.connect(path, isolation_level=None)

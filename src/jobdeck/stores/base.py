@@ -385,7 +385,11 @@ class Store(ABC):
         if operations:
             # A second read, not one atomic step with the first: the tree is a display snapshot, and the
             # progress beside it moves on between any two reads anyway.
-            job.operations = self._read_operations(job.id)
+            try:
+                job.operations = self._read_operations(job.id)
+            except ValueError:  # a stored tree this version cannot decode: the job is still shown, without it
+                logger.warning("job %s: its stored operation tree cannot be read; shown without it", job.id,
+                               exc_info=True)
         return job
 
     def get_active_jobs(self, job_type: str | None = None, *, messages: Messages = True) -> list[JobInfo]:
