@@ -34,10 +34,10 @@ from .._json import dumps_text
 from ..errors import StoreError
 from ..model import JobInfo
 from ._pg_connect import connect, explain
-from ._stored import HEAD_FIELDS, job_from_row, operation_from_json
+from ._stored import HEAD_FIELDS
 
-__all__ = ["COLD", "HEAD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "job_from_row", "migrate_schema",
-           "names_of", "operation_from_json", "prepare", "read_version"]
+__all__ = ["COLD", "HEAD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "migrate_schema", "names_of",
+           "prepare", "read_version"]
 
 _WORD = re.compile(r"[a-z_][a-z0-9_]{0,39}\Z")
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ..model import JobInfo
-from ._pg_schema import HEAD, job_from_row
+from ._pg_schema import HEAD
 from ._search import SearchQuery
+from ._stored import job_from_row
 
 if TYPE_CHECKING:
     from ._pg_rows import Statements

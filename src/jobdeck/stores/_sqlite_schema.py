@@ -18,10 +18,9 @@ from typing import Any
 from .._json import dumps_text
 from ..errors import InvalidArgumentError, StoreError
 from ..model import JobInfo
-from ._stored import HEAD_FIELDS, job_from_row, operation_from_json
+from ._stored import HEAD_FIELDS
 
-__all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_from_row", "job_to_row", "migrate",
-           "operation_from_json"]
+__all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_to_row", "migrate"]
 
 STEPS: list[list[str]] = [
     # 0 -> 1: jobs, their messages, and the bounded change log.

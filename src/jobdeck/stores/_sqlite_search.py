@@ -14,7 +14,8 @@ from typing import Any
 
 from ..model import JobInfo
 from ._search import SearchQuery
-from ._sqlite_schema import HEAD_COLUMNS, job_from_row
+from ._sqlite_schema import HEAD_COLUMNS
+from ._stored import job_from_row
 
 __all__ = ["find_ids", "search"]
 

@@ -46,6 +46,7 @@ from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._search import SearchQuery
+from ._stored import job_from_row, operation_from_json
 from .base import Change, PastQuery
 
 __all__ = ["PROGRESS_INTERVAL", "PostgresStore"]
@@ -186,7 +187,7 @@ class PostgresStore(BufferedStore):
         self._settle(job_id)
         if keep == 0:
             rows = self._pool_one(self._q.read, (job_id,))
-            return pgs.job_from_row(rows[0]) if rows else None
+            return job_from_row(rows[0]) if rows else None
 
         def body(conn: psycopg.Connection[Any]) -> JobInfo | None:
             head = conn.execute(self._q.read, (job_id,))
@@ -194,7 +195,7 @@ class PostgresStore(BufferedStore):
             row = head.fetchone()
             if row is None:
                 return None
-            job = pgs.job_from_row(row)
+            job = job_from_row(row)
             fill_messages(lines.fetchall(), [job])
             return job
 
@@ -214,7 +215,7 @@ class PostgresStore(BufferedStore):
             row = conn.execute(q.lock, (job_id,)).fetchone()
             if row is None:
                 raise self._not_found(job_id)
-            job = pgs.job_from_row(row)
+            job = job_from_row(row)
             was_active = job.is_active
             cold, hot = pgs.cold_values(job), pgs.hot_values(job)
             now = time.time()
@@ -263,7 +264,7 @@ class PostgresStore(BufferedStore):
                                             "tree": tree}).fetchone()
             if row is None:
                 return self._missing_or_finished(conn, job_id)
-            current = operation if operation is not None else pgs.operation_from_json(row[0])
+            current = operation if operation is not None else operation_from_json(row[0])
             log_events(conn, q, [(job_id, EventType.PROGRESS.value, dumps_text(progress_data(value, now, current)))])
             return True
 
@@ -311,10 +312,10 @@ class PostgresStore(BufferedStore):
 
     def _list(self, statement: bytes, args: dict[str, Any], keep: int | None) -> list[JobInfo]:
         if keep == 0:
-            return [pgs.job_from_row(r) for r in self._pool_one(statement, args)]
+            return [job_from_row(r) for r in self._pool_one(statement, args)]
 
         def body(conn: psycopg.Connection[Any]) -> list[JobInfo]:
-            jobs = [pgs.job_from_row(r) for r in conn.execute(statement, args).fetchall()]
+            jobs = [job_from_row(r) for r in conn.execute(statement, args).fetchall()]
             if jobs:
                 load_messages(conn, self._q, jobs, keep, self.max_messages)
             return jobs

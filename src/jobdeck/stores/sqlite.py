@@ -38,7 +38,8 @@ from ._buffered import BufferedStore
 from ._search import SearchQuery
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
-from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_from_row, job_to_row, operation_from_json
+from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
+from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
 from .base import Change, PastQuery
 
