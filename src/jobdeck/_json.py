@@ -23,8 +23,8 @@ import orjson
 
 from .errors import InvalidArgumentError
 
-__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "check_json", "dumps", "dumps_text", "json_problem", "loads_event_data",
-           "loads_stored", "safe_text"]
+__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "check_json", "compact", "dumps", "dumps_text", "json_problem",
+           "loads_event_data", "loads_stored", "safe_text"]
 
 INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1  # what orjson encodes (signed and unsigned 64-bit)
 # orjson gives up at 254 nested containers; a job's JSON form wraps params and results in two or three more.
@@ -161,6 +161,13 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return orjson.dumps(_degrade(value, 0))
+
+
+def compact(data: bytes) -> bytes:
+    """An exact-size copy of ``data``, for bytes that are kept (caches). orjson returns its output in the buffer
+    it grew while writing, which can be many times the output's length (measured with orjson 3.13: 608 bytes of
+    JSON held 8 KiB, 7.7 kB held 64 KiB), so a cache that counts ``len()`` would hold ten times its bound."""
+    return bytes(memoryview(data))
 
 
 def loads_stored(text: str | bytes) -> Any:

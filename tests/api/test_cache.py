@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import orjson
 
 from jobdeck import MemoryStore
+from jobdeck._json import dumps
+from jobdeck.api._answers import Answer, AnswerCache
 from jobdeck.api._cache import JobBytesCache
 
 
@@ -54,3 +58,33 @@ def test_total_size_is_bounded() -> None:
         job = store.create_job("Manual", "me", {"padding": "x" * 200})
         cache.render(store.require_job(job.id), None)
     assert cache.size <= 4000 and 0 < len(cache) < 50
+
+
+def _allocated(data: bytes) -> int:
+    """The size of the memory block holding ``data``, as the allocator gave it (tracemalloc must be tracing)."""
+    where = tracemalloc.get_object_traceback(data)
+    assert where is not None
+    return next(t.size for t in tracemalloc.take_snapshot().traces if t.traceback == where)
+
+
+def test_cached_bytes_hold_no_more_memory_than_their_length() -> None:
+    # orjson hands back its output in the buffer it grew while writing (a 600-byte job can sit in 8 KiB), so a
+    # cache bounded by len() would hold several times its bound: what is kept is an exact-size copy.
+    store = MemoryStore()
+    job = store.create_job("Import", "me", params={"rows": 20})
+    for i in range(20):
+        store.add_info_message(job.id, f"row {i} imported")
+    store.complete_job(job.id)
+    tracemalloc.start()
+    try:
+        answers = AnswerCache()
+        cache = JobBytesCache()
+        done = store.require_job(job.id)
+        kept = cache.render(done, None)
+        assert _allocated(kept) <= len(kept) + 64
+        answer = Answer(dumps({"jobs": [done.to_dict(None)]}), None, 1, 0.0)
+        answers._keep("key", answer)
+        assert answer.body == dumps({"jobs": [done.to_dict(None)]})
+        assert _allocated(answer.body) <= len(answer.body) + 64
+    finally:
+        tracemalloc.stop()

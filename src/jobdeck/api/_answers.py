@@ -23,6 +23,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
+from .._json import compact
+
 __all__ = ["DEFAULT_ANSWER_BYTES", "DEFAULT_MAX_AGE", "Answer", "AnswerCache", "Build"]
 
 # A quarter of it (the largest answer kept) holds a full list of ten jobs at the default message cap (3 x 1,000
@@ -118,6 +120,7 @@ class AnswerCache:
             del self._entries[key]
         if len(answer.body) > self.max_bytes // 4:  # one huge answer must not flush everything else
             return
+        answer.body = compact(answer.body)  # what the bound counts is what it holds
         self._entries[key] = answer
         self.size += len(answer.body)
         # An answer older than max_age is never served again: drop those at the cold end (one per job a client

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from .._json import dumps
+from .._json import compact, dumps
 from ..model import TERMINAL, JobInfo, JobMessage
 
 __all__ = ["DEFAULT_CACHE_BYTES", "JobBytesCache"]
@@ -68,6 +68,7 @@ class JobBytesCache:
             del self._entries[key]
         data = dumps(job.to_dict(keep))
         if len(data) <= self.max_bytes // 4:  # one huge job must not flush everything else
+            data = compact(data)  # what the bound counts is what it holds
             self._entries[key] = (sig, data)
             self.size += len(data)
             while self.size > self.max_bytes:
