@@ -127,6 +127,12 @@ def run(quick: bool) -> list[Row]:
 
         os.environ["JOBDECK_BENCH_BROKER"] = broker
         raw = raw_app()
+        web_port = _free_port()
+        procs.start("raw-web", [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.executor_jobs:web_app",
+                                "--host", "127.0.0.1", "--port", str(web_port), "--log-level", "warning",
+                                "--no-access-log"], env)
+        web = httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=30)
+        _wait(lambda: _serves(web), 60, "the raw web app")
         for label, store_url in stores:
             deployment = _Procs(tmp)
             try:
@@ -134,7 +140,7 @@ def run(quick: bool) -> list[Row]:
                 # The same start without the HTTP hop: a runner in this process on the same store and queue.
                 direct = build(open_store(store_url))
                 direct.set_executor(f"celery+{broker}?queue=jobdeck-bench")
-                rows += _latency(http, store, raw, client, 15 if quick else 100, label, direct)
+                rows += _latency(http, store, raw, client, 15 if quick else 100, label, direct, web)
                 direct.shutdown(grace=1)
                 direct.store.close()
                 rows += _throughput(http, store, raw, client, 60 if quick else 200, label)
@@ -178,6 +184,13 @@ def _ping(client: Any) -> bool:
         return False
 
 
+def _serves(web: httpx.Client) -> bool:
+    try:
+        return web.get("/").status_code == 404
+    except httpx.TransportError:
+        return False
+
+
 def _answers(http: httpx.Client) -> bool:
     try:
         return http.get("/types").status_code == 200
@@ -190,8 +203,9 @@ def _ended(store: Any, job_id: str, timeout: float = 30) -> Any:
                  f"job {job_id}")
 
 
-def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, label: str, direct: Any) -> list[Row]:
-    ours, theirs, inside = [], [], []
+def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, label: str, direct: Any,
+             web: httpx.Client) -> list[Row]:
+    ours, theirs, inside, web_raw = [], [], [], []
     parts: list[tuple[float, float, float, float]] = []  # request -> created, -> answered, -> claimed, -> handler
     floor: list[float] = []  # one GET /healthz: what any request to the server costs, before jobdeck does anything
     healthz = str(http.base_url.copy_with(path="/healthz"))
@@ -200,6 +214,8 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, labe
         key = f"bench:lat:{uuid.uuid4().hex}"
         raw.send_task("bench.raw_mark", args=[key], queue="raw-bench")
         client.blpop(key, timeout=30)
+        web.post("/send", json={"key": key + ":web"})
+        client.blpop(key + ":web", timeout=30)
     for _ in range(n):  # alternate, so that the machine's noise falls on both alike
         t0 = time.time()
         job_id = http.post("/start", json={"jobType": "Mark"}).json()["id"]
@@ -219,6 +235,12 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, labe
         reply = client.blpop(key, timeout=30)
         theirs.append(float(reply[1]) - t0)
         client.delete(key)
+        key = f"bench:lat:{uuid.uuid4().hex}"
+        t0 = time.time()
+        web.post("/send", json={"key": key})
+        reply = client.blpop(key, timeout=30)
+        web_raw.append(float(reply[1]) - t0)
+        client.delete(key)
     rows = []
     created, answered, claimed, running = (percentile([p[i] for p in parts], 50) for i in range(4))
     where = (f"p50 from the request: job created {_ms(created)}, answer received {_ms(answered)}, claimed by a "
@@ -231,6 +253,12 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, labe
                         target="<= 1.5x raw" if pct == 50 else "(context)",
                         passed=(a <= 1.5 * b) if pct == 50 else None, note=where if pct == 50 else "",
                         values={"jobdeck_s": a, "raw_s": b, "n": n}))
+    for pname, pct in (("p50", 50), ("p99", 99)):
+        a, b = percentile(ours, pct), percentile(web_raw, pct)
+        rows.append(Row(SECTION, f"dispatch through HTTP, {pname}: POST /start beside raw send_task behind a bare "
+                                 f"POST endpoint ({label} store)",
+                        jobdeck=_ms(a), baseline=f"{_ms(b)} raw web + send_task", ratio=f"{a / b:.2f}x",
+                        target="(context: the HTTP hop on both sides)", values={"jobdeck_s": a, "raw_s": b, "n": n}))
     a, b = percentile(inside, 50), percentile(theirs, 50)
     rows.append(Row(SECTION, f"dispatch runner.start() in-process -> handler running, p50 ({label} store)",
                     jobdeck=_ms(a), baseline=f"{_ms(b)} raw send_task", ratio=f"{a / b:.2f}x",

@@ -56,4 +56,24 @@ def raw_app() -> Any:
     return app
 
 
+def web_app() -> Any:
+    """Raw Celery as a web application starts it: one POST endpoint that calls ``send_task`` (in the thread pool,
+    as jobdeck's ``/start`` does its store and broker work) and answers 201, served by uvicorn like
+    ``jobdeck serve``. Beside it, jobdeck's overhead is what jobdeck adds, not the HTTP hop any web app pays."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    celery = raw_app()
+
+    async def send(request: Request) -> JSONResponse:
+        key = (await request.json())["key"]
+        await run_in_threadpool(celery.send_task, "bench.raw_mark", args=[key], queue="raw-bench")
+        return JSONResponse({"key": key}, status_code=201)
+
+    return Starlette(routes=[Route("/send", send, methods=["POST"])])
+
+
 app = raw_app() if "JOBDECK_BENCH_BROKER" in os.environ else None
