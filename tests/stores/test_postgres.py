@@ -362,3 +362,30 @@ def test_search_runs_in_sql_and_takes_like_wildcards_literally(postgres_url: str
         assert ids("renamed", limit=1, before=PastCursor.of(store.search_jobs("renamed", limit=1)[0])) == [a.id]
     finally:
         store.close()
+
+
+def test_past_summary_counts_in_sql(postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jobdeck.stores.base as base
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the generic count read every past job")
+
+    monkeypatch.setattr(base, "generic_past_counts", refuse)
+    store = PostgresStore(postgres_url, schema=schema)
+    try:
+        for outcome in ("completed", "completed", "failed"):
+            job = store.create_job("Import", "me")
+            if outcome == "completed":
+                store.complete_job(job.id)
+            else:
+                store.fail_job(job.id, "row 3: bad date")
+        store.create_job("Import", "me")  # active: not counted
+        other = store.create_job("Cleanup", "me")
+        store.fail_job(other.id, "disk full")
+        summary = {s.job_type: s for s in store.past_summary(runs=2)}
+        assert summary["Import"].counts[JobStatus.COMPLETED] == 2
+        assert summary["Import"].counts[JobStatus.FAILED] == 1
+        assert summary["Import"].total == 3 and len(summary["Import"].recent) == 2
+        assert summary["Cleanup"].counts[JobStatus.FAILED] == 1 and summary["Cleanup"].total == 1
+    finally:
+        store.close()

@@ -85,6 +85,7 @@ TEMPLATES = {
     # A statement of its own after the jobs went: its snapshot sees messages a batch committed meanwhile.
     "delete_messages": "DELETE FROM {messages} WHERE job_id = ANY(%s)",
     "stats": "SELECT status, count(*) FROM {jobs} GROUP BY status",
+    "past_counts": "SELECT job_type, status, count(*) FROM {jobs} WHERE end_time IS NOT NULL GROUP BY job_type, status",
     "claim": "WITH gone AS (DELETE FROM {claims} WHERE at < %(before)s) INSERT INTO {claims} (name, holder, at) "
              "VALUES (%(name)s, %(holder)s, %(at)s) ON CONFLICT (name) DO NOTHING RETURNING name",
     "newest_event": "SELECT last_id FROM {event_seq}",
