@@ -291,11 +291,11 @@ class JobRunner:
         ``trace``: the carrier the task brought (:func:`jobdeck.tracing.trace_carrier`), whose context becomes the
         parent of the job's span.
 
-        Returns the job as it ended, or None when there was nothing to run: the job is no longer queued (aborted
-        while it waited, claimed by another delivery of the same task, failed as lost) or no longer exists, or
-        this runner is shutting down (the job then stays queued for another worker). A job whose type this
-        worker does not know, or whose params no longer fit, is failed with a message saying so. The handler
-        runs in the calling thread; this runner's supervisor heartbeats it meanwhile.
+        Returns the job as it ended (its newest message of each kind), or None when there was nothing to run: the job is
+        no longer queued (aborted while it waited, claimed by another delivery of the same task, failed as lost)
+        or no longer exists, or this runner is shutting down (the job then stays queued for another worker).
+        A job whose type this worker does not know, or whose params no longer fit, is failed with a message
+        saying so. The handler runs in the calling thread; this runner's supervisor heartbeats it meanwhile.
         """
         with self._lock:
             if self._closing:
@@ -309,7 +309,9 @@ class JobRunner:
         except (UnknownJobTypeError, ValueError) as exc:
             self.store.fail_job(job_id, f"worker {self.owner} cannot run it: {exc}")
         try:
-            return self.store.get_job(job_id)
+            # With the newest message of each kind (the error that ended it), not the whole log: every engine's
+            # task only needs the outcome, and a long log would be read for nothing at the end of every job.
+            return self.store.require_job(job_id, messages=1)
         except JobNotFoundError:
             return None
 
@@ -417,11 +419,18 @@ class JobRunner:
         finally:
             if running.trace is not None:
                 try:
-                    running.trace.end(self.store.get_job(running.job_id))
+                    running.trace.end(self._final(running) if running.trace.recording else None)
                 except Exception:  # tracing never stands in the way of finishing
                     logger.exception("could not end the trace of job %s", running.job_id)
             self._supervision.discard(running.job_id)
             running.done.set()
+
+    def _final(self, running: RunningJob) -> JobInfo | None:
+        """The job as it ended, with the newest message of each kind (the span's status needs the last error)."""
+        try:
+            return self.store.require_job(running.job_id, messages=1)
+        except JobNotFoundError:
+            return None
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
         """Block until this runner's handler for ``job_id`` has ended (or ``timeout``); returns the job."""

@@ -73,6 +73,11 @@ class JobTrace:
         self._operation: Any = None
         self._ended = False
 
+    @property
+    def recording(self) -> bool:
+        """False when no SDK records the span (the API alone is installed): ending it then needs no job."""
+        return bool(self.span.is_recording())
+
     def use(self) -> Any:
         """Make the job's span current (for the handler's own spans): ``with trace.use(): ...``."""
         return self._trace.use_span(self.span, end_on_exit=False)
