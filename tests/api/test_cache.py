@@ -88,3 +88,23 @@ def test_cached_bytes_hold_no_more_memory_than_their_length() -> None:
         assert _allocated(answer.body) <= len(answer.body) + 64
     finally:
         tracemalloc.stop()
+
+
+def test_entries_nobody_asked_for_within_idle_seconds_go() -> None:
+    # Under churn, jobs removed by retention are never asked for again: they must not fill the cache to its bound.
+    now = [1000.0]
+    store = MemoryStore()
+    cache = JobBytesCache(idle=60, clock=lambda: now[0])
+    old = store.create_job("Import", "me")
+    store.complete_job(old.id)
+    cache.render(store.require_job(old.id), None)
+    watched = store.create_job("Import", "me")
+    store.complete_job(watched.id)
+    for _ in range(3):  # a dashboard keeps asking for this one
+        now[0] += 30
+        cache.render_list([store.require_job(watched.id)], None)
+    assert len(cache) == 2  # nothing was added since the old entry went idle: it is still there
+    newcomer = store.create_job("Import", "me")
+    cache.render(store.require_job(newcomer.id), None)  # adding is when the cold end is looked at
+    assert {job_id for job_id, _, _ in cache._entries} == {watched.id, newcomer.id}
+    assert cache.size == sum(len(entry[1]) for entry in cache._entries.values())
