@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -23,6 +24,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
+
+# Started as a background job of a shell without job control, this process and every program it starts would
+# ignore SIGINT (an ignored signal stays ignored across exec): the tests of Ctrl-C in the CLI need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 T = TypeVar("T")
 

@@ -89,7 +89,17 @@ def test_7_postgres_away_for_seconds_no_500_storm_and_every_job_ends(fragile: tu
         assert deck.wait_status(job["id"], "completed", "failed", "aborted", timeout=30)["status"] == "aborted"
     done = deck.wait_status(waiting["id"], "completed", "failed", "aborted", timeout=30)
     assert done["status"] == "completed" and started_in(done) is not None  # its entry survived: PostgreSQL is durable
-    job = deck.start_ok("Parallel", seconds=0.1)
+    # The server's connection pool reconnects by itself, on its own back-off (a second, then longer): until it
+    # has, a start is refused with a clear 503 and nothing is created; then it is accepted.
+    def accepted() -> dict[str, Any] | None:
+        answer = deck.start("Parallel", seconds=0.1)
+        if answer.status_code == 201:
+            started: dict[str, Any] = answer.json()
+            return started
+        assert answer.status_code == 503 and "PostgreSQL" in answer.json()["error"], answer.text
+        return None
+
+    job = wait_for(accepted, timeout=60, what="a start accepted once PostgreSQL is back")
     deck.wait_status(job["id"], "completed", timeout=30)
     assert deck.active() == []
     assert all(w.proc.poll() is None for w in deck.workers)  # the workers waited for PostgreSQL, none gave up
