@@ -19,12 +19,14 @@ from .errors import InvalidArgumentError
 from .operations import OperationTree
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "JobInfo",
     "JobMessage",
     "JobStatus",
     "MessageType",
     "OperationRef",
     "PastCursor",
+    "clip_message",
     "format_time",
     "parse_time",
 ]
@@ -53,6 +55,21 @@ class JobStatus(enum.StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL
+
+
+# The longest text one message keeps, on every path (handlers, log capture, the report API, failure reasons).
+# Messages are lines a person reads; a longer text (a data dump, a whole page) is cut with a visible marker so that
+# one job cannot make every list of active jobs megabytes long.
+MAX_MESSAGE_CHARS = 8192
+
+
+def clip_message(text: str) -> str:
+    """``text`` cut to :data:`MAX_MESSAGE_CHARS` characters, ending with a marker that says how much was cut."""
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    # The marker counts towards the bound; size it for the longest figure it can state (all of ``text``).
+    keep = MAX_MESSAGE_CHARS - len(f" [... {len(text)} characters cut]")
+    return text[:keep] + f" [... {len(text) - keep} characters cut]"
 
 
 ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.ABORTING})
