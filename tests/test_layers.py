@@ -18,7 +18,7 @@ LAYERS = {
     "controller": 2, "runner": 2, "jobtype": 2, "executors": 2, "settings": 2, "demo": 2, "logcapture": 2,
     "tracing": 2, "_supervision": 2, "metrics": 2,
     "api": 3, "ui": 3, "client": 3, "cli": 3,
-    "_version": 0,
+    "_version": 0, "_backoff": 0,
 }
 FRONT = "jobdeck (the package's front module)"
 LAYERS[FRONT] = 4
