@@ -1,4 +1,4 @@
-"""Several real ``jobdeck serve`` processes on one store: what the README promises for more than one process.
+"""Several real ``jobdeck serve`` processes on one store: what docs/scaling.md promises for more than one process.
 
 Each test starts its servers as subprocesses on free loopback ports and talks to them over HTTP; a store object
 in the test process watches the shared store directly to count events.
