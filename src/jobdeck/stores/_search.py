@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError
 from ..model import TERMINAL, JobInfo, JobStatus, PastCursor
+from ._checks import check_text
 
 if TYPE_CHECKING:
     from .base import Store
@@ -54,7 +55,12 @@ class SearchQuery:
     def build(cls, text: str | None, job_type: str | None, statuses: Iterable[JobStatus | str] | None,
               limit: int, before: PastCursor | str | None = None) -> SearchQuery:
         if text is not None and not isinstance(text, str):
-            raise InvalidArgumentError(f"search text must be a string, got {type(text).__name__}")
+            raise InvalidArgumentError(f"search text must be a string, got {type(text).__name__}", "q")
+        if text is not None and "\x00" in text:
+            raise InvalidArgumentError(f"search text (q) {text[:80]!r} contains a NUL character (U+0000), which no "
+                                       "job text holds", "q")
+        if job_type is not None:
+            check_text(job_type, "job_type")
         words = tuple(dict.fromkeys((text or "").lower().split()))
         if len(words) > MAX_WORDS:
             raise InvalidArgumentError(f"search text has {len(words)} words; at most {MAX_WORDS} are allowed")
