@@ -11,6 +11,9 @@ Where the caller asks (``check_json(..., nul=False)``: params, which a request s
 U+0000 is refused too, as in every other text a request sends; results keep it (JSON text writes it as the escape
 ``\\u0000``, which every store keeps).
 
+Stored JSON text keeps its characters as they are (``ensure_ascii=False``): a search compares words with that text,
+and ``\\u00c4`` would neither match ``Ä`` nor fail to match ``u00``.
+
 Values already stored by an older version may still be outside that door. :func:`dumps` never fails on them: a
 value orjson cannot encode is degraded on its own, leaving the rest of the answer intact: an integer beyond 64
 bits becomes its exact decimal digits as a string, a lone surrogate its ``\\udXXX`` escape, a non-string key
@@ -201,5 +204,13 @@ def loads_event_data(text: str | bytes) -> dict[str, Any]:
 
 
 def dumps_text(value: Any) -> str:
-    """Compact JSON text, as the SQLite and Redis stores write params, results and event data."""
-    return json.dumps(value, separators=(",", ":"))
+    """Compact JSON text, as the SQL and Redis stores write params, results and event data (and search params):
+    characters as they are, not ``\\uXXXX`` escapes, except for a lone surrogate from a value stored before
+    the door refused them (no UTF-8 encoder takes one), which keeps its escape."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"))
+    return text

@@ -1,5 +1,5 @@
 """Text every store takes alike, on every backend: NUL (U+0000) refused in what a caller names or looks up and
-replaced in what a job says, and one bound on a message's length."""
+replaced in what a job says, one bound on a message's length, and search over params with their real characters."""
 
 from __future__ import annotations
 
@@ -119,3 +119,25 @@ def test_a_huge_message_is_stored_cut_with_a_marker(store: Store) -> None:
     kept = store.create_job("Import", "me")
     assert store.add_info_message(kept.id, short)
     assert store.require_job(kept.id).info_messages[0].message == short
+
+
+def test_search_matches_non_ascii_params_and_not_their_json_escapes(store: Store) -> None:
+    vote = store.create_job("Poll", "maria", {"title": "Äänestys", "n": 3})
+    city = store.create_job("Trip", "sam", {"to": "北京"})
+    plain = store.create_job("Import", "bob", {"file": "orders.csv"})
+    store.add_info_message(plain.id, "Loaded 37 rows")
+    store.complete_job(vote.id)
+
+    def ids(text: str) -> list[str]:
+        return [job.id for job in store.search_jobs(text)]
+
+    assert ids("änestys") == [vote.id]  # inside the word: the same letters, whatever the case folding
+    if store.scheme != "sqlite":  # SQLite's LIKE folds the case of ASCII letters only (docs/search.md)
+        assert ids("ÄÄNESTYS") == ids("äänestys") == [vote.id]
+    assert ids("北京") == [city.id]
+    assert ids("orders.csv") == [plain.id]
+    # What an escape would have put in the stored text matches nothing.
+    assert ids("\\") == []
+    assert ids("u00") == []
+    assert ids("u00c4") == []
+    assert ids("u5317") == []

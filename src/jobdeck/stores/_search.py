@@ -13,12 +13,12 @@ through its list steps, reading messages only for jobs whose head did not alread
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._json import dumps_text
 from ..errors import InvalidArgumentError
 from ..model import TERMINAL, JobInfo, JobStatus, PastCursor
 from ._checks import check_text
@@ -95,7 +95,8 @@ def parse_prefix(prefix: object) -> str:
 
 
 def _params_text(job: JobInfo) -> str:
-    return json.dumps(job.params, ensure_ascii=False).lower() if job.params is not None else ""
+    # The very text the SQL stores keep and match (``null`` for none), so that every store finds the same jobs.
+    return dumps_text(job.params).lower()
 
 
 def head_misses(job: JobInfo, words: tuple[str, ...]) -> list[str]:
