@@ -9,7 +9,17 @@ import orjson
 import pytest
 
 from jobdeck import InvalidArgumentError
-from jobdeck._json import INT_MAX, INT_MIN, MAX_DEPTH, check_json, dumps, json_problem, loads_stored, safe_text
+from jobdeck._json import (
+    INT_MAX,
+    INT_MIN,
+    MAX_DEPTH,
+    check_json,
+    dumps,
+    dumps_text,
+    json_problem,
+    loads_stored,
+    safe_text,
+)
 
 BIG = 1237940039285380274899124224  # beyond 64 bits: orjson refuses it, json takes it
 
@@ -89,3 +99,13 @@ def test_safe_text() -> None:
     assert safe_text("plain") == "plain"
     assert safe_text("grüße") == "grüße"
     assert safe_text("x\udc80y") == "x\\udc80y"
+
+
+def test_stored_json_text_keeps_real_characters_and_escapes_only_what_utf8_cannot_hold() -> None:
+    assert dumps_text({"title": "Äänestys", "to": "北京"}) == '{"title":"Äänestys","to":"北京"}'
+    assert dumps_text(["a\x00b", 'q"\\']) == '["a\\u0000b","q\\"\\\\"]'  # control characters stay escaped
+    # A lone surrogate from a value stored before the door refused them: no UTF-8 encoder (no store) takes it raw.
+    legacy = {"name": "Ä\udc80"}
+    text = dumps_text(legacy)
+    assert text == '{"name":"\\u00c4\\udc80"}' and text.isascii()
+    assert loads_stored(text) == legacy

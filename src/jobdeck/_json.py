@@ -7,6 +7,13 @@ So the door is narrower than either: :func:`check_json` accepts a value only if 
 returns it *normalised* (a JSON round trip: tuples become lists, keys strings, subclasses plain types), so that
 the memory store keeps exactly what SQLite and Redis would give back, and not the caller's mutable object.
 
+Where the caller asks (``check_json(..., nul=False)``: params, which a request sends), a string or key holding
+U+0000 is refused too, as in every other text a request sends; results keep it (JSON text writes it as the escape
+``\\u0000``, which every store keeps).
+
+Stored JSON text keeps its characters as they are (``ensure_ascii=False``): a search compares words with that text,
+and ``\\u00c4`` would neither match ``Ä`` nor fail to match ``u00``.
+
 Values already stored by an older version may still be outside that door. :func:`dumps` never fails on them: a
 value orjson cannot encode is degraded on its own, leaving the rest of the answer intact: an integer beyond 64
 bits becomes its exact decimal digits as a string, a lone surrogate its ``\\udXXX`` escape, a non-string key
@@ -50,7 +57,12 @@ def safe_text(text: str) -> str:
     return text
 
 
-def _text_problem(text: str) -> str | None:
+_NUL_PROBLEM = "contains a NUL character (U+0000), which jobdeck does not take here"
+
+
+def _text_problem(text: str, nul: bool = True) -> str | None:
+    if not nul and "\x00" in text:
+        return _NUL_PROBLEM
     if text.isascii():
         return None
     try:
@@ -60,7 +72,7 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
-def _scalar_problem(value: object) -> str | None:
+def _scalar_problem(value: object, nul: bool = True) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -70,19 +82,19 @@ def _scalar_problem(value: object) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{value} is not a JSON number"
     if isinstance(value, str):
-        return _text_problem(value)
+        return _text_problem(value, nul)
     return f"a value of type {type(value).__name__} is not JSON (use objects, arrays, strings, numbers, booleans, null)"
 
 
-def json_problem(value: Any, name: str = "value") -> str | None:
+def json_problem(value: Any, name: str = "value", *, nul: bool = True) -> str | None:
     """The first place where ``value`` is not JSON that jobdeck can store and serve, as ``"name.a[2]: why"``;
-    None when there is none."""
+    None when there is none. ``nul=False``: a string or key holding U+0000 is a problem too."""
     stack: list[tuple[Any, str, int]] = [(value, name, 0)]
     on_path: dict[int, int] = {}  # id of a container being walked -> depth (a cycle is a container seen above)
     while stack:
         item, where, depth = stack.pop()
         if isinstance(item, _SCALARS):
-            problem = _scalar_problem(item)
+            problem = _scalar_problem(item, nul)
             if problem is not None:
                 return f"{where}: {problem}"
             continue
@@ -97,7 +109,7 @@ def json_problem(value: Any, name: str = "value") -> str | None:
         if isinstance(item, dict):
             children = []
             for key, child in item.items():
-                why = (_scalar_problem(key) if isinstance(key, _SCALARS)
+                why = (_scalar_problem(key, nul) if isinstance(key, _SCALARS)
                        else f"a key of type {type(key).__name__} is not JSON (keys are strings)")
                 if why is not None:
                     return f"{where}: key {repr(key)[:60]}: {why}"
@@ -108,10 +120,11 @@ def json_problem(value: Any, name: str = "value") -> str | None:
     return None
 
 
-def check_json(value: Any, name: str) -> Any:
+def check_json(value: Any, name: str, *, nul: bool = True) -> Any:
     """``value`` normalised by a JSON round trip, or InvalidArgumentError naming the first place that is not
-    JSON jobdeck can store and serve (see the module docstring)."""
-    if value is None or isinstance(value, bool) or (isinstance(value, str) and not _text_problem(value)):
+    JSON jobdeck can store and serve (see the module docstring). ``nul=False`` also refuses U+0000 in any
+    string or key (request input: params)."""
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not _text_problem(value, nul)):
         return value
     try:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"))
@@ -122,6 +135,11 @@ def check_json(value: Any, name: str) -> Any:
     except (TypeError, ValueError, RecursionError):
         problem = json_problem(value, name)
         raise InvalidArgumentError(f"{name} must be JSON: {problem or 'it cannot be encoded'}", name) from None
+    # json writes U+0000 as the escape \u0000 (and a backslash as \\): only a hit here needs the walk that names it
+    if not nul and "\\u0000" in text:
+        problem = json_problem(normal, name, nul=False)
+        if problem is not None:
+            raise InvalidArgumentError(problem, name)
     return normal
 
 
@@ -186,5 +204,13 @@ def loads_event_data(text: str | bytes) -> dict[str, Any]:
 
 
 def dumps_text(value: Any) -> str:
-    """Compact JSON text, as the SQLite and Redis stores write params, results and event data."""
-    return json.dumps(value, separators=(",", ":"))
+    """Compact JSON text, as the SQL and Redis stores write params, results and event data (and search params):
+    characters as they are, not ``\\uXXXX`` escapes, except for a lone surrogate from a value stored before
+    the door refused them (no UTF-8 encoder takes one), which keeps its escape."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"))
+    return text

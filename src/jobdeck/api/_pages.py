@@ -148,8 +148,9 @@ READY_TIMEOUT = 2.0
 
 
 def healthz_router(deck: Deck) -> APIRouter:
-    """``/healthz``: the server answers (liveness). ``/readyz``: it can also reach its store (readiness), else 503.
-    Both are open (no credentials) and say nothing about jobs."""
+    """``/healthz``: the server answers (liveness). ``/readyz``: its store can serve a step now (readiness: a round
+    trip through the store's own pool and transactions, :meth:`Store.ping <jobdeck.Store.ping>`), else 503. Both
+    are open (no credentials) and say nothing about jobs."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -160,7 +161,7 @@ def healthz_router(deck: Deck) -> APIRouter:
     async def readyz() -> Response:
         try:
             with anyio.fail_after(READY_TIMEOUT):
-                await deck.call(deck.store.read_events, None)
+                await deck.call(deck.store.ping)
         except TimeoutError:
             return json_response({"status": "unavailable", "store": f"no answer within {READY_TIMEOUT:g}s"}, 503)
         except Exception as exc:  # any failure to reach the store means "not ready", never a 500

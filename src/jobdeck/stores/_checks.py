@@ -1,4 +1,15 @@
-"""Argument checks shared by every store: ids, texts, JSON values, progress figures, times."""
+"""Argument checks shared by every store: ids, texts, JSON values, progress figures, times.
+
+Every store takes the same text, so that one request gets the same answer whatever the backend. U+0000 (NUL),
+which PostgreSQL cannot keep in a text column and which SQLite's string functions stop at, is handled here once:
+
+- in what a request or a caller names or looks up -- ids, job types, authors, owners, search words, claim names,
+  params -- it is refused with an :class:`~jobdeck.errors.InvalidArgumentError` naming the argument (the API
+  answers 400): such a value is a mistake, and guessing what was meant would store something nobody sent;
+- in job text -- messages, failure and abort reasons -- it is replaced by U+FFFD (the replacement character), and
+  the text is cut to :data:`~jobdeck.model.MAX_MESSAGE_CHARS` (:func:`~jobdeck.model.clip_message`): what a job
+  says is kept, as well as it can be, rather than lose the job's outcome to one character or one huge dump.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +18,14 @@ import os
 import socket
 import uuid
 from datetime import datetime
+from typing import Any
 
 from .._json import check_json, safe_text
 from ..errors import InvalidArgumentError
-from ..model import parse_time
+from ..model import clip_message, parse_time
 
-__all__ = ["EXTERNAL_OWNER", "TimeLike", "as_timestamp", "check_id", "check_json", "check_progress", "check_text",
-           "new_owner_token", "redact_url"]
+__all__ = ["EXTERNAL_OWNER", "TimeLike", "as_timestamp", "check_id", "check_json", "check_message", "check_params",
+           "check_progress", "check_text", "new_owner_token", "redact_url"]
 
 TimeLike = float | int | str | datetime
 # The owner of a job of an external type: its work runs elsewhere and reports over HTTP.
@@ -38,20 +50,43 @@ def as_timestamp(value: TimeLike | None, name: str) -> float | None:
         f"{name} must be a time (ISO string, datetime or POSIX seconds), got {type(value).__name__}")
 
 
-def check_id(job_id: object) -> str:
+def check_id(job_id: object, name: str = "id") -> str:
     if not isinstance(job_id, str) or not job_id:
-        raise InvalidArgumentError(f"job id must be a non-empty string, got {job_id!r}")
+        raise InvalidArgumentError(f"job {name} must be a non-empty string, got {job_id!r}", name)
+    if "\x00" in job_id:
+        raise InvalidArgumentError(f"job {name} {job_id[:80]!r} contains a NUL character (U+0000); no job has one",
+                                   name)
     return job_id
 
 
 def check_text(text: object, name: str = "message") -> str:
-    """A string every store and encoder takes: lone surrogates (not valid Unicode) are refused."""
+    """A string every store and encoder takes, as a request or a caller names something (a job type, an author):
+    lone surrogates (not valid Unicode) and NUL characters are refused, naming ``name``."""
     if not isinstance(text, str):
         raise InvalidArgumentError(f"{name} must be a string, got {type(text).__name__}", name)
+    if "\x00" in text:
+        raise InvalidArgumentError(f"{name} {text[:80]!r} contains a NUL character (U+0000), which no store keeps",
+                                   name)
     if not text.isascii() and safe_text(text) is not text:
         raise InvalidArgumentError(f"{name} contains a lone surrogate (not valid Unicode text): {text[:80]!r}",
                                    name)
     return text
+
+
+def check_message(text: object, name: str = "message") -> str:
+    """Job text as every store keeps it (a message, a failure or abort reason): NUL characters replaced by
+    U+FFFD, cut to :data:`~jobdeck.model.MAX_MESSAGE_CHARS` with a visible marker; not a string, or lone
+    surrogates, is refused (InvalidArgumentError naming ``name``)."""
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"{name} must be a string, got {type(text).__name__}", name)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return check_text(clip_message(text), name)
+
+
+def check_params(params: Any) -> Any:
+    """Params as :func:`check_json` takes them, and without NUL in any string or key (request input)."""
+    return check_json(params, "params", nul=False)
 
 
 def check_progress(value: object) -> float:

@@ -7,14 +7,26 @@ none is held across an ``await`` or an HTTP answer, which run in other code enti
 server dropped (a restart, a failover) is noticed before it is handed out (its socket turned readable) and
 replaced, so a restart costs no caller an error once the server is back. While the server is down every step
 raises :class:`StoreError` within ``connect_timeout``.
+
+A connection that saw an error is closed, never handed out again: an error inside a pipeline can leave psycopg's
+cache of prepared statements out of step with the server (a later step then fails with ``prepared statement
+"_pg3_N" does not exist``), and a connection whose rollback failed may be mid-transaction. Only a refusal of
+jobdeck's own after a clean ``ROLLBACK`` (JobConflictError, JobNotFoundError) keeps it. A data error (a value
+the server cannot store, say) is :class:`InvalidArgumentError`, never the ``StoreError`` of an outage.
+
+After ``fork()`` a child never touches its parent's connections (their sockets are shared with the parent, and a
+word from the child on one, even libpq's goodbye when it is freed, would break the parent's session): they are
+pointed at ``/dev/null`` and kept, and the child opens its own pool on first use.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import select
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -24,7 +36,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import InvalidArgumentError, StoreError
+from ..errors import InvalidArgumentError, JobdeckError, StoreError
 from ._checks import redact_url as redact
 
 __all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
@@ -40,6 +52,11 @@ OPTIONS = {
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _RETRYABLE = (pgerrors.DeadlockDetected, pgerrors.SerializationFailure)
+# Every connection this module opened that may still be open, and (in a forked child) what the parent left behind,
+# kept referenced so that nothing frees it and makes libpq say goodbye on the parent's socket.
+_opened: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+_inherited: list[object] = []
 
 
 def split_options(url: str) -> tuple[str, dict[str, Any]]:
@@ -94,7 +111,9 @@ def explain(exc: BaseException, shown: str, password: str | None) -> StoreError:
 def connect(url: str, shown: str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
     """One autocommit connection, or one clear StoreError."""
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout)), **kwargs)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout)), **kwargs)
+        _opened.add(conn)
+        return conn
     except psycopg.ProgrammingError as exc:  # a malformed URL or option
         raise StoreError(f"bad PostgreSQL URL {shown}: {_one_line(exc, urlsplit(url).password)}") from None
     except psycopg.Error as exc:
@@ -109,17 +128,44 @@ class Pool:
             raise StoreError(f"PostgreSQL pool_size must be a positive integer, got {size!r}")
         self.shown = shown
         self.timeout = timeout
+        self._url = url
+        self._size = size
         self._password = urlsplit(url).password
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, round(timeout))}
+        self._kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": max(1, round(timeout))}
         if not prepare:
-            kwargs["prepare_threshold"] = None
-        # reconnect_timeout=0: a connection that cannot be re-made is given up at once instead of retried with
-        # a growing back-off (seconds apart after an outage); the pool makes a new one when a step needs it, so
-        # the store is back as soon as the server is.
-        self._pool = ConnectionPool(url, min_size=1, max_size=size, kwargs=kwargs, timeout=timeout, check=_alive,
-                                    reconnect_timeout=0, open=False, name="jobdeck")
-        self._pool.open(wait=False)
+            self._kwargs["prepare_threshold"] = None
+        self._lock = threading.Lock()
+        self._conns: ConnectionPool | None = None
+        self._closed = False
+        self._connections()
         self.borrowed = threading.local()  # a caller's own connection (PostgresStore.using)
+        _pools.add(self)
+
+    def _connections(self) -> ConnectionPool:
+        """The pool, opened on first use (again in a forked child)."""
+        conns = self._conns
+        if conns is not None:
+            return conns
+        with self._lock:
+            if self._conns is None:
+                if self._closed:
+                    raise StoreError(f"PostgreSQL store {self.shown} is closed")
+                # reconnect_timeout=0: a connection that cannot be re-made is given up at once instead of retried
+                # with a growing back-off (seconds apart after an outage); the pool makes a new one when a step
+                # needs it, so the store is back as soon as the server is.
+                conns = ConnectionPool(self._url, min_size=1, max_size=self._size, kwargs=self._kwargs,
+                                       timeout=self.timeout, check=_alive, configure=_opened.add,
+                                       reconnect_timeout=0, open=False, name="jobdeck")
+                conns.open(wait=False)
+                self._conns = conns
+            return self._conns
+
+    def _forked(self) -> None:
+        """In a forked child: leave the parent's pool alone (see the module docstring); open one on first use."""
+        self._lock = threading.Lock()
+        if self._conns is not None:
+            _inherited.append(self._conns)
+            self._conns = None
 
     def run(self, body: Callable[[psycopg.Connection[Any]], T], *, read_only: bool = False,
             durable: bool = True) -> T:
@@ -135,7 +181,7 @@ class Pool:
             return self._errors(lambda: body(own))
         for attempt in range(3):
             try:
-                with self._pool.connection() as conn:
+                with self._connections().connection() as conn:
                     try:
                         with conn.pipeline():
                             if read_only:
@@ -147,9 +193,9 @@ class Pool:
                             result = body(conn)
                             conn.execute(b"COMMIT")
                         return result
-                    except BaseException:
-                        if not conn.broken and conn.info.transaction_status:
-                            conn.execute(b"ROLLBACK")
+                    except BaseException as exc:
+                        if not _rolled_back(conn, exc):
+                            conn.close()  # the pool drops a closed connection and opens another
                         raise
             except PoolTimeout:
                 raise StoreError(f"PostgreSQL store {self.shown}: no connection within {self.timeout:g}s (is the "
@@ -167,8 +213,12 @@ class Pool:
         if own is not None:
             return self._errors(lambda: own.execute(statement, args).fetchall())
         try:
-            with self._pool.connection() as conn:
-                return conn.execute(statement, args).fetchall()
+            with self._connections().connection() as conn:
+                try:
+                    return conn.execute(statement, args).fetchall()
+                except BaseException:
+                    conn.close()  # not trusted again (see the module docstring)
+                    raise
         except PoolTimeout:
             raise StoreError(f"PostgreSQL store {self.shown}: no connection within {self.timeout:g}s (is the "
                              "server up? the store reconnects by itself)") from None
@@ -178,9 +228,13 @@ class Pool:
     def maintain(self, statement: bytes) -> None:
         """Run a maintenance command (VACUUM) outside any transaction; failures are logged, never raised."""
         try:
-            with self._pool.connection(timeout=self.timeout) as conn:
-                conn.execute(statement)
-        except (psycopg.Error, PoolTimeout) as exc:
+            with self._connections().connection(timeout=self.timeout) as conn:
+                try:
+                    conn.execute(statement)
+                except BaseException:
+                    conn.close()
+                    raise
+        except (psycopg.Error, PoolTimeout, StoreError) as exc:
             logger.warning("maintenance of the store's tables failed: %s", _one_line(exc, self._password))
 
     def _errors(self, call: Callable[[], T]) -> T:
@@ -189,11 +243,57 @@ class Pool:
         except psycopg.Error as exc:
             raise self._store_error(exc) from exc
 
-    def _store_error(self, exc: BaseException) -> StoreError:
-        return StoreError(f"PostgreSQL store {self.shown}: {type(exc).__name__}: {_one_line(exc, self._password)}")
+    def _store_error(self, exc: BaseException) -> StoreError | InvalidArgumentError:
+        text = f"PostgreSQL store {self.shown}: {type(exc).__name__}: {_one_line(exc, self._password)}"
+        if isinstance(exc, psycopg.DataError):  # a value the server cannot take: that value's problem, no outage
+            return InvalidArgumentError(f"{text} (the value cannot be stored)")
+        return StoreError(text)
 
     def close(self) -> None:
-        self._pool.close(timeout=5)
+        with self._lock:
+            self._closed = True
+            conns, self._conns = self._conns, None
+        if conns is not None:
+            conns.close(timeout=5)
+
+
+def _rolled_back(conn: psycopg.Connection[Any], exc: BaseException) -> bool:
+    """After a step failed with ``exc``: roll back, and say whether the connection may serve again -- only after
+    one of jobdeck's own refusals and a clean rollback (see the module docstring)."""
+    if not isinstance(exc, JobdeckError) or conn.broken:
+        return False
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute(b"ROLLBACK")
+    except psycopg.Error:
+        return False
+    return conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def _disown(conn: psycopg.Connection[Any]) -> None:
+    """In a forked child: point the parent's connection's socket at /dev/null (the fd stays taken, so nothing
+    new reuses its number) and keep the object, so that no word of the child's reaches the parent's session."""
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.Error:
+        return  # closed: nothing shared any more
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+    _inherited.append(conn)
+
+
+def _after_fork_in_child() -> None:
+    for conn in list(_opened):
+        _disown(conn)
+    _opened.clear()
+    for pool in list(_pools):
+        pool._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _alive(conn: psycopg.Connection[Any]) -> None:
@@ -231,6 +331,7 @@ class Listener:
         while not self._closed.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=max(1, round(self._timeout))) as conn:
+                    _opened.add(conn)
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self.healthy, pause = True, 0.05
                     self._on_wake()

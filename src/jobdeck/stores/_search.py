@@ -13,14 +13,15 @@ through its list steps, reading messages only for jobs whose head did not alread
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._json import dumps_text
 from ..errors import InvalidArgumentError
 from ..model import TERMINAL, JobInfo, JobStatus, PastCursor
+from ._checks import check_text
 
 if TYPE_CHECKING:
     from .base import Store
@@ -54,7 +55,12 @@ class SearchQuery:
     def build(cls, text: str | None, job_type: str | None, statuses: Iterable[JobStatus | str] | None,
               limit: int, before: PastCursor | str | None = None) -> SearchQuery:
         if text is not None and not isinstance(text, str):
-            raise InvalidArgumentError(f"search text must be a string, got {type(text).__name__}")
+            raise InvalidArgumentError(f"search text must be a string, got {type(text).__name__}", "q")
+        if text is not None and "\x00" in text:
+            raise InvalidArgumentError(f"search text (q) {text[:80]!r} contains a NUL character (U+0000), which no "
+                                       "job text holds", "q")
+        if job_type is not None:
+            check_text(job_type, "job_type")
         words = tuple(dict.fromkeys((text or "").lower().split()))
         if len(words) > MAX_WORDS:
             raise InvalidArgumentError(f"search text has {len(words)} words; at most {MAX_WORDS} are allowed")
@@ -89,7 +95,8 @@ def parse_prefix(prefix: object) -> str:
 
 
 def _params_text(job: JobInfo) -> str:
-    return json.dumps(job.params, ensure_ascii=False).lower() if job.params is not None else ""
+    # The very text the SQL stores keep and match (``null`` for none), so that every store finds the same jobs.
+    return dumps_text(job.params).lower()
 
 
 def head_misses(job: JobInfo, words: tuple[str, ...]) -> list[str]:

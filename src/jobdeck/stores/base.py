@@ -26,7 +26,17 @@ from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..events import EventBatch
 from ..model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..operations import OperationTree
-from ._checks import EXTERNAL_OWNER, TimeLike, as_timestamp, check_id, check_json, check_progress, check_text
+from ._checks import (
+    EXTERNAL_OWNER,
+    TimeLike,
+    as_timestamp,
+    check_id,
+    check_json,
+    check_message,
+    check_params,
+    check_progress,
+    check_text,
+)
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
 from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
@@ -234,6 +244,11 @@ class Store(ABC):
     def flush(self) -> None:
         """Write out anything coalesced in memory (backends that batch progress writes override this)."""
 
+    def ping(self) -> None:
+        """One round trip through the way this store serves its steps (its pool, its transactions): returns when
+        it can serve now, raises (StoreError) when it cannot. For readiness checks (``/readyz``)."""
+        self.read_events(None)
+
     # ------------------------------------------------------------------ observers and claims
 
     def add_observer(self, fn: Callable[[Transition], None]) -> None:
@@ -279,7 +294,7 @@ class Store(ABC):
         if not isinstance(name, str) or not name or len(name) > 1000:
             raise InvalidArgumentError(
                 f"claim name must be a non-empty string of at most 1000 characters, got {name!r}")
-        return self._claim(name, holder, time.time(), keep)
+        return self._claim(check_text(name, "claim name"), check_text(holder, "holder"), time.time(), keep)
 
     def _changed(self, job_id: str, change: Change, reaped: bool = False) -> bool:
         """``_change`` with emit, then observers see the job if it turned terminal (or the reaper re-queued it)."""
@@ -317,12 +332,14 @@ class Store(ABC):
         are already active (queued ones included) -- checked and inserted atomically, also across processes.
         ``rerun_of``: the id of the job this one re-runs."""
         if rerun_of is not None:
-            check_id(rerun_of)
+            check_id(rerun_of, "rerun_of")
         if not isinstance(job_type, str) or not job_type.strip():
             raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}", "job_type")
         check_text(job_type, "job_type")
         check_text(author, "author")
-        params = check_json(params, "params")
+        if owner is not None:
+            check_text(owner, "owner")
+        params = check_params(params)
         now = time.time()
         job = JobInfo(
             id=str(uuid.uuid4()),
@@ -349,7 +366,7 @@ class Store(ABC):
         Returns the claimed job (without messages), or None if it is no longer queued (aborted while it waited,
         failed as lost, or claimed by another worker): the worker must then drop it.
         """
-        check_text(owner)
+        check_text(owner, "owner")
         claimed: list[JobInfo] = []
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
@@ -371,7 +388,7 @@ class Store(ABC):
 
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job with its messages, or None if no such job exists (any more)."""
-        if not isinstance(job_id, str):
+        if not isinstance(job_id, str) or "\x00" in job_id:  # no job has such an id (and some stores refuse it)
             return None
         return self._read(job_id, None)
 
@@ -395,6 +412,8 @@ class Store(ABC):
     def get_active_jobs(self, job_type: str | None = None, *, messages: Messages = True) -> list[JobInfo]:
         """Active jobs (queued, running, aborting), oldest (first created) first. ``messages``: True all, False
         none, N the newest N of each kind."""
+        if job_type is not None:
+            check_text(job_type, "job_type")
         return self._query_active(job_type, message_view(messages))
 
     def get_past_jobs(
@@ -434,6 +453,8 @@ class Store(ABC):
             types = frozenset(job_type)
             if not all(isinstance(t, str) for t in types):
                 raise InvalidArgumentError(f"job_type must be a string or strings, got {sorted(map(repr, types))}")
+        for one in types or ():
+            check_text(one, "job_type")
         wanted: frozenset[JobStatus] | None = None
         if statuses is not None:
             if isinstance(statuses, str):
@@ -543,17 +564,20 @@ class Store(ABC):
         return self._set_progress(check_id(job_id), check_progress(value), operation, time.time(), operations)
 
     def add_message(self, job_id: str, kind: MessageType | str, text: str) -> bool:
-        message = JobMessage(MessageType(kind), check_text(text), time.time())
+        """Append to an active job's log (False if it already finished). Every message is stored as
+        :func:`~jobdeck.stores._checks.check_message` makes it: cut to ``MAX_MESSAGE_CHARS`` with a marker, NUL
+        characters replaced by U+FFFD."""
+        message = JobMessage(MessageType(kind), check_message(text), time.time())
         return self._add_message(check_id(job_id), message)
 
     def add_info_message(self, job_id: str, text: str) -> bool:
-        return self._add_message(check_id(job_id), JobMessage(MessageType.INFO, check_text(text), time.time()))
+        return self._add_message(check_id(job_id), JobMessage(MessageType.INFO, check_message(text), time.time()))
 
     def add_warning_message(self, job_id: str, text: str) -> bool:
-        return self._add_message(check_id(job_id), JobMessage(MessageType.WARNING, check_text(text), time.time()))
+        return self._add_message(check_id(job_id), JobMessage(MessageType.WARNING, check_message(text), time.time()))
 
     def add_error_message(self, job_id: str, text: str) -> bool:
-        return self._add_message(check_id(job_id), JobMessage(MessageType.ERROR, check_text(text), time.time()))
+        return self._add_message(check_id(job_id), JobMessage(MessageType.ERROR, check_message(text), time.time()))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -571,9 +595,9 @@ class Store(ABC):
         return self._changed(check_id(job_id), change)
 
     def fail_job(self, job_id: str, error_message: str | None = None) -> bool:
-        """``failed``; ``error_message`` is added as an error message."""
+        """``failed``; ``error_message`` is added as an error message (as :meth:`add_message` stores one)."""
         if error_message is not None:
-            check_text(error_message, "error_message")
+            error_message = check_message(error_message, "error_message")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status.is_terminal:
@@ -590,16 +614,18 @@ class Store(ABC):
         ``by`` names who asked (kept as ``abortedBy``). True if the job is now aborting or was aborted while
         queued (a repeated request is a no-op), False if it already finished.
         """
+        said_reason = reason
         if reason is not None:
-            check_text(reason, "reason")
+            reason = check_message(reason, "reason")
         if by is not None:
             check_text(by, "by")
 
         who = f" by {by}" if by else ""
+        # Cut once, as a whole: a marker inside a marker would not say how much of the reason is missing.
+        said = check_message(f"Abort requested{who}: {said_reason or 'No message provided'}")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            requested = JobMessage(MessageType.WARNING, f"Abort requested{who}: {reason or 'No message provided'}",
-                                   now)
+            requested = JobMessage(MessageType.WARNING, said, now)
             if job.status is JobStatus.QUEUED:
                 job.status, job.abort_reason, job.abort_time, job.aborted_by = JobStatus.ABORTED, reason, now, by
                 job.end_time = job.last_activity_time = now
@@ -634,6 +660,8 @@ class Store(ABC):
 
     def heartbeat(self, job_id: str, owner: str | None = None) -> bool:
         """Say the process running the job is alive, even if the job reports nothing for a while."""
+        if owner is not None:
+            check_text(owner, "owner")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status.is_terminal or job.status is JobStatus.QUEUED:  # a queued job has no process yet
@@ -647,6 +675,8 @@ class Store(ABC):
 
     def cleanup_past_jobs(self, job_type: str | None = None) -> int:
         """Delete finished jobs of a type (all types if None); returns how many went."""
+        if job_type is not None:
+            check_text(job_type, "job_type")
         return len(self._delete_past(job_type))
 
     # ------------------------------------------------------------------ staleness
@@ -734,7 +764,7 @@ class Store(ABC):
     def fail_lost(self, job_id: str, reason: str) -> bool:
         """Fail a ``queued`` job that its task engine no longer holds (``reason`` says so); exactly once, and
         only while it is still queued (a worker may have claimed it meanwhile). True if it was failed."""
-        check_text(reason)
+        reason = check_message(reason, "reason")
 
         def change(job: JobInfo, now: float) -> list[JobMessage] | None:
             if job.status is not JobStatus.QUEUED:
@@ -760,6 +790,9 @@ class Store(ABC):
     # ------------------------------------------------------------------ helpers for backends
 
     def _not_found(self, job_id: str) -> JobNotFoundError:
+        # A lookup that found nothing by an id no job can have (a NUL in it) is the caller's mistake: raised here,
+        # so that the paths that skip check_id for speed (and backends' own lookups) answer as the checked ones do.
+        check_id(job_id)
         return JobNotFoundError(
             job_id, f"it may have been removed by cleanup or evicted: max_past_jobs={self.max_past_jobs}")
 

@@ -26,8 +26,10 @@ the other limits of :class:`~jobdeck.stores.base.Store`; anything else in the qu
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,6 +45,7 @@ from . import _pg_schema as pgs
 from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._checks import check_id
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._search import SearchQuery
@@ -60,6 +63,7 @@ _POLL_FAST, _POLL_SLOW = 0.05, 1.0
 PROGRESS_INTERVAL = 0.025
 _MAX_WAIT = 5.0
 _VACUUM_EVERY = 5_000  # writes through one store object between vacuums of the hot tables (a few pages each)
+_live: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 
 class PostgresStore(BufferedStore):
@@ -96,6 +100,7 @@ class PostgresStore(BufferedStore):
         self._event_cond = threading.Condition(threading.Lock())
         self._event_gen = 0
         self._writes = 0
+        _live.add(self)
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.where}>"
@@ -113,6 +118,17 @@ class PostgresStore(BufferedStore):
         if self._closed:
             raise StoreError(f"PostgreSQL store {self.where} is closed")
         return self._pool.run(body, read_only=read_only, durable=durable)
+
+    def ping(self) -> None:
+        # A pipelined transaction on a pooled connection, as every step runs (a bare socket check would not do).
+        self._run(lambda conn: conn.execute(self._q.newest_event).fetchall(), read_only=True)
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's listening thread is not here, and its locks may have been held at the
+        fork; the pool opens its own connections (see :mod:`._pg_connect`)."""
+        self._listener = None
+        self._listener_lock = threading.Lock()
+        self._event_cond = threading.Condition(threading.Lock())
 
     def _pool_one(self, statement: bytes, args: Any = None) -> list[tuple[Any, ...]]:
         if self._closed:
@@ -361,6 +377,7 @@ class PostgresStore(BufferedStore):
         return bool(rows)
 
     def _read_status(self, job_id: str) -> JobStatus | None:
+        check_id(job_id)  # get_status's first step here: the other paths checked the id before they came
         rows = self._pool_one(self._q.status, (job_id,))
         return JobStatus(rows[0][0]) if rows else None
 
@@ -437,3 +454,11 @@ class PostgresStore(BufferedStore):
         names = pgs.names_of({"schema": found.get("schema", "public"), "prefix": found.get("prefix", "jobdeck_")})
         shown = redact(url)
         return pgs.prepare(url, shown, names, float(found.get("connect_timeout", 5.0)), migrate=True)
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_live):
+        store._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
