@@ -174,6 +174,7 @@ class Notifier:
         self.sent = 0  # deliveries answered 2xx (for tests and logs)
         self.dropped = 0  # deliveries given up without an answer: queue full, refused address, pending at close
         self._seq = itertools.count()
+        self._count_lock = threading.Lock()
         self._senders = {url: _Sender(self, url) for url in dict.fromkeys(self.urls)}
         self._stop = threading.Event()
         self._drain = threading.Event()  # close(): read what the store has, then stop watching
@@ -225,8 +226,9 @@ class Notifier:
                 self._lost(delivery, f"at shutdown ({what})")
 
     def _lost(self, delivery: _Delivery, why: str) -> None:
-        self.dropped += 1
         logger.warning("notification of %s dropped %s", delivery.describe(), why)
+        with self._count_lock:  # the watcher thread, the senders' thread and close() all drop
+            self.dropped += 1  # after the line: whoever sees the count can find the line
 
     # ------------------------------------------------------------------ watching
 
