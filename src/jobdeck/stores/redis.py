@@ -12,6 +12,11 @@ Progress writes are coalesced and messages are written in batches, one Lua call 
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the SQLite store). Everything is stored
 as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in
 ``_redis_codec``.
+
+After ``fork()``, a store object the child inherited is usable there: redis-py's connection pool notices the new
+process id on its next use and opens new connections (it never closes the parent's sockets, which the child
+merely drops), and the write buffers start their threads again with fresh locks (``_flusher``).
+``tests/stores/test_fork_stores.py`` forks children that use the store while a thread of the parent does too.
 """
 
 from __future__ import annotations
