@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InvalidArgumentError
 from .stores.base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER
 
-__all__ = ["DEFAULT_PREFIX", "Settings", "check_notify_url", "default_store_url", "is_loopback"]
+__all__ = ["ALLOW_PRIVATE_FLAG", "DEFAULT_PREFIX", "Settings", "blocked_address", "check_notify_url",
+           "default_store_url", "is_loopback", "redact_target"]
 
 DEFAULT_PREFIX = "/api/admin/jobs"
 
@@ -44,6 +46,7 @@ _ENV: dict[str, str] = {
     "JOBDECK_NOTIFY": "notify",
     "JOBDECK_NOTIFY_SECRET": "notify_secret",
     "JOBDECK_NOTIFY_COMPLETED": "notify_completed",
+    "JOBDECK_NOTIFY_ALLOW_PRIVATE": "notify_allow_private",
     "JOBDECK_PUBLIC_URL": "public_url",
     "JOBDECK_MAX_PAST_JOBS": "max_past_jobs",
     "JOBDECK_MAX_PAST_AGE": "max_past_age",
@@ -83,6 +86,8 @@ class Settings:
     or spaces. ``max_past_jobs``, ``max_past_age`` (seconds) and ``max_messages`` (per kind and job) are the
     store's retention: they bound its size. ``metrics_port`` and ``metrics_addr`` are a worker's (``jobdeck
     worker``): where it serves its own Prometheus figures (the server serves them at ``/metrics``).
+    ``notify_allow_private`` lets webhooks go to this machine and to link-local, multicast and unspecified
+    addresses, which :func:`check_notify_url` refuses otherwise.
     """
 
     host: str = "127.0.0.1"
@@ -107,6 +112,7 @@ class Settings:
     notify: tuple[str, ...] = ()
     notify_secret: str | None = None
     notify_completed: tuple[str, ...] = ()
+    notify_allow_private: bool = False
     public_url: str | None = None
     max_past_jobs: int = DEFAULT_MAX_PAST_JOBS
     max_past_age: float | None = None
@@ -147,7 +153,7 @@ class Settings:
         if not isinstance(self.metrics_addr, str) or not self.metrics_addr.strip():
             raise InvalidArgumentError(f"metrics_addr must be a host address, got {self.metrics_addr!r}")
         for url in self.notify:
-            check_notify_url(url)
+            check_notify_url(url, allow_private=self.notify_allow_private)
         for name in ("max_past_jobs", "max_messages"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -191,12 +197,71 @@ class Settings:
         return cls(**values)
 
 
-def check_notify_url(url: str) -> str:
-    """A webhook URL for ``notify``: ``http(s)://...`` or ``slack+https://...``; ValueError otherwise."""
+# Where a webhook must not go unless the operator says so: this machine (a local Redis, the server itself),
+# link-local addresses (169.254.169.254 is the cloud metadata service), "this network", multicast. A webhook
+# target is named by whoever configures the server, but its answers and timing are visible to nobody else, so a
+# wrong or hostile URL can probe what only this machine reaches. Private ranges (10/8, 192.168/16, fc00::/7)
+# stay allowed: an internal alerting service is the usual receiver.
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+ALLOW_PRIVATE_FLAG = "--notify-allow-private (JOBDECK_NOTIFY_ALLOW_PRIVATE=1)"
+
+
+def blocked_address(address: str) -> str | None:
+    """Why a webhook may not go to this IP address by default (``"a loopback address"``), or None if it may."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
+    if ip.is_loopback:
+        return "a loopback address (this machine)"
+    if ip.is_link_local:
+        return "a link-local address (such as the cloud metadata service)"
+    if ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK):
+        return "an unspecified address (this machine)"
+    if ip.is_multicast:
+        return "a multicast address"
+    return None
+
+
+def check_notify_url(url: str, *, allow_private: bool = False) -> str:
+    """A webhook URL for ``notify``: ``http(s)://...`` or ``slack+https://...``; InvalidArgumentError otherwise.
+
+    Unless ``allow_private``, a host that is ``localhost`` or a loopback, link-local, unspecified or multicast
+    address is refused too (:func:`blocked_address`); a host name is checked again each time it is resolved,
+    when a notification is sent.
+    """
     target = url.removeprefix("slack+")
     if not target.startswith(("http://", "https://")) or len(target) < 10 or any(c.isspace() for c in url):
         raise InvalidArgumentError(f"notify URL must be http(s)://... or slack+https://..., got {url[:80]!r}")
+    try:
+        parts = urlsplit(target)
+        host, _ = parts.hostname or "", parts.port  # .port raises for a port out of range
+    except ValueError:
+        raise InvalidArgumentError(f"notify URL {redact_target(url)} has an invalid host or port") from None
+    if not host:
+        raise InvalidArgumentError(f"notify URL {redact_target(url)} names no host")
+    if not allow_private:
+        name = host.rstrip(".").lower()
+        local = name == "localhost" or name.endswith(".localhost")  # RFC 6761: always this machine
+        why = "this machine" if local else blocked_address(host)
+        if why is not None:
+            raise InvalidArgumentError(f"notify URL {redact_target(url)} points to {why}; webhooks go there only "
+                                       f"with {ALLOW_PRIVATE_FLAG}")
     return url
+
+
+def redact_target(url: str) -> str:
+    """A webhook URL as logs and errors show it: scheme, host and port only (paths of Slack's carry a secret)."""
+    try:
+        parts = urlsplit(url.removeprefix("slack+"))
+        port = f":{parts.port}" if parts.port is not None else ""
+        host = parts.hostname or "?"
+    except ValueError:
+        return "<invalid URL>"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}/..."
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -208,8 +273,6 @@ def _convert(raw: str, kind: Any) -> Any:
         return int(raw)
     if text in ("float", "float | None"):
         return float(raw)
-    if text == "tuple[str, ...]":
-        return tuple(item.strip() for item in raw.split(",") if item.strip())
     if text == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

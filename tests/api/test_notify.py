@@ -17,7 +17,7 @@ from jobdeck import JobRunner
 from jobdeck.api import create_app
 from jobdeck.api._notify import Notifier, sign
 from jobdeck.model import JobStatus
-from tests.api.conftest import PREFIX, TOKEN
+from tests.api.conftest import TOKEN
 from tests.conftest import wait_for
 from tests.serve_process import ServeProcess, clean_env, demo_args
 from tests.webhook_receiver import WebhookReceiver
@@ -34,7 +34,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 @pytest.fixture
 def notifier(runner: JobRunner, receiver: WebhookReceiver) -> Iterator[Notifier]:
     made = Notifier(runner.store, [f"{receiver.url}/hook", f"slack+{receiver.url}/slack"], secret=SECRET,
-                    completed=["Quick"], public_url="https://jobs.example.com", backoff=0.05)
+                    completed=["Quick"], public_url="https://jobs.example.com", backoff=0.05, allow_private=True)
     yield made
     made.close()
 
@@ -51,7 +51,7 @@ def test_failed_aborted_reaped_and_completed_jobs_are_sent(runner: JobRunner, re
     assert summary["event"] == "job.failed" and summary["id"] == boom.id and summary["jobType"] == "Boom"
     assert summary["status"] == "failed" and summary["author"] == "carol"
     assert summary["firstError"] == "RuntimeError: exploded on purpose"
-    assert summary["link"] == f"https://jobs.example.com{PREFIX}/single/{boom.id}/progress"
+    assert summary["link"] == f"https://jobs.example.com/jobs/{boom.id}"  # the job's dashboard page
     assert isinstance(summary["duration"], float) and summary["duration"] >= 0
     stamp = sent.headers["x-jobdeck-timestamp"]
     assert abs(int(stamp) - time.time()) < 60
@@ -87,7 +87,7 @@ def test_failed_aborted_reaped_and_completed_jobs_are_sent(runner: JobRunner, re
 
 def test_retried_with_backoff_then_delivered_once(runner: JobRunner) -> None:
     with WebhookReceiver(fail_first=2) as receiver:
-        notifier = Notifier(runner.store, [f"{receiver.url}/hook"], backoff=0.05)
+        notifier = Notifier(runner.store, [f"{receiver.url}/hook"], backoff=0.05, allow_private=True)
         create_app(runner=runner, token=TOKEN, notifier=notifier)
         job = runner.start("Boom", "a")
         wait_for(lambda: len(receiver.at("/hook")) == 1, what="the delivery after two failures")
@@ -100,11 +100,11 @@ def test_retried_with_backoff_then_delivered_once(runner: JobRunner) -> None:
 def test_a_slow_receiver_never_holds_a_job_up(runner: JobRunner) -> None:
     with WebhookReceiver() as receiver:
         receiver.hold.clear()  # every answer waits until released
-        notifier = Notifier(runner.store, [f"{receiver.url}/hook"], timeout=20)
+        notifier = Notifier(runner.store, [f"{receiver.url}/hook"], timeout=20, allow_private=True)
         create_app(runner=runner, token=TOKEN, notifier=notifier)
         first = runner.start("Boom", "a")
         assert runner.wait(first.id, 5).status is JobStatus.FAILED
-        wait_for(lambda: receiver.attempts == 0 and notifier._queue == [], what="the send to be under way")
+        wait_for(lambda: receiver.attempts == 0 and notifier.pending == 1, what="the send to be under way")
         second = runner.start("Quick", "a")  # the sender is stuck on the first; jobs go on regardless
         assert runner.wait(second.id, 5).status is JobStatus.COMPLETED
         receiver.hold.set()
@@ -127,7 +127,7 @@ def test_two_servers_on_one_store_deliver_each_once(tmp_path: Path) -> None:
         env = clean_env(JOBDECK_NOTIFY=f"{receiver.url}/env-hook")
         store = f"sqlite:///{tmp_path / 'jobs.db'}"
         args = demo_args(store, 100, "--notify", f"{receiver.url}/a-hook", "--notify", f"{receiver.url}/b-hook",
-                         "--notify-secret", SECRET)
+                         "--notify-secret", SECRET, "--notify-allow-private")
         servers = [ServeProcess(tmp_path, args, token=TOKEN, name=n, env=env).launch() for n in ("a", "b")]
         try:
             for server in servers:

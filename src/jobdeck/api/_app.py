@@ -129,10 +129,11 @@ def create_app(
         deck.mux.close()  # open streams end now instead of holding the server's shutdown up
         if deck.metrics is not None:
             store.remove_observer(deck.metrics.observe)
-        if notifier is not None:
-            await run_in_threadpool(notifier.close)
         if deck.shutdown_grace is not None and deck.runner is not None:
             await run_in_threadpool(deck.runner.shutdown, deck.shutdown_grace)
+        if notifier is not None:
+            # After the runner's shutdown: the jobs it fails for not stopping in time are notified too.
+            await run_in_threadpool(notifier.close)
 
     options: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI).parameters:
@@ -185,8 +186,9 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=site.forwarded_allow_ips)
     app.add_middleware(ResponseHeadersMiddleware, prefixes=(f"{prefix}/", "/static/"))
     if notifier is not None:
-        pages = [r.path for r in app.routes if isinstance(r, Route | APIRoute) and r.path.startswith("/jobs/{")]
-        notifier.job_path = "/jobs/{id}" if pages else prefix + "/single/{id}/progress"
+        # The job's dashboard page when there is a dashboard (the routers included above are not flattened into
+        # app.routes, so this is decided from ``ui``, not by looking for the page's route).
+        notifier.job_path = "/jobs/{id}" if ui else prefix + "/single/{id}/progress"
         notifier.start()
     app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix, site=site)
     app.add_middleware(AccessLogMiddleware)

@@ -57,7 +57,8 @@ def register(sub: Any) -> None:
                     "JOBDECK_* environment variables (JOBDECK_STORE, JOBDECK_TOKEN, JOBDECK_HOST, JOBDECK_PORT, "
                     "JOBDECK_STALE_AFTER, JOBDECK_PREFIX, JOBDECK_SHUTDOWN_GRACE, JOBDECK_FORWARDED_ALLOW_IPS, "
                     "JOBDECK_TRUSTED_ORIGINS, JOBDECK_VIEWER_TOKENS, JOBDECK_METRICS_TOKEN, JOBDECK_METRICS_PUBLIC, "
-                    "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, JOBDECK_PUBLIC_URL, "
+                    "JOBDECK_NOTIFY, JOBDECK_NOTIFY_SECRET, JOBDECK_NOTIFY_COMPLETED, "
+                    "JOBDECK_NOTIFY_ALLOW_PRIVATE, JOBDECK_PUBLIC_URL, "
                     "JOBDECK_MAX_PAST_JOBS, JOBDECK_MAX_PAST_AGE, JOBDECK_MAX_MESSAGES, JOBDECK_EXECUTOR, "
                     "JOBDECK_EXTERNAL_TYPES; lists separated by commas or spaces; JOBDECK_REPORT_SECRET signs "
                     "report tokens).",
@@ -97,6 +98,10 @@ def register(sub: Any) -> None:
                         help="sign notifications: X-Jobdeck-Signature = sha256 HMAC of '<timestamp>.<body>'")
     parser.add_argument("--notify-completed", action="append", metavar="TYPE",
                         help="also notify when a job of this type completes ('*': every type); repeatable")
+    parser.add_argument("--notify-allow-private", action="store_true", default=None,
+                        help="let --notify URLs reach this machine (localhost, 127.0.0.1, ::1) and link-local, "
+                             "unspecified or multicast addresses (169.254.169.254 is the cloud metadata service); "
+                             "refused by default, also when a host name resolves to one")
     parser.add_argument("--public-url", metavar="URL",
                         help="this server's address as users reach it, for links in notifications")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
@@ -146,7 +151,9 @@ def _settings(args: argparse.Namespace) -> Settings:
                                  metrics_public=args.metrics_public, max_past_jobs=args.max_past_jobs,
                                  max_past_age=args.max_past_age, max_messages=args.max_messages,
                                  notify=_listed(args.notify), notify_secret=args.notify_secret,
-                                 notify_completed=_listed(args.notify_completed), public_url=args.public_url,
+                                 notify_completed=_listed(args.notify_completed),
+                                 notify_allow_private=getattr(args, "notify_allow_private", None),
+                                 public_url=args.public_url,
                                  executor=getattr(args, "executor", None),
                                  external_types=tuple(args.external_types)
                                  if getattr(args, "external_types", None) else None)
@@ -165,7 +172,8 @@ def _notifier(settings: Settings, store: Store) -> Any:
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return Notifier(store, settings.notify, secret=settings.notify_secret, completed=settings.notify_completed,
-                    public_url=settings.public_url or f"http://{host}:{settings.port}")
+                    public_url=settings.public_url or f"http://{host}:{settings.port}",
+                    allow_private=settings.notify_allow_private)
 
 
 def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
@@ -369,5 +377,6 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
         lines.append(f"  metrics: {base}/metrics ({who})")
     if settings.notify:
         signed = "signed" if settings.notify_secret else "unsigned"
-        lines.append(f"  notifications: {len(settings.notify)} webhook(s), {signed}")
+        local = ", local targets allowed" if settings.notify_allow_private else ""
+        lines.append(f"  notifications: {len(settings.notify)} webhook(s), {signed}{local}")
     print("\n".join(lines), flush=True)

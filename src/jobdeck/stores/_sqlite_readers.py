@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,14 +29,18 @@ DEFAULT_READERS = 4
 class ReaderPool:
     """``with pool.snapshot() as conn:`` a read transaction on a pooled, query-only connection."""
 
-    def __init__(self, path: Path, busy_timeout: float, size: int = DEFAULT_READERS) -> None:
+    def __init__(self, path: Path, busy_timeout: float, size: int = DEFAULT_READERS, *,
+                 refused: str | None = None) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
         self._size = size
         self._idle: list[sqlite3.Connection] = []
+        self._busy: set[sqlite3.Connection] = set()  # checked out (known, so that abandon() can keep them)
         self._opened = 0
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
+        self._paused = False  # a fork is under way: no new checkouts
+        self._refused = refused  # why this pool may not be used at all (a child forked while the store was busy)
 
     def _open(self) -> sqlite3.Connection:
         # The writer's connection already created the file, upgraded its schema and turned on WAL (a property
@@ -48,30 +53,39 @@ class ReaderPool:
     def _checkout(self) -> sqlite3.Connection:
         with self._cond:
             while True:
-                if self._closed:
-                    raise StoreError(f"SQLite store {self.path} is closed")
+                if self._closed or self._refused is not None:
+                    raise StoreError(self._refused or f"SQLite store {self.path} is closed")
+                if self._paused:
+                    self._cond.wait()
+                    continue
                 if self._idle:
-                    return self._idle.pop()
+                    conn = self._idle.pop()
+                    self._busy.add(conn)
+                    return conn
                 if self._opened < self._size:
                     self._opened += 1
                     break
                 self._cond.wait()
         try:
-            return self._open()
+            conn = self._open()
         except sqlite3.Error as exc:
             with self._cond:
                 self._opened -= 1
                 self._cond.notify()
             raise StoreError(f"SQLite store {self.path}: cannot open a reader: {exc}") from exc
+        with self._cond:
+            self._busy.add(conn)
+        return conn
 
     def _checkin(self, conn: sqlite3.Connection, broken: bool) -> None:
         with self._cond:
+            self._busy.discard(conn)
             if self._closed or broken:
                 self._opened -= 1
                 conn.close()
             else:
                 self._idle.append(conn)
-            self._cond.notify()
+            self._cond.notify_all()  # a waiting checkout, or a fork waiting for the pool to be idle
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -93,6 +107,33 @@ class ReaderPool:
             raise
         finally:
             self._checkin(conn, broken)
+
+    def pause(self, timeout: float) -> bool:
+        """Before a fork: hold new reads back and wait up to ``timeout`` for those in progress to end. True when
+        none is left (call :meth:`resume` afterwards); False when some still run (and the pool is not paused)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._paused = True
+            while self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._paused = False
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def abandon(self) -> list[sqlite3.Connection]:
+        """In a forked child: every connection of this pool (idle, or checked out by a thread of the parent);
+        the pool is unusable afterwards. No lock is taken: one held by another thread at the fork would never be
+        released here."""
+        self._closed = True
+        return [*self._idle, *self._busy]
 
     def close(self) -> None:
         """Close idle connections now and busy ones when they are handed back."""

@@ -4,18 +4,25 @@
 
 Every step that touches several keys is atomic: creating a job (with its ``max_active`` check), progress and
 batches of messages run as Lua scripts; state changes, whose rules live in Python (:class:`~jobdeck.stores.base.Store`),
-read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying when another process changed the
-job in between -- so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
+read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying (a bounded number of times, with
+a jittered backoff, then a ``StoreError``) when another process changed the job in between -- so two processes
+cannot both start the last free slot, and two reapers cannot both fail a job.
 The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
 Progress writes are coalesced and messages are written in batches, one Lua call every few milliseconds
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the SQLite store). Everything is stored
 as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in
 ``_redis_codec``.
+
+After ``fork()``, a store object the child inherited is usable there: redis-py's connection pool notices the new
+process id on its next use and opens new connections (it never closes the parent's sockets, which the child
+merely drops), and the write buffers start their threads again with fresh locks (``_flusher``).
+``tests/stores/test_fork_stores.py`` forks children that use the store while a thread of the parent does too.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +51,11 @@ _MAX_BLOCK = 5.0  # one XREAD BLOCK stays well inside the socket timeout; caller
 _HEADS_PER_TRIP = 200
 _FULL_PER_TRIP = 4
 _MESSAGES_PER_TRIP = 6000
+# A state change reads the job under WATCH and writes it in MULTI/EXEC; when another client wrote the job in
+# between (a progress write, another change), it reads again, up to this many times, pausing a random part of a
+# doubling bound (first, longest) between attempts: about a second in all before it gives up with a StoreError.
+_WATCH_ATTEMPTS = 40
+_WATCH_PAUSE = (0.001, 0.05)
 
 
 
@@ -159,7 +171,10 @@ class RedisStore(BufferedStore):
         self._settle(job_id)  # a status change comes after the messages and progress sent before it
         key = self._job_key(job_id)
         with self._errors(), self._redis.pipeline(transaction=True) as pipe:
-            while True:
+            for attempt in range(_WATCH_ATTEMPTS):
+                if attempt:
+                    # Full jitter: processes that collided on this job do not collide again in step.
+                    time.sleep(random.uniform(0, min(_WATCH_PAUSE[1], _WATCH_PAUSE[0] * 2 ** attempt)))
                 try:
                     pipe.watch(key)
                     head: dict[str, str] = pipe.hgetall(key)  # type: ignore[assignment]
@@ -179,6 +194,9 @@ class RedisStore(BufferedStore):
                     break
                 except redis.WatchError:
                     continue  # someone changed the job meanwhile: read it again and re-decide
+            else:
+                raise StoreError(f"Redis store {self.url}: job {job_id} was changed by others during each of "
+                                 f"{_WATCH_ATTEMPTS} attempts to change it; nothing was changed, try again")
         self._status_seen(job_id, job.status)
         return True
 

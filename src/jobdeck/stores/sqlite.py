@@ -14,15 +14,26 @@ Progress writes are coalesced and messages are written in batches, one transacti
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the Redis store); status changes are written at
 once. Other processes learn about events by polling the
 ``events`` table every 50 ms.
+
+After ``fork()`` (a pre-forking worker pool), a store object the child inherited opens connections of its own
+on first use, with fresh locks: SQLite forbids using a connection across ``fork()``, and a lock that another
+thread of the parent held at that instant would never be released in the child. So that the child inherits no
+transaction in progress, the fork waits (up to ``busy_timeout`` plus a second) for the store's current write
+and reads to end, holding new ones back; the child then closes the inherited connections (idle: closing them
+there releases only the child's own view of the file's locks, and cannot checkpoint, as the parent holds its
+shared lock) before it opens its own. A store still busy at the end of that wait is refused in the child, with
+a StoreError saying to open a new store there.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -51,6 +62,10 @@ _UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constan
 _INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
 _POLL = 0.05  # how often wait_events looks for events written by other processes
 
+# Store objects of this process, for the fork hooks below; and connections a forked child inherited in use, which
+# it must neither use nor close (see the module doc).
+_live: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+_inherited: list[object] = []
 
 
 class SQLiteStore(BufferedStore):
@@ -63,12 +78,51 @@ class SQLiteStore(BufferedStore):
                  busy_timeout: float = 5.0, **limits: Any) -> None:
         super().__init__(progress_interval=progress_interval, message_interval=message_interval, **limits)
         self.path = check_path(path)
+        self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._conn = connect(self.path, busy_timeout)
+        self._conn: sqlite3.Connection | None = connect(self.path, busy_timeout)
         self._readers = ReaderPool(self.path, busy_timeout)
         # Wakes in-process wait_events readers at once; other processes' writes are found by polling.
         self._event_cond = threading.Condition(threading.Lock())
         self._event_gen = 0
+        self._quiet = False  # the last fork found the store idle (see _before_fork)
+        self._refused: str | None = None  # why this forked child may not use the store
+        _live.add(self)
+
+    # ------------------------------------------------------------------ fork
+
+    def _before_fork(self) -> None:
+        """Wait for the write and the reads in progress to end, and hold new ones back until the fork is done."""
+        bound = self._busy_timeout + 1.0
+        self._quiet = False
+        if self._lock.acquire(timeout=bound):
+            if self._readers.pause(bound):
+                self._quiet = True
+            else:
+                self._lock.release()
+
+    def _after_fork_in_parent(self) -> None:
+        if self._quiet:
+            self._quiet = False
+            self._readers.resume()
+            self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        """Fresh locks; the parent's connections closed (idle) or set aside (busy), new ones opened on first use."""
+        self._lock = threading.Lock()
+        self._event_cond = threading.Condition(threading.Lock())
+        if self._closed:
+            return
+        old, self._conn = self._conn, None
+        if not self._quiet:
+            self._refused = (f"SQLite store {self.path}: this process was forked while another thread was using "
+                             "the store; open a new SQLiteStore in the child")
+            _inherited.append((old, self._readers.abandon()))
+        else:
+            for conn in ([old] if old is not None else []) + self._readers.abandon():
+                with suppress(sqlite3.Error):
+                    conn.close()
+        self._readers = ReaderPool(self.path, self._busy_timeout, refused=self._refused)
 
     @classmethod
     def from_url(cls, url: str, **limits: Any) -> SQLiteStore:
@@ -103,8 +157,10 @@ class SQLiteStore(BufferedStore):
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction under the store lock; sqlite3 errors become one-line StoreErrors."""
         with self._lock:
-            if self._closed:
-                raise StoreError(f"SQLite store {self.path} is closed")
+            if self._closed or self._refused is not None:
+                raise StoreError(self._refused or f"SQLite store {self.path} is closed")
+            if self._conn is None:  # the first write in a forked child
+                self._conn = connect(self.path, self._busy_timeout)
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -410,4 +466,26 @@ class SQLiteStore(BufferedStore):
     def _close_backend(self) -> None:
         self._readers.close()
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+
+
+def _before_fork() -> None:
+    for store in list(_live):
+        if not store._closed:
+            store._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for store in list(_live):
+        store._after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_live):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -1,0 +1,65 @@
+"""What a webhook receiver gets: the job's summary (or Slack's message shape) and its signature.
+
+The sending (queues, retries, deadlines, which addresses) is :mod:`jobdeck.api._notify`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from ..model import JobInfo
+
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "job_summary", "sign", "slack_message"]
+
+SIGNATURE_HEADER = "X-Jobdeck-Signature"
+TIMESTAMP_HEADER = "X-Jobdeck-Timestamp"
+_MAX_ERROR = 2000
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 with ``secret`` over ``timestamp``, a dot, and the body."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def job_summary(job: JobInfo, event: str, link: str) -> dict[str, Any]:
+    """The JSON a webhook receives."""
+    first_error = job.error_messages[0].message[:_MAX_ERROR] if job.error_messages else None
+    end = job.end_time if job.end_time is not None else time.time()
+    return {
+        "event": f"job.{event}",
+        "jobType": job.job_type,
+        "id": job.id,
+        "status": job.status.value,
+        "author": job.author,
+        "duration": round(end - job.start_time, 3),
+        "firstError": first_error,
+        "abortReason": job.abort_reason,
+        "abortedBy": job.aborted_by,
+        "link": link,
+        "startTime": job.to_dict(messages=0)["startTime"],
+        "endTime": job.to_dict(messages=0)["endTime"],
+    }
+
+
+def _escape(text: str) -> str:
+    # Slack's mrkdwn: only these three are control characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(summary: dict[str, Any]) -> dict[str, Any]:
+    """Slack's incoming-webhook format: a ``text`` fallback and one section block."""
+    icon = {"job.failed": ":x:", "job.reaped": ":skull:", "job.aborted": ":octagonal_sign:"}.get(
+        summary["event"], ":white_check_mark:")
+    what = summary["event"].removeprefix("job.")
+    head = f"{summary['jobType']} {what} after {summary['duration']:.1f}s (by {summary['author']})"
+    lines = [f"{icon} *{_escape(head)}*", f"<{summary['link']}|job {summary['id'][:8]}>"]
+    if summary.get("firstError"):
+        lines.append(f"```{_escape(str(summary['firstError'])[:500])}```")
+    if summary.get("abortedBy"):
+        lines.append(_escape(f"aborted by {summary['abortedBy']}: {summary.get('abortReason') or 'no reason'}"))
+    return {"text": f"jobdeck: {head}", "blocks": [{"type": "section",
+                                                    "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]}
