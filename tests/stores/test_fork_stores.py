@@ -182,3 +182,34 @@ def test_a_sqlite_child_forked_during_a_read_longer_than_the_wait_refuses_clearl
         reader.join(10)
     use(store, "parent-after")  # the parent was not paused for good
     store.close()
+
+
+def test_a_memory_child_forked_while_another_thread_holds_the_lock_does_not_hang() -> None:
+    """The memory store's one lock, held by another thread at the instant of the fork, must not stay held in the
+    child (no thread there would ever release it)."""
+    from jobdeck.stores.memory import MemoryStore
+
+    store = MemoryStore()
+    kept = store.create_job("Kept", "parent").id
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # a store call in progress on another thread
+        with store._lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(10)
+    timer = threading.Timer(0.3, release.set)  # the call ends soon: the fork waits for it, not for ever
+    timer.start()
+
+    def child() -> None:
+        assert store.require_job(kept).status is JobStatus.RUNNING
+        use(store, "child")
+
+    outcome = run_in_child(child, deadline=15)
+    timer.join()
+    holder.join(10)
+    assert outcome == "ok", f"the child {outcome}"
+    use(store, "parent-after")

@@ -9,8 +9,10 @@ back from there, touching only the jobs it returns (and those its filters skip).
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any
 
@@ -51,6 +53,7 @@ class MemoryStore(Store):
         self._seq = 0
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
+        _instances.add(self)
 
     # ------------------------------------------------------------------ steps
 
@@ -343,3 +346,25 @@ class Waiters:
             self._cond.wait(timeout)
         finally:
             self.waiting -= 1
+
+
+# fork(): a child copies the parent's memory, the store's lock included. A lock another thread held at that instant
+# would stay held in the child for ever (no thread there releases it), and the data it guards could be half
+# changed. So every memory store's lock is taken before the fork (each method holds it for microseconds) and
+# released on both sides after: the child gets a consistent copy, and its own jobs from then on.
+_instances: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for store in list(_instances):
+        store._lock.acquire()
+
+
+def _after_fork() -> None:
+    for store in list(_instances):
+        if store._lock.locked():
+            store._lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
