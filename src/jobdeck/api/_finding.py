@@ -17,7 +17,7 @@ from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import ApiError
-from ._routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body
+from ._routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body, started_answer
 from ._serialize import json_response, parse_job_id
 
 __all__ = ["build_finding_router", "parse_cursor"]
@@ -127,7 +127,7 @@ def build_finding_router(deck: Deck) -> APIRouter:
     @router.post("/single/{job_id}/rerun", status_code=201,
                  openapi_extra=_docs(_param("job_id", "the id of the job to run again", where="path"),
                                      body=schemas.RerunRequest),
-                 responses={201: {"model": schemas.Job}, **_ID_ERRORS,
+                 responses={201: {"model": schemas.StartedJob}, **_ID_ERRORS,
                             409: _error("the type's max_concurrent is reached")},
                  summary="Start a new job with the type and params of another (rerunOf names it)")
     async def rerun(request: Request) -> Response:
@@ -144,7 +144,7 @@ def build_finding_router(deck: Deck) -> APIRouter:
             job = await deck.call(runner.rerun, job_id, body.author or principal.name, body.params)
         finally:
             deck.wrote()
-        return json_response(job.to_dict(), 201)
+        return json_response(started_answer(deck, runner, job), 201)
 
     @router.get("/single/{job_id}/messages.jsonl", response_class=Response,
                 openapi_extra=_docs(_param("job_id", "the job's id", where="path")),

@@ -40,7 +40,8 @@ from ._serialize import (
 )
 from ._sse import EventStreamResponse
 
-__all__ = ["ABORT_ALL_REASON", "CURSOR_OVERLAP", "RETRY_AFTER_ABORTING", "START_FROM_OVERLAP", "build_api_router"]
+__all__ = ["ABORT_ALL_REASON", "CURSOR_OVERLAP", "RETRY_AFTER_ABORTING", "START_FROM_OVERLAP", "build_api_router",
+           "started_answer"]
 
 # A client-supplied startFrom is moved this far back. The reference client sets its cursor from its own clock
 # after the answers arrived, so a job that ended between the server's query and that moment would be in
@@ -212,6 +213,15 @@ def _docs(*params: dict[str, Any], body: type[BaseModel] | None = None, body_req
     return extra
 
 
+def started_answer(deck: Deck, runner: JobRunner, job: JobInfo) -> dict[str, Any]:
+    """The 201 answer of a start or a re-run: the job, and for an external type its ``reportToken``."""
+    answer = job.to_dict()
+    if runner.get_type(job.job_type).external:
+        # Whoever runs it elsewhere reports with this: that job's report endpoints only, until it ends.
+        answer["reportToken"] = deck.reports.issue(job.id)
+    return answer
+
+
 def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
@@ -288,7 +298,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         return await summary_answer(deck, SUMMARY_RUNS if runs is None else runs)
 
     @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
-                 responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
+                 responses={201: {"model": schemas.StartedJob}, **_AUTH_ERRORS,
                             404: _error("unknown job type"),
                             409: _error("the type's max_concurrent is reached (with Retry-After when the previous "
                                         "job is stopping)")},
@@ -314,11 +324,7 @@ def build_api_router(deck: Deck) -> APIRouter:
                 activeJobIds=exc.active_ids)
         finally:
             deck.wrote()
-        answer = job.to_dict()
-        if runner.get_type(body.job_type).external:
-            # Whoever runs it elsewhere reports with this: that job's report endpoints only, until it ends.
-            answer["reportToken"] = deck.reports.issue(job.id)
-        return json_response(answer, 201)
+        return json_response(started_answer(deck, runner, job), 201)
 
     @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **_ID_ERRORS},
                 openapi_extra=_docs(_JOB_ID, _MESSAGES), summary="One job")

@@ -27,6 +27,7 @@ __all__ = [
     "ReportAnswer",
     "ReportRequest",
     "StartRequest",
+    "StartedJob",
     "Stats",
 ]
 
@@ -171,6 +172,14 @@ class Job(BaseModel):
                           "events leave it out")
     attempt: int = Field(1, description="which run of the job this is: 1, then one more each time it went back "
                                         "to the queue because the worker running it died (requeue_on_worker_lost)")
+
+
+class StartedJob(Job):
+    """The answer of a start or a re-run."""
+
+    reportToken: str | None = Field(
+        None, description="only for a job of an external type: what the process that runs it sends to that job's "
+                          "report endpoints (/single/{id}/report, /complete, /fail, /aborted) and nowhere else")
 
 
 class JobList(RootModel[list[Job]]):
