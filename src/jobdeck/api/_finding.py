@@ -18,11 +18,12 @@ from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import ApiError
 from ._routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body, started_answer
-from ._serialize import json_response, parse_job_id
+from ._serialize import json_response, parse_job_id, refuse_nul
 
 __all__ = ["build_finding_router", "parse_cursor"]
 
 MAX_PAGE = 200
+MAX_QUERY = 1000  # characters of a search text
 
 
 def parse_cursor(text: str | None) -> PastCursor | None:
@@ -100,11 +101,12 @@ def build_finding_router(deck: Deck) -> APIRouter:
         limit = _int_param(request, "limit", 50, 1, MAX_PAGE) or 50
         statuses = _statuses(query.getlist("status"))
         before = parse_cursor(query.get("before"))
-        text = query.get("q")
-        if text is not None and len(text) > 1000:
-            raise ApiError(400, "q is longer than 1000 characters")
+        text = refuse_nul("q", query.get("q"))
+        if text is not None and len(text) > MAX_QUERY:
+            raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
+        job_type = refuse_nul("jobType", query.get("jobType")) or None
         try:
-            page = await deck.call(_search_page, store, text, query.get("jobType") or None, statuses,
+            page = await deck.call(_search_page, store, text, job_type, statuses,
                                    limit=limit, before=before)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None

@@ -37,6 +37,7 @@ from ._serialize import (
     parse_job_id,
     parse_messages,
     parse_time_param,
+    refuse_nul,
 )
 from ._sse import EventStreamResponse
 
@@ -98,7 +99,7 @@ def query_list(request: Request, name: str) -> list[str]:
 
 def _job_types(request: Request) -> tuple[str | None, frozenset[str] | None]:
     """The store's one-type filter, and the set to filter by afterwards when several types are asked for."""
-    names = [n for n in query_list(request, "jobType") if n]
+    names = [n for n in query_list(request, "jobType") if refuse_nul("jobType", n)]
     if not names:
         return None, None
     if len(set(names)) == 1:

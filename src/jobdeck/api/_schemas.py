@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
 from ..errors import InvalidArgumentError
+from ._serialize import refuse_nul
 
 __all__ = [
     "AbortAccepted",
@@ -45,6 +46,11 @@ class StartRequest(_Strict):
     jobType: str | None = Field(None, description="the job type")
     author: str | None = Field(None, description="who starts the job; defaults to the authenticated principal")
     params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler")
+
+    @field_validator("feature", "jobType", "author")
+    @classmethod
+    def _no_nul(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return refuse_nul(info.field_name or "value", value)
 
     @model_validator(mode="after")
     def _one_type(self) -> StartRequest:
@@ -222,6 +228,11 @@ class RerunRequest(_Strict):
 
     params: dict[str, Any] | None = Field(None, description="params that replace the original job's")
     author: str | None = Field(None, description="who re-runs the job; defaults to the authenticated principal")
+
+    @field_validator("author")
+    @classmethod
+    def _no_nul(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return refuse_nul(info.field_name or "value", value)
 
 
 class SearchHit(Job):
