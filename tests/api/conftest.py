@@ -108,11 +108,12 @@ def make_client() -> Iterator[Callable[[FastAPI], httpx.AsyncClient]]:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """The app under a real uvicorn in a thread on a free loopback port; stopped (with a deadline) afterwards."""
+def live_server(app: Any, **options: Any) -> Iterator[str]:
+    """The app under a real uvicorn in a thread on a free loopback port; stopped (with a deadline) afterwards.
+    ``options`` go to ``uvicorn.Config``."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=2)
+                            lifespan="on", timeout_graceful_shutdown=2, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
