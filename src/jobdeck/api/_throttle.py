@@ -30,6 +30,7 @@ Bounded: at most ``size`` clients are remembered, those seen longest ago forgott
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import time
@@ -46,6 +47,7 @@ __all__ = ["PEER_SCOPE_KEY", "Throttle", "Verdict", "client_keys"]
 PEER_SCOPE_KEY = "jobdeck.peer"
 
 
+@functools.lru_cache(maxsize=4096)  # every authenticated request asks; parsing an address costs microseconds
 def _address_key(host: str) -> str:
     """An address as the throttle counts it: IPv4 as it is, IPv6 by its /64 network."""
     try:
