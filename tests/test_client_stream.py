@@ -14,6 +14,7 @@ import pytest
 
 from jobdeck import Client, ClientError, EventType, JobEvent
 from jobdeck.client import StreamReset
+from jobdeck.client._stream import MAX_KNOWN_TYPES
 
 FIRST = (
     b"retry: 50\r\n\r\n"
@@ -104,3 +105,29 @@ def test_a_server_gone_for_good_ends_the_stream_with_client_error() -> None:
         server.close()
     assert info.value.status_code is None
     assert str(info.value).startswith(f"cannot reach jobdeck at http://127.0.0.1:{port}: ")
+
+
+def test_filtering_by_type_remembers_a_bounded_number_of_jobs() -> None:
+    # A watch through more jobs than the memo holds: it stays at its bound, the newest jobs stay known (a later
+    # event without a type needs no lookup), and a removed job is forgotten.
+    count = MAX_KNOWN_TYPES + 500
+    body = b"event: hello\ndata: {\"cursor\": \"0\"}\n\n" + b"".join(
+        b"id: %d\nevent: created\ndata: {\"id\": \"%d\", \"type\": \"created\", \"jobId\": \"j%d\", "
+        b"\"data\": {\"jobType\": \"%s\"}}\n\n" % (n + 1, n + 1, n, b"A" if n % 2 == 0 else b"B")
+        for n in range(count))
+    last = count - 2  # a type-A job, among the newest
+    body += b"id: %d\nevent: removed\ndata: {\"id\": \"%d\", \"type\": \"removed\", \"jobId\": \"j%d\", " \
+            b"\"data\": {}}\n\n" % (count + 1, count + 1, last)
+    server = CraftedServer([body])
+    try:
+        with Client(f"http://127.0.0.1:{server.port}", token="t", timeout=5) as client, \
+                client.iter_events(job_type="A", reconnect_for=1) as stream:
+            seen = [next(stream) for _ in range(count // 2 + 1)]
+            assert all(isinstance(e, JobEvent) for e in seen)
+            assert seen[-1] == JobEvent(str(count + 1), EventType.REMOVED, f"j{last}", {})  # no lookup needed
+            assert len(stream._types) == MAX_KNOWN_TYPES - 1  # at the bound, less the removed job
+            assert f"j{last}" not in stream._types and f"j{count - 1}" in stream._types
+            assert "j0" not in stream._types
+    finally:
+        server.close()
+    assert len(server.requests) == 1  # the stream only: no job was looked up

@@ -67,16 +67,18 @@ def _entry_from_dict(data: Any) -> OperationNode | HiddenOperations:
         raise InvalidArgumentError(f"an operation is a JSON object, got {type(data).__name__}")
     if "more" in data:
         more, done = data["more"], data.get("done", 0)
-        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in (more, done)):
+        # JSON does not tell 2 from 2.0 (nor does JSON Schema's "integer"): a whole float is a count too.
+        if any(isinstance(n, bool) or not isinstance(n, int | float) or n < 0
+               or (isinstance(n, float) and not n.is_integer()) for n in (more, done)):  # inf is not whole
             raise InvalidArgumentError(f"'more' and 'done' are counts >= 0, got {more!r} and {done!r}")
-        return HiddenOperations(more, done)
+        return HiddenOperations(int(more), int(done))
     op_id, progress = data.get("id"), data.get("progress")
     state, weight = data.get("state", "pending"), data.get("weight", 1.0)
     if not isinstance(op_id, str) or not op_id or len(op_id) > 200:
         raise InvalidArgumentError(f"operation id must be a string of 1 to 200 characters, got {op_id!r}")
     if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0.0 <= progress <= 1.0:
         raise InvalidArgumentError(f"progress of operation {op_id!r} must be a number from 0 to 1, got {progress!r}")
-    if state not in STATES:
+    if not isinstance(state, str) or state not in STATES:  # a list or an object is no state (nor hashable)
         raise InvalidArgumentError(f"state of operation {op_id!r} must be pending, started or done, got {state!r}")
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 < weight < math.inf:
         raise InvalidArgumentError(f"weight of operation {op_id!r} must be a positive number, got {weight!r}")

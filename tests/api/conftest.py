@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,8 @@ from fastapi import FastAPI
 
 from jobdeck import JobRunner, MemoryStore, PipelineController
 from jobdeck.api import create_app
-from tests.conftest import free_port
+from jobdeck.stores import Store
+from tests.conftest import free_port, unique_schema
 
 TOKEN = "api-test-token-8c41f0"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -50,6 +52,24 @@ def register_test_types(runner: JobRunner) -> None:
     runner.register("Waits", waits, title="Waits", timeout=60)
     runner.register("Boom", boom, title="Boom")
     runner.register("Slots", waits, title="Slots", max_concurrent=2)
+
+
+def store_of(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store of ``kind`` (memory, sqlite, redis, postgres) on a location of the test's own, removed after it
+    (for a fixture parametrised over the stores: ``yield from store_of(request.param, request, tmp_path)``)."""
+    from tests.stores.conftest import Backend, unique_prefix
+
+    if kind == "redis":
+        location = f"{request.getfixturevalue('redis_url')}#{unique_prefix()}"
+    elif kind == "postgres":
+        location = f"{request.getfixturevalue('postgres_url')}#{unique_schema()}"
+    else:
+        location = str(tmp_path / "jobs.db")
+    backend = Backend(kind, location)
+    try:
+        yield backend.open()
+    finally:
+        backend.close()
 
 
 @pytest.fixture
@@ -88,11 +108,12 @@ def make_client() -> Iterator[Callable[[FastAPI], httpx.AsyncClient]]:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """The app under a real uvicorn in a thread on a free loopback port; stopped (with a deadline) afterwards."""
+def live_server(app: Any, **options: Any) -> Iterator[str]:
+    """The app under a real uvicorn in a thread on a free loopback port; stopped (with a deadline) afterwards.
+    ``options`` go to ``uvicorn.Config``."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=2)
+                            lifespan="on", timeout_graceful_shutdown=2, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -43,6 +43,7 @@ from ._report import build_report_router
 from ._report_token import ReportTokens
 from ._roles import CanAbort, CanStart, Permissions
 from ._routes import build_api_router
+from ._schemas import JSON_VALUE
 from ._serialize import json_response
 from ._sse import Multiplexer
 
@@ -171,7 +172,10 @@ def create_app(
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> Response:
         await deck.auth.authenticate(request)
-        return json_response(app.openapi())
+        document = app.openapi()  # built once, then cached by FastAPI
+        # What the bodies documented by hand refer to (no route of FastAPI's own registers it).
+        document.setdefault("components", {}).setdefault("schemas", {}).setdefault("JsonValue", JSON_VALUE)
+        return json_response(document)
 
     if ui:
         app.include_router(build_pages_router(deck))

@@ -3,7 +3,7 @@
 - ``auth(request) -> principal | None`` (sync or async): the embedding application decides; None is a 401.
 - ``token``: ``Authorization: Bearer <token>`` or the ``jobdeck_token`` cookie the login page sets
   (HttpOnly, SameSite=Strict). No credentials is a 401, a wrong token a 403; compared in constant time. Wrong
-  tokens from one address slow that address down (429, :mod:`jobdeck.api._throttle`).
+  tokens are throttled per client address (429, :mod:`jobdeck.api._throttle`, which says what it relies on).
   ``token`` is an admin; each of ``viewer_tokens`` a viewer (see :mod:`jobdeck.api._roles`).
 - Neither: no authentication (for embedding behind the host's own protection, or ``serve --no-auth``).
 
@@ -23,8 +23,9 @@ from starlette.responses import Response
 
 from ..errors import InvalidArgumentError
 from ._errors import ApiError
+from ._report_token import REPORT_TOKEN_PREFIX
 from ._roles import ADMIN, VIEWER, Principal, principal_role
-from ._throttle import Backoff
+from ._throttle import Throttle, client_keys
 
 __all__ = ["COOKIE_NAME", "AuthFunc", "Authenticator", "clear_token_cookie", "principal_name", "set_token_cookie"]
 
@@ -59,12 +60,16 @@ class Authenticator:
             raise InvalidArgumentError("viewer_tokens need an admin token (or an auth callable) beside them")
         if token is not None and token in viewer_tokens:
             raise InvalidArgumentError("a viewer token must differ from the admin token")
+        if any(t is not None and t.startswith(REPORT_TOKEN_PREFIX) for t in (token, *viewer_tokens)):
+            # Such a token would be taken for a job's report token, and is never compared with these.
+            raise InvalidArgumentError(f"token and viewer_tokens must not begin with {REPORT_TOKEN_PREFIX!r}, "
+                                       "the mark of a job's report token")
         if auth is not None and not callable(auth):
             raise InvalidArgumentError("auth must be a callable (request) -> principal | None")
         self.auth = auth
         self._tokens = [(t.encode(), role) for t, role in ((token, ADMIN), *((v, VIEWER) for v in viewer_tokens))
                         if t is not None]
-        self.backoff = Backoff()
+        self.throttle = Throttle()
 
     @property
     def enabled(self) -> bool:
@@ -88,23 +93,31 @@ class Authenticator:
         return self.token_role(supplied) is not None
 
     def check_token(self, conn: HTTPConnection, supplied: str) -> bool:
-        """:meth:`token_matches` for a request, through the client's backoff: ApiError(429) while the client's
-        address is locked out after too many wrong tokens."""
+        """:meth:`token_matches` for a request, through the throttle: ApiError(429) when the client may not have
+        credentials checked now, or when a wrong token comes past its free ones (see :mod:`._throttle`)."""
         return self.checked_role(conn, supplied) is not None
 
     def checked_role(self, conn: HTTPConnection, supplied: str) -> str | None:
-        """:meth:`token_role` through the client's backoff (see :meth:`check_token`)."""
-        client = conn.client.host if conn.client else "-"
-        wait = self.backoff.wait(client)
-        if wait > 0:
-            seconds = str(math.ceil(wait))
-            raise ApiError(429, f"too many wrong tokens from this address: retry in {seconds}s",
-                           {"Retry-After": seconds})
+        """:meth:`token_role` through the throttle (see :meth:`check_token`). A report token is None without
+        being compared or counted: using it on the wrong endpoint is a mistake of scope, not a guess."""
+        if supplied.startswith(REPORT_TOKEN_PREFIX):
+            return None
+        client, proxy = client_keys(conn.scope)
+        verdict = self.throttle.refusal(client, proxy)
+        if verdict is not None:
+            seconds = str(max(1, math.ceil(verdict.retry_after)))
+            raise ApiError(429, f"too many wrong tokens from {verdict.who}: no credential from it is checked for "
+                                f"{seconds}s", {"Retry-After": seconds})
         role = self.token_role(supplied)
         if role is not None:
-            self.backoff.succeeded(client)
+            self.throttle.succeeded(client)
             return role
-        self.backoff.failed(client)
+        wait = self.throttle.failed(client, proxy)
+        if wait is not None:
+            seconds = str(max(1, math.ceil(wait)))
+            raise ApiError(429, f"wrong token, and too many from this address: after {self.throttle.limit} in "
+                                f"{self.throttle.window / 60:g} minutes no credential from it is checked for a "
+                                "while, not even the right one", {"Retry-After": seconds})
         return None
 
     @staticmethod
@@ -142,6 +155,9 @@ class Authenticator:
             token_role = self.checked_role(conn, supplied)
             if token_role is not None:
                 return Principal(BEARER_PRINCIPAL if token_role == ADMIN else VIEWER, token_role)
+            if supplied.startswith(REPORT_TOKEN_PREFIX):
+                raise ApiError(403, "a report token is accepted only by its own job's report endpoints "
+                                    "(/single/{id}/report, /complete, /fail, /aborted)")
             raise ApiError(403, "wrong token")
         raise ApiError(401, "authentication required")
 

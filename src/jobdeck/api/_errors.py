@@ -87,6 +87,8 @@ async def _jobdeck_error(request: Request, exc: Exception) -> Response:
         extra["knownTypes"] = exc.known
     if isinstance(exc, InvalidParamsError):
         extra["field"] = exc.field
+    elif isinstance(exc, InvalidArgumentError) and exc.argument:
+        extra["field"] = exc.argument
     if isinstance(exc, AmbiguousJobIdError):
         extra["candidates"] = exc.candidates
     if isinstance(exc, JobFinishedError):

@@ -13,16 +13,32 @@ from starlette.responses import Response
 
 from ..errors import AmbiguousJobIdError, UnknownJobTypeError
 from ..model import JobInfo, JobStatus, PastCursor
+from ..stores._search import MAX_WORD, MAX_WORDS
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import ApiError
-from ._routes import _AUTH_ERRORS, _ID_ERRORS, _docs, _error, _int_param, _param, _read_body
-from ._serialize import json_response, parse_job_id
+from ._routes import (
+    _AUTH_ERRORS,
+    _ID_ERRORS,
+    CURSOR,
+    WRITE_ERRORS,
+    _docs,
+    _error,
+    _int_param,
+    _param,
+    _read_body,
+    started_answer,
+)
+from ._schemas import NO_NUL
+from ._serialize import json_response, parse_job_id, refuse_nul
 
 __all__ = ["build_finding_router", "parse_cursor"]
 
 MAX_PAGE = 200
+MAX_QUERY = 1000  # characters of a search text
+_WORD = "[^\\s\\x00]"  # a character of a search word
+_STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
 
 
 def parse_cursor(text: str | None) -> PastCursor | None:
@@ -88,30 +104,37 @@ def build_finding_router(deck: Deck) -> APIRouter:
     @router.get("/search", responses={200: {"model": schemas.SearchPage}, **_AUTH_ERRORS},
                 summary="Jobs of every type and status matching a text: active first, then past in pages",
                 openapi_extra=_docs(
-                    _param("q", "words; each must match an id prefix, the author, the params or a message"),
-                    _param("jobType", "only jobs of this type"),
-                    _param("status", "only jobs with this status (repeatable or comma-separated)"),
+                    _param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
+                                "prefix, the author, the params or a message", {
+                        "type": "string", "maxLength": MAX_QUERY,
+                        "pattern": f"^\\s*({_WORD}{{1,{MAX_WORD}}}(\\s+{_WORD}{{1,{MAX_WORD}}}){{0,{MAX_WORDS - 1}}})?"
+                                   "\\s*$"}),
+                    _param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
+                    _param("status", "only jobs with this status (repeatable or comma-separated)", {
+                        "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
                     _param("limit", "past jobs per page (default 50)", {"type": "integer", "minimum": 1,
                                                                         "maximum": MAX_PAGE}),
-                    _param("before", "the next value of the previous page")))
+                    _param("before", "the next value of the previous page", CURSOR)))
     async def search(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
         limit = _int_param(request, "limit", 50, 1, MAX_PAGE) or 50
         statuses = _statuses(query.getlist("status"))
         before = parse_cursor(query.get("before"))
-        text = query.get("q")
-        if text is not None and len(text) > 1000:
-            raise ApiError(400, "q is longer than 1000 characters")
+        text = refuse_nul("q", query.get("q"))
+        if text is not None and len(text) > MAX_QUERY:
+            raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
+        job_type = refuse_nul("jobType", query.get("jobType")) or None
         try:
-            page = await deck.call(_search_page, store, text, query.get("jobType") or None, statuses,
+            page = await deck.call(_search_page, store, text, job_type, statuses,
                                    limit=limit, before=before)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(page)
 
     @router.get("/lookup", responses={200: {"model": schemas.Lookup}, **_ID_ERRORS},
-                openapi_extra=_docs(_param("id", "at least 6 leading characters of a job id")),
+                openapi_extra=_docs(_param("id", "at least 6 leading characters of a job id", {
+                    "type": "string", "pattern": "^[0-9a-fA-F-]{6,36}$"}, required=True)),
                 summary="The full id of the one job whose id starts with a prefix (400 lists candidates)")
     async def lookup(request: Request) -> Response:
         await authenticate(request)
@@ -127,7 +150,7 @@ def build_finding_router(deck: Deck) -> APIRouter:
     @router.post("/single/{job_id}/rerun", status_code=201,
                  openapi_extra=_docs(_param("job_id", "the id of the job to run again", where="path"),
                                      body=schemas.RerunRequest),
-                 responses={201: {"model": schemas.Job}, **_ID_ERRORS,
+                 responses={201: {"model": schemas.StartedJob}, **_ID_ERRORS, **WRITE_ERRORS,
                             409: _error("the type's max_concurrent is reached")},
                  summary="Start a new job with the type and params of another (rerunOf names it)")
     async def rerun(request: Request) -> Response:
@@ -144,7 +167,7 @@ def build_finding_router(deck: Deck) -> APIRouter:
             job = await deck.call(runner.rerun, job_id, body.author or principal.name, body.params)
         finally:
             deck.wrote()
-        return json_response(job.to_dict(), 201)
+        return json_response(started_answer(deck, runner, job), 201)
 
     @router.get("/single/{job_id}/messages.jsonl", response_class=Response,
                 openapi_extra=_docs(_param("job_id", "the job's id", where="path")),

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._json import dumps
 from ._errors import ApiError
 from ._proxy import SiteCheck
+from ._throttle import PEER_SCOPE_KEY
 
 __all__ = ["MAX_URL", "AccessLogMiddleware", "RequestGuardMiddleware", "ResponseHeadersMiddleware", "route_path"]
 
@@ -103,6 +104,9 @@ class RequestGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The connection's own address, before a trusted proxy's X-Forwarded-For replaces it: the token
+        # throttle counts wrong tokens against both (see _throttle.py).
+        scope.setdefault(PEER_SCOPE_KEY, scope.get("client"))
         if len(scope.get("raw_path") or scope["path"]) + len(scope.get("query_string", b"")) > MAX_URL:
             await _send_json(send, 414, f"URL too long: the limit is {MAX_URL} bytes of path and query")
             return

@@ -32,6 +32,7 @@ from ._auth import Authenticator
 from ._deck import Deck
 from ._errors import ApiError
 from ._report_token import REPORT_TOKEN_PREFIX
+from ._routes import WRITE_ERRORS
 from ._serialize import json_response, parse_job_id
 
 __all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]
@@ -91,14 +92,17 @@ def _docs(body: type[BaseModel]) -> dict[str, Any]:
                             "schema": {"type": "string", "format": "uuid"},
                             "description": "the job's id"}],
             "requestBody": {"required": False, "content": {"application/json": {
-                "schema": body.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+                "schema": schemas.body_schema(body)}}}}
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.ErrorBody, "description": text} for code, text in (
+    **{code: {"model": schemas.ErrorBody, "description": text} for code, text in (
         (400, "malformed report: the message names the field"), (401, "no credentials"),
         (403, "wrong credentials, or the report token of another job"), (404, "no such job"),
-        (409, "the job already ended; the body's status says how"))}
+        (409, "the job already ended; the body's status says how"),
+        (429, "too many wrong admin tokens from this address (report tokens are not throttled)"),
+        (503, "the store cannot be reached or did not answer in time; retry later"))},
+    **WRITE_ERRORS}
 
 
 def build_report_router(deck: Deck) -> APIRouter:

@@ -30,6 +30,7 @@ from ._past import (
     summary_answer,
 )
 from ._roles import Permissions, Principal
+from ._schemas import NO_NUL
 from ._serialize import (
     answer_response,
     json_response,
@@ -37,10 +38,20 @@ from ._serialize import (
     parse_job_id,
     parse_messages,
     parse_time_param,
+    refuse_nul,
 )
 from ._sse import EventStreamResponse
 
-__all__ = ["ABORT_ALL_REASON", "CURSOR_OVERLAP", "RETRY_AFTER_ABORTING", "START_FROM_OVERLAP", "build_api_router"]
+__all__ = [
+    "ABORT_ALL_REASON",
+    "CURSOR",
+    "CURSOR_OVERLAP",
+    "RETRY_AFTER_ABORTING",
+    "START_FROM_OVERLAP",
+    "WRITE_ERRORS",
+    "build_api_router",
+    "started_answer",
+]
 
 # A client-supplied startFrom is moved this far back. The reference client sets its cursor from its own clock
 # after the answers arrived, so a job that ended between the server's query and that moment would be in
@@ -59,13 +70,21 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": schemas.ErrorBody, "description": description}
 
 
+# Every endpoint may answer these: a refused request, the token throttle, the store or task engine out of reach.
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("malformed request: the message names the field"),
     401: _error("no credentials"),
     403: _error("wrong credentials, a cross-site request, or (writes) a role that may not do this: the body's "
                 "requiredRole names the role needed"),
+    429: _error("too many wrong tokens from this address: Retry-After says when credentials are checked again"),
+    503: _error("the store (or the task engine) cannot be reached or did not answer in time; retry later"),
 }
 _ID_ERRORS: dict[int | str, dict[str, Any]] = {**_AUTH_ERRORS, 404: _error("no such job (never created or evicted)")}
+# Every write may also answer these (the request guard).
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _error("the request body is larger than the server takes"),
+    415: _error("the request body is not JSON in UTF-8"),
+}
 
 
 async def _read_body(request: Request, model: type[M], required: bool) -> M:
@@ -97,7 +116,7 @@ def query_list(request: Request, name: str) -> list[str]:
 
 def _job_types(request: Request) -> tuple[str | None, frozenset[str] | None]:
     """The store's one-type filter, and the set to filter by afterwards when several types are asked for."""
-    names = [n for n in query_list(request, "jobType") if n]
+    names = [n for n in query_list(request, "jobType") if refuse_nul("jobType", n)]
     if not names:
         return None, None
     if len(set(names)) == 1:
@@ -189,16 +208,23 @@ _UUID = {"type": "string", "format": "uuid"}
 
 
 def _param(name: str, description: str, schema: dict[str, Any] | None = None, where: str = "query",
-           ) -> dict[str, Any]:
+           required: bool = False) -> dict[str, Any]:
     """An OpenAPI parameter; a ``job_id`` is a UUID (the routes answer 400 for anything else)."""
     if schema is None:
         schema = _UUID if name == "job_id" else {"type": "string"}
-    return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema}
+    return {"name": name, "in": where, "required": required or where == "path", "description": description,
+            "schema": schema}
 
 
-_JOB_TYPE = _param("jobType", "only jobs of this type")
-_MESSAGES = _param("messages", "all (default: the reference shape), none, or last:N messages of each kind",
-                   {"type": "string", "pattern": "^(all|none|last:[0-9]{1,8})$"})
+_TEXT = {"type": "string", "pattern": NO_NUL}
+# A past-jobs cursor as the API hands it out: the end time (a float's repr) and the job id; 80 characters at most.
+CURSOR = {"type": "string", "pattern": "^-?[0-9]{1,17}(\\.[0-9]{1,17})?(e[-+]?[0-9]{1,2})?_[0-9a-f]{8}-[0-9a-f]{4}-"
+                                       "[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
+_TIME = {"type": "string", "format": "date-time"}
+_PAST_STATUS = "\\s*(completed|failed|aborted)\\s*"
+_JOB_TYPE = _param("jobType", "only jobs of this type", _TEXT)
+_MESSAGES = _param("messages", "all (default: the reference shape), none, or last:N (or N) messages of each kind",
+                   {"type": "string", "pattern": "^(all|none|(last:)?[0-9]{1,8})$"})
 _JOB_ID = _param("job_id", "the job's id (a UUID)", where="path")
 _LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
 
@@ -208,8 +234,17 @@ def _docs(*params: dict[str, Any], body: type[BaseModel] | None = None, body_req
     extra: dict[str, Any] = {"parameters": list(params)}
     if body is not None:
         extra["requestBody"] = {"required": body_required, "content": {"application/json": {
-            "schema": body.model_json_schema(ref_template="#/components/schemas/{model}")}}}
+            "schema": schemas.body_schema(body)}}}
     return extra
+
+
+def started_answer(deck: Deck, runner: JobRunner, job: JobInfo) -> dict[str, Any]:
+    """The 201 answer of a start or a re-run: the job, and for an external type its ``reportToken``."""
+    answer = job.to_dict()
+    if runner.get_type(job.job_type).external:
+        # Whoever runs it elsewhere reports with this: that job's report endpoints only, until it ends.
+        answer["reportToken"] = deck.reports.issue(job.id)
+    return answer
 
 
 def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -258,12 +293,14 @@ def build_api_router(deck: Deck) -> APIRouter:
         NEXT_HEADER: {"description": "with limit, when the page is full: pass as before for the next page",
                       "schema": {"type": "string"}}}}, **_AUTH_ERRORS},
         summary="Finished jobs, most recently ended first (ties by id); streamed when there is no limit",
-        openapi_extra=_docs(_JOB_TYPE, _param("statuses", "completed, failed or aborted (repeatable)", {
-            "type": "array", "items": {"type": "string", "enum": ["completed", "failed", "aborted"]}}),
+        openapi_extra=_docs(_JOB_TYPE, _param("statuses", "completed, failed or aborted (repeatable, or "
+                                                          "comma-separated)", {
+            "type": "array", "items": {"type": "string", "pattern": f"^{_PAST_STATUS}(,{_PAST_STATUS})*$"}}),
             _param("startFrom", f"only jobs that ended after this time (ISO 8601), minus {START_FROM_OVERLAP:g} s of "
-                                "overlap (upsert by id)"), _MESSAGES,
+                                "overlap (upsert by id)", _TIME), _MESSAGES,
             _param("limit", "at most this many jobs (one page)", _LIMIT_SCHEMA),
-            _param("before", f"only jobs after this cursor (the {NEXT_HEADER} header of the previous page)")))
+            _param("before", f"only jobs after this cursor (the {NEXT_HEADER} header of the previous page)",
+                   CURSOR)))
     async def past(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
@@ -288,7 +325,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         return await summary_answer(deck, SUMMARY_RUNS if runs is None else runs)
 
     @router.post("/start", status_code=201, openapi_extra=_docs(body=schemas.StartRequest, body_required=True),
-                 responses={201: {"model": schemas.Job}, **_AUTH_ERRORS,
+                 responses={201: {"model": schemas.StartedJob}, **_AUTH_ERRORS, **WRITE_ERRORS,
                             404: _error("unknown job type"),
                             409: _error("the type's max_concurrent is reached (with Retry-After when the previous "
                                         "job is stopping)")},
@@ -314,11 +351,7 @@ def build_api_router(deck: Deck) -> APIRouter:
                 activeJobIds=exc.active_ids)
         finally:
             deck.wrote()
-        answer = job.to_dict()
-        if runner.get_type(body.job_type).external:
-            # Whoever runs it elsewhere reports with this: that job's report endpoints only, until it ends.
-            answer["reportToken"] = deck.reports.issue(job.id)
-        return json_response(answer, 201)
+        return json_response(started_answer(deck, runner, job), 201)
 
     @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **_ID_ERRORS},
                 openapi_extra=_docs(_JOB_ID, _MESSAGES), summary="One job")
@@ -337,7 +370,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         return answer_response(await deck.answer(("progress", job_id, view.keep), build))
 
     @router.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **_ID_ERRORS},
-                openapi_extra=_docs(_JOB_ID, _param("since", "only messages after this time (a previous next)"),
+                openapi_extra=_docs(_JOB_ID, _param("since", "only messages after this time (a previous next)", _TIME),
                                     _param("limit", "page size (default 1000)", _LIMIT_SCHEMA)),
                 summary="A job's messages of all kinds merged, oldest first, in pages")
     async def messages(request: Request) -> Response:
@@ -350,7 +383,7 @@ def build_api_router(deck: Deck) -> APIRouter:
 
     @router.post("/single/{job_id}/abort", status_code=202,
                  openapi_extra=_docs(_JOB_ID, body=schemas.AbortRequest),
-                 responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS},
+                 responses={202: {"model": schemas.AbortAccepted}, **_ID_ERRORS, **WRITE_ERRORS},
                  summary="Ask a running job to stop; a queued one ends aborted at once (idempotent: a job that "
                          "already ended answers its status)")
     async def abort(request: Request) -> Response:
@@ -372,7 +405,7 @@ def build_api_router(deck: Deck) -> APIRouter:
         return json_response({"message": message, "jobId": job_id, "status": status.value}, 202)
 
     @router.post("/abort-all", status_code=202, openapi_extra=_docs(body=schemas.AbortRequest),
-                 responses={202: {"model": schemas.AbortAllAccepted}, **_AUTH_ERRORS},
+                 responses={202: {"model": schemas.AbortAllAccepted}, **_AUTH_ERRORS, **WRITE_ERRORS},
                  summary="Ask every active job to stop (emergency clean-up)")
     async def abort_all(request: Request) -> Response:
         principal = await identify(request)

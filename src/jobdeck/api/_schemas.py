@@ -6,11 +6,23 @@ Responses are serialised by :mod:`jobdeck.api._serialize`; these models give the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from .._json import INT_MAX, INT_MIN, MAX_DEPTH
 from ..errors import InvalidArgumentError
+from ..model import MAX_MESSAGE_CHARS
+from ._serialize import refuse_nul
 
 __all__ = [
     "AbortAccepted",
@@ -27,10 +39,96 @@ __all__ = [
     "ReportAnswer",
     "ReportRequest",
     "StartRequest",
+    "StartedJob",
     "Stats",
+    "body_schema",
 ]
 
 MAX_REPORT_MESSAGES = 1000
+# Patterns for the schema, so that it says what the routes refuse (see refuse_nul): text with no NUL character,
+# and a name that is not blank either.
+NO_NUL = "^[^\\x00]*$"
+NAME = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+_TREE_LEVELS = 7  # an operation tree as a report may send it: MAX_SNAPSHOT_DEPTH + 1 levels (see _report.py)
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its nested models written in place, for a request body documented by hand
+    (``openapi_extra``): a ``$ref`` to a model that FastAPI never registered would dangle. (No request model is
+    recursive; JSON values, which are, refer to the ``JsonValue`` component the app adds to the document.)"""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if _JSON_MARK in node:
+                return _json_schema(node[_JSON_MARK], node.get("description"))
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**inline(defs[ref.rsplit("/", 1)[1]]), **inline(rest)}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    result: dict[str, Any] = inline(schema)
+    return result
+
+
+# Any JSON a job's params and result may be (see jobdeck._json): integers within 64 bits (a larger one goes as a
+# string), at most MAX_DEPTH levels deep. Recursive, so it lives among the document's components (see _app.py).
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+JSON_VALUE: dict[str, Any] = {
+    "description": f"any JSON value; integers within 64 bits (send larger ones as strings), at most {MAX_DEPTH} "
+                   "levels of nesting",
+    "anyOf": [{"type": "null"}, {"type": "boolean"}, {"type": "string"},
+              {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
+              {"type": "number", "not": {"type": "integer"}},
+              {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+              {"type": "object", "additionalProperties": {"$ref": JSON_VALUE_REF}}]}
+
+
+_JSON_MARK = "x-jobdeck-json"  # where body_schema puts the reference (pydantic would try to resolve it itself)
+
+
+def _json_value(schema: dict[str, Any]) -> None:
+    description = schema.get("description")
+    schema.clear()
+    schema.update({_JSON_MARK: "value", "description": description})
+
+
+def _json_object(schema: dict[str, Any]) -> None:
+    description = schema.get("description")
+    schema.clear()
+    schema.update({_JSON_MARK: "object", "description": description})
+
+
+def _json_schema(mark: str, description: Any) -> dict[str, Any]:
+    if mark == "value":
+        return {"$ref": JSON_VALUE_REF, "description": description}
+    return {"anyOf": [{"type": "object", "additionalProperties": {"$ref": JSON_VALUE_REF}}, {"type": "null"}],
+            "description": description}
+
+
+def _tree_schema(levels: int) -> dict[str, Any]:
+    """The operation tree a report may send, unrolled to ``levels`` levels (what OperationTree.from_list takes)."""
+    hidden = {"type": "object", "required": ["more"], "properties": {
+        "more": {"type": "integer", "minimum": 0}, "done": {"type": "integer", "minimum": 0}}}
+    node: dict[str, Any] = {"type": "object", "required": ["id", "progress"], "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "state": {"type": "string", "enum": ["pending", "started", "done"]},
+        "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e300}}, "not": {"required": ["more"]}}
+    if levels > 1:
+        node["properties"]["children"] = {"anyOf": [_tree_schema(levels - 1), {"type": "null"}]}
+    return {"type": "array", "items": {"anyOf": [hidden, node]}}
+
+
+def _operations_schema(schema: dict[str, Any]) -> None:
+    description = schema.get("description")
+    schema.clear()
+    schema.update({"anyOf": [_tree_schema(_TREE_LEVELS), {"type": "null"}], "description": description})
 
 
 class _Strict(BaseModel):
@@ -40,10 +138,25 @@ class _Strict(BaseModel):
 class StartRequest(_Strict):
     """``{"jobType": "ArgumentCondensation", "params": {...}}``; ``feature`` is the reference's name for it."""
 
-    feature: str | None = Field(None, description="the job type (the reference system's name for the field)")
-    jobType: str | None = Field(None, description="the job type")
-    author: str | None = Field(None, description="who starts the job; defaults to the authenticated principal")
-    params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler")
+    # One of jobType and feature names the type (both may, if they name the same one): the schema says "one".
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["jobType"], "properties": {"jobType": {"type": "string"}}},
+                  {"required": ["feature"], "properties": {"feature": {"type": "string"}}}],
+        "not": {"required": ["jobType", "feature"],
+                "properties": {"jobType": {"type": "string"}, "feature": {"type": "string"}}}})
+
+    feature: str | None = Field(None, description="the job type (the reference system's name for the field)",
+                                json_schema_extra={"pattern": NAME})
+    jobType: str | None = Field(None, description="the job type", json_schema_extra={"pattern": NAME})
+    author: str | None = Field(None, description="who starts the job; defaults to the authenticated principal",
+                               json_schema_extra={"pattern": NO_NUL})
+    params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler",
+                                          json_schema_extra=_json_object)
+
+    @field_validator("feature", "jobType", "author")
+    @classmethod
+    def _no_nul(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return refuse_nul(info.field_name or "value", value)
 
     @model_validator(mode="after")
     def _one_type(self) -> StartRequest:
@@ -67,13 +180,23 @@ class AbortRequest(_Strict):
 
 class ReportMessage(_Strict):
     type: Literal["info", "warning", "error"]
-    message: str
+    message: str = Field(description=f"the text; one longer than {MAX_MESSAGE_CHARS} characters is accepted and "
+                                     "kept cut to that length, ending with a marker that says how much was cut")
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A count: JSON does not tell 2 from 2.0 (nor does JSON Schema's "integer"), so a whole float is one too; a
+# string or a fraction is not.
+Count = Annotated[int, BeforeValidator(_whole)]
 
 
 class ReportOperation(_Strict):
     id: str = Field(min_length=1)
-    index: int = Field(ge=1)
-    total: int = Field(ge=1)
+    index: Count = Field(ge=1)
+    total: Count = Field(ge=1)
 
 
 class ReportRequest(_Strict):
@@ -83,17 +206,19 @@ class ReportRequest(_Strict):
     currentOperation: ReportOperation | None = Field(None, description="where the pipeline is")
     operations: list[Any] | None = Field(
         None, description="the operation tree, as GET /single/{id}/progress shows it (entries {id, progress, state, "
-                          "weight?, children?} and {more, done}; at most 600 entries in 7 levels)")
+                          "weight?, children?} and {more, done}; at most 600 entries in 7 levels)",
+        json_schema_extra=_operations_schema)
     messages: list[ReportMessage] | None = Field(None, max_length=MAX_REPORT_MESSAGES,
                                                  description="new messages, oldest first")
 
 
 class CompleteRequest(_Strict):
-    result: Any = Field(None, description="kept with the job (JSON)")
+    result: Any = Field(None, description="kept with the job (JSON)", json_schema_extra=_json_value)
 
 
 class FailRequest(_Strict):
-    message: str | None = Field(None, description="added as an error message")
+    message: str | None = Field(None, description=f"added as an error message (cut to {MAX_MESSAGE_CHARS} "
+                                                  "characters with a marker, as report messages are)")
 
 
 class EmptyRequest(_Strict):
@@ -173,6 +298,14 @@ class Job(BaseModel):
                                         "to the queue because the worker running it died (requeue_on_worker_lost)")
 
 
+class StartedJob(Job):
+    """The answer of a start or a re-run."""
+
+    reportToken: str | None = Field(
+        None, description="only for a job of an external type: what the process that runs it sends to that job's "
+                          "report endpoints (/single/{id}/report, /complete, /fail, /aborted) and nowhere else")
+
+
 class JobList(RootModel[list[Job]]):
     pass
 
@@ -211,8 +344,15 @@ class JobTypeInfo(BaseModel):
 class RerunRequest(_Strict):
     """Re-run a job: same type, same params, except those given here."""
 
-    params: dict[str, Any] | None = Field(None, description="params that replace the original job's")
-    author: str | None = Field(None, description="who re-runs the job; defaults to the authenticated principal")
+    params: dict[str, Any] | None = Field(None, description="params that replace the original job's",
+                                          json_schema_extra=_json_object)
+    author: str | None = Field(None, description="who re-runs the job; defaults to the authenticated principal",
+                               json_schema_extra={"pattern": NO_NUL})
+
+    @field_validator("author")
+    @classmethod
+    def _no_nul(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return refuse_nul(info.field_name or "value", value)
 
 
 class SearchHit(Job):

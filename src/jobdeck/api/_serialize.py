@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from .._json import dumps
+from ..errors import InvalidArgumentError
 from ..model import JobMessage, format_time, parse_time
 from ._answers import Answer
 from ._errors import ApiError
@@ -26,6 +27,7 @@ __all__ = [
     "parse_job_id",
     "parse_messages",
     "parse_time_param",
+    "refuse_nul",
 ]
 
 JSON = "application/json"
@@ -65,6 +67,19 @@ def parse_messages(value: str | None) -> MessagesView:
         count = int(text)
         return MessagesView(count > 0, count)
     raise ApiError(400, f"messages must be 'all', 'none' or 'last:N' (N a whole number), got {value!r}")
+
+
+def refuse_nul(field: str, value: str | None) -> str | None:
+    """The API's one rule for text a request gives as input (search words, job types, authors): no U+0000.
+
+    PostgreSQL cannot hold the character in text at all, so without this rule the same request would be answered
+    differently per store; every store answers it the same 400, naming ``field``. Applied where the API reads
+    such a value: query parameters in the routes, body fields in :mod:`jobdeck.api._schemas`. (Text a job
+    reports about itself, messages and results, is the store's to clean, not the request's to refuse.)
+    """
+    if value is not None and "\x00" in value:
+        raise InvalidArgumentError(f"{field} must not contain a NUL character (U+0000)", field)
+    return value
 
 
 def answer_response(answer: Answer) -> Response:

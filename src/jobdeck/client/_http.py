@@ -275,11 +275,27 @@ class Client:
             body["author"] = author
         if params is not None:
             body["params"] = dict(params)
-        answer = self._json("POST", "/start", json=body)
+        return self._with_report_token(self._json("POST", "/start", json=body))
+
+    def rerun_external(self, job_id: str, params: Mapping[str, Any] | None = None, author: str | None = None,
+                       ) -> tuple[JobInfo, str]:
+        """:meth:`rerun` for a job of an external type: the new job and its report token (as
+        :meth:`start_external`). ClientError if the type is not external."""
+        body: dict[str, Any] = {}
+        if params:
+            body["params"] = dict(params)
+        if author is not None:
+            body["author"] = author
+        return self._with_report_token(self._json("POST", self._job_path(job_id, "rerun"), json=body))
+
+    @staticmethod
+    def _with_report_token(answer: Any) -> tuple[JobInfo, str]:
         token = answer.get("reportToken") if isinstance(answer, dict) else None
         if not isinstance(token, str):
+            job_id = answer.get("id") if isinstance(answer, dict) else "?"
+            job_type = answer.get("jobType") if isinstance(answer, dict) else "?"
             raise ClientError(f"job type {job_type!r} is not external: its jobs run on the server and take no "
-                              f"report token (job {answer.get('id') if isinstance(answer, dict) else '?'} started)")
+                              f"report token (job {job_id} started)")
         return JobInfo.from_dict(answer), token
 
     def job(self, job_id: str, messages: Messages = None) -> JobInfo:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ __all__ = ["EventStream", "StreamReset"]
 
 # The server sends a ping comment every 15 s; a stream silent for much longer than that is dead.
 STREAM_READ_TIMEOUT = 45.0
+# Job types remembered for filtering by type (a job's later events may not name it). A watch can run for weeks
+# through any number of jobs; beyond this many the least recently seen job is forgotten (and looked up again
+# should it send another event without its type), and a removed job at once.
+MAX_KNOWN_TYPES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,7 @@ class EventStream:
         self.job_type = job_type
         self.reconnect_for = reconnect_for
         self.retry = 1.0
-        self._types: dict[str, str] = {}
+        self._types: OrderedDict[str, str] = OrderedDict()  # job id -> job type, bounded (MAX_KNOWN_TYPES)
         self._lines: Iterator[str] | None = None
         self._response: httpx.Response | None = None
         self._pending: list[JobEvent | StreamReset] = []
@@ -188,14 +193,21 @@ class EventStream:
 
     def _wanted(self, event: JobEvent) -> bool:
         job_type = event.data.get("jobType")
-        if isinstance(job_type, str):
-            self._types[event.job_id] = job_type
-        elif event.job_id not in self._types:
+        if not isinstance(job_type, str):
+            job_type = self._types.get(event.job_id)
+        if job_type is None:
             try:
-                self._types[event.job_id] = self.client.job(event.job_id, messages=0).job_type
+                job_type = self.client.job(event.job_id, messages=0).job_type
             except ClientError:
                 return False  # removed, or never visible to us
-        return self._types.get(event.job_id) == self.job_type
+        if event.type is EventType.REMOVED:
+            self._types.pop(event.job_id, None)  # the job is gone: nothing more comes from it
+        else:
+            self._types[event.job_id] = job_type
+            self._types.move_to_end(event.job_id)
+            while len(self._types) > MAX_KNOWN_TYPES:
+                self._types.popitem(last=False)
+        return job_type == self.job_type
 
     def __next__(self) -> JobEvent | StreamReset:
         if self._closed:
