@@ -17,7 +17,7 @@ abort grace period, and reaps stale jobs of any process; this module holds the r
 Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
 later writes are refused, but the thread itself runs on until it returns.
 
-A store that is away for a while does not end a job (see "When the store is away" in docs/design.md): the
+A store that is away for a while does not end a job (see "When the store is away" in the docs): the
 controller goes on without it inside the store's ``stale_after``, the job's outcome is recorded once the store
 is back (retried for ``store_retry`` seconds), and a start gives up after ``start_timeout`` seconds (the API
 answers 503) instead of waiting for the store's own timeouts.
