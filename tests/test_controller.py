@@ -7,10 +7,11 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController
+from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController, StoreError
 from jobdeck.controller import MAX_PROBLEMS, OPERATIONS_INTERVAL
 from jobdeck.model import OperationRef
 from jobdeck.operations import HiddenOperations, OperationNode, OperationTree
@@ -369,3 +370,74 @@ def test_tree_rides_along_with_progress_at_a_bounded_rate_and_the_last_one_is_pu
     work = published(store, ctl.job_id).nodes[1]
     assert isinstance(work, OperationNode)
     assert work.progress == round((steps - 1) / steps, 4)  # the value of the last call, published at the end
+
+
+class Unreachable(MemoryStore):
+    """A memory store whose job calls fail with StoreError while ``down`` is set (the reference store as the
+    double of an outage; tests/test_outage.py makes real ones)."""
+
+    down = False
+
+    def get_status(self, job_id: str, max_age: float = 0.0) -> JobStatus:
+        if self.down:
+            raise StoreError("store away for the test")
+        return super().get_status(job_id, max_age)
+
+    def _read(self, job_id: str, keep: int | None) -> Any:
+        if self.down:
+            raise StoreError("store away for the test")
+        return super()._read(job_id, keep)
+
+    def _set_progress(self, *args: Any) -> bool:
+        if self.down:
+            raise StoreError("store away for the test")
+        return super()._set_progress(*args)
+
+    def _add_message(self, *args: Any) -> bool:
+        if self.down:
+            raise StoreError("store away for the test")
+        return super()._add_message(*args)
+
+
+def test_inside_stale_after_an_outage_reaches_no_handler_and_is_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 19, item 2: check_abort() raised the store's StoreError into the handler, which failed the job.
+    store = Unreachable(stale_after=30)
+    job = store.create_job("T", "me")
+    ctl = PipelineController(job.id, store)
+    ctl.check_abort()
+    store.down = True
+    with caplog.at_level(logging.WARNING, logger="jobdeck"):
+        for i in range(3):
+            ctl.check_abort()  # the status last read: running
+            assert not ctl.is_abort_requested()
+            ctl.progress(i / 10)
+            ctl.info("still working")
+    assert sum("store is unreachable" in r.getMessage() for r in caplog.records) == 1
+    store.down = False
+    store.request_abort(job.id, "stop now")
+    with pytest.raises(AbortError, match="stop now"):  # an abort it saw still stops the job
+        ctl.check_abort()
+
+
+def test_an_abort_seen_before_the_outage_still_stops_the_job() -> None:
+    store = Unreachable(stale_after=30)
+    job = store.create_job("T", "me")
+    ctl = PipelineController(job.id, store)
+    store.request_abort(job.id, "stop")
+    assert ctl.is_abort_requested()
+    store.down = True
+    with pytest.raises(AbortError):
+        ctl.check_abort()
+
+
+def test_past_stale_after_the_store_error_reaches_the_handler() -> None:
+    store = Unreachable(stale_after=0.2)
+    ctl = PipelineController(store.create_job("T", "me").id, store)
+    store.down = True
+    ctl.check_abort()  # inside the window
+    time.sleep(0.3)  # the outage outlasts the window (its length, not a wait for a condition)
+    with pytest.raises(StoreError, match="store away"):
+        ctl.check_abort()
+    with pytest.raises(StoreError):
+        ctl.progress(0.5)

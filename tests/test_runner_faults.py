@@ -4,6 +4,7 @@ store from a dead process, and a job being started while the runner shuts down i
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import threading
@@ -118,3 +119,107 @@ def test_shutdown_during_a_start_leaves_nothing_active() -> None:
     assert store.require_job(started[0].id).status in (JobStatus.ABORTED, JobStatus.FAILED)
     with pytest.raises(JobdeckError, match="shutting down"):
         runner.start("Waits", "me")
+
+
+class SlowToClaim(MemoryStore):
+    """A memory store whose claim waits until released: a worker's run_job() caught past its closing check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def claim_job(self, job_id: str, owner: str) -> JobInfo | None:
+        self.entered.set()
+        self.release.wait(10)
+        return super().claim_job(job_id, owner)
+
+
+def test_shutdown_during_a_workers_claim_asks_its_job_to_stop() -> None:
+    # Issue 19, item 14: run_job was not counted in flight, so shutdown() could snapshot its jobs while a worker
+    # was claiming one, return with nothing asked to stop, and leave that job running without heartbeats.
+    store = SlowToClaim()
+    stop = threading.Event()
+
+    def waits(ctl: PipelineController) -> None:
+        while not stop.is_set():
+            ctl.check_abort()
+            stop.wait(0.01)
+
+    runner = JobRunner(store, abort_grace=5)
+    runner.register("Waits", waits)
+    queued = store.create_job("Waits", "me", queued=True)
+    ran: list[JobInfo | None] = []
+    worker = threading.Thread(target=lambda: ran.append(runner.run_job(queued.id)))
+    worker.start()
+    try:
+        assert store.entered.wait(10)  # run_job() is past its closing check, claiming the job
+        stopper = threading.Thread(target=runner.shutdown, kwargs={"grace": 5})
+        stopper.start()
+        wait_for(lambda: runner.closing, what="shutdown to begin")
+        with runner._lock:  # shutdown() took its snapshot, or waits for the claim to register its job
+            pass
+        store.release.set()
+        stopper.join(15)
+        assert not stopper.is_alive()
+        # What shutdown() promises: no job of this runner is left active once it returns.
+        assert store.require_job(queued.id).status is JobStatus.ABORTED
+        assert "server shutting down" in store.require_job(queued.id).warning_messages[0].message
+    finally:
+        store.release.set()
+        stop.set()
+        worker.join(15)
+    assert not worker.is_alive()
+    assert ran and ran[0] is not None and ran[0].status is JobStatus.ABORTED
+
+
+@pytest.mark.slow
+def test_an_outcome_retried_during_an_outage_leaves_other_async_jobs_their_pace(
+        locked_store: tuple[SQLiteStore, sqlite3.Connection], caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 19, item 15: the retries of an async job's outcome slept on the event loop every async job shares.
+    import asyncio
+
+    store, locker = locked_store
+    caplog.set_level(logging.WARNING, logger="jobdeck.runner")
+    go, stop = threading.Event(), threading.Event()
+    ticks: list[float] = []
+
+    async def ticker(ctl: PipelineController) -> None:
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.05)
+
+    async def fails_later(ctl: PipelineController) -> None:
+        while not go.is_set():
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the work itself failed")
+
+    runner = JobRunner(store, heartbeat_interval=0.05, store_retry=30)
+    runner.register("Ticker", ticker)
+    runner.register("FailsLater", fails_later)
+    try:
+        steady = runner.start("Ticker", "me")
+        failing = runner.start("FailsLater", "me")
+        wait_for(lambda: len(ticks) >= 3, what="the ticker to tick")
+        locker.execute("BEGIN EXCLUSIVE")  # the outage: every write fails ("database is locked")
+        try:
+            go.set()
+            wait_for(lambda: any("recording the end of job" in r.getMessage() for r in caplog.records),
+                     timeout=10, what="the outcome write to fail and be retried")
+            began = time.monotonic()
+            time.sleep(3)  # the outage's length: long enough for the retries' pauses to reach 1.6 s
+            ended = time.monotonic()
+        finally:
+            locker.execute("ROLLBACK")
+        during = [t for t in ticks if began <= t <= ended]
+        gaps = [b - a for a, b in itertools.pairwise(during)]
+        # At a 50 ms pace, 3 s make about 60 ticks; the blocking retries let none through, or a few 1.6 s apart.
+        assert len(during) > 20 and max(gaps) < 1.0, f"{len(during)} ticks, longest gap {max(gaps, default=0):.2f}s"
+        stop.set()
+        assert runner.wait(failing.id, timeout=30).status is JobStatus.FAILED
+        assert runner.wait(steady.id, timeout=30).status is JobStatus.COMPLETED
+    finally:
+        stop.set()
+        runner.shutdown(grace=5)
+    failed = store.require_job(failing.id)
+    assert [m.message for m in failed.error_messages] == ["RuntimeError: the work itself failed"]

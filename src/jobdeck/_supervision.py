@@ -9,19 +9,31 @@ One daemon thread per runner process:
   executor's engine which long-queued jobs it lost;
 - logs a store outage once when it starts and once when it ends, never once per round.
 
-:func:`persist` is the same patience for the write that records a job's outcome.
+A store that was away (a round failed, or its calls took long) is not trusted for reaping at once when it
+answers again: the other processes were cut off too, and their jobs look stale until their next heartbeat. The
+reaper waits :attr:`Supervisor.grace` (two heartbeat intervals and up to a second) after it regains the store.
+
+:func:`persist` (and :func:`persist_async`, for a handler on the event loop) is the same patience for the write
+that records a job's outcome.
+
+After ``fork()`` a child process gets fresh locks and no inherited jobs: the parent's handler threads do not
+exist in the child, and whatever lock one of them held at the instant of the fork would never be released.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from .errors import StoreError
+from .controller import StoreContact
+from .errors import JobNotFoundError, StoreError
 from .jobtype import JobType
 from .model import JobStatus
 from .tracing import JobTrace
@@ -29,7 +41,7 @@ from .tracing import JobTrace
 if TYPE_CHECKING:
     from .runner import JobRunner
 
-__all__ = ["RunningJob", "Supervisor", "persist"]
+__all__ = ["RunningJob", "Supervisor", "persist", "persist_async"]
 
 # Operators configure one logger for everything a runner does.
 logger = logging.getLogger("jobdeck.runner")
@@ -49,29 +61,68 @@ class RunningJob:
     timed_out: bool = False
     trace: JobTrace | None = None
     attempt: int = 1  # which run of the job this is (a job whose worker died may be run again elsewhere)
+    # When the store last answered for this job: the heartbeats and the controller's abort checks.
+    contact: StoreContact = field(default_factory=StoreContact)
+
+
+class _Patience:
+    """The retry policy of :func:`persist`: pauses doubling from 50 ms to 2 s, for up to ``patience`` seconds, with
+    one log line when the trouble starts and one when it ends."""
+
+    def __init__(self, what: str, patience: float) -> None:
+        self.what, self.patience = what, patience
+        self.deadline = time.monotonic() + patience
+        self.pause, self.failures = 0.05, 0
+
+    def failed(self, exc: StoreError) -> float | None:
+        """The pause before the next attempt, or None to give up (the caller raises ``exc``)."""
+        self.failures += 1
+        pause = self.pause
+        if time.monotonic() + pause > self.deadline:
+            logger.error("%s: gave up after %d attempts over %gs: %s", self.what, self.failures, self.patience, exc)
+            return None
+        if self.failures == 1:
+            logger.warning("%s failed, retrying for up to %gs: %s", self.what, self.patience, exc)
+        self.pause = min(2 * pause, 2.0)
+        return pause
+
+    def succeeded(self) -> None:
+        if self.failures:
+            logger.warning("%s succeeded after %d failed attempt(s)", self.what, self.failures)
 
 
 def persist(what: str, patience: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``fn(*args)``, retried while the store is unreachable (StoreError) for up to ``patience`` seconds: an
     outcome must not be lost to an outage that ends. One log line when the trouble starts, one when it ends; the
     StoreError is raised when it does not end in time."""
-    deadline = time.monotonic() + patience
-    pause, failures = 0.05, 0
+    tries = _Patience(what, patience)
     while True:
         try:
             value = fn(*args, **kwargs)
         except StoreError as exc:
-            failures += 1
-            if time.monotonic() + pause > deadline:
-                logger.error("%s: gave up after %d attempts over %gs: %s", what, failures, patience, exc)
+            pause = tries.failed(exc)
+            if pause is None:
                 raise
-            if failures == 1:
-                logger.warning("%s failed, retrying for up to %gs: %s", what, patience, exc)
             time.sleep(pause)
-            pause = min(2 * pause, 2.0)
             continue
-        if failures:
-            logger.warning("%s succeeded after %d failed attempt(s)", what, failures)
+        tries.succeeded()
+        return value
+
+
+async def persist_async(what: str, patience: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """:func:`persist` for a caller on an event loop: each attempt runs in a worker thread and the pauses are
+    ``asyncio.sleep``, so that the loop (every other async job's) never waits for this one's store."""
+    tries = _Patience(what, patience)
+    while True:
+        try:
+            value = await asyncio.to_thread(fn, *args, **kwargs)
+        except StoreError as exc:
+            pause = tries.failed(exc)
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
+            continue
+        tries.succeeded()
         return value
 
 
@@ -84,6 +135,29 @@ class Supervisor:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._broken: set[str] = set()  # jobs whose unexpected tick error was logged already
+        # Monotonic time before which the reaper waits: set when the store was away (see the module docstring).
+        self._reap_after = 0.0
+        _live.add(self)
+
+    @property
+    def grace(self) -> float:
+        """How long the reaper waits after it regains the store: every other process retries its heartbeats each
+        heartbeat interval (the same for every process on the store by default), so two of them and up to a
+        second for the call itself give each of them a chance to say it is alive."""
+        return 2 * self.runner.heartbeat_interval + min(1.0, self.runner.store.stale_after / 4)
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, no thread, and none of the parent's jobs (their handlers ran in
+        threads of the parent, which the child does not have)."""
+        self._lock = threading.Lock()
+        stopped = self._stop.is_set()
+        self._stop = threading.Event()
+        if stopped:
+            self._stop.set()
+        self._thread = None
+        self._jobs = {}
+        self._broken = set()
 
     # ------------------------------------------------------------------ the jobs running here
 
@@ -99,6 +173,7 @@ class Supervisor:
     def discard(self, job_id: str) -> None:
         with self._lock:
             self._jobs.pop(job_id, None)
+            self._broken.discard(job_id)
 
     def jobs(self) -> list[RunningJob]:
         with self._lock:
@@ -123,12 +198,14 @@ class Supervisor:
         next_reap = 0.0
         failures, since = 0, 0.0
         while not self._stop.wait(runner.heartbeat_interval):
+            began = time.monotonic()
             try:
                 self.tick()
-                if runner.reap and time.monotonic() >= next_reap:
+                if runner.reap and time.monotonic() >= next_reap and self._steady(began):
                     self.reap()
                     next_reap = time.monotonic() + max(runner.heartbeat_interval, runner.store.stale_after / 4)
             except Exception as exc:  # a store hiccup must not kill supervision; the next tick retries
+                self._reap_after = time.monotonic() + self.grace  # counted from the last failed round
                 failures += 1
                 if failures == 1:  # one line when an outage starts (a traceback only for the unexpected)...
                     since = time.monotonic()
@@ -140,26 +217,63 @@ class Supervisor:
                                time.monotonic() - since)
                 failures = 0
 
+    def _steady(self, began: float) -> bool:
+        """Whether the reaper may run now: not within :attr:`grace` of a time the store was away. A round whose
+        calls waited long on the store (a frozen server answers late rather than failing) counts as away, and so
+        does a probe that does: a round with no job of its own to heartbeat has not asked the store anything yet.
+        Only a wait long enough to matter counts (half of ``stale_after``: another process's jobs turn stale only
+        after an outage of most of the window), so that a merely busy store never holds the reaper back."""
+        store = self.runner.store
+        slow = store.stale_after / 2
+        if time.monotonic() - began <= slow:
+            probe = time.monotonic()
+            store.read_events(None)
+            if time.monotonic() - probe <= slow:
+                return time.monotonic() >= self._reap_after
+        self._reap_after = time.monotonic() + self.grace
+        return False
+
     # ------------------------------------------------------------------ one round
 
     def tick(self) -> None:
-        """Heartbeats, timeouts and the abort grace of the jobs running here."""
-        runner, store = self.runner, self.runner.store
+        """Heartbeats, timeouts and the abort grace of the jobs running here, each job on its own: one job's
+        failure never skips another's heartbeat. An unexpected error is logged once per job; a StoreError (the
+        store away) is raised after the round, so that the loop logs the outage once."""
         now_mono, now = time.monotonic(), time.time()
+        away: StoreError | None = None
         for item in self.jobs():
-            job_id, spec = item.job_id, item.job_type
-            job = store.get_job(job_id)
-            if job is None or not job.is_active or job.attempt != item.attempt:
-                continue  # ended, or re-queued while this process could not reach the store: not ours any more
-            store.heartbeat(job_id, runner.owner)
-            if spec.timeout is not None and not item.timed_out and now_mono - item.started > spec.timeout:
-                item.timed_out = True
-                store.request_abort(job_id, f"timeout: the job ran longer than {spec.timeout:g}s")
-            elif job.status is JobStatus.ABORTING and job.abort_time is not None \
-                    and now - job.abort_time > runner.abort_grace:
-                why = "its timeout" if item.timed_out else "the abort request"
-                store.fail_job(job_id, f"Job did not stop within {runner.abort_grace:g}s of {why}; "
-                                       "it was marked failed and its handler abandoned")
+            try:
+                self._tick_one(item, now_mono, now)
+            except StoreError as exc:
+                away = away or exc
+            except Exception:
+                with self._lock:
+                    first = item.job_id not in self._broken
+                    self._broken.add(item.job_id)
+                if first:
+                    logger.exception("supervising job %s failed (its other jobs go on; logged once)", item.job_id)
+        if away is not None:
+            raise away
+
+    def _tick_one(self, item: RunningJob, now_mono: float, now: float) -> None:
+        runner, store = self.runner, self.runner.store
+        job_id, spec = item.job_id, item.job_type
+        try:
+            job = store.require_job(job_id, messages=False)  # the head: this runs for every job every beat
+        except JobNotFoundError:
+            return
+        item.contact.seen()
+        if not job.is_active or job.attempt != item.attempt:
+            return  # ended, or re-queued while this process could not reach the store: not ours any more
+        store.heartbeat(job_id, runner.owner)
+        if spec.timeout is not None and not item.timed_out and now_mono - item.started > spec.timeout:
+            item.timed_out = True
+            store.request_abort(job_id, f"timeout: the job ran longer than {spec.timeout:g}s")
+        elif job.status is JobStatus.ABORTING and job.abort_time is not None \
+                and now - job.abort_time > runner.abort_grace:
+            why = "its timeout" if item.timed_out else "the abort request"
+            store.fail_job(job_id, f"Job did not stop within {runner.abort_grace:g}s of {why}; "
+                                   "it was marked failed and its handler abandoned")
 
     def reap(self) -> None:
         """Stale jobs of any process, and queued jobs the engine lost."""
@@ -183,3 +297,14 @@ class Supervisor:
                 logger.warning("failed lost queued job %s: %s", job_id, why)
                 failed.append(job_id)
         return failed
+
+
+_live: weakref.WeakSet[Supervisor] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for supervisor in list(_live):
+        supervisor._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

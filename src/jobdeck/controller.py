@@ -18,6 +18,12 @@ that has none, a progress that is not a number) does not end an hour-long job: t
 one warning message per distinct problem and the log one line, as the reference's controller does. Mistakes in
 setting the pipeline up (``initialize_pipeline``, ``define_sub_operations``: bad weights, duplicate ids) still
 raise at once, because nothing sensible can follow them.
+
+A store that cannot be reached for a while does not end the job either, as long as the outage is shorter than
+the store's ``stale_after`` (the window in which no other process takes the job for dead): ``check_abort()``
+answers from the status it last read (so it raises :class:`AbortError` only for an abort it saw), and a progress
+or message call that meets a :class:`StoreError` is skipped with one log line per outage. Past the window the
+StoreError is raised, since the job's process has then been cut off for longer than anyone waits for it.
 """
 
 from __future__ import annotations
@@ -32,14 +38,14 @@ from typing import Any
 
 from ._json import safe_text
 from .defaults import get_default_store
-from .errors import AbortError, InvalidArgumentError
+from .errors import AbortError, InvalidArgumentError, JobNotFoundError, StoreError
 from .model import JobStatus, OperationRef
 from .pipeline import OperationSpec, PipelineTree
 from .stores._checks import check_id, check_progress
 from .stores.base import Store
 from .tracing import JobTrace
 
-__all__ = ["PipelineController"]
+__all__ = ["PipelineController", "StoreContact"]
 
 logger = logging.getLogger("jobdeck")
 
@@ -55,14 +61,41 @@ OPERATIONS_INTERVAL = 0.2
 _monotonic = time.monotonic
 
 
+class StoreContact:
+    """When the store last answered for a job (monotonic seconds): the controller's status reads and, for a job a
+    runner supervises, its heartbeats, so that a handler that checks for an abort only now and then is still
+    known to be in touch. ``away()`` is how long it has not answered."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = _monotonic()
+
+    def seen(self) -> None:
+        self.at = _monotonic()
+
+    def away(self) -> float:
+        return _monotonic() - self.at
+
+
 class PipelineController:
     """Reports a job's progress and messages and tells its code when to stop. Thread-safe."""
 
-    def __init__(self, job_id: str, store: Store | None = None, *, known: bool = False) -> None:
-        """``known=True`` skips the read that checks the job exists (for a caller that just created or claimed it).
-        """
+    def __init__(self, job_id: str, store: Store | None = None, *, known: bool = False,
+                 contact: StoreContact | None = None) -> None:
+        """``known=True`` skips the read that checks the job exists (for a caller that just created or claimed it,
+        and so knows it ``running``). ``contact``: the clock of the job's last contact with the store, shared
+        with whatever else talks to the store for it (the runner's heartbeats)."""
         self.store = store if store is not None else get_default_store()
-        self.job_id = check_id(job_id) if known else self.store.require_job(job_id, messages=False).id
+        self.contact = contact if contact is not None else StoreContact()
+        self._status = JobStatus.RUNNING  # as last read: what check_abort() answers while the store is away
+        if known:
+            self.job_id = check_id(job_id)
+        else:
+            job = self.store.require_job(job_id, messages=False)
+            self.job_id, self._status = job.id, job.status
+            self.contact.seen()
+        self._outage: float | None = None  # monotonic time this controller first met the store away
         self._tree: PipelineTree | None = None
         self._reported = 0.0
         self._operation: OperationRef | None = None  # as last sent (the tree hands out a new one on a change)
@@ -108,7 +141,10 @@ class PipelineController:
             if len(self._problems) > MAX_PROBLEMS:
                 text = f"more than {MAX_PROBLEMS} different progress-call mistakes; further ones are ignored silently"
         logger.warning("job %s: %s", self.job_id, text)
-        self.store.add_warning_message(self.job_id, text)
+        try:
+            self.store.add_warning_message(self.job_id, text)
+        except StoreError as exc:
+            self._store_away(exc, "a warning message")
 
     def progress(self, value: float) -> None:
         """Progress of the current (sub-)operation, or of the whole job before a pipeline is defined.
@@ -125,7 +161,10 @@ class PipelineController:
             tree = self._tree
             if tree is None:
                 self._reported = value
-                self.store.update_progress(self.job_id, value)
+                try:
+                    self.store.update_progress(self.job_id, value)
+                except StoreError as exc:
+                    self._store_away(exc, "a progress value")
                 return
             tree.progress_current(value)
             self._push()
@@ -167,7 +206,14 @@ class PipelineController:
 
     def _push(self) -> None:
         """Send the tree's progress to the store, with a snapshot of the tree when one is due; never lets the
-        job's progress go backwards."""
+        job's progress go backwards. A store away for less than the window skips the write (see the module)."""
+        try:
+            self._send()
+        except StoreError as exc:
+            self._tree_sent = False  # the next write carries the tree again
+            self._store_away(exc, "a progress value")
+
+    def _send(self) -> None:
         tree = self._tree
         if tree is None:
             return
@@ -243,21 +289,30 @@ class PipelineController:
 
     def info(self, message: str) -> None:
         message = self._text("info()", message)
-        self.store.add_info_message(self.job_id, message)
+        try:
+            self.store.add_info_message(self.job_id, message)
+        except StoreError as exc:
+            self._store_away(exc, "an info message")
         logger.info("job %s: %s", self.job_id, message)
         if self.trace is not None:
             self.trace.message("info", message)
 
     def warning(self, message: str) -> None:
         message = self._text("warning()", message)
-        self.store.add_warning_message(self.job_id, message)
+        try:
+            self.store.add_warning_message(self.job_id, message)
+        except StoreError as exc:
+            self._store_away(exc, "a warning message")
         logger.warning("job %s: %s", self.job_id, message)
         if self.trace is not None:
             self.trace.message("warning", message)
 
     def error(self, message: str) -> None:
         message = self._text("error()", message)
-        self.store.add_error_message(self.job_id, message)
+        try:
+            self.store.add_error_message(self.job_id, message)
+        except StoreError as exc:
+            self._store_away(exc, "an error message")
         logger.error("job %s: %s", self.job_id, message)
         if self.trace is not None:
             self.trace.message("error", message)
@@ -283,14 +338,50 @@ class PipelineController:
 
     def is_abort_requested(self) -> bool:
         """True once the job should stop: an abort was requested, or it was ended from outside (timeout,
-        stale reaper, shutdown), so nothing the code does now will be recorded."""
-        return self.store.get_status(self.job_id, max_age=ABORT_CHECK_MAX_AGE) is not JobStatus.RUNNING
+        stale reaper, shutdown), so nothing the code does now will be recorded. While the store is away (for
+        less than its ``stale_after``) the answer is the status last read."""
+        return self._read_status() is not JobStatus.RUNNING
 
     def check_abort(self) -> None:
-        """Raise :class:`AbortError` if the job should stop; call it between units of work."""
-        if self.store.get_status(self.job_id, max_age=ABORT_CHECK_MAX_AGE) is not JobStatus.RUNNING:
-            job = self.store.get_job(self.job_id)
-            raise AbortError(self.job_id, job.abort_reason if job else None)
+        """Raise :class:`AbortError` if the job should stop; call it between units of work. While the store is
+        away (for less than its ``stale_after``) it answers from the status last read, and raises nothing else."""
+        if self._read_status() is not JobStatus.RUNNING:
+            try:
+                reason = self.store.require_job(self.job_id, messages=False).abort_reason
+            except (StoreError, JobNotFoundError):
+                reason = None  # the status said enough; the reason is a detail
+            raise AbortError(self.job_id, reason)
+
+    # ------------------------------------------------------------------ the store away
+
+    def _read_status(self) -> JobStatus:
+        try:
+            status = self.store.get_status(self.job_id, max_age=ABORT_CHECK_MAX_AGE)
+        except StoreError as exc:
+            self._store_away(exc, "the abort check")
+            return self._status
+        self._status = status
+        self.contact.seen()
+        if self._outage is not None:
+            logger.warning("job %s: the store answers again after %.1fs; the job goes on", self.job_id,
+                           _monotonic() - self._outage)
+            self._outage = None
+        return status
+
+    def _store_away(self, exc: StoreError, what: str) -> None:
+        """The store did not take or give ``what``: go on without it while the job's last contact with the store
+        is younger than ``stale_after`` (one log line per outage), else raise ``exc``: other processes may have
+        taken the job for dead by now, and the handler should stop."""
+        away = self.contact.away()
+        if away > self.store.stale_after:
+            logger.error("job %s: the store has not answered for %.0fs, longer than stale_after=%gs: %s",
+                         self.job_id, away, self.store.stale_after, exc)
+            raise exc
+        if self._outage is None:
+            self._outage = _monotonic()
+            logger.warning("job %s: the store is unreachable (%s); the job goes on and %s was skipped, for up to "
+                           "%.0fs more (stale_after=%gs)", self.job_id, exc, what, self.store.stale_after - away,
+                           self.store.stale_after)
 
     def __enter__(self) -> PipelineController:
         return self

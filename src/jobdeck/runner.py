@@ -16,21 +16,28 @@ While handlers run, a supervisor thread (:mod:`jobdeck._supervision`) heartbeats
 abort grace period, and reaps stale jobs of any process; this module holds the rules of a job's life.
 Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
 later writes are refused, but the thread itself runs on until it returns.
+
+A store that is away for a while does not end a job (see "When the store is away" in the docs): the
+controller goes on without it inside the store's ``stale_after``, the job's outcome is recorded once the store
+is back (retried for ``store_retry`` seconds), and a start gives up after ``start_timeout`` seconds (the API
+answers 503) instead of waiting for the store's own timeouts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any, ParamSpec, TypeVar
 
 from ._json import safe_text
-from ._supervision import RunningJob, Supervisor, persist
+from ._supervision import RunningJob, Supervisor, persist, persist_async
 from .controller import PipelineController
 from .defaults import get_default_store
 from .errors import (
@@ -68,6 +75,18 @@ def _any_handler(ctl: PipelineController, **params: Any) -> None:
     """Stands in for an external type's handler while ``register`` checks the options."""
 
 
+class _Creation:
+    """One job creation that :meth:`JobRunner._create_bounded` runs in a thread of its own, and whether its caller
+    stopped waiting for it (the job it creates too late must not run)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.job: JobInfo | None = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+
+
 class JobRunner:
     """Runs registered handlers for jobs in ``store`` and guarantees each job ends terminal."""
 
@@ -80,7 +99,15 @@ class JobRunner:
         reap: bool = True,
         store_retry: float = 120.0,
         executor: Executor | str | None = None,
+        start_timeout: float | None = 5.0,
     ) -> None:
+        """``start_timeout``: how long :meth:`start` waits for the store to create a job before it raises
+        StoreError (None: as long as the store's own timeouts let it); a job the store creates after that is
+        failed at once and never runs."""
+        if start_timeout is not None and (isinstance(start_timeout, bool) or not isinstance(start_timeout, int | float)
+                                          or start_timeout <= 0):
+            raise InvalidArgumentError(f"start_timeout must be positive seconds or None, got {start_timeout!r}")
+        self.start_timeout = start_timeout
         self.store = store if store is not None else get_default_store()
         self.abort_grace = abort_grace
         # Several beats fit into one stale window, so a busy machine missing one is not taken for dead.
@@ -92,7 +119,8 @@ class JobRunner:
         self._types: dict[str, JobType] = {}
         self._lock = threading.Lock()
         self._closing = False
-        # start() calls between the closing check and registering their job; shutdown() waits for them.
+        # start() and run_job() calls between the closing check and registering their job; shutdown() waits
+        # for them.
         self._starting = 0
         self._started = threading.Condition(self._lock)
         self._supervision = Supervisor(self)
@@ -100,6 +128,15 @@ class JobRunner:
         self._loop_thread: threading.Thread | None = None
         self.executor: Executor = LocalExecutor()
         self.set_executor(executor if executor is not None else self.executor)
+        _live.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks (a thread of the parent may have held one at the instant of the fork),
+        nothing in flight, and no event loop (its thread stayed in the parent)."""
+        self._lock = threading.Lock()
+        self._started = threading.Condition(self._lock)
+        self._starting = 0
+        self._loop = self._loop_thread = None
 
     def set_executor(self, executor: Executor | str) -> None:
         """Choose where handlers run: an :class:`~jobdeck.executors.Executor` or its URL (``local://``,
@@ -216,8 +253,9 @@ class JobRunner:
         spec = self.get_type(job_type)
         spec.check_params(params)
         if spec.external:  # runs elsewhere: nothing to run, supervise or wait for here
-            return self.store.create_job(job_type, author, params if params is not None else {},
-                                         max_active=spec.max_concurrent, owner=EXTERNAL_OWNER, rerun_of=rerun_of)
+            return self._create_bounded(lambda: self.store.create_job(
+                job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
+                owner=EXTERNAL_OWNER, rerun_of=rerun_of))
         executor = self.executor
         local = executor.runs_in_process
         with self._lock:
@@ -238,7 +276,7 @@ class JobRunner:
             if not local:
                 with self.store.observations_held():
                     together = executor.create_and_submit(create, spec)
-            job = together if together is not None else create()
+            job = together if together is not None else self._create_bounded(create)
             if local:
                 running = RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
@@ -263,6 +301,48 @@ class JobRunner:
                 logger.exception("could not fail job %s after its enqueue failed", job.id)
             raise EnqueueError(job.id, reason) from exc
         return job
+
+    def _create_bounded(self, create: Callable[[], JobInfo]) -> JobInfo:
+        """``create()``, given up after ``start_timeout`` with a StoreError (the API answers 503) when the store
+        does not answer: a frozen server or a stalled pool would otherwise hold the request for as long as the
+        store's own timeouts, ten seconds and more. The creation runs on in its thread; a job it makes after the
+        caller gave up is failed at once, so that nothing runs that nobody was told about."""
+        timeout = self.start_timeout
+        if timeout is None or not self.store.blocking:
+            return create()
+        creation = _Creation()
+        context = contextvars.copy_context()  # the caller's trace context goes with the creation
+
+        def run() -> None:
+            try:
+                job = context.run(create)
+            except BaseException as exc:
+                with creation.lock:
+                    creation.error = exc
+                    creation.done.set()
+                return
+            with creation.lock:
+                creation.job, late = job, creation.abandoned
+                creation.done.set()
+            if late:
+                try:
+                    self.store.fail_job(job.id, f"Job not started: the store created it after the start had given "
+                                                f"up waiting ({timeout:g}s, start_timeout) and answered an error")
+                except JobdeckError:
+                    logger.exception("could not fail job %s, created after its start gave up; the stale reaper "
+                                     "will", job.id)
+                logger.warning("job %s was created after its start gave up waiting for the store; failed", job.id)
+
+        threading.Thread(target=run, name="jobdeck-start", daemon=True).start()
+        if not creation.done.wait(timeout):
+            with creation.lock:
+                creation.abandoned = not creation.done.is_set()
+            if creation.abandoned:
+                raise StoreError(f"the store did not create the job within {timeout:g}s (start_timeout); nothing "
+                                 "was started, try again when the store answers")
+        if creation.job is None:  # set with done when there was no error
+            raise creation.error or JobdeckError("job creation ended without a job")
+        return creation.job
 
     def execute(self, job: JobInfo, *, wait: bool, trace_parent: Any = None) -> None:
         """Run the handler of ``job``, already ``running`` and owned by this runner: in a thread of its own
@@ -300,14 +380,35 @@ class JobRunner:
         with self._lock:
             if self._closing:
                 return None
-        job = self.store.claim_job(job_id, self.owner)
+            self._starting += 1  # in flight like a start(): shutdown() waits until the job is registered
+        problem: Exception | None = None
+        try:
+            job = self.store.claim_job(job_id, self.owner)
+            if job is not None:
+                try:
+                    spec = self.get_type(job.job_type)
+                    spec.check_params(job.params)
+                except (UnknownJobTypeError, ValueError) as exc:
+                    problem = exc
+                else:
+                    # Registered before shutdown() may look: it then asks this job to stop like the others.
+                    self._supervision.add(RunningJob(job.id, spec, time.monotonic(),
+                                                     trace=start_job_trace(job, carrier_context(trace)),
+                                                     attempt=job.attempt))
+        finally:
+            with self._lock:
+                self._starting -= 1
+                self._started.notify_all()
         if job is None:
             logger.info("job %s is no longer queued; dropped", job_id)
             return None
-        try:
-            self.execute(job, wait=True, trace_parent=carrier_context(trace))
-        except (UnknownJobTypeError, ValueError) as exc:
-            self.store.fail_job(job_id, f"worker {self.owner} cannot run it: {exc}")
+        if problem is not None:
+            self.store.fail_job(job_id, f"worker {self.owner} cannot run it: {problem}")
+        else:
+            self.execute(job, wait=True)
+        return self._ended(job_id)
+
+    def _ended(self, job_id: str) -> JobInfo | None:
         try:
             # With the newest message of each kind (the error that ended it), not the whole log: every engine's
             # task only needs the outcome, and a long log would be read for nothing at the end of every job.
@@ -335,7 +436,7 @@ class JobRunner:
         return self.start(original.job_type, author, merged, rerun_of=original.id)
 
     def _run_sync(self, running: RunningJob, kwargs: dict[str, Any]) -> None:
-        ctl = PipelineController(running.job_id, self.store, known=True)
+        ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact)
         ctl.trace = running.trace
         try:
             with running.trace.use() if running.trace else nullcontext(), \
@@ -343,26 +444,30 @@ class JobRunner:
                 outcome: Any = _handler(running.job_type)(ctl, **kwargs)
         except BaseException as exc:  # the job must end terminal whatever the handler raised
             ctl.publish_operations()  # the tree as the job left it, before its outcome
-            self._record_error(running, exc)
+            self._log_error(running, exc)
+            self._persist(self._what(running, exc), self._record, running, exc, None)
         else:
             ctl.publish_operations()
-            self._record_result(running, outcome)
+            self._persist(self._what(running, None), self._record, running, None, outcome)
         finally:
             self._finish(running)
 
     async def _run_async(self, running: RunningJob, kwargs: dict[str, Any]) -> None:
-        ctl = PipelineController(running.job_id, self.store, known=True)
+        # Every async job shares the runner's one event loop: whatever may wait on the store (the outcome, with
+        # its retries while the store is away) runs in a worker thread, so that it never holds the others up.
+        ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact)
         ctl.trace = running.trace
         try:
             with running.trace.use() if running.trace else nullcontext(), \
                     ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
                 outcome: Any = await _handler(running.job_type)(ctl, **kwargs)
         except BaseException as exc:
-            ctl.publish_operations()  # the tree as the job left it, before its outcome
-            self._record_error(running, exc)
+            await asyncio.to_thread(ctl.publish_operations)  # the tree as the job left it, before its outcome
+            self._log_error(running, exc)
+            await persist_async(self._what(running, exc), self.store_retry, self._record, running, exc, None)
         else:
-            ctl.publish_operations()
-            self._record_result(running, outcome)
+            await asyncio.to_thread(ctl.publish_operations)
+            await persist_async(self._what(running, None), self.store_retry, self._record, running, None, outcome)
         finally:
             await asyncio.to_thread(self._finish, running)
 
@@ -371,38 +476,39 @@ class JobRunner:
 
     def _superseded(self, running: RunningJob) -> bool:
         """Whether the job went back to the queue while this run was cut off from the store (its type allows
-        ``requeue_on_worker_lost``): another attempt owns it now, and this run's outcome is not its outcome."""
+        ``requeue_on_worker_lost``): another attempt owns it now, and this run's outcome is not its outcome.
+        Raises StoreError when the store cannot tell (the outcome's retries ask again)."""
         if not running.job_type.requeue_on_worker_lost:
             return False
-        try:
-            job = self.store.get_job(running.job_id)
-        except StoreError:
-            return False  # cannot tell: the writes that follow retry and decide
+        job = self._head(running.job_id)
         if job is None or job.attempt == running.attempt:
             return False
         logger.warning("job %s: attempt %d ended, but the job was re-queued meanwhile (now attempt %d); its outcome "
                        "is dropped", running.job_id, running.attempt, job.attempt)
         return True
 
-    def _record_result(self, running: RunningJob, result: Any) -> None:
-        what = f"recording the result of job {running.job_id}"
-        if self._superseded(running):
-            return
-        try:
-            self._persist(what, self.store.complete_job, running.job_id, result)
-        except InvalidArgumentError as exc:  # a result that is not JSON jobdeck can store
-            self._persist(what, self.store.fail_job, running.job_id,
-                          f"handler returned a result that cannot be stored: {exc}")
+    @staticmethod
+    def _what(running: RunningJob, exc: BaseException | None) -> str:
+        return f"recording the {'end' if exc is not None else 'result'} of job {running.job_id}"
 
-    def _record_error(self, running: RunningJob, exc: BaseException) -> None:
-        what = f"recording the end of job {running.job_id}"
+    def _log_error(self, running: RunningJob, exc: BaseException) -> None:
+        if not isinstance(exc, AbortError):
+            logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
+
+    def _record(self, running: RunningJob, exc: BaseException | None, result: Any) -> None:
+        """One attempt at recording the job's outcome: ``exc`` the handler raised, else its ``result``. Retried
+        whole while the store is away, so that each attempt asks again whether another attempt owns the job."""
         if self._superseded(running):
             return
         if isinstance(exc, AbortError):
-            self._persist(what, self.store.mark_aborted, running.job_id)
-            return
-        logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
-        self._persist(what, self.store.fail_job, running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
+            self.store.mark_aborted(running.job_id)
+        elif exc is not None:
+            self.store.fail_job(running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
+        else:
+            try:
+                self.store.complete_job(running.job_id, result)
+            except InvalidArgumentError as problem:  # a result that is not JSON jobdeck can store
+                self.store.fail_job(running.job_id, f"handler returned a result that cannot be stored: {problem}")
 
     def _finish(self, running: RunningJob) -> None:
         try:
@@ -476,12 +582,19 @@ class JobRunner:
             spec.name: spec.requeue_on_worker_lost for spec in self._types.values() if spec.requeue_on_worker_lost}
         reaped = self.store.reap_stale(alive_owner=self.owner, requeue=requeue)
         for job_id in reaped:
-            job = self.store.get_job(job_id) if requeue else None
+            job = self._head(job_id) if requeue else None
             if job is None or job.status.is_terminal:
                 logger.warning("failed stale job %s", job_id)
             elif job.status is JobStatus.QUEUED:
                 self._resubmit(job)
         return reaped
+
+    def _head(self, job_id: str) -> JobInfo | None:
+        """The job without its messages, or None if it is gone."""
+        try:
+            return self.store.require_job(job_id, messages=False)
+        except JobNotFoundError:
+            return None
 
     def _resubmit(self, job: JobInfo) -> None:
         """Hand a job re-queued after its worker died to the engine again; fail it if the engine refuses."""
@@ -542,3 +655,14 @@ class JobRunner:
             logger.exception("the %s executor did not shut down cleanly", self.executor.name)
         self.store.flush()
         return forced
+
+
+_live: weakref.WeakSet[JobRunner] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for runner in list(_live):
+        runner._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
