@@ -456,7 +456,7 @@ def test_an_older_write_landing_late_is_followed_by_the_newest_value(tmp_path: P
         store._messages.flush()
         assert _stored_progress(tmp_path) == 0.7
         release.set()  # now 0.2 lands, over 0.7
-        wait_for(lambda: _stored_progress(tmp_path) == 0.7 and not store._progress._writing
+        wait_for(lambda: _stored_progress(tmp_path) == 0.7 and not store._progress._inflight
                  and not store._progress._pending, timeout=10, what="0.7 to be written again")
         assert store.require_job(job.id, messages=False).progress == 0.7
     finally:
@@ -559,6 +559,8 @@ def test_a_child_forked_while_the_status_cache_lock_was_held_answers(tmp_path: P
             def child() -> bool:
                 cached = store.get_status(job.id, max_age=60)  # from the cache, under its (renewed) lock
                 store._status.put(job.id, JobStatus.ABORTING)
+                store._progress.forget(job.id)  # the buffers' locks are renewed too
+                store._messages.flush()
                 return cached is JobStatus.RUNNING and store._status.peek(job.id) is JobStatus.ABORTING
 
             _in_child_within(child)

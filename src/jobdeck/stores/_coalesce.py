@@ -48,6 +48,8 @@ _Entry = tuple[int, float, OperationRef | None, float, OperationTree | None]
 # never tell us, so entries older than this are forgotten.
 _FORGET_AFTER = 60.0
 _MAX_REMEMBERED = 1000
+# How long flush() waits for a write already in flight (a safety net: a write fails within the store's timeout).
+_WAIT_IN_FLIGHT = 30.0
 
 
 def _merged(newer: _Entry, older: _Entry) -> _Entry:
@@ -80,14 +82,16 @@ class ProgressBuffer:
         self._seq = itertools.count(1)
         # job id -> the newest value handed to a writer (this buffer's, or the message queue through take())
         self._claimed: dict[str, _Entry] = {}
-        self._writing: dict[str, int] = {}  # job id -> writes of it in flight
+        self._inflight: dict[int, str] = {}  # write number -> its job, for the writes in flight
+        self._numbers = itertools.count(1)
         self._outage = Outage("progress values")
         self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
 
     def _new_locks(self) -> None:
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._wake = threading.Condition(self._lock)  # the background thread waits for values
+        self._landed = threading.Condition(self._lock)  # flush() waits for writes in flight
 
     def _after_fork(self) -> None:
         """In a forked child: fresh locks, and nothing inherited pending (the parent writes its own values)."""
@@ -95,7 +99,7 @@ class ProgressBuffer:
         self._pending.clear()
         self._due.clear()
         self._claimed.clear()
-        self._writing.clear()
+        self._inflight.clear()
 
     def update(self, job_id: str, value: float, operation: OperationRef | None, now: float,
                operations: OperationTree | None = None) -> bool:
@@ -137,8 +141,9 @@ class ProgressBuffer:
 
     def _prune(self, mono: float) -> None:
         """Forget jobs not written for a while (called with the lock held)."""
+        writing = set(self._inflight.values())
         self._due = {j: d for j, d in self._due.items()
-                     if d > mono - _FORGET_AFTER or j in self._pending or j in self._writing}
+                     if d > mono - _FORGET_AFTER or j in self._pending or j in writing}
         self._claimed = {j: e for j, e in self._claimed.items() if j in self._due}
 
     def _apply(self, job_id: str, entry: _Entry) -> bool:
@@ -150,23 +155,24 @@ class ProgressBuffer:
             if claimed is not None and claimed[0] > seq:
                 return True  # a newer value of this job is on its way already
             self._claimed[job_id] = entry
-            self._writing[job_id] = self._writing.get(job_id, 0) + 1
+            number = next(self._numbers)
+            self._inflight[number] = job_id
         try:
             ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
         except StoreError as exc:
             pause = self._outage.failed(exc, "the newest value of each job is")
             with self._lock:
-                self._done(job_id)
+                self._done(number)
                 self._keep(job_id, entry, pause)
             raise
         except BaseException:
             with self._lock:
-                self._done(job_id)
+                self._done(number)
             self.forget(job_id)
             raise
         self._outage.succeeded()
         with self._lock:
-            self._done(job_id)
+            self._done(number)
             claimed = self._claimed.get(job_id)
             if ok and claimed is not None and claimed[0] > seq:
                 # A newer value was handed out while this one was being written: it may have landed first and
@@ -176,10 +182,9 @@ class ProgressBuffer:
             self.forget(job_id)
         return ok
 
-    def _done(self, job_id: str) -> None:
-        left = self._writing.pop(job_id, 1) - 1
-        if left:
-            self._writing[job_id] = left
+    def _done(self, number: int) -> None:
+        del self._inflight[number]
+        self._landed.notify_all()
 
     def _keep(self, job_id: str, entry: _Entry, pause: float) -> None:
         """A write of ``entry`` failed (called with the lock held): keep the job's newest value for a retry after
@@ -232,9 +237,10 @@ class ProgressBuffer:
         return entry[1], entry[2], entry[3], entry[4]
 
     def flush(self, job_id: str | None = None) -> None:
-        """Write the pending value of one job (or of all jobs) now. Cheap when nothing is pending. Raises
-        StoreError when the store cannot take it; the values are then kept and retried."""
-        if not self._pending:  # unlocked peek: a value added concurrently is written by its own interval
+        """Write the pending value of one job (or of all jobs) now, and wait for one the background thread is
+        writing. Cheap when nothing is pending. Raises StoreError when the store cannot take it; the values are
+        then kept and retried."""
+        if not self._pending and not self._inflight:  # unlocked peek: the common case is nothing to do
             return
         with self._lock:
             if job_id is None:
@@ -246,6 +252,16 @@ class ProgressBuffer:
         failure = self._write_all(items)
         if failure is not None:
             raise failure
+        # A value the background thread took before this call may still be on its way: wait for it, so that what
+        # comes after a flush (a status change, a read) comes after every earlier value.
+        with self._lock:
+            waits = {n for n, j in self._inflight.items() if job_id is None or j == job_id}
+            deadline = time.monotonic() + _WAIT_IN_FLIGHT
+            while waits & self._inflight.keys():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._landed.wait(left)
 
     def _write_all(self, items: list[tuple[str, _Entry]]) -> StoreError | None:
         """Write the values; once the store failed, keep the rest for the retry instead of trying each (a
