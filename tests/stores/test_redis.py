@@ -106,8 +106,12 @@ def test_server_going_away_is_a_store_error() -> None:
         server.terminate()
         server.wait(timeout=10)
     with pytest.raises(StoreError, match=f"Redis store redis://127.0.0.1:{port}/0"):
-        store.add_info_message(job.id, "nobody listens")
-    store.close()
+        store.require_job(job.id)
+    # Issue 19 (2): a message of a job this store object runs is kept through an outage instead of failing the
+    # job; closing is when it is known to be lost, and says so.
+    assert store.add_info_message(job.id, "nobody listens")
+    with pytest.raises(StoreError, match=f"1 message.*Redis store redis://127.0.0.1:{port}/0"):
+        store.close()
 
 
 def _try_open(url: str) -> RedisStore | None:

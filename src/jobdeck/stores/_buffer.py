@@ -19,10 +19,18 @@ promises:
   one weakening: a message sent in the few milliseconds after *another* process ended the job, before this store
   object learns of it, returns True and is then discarded.
 - **Unknown ids still raise.** A job's first message through a store object is written at once (after the
-  queue), which raises JobNotFoundError for an unknown id and StoreError when the store cannot be reached.
+  queue), which raises JobNotFoundError for an unknown id and StoreError when the store cannot be reached
+  (unless this store object knows the job runs: see the outages below).
 - **Bounded.** When ``max_pending`` messages (or ``max_bytes`` of text) wait, the writing thread flushes
-  itself (backpressure) instead of letting the queue grow. When a background write fails, the batch stays
-  queued and the next ``add`` flushes synchronously, so the caller sees the StoreError.
+  itself (backpressure) instead of letting the queue grow.
+- **Outages are ridden through.** When the store refuses a batch (a restart, a full disk), the batch stays
+  queued, first in line, and the background thread tries again with a growing pause (up to a second) until the
+  store takes it; one log line says the writes fail, one that they go through again. Meanwhile ``add`` keeps
+  queueing and returns at once -- also the first message of a job this store object knows to be active -- so
+  job code goes on. Only when the queue is full does the caller wait for the store (backpressure, as above),
+  and when the outage has lasted ``outage_limit`` seconds (the store's ``stale_after``) it gets the StoreError:
+  by then other processes may count the job as stale. A status change, ``flush()`` and ``close()`` need the
+  queue written first, so they raise StoreError while it cannot be; a read does not (see ``BufferedStore``).
 - **Durability and delay.** A process killed with SIGKILL (or a power cut) loses what was queued: the messages
   of the last ``interval`` plus one batch write, a few milliseconds' worth (at most ``max_pending``). Another
   process sees a message within about the same time: measured on 2 cores, p99 6-8 ms (Redis) and 7-21 ms
@@ -42,13 +50,12 @@ from ..errors import InvalidArgumentError, StoreError
 from ..model import JobMessage, JobStatus, OperationRef, format_time
 from ..operations import OperationTree
 from ._coalesce import ProgressBuffer, StatusCache
-from ._flusher import Flusher
+from ._flusher import Flusher, Outage
 
 __all__ = ["BatchWriter", "MessageBuffer", "ProgressWrite", "Write", "json_string", "kept", "message_event"]
 
 DEFAULT_INTERVAL = 0.005
 _MAX_SEEN = 10_000
-_RETRY = (0.01, 1.0)  # first and longest pause of the background writer after a failed batch
 
 
 @dataclass(slots=True)
@@ -101,13 +108,15 @@ class MessageBuffer:
 
     def __init__(self, write_batch: BatchWriter, write_one: OneWriter, progress: ProgressBuffer,
                  status: StatusCache, *, interval: float = DEFAULT_INTERVAL, batch_size: int = 1000,
-                 max_pending: int = 2000, max_bytes: int = 4 << 20, name: str = "jobdeck-messages") -> None:
+                 max_pending: int = 2000, max_bytes: int = 4 << 20, outage_limit: float = 60.0,
+                 name: str = "jobdeck-messages") -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 10:
             raise InvalidArgumentError(f"message_interval must be a number of seconds in [0, 10], got {interval!r}")
         self.interval = float(interval)
         self.batch_size = batch_size
         self.max_pending = max_pending
         self.max_bytes = max_bytes
+        self.outage_limit = outage_limit
         self._write_batch = write_batch
         self._write_one = write_one
         self._progress = progress
@@ -121,7 +130,7 @@ class MessageBuffer:
         # Queued or being written; read without the lock as a cheap "nothing to do" test.
         self._unwritten = 0
         self._seen: set[str] = set()  # jobs known to exist (a message was written for them)
-        self._failure: BaseException | None = None
+        self._outage = Outage("messages")
         self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
 
@@ -138,7 +147,6 @@ class MessageBuffer:
         self._queue.clear()
         self._queued_progress.clear()
         self._unwritten = self._bytes = 0
-        self._failure = None
 
     @property
     def pending(self) -> int:
@@ -149,20 +157,31 @@ class MessageBuffer:
         """Queue a message (False if the job is known to be finished); see the module docstring."""
         if job_id not in self._seen or self._closed:
             # First message of this job here: write it now, behind everything queued, to learn that the job exists.
-            self.flush()
-            done = self._write_one(job_id, message)
-            if done:
-                if len(self._seen) >= _MAX_SEEN:
-                    self._seen.clear()  # crude, but forgetting only costs one synchronous write per job
-                self._seen.add(job_id)
-            return done
+            try:
+                self.flush()
+                done = self._write_one(job_id, message)
+            except StoreError:
+                status = self._status.peek(job_id)
+                if self._closed or status is None or status.is_terminal:
+                    raise
+                # The store failed, but this store object knows the job runs: queue it with the others.
+            else:
+                if done:
+                    self._remember(job_id)
+                return done
+            self._remember(job_id)
         status = self._status.peek(job_id)
         if status is not None and status.is_terminal:
             return False
-        if self._failure is not None or self._unwritten >= self.max_pending or self._bytes >= self.max_bytes:
-            self.flush()  # backpressure, or the store failed: raise here rather than queue blindly
-        taken = self._progress.take(job_id)
+        if self._unwritten >= self.max_pending or self._bytes >= self.max_bytes:
+            self._make_room()
         with self._lock:
+            # Lock order: this buffer's lock, then the progress buffer's (which never waits for anything). The
+            # message is counted before the value is taken and both are queued before the lock is released, so
+            # a newer value's write, which flushes this queue first (and waits for this lock to do so), cannot
+            # land before the taken one.
+            self._unwritten += 1
+            taken = self._progress.take(job_id)
             if not self._queue:
                 self._since = time.monotonic()
                 self._wake.notify()
@@ -179,10 +198,29 @@ class MessageBuffer:
                 self._queue.append((job_id, progress))
                 self._unwritten += 1
             self._queue.append((job_id, message))
-            self._unwritten += 1
             self._bytes += len(message.message)
             self._flusher.ensure()
         return True
+
+    def _remember(self, job_id: str) -> None:
+        if len(self._seen) >= _MAX_SEEN:
+            self._seen.clear()  # crude, but forgetting only costs one synchronous write per job
+        self._seen.add(job_id)
+
+    def _make_room(self) -> None:
+        """Backpressure: write the queue before adding to it. While the store refuses it, wait for the store
+        (the caller is held, as by a slow store) until the outage has lasted ``outage_limit`` seconds."""
+        while True:
+            try:
+                self.flush()
+                return
+            except StoreError:
+                since = self._outage.since
+                if self._closed or since is None or time.monotonic() - since >= self.outage_limit:
+                    raise
+            if self._stop.wait(self._outage.retry_in):
+                self.flush()  # closed meanwhile: one last attempt, raising if the store still refuses
+                return
 
     def flush(self) -> None:
         """Write everything queued so far (waiting for a batch being written by another thread); cheap when
@@ -207,9 +245,10 @@ class MessageBuffer:
                 except BaseException as exc:
                     with self._lock:
                         self._queue[:0] = batch  # written all or nothing: try the same batch again later
-                    self._failure = exc
+                    if isinstance(exc, Exception):
+                        self._outage.failed(exc, f"{self._unwritten} message(s) are")
                     raise
-                self._failure = None
+                self._outage.succeeded()
                 with self._lock:
                     self._unwritten -= len(batch)
                     self._bytes -= sum(len(w.message) for _, w in batch if isinstance(w, JobMessage))
@@ -223,7 +262,6 @@ class MessageBuffer:
                         self._status.put(job_id, status)
 
     def _run(self) -> None:
-        pause = _RETRY[0]
         while True:
             with self._lock:
                 while not self._queue and not self._closed:
@@ -236,11 +274,9 @@ class MessageBuffer:
                     continue
             try:
                 self.flush()
-                pause = _RETRY[0]
-            except Exception:  # kept queued: the next add() or read reports the error
-                if self._stop.wait(pause):
+            except Exception:  # kept queued, first in line; flush() logged the outage once
+                if self._stop.wait(self._outage.retry_in):
                     return
-                pause = min(pause * 2, _RETRY[1])
 
     def close(self) -> None:
         """Write everything queued and stop the background thread; raises StoreError if that fails."""

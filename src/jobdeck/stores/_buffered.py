@@ -9,12 +9,17 @@ What it owns, the same for every such backend:
   what that promises), one batch every ``message_interval`` at the latest;
 - statuses cached (:class:`~jobdeck.stores._coalesce.StatusCache`), so that ``check_abort()`` in a tight loop does
   not cost a round trip each time; every change made through this store object updates it at once;
-- the order of it all: :meth:`_settle` writes what is buffered (messages first) before a read or a change;
+- the order of it all: :meth:`_settle` writes what is buffered (messages first) before a change, and
+  :meth:`_catch_up` before a read;
+- store outages: what the store refuses stays buffered and is retried until it lands, in order (the buffers'
+  docstrings say how); a change waits for it (StoreError meanwhile), a read does not -- it answers from what the
+  store has, a little behind, rather than fail because a write could not be made (a full disk);
 - ``flush()`` and ``close()``.
 
 A backend implements :class:`~jobdeck.stores.base.Store`'s steps (``_insert``, ``_read``, ``_change``, ...) plus
-the five below, calls ``self._settle(job_id)`` at the start of ``_read`` and ``_change`` (and ``self._settle()``
-before queries and event reads), and reports every status it learns with :meth:`_status_seen`::
+the five below, calls ``self._settle(job_id)`` at the start of ``_change``, ``self._catch_up(job_id)`` at the start
+of ``_read`` (and ``self._catch_up()`` before queries and event reads), and reports every status it learns with
+:meth:`_status_seen`::
 
     class MyStore(BufferedStore):
         scheme = "my"
@@ -30,6 +35,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
+from ..errors import StoreError
 from ..model import JobMessage, JobStatus, OperationRef
 from ..operations import OperationTree
 from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
@@ -51,10 +57,13 @@ class BufferedStore(Store):
         super().__init__(**limits)
         name = f"jobdeck-{self.scheme or 'store'}"
         self._closed = False
-        self._progress = ProgressBuffer(self._write_progress, progress_interval, name=f"{name}-progress")
         self._status = StatusCache()
+        self._progress = ProgressBuffer(self._write_progress, progress_interval, name=f"{name}-progress",
+                                        known=self._known_active)
+        # Messages are kept through an outage as long as a job survives one: stale_after.
         self._messages = MessageBuffer(self._write_messages, self._write_message, self._progress, self._status,
-                                       interval=message_interval, name=f"{name}-messages")
+                                       interval=message_interval, outage_limit=self.stale_after,
+                                       name=f"{name}-messages")
 
     # ------------------------------------------------------------------ steps a backend supplies
 
@@ -85,10 +94,29 @@ class BufferedStore(Store):
     # ------------------------------------------------------------------ shared machinery
 
     def _settle(self, job_id: str | None = None) -> None:
-        """Write what is buffered (messages first, they are older than any pending progress) before a read or
-        a change, so that it sees, and comes after, every earlier call."""
+        """Write what is buffered (messages first, they are older than any pending progress) before a change,
+        so that it comes after every earlier call; StoreError when the store cannot take it (kept buffered)."""
         self._messages.flush()
         self._progress.flush(job_id)
+
+    def _catch_up(self, job_id: str | None = None, *, progress: bool = True) -> None:
+        """Before a read: write what is buffered, so that the answer includes every earlier call -- unless the
+        store refuses writes just now (a full disk, a restart): then the read answers from what the store has,
+        a little behind, instead of failing because a write could not be made. What was refused stays buffered
+        and is retried; the buffers log the outage, once. (A read that cannot reach the store still fails.)
+        ``progress=False``: messages only (event reads, which need the message events in order)."""
+        try:
+            if progress:
+                self._settle(job_id)
+            else:
+                self._messages.flush()
+        except StoreError:
+            pass
+
+    def _known_active(self, job_id: str) -> bool:
+        """Whether this store object knows the job exists and runs (it wrote or read that status)."""
+        status = self._status.peek(job_id)
+        return status is not None and not status.is_terminal
 
     def _status_seen(self, job_id: str, status: JobStatus) -> None:
         """Remember a status this store object wrote or read; a terminal one drops the job's pending progress

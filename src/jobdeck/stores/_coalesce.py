@@ -1,4 +1,4 @@
-"""Coalesced progress writes and a small status cache, shared by the SQLite and Redis stores.
+"""Coalesced progress writes and a small status cache, shared by the buffered stores (SQLite, Redis, PostgreSQL).
 
 Job code may call ``progress()`` thousands of times a second; a store that writes to a file or a server cannot
 follow that, and nobody can watch it anyway. :class:`ProgressBuffer` writes the first value at once and then at
@@ -7,65 +7,99 @@ one when the interval is over, so another process sees it within ``interval`` pl
 never wait: the store flushes a job's pending progress before them (:meth:`ProgressBuffer.flush`), and a message
 takes the pending value with it into the message queue (:meth:`ProgressBuffer.take`), so the order of what
 readers see is the order of the calls.
+
+The newest value always lands. A write the store refuses (a restart, a full disk) is kept, unless a newer value
+came meanwhile, and retried with a growing pause until the store takes it (one log line per outage, see
+:class:`~jobdeck.stores._flusher.Outage`). Writes run outside every lock, so two writes of one job may overlap
+(the background thread's and a status change's flush, or a value a message took with it): a write older than
+one already handed out is not started, and when an older write lands after a newer one was handed out, the
+newer one is written again.
+
+Locks: each buffer's lock guards only its dictionaries. It is never held across store I/O or while taking
+another lock, so ``update()`` after a job's first value, ``take()`` and ``forget()`` never wait for a write;
+the message buffer calls ``take()`` under its own lock (that order, never the other way round).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, JobdeckError, StoreError
 from ..model import JobStatus, OperationRef
 from ..operations import OperationTree
-from ._flusher import Flusher
+from ._flusher import Flusher, Outage, renew_after_fork
 
 __all__ = ["ProgressBuffer", "StatusCache"]
 
+logger = logging.getLogger("jobdeck.store")
+
 # write(job_id, value, operation, now, operations) -> False if the job is no longer active; raises
-# JobNotFoundError. operation and operations (the tree snapshot): None means unchanged.
+# JobNotFoundError, and StoreError when the store cannot take it. operation and operations (the tree
+# snapshot): None means unchanged.
 Writer = Callable[[str, float, OperationRef | None, float, OperationTree | None], bool]
-# (sequence, value, operation, wall time, operations) of the newest value of a job not yet written
-_Pending = tuple[int, float, OperationRef | None, float, OperationTree | None]
+# (sequence, value, operation, wall time, operations) of a value of a job; a higher sequence is a newer value
+_Entry = tuple[int, float, OperationRef | None, float, OperationTree | None]
 
 # Remembering when each job was last written costs a few dozen bytes per job; jobs finished by another process
 # never tell us, so entries older than this are forgotten.
 _FORGET_AFTER = 60.0
 _MAX_REMEMBERED = 1000
+# How long flush() waits for a write already in flight (a safety net: a write fails within the store's timeout).
+_WAIT_IN_FLIGHT = 30.0
+
+
+def _merged(newer: _Entry, older: _Entry) -> _Entry:
+    """``newer``, carrying ``older``'s operation and tree where it leaves them unchanged (None): a value that
+    replaces one never written must not lose the operation that one set."""
+    seq, value, operation, now, operations = newer
+    return (seq, value, older[2] if operation is None else operation, now,
+            older[4] if operations is None else operations)
 
 
 class ProgressBuffer:
-    """At most one progress write per job per ``interval`` seconds; the newest value always gets written."""
+    """At most one progress write per job per ``interval`` seconds; the newest value always gets written.
 
-    def __init__(self, write: Writer, interval: float, name: str = "jobdeck-progress") -> None:
+    ``known(job_id)`` says whether a job is known to exist and run: a first value the store cannot take is
+    kept for a retry when it is (the caller goes on), and raises StoreError when it is not.
+    """
+
+    def __init__(self, write: Writer, interval: float, name: str = "jobdeck-progress",
+                 known: Callable[[str], bool] | None = None) -> None:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
             raise InvalidArgumentError(f"progress_interval must be a number of seconds >= 0, got {interval!r}")
         self._write = write
         self.interval = float(interval)
         self._name = name
+        self._known = known if known is not None else (lambda job_id: False)
         self._new_locks()
         # job id -> monotonic time before which a new value waits instead of being written
         self._due: dict[str, float] = {}
-        self._pending: dict[str, _Pending] = {}
-        # Writes run outside the buffer lock, so two can overtake each other; the sequence number lets the later
-        # value win (a write older than what was already written for that job is dropped).
+        self._pending: dict[str, _Entry] = {}
         self._seq = itertools.count(1)
-        self._written: dict[str, int] = {}
+        # job id -> the newest value handed to a writer (this buffer's, or the message queue through take())
+        self._claimed: dict[str, _Entry] = {}
+        self._inflight: dict[int, str] = {}  # write number -> its job, for the writes in flight
+        self._numbers = itertools.count(1)
+        self._outage = Outage("progress values")
         self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
 
     def _new_locks(self) -> None:
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._write_lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)  # the background thread waits for values
+        self._landed = threading.Condition(self._lock)  # flush() waits for writes in flight
 
     def _after_fork(self) -> None:
         """In a forked child: fresh locks, and nothing inherited pending (the parent writes its own values)."""
         self._new_locks()
         self._pending.clear()
         self._due.clear()
-        self._written.clear()
+        self._claimed.clear()
+        self._inflight.clear()
 
     def update(self, job_id: str, value: float, operation: OperationRef | None, now: float,
                operations: OperationTree | None = None) -> bool:
@@ -75,82 +109,138 @@ class ProgressBuffer:
         After the first value the caller never writes and never waits for a write: a write releases the
         interpreter lock for its I/O, and a job thread that gave it up waits for it again behind every busy
         thread of the process (the threads serving a dashboard's reads, say), milliseconds where a queued value
-        costs a microsecond."""
+        costs a microsecond. A first value the store cannot take is kept and retried when the job is ``known``
+        (True is returned); otherwise StoreError."""
         with self._lock:
             mono = time.monotonic()
             due = self._due.get(job_id)
             if due is not None and not self._closed:
                 old = self._pending.get(job_id)
+                entry: _Entry = (next(self._seq), value, operation, now, operations)
                 if old is not None:  # None means "unchanged", not "no operation"
-                    operation = old[2] if operation is None else operation
-                    operations = old[4] if operations is None else operations
+                    entry = _merged(entry, old)
                 if not self._pending or mono >= due:
                     self._wake.notify()  # the thread sleeps until the earliest due time: this one may be earlier
-                self._pending[job_id] = (next(self._seq), value, operation, now, operations)
+                self._pending[job_id] = entry
                 self._flusher.ensure()
                 return True
+            entry = (next(self._seq), value, operation, now, operations)
             old = self._pending.pop(job_id, None)
             if old is not None:
-                operation = old[2] if operation is None else operation
-                operations = old[4] if operations is None else operations
-            seq = next(self._seq)
+                entry = _merged(entry, old)
             self._due[job_id] = mono + self.interval
             if len(self._due) > _MAX_REMEMBERED:
                 self._prune(mono)
-        return self._apply(job_id, (seq, value, operation, now, operations))
-
-    def _prune(self, mono: float) -> None:
-        """Forget jobs not written for a while (called with the lock held; takes the write lock after it,
-        the same order as everywhere else)."""
-        self._due = {j: d for j, d in self._due.items() if d > mono - _FORGET_AFTER or j in self._pending}
-        with self._write_lock:
-            self._written = {j: s for j, s in self._written.items() if j in self._due}
-
-    def _apply(self, job_id: str, entry: _Pending) -> bool:
-        seq, value, operation, now, operations = entry
         try:
-            with self._write_lock:
-                if self._written.get(job_id, 0) > seq:
-                    return True  # a newer value of this job is already written
-                ok = self._write(job_id, value, operation, now, operations)
-                self._written[job_id] = seq
-        except BaseException:
+            return self._apply(job_id, entry)
+        except StoreError:
+            if self._known(job_id):
+                return True  # kept by _apply: written when the store takes it
             self.forget(job_id)
             raise
+
+    def _prune(self, mono: float) -> None:
+        """Forget jobs not written for a while (called with the lock held)."""
+        writing = set(self._inflight.values())
+        self._due = {j: d for j, d in self._due.items()
+                     if d > mono - _FORGET_AFTER or j in self._pending or j in writing}
+        self._claimed = {j: e for j, e in self._claimed.items() if j in self._due}
+
+    def _apply(self, job_id: str, entry: _Entry) -> bool:
+        """Write one value now, outside the lock. A value the store refused is kept for a retry and the
+        StoreError raised; any other error forgets the job and is raised."""
+        seq = entry[0]
+        with self._lock:
+            claimed = self._claimed.get(job_id)
+            if claimed is not None and claimed[0] > seq:
+                return True  # a newer value of this job is on its way already
+            self._claimed[job_id] = entry
+            number = next(self._numbers)
+            self._inflight[number] = job_id
+        try:
+            ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
+        except StoreError as exc:
+            pause = self._outage.failed(exc, "the newest value of each job is")
+            with self._lock:
+                self._done(number)
+                self._keep(job_id, entry, pause)
+            raise
+        except BaseException:
+            with self._lock:
+                self._done(number)
+            self.forget(job_id)
+            raise
+        self._outage.succeeded()
+        with self._lock:
+            self._done(number)
+            claimed = self._claimed.get(job_id)
+            if ok and claimed is not None and claimed[0] > seq:
+                # A newer value was handed out while this one was being written: it may have landed first and
+                # this one over it, so it is written again (rare: two writes of one job overlapped).
+                self._repend(job_id, claimed, time.monotonic())
         if not ok:
             self.forget(job_id)
         return ok
+
+    def _done(self, number: int) -> None:
+        del self._inflight[number]
+        self._landed.notify_all()
+
+    def _keep(self, job_id: str, entry: _Entry, pause: float) -> None:
+        """A write of ``entry`` failed (called with the lock held): keep the job's newest value for a retry after
+        ``pause`` seconds -- this one, unless a newer one waits or is on its way."""
+        claimed = self._claimed.get(job_id)
+        if claimed is None:
+            return  # forgotten meanwhile: the job ended or vanished
+        pending = self._pending.get(job_id)
+        if pending is not None:
+            kept = _merged(pending, entry)
+        elif claimed[0] > entry[0]:
+            kept = _merged(claimed, entry)
+            if kept == claimed:
+                return  # the newer value on its way carries everything this one did
+        else:
+            kept = entry
+        self._repend(job_id, kept, time.monotonic() + pause)
+
+    def _repend(self, job_id: str, entry: _Entry, due: float) -> None:
+        """Make ``entry`` (or a newer pending value, carrying its operation) the job's pending value, due at
+        ``due`` (called with the lock held)."""
+        pending = self._pending.get(job_id)
+        self._pending[job_id] = _merged(pending, entry) if pending is not None else entry
+        self._due[job_id] = due
+        self._wake.notify()
+        if not self._closed:
+            self._flusher.ensure()
 
     def forget(self, job_id: str) -> None:
         """The job ended (or vanished): drop what is pending for it, so that its next value is written at once."""
         with self._lock:
             self._due.pop(job_id, None)
             self._pending.pop(job_id, None)
-        with self._write_lock:
-            self._written.pop(job_id, None)
+            self._claimed.pop(job_id, None)
 
     def take(self, job_id: str) -> tuple[float, OperationRef | None, float, OperationTree | None] | None:
-        """Hand the job's pending value to the caller, who writes it (ahead of a message that followed it);
-        a value of this job still being written by this buffer, which is older, is then not written."""
+        """Hand the job's pending value to the caller, who writes it (ahead of a message that followed it).
+
+        The message buffer calls this under its own lock, and queues the value before releasing it: a write of
+        a newer value, which flushes the message queue first, then always comes after it."""
         if job_id not in self._pending:  # unlocked peek: the common case is nothing pending
             return None
         with self._lock:
             entry = self._pending.pop(job_id, None)
-            if entry is not None:
-                # The caller writes it (with its message, within the message interval): the next value waits.
-                self._due[job_id] = time.monotonic() + self.interval
-        if entry is None:
-            return None
-        seq, value, operation, now, operations = entry
-        with self._write_lock:
-            if self._written.get(job_id, 0) > seq:
+            if entry is None:
                 return None
-            self._written[job_id] = seq
-        return value, operation, now, operations
+            # The caller writes it (with its message, within the message interval): the next value waits.
+            self._due[job_id] = time.monotonic() + self.interval
+            self._claimed[job_id] = entry  # an older value not yet being written is not written any more
+        return entry[1], entry[2], entry[3], entry[4]
 
     def flush(self, job_id: str | None = None) -> None:
-        """Write the pending value of one job (or of all jobs) now. Cheap when nothing is pending."""
-        if not self._pending:  # unlocked peek: a value added concurrently is written by its own interval
+        """Write the pending value of one job (or of all jobs) now, and wait for one the background thread is
+        writing. Cheap when nothing is pending. Raises StoreError when the store cannot take it; the values are
+        then kept and retried."""
+        if not self._pending and not self._inflight:  # unlocked peek: the common case is nothing to do
             return
         with self._lock:
             if job_id is None:
@@ -159,11 +249,38 @@ class ProgressBuffer:
             else:
                 entry = self._pending.pop(job_id, None)
                 items = [(job_id, entry)] if entry is not None else []
-        for key, entry in items:
-            try:
-                self._apply(key, entry)
-            except Exception:  # noqa: S112 - the job vanished or was reaped; its next change reports that
+        failure = self._write_all(items)
+        if failure is not None:
+            raise failure
+        # A value the background thread took before this call may still be on its way: wait for it, so that what
+        # comes after a flush (a status change, a read) comes after every earlier value.
+        with self._lock:
+            waits = {n for n, j in self._inflight.items() if job_id is None or j == job_id}
+            deadline = time.monotonic() + _WAIT_IN_FLIGHT
+            while waits & self._inflight.keys():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._landed.wait(left)
+
+    def _write_all(self, items: list[tuple[str, _Entry]]) -> StoreError | None:
+        """Write the values; once the store failed, keep the rest for the retry instead of trying each (a
+        server that is down may take seconds to say so, each time). Returns the store's failure, if any."""
+        failure: StoreError | None = None
+        for job_id, entry in items:
+            if failure is not None:
+                with self._lock:
+                    self._keep(job_id, entry, self._outage.retry_in)
                 continue
+            try:
+                self._apply(job_id, entry)
+            except StoreError as exc:
+                failure = exc
+            except JobdeckError:
+                continue  # the job vanished (deleted, evicted): forgotten, nothing to write
+            except Exception:
+                logger.exception("the progress of job %s could not be written", job_id)
+        return failure
 
     def _run(self) -> None:
         while True:
@@ -182,28 +299,34 @@ class ProgressBuffer:
                     self._due[job_id] = mono + self.interval
                 if len(self._due) > _MAX_REMEMBERED:
                     self._prune(mono)
-            for job_id, entry in items:
-                try:
-                    self._apply(job_id, entry)
-                except Exception:  # noqa: S112 - see flush(); a flusher thread must not die
-                    continue
+            self._write_all(items)  # what the store refused is pending again, due after the retry pause
 
     def close(self) -> None:
-        """Write everything pending and stop the flusher thread."""
+        """Write everything pending and stop the flusher thread; what the store cannot take now is logged lost."""
         with self._lock:
             self._closed = True
             self._wake.notify_all()
         self._flusher.join(timeout=5)
-        self.flush()
+        try:
+            self.flush()
+        except StoreError as exc:
+            logger.warning("%d progress value(s) could not be written before closing: %s", len(self._pending), exc)
 
 
 class StatusCache:
-    """Recently read statuses, so that ``check_abort()`` in a tight loop does not cost a round trip each time."""
+    """Recently read statuses, so that ``check_abort()`` in a tight loop does not cost a round trip each time.
+
+    In a forked child the cache gets a fresh lock (the parent's may have been held by one of its threads at the
+    fork) and keeps what it knew: statuses do not depend on the process that read them."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._lock = threading.Lock()
         self._items: dict[str, tuple[JobStatus, float]] = {}
+        renew_after_fork(self)
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
 
     def get(self, job_id: str, max_age: float) -> JobStatus | None:
         if max_age <= 0:

@@ -201,7 +201,7 @@ class PostgresStore(BufferedStore):
         self._events_written()
 
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
-        self._settle(job_id)
+        self._catch_up(job_id)
         if keep == 0:
             rows = self._pool_one(self._q.read, (job_id,))
             return job_from_row(rows[0]) if rows else None
@@ -220,7 +220,7 @@ class PostgresStore(BufferedStore):
         return found
 
     def _read_operations(self, job_id: str) -> OperationTree | None:
-        self._settle(job_id)
+        self._catch_up(job_id)
         rows = self._pool_one(self._q.operations, (job_id,))
         return OperationTree.from_json(rows[0][0]) if rows else None
 
@@ -315,11 +315,11 @@ class PostgresStore(BufferedStore):
         return True
 
     def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
-        self._settle()
+        self._catch_up()
         return self._list(self._q.active, {"type": job_type}, keep)
 
     def _query_past(self, query: PastQuery) -> list[JobInfo]:
-        self._settle()
+        self._catch_up()
         before = query.before
         args = {"types": sorted(query.job_types) if query.job_types is not None else None,
                 "statuses": sorted(s.value for s in query.statuses) if query.statuses is not None else None,
@@ -352,7 +352,7 @@ class PostgresStore(BufferedStore):
         return [r[0] for r in self._pool_one(self._q.find_ids, (escaped + "%", limit))]
 
     def _search(self, query: SearchQuery) -> list[JobInfo]:
-        self._settle()  # messages still buffered here are searched too
+        self._catch_up()  # messages still buffered here are searched too
         found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query), read_only=True)
         return found
 
@@ -382,7 +382,7 @@ class PostgresStore(BufferedStore):
         return JobStatus(rows[0][0]) if rows else None
 
     def stats(self) -> dict[str, int]:
-        self._settle()
+        self._catch_up()
         counts = {s.value: 0 for s in JobStatus}
         for status, count in self._pool_one(self._q.stats):
             counts[status] = count
@@ -390,14 +390,14 @@ class PostgresStore(BufferedStore):
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table (for tests and diagnostics)."""
-        self._settle()
+        self._catch_up()
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
 
     # ------------------------------------------------------------------ events
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
-        self._messages.flush()
+        self._catch_up(progress=False)
         if after is None:
             ((newest,),) = self._pool_one(self._q.newest_event)
             return EventBatch([], str(newest))

@@ -126,13 +126,13 @@ class RedisStore(BufferedStore):
         self._status_seen(job.id, job.status)
 
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
-        self._settle(job_id)
+        self._catch_up(job_id)
         with self._errors():
             found = self._read_many([job_id], keep)
         return found[0] if found else None
 
     def _read_operations(self, job_id: str) -> OperationTree | None:
-        self._settle(job_id)
+        self._catch_up(job_id)
         with self._errors():
             text = self._redis.get(self._ops_key(job_id))
         return OperationTree.from_json(text)
@@ -269,7 +269,7 @@ class RedisStore(BufferedStore):
         return bool(done)
 
     def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
-        self._settle()
+        self._catch_up()
         with self._errors():
             ids = self._redis.zrange(self._set_key("active", job_type), 0, -1)
             jobs = self._read_many(list(ids), keep)
@@ -279,7 +279,7 @@ class RedisStore(BufferedStore):
     def _query_past(self, query: PastQuery) -> list[JobInfo]:
         """Ids come from the past sorted set, newest first, a bounded range at a time; heads are read and
         filtered (status, and jobs that went) until the page is full; messages only for the jobs kept."""
-        self._settle()
+        self._catch_up()
         # One type: its own sorted set; several: the set of all, filtered by type (query.matches) below.
         types = query.job_types
         key = self._set_key("past", next(iter(types)) if types is not None and len(types) == 1 else None)
@@ -322,7 +322,7 @@ class RedisStore(BufferedStore):
         return JobStatus(value) if value is not None else None
 
     def stats(self) -> dict[str, int]:
-        self._settle()
+        self._catch_up()
         counts = {s.value: 0 for s in JobStatus}
         with self._errors():
             flat = self._stats_script(keys=[self._set_key("active"), self._set_key("past")], args=[self.prefix])
@@ -332,14 +332,14 @@ class RedisStore(BufferedStore):
 
     def count_keys(self) -> int:
         """Keys under this store's prefix (for tests and diagnostics; uses SCAN, not KEYS)."""
-        self._settle()
+        self._catch_up()
         with self._errors():
             return sum(1 for _ in self._redis.scan_iter(match=f"{glob_escape(self.prefix)}:*", count=1000))
 
     # ------------------------------------------------------------------ events
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
-        self._messages.flush()
+        self._catch_up(progress=False)
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
             pipe.xinfo_stream(self._events_key)

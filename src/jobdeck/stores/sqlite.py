@@ -218,7 +218,7 @@ class SQLiteStore(BufferedStore):
         self._events_written()
 
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
-        self._settle(job_id)
+        self._catch_up(job_id)
         with self._readers.snapshot() as conn:
             row = conn.execute(f"{_SELECT_HEAD} WHERE id = ?", (job_id,)).fetchone()
             if row is None:
@@ -229,7 +229,7 @@ class SQLiteStore(BufferedStore):
         return job
 
     def _read_operations(self, job_id: str) -> OperationTree | None:
-        self._settle(job_id)
+        self._catch_up(job_id)
         with self._readers.snapshot() as conn:
             row = conn.execute("SELECT operations FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return OperationTree.from_json(row[0]) if row is not None else None
@@ -329,7 +329,7 @@ class SQLiteStore(BufferedStore):
         return True
 
     def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
-        self._settle()
+        self._catch_up()
         where, args = ("end_time IS NULL", []) if job_type is None else ("end_time IS NULL AND job_type = ?",
                                                                         [job_type])
         with self._readers.snapshot() as conn:
@@ -380,7 +380,7 @@ class SQLiteStore(BufferedStore):
             return _sqlite_search.find_ids(conn, prefix, limit)
 
     def _search(self, query: SearchQuery) -> list[JobInfo]:
-        self._settle()
+        self._catch_up()
         with self._readers.snapshot() as conn:
             return _sqlite_search.search(conn, query)
 
@@ -417,7 +417,7 @@ class SQLiteStore(BufferedStore):
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table: how big the file's content is (for tests and ``jobdeck`` diagnostics)."""
-        self._settle()
+        self._catch_up()
         with self._readers.snapshot() as conn:
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
@@ -425,7 +425,7 @@ class SQLiteStore(BufferedStore):
     # ------------------------------------------------------------------ events
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
-        self._messages.flush()
+        self._catch_up(progress=False)
         with self._readers.snapshot() as conn:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             newest = int(row[0]) if row else 0
