@@ -45,10 +45,10 @@ async def client(runner: JobRunner) -> AsyncIterator[httpx.AsyncClient]:
 
 
 REFUSED = [
-    pytest.param("GET", "/search", {"params": {"q": "a\x00b"}}, "search text (q)", id="search q"),
-    pytest.param("GET", "/search", {"params": {"q": "x", "jobType": "a\x00b"}}, "job_type", id="search jobType"),
-    pytest.param("GET", "/active", {"params": {"jobType": "a\x00b"}}, "job_type", id="active jobType"),
-    pytest.param("GET", "/past", {"params": {"jobType": "a\x00b"}}, "job_type", id="past jobType"),
+    pytest.param("GET", "/search", {"params": {"q": "a\x00b"}}, "q", id="search q"),
+    pytest.param("GET", "/search", {"params": {"q": "x", "jobType": "a\x00b"}}, "jobType", id="search jobType"),
+    pytest.param("GET", "/active", {"params": {"jobType": "a\x00b"}}, "jobType", id="active jobType"),
+    pytest.param("GET", "/past", {"params": {"jobType": "a\x00b"}}, "jobType", id="past jobType"),
     pytest.param("POST", "/start", {"json": {"jobType": "Plain", "author": "a\x00b"}}, "author", id="start author"),
     pytest.param("POST", "/start", {"json": {"jobType": "Remote", "params": {"k": ["a\x00b"]}}}, "params.k[0]",
                  id="start params"),

@@ -14,8 +14,8 @@ from typing import Any
 from starlette.responses import Response
 
 from .._json import dumps
-from ..errors import InvalidArgumentError
 from ..model import JobMessage, format_time, parse_time
+from ..stores._checks import check_text
 from ._answers import Answer
 from ._errors import ApiError
 
@@ -70,16 +70,16 @@ def parse_messages(value: str | None) -> MessagesView:
 
 
 def refuse_nul(field: str, value: str | None) -> str | None:
-    """The API's one rule for text a request gives as input (search words, job types, authors): no U+0000.
+    """Text a request gives as input (search words, job types, authors) checked at the API's door by the stores'
+    own rule (:func:`jobdeck.stores._checks.check_text`: no U+0000, valid Unicode), naming the request's ``field``.
 
-    PostgreSQL cannot hold the character in text at all, so without this rule the same request would be answered
-    differently per store; every store answers it the same 400, naming ``field``. Applied where the API reads
-    such a value: query parameters in the routes, body fields in :mod:`jobdeck.api._schemas`. (Text a job
-    reports about itself, messages and results, is the store's to clean, not the request's to refuse.)
+    The stores refuse the same text for every caller; checking it here too names the field as the request spells
+    it (``jobType``, not the store's ``job_type``) and keeps a bad query value from reaching the store at all.
+    Applied where the API reads such a value: query parameters in the routes, body fields in
+    :mod:`jobdeck.api._schemas`. (Text a job reports about itself is the store's to clean, not the request's to
+    refuse.)
     """
-    if value is not None and "\x00" in value:
-        raise InvalidArgumentError(f"{field} must not contain a NUL character (U+0000)", field)
-    return value
+    return None if value is None else check_text(value, field)
 
 
 def answer_response(answer: Answer) -> Response:
