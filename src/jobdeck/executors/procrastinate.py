@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ..errors import ExecutorError, JobdeckError
+from ..errors import ExecutorError, JobdeckError, JobNotFoundError
 from ..model import JobInfo, JobStatus
 from ..tracing import trace_carrier
 from .base import Executor
@@ -432,10 +432,9 @@ class ProcrastinateExecutor(Executor):
         claiming it) or was re-queued by the reaper: it gets a new entry, so that it is not left waiting for one
         that will never run (a second one is refused by the ``queueing_lock`` if the reaper's came first).
         Returns the job ids of the closed entries."""
-        store = self.runner.store
         closed = []
         for row in self._query_all(_STALLED_ENTRIES, task_name=TASK_NAME, seconds=float(stalled_after)):
-            job = store.get_job(row["job_id"]) if row["job_id"] else None
+            job = self._head(row["job_id"])
             if job is not None and job.is_active and job.status is not JobStatus.QUEUED:
                 continue  # jobdeck's heartbeats say the job lives, or its reaper has not ruled yet
             if not self._close_entry(row["id"]):
@@ -447,6 +446,15 @@ class ProcrastinateExecutor(Executor):
                 except JobdeckError as exc:  # already queued again, or the type is unknown here
                     logger.info("job %s: no new procrastinate entry (%s)", job.id, exc)
         return closed
+
+    def _head(self, job_id: str | None) -> JobInfo | None:
+        """The job without its messages (a worker's chores only look at its status and times), None if unknown."""
+        if not job_id:
+            return None
+        try:
+            return self.runner.store.require_job(job_id, messages=False)
+        except JobNotFoundError:
+            return None
 
     # ------------------------------------------------------------------ the seam: worker side
 
