@@ -26,6 +26,31 @@ context, kept in the queue row with the job id). How each guarantee maps onto pr
   ended their job, which releases their ``lock``. A stalled entry is never retried by procrastinate: a type
   registered with ``requeue_on_worker_lost=N`` is re-queued by jobdeck's reaper instead, which closes the dead
   run's entry (releasing its ``lock``) and defers a new one for the same job.
+
+First use: the first query of a process opens the executor's pool and applies procrastinate's schema to a database
+that lacks it (``procrastinate_jobs`` missing), once per process (other threads wait for it, bounded) and once
+per database (under a transaction-level advisory lock, waited for at most ``SCHEMA_LOCK_TIMEOUT`` seconds). An
+existing schema is never changed: upgrading procrastinate across a schema change means applying its migrations.
+
+What this relies on beyond procrastinate's documented API (the ``procrastinate`` extra pins ``>=3.5,<4``;
+tested with 3.10.0), and the tests that would catch a change:
+
+- its tables: ``procrastinate_jobs`` (``id``, ``status`` with ``todo``/``doing``, ``task_name``, ``args`` with
+  the ``job_id`` key, ``worker_id``, ``lock``, ``queueing_lock``, ``queue_name``) and ``procrastinate_workers``
+  (``id``, ``last_heartbeat``), and the function ``procrastinate_finish_job_v1(id, status, delete_job)``, read and
+  called by ``_live``/``lost``/``close_stalled``/``resubmit``: ``tests/executors/test_procrastinate.py`` (entries,
+  cancel, lost jobs, a dead fetch closed and deferred again) and ``tests/engines/test_procrastinate.py``
+  (``test_5``, ``test_5b``: a killed worker's entry closed, a re-queued job's new entry);
+- ``SchemaManager.get_schema()`` as one SQL script that a connector's ``execute_query`` runs with ``%`` doubled, as
+  procrastinate's own ``apply_schema`` does: ``test_ensure_schema_applies_it_once`` and the first-use tests there,
+  and ``tests/engines/test_procrastinate_setup.py``;
+- ``App.open(pool)`` handing our pool to the synchronous connector, and ``PsycopgConnector``'s query methods and
+  ``listen_notify``, which ``_procrastinate_connector.PatientConnector`` overrides, with psycopg's errors as the
+  ``__cause__`` of ``ConnectorException``: ``tests/engines/test_procrastinate_outage.py``;
+- ``App.run_worker_async``'s options (``install_signal_handlers``, ``shutdown_graceful_timeout``,
+  ``update_heartbeat_interval``, ``stalled_worker_timeout``, ``abort_job_polling_interval``,
+  ``fetch_job_polling_interval``) and a cancelled task ending its entry ``aborted``: ``tests/engines/
+  test_procrastinate.py`` (``test_3b``, ``test_6``).
 """
 
 from __future__ import annotations
