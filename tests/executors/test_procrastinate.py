@@ -341,7 +341,7 @@ def test_a_schema_lock_held_elsewhere_is_a_quick_clear_503_and_the_next_start_wo
 
     from jobdeck.executors import procrastinate as module
 
-    monkeypatch.setattr(module, "SCHEMA_LOCK_TIMEOUT", 1.0)
+    monkeypatch.setattr(module, "SCHEMA_LOCK_TIMEOUT", 2.0)
     with fresh_database(postgres_admin_url, prefix="jobdeck_setup") as url:
         store = SQLiteStore(tmp_path / "jobs.db")
         runner = JobRunner(store, executor=f"procrastinate+{url}", reap=False)
@@ -352,8 +352,10 @@ def test_a_schema_lock_held_elsewhere_is_a_quick_clear_503_and_the_next_start_wo
         try:
             holder.execute("SELECT pg_advisory_lock(hashtext('jobdeck.procrastinate.schema'))")
             asked = time.monotonic()
-            outcomes = _parallel(4, lambda: runner.start("many", "tester"), timeout=20)
-            assert time.monotonic() - asked < 10
+            outcomes = _parallel(8, lambda: runner.start("many", "tester"), timeout=30)
+            # One setup waited its 2 s and the others shared its outcome: eight setups one after the other would
+            # have taken 16 s or more.
+            assert time.monotonic() - asked < 8
             assert all(isinstance(o, EnqueueError) and "schema lock" in str(o) for o in outcomes), outcomes
             assert store.get_active_jobs(messages=False) == []  # failed, never left queued
         finally:
