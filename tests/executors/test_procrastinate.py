@@ -3,9 +3,13 @@ an unreachable database. The worker processes are in ``tests/engines/test_procra
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -13,9 +17,11 @@ from jobdeck import JobRunner
 from jobdeck.errors import EnqueueError, ExecutorError
 from jobdeck.executors import open_executor
 from jobdeck.executors.procrastinate import ProcrastinateExecutor, parse_url, redact
-from jobdeck.model import JobStatus
+from jobdeck.model import JobInfo, JobStatus
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import free_port, fresh_database
+
+T = TypeVar("T")
 
 
 def test_url_parsing_keeps_connection_options_and_takes_the_queue() -> None:
@@ -233,3 +239,131 @@ def test_resubmitting_a_job_that_already_has_a_waiting_entry_is_not_an_error(run
         rows = conn.execute("SELECT status::text FROM procrastinate_jobs WHERE args->>'job_id' = %s",
                             (job.id,)).fetchall()
     assert rows == [("todo",)]
+
+
+# ---------------------------------------------------------------------- first-time setup (issue 19, item 1)
+
+SCHEMA_LOCK_SESSIONS = """
+SELECT count(*) FILTER (WHERE l.granted), count(*) FILTER (WHERE NOT l.granted)
+  FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+ WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND d.datname = current_database()
+   AND l.objid::text::bigint = (hashtext('jobdeck.procrastinate.schema')::bigint & 4294967295)
+"""
+
+
+def schema_lock_sessions(dsn: str) -> tuple[int, int]:
+    """Sessions that hold, and that wait for, jobdeck's procrastinate schema lock in the database of ``dsn``."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(SCHEMA_LOCK_SESSIONS).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _entries(dsn: str, job_ids: list[str]) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT args->>'job_id' FROM procrastinate_jobs WHERE args->>'job_id' = ANY(%s)",
+                            (job_ids,)).fetchall()
+    return {row[0] for row in rows}
+
+
+def _parallel(count: int, call: Callable[[], T], timeout: float) -> list[T | BaseException]:
+    """``call()`` from ``count`` threads released together; each outcome (value or exception) within ``timeout``
+    seconds of the release, or the test fails naming how many had not returned."""
+    gate = threading.Barrier(count)
+
+    def one() -> T:
+        gate.wait()
+        return call()
+
+    pool = ThreadPoolExecutor(count)
+    try:
+        futures = [pool.submit(one) for _ in range(count)]
+        pending = wait(futures, timeout=timeout).not_done
+        assert not pending, f"{len(pending)} of {count} calls had not returned after {timeout:g}s"
+        return [f.exception() or f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.slow
+def test_parallel_first_starts_set_up_once_and_leave_no_schema_lock(postgres_admin_url: str, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    with fresh_database(postgres_admin_url, prefix="jobdeck_setup") as url:  # no procrastinate schema yet
+        store = SQLiteStore(tmp_path / "jobs.db")
+        runner = JobRunner(store, executor=f"procrastinate+{url}", reap=False)
+        runner.register("many", lambda ctl: None, max_concurrent=100)
+        try:
+            with caplog.at_level(logging.WARNING, logger="jobdeck.executors.procrastinate"):
+                outcomes = _parallel(16, lambda: runner.start("many", "tester"), timeout=30)
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            assert errors == []
+            jobs = [o for o in outcomes if isinstance(o, JobInfo)]
+            assert all(job.status is JobStatus.QUEUED for job in jobs)
+            assert _entries(url, [job.id for job in jobs]) == {job.id for job in jobs}
+            applied = [r for r in caplog.records if "applied procrastinate's schema" in r.getMessage()]
+            assert len(applied) == 1
+            assert schema_lock_sessions(url) == (0, 0)
+        finally:
+            runner.shutdown(0.1)
+            store.close()
+
+
+@pytest.mark.slow
+def test_executors_setting_up_together_apply_the_schema_once(postgres_admin_url: str) -> None:
+    with fresh_database(postgres_admin_url, prefix="jobdeck_setup") as url:
+        executors = [ProcrastinateExecutor.from_url(f"procrastinate+{url}") for _ in range(4)]
+        calls = iter(executors)
+        lock = threading.Lock()
+
+        def ensure() -> bool:
+            with lock:
+                executor = next(calls)
+            return executor.ensure_schema()
+
+        try:
+            # as separate processes would (a server and workers starting together): each its own pool
+            outcomes = _parallel(4, ensure, timeout=30)
+            assert sorted(outcomes, key=str) == [False, False, False, True]
+            assert schema_lock_sessions(url) == (0, 0)
+        finally:
+            for executor in executors:
+                executor.shutdown()
+
+
+@pytest.mark.slow
+def test_a_schema_lock_held_elsewhere_is_a_quick_clear_503_and_the_next_start_works(
+        postgres_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    from jobdeck.executors import procrastinate as module
+
+    monkeypatch.setattr(module, "SCHEMA_LOCK_TIMEOUT", 2.0)
+    with fresh_database(postgres_admin_url, prefix="jobdeck_setup") as url:
+        store = SQLiteStore(tmp_path / "jobs.db")
+        runner = JobRunner(store, executor=f"procrastinate+{url}", reap=False)
+        runner.register("many", lambda ctl: None, max_concurrent=100)
+        # Another session holds the lock and does not let go (as an idle pooled connection of an older jobdeck
+        # did): the setup must give up within its bound, not wait for ever.
+        holder = psycopg.connect(url, autocommit=True)
+        try:
+            holder.execute("SELECT pg_advisory_lock(hashtext('jobdeck.procrastinate.schema'))")
+            asked = time.monotonic()
+            outcomes = _parallel(8, lambda: runner.start("many", "tester"), timeout=30)
+            # One setup waited its 2 s and the others shared its outcome: eight setups one after the other would
+            # have taken 16 s or more.
+            assert time.monotonic() - asked < 8
+            assert all(isinstance(o, EnqueueError) and "schema lock" in str(o) for o in outcomes), outcomes
+            assert store.get_active_jobs(messages=False) == []  # failed, never left queued
+        finally:
+            holder.close()
+        job = runner.start("many", "tester")  # the lock is free: the next start sets up and is queued
+        try:
+            assert _entries(url, [job.id]) == {job.id}
+            assert schema_lock_sessions(url) == (0, 0)
+        finally:
+            runner.shutdown(0.1)
+            store.close()

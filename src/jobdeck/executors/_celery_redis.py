@@ -4,6 +4,18 @@ kombu keeps a Redis queue as a list (one per priority step: ``name``, ``name\\x0
 and a message delivered to a worker but not yet acknowledged in the ``unacked`` hash until the job ends
 (the task is ``acks_late``). A job is lost when its task id is in neither, on two checks in a row: one check
 could fall between a worker's pop and its bookkeeping.
+
+This is kombu's private layout, not an API (``kombu/transport/redis.py``), so it is pinned and tested:
+
+- what is relied on: the queue's list is keyed by the queue's name, with one more list per priority step named
+  ``<name>\\x06\\x16<step>`` for steps 3, 6 and 9 (``Channel.sep``, ``PRIORITY_STEPS``); a delivered, unacknowledged
+  message is a value of the hash ``unacked`` (transport option ``unacked_key``), stored as the JSON list
+  ``[message, exchange, routing key]``; a message is Celery's protocol 2 JSON, its task id in ``headers.id``;
+- the pin: the ``celery`` extra asks for ``kombu>=5.3,<6`` (tested with kombu 5.7.0);
+- the test that catches a change: ``tests/engines/test_celery_redis.py`` puts a job's message in the queue and
+  another in a consumer's hands (unacknowledged) on a real Redis, and checks that neither is taken for lost while
+  a job whose message was removed is. Were the layout to change, waiting jobs would be failed as lost, and that
+  test fails first.
 """
 
 from __future__ import annotations

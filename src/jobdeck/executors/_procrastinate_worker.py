@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from procrastinate import JobContext, RetryStrategy
 
+from ..errors import JobNotFoundError
 from ..model import JobStatus
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from .procrastinate import ProcrastinateExecutor
 
-__all__ = ["Requeue", "Running", "register_task", "run_worker"]
+__all__ = ["Requeue", "Running", "escalate_abandoned", "register_task", "run_worker"]
 
 logger = logging.getLogger("jobdeck.executors.procrastinate")
 
@@ -185,24 +186,33 @@ async def _main(executor: ProcrastinateExecutor, concurrency: int, grace: float)
 
 async def _chores(executor: ProcrastinateExecutor, running: Running, stale_after: float) -> None:
     """Escalate aborts jobdeck gave up on; close the entries of dead workers once their jobs have ended."""
-    store = executor.runner.store
     next_close = 0.0
     while True:
         await asyncio.sleep(0.5)
         try:
-            for job_id in list(running.tasks):
-                if job_id in running.escalated:
-                    continue
-                job = await asyncio.to_thread(store.get_job, job_id)
-                if job is None or not job.status.is_terminal or job.end_time is None \
-                        or time.time() - job.end_time < ESCALATE_AFTER:
-                    continue
-                running.escalated.add(job_id)
-                logger.warning("job %s ended but its handler still runs: aborting its procrastinate task", job_id)
-                await asyncio.to_thread(executor.escalate, job_id)
+            await escalate_abandoned(executor, running)
             if time.monotonic() >= next_close:
                 next_close = time.monotonic() + max(1.0, stale_after / 4)
                 for job_id in await asyncio.to_thread(executor.close_stalled, stale_after):
                     logger.warning("closed the procrastinate entry of job %s: its worker died", job_id)
         except Exception as exc:  # PostgreSQL or the store unreachable: the next round retries
             logger.warning("procrastinate worker chores failed (%s: %s); retrying", type(exc).__name__, exc)
+
+
+async def escalate_abandoned(executor: ProcrastinateExecutor, running: Running) -> None:
+    """One round of the escalation: abort through procrastinate the task of each job this worker runs that jobdeck
+    ended at least ``ESCALATE_AFTER`` seconds ago while its handler still runs. Reads each job's head only: this
+    runs every half second, and a job's message log can be thousands of entries long."""
+    store = executor.runner.store
+    for job_id in list(running.tasks):
+        if job_id in running.escalated:
+            continue
+        try:
+            job = await asyncio.to_thread(store.require_job, job_id, messages=False)
+        except JobNotFoundError:
+            continue
+        if not job.status.is_terminal or job.end_time is None or time.time() - job.end_time < ESCALATE_AFTER:
+            continue
+        running.escalated.add(job_id)
+        logger.warning("job %s ended but its handler still runs: aborting its procrastinate task", job_id)
+        await asyncio.to_thread(executor.escalate, job_id)

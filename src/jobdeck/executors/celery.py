@@ -15,8 +15,15 @@ worker and ends the job terminal whatever happens (an exception, ``SoftTimeLimit
 Long jobs must not wait behind each other: the task is ``acks_late`` and ``jobdeck worker`` runs Celery's worker
 with ``prefetch_multiplier=1`` and fair scheduling, so a busy worker holds no job it cannot start; an idle
 worker takes the next one at once. A worker killed mid-job has its message redelivered (at once on AMQP, after
-the visibility timeout on Redis): the redelivery finds the job no longer queued and is dropped, and the stale
-reaper fails the job, naming the dead worker. Jobs are never re-run.
+the visibility timeout on Redis): the redelivery finds the job no longer queued and is dropped. The stale reaper
+judges the job: it fails it, naming the dead worker, unless its type was registered with
+``requeue_on_worker_lost=N``; then it puts the job back in the queue (at most N times, ``attempt`` counts them)
+and sends a new message for it, and of that message and the dead worker's redelivered one, whichever comes
+second finds the job no longer queued and is dropped. So a job runs again only when its type says so
+(docs/executors.md, "When a worker dies").
+
+On a Redis broker, ``lost()`` looks into kombu's private layout of the queue (:mod:`._celery_redis` says what it
+relies on; the ``celery`` extra pins kombu below its next major version).
 """
 
 from __future__ import annotations

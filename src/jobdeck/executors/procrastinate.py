@@ -26,17 +26,44 @@ context, kept in the queue row with the job id). How each guarantee maps onto pr
   ended their job, which releases their ``lock``. A stalled entry is never retried by procrastinate: a type
   registered with ``requeue_on_worker_lost=N`` is re-queued by jobdeck's reaper instead, which closes the dead
   run's entry (releasing its ``lock``) and defers a new one for the same job.
+
+First use: the first query of a process opens the executor's pool and applies procrastinate's schema to a database
+that lacks it (``procrastinate_jobs`` missing), once per process (other threads wait for it, bounded) and once
+per database (under a transaction-level advisory lock, waited for at most ``SCHEMA_LOCK_TIMEOUT`` seconds). An
+existing schema is never changed: upgrading procrastinate across a schema change means applying its migrations.
+
+What this relies on beyond procrastinate's documented API (the ``procrastinate`` extra pins ``>=3.5,<4``;
+tested with 3.10.0), and the tests that would catch a change:
+
+- its tables: ``procrastinate_jobs`` (``id``, ``status`` with ``todo``/``doing``, ``task_name``, ``args`` with
+  the ``job_id`` key, ``worker_id``, ``lock``, ``queueing_lock``, ``queue_name``) and ``procrastinate_workers``
+  (``id``, ``last_heartbeat``), and the function ``procrastinate_finish_job_v1(id, status, delete_job)``, read and
+  called by ``_live``/``lost``/``close_stalled``/``resubmit``: ``tests/executors/test_procrastinate.py`` (entries,
+  cancel, lost jobs, a dead fetch closed and deferred again) and ``tests/engines/test_procrastinate.py``
+  (``test_5``, ``test_5b``: a killed worker's entry closed, a re-queued job's new entry);
+- ``SchemaManager.get_schema()`` as one SQL script that a connector's ``execute_query`` runs with ``%`` doubled, as
+  procrastinate's own ``apply_schema`` does: ``test_ensure_schema_applies_it_once`` and the first-use tests there,
+  and ``tests/engines/test_procrastinate_setup.py``;
+- ``App.open(pool)`` handing our pool to the synchronous connector, and ``PsycopgConnector``'s query methods and
+  ``listen_notify``, which ``_procrastinate_connector.PatientConnector`` overrides, with psycopg's errors as the
+  ``__cause__`` of ``ConnectorException``: ``tests/engines/test_procrastinate_outage.py``;
+- ``App.run_worker_async``'s options (``install_signal_handlers``, ``shutdown_graceful_timeout``,
+  ``update_heartbeat_interval``, ``stalled_worker_timeout``, ``abort_job_polling_interval``,
+  ``fetch_job_polling_interval``) and a cancelled task ending its entry ``aborted``: ``tests/engines/
+  test_procrastinate.py`` (``test_3b``, ``test_6``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ..errors import ExecutorError, JobdeckError
+from ..errors import ExecutorError, JobdeckError, JobNotFoundError
 from ..model import JobInfo, JobStatus
 from ..tracing import trace_carrier
 from .base import Executor
@@ -53,8 +80,17 @@ logger = logging.getLogger("jobdeck.executors.procrastinate")
 TASK_NAME = "jobdeck.run_job"
 DEFAULT_QUEUE = "jobdeck"
 SCHEMES = ("procrastinate+postgresql", "procrastinate+postgres")
-_SCHEMA_LOCK = "SELECT pg_advisory_lock(hashtext('jobdeck.procrastinate.schema'))"
-_SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(hashtext('jobdeck.procrastinate.schema'))"
+# How long applying procrastinate's schema waits for another process that is applying it (normally well under a
+# second); past that, the setup fails with a clear error and the next use tries again.
+SCHEMA_LOCK_TIMEOUT = 10.0
+# procrastinate's schema behind a transaction-level advisory lock, sent as ONE multi-statement query: it runs on one
+# connection in one transaction, so the lock is released when that transaction ends -- committed, rolled back, or
+# the connection lost -- and can never outlive the call (a session lock taken on one pooled connection and
+# released on another once stayed with an idle connection, and every later setup waited for it for ever).
+_SCHEMA_LOCKED = ("SET LOCAL lock_timeout = '{timeout}ms';\n"
+                  "SELECT pg_advisory_xact_lock(hashtext('jobdeck.procrastinate.schema'));\n")
+_SCHEMA_FOUND = "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS found"
+_LOCK_NOT_AVAILABLE = "55P03"
 
 # Waiting or running entries of jobdeck's task, by job id. procrastinate's partial index on (id, lock) for
 # todo/doing rows bounds the scan to the live queue, however long the table's history grows.
@@ -124,6 +160,17 @@ def same_database(url: str, other: str) -> bool:
     return key(one) == key(two) and bool(key(one)[2])
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the PostgreSQL error behind ``exc`` (procrastinate wraps psycopg's errors), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _detail(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     text = str(cause).strip()
@@ -157,7 +204,14 @@ class ProcrastinateExecutor(Executor):
                                                                kwargs=self._connect_kwargs()))
         self.app: procrastinate.App = app
         self._pool: Any = None  # our own synchronous pool (server side), when we built the app
-        self._sync_open = False
+        # The first-time setup (_sync): one thread does it under _setup_lock, the others wait at most _setup_wait
+        # (the setup's own bounds: opening the pool, a query, the schema lock, and a margin).
+        self._setup_lock = threading.Lock()
+        self._setup_wait = 3 * connect_timeout + SCHEMA_LOCK_TIMEOUT + 5.0
+        self._setup_attempts = 0
+        self._setup_error: str | None = None
+        self._ready = False
+        self._app_open = False
         self._schema_applied = False
         #: The worker's event loop while ``run_worker`` runs: queries from other threads are sent there.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -180,30 +234,65 @@ class ProcrastinateExecutor(Executor):
 
     # ------------------------------------------------------------------ reaching PostgreSQL
 
+    def _where(self) -> str:
+        return redact(self.dsn) if self.dsn else "the procrastinate app's database"
+
     def _unavailable(self, doing: str, exc: BaseException) -> ExecutorError:
-        where = redact(self.dsn) if self.dsn else "the procrastinate app's database"
-        return ExecutorError(f"procrastinate cannot {doing}: PostgreSQL at {where} is unavailable ({_detail(exc)})")
+        return ExecutorError(f"procrastinate cannot {doing}: PostgreSQL at {self._where()} is unavailable "
+                             f"({_detail(exc)})")
 
     def _sync(self) -> Any:
-        """The synchronous connector, opened on first use with a short wait (so that an unreachable database
-        turns ``POST /start`` into a quick 503 instead of a thirty-second hang), with procrastinate's schema."""
-        if not self._sync_open:
-            try:
-                if self.dsn is not None and self._pool is None:
-                    import psycopg_pool
-
-                    pool = psycopg_pool.ConnectionPool(self.dsn, min_size=1, max_size=4, open=False,
-                                                       timeout=self.connect_timeout, kwargs=self._connect_kwargs(),
-                                                       check=psycopg_pool.ConnectionPool.check_connection)
-                    pool.open(wait=True, timeout=self.connect_timeout)
-                    self._pool = pool
-                self.app.open(self._pool)
-                self._sync_open = True
-                self._schema_applied = self._apply_schema(self.app.connector.get_sync_connector())
-            except Exception as exc:
-                self.shutdown()
-                raise self._unavailable("connect", exc) from None
+        """The synchronous connector, set up on first use: the pool opened with a short wait (so that an unreachable
+        database turns ``POST /start`` into a quick 503 instead of a thirty-second hang) and procrastinate's schema
+        applied if missing. One thread sets up; the others wait for it, bounded, and share its outcome."""
+        if self._ready:
+            return self.app.connector.get_sync_connector()
+        attempt = self._setup_attempts
+        if not self._setup_lock.acquire(timeout=self._setup_wait):
+            raise ExecutorError(f"procrastinate cannot connect: the first connection to PostgreSQL at {self._where()} "
+                                f"has not been set up within {self._setup_wait:g}s; try again")
+        try:
+            if not self._ready:
+                if self._setup_attempts != attempt and self._setup_error is not None:
+                    # The setup this call waited for failed just now: the same answer, not another wait.
+                    raise ExecutorError(self._setup_error)
+                self._setup_attempts += 1
+                try:
+                    self._setup()
+                except Exception as exc:
+                    error = exc if isinstance(exc, ExecutorError) else self._unavailable("connect", exc)
+                    self._setup_error = str(error)
+                    raise error from None
+                self._setup_error = None
+                self._ready = True
+        finally:
+            self._setup_lock.release()
         return self.app.connector.get_sync_connector()
+
+    def _setup(self) -> None:
+        """Open the pool and the app's connector (each kept once open: a failed schema step is retried on the same
+        ones) and apply procrastinate's schema if missing."""
+        if self.dsn is not None and self._pool is None:
+            import psycopg_pool
+
+            pool = psycopg_pool.ConnectionPool(self.dsn, min_size=1, max_size=4, open=False,
+                                               timeout=self.connect_timeout, kwargs=self._connect_kwargs(),
+                                               check=psycopg_pool.ConnectionPool.check_connection)
+            try:
+                pool.open(wait=True, timeout=self.connect_timeout)
+            except BaseException:
+                pool.close()
+                raise
+            self._pool = pool
+        if not self._app_open:
+            try:
+                self.app.open(self._pool)
+            except BaseException:
+                with contextlib.suppress(Exception):  # procrastinate keeps a pool that failed to open: drop it
+                    self.app.close()
+                raise
+            self._app_open = True
+        self._schema_applied = self._apply_schema(self.app.connector.get_sync_connector())
 
     def _run(self, sync_call: Callable[[Any], Any], async_call: Callable[[Any], Any]) -> Any:
         """Run one database call: on the worker's loop when a worker runs (its pool lives there), else on the
@@ -246,15 +335,28 @@ class ProcrastinateExecutor(Executor):
         return self._schema_applied
 
     def _apply_schema(self, connector: Any) -> bool:
-        connector.execute_query(query=_SCHEMA_LOCK)
+        """Apply procrastinate's schema unless its tables exist; True if this call applied it. Under a transaction
+        advisory lock (see ``_SCHEMA_LOCKED``) waited for at most ``SCHEMA_LOCK_TIMEOUT``, so that processes that
+        start together apply it once and none can leave the lock behind."""
+        if connector.execute_query_one(query=_SCHEMA_FOUND)["found"]:
+            return False
+        from procrastinate.schema import SchemaManager
+
+        locked = _SCHEMA_LOCKED.format(timeout=round(SCHEMA_LOCK_TIMEOUT * 1000))
         try:
-            row = connector.execute_query_one(query="SELECT to_regclass('procrastinate_jobs') AS found")
-            if row["found"] is not None:
+            # ``%`` doubled as procrastinate's own apply_schema does: the connector formats the query.
+            connector.execute_query(query=locked + SchemaManager.get_schema().replace("%", "%%"))
+        except Exception as exc:
+            if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:
+                raise ExecutorError(
+                    f"procrastinate cannot apply its schema to {self._where()}: another session has held jobdeck's "
+                    f"schema lock (pg_advisory_xact_lock(hashtext('jobdeck.procrastinate.schema'))) for more than "
+                    f"{SCHEMA_LOCK_TIMEOUT:g}s; try again once it has finished") from None
+            # Another process applied it while this one waited for the lock (its CREATE statements then fail).
+            if connector.execute_query_one(query=_SCHEMA_FOUND)["found"]:
                 return False
-            self.app.schema_manager.apply_schema()
-        finally:
-            connector.execute_query(query=_SCHEMA_UNLOCK)
-        logger.warning("applied procrastinate's schema to %s", redact(self.dsn) if self.dsn else "its database")
+            raise
+        logger.warning("applied procrastinate's schema to %s", self._where())
         return True
 
     # ------------------------------------------------------------------ the seam: server side
@@ -355,10 +457,9 @@ class ProcrastinateExecutor(Executor):
         claiming it) or was re-queued by the reaper: it gets a new entry, so that it is not left waiting for one
         that will never run (a second one is refused by the ``queueing_lock`` if the reaper's came first).
         Returns the job ids of the closed entries."""
-        store = self.runner.store
         closed = []
         for row in self._query_all(_STALLED_ENTRIES, task_name=TASK_NAME, seconds=float(stalled_after)):
-            job = store.get_job(row["job_id"]) if row["job_id"] else None
+            job = self._head(row["job_id"])
             if job is not None and job.is_active and job.status is not JobStatus.QUEUED:
                 continue  # jobdeck's heartbeats say the job lives, or its reaper has not ruled yet
             if not self._close_entry(row["id"]):
@@ -371,6 +472,15 @@ class ProcrastinateExecutor(Executor):
                     logger.info("job %s: no new procrastinate entry (%s)", job.id, exc)
         return closed
 
+    def _head(self, job_id: str | None) -> JobInfo | None:
+        """The job without its messages (a worker's chores only look at its status and times), None if unknown."""
+        if not job_id:
+            return None
+        try:
+            return self.runner.store.require_job(job_id, messages=False)
+        except JobNotFoundError:
+            return None
+
     # ------------------------------------------------------------------ the seam: worker side
 
     def run_worker(self, *, concurrency: int | None = None, grace: float = 30.0, loglevel: str = "INFO") -> int:
@@ -382,12 +492,19 @@ class ProcrastinateExecutor(Executor):
 
     def shutdown(self, grace: float = 10.0) -> None:
         """Release the synchronous pool (the worker's own pool closes with its event loop)."""
-        if self._sync_open:
-            self._sync_open = False
-            try:
-                self.app.close()
-            except Exception:
-                logger.debug("closing procrastinate's connector failed", exc_info=True)
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        # Not in the middle of another thread's setup (bounded: a stuck setup does not hold up the shutdown).
+        locked = self._setup_lock.acquire(timeout=self._setup_wait)
+        try:
+            self._ready = False
+            if self._app_open:
+                self._app_open = False
+                try:
+                    self.app.close()
+                except Exception:
+                    logger.debug("closing procrastinate's connector failed", exc_info=True)
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+        finally:
+            if locked:
+                self._setup_lock.release()
