@@ -33,7 +33,7 @@ def bulk_messages(store: Any, job_id: str, kind: str, texts: list[str]) -> None:
     """Append messages to an active job the fast way (see the module docstring), oldest first."""
     import json
 
-    from jobdeck.model import JobMessage, MessageType
+    from jobdeck.core.model import JobMessage, MessageType
 
     now = time.time()
     if store.scheme == "memory":

@@ -155,7 +155,7 @@ def ceiling_sse_app() -> Any:
             queue.put_nowait(chunk)
 
     async def emit(count: int, rate: float, t0: float) -> None:
-        from jobdeck.model import format_time
+        from jobdeck.core.model import format_time
 
         start = time.monotonic()
         for i in range(count):

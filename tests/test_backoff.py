@@ -1,10 +1,10 @@
-"""The backoff arithmetic every retry loop shares (jobdeck._backoff)."""
+"""The backoff arithmetic every retry loop shares (jobdeck.core.backoff)."""
 
 from __future__ import annotations
 
 import pytest
 
-from jobdeck._backoff import Backoff, delay
+from jobdeck.core.backoff import Backoff, delay
 
 
 def test_delay_doubles_from_first_and_stops_at_the_cap() -> None:

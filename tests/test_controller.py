@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from jobdeck import AbortError, JobStatus, MemoryStore, PipelineController, StoreError
-from jobdeck.controller import MAX_PROBLEMS, OPERATIONS_INTERVAL
-from jobdeck.model import OperationRef
-from jobdeck.operations import HiddenOperations, OperationNode, OperationTree
-from jobdeck.pipeline import MAX_SNAPSHOT_CHILDREN, MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
+from jobdeck.core.model import OperationRef
+from jobdeck.core.operations import HiddenOperations, OperationNode, OperationTree
+from jobdeck.core.pipeline import MAX_SNAPSHOT_CHILDREN, MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
+from jobdeck.runtime.controller import MAX_PROBLEMS, OPERATIONS_INTERVAL
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ BUILTINS = {name for name in dir(__builtins__ if isinstance(__builtins__, dict) 
 # (module, exception) -> why it is not a jobdeck error
 ALLOWED = {
     ("model.py", "ValueError"): "caught two lines below: parsing a cursor",
-    ("_json.py", "ValueError"): "caught two lines below: the depth check joins the encoders' own errors",
+    ("jsoncodec.py", "ValueError"): "caught two lines below: the depth check joins the encoders' own errors",
     ("demo.py", "ValueError"): "the demo DataImport job's own failure (bad data), shown in the dashboard",
     ("settings.py", "TypeError"): "an unknown keyword argument: Python's own convention, as for any call",
 }

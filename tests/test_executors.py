@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from jobdeck import JobRunner, JobStatus, MemoryStore, PipelineController
-from jobdeck.errors import EnqueueError, ExecutorError
+from jobdeck.core.errors import EnqueueError, ExecutorError
+from jobdeck.core.jobtype import JobType
+from jobdeck.core.model import JobInfo
 from jobdeck.executors import Executor, LocalExecutor, open_executor
-from jobdeck.jobtype import JobType
-from jobdeck.model import JobInfo
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for
 

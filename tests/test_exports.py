@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import jobdeck
-from jobdeck import errors
+from jobdeck.core import errors
 
 
 def test_all_is_sorted_and_importable() -> None:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from jobdeck import InvalidArgumentError
-from jobdeck._json import (
+from jobdeck.core.jsoncodec import (
     INT_MAX,
     INT_MIN,
     MAX_DEPTH,

@@ -1,4 +1,5 @@
-"""Imports point one way: model <- stores <- controller/runner <- api/ui/client/cli.
+"""Imports point one way: core <- stores <- runtime/executors <- api/ui/client/cli; no private module is imported
+from another package; a module over 450 lines says at its top why.
 
 Every form of import counts, ``from .. import X`` and ``from jobdeck import X`` included: the package's front
 module (``jobdeck/__init__.py``) re-exports every layer, so importing it from inside the package is a cycle
@@ -13,12 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "jobdeck"
 
 # Lower number = lower layer; a module may import only from its own layer or below.
 LAYERS = {
-    "errors": 0, "_json": 0, "model": 0, "operations": 0, "events": 0, "pipeline": 0, "params": 0,
-    "stores": 1, "defaults": 1,
-    "controller": 2, "runner": 2, "jobtype": 2, "executors": 2, "settings": 2, "demo": 2, "logcapture": 2,
-    "tracing": 2, "_supervision": 2, "metrics": 2,
-    "api": 3, "ui": 3, "client": 3, "cli": 3,
-    "_version": 0, "_backoff": 0,
+    "core": 0,                     # the domain: plain data, pure rules and package-wide helpers, no I/O
+    "stores": 1,                   # where jobs live: one contract, one module per backend
+    "runtime": 2, "executors": 2,  # the only code that drives state changes: controller, runner, supervision
+    "api": 3, "ui": 3, "client": 3, "cli": 3,  # the ways in: HTTP, the dashboard, the client, the command line
 }
 FRONT = "jobdeck (the package's front module)"
 LAYERS[FRONT] = 4
@@ -83,3 +82,39 @@ def test_no_module_imports_from_a_layer_above_it() -> None:
             assert theirs <= own, f"{module} (layer {own}) imports {target} (layer {theirs})"
             checked += 1
     assert checked > 10
+
+
+def _package(module: str) -> str:
+    return module.split(".", maxsplit=1)[0]
+
+
+def test_no_private_module_is_imported_from_another_package() -> None:
+    """``stores._search`` is the stores' own business: code outside ``stores`` reaches it only through what the
+    package exports (or through a public module of the bottom layer)."""
+    checked = 0
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        if not parts:
+            continue
+        module = ".".join(parts)
+        for target in _imports(path, module):
+            if _package(target) == _package(module):
+                continue
+            checked += 1
+            private = [p for p in target.split(".") if p.startswith("_")]
+            assert not private, f"{module} imports the private module {target} of another package"
+    assert checked > 10
+
+
+MAX_LINES = 450
+
+
+def test_no_module_is_long_without_saying_why() -> None:
+    """A module past MAX_LINES is asking to be split along a seam; one that stays whole says why at its top
+    (a comment line starting with ``# Long:``)."""
+    for path in PACKAGE.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        if len(lines) > MAX_LINES:
+            head = "\n".join(lines[:40])
+            assert "# Long:" in head, f"{path.relative_to(PACKAGE)} has {len(lines)} lines and no '# Long:' reason"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from jobdeck import JobRunner, MemoryStore, PipelineController
-from jobdeck.logcapture import BURST, MAX_CHARS, _text
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
+from jobdeck.runtime.logcapture import BURST, MAX_CHARS, _text
 
 LIB = logging.getLogger("acme.lib")
 

@@ -1,5 +1,5 @@
-"""The per-process job figures (jobdeck.metrics): each lifecycle change counted by the one store object that made
-it, queue wait observed at the claim, and a worker's endpoint served by prometheus_client's own HTTP server."""
+"""The per-process job figures (jobdeck.runtime.metrics): each lifecycle change counted by the one store object that
+made it, queue wait observed at the claim, and a worker's endpoint served by prometheus_client's own HTTP server."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from jobdeck.errors import InvalidArgumentError
-from jobdeck.metrics import JobCounters, serve_metrics
+from jobdeck.core.errors import InvalidArgumentError
+from jobdeck.runtime.metrics import JobCounters, serve_metrics
 from jobdeck.stores import open_store
 from jobdeck.stores.base import Store
 from tests.scrape import Samples, samples, scrape, value

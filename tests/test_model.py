@@ -7,7 +7,7 @@ import json
 import pytest
 
 from jobdeck import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
-from jobdeck.model import ACTIVE, TERMINAL, format_time, parse_time
+from jobdeck.core.model import ACTIVE, TERMINAL, format_time, parse_time
 
 
 def test_status_sets_partition_the_statuses() -> None:

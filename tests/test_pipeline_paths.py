@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from jobdeck.pipeline import PipelineTree
+from jobdeck.core.pipeline import PipelineTree
 
 
 def current_path(tree: PipelineTree) -> str:
@@ -64,7 +64,7 @@ def test_controller_no_longer_reaches_into_the_tree() -> None:
     import ast
     from pathlib import Path
 
-    source = (Path(__file__).resolve().parents[1] / "src" / "jobdeck" / "controller.py").read_text()
+    source = (Path(__file__).resolve().parents[1] / "src" / "jobdeck" / "runtime" / "controller.py").read_text()
     names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
     attributes = {node.attr for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)}
     assert "_Node" not in names and not {"set_leaf", "current_leaf", "children", "current", "root", "find"} & attributes

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobdeck import JobInfo, JobRunner, JobStatus, MemoryStore, PipelineController, StoreError
-from jobdeck.events import EventBatch
+from jobdeck.core.events import EventBatch
 from jobdeck.stores.base import Change
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for

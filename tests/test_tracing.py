@@ -17,7 +17,7 @@ from opentelemetry.trace import StatusCode
 
 from jobdeck import JobRunner, MemoryStore, PipelineController, SQLiteStore
 from jobdeck.api import create_app
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
 
 TOKEN = "tracing-token-1f"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -126,7 +126,7 @@ def anyio_backend() -> str:
 
 
 def test_a_trace_carrier_round_trips_and_a_bad_one_is_ignored(spans: InMemorySpanExporter) -> None:
-    from jobdeck.tracing import carrier_context, extract_context, run_in_context, trace_carrier
+    from jobdeck.runtime.tracing import carrier_context, extract_context, run_in_context, trace_carrier
 
     traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01"
     carrier = run_in_context(extract_context({"traceparent": traceparent}), trace_carrier)

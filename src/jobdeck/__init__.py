@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .controller import PipelineController
-from .defaults import configure, create_job, get_active_jobs, get_default_store, get_job, get_past_jobs
-from .errors import (
+from .core.errors import (
     AbortError,
     ClientError,
     EnqueueError,
@@ -24,11 +21,14 @@ from .errors import (
     StoreError,
     UnknownJobTypeError,
 )
-from .events import EventBatch, EventType, JobEvent
+from .core.events import EventBatch, EventType, JobEvent
+from .core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from .core.operations import OperationTree
+from .core.version import __version__
 from .executors import Executor, LocalExecutor, open_executor
-from .model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
-from .operations import OperationTree
-from .runner import JobRunner, JobType
+from .runtime.controller import PipelineController
+from .runtime.defaults import configure, create_job, get_active_jobs, get_default_store, get_job, get_past_jobs
+from .runtime.runner import JobRunner, JobType
 from .stores import MemoryStore, Store, open_store
 
 if TYPE_CHECKING:

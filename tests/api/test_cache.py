@@ -7,9 +7,9 @@ import tracemalloc
 import orjson
 
 from jobdeck import MemoryStore
-from jobdeck._json import dumps
 from jobdeck.api._answers import Answer, AnswerCache
 from jobdeck.api._cache import JobBytesCache
+from jobdeck.core.jsoncodec import dumps
 
 
 def test_reuses_bytes_until_the_job_changes() -> None:

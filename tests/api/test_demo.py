@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from jobdeck import JobRunner, JobStatus, MemoryStore
-from jobdeck.demo import DEMO_TYPES, register_demo
-from jobdeck.errors import InvalidParamsError
+from jobdeck.cli.demo import DEMO_TYPES, register_demo
+from jobdeck.core.errors import InvalidParamsError
 from tests.conftest import wait_for
 
 

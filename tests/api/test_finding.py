@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from jobdeck import JobRunner, PipelineController
-from jobdeck.model import JobStatus
-from jobdeck.params import Param
+from jobdeck.core.model import JobStatus
+from jobdeck.core.params import Param
 
 from .conftest import AUTH, PREFIX
 

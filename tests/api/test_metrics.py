@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobdeck import JobRunner
 from jobdeck.api import create_app
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
 from tests.api.conftest import AUTH, PREFIX, TOKEN
 from tests.conftest import wait_for
 from tests.serve_process import ServeProcess, demo_args

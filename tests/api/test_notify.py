@@ -16,7 +16,7 @@ import pytest
 from jobdeck import JobRunner
 from jobdeck.api import create_app
 from jobdeck.api._notify import Notifier, sign
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
 from tests.api.conftest import TOKEN
 from tests.conftest import wait_for
 from tests.serve_process import ServeProcess, clean_env, demo_args

@@ -18,8 +18,8 @@ from jobdeck import JobRunner
 from jobdeck.api import create_app
 from jobdeck.api._notify import Notifier, _Delivery
 from jobdeck.cli import main
-from jobdeck.errors import InvalidArgumentError
-from jobdeck.settings import Settings, check_notify_url
+from jobdeck.cli.settings import Settings, check_notify_url
+from jobdeck.core.errors import InvalidArgumentError
 from jobdeck.stores import MemoryStore
 from tests.api.conftest import TOKEN
 from tests.conftest import wait_for

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobdeck.model import MAX_MESSAGE_CHARS
+from jobdeck.core.model import MAX_MESSAGE_CHARS
 from tests.api.conftest import AUTH, PREFIX
 
 pytestmark = pytest.mark.anyio

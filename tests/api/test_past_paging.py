@@ -12,7 +12,7 @@ import pytest
 
 from jobdeck.api import _past as past_module
 from jobdeck.api import create_app
-from jobdeck.model import PastCursor
+from jobdeck.core.model import PastCursor
 from jobdeck.stores import Store
 from tests.stores.conftest import BACKENDS, Backend, _backend
 from tests.stores.test_behaviour_history import fill

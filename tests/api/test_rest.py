@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from jobdeck import JobRunner, JobStatus, MemoryStore
-from jobdeck.model import parse_time
+from jobdeck.core.model import parse_time
 from tests.api.conftest import AUTH, PREFIX
 from tests.conftest import wait_for
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from jobdeck import JobRunner
 from jobdeck.api import create_app
 from jobdeck.api._roles import Principal
-from jobdeck.model import JobInfo, JobStatus
+from jobdeck.core.model import JobInfo, JobStatus
 from tests.api.conftest import AUTH, PREFIX, TOKEN
 from tests.conftest import wait_for
 from tests.serve_process import API, ServeProcess, clean_env, demo_args

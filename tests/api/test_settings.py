@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobdeck.settings import Settings, default_store_url, is_loopback
+from jobdeck.cli.settings import Settings, default_store_url, is_loopback
 
 
 def test_defaults() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from jobdeck import MemoryStore
 from jobdeck.api import create_app
 from jobdeck.api._sse import PING
-from jobdeck.events import EventBatch
+from jobdeck.core.events import EventBatch
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.api.conftest import AUTH, PREFIX, TOKEN, live_server
 from tests.api.sse_client import SSEReader

@@ -15,7 +15,7 @@ from jobdeck import JobRunner, MemoryStore
 from jobdeck.api import create_app
 from jobdeck.api._auth import Authenticator
 from jobdeck.api._throttle import PEER_SCOPE_KEY, Throttle, client_keys
-from jobdeck.errors import InvalidArgumentError
+from jobdeck.core.errors import InvalidArgumentError
 from tests.api.conftest import AUTH, PREFIX, TOKEN, live_server
 from tests.serve_process import ServeProcess
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobdeck.model import parse_time
+from jobdeck.core.model import parse_time
 from tests.api.sse_client import SSEReader
 
 from .conftest import GRACE, STALE_AFTER, Deployment, RedisBroker, owner_pid, started_in

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from jobdeck import JobRunner
+from jobdeck.core.model import JobInfo
 from jobdeck.executors.celery import TASK_NAME, CeleryExecutor
-from jobdeck.model import JobInfo
 from jobdeck.stores.sqlite import SQLiteStore
 
 from .conftest import RedisBroker

@@ -12,7 +12,7 @@ from celery import Celery
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from jobdeck import JobRunner, JobStatus, PipelineController
-from jobdeck.errors import ExecutorError
+from jobdeck.core.errors import ExecutorError
 from jobdeck.executors import open_executor
 from jobdeck.executors.celery import TASK_NAME, CeleryExecutor
 from jobdeck.stores.sqlite import SQLiteStore

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from jobdeck.model import parse_time
+from jobdeck.core.model import parse_time
 from tests.api.sse_client import SSEReader
 from tests.conftest import wait_for
 

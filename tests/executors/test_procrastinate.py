@@ -14,10 +14,10 @@ from typing import TypeVar
 import pytest
 
 from jobdeck import JobRunner
-from jobdeck.errors import EnqueueError, ExecutorError
+from jobdeck.core.errors import EnqueueError, ExecutorError
+from jobdeck.core.model import JobInfo, JobStatus
 from jobdeck.executors import open_executor
 from jobdeck.executors.procrastinate import ProcrastinateExecutor, parse_url, redact
-from jobdeck.model import JobInfo, JobStatus
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import free_port, fresh_database
 
@@ -165,7 +165,7 @@ def test_with_a_postgres_store_on_the_same_database_a_job_and_its_entry_commit_t
         procrastinate_dsn: str, tmp_path: Path) -> None:
     import psycopg
 
-    from jobdeck.errors import JobConflictError
+    from jobdeck.core.errors import JobConflictError
     from jobdeck.stores.postgres import PostgresStore
     from tests.conftest import unique_schema
 

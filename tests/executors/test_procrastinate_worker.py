@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from jobdeck import JobRunner
+from jobdeck.core.model import JobInfo
 from jobdeck.executors._procrastinate_worker import ESCALATE_AFTER, escalate_abandoned
 from jobdeck.executors.procrastinate import ProcrastinateExecutor
-from jobdeck.model import JobInfo
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import free_port
 

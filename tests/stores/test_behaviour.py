@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobdeck.errors import JobConflictError, JobNotFoundError
-from jobdeck.events import EventType
-from jobdeck.model import JobStatus, MessageType, OperationRef, parse_time
+from jobdeck.core.errors import JobConflictError, JobNotFoundError
+from jobdeck.core.events import EventType
+from jobdeck.core.model import JobStatus, MessageType, OperationRef, parse_time
 from jobdeck.stores import Store
 from tests.conftest import wait_for
 

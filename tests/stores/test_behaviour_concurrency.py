@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import pytest
 
-from jobdeck.errors import JobConflictError
-from jobdeck.model import JobStatus
+from jobdeck.core.errors import JobConflictError
+from jobdeck.core.model import JobStatus
 from jobdeck.stores import MemoryStore, Store
 from jobdeck.stores.postgres import PostgresStore
 from jobdeck.stores.redis import RedisStore

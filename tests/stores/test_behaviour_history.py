@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from jobdeck.errors import InvalidArgumentError
-from jobdeck.model import TERMINAL, JobInfo, JobStatus, PastCursor
+from jobdeck.core.errors import InvalidArgumentError
+from jobdeck.core.model import TERMINAL, JobInfo, JobStatus, PastCursor
 from jobdeck.stores import Store
 from jobdeck.stores.base import MAX_SUMMARY_RUNS
 

@@ -3,9 +3,9 @@ the progress writes, shared between store objects, kept after the job ends and g
 
 from __future__ import annotations
 
-from jobdeck.controller import PipelineController
-from jobdeck.model import JobStatus
-from jobdeck.operations import HiddenOperations, OperationNode, OperationTree
+from jobdeck.core.model import JobStatus
+from jobdeck.core.operations import HiddenOperations, OperationNode, OperationTree
+from jobdeck.runtime.controller import PipelineController
 from jobdeck.stores import Store
 
 from ..conftest import wait_for

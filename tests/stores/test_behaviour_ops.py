@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
 from jobdeck.stores import Store
 from jobdeck.stores.base import STALE_PREFIX, Transition
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from jobdeck.errors import JobConflictError
-from jobdeck.events import EventType
-from jobdeck.model import JobInfo, JobStatus
+from jobdeck.core.errors import JobConflictError
+from jobdeck.core.events import EventType
+from jobdeck.core.model import JobInfo, JobStatus
 from jobdeck.stores import Store
 
 from .conftest import Backend

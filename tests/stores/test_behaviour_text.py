@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from jobdeck.errors import InvalidArgumentError
-from jobdeck.model import MAX_MESSAGE_CHARS, JobStatus, MessageType
+from jobdeck.core.errors import InvalidArgumentError
+from jobdeck.core.model import MAX_MESSAGE_CHARS, JobStatus, MessageType
 from jobdeck.stores import Store
 
 MEGABYTE = 1 << 20

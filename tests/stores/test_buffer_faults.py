@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from jobdeck.events import EventType
-from jobdeck.model import JobStatus
+from jobdeck.core.events import EventType
+from jobdeck.core.model import JobStatus
 from jobdeck.stores import Store
 from jobdeck.stores.postgres import PostgresStore
 from jobdeck.stores.redis import RedisStore
@@ -130,7 +130,7 @@ def test_progress_sent_during_a_redis_outage_lands_when_it_is_back(private_redis
 def test_a_newer_value_wins_over_a_failed_older_one_with_its_operation(tmp_path: Path) -> None:
     """A write that failed is retried only while nothing newer came; a newer value carries the operation the
     failed one set (None means "unchanged")."""
-    from jobdeck.model import OperationRef
+    from jobdeck.core.model import OperationRef
 
     store = SQLiteStore(tmp_path / "jobs.db", progress_interval=0.02)
     try:
@@ -211,7 +211,7 @@ def _events_since(store: Store, cursor: str | None) -> list[Any]:
 
 
 def _try(call: Callable[[], object]) -> bool:
-    from jobdeck.errors import StoreError
+    from jobdeck.core.errors import StoreError
 
     try:
         call()

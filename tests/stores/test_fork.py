@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from jobdeck.model import JobMessage, JobStatus, MessageType
+from jobdeck.core.model import JobMessage, JobStatus, MessageType
 from jobdeck.stores._buffer import MessageBuffer, Write
 from jobdeck.stores._coalesce import ProgressBuffer, StatusCache
 from tests.stores.conftest import Backend

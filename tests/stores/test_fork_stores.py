@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from jobdeck.errors import StoreError
-from jobdeck.model import JobStatus
+from jobdeck.core.errors import StoreError
+from jobdeck.core.model import JobStatus
 from jobdeck.stores import Store
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.stores.conftest import Backend

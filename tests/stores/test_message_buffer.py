@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from jobdeck.errors import JobNotFoundError, StoreError
-from jobdeck.events import EventType, JobEvent, message_data
-from jobdeck.model import JobMessage, JobStatus, MessageType
+from jobdeck.core.errors import JobNotFoundError, StoreError
+from jobdeck.core.events import EventType, JobEvent, message_data
+from jobdeck.core.model import JobMessage, JobStatus, MessageType
 from jobdeck.stores import Store
 from jobdeck.stores._buffer import message_event
 from jobdeck.stores.redis import RedisStore

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
 from jobdeck.stores.redis import RedisStore
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from jobdeck.model import JobStatus
+from jobdeck.core.model import JobStatus
 from jobdeck.stores._pg_schema import LATEST_VERSION
 from jobdeck.stores.postgres import PostgresStore
 from tests.conftest import unique_schema, wait_for

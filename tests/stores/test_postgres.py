@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from jobdeck.errors import StoreError
-from jobdeck.model import JobStatus, PastCursor
-from jobdeck.operations import OperationNode, OperationTree
-from jobdeck.pipeline import MAX_SNAPSHOT_CHILDREN, PipelineTree
+from jobdeck.core.errors import StoreError
+from jobdeck.core.model import JobStatus, PastCursor
+from jobdeck.core.operations import OperationNode, OperationTree
+from jobdeck.core.pipeline import MAX_SNAPSHOT_CHILDREN, PipelineTree
 from jobdeck.stores import open_store, upgrade_store
 from jobdeck.stores._pg_schema import LATEST_VERSION
 from jobdeck.stores.postgres import PostgresStore

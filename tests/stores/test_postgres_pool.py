@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobdeck.errors import InvalidArgumentError, StoreError
-from jobdeck.model import JobInfo, JobMessage, JobStatus, MessageType
+from jobdeck.core.errors import InvalidArgumentError, StoreError
+from jobdeck.core.model import JobInfo, JobMessage, JobStatus, MessageType
 from jobdeck.stores import _pg_connect
 from jobdeck.stores.postgres import PostgresStore
 from tests.conftest import unique_schema, wait_for

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from jobdeck.controller import PipelineController
-from jobdeck.errors import AbortError, StoreError
-from jobdeck.events import EventType
-from jobdeck.model import JobStatus
+from jobdeck.core.errors import AbortError, StoreError
+from jobdeck.core.events import EventType
+from jobdeck.core.model import JobStatus
+from jobdeck.runtime.controller import PipelineController
 from jobdeck.stores import open_store
 from jobdeck.stores.redis import RedisStore
 from tests.conftest import free_port, require, wait_for

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
-from jobdeck.errors import StoreError
-from jobdeck.model import JobInfo, JobMessage
+from jobdeck.core.errors import StoreError
+from jobdeck.core.model import JobInfo, JobMessage
 from jobdeck.stores.redis import RedisStore
 
 pytestmark = pytest.mark.redis

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobdeck.errors import AmbiguousJobIdError, JobNotFoundError
-from jobdeck.model import JobInfo, JobStatus, PastCursor
+from jobdeck.core.errors import AmbiguousJobIdError, JobNotFoundError
+from jobdeck.core.model import JobInfo, JobStatus, PastCursor
 from jobdeck.stores import Store
 
 

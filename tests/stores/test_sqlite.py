@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobdeck.errors import StoreError
-from jobdeck.model import JobStatus
+from jobdeck.core.errors import StoreError
+from jobdeck.core.model import JobStatus
 from jobdeck.stores import open_store
 from jobdeck.stores._sqlite_schema import LATEST_VERSION, STEPS
 from jobdeck.stores.sqlite import SQLiteStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobdeck.errors import StoreError
+from jobdeck.core.errors import StoreError
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
-from jobdeck.controller import PipelineController
+from jobdeck.runtime.controller import PipelineController
 from jobdeck.stores import open_store
 from jobdeck.stores.base import Store
 from tests.conftest import wait_for

@@ -11,7 +11,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from jobdeck.model import parse_time
+from jobdeck.core.model import parse_time
 from tests.conftest import wait_for
 from tests.ui.conftest import Dashboard
 from tests.ui.server import UiServer

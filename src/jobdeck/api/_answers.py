@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
-from .._json import compact
+from ..core.jsoncodec import compact
 
 __all__ = ["DEFAULT_ANSWER_BYTES", "DEFAULT_MAX_AGE", "Answer", "AnswerCache", "Build"]
 

@@ -24,11 +24,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from .._version import __version__
-from ..defaults import get_default_store
-from ..errors import InvalidArgumentError
-from ..runner import JobRunner
-from ..settings import DEFAULT_PREFIX
+from ..cli.settings import DEFAULT_PREFIX
+from ..core.errors import InvalidArgumentError
+from ..core.version import __version__
+from ..runtime.defaults import get_default_store
+from ..runtime.runner import JobRunner
 from ..stores.base import Store
 from ._auth import Authenticator, AuthFunc
 from ._deck import Deck

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from ..errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError
 from ._errors import ApiError
 from ._report_token import REPORT_TOKEN_PREFIX
 from ._roles import ADMIN, VIEWER, Principal, principal_role

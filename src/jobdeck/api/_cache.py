@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .._json import compact, dumps
-from ..model import TERMINAL, JobInfo, JobMessage
+from ..core.jsoncodec import compact, dumps
+from ..core.model import TERMINAL, JobInfo, JobMessage
 
 __all__ = ["DEFAULT_CACHE_BYTES", "DEFAULT_IDLE", "JobBytesCache"]
 
@@ -48,7 +48,8 @@ def signature(job: JobInfo) -> tuple[Any, ...]:
 
 class JobBytesCache:
     """``render(job, keep)`` -> the bytes of ``dumps(job.to_dict(keep))`` (orjson; a value it cannot
-    encode, stored by an older version, is degraded on its own: see :mod:`jobdeck._json`), from cache when unchanged."""
+    encode, stored by an older version, is degraded on its own: see :mod:`jobdeck.core.jsoncodec`), from cache
+    when unchanged."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES, idle: float = DEFAULT_IDLE,
                  clock: Callable[[], float] = time.monotonic) -> None:

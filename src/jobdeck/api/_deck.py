@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from ..runner import JobRunner
+from ..runtime.runner import JobRunner
 from ..stores.base import Store
 from ._answers import Answer, AnswerCache, Build
 from ._auth import Authenticator

@@ -16,8 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .._json import dumps
-from ..errors import (
+from ..core.errors import (
     AmbiguousJobIdError,
     ExecutorError,
     InvalidArgumentError,
@@ -29,6 +28,7 @@ from ..errors import (
     StoreError,
     UnknownJobTypeError,
 )
+from ..core.jsoncodec import dumps
 
 __all__ = ["ApiError", "error_response", "install_error_handlers", "validation_message"]
 

@@ -11,8 +11,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ..errors import AmbiguousJobIdError, UnknownJobTypeError
-from ..model import JobInfo, JobStatus, PastCursor
+from ..core.errors import AmbiguousJobIdError, UnknownJobTypeError
+from ..core.model import JobInfo, JobStatus, PastCursor
 from ..stores._search import MAX_WORD, MAX_WORDS
 from ..stores.base import Store
 from . import _schemas as schemas

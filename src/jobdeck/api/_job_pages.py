@@ -12,7 +12,7 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
+from ..core.errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ._deck import Deck
 from ._errors import ApiError
 from ._pages import _BASE, _PAGE_HEADERS, _PREFIX_META, _read_page, _root

@@ -5,7 +5,7 @@ Each app has its own ``CollectorRegistry`` (never the process-global one), so tw
 Which figures are whose, when several server processes (and the workers of a task engine) share one store and
 Prometheus scrapes each:
 
-- **Per process** (sum them over instances): the job counters and histograms of :mod:`jobdeck.metrics`
+- **Per process** (sum them over instances): the job counters and histograms of :mod:`jobdeck.runtime.metrics`
   (``jobdeck_jobs_queued_total``, ``jobdeck_jobs_started_total``, ``jobdeck_jobs_finished_total``,
   ``jobdeck_job_duration_seconds``, ``jobdeck_job_queue_wait_seconds``, ``jobdeck_jobs_reaped_total``,
   ``jobdeck_jobs_requeued_total``), and
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InvalidArgumentError, JobdeckError
-from ..metrics import JobCounters, load_prometheus
-from ..settings import is_loopback
+from ..cli.settings import is_loopback
+from ..core.errors import InvalidArgumentError, JobdeckError
+from ..runtime.metrics import JobCounters, load_prometheus
 from ..stores.base import Store, Transition
 from ._errors import ApiError
 

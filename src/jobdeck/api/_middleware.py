@@ -18,7 +18,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._json import dumps
+from ..core.jsoncodec import dumps
 from ._errors import ApiError
 from ._proxy import SiteCheck
 from ._throttle import PEER_SCOPE_KEY

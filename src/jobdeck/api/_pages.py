@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._json import safe_text
+from ..core.jsoncodec import safe_text
 from ._auth import Authenticator, clear_token_cookie, set_token_cookie
 from ._deck import Deck
 from ._errors import ApiError, error_response

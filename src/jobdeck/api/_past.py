@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from ..model import JobStatus, PastCursor, format_time
+from ..core.model import JobStatus, PastCursor, format_time
 from ..stores.base import MAX_SUMMARY_RUNS
 from ._deck import Deck
 from ._errors import ApiError

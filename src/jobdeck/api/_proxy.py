@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
-from ..errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError
 
 __all__ = ["SiteCheck", "normalize_origin", "origin_matches"]
 

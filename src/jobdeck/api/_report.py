@@ -22,10 +22,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from ..errors import JobFinishedError
-from ..model import JobInfo, JobStatus, OperationRef
-from ..operations import OperationTree
-from ..pipeline import MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
+from ..core.errors import JobFinishedError
+from ..core.model import JobInfo, JobStatus, OperationRef
+from ..core.operations import OperationTree
+from ..core.pipeline import MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._auth import Authenticator

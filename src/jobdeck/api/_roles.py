@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgumentError
-from ..model import JobInfo
+from ..core.errors import InvalidArgumentError
+from ..core.model import JobInfo
 from ._errors import ApiError
 
 __all__ = ["ADMIN", "ROLES", "VIEWER", "CanAbort", "CanStart", "Permissions", "Principal", "principal_role"]

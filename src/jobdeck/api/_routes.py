@@ -11,11 +11,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from ..errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
-from ..model import ACTIVE, TERMINAL, JobInfo, JobStatus
-from ..runner import JobRunner
+from ..core.errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
+from ..core.model import ACTIVE, TERMINAL, JobInfo, JobStatus
+from ..runtime.runner import JobRunner
+from ..runtime.tracing import extract_context, run_in_context
 from ..stores.base import Store
-from ..tracing import extract_context, run_in_context
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import ApiError, error_response

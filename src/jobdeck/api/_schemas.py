@@ -19,9 +19,9 @@ from pydantic import (
     model_validator,
 )
 
-from .._json import INT_MAX, INT_MIN, MAX_DEPTH
-from ..errors import InvalidArgumentError
-from ..model import MAX_MESSAGE_CHARS
+from ..core.errors import InvalidArgumentError
+from ..core.jsoncodec import INT_MAX, INT_MIN, MAX_DEPTH
+from ..core.model import MAX_MESSAGE_CHARS
 from ._serialize import refuse_nul
 
 __all__ = [
@@ -76,8 +76,8 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return result
 
 
-# Any JSON a job's params and result may be (see jobdeck._json): integers within 64 bits (a larger one goes as a
-# string), at most MAX_DEPTH levels deep. Recursive, so it lives among the document's components (see _app.py).
+# Any JSON a job's params and result may be (see jobdeck.core.jsoncodec): integers within 64 bits (a larger one goes
+# as a string), at most MAX_DEPTH levels deep. Recursive, so it lives among the document's components (see _app.py).
 JSON_VALUE_REF = "#/components/schemas/JsonValue"
 JSON_VALUE: dict[str, Any] = {
     "description": f"any JSON value; integers within 64 bits (send larger ones as strings), at most {MAX_DEPTH} "

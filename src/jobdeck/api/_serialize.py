@@ -13,9 +13,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .._json import dumps
-from ..model import JobMessage, format_time, parse_time
-from ..stores._checks import check_text
+from ..core.checks import check_text
+from ..core.jsoncodec import dumps
+from ..core.model import JobMessage, format_time, parse_time
 from ._answers import Answer
 from ._errors import ApiError
 
@@ -71,7 +71,7 @@ def parse_messages(value: str | None) -> MessagesView:
 
 def refuse_nul(field: str, value: str | None) -> str | None:
     """Text a request gives as input (search words, job types, authors) checked at the API's door by the stores'
-    own rule (:func:`jobdeck.stores._checks.check_text`: no U+0000, valid Unicode), naming the request's ``field``.
+    own rule (:func:`jobdeck.core.checks.check_text`: no U+0000, valid Unicode), naming the request's ``field``.
 
     The stores refuse the same text for every caller; checking it here too names the field as the request spells
     it (``jobType``, not the store's ``job_type``) and keeps a bad query value from reaching the store at all.

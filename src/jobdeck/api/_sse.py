@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from .._json import dumps
-from ..events import EventBatch, JobEvent
+from ..core.events import EventBatch, JobEvent
+from ..core.jsoncodec import dumps
 from ..stores.base import Store
 
 __all__ = ["EventStreamResponse", "Multiplexer", "encode_event"]

@@ -10,7 +10,7 @@ import hmac
 import time
 from typing import Any
 
-from ..model import JobInfo
+from ..core.model import JobInfo
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "job_summary", "sign", "slack_message"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..errors import ClientError, JobdeckError
+from ..core.errors import ClientError, JobdeckError
 from ._common import ArgumentParser, ExitCode, add_connection_options, error_line, exit_code_for
 
 __all__ = ["build_parser", "main"]

@@ -13,8 +13,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import InvalidArgumentError
-from ..model import ACTIVE, JobStatus
+from ..core.errors import InvalidArgumentError
+from ..core.model import ACTIVE, JobStatus
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
 

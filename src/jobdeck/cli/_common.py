@@ -23,8 +23,8 @@ import sys
 from typing import Any, NoReturn
 
 from ..client import DEFAULT_URL, Client
-from ..errors import ClientError
-from ..model import JobStatus
+from ..core.errors import ClientError
+from ..core.model import JobStatus
 
 __all__ = [
     "ArgumentParser",

@@ -12,7 +12,7 @@ import argparse
 import os
 from typing import Any
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 from ..stores import upgrade_store
 
 __all__ = ["register"]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..model import JobInfo, JobStatus
+from ..core.model import JobInfo, JobStatus
 from . import _output as output
 from ._commands import _default_author, parse_params
 from ._common import ExitCode, add_connection_options, make_client, resolve_job_id

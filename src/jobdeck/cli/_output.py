@@ -19,8 +19,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..model import JobInfo, JobMessage, JobStatus, MessageType
-from ..operations import HiddenOperations, OperationNode
+from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
+from ..core.operations import HiddenOperations, OperationNode
 
 __all__ = [
     "STATUS_STYLE",

@@ -26,11 +26,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutorError, StoreError
-from ..runner import JobRunner
-from ..settings import Settings, is_loopback
+from ..core.checks import redact_url
+from ..core.errors import ExecutorError, StoreError
+from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
-from ..stores._checks import redact_url
+from .settings import Settings, is_loopback
 
 if TYPE_CHECKING:
     from ..api._sse import Multiplexer
@@ -252,7 +252,7 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
     on the executor ``--executor`` names; and a description of its store. Fatal with one line otherwise."""
     runner, store_text = _runner(settings, migrate=migrate)
     if settings.demo:
-        from ..demo import register_demo
+        from .demo import register_demo
 
         register_demo(runner, speed=settings.demo_speed)
     for name in settings.external_types:

@@ -26,9 +26,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import Client, StreamReset
-from ..errors import ClientError
-from ..events import EventType, JobEvent
-from ..model import TERMINAL, JobInfo, JobMessage, OperationRef, parse_time
+from ..core.errors import ClientError
+from ..core.events import EventType, JobEvent
+from ..core.model import TERMINAL, JobInfo, JobMessage, OperationRef, parse_time
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client, outcome_code, resolve_job_id
 

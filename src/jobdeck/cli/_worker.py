@@ -8,7 +8,7 @@ the same app). The store must be the one the server uses. SIGTERM drains: the jo
 to abort and end in a terminal state within ``--grace`` seconds; queued jobs stay queued for other workers.
 
 ``--metrics-port`` serves the worker's own Prometheus figures (the jobs it claims, completes, fails; see
-:mod:`jobdeck.metrics`) with ``prometheus_client``'s HTTP server, on loopback unless ``--metrics-addr`` says
+:mod:`jobdeck.runtime.metrics`) with ``prometheus_client``'s HTTP server, on loopback unless ``--metrics-addr`` says
 otherwise: Prometheus scrapes the server and every worker and sums.
 """
 
@@ -20,9 +20,9 @@ import os
 import sys
 from typing import Any
 
-from ..errors import JobdeckError
-from ..settings import Settings, is_loopback
+from ..core.errors import JobdeckError
 from ._serve import Fatal, build_runner
+from .settings import Settings, is_loopback
 
 __all__ = ["register", "run"]
 
@@ -93,7 +93,7 @@ def _work(args: argparse.Namespace) -> int:
     metrics = None
     if settings.metrics_port is not None:
         try:
-            from ..metrics import serve_metrics
+            from ..runtime.metrics import serve_metrics
 
             metrics = serve_metrics(runner.store, settings.metrics_port, settings.metrics_addr)
         except (ImportError, JobdeckError) as exc:

@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import ClientError, InvalidArgumentError
-from ..events import EventType
-from ..model import TERMINAL, JobInfo
+from ..core.errors import ClientError, InvalidArgumentError
+from ..core.events import EventType
+from ..core.model import TERMINAL, JobInfo
 from ._stream import EventStream, StreamReset
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client"]

@@ -37,9 +37,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ..controller import PipelineController
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
-from ..operations import OperationTree
+from ..core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..core.operations import OperationTree
+from ..runtime.controller import PipelineController
 from ..stores.memory import MemoryStore
 from ._http import DEFAULT_PREFIX, DEFAULT_URL
 

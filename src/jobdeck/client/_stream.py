@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..errors import ClientError
-from ..events import EventType, JobEvent
+from ..core.errors import ClientError
+from ..core.events import EventType, JobEvent
 
 if TYPE_CHECKING:
     from ._http import Client

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import ExecutorError
+from ..core.errors import ExecutorError
 from .base import Executor
 from .local import LocalExecutor
 

@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..model import JobInfo
+from ..core.model import JobInfo
 
 if TYPE_CHECKING:
     from .celery import CeleryExecutor

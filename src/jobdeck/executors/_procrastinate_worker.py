@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from procrastinate import JobContext, RetryStrategy
 
-from ..errors import JobNotFoundError
-from ..model import JobStatus
+from ..core.errors import JobNotFoundError
+from ..core.model import JobStatus
 
 if TYPE_CHECKING:
     from procrastinate.tasks import Task

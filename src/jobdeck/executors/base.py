@@ -32,11 +32,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import ExecutorError
-from ..model import JobInfo
+from ..core.errors import ExecutorError
+from ..core.model import JobInfo
 
 if TYPE_CHECKING:
-    from ..runner import JobRunner, JobType
+    from ..runtime.runner import JobRunner, JobType
 
 __all__ = ["Executor"]
 

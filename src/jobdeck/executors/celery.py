@@ -41,13 +41,13 @@ from celery import Celery
 from celery.exceptions import Reject
 from celery.signals import worker_ready, worker_shutting_down
 
-from ..errors import ExecutorError, StoreError
-from ..model import JobInfo
-from ..tracing import trace_carrier
+from ..core.errors import ExecutorError, StoreError
+from ..core.model import JobInfo
+from ..runtime.tracing import trace_carrier
 from .base import Executor
 
 if TYPE_CHECKING:
-    from ..jobtype import JobType
+    from ..core.jobtype import JobType
 
 __all__ = ["TASK_NAME", "CeleryExecutor"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..model import JobInfo
+from ..core.model import JobInfo
 from .base import Executor
 
 if TYPE_CHECKING:
-    from ..runner import JobType
+    from ..runtime.runner import JobType
 
 __all__ = ["LocalExecutor"]
 

@@ -63,15 +63,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ..errors import ExecutorError, JobdeckError, JobNotFoundError
-from ..model import JobInfo, JobStatus
-from ..tracing import trace_carrier
+from ..core.errors import ExecutorError, JobdeckError, JobNotFoundError
+from ..core.model import JobInfo, JobStatus
+from ..runtime.tracing import trace_carrier
 from .base import Executor
 
 if TYPE_CHECKING:
     import procrastinate
 
-    from ..jobtype import JobType
+    from ..core.jobtype import JobType
 
 __all__ = ["ProcrastinateExecutor"]
 

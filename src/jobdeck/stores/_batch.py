@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .._json import dumps_text
-from ..model import JobMessage, JobStatus, OperationRef, format_time
+from ..core.jsoncodec import dumps_text
+from ..core.model import JobMessage, JobStatus, OperationRef, format_time
 from ._buffer import Write, kept, message_event
 from ._stored import operation_from_json
 

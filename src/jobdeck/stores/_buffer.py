@@ -46,9 +46,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
-from ..errors import InvalidArgumentError, StoreError
-from ..model import JobMessage, JobStatus, OperationRef, format_time
-from ..operations import OperationTree
+from ..core.errors import InvalidArgumentError, StoreError
+from ..core.model import JobMessage, JobStatus, OperationRef, format_time
+from ..core.operations import OperationTree
 from ._coalesce import ProgressBuffer, StatusCache
 from ._flusher import Flusher, Outage
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from ..errors import StoreError
-from ..model import JobMessage, JobStatus, OperationRef
-from ..operations import OperationTree
+from ..core.errors import StoreError
+from ..core.model import JobMessage, JobStatus, OperationRef
+from ..core.operations import OperationTree
 from ._buffer import DEFAULT_INTERVAL, MessageBuffer, Write
 from ._coalesce import ProgressBuffer, StatusCache
 from .base import Store

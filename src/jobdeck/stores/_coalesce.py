@@ -28,9 +28,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..errors import InvalidArgumentError, JobdeckError, StoreError
-from ..model import JobStatus, OperationRef
-from ..operations import OperationTree
+from ..core.errors import InvalidArgumentError, JobdeckError, StoreError
+from ..core.model import JobStatus, OperationRef
+from ..core.operations import OperationTree
 from ._flusher import Flusher, Outage, renew_after_fork
 
 __all__ = ["ProgressBuffer", "StatusCache"]

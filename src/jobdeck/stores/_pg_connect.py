@@ -36,8 +36,8 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import InvalidArgumentError, JobdeckError, StoreError
-from ._checks import redact_url as redact
+from ..core.checks import redact_url as redact
+from ..core.errors import InvalidArgumentError, JobdeckError, StoreError
 
 __all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
 

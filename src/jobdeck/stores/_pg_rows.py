@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from ..model import JobInfo, JobMessage, JobStatus, MessageType
+from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ._batch import plan_batch
 from ._buffer import Write
 from ._pg_schema import COLD, HEAD, Names

@@ -30,9 +30,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .._json import dumps_text
-from ..errors import StoreError
-from ..model import JobInfo
+from ..core.errors import StoreError
+from ..core.jsoncodec import dumps_text
+from ..core.model import JobInfo
 from ._pg_connect import connect, explain
 from ._stored import HEAD_FIELDS
 

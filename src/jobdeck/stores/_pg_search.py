@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from ..model import JobInfo
+from ..core.model import JobInfo
 from ._pg_schema import HEAD
 from ._search import SearchQuery
 from ._stored import job_from_row

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 
-from .._json import dumps_text, loads_event_data, loads_stored
-from ..errors import StoreError
-from ..events import EventType, JobEvent, progress_data
-from ..model import JobInfo, JobStatus, OperationRef
+from ..core.errors import StoreError
+from ..core.events import EventType, JobEvent, progress_data
+from ..core.jsoncodec import dumps_text, loads_event_data, loads_stored
+from ..core.model import JobInfo, JobStatus, OperationRef
 
 __all__ = ["STREAM_ID", "decode_job", "encode_job", "event_from_entry", "parse_id", "parse_id_strict"]
 

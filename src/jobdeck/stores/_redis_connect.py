@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
-from ..errors import StoreError
-from ._checks import redact_url as redact
+from ..core.checks import redact_url as redact
+from ..core.errors import StoreError
 
 __all__ = ["connect", "glob_escape", "redact", "split_prefix"]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._json import dumps_text
-from ..model import JobMessage
+from ..core.jsoncodec import dumps_text
+from ..core.model import JobMessage
 from ._buffer import Write, json_string, kept, message_event
 
 __all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "STATS", "messages_args"]

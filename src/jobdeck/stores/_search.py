@@ -4,7 +4,7 @@ A search is a few words; a job matches when every word matches it in one of thes
 its id starts with the word, its author contains it, its params (as JSON text) contain it, or one of its messages
 contains it. Results come in the order of the job lists: the active jobs first (newest started first, all of them,
 on the first page only), then one page of past jobs in the past list's order (newest ended first; ties by id),
-continued with the past list's keyset cursor (:class:`~jobdeck.model.PastCursor` of the last past job of the
+continued with the past list's keyset cursor (:class:`~jobdeck.core.model.PastCursor` of the last past job of the
 previous page), exactly as ``get_past_jobs(before=...)`` pages.
 A backend with an index or a query language overrides
 ``Store._search``/``Store._find_ids``; :func:`generic_search` and :func:`generic_find_ids` work on any store
@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._json import dumps_text
-from ..errors import InvalidArgumentError
-from ..model import TERMINAL, JobInfo, JobStatus, PastCursor
-from ._checks import check_text
+from ..core.checks import check_text
+from ..core.errors import InvalidArgumentError
+from ..core.jsoncodec import dumps_text
+from ..core.model import TERMINAL, JobInfo, JobStatus, PastCursor
 
 if TYPE_CHECKING:
     from .base import Store

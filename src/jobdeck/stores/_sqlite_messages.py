@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
 
-from ..model import JobInfo, JobMessage, JobStatus, MessageType
+from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ._batch import plan_batch
 from ._buffer import Write
 

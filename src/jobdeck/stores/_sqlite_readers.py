@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 
 __all__ = ["DEFAULT_READERS", "ReaderPool"]
 

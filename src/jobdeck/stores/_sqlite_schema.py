@@ -15,9 +15,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .._json import dumps_text
-from ..errors import InvalidArgumentError, StoreError
-from ..model import JobInfo
+from ..core.errors import InvalidArgumentError, StoreError
+from ..core.jsoncodec import dumps_text
+from ..core.model import JobInfo
 from ._stored import HEAD_FIELDS
 
 __all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_to_row", "migrate"]

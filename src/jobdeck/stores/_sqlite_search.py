@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..model import JobInfo
+from ..core.model import JobInfo
 from ._search import SearchQuery
 from ._sqlite_schema import HEAD_COLUMNS
 from ._stored import job_from_row

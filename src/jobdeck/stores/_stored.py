@@ -2,7 +2,7 @@
 
 SQLite keeps a job in one table and PostgreSQL in two (a cold and a hot row), but both select a job's head in
 this order and decode it here: params and results are JSON text (never pickle), the current operation is the
-JSON of an :class:`~jobdeck.model.OperationRef`.
+JSON of an :class:`~jobdeck.core.model.OperationRef`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._json import loads_stored
-from ..model import JobInfo, JobStatus, OperationRef
+from ..core.jsoncodec import loads_stored
+from ..core.model import JobInfo, JobStatus, OperationRef
 
 __all__ = ["HEAD_FIELDS", "job_from_row", "operation_from_json"]
 

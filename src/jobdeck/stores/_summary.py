@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidArgumentError
-from ..model import TERMINAL, JobInfo, JobStatus
+from ..core.errors import InvalidArgumentError
+from ..core.model import TERMINAL, JobInfo, JobStatus
 
 if TYPE_CHECKING:
     from .base import Store

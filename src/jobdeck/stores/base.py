@@ -22,11 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
-from ..events import EventBatch
-from ..model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
-from ..operations import OperationTree
-from ._checks import (
+from ..core.checks import (
     EXTERNAL_OWNER,
     TimeLike,
     as_timestamp,
@@ -37,6 +33,10 @@ from ._checks import (
     check_progress,
     check_text,
 )
+from ..core.errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
+from ..core.events import EventBatch
+from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
+from ..core.operations import OperationTree
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
 from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
@@ -429,7 +429,7 @@ class Store(ABC):
         """Finished jobs, most recently ended first (ties: by id, descending).
 
         ``job_type`` is one type or several; ``start_from`` keeps those that ended after it; ``limit`` returns at
-        most that many; ``before`` (a :class:`~jobdeck.model.PastCursor` or its text) continues after the last job
+        most that many; ``before`` (a :class:`~jobdeck.core.model.PastCursor` or its text) continues after the last job
         of the previous page::
 
             page = store.get_past_jobs(limit=50, messages=False)
@@ -565,7 +565,7 @@ class Store(ABC):
 
     def add_message(self, job_id: str, kind: MessageType | str, text: str) -> bool:
         """Append to an active job's log (False if it already finished). Every message is stored as
-        :func:`~jobdeck.stores._checks.check_message` makes it: cut to ``MAX_MESSAGE_CHARS`` with a marker, NUL
+        :func:`~jobdeck.core.checks.check_message` makes it: cut to ``MAX_MESSAGE_CHARS`` with a marker, NUL
         characters replaced by U+FFFD."""
         message = JobMessage(MessageType(kind), check_message(text), time.time())
         return self._add_message(check_id(job_id), message)

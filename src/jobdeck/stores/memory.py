@@ -16,10 +16,10 @@ import weakref
 from collections import deque
 from typing import Any
 
-from ..errors import JobConflictError
-from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
-from ..operations import OperationTree
+from ..core.errors import JobConflictError
+from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
+from ..core.operations import OperationTree
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
 from .base import Change, PastQuery, Store

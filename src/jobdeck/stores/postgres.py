@@ -36,16 +36,16 @@ from typing import Any
 
 import psycopg
 
-from .._json import dumps_text, loads_event_data
-from ..errors import JobConflictError, StoreError
-from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef
-from ..operations import OperationTree
+from ..core.checks import check_id
+from ..core.errors import JobConflictError, StoreError
+from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..core.jsoncodec import dumps_text, loads_event_data
+from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
+from ..core.operations import OperationTree
 from . import _pg_schema as pgs
 from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
-from ._checks import check_id
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._search import SearchQuery

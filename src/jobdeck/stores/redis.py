@@ -30,11 +30,11 @@ from typing import Any
 
 import redis
 
-from .._json import dumps_text
-from ..errors import JobConflictError, StoreError
-from ..events import EventBatch, EventType, job_data, message_data
-from ..model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
-from ..operations import OperationTree
+from ..core.errors import JobConflictError, StoreError
+from ..core.events import EventBatch, EventType, job_data, message_data
+from ..core.jsoncodec import dumps_text
+from ..core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
+from ..core.operations import OperationTree
 from . import _redis_scripts as scripts
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore

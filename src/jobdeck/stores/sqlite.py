@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .._json import dumps_text, loads_event_data
-from ..errors import JobConflictError, StoreError
-from ..events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..model import JobInfo, JobMessage, JobStatus, OperationRef
-from ..operations import OperationTree
+from ..core.errors import JobConflictError, StoreError
+from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..core.jsoncodec import dumps_text, loads_event_data
+from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
+from ..core.operations import OperationTree
 from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore

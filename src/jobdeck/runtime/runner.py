@@ -12,7 +12,7 @@
 Where handlers run is the executor's business (:mod:`jobdeck.executors`): by default each job runs in its own
 thread of this process (:class:`~jobdeck.executors.LocalExecutor`); with a task engine's executor the job is
 created ``queued`` and a worker of the engine runs it through :meth:`JobRunner.run_job`.
-While handlers run, a supervisor thread (:mod:`jobdeck._supervision`) heartbeats them, enforces timeouts and the
+While handlers run, a supervisor thread (:mod:`jobdeck.runtime.supervision`) heartbeats them, enforces timeouts and the
 abort grace period, and reaps stale jobs of any process; this module holds the rules of a job's life.
 Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
 later writes are refused, but the thread itself runs on until it returns.
@@ -36,11 +36,8 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any, ParamSpec, TypeVar
 
-from ._json import safe_text
-from ._supervision import RunningJob, Supervisor, persist, persist_async
-from .controller import PipelineController
-from .defaults import get_default_store
-from .errors import (
+from ..core.checks import EXTERNAL_OWNER, new_owner_token
+from ..core.errors import (
     AbortError,
     EnqueueError,
     ExecutorError,
@@ -50,12 +47,15 @@ from .errors import (
     StoreError,
     UnknownJobTypeError,
 )
-from .executors.base import Executor
-from .executors.local import LocalExecutor
-from .jobtype import Handler, JobType
-from .model import JobInfo, JobStatus
-from .stores._checks import EXTERNAL_OWNER, new_owner_token
-from .stores.base import Store
+from ..core.jobtype import Handler, JobType
+from ..core.jsoncodec import safe_text
+from ..core.model import JobInfo, JobStatus
+from ..executors.base import Executor
+from ..executors.local import LocalExecutor
+from ..stores.base import Store
+from .controller import PipelineController
+from .defaults import get_default_store
+from .supervision import RunningJob, Supervisor, persist, persist_async
 from .tracing import carrier_context, start_job_trace
 
 __all__ = ["JobRunner", "JobType"]
@@ -143,7 +143,7 @@ class JobRunner:
         ``celery+redis://...``). Refused (ExecutorError) for a task engine when the store is not shared with
         other processes (a memory store), since its workers could not see the jobs."""
         if isinstance(executor, str):
-            from .executors import open_executor
+            from ..executors import open_executor
 
             executor = open_executor(executor)
         if not isinstance(executor, Executor):
@@ -180,7 +180,7 @@ class JobRunner:
         """Register ``handler(controller, **params)`` (sync or async) for ``job_type``; usable as a decorator.
 
         ``capture_logs``: ``logging`` records emitted while the handler runs (on its thread, or in its tasks)
-        become the job's messages (see :mod:`jobdeck.logcapture`).
+        become the job's messages (see :mod:`jobdeck.runtime.logcapture`).
 
         ``requeue_on_worker_lost=N``: when the task engine's worker running a job of this type dies (its
         heartbeats stop for the store's ``stale_after``), the stale reaper puts the job back in the queue, same
@@ -368,8 +368,8 @@ class JobRunner:
 
     def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
         """The worker side of every task engine: claim the queued job ``job_id`` and run its handler here.
-        ``trace``: the carrier the task brought (:func:`jobdeck.tracing.trace_carrier`), whose context becomes the
-        parent of the job's span.
+        ``trace``: the carrier the task brought (:func:`jobdeck.runtime.tracing.trace_carrier`), whose context becomes
+        the parent of the job's span.
 
         Returns the job as it ended (its newest message of each kind), or None when there was nothing to run: the job is
         no longer queued (aborted while it waited, claimed by another delivery of the same task, failed as lost)
@@ -570,7 +570,7 @@ class JobRunner:
         self._supervision.ensure_started()
 
     def tick(self) -> None:
-        """One round of supervision: heartbeats, timeouts, abort grace (:mod:`jobdeck._supervision`)."""
+        """One round of supervision: heartbeats, timeouts, abort grace (:mod:`jobdeck.runtime.supervision`)."""
         self._supervision.tick()
 
     def reap_stale(self) -> list[str]:

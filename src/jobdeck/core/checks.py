@@ -4,11 +4,11 @@ Every store takes the same text, so that one request gets the same answer whatev
 which PostgreSQL cannot keep in a text column and which SQLite's string functions stop at, is handled here once:
 
 - in what a request or a caller names or looks up -- ids, job types, authors, owners, search words, claim names,
-  params -- it is refused with an :class:`~jobdeck.errors.InvalidArgumentError` naming the argument (the API
+  params -- it is refused with an :class:`~jobdeck.core.errors.InvalidArgumentError` naming the argument (the API
   answers 400): such a value is a mistake, and guessing what was meant would store something nobody sent;
 - in job text -- messages, failure and abort reasons -- it is replaced by U+FFFD (the replacement character), and
-  the text is cut to :data:`~jobdeck.model.MAX_MESSAGE_CHARS` (:func:`~jobdeck.model.clip_message`): what a job
-  says is kept, as well as it can be, rather than lose the job's outcome to one character or one huge dump.
+  the text is cut to :data:`~jobdeck.core.model.MAX_MESSAGE_CHARS` (:func:`~jobdeck.core.model.clip_message`): what
+  a job says is kept, as well as it can be, rather than lose the job's outcome to one character or one huge dump.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from .._json import check_json, safe_text
-from ..errors import InvalidArgumentError
-from ..model import clip_message, parse_time
+from .errors import InvalidArgumentError
+from .jsoncodec import check_json, safe_text
+from .model import clip_message, parse_time
 
 __all__ = ["EXTERNAL_OWNER", "TimeLike", "as_timestamp", "check_id", "check_json", "check_message", "check_params",
            "check_progress", "check_text", "new_owner_token", "redact_url"]
@@ -75,7 +75,7 @@ def check_text(text: object, name: str = "message") -> str:
 
 def check_message(text: object, name: str = "message") -> str:
     """Job text as every store keeps it (a message, a failure or abort reason): NUL characters replaced by
-    U+FFFD, cut to :data:`~jobdeck.model.MAX_MESSAGE_CHARS` with a visible marker; not a string, or lone
+    U+FFFD, cut to :data:`~jobdeck.core.model.MAX_MESSAGE_CHARS` with a visible marker; not a string, or lone
     surrogates, is refused (InvalidArgumentError naming ``name``)."""
     if not isinstance(text, str):
         raise InvalidArgumentError(f"{name} must be a string, got {type(text).__name__}", name)

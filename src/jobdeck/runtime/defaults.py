@@ -11,8 +11,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from .model import JobInfo, JobStatus
-from .stores import Store, open_store
+from ..core.model import JobInfo, JobStatus
+from ..stores import Store, open_store
 
 __all__ = ["configure", "create_job", "get_active_jobs", "get_default_store", "get_job", "get_past_jobs"]
 

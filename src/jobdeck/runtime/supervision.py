@@ -32,10 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+from ..core.errors import JobNotFoundError, StoreError
+from ..core.jobtype import JobType
+from ..core.model import JobStatus
 from .controller import StoreContact
-from .errors import JobNotFoundError, StoreError
-from .jobtype import JobType
-from .model import JobStatus
 from .tracing import JobTrace
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ Handler = Callable[..., Any]
 @dataclass(frozen=True)
 class JobType:
     """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
-    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.params`).
+    (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.core.params`).
     ``requeue_on_worker_lost``: how many times a job of this type goes back to the queue when the task engine's
     worker running it dies (0: it is failed, never re-run)."""
 

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .model import JobInfo, JobStatus
+from ..core.model import JobInfo, JobStatus
 
 __all__ = ["JobTrace", "carrier_context", "current_context", "extract_context", "run_in_context", "start_job_trace",
            "trace_carrier"]

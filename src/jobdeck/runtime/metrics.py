@@ -37,8 +37,8 @@ import ssl
 import threading
 from typing import Any
 
-from .errors import InvalidArgumentError
-from .stores.base import Store, Transition
+from ..core.errors import InvalidArgumentError
+from ..stores.base import Store, Transition
 
 __all__ = ["DURATION_BUCKETS", "QUEUE_WAIT_BUCKETS", "JobCounters", "MetricsServer", "load_prometheus",
            "serve_metrics"]

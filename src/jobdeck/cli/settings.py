@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidArgumentError
-from .stores.base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER
+from ..core.errors import InvalidArgumentError
+from ..stores.base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER
 
 __all__ = ["ALLOW_PRIVATE_FLAG", "DEFAULT_PREFIX", "Settings", "blocked_address", "check_notify_url",
            "default_store_url", "is_loopback", "redact_target"]

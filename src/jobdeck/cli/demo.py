@@ -18,10 +18,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from .controller import PipelineController
-from .errors import InvalidArgumentError
-from .params import Param
-from .runner import JobRunner
+from ..core.errors import InvalidArgumentError
+from ..core.params import Param
+from ..runtime.controller import PipelineController
+from ..runtime.runner import JobRunner
 
 __all__ = ["DEMO_TYPES", "register_demo"]
 

@@ -36,13 +36,13 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from ._json import safe_text
+from ..core.checks import check_id, check_progress
+from ..core.errors import AbortError, InvalidArgumentError, JobNotFoundError, StoreError
+from ..core.jsoncodec import safe_text
+from ..core.model import JobStatus, OperationRef
+from ..core.pipeline import OperationSpec, PipelineTree
+from ..stores.base import Store
 from .defaults import get_default_store
-from .errors import AbortError, InvalidArgumentError, JobNotFoundError, StoreError
-from .model import JobStatus, OperationRef
-from .pipeline import OperationSpec, PipelineTree
-from .stores._checks import check_id, check_progress
-from .stores.base import Store
 from .tracing import JobTrace
 
 __all__ = ["PipelineController", "StoreContact"]
@@ -319,7 +319,7 @@ class PipelineController:
 
     def capture_logs(self, level: int = logging.INFO) -> AbstractContextManager[None]:
         """``with ctl.capture_logs():`` -- ``logging`` records of this thread or task (and the tasks it creates)
-        become this job's messages while the block runs (see :mod:`jobdeck.logcapture`)."""
+        become this job's messages while the block runs (see :mod:`jobdeck.runtime.logcapture`)."""
         from .logcapture import capture_logs
 
         return capture_logs(self.store, self.job_id, level)

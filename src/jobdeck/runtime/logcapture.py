@@ -29,9 +29,9 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from ._json import safe_text
-from .model import MessageType
-from .stores.base import Store
+from ..core.jsoncodec import safe_text
+from ..core.model import MessageType
+from ..stores.base import Store
 
 __all__ = ["BURST", "MAX_CHARS", "PER_SECOND", "capture_logs"]
 
