@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.checks import redact_url
 from ..core.errors import ExecutorError, StoreError
+from ..core.urls import redact_url
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
 from .settings import Settings, is_loopback
