@@ -61,10 +61,12 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..core.errors import ExecutorError, JobdeckError, JobNotFoundError
 from ..core.model import JobInfo, JobStatus
+from ..core.urls import TEXT, split_options
+from ..core.urls import redact_url as redact
 from ..runtime.tracing import trace_carrier
 from .base import Executor
 
@@ -127,22 +129,8 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     if not parts.path.strip("/"):
         raise ExecutorError(f"executor URL {redact(url)!r} names no database "
                             "(procrastinate+postgresql://host:5432/DBNAME)")
-    ours, theirs = {}, []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "queue":
-            ours[key] = value
-        else:
-            theirs.append(f"{key}={value}")
-    return urlunsplit(("postgresql", parts.netloc, parts.path, "&".join(theirs), "")), ours
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and error lines."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    rest, ours = split_options(url, {"queue": TEXT}, label="procrastinate executor", error=ExecutorError)
+    return urlunsplit(urlsplit(rest)._replace(scheme="postgresql", fragment="")), ours
 
 
 def same_database(url: str, other: str) -> bool:
