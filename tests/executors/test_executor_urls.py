@@ -17,6 +17,12 @@ def test_a_bad_celery_url_does_not_show_its_password(url: str) -> None:
     assert "s3cret" not in str(caught.value)
 
 
+def test_an_unknown_engine_does_not_show_the_password() -> None:
+    with pytest.raises(ExecutorError, match="unknown executor 'celeri'") as caught:
+        open_executor("celeri+amqp://user:s3cret@127.0.0.1:5672//")
+    assert "s3cret" not in str(caught.value)
+
+
 def test_the_celery_broker_url_keeps_its_own_options_as_written() -> None:
     pytest.importorskip("celery")
     executor = open_executor("celery+redis://127.0.0.1:1/3?ssl_cert_reqs=CERT%20NONE&queue=long")

@@ -18,6 +18,7 @@ from .conftest import drop_schema
     "postgresql://user:pw-secret@127.0.0.1:abc/db",
     "redis://:pw-secret@127.0.0.1:abc/0",
     "sqlite://user:pw-secret@somehost/jobs.db",
+    "postgress://user:pw-secret@127.0.0.1/db",  # a typo in the scheme
 ])
 def test_a_malformed_url_is_one_store_error_without_the_password(url: str) -> None:
     # The PostgreSQL one used to escape as a bare ValueError from the redactor (a traceback, not a clear line).
