@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.checks import redact_url
 from ..core.errors import ExecutorError, StoreError
+from ..core.urls import redact_url
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
 from .settings import Settings, is_loopback
@@ -196,14 +196,14 @@ def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
         return open_store(url, migrate=migrate, **limits), url
     except ImportError as exc:
         if settings.store is not None:
-            raise _Fatal(f"cannot open store {url!r}: {exc}") from None
+            raise _Fatal(f"cannot open store {redact_url(url)!r}: {exc}") from None
         print(f"jobdeck serve: the SQLite store cannot be loaded ({exc}); using a memory store (jobs are lost "
               "when the server stops). Pass --store to choose another.", file=sys.stderr)
         return MemoryStore(**limits), "memory://"
     except StoreError as exc:
         raise _Fatal(str(exc)) from None
     except Exception as exc:  # a backend's own failure: still one line, never a traceback
-        raise _Fatal(f"cannot open store {url!r}: {type(exc).__name__}: {exc}") from None
+        raise _Fatal(f"cannot open store {redact_url(url)!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _load_app(spec: str) -> Any:

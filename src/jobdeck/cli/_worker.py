@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from ..core.errors import JobdeckError
+from ..core.urls import redact_url
 from ._serve import Fatal, build_runner
 from .settings import Settings, is_loopback
 
@@ -100,7 +101,7 @@ def _work(args: argparse.Namespace) -> int:
             runner.store.close()
             raise Fatal(str(exc)) from None
     types = ", ".join(t.name for t in runner.types) or "none"
-    lines = [f"jobdeck worker {runner.owner}", f"  engine: {executor!r}", f"  store: {store_text}",
+    lines = [f"jobdeck worker {runner.owner}", f"  engine: {executor!r}", f"  store: {redact_url(store_text)}",
              f"  job types: {types}"]
     if metrics is not None:
         exposed = "" if is_loopback(settings.metrics_addr) else " (no authentication: keep it on a private network)"

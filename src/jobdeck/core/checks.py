@@ -25,7 +25,7 @@ from .jsoncodec import check_json, safe_text
 from .model import clip_message, parse_time
 
 __all__ = ["EXTERNAL_OWNER", "TimeLike", "as_timestamp", "check_id", "check_json", "check_message", "check_params",
-           "check_progress", "check_text", "new_owner_token", "redact_url"]
+           "check_progress", "check_text", "new_owner_token"]
 
 TimeLike = float | int | str | datetime
 # The owner of a job of an external type: its work runs elsewhere and reports over HTTP.
@@ -104,20 +104,3 @@ def new_owner_token() -> str:
     """Identifies this process to other processes sharing a store: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages, logs and banners."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url.split("://", 1)[0] + "://..." if "@" in url else url
-    if password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

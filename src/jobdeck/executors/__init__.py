@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from ..core.errors import ExecutorError
+from ..core.urls import redact_url
 from .base import Executor
 from .local import LocalExecutor
 
@@ -37,7 +38,7 @@ def open_executor(url: str, **options: Any) -> Executor:
     engine = scheme.partition("+")[0]
     found = ENGINES.get(engine)
     if found is None:
-        raise ExecutorError(f"unknown executor {engine!r} in {url!r}; use one of: {', '.join(EXAMPLES)}")
+        raise ExecutorError(f"unknown executor {engine!r} in {redact_url(url)!r}; use one of: {', '.join(EXAMPLES)}")
     module_name, class_name, extra = found
     try:
         module = importlib.import_module(module_name)

@@ -35,7 +35,6 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlencode
 
 from celery import Celery
 from celery.exceptions import Reject
@@ -43,6 +42,7 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from ..core.errors import ExecutorError, StoreError
 from ..core.model import JobInfo
+from ..core.urls import TEXT, redact_url, split_options
 from ..runtime.tracing import trace_carrier
 from .base import Executor
 
@@ -82,16 +82,13 @@ class CeleryExecutor(Executor):
         ``?queue=name`` (or the ``queue`` keyword) routes jobdeck's task to a queue of its own. The app is
         configured for long jobs: JSON only, late acks, one message prefetched per worker thread, a short connect
         timeout."""
-        base, qmark, query = url.partition("?")
-        if qmark:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            options.setdefault("queue", next((v for k, v in pairs if k == "queue"), None))
-            rest_query = urlencode([(k, v) for k, v in pairs if k != "queue"])
-            url = f"{base}?{rest_query}" if rest_query else base
+        url, found = split_options(url, {"queue": TEXT}, label="Celery executor", error=ExecutorError)
+        if "queue" in found:
+            options.setdefault("queue", found["queue"])
         scheme, sep, rest = url.partition("://")
         engine, plus, transport = scheme.partition("+")
         if engine.lower() != "celery" or not plus or not transport or not sep:
-            raise ExecutorError(f"not a Celery executor URL: {url!r}; use celery+redis://host:6379/1 or "
+            raise ExecutorError(f"not a Celery executor URL: {redact_url(url)!r}; use celery+redis://host:6379/1 or "
                                 "celery+amqp://user:pass@host:5672//")
         app = Celery("jobdeck", broker=f"{transport}://{rest}", set_as_current=False)
         app.conf.update(
@@ -104,7 +101,7 @@ class CeleryExecutor(Executor):
         return cls(app, **options)
 
     def __repr__(self) -> str:
-        return f"<CeleryExecutor broker={self.app.conf.broker_url and _redact(str(self.app.conf.broker_url))}>"
+        return f"<CeleryExecutor broker={self.app.conf.broker_url and redact_url(str(self.app.conf.broker_url))}>"
 
     # ------------------------------------------------------------------ the task
 
@@ -205,9 +202,3 @@ class CeleryExecutor(Executor):
             logger.warning("handlers of %d job(s) ignored the abort; exiting without them", len(forced))
             os._exit(1)
 
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"

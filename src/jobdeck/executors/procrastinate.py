@@ -29,8 +29,9 @@ context, kept in the queue row with the job id). How each guarantee maps onto pr
 
 First use: the first query of a process opens the executor's pool and applies procrastinate's schema to a database
 that lacks it (``procrastinate_jobs`` missing), once per process (other threads wait for it, bounded) and once
-per database (under a transaction-level advisory lock, waited for at most ``SCHEMA_LOCK_TIMEOUT`` seconds). An
-existing schema is never changed: upgrading procrastinate across a schema change means applying its migrations.
+per database (under a transaction-level advisory lock, waited for at most ``SCHEMA_LOCK_TIMEOUT`` seconds):
+:mod:`._procrastinate_setup`. An existing schema is never changed: upgrading procrastinate across a schema change
+means applying its migrations.
 
 What this relies on beyond procrastinate's documented API (the ``procrastinate`` extra pins ``>=3.5,<4``;
 tested with 3.10.0), and the tests that would catch a change:
@@ -56,16 +57,17 @@ tested with 3.10.0), and the tests that would catch a change:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..core.errors import ExecutorError, JobdeckError, JobNotFoundError
 from ..core.model import JobInfo, JobStatus
+from ..core.urls import TEXT, split_options
+from ..core.urls import redact_url as redact
 from ..runtime.tracing import trace_carrier
+from ._procrastinate_setup import Setup
 from .base import Executor
 
 if TYPE_CHECKING:
@@ -83,14 +85,6 @@ SCHEMES = ("procrastinate+postgresql", "procrastinate+postgres")
 # How long applying procrastinate's schema waits for another process that is applying it (normally well under a
 # second); past that, the setup fails with a clear error and the next use tries again.
 SCHEMA_LOCK_TIMEOUT = 10.0
-# procrastinate's schema behind a transaction-level advisory lock, sent as ONE multi-statement query: it runs on one
-# connection in one transaction, so the lock is released when that transaction ends -- committed, rolled back, or
-# the connection lost -- and can never outlive the call (a session lock taken on one pooled connection and
-# released on another once stayed with an idle connection, and every later setup waited for it for ever).
-_SCHEMA_LOCKED = ("SET LOCAL lock_timeout = '{timeout}ms';\n"
-                  "SELECT pg_advisory_xact_lock(hashtext('jobdeck.procrastinate.schema'));\n")
-_SCHEMA_FOUND = "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS found"
-_LOCK_NOT_AVAILABLE = "55P03"
 
 # Waiting or running entries of jobdeck's task, by job id. procrastinate's partial index on (id, lock) for
 # todo/doing rows bounds the scan to the live queue, however long the table's history grows.
@@ -127,22 +121,8 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     if not parts.path.strip("/"):
         raise ExecutorError(f"executor URL {redact(url)!r} names no database "
                             "(procrastinate+postgresql://host:5432/DBNAME)")
-    ours, theirs = {}, []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "queue":
-            ours[key] = value
-        else:
-            theirs.append(f"{key}={value}")
-    return urlunsplit(("postgresql", parts.netloc, parts.path, "&".join(theirs), "")), ours
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and error lines."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    rest, ours = split_options(url, {"queue": TEXT}, label="procrastinate executor", error=ExecutorError)
+    return urlunsplit(urlsplit(rest)._replace(scheme="postgresql", fragment="")), ours
 
 
 def same_database(url: str, other: str) -> bool:
@@ -158,17 +138,6 @@ def same_database(url: str, other: str) -> bool:
         return (str(info.get("host") or "localhost"), str(info.get("port") or "5432"), str(info.get("dbname") or ""))
 
     return key(one) == key(two) and bool(key(one)[2])
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of the PostgreSQL error behind ``exc`` (procrastinate wraps psycopg's errors), if any."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        code = getattr(seen, "sqlstate", None)
-        if isinstance(code, str):
-            return code
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _detail(exc: BaseException) -> str:
@@ -201,18 +170,10 @@ class ProcrastinateExecutor(Executor):
         self.dsn = dsn
         if app is None:
             app = procrastinate.App(connector=PatientConnector(conninfo=dsn, min_size=1, max_size=4,
-                                                               kwargs=self._connect_kwargs()))
+                                                               kwargs=self.connect_kwargs()))
         self.app: procrastinate.App = app
-        self._pool: Any = None  # our own synchronous pool (server side), when we built the app
-        # The first-time setup (_sync): one thread does it under _setup_lock, the others wait at most _setup_wait
-        # (the setup's own bounds: opening the pool, a query, the schema lock, and a margin).
-        self._setup_lock = threading.Lock()
-        self._setup_wait = 3 * connect_timeout + SCHEMA_LOCK_TIMEOUT + 5.0
-        self._setup_attempts = 0
-        self._setup_error: str | None = None
-        self._ready = False
-        self._app_open = False
-        self._schema_applied = False
+        # Read here, not at import: a test (or an operator) may set the module's SCHEMA_LOCK_TIMEOUT first.
+        self._setup = Setup(self, lock_timeout=SCHEMA_LOCK_TIMEOUT)
         #: The worker's event loop while ``run_worker`` runs: queries from other threads are sent there.
         self.loop: asyncio.AbstractEventLoop | None = None
         from ._procrastinate_worker import register_task
@@ -229,77 +190,27 @@ class ProcrastinateExecutor(Executor):
         where = redact(self.dsn) if self.dsn else "an application's procrastinate App"
         return f"<ProcrastinateExecutor {where} queue={self.queue!r}>"
 
-    def _connect_kwargs(self) -> dict[str, Any]:
+    def connect_kwargs(self) -> dict[str, Any]:
+        """psycopg's keyword arguments for this executor's connections."""
         return {"connect_timeout": max(1, round(self.connect_timeout))}
 
     # ------------------------------------------------------------------ reaching PostgreSQL
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """The database as messages name it (never its password)."""
         return redact(self.dsn) if self.dsn else "the procrastinate app's database"
 
-    def _unavailable(self, doing: str, exc: BaseException) -> ExecutorError:
-        return ExecutorError(f"procrastinate cannot {doing}: PostgreSQL at {self._where()} is unavailable "
+    def unavailable(self, doing: str, exc: BaseException) -> ExecutorError:
+        """The one line for a database that cannot be reached while doing ``doing``."""
+        return ExecutorError(f"procrastinate cannot {doing}: PostgreSQL at {self.where()} is unavailable "
                              f"({_detail(exc)})")
-
-    def _sync(self) -> Any:
-        """The synchronous connector, set up on first use: the pool opened with a short wait (so that an unreachable
-        database turns ``POST /start`` into a quick 503 instead of a thirty-second hang) and procrastinate's schema
-        applied if missing. One thread sets up; the others wait for it, bounded, and share its outcome."""
-        if self._ready:
-            return self.app.connector.get_sync_connector()
-        attempt = self._setup_attempts
-        if not self._setup_lock.acquire(timeout=self._setup_wait):
-            raise ExecutorError(f"procrastinate cannot connect: the first connection to PostgreSQL at {self._where()} "
-                                f"has not been set up within {self._setup_wait:g}s; try again")
-        try:
-            if not self._ready:
-                if self._setup_attempts != attempt and self._setup_error is not None:
-                    # The setup this call waited for failed just now: the same answer, not another wait.
-                    raise ExecutorError(self._setup_error)
-                self._setup_attempts += 1
-                try:
-                    self._setup()
-                except Exception as exc:
-                    error = exc if isinstance(exc, ExecutorError) else self._unavailable("connect", exc)
-                    self._setup_error = str(error)
-                    raise error from None
-                self._setup_error = None
-                self._ready = True
-        finally:
-            self._setup_lock.release()
-        return self.app.connector.get_sync_connector()
-
-    def _setup(self) -> None:
-        """Open the pool and the app's connector (each kept once open: a failed schema step is retried on the same
-        ones) and apply procrastinate's schema if missing."""
-        if self.dsn is not None and self._pool is None:
-            import psycopg_pool
-
-            pool = psycopg_pool.ConnectionPool(self.dsn, min_size=1, max_size=4, open=False,
-                                               timeout=self.connect_timeout, kwargs=self._connect_kwargs(),
-                                               check=psycopg_pool.ConnectionPool.check_connection)
-            try:
-                pool.open(wait=True, timeout=self.connect_timeout)
-            except BaseException:
-                pool.close()
-                raise
-            self._pool = pool
-        if not self._app_open:
-            try:
-                self.app.open(self._pool)
-            except BaseException:
-                with contextlib.suppress(Exception):  # procrastinate keeps a pool that failed to open: drop it
-                    self.app.close()
-                raise
-            self._app_open = True
-        self._schema_applied = self._apply_schema(self.app.connector.get_sync_connector())
 
     def _run(self, sync_call: Callable[[Any], Any], async_call: Callable[[Any], Any]) -> Any:
         """Run one database call: on the worker's loop when a worker runs (its pool lives there), else on the
         synchronous connector. Must not be called from the worker's loop itself."""
         loop = self.loop
         if loop is None:
-            return sync_call(self._sync())
+            return sync_call(self._setup.connector())
         future = asyncio.run_coroutine_threadsafe(async_call(self.app.connector), loop)
         try:
             return future.result(timeout=max(5.0, 3 * self.connect_timeout))
@@ -331,33 +242,8 @@ class ProcrastinateExecutor(Executor):
         """Apply procrastinate's schema if its tables are missing (True if applied now). Under an advisory lock,
         so that a server and workers starting together apply it once. ExecutorError if PostgreSQL is unreachable.
         The first use of the database does it too, so that the two commands of the demo just work."""
-        self._sync()
-        return self._schema_applied
-
-    def _apply_schema(self, connector: Any) -> bool:
-        """Apply procrastinate's schema unless its tables exist; True if this call applied it. Under a transaction
-        advisory lock (see ``_SCHEMA_LOCKED``) waited for at most ``SCHEMA_LOCK_TIMEOUT``, so that processes that
-        start together apply it once and none can leave the lock behind."""
-        if connector.execute_query_one(query=_SCHEMA_FOUND)["found"]:
-            return False
-        from procrastinate.schema import SchemaManager
-
-        locked = _SCHEMA_LOCKED.format(timeout=round(SCHEMA_LOCK_TIMEOUT * 1000))
-        try:
-            # ``%`` doubled as procrastinate's own apply_schema does: the connector formats the query.
-            connector.execute_query(query=locked + SchemaManager.get_schema().replace("%", "%%"))
-        except Exception as exc:
-            if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:
-                raise ExecutorError(
-                    f"procrastinate cannot apply its schema to {self._where()}: another session has held jobdeck's "
-                    f"schema lock (pg_advisory_xact_lock(hashtext('jobdeck.procrastinate.schema'))) for more than "
-                    f"{SCHEMA_LOCK_TIMEOUT:g}s; try again once it has finished") from None
-            # Another process applied it while this one waited for the lock (its CREATE statements then fail).
-            if connector.execute_query_one(query=_SCHEMA_FOUND)["found"]:
-                return False
-            raise
-        logger.warning("applied procrastinate's schema to %s", self._where())
-        return True
+        self._setup.connector()
+        return self._setup.schema_applied
 
     # ------------------------------------------------------------------ the seam: server side
 
@@ -370,7 +256,7 @@ class ProcrastinateExecutor(Executor):
         if connection is not None:
             options["connection"] = connection
         elif self.loop is None:
-            self._sync()
+            self._setup.connector()
         # The trace context is an argument of the task: it lives in the queue row, through retries and restarts.
         carrier = trace_carrier()
         arguments: dict[str, Any] = {"job_id": job.id, **({"trace": carrier} if carrier else {})}
@@ -381,7 +267,7 @@ class ProcrastinateExecutor(Executor):
                 deferrer = self.task.configure(**options)
                 self._run(lambda _c: None, lambda _c: deferrer.defer_async(**arguments))
         except Exception as exc:
-            raise self._unavailable("enqueue the job", exc) from None
+            raise self.unavailable("enqueue the job", exc) from None
 
     def create_and_submit(self, create: Callable[[], JobInfo], job_type: JobType) -> JobInfo | None:
         """Create the job and its queue entry in one transaction when the store is a PostgreSQL store on this
@@ -391,15 +277,15 @@ class ProcrastinateExecutor(Executor):
         using = getattr(store, "using", None)
         if using is None or self.dsn is None or not same_database(getattr(store, "url", ""), self.dsn):
             return None
-        self._sync()
+        self._setup.connector()
         try:
-            with self._pool.connection() as conn, conn.transaction(), using(conn):
+            with self._setup.pool.connection() as conn, conn.transaction(), using(conn):
                 job = create()
                 self.submit(job, job_type, connection=conn)
         except JobdeckError:
             raise  # the type is full (409), the queue refused (503): nothing was created
         except Exception as exc:
-            raise self._unavailable("create and enqueue the job", exc) from None
+            raise self.unavailable("create and enqueue the job", exc) from None
         return job
 
     def resubmit(self, job: JobInfo, job_type: JobType) -> None:
@@ -492,19 +378,4 @@ class ProcrastinateExecutor(Executor):
 
     def shutdown(self, grace: float = 10.0) -> None:
         """Release the synchronous pool (the worker's own pool closes with its event loop)."""
-        # Not in the middle of another thread's setup (bounded: a stuck setup does not hold up the shutdown).
-        locked = self._setup_lock.acquire(timeout=self._setup_wait)
-        try:
-            self._ready = False
-            if self._app_open:
-                self._app_open = False
-                try:
-                    self.app.close()
-                except Exception:
-                    logger.debug("closing procrastinate's connector failed", exc_info=True)
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
-        finally:
-            if locked:
-                self._setup_lock.release()
+        self._setup.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import StoreError
+from ..core.urls import redact_url
 from .base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER, Store
 from .memory import MemoryStore
 
@@ -63,7 +64,7 @@ def open_store(url: str, *, migrate: bool = True, **limits: Any) -> Store:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise StoreError(f"the Redis store needs redis-py: pip install 'jobdeck[redis]' ({exc})") from None
         return RedisStore(url, **limits)
-    raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r}; use one of: {', '.join(SCHEMES)}")
+    raise StoreError(f"unknown store URL scheme {scheme!r} in {redact_url(url)!r}; use one of: {', '.join(SCHEMES)}")
 
 
 def upgrade_store(url: str) -> tuple[int, int] | None:
@@ -77,5 +78,6 @@ def upgrade_store(url: str) -> tuple[int, int] | None:
     if scheme == "sqlite":
         open_store(url).close()
     elif scheme not in ("memory", "redis", "rediss", "unix"):
-        raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r}; use one of: {', '.join(SCHEMES)}")
+        raise StoreError(f"unknown store URL scheme {scheme!r} in {redact_url(url)!r}; use one of: "
+                         f"{', '.join(SCHEMES)}")
     return None

@@ -29,15 +29,17 @@ import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..core.checks import redact_url as redact
+from ..core import urls
 from ..core.errors import InvalidArgumentError, JobdeckError, StoreError
+from ..core.urls import FLAG, FLOAT, INT, TEXT
+from ..core.urls import redact_url as redact
 
 __all__ = ["Listener", "Pool", "connect", "redact", "split_options"]
 
@@ -46,11 +48,10 @@ logger = logging.getLogger("jobdeck.stores.postgres")
 
 # jobdeck's own URL options (everything else in the query goes to libpq: sslmode, application_name, ...).
 OPTIONS = {
-    "schema": str, "prefix": str, "stale_after": float, "pool_size": int, "connect_timeout": float,
-    "listen": bool, "progress_interval": float, "message_interval": float, "max_messages": int,
-    "max_past_jobs": int, "max_past_age": float, "max_events": int,
+    "schema": TEXT, "prefix": TEXT, "stale_after": FLOAT, "pool_size": INT, "connect_timeout": FLOAT,
+    "listen": FLAG, "progress_interval": FLOAT, "message_interval": FLOAT, "max_messages": INT,
+    "max_past_jobs": INT, "max_past_age": FLOAT, "max_events": INT,
 }
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _RETRYABLE = (pgerrors.DeadlockDetected, pgerrors.SerializationFailure)
 # Every connection this module opened that may still be open, and (in a forked child) what the parent left behind,
 # kept referenced so that nothing frees it and makes libpq say goodbye on the parent's socket.
@@ -61,25 +62,10 @@ _inherited: list[object] = []
 
 def split_options(url: str) -> tuple[str, dict[str, Any]]:
     """Take jobdeck's options out of the URL's query; the rest of the URL goes to libpq as it is."""
-    parts = urlsplit(url)
-    options: dict[str, Any] = {}
-    rest = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        kind = OPTIONS.get(key)
-        if kind is None:
-            rest.append((key, value))
-            continue
-        try:
-            if kind is bool:
-                if value.lower() not in _TRUE + _FALSE:
-                    raise InvalidArgumentError(value)
-                options[key] = value.lower() in _TRUE
-            else:
-                options[key] = kind(value)
-        except ValueError:
-            raise StoreError(f"PostgreSQL URL option {key}={value!r} is not a valid {kind.__name__}") from None
+    rest, options = urls.split_options(url, OPTIONS, label="PostgreSQL", error=StoreError)
+    parts = urlsplit(rest)
     scheme = "postgresql" if parts.scheme.lower() in ("postgres", "postgresql") else parts.scheme
-    return urlunsplit(parts._replace(scheme=scheme, query=urlencode(rest))), options
+    return urlunsplit(parts._replace(scheme=scheme)), options
 
 
 def _one_line(exc: BaseException, password: str | None) -> str:

@@ -4,12 +4,12 @@ messages, and the server checks (reachable, Redis 5 or newer for streams)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
-from ..core.checks import redact_url as redact
 from ..core.errors import StoreError
+from ..core.urls import TEXT, split_options
+from ..core.urls import redact_url as redact
 
 __all__ = ["connect", "glob_escape", "redact", "split_prefix"]
 
@@ -21,16 +21,8 @@ def glob_escape(text: str) -> str:
 
 def split_prefix(url: str) -> tuple[str, str | None]:
     """Take jobdeck's own ``?prefix=`` out of the URL; redis-py would pass it to the connection and fail."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = None
-    rest = []
-    for key, value in query:
-        if key == "prefix":
-            prefix = value
-        else:
-            rest.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
+    rest, options = split_options(url, {"prefix": TEXT}, label="Redis", error=StoreError)
+    return rest, options.get("prefix")
 
 
 def connect(url: str, shown: str, connect_timeout: float, socket_timeout: float) -> redis.Redis[str]:

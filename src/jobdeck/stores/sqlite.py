@@ -36,13 +36,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..core.errors import JobConflictError, StoreError
 from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from ..core.urls import NUMBER, redact_url, split_options
 from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
@@ -130,22 +131,15 @@ class SQLiteStore(BufferedStore):
         options ``?progress_interval=0.05&message_interval=0.005&busy_timeout=5``."""
         parts = urlsplit(url)
         if parts.scheme.lower() != "sqlite":
-            raise StoreError(f"not a SQLite URL: {url!r}")
+            raise StoreError(f"not a SQLite URL: {redact_url(url)!r}")
         if parts.netloc not in ("", "localhost"):
-            raise StoreError(f"SQLite URL {url!r} names a host; use sqlite:///relative/path.db or "
+            raise StoreError(f"SQLite URL {redact_url(url)!r} names a host; use sqlite:///relative/path.db or "
                              "sqlite:////absolute/path.db")
         path = unquote(parts.path)[1:]  # the first slash separates the (empty) host from the path
         if not path:
             raise StoreError(f"SQLite URL {url!r} has no file path; use sqlite:///jobs.db")
-        options: dict[str, Any] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key not in ("progress_interval", "message_interval", "busy_timeout"):
-                raise StoreError(f"unknown SQLite URL option {key!r} in {url!r}; known: progress_interval, "
-                                 "message_interval, busy_timeout")
-            try:
-                options[key] = float(value)
-            except ValueError:
-                raise StoreError(f"SQLite URL option {key}={value!r} is not a number") from None
+        known = {"progress_interval": NUMBER, "message_interval": NUMBER, "busy_timeout": NUMBER}
+        options = split_options(url, known, label="SQLite", error=StoreError, strict=True)[1]
         return cls(path, **options, **limits)
 
     def __repr__(self) -> str:
