@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobdeck.cli.settings import Settings, default_store_url, is_loopback
+from jobdeck.core.errors import InvalidArgumentError
 
 
 def test_defaults() -> None:
@@ -69,3 +70,45 @@ def test_retention_settings_reach_the_store() -> None:
             Settings(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="JOBDECK_MAX_PAST_JOBS"):
         Settings.from_env({"JOBDECK_MAX_PAST_JOBS": "many"})
+
+
+def test_lists_booleans_and_durations_from_the_environment() -> None:
+    env = {"JOBDECK_NOTIFY": "https://a.example/x, https://b.example/y", "JOBDECK_VIEWER_TOKENS": "v1 v2",
+           "JOBDECK_EXTERNAL_TYPES": "A,B", "JOBDECK_METRICS_PUBLIC": "yes", "JOBDECK_NOTIFY_ALLOW_PRIVATE": "0",
+           "JOBDECK_SHUTDOWN_GRACE": "2.5", "JOBDECK_MAX_PAST_AGE": "", "JOBDECK_METRICS_PORT": "9100"}
+    settings = Settings.from_env(env)
+    assert settings.notify == ("https://a.example/x", "https://b.example/y")
+    assert (settings.viewer_tokens, settings.external_types) == (("v1", "v2"), ("A", "B"))
+    assert (settings.metrics_public, settings.notify_allow_private) == (True, False)
+    assert (settings.shutdown_grace, settings.max_past_age, settings.metrics_port) == (2.5, None, 9100)
+    with pytest.raises(ValueError, match="JOBDECK_METRICS_PUBLIC='maybe' is not a valid metrics_public"):
+        Settings.from_env({"JOBDECK_METRICS_PUBLIC": "maybe"})
+
+
+def test_only_the_documented_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --no-auth, --app and --demo are arguments only; names are matched as spelled (capitals).
+    env = {"JOBDECK_NO_AUTH": "1", "JOBDECK_APP": "x:y", "JOBDECK_DEMO": "1", "JOBDECK_PING_INTERVAL": "1",
+           "jobdeck_port": "1"}
+    settings = Settings.from_env(env)
+    assert (settings.no_auth, settings.app, settings.demo, settings.ping_interval, settings.port) == (
+        False, None, False, 15.0, 8000)
+    monkeypatch.setenv("JOBDECK_PORT", "9005")
+    assert Settings().port == 8000  # Settings(...) takes the values given, never the process environment
+    assert Settings.from_env().port == 9005
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"port": True}, "port must be an integer from 0 to 65535, got True"),
+    ({"stale_after": 0}, "stale_after must be a positive number, got 0$"),
+    ({"max_past_jobs": 2.5}, "max_past_jobs must be a whole number of at least 1, got 2.5"),
+    ({"metrics_port": "x"}, "metrics_port must be an integer from 0 to 65535, got 'x'"),
+    ({"metrics_token": "m", "metrics_public": True}, "either a metrics token or metrics_public"),
+    ({"metrics_public": True, "host": "0.0.0.0"}, "allowed on a loopback host only"),
+    ({"notify": ("http://127.0.0.1/hook",)}, "points to a loopback address"),
+    ({"executor": "local"}, "executor must be a URL"),
+])
+def test_each_rule_is_one_clear_line(values: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        Settings(**values)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="colour"):
+        Settings(colour="blue")  # type: ignore[call-arg]

@@ -8,19 +8,22 @@ import json
 import os
 import shlex
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rich.table import Table
 from rich.text import Text
 
+from ..client import Client
 from ..core.errors import InvalidArgumentError
-from ..core.model import ACTIVE, JobStatus
+from ..core.model import ACTIVE, JobInfo, JobStatus
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
 
-__all__ = ["parse_params", "register"]
+__all__ = ["author_of", "params_of", "parse_params", "register", "show_started"]
 
 STATUSES = [status.value for status in JobStatus]
+T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
@@ -164,42 +167,62 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
     return params
 
 
-def _default_author() -> str | None:
-    author = os.environ.get("JOBDECK_AUTHOR")
+def params_of(args: argparse.Namespace, params_json: str | None = None) -> dict[str, Any]:
+    """:func:`parse_params` of ``--param`` (and ``--params-json``); a usage error (exit 7) when one is wrong."""
+    parser: argparse.ArgumentParser = args.parser
+    try:
+        return parse_params(args.param, params_json)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def author_of(args: argparse.Namespace) -> str | None:
+    """``--author``, else ``$JOBDECK_AUTHOR``, else the user name (None when this uid has none)."""
+    author = args.author or os.environ.get("JOBDECK_AUTHOR")
     if author:
-        return author
+        return str(author)
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no user name for this uid (containers)
         return None
 
 
-def cmd_start(args: argparse.Namespace) -> int:
-    try:
-        params = parse_params(args.param, args.params_json)
-    except ValueError as exc:
-        args.parser.error(str(exc))
-    with make_client(args) as client:
-        job = client.start(args.job_type, params=params, author=args.author or _default_author())
-        if args.json:
-            output.print_json(job.to_dict())
-        else:
-            print(job.id, flush=True)
-        if not args.wait:
-            return ExitCode.OK
-        from ._watch import follow_job
+def show_started(client: Client, job: JobInfo, args: argparse.Namespace) -> int:
+    """Print a job ``start`` or ``rerun`` started (its id, or the job with ``--json``); with ``--wait`` follow it
+    to its end and return the job's exit code."""
+    if args.json:
+        output.print_json(job.to_dict())
+    else:
+        print(job.id, flush=True)
+    if not args.wait:
+        return ExitCode.OK
+    from ._watch import follow_job
 
-        return follow_job(client, job.id)
+    return follow_job(client, job.id)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    params = params_of(args, args.params_json)
+    with make_client(args) as client:
+        return show_started(client, client.start(args.job_type, params=params, author=author_of(args)), args)
+
+
+def _answer(args: argparse.Namespace, call: Callable[[Client], T]) -> T | None:
+    """The server's answer to ``call``; with ``--json`` it is printed as it is and None returned (done)."""
+    with make_client(args) as client:
+        answer = call(client)
+    if args.json:
+        output.print_json(answer)
+        return None
+    return answer
 
 
 def cmd_abort(args: argparse.Namespace) -> int:
     if args.all_jobs == (args.job_id is not None):
         args.parser.error("give either a job ID or --all")
-    with make_client(args) as client:
-        answer = client.abort_all(args.reason) if args.all_jobs else \
-            client.abort(resolve_job_id(client, args.job_id), args.reason)
-    if args.json:
-        output.print_json(answer)
+    answer = _answer(args, lambda client: client.abort_all(args.reason) if args.all_jobs else
+                     client.abort(resolve_job_id(client, args.job_id), args.reason))
+    if answer is None:
         return ExitCode.OK
     print(answer.get("message") or "abort requested")
     for job_id in answer.get("abortRequestedJobIds") or []:
@@ -208,10 +231,8 @@ def cmd_abort(args: argparse.Namespace) -> int:
 
 
 def cmd_types(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        types = client.types()
-    if args.json:
-        output.print_json(types)
+    types = _answer(args, Client.types)
+    if types is None:
         return ExitCode.OK
     if not types:
         print("no job types registered")
@@ -234,10 +255,8 @@ def cmd_types(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        stats = client.stats()
-    if args.json:
-        output.print_json(stats)
+    stats = _answer(args, Client.stats)
+    if stats is None:
         return ExitCode.OK
     width = max((len(str(k)) for k in stats), default=0)
     for key, value in stats.items():

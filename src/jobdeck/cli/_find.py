@@ -8,7 +8,7 @@ from typing import Any
 
 from ..core.model import JobInfo, JobStatus
 from . import _output as output
-from ._commands import _default_author, parse_params
+from ._commands import author_of, params_of, show_started
 from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
 
 __all__ = ["register"]
@@ -66,19 +66,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    try:
-        params = parse_params(args.param, None)
-    except ValueError as exc:
-        args.parser.error(str(exc))
+    params = params_of(args)
     with make_client(args) as client:
         job_id = resolve_job_id(client, args.job_id)
-        job = client.rerun(job_id, params=params or None, author=args.author or _default_author())
-        if args.json:
-            output.print_json(job.to_dict())
-        else:
-            print(job.id, flush=True)
-        if not args.wait:
-            return ExitCode.OK
-        from ._watch import follow_job
-
-        return follow_job(client, job.id)
+        return show_started(client, client.rerun(job_id, params=params or None, author=author_of(args)), args)

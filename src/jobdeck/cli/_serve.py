@@ -35,7 +35,8 @@ from .settings import Settings, is_loopback
 if TYPE_CHECKING:
     from ..api._sse import Multiplexer
 
-__all__ = ["Fatal", "build_runner", "register", "run"]
+__all__ = ["Fatal", "add_job_type_options", "add_log_level_option", "build_runner", "configure_logging", "register",
+           "run", "settings_from"]
 
 
 class _Fatal(Exception):
@@ -68,8 +69,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--store", metavar="URL",
                         help="memory://, sqlite:///path/jobs.db or redis://host:6379/0 "
                              "(default: sqlite file under $XDG_DATA_HOME/jobdeck)")
-    parser.add_argument("--app", metavar="MODULE:ATTR",
-                        help="your job types: a JobRunner, or a callable (store) -> JobRunner")
+    add_job_type_options(parser)
     parser.add_argument("--external-type", action="append", metavar="NAME", dest="external_types",
                         help="a job type that runs elsewhere and reports over HTTP (started like any other; the "
                              "start answer carries its report token); repeatable")
@@ -77,9 +77,6 @@ def register(sub: Any) -> None:
                         help="where jobs run: local:// (here, default), celery+redis://host:6379/1, "
                              "celery+amqp://user:pass@host:5672//, procrastinate+postgresql://host/db; with a task "
                              "engine this server only enqueues and `jobdeck worker` runs the jobs")
-    parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
-    parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
-                        help="run demo jobs this many times faster (default 1)")
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument("--token", help="access token (default: $JOBDECK_TOKEN, else a random one printed at start)")
     auth.add_argument("--no-auth", action="store_true", default=None,
@@ -104,8 +101,6 @@ def register(sub: Any) -> None:
                              "refused by default, also when a host name resolves to one")
     parser.add_argument("--public-url", metavar="URL",
                         help="this server's address as users reach it, for links in notifications")
-    parser.add_argument("--stale-after", type=float, metavar="SECONDS",
-                        help="fail active jobs silent for this long (default 60)")
     parser.add_argument("--max-past-jobs", type=int, metavar="N",
                         help="keep at most N finished jobs, evicting the oldest (default 1000)")
     parser.add_argument("--max-past-age", type=float, metavar="SECONDS",
@@ -122,9 +117,33 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-migrate", action="store_true",
                         help="refuse an out-of-date database schema instead of upgrading it (PostgreSQL; see "
                              "'jobdeck db upgrade')")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="server log level (default info)")
+    add_log_level_option(parser, "server")
     parser.set_defaults(func=run)
+
+
+def add_job_type_options(parser: argparse.ArgumentParser) -> None:
+    """``--app``, ``--demo``, ``--demo-speed`` and ``--stale-after``: what ``serve`` and ``worker`` both take, as
+    the server and its workers load the same job types (:func:`build_runner`)."""
+    parser.add_argument("--app", metavar="MODULE:ATTR",
+                        help="your job types: a JobRunner, or a callable (store) -> JobRunner")
+    parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
+    parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
+                        help="run demo jobs this many times faster (default 1)")
+    parser.add_argument("--stale-after", type=float, metavar="SECONDS",
+                        help="fail active jobs silent for this long (default 60)")
+
+
+def add_log_level_option(parser: argparse.ArgumentParser, who: str) -> None:
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help=f"{who} log level (default info)")
+
+
+def settings_from(environ: dict[str, str], **arguments: Any) -> Settings:
+    """:meth:`Settings.from_env` for a command: a value that breaks a rule is Fatal (one line, exit 2)."""
+    try:
+        return Settings.from_env(environ, **arguments)
+    except ValueError as exc:
+        raise _Fatal(str(exc), 2) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,24 +160,20 @@ def _settings(args: argparse.Namespace) -> Settings:
     env = dict(os.environ)
     if args.no_auth:
         env.pop("JOBDECK_TOKEN", None)  # an explicit --no-auth beats a token left in the environment
-    try:
-        return Settings.from_env(env, host=args.host, port=args.port, store=args.store, token=args.token,
-                                 no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
-                                 stale_after=args.stale_after, prefix=args.prefix,
-                                 forwarded_allow_ips=args.forwarded_allow_ips,
-                                 trusted_origins=tuple(args.trusted_origins) if args.trusted_origins else None,
-                                 viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
-                                 metrics_public=args.metrics_public, max_past_jobs=args.max_past_jobs,
-                                 max_past_age=args.max_past_age, max_messages=args.max_messages,
-                                 notify=_listed(args.notify), notify_secret=args.notify_secret,
-                                 notify_completed=_listed(args.notify_completed),
-                                 notify_allow_private=getattr(args, "notify_allow_private", None),
-                                 public_url=args.public_url,
-                                 executor=getattr(args, "executor", None),
-                                 external_types=tuple(args.external_types)
-                                 if getattr(args, "external_types", None) else None)
-    except ValueError as exc:
-        raise _Fatal(str(exc), 2) from None
+    return settings_from(env, host=args.host, port=args.port, store=args.store, token=args.token,
+                         no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
+                         stale_after=args.stale_after, prefix=args.prefix,
+                         forwarded_allow_ips=args.forwarded_allow_ips,
+                         trusted_origins=_listed(args.trusted_origins),
+                         viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
+                         metrics_public=args.metrics_public, max_past_jobs=args.max_past_jobs,
+                         max_past_age=args.max_past_age, max_messages=args.max_messages,
+                         notify=_listed(args.notify), notify_secret=args.notify_secret,
+                         notify_completed=_listed(args.notify_completed),
+                         notify_allow_private=getattr(args, "notify_allow_private", None),
+                         public_url=args.public_url,
+                         executor=getattr(args, "executor", None),
+                         external_types=_listed(getattr(args, "external_types", None)))
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:
@@ -270,7 +285,8 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
     return runner, store_text
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
+    """Log lines on stderr at ``level`` (``--log-level``)."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
 
@@ -304,7 +320,7 @@ def _serve(args: argparse.Namespace) -> None:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level)
     _banner(settings, redact_url(store_text), runner, token, generated=settings.token is None)
     runner.start_supervisor()
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).

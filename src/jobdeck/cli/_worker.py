@@ -15,15 +15,14 @@ otherwise: Prometheus scrapes the server and every worker and sums.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
 
 from ..core.errors import JobdeckError
 from ..core.urls import redact_url
-from ._serve import Fatal, build_runner
-from .settings import Settings, is_loopback
+from ._serve import Fatal, add_job_type_options, add_log_level_option, build_runner, configure_logging, settings_from
+from .settings import is_loopback
 
 __all__ = ["register", "run"]
 
@@ -38,11 +37,7 @@ def register(sub: Any) -> None:
                     "JOBDECK_EXECUTOR, JOBDECK_STALE_AFTER, JOBDECK_SHUTDOWN_GRACE, JOBDECK_METRICS_PORT, "
                     "JOBDECK_METRICS_ADDR.",
     )
-    parser.add_argument("--app", metavar="MODULE:ATTR",
-                        help="your job types: a JobRunner, or a callable (store) -> JobRunner")
-    parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
-    parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
-                        help="run demo jobs this many times faster (default 1)")
+    add_job_type_options(parser)
     parser.add_argument("--store", metavar="URL", help="the store the server uses: sqlite:///path or redis://...")
     parser.add_argument("--executor", metavar="URL",
                         help="the task engine: celery+redis://host:6379/1, celery+amqp://user:pass@host:5672//, "
@@ -50,16 +45,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--concurrency", type=int, metavar="N", help="jobs run at once by this worker (default 4)")
     parser.add_argument("--grace", type=float, metavar="SECONDS",
                         help="on SIGTERM, how long running jobs get to stop before they are failed (default 10)")
-    parser.add_argument("--stale-after", type=float, metavar="SECONDS",
-                        help="fail active jobs silent for this long (default 60)")
     parser.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve this worker's Prometheus figures at http://ADDR:PORT/metrics (needs "
                              "jobdeck[metrics]; 0 picks a free port)")
     parser.add_argument("--metrics-addr", metavar="ADDR",
                         help="address the metrics port binds (default 127.0.0.1; the endpoint has no "
                              "authentication: expose it on a private network only)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="worker log level (default info)")
+    add_log_level_option(parser, "worker")
     parser.set_defaults(func=run)
 
 
@@ -75,13 +67,10 @@ def run(args: argparse.Namespace) -> int:
 def _work(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise Fatal(f"--concurrency must be at least 1, got {args.concurrency}", 2)
-    try:
-        settings = Settings.from_env(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
-                                     demo_speed=args.demo_speed, stale_after=args.stale_after,
-                                     executor=args.executor, shutdown_grace=args.grace,
-                                     metrics_port=args.metrics_port, metrics_addr=args.metrics_addr)
-    except ValueError as exc:
-        raise Fatal(str(exc), 2) from None
+    settings = settings_from(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
+                             demo_speed=args.demo_speed, stale_after=args.stale_after, executor=args.executor,
+                             shutdown_grace=args.grace, metrics_port=args.metrics_port,
+                             metrics_addr=args.metrics_addr)
     if not settings.app and not settings.demo:
         raise Fatal("no job types: pass --app MODULE:ATTR (the same as the server's) or --demo", 2)
     runner, store_text = build_runner(settings)
@@ -89,8 +78,7 @@ def _work(args: argparse.Namespace) -> int:
     if executor.runs_in_process:
         raise Fatal("a worker needs a task engine: pass --executor celery+redis://host:6379/1 (or set "
                     "JOBDECK_EXECUTOR), the same as the server's", 2)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    configure_logging(args.log_level)
     metrics = None
     if settings.metrics_port is not None:
         try:

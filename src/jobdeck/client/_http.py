@@ -109,9 +109,9 @@ class Client:
             message = response.reason_phrase or "error"
         return ClientError(f"{message} (HTTP {response.status_code})", response.status_code)
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, *, under_prefix: bool = True, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, self._path(path), **kwargs)
+            response = self._http.request(method, self._path(path) if under_prefix else path, **kwargs)
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from None
         if response.status_code >= 400:
@@ -136,13 +136,7 @@ class Client:
 
     def healthz(self) -> dict[str, Any]:
         """``GET /healthz`` (outside the API prefix, no auth)."""
-        try:
-            response = self._http.get("/healthz")
-        except httpx.TransportError as exc:
-            raise self.unreachable(exc) from None
-        if response.status_code >= 400:
-            raise self.error_from(response)
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = self._request("GET", "/healthz", under_prefix=False).json()
         return result
 
     def active(self, job_type: str | None = None, messages: Messages = None) -> list[JobInfo]:
@@ -161,17 +155,9 @@ class Client:
         limit: int | None = None,
     ) -> tuple[list[JobInfo], str | None]:
         """Past jobs, newest ended first, and the cursor to pass as ``start_from`` next time."""
-        params: list[tuple[str, str]] = [("messages", _messages_param(messages))]
-        if job_type:
-            params.append(("jobType", job_type))
-        params.extend(("statuses", str(status)) for status in statuses or ())
-        if start_from:
-            params.append(("startFrom", start_from))
-        if limit is not None:
-            params.append(("limit", str(limit)))
-        response = self._request("GET", "/past", params=params)
-        jobs = [JobInfo.from_dict(item) for item in response.json()]
-        return jobs, response.headers.get("X-Jobdeck-Cursor")
+        jobs, headers = self._past(job_type, statuses, messages, startFrom=start_from,
+                                   limit=None if limit is None else str(limit))
+        return jobs, headers.get("X-Jobdeck-Cursor")
 
     def past_chunk(
         self,
@@ -184,15 +170,20 @@ class Client:
     ) -> tuple[list[JobInfo], str | None]:
         """One page of past jobs, newest ended first, and the cursor of the next page (None after the last):
         pass it as ``before`` to continue. Each page costs the same, however deep in the history."""
-        params: list[tuple[str, str]] = [("messages", _messages_param(messages)), ("limit", str(limit))]
+        jobs, headers = self._past(job_type, statuses, messages, limit=str(limit), before=before)
+        return jobs, headers.get("X-Jobdeck-Next")
+
+    def _past(self, job_type: str | None, statuses: Sequence[str] | None, messages: Messages,
+              **paging: str | None) -> tuple[list[JobInfo], httpx.Headers]:
+        """``GET /past`` with the filters and the paging parameters that are set; the jobs and the headers
+        (where the cursors are)."""
+        params: list[tuple[str, str]] = [("messages", _messages_param(messages))]
         if job_type:
             params.append(("jobType", job_type))
         params.extend(("statuses", str(status)) for status in statuses or ())
-        if before:
-            params.append(("before", before))
+        params.extend((name, value) for name, value in paging.items() if value)
         response = self._request("GET", "/past", params=params)
-        jobs = [JobInfo.from_dict(item) for item in response.json()]
-        return jobs, response.headers.get("X-Jobdeck-Next")
+        return [JobInfo.from_dict(item) for item in response.json()], response.headers
 
     def iter_past(
         self,
@@ -223,12 +214,15 @@ class Client:
 
     def start(self, job_type: str, params: Mapping[str, Any] | None = None, author: str | None = None) -> JobInfo:
         """Start a job of a registered type; 404 unknown type, 409 too many active, 400 bad params."""
+        return JobInfo.from_dict(self._start(job_type, params, author))
+
+    def _start(self, job_type: str, params: Mapping[str, Any] | None, author: str | None) -> Any:
         body: dict[str, Any] = {"jobType": job_type}
         if author is not None:
             body["author"] = author
         if params is not None:
             body["params"] = dict(params)
-        return JobInfo.from_dict(self._json("POST", "/start", json=body))
+        return self._json("POST", "/start", json=body)
 
     def resolve_id(self, id_or_prefix: str) -> str:
         """The full id for a unique prefix of at least 6 characters (a full id is returned as it is);
@@ -259,34 +253,27 @@ class Client:
     def rerun(self, job_id: str, params: Mapping[str, Any] | None = None, author: str | None = None) -> JobInfo:
         """Start a new job with ``job_id``'s type and params (``params`` replaces some); its ``rerun_of`` is
         ``job_id``. 404 unknown job, 409 the type's limit, 400 params that do not fit."""
+        return JobInfo.from_dict(self._rerun(job_id, params, author))
+
+    def _rerun(self, job_id: str, params: Mapping[str, Any] | None, author: str | None) -> Any:
         body: dict[str, Any] = {}
         if params:
             body["params"] = dict(params)
         if author is not None:
             body["author"] = author
-        return JobInfo.from_dict(self._json("POST", self._job_path(job_id, "rerun"), json=body))
+        return self._json("POST", self._job_path(job_id, "rerun"), json=body)
 
     def start_external(self, job_type: str, params: Mapping[str, Any] | None = None, author: str | None = None,
                        ) -> tuple[JobInfo, str]:
         """Start a job of an external type: the job and its report token, for the process that will run it
         (``RemoteController(job.id, url, token)``). ClientError if the type is not external."""
-        body: dict[str, Any] = {"jobType": job_type}
-        if author is not None:
-            body["author"] = author
-        if params is not None:
-            body["params"] = dict(params)
-        return self._with_report_token(self._json("POST", "/start", json=body))
+        return self._with_report_token(self._start(job_type, params, author))
 
     def rerun_external(self, job_id: str, params: Mapping[str, Any] | None = None, author: str | None = None,
                        ) -> tuple[JobInfo, str]:
         """:meth:`rerun` for a job of an external type: the new job and its report token (as
         :meth:`start_external`). ClientError if the type is not external."""
-        body: dict[str, Any] = {}
-        if params:
-            body["params"] = dict(params)
-        if author is not None:
-            body["author"] = author
-        return self._with_report_token(self._json("POST", self._job_path(job_id, "rerun"), json=body))
+        return self._with_report_token(self._rerun(job_id, params, author))
 
     @staticmethod
     def _with_report_token(answer: Any) -> tuple[JobInfo, str]:

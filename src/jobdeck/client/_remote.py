@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..core.backoff import Backoff
 from ..core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef
 from ..core.operations import OperationTree
 from ..runtime.controller import PipelineController
@@ -202,10 +203,10 @@ class RemoteController(PipelineController):
     # ------------------------------------------------------------------ sender thread
 
     def _run(self) -> None:
-        pause = 0.0  # backoff while failing
+        backoff = Backoff(first=_BACKOFF[0], maximum=_BACKOFF[1])
+        pause = 0.0  # while the server cannot be reached: backoff's pause, else the report interval rules
         last_ok = time.monotonic()
         sent_version = 0
-        outage = False
         while not self._abandoned:
             self._wake.wait(max(self._interval, pause))
             self._wake.clear()
@@ -232,15 +233,15 @@ class RemoteController(PipelineController):
                 logger.exception("job %s: reporting failed unexpectedly", self.job_id)
                 ok = False
             if ok:
-                if outage:
+                if backoff.failing:
                     logger.info("job %s: reports are reaching the server again", self.job_id)
-                outage, pause, last_ok = False, 0.0, time.monotonic()
+                backoff.reset()
+                pause, last_ok = 0.0, time.monotonic()
             else:
-                if not outage:
+                if not backoff.failing:
                     logger.warning("job %s: cannot report to the server; retrying with backoff (messages are "
                                    "kept, up to %d)", self.job_id, box.max_buffer)
-                outage = True
-                pause = min(_BACKOFF[1], max(_BACKOFF[0], pause * 2))
+                pause = backoff.next()
         self._delivered = not self._abandoned
         self._done.set()
 
