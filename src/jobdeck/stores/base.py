@@ -2,13 +2,26 @@
 
 The public methods here validate input, decide state transitions and word the messages; a backend only
 provides small storage steps (``_insert``, ``_read``, ``_change``, ...) and makes each one atomic in its own
-way: a lock for memory, a transaction for SQLite, MULTI/EXEC or Lua for Redis. That keeps the lifecycle rules
-in one place, so that every backend passes one behaviour suite.
+way: a lock for memory, a transaction for SQLite and PostgreSQL, MULTI/EXEC or Lua for Redis. That keeps the
+lifecycle rules in one place, so that every backend passes one behaviour suite.
+
+What the public methods hand over to, each in one module of its own:
+
+- the lifecycle rules (complete, fail, abort requested, aborted, heartbeat, claim, re-queue, lost): pure
+  :data:`Change` functions in :mod:`._transitions`; a backend's ``_change`` runs one on the head it loaded through
+  :meth:`Store._apply` and persists what :class:`Applied` says;
+- when a job is stale and whether the reaper fails or re-queues it: :mod:`._staleness`;
+- the observers of created, claimed, re-queued and finished jobs: :mod:`._observers`;
+- the arguments of reads (which messages, one page of past jobs): :mod:`._queries`;
+- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`.
 
 Mutations on a job that already reached a terminal state change nothing and return ``False``: a late
 ``progress()`` from a handler that is still unwinding after an abort must not crash it. Unknown ids raise
 :class:`~jobdeck.JobNotFoundError` (``get_job`` returns ``None``).
 """
+
+# Long: the contract is one class: every public method of a store (with the docstring users read) and every
+# abstract step a backend implements; the rules, policies and parsing they use live in the modules named above.
 
 from __future__ import annotations
 

@@ -38,14 +38,15 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..core.errors import JobConflictError, StoreError
-from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..core.jsoncodec import dumps_text, loads_event_data
+from ..core.events import EventBatch, EventType, job_data, message_data, progress_data
+from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
+from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
@@ -168,11 +169,7 @@ class SQLiteStore(BufferedStore):
                 raise
 
     def _event(self, conn: sqlite3.Connection, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
-        cur = conn.execute("INSERT INTO events (job_id, type, data) VALUES (?, ?, ?)", (job_id, kind.value,
-                                                                                        dumps_text(data)))
-        last = cur.lastrowid or 0
-        if last > self.max_events:
-            conn.execute("DELETE FROM events WHERE id <= ?", (last - self.max_events,))
+        log_event(conn, kind, job_id, data, self.max_events)
 
     def _events_written(self) -> None:
         self._wakeup.notify()  # in-process waiters read at once; other processes' find them by polling
@@ -412,26 +409,7 @@ class SQLiteStore(BufferedStore):
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
         self._catch_up(progress=False)
         with self._readers.snapshot() as conn:
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-            newest = int(row[0]) if row else 0
-            if after is None:
-                return EventBatch([], str(newest))
-            try:
-                cursor = int(after)
-            except ValueError:
-                return EventBatch([], str(newest), reset=True)
-            (oldest,) = conn.execute("SELECT MIN(id) FROM events").fetchone()
-            if oldest is None:
-                oldest = newest + 1
-            if cursor > newest or cursor < oldest - 1:
-                # A cursor from another file (or a recreated one), or older than the bounded log.
-                return EventBatch([], str(newest), reset=True)
-            rows = conn.execute("SELECT id, type, job_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                                (cursor, limit)).fetchall()
-        if not rows:
-            return EventBatch([], after)
-        events = [JobEvent(str(i), EventType(t), j, loads_event_data(d)) for i, t, j, d in rows]
-        return EventBatch(events, events[-1].id)
+            return read_events(conn, after, limit)
 
     # ------------------------------------------------------------------ lifecycle
 
