@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from ..core.errors import AmbiguousJobIdError, UnknownJobTypeError
 from ..core.model import JobInfo, JobStatus, PastCursor
-from ..stores._search import MAX_WORD, MAX_WORDS
+from ..stores import MAX_SEARCH_WORD_CHARS as MAX_WORD
+from ..stores import MAX_SEARCH_WORDS as MAX_WORDS
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..core.errors import StoreError
 from ..core.urls import redact_url
+from ._search import MAX_WORD as MAX_SEARCH_WORD_CHARS
+from ._search import MAX_WORDS as MAX_SEARCH_WORDS
 from .base import DEFAULT_MAX_MESSAGES, DEFAULT_MAX_PAST_JOBS, DEFAULT_STALE_AFTER, Store
 from .memory import MemoryStore
 
@@ -18,6 +20,8 @@ __all__ = [
     "DEFAULT_MAX_MESSAGES",
     "DEFAULT_MAX_PAST_JOBS",
     "DEFAULT_STALE_AFTER",
+    "MAX_SEARCH_WORDS",
+    "MAX_SEARCH_WORD_CHARS",
     "MemoryStore",
     "Store",
     "open_store",

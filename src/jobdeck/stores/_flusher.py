@@ -23,6 +23,8 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
+from ..core.backoff import Backoff
+
 __all__ = ["Flusher", "Outage", "renew_after_fork"]
 
 logger = logging.getLogger("jobdeck.store")
@@ -73,8 +75,9 @@ class Flusher:
 class Outage:
     """The state of a buffer's writes: failing since when, and how long to wait before the next attempt.
 
-    ``failed(exc, kept)`` after a write the store refused returns the pause before the next attempt (doubling
-    from ``RETRY_FIRST`` to ``RETRY_LONGEST``) and logs a warning the first time; ``succeeded()`` after a write
+    ``failed(exc, kept)`` after a write the store refused returns the pause before the next attempt (a
+    :class:`~jobdeck.core.backoff.Backoff` doubling from ``RETRY_FIRST`` to ``RETRY_LONGEST``) and logs a warning
+    the first time; ``succeeded()`` after a write
     went through ends the outage (with an info line, if there was one). Thread-safe; its lock is never held while
     logging or writing.
     """
@@ -83,7 +86,7 @@ class Outage:
         self.what = what
         self._lock = threading.Lock()
         self.since: float | None = None  # monotonic time of the first failure of this outage
-        self._pause = RETRY_FIRST
+        self._backoff = Backoff(RETRY_FIRST, RETRY_LONGEST)
         self.retry_in = RETRY_FIRST  # the pause the last failure asked for
         renew_after_fork(self)
 
@@ -96,8 +99,7 @@ class Outage:
             first = self.since is None
             if first:
                 self.since = time.monotonic()
-            pause = self.retry_in = self._pause
-            self._pause = min(pause * 2, RETRY_LONGEST)
+            pause = self.retry_in = self._backoff.next()
         if first:
             logger.warning("%s could not be written (%s); %s kept in memory and retried until the store takes them",
                            self.what, exc, kept)
@@ -107,14 +109,16 @@ class Outage:
         if self.since is None:  # unlocked peek: the common case is no outage
             return
         with self._lock:
-            since, self.since, self._pause, self.retry_in = self.since, None, RETRY_FIRST, RETRY_FIRST
+            since, self.since, self.retry_in = self.since, None, RETRY_FIRST
+            self._backoff.reset()
         if since is not None:
             logger.info("%s go through again after %.1fs; what was kept is written", self.what,
                         time.monotonic() - since)
 
     def _forked(self) -> None:
         self._lock = threading.Lock()
-        self.since, self._pause, self.retry_in = None, RETRY_FIRST, RETRY_FIRST
+        self.since, self.retry_in = None, RETRY_FIRST
+        self._backoff = Backoff(RETRY_FIRST, RETRY_LONGEST)
 
 
 def _after_fork_in_child() -> None:

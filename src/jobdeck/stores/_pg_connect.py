@@ -37,6 +37,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..core import urls
+from ..core.backoff import Backoff
 from ..core.errors import InvalidArgumentError, JobdeckError, StoreError
 from ..core.urls import FLAG, FLOAT, INT, TEXT
 from ..core.urls import redact_url as redact
@@ -313,13 +314,14 @@ class Listener:
         self._thread.start()
 
     def _run(self) -> None:
-        pause = 0.05
+        backoff = Backoff(0.05, 2.0)  # between attempts to connect: doubling up to 2 s, from 0.05 s once up
         while not self._closed.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=max(1, round(self._timeout))) as conn:
                     _opened.add(conn)
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                    self.healthy, pause = True, 0.05
+                    self.healthy = True
+                    backoff.reset()
                     self._on_wake()
                     while not self._closed.is_set():
                         for _ in conn.notifies(timeout=0.25):
@@ -330,9 +332,8 @@ class Listener:
                                    re.sub(r"\s+", " ", str(exc)))
             finally:
                 self.healthy = False
-            if self._closed.wait(pause):
+            if self._closed.wait(backoff.next()):
                 return
-            pause = min(pause * 2, 2.0)
 
     def close(self) -> None:
         self._closed.set()

@@ -22,6 +22,7 @@ from ..core.checks import check_text
 from ..core.errors import InvalidArgumentError
 from ..core.jsoncodec import dumps_text
 from ..core.model import TERMINAL, JobInfo, JobStatus, PastCursor
+from ._queries import PastQuery
 
 if TYPE_CHECKING:
     from .base import Store
@@ -125,8 +126,6 @@ def generic_search(store: Store, query: SearchQuery) -> list[JobInfo]:
     Costs a pass over the jobs the store keeps from the cursor on (read in pages of the past list), plus one
     read with messages per job whose head misses a word.
     """
-    from .base import PastQuery
-
     statuses = query.statuses
 
     def matches(job: JobInfo) -> bool:
@@ -160,7 +159,5 @@ def generic_search(store: Store, query: SearchQuery) -> list[JobInfo]:
 
 
 def generic_find_ids(store: Store, prefix: str, limit: int) -> list[str]:
-    from .base import PastQuery
-
     jobs = [*store._query_active(None, 0), *store._query_past(PastQuery(keep=0))]
     return sorted(job.id for job in jobs if job.id.startswith(prefix))[:limit]

@@ -2,18 +2,30 @@
 
 The public methods here validate input, decide state transitions and word the messages; a backend only
 provides small storage steps (``_insert``, ``_read``, ``_change``, ...) and makes each one atomic in its own
-way: a lock for memory, a transaction for SQLite, MULTI/EXEC or Lua for Redis. That keeps the lifecycle rules
-in one place, so that every backend passes one behaviour suite.
+way: a lock for memory, a transaction for SQLite and PostgreSQL, MULTI/EXEC or Lua for Redis. That keeps the
+lifecycle rules in one place, so that every backend passes one behaviour suite.
+
+What the public methods hand over to, each in one module of its own:
+
+- the lifecycle rules (complete, fail, abort requested, aborted, heartbeat, claim, re-queue, lost): pure
+  :data:`Change` functions in :mod:`._transitions`; a backend's ``_change`` runs one on the head it loaded through
+  :meth:`Store._apply` and persists what :class:`Applied` says;
+- when a job is stale and whether the reaper fails or re-queues it: :mod:`._staleness`;
+- the observers of created, claimed, re-queued and finished jobs: :mod:`._observers`;
+- the arguments of reads (which messages, one page of past jobs): :mod:`._queries`;
+- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`.
 
 Mutations on a job that already reached a terminal state change nothing and return ``False``: a late
 ``progress()`` from a handler that is still unwinding after an abort must not crash it. Unknown ids raise
 :class:`~jobdeck.JobNotFoundError` (``get_job`` returns ``None``).
 """
 
+# Long: the contract is one class: every public method of a store (with the docstring users read) and every
+# abstract step a backend implements; the rules, policies and parsing they use live in the modules named above.
+
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -22,24 +34,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..core.checks import (
-    EXTERNAL_OWNER,
-    TimeLike,
-    as_timestamp,
-    check_id,
-    check_json,
-    check_message,
-    check_params,
-    check_progress,
-    check_text,
-)
+from ..core.checks import TimeLike, check_id, check_json, check_message, check_params, check_progress, check_text
 from ..core.errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..core.events import EventBatch
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
+from . import _staleness
+from . import _transitions as rules
+from ._observers import Observers, Transition
+from ._queries import Messages, PastQuery, message_view, past_query
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
+from ._staleness import STALE_PREFIX
 from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
+from ._transitions import Change
+from ._wakeup import Wakeup
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -47,6 +56,7 @@ __all__ = [
     "DEFAULT_STALE_AFTER",
     "MAX_SUMMARY_RUNS",
     "STALE_PREFIX",
+    "Applied",
     "Change",
     "Messages",
     "PastQuery",
@@ -64,81 +74,20 @@ DEFAULT_MAX_PAST_JOBS = 1000
 # beats on a loaded machine while still catching a killed process within a minute.
 DEFAULT_STALE_AFTER = 60.0
 
-# A state change: mutates the job head in place and returns the messages to append, or None to refuse
-# (the job is terminal, or no longer matches what the caller saw). Runs inside the backend's atomic step.
-Change = Callable[[JobInfo, float], list[JobMessage] | None]
-
-# Which messages a read returns: True all of them, False none, N the newest N of each kind (0: none).
-Messages = bool | int
-
-
-def message_view(messages: Messages) -> int | None:
-    """``messages`` as the backends take it (and ``JobInfo.to_dict``): None for all, N for the newest N."""
-    if messages is True:
-        return None
-    if messages is False:
-        return 0
-    if not isinstance(messages, int) or messages < 0:
-        raise InvalidArgumentError(
-            f"messages must be True (all), False (none) or a count >= 0 of the newest of each kind, got {messages!r}")
-    return messages
+# How often a waiter reads the events again when nothing in this process woke it: other processes' writes are
+# found that way (backends with a notification mechanism override _poll_interval).
+_POLL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
-class PastQuery:
-    """One page of past jobs, as a backend's ``_query_past`` receives it (already validated).
+class Applied:
+    """What a :data:`Change` did to the head it ran on, for the backend's atomic step to persist: the messages to
+    append (``added``, capped by the backend), ``now`` (the step's time) and whether the job ``ended`` in this
+    step (it was active and is terminal now: past jobs beyond retention are evicted)."""
 
-    Order: end time, then id, both descending (newest ended first). Every field narrows the answer inside the
-    backend's own query, so that a read costs what it returns:
-
-    - ``job_types``, ``statuses``: only these (None: any);
-    - ``start_from``: only jobs that ended after this time;
-    - ``before``: only jobs after this cursor in the order above (keyset paging);
-    - ``limit``: at most this many (None: all);
-    - ``keep``: messages of each kind to include: None all, N the newest N, 0 none (message rows are then not
-      read at all).
-    """
-
-    job_types: frozenset[str] | None = None
-    statuses: frozenset[JobStatus] | None = None
-    start_from: float | None = None
-    before: PastCursor | None = None
-    limit: int | None = None
-    keep: int | None = None
-
-    def matches(self, job: JobInfo) -> bool:
-        """Whether a past job belongs in the answer (filters only: not ``limit``). For backends that filter
-        after reading the head, and for tests."""
-        end = job.end_time or 0.0
-        return ((self.job_types is None or job.job_type in self.job_types)
-                and (self.statuses is None or job.status in self.statuses)
-                and (self.start_from is None or end > self.start_from)
-                and (self.before is None or (end, job.id) < (self.before.end_time, self.before.id)))
-# The error message of a job the reaper failed starts with this (notifications tell "reaped" from "failed" by it).
-STALE_PREFIX = "Job went stale"
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A lifecycle change this store object made: ``created``, ``claimed`` (``queued -> running``, by a worker),
-    ``requeued`` (``running -> queued`` by the stale reaper, whose worker died), or the move to a terminal status
-    (``reaped`` when the stale reaper made it).
-
-    ``job`` is the head right after the change. Observers see only the transitions made through this very
-    object, so that each one is seen by exactly one process: the one whose call won the store's atomic step.
-    """
-
-    job: JobInfo
-    reaped: bool = False
-    claimed: bool = False
-
-    @property
-    def created(self) -> bool:
-        return not self.claimed and not self.reaped and not self.job.status.is_terminal
-
-    @property
-    def requeued(self) -> bool:
-        return self.reaped and self.job.status is JobStatus.QUEUED
+    added: list[JobMessage]
+    ended: bool
+    now: float
 
 
 class Store(ABC):
@@ -172,8 +121,8 @@ class Store(ABC):
         self.max_past_age = float(max_past_age) if max_past_age is not None else None
         self.stale_after = float(stale_after)
         self.max_events = max_events
-        self._observers: tuple[Callable[[Transition], None], ...] = ()
-        self._held = threading.local()  # observations_held(): this thread's transitions, until its block ends
+        self._observers = Observers()
+        self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -225,13 +174,21 @@ class Store(ABC):
         """Events after the cursor (None: none, just the current cursor)."""
 
     def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
-        # Backends without a wake-up mechanism poll; memory and Redis block properly.
+        """Read; while there is nothing new, wait for a write of this process (``self._wakeup.notify()``, which a
+        backend calls after each of its writes) or ``_poll_interval()`` (other processes' writes are found by
+        reading again), until ``timeout``. Memory and Redis override it: they block in their own way."""
         deadline = time.monotonic() + timeout
         while True:
+            generation = self._wakeup.generation
             batch = self._read_events(after, 1000)
-            if batch.events or batch.reset or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if batch.events or batch.reset or after is None or remaining <= 0:
                 return batch
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._wakeup.wait(generation, min(self._poll_interval(), remaining))
+
+    def _poll_interval(self) -> float:
+        """How long :meth:`_wait_events` waits before reading again when nothing in this process woke it."""
+        return _POLL
 
     def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
         """Record ``name`` as claimed by ``holder`` unless it already is (atomically, across processes);
@@ -255,10 +212,10 @@ class Store(ABC):
         """Call ``fn(transition)`` after every job this store object creates, claims for a worker or brings to a
         terminal status (metrics count there). It runs on the caller's thread after the change is stored; an
         exception in it is logged and never reaches the job."""
-        self._observers = (*self._observers, fn)
+        self._observers.add(fn)
 
     def remove_observer(self, fn: Callable[[Transition], None]) -> None:
-        self._observers = tuple(o for o in self._observers if o != fn)
+        self._observers.remove(fn)
 
     @contextmanager
     def observations_held(self) -> Iterator[None]:
@@ -266,26 +223,8 @@ class Store(ABC):
         dropped when it raises. For changes inside a caller's transaction that may yet roll back
         (:meth:`PostgresStore.using <jobdeck.stores.postgres.PostgresStore.using>`): a job that never existed
         must not be counted."""
-        held: list[tuple[JobInfo, bool, bool]] = []
-        outer = getattr(self._held, "calls", None)
-        self._held.calls = held
-        try:
+        with self._observers.held():
             yield
-        finally:
-            self._held.calls = outer
-        for job, reaped, claimed in held:
-            self._observe(job, reaped, claimed)
-
-    def _observe(self, job: JobInfo, reaped: bool = False, claimed: bool = False) -> None:
-        held = getattr(self._held, "calls", None)
-        if held is not None:
-            held.append((job, reaped, claimed))
-            return
-        for fn in self._observers:
-            try:
-                fn(Transition(job, reaped, claimed))
-            except Exception:
-                logger.exception("a store observer failed on job %s", job.id)
 
     def claim(self, name: str, holder: str = "", *, keep: float = 7 * 86400.0) -> bool:
         """True for exactly one caller per ``name``, whichever process or store object asks (the store's atomic
@@ -311,8 +250,21 @@ class Store(ABC):
         if not self._change(job_id, watched, emit=True):
             return False
         if seen and (seen[0].status.is_terminal or (reaped and seen[0].status is JobStatus.QUEUED)):
-            self._observe(seen[0].head(), reaped)
+            self._observers.observe(seen[0].head(), reaped)
         return True
+
+    def _apply(self, change: Change, job: JobInfo) -> Applied | None:
+        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rule
+        every backend's ``_change`` shares: a job that turns terminal gets an end time (the schema's invariant:
+        active exactly while it has none)."""
+        was_active = job.is_active
+        now = time.time()
+        added = change(job, now)
+        if added is None:
+            return None
+        if job.status.is_terminal and job.end_time is None:
+            job.end_time = now
+        return Applied(added, was_active and job.status.is_terminal, now)
 
     # ------------------------------------------------------------------ creating and reading
 
@@ -356,7 +308,7 @@ class Store(ABC):
         )
         self._insert(job, max_active)
         if self._observers:
-            self._observe(job.head())
+            self._observers.observe(job.head())
         return job
 
     def claim_job(self, job_id: str, owner: str) -> JobInfo | None:
@@ -368,22 +320,14 @@ class Store(ABC):
         """
         check_text(owner, "owner")
         claimed: list[JobInfo] = []
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status is not JobStatus.QUEUED:
-                return None
-            job.status, job.owner = JobStatus.RUNNING, owner
-            job.start_time = job.heartbeat_time = job.last_activity_time = now
-            claimed[:] = [job]  # the head as written (a backend may run the change again after a conflict)
-            return []
-
+        change = rules.claiming(owner, claimed)
         try:
             if not self._change(check_id(job_id), change, emit=True):
                 return None
         except JobNotFoundError:
             return None
         if self._observers:
-            self._observe(claimed[0].head(), claimed=True)
+            self._observers.observe(claimed[0].head(), claimed=True)
         return claimed[0].head()
 
     def get_job(self, job_id: str) -> JobInfo | None:
@@ -440,36 +384,8 @@ class Store(ABC):
         ``messages``: True all, False none, N the newest N of each kind. Every argument is applied inside the
         backend's query: a page costs the same whatever the size of the history.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise InvalidArgumentError(f"limit must be a positive whole number, got {limit!r}")
-        if isinstance(before, str):
-            before = PastCursor.parse(before)
-        elif before is not None and not isinstance(before, PastCursor):
-            raise InvalidArgumentError(f"before must be a PastCursor or its text, got {type(before).__name__}")
-        types: frozenset[str] | None = None
-        if isinstance(job_type, str):
-            types = frozenset([job_type])
-        elif job_type is not None:
-            types = frozenset(job_type)
-            if not all(isinstance(t, str) for t in types):
-                raise InvalidArgumentError(f"job_type must be a string or strings, got {sorted(map(repr, types))}")
-        for one in types or ():
-            check_text(one, "job_type")
-        wanted: frozenset[JobStatus] | None = None
-        if statuses is not None:
-            if isinstance(statuses, str):
-                statuses = [statuses]
-            parsed = set()
-            for s in statuses:
-                try:
-                    status = JobStatus(s)
-                except ValueError:
-                    raise InvalidArgumentError(
-                        f"unknown status {s!r}; past statuses are completed, failed, aborted") from None
-                parsed.add(status)
-            wanted = frozenset(parsed)
-        return self._query_past(PastQuery(types, wanted, as_timestamp(start_from, "start_from"), before, limit,
-                                          message_view(messages)))
+        return self._query_past(past_query(job_type, statuses, start_from, messages=messages, limit=limit,
+                                                 before=before))
 
     def past_summary(self, runs: int = 20) -> list[PastSummary]:
         """Per job type with past jobs (by name): how many ended in each terminal status, and its ``runs``
@@ -583,29 +499,14 @@ class Store(ABC):
 
     def complete_job(self, job_id: str, result: Any = None) -> bool:
         """``completed`` with progress 1 and ``result``. Also from ``aborting``: the work did finish."""
-        result = check_json(result, "result")
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status.is_terminal:
-                return None
-            job.status, job.progress, job.result = JobStatus.COMPLETED, 1.0, result
-            job.end_time = job.last_activity_time = now
-            return []
-
+        change = rules.completing(check_json(result, "result"))  # the result is checked first, as it always was
         return self._changed(check_id(job_id), change)
 
     def fail_job(self, job_id: str, error_message: str | None = None) -> bool:
         """``failed``; ``error_message`` is added as an error message (as :meth:`add_message` stores one)."""
         if error_message is not None:
             error_message = check_message(error_message, "error_message")
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status.is_terminal:
-                return None
-            job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
-            return [JobMessage(MessageType.ERROR, error_message, now)] if error_message else []
-
-        return self._changed(check_id(job_id), change)
+        return self._changed(check_id(job_id), rules.failing(error_message))
 
     def request_abort(self, job_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``. A ``queued``
@@ -623,20 +524,7 @@ class Store(ABC):
         who = f" by {by}" if by else ""
         # Cut once, as a whole: a marker inside a marker would not say how much of the reason is missing.
         said = check_message(f"Abort requested{who}: {said_reason or 'No message provided'}")
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            requested = JobMessage(MessageType.WARNING, said, now)
-            if job.status is JobStatus.QUEUED:
-                job.status, job.abort_reason, job.abort_time, job.aborted_by = JobStatus.ABORTED, reason, now, by
-                job.end_time = job.last_activity_time = now
-                return [requested, JobMessage(MessageType.WARNING, "Job aborted before it started", now)]
-            if job.status is not JobStatus.RUNNING:
-                return None
-            job.status, job.abort_reason, job.abort_time, job.last_activity_time = (
-                JobStatus.ABORTING, reason, now, now)
-            job.aborted_by = by
-            return [requested]
-
+        change = rules.abort_requested(reason, by, said)
         job_id = check_id(job_id)
         if self._changed(job_id, change):  # observed when a queued job ends aborted here
             return True
@@ -649,29 +537,13 @@ class Store(ABC):
 
     def mark_aborted(self, job_id: str) -> bool:
         """``aborted``, with the warning ``Job aborted``."""
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status.is_terminal:
-                return None
-            job.status, job.end_time, job.last_activity_time = JobStatus.ABORTED, now, now
-            return [JobMessage(MessageType.WARNING, "Job aborted", now)]
-
-        return self._changed(check_id(job_id), change)
+        return self._changed(check_id(job_id), rules.aborted)
 
     def heartbeat(self, job_id: str, owner: str | None = None) -> bool:
         """Say the process running the job is alive, even if the job reports nothing for a while."""
         if owner is not None:
             check_text(owner, "owner")
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status.is_terminal or job.status is JobStatus.QUEUED:  # a queued job has no process yet
-                return None
-            job.heartbeat_time = now
-            if owner is not None:
-                job.owner = owner
-            return []
-
-        return self._change(check_id(job_id), change, emit=False)
+        return self._change(check_id(job_id), rules.beating(owner), emit=False)
 
     def cleanup_past_jobs(self, job_type: str | None = None) -> int:
         """Delete finished jobs of a type (all types if None); returns how many went."""
@@ -688,27 +560,7 @@ class Store(ABC):
         A ``queued`` job is never stale: no process runs it yet, and waiting for a free worker is normal. Whether
         the task engine lost it is for the engine to say (:meth:`fail_lost`, called by the runner's reaper).
         """
-        if not job.is_active or job.status is JobStatus.QUEUED:
-            return None
-        now = time.time() if now is None else now
-        idle = now - job.last_activity_time
-        beat = now - job.heartbeat_time if job.heartbeat_time is not None else None
-        if idle <= self.stale_after or (beat is not None and beat <= self.stale_after):
-            return None
-        if beat is None:
-            return (f"{STALE_PREFIX}: no progress, message or heartbeat for {idle:.0f}s "
-                    f"(stale_after={self.stale_after:g}s) and no process ever sent a heartbeat for it")
-        if alive_owner is not None and job.owner == alive_owner:
-            return (f"{STALE_PREFIX}: its process {job.owner} is alive but recorded no heartbeat for {beat:.0f}s "
-                    f"and nothing for {idle:.0f}s (stale_after={self.stale_after:g}s): the store was "
-                    "unreachable from it for longer than it retried")
-        if job.owner == EXTERNAL_OWNER:
-            return (f"{STALE_PREFIX}: its external reporter sent no report or heartbeat for {beat:.0f}s "
-                    f"(stale_after={self.stale_after:g}s); the process reporting over HTTP most likely stopped")
-        who = f"process {job.owner}" if job.owner else "the process running it"
-        return (f"{STALE_PREFIX}: {who} stopped sending heartbeats {beat:.0f}s ago and the job reported "
-                f"nothing for {idle:.0f}s (stale_after={self.stale_after:g}s); that process died, hung or "
-                "cannot reach the store")
+        return _staleness.stale_reason(job, time.time() if now is None else now, self.stale_after, alive_owner)
 
     def reap_stale(self, now: float | None = None, *, alive_owner: str | None = None,
                    requeue: Mapping[str, int] | None = None) -> list[str]:
@@ -723,25 +575,10 @@ class Store(ABC):
         re-queued jobs are returned too (their status tells them apart); the caller hands them to the engine.
         A job whose process is alive (``alive_owner``) or that was asked to abort is never re-queued."""
         reaped = []
+        change = _staleness.reaping(self.stale_after, now, alive_owner, requeue)
         for candidate in self.get_active_jobs(messages=False):
             if self.stale_reason(candidate, now, alive_owner=alive_owner) is None:
                 continue
-
-            def change(job: JobInfo, at: float) -> list[JobMessage] | None:
-                # Re-checked inside the atomic step: a heartbeat or another reaper may have come first.
-                reason = self.stale_reason(job, now if now is not None else at, alive_owner=alive_owner)
-                if reason is None:
-                    return None
-                allowed = requeue.get(job.job_type, 0) if requeue else 0
-                if allowed and job.status is JobStatus.RUNNING and job.queued_time is not None \
-                        and job.owner not in (None, alive_owner, EXTERNAL_OWNER):
-                    if job.attempt <= allowed:
-                        return self._requeue(job, at, allowed)
-                    reason += (f"; not re-queued: this was attempt {job.attempt} and its type allows "
-                               f"requeue_on_worker_lost={allowed}")
-                job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, at, at
-                return [JobMessage(MessageType.ERROR, reason, at)]
-
             try:
                 if self._changed(candidate.id, change, reaped=True):
                     reaped.append(candidate.id)
@@ -749,29 +586,10 @@ class Store(ABC):
                 continue
         return reaped
 
-    def _requeue(self, job: JobInfo, at: float, allowed: int) -> list[JobMessage]:
-        """Put ``job``, whose worker died, back in the queue for its next attempt (in the reaper's atomic step)."""
-        dead, beat = job.owner, at - (job.heartbeat_time or job.start_time)
-        job.attempt += 1
-        job.status, job.owner, job.heartbeat_time = JobStatus.QUEUED, None, None
-        job.queued_time = job.start_time = job.last_activity_time = at
-        job.progress, job.current_operation = 0.0, None  # the next run reports its own
-        text = (f"Worker {dead} stopped sending heartbeats {beat:.0f}s ago (stale_after={self.stale_after:g}s) and "
-                f"is taken for dead: the job was re-queued as attempt {job.attempt} of at most {allowed + 1} "
-                f"(requeue_on_worker_lost={allowed})")
-        return [JobMessage(MessageType.WARNING, text, at)]
-
     def fail_lost(self, job_id: str, reason: str) -> bool:
         """Fail a ``queued`` job that its task engine no longer holds (``reason`` says so); exactly once, and
         only while it is still queued (a worker may have claimed it meanwhile). True if it was failed."""
-        reason = check_message(reason, "reason")
-
-        def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-            if job.status is not JobStatus.QUEUED:
-                return None
-            job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
-            return [JobMessage(MessageType.ERROR, reason, now)]
-
+        change = rules.failing_lost(check_message(reason, "reason"))
         try:
             return self._changed(check_id(job_id), change)
         except JobNotFoundError:

@@ -109,17 +109,16 @@ class MemoryStore(Store):
             job = self._jobs.get(job_id)
             if job is None:
                 raise self._not_found(job_id)
-            was_active = job.status in _ACTIVE
-            messages = change(job, time.time())
-            if messages is None:
+            applied = self._apply(change, job)
+            if applied is None:
                 return False
-            for message in messages:
+            for message in applied.added:
                 self._append(job, message)
                 if emit:
                     self._emit(EventType.MESSAGE, job_id, message)
             if emit:
                 self._emit(EventType.STATUS, job_id, job.head())
-            if was_active and job.status.is_terminal:
+            if applied.ended:
                 del self._active[job_id]
                 key = (job.end_time or 0.0, job_id)
                 if not self._past or key > self._past[-1]:

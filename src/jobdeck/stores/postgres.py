@@ -26,9 +26,9 @@ the other limits of :class:`~jobdeck.stores.base.Store`; anything else in the qu
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,7 +61,6 @@ _POLL_FAST, _POLL_SLOW = 0.05, 1.0
 # waits for a core. 25 ms keeps the p99 well inside 100 ms, and a job's progress() still costs about a
 # microsecond (at most 40 writes a second per job, done by the buffer's thread).
 PROGRESS_INTERVAL = 0.025
-_MAX_WAIT = 5.0
 _VACUUM_EVERY = 5_000  # writes through one store object between vacuums of the hot tables (a few pages each)
 _live: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
@@ -97,9 +96,7 @@ class PostgresStore(BufferedStore):
         self._pool = Pool(url, self.url, given["pool_size"], self._timeout, prepare=self._listen)
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
-        self._event_cond = threading.Condition(threading.Lock())
-        self._event_gen = 0
-        self._writes = 0
+        self._writes = itertools.count(1)  # writes through this store object, for the vacuum schedule
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -127,8 +124,7 @@ class PostgresStore(BufferedStore):
         """In a forked child: the parent's listening thread is not here, and its locks may have been held at the
         fork; the pool opens its own connections (see :mod:`._pg_connect`)."""
         self._listener = None
-        self._listener_lock = threading.Lock()
-        self._event_cond = threading.Condition(threading.Lock())
+        self._listener_lock = threading.Lock()  # (the wake-up of event waiters renews itself: _wakeup)
 
     def _pool_one(self, statement: bytes, args: Any = None) -> list[tuple[Any, ...]]:
         if self._closed:
@@ -154,20 +150,14 @@ class PostgresStore(BufferedStore):
 
     def _events_written(self) -> None:
         """After a commit of this store object's: wake its waiters; now and then vacuum the hot tables."""
-        with self._event_cond:
-            self._event_gen += 1
-            self._event_cond.notify_all()
-            self._writes += 1
-            due = self._writes % _VACUUM_EVERY == 0
-        if due:
+        self._wakeup.notify()
+        if next(self._writes) % _VACUUM_EVERY == 0:  # one count per write: next() is atomic under the GIL
             self._pool.maintain(self._q.vacuum)
 
     def _woken(self) -> None:
         """A NOTIFY (any process's commit): wake the waiters, nothing else -- the listening thread must be back
         in its wait at once, and other processes' writes are theirs to vacuum after."""
-        with self._event_cond:
-            self._event_gen += 1
-            self._event_cond.notify_all()
+        self._wakeup.notify()
 
     def _type_lock(self, job_type: str) -> int:
         digest = hashlib.sha256(f"{self.names.schema}.{self.names.prefix}:{job_type}".encode()).digest()
@@ -233,14 +223,11 @@ class PostgresStore(BufferedStore):
             if row is None:
                 raise self._not_found(job_id)
             job = job_from_row(row)
-            was_active = job.is_active
             cold, hot = pgs.cold_values(job), pgs.hot_values(job)
-            now = time.time()
-            added = change(job, now)
-            if added is None:
+            applied = self._apply(change, job)
+            if applied is None:
                 return job, False
-            if job.status.is_terminal and job.end_time is None:
-                job.end_time = now  # the schema's invariant: active exactly while end_time is NULL
+            added = applied.added
             if pgs.cold_values(job) != cold:
                 conn.execute(q.update_cold, (*pgs.cold_values(job), job_id))
             if pgs.hot_values(job) != hot:
@@ -256,8 +243,8 @@ class PostgresStore(BufferedStore):
             if emit:
                 events.append((job_id, EventType.STATUS.value, dumps_text(job_data(job))))
             log_events(conn, q, events)
-            if was_active and job.status.is_terminal:
-                cutoff = self._expired_before(now)
+            if applied.ended:
+                cutoff = self._expired_before(applied.now)
                 conn.execute(q.evict, {"cutoff": cutoff, "keep": self.max_past_jobs})
             return job, True
 
@@ -420,18 +407,12 @@ class PostgresStore(BufferedStore):
     def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
         if self._listen:
             self._ensure_listener()
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._event_cond:
-                generation = self._event_gen
-            batch = self._read_events(after, 1000)
-            remaining = deadline - time.monotonic()
-            if batch.events or batch.reset or after is None or remaining <= 0:
-                return batch
-            healthy = self._listener is not None and self._listener.healthy
-            with self._event_cond:
-                if self._event_gen == generation:
-                    self._event_cond.wait(min(_POLL_SLOW if healthy else _POLL_FAST, remaining, _MAX_WAIT))
+        return super()._wait_events(after, timeout)
+
+    def _poll_interval(self) -> float:
+        # A NOTIFY wakes the waiters when the listening connection is up: polling then only backs it up.
+        healthy = self._listener is not None and self._listener.healthy
+        return _POLL_SLOW if healthy else _POLL_FAST
 
     def _ensure_listener(self) -> None:
         if self._listener is None:

@@ -22,7 +22,6 @@ merely drops), and the write buffers start their threads again with fresh locks 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from typing import Any
 
 import redis
 
+from ..core.backoff import delay
 from ..core.errors import JobConflictError, StoreError
 from ..core.events import EventBatch, EventType, job_data, message_data
 from ..core.jsoncodec import dumps_text
@@ -40,7 +40,7 @@ from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
-from .base import Change, PastQuery
+from .base import Applied, Change, PastQuery
 
 __all__ = ["RedisStore"]
 
@@ -53,9 +53,10 @@ _FULL_PER_TRIP = 4
 _MESSAGES_PER_TRIP = 6000
 # A state change reads the job under WATCH and writes it in MULTI/EXEC; when another client wrote the job in
 # between (a progress write, another change), it reads again, up to this many times, pausing a random part of a
-# doubling bound (first, longest) between attempts: about a second in all before it gives up with a StoreError.
+# doubling bound (first, longest: core.backoff.delay with jitter) between attempts: about a second in all before
+# it gives up with a StoreError.
 _WATCH_ATTEMPTS = 40
-_WATCH_PAUSE = (0.001, 0.05)
+_WATCH_PAUSE = (0.002, 0.05)
 
 
 
@@ -174,22 +175,18 @@ class RedisStore(BufferedStore):
             for attempt in range(_WATCH_ATTEMPTS):
                 if attempt:
                     # Full jitter: processes that collided on this job do not collide again in step.
-                    time.sleep(random.uniform(0, min(_WATCH_PAUSE[1], _WATCH_PAUSE[0] * 2 ** attempt)))
+                    time.sleep(delay(attempt, *_WATCH_PAUSE, jitter=True))
                 try:
                     pipe.watch(key)
                     head: dict[str, str] = pipe.hgetall(key)  # type: ignore[assignment]
                     if not head:
                         raise self._not_found(job_id)
                     job = decode_job(head)
-                    was_active = job.is_active
-                    now = time.time()
-                    added = change(job, now)
-                    if added is None:
+                    applied = self._apply(change, job)
+                    if applied is None:
                         self._status_seen(job_id, JobStatus(head["status"]))
                         return False
-                    if job.status.is_terminal and job.end_time is None:
-                        job.end_time = now
-                    self._queue_change(pipe, job, added, emit, was_active)
+                    self._queue_change(pipe, job, applied, emit)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -206,14 +203,14 @@ class RedisStore(BufferedStore):
             return bool(self._redis.set(f"{self.prefix}:claim:{name}", holder or "-", nx=True,
                                         ex=max(1, int(keep))))
 
-    def _queue_change(self, pipe: Any, job: JobInfo, added: list[JobMessage], emit: bool, was_active: bool) -> None:
+    def _queue_change(self, pipe: Any, job: JobInfo, applied: Applied, emit: bool) -> None:
         key = self._job_key(job.id)
         pipe.multi()
         fields, gone = encode_job(job)
         pipe.hset(key, mapping=fields)
         if gone:
             pipe.hdel(key, *gone)
-        for message in added:
+        for message in applied.added:
             mkey = self._msgs_key(job.id, message.type)
             pipe.rpush(mkey, dumps_text([message.message, message.timestamp]))
             pipe.ltrim(mkey, -self.max_messages, -1)
@@ -221,13 +218,13 @@ class RedisStore(BufferedStore):
                 self._xadd(pipe, EventType.MESSAGE, job.id, message_data(message))
         if emit:
             self._xadd(pipe, EventType.STATUS, job.id, job_data(job))
-        if was_active and job.status.is_terminal:
+        if applied.ended:
             end = job.end_time or 0.0
             pipe.zrem(self._set_key("active"), job.id)
             pipe.zrem(self._set_key("active", job.job_type), job.id)
             pipe.zadd(self._set_key("past"), {job.id: end})
             pipe.zadd(self._set_key("past", job.job_type), {job.id: end})
-            cutoff = self._expired_before(time.time())
+            cutoff = self._expired_before(applied.now)
             # EVAL, not EVALSHA: inside MULTI a missing script would fail alone after the rest was applied,
             # and redis-py's check for it costs a round trip. Redis caches the compiled script anyway.
             pipe.eval(scripts.EVICT, 1, self._set_key("past"), self.prefix, self.max_past_jobs,

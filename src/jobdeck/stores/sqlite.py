@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -39,8 +38,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..core.errors import JobConflictError, StoreError
-from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
-from ..core.jsoncodec import dumps_text, loads_event_data
+from ..core.events import EventBatch, EventType, job_data, message_data, progress_data
+from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.urls import NUMBER, redact_url, split_options
@@ -48,6 +47,7 @@ from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
+from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
@@ -61,7 +61,6 @@ _SELECT_HEAD = f"SELECT {HEAD_COLUMNS} FROM jobs"  # noqa: S608 - constant colum
 _ASSIGN = ", ".join(f"{c.strip()} = ?" for c in HEAD_COLUMNS.split(",")[1:])
 _UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constant column list
 _INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
-_POLL = 0.05  # how often wait_events looks for events written by other processes
 
 # Store objects of this process, for the fork hooks below; and connections a forked child inherited in use, which
 # it must neither use nor close (see the module doc).
@@ -83,9 +82,6 @@ class SQLiteStore(BufferedStore):
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = connect(self.path, busy_timeout)
         self._readers = ReaderPool(self.path, busy_timeout)
-        # Wakes in-process wait_events readers at once; other processes' writes are found by polling.
-        self._event_cond = threading.Condition(threading.Lock())
-        self._event_gen = 0
         self._quiet = False  # the last fork found the store idle (see _before_fork)
         self._refused: str | None = None  # why this forked child may not use the store
         _live.add(self)
@@ -110,8 +106,7 @@ class SQLiteStore(BufferedStore):
 
     def _after_fork_in_child(self) -> None:
         """Fresh locks; the parent's connections closed (idle) or set aside (busy), new ones opened on first use."""
-        self._lock = threading.Lock()
-        self._event_cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # (the wake-up of event waiters renews itself: _wakeup)
         if self._closed:
             return
         old, self._conn = self._conn, None
@@ -168,16 +163,10 @@ class SQLiteStore(BufferedStore):
                 raise
 
     def _event(self, conn: sqlite3.Connection, kind: EventType, job_id: str, data: dict[str, Any]) -> None:
-        cur = conn.execute("INSERT INTO events (job_id, type, data) VALUES (?, ?, ?)", (job_id, kind.value,
-                                                                                        dumps_text(data)))
-        last = cur.lastrowid or 0
-        if last > self.max_events:
-            conn.execute("DELETE FROM events WHERE id <= ?", (last - self.max_events,))
+        log_event(conn, kind, job_id, data, self.max_events)
 
     def _events_written(self) -> None:
-        with self._event_cond:
-            self._event_gen += 1
-            self._event_cond.notify_all()
+        self._wakeup.notify()  # in-process waiters read at once; other processes' find them by polling
 
     def _append(self, conn: sqlite3.Connection, job_id: str, message: JobMessage) -> None:
         conn.execute("INSERT INTO messages (job_id, kind, text, ts) VALUES (?, ?, ?, ?)",
@@ -235,25 +224,18 @@ class SQLiteStore(BufferedStore):
             if row is None:
                 raise self._not_found(job_id)
             job = job_from_row(row)
-            was_active = job.is_active
-            now = time.time()
-            added = change(job, now)
-            if added is None:
-                refused = JobStatus(row[3])  # the status column, as read
-            else:
-                refused = None
-                if job.status.is_terminal and job.end_time is None:
-                    job.end_time = now  # the schema's invariant: active exactly while end_time is NULL
-                values = job_to_row(job)
-                conn.execute(_UPDATE_HEAD, (*values[1:], job_id))
-                for message in added:
+            applied = self._apply(change, job)
+            refused = JobStatus(row[3]) if applied is None else None  # the status column, as read
+            if applied is not None:
+                conn.execute(_UPDATE_HEAD, (*job_to_row(job)[1:], job_id))
+                for message in applied.added:
                     self._append(conn, job_id, message)
                     if emit:
                         self._event(conn, EventType.MESSAGE, job_id, message_data(message))
                 if emit:
                     self._event(conn, EventType.STATUS, job_id, job_data(job))
-                if was_active and job.status.is_terminal:
-                    self._evict(conn, now)
+                if applied.ended:
+                    self._evict(conn, applied.now)
         if refused is not None:
             self._status_seen(job_id, refused)
             return False
@@ -421,39 +403,7 @@ class SQLiteStore(BufferedStore):
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
         self._catch_up(progress=False)
         with self._readers.snapshot() as conn:
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-            newest = int(row[0]) if row else 0
-            if after is None:
-                return EventBatch([], str(newest))
-            try:
-                cursor = int(after)
-            except ValueError:
-                return EventBatch([], str(newest), reset=True)
-            (oldest,) = conn.execute("SELECT MIN(id) FROM events").fetchone()
-            if oldest is None:
-                oldest = newest + 1
-            if cursor > newest or cursor < oldest - 1:
-                # A cursor from another file (or a recreated one), or older than the bounded log.
-                return EventBatch([], str(newest), reset=True)
-            rows = conn.execute("SELECT id, type, job_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                                (cursor, limit)).fetchall()
-        if not rows:
-            return EventBatch([], after)
-        events = [JobEvent(str(i), EventType(t), j, loads_event_data(d)) for i, t, j, d in rows]
-        return EventBatch(events, events[-1].id)
-
-    def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._event_cond:
-                generation = self._event_gen
-            batch = self._read_events(after, 1000)
-            remaining = deadline - time.monotonic()
-            if batch.events or batch.reset or after is None or remaining <= 0:
-                return batch
-            with self._event_cond:
-                if self._event_gen == generation:
-                    self._event_cond.wait(min(_POLL, remaining))
+            return read_events(conn, after, limit)
 
     # ------------------------------------------------------------------ lifecycle
 
