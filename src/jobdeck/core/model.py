@@ -199,7 +199,9 @@ class JobInfo:
     ``queued_time`` is when a job run by a task engine was queued (None for jobs run where they were started);
     its ``start_time`` is when a worker claimed it (the queue time until then). ``attempt`` counts the runs: 1,
     then one more each time the job went back to the queue because the worker running it died (only for types
-    registered with ``requeue_on_worker_lost``).
+    registered with ``requeue_on_worker_lost``, or a failed run was retried). ``max_attempts`` is how many runs
+    its type allows (1: no retry); ``retry_at`` is when a ``queued`` job waiting for its next attempt is due (None
+    otherwise); ``resumed_from`` is the id of the job whose saved values and done operations this one took over.
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
     """
@@ -227,6 +229,9 @@ class JobInfo:
     queued_time: float | None = None
     operations: OperationTree | None = None
     attempt: int = 1
+    max_attempts: int = 1
+    retry_at: float | None = None
+    resumed_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -276,6 +281,9 @@ class JobInfo:
             aborted_by=self.aborted_by,
             queued_time=self.queued_time,
             attempt=self.attempt,
+            max_attempts=self.max_attempts,
+            retry_at=self.retry_at,
+            resumed_from=self.resumed_from,
         )
 
     @property
@@ -317,6 +325,9 @@ class JobInfo:
             "abortedBy": self.aborted_by,
             "queuedTime": format_time(self.queued_time),
             "attempt": self.attempt,
+            "maxAttempts": self.max_attempts,
+            "retryAt": format_time(self.retry_at),
+            "resumedFrom": self.resumed_from,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
@@ -351,6 +362,9 @@ class JobInfo:
             queued_time=parse_time(data.get("queuedTime")),
             operations=OperationTree.from_list(data["operations"]) if data.get("operations") is not None else None,
             attempt=int(data.get("attempt") or 1),
+            max_attempts=int(data.get("maxAttempts") or 1),
+            retry_at=parse_time(data.get("retryAt")),
+            resumed_from=data.get("resumedFrom"),
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -93,6 +93,8 @@ class JobCounters:
         if transition.requeued:
             self.requeued.labels(job.job_type).inc()
             return
+        if transition.retried:  # back in the queue for its next attempt: neither created nor finished
+            return
         if transition.created:
             (self.queued if job.queued_time is not None else self.started).labels(job.job_type).inc()
             return

@@ -23,8 +23,9 @@ logger = logging.getLogger("jobdeck.store")
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A lifecycle change this store object made: ``created``, ``claimed`` (``queued -> running``, by a worker),
-    ``requeued`` (``running -> queued`` by the stale reaper, whose worker died), or the move to a terminal status
-    (``reaped`` when the stale reaper made it).
+    ``requeued`` (``running -> queued`` by the stale reaper, whose worker died), ``retried`` (``running -> queued``
+    by ``Store.schedule_retry``: the run failed and the job waits for its next attempt), or the move to a terminal
+    status (``reaped`` when the stale reaper made it).
 
     ``job`` is the head right after the change. Observers see only the transitions made through this very
     object, so that each one is seen by exactly one process: the one whose call won the store's atomic step.
@@ -33,10 +34,11 @@ class Transition:
     job: JobInfo
     reaped: bool = False
     claimed: bool = False
+    retried: bool = False
 
     @property
     def created(self) -> bool:
-        return not self.claimed and not self.reaped and not self.job.status.is_terminal
+        return not self.claimed and not self.reaped and not self.retried and not self.job.status.is_terminal
 
     @property
     def requeued(self) -> bool:
@@ -73,9 +75,9 @@ class Observers:
         for transition in held:
             self._dispatch(transition)  # to an enclosing block's hold, if there is one
 
-    def observe(self, job: JobInfo, reaped: bool = False, claimed: bool = False) -> None:
+    def observe(self, job: JobInfo, reaped: bool = False, claimed: bool = False, retried: bool = False) -> None:
         """Tell every observer (now, or when this thread's held block ends) about ``job``'s head."""
-        self._dispatch(Transition(job, reaped, claimed))
+        self._dispatch(Transition(job, reaped, claimed, retried))
 
     def _dispatch(self, transition: Transition) -> None:
         held = getattr(self._held, "calls", None)

@@ -108,6 +108,15 @@ TEMPLATES = {
     "vacuum": "VACUUM (SKIP_LOCKED) {hot}, {event_seq}",
     "count_rows": "SELECT (SELECT count(*) FROM {jobs}), (SELECT count(*) FROM {hot}), "
                   "(SELECT count(*) FROM {messages}), (SELECT count(*) FROM {events})",
+    # Saved values (issue 21). A save locks the job row as a state change does, so that saves of one job are
+    # checked against the bound one after another and none lands after the job ended.
+    "saved_lock": "SELECT end_time IS NOT NULL FROM {jobs} WHERE id = %s FOR NO KEY UPDATE",
+    "saved_kept": "SELECT COALESCE(sum(octet_length(value)), 0) FROM {saved} WHERE job_id = %s "
+                  "AND NOT (key = ANY(%s::text[]))",
+    "saved_put": "INSERT INTO {saved} (job_id, key, value) SELECT %s, * FROM unnest(%s::text[], %s::text[]) "
+                 "ON CONFLICT (job_id, key) DO UPDATE SET value = EXCLUDED.value",
+    "saved_read": "SELECT k.key, k.value FROM {jobs} j LEFT JOIN {saved} k ON k.job_id = j.id WHERE j.id = %s",
+    "saved_keys": "SELECT k.key FROM {jobs} j LEFT JOIN {saved} k ON k.job_id = j.id WHERE j.id = %s",
 }
 
 _KIND_ORDER = tuple(MessageType)  # the order of the ``messages`` statement's columns

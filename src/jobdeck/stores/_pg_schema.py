@@ -116,12 +116,27 @@ STEPS: list[list[str]] = [
     [
         "ALTER TABLE {jobs} ADD COLUMN attempt integer NOT NULL DEFAULT 1",
     ],
+    # 5 -> 6: retries and resuming (issue 21): how many runs the type allows, when a job waiting for its next
+    # attempt is due, which job's saved values a job took over (cold columns: written by state changes only);
+    # and the values jobs save, JSON text, removed with their job by the foreign key (saves are rare: once per
+    # finished step, so its check costs nothing that matters, unlike on messages).
+    [
+        "ALTER TABLE {jobs} ADD COLUMN max_attempts integer NOT NULL DEFAULT 1",
+        "ALTER TABLE {jobs} ADD COLUMN retry_at double precision",
+        "ALTER TABLE {jobs} ADD COLUMN resumed_from text",
+        """CREATE TABLE {saved} (
+            job_id text COLLATE "C" NOT NULL REFERENCES {jobs} (id) ON DELETE CASCADE,
+            key text NOT NULL,
+            value text NOT NULL,
+            PRIMARY KEY (job_id, key)
+        )""",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
 # The cold columns, in the order of cold_values (inserts and updates).
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
-        "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt")
+        "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from")
 # A job's head as job_from_row reads it (:data:`._stored.HEAD_FIELDS`, each from its row); add a WHERE.
 _HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time"})
 _COLUMNS = ", ".join(f"h.{f}" if f in _HOT else f"j.{f}" for f in HEAD_FIELDS)
@@ -146,7 +161,8 @@ class Names:
 
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
-                  for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version")}
+                  for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
+                            "saved")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")
@@ -210,7 +226,8 @@ def cold_values(job: JobInfo) -> tuple[Any, ...]:
     """The job's values in :data:`COLD` order. Params and results are JSON text, never pickle."""
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
             dumps_text(job.params), dumps_text(job.result),
-            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by, job.queued_time, job.attempt)
+            job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by, job.queued_time, job.attempt,
+            job.max_attempts, job.retry_at, job.resumed_from)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:

@@ -21,7 +21,8 @@ STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 
 
 _FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "last_activity_time": "activity",
-           "heartbeat_time": "hb", "abort_time": "atime", "queued_time": "qtime"}
+           "heartbeat_time": "hb", "abort_time": "atime", "queued_time": "qtime",
+           "retry_at": "retry"}
 
 
 def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
@@ -38,7 +39,8 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
     optional = {"op": dumps_text(job.current_operation.to_dict()) if job.current_operation else None,
                 "owner": job.owner, "rerun": job.rerun_of,
                 "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
-                "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None}
+                "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None,
+                "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -63,6 +65,9 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         aborted_by=h.get("aby"),
         queued_time=num("qtime"),
         attempt=int(h.get("attempt", 1)),
+        max_attempts=int(h.get("maxatt", 1)),
+        retry_at=num("retry"),
+        resumed_from=h.get("resumed"),
     )
 
 

@@ -6,6 +6,7 @@ Key layout under a prefix ``P`` (one Redis database may hold several jobdeck dep
     P:msgs:<id>:<kind>      list   JSON [text, timestamp], capped with LTRIM to max_messages (newest kept)
     P:ops:<id>              string the operation tree as last published (JSON); beside the hash, not in it, so
                                    that HGETALL of a listing does not carry a few kilobytes per job
+    P:saved:<id>            hash   the job's saved values, key -> JSON text (issue 21)
     P:active, P:active:<t>  zset   active job ids (all / of type t), score = start time
     P:past, P:past:<t>      zset   finished job ids, score = end time (newest last)
     P:events                stream the change log, MAXLEN ~ max_events; entry ids are the event ids
@@ -22,7 +23,7 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobMessage
 from ._buffer import Write, json_string, kept, message_event
 
-__all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "STATS", "messages_args"]
+__all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "SAVE", "STATS", "messages_args"]
 
 # The active statuses (model.ACTIVE): queued jobs count toward max_active and take writes like running ones.
 _ACTIVE = ("local function is_active(st) return st == 'running' or st == 'aborting' or st == 'queued' end\n")
@@ -33,7 +34,7 @@ local function drop(id)
   local jk = prefix .. ':job:' .. id
   local t = redis.call('HGET', jk, 'type')
   redis.call('DEL', jk, prefix .. ':msgs:' .. id .. ':info', prefix .. ':msgs:' .. id .. ':warning',
-             prefix .. ':msgs:' .. id .. ':error', prefix .. ':ops:' .. id)
+             prefix .. ':msgs:' .. id .. ':error', prefix .. ':ops:' .. id, prefix .. ':saved:' .. id)
   redis.call('ZREM', prefix .. ':past', id)
   if t then redis.call('ZREM', prefix .. ':past:' .. t, id) end
 end
@@ -187,4 +188,25 @@ end
 local out = {}
 for st, n in pairs(counts) do out[#out + 1] = st; out[#out + 1] = n end
 return out
+"""
+
+# Saved values (issue 21), checked against the bound and written in one step.  KEYS: job, saved.
+# ARGV: limit (bytes), then key, JSON text, key, JSON text, ...
+# -> {-1, 0} unknown job, {0, 0} job finished, {2, total} beyond the bound (nothing written), {1, total} written
+SAVE = _ACTIVE + """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {-1, 0} end
+if not is_active(st) then return {0, 0} end
+local incoming, total = {}, 0
+for i = 2, #ARGV, 2 do
+  incoming[ARGV[i]] = true
+  total = total + string.len(ARGV[i + 1])
+end
+local kept = redis.call('HGETALL', KEYS[2])
+for i = 1, #kept, 2 do
+  if not incoming[kept[i]] then total = total + string.len(kept[i + 1]) end
+end
+if total > tonumber(ARGV[1]) then return {2, total} end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return {1, total}
 """

@@ -100,6 +100,24 @@ STEPS: list[list[str]] = [
         "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
         "ALTER TABLE jobs DROP COLUMN operations_before",
     ],
+    # 8 -> 9: retries and resuming (issue 21): how many runs the type allows, when a job waiting for its next
+    # attempt is due, which job's saved values a job took over; and the values jobs save (JSON text, removed
+    # with the job). ``operations`` is moved behind the new columns again, so that it stays the row's last.
+    [
+        "ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE jobs ADD COLUMN retry_at REAL",
+        "ALTER TABLE jobs ADD COLUMN resumed_from TEXT",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+        """CREATE TABLE saved (
+            job_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (job_id, key)
+        ) WITHOUT ROWID""",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -138,7 +156,7 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
-        job.queued_time, job.attempt,
+        job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from,
     )
 
 

@@ -17,7 +17,7 @@ __all__ = ["HEAD_FIELDS", "job_from_row", "operation_from_json"]
 
 HEAD_FIELDS = ("id", "job_type", "author", "status", "progress", "start_time", "end_time", "last_activity",
                "params", "result", "operation", "owner", "heartbeat_time", "abort_reason", "abort_time", "rerun_of",
-               "aborted_by", "queued_time", "attempt")
+               "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from")
 
 
 def operation_from_json(text: str | None) -> OperationRef | None:
@@ -27,7 +27,8 @@ def operation_from_json(text: str | None) -> OperationRef | None:
 def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from a row of :data:`HEAD_FIELDS` (messages and operation tree left empty)."""
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
-     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt) = row
+     owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt,
+     max_attempts, retry_at, resumed_from) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -48,4 +49,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         aborted_by=aborted_by,
         queued_time=queued_time,
         attempt=attempt,
+        max_attempts=max_attempts,
+        retry_at=retry_at,
+        resumed_from=resumed_from,
     )

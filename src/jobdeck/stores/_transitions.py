@@ -22,9 +22,11 @@ __all__ = [
     "beating",
     "claiming",
     "completing",
+    "dispatching",
     "failing",
     "failing_lost",
     "requeue",
+    "retrying",
 ]
 
 # A state change: mutates the job head in place and returns the messages to append, or None to refuse
@@ -65,6 +67,7 @@ def abort_requested(reason: str | None, by: str | None, said: str) -> Change:
         requested = JobMessage(MessageType.WARNING, said, now)
         if job.status is JobStatus.QUEUED:
             job.status, job.abort_reason, job.abort_time, job.aborted_by = JobStatus.ABORTED, reason, now, by
+            job.retry_at = None  # one waiting for its next attempt gets none
             job.end_time = job.last_activity_time = now
             return [requested, JobMessage(MessageType.WARNING, "Job aborted before it started", now)]
         if job.status is not JobStatus.RUNNING:
@@ -100,13 +103,14 @@ def beating(owner: str | None) -> Change:
 
 
 def claiming(owner: str, claimed: list[JobInfo]) -> Change:
-    """``queued -> running`` for the worker ``owner``; ``claimed`` receives the head as written (a backend may run
-    the change again after a conflict: the last run is the one stored)."""
+    """``queued -> running`` for the worker ``owner`` (a job waiting for its next attempt no longer waits:
+    ``retry_at`` cleared); ``claimed`` receives the head as written (a backend may run the change again after a
+    conflict: the last run is the one stored)."""
 
     def change(job: JobInfo, now: float) -> list[JobMessage] | None:
         if job.status is not JobStatus.QUEUED:
             return None
-        job.status, job.owner = JobStatus.RUNNING, owner
+        job.status, job.owner, job.retry_at = JobStatus.RUNNING, owner, None
         job.start_time = job.heartbeat_time = job.last_activity_time = now
         claimed[:] = [job]
         return []
@@ -116,10 +120,11 @@ def claiming(owner: str, claimed: list[JobInfo]) -> Change:
 
 def failing_lost(reason: str) -> Change:
     """``failed`` with ``reason``, only while the job is still ``queued`` (its task engine lost it; a worker that
-    claimed it meanwhile wins)."""
+    claimed it meanwhile wins) and not waiting for its next attempt (``retry_at`` set: no engine holds it until it
+    is due, by design)."""
 
     def change(job: JobInfo, now: float) -> list[JobMessage] | None:
-        if job.status is not JobStatus.QUEUED:
+        if job.status is not JobStatus.QUEUED or job.retry_at is not None:
             return None
         job.status, job.end_time, job.last_activity_time = JobStatus.FAILED, now, now
         return [JobMessage(MessageType.ERROR, reason, now)]
@@ -138,3 +143,38 @@ def requeue(job: JobInfo, at: float, allowed: int, stale_after: float) -> list[J
             f"is taken for dead: the job was re-queued as attempt {job.attempt} of at most {allowed + 1} "
             f"(requeue_on_worker_lost={allowed})")
     return [JobMessage(MessageType.WARNING, text, at)]
+
+
+def retrying(due: float, attempt: int, message: str, retried: list[bool]) -> Change:
+    """Run ``attempt`` of a ``running`` job failed: ``queued`` until ``due`` (``retry_at``) as attempt + 1, owner
+    and heartbeat cleared, ``queued_time`` now, progress and messages kept, ``message`` added as a warning. An abort
+    wins: an ``aborting`` job ends ``aborted``. Refused for another attempt (the compare-and-set token) or any other
+    status. ``retried`` holds True after a change that re-queued (emptied by one that did not)."""
+
+    def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+        retried.clear()
+        if job.attempt != attempt or job.status not in (JobStatus.RUNNING, JobStatus.ABORTING):
+            return None
+        if job.status is JobStatus.ABORTING:
+            job.status, job.end_time, job.last_activity_time = JobStatus.ABORTED, now, now
+            return [JobMessage(MessageType.WARNING, "Job aborted", now)]
+        job.status, job.retry_at, job.attempt = JobStatus.QUEUED, due, job.attempt + 1
+        job.owner = job.heartbeat_time = None
+        job.queued_time = job.last_activity_time = now
+        retried.append(True)
+        return [JobMessage(MessageType.WARNING, message, now)]
+
+    return change
+
+
+def dispatching(retry_at: float) -> Change:
+    """A ``queued`` job whose ``retry_at`` is still ``retry_at`` (compare-and-set): cleared, and waiting for a
+    worker from now (``queued_time``), for the one process that hands the due retry to its task engine."""
+
+    def change(job: JobInfo, now: float) -> list[JobMessage] | None:
+        if job.status is not JobStatus.QUEUED or job.retry_at is None or job.retry_at != retry_at:
+            return None
+        job.retry_at, job.queued_time = None, now
+        return []
+
+    return change

@@ -11,7 +11,8 @@ What the public methods hand over to, each in one module of its own:
   :data:`Change` functions in :mod:`._transitions`; a backend's ``_change`` runs one on the head it loaded through
   :meth:`Store._apply` and persists what :class:`Applied` says;
 - when a job is stale and whether the reaper fails or re-queues it: :mod:`._staleness`;
-- the observers of created, claimed, re-queued and finished jobs: :mod:`._observers`;
+- the observers of created, claimed, re-queued, retried and finished jobs: :mod:`._observers`;
+- saved values (their keys, bound and sizes): :mod:`._saved`;
 - the arguments of reads (which messages, one page of past jobs): :mod:`._queries`;
 - finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`.
 
@@ -26,6 +27,7 @@ Mutations on a job that already reached a terminal state change nothing and retu
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -34,15 +36,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..core.checks import TimeLike, check_id, check_json, check_message, check_params, check_progress, check_text
+from ..core.checks import (
+    TimeLike,
+    as_timestamp,
+    check_id,
+    check_json,
+    check_message,
+    check_params,
+    check_progress,
+    check_text,
+)
 from ..core.errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..core.events import EventBatch
+from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
 from . import _staleness
 from . import _transitions as rules
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
+from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
 from ._staleness import STALE_PREFIX
 from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
@@ -53,6 +66,7 @@ from ._wakeup import Wakeup
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
     "DEFAULT_MAX_PAST_JOBS",
+    "DEFAULT_MAX_SAVED_BYTES",
     "DEFAULT_STALE_AFTER",
     "MAX_SUMMARY_RUNS",
     "STALE_PREFIX",
@@ -108,6 +122,7 @@ class Store(ABC):
         max_past_age: float | None = None,
         stale_after: float = DEFAULT_STALE_AFTER,
         max_events: int = 10_000,
+        max_saved_bytes: int = DEFAULT_MAX_SAVED_BYTES,
     ) -> None:
         for name, value in (("max_messages", max_messages), ("max_past_jobs", max_past_jobs),
                             ("max_events", max_events)):
@@ -121,6 +136,7 @@ class Store(ABC):
         self.max_past_age = float(max_past_age) if max_past_age is not None else None
         self.stale_after = float(stale_after)
         self.max_events = max_events
+        self.max_saved_bytes = check_limit(max_saved_bytes)
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
 
@@ -206,6 +222,13 @@ class Store(ABC):
         it can serve now, raises (StoreError) when it cannot. For readiness checks (``/readyz``)."""
         self.read_events(None)
 
+    # ------------------------------------------------------------------ storage steps: saved values (issue 21)
+
+    @abstractmethod
+    def _saved_steps(self) -> SavedSteps:
+        """The backend's storage of saved values (:class:`~jobdeck.stores._saved.SavedSteps`: save, values, keys),
+        in a module of its own beside the backend's."""
+
     # ------------------------------------------------------------------ observers and claims
 
     def add_observer(self, fn: Callable[[Transition], None]) -> None:
@@ -235,8 +258,9 @@ class Store(ABC):
                 f"claim name must be a non-empty string of at most 1000 characters, got {name!r}")
         return self._claim(check_text(name, "claim name"), check_text(holder, "holder"), time.time(), keep)
 
-    def _changed(self, job_id: str, change: Change, reaped: bool = False) -> bool:
-        """``_change`` with emit, then observers see the job if it turned terminal (or the reaper re-queued it)."""
+    def _changed(self, job_id: str, change: Change, reaped: bool = False, retried: bool = False) -> bool:
+        """``_change`` with emit, then observers see the job if it turned terminal (or the reaper re-queued it, or
+        ``retried``: it went back to the queue for its next attempt)."""
         seen: list[JobInfo] = []
 
         def watched(job: JobInfo, now: float) -> list[JobMessage] | None:
@@ -249,8 +273,9 @@ class Store(ABC):
             return self._change(job_id, change, emit=True)
         if not self._change(job_id, watched, emit=True):
             return False
-        if seen and (seen[0].status.is_terminal or (reaped and seen[0].status is JobStatus.QUEUED)):
-            self._observers.observe(seen[0].head(), reaped)
+        requeued = bool(seen) and seen[0].status is JobStatus.QUEUED
+        if seen and (seen[0].status.is_terminal or ((reaped or retried) and requeued)):
+            self._observers.observe(seen[0].head(), reaped, retried=bool(retried and requeued))
         return True
 
     def _apply(self, change: Change, job: JobInfo) -> Applied | None:
@@ -278,13 +303,22 @@ class Store(ABC):
         owner: str | None = None,
         rerun_of: str | None = None,
         queued: bool = False,
+        max_attempts: int = 1,
+        resumed_from: str | None = None,
     ) -> JobInfo:
         """Create a ``running`` job (``queued=True``: a ``queued`` one, waiting for a worker to
         :meth:`claim_job` it). With ``max_active``, refuse (JobConflictError) when that many jobs of this type
         are already active (queued ones included) -- checked and inserted atomically, also across processes.
-        ``rerun_of``: the id of the job this one re-runs."""
+        ``rerun_of``: the id of the job this one re-runs. ``max_attempts``: how many runs its type allows (see
+        :meth:`schedule_retry`); ``resumed_from``: the id of the job whose saved values it takes over
+        (:meth:`copy_saved`)."""
         if rerun_of is not None:
             check_id(rerun_of, "rerun_of")
+        if resumed_from is not None:
+            check_id(resumed_from, "resumed_from")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidArgumentError(f"max_attempts must be a whole number >= 1, got {max_attempts!r}",
+                                       "max_attempts")
         if not isinstance(job_type, str) or not job_type.strip():
             raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}", "job_type")
         check_text(job_type, "job_type")
@@ -305,6 +339,8 @@ class Store(ABC):
             rerun_of=rerun_of,
             status=JobStatus.QUEUED if queued else JobStatus.RUNNING,
             queued_time=now if queued else None,
+            max_attempts=max_attempts,
+            resumed_from=resumed_from,
         )
         self._insert(job, max_active)
         if self._observers:
@@ -313,7 +349,8 @@ class Store(ABC):
 
     def claim_job(self, job_id: str, owner: str) -> JobInfo | None:
         """``queued -> running`` for the worker ``owner`` (``host:pid:token``), atomically: of several workers
-        that received the same job, exactly one gets it. The job's ``start_time`` becomes now.
+        that received the same job, exactly one gets it. The job's ``start_time`` becomes now; a job that waited
+        for its next attempt (:meth:`schedule_retry`) no longer does (``retry_at`` cleared).
 
         Returns the claimed job (without messages), or None if it is no longer queued (aborted while it waited,
         failed as lost, or claimed by another worker): the worker must then drop it.
@@ -510,7 +547,8 @@ class Store(ABC):
 
     def request_abort(self, job_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Ask a running job to stop: it turns ``aborting`` until its code sees ``check_abort()``. A ``queued``
-        job ends ``aborted`` at once: it never starts (a worker that still receives it cannot claim it).
+        job ends ``aborted`` at once: it never starts (a worker that still receives it cannot claim it); so does
+        one waiting for its next attempt (:meth:`schedule_retry`), which then gets none.
 
         ``by`` names who asked (kept as ``abortedBy``). True if the job is now aborting or was aborted while
         queued (a repeated request is a no-op), False if it already finished.
@@ -558,7 +596,8 @@ class Store(ABC):
         (when the asking process is the job's owner, ``alive_owner``) a store it could not reach from both.
 
         A ``queued`` job is never stale: no process runs it yet, and waiting for a free worker is normal. Whether
-        the task engine lost it is for the engine to say (:meth:`fail_lost`, called by the runner's reaper).
+        the task engine lost it is for the engine to say (:meth:`fail_lost`, called by the runner's reaper) -- and
+        one waiting for its next attempt (``retry_at`` set) is with no engine at all until it is due.
         """
         return _staleness.stale_reason(job, time.time() if now is None else now, self.stale_after, alive_owner)
 
@@ -588,7 +627,8 @@ class Store(ABC):
 
     def fail_lost(self, job_id: str, reason: str) -> bool:
         """Fail a ``queued`` job that its task engine no longer holds (``reason`` says so); exactly once, and
-        only while it is still queued (a worker may have claimed it meanwhile). True if it was failed."""
+        only while it is still queued (a worker may have claimed it meanwhile) and not waiting for its next
+        attempt (``retry_at`` set: no engine holds it until it is due, by design). True if it was failed."""
         change = rules.failing_lost(check_message(reason, "reason"))
         try:
             return self._changed(check_id(job_id), change)
@@ -623,3 +663,99 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ------------------------------------------------------------------ retries and saved values (issue 21)
+
+    def schedule_retry(self, job_id: str, at: float, *, attempt: int, message: str) -> bool:
+        """Put a ``running`` job whose run ``attempt`` failed back in the queue until ``at`` (POSIX seconds),
+        atomically and only if that run is still the job's current one (``attempt`` equals the job's): status
+        ``queued`` with ``retry_at = at``, ``attempt`` one higher, owner and heartbeat cleared, ``queued_time``
+        now; its progress, current operation and messages stay (progress never moves backwards), ``message``
+        (e.g. ``attempt 2 of 5 failed: RateLimitError: 429; retrying in 58 s``) is added as a warning. Observers
+        see a :class:`Transition` with ``retried``.
+
+        An abort wins over a retry: a job ``aborting`` (of that attempt) ends ``aborted`` here instead, and the
+        call returns False -- as it does for a job already terminal or of another attempt."""
+        due = as_timestamp(at, "at")
+        if due is None or not math.isfinite(due):
+            raise InvalidArgumentError(f"at must be the time of the next attempt, got {at!r}", "at")
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise InvalidArgumentError(f"attempt must be a whole number >= 1, got {attempt!r}", "attempt")
+        message = check_message(message, "message")
+        retried: list[bool] = []
+        try:
+            done = self._changed(check_id(job_id), rules.retrying(due, attempt, message, retried), retried=True)
+        except JobNotFoundError:
+            return False
+        return done and bool(retried)
+
+    def claim_retry_dispatch(self, job_id: str, retry_at: float) -> bool:
+        """For jobs run by a task engine: clear ``retry_at`` of a ``queued`` job whose ``retry_at`` still equals
+        ``retry_at`` (compare-and-set, atomically), so that of several processes that found the retry due
+        (:meth:`due_retries`) exactly one hands it to the engine: the one this returns True to. Its ``queued_time``
+        becomes now: from here on it waits for a worker, and the engine is asked about it only once it has waited
+        for one longer than ``stale_after`` (the backoff before is no engine's to account for)."""
+        if isinstance(retry_at, bool) or not isinstance(retry_at, int | float):
+            raise InvalidArgumentError(f"retry_at must be the job's retry_at (POSIX seconds), got {retry_at!r}",
+                                       "retry_at")
+        try:
+            return self._change(check_id(job_id), rules.dispatching(retry_at), emit=True)
+        except JobNotFoundError:
+            return False
+
+    def due_retries(self, now: float | None = None, job_types: Iterable[str] | None = None) -> list[JobInfo]:
+        """``queued`` jobs (heads, no messages) whose next attempt is due: ``retry_at <= now``, earliest first,
+        of ``job_types`` (None: any). Read from the active list, which is small."""
+        when = as_timestamp(now, "now")
+        until = time.time() if when is None else when
+        types = None if job_types is None else frozenset(job_types)
+        due = [j for j in self.get_active_jobs(messages=False)
+               if j.status is JobStatus.QUEUED and j.retry_at is not None and j.retry_at <= until
+               and (types is None or j.job_type in types)]
+        due.sort(key=lambda j: (j.retry_at or 0.0, j.id))
+        return due
+
+    def save_value(self, job_id: str, key: str, value: Any) -> bool:
+        """Keep ``value`` (JSON) for the job under ``key`` (a non-empty string of at most 200 characters, no
+        NUL), replacing what the key held; written at once and durably. False if the job already finished (nothing
+        saved). InvalidArgumentError, stating the sizes, when the job's saved values would exceed
+        ``max_saved_bytes`` (1 MiB by default). Keys starting with ``jobdeck.`` are jobdeck's own."""
+        key = check_key(key)
+        text = dumps_text(check_json(value, "value"))
+        return self._save_checked(check_id(job_id), {key: text})
+
+    def saved_values(self, job_id: str) -> dict[str, Any]:
+        """Every value the job saved (jobdeck's own ``jobdeck.`` keys included), by key."""
+        found = self._saved_steps().values(check_id(job_id))
+        if found is None:
+            raise self._not_found(job_id)
+        return {k: loads_stored(v) for k, v in found.items()}
+
+    def saved_keys(self, job_id: str) -> list[str]:
+        """The keys of the job's saved values, sorted, without jobdeck's own (``jobdeck.`` ...): the single view's
+        ``savedKeys``. Values are not read."""
+        found = self._saved_steps().keys(check_id(job_id))
+        if found is None:
+            raise self._not_found(job_id)
+        return shown(found)
+
+    def copy_saved(self, from_job_id: str, to_job_id: str) -> bool:
+        """Give ``to_job_id`` every value ``from_job_id`` saved (jobdeck's own included), in one atomic step: a job
+        resumed by hand starts with them. False if ``to_job_id`` already finished; the size bound applies."""
+        found = self._saved_steps().values(check_id(from_job_id, "from_job_id"))
+        if found is None:
+            raise self._not_found(from_job_id)
+        check_id(to_job_id, "to_job_id")
+        if not found:
+            target = self._read(to_job_id, 0)
+            if target is None:
+                raise self._not_found(to_job_id)
+            return not target.status.is_terminal
+        return self._save_checked(to_job_id, found)
+
+    def _save_checked(self, job_id: str, texts: dict[str, str]) -> bool:
+        outcome, total = self._saved_steps().save(job_id, texts, self.max_saved_bytes)
+        if outcome is Saving.FULL:
+            size = sum(text_bytes(t) for t in texts.values())
+            raise too_large(job_id, sorted(texts), size, total, self.max_saved_bytes)
+        return outcome is Saving.SAVED

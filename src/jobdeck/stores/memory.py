@@ -14,17 +14,19 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import JobConflictError
 from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
 from .base import Change, PastQuery, Store
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemorySaved", "MemoryStore"]
 
 _ACTIVE = ACTIVE
 # Enum member lookups cost ~0.1 us each on Python 3.11; the hot paths use these module constants instead.
@@ -53,6 +55,7 @@ class MemoryStore(Store):
         self._seq = 0
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
+        self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
         _instances.add(self)
 
     # ------------------------------------------------------------------ steps
@@ -143,6 +146,7 @@ class MemoryStore(Store):
         for end, job_id in self._past:
             if len(self._past) - gone > self.max_past_jobs or (expired is not None and end < expired):
                 del self._jobs[job_id]
+                self._saved.pop(job_id, None)
                 gone += 1
             else:
                 break
@@ -268,6 +272,7 @@ class MemoryStore(Store):
                 self._past = [key for key in self._past if key[1] not in removed]
             for job_id in gone:
                 del self._jobs[job_id]
+                self._saved.pop(job_id, None)
                 self._emit(EventType.REMOVED, job_id, None)
             return gone
 
@@ -277,6 +282,9 @@ class MemoryStore(Store):
             for job in self._jobs.values():
                 counts[job.status.value] += 1
             return counts
+
+    def _saved_steps(self) -> MemorySaved:
+        return MemorySaved(self)
 
     # ------------------------------------------------------------------ events
 
@@ -322,6 +330,40 @@ def _to_event(raw: tuple[int, EventType, str, Any]) -> JobEvent:
     else:
         data = job_data(payload)
     return JobEvent(str(seq), kind, job_id, data)
+
+
+class MemorySaved:
+    """:class:`~jobdeck.stores._saved.SavedSteps` of a memory store: its ``_saved`` dictionary, under its lock."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def save(self, job_id: str, texts: Mapping[str, str], limit: int) -> tuple[Saving, int]:
+        with self._store._lock:
+            job = self._store._jobs.get(job_id)
+            if job is None:
+                raise self._store._not_found(job_id)
+            if job.status.is_terminal:
+                return Saving.FINISHED, 0
+            saved = self._store._saved.get(job_id, {})
+            total = sum(text_bytes(v) for k, v in saved.items() if k not in texts)
+            total += sum(text_bytes(v) for v in texts.values())
+            if total > limit:
+                return Saving.FULL, total
+            self._store._saved.setdefault(job_id, {}).update(texts)
+            return Saving.SAVED, total
+
+    def values(self, job_id: str) -> dict[str, str] | None:
+        with self._store._lock:
+            if job_id not in self._store._jobs:
+                return None
+            return dict(self._store._saved.get(job_id, {}))
+
+    def keys(self, job_id: str) -> list[str] | None:
+        with self._store._lock:
+            if job_id not in self._store._jobs:
+                return None
+            return list(self._store._saved.get(job_id, {}))
 
 
 class Waiters:

@@ -48,6 +48,7 @@ from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
+from ._pg_saved import PgSaved
 from ._search import SearchQuery
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
@@ -380,6 +381,9 @@ class PostgresStore(BufferedStore):
         self._catch_up()
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
+
+    def _saved_steps(self) -> PgSaved:
+        return PgSaved(self._run, self._pool_one, self._q, self._not_found)
 
     # ------------------------------------------------------------------ events
 

@@ -40,6 +40,7 @@ from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
+from ._redis_saved import RedisSaved
 from .base import Applied, Change, PastQuery
 
 __all__ = ["RedisStore"]
@@ -83,6 +84,7 @@ class RedisStore(BufferedStore):
         self._messages_script = self._redis.register_script(scripts.MESSAGES)
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
         self._stats_script = self._redis.register_script(scripts.STATS)
+        self._save_script = self._redis.register_script(scripts.SAVE)
         self._events_key = f"{prefix}:events"
 
     def __repr__(self) -> str:
@@ -332,6 +334,9 @@ class RedisStore(BufferedStore):
         self._catch_up()
         with self._errors():
             return sum(1 for _ in self._redis.scan_iter(match=f"{glob_escape(self.prefix)}:*", count=1000))
+
+    def _saved_steps(self) -> RedisSaved:
+        return RedisSaved(self._redis, self._save_script, self.prefix, self._errors, self._not_found)
 
     # ------------------------------------------------------------------ events
 

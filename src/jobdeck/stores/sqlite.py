@@ -50,6 +50,7 @@ from ._search import SearchQuery
 from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
+from ._sqlite_saved import SQLiteSaved
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
@@ -266,6 +267,7 @@ class SQLiteStore(BufferedStore):
                 "LIMIT ?", (cutoff if cutoff is not None else float("-inf"), excess))]
         if victims:
             conn.executemany("DELETE FROM messages WHERE job_id = ?", [(v,) for v in victims])
+            conn.executemany("DELETE FROM saved WHERE job_id = ?", [(v,) for v in victims])
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(v,) for v in victims])
 
     def _write_progress(self, job_id: str, value: float, operation: OperationRef | None, now: float,
@@ -369,6 +371,7 @@ class SQLiteStore(BufferedStore):
                                     "ORDER BY end_time, rowid", (job_type,))
             gone = [r[0] for r in rows]
             conn.executemany("DELETE FROM messages WHERE job_id = ?", [(g,) for g in gone])
+            conn.executemany("DELETE FROM saved WHERE job_id = ?", [(g,) for g in gone])
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(g,) for g in gone])
             for job_id in gone:
                 self._event(conn, EventType.REMOVED, job_id, {})
@@ -397,6 +400,9 @@ class SQLiteStore(BufferedStore):
         with self._readers.snapshot() as conn:
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
+
+    def _saved_steps(self) -> SQLiteSaved:
+        return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
 
     # ------------------------------------------------------------------ events
 
