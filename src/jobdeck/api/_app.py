@@ -24,8 +24,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from ..cli.settings import DEFAULT_PREFIX
 from ..core.errors import InvalidArgumentError
+from ..core.net import DEFAULT_PREFIX
 from ..core.version import __version__
 from ..runtime.defaults import get_default_store
 from ..runtime.runner import JobRunner

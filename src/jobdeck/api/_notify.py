@@ -56,10 +56,10 @@ from typing import Any
 import httpx
 import orjson
 
-from ..cli.settings import ALLOW_PRIVATE_FLAG, blocked_address, check_notify_url, redact_target
 from ..core.errors import InvalidArgumentError
 from ..core.events import EventType
 from ..core.model import JobInfo, JobStatus
+from ..core.net import ALLOW_PRIVATE_FLAG, blocked_address, check_notify_url, redact_target
 from ..stores.base import STALE_PREFIX, Store
 from ._webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, job_summary, sign, slack_message
 
