@@ -33,16 +33,14 @@ from ..stores.base import Store
 from ._auth import Authenticator, AuthFunc
 from ._deck import Deck
 from ._errors import install_error_handlers
-from ._finding import build_finding_router
 from ._job_pages import build_job_pages_router
 from ._middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
 from ._notify import Notifier
 from ._pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from ._proxy import SiteCheck
-from ._report import build_report_router
 from ._report_token import ReportTokens
 from ._roles import CanAbort, CanStart, Permissions
-from ._routes import build_api_router
+from ._routes import build_api_routers
 from ._schemas import JSON_VALUE
 from ._serialize import json_response
 from ._sse import Multiplexer
@@ -153,7 +151,7 @@ def create_app(
     )
     app.state.deck = deck
     install_error_handlers(app)
-    routers = [build_api_router(deck), build_finding_router(deck), build_report_router(deck)]
+    routers = build_api_routers(deck)
     for api in routers:
         app.include_router(api)  # documents the endpoints (OpenAPI); requests reach them through the routes below
     # The handlers take the bare request, so plain Starlette routes in front serve them without FastAPI's

@@ -31,8 +31,8 @@ from . import _schemas as schemas
 from ._auth import Authenticator
 from ._deck import Deck
 from ._errors import ApiError
+from ._openapi import WRITE_ERRORS
 from ._report_token import REPORT_TOKEN_PREFIX
-from ._routes import WRITE_ERRORS
 from ._serialize import json_response, parse_job_id
 
 __all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]

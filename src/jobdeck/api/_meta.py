@@ -1,0 +1,102 @@
+"""What the deck knows besides jobs: the registered types, who is signed in, the counts per status; and the live
+events (Server-Sent Events) a dashboard follows.
+
+Routes are closures over one :class:`~jobdeck.api._deck.Deck`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..core.model import ACTIVE
+from ..runtime.runner import JobRunner
+from ..stores.base import Store
+from . import _schemas as schemas
+from ._deck import Deck
+from ._openapi import AUTH_ERRORS, docs, param
+from ._serialize import json_response
+from ._sse import EventStreamResponse
+
+__all__ = ["build_events_router", "build_meta_router"]
+
+
+def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
+    active: dict[str, list[str]] = {}
+    for job in store.get_active_jobs(messages=False):
+        active.setdefault(job.job_type, []).append(job.id)
+    if runner is None:
+        return []
+    return [{
+        "jobType": t.name,
+        "external": t.external,
+        "title": t.title,
+        "description": t.description,
+        "maxConcurrent": t.max_concurrent,
+        "timeout": t.timeout,
+        "params": dict(t.params),
+        "paramsSchema": t.schema,
+        "activeJobIds": active.get(t.name, []),
+    } for t in runner.types]
+
+
+def _stats(store: Store) -> dict[str, Any]:
+    counts: dict[str, Any] = dict(store.stats())
+    counts["active"] = sum(counts.get(status.value, 0) for status in ACTIVE)
+    counts["staleAfter"] = store.stale_after
+    return counts
+
+
+def build_meta_router(deck: Deck) -> APIRouter:
+    """Job types, the signed-in principal and the counts, bound to ``deck``."""
+    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    store = deck.store
+    authenticate = deck.auth.authenticate
+    identify = deck.auth.identify
+    permissions = deck.permissions
+
+    @router.get("/types", responses={200: {"model": list[schemas.JobTypeInfo]}, **AUTH_ERRORS},
+                summary="Registered job types, their parameters and active jobs")
+    async def types(request: Request) -> Response:
+        await authenticate(request)
+        return json_response(await deck.call(_types, deck.runner, store))
+
+    @router.get("/me", responses={200: {"model": schemas.Me}, **AUTH_ERRORS},
+                summary="Who is signed in, their role, and what the dashboard should offer them")
+    async def me(request: Request) -> Response:
+        principal = await identify(request)
+        types = deck.runner.types if deck.runner is not None else []
+        return json_response({
+            "name": principal.name,
+            "role": principal.role,
+            "canStart": [t.name for t in types if permissions.may_start(principal, t.name)],
+            "canAbort": principal.is_admin or permissions.custom_abort,
+        })
+
+    @router.get("/stats", responses={200: {"model": schemas.Stats}, **AUTH_ERRORS}, summary="Jobs per status")
+    async def stats(request: Request) -> Response:
+        await authenticate(request)
+        return json_response(await deck.call(_stats, store))
+
+    return router
+
+
+def build_events_router(deck: Deck) -> APIRouter:
+    """``GET /events``, bound to ``deck``."""
+    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    authenticate = deck.auth.authenticate
+
+    @router.get("/events", response_class=Response, summary="Live changes as Server-Sent Events",
+                openapi_extra=docs(param("lastEventId", "resume after this event id (or the Last-Event-ID "
+                                                          "header)")),
+                responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"},
+                           **AUTH_ERRORS})
+    async def events(request: Request) -> Response:
+        await authenticate(request)
+        resume = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+        client, first = await deck.mux.subscribe(resume)
+        return EventStreamResponse(deck.mux, client, first)
+
+    return router
