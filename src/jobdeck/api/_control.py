@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
@@ -19,12 +19,12 @@ from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import error_response
-from ._openapi import AUTH_ERRORS, ID_ERRORS, JOB_ID, WRITE_ERRORS, docs, error
+from ._openapi import AUTH_ERRORS, ID_ERRORS, JOB_ID, WRITE_ERRORS, Routes, error
 from ._query import read_body
 from ._roles import Permissions, Principal
 from ._serialize import json_response, parse_job_id
 
-__all__ = ["ABORT_ALL_REASON", "RETRY_AFTER_ABORTING", "build_control_router", "started_answer"]
+__all__ = ["ABORT_ALL_REASON", "RETRY_AFTER_ABORTING", "build_control_routes", "started_answer"]
 
 # /abort-all without a reason: the reference system's wording.
 ABORT_ALL_REASON = "Admin-initiated emergency cleanup"
@@ -76,14 +76,14 @@ def started_answer(deck: Deck, runner: JobRunner, job: JobInfo) -> dict[str, Any
 
 
 
-def build_control_router(deck: Deck) -> APIRouter:
+def build_control_routes(deck: Deck) -> Routes:
     """The endpoints that start and stop jobs, bound to ``deck``."""
-    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    routes = Routes()
     store = deck.store
     identify = deck.auth.identify
     permissions = deck.permissions
 
-    @router.post("/start", status_code=201, openapi_extra=docs(body=schemas.StartRequest, body_required=True),
+    @routes.post("/start", body=schemas.StartRequest, body_required=True,
                  responses={201: {"model": schemas.StartedJob}, **AUTH_ERRORS, **WRITE_ERRORS,
                             404: error("unknown job type"),
                             409: error("the type's max_concurrent is reached (with Retry-After when the previous "
@@ -112,8 +112,7 @@ def build_control_router(deck: Deck) -> APIRouter:
             deck.wrote()
         return json_response(started_answer(deck, runner, job), 201)
 
-    @router.post("/single/{job_id}/abort", status_code=202,
-                 openapi_extra=docs(JOB_ID, body=schemas.AbortRequest),
+    @routes.post("/single/{job_id}/abort", params=(JOB_ID,), body=schemas.AbortRequest,
                  responses={202: {"model": schemas.AbortAccepted}, **ID_ERRORS, **WRITE_ERRORS},
                  summary="Ask a running job to stop; a queued one ends aborted at once (idempotent: a job that "
                          "already ended answers its status)")
@@ -135,7 +134,7 @@ def build_control_router(deck: Deck) -> APIRouter:
                    else f"Job {job_id} already ended with status {status.value!r}; nothing to abort")
         return json_response({"message": message, "jobId": job_id, "status": status.value}, 202)
 
-    @router.post("/abort-all", status_code=202, openapi_extra=docs(body=schemas.AbortRequest),
+    @routes.post("/abort-all", body=schemas.AbortRequest,
                  responses={202: {"model": schemas.AbortAllAccepted}, **AUTH_ERRORS, **WRITE_ERRORS},
                  summary="Ask every active job to stop (emergency clean-up)")
     async def abort_all(request: Request) -> Response:
@@ -152,4 +151,4 @@ def build_control_router(deck: Deck) -> APIRouter:
                               "targetedJobs": len(targets), "abortRequestedFor": len(requested),
                               "targetedJobIds": targets, "abortRequestedJobIds": requested}, 202)
 
-    return router
+    return routes

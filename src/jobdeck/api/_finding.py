@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.errors import AmbiguousJobIdError, UnknownJobTypeError
@@ -19,12 +19,12 @@ from . import _schemas as schemas
 from ._control import started_answer
 from ._deck import Deck
 from ._errors import ApiError
-from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, docs, error, param
+from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
 from ._query import int_param, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
-__all__ = ["build_finding_router", "parse_cursor"]
+__all__ = ["build_finding_routes", "parse_cursor"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
@@ -87,14 +87,14 @@ def _jsonl(job: JobInfo) -> bytes:
     return b"".join(orjson.dumps(m.to_dict()) + b"\n" for m in job.all_messages())
 
 
-def build_finding_router(deck: Deck) -> APIRouter:
-    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+def build_finding_routes(deck: Deck) -> Routes:
+    routes = Routes()
     store = deck.store
     authenticate = deck.auth.authenticate
 
-    @router.get("/search", responses={200: {"model": schemas.SearchPage}, **AUTH_ERRORS},
+    @routes.get("/search", responses={200: {"model": schemas.SearchPage}, **AUTH_ERRORS},
                 summary="Jobs of every type and status matching a text: active first, then past in pages",
-                openapi_extra=docs(
+                params=(
                     param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
                                 "prefix, the author, the params or a message", {
                         "type": "string", "maxLength": MAX_QUERY,
@@ -123,9 +123,9 @@ def build_finding_router(deck: Deck) -> APIRouter:
             raise ApiError(400, str(exc)) from None
         return json_response(page)
 
-    @router.get("/lookup", responses={200: {"model": schemas.Lookup}, **ID_ERRORS},
-                openapi_extra=docs(param("id", "at least 6 leading characters of a job id", {
-                    "type": "string", "pattern": "^[0-9a-fA-F-]{6,36}$"}, required=True)),
+    @routes.get("/lookup", responses={200: {"model": schemas.Lookup}, **ID_ERRORS},
+                params=(param("id", "at least 6 leading characters of a job id", {
+                    "type": "string", "pattern": "^[0-9a-fA-F-]{6,36}$"}, required=True),),
                 summary="The full id of the one job whose id starts with a prefix (400 lists candidates)")
     async def lookup(request: Request) -> Response:
         await authenticate(request)
@@ -138,9 +138,9 @@ def build_finding_router(deck: Deck) -> APIRouter:
             raise ApiError(400, str(exc)) from None
         return json_response({"id": job_id})
 
-    @router.post("/single/{job_id}/rerun", status_code=201,
-                 openapi_extra=docs(param("job_id", "the id of the job to run again", where="path"),
-                                     body=schemas.RerunRequest),
+    @routes.post("/single/{job_id}/rerun",
+                 params=(param("job_id", "the id of the job to run again", where="path"),),
+                 body=schemas.RerunRequest,
                  responses={201: {"model": schemas.StartedJob}, **ID_ERRORS, **WRITE_ERRORS,
                             409: error("the type's max_concurrent is reached")},
                  summary="Start a new job with the type and params of another (rerunOf names it)")
@@ -160,8 +160,8 @@ def build_finding_router(deck: Deck) -> APIRouter:
             deck.wrote()
         return json_response(started_answer(deck, runner, job), 201)
 
-    @router.get("/single/{job_id}/messages.jsonl", response_class=Response,
-                openapi_extra=docs(param("job_id", "the job's id", where="path")),
+    @routes.get("/single/{job_id}/messages.jsonl",
+                params=(param("job_id", "the job's id", where="path"),),
                 responses={200: {"content": {"application/jsonl": {}}, "description": "one message per line"},
                            **ID_ERRORS},
                 summary="All of a job's messages, oldest first, one JSON object per line (a download)")
@@ -172,4 +172,4 @@ def build_finding_router(deck: Deck) -> APIRouter:
         return Response(_jsonl(job), media_type="application/jsonl", headers={
             "Content-Disposition": f'attachment; filename="job-{job_id[:8]}-messages.jsonl"'})
 
-    return router
+    return routes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.model import ACTIVE
@@ -16,11 +16,11 @@ from ..runtime.runner import JobRunner
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
-from ._openapi import AUTH_ERRORS, docs, param
+from ._openapi import AUTH_ERRORS, Routes, param
 from ._serialize import json_response
 from ._sse import EventStreamResponse
 
-__all__ = ["build_events_router", "build_meta_router"]
+__all__ = ["build_events_routes", "build_meta_routes"]
 
 
 def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
@@ -49,21 +49,21 @@ def _stats(store: Store) -> dict[str, Any]:
     return counts
 
 
-def build_meta_router(deck: Deck) -> APIRouter:
+def build_meta_routes(deck: Deck) -> Routes:
     """Job types, the signed-in principal and the counts, bound to ``deck``."""
-    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    routes = Routes()
     store = deck.store
     authenticate = deck.auth.authenticate
     identify = deck.auth.identify
     permissions = deck.permissions
 
-    @router.get("/types", responses={200: {"model": list[schemas.JobTypeInfo]}, **AUTH_ERRORS},
+    @routes.get("/types", responses={200: {"model": list[schemas.JobTypeInfo]}, **AUTH_ERRORS},
                 summary="Registered job types, their parameters and active jobs")
     async def types(request: Request) -> Response:
         await authenticate(request)
         return json_response(await deck.call(_types, deck.runner, store))
 
-    @router.get("/me", responses={200: {"model": schemas.Me}, **AUTH_ERRORS},
+    @routes.get("/me", responses={200: {"model": schemas.Me}, **AUTH_ERRORS},
                 summary="Who is signed in, their role, and what the dashboard should offer them")
     async def me(request: Request) -> Response:
         principal = await identify(request)
@@ -75,22 +75,21 @@ def build_meta_router(deck: Deck) -> APIRouter:
             "canAbort": principal.is_admin or permissions.custom_abort,
         })
 
-    @router.get("/stats", responses={200: {"model": schemas.Stats}, **AUTH_ERRORS}, summary="Jobs per status")
+    @routes.get("/stats", responses={200: {"model": schemas.Stats}, **AUTH_ERRORS}, summary="Jobs per status")
     async def stats(request: Request) -> Response:
         await authenticate(request)
         return json_response(await deck.call(_stats, store))
 
-    return router
+    return routes
 
 
-def build_events_router(deck: Deck) -> APIRouter:
+def build_events_routes(deck: Deck) -> Routes:
     """``GET /events``, bound to ``deck``."""
-    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    routes = Routes()
     authenticate = deck.auth.authenticate
 
-    @router.get("/events", response_class=Response, summary="Live changes as Server-Sent Events",
-                openapi_extra=docs(param("lastEventId", "resume after this event id (or the Last-Event-ID "
-                                                          "header)")),
+    @routes.get("/events", summary="Live changes as Server-Sent Events",
+                params=(param("lastEventId", "resume after this event id (or the Last-Event-ID header)"),),
                 responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"},
                            **AUTH_ERRORS})
     async def events(request: Request) -> Response:
@@ -99,4 +98,4 @@ def build_events_router(deck: Deck) -> APIRouter:
         client, first = await deck.mux.subscribe(resume)
         return EventStreamResponse(deck.mux, client, first)
 
-    return router
+    return routes

@@ -2,12 +2,12 @@
 
 Routes are closures over one :class:`~jobdeck.api._deck.Deck`. Handlers take the bare request and read their query
 values themselves (:mod:`jobdeck.api._query`): FastAPI's per-parameter validation costs more than serving a cached
-job list does. The parameters are documented in the OpenAPI schema all the same (``openapi_extra``).
+job list does. Each route's parameters are declared once, with it, for the OpenAPI description.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.model import TERMINAL, JobStatus
@@ -24,14 +24,14 @@ from ._openapi import (
     MAX_LIMIT,
     MESSAGES,
     TIME,
-    docs,
+    Routes,
     param,
 )
 from ._past import MAX_SUMMARY_RUNS, NEXT_HEADER, SUMMARY_RUNS, PastParams, parse_cursor, past_answer, summary_answer
 from ._query import int_param, job_types, keep_types, query_list
 from ._serialize import answer_response, json_response, message_page, parse_job_id, parse_messages, parse_time_param
 
-__all__ = ["START_FROM_OVERLAP", "build_reading_router"]
+__all__ = ["START_FROM_OVERLAP", "build_reading_routes"]
 
 # A client-supplied startFrom is moved this far back. The reference client sets its cursor from its own clock
 # after the answers arrived, so a job that ended between the server's query and that moment would be in
@@ -58,14 +58,14 @@ def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
 
 
 
-def build_reading_router(deck: Deck) -> APIRouter:
+def build_reading_routes(deck: Deck) -> Routes:
     """The endpoints that read jobs, bound to ``deck``."""
-    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+    routes = Routes()
     store = deck.store
     authenticate = deck.auth.authenticate
 
-    @router.get("/active", responses={200: {"model": schemas.JobList}, **AUTH_ERRORS},
-                openapi_extra=docs(JOB_TYPE, MESSAGES), summary="Queued, running and aborting jobs, oldest first")
+    @routes.get("/active", responses={200: {"model": schemas.JobList}, **AUTH_ERRORS},
+                params=(JOB_TYPE, MESSAGES), summary="Queued, running and aborting jobs, oldest first")
     async def active(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
@@ -78,13 +78,13 @@ def build_reading_router(deck: Deck) -> APIRouter:
 
         return answer_response(await deck.answer(("active", several or job_type, view.keep), build))
 
-    @router.get("/past", responses={200: {"model": schemas.JobList, "headers": {
+    @routes.get("/past", responses={200: {"model": schemas.JobList, "headers": {
         "X-Jobdeck-Cursor": {"description": "pass as startFrom next time (overlaps a little: upsert by id)",
                              "schema": {"type": "string"}},
         NEXT_HEADER: {"description": "with limit, when the page is full: pass as before for the next page",
                       "schema": {"type": "string"}}}}, **AUTH_ERRORS},
         summary="Finished jobs, most recently ended first (ties by id); streamed when there is no limit",
-        openapi_extra=docs(JOB_TYPE, param("statuses", "completed, failed or aborted (repeatable, or "
+        params=(JOB_TYPE, param("statuses", "completed, failed or aborted (repeatable, or "
                                                           "comma-separated)", {
             "type": "array", "items": {"type": "string", "pattern": f"^{_PAST_STATUS}(,{_PAST_STATUS})*$"}}),
             param("startFrom", f"only jobs that ended after this time (ISO 8601), minus {START_FROM_OVERLAP:g} s of "
@@ -106,17 +106,17 @@ def build_reading_router(deck: Deck) -> APIRouter:
         types = several if several is not None else job_type
         return await past_answer(deck, PastParams(types, wanted, since, before, limit, view))
 
-    @router.get("/past/summary", responses={200: {"model": list[schemas.PastSummary]}, **AUTH_ERRORS},
+    @routes.get("/past/summary", responses={200: {"model": list[schemas.PastSummary]}, **AUTH_ERRORS},
                 summary="Per job type: past jobs per status and the newest runs (no messages)",
-                openapi_extra=docs(param("runs", f"newest past jobs per type (default {SUMMARY_RUNS})",
-                                           {"type": "integer", "minimum": 0, "maximum": MAX_SUMMARY_RUNS})))
+                params=(param("runs", f"newest past jobs per type (default {SUMMARY_RUNS})",
+                              {"type": "integer", "minimum": 0, "maximum": MAX_SUMMARY_RUNS}),))
     async def past_summary(request: Request) -> Response:
         await authenticate(request)
         runs = int_param(request, "runs", SUMMARY_RUNS, 0, MAX_SUMMARY_RUNS)
         return await summary_answer(deck, SUMMARY_RUNS if runs is None else runs)
 
-    @router.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **ID_ERRORS},
-                openapi_extra=docs(JOB_ID, MESSAGES), summary="One job")
+    @routes.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **ID_ERRORS},
+                params=(JOB_ID, MESSAGES), summary="One job")
     async def progress(request: Request) -> Response:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
@@ -131,8 +131,8 @@ def build_reading_router(deck: Deck) -> APIRouter:
 
         return answer_response(await deck.answer(("progress", job_id, view.keep), build))
 
-    @router.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **ID_ERRORS},
-                openapi_extra=docs(JOB_ID, param("since", "only messages after this time (a previous next)", TIME),
+    @routes.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **ID_ERRORS},
+                params=(JOB_ID, param("since", "only messages after this time (a previous next)", TIME),
                                     param("limit", "page size (default 1000)", LIMIT_SCHEMA)),
                 summary="A job's messages of all kinds merged, oldest first, in pages")
     async def messages(request: Request) -> Response:
@@ -143,4 +143,4 @@ def build_reading_router(deck: Deck) -> APIRouter:
         job = await deck.call(store.require_job, job_id)
         return json_response(message_page(job.all_messages(), since, limit))
 
-    return router
+    return routes

@@ -1,6 +1,6 @@
 """The JSON API under the prefix (``/api/admin/jobs`` by default); docs/api.md lists every endpoint.
 
-One router per concern, each built per app over one :class:`~jobdeck.api._deck.Deck`:
+One table of routes per concern, each built per app over one :class:`~jobdeck.api._deck.Deck`:
 
 - :mod:`jobdeck.api._reading`: ``/active``, ``/past``, ``/past/summary``, ``/single/{id}/progress`` and ``/messages``;
 - :mod:`jobdeck.api._control`: ``/start``, ``/single/{id}/abort``, ``/abort-all``;
@@ -8,25 +8,26 @@ One router per concern, each built per app over one :class:`~jobdeck.api._deck.D
 - :mod:`jobdeck.api._report`: the report endpoints of external jobs;
 - :mod:`jobdeck.api._meta`: ``/types``, ``/me``, ``/stats``, and ``/events`` (Server-Sent Events).
 
-What they share: the OpenAPI description of parameters and answers (:mod:`jobdeck.api._openapi`) and the reading
-of query values and bodies (:mod:`jobdeck.api._query`).
+Each endpoint is declared once, with its parameters, body and answers (:class:`~jobdeck.api._openapi.Routes`);
+the app serves the rows as plain Starlette routes and generates its OpenAPI document from the same rows
+(:func:`~jobdeck.api._openapi.document`). Request readers shared by the routes are in :mod:`jobdeck.api._query`.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
-from ._control import build_control_router
+from ._control import build_control_routes
 from ._deck import Deck
-from ._finding import build_finding_router
-from ._meta import build_events_router, build_meta_router
-from ._reading import build_reading_router
-from ._report import build_report_router
+from ._finding import build_finding_routes
+from ._meta import build_events_routes, build_meta_routes
+from ._openapi import Endpoint
+from ._reading import build_reading_routes
+from ._report import build_report_routes
 
-__all__ = ["build_api_routers"]
+__all__ = ["api_endpoints"]
 
 
-def build_api_routers(deck: Deck) -> list[APIRouter]:
-    """Every JSON endpoint, bound to ``deck``, one router per concern."""
-    return [build_reading_router(deck), build_control_router(deck), build_meta_router(deck),
-            build_events_router(deck), build_finding_router(deck), build_report_router(deck)]
+def api_endpoints(deck: Deck) -> list[Endpoint]:
+    """Every JSON endpoint, bound to ``deck``, in the order the OpenAPI document lists them."""
+    tables = [build_reading_routes(deck), build_control_routes(deck), build_meta_routes(deck),
+              build_events_routes(deck), build_finding_routes(deck), build_report_routes(deck)]
+    return [endpoint for table in tables for endpoint in table.endpoints]
