@@ -46,6 +46,7 @@ import hashlib
 import heapq
 import itertools
 import logging
+import math
 import socket
 import threading
 import time
@@ -56,6 +57,7 @@ from typing import Any
 import httpx
 import orjson
 
+from ..core.backoff import delay
 from ..core.errors import InvalidArgumentError
 from ..core.events import EventType
 from ..core.model import JobInfo, JobStatus
@@ -380,7 +382,9 @@ class _Sender:
                 return
             delivery.attempt += 1
             if delivery.attempt < notifier.attempts:
-                delivery.due = time.time() + notifier.backoff * 2 ** (delivery.attempt - 1)
+                # The attempt count travels with the delivery (several wait at once): the stateless schedule,
+                # uncapped (``attempts`` bounds it).
+                delivery.due = time.time() + delay(delivery.attempt, notifier.backoff, math.inf)
                 delivery.seq = next(notifier._seq)
                 heapq.heappush(self._queue, delivery)
                 logger.info("notification of %s %s; retry %d in %.0fs", delivery.describe(), problem,
