@@ -20,26 +20,16 @@ from ._control import started_answer
 from ._deck import Deck
 from ._errors import ApiError
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
-from ._query import int_param, read_body
+from ._query import int_param, parse_cursor, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
-__all__ = ["build_finding_routes", "parse_cursor"]
+__all__ = ["build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
 _WORD = "[^\\s\\x00]"  # a character of a search word
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
-
-
-def parse_cursor(text: str | None) -> PastCursor | None:
-    """A ``next`` value handed out before -> the cursor; 400 for anything else."""
-    if text is None:
-        return None
-    try:
-        return PastCursor.parse(text)
-    except ValueError as exc:
-        raise ApiError(400, f"before: {exc}") from None
 
 
 def _statuses(values: list[str]) -> list[JobStatus] | None:

@@ -1,5 +1,4 @@
-"""What the deck knows besides jobs: the registered types, who is signed in, the counts per status; and the live
-events (Server-Sent Events) a dashboard follows.
+"""What the deck knows besides jobs: the registered types, who is signed in, the counts per status.
 
 Routes are closures over one :class:`~jobdeck.api._deck.Deck`.
 """
@@ -16,11 +15,10 @@ from ..runtime.runner import JobRunner
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
-from ._openapi import AUTH_ERRORS, Routes, param
+from ._openapi import AUTH_ERRORS, Routes
 from ._serialize import json_response
-from ._sse import EventStreamResponse
 
-__all__ = ["build_events_routes", "build_meta_routes"]
+__all__ = ["build_meta_routes"]
 
 
 def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
@@ -79,23 +77,5 @@ def build_meta_routes(deck: Deck) -> Routes:
     async def stats(request: Request) -> Response:
         await authenticate(request)
         return json_response(await deck.call(_stats, store))
-
-    return routes
-
-
-def build_events_routes(deck: Deck) -> Routes:
-    """``GET /events``, bound to ``deck``."""
-    routes = Routes()
-    authenticate = deck.auth.authenticate
-
-    @routes.get("/events", summary="Live changes as Server-Sent Events",
-                params=(param("lastEventId", "resume after this event id (or the Last-Event-ID header)"),),
-                responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"},
-                           **AUTH_ERRORS})
-    async def events(request: Request) -> Response:
-        await authenticate(request)
-        resume = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        client, first = await deck.mux.subscribe(resume)
-        return EventStreamResponse(deck.mux, client, first)
 
     return routes

@@ -11,11 +11,11 @@ from typing import TypeVar
 from fastapi import Request
 from pydantic import BaseModel
 
-from ..core.model import JobInfo
+from ..core.model import JobInfo, PastCursor
 from ._errors import ApiError
 from ._serialize import refuse_nul
 
-__all__ = ["int_param", "job_types", "keep_types", "query_list", "read_body"]
+__all__ = ["int_param", "job_types", "keep_types", "parse_cursor", "query_list", "read_body"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,3 +73,14 @@ def int_param(request: Request, name: str, default: int | None, low: int, high: 
     if not low <= value <= high:
         raise ApiError(400, f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def parse_cursor(value: str | None) -> PastCursor | None:
+    """A ``before`` value handed out before (a page's ``next`` or ``X-Jobdeck-Next``) -> the cursor; 400 for
+    anything else."""
+    if value is None:
+        return None
+    try:
+        return PastCursor.parse(value)
+    except ValueError as exc:
+        raise ApiError(400, f"before: {exc}") from None

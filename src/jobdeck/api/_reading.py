@@ -27,8 +27,8 @@ from ._openapi import (
     Routes,
     param,
 )
-from ._past import MAX_SUMMARY_RUNS, NEXT_HEADER, SUMMARY_RUNS, PastParams, parse_cursor, past_answer, summary_answer
-from ._query import int_param, job_types, keep_types, query_list
+from ._past import MAX_SUMMARY_RUNS, NEXT_HEADER, SUMMARY_RUNS, PastParams, past_answer, summary_answer
+from ._query import int_param, job_types, keep_types, parse_cursor, query_list
 from ._serialize import answer_response, json_response, message_page, parse_job_id, parse_messages, parse_time_param
 
 __all__ = ["START_FROM_OVERLAP", "build_reading_routes"]

@@ -6,7 +6,8 @@ One table of routes per concern, each built per app over one :class:`~jobdeck.ap
 - :mod:`jobdeck.api._control`: ``/start``, ``/single/{id}/abort``, ``/abort-all``;
 - :mod:`jobdeck.api._finding`: ``/search``, ``/lookup``, ``/single/{id}/rerun``, ``/messages.jsonl``;
 - :mod:`jobdeck.api._report`: the report endpoints of external jobs;
-- :mod:`jobdeck.api._meta`: ``/types``, ``/me``, ``/stats``, and ``/events`` (Server-Sent Events).
+- :mod:`jobdeck.api._meta`: ``/types``, ``/me``, ``/stats``;
+- :mod:`jobdeck.api._events`: ``/events`` (Server-Sent Events).
 
 Each endpoint is declared once, with its parameters, body and answers (:class:`~jobdeck.api._openapi.Routes`);
 the app serves the rows as plain Starlette routes and generates its OpenAPI document from the same rows
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from ._control import build_control_routes
 from ._deck import Deck
+from ._events import build_events_routes
 from ._finding import build_finding_routes
-from ._meta import build_events_routes, build_meta_routes
+from ._meta import build_meta_routes
 from ._openapi import Endpoint
 from ._reading import build_reading_routes
 from ._report import build_report_routes
