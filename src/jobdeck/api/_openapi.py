@@ -52,7 +52,7 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: error("malformed request: the message names the field"),
     401: error("no credentials"),
     403: error("wrong credentials, a cross-site request, or (writes) a role that may not do this: the body's "
-                "requiredRole names the role needed"),
+               "requiredRole names the role needed"),
     429: error("too many wrong tokens from this address: Retry-After says when credentials are checked again"),
     503: error("the store (or the task engine) cannot be reached or did not answer in time; retry later"),
 }
@@ -69,7 +69,7 @@ UUID_SCHEMA = {"type": "string", "format": "uuid"}
 
 
 def param(name: str, description: str, schema: dict[str, Any] | None = None, where: str = "query",
-           required: bool = False) -> dict[str, Any]:
+          required: bool = False) -> dict[str, Any]:
     """An OpenAPI parameter; a ``job_id`` is a UUID (the routes answer 400 for anything else)."""
     if schema is None:
         schema = UUID_SCHEMA if name == "job_id" else {"type": "string"}
@@ -84,7 +84,7 @@ CURSOR = {"type": "string", "pattern": "^-?[0-9]{1,17}(\\.[0-9]{1,17})?(e[-+]?[0
 TIME = {"type": "string", "format": "date-time"}
 JOB_TYPE = param("jobType", "only jobs of this type", TEXT)
 MESSAGES = param("messages", "all (default: the reference shape), none, or last:N (or N) messages of each kind",
-                   {"type": "string", "pattern": "^(all|none|(last:)?[0-9]{1,8})$"})
+                 {"type": "string", "pattern": "^(all|none|(last:)?[0-9]{1,8})$"})
 JOB_ID = param("job_id", "the job's id (a UUID)", where="path")
 LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
 

@@ -84,14 +84,15 @@ def build_reading_routes(deck: Deck) -> Routes:
         NEXT_HEADER: {"description": "with limit, when the page is full: pass as before for the next page",
                       "schema": {"type": "string"}}}}, **AUTH_ERRORS},
         summary="Finished jobs, most recently ended first (ties by id); streamed when there is no limit",
-        params=(JOB_TYPE, param("statuses", "completed, failed or aborted (repeatable, or "
-                                                          "comma-separated)", {
-            "type": "array", "items": {"type": "string", "pattern": f"^{_PAST_STATUS}(,{_PAST_STATUS})*$"}}),
+        params=(
+            JOB_TYPE,
+            param("statuses", "completed, failed or aborted (repeatable, or comma-separated)", {
+                "type": "array", "items": {"type": "string", "pattern": f"^{_PAST_STATUS}(,{_PAST_STATUS})*$"}}),
             param("startFrom", f"only jobs that ended after this time (ISO 8601), minus {START_FROM_OVERLAP:g} s of "
-                                "overlap (upsert by id)", TIME), MESSAGES,
+                               "overlap (upsert by id)", TIME),
+            MESSAGES,
             param("limit", "at most this many jobs (one page)", LIMIT_SCHEMA),
-            param("before", f"only jobs after this cursor (the {NEXT_HEADER} header of the previous page)",
-                   CURSOR)))
+            param("before", f"only jobs after this cursor (the {NEXT_HEADER} header of the previous page)", CURSOR)))
     async def past(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
