@@ -7,9 +7,10 @@ alternating with it, a bare Starlette app answers the same paths with the bytes 
 uvicorn's parser, the routing, parameter handling, authentication and middleware are most of what is measured: the
 part of a request that a change to how routes are declared can make slower.
 
-Rows: jobdeck's requests/s against the bare app's. Target: >= 25% of it (the bare app skips authentication, the
-request guard and the access log, which jobdeck must do); a per-request cost added to the framework path (a
-dependency resolution per parameter, a second parse of the query) shows as a drop of the ratio.
+Rows: jobdeck's requests/s against the bare app's. Target: >= 20% of it (the bare app skips authentication, the
+request guard, the answer cache's lookup and the access log, which jobdeck must do; today 30-50%); a per-request
+cost added to the framework path (a dependency resolution per parameter, a second parse of the query) shows as a
+drop of the ratio.
 
 A/B of two source trees on the same machine, rounds alternating so that both see the same load::
 
@@ -150,8 +151,9 @@ def run(quick: bool) -> list[Row]:
         mine, bare = statistics.median(found["jobdeck"]), statistics.median(found["ceiling"])
         share = mine / bare if bare else 0.0
         rows.append(Row(SECTION, f"in-process: {name}", f"{mine:,.0f} req/s", f"{bare:,.0f} req/s bare Starlette",
-                        f"{share:.0%}", ">= 25% of bare", share >= 0.25,
-                        note="fails if routing, parameters, auth and middleware cost > 3x a bare route",
+                        f"{share:.0%}", ">= 20% of bare", share >= 0.2,
+                        note="fails if a request costs more than 5x a bare route's (routing, parameters, auth, "
+                             "middleware)",
                         values={"jobdeck_rps": found["jobdeck"], "ceiling_rps": found["ceiling"]}))
     return rows
 
