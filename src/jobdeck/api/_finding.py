@@ -20,7 +20,7 @@ from ._control import started_answer
 from ._deck import Deck
 from ._errors import ApiError
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
-from ._query import int_param, parse_cursor, read_body
+from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
@@ -30,6 +30,7 @@ MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
 _WORD = "[^\\s\\x00]"  # a character of a search word
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
+_SEARCH_LIMIT = IntParam("limit", "past jobs per page (default 50)", 1, MAX_PAGE, 50)
 
 
 def _statuses(values: list[str]) -> list[JobStatus] | None:
@@ -93,13 +94,12 @@ def build_finding_routes(deck: Deck) -> Routes:
                     param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
                     param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
-                    param("limit", "past jobs per page (default 50)", {"type": "integer", "minimum": 1,
-                                                                        "maximum": MAX_PAGE}),
+                    _SEARCH_LIMIT.spec,
                     param("before", "the next value of the previous page", CURSOR)))
     async def search(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
-        limit = int_param(request, "limit", 50, 1, MAX_PAGE) or 50
+        limit = _SEARCH_LIMIT.read(request) or 50
         statuses = _statuses(query.getlist("status"))
         before = parse_cursor(query.get("before"))
         text = refuse_nul("q", query.get("q"))

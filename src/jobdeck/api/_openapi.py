@@ -26,7 +26,6 @@ __all__ = [
     "ID_ERRORS",
     "JOB_ID",
     "JOB_TYPE",
-    "LIMIT_SCHEMA",
     "MAX_LIMIT",
     "MESSAGES",
     "TEXT",
@@ -86,7 +85,6 @@ JOB_TYPE = param("jobType", "only jobs of this type", TEXT)
 MESSAGES = param("messages", "all (default: the reference shape), none, or last:N (or N) messages of each kind",
                  {"type": "string", "pattern": "^(all|none|(last:)?[0-9]{1,8})$"})
 JOB_ID = param("job_id", "the job's id (a UUID)", where="path")
-LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -6,16 +6,18 @@ parameter means is stated once, in the route's OpenAPI declaration (:mod:`jobdec
 
 from __future__ import annotations
 
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel
 
 from ..core.model import JobInfo, PastCursor
 from ._errors import ApiError
+from ._openapi import param
 from ._serialize import refuse_nul
 
-__all__ = ["int_param", "job_types", "keep_types", "parse_cursor", "query_list", "read_body"]
+__all__ = ["IntParam", "int_param", "job_types", "keep_types", "parse_cursor", "query_list", "read_body"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,3 +86,22 @@ def parse_cursor(value: str | None) -> PastCursor | None:
         return PastCursor.parse(value)
     except ValueError as exc:
         raise ApiError(400, f"before: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class IntParam:
+    """A whole-number query value from ``low`` to ``high``, declared once: :meth:`read` takes it from a request
+    (400 naming it otherwise), :attr:`spec` describes it to the OpenAPI document with the same bounds."""
+
+    name: str
+    description: str
+    low: int
+    high: int
+    default: int | None = None
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return param(self.name, self.description, {"type": "integer", "minimum": self.low, "maximum": self.high})
+
+    def read(self, request: Request) -> int | None:
+        return int_param(request, self.name, self.default, self.low, self.high)

@@ -20,7 +20,6 @@ from ._openapi import (
     ID_ERRORS,
     JOB_ID,
     JOB_TYPE,
-    LIMIT_SCHEMA,
     MAX_LIMIT,
     MESSAGES,
     TIME,
@@ -28,7 +27,7 @@ from ._openapi import (
     param,
 )
 from ._past import MAX_SUMMARY_RUNS, NEXT_HEADER, SUMMARY_RUNS, PastParams, past_answer, summary_answer
-from ._query import int_param, job_types, keep_types, parse_cursor, query_list
+from ._query import IntParam, job_types, keep_types, parse_cursor, query_list
 from ._serialize import answer_response, json_response, message_page, parse_job_id, parse_messages, parse_time_param
 
 __all__ = ["START_FROM_OVERLAP", "build_reading_routes"]
@@ -38,6 +37,9 @@ __all__ = ["START_FROM_OVERLAP", "build_reading_routes"]
 # neither list; the overlap returns it again (clients upsert by id, as the reference client does).
 START_FROM_OVERLAP = 5.0
 _PAST_STATUS = "\\s*(completed|failed|aborted)\\s*"
+_PAST_LIMIT = IntParam("limit", "at most this many jobs (one page)", 1, MAX_LIMIT)
+_RUNS = IntParam("runs", f"newest past jobs per type (default {SUMMARY_RUNS})", 0, MAX_SUMMARY_RUNS, SUMMARY_RUNS)
+_MESSAGES_LIMIT = IntParam("limit", "page size (default 1000)", 1, MAX_LIMIT, 1000)
 
 
 def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
@@ -91,7 +93,7 @@ def build_reading_routes(deck: Deck) -> Routes:
             param("startFrom", f"only jobs that ended after this time (ISO 8601), minus {START_FROM_OVERLAP:g} s of "
                                "overlap (upsert by id)", TIME),
             MESSAGES,
-            param("limit", "at most this many jobs (one page)", LIMIT_SCHEMA),
+            _PAST_LIMIT.spec,
             param("before", f"only jobs after this cursor (the {NEXT_HEADER} header of the previous page)", CURSOR)))
     async def past(request: Request) -> Response:
         await authenticate(request)
@@ -101,7 +103,7 @@ def build_reading_routes(deck: Deck) -> Routes:
         since = parse_time_param("startFrom", query.get("startFrom"))
         if since is not None:
             since -= START_FROM_OVERLAP
-        limit = int_param(request, "limit", None, 1, MAX_LIMIT)
+        limit = _PAST_LIMIT.read(request)
         job_type, several = job_types(request)
         before = parse_cursor(query.get("before"))
         types = several if several is not None else job_type
@@ -109,11 +111,10 @@ def build_reading_routes(deck: Deck) -> Routes:
 
     @routes.get("/past/summary", responses={200: {"model": list[schemas.PastSummary]}, **AUTH_ERRORS},
                 summary="Per job type: past jobs per status and the newest runs (no messages)",
-                params=(param("runs", f"newest past jobs per type (default {SUMMARY_RUNS})",
-                              {"type": "integer", "minimum": 0, "maximum": MAX_SUMMARY_RUNS}),))
+                params=(_RUNS.spec,))
     async def past_summary(request: Request) -> Response:
         await authenticate(request)
-        runs = int_param(request, "runs", SUMMARY_RUNS, 0, MAX_SUMMARY_RUNS)
+        runs = _RUNS.read(request)
         return await summary_answer(deck, SUMMARY_RUNS if runs is None else runs)
 
     @routes.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **ID_ERRORS},
@@ -134,12 +135,12 @@ def build_reading_routes(deck: Deck) -> Routes:
 
     @routes.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **ID_ERRORS},
                 params=(JOB_ID, param("since", "only messages after this time (a previous next)", TIME),
-                                    param("limit", "page size (default 1000)", LIMIT_SCHEMA)),
+                                    _MESSAGES_LIMIT.spec),
                 summary="A job's messages of all kinds merged, oldest first, in pages")
     async def messages(request: Request) -> Response:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
-        limit = int_param(request, "limit", 1000, 1, MAX_LIMIT) or 1000
+        limit = _MESSAGES_LIMIT.read(request) or 1000
         since = request.query_params.get("since")
         job = await deck.call(store.require_job, job_id)
         return json_response(message_page(job.all_messages(), since, limit))
