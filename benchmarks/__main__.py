@@ -4,7 +4,8 @@ Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (
 memory (target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming), postgres
 (the PostgreSQL store's own figures), soak (memory under 30 minutes of churn; only when named with --only),
 executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on procrastinate's workers beside raw
-procrastinate), remote (RemoteController beside one httpx.post per call). A section whose dependency is missing
+procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
+in-process, beside a bare Starlette route). A section whose dependency is missing
 prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
@@ -32,6 +33,7 @@ SECTIONS = {
     "executor": "benchmarks.executor_bench",
     "procrastinate": "benchmarks.procrastinate_bench",
     "remote": "benchmarks.remote_bench",
+    "api": "benchmarks.api_overhead",
 }
 
 

@@ -23,7 +23,7 @@ from jobdeck import MemoryStore
 from jobdeck.api import create_app
 from jobdeck.api._answers import AnswerCache, Build
 from jobdeck.api._deck import Deck
-from jobdeck.api._routes import CURSOR_OVERLAP
+from jobdeck.api._past import CURSOR_OVERLAP
 from jobdeck.core.model import parse_time
 from jobdeck.stores.base import Store
 from jobdeck.stores.redis import RedisStore

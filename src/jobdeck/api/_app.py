@@ -18,14 +18,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from ..cli.settings import DEFAULT_PREFIX
 from ..core.errors import InvalidArgumentError
+from ..core.net import DEFAULT_PREFIX
 from ..core.version import __version__
 from ..runtime.defaults import get_default_store
 from ..runtime.runner import JobRunner
@@ -33,17 +31,15 @@ from ..stores.base import Store
 from ._auth import Authenticator, AuthFunc
 from ._deck import Deck
 from ._errors import install_error_handlers
-from ._finding import build_finding_router
 from ._job_pages import build_job_pages_router
 from ._middleware import AccessLogMiddleware, RequestGuardMiddleware, ResponseHeadersMiddleware
 from ._notify import Notifier
+from ._openapi import document, starlette_routes
 from ._pages import STATIC_DIR, StaticGate, build_pages_router, healthz_router
 from ._proxy import SiteCheck
-from ._report import build_report_router
 from ._report_token import ReportTokens
 from ._roles import CanAbort, CanStart, Permissions
-from ._routes import build_api_router
-from ._schemas import JSON_VALUE
+from ._routes import api_endpoints
 from ._serialize import json_response
 from ._sse import Multiplexer
 
@@ -153,13 +149,19 @@ def create_app(
     )
     app.state.deck = deck
     install_error_handlers(app)
-    routers = [build_api_router(deck), build_finding_router(deck), build_report_router(deck)]
-    for api in routers:
-        app.include_router(api)  # documents the endpoints (OpenAPI); requests reach them through the routes below
-    # The handlers take the bare request, so plain Starlette routes in front serve them without FastAPI's
-    # per-request dependency resolution: half the framework cost of a list request.
-    app.router.routes[0:0] = [Route(route.path, route.endpoint, methods=sorted(route.methods or ()))
-                              for api in routers for route in api.routes if isinstance(route, APIRoute)]
+    # The JSON endpoints, each declared once (see _openapi.Routes): served as plain Starlette routes, since the
+    # handlers take the bare request (FastAPI's per-request dependency resolution would cost more than serving a
+    # cached job list does), and described by the OpenAPI document generated from the same table.
+    endpoints = api_endpoints(deck)
+    app.router.routes.extend(starlette_routes(prefix, endpoints))
+
+    def openapi_document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            info = {"title": app.title, "description": app.description, "version": app.version}
+            app.openapi_schema = document(prefix, endpoints, info)
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # type: ignore[method-assign]  # FastAPI's documented way to replace it
     app.include_router(healthz_router(deck))
     if deck.metrics is not None:
         job_metrics = deck.metrics
@@ -172,10 +174,7 @@ def create_app(
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> Response:
         await deck.auth.authenticate(request)
-        document = app.openapi()  # built once, then cached by FastAPI
-        # What the bodies documented by hand refer to (no route of FastAPI's own registers it).
-        document.setdefault("components", {}).setdefault("schemas", {}).setdefault("JsonValue", JSON_VALUE)
-        return json_response(document)
+        return json_response(app.openapi())  # built once, then kept
 
     if ui:
         app.include_router(build_pages_router(deck))

@@ -1,6 +1,6 @@
 """Finding jobs and running them again: search, id-prefix lookup, re-run, and a job's messages as JSON Lines.
 
-Routes are closures over one :class:`~jobdeck.api._deck.Deck`, like those in :mod:`jobdeck.api._routes`.
+Routes are closures over one :class:`~jobdeck.api._deck.Deck`, like the others of :mod:`jobdeck.api._routes`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.errors import AmbiguousJobIdError, UnknownJobTypeError
@@ -17,39 +17,21 @@ from ..stores import MAX_SEARCH_WORD_CHARS as MAX_WORD
 from ..stores import MAX_SEARCH_WORDS as MAX_WORDS
 from ..stores.base import Store
 from . import _schemas as schemas
+from ._control import started_answer
 from ._deck import Deck
 from ._errors import ApiError
-from ._routes import (
-    _AUTH_ERRORS,
-    _ID_ERRORS,
-    CURSOR,
-    WRITE_ERRORS,
-    _docs,
-    _error,
-    _int_param,
-    _param,
-    _read_body,
-    started_answer,
-)
+from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
+from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
-__all__ = ["build_finding_router", "parse_cursor"]
+__all__ = ["build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
 _WORD = "[^\\s\\x00]"  # a character of a search word
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
-
-
-def parse_cursor(text: str | None) -> PastCursor | None:
-    """A ``next`` value handed out before -> the cursor; 400 for anything else."""
-    if text is None:
-        return None
-    try:
-        return PastCursor.parse(text)
-    except ValueError as exc:
-        raise ApiError(400, f"before: {exc}") from None
+_SEARCH_LIMIT = IntParam("limit", "past jobs per page (default 50)", 1, MAX_PAGE, 50)
 
 
 def _statuses(values: list[str]) -> list[JobStatus] | None:
@@ -97,29 +79,28 @@ def _jsonl(job: JobInfo) -> bytes:
     return b"".join(orjson.dumps(m.to_dict()) + b"\n" for m in job.all_messages())
 
 
-def build_finding_router(deck: Deck) -> APIRouter:
-    router = APIRouter(prefix=deck.prefix, tags=["jobs"])
+def build_finding_routes(deck: Deck) -> Routes:
+    routes = Routes()
     store = deck.store
     authenticate = deck.auth.authenticate
 
-    @router.get("/search", responses={200: {"model": schemas.SearchPage}, **_AUTH_ERRORS},
+    @routes.get("/search", responses={200: {"model": schemas.SearchPage}, **AUTH_ERRORS},
                 summary="Jobs of every type and status matching a text: active first, then past in pages",
-                openapi_extra=_docs(
-                    _param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
+                params=(
+                    param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
                                 "prefix, the author, the params or a message", {
                         "type": "string", "maxLength": MAX_QUERY,
                         "pattern": f"^\\s*({_WORD}{{1,{MAX_WORD}}}(\\s+{_WORD}{{1,{MAX_WORD}}}){{0,{MAX_WORDS - 1}}})?"
                                    "\\s*$"}),
-                    _param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
-                    _param("status", "only jobs with this status (repeatable or comma-separated)", {
+                    param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
+                    param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
-                    _param("limit", "past jobs per page (default 50)", {"type": "integer", "minimum": 1,
-                                                                        "maximum": MAX_PAGE}),
-                    _param("before", "the next value of the previous page", CURSOR)))
+                    _SEARCH_LIMIT.spec,
+                    param("before", "the next value of the previous page", CURSOR)))
     async def search(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
-        limit = _int_param(request, "limit", 50, 1, MAX_PAGE) or 50
+        limit = _SEARCH_LIMIT.read(request) or 50
         statuses = _statuses(query.getlist("status"))
         before = parse_cursor(query.get("before"))
         text = refuse_nul("q", query.get("q"))
@@ -133,9 +114,9 @@ def build_finding_router(deck: Deck) -> APIRouter:
             raise ApiError(400, str(exc)) from None
         return json_response(page)
 
-    @router.get("/lookup", responses={200: {"model": schemas.Lookup}, **_ID_ERRORS},
-                openapi_extra=_docs(_param("id", "at least 6 leading characters of a job id", {
-                    "type": "string", "pattern": "^[0-9a-fA-F-]{6,36}$"}, required=True)),
+    @routes.get("/lookup", responses={200: {"model": schemas.Lookup}, **ID_ERRORS},
+                params=(param("id", "at least 6 leading characters of a job id", {
+                    "type": "string", "pattern": "^[0-9a-fA-F-]{6,36}$"}, required=True),),
                 summary="The full id of the one job whose id starts with a prefix (400 lists candidates)")
     async def lookup(request: Request) -> Response:
         await authenticate(request)
@@ -148,16 +129,16 @@ def build_finding_router(deck: Deck) -> APIRouter:
             raise ApiError(400, str(exc)) from None
         return json_response({"id": job_id})
 
-    @router.post("/single/{job_id}/rerun", status_code=201,
-                 openapi_extra=_docs(_param("job_id", "the id of the job to run again", where="path"),
-                                     body=schemas.RerunRequest),
-                 responses={201: {"model": schemas.StartedJob}, **_ID_ERRORS, **WRITE_ERRORS,
-                            409: _error("the type's max_concurrent is reached")},
+    @routes.post("/single/{job_id}/rerun",
+                 params=(param("job_id", "the id of the job to run again", where="path"),),
+                 body=schemas.RerunRequest,
+                 responses={201: {"model": schemas.StartedJob}, **ID_ERRORS, **WRITE_ERRORS,
+                            409: error("the type's max_concurrent is reached")},
                  summary="Start a new job with the type and params of another (rerunOf names it)")
     async def rerun(request: Request) -> Response:
         principal = await deck.auth.identify(request)
         job_id = parse_job_id(request.path_params["job_id"])
-        body = await _read_body(request, schemas.RerunRequest, False)
+        body = await read_body(request, schemas.RerunRequest, False)
         runner = deck.runner
         if runner is None or not principal.is_admin or deck.permissions.custom_start:
             original = await deck.call(store.require_job, job_id, messages=False)
@@ -170,10 +151,10 @@ def build_finding_router(deck: Deck) -> APIRouter:
             deck.wrote()
         return json_response(started_answer(deck, runner, job), 201)
 
-    @router.get("/single/{job_id}/messages.jsonl", response_class=Response,
-                openapi_extra=_docs(_param("job_id", "the job's id", where="path")),
+    @routes.get("/single/{job_id}/messages.jsonl",
+                params=(param("job_id", "the job's id", where="path"),),
                 responses={200: {"content": {"application/jsonl": {}}, "description": "one message per line"},
-                           **_ID_ERRORS},
+                           **ID_ERRORS},
                 summary="All of a job's messages, oldest first, one JSON object per line (a download)")
     async def messages_jsonl(request: Request) -> Response:
         await authenticate(request)
@@ -182,4 +163,4 @@ def build_finding_router(deck: Deck) -> APIRouter:
         return Response(_jsonl(job), media_type="application/jsonl", headers={
             "Content-Disposition": f'attachment; filename="job-{job_id[:8]}-messages.jsonl"'})
 
-    return router
+    return routes

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..cli.settings import is_loopback
 from ..core.errors import InvalidArgumentError, JobdeckError
+from ..core.net import is_loopback
 from ..runtime.metrics import JobCounters, load_prometheus
 from ..stores.base import Store, Transition
 from ._errors import ApiError

@@ -46,6 +46,7 @@ import hashlib
 import heapq
 import itertools
 import logging
+import math
 import socket
 import threading
 import time
@@ -56,10 +57,11 @@ from typing import Any
 import httpx
 import orjson
 
-from ..cli.settings import ALLOW_PRIVATE_FLAG, blocked_address, check_notify_url, redact_target
+from ..core.backoff import delay
 from ..core.errors import InvalidArgumentError
 from ..core.events import EventType
 from ..core.model import JobInfo, JobStatus
+from ..core.net import ALLOW_PRIVATE_FLAG, blocked_address, check_notify_url, redact_target
 from ..stores.base import STALE_PREFIX, Store
 from ._webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, job_summary, sign, slack_message
 
@@ -380,7 +382,9 @@ class _Sender:
                 return
             delivery.attempt += 1
             if delivery.attempt < notifier.attempts:
-                delivery.due = time.time() + notifier.backoff * 2 ** (delivery.attempt - 1)
+                # The attempt count travels with the delivery (several wait at once): the stateless schedule,
+                # uncapped (``attempts`` bounds it).
+                delivery.due = time.time() + delay(delivery.attempt, notifier.backoff, math.inf)
                 delivery.seq = next(notifier._seq)
                 heapq.heappush(self._queue, delivery)
                 logger.info("notification of %s %s; retry %d in %.0fs", delivery.describe(), problem,

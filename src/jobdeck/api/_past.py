@@ -29,7 +29,6 @@ from starlette.responses import Response, StreamingResponse
 from ..core.model import JobStatus, PastCursor, format_time
 from ..stores.base import MAX_SUMMARY_RUNS
 from ._deck import Deck
-from ._errors import ApiError
 from ._serialize import JSON, MessagesView, answer_response
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "STREAM_CHUNK_SUMMARY",
     "SUMMARY_RUNS",
     "PastParams",
-    "parse_cursor",
     "past_answer",
     "summary_answer",
 ]
@@ -75,15 +73,6 @@ class PastParams:
 
 class _TooLarge(Exception):
     """The unlimited answer is more than one chunk: stream it instead of building (and caching) it whole."""
-
-
-def parse_cursor(value: str | None) -> PastCursor | None:
-    if value is None:
-        return None
-    try:
-        return PastCursor.parse(value)
-    except ValueError as exc:
-        raise ApiError(400, f"before: {exc}") from None
 
 
 def _chunk(deck: Deck, params: PastParams, before: PastCursor | None,

@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.errors import JobFinishedError
@@ -31,11 +31,11 @@ from . import _schemas as schemas
 from ._auth import Authenticator
 from ._deck import Deck
 from ._errors import ApiError
+from ._openapi import WRITE_ERRORS, Routes, param
 from ._report_token import REPORT_TOKEN_PREFIX
-from ._routes import WRITE_ERRORS
 from ._serialize import json_response, parse_job_id
 
-__all__ = ["DEFAULT_ABORT_GRACE", "build_report_router"]
+__all__ = ["DEFAULT_ABORT_GRACE", "build_report_routes"]
 
 DEFAULT_ABORT_GRACE = 30.0
 # What a reported tree may hold: a controller's bounded snapshot (its operations, plus a "more" entry before and
@@ -87,13 +87,7 @@ def _end(store: Store, job_id: str, how: str, body: Any) -> dict[str, Any]:
     return _answer(job)
 
 
-def _docs(body: type[BaseModel]) -> dict[str, Any]:
-    return {"parameters": [{"name": "job_id", "in": "path", "required": True,
-                            "schema": {"type": "string", "format": "uuid"},
-                            "description": "the job's id"}],
-            "requestBody": {"required": False, "content": {"application/json": {
-                "schema": schemas.body_schema(body)}}}}
-
+_JOB_ID = param("job_id", "the job's id", where="path")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **{code: {"model": schemas.ErrorBody, "description": text} for code, text in (
@@ -105,9 +99,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **WRITE_ERRORS}
 
 
-def build_report_router(deck: Deck) -> APIRouter:
+def build_report_routes(deck: Deck) -> Routes:
     """The report endpoints of external jobs, bound to ``deck``."""
-    router = APIRouter(prefix=deck.prefix, tags=["reporting"])
+    routes = Routes("reporting")
     store = deck.store
 
     async def allow(request: Request, job_id: str) -> None:
@@ -127,8 +121,8 @@ def build_report_router(deck: Deck) -> APIRouter:
     def grace() -> float:
         return deck.runner.abort_grace if deck.runner is not None else DEFAULT_ABORT_GRACE
 
-    @router.post("/single/{job_id}/report", responses={200: {"model": schemas.ReportAnswer}, **_ERRORS},
-                 openapi_extra=_docs(schemas.ReportRequest),
+    @routes.post("/single/{job_id}/report", responses={200: {"model": schemas.ReportAnswer}, **_ERRORS},
+                 params=(_JOB_ID,), body=schemas.ReportRequest,
                  summary="Report progress, the current operation and messages of an external job (or heartbeat)")
     async def report(request: Request) -> Response:
         job_id = parse_job_id(request.path_params["job_id"])
@@ -152,10 +146,10 @@ def build_report_router(deck: Deck) -> APIRouter:
                 deck.wrote()
 
         end.__name__ = how
-        router.add_api_route(f"/single/{{job_id}}/{how}", end, methods=["POST"], summary=summary,
-                             responses={200: {"model": schemas.ReportAnswer}, **_ERRORS}, openapi_extra=_docs(model))
+        routes.add("POST", f"/single/{{job_id}}/{how}", end, summary=summary,
+                   responses={200: {"model": schemas.ReportAnswer}, **_ERRORS}, params=(_JOB_ID,), body=model)
 
     ending("complete", schemas.CompleteRequest, "An external job completed (with an optional result)")
     ending("fail", schemas.FailRequest, "An external job failed (with an optional error message)")
     ending("aborted", schemas.EmptyRequest, "An external job stopped after an abort request")
-    return router
+    return routes

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from ..core.backoff import Backoff
 from ..core.events import EventBatch, JobEvent
 from ..core.jsoncodec import dumps
 from ..stores.base import Store
@@ -168,7 +169,7 @@ class Multiplexer:
         encoded is skipped, and a cursor the store keeps failing on while it otherwise answers is given up
         for the store's head, with a ``reset`` to every listener."""
         last_ping = time.monotonic()
-        failures = 0
+        backoff = Backoff(first=0.2, maximum=5.0)  # between failed reads: 0.2 s, doubling, at most 5 s
         trouble_since = 0.0
         while not stop.is_set():
             ping = time.monotonic() - last_ping >= self.ping_interval
@@ -179,7 +180,8 @@ class Multiplexer:
             except Exception as exc:
                 if stop.is_set():
                     return
-                failures += 1
+                pause = backoff.next()
+                failures = backoff.failures
                 if failures == 1:  # one line per outage, not one per retry
                     trouble_since = time.monotonic()
                     logger.warning("reading events from the store failed; retrying: %s: %s",
@@ -191,12 +193,12 @@ class Multiplexer:
                     cursor = reset
                 if (reset is not None or ping) and not self._post(loop, stop, [], reset, ping):
                     return
-                stop.wait(min(5.0, 0.2 * failures))
+                stop.wait(pause)
                 continue
-            if failures:
+            if backoff.failing:
                 logger.warning("reading events from the store works again after %d failed attempt(s) in %.1fs",
-                               failures, time.monotonic() - trouble_since)
-                failures = 0
+                               backoff.failures, time.monotonic() - trouble_since)
+                backoff.reset()
             if stop.is_set():
                 return
             if batch.cursor is not None:

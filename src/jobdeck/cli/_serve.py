@@ -33,7 +33,7 @@ from ..stores import MemoryStore, Store, open_store
 from .settings import Settings, is_loopback
 
 if TYPE_CHECKING:
-    from ..api._sse import Multiplexer
+    from ..api import Multiplexer
 
 __all__ = ["Fatal", "add_job_type_options", "add_log_level_option", "build_runner", "configure_logging", "register",
            "run", "settings_from"]
@@ -183,7 +183,7 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
 def _notifier(settings: Settings, store: Store) -> Any:
     if not settings.notify:
         return None
-    from ..api._notify import Notifier
+    from ..api import Notifier
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return Notifier(store, settings.notify, secret=settings.notify_secret, completed=settings.notify_completed,
@@ -301,8 +301,7 @@ def _serve(args: argparse.Namespace) -> None:
 
     import uvicorn
 
-    from ..api import create_app
-    from ..api._middleware import MAX_URL
+    from ..api import MAX_URL, create_app
 
     try:
         app = create_app(runner=runner, token=token, viewer_tokens=settings.viewer_tokens,
