@@ -39,7 +39,7 @@ from typing import Any
 from ..core.checks import check_id, check_progress
 from ..core.errors import AbortError, InvalidArgumentError, JobNotFoundError, StoreError
 from ..core.jsoncodec import safe_text
-from ..core.model import JobStatus, OperationRef
+from ..core.model import JobStatus, MessageType, OperationRef
 from ..core.pipeline import OperationSpec, PipelineTree
 from ..stores.base import Store
 from .defaults import get_default_store
@@ -48,6 +48,8 @@ from .tracing import JobTrace
 __all__ = ["PipelineController", "StoreContact"]
 
 logger = logging.getLogger("jobdeck")
+
+_LEVELS = {MessageType.INFO: logging.INFO, MessageType.WARNING: logging.WARNING, MessageType.ERROR: logging.ERROR}
 
 # check_abort() is called in tight loops; stores that answer over the network may serve it from a cache this old.
 ABORT_CHECK_MAX_AGE = 0.1
@@ -287,35 +289,27 @@ class PipelineController:
         self._forgive(call, f"message must be a string, got {type(message).__name__} (recorded as its str())")
         return str(message)
 
-    def info(self, message: str) -> None:
-        message = self._text("info()", message)
+    def _message(self, kind: MessageType, message: object) -> None:
+        """A message of ``kind`` in the job's log, the runner's log and the job's trace."""
+        text = self._text(f"{kind}()", message)
+        add = {MessageType.INFO: self.store.add_info_message, MessageType.WARNING: self.store.add_warning_message,
+               MessageType.ERROR: self.store.add_error_message}[kind]
         try:
-            self.store.add_info_message(self.job_id, message)
+            add(self.job_id, text)
         except StoreError as exc:
-            self._store_away(exc, "an info message")
-        logger.info("job %s: %s", self.job_id, message)
+            self._store_away(exc, f"{'an' if kind is not MessageType.WARNING else 'a'} {kind} message")
+        logger.log(_LEVELS[kind], "job %s: %s", self.job_id, text, stacklevel=2)  # from info(), warning(), error()
         if self.trace is not None:
-            self.trace.message("info", message)
+            self.trace.message(kind.value, text)
+
+    def info(self, message: str) -> None:
+        self._message(MessageType.INFO, message)
 
     def warning(self, message: str) -> None:
-        message = self._text("warning()", message)
-        try:
-            self.store.add_warning_message(self.job_id, message)
-        except StoreError as exc:
-            self._store_away(exc, "a warning message")
-        logger.warning("job %s: %s", self.job_id, message)
-        if self.trace is not None:
-            self.trace.message("warning", message)
+        self._message(MessageType.WARNING, message)
 
     def error(self, message: str) -> None:
-        message = self._text("error()", message)
-        try:
-            self.store.add_error_message(self.job_id, message)
-        except StoreError as exc:
-            self._store_away(exc, "an error message")
-        logger.error("job %s: %s", self.job_id, message)
-        if self.trace is not None:
-            self.trace.message("error", message)
+        self._message(MessageType.ERROR, message)
 
     def capture_logs(self, level: int = logging.INFO) -> AbstractContextManager[None]:
         """``with ctl.capture_logs():`` -- ``logging`` records of this thread or task (and the tasks it creates)
