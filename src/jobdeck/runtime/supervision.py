@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+from ..core.backoff import Backoff
 from ..core.errors import JobNotFoundError, StoreError
 from ..core.jobtype import JobType
 from ..core.model import JobStatus
@@ -66,29 +67,28 @@ class RunningJob:
 
 
 class _Patience:
-    """The retry policy of :func:`persist`: pauses doubling from 50 ms to 2 s, for up to ``patience`` seconds, with
-    one log line when the trouble starts and one when it ends."""
+    """The retry policy of :func:`persist`: pauses doubling from 50 ms to 2 s (:class:`~jobdeck.core.backoff.Backoff`),
+    for up to ``patience`` seconds, with one log line when the trouble starts and one when it ends."""
 
     def __init__(self, what: str, patience: float) -> None:
         self.what, self.patience = what, patience
         self.deadline = time.monotonic() + patience
-        self.pause, self.failures = 0.05, 0
+        self.backoff = Backoff(first=0.05, maximum=2.0)
 
     def failed(self, exc: StoreError) -> float | None:
         """The pause before the next attempt, or None to give up (the caller raises ``exc``)."""
-        self.failures += 1
-        pause = self.pause
+        pause = self.backoff.next()
+        failures = self.backoff.failures
         if time.monotonic() + pause > self.deadline:
-            logger.error("%s: gave up after %d attempts over %gs: %s", self.what, self.failures, self.patience, exc)
+            logger.error("%s: gave up after %d attempts over %gs: %s", self.what, failures, self.patience, exc)
             return None
-        if self.failures == 1:
+        if failures == 1:
             logger.warning("%s failed, retrying for up to %gs: %s", self.what, self.patience, exc)
-        self.pause = min(2 * pause, 2.0)
         return pause
 
     def succeeded(self) -> None:
-        if self.failures:
-            logger.warning("%s succeeded after %d failed attempt(s)", self.what, self.failures)
+        if self.backoff.failing:
+            logger.warning("%s succeeded after %d failed attempt(s)", self.what, self.backoff.failures)
 
 
 def persist(what: str, patience: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
