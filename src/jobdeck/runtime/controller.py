@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -48,8 +48,6 @@ from .tracing import JobTrace
 __all__ = ["PipelineController", "StoreContact"]
 
 logger = logging.getLogger("jobdeck")
-
-_LEVELS = {MessageType.INFO: logging.INFO, MessageType.WARNING: logging.WARNING, MessageType.ERROR: logging.ERROR}
 
 # check_abort() is called in tight loops; stores that answer over the network may serve it from a cache this old.
 ABORT_CHECK_MAX_AGE = 0.1
@@ -289,27 +287,26 @@ class PipelineController:
         self._forgive(call, f"message must be a string, got {type(message).__name__} (recorded as its str())")
         return str(message)
 
-    def _message(self, kind: MessageType, message: object) -> None:
-        """A message of ``kind`` in the job's log, the runner's log and the job's trace."""
-        text = self._text(f"{kind}()", message)
-        add = {MessageType.INFO: self.store.add_info_message, MessageType.WARNING: self.store.add_warning_message,
-               MessageType.ERROR: self.store.add_error_message}[kind]
+    def _message(self, kind: MessageType, level: int, message: object, add: Callable[[str, str], bool]) -> None:
+        """A message of ``kind`` in the job's log (``add``, the store's method for that kind), the runner's log at
+        ``level`` and the job's trace."""
+        text = message if isinstance(message, str) else self._text(f"{kind.value}()", message)
         try:
             add(self.job_id, text)
         except StoreError as exc:
-            self._store_away(exc, f"{'an' if kind is not MessageType.WARNING else 'a'} {kind} message")
-        logger.log(_LEVELS[kind], "job %s: %s", self.job_id, text, stacklevel=2)  # from info(), warning(), error()
+            self._store_away(exc, f"{'a' if kind is MessageType.WARNING else 'an'} {kind.value} message")
+        logger.log(level, "job %s: %s", self.job_id, text)
         if self.trace is not None:
             self.trace.message(kind.value, text)
 
     def info(self, message: str) -> None:
-        self._message(MessageType.INFO, message)
+        self._message(MessageType.INFO, logging.INFO, message, self.store.add_info_message)
 
     def warning(self, message: str) -> None:
-        self._message(MessageType.WARNING, message)
+        self._message(MessageType.WARNING, logging.WARNING, message, self.store.add_warning_message)
 
     def error(self, message: str) -> None:
-        self._message(MessageType.ERROR, message)
+        self._message(MessageType.ERROR, logging.ERROR, message, self.store.add_error_message)
 
     def capture_logs(self, level: int = logging.INFO) -> AbstractContextManager[None]:
         """``with ctl.capture_logs():`` -- ``logging`` records of this thread or task (and the tasks it creates)
