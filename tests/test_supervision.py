@@ -184,3 +184,32 @@ def test_a_child_forked_while_the_runners_locks_are_held_gets_fresh_ones() -> No
         release.set()
         holder.join(10)
         runner.shutdown(grace=1)
+
+
+def test_persist_retries_on_the_backoff_schedule_and_logs_an_outage_twice(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # The outcome's retries pause as jobdeck.core.backoff says (doubling from 50 ms, at most 2 s), one line when
+    # the trouble starts and one when it ends, and give up with the StoreError once the patience is spent.
+    from jobdeck.runtime import supervision
+
+    pauses: list[float] = []
+    monkeypatch.setattr(supervision.time, "sleep", pauses.append)
+    failures = iter(range(8))
+
+    def write() -> str:
+        if next(failures, None) is not None:
+            raise StoreError("the store is away")
+        return "written"
+
+    with caplog.at_level(logging.WARNING, logger="jobdeck.runner"):
+        assert supervision.persist("recording it", 60.0, write) == "written"
+    assert pauses == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert [r.getMessage() for r in caplog.records] == [
+        "recording it failed, retrying for up to 60s: the store is away",
+        "recording it succeeded after 8 failed attempt(s)"]
+
+    def away() -> None:
+        raise StoreError("the store is away")
+
+    with pytest.raises(StoreError, match="away"):
+        supervision.persist("recording it", 0.01, away)

@@ -22,6 +22,9 @@ Like the stores, the seam is small and the runner owns the rules. An executor on
 - ``run_worker(...)`` runs the engine's own worker with the runner's job types (``jobdeck worker``);
   ``shutdown(grace)`` releases the engine's connections.
 
+The executor sees its runner through :class:`Host`, the few things an engine needs from it (the store, the owner,
+``execute``, ``run_job``, the job types, supervision and shutdown), so that no module below the runner imports it.
+
 A new engine is one module with one :class:`Executor` subclass (``from_url`` for ``jobdeck serve --executor``),
 plus a line in :data:`jobdeck.executors.ENGINES`; docs/executors.md walks through one.
 """
@@ -29,16 +32,45 @@ plus a line in :data:`jobdeck.executors.ENGINES`; docs/executors.md walks throug
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 from ..core.errors import ExecutorError
+from ..core.jobtype import JobType
 from ..core.model import JobInfo
+from ..stores.base import Store
 
-if TYPE_CHECKING:
-    from ..runtime.runner import JobRunner, JobType
+__all__ = ["Executor", "Host"]
 
-__all__ = ["Executor"]
+
+class Host(Protocol):
+    """What an executor needs from the runner it serves (:class:`~jobdeck.JobRunner` is one)."""
+
+    store: Store
+
+    @property
+    def owner(self) -> str:
+        """``host:pid:token`` of this process, as the jobs it runs record it."""
+
+    @property
+    def closing(self) -> bool:
+        """True once the runner is shutting down: a worker then takes no new job."""
+
+    def get_type(self, job_type: str) -> JobType:
+        """The registered type; UnknownJobTypeError if there is none."""
+
+    def execute(self, job: JobInfo, *, wait: bool, trace_parent: Any = None) -> None:
+        """Run the handler of ``job`` (already ``running``, owned by this process): in a thread of its own or,
+        with ``wait``, in the calling thread until it ends."""
+
+    def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
+        """A worker's side: claim the queued job ``job_id`` and run its handler here; the job as it ended."""
+
+    def start_supervisor(self) -> None:
+        """Start heartbeats and the stale-job reaper (a worker does before it takes jobs)."""
+
+    def shutdown(self, grace: float = 10.0, reason: str = "server shutting down") -> list[str]:
+        """Ask the jobs running here to stop, fail what is active after ``grace``; the ids of those failed."""
 
 
 class Executor(ABC):
@@ -50,16 +82,16 @@ class Executor(ABC):
     #: (jobs are created ``queued``, and the store must be shared with the workers).
     runs_in_process: ClassVar[bool] = False
 
-    _runner: JobRunner | None = None
+    _runner: Host | None = None
 
-    def attach(self, runner: JobRunner) -> None:
+    def attach(self, runner: Host) -> None:
         """Called by the runner that uses this executor (once); engines register their task here if they can."""
         if self._runner is not None and self._runner is not runner:
             raise ExecutorError(f"{self!r} already serves another JobRunner; give each runner its own executor")
         self._runner = runner
 
     @property
-    def runner(self) -> JobRunner:
+    def runner(self) -> Host:
         if self._runner is None:
             raise ExecutorError(f"{self!r} is not attached to a JobRunner: pass it as JobRunner(store, executor=...)")
         return self._runner

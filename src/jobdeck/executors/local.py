@@ -6,13 +6,11 @@ free thread; so every job gets its own thread (async handlers share one event lo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
+from ..core.jobtype import JobType
 from ..core.model import JobInfo
 from .base import Executor
-
-if TYPE_CHECKING:
-    from ..runtime.runner import JobType
 
 __all__ = ["LocalExecutor"]
 

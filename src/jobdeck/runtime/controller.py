@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -39,7 +39,7 @@ from typing import Any
 from ..core.checks import check_id, check_progress
 from ..core.errors import AbortError, InvalidArgumentError, JobNotFoundError, StoreError
 from ..core.jsoncodec import safe_text
-from ..core.model import JobStatus, OperationRef
+from ..core.model import JobStatus, MessageType, OperationRef
 from ..core.pipeline import OperationSpec, PipelineTree
 from ..stores.base import Store
 from .defaults import get_default_store
@@ -287,35 +287,26 @@ class PipelineController:
         self._forgive(call, f"message must be a string, got {type(message).__name__} (recorded as its str())")
         return str(message)
 
-    def info(self, message: str) -> None:
-        message = self._text("info()", message)
+    def _message(self, kind: MessageType, level: int, message: object, add: Callable[[str, str], bool]) -> None:
+        """A message of ``kind`` in the job's log (``add``, the store's method for that kind), the runner's log at
+        ``level`` and the job's trace."""
+        text = message if isinstance(message, str) else self._text(f"{kind.value}()", message)
         try:
-            self.store.add_info_message(self.job_id, message)
+            add(self.job_id, text)
         except StoreError as exc:
-            self._store_away(exc, "an info message")
-        logger.info("job %s: %s", self.job_id, message)
+            self._store_away(exc, f"{'a' if kind is MessageType.WARNING else 'an'} {kind.value} message")
+        logger.log(level, "job %s: %s", self.job_id, text)
         if self.trace is not None:
-            self.trace.message("info", message)
+            self.trace.message(kind.value, text)
+
+    def info(self, message: str) -> None:
+        self._message(MessageType.INFO, logging.INFO, message, self.store.add_info_message)
 
     def warning(self, message: str) -> None:
-        message = self._text("warning()", message)
-        try:
-            self.store.add_warning_message(self.job_id, message)
-        except StoreError as exc:
-            self._store_away(exc, "a warning message")
-        logger.warning("job %s: %s", self.job_id, message)
-        if self.trace is not None:
-            self.trace.message("warning", message)
+        self._message(MessageType.WARNING, logging.WARNING, message, self.store.add_warning_message)
 
     def error(self, message: str) -> None:
-        message = self._text("error()", message)
-        try:
-            self.store.add_error_message(self.job_id, message)
-        except StoreError as exc:
-            self._store_away(exc, "an error message")
-        logger.error("job %s: %s", self.job_id, message)
-        if self.trace is not None:
-            self.trace.message("error", message)
+        self._message(MessageType.ERROR, logging.ERROR, message, self.store.add_error_message)
 
     def capture_logs(self, level: int = logging.INFO) -> AbstractContextManager[None]:
         """``with ctl.capture_logs():`` -- ``logging`` records of this thread or task (and the tasks it creates)

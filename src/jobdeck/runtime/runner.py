@@ -13,7 +13,13 @@ Where handlers run is the executor's business (:mod:`jobdeck.executors`): by def
 thread of this process (:class:`~jobdeck.executors.LocalExecutor`); with a task engine's executor the job is
 created ``queued`` and a worker of the engine runs it through :meth:`JobRunner.run_job`.
 While handlers run, a supervisor thread (:mod:`jobdeck.runtime.supervision`) heartbeats them, enforces timeouts and the
-abort grace period, and reaps stale jobs of any process; this module holds the rules of a job's life.
+abort grace period, and reaps stale jobs of any process.
+
+This module is the facade and holds the rules of a job's life (start, abort, rerun, wait, shutdown, reaping); the
+parts live next to it: the job types in :mod:`~jobdeck.runtime.registry`, one run of a handler and the recording of
+its outcome in :mod:`~jobdeck.runtime.execution`, a start bounded by ``start_timeout`` in
+:mod:`~jobdeck.runtime.creation`. Executors and the supervisor see the runner through the protocols they declare
+(:class:`jobdeck.executors.base.Host`, :class:`jobdeck.runtime.supervision.Supervised`), so that none imports it.
 Threads cannot be killed: a handler that ignores abort is failed in the store after the grace period and its
 later writes are refused, but the thread itself runs on until it returns.
 
@@ -25,66 +31,38 @@ answers 503) instead of waiting for the store's own timeouts.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Any, Unpack
 
 from ..core.checks import EXTERNAL_OWNER, new_owner_token
 from ..core.errors import (
-    AbortError,
     EnqueueError,
     ExecutorError,
     InvalidArgumentError,
     JobdeckError,
     JobNotFoundError,
-    StoreError,
     UnknownJobTypeError,
 )
 from ..core.jobtype import Handler, JobType
-from ..core.jsoncodec import safe_text
 from ..core.model import JobInfo, JobStatus
 from ..executors.base import Executor
 from ..executors.local import LocalExecutor
 from ..stores.base import Store
-from .controller import PipelineController
+from .creation import create_bounded
 from .defaults import get_default_store
-from .supervision import RunningJob, Supervisor, persist, persist_async
+from .execution import EventLoopThread, Execution, job_head
+from .forking import renew_after_fork
+from .registry import ExternalTypeOptions, JobTypeOptions, JobTypes
+from .supervision import RunningJob, Supervisor
 from .tracing import carrier_context, start_job_trace
 
 __all__ = ["JobRunner", "JobType"]
 
 logger = logging.getLogger("jobdeck.runner")
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-def _handler(spec: JobType) -> Handler:
-    if spec.handler is None:
-        raise JobdeckError(f"job type {spec.name!r} is external: its jobs run elsewhere, not in this runner")
-    return spec.handler
-
-
-def _any_handler(ctl: PipelineController, **params: Any) -> None:
-    """Stands in for an external type's handler while ``register`` checks the options."""
-
-
-class _Creation:
-    """One job creation that :meth:`JobRunner._create_bounded` runs in a thread of its own, and whether its caller
-    stopped waiting for it (the job it creates too late must not run)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.job: JobInfo | None = None
-        self.error: BaseException | None = None
-        self.abandoned = False
 
 
 class JobRunner:
@@ -116,7 +94,7 @@ class JobRunner:
         # How long recording a job's outcome is retried while the store is unreachable.
         self.store_retry = store_retry
         self._owner, self._owner_pid = new_owner_token(), os.getpid()
-        self._types: dict[str, JobType] = {}
+        self._types = JobTypes()
         self._lock = threading.Lock()
         self._closing = False
         # start() and run_job() calls between the closing check and registering their job; shutdown() waits
@@ -124,19 +102,17 @@ class JobRunner:
         self._starting = 0
         self._started = threading.Condition(self._lock)
         self._supervision = Supervisor(self)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: threading.Thread | None = None
+        self._loop = EventLoopThread()  # the one event loop of the async handlers, started on first use
         self.executor: Executor = LocalExecutor()
         self.set_executor(executor if executor is not None else self.executor)
-        _live.add(self)
+        renew_after_fork(self)
 
     def _after_fork(self) -> None:
-        """In a forked child: fresh locks (a thread of the parent may have held one at the instant of the fork),
-        nothing in flight, and no event loop (its thread stayed in the parent)."""
+        """In a forked child: fresh locks (a thread of the parent may have held one at the instant of the fork)
+        and nothing in flight (the event loop renews itself: its thread stayed in the parent)."""
         self._lock = threading.Lock()
         self._started = threading.Condition(self._lock)
         self._starting = 0
-        self._loop = self._loop_thread = None
 
     def set_executor(self, executor: Executor | str) -> None:
         """Choose where handlers run: an :class:`~jobdeck.executors.Executor` or its URL (``local://``,
@@ -164,19 +140,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------ registry
 
-    def register(
-        self,
-        job_type: str,
-        handler: Handler | None = None,
-        *,
-        title: str | None = None,
-        description: str = "",
-        max_concurrent: int = 1,
-        timeout: float | None = None,
-        params: Mapping[str, Any] | None = None,
-        capture_logs: bool = False,
-        requeue_on_worker_lost: int = 0,
-    ) -> Any:
+    def register(self, job_type: str, handler: Handler | None = None, **options: Unpack[JobTypeOptions]) -> Any:
         """Register ``handler(controller, **params)`` (sync or async) for ``job_type``; usable as a decorator.
 
         ``capture_logs``: ``logging`` records emitted while the handler runs (on its thread, or in its tasks)
@@ -187,57 +151,29 @@ class JobRunner:
         id, ``attempt`` one higher, up to N times, instead of failing it; another worker then runs it from the
         start. Only for handlers that may run again (Celery's ``acks_late`` with ``reject_on_worker_lost``,
         procrastinate's retry of stalled jobs). The default 0 never re-runs a job. A job the local executor runs
-        dies with its server process and is never re-run, whatever this says."""
-        if not isinstance(job_type, str) or not job_type.strip():
-            raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}")
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise InvalidArgumentError(f"max_concurrent must be a positive integer, got {max_concurrent!r}")
-        if timeout is not None and timeout <= 0:
-            raise InvalidArgumentError(f"timeout must be positive seconds, got {timeout!r}")
-        if isinstance(requeue_on_worker_lost, bool) or not isinstance(requeue_on_worker_lost, int) \
-                or requeue_on_worker_lost < 0:
-            raise InvalidArgumentError("requeue_on_worker_lost must be how many times a job may go back to the queue "
-                                       f"(an integer, 0 for never), got {requeue_on_worker_lost!r}")
+        dies with its server process and is never re-run, whatever this says.
 
-        def add(fn: Handler) -> Handler:
-            if not callable(fn):
-                raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
-            self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
-                                            timeout, dict(params or {}), capture_logs=bool(capture_logs),
-                                            requeue_on_worker_lost=requeue_on_worker_lost)
-            return fn
-
-        return add if handler is None else add(handler)
+        The other options (their defaults and checks are :meth:`jobdeck.runtime.registry.JobTypes.register`'s):
+        ``title`` (the type's name), ``description``, ``max_concurrent=1``, ``timeout`` (seconds, None for none),
+        ``params`` (parameter names to defaults)."""
+        return self._types.register(job_type, handler, **options)
 
     job = register
 
-    def register_external(
-        self,
-        job_type: str,
-        *,
-        title: str | None = None,
-        description: str = "",
-        max_concurrent: int = 1,
-        params: Mapping[str, Any] | None = None,
-    ) -> None:
+    def register_external(self, job_type: str, **options: Unpack[ExternalTypeOptions]) -> None:
         """Register a type whose jobs run elsewhere: ``start`` creates the job and runs nothing; the process
         that does the work reports over the HTTP API (``jobdeck.client.RemoteController``, or plain requests to
         ``/single/{id}/report``). A reporter silent for the store's ``stale_after`` is failed as stale."""
-        self.register(job_type, _any_handler, title=title, description=description, max_concurrent=max_concurrent,
-                      params=params)
-        spec = self._types[job_type]
-        self._types[job_type] = JobType(spec.name, None, spec.title, spec.description, spec.max_concurrent, None,
-                                        spec.params)
+        self._types.register_external(job_type, **options)
 
     @property
     def types(self) -> list[JobType]:
-        return list(self._types.values())
+        """Every registered type, in the order they were first registered."""
+        return self._types.all()
 
     def get_type(self, job_type: str) -> JobType:
-        found = self._types.get(job_type)
-        if found is None:
-            raise UnknownJobTypeError(job_type, list(self._types))
-        return found
+        """The registered type ``job_type``; UnknownJobTypeError (naming the known ones) if there is none."""
+        return self._types.get(job_type)
 
     # ------------------------------------------------------------------ running
 
@@ -253,7 +189,7 @@ class JobRunner:
         spec = self.get_type(job_type)
         spec.check_params(params)
         if spec.external:  # runs elsewhere: nothing to run, supervise or wait for here
-            return self._create_bounded(lambda: self.store.create_job(
+            return create_bounded(self.store, self.start_timeout, lambda: self.store.create_job(
                 job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
                 owner=EXTERNAL_OWNER, rerun_of=rerun_of))
         executor = self.executor
@@ -276,7 +212,7 @@ class JobRunner:
             if not local:
                 with self.store.observations_held():
                     together = executor.create_and_submit(create, spec)
-            job = together if together is not None else self._create_bounded(create)
+            job = together if together is not None else create_bounded(self.store, self.start_timeout, create)
             if local:
                 running = RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
@@ -302,48 +238,6 @@ class JobRunner:
             raise EnqueueError(job.id, reason) from exc
         return job
 
-    def _create_bounded(self, create: Callable[[], JobInfo]) -> JobInfo:
-        """``create()``, given up after ``start_timeout`` with a StoreError (the API answers 503) when the store
-        does not answer: a frozen server or a stalled pool would otherwise hold the request for as long as the
-        store's own timeouts, ten seconds and more. The creation runs on in its thread; a job it makes after the
-        caller gave up is failed at once, so that nothing runs that nobody was told about."""
-        timeout = self.start_timeout
-        if timeout is None or not self.store.blocking:
-            return create()
-        creation = _Creation()
-        context = contextvars.copy_context()  # the caller's trace context goes with the creation
-
-        def run() -> None:
-            try:
-                job = context.run(create)
-            except BaseException as exc:
-                with creation.lock:
-                    creation.error = exc
-                    creation.done.set()
-                return
-            with creation.lock:
-                creation.job, late = job, creation.abandoned
-                creation.done.set()
-            if late:
-                try:
-                    self.store.fail_job(job.id, f"Job not started: the store created it after the start had given "
-                                                f"up waiting ({timeout:g}s, start_timeout) and answered an error")
-                except JobdeckError:
-                    logger.exception("could not fail job %s, created after its start gave up; the stale reaper "
-                                     "will", job.id)
-                logger.warning("job %s was created after its start gave up waiting for the store; failed", job.id)
-
-        threading.Thread(target=run, name="jobdeck-start", daemon=True).start()
-        if not creation.done.wait(timeout):
-            with creation.lock:
-                creation.abandoned = not creation.done.is_set()
-            if creation.abandoned:
-                raise StoreError(f"the store did not create the job within {timeout:g}s (start_timeout); nothing "
-                                 "was started, try again when the store answers")
-        if creation.job is None:  # set with done when there was no error
-            raise creation.error or JobdeckError("job creation ended without a job")
-        return creation.job
-
     def execute(self, job: JobInfo, *, wait: bool, trace_parent: Any = None) -> None:
         """Run the handler of ``job``, already ``running`` and owned by this runner: in a thread of its own
         (``wait=False``, the local executor) or in the calling thread until it ends (``wait=True``, a worker).
@@ -356,15 +250,16 @@ class JobRunner:
             running = self._supervision.add(RunningJob(job.id, spec, time.monotonic(),
                                                        trace=start_job_trace(job, trace_parent), attempt=job.attempt))
         self._supervision.ensure_started()
+        execution = Execution(running, kwargs, self.store, store_retry=self.store_retry,
+                              release=self._supervision.discard)
         if spec.is_async:
-            future = asyncio.run_coroutine_threadsafe(self._run_async(running, kwargs), self._ensure_loop())
+            future = self._loop.submit(execution.run_async())
             if wait:
                 future.result()
         elif wait:
-            self._run_sync(running, kwargs)
+            execution.run()
         else:
-            threading.Thread(target=self._run_sync, args=(running, kwargs),
-                             name=f"jobdeck-{job.job_type}-{job.id[:8]}", daemon=True).start()
+            threading.Thread(target=execution.run, name=f"jobdeck-{job.job_type}-{job.id[:8]}", daemon=True).start()
 
     def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
         """The worker side of every task engine: claim the queued job ``job_id`` and run its handler here.
@@ -435,109 +330,6 @@ class JobRunner:
         merged.update(params or {})
         return self.start(original.job_type, author, merged, rerun_of=original.id)
 
-    def _run_sync(self, running: RunningJob, kwargs: dict[str, Any]) -> None:
-        ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact)
-        ctl.trace = running.trace
-        try:
-            with running.trace.use() if running.trace else nullcontext(), \
-                    ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
-                outcome: Any = _handler(running.job_type)(ctl, **kwargs)
-        except BaseException as exc:  # the job must end terminal whatever the handler raised
-            ctl.publish_operations()  # the tree as the job left it, before its outcome
-            self._log_error(running, exc)
-            self._persist(self._what(running, exc), self._record, running, exc, None)
-        else:
-            ctl.publish_operations()
-            self._persist(self._what(running, None), self._record, running, None, outcome)
-        finally:
-            self._finish(running)
-
-    async def _run_async(self, running: RunningJob, kwargs: dict[str, Any]) -> None:
-        # Every async job shares the runner's one event loop: whatever may wait on the store (the outcome, with
-        # its retries while the store is away) runs in a worker thread, so that it never holds the others up.
-        ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact)
-        ctl.trace = running.trace
-        try:
-            with running.trace.use() if running.trace else nullcontext(), \
-                    ctl.capture_logs() if running.job_type.capture_logs else nullcontext():
-                outcome: Any = await _handler(running.job_type)(ctl, **kwargs)
-        except BaseException as exc:
-            await asyncio.to_thread(ctl.publish_operations)  # the tree as the job left it, before its outcome
-            self._log_error(running, exc)
-            await persist_async(self._what(running, exc), self.store_retry, self._record, running, exc, None)
-        else:
-            await asyncio.to_thread(ctl.publish_operations)
-            await persist_async(self._what(running, None), self.store_retry, self._record, running, None, outcome)
-        finally:
-            await asyncio.to_thread(self._finish, running)
-
-    def _persist(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return persist(what, self.store_retry, fn, *args, **kwargs)
-
-    def _superseded(self, running: RunningJob) -> bool:
-        """Whether the job went back to the queue while this run was cut off from the store (its type allows
-        ``requeue_on_worker_lost``): another attempt owns it now, and this run's outcome is not its outcome.
-        Raises StoreError when the store cannot tell (the outcome's retries ask again)."""
-        if not running.job_type.requeue_on_worker_lost:
-            return False
-        job = self._head(running.job_id)
-        if job is None or job.attempt == running.attempt:
-            return False
-        logger.warning("job %s: attempt %d ended, but the job was re-queued meanwhile (now attempt %d); its outcome "
-                       "is dropped", running.job_id, running.attempt, job.attempt)
-        return True
-
-    @staticmethod
-    def _what(running: RunningJob, exc: BaseException | None) -> str:
-        return f"recording the {'end' if exc is not None else 'result'} of job {running.job_id}"
-
-    def _log_error(self, running: RunningJob, exc: BaseException) -> None:
-        if not isinstance(exc, AbortError):
-            logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
-
-    def _record(self, running: RunningJob, exc: BaseException | None, result: Any) -> None:
-        """One attempt at recording the job's outcome: ``exc`` the handler raised, else its ``result``. Retried
-        whole while the store is away, so that each attempt asks again whether another attempt owns the job."""
-        if self._superseded(running):
-            return
-        if isinstance(exc, AbortError):
-            self.store.mark_aborted(running.job_id)
-        elif exc is not None:
-            self.store.fail_job(running.job_id, safe_text(f"{type(exc).__name__}: {exc}"))
-        else:
-            try:
-                self.store.complete_job(running.job_id, result)
-            except InvalidArgumentError as problem:  # a result that is not JSON jobdeck can store
-                self.store.fail_job(running.job_id, f"handler returned a result that cannot be stored: {problem}")
-
-    def _finish(self, running: RunningJob) -> None:
-        try:
-            # A status from the cache is enough: a terminal one is final, and failing a job that is in fact
-            # terminal changes nothing.
-            status = self._persist(f"checking job {running.job_id}", self.store.get_status, running.job_id, 1.0)
-            if status.is_active and not self._superseded(running):  # e.g. the store refused the outcome write
-                self._persist(f"failing job {running.job_id}", self.store.fail_job, running.job_id,
-                              "handler ended but its outcome was not recorded")
-        except JobNotFoundError:
-            pass  # removed meanwhile (cleanup, retention): nothing left to finish
-        except Exception:
-            logger.exception("could not check the final state of job %s", running.job_id)
-        finally:
-            if running.trace is not None:
-                try:
-                    running.trace.end(self._final(running) if running.trace.recording else None)
-                except Exception:  # tracing never stands in the way of finishing
-                    logger.exception("could not end the trace of job %s", running.job_id)
-            self._supervision.discard(running.job_id)
-            running.done.set()
-
-    def _final(self, running: RunningJob) -> JobInfo | None:
-        """The job as it ended, with the newest message of each kind (the span's status needs the last error)."""
-        try:
-            return self.store.require_job(running.job_id, messages=1)
-        except JobNotFoundError:
-            return None
-
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
         """Block until this runner's handler for ``job_id`` has ended (or ``timeout``); returns the job."""
         running = self._supervision.get(job_id)
@@ -554,15 +346,6 @@ class JobRunner:
     def running_ids(self) -> list[str]:
         return [item.job_id for item in self._supervision.jobs()]
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._loop_thread is None or not self._loop_thread.is_alive():
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="jobdeck-async", daemon=True)
-                thread.start()
-                self._loop, self._loop_thread = loop, thread
-            return self._loop
-
     # ------------------------------------------------------------------ supervision
 
     def start_supervisor(self) -> None:
@@ -578,23 +361,15 @@ class JobRunner:
         a job whose task-engine worker died goes back to the queue if its type's ``requeue_on_worker_lost``
         allows another attempt: the engine is then handed the job again. Returns the ids of both kinds."""
         executor = self.executor
-        requeue = {} if executor.runs_in_process else {
-            spec.name: spec.requeue_on_worker_lost for spec in self._types.values() if spec.requeue_on_worker_lost}
+        requeue = {} if executor.runs_in_process else self._types.requeueable()
         reaped = self.store.reap_stale(alive_owner=self.owner, requeue=requeue)
         for job_id in reaped:
-            job = self._head(job_id) if requeue else None
+            job = job_head(self.store, job_id) if requeue else None
             if job is None or job.status.is_terminal:
                 logger.warning("failed stale job %s", job_id)
             elif job.status is JobStatus.QUEUED:
                 self._resubmit(job)
         return reaped
-
-    def _head(self, job_id: str) -> JobInfo | None:
-        """The job without its messages, or None if it is gone."""
-        try:
-            return self.store.require_job(job_id, messages=False)
-        except JobNotFoundError:
-            return None
 
     def _resubmit(self, job: JobInfo) -> None:
         """Hand a job re-queued after its worker died to the engine again; fail it if the engine refuses."""
@@ -643,12 +418,7 @@ class JobRunner:
             except JobdeckError as exc:  # the store is unreachable: the stale reaper will end the job
                 logger.error("could not fail job %s at shutdown: %s", item.job_id, exc)
         self._supervision.stop(timeout=5)
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            if self._loop_thread is not None:
-                self._loop_thread.join(timeout=5)
-            if not self._loop.is_running():
-                self._loop.close()
+        self._loop.stop(timeout=5)
         try:
             self.executor.shutdown(grace)
         except Exception:
@@ -656,13 +426,3 @@ class JobRunner:
         self.store.flush()
         return forced
 
-
-_live: weakref.WeakSet[JobRunner] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for runner in list(_live):
-        runner._after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

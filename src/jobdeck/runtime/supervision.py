@@ -24,24 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
+from ..core.backoff import Backoff
 from ..core.errors import JobNotFoundError, StoreError
 from ..core.jobtype import JobType
 from ..core.model import JobStatus
+from ..executors.base import Executor
+from ..stores.base import Store
 from .controller import StoreContact
+from .forking import renew_after_fork
 from .tracing import JobTrace
 
-if TYPE_CHECKING:
-    from .runner import JobRunner
-
-__all__ = ["RunningJob", "Supervisor", "persist", "persist_async"]
+__all__ = ["RunningJob", "Supervised", "Supervisor", "persist", "persist_async"]
 
 # Operators configure one logger for everything a runner does.
 logger = logging.getLogger("jobdeck.runner")
@@ -66,29 +65,28 @@ class RunningJob:
 
 
 class _Patience:
-    """The retry policy of :func:`persist`: pauses doubling from 50 ms to 2 s, for up to ``patience`` seconds, with
-    one log line when the trouble starts and one when it ends."""
+    """The retry policy of :func:`persist`: pauses doubling from 50 ms to 2 s (:class:`~jobdeck.core.backoff.Backoff`),
+    for up to ``patience`` seconds, with one log line when the trouble starts and one when it ends."""
 
     def __init__(self, what: str, patience: float) -> None:
         self.what, self.patience = what, patience
         self.deadline = time.monotonic() + patience
-        self.pause, self.failures = 0.05, 0
+        self.backoff = Backoff(first=0.05, maximum=2.0)
 
     def failed(self, exc: StoreError) -> float | None:
         """The pause before the next attempt, or None to give up (the caller raises ``exc``)."""
-        self.failures += 1
-        pause = self.pause
+        pause = self.backoff.next()
+        failures = self.backoff.failures
         if time.monotonic() + pause > self.deadline:
-            logger.error("%s: gave up after %d attempts over %gs: %s", self.what, self.failures, self.patience, exc)
+            logger.error("%s: gave up after %d attempts over %gs: %s", self.what, failures, self.patience, exc)
             return None
-        if self.failures == 1:
+        if failures == 1:
             logger.warning("%s failed, retrying for up to %gs: %s", self.what, self.patience, exc)
-        self.pause = min(2 * pause, 2.0)
         return pause
 
     def succeeded(self) -> None:
-        if self.failures:
-            logger.warning("%s succeeded after %d failed attempt(s)", self.what, self.failures)
+        if self.backoff.failing:
+            logger.warning("%s succeeded after %d failed attempt(s)", self.what, self.backoff.failures)
 
 
 def persist(what: str, patience: float, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -126,10 +124,27 @@ async def persist_async(what: str, patience: float, fn: Callable[P, T], *args: P
         return value
 
 
+class Supervised(Protocol):
+    """What the supervisor needs from the runner it watches for (:class:`~jobdeck.JobRunner` is one): the store
+    and the owner its jobs run under, the supervision settings, the executor (asked about lost queued jobs), and
+    the reaping of stale jobs, whose rules (re-queueing included) are the runner's."""
+
+    store: Store
+    executor: Executor
+    heartbeat_interval: float
+    abort_grace: float
+    reap: bool
+
+    @property
+    def owner(self) -> str: ...
+
+    def reap_stale(self) -> list[str]: ...
+
+
 class Supervisor:
     """The jobs a runner runs in this process, and the thread that watches them and the store."""
 
-    def __init__(self, runner: JobRunner) -> None:
+    def __init__(self, runner: Supervised) -> None:
         self.runner = runner
         self._jobs: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
@@ -138,7 +153,7 @@ class Supervisor:
         self._broken: set[str] = set()  # jobs whose unexpected tick error was logged already
         # Monotonic time before which the reaper waits: set when the store was away (see the module docstring).
         self._reap_after = 0.0
-        _live.add(self)
+        renew_after_fork(self)
 
     @property
     def grace(self) -> float:
@@ -298,13 +313,3 @@ class Supervisor:
                 failed.append(job_id)
         return failed
 
-
-_live: weakref.WeakSet[Supervisor] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for supervisor in list(_live):
-        supervisor._after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

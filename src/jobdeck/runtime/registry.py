@@ -1,0 +1,116 @@
+"""The job types a runner knows: their handlers, limits and parameters, checked when they are registered.
+
+    types = JobTypes()
+    types.register("Condense", condense, timeout=3600)
+    types.get("Condense").check_params({"question_ids": [1, 2]})
+
+:class:`~jobdeck.JobRunner` keeps one and answers ``register``, ``register_external``, ``get_type`` and ``types``
+from it; the supervisor's re-queueing asks it which types may run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+from ..core.errors import InvalidArgumentError, UnknownJobTypeError
+from ..core.jobtype import Handler, JobType
+
+__all__ = ["ExternalTypeOptions", "JobTypeOptions", "JobTypes"]
+
+
+class ExternalTypeOptions(TypedDict, total=False):
+    """The options of :meth:`JobTypes.register_external`, for a caller that passes them on."""
+
+    title: str | None
+    description: str
+    max_concurrent: int
+    params: Mapping[str, Any] | None
+
+
+class JobTypeOptions(ExternalTypeOptions, total=False):
+    """The options of :meth:`JobTypes.register`, for a caller that passes them on."""
+
+    timeout: float | None
+    capture_logs: bool
+    requeue_on_worker_lost: int
+
+
+def _any_handler(ctl: Any, **params: Any) -> None:
+    """Stands in for an external type's handler while ``register`` checks the options."""
+
+
+class JobTypes:
+    """Job types by name. Registering a name again replaces its type."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, JobType] = {}
+
+    def register(
+        self,
+        job_type: str,
+        handler: Handler | None = None,
+        *,
+        title: str | None = None,
+        description: str = "",
+        max_concurrent: int = 1,
+        timeout: float | None = None,
+        params: Mapping[str, Any] | None = None,
+        capture_logs: bool = False,
+        requeue_on_worker_lost: int = 0,
+    ) -> Any:
+        """Register ``handler`` for ``job_type``, or return a decorator that does (``handler`` None).
+        The options are :meth:`JobRunner.register <jobdeck.JobRunner.register>`'s."""
+        if not isinstance(job_type, str) or not job_type.strip():
+            raise InvalidArgumentError(f"job_type must be a non-empty string, got {job_type!r}")
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise InvalidArgumentError(f"max_concurrent must be a positive integer, got {max_concurrent!r}")
+        if timeout is not None and timeout <= 0:
+            raise InvalidArgumentError(f"timeout must be positive seconds, got {timeout!r}")
+        if isinstance(requeue_on_worker_lost, bool) or not isinstance(requeue_on_worker_lost, int) \
+                or requeue_on_worker_lost < 0:
+            raise InvalidArgumentError("requeue_on_worker_lost must be how many times a job may go back to the queue "
+                                       f"(an integer, 0 for never), got {requeue_on_worker_lost!r}")
+
+        def add(fn: Handler) -> Handler:
+            if not callable(fn):
+                raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
+            self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
+                                            timeout, dict(params or {}), capture_logs=bool(capture_logs),
+                                            requeue_on_worker_lost=requeue_on_worker_lost)
+            return fn
+
+        return add if handler is None else add(handler)
+
+    def register_external(
+        self,
+        job_type: str,
+        *,
+        title: str | None = None,
+        description: str = "",
+        max_concurrent: int = 1,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Register a type whose jobs run elsewhere (no handler here), with :meth:`register`'s checks."""
+        self.register(job_type, _any_handler, title=title, description=description, max_concurrent=max_concurrent,
+                      params=params)
+        spec = self._types[job_type]
+        self._types[job_type] = JobType(spec.name, None, spec.title, spec.description, spec.max_concurrent, None,
+                                        spec.params)
+
+    def get(self, job_type: str) -> JobType:
+        """The type named ``job_type``; UnknownJobTypeError (naming the known ones) if there is none."""
+        found = self._types.get(job_type)
+        if found is None:
+            raise UnknownJobTypeError(job_type, list(self._types))
+        return found
+
+    def all(self) -> list[JobType]:
+        """Every type, in the order they were first registered."""
+        return list(self._types.values())
+
+    def requeueable(self) -> dict[str, int]:
+        """How many times a job of each type may go back to the queue when its worker dies, for the types
+        that allow it at all (``requeue_on_worker_lost``)."""
+        return {spec.name: spec.requeue_on_worker_lost for spec in self._types.values() if spec.requeue_on_worker_lost}
+
