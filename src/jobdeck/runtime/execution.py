@@ -138,7 +138,7 @@ class Execution:
                     outcome = await outcome
         except BaseException as exc:  # the job must end terminal whatever the handler raised
             await bridge.call(ctl.publish_operations)  # the tree as the job left it, before its outcome
-            if not isinstance(exc, AbortError):
+            if not isinstance(exc, AbortError | RetryLater):  # a RetryLater is logged as its retry
                 logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
             await bridge.persist(self._what(exc), self._record, exc, None)
         else:
