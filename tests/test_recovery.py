@@ -367,3 +367,26 @@ def test_saved_values_are_bounded_and_jobdecks_own_keys_are_refused(backend: Bac
         assert "jobdeck" in problems[1] and store.saved_keys(done.id) == ["small"]
     finally:
         runner.shutdown(grace=2)
+
+
+def test_done_marks_are_written_in_batches_and_all_of_them_before_the_outcome(store: Store) -> None:
+    writes: list[int] = []
+    save_values = store.save_values
+
+    def counted(job_id: str, values: Any) -> bool:
+        writes.append(len(values))
+        return save_values(job_id, values)
+
+    store.save_values = counted  # type: ignore[method-assign]
+    job = store.create_job("Parts", "me", owner="host:1:a")
+    ctl = PipelineController(job.id, store, known=True)
+    ctl.initialize_pipeline(["parts"])
+    ctl.define_sub_operations("parts", [f"p{i}" for i in range(500)])
+    began = time.monotonic()
+    for _ in range(500):
+        ctl.progress(1.0)
+    elapsed = time.monotonic() - began
+    ctl.publish_operations()  # what the runner calls before it records the outcome
+    assert sum(writes) == 501  # every part and the operation itself, once each
+    assert len(writes) <= elapsed / 0.2 + 2, (writes, elapsed)  # a batch per interval, not a write per part
+    assert len(store.saved_values(job.id)) == 501 and store.saved_keys(job.id) == []

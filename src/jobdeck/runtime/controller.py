@@ -266,8 +266,9 @@ class PipelineController:
             self.store.update_progress(self.job_id, value, None, snapshot)
 
     def publish_operations(self) -> None:
-        """Send the tree as it is now if the store does not have it yet: called before the job ends, so that its
-        page shows where each operation stopped. Never raises: the outcome that follows matters more."""
+        """Send the tree as it is now if the store does not have it yet, and the done marks not written yet:
+        called before the job ends, so that its page shows where each operation stopped and a later attempt knows
+        what finished. Never raises: the outcome that follows matters more."""
         try:
             with self._lock:
                 if self._tree is not None and not self._tree_sent:
@@ -275,6 +276,11 @@ class PipelineController:
                     self._push()
         except Exception:  # the job ended meanwhile, or the store is unreachable
             logger.debug("job %s: last operation tree not published", self.job_id, exc_info=True)
+        try:
+            with self._lock:
+                self._kept.flush(self._store_away)
+        except Exception:
+            logger.warning("job %s: the last done marks were not written", self.job_id, exc_info=True)
 
     # ------------------------------------------------------------------ views
 

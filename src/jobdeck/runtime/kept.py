@@ -9,8 +9,12 @@
 Saved values live in the store with the job (:meth:`Store.save_value <jobdeck.Store.save_value>`, bounded by the
 store's ``max_saved_bytes``). An operation that reaches 1 is remembered under the key ``jobdeck.done:<path>``, once
 per path, so that a later attempt's pipeline marks it done as soon as it is declared (:meth:`KeptWork.mark`) and
-its progress starts from there. A done mark the store did not take is skipped (the operation runs again later); a
-value the handler saves is never skipped: a later attempt would skip the work whose result is missing.
+its progress starts from there. Done marks are written in batches, at most every :data:`MARK_INTERVAL` seconds and
+before the run's outcome (:meth:`KeptWork.flush`): one durable write per operation cost a job splitting its work in
+thousands of parts 20-30 times its progress calls (150-270 us against 7-9 us per finished part, memory and SQLite),
+and a process killed outright loses at most the marks of its last fraction of a second (those operations run again).
+A value the handler saves is written at once and never skipped: a later attempt would skip the work whose result
+is missing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ logger = logging.getLogger("jobdeck")
 DONE_PREFIX = "jobdeck.done:"
 #: jobdeck's own saved keys start with this; a handler's may not.
 RESERVED_PREFIX = "jobdeck."
+#: Seconds between two writes of done marks while a run goes on.
+MARK_INTERVAL = 0.2
 
 
 class Contact(Protocol):
@@ -52,7 +58,9 @@ class KeptWork:
         self._lock = threading.Lock()
         self._values: dict[str, Any] | None = None  # read once on first use, then kept in step with writes
         self._done_before: frozenset[str] = frozenset()  # paths an earlier run finished
-        self._done_now: set[str] = set()  # paths this run finished and marked
+        self._done_now: set[str] = set()  # paths this run finished
+        self._pending: dict[str, bool] = {}  # their marks not written yet
+        self._mark_due = 0.0  # monotonic time of the next batch of marks
 
     def values(self) -> dict[str, Any]:
         """The job's saved values (jobdeck's own keys included), read from the store on the first call."""
@@ -104,27 +112,35 @@ class KeptWork:
         tree.take_finished()  # known to be done already: nothing to mark again
 
     def remember(self, tree: PipelineTree, away: Callable[[StoreError, str], None]) -> None:
-        """Mark the operations of ``tree`` that reached 1 since the last call as done, once per path. A store away
-        is ``away``'s to judge (the controller skips the mark within the stale window); saved values that are full
-        lose the mark (logged), never the job."""
-        finished = tree.take_finished()
-        if not finished:
+        """Note the operations of ``tree`` that reached 1 since the last call as done, once per path, and write the
+        marks when a batch is due. The caller serialises the calls (the controller's lock)."""
+        for path in tree.take_finished():
+            if path not in self._done_now and path not in self._done_before:
+                self._done_now.add(path)
+                self._pending[DONE_PREFIX + path] = True
+        if self._pending and time.monotonic() >= self._mark_due:
+            self.flush(away)
+
+    def flush(self, away: Callable[[StoreError, str], None]) -> None:
+        """Write the done marks noted since the last batch. A store away is ``away``'s to judge (the controller
+        goes on within the stale window; the marks wait for the next batch); saved values that are full lose the
+        marks (logged), never the job."""
+        pending, self._pending = self._pending, {}
+        self._mark_due = time.monotonic() + MARK_INTERVAL
+        if not pending:
             return
-        for path in finished:
-            if path in self._done_now or path in self._done_before:
-                continue
-            self._done_now.add(path)
-            try:
-                self.store.save_value(self.job_id, DONE_PREFIX + path, True)
-            except StoreError as exc:
-                away(exc, "a done mark")
-                continue
-            except InvalidArgumentError as exc:
-                logger.warning("job %s: operation %s not remembered as done: %s", self.job_id, path, exc)
-                continue
-            with self._lock:
-                if self._values is not None:
-                    self._values[DONE_PREFIX + path] = True
+        try:
+            self.store.save_values(self.job_id, pending)
+        except StoreError as exc:
+            self._pending = {**pending, **self._pending}
+            away(exc, "the done marks")
+            return
+        except InvalidArgumentError as exc:
+            logger.warning("job %s: %d operation(s) not remembered as done: %s", self.job_id, len(pending), exc)
+            return
+        with self._lock:
+            if self._values is not None:
+                self._values.update(pending)
 
     def _patiently(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, retried while the store is away for less than its ``stale_after`` (then StoreError)."""

@@ -250,6 +250,7 @@ class Supervisor:
         next_reap = 0.0
         failures, since = 0, 0.0
         next_beat = time.monotonic() + runner.heartbeat_interval
+        self._wake.set()  # the first round looks for due retries at once: a restarted process owes them first
         while True:
             self._wake.wait(self._pause(next_beat))
             self._wake.clear()
