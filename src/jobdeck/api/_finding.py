@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ..core.errors import AmbiguousJobIdError, JobConflictError, UnknownJobTypeError
 from ..core.model import JobInfo, JobStatus, PastCursor
+from ..runtime.recovery import RESUMABLE
 from ..stores import MAX_SEARCH_WORD_CHARS as MAX_WORD
 from ..stores import MAX_SEARCH_WORDS as MAX_WORDS
 from ..stores.base import Store
@@ -26,14 +27,13 @@ from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
-__all__ = ["NOTHING_CARRIED", "RESUMABLE", "build_finding_routes"]
+__all__ = ["NOTHING_CARRIED", "build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
 _WORD = "[^\\s\\x00]"  # a character of a search word
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
-# The statuses a job can be resumed from, and what a resume answers when the old job left nothing to take over.
-RESUMABLE = frozenset({JobStatus.FAILED, JobStatus.ABORTED})
+# What a resume answers when the old job left nothing to take over.
 NOTHING_CARRIED = "nothing was saved or done: the new job starts from the beginning"
 _SEARCH_LIMIT = IntParam("limit", "past jobs per page (default 50)", 1, MAX_PAGE, 50)
 
@@ -193,7 +193,7 @@ def build_finding_routes(deck: Deck) -> Routes:
         if original.status not in RESUMABLE:
             return error_response(409, _not_resumable(original), status=original.status.value)
         try:
-            job = await deck.call(runner.resume, job_id, body.author or principal.name)  # type: ignore[attr-defined]
+            job = await deck.call(runner.resume, job_id, body.author or principal.name)
         except JobConflictError as exc:
             return await conflict_answer(deck, exc)
         finally:
