@@ -18,6 +18,7 @@ from jobdeck.api._roles import Principal
 from jobdeck.core.model import JobInfo, JobStatus, format_time
 from jobdeck.stores import Store
 from tests.api.conftest import AUTH, PREFIX, TOKEN
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -283,3 +284,43 @@ async def test_a_resumed_job_names_the_job_it_resumed(client: httpx.AsyncClient,
     shown = (await client.get(f"{PREFIX}/single/{new.id}/progress", headers=AUTH)).json()
     assert (shown["rerunOf"], shown["resumedFrom"], shown["attempt"], shown["maxAttempts"]) == (old.id, old.id, 1, 1)
     assert shown["retryAt"] is None
+
+
+# --------------------------------------------------------------------------- through the runtime, end to end
+
+async def test_a_real_failed_attempt_holds_the_slot_and_a_resume_skips_what_was_saved(
+        client: httpx.AsyncClient, runner: JobRunner) -> None:
+    from jobdeck import PipelineController, Retry
+
+    calls: list[int] = []
+    failing = [True]
+
+    def condense(ctl: PipelineController) -> int:
+        for question in range(4):
+            if ctl.saved(f"q{question}") is not None:
+                continue
+            calls.append(question)
+            if question == 2 and failing[0]:
+                raise RuntimeError("429 Too Many Requests")
+            ctl.save(f"q{question}", question * 10)
+        return len(calls)
+
+    runner.register("Condense", condense, retry=Retry(attempts=3, backoff=600, jitter=False))
+    first = (await client.post(f"{PREFIX}/start", json={"jobType": "Condense"}, headers=AUTH)).json()
+    wait_for(lambda: runner.store.require_job(first["id"]).retry_at is not None, what="the retry to be scheduled")
+    single = (await client.get(f"{PREFIX}/single/{first['id']}/progress", headers=AUTH)).json()
+    assert (single["status"], single["attempt"], single["maxAttempts"]) == ("queued", 2, 3)
+    assert single["savedKeys"] == ["q0", "q1"] and single["retryAt"] is not None
+    refused = await client.post(f"{PREFIX}/start", json={"jobType": "Condense"}, headers=AUTH)
+    assert refused.status_code == 409
+    assert f"job {first['id']} (attempt 2 of 3) is waiting to retry at {single['retryAt']}" in refused.json()["error"]
+    aborted = await client.post(f"{PREFIX}/single/{first['id']}/abort", json={}, headers=AUTH)
+    assert aborted.json()["status"] == "aborted"
+    failing[0] = False
+    answer = await resume(client, first["id"])
+    assert answer.status_code == 201, answer.text
+    new = runner.wait(answer.json()["id"], timeout=10)
+    assert new.status is JobStatus.COMPLETED and new.resumed_from == first["id"]
+    assert calls == [0, 1, 2, 2, 3]  # the resumed run did questions 2 and 3 only
+    shown = (await client.get(f"{PREFIX}/single/{new.id}/progress", headers=AUTH)).json()
+    assert shown["savedKeys"] == ["q0", "q1", "q2", "q3"]
