@@ -30,6 +30,7 @@ WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", f"/single/{JOB}/abort", {"reason": "x"}),
     ("POST", "/abort-all", {"reason": "x"}),
     ("POST", f"/single/{JOB}/rerun", {}),
+    ("POST", f"/single/{JOB}/resume", {}),
 ]
 READS = ["/active", "/past", "/types", "/stats", "/me", f"/single/{JOB}/progress"]
 

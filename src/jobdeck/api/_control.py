@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
-from ..core.model import ACTIVE, JobInfo, JobStatus
+from ..core.model import ACTIVE, JobInfo, JobStatus, format_time
 from ..runtime.runner import JobRunner
 from ..runtime.tracing import extract_context, run_in_context
-from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import error_response
@@ -24,12 +23,15 @@ from ._query import read_body
 from ._roles import Permissions, Principal
 from ._serialize import json_response, parse_job_id
 
-__all__ = ["ABORT_ALL_REASON", "RETRY_AFTER_ABORTING", "build_control_routes", "started_answer"]
+__all__ = ["ABORT_ALL_REASON", "CONFLICT", "RETRY_AFTER_ABORTING", "build_control_routes", "conflict_answer",
+           "started_answer"]
 
 # /abort-all without a reason: the reference system's wording.
 ABORT_ALL_REASON = "Admin-initiated emergency cleanup"
 # Seconds a client is told to wait before starting a type again whose previous job is still stopping.
 RETRY_AFTER_ABORTING = 2
+CONFLICT = error("the type's max_concurrent is reached: the message says when a job holding a slot is waiting to "
+                 "retry (and at what time), and comes with Retry-After when the previous job is stopping")
 
 
 def _request_abort(deck: Deck, job_id: str, reason: str | None, by: str | None) -> bool:
@@ -59,10 +61,26 @@ def _abort_one(deck: Deck, job_id: str, reason: str | None, by: str) -> tuple[bo
     return requested, deck.store.require_job(job_id, messages=False).status
 
 
-def _stopping(store: Store, job_type: str) -> list[str]:
-    """Ids of the type's active jobs if every one of them is aborting (so the conflict ends on its own)."""
-    jobs = store.get_active_jobs(job_type, messages=False)
-    return [job.id for job in jobs] if jobs and all(j.status is JobStatus.ABORTING for j in jobs) else []
+async def conflict_answer(deck: Deck, exc: JobConflictError) -> Response:
+    """The 409 of a start (or re-run, or resume) refused for its type's ``max_concurrent``, saying what holds
+    the slots where that tells the client more than the count does: every holder stopping after an abort (it
+    ends on its own: Retry-After), or a holder waiting for its next attempt (it keeps its slot until then)."""
+    job_type = exc.job_type
+    jobs = await deck.call(deck.store.get_active_jobs, job_type, messages=False)
+    if jobs and all(job.status is JobStatus.ABORTING for job in jobs):
+        return error_response(
+            409, f"job type {job_type!r}: the previous job ({', '.join(job.id for job in jobs)}) is stopping after "
+                 f"an abort request; retry in a few seconds", {"Retry-After": str(RETRY_AFTER_ABORTING)},
+            activeJobIds=exc.active_ids)
+    waiting = sorted((job for job in jobs if job.status is JobStatus.QUEUED and job.retry_at is not None),
+                     key=lambda job: (job.retry_at or 0.0, job.id))
+    if not waiting:
+        return error_response(409, str(exc), activeJobIds=exc.active_ids)
+    holders = "; ".join(f"job {job.id} (attempt {job.attempt} of {job.max_attempts}) is waiting to retry at "
+                        f"{format_time(job.retry_at)}" for job in waiting)
+    return error_response(
+        409, f"job type {job_type!r} already has {exc.max_concurrent} active job(s): {holders}; a job waiting to "
+             "retry keeps its slot: wait for it to finish or abort it first", activeJobIds=exc.active_ids)
 
 
 
@@ -86,8 +104,7 @@ def build_control_routes(deck: Deck) -> Routes:
     @routes.post("/start", body=schemas.StartRequest, body_required=True,
                  responses={201: {"model": schemas.StartedJob}, **AUTH_ERRORS, **WRITE_ERRORS,
                             404: error("unknown job type"),
-                            409: error("the type's max_concurrent is reached (with Retry-After when the previous "
-                                        "job is stopping)")},
+                            409: CONFLICT},
                  summary="Start a job of a registered type")
     async def start(request: Request) -> Response:
         principal = await identify(request)
@@ -101,13 +118,7 @@ def build_control_routes(deck: Deck) -> Routes:
             job = await deck.call(run_in_context, extract_context(request.headers), runner.start, body.job_type,
                                   body.author or principal.name, body.params)
         except JobConflictError as exc:
-            stopping = await deck.call(_stopping, store, body.job_type)
-            if not stopping:
-                raise
-            return error_response(
-                409, f"job type {body.job_type!r}: the previous job ({', '.join(stopping)}) is stopping after an "
-                     f"abort request; retry in a few seconds", {"Retry-After": str(RETRY_AFTER_ABORTING)},
-                activeJobIds=exc.active_ids)
+            return await conflict_answer(deck, exc)
         finally:
             deck.wrote()
         return json_response(started_answer(deck, runner, job), 201)

@@ -1,4 +1,5 @@
-"""Finding jobs and running them again: search, id-prefix lookup, re-run, and a job's messages as JSON Lines.
+"""Finding jobs and running them again: search, id-prefix lookup, re-run, resume, and a job's messages as JSON
+Lines.
 
 Routes are closures over one :class:`~jobdeck.api._deck.Deck`, like the others of :mod:`jobdeck.api._routes`.
 """
@@ -11,26 +12,29 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core.errors import AmbiguousJobIdError, UnknownJobTypeError
+from ..core.errors import AmbiguousJobIdError, JobConflictError, UnknownJobTypeError
 from ..core.model import JobInfo, JobStatus, PastCursor
+from ..runtime.recovery import RESUMABLE
 from ..stores import MAX_SEARCH_WORD_CHARS as MAX_WORD
 from ..stores import MAX_SEARCH_WORDS as MAX_WORDS
 from ..stores.base import Store
 from . import _schemas as schemas
-from ._control import started_answer
+from ._control import CONFLICT, conflict_answer, started_answer
 from ._deck import Deck
-from ._errors import ApiError
+from ._errors import ApiError, error_response
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
 from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
-__all__ = ["build_finding_routes"]
+__all__ = ["NOTHING_CARRIED", "build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
 _WORD = "[^\\s\\x00]"  # a character of a search word
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
+# What a resume answers when the old job left nothing to take over.
+NOTHING_CARRIED = "nothing was saved or done: the new job starts from the beginning"
 _SEARCH_LIMIT = IntParam("limit", "past jobs per page (default 50)", 1, MAX_PAGE, 50)
 
 
@@ -73,6 +77,22 @@ def _last_error(store: Store, job: JobInfo) -> str | None:
     if full is None or not full.error_messages:
         return None
     return _first_line(full.error_messages[-1].message)
+
+
+def _resume_source(store: Store, job_id: str) -> tuple[JobInfo, bool]:
+    """The job to resume, and whether it left anything to take over: a saved value, or an operation marked done
+    (jobdeck's own ``jobdeck.done:`` values), which is exactly what a resume copies. Read for a job that can be
+    resumed only: its values can no longer change then (a finished job saves nothing)."""
+    job = store.require_job(job_id, messages=False)
+    return job, job.status in RESUMABLE and bool(store.saved_values(job_id))
+
+
+def _not_resumable(job: JobInfo) -> str:
+    if job.status is JobStatus.COMPLETED:
+        return (f"job {job.id} completed: there is nothing to resume; re-run it to run it again "
+                "(POST /single/{id}/rerun, jobdeck rerun)")
+    return (f"job {job.id} is {job.status.value}, still active: only a failed or aborted job can be resumed; wait "
+            "for it to end, or abort it first")
 
 
 def _jsonl(job: JobInfo) -> bytes:
@@ -132,8 +152,7 @@ def build_finding_routes(deck: Deck) -> Routes:
     @routes.post("/single/{job_id}/rerun",
                  params=(param("job_id", "the id of the job to run again", where="path"),),
                  body=schemas.RerunRequest,
-                 responses={201: {"model": schemas.StartedJob}, **ID_ERRORS, **WRITE_ERRORS,
-                            409: error("the type's max_concurrent is reached")},
+                 responses={201: {"model": schemas.StartedJob}, **ID_ERRORS, **WRITE_ERRORS, 409: CONFLICT},
                  summary="Start a new job with the type and params of another (rerunOf names it)")
     async def rerun(request: Request) -> Response:
         principal = await deck.auth.identify(request)
@@ -147,9 +166,42 @@ def build_finding_routes(deck: Deck) -> Routes:
                 raise UnknownJobTypeError(original.job_type, [])
         try:
             job = await deck.call(runner.rerun, job_id, body.author or principal.name, body.params)
+        except JobConflictError as exc:
+            return await conflict_answer(deck, exc)
         finally:
             deck.wrote()
         return json_response(started_answer(deck, runner, job), 201)
+
+    @routes.post("/single/{job_id}/resume",
+                 params=(param("job_id", "the id of the failed or aborted job to resume", where="path"),),
+                 body=schemas.ResumeRequest,
+                 responses={201: {"model": schemas.ResumedJob}, **ID_ERRORS, **WRITE_ERRORS,
+                            409: error("the job is still active or completed (only a failed or aborted job is "
+                                       "resumed: the body's status says which it is), or the type's "
+                                       "max_concurrent is reached (as for a start)")},
+                 summary="Start a new job with the type and params of a failed or aborted one that takes over its "
+                         "saved values and done operations (rerunOf and resumedFrom name it; it stays as it was)")
+    async def resume(request: Request) -> Response:
+        principal = await deck.auth.identify(request)
+        job_id = parse_job_id(request.path_params["job_id"])
+        body = await read_body(request, schemas.ResumeRequest, False)
+        original, carried = await deck.call(_resume_source, store, job_id)
+        deck.permissions.require_start(principal, original.job_type)  # a resume starts a job
+        runner = deck.runner
+        if runner is None:
+            raise UnknownJobTypeError(original.job_type, [])
+        if original.status not in RESUMABLE:
+            return error_response(409, _not_resumable(original), status=original.status.value)
+        try:
+            job = await deck.call(runner.resume, job_id, body.author or principal.name)
+        except JobConflictError as exc:
+            return await conflict_answer(deck, exc)
+        finally:
+            deck.wrote()
+        answer = started_answer(deck, runner, job)
+        if not carried:
+            answer["note"] = NOTHING_CARRIED
+        return json_response(answer, 201)
 
     @routes.get("/single/{job_id}/messages.jsonl",
                 params=(param("job_id", "the job's id", where="path"),),

@@ -10,7 +10,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core.model import TERMINAL, JobStatus
+from ..core.jsoncodec import dumps
+from ..core.model import TERMINAL, JobInfo, JobStatus
+from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
 from ._errors import ApiError
@@ -28,7 +30,15 @@ from ._openapi import (
 )
 from ._past import MAX_SUMMARY_RUNS, NEXT_HEADER, SUMMARY_RUNS, PastParams, past_answer, summary_answer
 from ._query import IntParam, job_types, keep_types, parse_cursor, query_list
-from ._serialize import answer_response, json_response, message_page, parse_job_id, parse_messages, parse_time_param
+from ._serialize import (
+    MessagesView,
+    answer_response,
+    json_response,
+    message_page,
+    parse_job_id,
+    parse_messages,
+    parse_time_param,
+)
 
 __all__ = ["START_FROM_OVERLAP", "build_reading_routes"]
 
@@ -58,6 +68,18 @@ def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
             wanted.append(status)
     return wanted
 
+
+
+def _single(store: Store, job_id: str, view: MessagesView) -> tuple[JobInfo, list[str]]:
+    """The job with its operation tree, and the keys of its saved values (one trip to the thread pool)."""
+    job = store.require_job(job_id, messages=view.messages, operations=True)
+    return job, store.saved_keys(job_id)
+
+
+def _with_saved_keys(job: bytes, keys: list[str]) -> bytes:
+    """The job's JSON object with ``savedKeys`` added. Outside the bytes cache: a save emits no event and changes
+    nothing in the job's signature, so cached bytes with the keys in them could stay stale for good."""
+    return b"".join((job[:-1], b',"savedKeys":', dumps(keys), b"}"))
 
 
 def build_reading_routes(deck: Deck) -> Routes:
@@ -117,19 +139,18 @@ def build_reading_routes(deck: Deck) -> Routes:
         runs = _RUNS.read(request)
         return await summary_answer(deck, SUMMARY_RUNS if runs is None else runs)
 
-    @routes.get("/single/{job_id}/progress", responses={200: {"model": schemas.Job}, **ID_ERRORS},
-                params=(JOB_ID, MESSAGES), summary="One job")
+    @routes.get("/single/{job_id}/progress", responses={200: {"model": schemas.SingleJob}, **ID_ERRORS},
+                params=(JOB_ID, MESSAGES), summary="One job, with its operation tree and the keys of its saved values")
     async def progress(request: Request) -> Response:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
         view = parse_messages(request.query_params.get("messages"))
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
-            # The one view that carries the operation tree: it is bounded (a few kilobytes) but costs a second
-            # read, which the lists (/active, /past, /search) and the events must not pay per job.
-            job = await deck.call(store.require_job, job_id, messages=view.messages,  # 404s are not cached
-                                  operations=True)
-            return deck.cache.render(job, view.keep), None
+            # The one view that carries the operation tree and the saved keys: both are bounded but cost reads of
+            # their own, which the lists (/active, /past, /search) and the events must not pay per job.
+            job, keys = await deck.call(_single, store, job_id, view)  # 404s are not cached
+            return _with_saved_keys(deck.cache.render(job, view.keep), keys), None
 
         return answer_response(await deck.answer(("progress", job_id, view.keep), build))
 

@@ -4,7 +4,8 @@ One table of routes per concern, each built per app over one :class:`~jobdeck.ap
 
 - :mod:`jobdeck.api._reading`: ``/active``, ``/past``, ``/past/summary``, ``/single/{id}/progress`` and ``/messages``;
 - :mod:`jobdeck.api._control`: ``/start``, ``/single/{id}/abort``, ``/abort-all``;
-- :mod:`jobdeck.api._finding`: ``/search``, ``/lookup``, ``/single/{id}/rerun``, ``/messages.jsonl``;
+- :mod:`jobdeck.api._finding`: ``/search``, ``/lookup``, ``/single/{id}/rerun`` and ``/resume``,
+  ``/messages.jsonl``;
 - :mod:`jobdeck.api._report`: the report endpoints of external jobs;
 - :mod:`jobdeck.api._meta`: ``/types``, ``/me``, ``/stats``;
 - :mod:`jobdeck.api._events`: ``/events`` (Server-Sent Events).

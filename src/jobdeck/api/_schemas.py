@@ -38,6 +38,9 @@ __all__ = [
     "PastSummary",
     "ReportAnswer",
     "ReportRequest",
+    "ResumeRequest",
+    "ResumedJob",
+    "SingleJob",
     "StartRequest",
     "StartedJob",
     "Stats",
@@ -295,7 +298,15 @@ class Job(BaseModel):
                           "the rest counted in {more, done} entries). Only in GET /single/{id}/progress: lists and "
                           "events leave it out")
     attempt: int = Field(1, description="which run of the job this is: 1, then one more each time it went back "
-                                        "to the queue because the worker running it died (requeue_on_worker_lost)")
+                                        "to the queue: a failed run retried (its type's retry), or the worker "
+                                        "running it died (requeue_on_worker_lost)")
+    maxAttempts: int = Field(1, description="how many runs the job's type allows (1: no retry); the last failure "
+                                            "fails the job")
+    retryAt: str | None = Field(None, description="while a queued job waits for its next attempt: when that "
+                                                  "attempt is due (it keeps its type's max_concurrent slot "
+                                                  "meanwhile); null otherwise")
+    resumedFrom: str | None = Field(None, description="the id of the job whose saved values and done operations "
+                                                      "this one took over (POST /single/{id}/resume)")
 
 
 class StartedJob(Job):
@@ -304,6 +315,35 @@ class StartedJob(Job):
     reportToken: str | None = Field(
         None, description="only for a job of an external type: what the process that runs it sends to that job's "
                           "report endpoints (/single/{id}/report, /complete, /fail, /aborted) and nowhere else")
+
+
+class SingleJob(Job):
+    """One job as ``GET /single/{id}/progress`` shows it: with its operation tree and the names of its saved
+    values."""
+
+    savedKeys: list[str] = Field(
+        description="the keys of the values the job saved (ctl.save), sorted; jobdeck's own (jobdeck.*) left out, "
+                    "values not shown. Only in this view: lists and events leave it out")
+
+
+class ResumedJob(StartedJob):
+    """The answer of a resume: the new job (with ``reportToken`` for an external type, as a start)."""
+
+    note: str | None = Field(None, description="present when the old job left nothing to take over (no saved "
+                                               "value, no done operation): the new job starts from the beginning")
+
+
+class ResumeRequest(_Strict):
+    """Resume a failed or aborted job: a new job of its type and params that takes over its saved values and done
+    operations."""
+
+    author: str | None = Field(None, description="who resumes the job; defaults to the authenticated principal",
+                               json_schema_extra={"pattern": NO_NUL})
+
+    @field_validator("author")
+    @classmethod
+    def _no_nul(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return refuse_nul(info.field_name or "value", value)
 
 
 class JobList(RootModel[list[Job]]):

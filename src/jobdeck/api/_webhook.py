@@ -26,7 +26,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def job_summary(job: JobInfo, event: str, link: str) -> dict[str, Any]:
-    """The JSON a webhook receives."""
+    """The JSON a webhook receives. It is sent when a job ends, so for a job whose type retries, on its last
+    failure only (a failed attempt with attempts left puts the job back in the queue: no terminal transition);
+    ``attempt`` says how many runs it took, of ``maxAttempts``."""
     first_error = job.error_messages[0].message[:_MAX_ERROR] if job.error_messages else None
     end = job.end_time if job.end_time is not None else time.time()
     return {
@@ -39,6 +41,8 @@ def job_summary(job: JobInfo, event: str, link: str) -> dict[str, Any]:
         "firstError": first_error,
         "abortReason": job.abort_reason,
         "abortedBy": job.aborted_by,
+        "attempt": job.attempt,
+        "maxAttempts": job.max_attempts,
         "link": link,
         "startTime": job.to_dict(messages=0)["startTime"],
         "endTime": job.to_dict(messages=0)["endTime"],
@@ -56,6 +60,9 @@ def slack_message(summary: dict[str, Any]) -> dict[str, Any]:
         summary["event"], ":white_check_mark:")
     what = summary["event"].removeprefix("job.")
     head = f"{summary['jobType']} {what} after {summary['duration']:.1f}s (by {summary['author']})"
+    attempt, attempts = summary.get("attempt") or 1, summary.get("maxAttempts") or 1
+    if attempts > 1 or attempt > 1:  # a type that retries: say which run this was
+        head += f", attempt {attempt} of {attempts}" if attempt <= attempts else f", attempt {attempt}"
     lines = [f"{icon} *{_escape(head)}*", f"<{summary['link']}|job {summary['id'][:8]}>"]
     if summary.get("firstError"):
         lines.append(f"```{_escape(str(summary['firstError'])[:500])}```")

@@ -1,4 +1,4 @@
-"""``jobdeck search | rerun``: finding jobs across types and running one again."""
+"""``jobdeck search | rerun | resume``: finding jobs across types, running one again, resuming one."""
 
 from __future__ import annotations
 
@@ -44,6 +44,20 @@ def register(sub: Any) -> None:
     add_connection_options(p)
     p.set_defaults(func=cmd_rerun, parser=p)
 
+    p = sub.add_parser("resume", help="resume a failed or aborted job from where it stopped",
+                       description="Start a new job with the type and params of the failed or aborted job ID (a "
+                                   "unique prefix of at least 6 characters will do) that takes over its saved "
+                                   "values and done operations, so that it does again only what was not done. The "
+                                   "new job records which job it resumed (resumedFrom); the old one stays as it "
+                                   "was. Prints the new job's id.")
+    p.add_argument("job_id", metavar="ID", help="the failed or aborted job to resume (full id or unique prefix)")
+    p.add_argument("--author", help="who resumes the job (default: $JOBDECK_AUTHOR or your user name)")
+    p.add_argument("--wait", action="store_true",
+                   help="follow the new job until it ends; exit 0 completed, 1 failed, 2 aborted")
+    p.add_argument("--json", action="store_true", help="print the new job as JSON")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_resume, parser=p)
+
 
 def cmd_search(args: argparse.Namespace) -> int:
     if args.limit < 1:
@@ -70,3 +84,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         job_id = resolve_job_id(client, args.job_id)
         return show_started(client, client.rerun(job_id, params=params or None, author=author_of(args)), args)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        job_id = resolve_job_id(client, args.job_id)
+        answer = client.resume_answer(job_id, author=author_of(args))
+        if answer.get("note"):  # the old job left nothing to take over: say so, beside the id scripts read
+            print(f"note: {answer['note']}", file=sys.stderr, flush=True)
+        return show_started(client, JobInfo.from_dict(answer), args)

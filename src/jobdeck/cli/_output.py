@@ -24,6 +24,7 @@ from ..core.operations import HiddenOperations, OperationNode
 
 __all__ = [
     "STATUS_STYLE",
+    "attempt_text",
     "console",
     "first_error_line",
     "format_duration",
@@ -84,6 +85,33 @@ def format_operation(job: JobInfo) -> str:
     return f"{op.id} {op.index}/{op.total}" if op else ""
 
 
+def _wait_words(seconds: float) -> str:
+    """``41 s``, ``14 min 30 s``, ``2 h 5 min``: how long until a retry, rounded up (never "0 s" before it)."""
+    whole = math.ceil(seconds)
+    if whole < 100:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def attempt_text(job: JobInfo, now: float | None = None, *, first: bool = False) -> str:
+    """Which run of its job this is, in words: ``attempt 2 of 5, retrying in 41 s`` for a job waiting for its next
+    attempt, ``attempt 2 of 5`` for a later attempt (running or ended). Empty for a first attempt unless ``first``
+    and its type retries (``attempt 1 of 5``), and for a job whose type does not retry and never went back to the
+    queue. (A job put back in the queue for a lost worker can run past its type's attempts: ``attempt 2``.)"""
+    waiting = job.status is JobStatus.QUEUED and job.retry_at is not None
+    if job.attempt <= 1 and not waiting and not (first and job.max_attempts > 1):
+        return ""
+    text = f"attempt {job.attempt}" + (f" of {job.max_attempts}" if job.attempt <= job.max_attempts else "")
+    if waiting and job.retry_at is not None:
+        left = job.retry_at - (time.time() if now is None else now)
+        text += f", retrying in {_wait_words(left)}" if left > 0 else ", retrying now"
+    return text
+
+
 def status_text(status: JobStatus) -> Text:
     return Text(status.value, style=STATUS_STYLE.get(status, ""))
 
@@ -123,11 +151,14 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
         columns.append("ERROR")
     rows: list[list[Text]] = []
     for job in jobs:
+        attempt = attempt_text(job)
         row = [Text(job.id[:8]), Text(job.job_type), status_text(job.status), Text(f"{job.progress * 100:.0f}%"),
-               Text(_short_time(job.end_time) if past else format_operation(job)),
+               Text(_short_time(job.end_time)) if past else _operation_cell(job, attempt),
                _duration_text(job), Text(job.author)]
         if past:
             why = (errors or {}).get(job.id) or first_error_line(job)
+            if attempt:
+                why = f"{attempt}: {why}" if why else attempt
             row.append(Text(why, style="red" if job.status is JobStatus.FAILED else ""))
         rows.append(row)
     widths = [max([len(name), *(r[i].cell_len for r in rows)]) for i, name in enumerate(columns)]
@@ -161,6 +192,17 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
     out.rstrip()
     return out
 
+def _operation_cell(job: JobInfo, attempt: str) -> Text:
+    """An active job's place: ``question-q2-pros 3/12``, after ``attempt 2 of 5 · `` on a later attempt; for a job
+    waiting for its next attempt, when that is (``attempt 2 of 5, retrying in 41 s``)."""
+    if not attempt:
+        return Text(format_operation(job))
+    if job.status is JobStatus.QUEUED and job.retry_at is not None:
+        return Text(attempt, style="yellow")
+    operation = format_operation(job)
+    return Text(f"{attempt} · {operation}" if operation else attempt)
+
+
 def _duration_text(job: JobInfo) -> Text:
     """How long it ran; for a job still waiting for a worker, how long it has waited."""
     if job.status is JobStatus.QUEUED:
@@ -191,13 +233,23 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
+    status = status_text(job.status)
+    attempt = attempt_text(job, first=True)
+    if attempt:
+        status.append(f", {attempt}")
+        if job.status is JobStatus.QUEUED and job.retry_at is not None:
+            status.append(f" (at {format_time(job.retry_at)})")
     rows: list[tuple[str, RenderableType]] = [
         ("id", Text(job.id)),
         ("type", Text(job.job_type)),
-        ("status", status_text(job.status)),
+        ("status", status),
         ("author", Text(job.author)),
         ("progress", progress_cell(job, width=30)),
     ]
+    if job.resumed_from:
+        rows.append(("resumed from", Text(f"{job.resumed_from} (its saved values and done operations)")))
+    elif job.rerun_of:
+        rows.append(("rerun of", Text(job.rerun_of)))
     if job.current_operation:
         rows.append(("operation", Text(format_operation(job))))
     rows += [
@@ -263,6 +315,9 @@ def summary_line(job: JobInfo) -> Text:
     text.append(job.status.value, style=STATUS_STYLE.get(job.status, ""))
     end = job.end_time if job.end_time is not None else time.time()
     text.append(f" after {format_duration(end - job.start_time)}")
+    attempt = attempt_text(job)
+    if attempt:
+        text.append(f" ({attempt})")
     if job.status is JobStatus.COMPLETED and job.result is not None:
         text.append(f": {_compact(job.result)}")
     elif job.status is JobStatus.ABORTED:

@@ -108,6 +108,9 @@ class WatchState:
         what = output.status_text(job.status)
         if job.end_time is not None:
             what.append(f" after {output.format_duration(job.end_time - job.start_time)}")
+        attempt = output.attempt_text(job)
+        if attempt:
+            what.append(f" ({attempt})")
         if job.abort_reason:
             what.append(f": {job.abort_reason}")
         return what
@@ -119,6 +122,9 @@ class WatchState:
         text = f"{job.status.value}, {job.progress * 100:.0f}%"
         if job.current_operation:
             text += f" {output.format_operation(job)}"
+        attempt = output.attempt_text(job)
+        if attempt:
+            text += f", {attempt}"
         return f"{text}, started by {job.author}"
 
     @staticmethod
@@ -146,6 +152,9 @@ class WatchState:
                 if job.status in TERMINAL:
                     return [self._line(job, self._ended(job))]
                 what = output.status_text(job.status)
+                attempt = output.attempt_text(job)
+                if attempt:  # back in the queue for its next attempt, or running it
+                    what.append(f", {attempt}")
                 if job.abort_reason:
                     what.append(f": {job.abort_reason}")
                 return [self._line(job, what)]
@@ -189,6 +198,7 @@ class WatchState:
                     output.status_text(job.status),
                     output.progress_cell(job, width=30),
                     Text(output.format_operation(job)),
+                    Text(output.attempt_text(job), style="yellow"),  # rendered anew: the countdown runs
                     Text(output.format_duration(job.duration), style="dim"),
                 )
                 parts.append(row)

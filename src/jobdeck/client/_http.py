@@ -263,6 +263,21 @@ class Client:
             body["author"] = author
         return self._json("POST", self._job_path(job_id, "rerun"), json=body)
 
+    def resume(self, job_id: str, author: str | None = None) -> JobInfo:
+        """Resume a failed or aborted job: a new job of its type and params (``rerun_of`` and ``resumed_from`` are
+        ``job_id``) that takes over its saved values and done operations, so that it does again only what was not
+        done; the old job stays as it was. 404 unknown job, 409 a job still active (or completed) or the type's
+        limit. See :meth:`resume_answer` for the report token of an external type and the server's note."""
+        return JobInfo.from_dict(self.resume_answer(job_id, author))
+
+    def resume_answer(self, job_id: str, author: str | None = None) -> dict[str, Any]:
+        """:meth:`resume`, answered as the server sends it: the new job's JSON, with ``reportToken`` for a job of
+        an external type (as :meth:`start_external`) and ``note`` when the old job left nothing to take over
+        (the new job then starts from the beginning)."""
+        body: dict[str, Any] = {} if author is None else {"author": author}
+        answer: dict[str, Any] = self._json("POST", self._job_path(job_id, "resume"), json=body)
+        return answer
+
     def start_external(self, job_type: str, params: Mapping[str, Any] | None = None, author: str | None = None,
                        ) -> tuple[JobInfo, str]:
         """Start a job of an external type: the job and its report token, for the process that will run it
