@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from jobdeck import JobInfo, JobRunner, JobStatus, MemoryStore
-from jobdeck.cli.demo import DEMO_TYPES, OUTAGE_AT, register_demo
+from jobdeck.cli.demo import DEMO_TYPES, OUTAGE_FROM, register_demo
 from jobdeck.core.errors import InvalidParamsError
 from tests.conftest import wait_for
 
@@ -124,7 +124,7 @@ def test_an_outage_fails_a_long_run_for_good_and_resume_finishes_it_without_redo
     runner = JobRunner(MemoryStore(), abort_grace=5)
     register_demo(runner, speed=100)
     try:
-        failed = _ended(runner, runner.start("ArgumentCondensation", "me", {"questions": OUTAGE_AT}).id)
+        failed = _ended(runner, runner.start("ArgumentCondensation", "me", {"questions": OUTAGE_FROM}).id)
         assert failed.status is JobStatus.FAILED and (failed.attempt, failed.max_attempts) == (3, 3)
         assert any("ProviderUnavailableError: 503 Service Unavailable" in m.message for m in failed.error_messages)
         assert 0.5 < failed.progress < 1
@@ -134,12 +134,13 @@ def test_an_outage_fails_a_long_run_for_good_and_resume_finishes_it_without_redo
         assert (resumed.rerun_of, resumed.resumed_from) == (failed.id, failed.id)
         ended = _ended(runner, resumed.id)
         assert ended.status is JobStatus.COMPLETED
-        assert ended.result == {"questions": OUTAGE_AT, "arguments": OUTAGE_AT * 6}
+        assert ended.result == {"questions": OUTAGE_FROM, "arguments": OUTAGE_FROM * 6}
         infos = _infos(ended)
-        # Questions 1-17 were done by the failed job: the resumed one neither loads nor condenses them again.
+        # The outage was at question 18 of 24: the resumed job neither loads nor condenses questions 1-17 again.
         assert "Loading questions and comments" not in infos
-        assert not [m for m in infos if m.startswith("Condensing") and not m.endswith(f"q{OUTAGE_AT}")]
-        assert infos.count(f"Condensing pros arguments for question q{OUTAGE_AT}") == 1
+        condensed = {int(m.rsplit("q", 1)[1]) for m in infos if m.startswith("Condensing")}
+        assert condensed == set(range(18, OUTAGE_FROM + 1))
+        assert infos.count("Condensing pros arguments for question q18") == 1
         assert ended.attempt == 2  # the provider's second 429 (the last part) is still retried
         # Re-run is not resume: it starts over and meets the outage again.
         rerun = _ended(runner, runner.rerun(failed.id, "me").id)

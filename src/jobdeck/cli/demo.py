@@ -8,9 +8,10 @@
   error messages. Its fake LLM provider throttles every run twice -- once with a ``Retry-After`` (the handler
   raises :class:`~jobdeck.RetryLater`), once without (a ``RateLimitError`` retried with backoff) -- and each
   attempt skips the question parts an earlier one finished (``ctl.is_done``), reading their output back
-  (``ctl.save`` / ``ctl.saved``); the run completes on its third attempt. A run of 18 questions or more meets an
-  outage at question 18 that outlasts its attempts, so it fails for good: Resume finishes it without paying
-  for questions 1-17 again (the outage is over by then), Re-run starts over and meets it again.
+  (``ctl.save`` / ``ctl.saved``); the run completes on its third attempt. A run of 24 questions or more meets an
+  outage three quarters of the way through (question 18 of 24) that outlasts its attempts, so it fails for good:
+  Resume finishes it without paying for questions 1-17 again (the outage is over by then), Re-run starts over
+  and meets it again.
 - ``QuestionInfoGeneration``: a summary and key terms per question; completes.
 - ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
 - ``Cleanup``: a few seconds of housekeeping; completes with a result.
@@ -30,11 +31,11 @@ from ..core.params import Param
 from ..runtime.controller import PipelineController
 from ..runtime.runner import JobRunner
 
-__all__ = ["DEMO_TYPES", "OUTAGE_AT", "ProviderError", "ProviderUnavailableError", "RateLimitError",
+__all__ = ["DEMO_TYPES", "OUTAGE_FROM", "ProviderError", "ProviderUnavailableError", "RateLimitError",
            "register_demo"]
 
 DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup")
-OUTAGE_AT = 18  # a condensation run of this many questions or more meets an outage that outlasts its attempts
+OUTAGE_FROM = 24  # a condensation run of this many questions or more meets an outage that outlasts its attempts
 RETRY_AFTER = 12.0  # seconds, before the demo speed: the provider's Retry-After on its first 429
 BACKOFF = 10.0  # seconds, before the demo speed: the first pause of the backoff (then 20, ...)
 
@@ -128,15 +129,15 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
         parts = [f"question-{q}-{side}" for q in ids for side in ("pros", "cons")]
         ctl.initialize_pipeline([("data-loading", 2), *[(part, 4) for part in parts], ("saving", 1)])
         # Throttled two thirds of the way through, then at the last part: late enough that a run is well under way.
+        # A long run's outage comes three quarters of the way through: question 18 of 24.
         provider = _Provider(ctl, speed, throttle_at=(parts[math.ceil(len(parts) * 2 / 3) - 1], parts[-1]),
-                             down_at=f"question-q{OUTAGE_AT}-pros" if count >= OUTAGE_AT else None)
+                             down_at=f"question-q{math.ceil(count * 3 / 4)}-pros" if count >= OUTAGE_FROM else None)
         done = sum(ctl.is_done(part) for part in parts)
         if ctl.is_done("data-loading"):
             ctl.info(f"Resuming: {done} of {len(parts)} question parts were condensed by an earlier attempt")
         else:
             ctl.info("Loading questions and comments")
             clock.steps(6, 3.0)
-            ctl.error("Comment 4711 could not be read (invalid UTF-8) and is left out")
             ctl.info(f"Loaded {count} questions with {count * 37} comments")
         for number, q in enumerate(ids, start=1):
             for side in ("pros", "cons"):
@@ -152,6 +153,8 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
                 ctl.save(f"condensed:{part}", {"arguments": [f"{q} {side} argument {i}" for i in (1, 2, 3)]})
                 if number % 3 == 2 and side == "cons":
                     ctl.warning(f"Low confidence in the condensed cons of {q}: only 3 comments disagree")
+                if number % 4 == 0 and side == "pros":
+                    ctl.error(f"Comment {4700 + number} of {q} could not be read (invalid UTF-8) and is left out")
         ctl.info("Saving condensed arguments")
         clock.steps(4, 1.5)
         arguments = sum(len(ctl.saved(f"condensed:{part}", {"arguments": []})["arguments"]) for part in parts)
@@ -212,7 +215,7 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
     # No jitter: a newcomer watching the demo sees the pauses the docs describe (10 s, then 20 s, at speed 1).
     runner.register("ArgumentCondensation", argument_condensation, title="Argument condensation",
                     description="Condense the pros and cons of each question's comments (demo: the provider "
-                                "throttles each run twice, and from 18 questions on an outage outlasts its "
+                                "throttles each run twice, and from 24 questions on an outage outlasts its "
                                 "attempts: the run fails and can be resumed).",
                     timeout=3600, params={"questions": 6},
                     retry=Retry(attempts=3, backoff=BACKOFF / speed, max_backoff=6 * BACKOFF / speed, jitter=False,
