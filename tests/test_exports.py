@@ -16,7 +16,7 @@ def test_all_is_sorted_and_importable() -> None:
 
 def test_public_classes_live_in_jobdeck_itself() -> None:
     for name in ("MemoryStore", "SQLiteStore", "RedisStore", "PipelineController", "JobRunner", "JobInfo",
-                 "JobMessage", "JobStatus", "JobdeckError", "AbortError", "JobNotFoundError"):
+                 "JobMessage", "JobStatus", "JobdeckError", "AbortError", "JobNotFoundError", "Retry", "RetryLater"):
         assert name in jobdeck.__all__
 
 

@@ -18,12 +18,14 @@ from .core.errors import (
     JobdeckError,
     JobFinishedError,
     JobNotFoundError,
+    RetryLater,
     StoreError,
     UnknownJobTypeError,
 )
 from .core.events import EventBatch, EventType, JobEvent
 from .core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from .core.operations import OperationTree
+from .core.retry import Retry
 from .core.version import __version__
 from .executors import Executor, LocalExecutor, open_executor
 from .runtime.controller import PipelineController
@@ -69,6 +71,8 @@ __all__ = [
     "PostgresStore",
     "RedisStore",
     "RemoteController",
+    "Retry",
+    "RetryLater",
     "SQLiteStore",
     "Store",
     "StoreError",

@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from jobdeck import JobRunner, PipelineController, Store
+from jobdeck import JobRunner, PipelineController, Retry, RetryLater, Store
 
 
 def _work(ctl: PipelineController, seconds: float, check: bool) -> dict[str, Any]:
@@ -52,6 +52,21 @@ def build(store: Store) -> JobRunner:
             with open(marker, "w") as out:
                 out.write(str(os.getpid()))
         return _work(ctl, 60.0 if first else 0.2, check=True)
+
+    @runner.job("Flaky", max_concurrent=10, retry=Retry(attempts=3, backoff=0.3, jitter=False))
+    def flaky(ctl: PipelineController, failures: int = 1, later: float = 0.0) -> dict[str, Any]:
+        # Fails its first ``failures`` attempts (a RetryLater of ``later`` seconds when it is set), then completes.
+        ctl.info(f"handler started in pid {os.getpid()}")
+        attempt = ctl.store.require_job(ctl.job_id, messages=False).attempt
+        if not ctl.is_done("fetch"):
+            ctl.save("fetched-by", os.getpid())
+        ctl.initialize_pipeline(["fetch", "answer"])
+        ctl.update_operation("fetch", 1.0)
+        if attempt <= failures:
+            if later:
+                raise RetryLater(later, f"provider asked to come back in {later:g} s")
+            raise ConnectionError(f"provider dropped the connection on attempt {attempt}")
+        return {"pid": os.getpid(), "attempt": attempt, "fetched_by": ctl.saved("fetched-by")}
 
     @runner.job("Boom", max_concurrent=10)
     def boom(ctl: PipelineController) -> None:

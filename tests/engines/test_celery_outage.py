@@ -1,10 +1,14 @@
-"""Celery workers on a PostgreSQL store that stops for 10 s (issue 19, item 2): the red team saw 8 of 8 running jobs
-fail, recorded as "that process died, hung or cannot reach the store" although both workers lived. The store is a
-private PostgreSQL cluster (tests/pg_cluster.py) the test stops and starts; the broker is a private Redis. The
-stale window is 30 s here (not the other engine tests' 3 s): the outage is inside it, so no job may fail."""
+"""Celery workers on a store that goes away (issue 19, item 2): the red team saw 8 of 8 running jobs fail, recorded
+as "that process died, hung or cannot reach the store" although both workers lived. The store is a private
+PostgreSQL cluster (tests/pg_cluster.py) the test stops for 10 s and starts again, or a private Redis the test
+freezes for 8 s (SIGSTOP, then SIGCONT: the server neither answers nor closes its connections); the broker is
+another private Redis. The stale window is 30 s here (not the other engine tests' 3 s): the outage is inside it, so
+no job may fail."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -55,6 +59,51 @@ def test_a_10s_postgres_stop_fails_no_job_running_on_celery_workers(on_postgres:
         time.sleep(10)  # the outage's length, not a wait for a condition
     finally:
         postgres.start()
+    ended = [deck.wait_status(job["id"], "completed", "failed", "aborted", timeout=120) for job in jobs]
+    problems = {j["id"]: (j["status"], [m["message"] for m in j["errorMessages"]]) for j in ended
+                if j["status"] != "completed"}
+    assert not problems, problems
+    assert all(w.proc.poll() is None for w in deck.workers) and {w.pid for w in deck.workers} == workers
+
+
+@pytest.fixture(scope="module")
+def on_redis(redis_broker: RedisBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment,
+                                                                                                     RedisBroker]]:
+    tmp = tmp_path_factory.mktemp("celery-redis-outage")
+    store_server = RedisBroker(tmp)  # the store's own Redis, which the test freezes
+    store_server.start()
+    window = engines.STALE_AFTER
+    engines.STALE_AFTER = "30"  # read when the processes are started
+    try:
+        deployment = Deployment(tmp, f"{store_server.url}?prefix=jobdeck-frozen", f"celery+{redis_broker.url}", READY,
+                                worker_args=["--concurrency", str(JOBS // 2)])
+        try:
+            deployment.add_server()
+            deployment.start_workers(2)
+            yield deployment, store_server
+        finally:
+            deployment.close()
+    finally:
+        engines.STALE_AFTER = window
+        store_server.stop()
+
+
+# 8 s is the red team's freeze; 12 s outlasts redis-py's 10 s socket timeout, so that the workers' store calls fail
+# instead of only waiting (the case that failed every job before the fix).
+@pytest.mark.parametrize("freeze", [8.0, 12.0], ids=["8s", "12s-past-the-socket-timeout"])
+def test_a_redis_freeze_fails_no_job_running_on_celery_workers(on_redis: tuple[Deployment, RedisBroker],
+                                                                freeze: float) -> None:
+    deck, store_server = on_redis
+    assert store_server.proc is not None
+    jobs = [deck.start_ok("Parallel", seconds=30.0) for _ in range(JOBS)]
+    for job in jobs:
+        deck.wait_status(job["id"], "running", timeout=60)
+    workers = {w.pid for w in deck.workers}
+    os.kill(store_server.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(freeze)  # the freeze's length, not a wait for a condition
+    finally:
+        os.kill(store_server.proc.pid, signal.SIGCONT)
     ended = [deck.wait_status(job["id"], "completed", "failed", "aborted", timeout=120) for job in jobs]
     problems = {j["id"]: (j["status"], [m["message"] for m in j["errorMessages"]]) for j in ended
                 if j["status"] != "completed"}

@@ -9,6 +9,7 @@
     ├── JobConflictError        a job type already runs its maximum number of jobs
     ├── UnknownJobTypeError     a job type no runner has registered
     ├── AbortError              raised by ``check_abort()`` inside job code when an abort was requested
+    ├── RetryLater              raised by job code to have its run retried after ``seconds`` (``reason`` says why)
     ├── StoreError              a backend cannot be opened or reached (bad URL, missing extra, I/O)
     ├── ExecutorError           a task engine cannot be configured or reached (bad URL, missing extra)
     │   └── EnqueueError        a job could not be handed to the engine (it was failed, not left queued)
@@ -31,6 +32,7 @@ __all__ = [
     "JobFinishedError",
     "JobNotFoundError",
     "JobdeckError",
+    "RetryLater",
     "StoreError",
     "UnknownJobTypeError",
 ]
@@ -83,15 +85,18 @@ class JobFinishedError(JobdeckError):
 class JobConflictError(JobdeckError):
     """Starting the job would exceed the job type's ``max_concurrent`` active jobs."""
 
-    def __init__(self, job_type: str, max_concurrent: int, active_ids: list[str] | None = None) -> None:
+    def __init__(self, job_type: str, max_concurrent: int, active_ids: list[str] | None = None,
+                 message: str | None = None) -> None:
+        """``message`` replaces the default wording when the conflict is another one (a job that is still
+        active cannot be resumed, say)."""
         self.job_type = job_type
         self.max_concurrent = max_concurrent
         self.active_ids = list(active_ids or [])
         running = f" (active: {', '.join(self.active_ids)})" if self.active_ids else ""
-        super().__init__(
+        super().__init__(message or (
             f"job type {job_type!r} already has {max_concurrent} active job(s){running}; "
             "wait for it to finish or abort it first"
-        )
+        ))
 
 
 class UnknownJobTypeError(JobdeckError):
@@ -135,6 +140,23 @@ class AbortError(JobdeckError):
         self.job_id = job_id
         self.reason = reason
         super().__init__(f"job {job_id} was asked to abort: {reason or 'no reason given'}")
+
+
+class RetryLater(JobdeckError):
+    """Raised by job code to have this run retried in ``seconds`` (a provider's ``Retry-After``, say), with
+    ``reason`` saying why. It counts as an attempt of the type's :class:`~jobdeck.Retry`; past the last attempt the
+    job fails with ``reason``. Raised with seconds that are not a number >= 0, it is an InvalidArgumentError.
+
+        raise RetryLater(float(response.headers["Retry-After"]), "429 Too Many Requests")
+    """
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0 \
+                or seconds == float("inf"):
+            raise InvalidArgumentError(f"RetryLater seconds must be a number >= 0, got {seconds!r}", "seconds")
+        self.seconds = float(seconds)
+        self.reason = str(reason)
+        super().__init__(self.reason)
 
 
 class StoreError(JobdeckError):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .params import TypeParams
+from .retry import Retry
 
 __all__ = ["Handler", "JobType"]
 
@@ -19,7 +20,7 @@ class JobType:
     """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
     (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.core.params`).
     ``requeue_on_worker_lost``: how many times a job of this type goes back to the queue when the task engine's
-    worker running it dies (0: it is failed, never re-run)."""
+    worker running it dies (0: it is failed, never re-run). ``retry``: how a failed run is retried (None: never)."""
 
     name: str
     handler: Handler | None  # None: an external type, run elsewhere and reported over HTTP
@@ -31,6 +32,7 @@ class JobType:
     spec: TypeParams | None = field(default=None, repr=False, compare=False)
     capture_logs: bool = False
     requeue_on_worker_lost: int = 0
+    retry: Retry | None = None
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -40,6 +42,11 @@ class JobType:
     def external(self) -> bool:
         """Its jobs run elsewhere and report over the HTTP API: no handler here."""
         return self.handler is None
+
+    @property
+    def max_attempts(self) -> int:
+        """How many runs a job of this type gets (its ``retry``'s attempts; 1 without one)."""
+        return self.retry.attempts if self.retry is not None else 1
 
     @property
     def is_async(self) -> bool:

@@ -69,6 +69,7 @@ class _Node:
     value: float = 0.0  # effective progress
     children: list[_Node] = field(default_factory=list)
     index: dict[str, _Node] = field(default_factory=dict)
+    noted: bool = False  # counted among the finished operations already (see PipelineTree.take_finished)
     child_sum: float = 0.0  # sum of weight * value over children
     child_weight: float = 0.0
     current: int = 0  # index of the current child
@@ -92,6 +93,7 @@ class PipelineTree:
         self._leaf: _Node | None = None
         self._ref: OperationRef | None = None
         self._ref_key: tuple[list[_Node], int] | None = None
+        self._finished: list[str] = []  # paths of operations that reached 1 since take_finished()
 
     # -------------------------------------------------------------- structure
 
@@ -123,6 +125,19 @@ class PipelineTree:
         self._leaf = None
         self._refresh(node)
 
+    def _note(self, node: _Node | None) -> None:
+        """Count ``node`` and its ancestors that reached 1 among the finished operations, each once."""
+        while node is not None and node.parent is not None and node.value >= 1.0:
+            if not node.noted:
+                node.noted = True
+                self._finished.append(node.path())
+            node = node.parent
+
+    def take_finished(self) -> list[str]:
+        """The paths (``"op"``, ``"op/sub"``) of the operations that reached 1 since the last call, each once in
+        the tree's life (a sub-operation defined anew counts again); the controller saves them as done."""
+        finished, self._finished = self._finished, []
+        return finished
     # -------------------------------------------------------------- progress
 
     @property
@@ -152,6 +167,7 @@ class PipelineTree:
                     self.set(child, 1.0)
         self._refresh(node)
         if node.value >= 1.0:
+            self._note(node)
             self._advance(node.parent)
 
     def progress_current(self, value: float) -> bool:
@@ -200,6 +216,7 @@ class PipelineTree:
             delta = ancestor.weight * (new - old)
             ancestor = ancestor.parent
         if value >= 1.0:
+            self._note(node)
             self._advance(parent)
             return True
         return False

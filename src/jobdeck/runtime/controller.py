@@ -9,6 +9,18 @@
             ctl.progress(done / total)
         ctl.info("all questions processed")
 
+Work that is done is kept for the job's later attempts (its type's :class:`~jobdeck.Retry`) and for a job that
+resumes it (:meth:`JobRunner.resume <jobdeck.JobRunner.resume>`): ``ctl.save(key, value)`` keeps a JSON value,
+``ctl.saved(key)`` reads it back, and every operation (or sub-operation path) that reaches 1 is remembered as done,
+so that ``ctl.is_done("question-processing/q18")`` is true in a later attempt and the pipeline marks it done when it
+is declared again: the later run's progress starts from there::
+
+    for q in questions:
+        if ctl.is_done(f"questions/{q}"):
+            continue
+        ctl.save(f"answer:{q}", condense(q))
+        ctl.update_sub_operation("questions", q, 1.0)
+
 Leaving the ``with`` block normally completes the job; an :class:`AbortError` (from ``check_abort()``) marks it
 aborted and is swallowed, because stopping on request is a normal way for a job to end; any other exception
 fails the job with the exception's type and message and propagates.
@@ -43,6 +55,7 @@ from ..core.model import JobStatus, MessageType, OperationRef
 from ..core.pipeline import OperationSpec, PipelineTree
 from ..stores.base import Store
 from .defaults import get_default_store
+from .kept import KeptWork
 from .tracing import JobTrace
 
 __all__ = ["PipelineController", "StoreContact"]
@@ -82,10 +95,11 @@ class PipelineController:
     """Reports a job's progress and messages and tells its code when to stop. Thread-safe."""
 
     def __init__(self, job_id: str, store: Store | None = None, *, known: bool = False,
-                 contact: StoreContact | None = None) -> None:
+                 contact: StoreContact | None = None, progress: float = 0.0) -> None:
         """``known=True`` skips the read that checks the job exists (for a caller that just created or claimed it,
         and so knows it ``running``). ``contact``: the clock of the job's last contact with the store, shared
-        with whatever else talks to the store for it (the runner's heartbeats)."""
+        with whatever else talks to the store for it (the runner's heartbeats). ``progress``: the job's progress
+        when this run began (a retried run's earlier attempts), below which it never reports."""
         self.store = store if store is not None else get_default_store()
         self.contact = contact if contact is not None else StoreContact()
         self._status = JobStatus.RUNNING  # as last read: what check_abort() answers while the store is away
@@ -97,7 +111,8 @@ class PipelineController:
             self.contact.seen()
         self._outage: float | None = None  # monotonic time this controller first met the store away
         self._tree: PipelineTree | None = None
-        self._reported = 0.0
+        self._floor = self._reported = progress if isinstance(progress, float) and 0.0 <= progress <= 1.0 else 0.0
+        self._kept = KeptWork(self.job_id, self.store, self.contact)  # save(), saved(), is_done()
         self._operation: OperationRef | None = None  # as last sent (the tree hands out a new one on a change)
         self._tree_due = 0.0  # monotonic time from which the next progress write carries a new snapshot
         self._tree_sent = True  # whether the store has the tree as it is now
@@ -112,15 +127,22 @@ class PipelineController:
 
     def initialize_pipeline(self, operations: Iterable[OperationSpec]) -> None:
         """Declare the job's operations, each ``"id"``, ``("id", weight)`` or ``{"id": ..., "weight": ...}``."""
+        tree = PipelineTree(operations)
+        kept = self._kept
+        kept.earlier_done()  # read before the lock: it may wait for the store
         with self._lock:
-            self._tree = PipelineTree(operations)
+            self._tree = tree
+            kept.mark(tree, "")
             self._tree_due = 0.0
             self._push()
 
     def define_sub_operations(self, operation_id: str, sub_operations: Iterable[OperationSpec]) -> None:
         """Split an operation (``"op"`` or a path ``"op/sub"``) into weighted sub-operations."""
+        self._kept.earlier_done()
         with self._lock:
-            self._require_tree().define_sub_operations(operation_id, sub_operations)
+            tree = self._require_tree()
+            tree.define_sub_operations(operation_id, sub_operations)
+            self._kept.mark(tree, operation_id.strip("/") + "/")
             self._tree_due = 0.0
             self._push()
 
@@ -160,13 +182,15 @@ class PipelineController:
         with self._lock:
             tree = self._tree
             if tree is None:
+                value = max(value, self._floor)  # an earlier attempt got further: progress never moves backwards
                 self._reported = value
                 try:
                     self.store.update_progress(self.job_id, value)
                 except StoreError as exc:
                     self._store_away(exc, "a progress value")
                 return
-            tree.progress_current(value)
+            if tree.progress_current(value):
+                self._kept.remember(tree, self._store_away)
             self._push()
 
     def update_operation(self, operation_id: str, value: float) -> None:
@@ -176,7 +200,9 @@ class PipelineController:
         try:
             value = check_progress(value)
             with self._lock:
-                self._require_tree().set(operation_id, value)
+                tree = self._require_tree()
+                tree.set(operation_id, value)
+                self._kept.remember(tree, self._store_away)
                 self._push()
         except ValueError as exc:
             self._forgive(f"update_operation({operation_id!r})", str(exc))
@@ -199,7 +225,9 @@ class PipelineController:
         """Finish the current operation and make the next one current (skipped with a warning before a pipeline)."""
         try:
             with self._lock:
-                self._require_tree().next_operation()
+                tree = self._require_tree()
+                tree.next_operation()
+                self._kept.remember(tree, self._store_away)
                 self._push()
         except ValueError as exc:
             self._forgive("next_operation()", str(exc))
@@ -238,8 +266,9 @@ class PipelineController:
             self.store.update_progress(self.job_id, value, None, snapshot)
 
     def publish_operations(self) -> None:
-        """Send the tree as it is now if the store does not have it yet: called before the job ends, so that its
-        page shows where each operation stopped. Never raises: the outcome that follows matters more."""
+        """Send the tree as it is now if the store does not have it yet, and the done marks not written yet:
+        called before the job ends, so that its page shows where each operation stopped and a later attempt knows
+        what finished. Never raises: the outcome that follows matters more."""
         try:
             with self._lock:
                 if self._tree is not None and not self._tree_sent:
@@ -247,6 +276,11 @@ class PipelineController:
                     self._push()
         except Exception:  # the job ended meanwhile, or the store is unreachable
             logger.debug("job %s: last operation tree not published", self.job_id, exc_info=True)
+        try:
+            with self._lock:
+                self._kept.flush(self._store_away)
+        except Exception:
+            logger.warning("job %s: the last done marks were not written", self.job_id, exc_info=True)
 
     # ------------------------------------------------------------------ views
 
@@ -278,6 +312,25 @@ class PipelineController:
     def has_sub_operations(self, operation_id: str) -> bool:
         with self._lock:
             return self._require_tree().has_sub_operations(operation_id)
+
+    # ------------------------------------------------------------------ work kept for later attempts
+
+    def save(self, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON) under ``key`` for this job's later attempts and for a job that resumes it,
+        written at once. InvalidArgumentError for a key jobdeck keeps for itself (``jobdeck.``...), a value that is
+        not JSON, or one that would take the job's saved values past the store's bound (1 MiB by default: the
+        message states the sizes). A store away is waited for up to its ``stale_after``, then StoreError."""
+        self._kept.save(key, value)
+
+    def saved(self, key: str, default: Any = None) -> Any:
+        """The value saved under ``key`` by this run, an earlier attempt of this job, or the job it resumes;
+        ``default`` if there is none. Read from the store once per run, then from memory."""
+        return self._kept.saved(key, default)
+
+    def is_done(self, operation: str) -> bool:
+        """Whether the operation ``"op"`` (or sub-operation path ``"op/sub"``, as ``update_operation`` spells it)
+        reached 1 in an earlier attempt of this job, in the job it resumes, or in this run."""
+        return self._kept.is_done(operation)
 
     # ------------------------------------------------------------------ messages
 

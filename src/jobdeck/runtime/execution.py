@@ -6,7 +6,8 @@
 
 Sync and async handlers share ONE body (:meth:`Execution._body`): the controller, the trace and log capture
 around the call, then the operation tree, the outcome (retried while the store is away) and the final check that
-the job ended terminal. The body is a coroutine that reaches blocking work only through a bridge: for an async
+the job ended terminal (or, for a run its type's :class:`~jobdeck.Retry` retries, waits ``queued`` for its next
+attempt). The body is a coroutine that reaches blocking work only through a bridge: for an async
 handler the bridge runs that work in worker threads (every async job shares one event loop, which must never wait
 for one job's store); for a sync handler it runs it in place, so that the coroutine never suspends and
 :meth:`Execution.run` drives it to its end with a single ``send``.
@@ -16,16 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from contextlib import ExitStack
 from typing import Any, ParamSpec, TypeVar
 
-from ..core.errors import AbortError, InvalidArgumentError, JobdeckError, JobNotFoundError
+from ..core.errors import AbortError, InvalidArgumentError, JobdeckError, JobNotFoundError, RetryLater
 from ..core.jobtype import Handler
 from ..core.jsoncodec import safe_text
-from ..core.model import JobInfo
+from ..core.model import JobInfo, JobStatus
 from ..stores.base import Store
 from .controller import PipelineController
 from .forking import renew_after_fork
@@ -37,6 +40,27 @@ logger = logging.getLogger("jobdeck.runner")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# The clock and the dice of the retry schedule: module names, so that a test can hold them still.
+_clock: Callable[[], float] = time.time
+_random: Callable[[], float] = random.random
+# A retried run's warning quotes this much of its error, first line only: the job's failure keeps the whole text.
+MAX_ERROR_QUOTE = 500
+
+
+def describe(error: BaseException) -> str:
+    """The error as a retried run's warning names it: ``RateLimitError: 429 Too Many Requests`` (the first line of
+    its text), or a RetryLater's reason."""
+    if isinstance(error, RetryLater):
+        return safe_text(error.reason.splitlines()[0] if error.reason else "RetryLater")[:MAX_ERROR_QUOTE]
+    lines = str(error).splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__
+    return safe_text(text)[:MAX_ERROR_QUOTE]
+
+
+def in_words(seconds: float) -> str:
+    """``58 s``, ``0.4 s``: a delay rounded as a warning says it."""
+    return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
 
 
 def job_head(store: Store, job_id: str) -> JobInfo | None:
@@ -76,10 +100,13 @@ class Execution:
     recorded. ``release(job_id)`` is called last (the supervisor stops watching the run)."""
 
     def __init__(self, running: RunningJob, kwargs: dict[str, Any], store: Store, *, store_retry: float,
-                 release: Callable[[str], None]) -> None:
+                 release: Callable[[str], None], retry_at: Callable[[float], None] | None = None) -> None:
+        """``retry_at(at)`` is told the time of the next attempt when this run's failure is retried (the
+        supervisor wakes for it)."""
         self.running, self.kwargs, self.store = running, kwargs, store
         self.store_retry = store_retry
         self.release = release
+        self.retry_at = retry_at
 
     def run(self) -> None:
         """Run a sync handler to its end in the calling thread."""
@@ -97,7 +124,8 @@ class Execution:
 
     async def _body(self, bridge: _InPlace) -> None:
         running = self.running
-        ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact)
+        ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact,
+                                 progress=running.progress)
         ctl.trace = running.trace
         try:
             with ExitStack() as scope:
@@ -110,7 +138,7 @@ class Execution:
                     outcome = await outcome
         except BaseException as exc:  # the job must end terminal whatever the handler raised
             await bridge.call(ctl.publish_operations)  # the tree as the job left it, before its outcome
-            if not isinstance(exc, AbortError):
+            if not isinstance(exc, AbortError | RetryLater):  # a RetryLater is logged as its retry
                 logger.error("job %s (%s) failed", running.job_id, running.job_type.name, exc_info=exc)
             await bridge.persist(self._what(exc), self._record, exc, None)
         else:
@@ -152,12 +180,47 @@ class Execution:
         if isinstance(exc, AbortError):
             self.store.mark_aborted(job_id)
         elif exc is not None:
-            self.store.fail_job(job_id, safe_text(f"{type(exc).__name__}: {exc}"))
+            if not self._retried(exc):
+                text = exc.reason if isinstance(exc, RetryLater) else f"{type(exc).__name__}: {exc}"
+                self.store.fail_job(job_id, safe_text(text or "RetryLater"))
         else:
             try:
                 self.store.complete_job(job_id, result)
             except InvalidArgumentError as problem:  # a result that is not JSON jobdeck can store
                 self.store.fail_job(job_id, f"handler returned a result that cannot be stored: {problem}")
+
+    def _retried(self, error: BaseException) -> bool:
+        """Put the job back in the queue for its next attempt if its type retries ``error`` (a RetryLater always
+        counts) and this was not its last attempt: True when the job needs nothing more from this run (it waits
+        queued, or an abort that came meanwhile ended it). A job asked to abort (an abort, its timeout, a
+        shutdown) or ended from outside (the stale reaper) is never retried: False, and it fails as before."""
+        running = self.running
+        policy = running.job_type.retry
+        later = isinstance(error, RetryLater)
+        if not later and (policy is None or not policy.retries(error)):
+            return False
+        job = job_head(self.store, running.job_id)
+        if job is None:
+            return True  # removed meanwhile: nothing to retry or fail
+        # The job's own max_attempts (set when it was created) rules, not the type as registered now.
+        if job.attempt != running.attempt:
+            return True  # another attempt owns the job now: this run's failure is not its outcome
+        if job.status is not JobStatus.RUNNING or job.attempt >= job.max_attempts:
+            return False
+        if isinstance(error, RetryLater):
+            pause = error.seconds
+        elif policy is not None:
+            pause = policy.delay(job.attempt, _random)
+        else:  # unreachable: only a RetryLater gets here without a policy
+            return False
+        at = _clock() + pause
+        message = (f"attempt {job.attempt} of {job.max_attempts} failed: {describe(error)}; "
+                   f"retrying in {in_words(pause)}")
+        if self.store.schedule_retry(job.id, at, attempt=job.attempt, message=message):
+            logger.warning("job %s: %s", job.id, message)
+            if self.retry_at is not None:
+                self.retry_at(at)
+        return True
 
     def _finish(self) -> None:
         running, store = self.running, self.store
@@ -165,7 +228,8 @@ class Execution:
             # A status from the cache is enough: a terminal one is final, and failing a job that is in fact
             # terminal changes nothing.
             status = persist(f"checking job {running.job_id}", self.store_retry, store.get_status, running.job_id, 1.0)
-            if status.is_active and not self.superseded():  # e.g. the store refused the outcome write
+            if status.is_active and self._still_this_run() and not self.superseded():
+                # e.g. the store refused the outcome write
                 persist(f"failing job {running.job_id}", self.store_retry, store.fail_job, running.job_id,
                         "handler ended but its outcome was not recorded")
         except JobNotFoundError:
@@ -180,6 +244,14 @@ class Execution:
                     logger.exception("could not end the trace of job %s", running.job_id)
             self.release(running.job_id)
             running.done.set()
+
+    def _still_this_run(self) -> bool:
+        """Whether the job is still in this run's hands: running (or aborting) as this attempt. A job waiting for
+        its next attempt, or already claimed for it by another process, is not."""
+        job = persist(f"checking job {self.running.job_id}", self.store_retry, job_head, self.store,
+                      self.running.job_id)
+        return job is not None and job.status in (JobStatus.RUNNING, JobStatus.ABORTING) \
+            and job.attempt == self.running.attempt
 
     def _final(self) -> JobInfo | None:
         """The job as it ended, with the newest message of each kind (the span's status needs the last error)."""

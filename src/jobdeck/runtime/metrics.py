@@ -23,6 +23,8 @@ counted once across all the processes sharing a store, never twice:
                                        stale reaper
 ``jobdeck_job_duration_seconds``       running to terminal, with the finished count, for jobs that ran
 ``jobdeck_jobs_reaped_total``          active jobs failed as stale: the process whose reaper did it
+``jobdeck_job_retries_total``          failed runs put back in the queue for their next attempt (the type's
+                                       ``Retry``, or ``RetryLater``): the process whose run failed
 =====================================  ===========================================================================
 
 What is still active is not ``started - finished``: a job aborted or lost while queued finishes without having
@@ -80,6 +82,8 @@ class JobCounters:
                                        registry=registry)
         self.reaped = prom.Counter("jobdeck_jobs_reaped", "Active jobs this process failed as stale", labels,
                                    registry=registry)
+        self.retries = prom.Counter("jobdeck_job_retries", "Failed runs this process put back in the queue for "
+                                    "their next attempt (Retry, RetryLater)", labels, registry=registry)
         self.requeued = prom.Counter("jobdeck_jobs_requeued", "Jobs this process's reaper put back in the queue "
                                      "after their worker died (requeue_on_worker_lost)", labels, registry=registry)
 
@@ -94,6 +98,7 @@ class JobCounters:
             self.requeued.labels(job.job_type).inc()
             return
         if transition.retried:  # back in the queue for its next attempt: neither created nor finished
+            self.retries.labels(job.job_type).inc()
             return
         if transition.created:
             (self.queued if job.queued_time is not None else self.started).labels(job.job_type).inc()

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from ..core.errors import InvalidArgumentError, UnknownJobTypeError
 from ..core.jobtype import Handler, JobType
+from ..core.retry import Retry
 
 __all__ = ["ExternalTypeOptions", "JobTypeOptions", "JobTypes"]
 
@@ -34,6 +35,7 @@ class JobTypeOptions(ExternalTypeOptions, total=False):
     timeout: float | None
     capture_logs: bool
     requeue_on_worker_lost: int
+    retry: Retry | None
 
 
 def _any_handler(ctl: Any, **params: Any) -> None:
@@ -58,6 +60,7 @@ class JobTypes:
         params: Mapping[str, Any] | None = None,
         capture_logs: bool = False,
         requeue_on_worker_lost: int = 0,
+        retry: Retry | None = None,
     ) -> Any:
         """Register ``handler`` for ``job_type``, or return a decorator that does (``handler`` None).
         The options are :meth:`JobRunner.register <jobdeck.JobRunner.register>`'s."""
@@ -71,13 +74,15 @@ class JobTypes:
                 or requeue_on_worker_lost < 0:
             raise InvalidArgumentError("requeue_on_worker_lost must be how many times a job may go back to the queue "
                                        f"(an integer, 0 for never), got {requeue_on_worker_lost!r}")
+        if retry is not None and not isinstance(retry, Retry):
+            raise InvalidArgumentError(f"retry must be a jobdeck.Retry(...) or None, got {retry!r}")
 
         def add(fn: Handler) -> Handler:
             if not callable(fn):
                 raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
             self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
                                             timeout, dict(params or {}), capture_logs=bool(capture_logs),
-                                            requeue_on_worker_lost=requeue_on_worker_lost)
+                                            requeue_on_worker_lost=requeue_on_worker_lost, retry=retry)
             return fn
 
         return add if handler is None else add(handler)
@@ -105,9 +110,17 @@ class JobTypes:
             raise UnknownJobTypeError(job_type, list(self._types))
         return found
 
+    def names(self) -> frozenset[str]:
+        """The names of every registered type."""
+        return frozenset(self._types)
+
     def all(self) -> list[JobType]:
         """Every type, in the order they were first registered."""
         return list(self._types.values())
+
+    def runnable(self) -> frozenset[str]:
+        """The names of the types whose handlers run here (every type but the external ones)."""
+        return frozenset(spec.name for spec in self._types.values() if not spec.external)
 
     def requeueable(self) -> dict[str, int]:
         """How many times a job of each type may go back to the queue when its worker dies, for the types

@@ -29,6 +29,10 @@ is back (retried for ``store_retry`` seconds), and a start gives up after ``star
 answers 503) instead of waiting for the store's own timeouts.
 """
 
+# Long: the facade is one class, every public method with the docstring its users read (starting, running on a
+# worker, aborting, re-running and resuming, retries, supervision, shutdown); the parts it rules over live in the
+# modules named above.
+
 from __future__ import annotations
 
 import logging
@@ -52,6 +56,7 @@ from ..core.model import JobInfo, JobStatus
 from ..executors.base import Executor
 from ..executors.local import LocalExecutor
 from ..stores.base import Store
+from . import recovery
 from .creation import create_bounded
 from .defaults import get_default_store
 from .execution import EventLoopThread, Execution, job_head
@@ -153,6 +158,14 @@ class JobRunner:
         procrastinate's retry of stalled jobs). The default 0 never re-runs a job. A job the local executor runs
         dies with its server process and is never re-run, whatever this says.
 
+        ``retry=Retry(attempts=5, backoff=30, max_backoff=900, jitter=True, on=(Exception,))``
+        (:class:`jobdeck.Retry`): a run that raises an exception matching ``on`` (or
+        :class:`~jobdeck.RetryLater`) while attempts are left puts the same job back in the queue for its next
+        attempt, with one warning naming the attempt and the error; the next attempt starts in exactly one process
+        once it is due (here, or on an engine's worker), sees what earlier attempts saved and finished
+        (:meth:`PipelineController.save`, :meth:`~PipelineController.is_done`), and its progress starts from theirs.
+        An abort, a timeout, stale reaping and shutdown never retry. None (the default): one attempt.
+
         The other options (their defaults and checks are :meth:`jobdeck.runtime.registry.JobTypes.register`'s):
         ``title`` (the type's name), ``description``, ``max_concurrent=1``, ``timeout`` (seconds, None for none),
         ``params`` (parameter names to defaults)."""
@@ -186,23 +199,28 @@ class JobRunner:
         did not take the job (which is then failed, not left queued). ``rerun_of`` records the job this one
         re-runs.
         """
+        return self._start(job_type, author, params, rerun_of=rerun_of)
+
+    def _start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
+               resumed_from: str | None = None) -> JobInfo:
+        """:meth:`start`; ``resumed_from``: the job whose saved values the new one takes over before it can run."""
         spec = self.get_type(job_type)
         spec.check_params(params)
+        taking_over = recovery.taking_over(self.store, resumed_from)
         if spec.external:  # runs elsewhere: nothing to run, supervise or wait for here
-            return create_bounded(self.store, self.start_timeout, lambda: self.store.create_job(
+            return create_bounded(self.store, self.start_timeout, lambda: taking_over(self.store.create_job(
                 job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
-                owner=EXTERNAL_OWNER, rerun_of=rerun_of))
+                owner=EXTERNAL_OWNER, rerun_of=rerun_of, resumed_from=resumed_from)))
         executor = self.executor
         local = executor.runs_in_process
-        with self._lock:
-            if self._closing:
-                raise JobdeckError("the runner is shutting down and starts no new jobs")
-            self._starting += 1  # until the job is registered, shutdown() waits for this call
+        if not self._begin():
+            raise JobdeckError("the runner is shutting down and starts no new jobs")
 
         def create() -> JobInfo:
-            return self.store.create_job(job_type, author, params if params is not None else {},
-                                         max_active=spec.max_concurrent, owner=self.owner if local else None,
-                                         queued=not local, rerun_of=rerun_of)
+            return taking_over(self.store.create_job(
+                job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
+                owner=self.owner if local else None, queued=not local, rerun_of=rerun_of,
+                max_attempts=spec.max_attempts, resumed_from=resumed_from))
 
         running = None
         try:
@@ -216,11 +234,9 @@ class JobRunner:
             if local:
                 running = RunningJob(job.id, spec, time.monotonic(), trace=start_job_trace(job))
         finally:
-            with self._lock:
-                if running is not None:
-                    self._supervision.add(running)
-                self._starting -= 1
-                self._started.notify_all()
+            if running is not None:
+                self._supervision.add(running)
+            self._end()
         if local:
             executor.submit(job, spec)
             return job
@@ -238,6 +254,20 @@ class JobRunner:
             raise EnqueueError(job.id, reason) from exc
         return job
 
+    def _begin(self) -> bool:
+        """A start (or claim) is in flight until :meth:`_end`: shutdown() waits for it, so that the job it
+        registers is asked to stop like the others. False when the runner is shutting down already."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._starting += 1
+            return True
+
+    def _end(self) -> None:
+        with self._lock:
+            self._starting -= 1
+            self._started.notify_all()
+
     def execute(self, job: JobInfo, *, wait: bool, trace_parent: Any = None) -> None:
         """Run the handler of ``job``, already ``running`` and owned by this runner: in a thread of its own
         (``wait=False``, the local executor) or in the calling thread until it ends (``wait=True``, a worker).
@@ -248,10 +278,11 @@ class JobRunner:
         running = self._supervision.get(job.id)  # registered by start() already for a local job
         if running is None:
             running = self._supervision.add(RunningJob(job.id, spec, time.monotonic(),
-                                                       trace=start_job_trace(job, trace_parent), attempt=job.attempt))
+                                                       trace=start_job_trace(job, trace_parent), attempt=job.attempt,
+                                                       progress=job.progress))
         self._supervision.ensure_started()
         execution = Execution(running, kwargs, self.store, store_retry=self.store_retry,
-                              release=self._supervision.discard)
+                              release=self._supervision.discard, retry_at=self._supervision.wake_at)
         if spec.is_async:
             future = self._loop.submit(execution.run_async())
             if wait:
@@ -272,10 +303,8 @@ class JobRunner:
         A job whose type this worker does not know, or whose params no longer fit, is failed with a message
         saying so. The handler runs in the calling thread; this runner's supervisor heartbeats it meanwhile.
         """
-        with self._lock:
-            if self._closing:
-                return None
-            self._starting += 1  # in flight like a start(): shutdown() waits until the job is registered
+        if not self._begin():
+            return None
         problem: Exception | None = None
         try:
             job = self.store.claim_job(job_id, self.owner)
@@ -289,11 +318,9 @@ class JobRunner:
                     # Registered before shutdown() may look: it then asks this job to stop like the others.
                     self._supervision.add(RunningJob(job.id, spec, time.monotonic(),
                                                      trace=start_job_trace(job, carrier_context(trace)),
-                                                     attempt=job.attempt))
+                                                     attempt=job.attempt, progress=job.progress))
         finally:
-            with self._lock:
-                self._starting -= 1
-                self._started.notify_all()
+            self._end()
         if job is None:
             logger.info("job %s is no longer queued; dropped", job_id)
             return None
@@ -329,6 +356,20 @@ class JobRunner:
         merged = dict(original.params) if isinstance(original.params, dict) else {}
         merged.update(params or {})
         return self.start(original.job_type, author, merged, rerun_of=original.id)
+
+    def resume(self, job_id: str, author: str) -> JobInfo:
+        """Start a new job of the failed or aborted job ``job_id``'s type with its params, which takes over what
+        that job saved and the operations it finished (:meth:`PipelineController.saved`,
+        :meth:`~PipelineController.is_done`) before it can run: its ``rerun_of`` and ``resumed_from`` are
+        ``job_id``, and the old job stays as it was. A job that saved nothing resumes as a plain re-run.
+
+        Raises JobNotFoundError for an unknown id, JobConflictError while the job is still active (or when it
+        completed: there is nothing to resume), and whatever :meth:`start` raises."""
+        original = self.store.require_job(job_id, messages=False)
+        known = original.job_type in self._types.names()
+        recovery.check_resumable(original, self.get_type(original.job_type).max_concurrent if known else 1)
+        params = dict(original.params) if isinstance(original.params, dict) else {}
+        return self._start(original.job_type, author, params, rerun_of=original.id, resumed_from=original.id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
         """Block until this runner's handler for ``job_id`` has ended (or ``timeout``); returns the job."""
@@ -371,8 +412,9 @@ class JobRunner:
                 self._resubmit(job)
         return reaped
 
-    def _resubmit(self, job: JobInfo) -> None:
-        """Hand a job re-queued after its worker died to the engine again; fail it if the engine refuses."""
+    def _resubmit(self, job: JobInfo, *, retry: bool = False) -> None:
+        """Hand a job re-queued after its worker died (``retry``: whose next attempt is due) to the engine again;
+        fail it if the engine refuses."""
         executor = self.executor
         try:
             executor.resubmit(job, self.get_type(job.job_type))
@@ -381,7 +423,48 @@ class JobRunner:
             if self.store.fail_lost(job.id, f"Job could not be re-queued on {executor.name}: {reason}"):
                 logger.error("job %s could not be re-queued on %s: %s", job.id, executor.name, reason)
             return
-        logger.warning("re-queued job %s (attempt %d) after its worker died", job.id, job.attempt)
+        if not retry:
+            logger.warning("re-queued job %s (attempt %d) after its worker died", job.id, job.attempt)
+
+    def retry_types(self) -> frozenset[str]:
+        """The types whose due retries this runner starts: every type whose handler it has."""
+        return self._types.runnable()
+
+    def start_retry(self, job: JobInfo) -> bool:
+        """Start the next attempt of ``job``, a ``queued`` job whose ``retry_at`` is due, if this process wins it
+        (the store's atomic step: of several processes that found it due, one does). The local executor claims it
+        and runs its handler here; a task engine's executor clears its ``retry_at`` and hands it to the engine,
+        whose worker claims and runs it (the job is failed if the engine refuses it). True if this process started
+        it."""
+        if self._closing or job.retry_at is None:
+            return False
+        spec = self.get_type(job.job_type)
+        if self.executor.runs_in_process:
+            if not self._begin():
+                return False
+            try:
+                claimed = self.store.claim_job(job.id, self.owner)
+                if claimed is not None:
+                    self._supervision.add(RunningJob(claimed.id, spec, time.monotonic(),
+                                                     trace=start_job_trace(claimed), attempt=claimed.attempt,
+                                                     progress=claimed.progress))
+            finally:
+                self._end()
+            if claimed is None:
+                return False
+            logger.info("job %s: attempt %d of %d starts", claimed.id, claimed.attempt, claimed.max_attempts)
+            self.execute(claimed, wait=False)
+            return True
+        if not self.store.claim_retry_dispatch(job.id, job.retry_at):
+            return False
+        logger.info("job %s: attempt %d of %d handed to %s", job.id, job.attempt, job.max_attempts, self.executor.name)
+        self._resubmit(job, retry=True)
+        return True
+
+    def retry_due(self, now: float | None = None) -> list[str]:
+        """Start the due retries of this runner's types now (the supervisor does it on its own, waking for the
+        earliest due time); the ids of those this process started."""
+        return self._supervision.retries(now)
 
     def reap_lost(self, now: float | None = None) -> list[str]:
         """Fail the queued jobs the executor's engine says it lost (asked only about jobs queued longer than

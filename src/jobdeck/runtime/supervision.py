@@ -6,7 +6,12 @@ One daemon thread per runner process:
 - heartbeats every job this process runs, so that a long silent step is not taken for a dead process;
 - asks a job past its type's ``timeout`` to abort, and fails one still active ``abort_grace`` after the abort;
 - reaps the stale jobs of any process (the store's atomic step makes each reaping happen once), and asks the
-  executor's engine which long-queued jobs it lost;
+  executor's engine which long-queued jobs it lost (never about a job waiting for its next attempt: no engine holds
+  it until it is due);
+- starts the due retries of the types the runner runs (the runner's :meth:`~jobdeck.JobRunner.start_retry`: the
+  store's atomic step makes each attempt start in one process), waking for the earliest due time it knows of --
+  the ones this process scheduled (:meth:`Supervisor.wake_at`) and the ones it read in the store -- not only once
+  a heartbeat interval;
 - logs a store outage once when it starts and once when it ends, never once per round.
 
 A store that was away (a round failed, or its calls took long) is not trusted for reaping at once when it
@@ -33,7 +38,7 @@ from typing import ParamSpec, Protocol, TypeVar
 from ..core.backoff import Backoff
 from ..core.errors import JobNotFoundError, StoreError
 from ..core.jobtype import JobType
-from ..core.model import JobStatus
+from ..core.model import JobInfo, JobStatus
 from ..executors.base import Executor
 from ..stores.base import Store
 from .controller import StoreContact
@@ -60,6 +65,7 @@ class RunningJob:
     timed_out: bool = False
     trace: JobTrace | None = None
     attempt: int = 1  # which run of the job this is (a job whose worker died may be run again elsewhere)
+    progress: float = 0.0  # the job's progress when this run began: a retried run never reports less
     # When the store last answered for this job: the heartbeats and the controller's abort checks.
     contact: StoreContact = field(default_factory=StoreContact)
 
@@ -138,7 +144,14 @@ class Supervised(Protocol):
     @property
     def owner(self) -> str: ...
 
+    @property
+    def closing(self) -> bool: ...
+
     def reap_stale(self) -> list[str]: ...
+
+    def retry_types(self) -> frozenset[str]: ...
+
+    def start_retry(self, job: JobInfo) -> bool: ...
 
 
 class Supervisor:
@@ -149,6 +162,8 @@ class Supervisor:
         self._jobs: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and by a retry due sooner than the loop would look
+        self._next_due: float | None = None  # the earliest retry time known (POSIX seconds)
         self._thread: threading.Thread | None = None
         self._broken: set[str] = set()  # jobs whose unexpected tick error was logged already
         # Monotonic time before which the reaper waits: set when the store was away (see the module docstring).
@@ -168,8 +183,11 @@ class Supervisor:
         self._lock = threading.Lock()
         stopped = self._stop.is_set()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         if stopped:
             self._stop.set()
+            self._wake.set()
+        self._next_due = None
         self._thread = None
         self._jobs = {}
         self._broken = set()
@@ -205,20 +223,48 @@ class Supervisor:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
+
+    def wake_at(self, at: float) -> None:
+        """A retry is due at ``at`` (POSIX seconds): the loop looks for due retries then, if that is sooner than
+        it would anyway."""
+        with self._lock:
+            if self._next_due is not None and self._next_due <= at:
+                return
+            self._next_due = at
+        self._wake.set()
+
+    def _pause(self, next_beat: float) -> float:
+        """Seconds until the loop's next round: the next heartbeat round, or the earliest retry due before it."""
+        pause = max(0.0, next_beat - time.monotonic())
+        with self._lock:
+            due = self._next_due
+        if due is not None:
+            pause = min(pause, max(0.0, due - time.time()))
+        return pause
 
     def _loop(self) -> None:
         runner = self.runner
         next_reap = 0.0
         failures, since = 0, 0.0
-        while not self._stop.wait(runner.heartbeat_interval):
+        next_beat = time.monotonic() + runner.heartbeat_interval
+        self._wake.set()  # the first round looks for due retries at once: a restarted process owes them first
+        while True:
+            self._wake.wait(self._pause(next_beat))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             began = time.monotonic()
             try:
-                self.tick()
-                if runner.reap and time.monotonic() >= next_reap and self._steady(began):
-                    self.reap()
-                    next_reap = time.monotonic() + max(runner.heartbeat_interval, runner.store.stale_after / 4)
+                if began >= next_beat:
+                    next_beat = began + runner.heartbeat_interval
+                    self.tick()
+                    if runner.reap and time.monotonic() >= next_reap and self._steady(began):
+                        self.reap()
+                        next_reap = time.monotonic() + max(runner.heartbeat_interval, runner.store.stale_after / 4)
+                self.retries()
             except Exception as exc:  # a store hiccup must not kill supervision; the next tick retries
                 self._reap_after = time.monotonic() + self.grace  # counted from the last failed round
                 failures += 1
@@ -302,8 +348,10 @@ class Supervisor:
         if runner.executor.runs_in_process:
             return []
         now = time.time() if now is None else now
+        # A job waiting for its next attempt is with no engine until it is due, by design: not lost.
         waiting = [j for j in store.get_active_jobs(messages=False)
-                   if j.status is JobStatus.QUEUED and now - (j.queued_time or j.start_time) > store.stale_after]
+                   if j.status is JobStatus.QUEUED and j.retry_at is None
+                   and now - (j.queued_time or j.start_time) > store.stale_after]
         if not waiting:
             return []
         failed = []
@@ -313,3 +361,35 @@ class Supervisor:
                 failed.append(job_id)
         return failed
 
+
+    def retries(self, now: float | None = None) -> list[str]:
+        """Start the due retries of the types the runner runs (each through the runner's ``start_retry``, one job's
+        trouble never another's) and remember the earliest one still to come, to wake for it. Returns the ids of
+        the retries this process started. Nothing while the runner is shutting down."""
+        runner = self.runner
+        if runner.closing:
+            return []
+        now = time.time() if now is None else now
+        types = runner.retry_types()
+        if not types:
+            return []
+        upcoming: float | None = None
+        started = []
+        for job in runner.store.get_active_jobs(messages=False):
+            if job.status is not JobStatus.QUEUED or job.retry_at is None or job.job_type not in types:
+                continue
+            if job.retry_at > now:
+                upcoming = job.retry_at if upcoming is None else min(upcoming, job.retry_at)
+                continue
+            try:
+                if runner.start_retry(job):
+                    started.append(job.id)
+            except StoreError:
+                raise  # the store is away: the loop logs the outage once and tries again next round
+            except Exception:
+                logger.exception("could not start the next attempt of job %s", job.id)
+        with self._lock:
+            # What the store showed replaces what was known, unless this process learnt of a sooner one meanwhile.
+            if self._next_due is None or self._next_due <= now or (upcoming is not None and upcoming < self._next_due):
+                self._next_due = upcoming
+        return started

@@ -724,6 +724,11 @@ class Store(ABC):
         text = dumps_text(check_json(value, "value"))
         return self._save_checked(check_id(job_id), {key: text})
 
+    def save_values(self, job_id: str, values: Mapping[str, Any]) -> bool:
+        """:meth:`save_value` for several keys in one atomic write (the controller's batch of done operations)."""
+        texts = {check_key(key): dumps_text(check_json(value, "value")) for key, value in values.items()}
+        return self._save_checked(check_id(job_id), texts) if texts else True
+
     def saved_values(self, job_id: str) -> dict[str, Any]:
         """Every value the job saved (jobdeck's own ``jobdeck.`` keys included), by key."""
         found = self._saved_steps().values(check_id(job_id))

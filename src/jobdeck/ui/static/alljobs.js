@@ -11,6 +11,7 @@ import { duration, fullTime, localTime, ms, percent } from "./format.js";
 import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
+import { attemptShort, waitingToRetry } from "./retry.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -46,6 +47,8 @@ function cell(row, text, cls) {
 }
 
 function detailOf(job) {
+  // The countdown lives on the dashboard and the job's page; a row says when, and does not tick.
+  if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
   if (job.status === "aborted") return job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";
@@ -63,7 +66,23 @@ function rowFor(job) {
   const info = types.get(job.jobType);
   const type = cell(tr, info ? info.title : job.jobType, "col-type");
   type.title = job.jobType;
-  badge(cell(tr, undefined, "col-status").appendChild(document.createElement("span")), job.status);
+  const status = cell(tr, undefined, "col-status");
+  badge(status.appendChild(document.createElement("span")), job.status);
+  // Which run this is, where the type allows more than one: "2/5", read out as "attempt 2 of 5".
+  const attempt = attemptShort(job);
+  if (attempt) {
+    const small = document.createElement("span");
+    small.className = "attempt-short";
+    small.title = `Attempt ${attempt.replace("/", " of ")}`;
+    const seen = document.createElement("span");
+    seen.setAttribute("aria-hidden", "true");
+    seen.textContent = attempt;
+    const said = document.createElement("span");
+    said.className = "visually-hidden";
+    said.textContent = `attempt ${attempt.replace("/", " of ")}`;
+    small.append(seen, said);
+    status.append(" ", small);
+  }
   cell(tr, undefined, "col-id").appendChild(jobLink(job.id));
   cell(tr, job.author || "–", "col-author");
   const started = cell(tr, localTime(job.startTime), "col-started");
@@ -199,7 +218,9 @@ function onEvent(type, payload) {
   const { jobId, data } = payload;
   const row = rowOf(jobId);
   if (type === "progress") {
-    if (row && ACTIVE.has(row.dataset.status)) setText($(".col-detail", row), `${percent(data.progress)}%`);
+    if (row && (row.dataset.status === "running" || row.dataset.status === "aborting")) {
+      setText($(".col-detail", row), `${percent(data.progress)}%`);
+    }
   } else if (type === "status") {
     if (row) statusChanged(data);
   } else if (type === "removed") {

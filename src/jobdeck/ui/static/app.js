@@ -10,6 +10,7 @@ import { say } from "./common.js";
 import { $, setText, showError } from "./dom.js";
 import { shortId } from "./format.js";
 import { readParams } from "./params.js";
+import { waitingToRetry } from "./retry.js";
 import { dirty, isActive, loadAll, onRender, schedule, state, touchType, upsertJob } from "./state.js";
 import { connect, setConnection, stopLive } from "./stream.js";
 import { PAST_PAGE, flush, handlers, typeInfo, typeViews } from "./views.js";
@@ -118,10 +119,12 @@ async function abortJob(id, note) {
   if (!job || !isActive(job)) return;
   const title = typeInfo(job.jobType).title || job.jobType;
   const queued = job.status === "queued";
+  const waiting = waitingToRetry(job);
   const { confirmed, reason } = await confirmAction({
     title: "Abort this job?",
-    body: queued
-      ? `Job ${shortId(id)} (${title}) is waiting for a worker: it ends at once and never runs.`
+    body: waiting
+      ? `Job ${shortId(id)} (${title}) is waiting to retry: it ends at once, with no further attempt.`
+      : queued ? `Job ${shortId(id)} (${title}) is waiting for a worker: it ends at once and never runs.`
       : `Job ${shortId(id)} (${title}) stops at its next abort check; what it has written so far stays.`,
     ok: "Abort job",
   });
@@ -129,7 +132,9 @@ async function abortJob(id, note) {
   try {
     const { data } = await api(`/single/${encodeURIComponent(id)}/abort`, { body: reason ? { reason } : {} });
     const ended = data && data.status && data.status !== "aborting";
-    say(note, queued && data && data.status === "aborted" ? `Job ${shortId(id)} aborted before it started.`
+    const atOnce = queued && data && data.status === "aborted";
+    say(note, atOnce && waiting ? `Job ${shortId(id)} aborted; it will not be retried.`
+      : atOnce ? `Job ${shortId(id)} aborted before it started.`
       : ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
   } catch (err) {
     if (err.status !== 401 && err.status !== 403) say(note, `Abort refused: ${err.message}`, "error");

@@ -6,6 +6,7 @@ import { setText } from "./dom.js";
 import { state, touchType } from "./state.js";
 import { duration, localTime, ms, shortId } from "./format.js";
 import { firstLine, jobHref, statusText } from "./common.js";
+import { resumeJob, resumeLabel } from "./retry.js";
 
 export const CHART_RUNS = 20;
 const SVG = "http://www.w3.org/2000/svg";
@@ -91,19 +92,20 @@ function renderChart(view, past) {
   setText(view.chartText, runsText(runs));
 }
 
-const asked = new Set();   // failed jobs whose newest error was fetched for the card
+const asked = new Set();        // failed jobs whose single view was fetched for the card
+const resumable = new Map();    // failed job id -> the Resume button's label (null: nothing to resume)
 
-/** List views carry no messages: fetch the newest error of a failed job once, then draw the card again. */
-function fetchError(view, job) {
+/** List views carry neither messages nor what a job saved: fetch the single view of a card's newest failed job
+ * once (its newest error, its operation tree, its savedKeys), then draw the card again. */
+function fetchSingle(view, job) {
   if (asked.has(job.id)) return;
   asked.add(job.id);
   api(`/single/${encodeURIComponent(job.id)}/progress?messages=last:1`).then(({ data }) => {
     const errors = data.errorMessages || [];
     const held = state.jobs.get(job.id);
-    if (held && errors.length) {
-      held.lastError = errors[errors.length - 1].message;
-      touchType(view.type);
-    }
+    resumable.set(job.id, resumeLabel(data));
+    if (held && errors.length && !held.lastError) held.lastError = errors[errors.length - 1].message;
+    touchType(view.type);
   }, () => {});
 }
 
@@ -115,25 +117,46 @@ function renderFailure(view, active, past) {
     view.failureKey = null;
     return;
   }
-  if (newest.status === "failed" && !newest.lastError) fetchError(view, newest);
-  const key = `${newest.id}:${newest.status}:${newest.lastError}:${newest.abortReason}`;
+  const failed = newest.status === "failed";
+  if (failed) fetchSingle(view, newest);
+  // Resume is offered where the new job would take something over, and where the type is still registered.
+  const label = failed && state.types.has(view.type) ? resumable.get(newest.id) || null : null;
+  const key = `${newest.id}:${newest.status}:${newest.lastError}:${newest.abortReason}:${label}`;
   if (view.failureKey === key) return;
   view.failureKey = key;
   view.failure.dataset.status = newest.status;
   view.failure.textContent = "";
   const head = document.createElement("strong");
-  head.textContent = newest.status === "failed"
+  head.textContent = failed
     ? `Last run failed at ${localTime(newest.endTime)}`
     : `Last run was aborted at ${localTime(newest.endTime)}`;
   const line = document.createElement("span");
   line.className = "failure-line";
-  line.textContent = newest.status === "failed"
+  line.textContent = failed
     ? firstLine(newest.lastError) || "No error message was recorded."
     : newest.abortReason ? `Reason: ${newest.abortReason}` : "No reason was given.";
   const link = document.createElement("a");
   link.href = jobHref(newest.id);
   link.textContent = `Open job ${shortId(newest.id)}`;
   view.failure.append(head, line, link);
+  if (label) {
+    const row = document.createElement("div");
+    row.className = "failure-actions";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-small btn-primary resume-btn";
+    button.textContent = label;
+    const note = document.createElement("p");
+    note.className = "inline-note resume-note";
+    note.id = `resume-note-${view.type}`;
+    note.setAttribute("role", "status");   // a live region before its first words, so that they are read
+    note.hidden = true;
+    button.setAttribute("aria-describedby", note.id);
+    const job = newest;
+    button.addEventListener("click", () => resumeJob(job, note, button));
+    row.append(button, note);
+    view.failure.appendChild(row);
+  }
 }
 
 export function renderCardTriage(view, active, past) {

@@ -10,6 +10,10 @@ import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
+import {
+  announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
+  tickAttemptLine, waitingToRetry,
+} from "./retry.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const PAGE = 200;   // messages rendered at first; "Show older messages" adds as many again
@@ -43,7 +47,9 @@ function renderFacts() {
   fact(dl, "Duration", duration((end - ms(job.startTime)) / 1000));
   fact(dl, "Owner process", job.owner || "–");
   fact(dl, "Job id", job.id);
+  if (job.maxAttempts > 1) fact(dl, "Attempt", `${job.attempt} of ${job.maxAttempts}`);
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
+  if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
 }
 
@@ -168,6 +174,62 @@ function renderMessages() {
   $("#older").hidden = page.length >= matching.length;
 }
 
+/** Each failed attempt's error ("attempt 1 of 3 failed: ..." warnings, and the last attempt's error), oldest
+ * first, above the messages. */
+let attemptsKey = "";
+function renderAttempts() {
+  const failures = attemptFailures(job);
+  const key = JSON.stringify(failures);
+  if (key === attemptsKey) return;
+  attemptsKey = key;
+  const list = $("#attempts");
+  list.textContent = "";
+  for (const f of failures) {
+    const li = document.createElement("li");
+    li.className = "attempt-failure";
+    const head = document.createElement("strong");
+    head.textContent = `Attempt ${f.attempt} of ${f.max}`;
+    const time = document.createElement("time");
+    time.dateTime = f.iso;
+    time.textContent = Number.isNaN(ms(f.iso)) ? "" : timeFmt.format(new Date(ms(f.iso)));
+    time.title = fullTime(f.iso);
+    const text = document.createElement("span");
+    text.className = "attempt-error";
+    text.textContent = f.text.split("\n", 1)[0];
+    li.append(head, time, text);
+    list.appendChild(li);
+  }
+  $("#attempts-section").hidden = failures.length === 0;
+}
+
+/** "Attempt 2 of 5 · retrying in 41 s" under the title; the page's one clock runs only while a retry waits. */
+const attemptLine = createAttemptLine();
+$(".job-title-row").after(attemptLine.root);
+let clock = 0;
+
+function renderAttempt() {
+  const before = attemptLine.key;
+  const after = patchAttemptLine(attemptLine, job, Date.now());
+  if (before !== null && after && after !== before) {
+    announce($("#attempt-news"), attemptNews(job, typeInfo ? typeInfo.title : job.jobType));
+  }
+  if (waitingToRetry(job) && !clock) {
+    clock = setInterval(() => {
+      if (!document.hidden && job) tickAttemptLine(attemptLine, job, Date.now());
+    }, 1000);
+  } else if (!waitingToRetry(job) && clock) {
+    clearInterval(clock);
+    clock = 0;
+  }
+}
+
+function renderResume() {
+  const label = typeInfo ? resumeLabel(job) : null;
+  const button = $("#resume");
+  button.hidden = !label;
+  if (label) setText(button, label);
+}
+
 function renderProgress() {
   const p = percent(job.progress);
   const bar = $("#job-progress");
@@ -181,6 +243,7 @@ function render() {
   document.title = `jobdeck · job ${shortId(job.id)}`;
   setText($("#job-title"), `${typeInfo ? typeInfo.title : job.jobType} · job ${shortId(job.id)}`);
   badge($("#job-status"), job.status);
+  renderAttempt();
   renderFacts();
   renderProgress();
   renderOperations();
@@ -188,7 +251,10 @@ function render() {
   setText($("#job-result"), JSON.stringify(job.result ?? null, null, 2));
   const active = ACTIVE.has(job.status);
   $("#rerun").hidden = active || !typeInfo;
-  $("#abort").hidden = job.status !== "running";
+  renderResume();
+  // A job waiting for a worker or for its next attempt can be aborted too: it ends at once.
+  $("#abort").hidden = job.status !== "running" && job.status !== "queued";
+  renderAttempts();
   renderMessages();
   $("#job-body").hidden = false;
 }
@@ -299,6 +365,8 @@ $("#rerun").addEventListener("click", async () => {
     note.appendChild(link);
   }
 });
+
+$("#resume").addEventListener("click", (e) => resumeJob(job, note, e.currentTarget));
 
 $("#abort").addEventListener("click", async () => {
   try {

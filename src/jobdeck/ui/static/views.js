@@ -7,6 +7,7 @@ import { buildParamInputs } from "./params.js";
 import { api } from "./api.js";
 import { renderCardTriage } from "./cardtriage.js";
 import { badge, jobLink } from "./common.js";
+import { announce, attemptNews, createAttemptLine, patchAttemptLine, tickAttemptLine } from "./retry.js";
 import { OPEN_MESSAGES, dirty, isActive, logOf, markComplete, schedule, state, touchType } from "./state.js";
 
 export const PAST_PAGE = 50;   // past jobs rendered per type before "show more"
@@ -183,8 +184,9 @@ function createActiveView(job) {
     bar: $(".progress", root), fill: $(".progress-fill", root), pct: $(".progress-text", root),
     op: $(".job-op", root), elapsed: $(".job-elapsed", root), eta: $(".job-eta", root),
     abortingNote: $(".aborting-note", root), messages: $(".messages", root),
-    total: $(".msg-total", root), panels: null,
+    total: $(".msg-total", root), panels: null, attempt: createAttemptLine(),
   };
+  $(".job-sub", root).after(v.attempt.root);
   v.bar.setAttribute("aria-label", `Progress of job ${shortId(job.id)}`);
   v.abort.addEventListener("click", () => handlers.abort(job.id, v.abortNote));
   v.panels = createPanels($(".msg-panels", root), job.id);
@@ -207,6 +209,12 @@ function patchActive(v, job, now) {
     setText(v.pct, `${p}%`);
   }
   setText(v.op, operationText(job.currentOperation));
+  // "Attempt 2 of 5 · retrying in 41 s": a change of that state (not the countdown) is announced, once.
+  const before = v.attempt.key;
+  const after = patchAttemptLine(v.attempt, job, now);
+  if (before !== null && after && after !== before) {
+    announce($("#announcer"), attemptNews(job, typeInfo(job.jobType).title));
+  }
   tickActive(v, job, now);
   const aborting = job.status === "aborting";
   v.root.classList.toggle("is-aborting", aborting);
@@ -222,6 +230,7 @@ function patchActive(v, job, now) {
 }
 
 function tickActive(v, job, now) {
+  tickAttemptLine(v.attempt, job, now);
   if (job.status === "queued") {
     setText(v.elapsed, `waiting ${duration((now - ms(job.queuedTime || job.startTime)) / 1000)}`);
     setText(v.eta, "–");
@@ -351,7 +360,7 @@ export function flush() {
   }
 }
 
-// Elapsed time and the estimate move with the clock, not with events.
+// Elapsed time, the estimate and a retry's countdown move with the clock, not with events: one timer for the page.
 setInterval(() => {
   if (document.hidden) return;
   const now = Date.now();
