@@ -5,7 +5,8 @@ memory (target 7), growth (target 8), history (a long history costs nothing: pag
 (the PostgreSQL store's own figures), soak (memory under 30 minutes of churn; only when named with --only),
 executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on procrastinate's workers beside raw
 procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
-in-process, beside a bare Starlette route). A section whose dependency is missing
+in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
+beside ``progress()`` on every store, a retry's due time to its handler). A section whose dependency is missing
 prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
@@ -34,6 +35,7 @@ SECTIONS = {
     "procrastinate": "benchmarks.procrastinate_bench",
     "remote": "benchmarks.remote_bench",
     "api": "benchmarks.api_overhead",
+    "recovery": "benchmarks.recovery_bench",
 }
 
 

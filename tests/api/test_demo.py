@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobdeck import JobRunner, JobStatus, MemoryStore
-from jobdeck.cli.demo import DEMO_TYPES, register_demo
+from jobdeck import JobInfo, JobRunner, JobStatus, MemoryStore
+from jobdeck.cli.demo import DEMO_TYPES, OUTAGE_FROM, register_demo
 from jobdeck.core.errors import InvalidParamsError
 from tests.conftest import wait_for
 
@@ -85,3 +85,66 @@ def test_bad_params_are_refused_before_a_job_exists(demo_runner: JobRunner) -> N
     assert demo_runner.store.get_active_jobs() == [] and demo_runner.store.get_past_jobs() == []
     with pytest.raises(ValueError, match="speed"):
         register_demo(demo_runner, speed=0)
+
+
+def _infos(job: JobInfo) -> list[str]:
+    return [m.message for m in job.info_messages]
+
+
+def _ended(runner: JobRunner, job_id: str) -> JobInfo:
+    """The job once it has ended: a job waiting for its next attempt is still active (runner.wait covers one run)."""
+    wait_for(lambda: not runner.store.require_job(job_id, messages=False).is_active, timeout=30,
+             what=f"job {job_id} to end")
+    return runner.store.require_job(job_id)
+
+
+def test_condensation_is_throttled_twice_retries_and_skips_what_an_earlier_attempt_did(
+        demo_runner: JobRunner) -> None:
+    job = demo_runner.start("ArgumentCondensation", "me", {"questions": 4})
+    ended = _ended(demo_runner, job.id)
+    assert ended.status is JobStatus.COMPLETED and ended.result == {"questions": 4, "arguments": 24}
+    assert (ended.attempt, ended.max_attempts) == (3, 3)
+    # One warning per failed attempt: the Retry-After one (question part 6 of 8), then the backoff one (the last).
+    failures = [m.message for m in ended.warning_messages if " failed: " in m.message]
+    assert len(failures) == 2, failures
+    assert failures[0].startswith("attempt 1 of 3 failed: ") and "Retry-After" in failures[0]
+    assert failures[1].startswith("attempt 2 of 3 failed: RateLimitError: 429 Too Many Requests")
+    # Resumed, not re-run: a part an earlier attempt finished is condensed once; the throttled ones twice.
+    infos = _infos(ended)
+    assert infos.count("Condensing pros arguments for question q1") == 1
+    assert infos.count("Condensing cons arguments for question q3") == 2
+    assert infos.count("Condensing cons arguments for question q4") == 2
+    assert infos.count("Loading questions and comments") == 1
+    assert "Resuming: 5 of 8 question parts were condensed by an earlier attempt" in infos
+    saved = demo_runner.store.saved_keys(job.id)
+    assert {"condensed:question-q1-pros", "condensed:question-q4-cons"} <= set(saved)
+
+
+def test_an_outage_fails_a_long_run_for_good_and_resume_finishes_it_without_redoing_it() -> None:
+    runner = JobRunner(MemoryStore(), abort_grace=5)
+    register_demo(runner, speed=100)
+    try:
+        failed = _ended(runner, runner.start("ArgumentCondensation", "me", {"questions": OUTAGE_FROM}).id)
+        assert failed.status is JobStatus.FAILED and (failed.attempt, failed.max_attempts) == (3, 3)
+        assert any("ProviderUnavailableError: 503 Service Unavailable" in m.message for m in failed.error_messages)
+        assert 0.5 < failed.progress < 1
+        assert runner.store.saved_keys(failed.id)  # what Resume offers to keep
+
+        resumed = runner.resume(failed.id, "me")
+        assert (resumed.rerun_of, resumed.resumed_from) == (failed.id, failed.id)
+        ended = _ended(runner, resumed.id)
+        assert ended.status is JobStatus.COMPLETED
+        assert ended.result == {"questions": OUTAGE_FROM, "arguments": OUTAGE_FROM * 6}
+        infos = _infos(ended)
+        # The outage was at question 18 of 24: the resumed job neither loads nor condenses questions 1-17 again.
+        assert "Loading questions and comments" not in infos
+        condensed = {int(m.rsplit("q", 1)[1]) for m in infos if m.startswith("Condensing")}
+        assert condensed == set(range(18, OUTAGE_FROM + 1))
+        assert infos.count("Condensing pros arguments for question q18") == 1
+        assert ended.attempt == 2  # the provider's second 429 (the last part) is still retried
+        # Re-run is not resume: it starts over and meets the outage again.
+        rerun = _ended(runner, runner.rerun(failed.id, "me").id)
+        assert rerun.status is JobStatus.FAILED
+        assert "Condensing pros arguments for question q1" in _infos(rerun)
+    finally:
+        runner.shutdown(grace=5)

@@ -5,7 +5,13 @@
 
 - ``ArgumentCondensation``: the reference's question pipeline (data loading, one operation per question part
   such as ``question-q2-pros``, each with retrieval and condensation steps, saving), with info, warning and
-  error messages; completes.
+  error messages. Its fake LLM provider throttles every run twice -- once with a ``Retry-After`` (the handler
+  raises :class:`~jobdeck.RetryLater`), once without (a ``RateLimitError`` retried with backoff) -- and each
+  attempt skips the question parts an earlier one finished (``ctl.is_done``), reading their output back
+  (``ctl.save`` / ``ctl.saved``); the run completes on its third attempt. A run of 24 questions or more meets an
+  outage three quarters of the way through (question 18 of 24) that outlasts its attempts, so it fails for good:
+  Resume finishes it without paying for questions 1-17 again (the outage is over by then), Re-run starts over
+  and meets it again.
 - ``QuestionInfoGeneration``: a summary and key terms per question; completes.
 - ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
 - ``Cleanup``: a few seconds of housekeeping; completes with a result.
@@ -15,17 +21,35 @@ Every pause checks for an abort, so each of them stops within a fraction of a se
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
+from .. import Retry, RetryLater
 from ..core.errors import InvalidArgumentError
 from ..core.params import Param
 from ..runtime.controller import PipelineController
 from ..runtime.runner import JobRunner
 
-__all__ = ["DEMO_TYPES", "register_demo"]
+__all__ = ["DEMO_TYPES", "OUTAGE_FROM", "ProviderError", "ProviderUnavailableError", "RateLimitError",
+           "register_demo"]
 
 DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup")
+OUTAGE_FROM = 24  # a condensation run of this many questions or more meets an outage that outlasts its attempts
+RETRY_AFTER = 12.0  # seconds, before the demo speed: the provider's Retry-After on its first 429
+BACKOFF = 10.0  # seconds, before the demo speed: the first pause of the backoff (then 20, ...)
+
+
+class ProviderError(Exception):
+    """What the demo's fake LLM provider raises: transient, so the condensation type retries it."""
+
+
+class RateLimitError(ProviderError):
+    """429 Too Many Requests, without a Retry-After: the retry waits for the backoff."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """503 Service Unavailable: the provider is down."""
 
 
 def _count(value: Any, name: str, low: int, high: int) -> int:
@@ -57,6 +81,38 @@ class _Clock:
             self.ctl.progress(step / count)
 
 
+class _Provider:
+    """The condensation's fake LLM provider. What it did to a job is kept in the job's saved values, so that
+    every attempt (and a resumed job, which starts with a copy of them) meets the same provider:
+
+    - it throttles each run twice: first with a ``Retry-After`` at ``throttle_at[0]``, then without one at
+      ``throttle_at[1]`` (``provider.throttled`` counts them);
+    - at ``down_at`` it is down for every attempt of the job that met the outage (``provider.outage`` names that
+      job); a job resumed from it finds it back, as it would be by the time a person pressed Resume.
+    """
+
+    def __init__(self, ctl: PipelineController, speed: float, throttle_at: tuple[str, str],
+                 down_at: str | None) -> None:
+        self.ctl = ctl
+        self.speed = speed
+        self.throttle_at = throttle_at
+        self.down_at = down_at
+
+    def call(self, part: str) -> None:
+        ctl = self.ctl
+        if part == self.down_at and ctl.saved("provider.outage", ctl.job_id) == ctl.job_id:
+            ctl.save("provider.outage", ctl.job_id)
+            raise ProviderUnavailableError("503 Service Unavailable: the LLM provider is down")
+        throttled = ctl.saved("provider.throttled", 0)
+        if throttled == 0 and part == self.throttle_at[0]:
+            ctl.save("provider.throttled", 1)
+            wait = RETRY_AFTER / self.speed
+            raise RetryLater(wait, f"429 Too Many Requests from the LLM provider (Retry-After: {wait:g} s)")
+        if throttled == 1 and part == self.throttle_at[1]:
+            ctl.save("provider.throttled", 2)
+            raise RateLimitError("429 Too Many Requests from the LLM provider")
+
+
 def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
     """Register the demo job types on ``runner``; ``speed`` > 1 makes them proportionally faster."""
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
@@ -72,23 +128,37 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
         # each split into weighted steps, between loading and saving.
         parts = [f"question-{q}-{side}" for q in ids for side in ("pros", "cons")]
         ctl.initialize_pipeline([("data-loading", 2), *[(part, 4) for part in parts], ("saving", 1)])
-        ctl.info("Loading questions and comments")
-        clock.steps(6, 3.0)
-        ctl.info(f"Loaded {count} questions with {count * 37} comments")
+        # Throttled two thirds of the way through, then at the last part: late enough that a run is well under way.
+        # A long run's outage comes three quarters of the way through: question 18 of 24.
+        provider = _Provider(ctl, speed, throttle_at=(parts[math.ceil(len(parts) * 2 / 3) - 1], parts[-1]),
+                             down_at=f"question-q{math.ceil(count * 3 / 4)}-pros" if count >= OUTAGE_FROM else None)
+        done = sum(ctl.is_done(part) for part in parts)
+        if ctl.is_done("data-loading"):
+            ctl.info(f"Resuming: {done} of {len(parts)} question parts were condensed by an earlier attempt")
+        else:
+            ctl.info("Loading questions and comments")
+            clock.steps(6, 3.0)
+            ctl.info(f"Loaded {count} questions with {count * 37} comments")
         for number, q in enumerate(ids, start=1):
             for side in ("pros", "cons"):
                 part = f"question-{q}-{side}"
+                if ctl.is_done(part):
+                    continue  # condensed by an earlier attempt: its output is saved, and it was paid for
                 ctl.define_sub_operations(part, [("retrieval", 1), ("condensation", 3)])
                 ctl.info(f"Condensing {side} arguments for question {q}")
-                clock.steps(2, 0.5)  # retrieval, then condensation: progress() follows the current step
+                if not ctl.is_done(f"{part}/retrieval"):
+                    clock.steps(2, 0.5)  # retrieval: progress() follows the current step
+                provider.call(part)  # may raise: the run's attempt ends here, and the next one starts here
                 clock.steps(3, 1.5)
+                ctl.save(f"condensed:{part}", {"arguments": [f"{q} {side} argument {i}" for i in (1, 2, 3)]})
                 if number % 3 == 2 and side == "cons":
                     ctl.warning(f"Low confidence in the condensed cons of {q}: only 3 comments disagree")
                 if number % 4 == 0 and side == "pros":
-                    ctl.error(f"LLM rate limit exceeded while condensing {q}; retried after back-off")
+                    ctl.error(f"Comment {4700 + number} of {q} could not be read (invalid UTF-8) and is left out")
         ctl.info("Saving condensed arguments")
         clock.steps(4, 1.5)
-        return {"questions": count, "arguments": count * 6}
+        arguments = sum(len(ctl.saved(f"condensed:{part}", {"arguments": []})["arguments"]) for part in parts)
+        return {"questions": count, "arguments": arguments}
 
     def question_info_generation(ctl: PipelineController, questions: Annotated[int, Param(
             ge=1, le=50, description="How many questions get a summary and key terms.")] = 4,
@@ -142,9 +212,14 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
         ctl.info("Removed 17 drafts")
         return {"removed": 17}
 
+    # No jitter: a newcomer watching the demo sees the pauses the docs describe (10 s, then 20 s, at speed 1).
     runner.register("ArgumentCondensation", argument_condensation, title="Argument condensation",
-                    description="Condense the pros and cons of each question's comments (demo).",
-                    timeout=3600, params={"questions": 6})
+                    description="Condense the pros and cons of each question's comments (demo: the provider "
+                                "throttles each run twice, and from 24 questions on an outage outlasts its "
+                                "attempts: the run fails and can be resumed).",
+                    timeout=3600, params={"questions": 6},
+                    retry=Retry(attempts=3, backoff=BACKOFF / speed, max_backoff=6 * BACKOFF / speed, jitter=False,
+                                on=(ProviderError,)))
     runner.register("QuestionInfoGeneration", question_info_generation, title="Question info generation",
                     description="Generate a summary and key terms for each question (demo).",
                     timeout=3600, params={"questions": 4})

@@ -231,7 +231,9 @@ class Supervisor:
         """A retry is due at ``at`` (POSIX seconds): the loop looks for due retries then, if that is sooner than
         it would anyway."""
         with self._lock:
-            if self._next_due is not None and self._next_due <= at:
+            # Only a time still to come covers ``at``: one already due may be the round under way, which read the
+            # store before this retry existed and then replaces it with what that read showed.
+            if self._next_due is not None and time.time() < self._next_due <= at:
                 return
             self._next_due = at
         self._wake.set()
