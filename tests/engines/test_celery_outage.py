@@ -67,15 +67,18 @@ def test_a_10s_postgres_stop_fails_no_job_running_on_celery_workers(on_postgres:
 
 
 @pytest.fixture(scope="module")
-def on_redis(redis_broker: RedisBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment,
-                                                                                                     RedisBroker]]:
+def on_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, RedisBroker]]:
     tmp = tmp_path_factory.mktemp("celery-redis-outage")
     store_server = RedisBroker(tmp)  # the store's own Redis, which the test freezes
     store_server.start()
+    # A broker of its own: the PostgreSQL test's workers (module-scoped, alive until the module ends) listen on the
+    # shared broker's queue and would take these jobs' tasks, which their store does not hold.
+    broker = RedisBroker(tmp_path_factory.mktemp("celery-redis-outage-broker"))
+    broker.start()
     window = engines.STALE_AFTER
     engines.STALE_AFTER = "30"  # read when the processes are started
     try:
-        deployment = Deployment(tmp, f"{store_server.url}?prefix=jobdeck-frozen", f"celery+{redis_broker.url}", READY,
+        deployment = Deployment(tmp, f"{store_server.url}?prefix=jobdeck-frozen", f"celery+{broker.url}", READY,
                                 worker_args=["--concurrency", str(JOBS // 2)])
         try:
             deployment.add_server()
@@ -86,6 +89,7 @@ def on_redis(redis_broker: RedisBroker, tmp_path_factory: pytest.TempPathFactory
     finally:
         engines.STALE_AFTER = window
         store_server.stop()
+        broker.stop()
 
 
 # 8 s is the red team's freeze; 12 s outlasts redis-py's 10 s socket timeout, so that the workers' store calls fail
