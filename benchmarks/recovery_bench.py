@@ -1,4 +1,5 @@
-"""Recovery (section ``recovery``): what a resume saves, what saving costs a hot loop, how late a retry starts.
+"""Recovery (section ``recovery``): what a resume saves, what saving costs a hot loop, how late a retry starts
+(locally and on Celery and procrastinate workers).
 
 - resume: a 24-operation job (each operation 50 ms of sleep, standing in for paid work such as an LLM
   call) that fails at operation 20 and is resumed with ``runner.resume``: the resumed run's time and handler calls
@@ -12,8 +13,18 @@
 - retry latency: from a retry's due time (the job's ``retryAt``) to its handler running again, p50/p99, with the
   local executor, beside a fresh start's latency (``start()`` to the handler) in the same run. Target: p99 <=
   100 ms; the runner's supervision wakes for the earliest due retry it knows of, where its heartbeat (10 s by
-  default) would make it seconds late. On Celery and procrastinate workers the dispatch adds the engine's own
-  hand-off (``--only executor`` / ``procrastinate`` measure that); it is not measured here.
+  default) would make it seconds late.
+- the same on each engine: a real ``jobdeck serve`` and two ``jobdeck worker`` processes (SQLite store) on Celery
+  (private Redis broker) and on procrastinate (a fresh PostgreSQL database), deployed by the executor and
+  procrastinate sections' helpers with ``benchmarks.recovery_jobs``' types: a job whose first attempt raises
+  ``RetryLater(0.5)``, its ``retryAt`` read from the store while it waits, its second attempt's handler writing
+  the time it starts; beside the same engine's fresh dispatch (``POST /start`` to the handler), interleaved in
+  the same run. Target: p99 <= the fresh dispatch's p99 + 100 ms, the supervision's wake-up granularity: the
+  process that scheduled the retry (the worker that ran the failed attempt) waits on an event until the due time
+  (sub-millisecond on Linux), then one round reads the active jobs, claims the hand-off and sends the attempt to
+  the engine (a few ms; 100 ms leaves room for a loaded machine). It fails if the attempt is handed over only
+  at a heartbeat round (up to 10 s by default): what happens when the wake-up is lost, or when the process that
+  scheduled the retry is gone and another one must find it.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ SECTION = "recovery"
 OPERATIONS = 24
 FAIL_AT = 20
 ENGINE_TRIALS = {True: 6, False: 30}  # retries per engine (--quick, full); each waits 0.5 s for its due time
-WAKE_GRANULARITY = 0.1  # see _engine_row's target: one wake-up of the supervision at the due time, and its round
+WAKE_GRANULARITY = 0.1  # the supervision's wake-up at a due time and its round (see the docstring)
 
 
 def _ended(store: Any, job_id: str, timeout: float = 60.0) -> Any:
