@@ -156,12 +156,13 @@ def run(quick: bool) -> list[Row]:
     return rows
 
 
-def _deploy(procs: _Procs, label: str, store_url: str, broker: str, env: dict[str, str]) -> tuple[httpx.Client, Any]:
-    """``jobdeck serve`` and two ``jobdeck worker`` processes on one store; the client and a store to poll."""
+def _deploy(procs: _Procs, label: str, store_url: str, broker: str, env: dict[str, str],
+            app_spec: str = "benchmarks.executor_jobs:build") -> tuple[httpx.Client, Any]:
+    """``jobdeck serve`` and two ``jobdeck worker`` processes on one store, running ``app_spec``'s job types; the
+    client and a store to poll."""
     from jobdeck.stores import open_store
 
     executor = f"celery+{broker}?queue=jobdeck-bench"
-    app_spec = "benchmarks.executor_jobs:build"
     http_port = _free_port()
     procs.start(f"serve-{label}", [sys.executable, "-m", "jobdeck.cli", "serve", "--app", app_spec, "--store",
                                    store_url, "--executor", executor, "--port", str(http_port), "--token", TOKEN,

@@ -129,9 +129,10 @@ def _answers(client: Any) -> bool:
 
 
 class _Deck:
-    """jobdeck (a server, two workers) and raw procrastinate (two workers, queue ``bench-raw``) on one database."""
+    """jobdeck (a server, two workers, running ``app``'s job types) and raw procrastinate (two workers, queue
+    ``bench-raw``) on one database."""
 
-    def __init__(self, tmp: Path, dsn: str) -> None:
+    def __init__(self, tmp: Path, dsn: str, app: str = "benchmarks.procrastinate_jobs:build") -> None:
         import httpx
         import psycopg_pool
 
@@ -146,7 +147,6 @@ class _Deck:
         env.update(PYTHONUNBUFFERED="1")
         port = _free_port()
         self.procs = _Processes(tmp, env)
-        app = "benchmarks.procrastinate_jobs:build"
         self.procs.spawn("server", "-m", "jobdeck.cli", "serve", "--app", app, "--store", store_url,
                          "--executor", executor, "--port", str(port), "--token", TOKEN, "--log-level", "warning")
         for i in range(WORKERS):

@@ -1,4 +1,5 @@
-"""Recovery (section ``recovery``): what a resume saves, what saving costs a hot loop, how late a retry starts.
+"""Recovery (section ``recovery``): what a resume saves, what saving costs a hot loop, how late a retry starts
+(locally and on Celery and procrastinate workers).
 
 - resume: a 24-operation job (each operation 50 ms of sleep, standing in for paid work such as an LLM
   call) that fails at operation 20 and is resumed with ``runner.resume``: the resumed run's time and handler calls
@@ -12,17 +13,29 @@
 - retry latency: from a retry's due time (the job's ``retryAt``) to its handler running again, p50/p99, with the
   local executor, beside a fresh start's latency (``start()`` to the handler) in the same run. Target: p99 <=
   100 ms; the runner's supervision wakes for the earliest due retry it knows of, where its heartbeat (10 s by
-  default) would make it seconds late. On Celery and procrastinate workers the dispatch adds the engine's own
-  hand-off (``--only executor`` / ``procrastinate`` measure that); it is not measured here.
+  default) would make it seconds late.
+- the same on each engine: a real ``jobdeck serve`` and two ``jobdeck worker`` processes (SQLite store) on Celery
+  (private Redis broker) and on procrastinate (a fresh PostgreSQL database), deployed by the executor and
+  procrastinate sections' helpers with ``benchmarks.recovery_jobs``' types: a job whose first attempt raises
+  ``RetryLater(0.5)``, its ``retryAt`` read from the store while it waits, its second attempt's handler writing
+  the time it starts; beside the same engine's fresh dispatch (``POST /start`` to the handler), interleaved in
+  the same run. Target: p99 <= the fresh dispatch's p99 + 100 ms, the supervision's wake-up granularity: the
+  process that scheduled the retry (the worker that ran the failed attempt) waits on an event until the due time
+  (sub-millisecond on Linux), then one round reads the active jobs, claims the hand-off and sends the attempt to
+  the engine (a few ms; 100 ms leaves room for a loaded machine). It fails if the attempt is handed over only
+  at a heartbeat round (up to 10 s by default): what happens when the wake-up is lost, or when the process that
+  scheduled the retry is gone and another one must find it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from . import floors
@@ -33,6 +46,8 @@ from .timing import per_call, percentile, redis_url
 SECTION = "recovery"
 OPERATIONS = 24
 FAIL_AT = 20
+ENGINE_TRIALS = {True: 6, False: 30}  # retries per engine (--quick, full); each waits 0.5 s for its due time
+WAKE_GRANULARITY = 0.1  # the supervision's wake-up at a due time and its round (see the docstring)
 
 
 def _ended(store: Any, job_id: str, timeout: float = 60.0) -> Any:
@@ -296,6 +311,122 @@ def _start_latencies(runner: Any, store: Any, trials: int) -> list[float]:
     return latencies
 
 
+# ---------------------------------------------------------------------- (d) the same on Celery and procrastinate
+
+
+def _engine_samples(start: Callable[[str, dict[str, Any]], str], store: Any, tmp: Path,
+                    trials: int) -> tuple[list[float], list[float]]:
+    """Per trial, interleaved: seconds from ``POST /start`` to a probe's handler running (the engine's fresh
+    dispatch), and from a retry's ``retryAt`` to its second attempt's handler running. The handlers write the
+    times (``benchmarks.recovery_jobs``); the due time is read from the store while the job waits, since handing
+    the attempt to the engine clears it."""
+    from .procrastinate_bench import _lines, _wait
+    from .recovery_jobs import PROBE, RETRY
+
+    fresh, late = [], []
+    for i in range(trials + 2):  # the first two warm connections, imports and first claims up
+        marker = tmp / f"probe-{i}"
+        sent = time.time()
+        job_id = start(PROBE, {"marker": str(marker)})
+        ran: list[float] = _wait(lambda m=marker: _lines(m), 30, "the probe's handler", interval=0.002)
+        _ended(store, job_id, 30)
+        marker = tmp / f"retry-{i}"
+        job_id = start(RETRY, {"marker": str(marker), "delay": 0.5})
+        due: float = _wait(lambda j=job_id: store.require_job(j, messages=False).retry_at, 30,
+                           "the retry's due time", interval=0.002)
+        runs: list[float] = _wait(lambda m=marker: len(_lines(m)) >= 2 and _lines(m), 30,
+                                  "the retry's second attempt", interval=0.002)
+        ended = _ended(store, job_id, 30)
+        if ended.status.value != "completed" or len(runs) != 2:
+            raise RuntimeError(f"the retried job ended {ended.status.value} after {len(runs)} runs")
+        if i >= 2:
+            fresh.append(ran[0] - sent)
+            late.append(runs[1] - due)
+    return late, fresh
+
+
+def _engine_row(engine: str, late: list[float], fresh: list[float]) -> Row:
+    p50, p99 = percentile(late, 50), percentile(late, 99)
+    s50, s99 = percentile(fresh, 50), percentile(fresh, 99)
+    return Row(SECTION, f"{engine}: a retry's due time to its handler running (p50 / p99)", f"{ms(p50)} / {ms(p99)}",
+               f"{ms(s50)} / {ms(s99)} POST /start to handler", ratio(p99, s99),
+               f"p99 <= baseline p99 + {ms(WAKE_GRANULARITY)}", p99 <= s99 + WAKE_GRANULARITY,
+               note=f"{len(late)} retries (RetryLater(0.5)) interleaved with {len(fresh)} fresh starts; jobdeck serve "
+                    "and 2 jobdeck workers, SQLite store; fails if the attempt is handed to the engine later than "
+                    "the supervision's wake-up at its due time (e.g. only at a heartbeat round, seconds late)",
+               values={"late_s": late, "start_s": fresh})
+
+
+def _celery_rows(quick: bool) -> list[Row]:
+    import os
+    import shutil
+
+    from . import executor_bench as eb
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return [skipped(SECTION, "celery: retry latency", "no redis-server for a private broker")]
+    try:
+        import celery  # noqa: F401
+        import redis
+    except ImportError as exc:
+        return [skipped(SECTION, "celery: retry latency", f"{exc} (pip install 'jobdeck[celery]')")]
+    with tempfile.TemporaryDirectory(prefix="jobdeck-bench-retry-celery-") as folder:
+        tmp = Path(folder)
+        procs = eb._Procs(tmp)
+        port = eb._free_port()
+        broker = f"redis://127.0.0.1:{port}/0"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
+        env.update(PYTHONPATH=str(eb.ROOT))
+        try:
+            procs.start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"], env)
+            eb._wait(lambda: eb._ping(redis.Redis.from_url(broker)), 10, "the broker")
+            http, store = eb._deploy(procs, "SQLite", f"sqlite:///{tmp / 'jobs.db'}", broker, env,
+                                     app_spec="benchmarks.recovery_jobs:build")
+
+            def start(job_type: str, params: dict[str, Any]) -> str:
+                answer = http.post("/start", json={"jobType": job_type, "params": params})
+                answer.raise_for_status()
+                return str(answer.json()["id"])
+
+            try:
+                late, fresh = _engine_samples(start, store, tmp, ENGINE_TRIALS[quick])
+            finally:
+                http.close()
+                store.close()
+        finally:
+            procs.close()
+
+    return [_engine_row("Celery (Redis broker)", late, fresh)]
+
+
+def _procrastinate_rows(quick: bool) -> list[Row]:
+    from .pg_bench import database
+    from .procrastinate_bench import _Deck, _unavailable
+
+    why = _unavailable()
+    if why:
+        return [skipped(SECTION, "procrastinate: retry latency", why)]
+    import psycopg
+    from procrastinate.schema import SchemaManager
+
+    with database() as dsn, tempfile.TemporaryDirectory(prefix="jobdeck-bench-retry-procr-") as folder:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
+        deck = _Deck(Path(folder), dsn, app="benchmarks.recovery_jobs:build")
+        try:
+            def start(job_type: str, params: dict[str, Any]) -> str:
+                answer = deck.client.post("/start", json={"jobType": job_type, "params": params})
+                answer.raise_for_status()
+                return str(answer.json()["id"])
+
+            late, fresh = _engine_samples(start, deck.store, Path(folder), ENGINE_TRIALS[quick])
+        finally:
+            deck.close()
+    return [_engine_row("procrastinate", late, fresh)]
+
+
 # ---------------------------------------------------------------------- the section
 
 
@@ -320,4 +451,6 @@ def run(quick: bool) -> list[Row]:
             rows.extend(_guarded(kind, "resume", lambda: _resume_rows(kind, tgt, quick)))  # noqa: B023
             rows.extend(_guarded(kind, "save / is_done", lambda: _hot_loop_rows(kind, tgt, quick)))  # noqa: B023
     rows.extend(_guarded("local", "retry latency", lambda: _retry_rows(quick)))
+    rows.extend(_guarded("Celery", "retry latency", lambda: _celery_rows(quick)))
+    rows.extend(_guarded("procrastinate", "retry latency", lambda: _procrastinate_rows(quick)))
     return rows
