@@ -451,6 +451,11 @@ def run(quick: bool) -> list[Row]:
             rows.extend(_guarded(kind, "resume", lambda: _resume_rows(kind, tgt, quick)))  # noqa: B023
             rows.extend(_guarded(kind, "save / is_done", lambda: _hot_loop_rows(kind, tgt, quick)))  # noqa: B023
     rows.extend(_guarded("local", "retry latency", lambda: _retry_rows(quick)))
+    if quick:  # deploying two engines costs ~25 s; the whole --quick suite must stay under 2 minutes
+        for engine in ("Celery", "procrastinate"):
+            rows.append(skipped(SECTION, f"{engine}: retry latency", "full run only (python -m benchmarks --only "
+                                "recovery); --quick measures the local executor's retries"))
+        return rows
     rows.extend(_guarded("Celery", "retry latency", lambda: _celery_rows(quick)))
     rows.extend(_guarded("procrastinate", "retry latency", lambda: _procrastinate_rows(quick)))
     return rows
