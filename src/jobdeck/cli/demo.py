@@ -25,9 +25,9 @@ import math
 import time
 from typing import Annotated, Any
 
-from .. import Retry, RetryLater
-from ..core.errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError, RetryLater
 from ..core.params import Param
+from ..core.retry import Retry
 from ..runtime.controller import PipelineController
 from ..runtime.runner import JobRunner
 

@@ -32,10 +32,10 @@ export function attemptText(job) {
   return "";
 }
 
-/** "2/5" where a job's type allows more than one attempt (the All jobs table), else "". */
+/** "2/5" once a job has needed more than one attempt (the All jobs table), else "": a first run says nothing. */
 export function attemptShort(job) {
   const { attempt, max } = counts(job);
-  return max > 1 ? `${attempt}/${max}` : "";
+  return attempt > 1 ? `${attempt}/${Math.max(attempt, max)}` : "";
 }
 
 /** A countdown in whole seconds: "41 s", "2 min 05 s", "1 h 03 min". */
