@@ -65,7 +65,7 @@ def test_page_structure_for_assistive_technology(dashboard: Dashboard) -> None:
     page = dashboard.open().page
     expect(page.get_by_role("banner")).to_have_count(1)
     expect(page.get_by_role("main")).to_have_count(1)
-    expect(page.get_by_role("heading", level=1)).to_have_text("jobdeck")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     expect(page.get_by_role("region", name="System health")).to_be_visible()
     expect(page.get_by_role("heading", level=3, name="Argument condensation")).to_be_visible()
     # The connection state is announced politely when it changes.

@@ -130,7 +130,7 @@ async function load(filters, { append = false } = {}) {
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
       filters.status && `with status ${filters.status}`].filter(Boolean).join(", ");
     say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}${next ? " (older ones below)" : ""}.`
-      : `No jobs${what ? ` ${what}` : ""}.`, "ok");
+      : what ? `No jobs ${what}.` : "No jobs yet — start one from a card on the dashboard.", "ok");
   } catch (err) {
     say(summary, `Could not load jobs: ${err.message}`, "error");
   }

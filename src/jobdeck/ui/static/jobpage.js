@@ -6,6 +6,7 @@ covers the time the stream is down. */
 
 import { API, api } from "./api.js";
 import { followEvents } from "./follow.js";
+import { setLive } from "./header.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobLink, say, statusText } from "./common.js";
@@ -350,6 +351,7 @@ function unfollow() {
   if (source) source();
   source = null;
   live = false;
+  setLive("idle", job && !ACTIVE.has(job.status) ? "Ended: nothing more to follow" : "Not following");
 }
 
 $("#rerun").addEventListener("click", async () => {
