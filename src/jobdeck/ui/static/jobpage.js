@@ -52,6 +52,7 @@ function renderFacts() {
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
+  if (job.abortedBy) fact(dl, "Aborted by", job.abortedBy);
 }
 
 const STATE_WORDS = { done: "Done", started: "In progress", pending: "Not started" };
@@ -88,8 +89,12 @@ function operationItem(node, ids) {
   }
   const state = document.createElement("span");
   state.className = "op-state";
-  // An operation still under way when its job ended did not finish: "Stopped", not "In progress".
-  state.textContent = node.state === "started" && !ACTIVE.has(job.status) ? "Stopped" : STATE_WORDS[node.state] || node.state;
+  // An operation still under way when its job ended did not finish: the one a failure broke is "Failed", the
+  // others "Stopped", not "In progress"; each coloured so.
+  const ended = node.state === "started" && !ACTIVE.has(job.status);
+  const failedHere = ended && job.status === "failed" && node.id === failedIn();
+  if (ended) li.classList.add(failedHere ? "op-failed" : "op-stopped");
+  state.textContent = failedHere ? "Failed" : ended ? "Stopped" : STATE_WORDS[node.state] || node.state;
   const bar = document.createElement("div");
   bar.className = "progress";
   bar.setAttribute("role", "progressbar");
@@ -116,6 +121,66 @@ function operationItem(node, ids) {
 }
 
 let treeKey = "";
+
+/** The operation the job was in when it ended: the deepest one still under way, else its current operation. */
+function failedIn() {
+  let found = null;
+  const walk = (nodes) => {
+    for (const node of nodes || []) {
+      if (node.state === "started") {
+        found = node.id;
+        walk(node.children);
+        return;
+      }
+    }
+  };
+  walk(job.operations);
+  return found || (job.currentOperation ? job.currentOperation.id : null);
+}
+
+/** The outcome banner under the title: a failed job's error, an aborted job's reason and who aborted it. */
+function renderOutcome() {
+  const box = $("#outcome");
+  const failed = job.status === "failed";
+  const aborted = job.status === "aborted" || job.status === "aborting";
+  box.hidden = !failed && !aborted;
+  if (box.hidden) return;
+  box.dataset.kind = failed ? "failed" : "aborted";
+  const errors = job.errorMessages || [];
+  const where = failedIn();
+  if (failed) {
+    setText($("#outcome-title"), "This job failed");
+    const last = errors.length ? errors[errors.length - 1].message : "";
+    setText($("#outcome-text"), String(last).split("\n", 1)[0] || "It reported no error message.");
+  } else {
+    setText($("#outcome-title"), job.status === "aborting" ? "Abort requested" : "This job was aborted");
+    const who = job.abortedBy ? `by ${job.abortedBy}` : "by an unnamed caller";
+    setText($("#outcome-text"), `${job.status === "aborting" ? "Asked" : "Aborted"} ${who}`
+      + `${job.abortRequestedTime ? ` at ${fullTime(job.abortRequestedTime)}` : ""}: `
+      + (job.abortReason ? job.abortReason : "no reason given."));
+  }
+  const whereEl = $("#outcome-where");
+  whereEl.textContent = "";
+  if (where) {
+    const code = document.createElement("code");
+    code.textContent = where;
+    whereEl.append(failed ? "In operation " : "Stopped in operation ", code,
+      job.currentOperation ? ` (${job.currentOperation.index} of ${job.currentOperation.total})` : "", ".");
+  }
+  whereEl.hidden = !where;
+}
+
+$("#outcome-all").addEventListener("click", () => {
+  const form = $("#msg-filters");
+  for (const box of form.querySelectorAll('input[name="level"]')) box.checked = true;
+  form.elements.text.value = "";
+  shownCount = PAGE;
+  renderMessages();
+  const heading = $("#messages-title");
+  heading.setAttribute("tabindex", "-1");
+  heading.scrollIntoView({ block: "start" });
+  heading.focus();
+});
 
 function renderOperations() {
   renderCurrent();
@@ -244,6 +309,7 @@ function render() {
   document.title = `jobdeck · job ${shortId(job.id)}`;
   setText($("#job-title"), `${typeInfo ? typeInfo.title : job.jobType} · job ${shortId(job.id)}`);
   badge($("#job-status"), job.status);
+  renderOutcome();
   renderAttempt();
   renderFacts();
   renderProgress();
