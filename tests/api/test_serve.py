@@ -96,7 +96,8 @@ def test_generated_token_is_printed_once_and_never_logged(tmp_path: Path) -> Non
         wait_for(lambda: f'"GET {PREFIX}/stats" 200' in server.output(), what="the access log line")
         server.stop()
     output = server.output()
-    assert output.count(token) == 1, output
+    # Twice in the banner (the login URL, and JOBDECK_TOKEN=... on its own line), never in a log line.
+    assert output.count(token) == 2 and f"\nJOBDECK_TOKEN={token}\n" in output, output
     assert "wrong-" not in output
     default_db = tmp_path / "jobdeck" / "jobs.db"
     assert f"store: sqlite:///{default_db}" in output and default_db.exists()

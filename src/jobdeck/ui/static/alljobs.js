@@ -8,7 +8,7 @@ text the store decides what matches, so new jobs wait for the next search; rows 
 import { api } from "./api.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, localTime, ms, percent } from "./format.js";
-import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
+import { applyRole, badge, firstLine, jobHref, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
@@ -51,7 +51,9 @@ function detailOf(job) {
   if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
-  if (job.status === "aborted") return job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";
+  if (job.status === "aborted") {
+    return `Aborted${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? `: ${job.abortReason}` : ""}`;
+  }
   return "Done";
 }
 
@@ -102,12 +104,10 @@ function rowFor(job) {
     note.className = "action-note";
     note.setAttribute("role", "status");
     note.hidden = true;
+    // After a re-run the page goes to the new job: that is what the admin wants to watch next.
     button.addEventListener("click", async () => {
       const created = await rerunJob(job, info, note);
-      if (created && !rowOf(created.id)) {   // its "created" event may have added it already
-        body.prepend(rowFor(created));
-        shown += 1;
-      }
+      if (created) window.location.assign(jobHref(created.id));
     });
     actions.append(button, note);
   }

@@ -9,7 +9,7 @@ import { followEvents } from "./follow.js";
 import { setLive } from "./header.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
-import { applyRole, badge, jobLink, say, statusText } from "./common.js";
+import { applyRole, badge, jobHref, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
@@ -50,9 +50,47 @@ function renderFacts() {
   fact(dl, "Job id", job.id);
   if (job.maxAttempts > 1) fact(dl, "Attempt", `${job.attempt} of ${job.maxAttempts}`);
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
+  if (reruns && reruns.found.length) {
+    const span = document.createElement("span");
+    reruns.found.forEach((j, i) => {
+      if (i) span.append(", ");
+      span.append(jobLink(j.id), j.author ? ` by ${j.author}` : "");
+    });
+    if (!reruns.complete) span.append(" (the newest; there may be older ones)");
+    fact(dl, "Re-run as", span);
+  }
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
   if (job.abortedBy) fact(dl, "Aborted by", job.abortedBy);
+}
+
+/** The jobs that re-ran this one, newest first: ``{found, complete}``. A re-run starts after its original started,
+ * so it also ends after that: reading this type's jobs newest ended first can stop at the first one that ended
+ * before this job started (or after a few pages, saying the list may be incomplete). */
+let reruns = null;
+async function findReruns() {
+  const found = [];
+  let before = null;
+  for (let pages = 0; pages < 5; pages += 1) {
+    const query = new URLSearchParams({ jobType: job.jobType, limit: "200" });
+    if (before) query.set("before", before);
+    const { data } = await api(`/search?${query}`);
+    for (const other of data.jobs) if (other.rerunOf === job.id) found.push(other);
+    const ended = data.jobs.filter((other) => other.endTime);
+    const last = ended[ended.length - 1];
+    if (!data.next || !last || ms(last.endTime) < ms(job.startTime)) return { found, complete: true };
+    before = data.next;
+  }
+  return { found, complete: false };
+}
+
+async function showReruns() {
+  try {
+    reruns = await findReruns();
+    if (reruns.found.length) renderFacts();
+  } catch {
+    /* the facts stay without "Re-run as" */
+  }
 }
 
 const STATE_WORDS = { done: "Done", started: "In progress", pending: "Not started" };
@@ -420,18 +458,10 @@ function unfollow() {
   setLive("idle", job && !ACTIVE.has(job.status) ? "Ended: nothing more to follow" : "Not following");
 }
 
+// After a re-run the page goes to the new job: that is what the admin wants to watch next.
 $("#rerun").addEventListener("click", async () => {
   const created = await rerunJob(job, typeInfo, note);
-  if (created) {
-    const link = jobLink(created.id);
-    note.append(" ");
-    link.textContent = "";
-    link.removeAttribute("aria-label");
-    const code = document.createElement("code");
-    code.textContent = shortId(created.id);
-    link.append("Open job ", code);
-    note.appendChild(link);
-  }
+  if (created) window.location.assign(jobHref(created.id));
 });
 
 $("#resume").addEventListener("click", (e) => resumeJob(job, note, e.currentTarget));
@@ -463,6 +493,7 @@ async function start() {
     await refresh();
     typeInfo = job ? data.find((t) => t.jobType === job.jobType) || null : null;
     if (job) render();
+    if (job) await showReruns();
   } catch (err) {
     await refresh();
   }
