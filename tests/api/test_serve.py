@@ -44,7 +44,7 @@ def run_serve(tmp_path: Path, args: Sequence[str],
 def test_abort_then_sigterm_leaves_no_job_running(tmp_path: Path) -> None:
     db = tmp_path / "jobs.db"
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with serve(tmp_path, ["--demo", "--store", f"sqlite:///{db}", "--token", TOKEN]) as server:
+    with serve(tmp_path, ["--demo", "--no-demo-jobs", "--store", f"sqlite:///{db}", "--token", TOKEN]) as server:
         api = server.url + PREFIX
         with SSEReader(api + "/events", auth) as sse:
             assert sse.next_frame().event == "hello"

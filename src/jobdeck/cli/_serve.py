@@ -88,6 +88,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--viewer-token", action="append", metavar="[NAME=]SECRET", dest="viewer_tokens",
                         help="a read-only token (role viewer: no start or abort), NAME=SECRET to name its holder; "
                              "repeatable")
+    parser.add_argument("--no-demo-jobs", action="store_true",
+                        help="with --demo, do not start the first-run demo jobs (one running, one completing, one "
+                             "failing) that an empty store otherwise gets")
     parser.add_argument("--tokens-file", metavar="PATH",
                         help="named tokens, one a line: NAME=SECRET (admin) or NAME=SECRET viewer")
     metrics = parser.add_mutually_exclusive_group()
@@ -347,6 +350,13 @@ def _serve(args: argparse.Namespace) -> None:
     configure_logging(args.log_level)
     _banner(settings, redact_url(store_text), runner, token, generated=generated)
     runner.start_supervisor()
+    if settings.demo and not getattr(args, "no_demo_jobs", False):
+        from .demo import start_first_run_jobs
+
+        started = start_first_run_jobs(runner)
+        if started:
+            print(f"  demo: started {len(started)} first-run jobs (one runs for a while, one completes, one fails)",
+                  flush=True)
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                             log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",
