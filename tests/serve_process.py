@@ -35,8 +35,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def demo_args(store: str, speed: float | str, *extra: str) -> list[str]:
-    """Arguments for a demo server on loopback with ``store``, demo jobs ``speed`` times faster than real time."""
-    return ["--demo", "--host", "127.0.0.1", "--store", store, "--demo-speed", str(speed), *extra]
+    """Arguments for a demo server on loopback with ``store``, demo jobs ``speed`` times faster than real time,
+    without the first-run demo jobs (each test arranges its own)."""
+    return ["--demo", "--host", "127.0.0.1", "--store", store, "--demo-speed", str(speed), "--no-demo-jobs", *extra]
 
 
 class ServeProcess:

@@ -166,17 +166,6 @@ async function abortAll() {
 
 $("#abort-all").addEventListener("click", abortAll);
 
-$("#logout").addEventListener("click", async () => {
-  try {
-    await fetch("logout", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json" }, body: "{}",
-    });
-  } finally {
-    window.location.assign("./");
-  }
-});
-
 $("#past-filter").addEventListener("change", (e) => {
   if (e.target.name !== "past-status") return;
   state.filter = e.target.value;
