@@ -11,7 +11,7 @@ import psycopg
 
 from ._schedules import Stored
 
-__all__ = ["PgSchedules"]
+__all__ = ["PgSchedules", "steps"]
 
 
 class PgSchedules:
@@ -54,3 +54,11 @@ class PgSchedules:
 
     def delete(self, schedule_id: str) -> bool:
         return self._count(self._delete, (schedule_id,))
+
+
+def steps(store: Any) -> PgSchedules:
+    """The schedule steps of a :class:`~jobdeck.stores.postgres.PostgresStore` (its ``_schedule_steps``)."""
+    found: PgSchedules | None = store.__dict__.get("_pg_schedules")
+    if found is None:
+        found = store.__dict__["_pg_schedules"] = PgSchedules(store._run, store.names.render)
+    return found
