@@ -150,6 +150,7 @@ def test_after_downtime_the_occurrences_within_the_grace_start_once_and_older_on
     assert [j.run_at for j in jobs] == [T0 + 3 * 3600]
     schedule = a.store.get_schedule("tenmin")
     assert schedule is not None and schedule.missed == 12 and schedule.next_fire == T0 + 3 * 3600 + 600
+    assert schedule.coalesced == 5  # the other occurrences within the hour, covered by the one start
 
 
 def test_after_downtime_longer_than_the_grace_nothing_starts_and_all_are_missed(runners: list[JobRunner]) -> None:

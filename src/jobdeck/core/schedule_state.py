@@ -59,6 +59,7 @@ class Schedule:
     waiting: float | None = None
     last_run: LastRun | None = None
     missed: int = 0
+    coalesced: int = 0
     skipped: int = 0
     last_skip: Skip | None = None
     started: int = 0
@@ -98,7 +99,7 @@ class Schedule:
             "waiting": self.waiting,
             "last_run": None if self.last_run is None else
             {"job_id": self.last_run.job_id, "status": self.last_run.status, "time": self.last_run.time},
-            "missed": self.missed, "skipped": self.skipped, "started": self.started,
+            "missed": self.missed, "coalesced": self.coalesced, "skipped": self.skipped, "started": self.started,
             "last_skip": None if self.last_skip is None else
             {"time": self.last_skip.time, "reason": self.last_skip.reason},
             "created_by": self.created_by, "updated_by": self.updated_by, "updated": self.updated,
@@ -126,6 +127,7 @@ class Schedule:
                 waiting=None if data.get("waiting") is None else float(data["waiting"]),
                 last_run=None if not last else LastRun(str(last["job_id"]), str(last["status"]), float(last["time"])),
                 missed=int(data.get("missed") or 0),
+                coalesced=int(data.get("coalesced") or 0),
                 skipped=int(data.get("skipped") or 0),
                 started=int(data.get("started") or 0),
                 last_skip=None if not skip else Skip(float(skip["time"]), str(skip["reason"])),

@@ -288,9 +288,13 @@ class Scheduler:
     def _fire_one(self, schedule: Schedule, now: float) -> None:
         stale = self.store.stale_after
         if schedule.pending is not None:
-            if now - schedule.pending.since >= stale:
-                self._recover(schedule.id, now)
-            return
+            if now - schedule.pending.since < stale:
+                return  # its claimer is at work (or only slow)
+            self._recover(schedule.id, now)
+            found = self.store.get_schedule(schedule.id)  # and on with what came due meanwhile
+            if found is None or found.pending is not None or not found.active:
+                return
+            schedule = found
         due = schedule.next_fire is not None and schedule.next_fire <= now
         if not due and schedule.waiting is None:
             return
@@ -303,11 +307,11 @@ class Scheduler:
             if s.pending is not None or not s.active:
                 return None
             occurrence: float | None = None
-            count = 0
+            count = covered = 0
             next_fire = s.next_fire
             if s.next_fire is not None and s.next_fire <= now:
                 owed = catch_up(s.spec, s.next_fire, now)
-                occurrence, count, next_fire = owed.start, owed.missed, owed.next_fire
+                occurrence, count, next_fire, covered = owed.start, owed.missed, owed.next_fire, owed.coalesced
             waiting = s.waiting
             if occurrence is not None and waiting is not None:
                 superseded.append(True)  # at most one waits: the newer occurrence takes its place
@@ -318,7 +322,8 @@ class Scheduler:
                 return None
             missed.append(count)
             pending = Pending(occurrence, str(uuid.uuid4()), now) if occurrence is not None else None
-            return replace(s, next_fire=next_fire, missed=s.missed + count, pending=pending, waiting=waiting,
+            return replace(s, next_fire=next_fire, missed=s.missed + count, coalesced=s.coalesced + covered,
+                           pending=pending, waiting=waiting,
                            skipped=s.skipped + (1 if superseded else 0),
                            last_skip=Skip(s.waiting or now, "a newer occurrence came while it waited for the slot "
                                           "(overlap=queue keeps one waiting)") if superseded else s.last_skip)
