@@ -131,6 +131,10 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         )""",
     ],
+    # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
+    [
+        "CREATE TABLE {workers} (id text PRIMARY KEY, last_seen double precision NOT NULL, data text NOT NULL)",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -163,6 +167,7 @@ class Names:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
                             "saved")}
+        tables["workers"] = self.table("workers")  # issue 22
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")

@@ -118,6 +118,10 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         ) WITHOUT ROWID""",
     ],
+    # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
+    [
+        "CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, data TEXT NOT NULL)",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 

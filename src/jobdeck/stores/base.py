@@ -14,7 +14,8 @@ What the public methods hand over to, each in one module of its own:
 - the observers of created, claimed, re-queued, retried and finished jobs: :mod:`._observers`;
 - saved values (their keys, bound and sizes): :mod:`._saved`;
 - the arguments of reads (which messages, one page of past jobs): :mod:`._queries`;
-- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`.
+- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`;
+- the registry of processes that run jobs (issue 22): :mod:`._workers`.
 
 Mutations on a job that already reached a terminal state change nothing and return ``False``: a late
 ``progress()`` from a handler that is still unwinding after an abort must not crash it. Unknown ids raise
@@ -51,6 +52,7 @@ from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
+from ..core.workers import WORKER_RETENTION, WorkerInfo
 from . import _staleness
 from . import _transitions as rules
 from ._observers import Observers, Transition
@@ -62,6 +64,7 @@ from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
 from ._transitions import Change
 from ._wakeup import Wakeup
+from ._workers import WorkerSteps
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -228,6 +231,11 @@ class Store(ABC):
     def _saved_steps(self) -> SavedSteps:
         """The backend's storage of saved values (:class:`~jobdeck.stores._saved.SavedSteps`: save, values, keys),
         in a module of its own beside the backend's."""
+
+    @abstractmethod
+    def _worker_steps(self) -> WorkerSteps:
+        """The backend's storage of worker records (:class:`~jobdeck.stores._workers.WorkerSteps`), in a module of
+        its own beside the backend's."""
 
     # ------------------------------------------------------------------ observers and claims
 
@@ -764,3 +772,26 @@ class Store(ABC):
             size = sum(text_bytes(t) for t in texts.values())
             raise too_large(job_id, sorted(texts), size, total, self.max_saved_bytes)
         return outcome is Saving.SAVED
+
+    # ------------------------------------------------------------------ the worker registry (issue 22)
+
+    def beat_worker(self, worker: WorkerInfo, now: float | None = None) -> None:
+        """Record that ``worker`` (a process that runs jobs) is alive now, with what it runs: its record is replaced
+        and ``last_seen`` set; records not seen for :data:`~jobdeck.core.workers.WORKER_RETENTION` go."""
+        check_text(worker.id, "worker id")
+        seen = time.time() if now is None else now
+        worker.last_seen = seen
+        self._worker_steps().put(worker.id, seen, dumps_text(worker.to_dict()), seen - WORKER_RETENTION)
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Remove the record of a worker that stops cleanly (one killed is shown as gone, then dropped)."""
+        self._worker_steps().drop(check_text(worker_id, "worker id"))
+
+    def get_workers(self, now: float | None = None) -> list[WorkerInfo]:
+        """Every worker seen within :data:`~jobdeck.core.workers.WORKER_RETENTION`, most recently started first;
+        whether each is live is :meth:`WorkerInfo.live <jobdeck.core.workers.WorkerInfo.live>` with this store's
+        ``stale_after``. One small read, whatever the number of jobs."""
+        since = (time.time() if now is None else now) - WORKER_RETENTION
+        found = [WorkerInfo.from_dict(loads_stored(text)) for text in self._worker_steps().read(since)]
+        found.sort(key=lambda w: (-w.started_time, w.id))
+        return found

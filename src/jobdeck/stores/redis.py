@@ -41,6 +41,7 @@ from ._buffered import BufferedStore
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
 from ._redis_saved import RedisSaved
+from ._redis_workers import RedisWorkers
 from .base import Applied, Change, PastQuery
 
 __all__ = ["RedisStore"]
@@ -337,6 +338,9 @@ class RedisStore(BufferedStore):
 
     def _saved_steps(self) -> RedisSaved:
         return RedisSaved(self._redis, self._save_script, self.prefix, self._errors, self._not_found)
+
+    def _worker_steps(self) -> RedisWorkers:
+        return RedisWorkers(self._redis, self.prefix, self._errors)
 
     # ------------------------------------------------------------------ events
 

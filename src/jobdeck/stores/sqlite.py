@@ -52,6 +52,7 @@ from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
+from ._sqlite_workers import SQLiteWorkers
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
 from .base import Change, PastQuery
@@ -403,6 +404,9 @@ class SQLiteStore(BufferedStore):
 
     def _saved_steps(self) -> SQLiteSaved:
         return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
+
+    def _worker_steps(self) -> SQLiteWorkers:
+        return SQLiteWorkers(self._tx, self._readers.snapshot)
 
     # ------------------------------------------------------------------ events
 
