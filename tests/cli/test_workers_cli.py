@@ -4,6 +4,7 @@ executor: the server process is the one worker)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from jobdeck import Client
 from tests.cli.conftest import LONG, Run
@@ -12,8 +13,12 @@ from tests.conftest import wait_for
 
 def test_workers_lists_the_server_as_a_live_local_worker_with_its_job(run_main: Run, client: Client) -> None:
     job = client.start(LONG[0], {"questions": 50})
-    page = wait_for(lambda: (lambda p: p if p["workers"][0]["jobs"] else None)(
-        json.loads(run_main("workers", "--json").stdout)), what="the worker's record with the job")
+
+    def busy() -> dict[str, Any] | None:
+        page: dict[str, Any] = json.loads(run_main("workers", "--json").stdout)
+        return page if any(w["jobs"] for w in page["workers"]) else None
+
+    page = wait_for(busy, what="the worker's record with the job")
     (worker,) = [w for w in page["workers"] if w["live"]]
     assert worker["executor"] == "local" and worker["busy"] is True
     assert job.id in [j["id"] for j in worker["jobs"]]
