@@ -10,6 +10,7 @@ import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
+import { followJobDiagnosis } from "./diagnosis.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
@@ -403,3 +404,4 @@ async function start() {
 
 applyRole(api);
 start();
+followJobDiagnosis(jobId, $("#job-diagnosis"));
