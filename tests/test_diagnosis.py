@@ -13,8 +13,8 @@ HOLDER = "3fa2c1d0-1111-4000-8000-000000000000"
 
 def worker(token: str, types: list[str], *, concurrency: int | None = 1, jobs: list[RunningRef] | None = None,
            seen_ago: float = 1.0) -> WorkerInfo:
-    return WorkerInfo(f"box:{len(token)}:{token}", "box", 4242, "celery", types, concurrency, NOW - 3600,
-                      last_seen=NOW - seen_ago, jobs=jobs or [])
+    return WorkerInfo(f"box:{len(token)}:{token}", "box", 4242, "celery", tuple(types), concurrency, NOW - 3600,
+                      last_seen=NOW - seen_ago, jobs=tuple(jobs or ()))
 
 
 def queued(job_type: str = "DataImport", waited: float = 30.0, **fields: object) -> JobInfo:

@@ -117,7 +117,7 @@ async def test_abort_pending_names_who_asked(quiet_runner: tuple[JobRunner, thre
 async def test_cockpit_metrics(quiet_runner: tuple[JobRunner, threading.Event]) -> None:
     runner, _ = quiet_runner
     store = runner.store
-    store.beat_worker(WorkerInfo("far:1:abc", "far", 1, "celery", ["Remote"], 2, time.time()))
+    store.beat_worker(WorkerInfo("far:1:abc", "far", 1, "celery", ("Remote",), 2, time.time()))
     store.create_job("Remote", "alice", queued=True)
     job = runner.start("Sleepy", "alice")
     app = create_app(runner=runner, token=TOKEN, metrics_token=METRICS_TOKEN)

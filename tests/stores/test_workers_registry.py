@@ -9,20 +9,20 @@ from jobdeck.core.workers import WORKER_RETENTION, RunningRef, WorkerInfo
 from tests.stores.conftest import Backend
 
 
-def _worker(token: str, *, jobs: list[RunningRef] | None = None, started: float = 1000.0) -> WorkerInfo:
-    return WorkerInfo(f"host-a:42:{token}", "host-a", 42, "celery", ["DataImport", "Condense"], 4, started,
-                      jobs=jobs or [])
+def _worker(token: str, *, jobs: tuple[RunningRef, ...] = (), started: float = 1000.0) -> WorkerInfo:
+    return WorkerInfo(f"host-a:42:{token}", "host-a", 42, "celery", ("DataImport", "Condense"), 4, started,
+                      jobs=jobs)
 
 
 def test_a_beat_records_the_worker_and_a_second_one_replaces_it(backend: Backend) -> None:
     store = backend.open()
     store.beat_worker(_worker("aaa"))
     running = RunningRef("3fa2c1d0-0000-4000-8000-000000000000", "DataImport", time.time() - 60)
-    store.beat_worker(_worker("aaa", jobs=[running]))
+    store.beat_worker(_worker("aaa", jobs=(running,)))
     (seen,) = store.get_workers()
     assert (seen.id, seen.host, seen.pid, seen.executor, seen.concurrency) == ("host-a:42:aaa", "host-a", 42,
                                                                                "celery", 4)
-    assert seen.job_types == ["DataImport", "Condense"]
+    assert seen.job_types == ("DataImport", "Condense")
     assert [(j.id, j.job_type) for j in seen.jobs] == [(running.id, "DataImport")]
     assert abs(seen.jobs[0].started_time - running.started_time) < 0.002
     assert abs(seen.last_seen - time.time()) < 5
@@ -57,3 +57,12 @@ def test_a_silent_worker_is_gone_after_stale_after_and_dropped_after_the_retenti
     assert set(found) == {"host-a:42:silent", "host-a:42:alive"}  # the ancient one was dropped by the last beat
     assert not found["host-a:42:silent"].live(now, store.stale_after)
     assert found["host-a:42:alive"].live(now, store.stale_after)
+
+
+def test_a_damaged_record_is_skipped_and_an_unchanged_one_is_not_decoded_again(backend: Backend) -> None:
+    store = backend.open()
+    store.beat_worker(_worker("good"))
+    store._worker_steps().put("host-a:42:bad", time.time(), "{not json", 0.0)
+    (first,) = store.get_workers()
+    (again,) = store.get_workers()
+    assert first.id == "host-a:42:good" and again is first  # the same stored text: the same (frozen) object

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 
 from ..core.diagnosis import Diagnosis, Scene, rules_of
-from ..core.jsoncodec import dumps
 from ..core.model import JobInfo
 from ..runtime.runner import JobRunner
 from ..stores.base import Store
 from ._cache import JobBytesCache
 
 __all__ = ["Diagnoser", "render_diagnosed", "with_diagnosis"]
+
+_KEY = b',"diagnosis":'
 
 
 class Diagnoser:
@@ -43,22 +44,35 @@ class Diagnoser:
         """The job's diagnosis (None for a finished job: no read at all)."""
         return self.scene.diagnose(job) if job.is_active else None
 
-    def all(self, jobs: list[JobInfo]) -> list[Diagnosis | None]:
-        return [self.of(job) for job in jobs]
+    def all_json(self, jobs: list[JobInfo]) -> list[bytes | None]:
+        """Each job's diagnosis as JSON bytes (None for a finished job)."""
+        if not any(job.is_active for job in jobs):
+            return [None] * len(jobs)
+        json_of = self.scene.json_of
+        return [json_of(job) for job in jobs]
 
 
-def with_diagnosis(job: bytes, diagnosis: Diagnosis | None) -> bytes:
+def with_diagnosis(job: bytes, diagnosis: Diagnosis | bytes | None) -> bytes:
     """A job's JSON object with ``"diagnosis": {...}`` added (unchanged for None)."""
     if diagnosis is None:
         return job
-    return b"".join((job[:-1], b',"diagnosis":', dumps(diagnosis.to_dict()), b"}"))
+    return b'%s,"diagnosis":%s}' % (job[:-1], diagnosis if isinstance(diagnosis, bytes) else diagnosis.to_json())
 
 
 def render_diagnosed(cache: JobBytesCache, jobs: list[JobInfo], keep: int | None,
-                     diagnoses: list[Diagnosis | None]) -> bytes:
-    """:meth:`JobBytesCache.render_list` with each job's diagnosis spliced in."""
+                     diagnoses: list[bytes | None]) -> bytes:
+    """:meth:`JobBytesCache.render_list` with each job's diagnosis (JSON bytes, :meth:`Diagnoser.all_json`)
+    spliced in."""
     if not jobs:
         return b"[]"
     render = cache.render
-    return b"".join((b"[", b",".join(with_diagnosis(render(job, keep), d) for job, d in zip(jobs, diagnoses,
-                                                                                           strict=True)), b"]"))
+    parts: list[bytes | memoryview] = [b"["]
+    add = parts.extend
+    for job, found in zip(jobs, diagnoses, strict=True):
+        body = render(job, keep)
+        if found is None:
+            add((body, b","))
+        else:  # the job's object without its closing brace (a view: no copy), then the diagnosis: one join copies
+            add((memoryview(body)[:-1], _KEY, found, b"},"))
+    parts[-1] = b"}]" if parts[-1] == b"}," else b"]"  # the last job's "," becomes the list's end
+    return b"".join(parts)

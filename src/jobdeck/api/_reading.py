@@ -112,7 +112,7 @@ def build_reading_routes(deck: Deck) -> Routes:
         async def build() -> tuple[bytes, dict[str, str] | None]:
             found, diagnoser = await deck.call(_active, store, job_type, view, Diagnoser(store, deck.runner))
             jobs = keep_types(found, several)
-            return render_diagnosed(deck.cache, jobs, view.keep, diagnoser.all(jobs)), None
+            return render_diagnosed(deck.cache, jobs, view.keep, diagnoser.all_json(jobs)), None
 
         return answer_response(await deck.answer(("active", several or job_type, view.keep), build))
 

@@ -20,26 +20,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .jobtype import DEFAULT_STALL_AFTER, JobType
+from .jsoncodec import dumps
 from .model import JobInfo, JobStatus, format_time
 from .workers import RunningRef, WorkerInfo
 
 __all__ = ["CODES", "Diagnosis", "QueueFigures", "Scene", "TypeRules", "heartbeat_late_after", "rules_of", "span"]
 
+_RUNNING = JobStatus.RUNNING  # enum member lookups cost ~0.1 us: json_of runs once per job of a list
 CODES = ("retry_wait", "no_worker", "slot_busy", "dispatching", "heartbeat_late", "stalled", "ok", "abort_pending")
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnosis:
-    """``code`` (one of :data:`CODES`) and ``text``, the sentence a person reads."""
+class Diagnosis(NamedTuple):
+    """``code`` (one of :data:`CODES`) and ``text``, the sentence a person reads. (A named tuple: lists make one
+    per active job, and a tuple is the cheapest object to make.)"""
 
     code: str
     text: str
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "text": self.text}
+
+    def to_json(self) -> bytes:
+        """``{"code":...,"text":...}`` as JSON bytes (the code is one of :data:`CODES`: plain ASCII)."""
+        return b'{"code":"%s","text":%s}' % (self.code.encode(), dumps(self.text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +66,9 @@ def rules_of(types: Iterable[JobType]) -> dict[str, TypeRules]:
 
 def span(seconds: float) -> str:
     """``45 s``, ``12 min``, ``3 h 5 min``: a duration read at a glance."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
+    whole = int(seconds + 0.5) if seconds > 0 else 0
+    if whole < 90:
+        return f"{whole} s"
     minutes = round(seconds / 60)
     if minutes < 90:
         return f"{minutes} min"
@@ -100,6 +106,9 @@ class Scene:
         self.workers, self.now, self.stale_after = workers, now, stale_after
         self.abort_grace, self.rules = abort_grace, rules or {}
         self.live = [w for w in workers if w.live(now, stale_after)]
+        self._late_after = heartbeat_late_after(stale_after)
+        self._json: dict[Diagnosis, bytes] = {}
+        self._working: dict[int, bytes] = {}  # "working: last report N s ago" by N
         self._serving: dict[str, list[WorkerInfo]] = {}
         for worker in self.live:
             for name in worker.job_types:
@@ -118,6 +127,31 @@ class Scene:
         if job.status is JobStatus.ABORTING:
             return self._aborting(job)
         return None
+
+    def json_of(self, job: JobInfo) -> bytes | None:
+        """:meth:`diagnose` as JSON bytes, made once per distinct sentence in this scene (jobs of a list share
+        most sentences: "working: last report 2 s ago")."""
+        if job.status is _RUNNING:  # the common case, without making a Diagnosis: "working" by whole seconds
+            now = self.now
+            quiet = now - job.last_activity_time
+            rules = self.rules.get(job.job_type)
+            stall_after = rules.stall_after if rules is not None else DEFAULT_STALL_AFTER
+            beat = job.heartbeat_time or job.start_time
+            if (now - max(beat, job.last_activity_time) <= self._late_after
+                    and (stall_after is None or quiet <= stall_after)):
+                whole = int(quiet + 0.5) if quiet > 0 else 0
+                working = self._working.get(whole)
+                if working is None:
+                    working = Diagnosis("ok", f"working: last report {span(quiet)} ago").to_json()
+                    self._working[whole] = working
+                return working
+        found = self.diagnose(job)
+        if found is None:
+            return None
+        cached = self._json.get(found)
+        if cached is None:
+            cached = self._json[found] = found.to_json()
+        return cached
 
     def stalled(self, job: JobInfo) -> bool:
         """Whether ``job`` is running, its process alive, and silent for longer than its type's ``stall_after``."""
@@ -178,7 +212,7 @@ class Scene:
 
     def _running(self, job: JobInfo) -> Diagnosis:
         beat = max(job.heartbeat_time or job.start_time, job.last_activity_time)
-        if self.now - beat > heartbeat_late_after(self.stale_after):
+        if self.now - beat > self._late_after:
             return Diagnosis("heartbeat_late", f"last heartbeat {span(self.now - beat)} ago; failed as stale "
                                                f"when it reaches {span(self.stale_after)}")
         quiet = self.now - job.last_activity_time

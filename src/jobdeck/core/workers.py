@@ -8,8 +8,8 @@ the store); one older than :data:`WORKER_RETENTION` is dropped from the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .model import format_time, parse_time
 
@@ -20,8 +20,7 @@ __all__ = ["WORKER_RETENTION", "RunningRef", "WorkerInfo"]
 WORKER_RETENTION = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class RunningRef:
+class RunningRef(NamedTuple):
     """A job a worker runs now: its id, type and when this run began (so that a reader of the workers alone can
     say who holds a slot and for how long)."""
 
@@ -37,21 +36,22 @@ class RunningRef:
         return cls(str(data["id"]), str(data["jobType"]), parse_time(data["startedTime"]) or 0.0)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     """One process that runs jobs. ``id`` is its owner token (``host:pid:token``, as its jobs record it);
     ``concurrency`` how many jobs it runs at once (None: no bound of its own, as the local executor's threads);
-    ``jobs`` what it runs now; ``last_seen`` its latest heartbeat (POSIX seconds)."""
+    ``jobs`` what it runs now; ``last_seen`` its latest heartbeat (POSIX seconds). Frozen: a store hands the same
+    object to every read while the record is unchanged."""
 
     id: str
     host: str
     pid: int
     executor: str
-    job_types: list[str]
+    job_types: tuple[str, ...]
     concurrency: int | None
     started_time: float
     last_seen: float = 0.0
-    jobs: list[RunningRef] = field(default_factory=list)
+    jobs: tuple[RunningRef, ...] = ()
 
     def live(self, now: float, stale_after: float) -> bool:
         """Whether it heartbeated within ``stale_after`` (the store's: the same window that fails its jobs)."""
@@ -67,12 +67,28 @@ class WorkerInfo:
                 "startedTime": format_time(self.started_time), "lastSeen": format_time(self.last_seen),
                 "jobs": [j.to_dict() for j in self.jobs]}
 
+    def to_record(self) -> dict[str, Any]:
+        """The compact form a store keeps (times as POSIX seconds: read back without parsing dates)."""
+        return {"id": self.id, "host": self.host, "pid": self.pid, "executor": self.executor,
+                "types": list(self.job_types), "concurrency": self.concurrency, "started": self.started_time,
+                "seen": self.last_seen, "jobs": [[j.id, j.job_type, j.started_time] for j in self.jobs]}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> WorkerInfo:
+        """The inverse of :meth:`to_record`."""
+        concurrency = data.get("concurrency")
+        return cls(str(data["id"]), str(data["host"]), int(data["pid"]), str(data["executor"]),
+                   tuple(str(t) for t in data.get("types") or ()),
+                   int(concurrency) if concurrency is not None else None,
+                   float(data["started"]), float(data["seen"]),
+                   tuple(RunningRef(str(i), str(t), float(at)) for i, t, at in data.get("jobs") or ()))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorkerInfo:
         """The inverse of :meth:`to_dict` (what a store keeps is that JSON)."""
         concurrency = data.get("concurrency")
         return cls(str(data["id"]), str(data["host"]), int(data["pid"]), str(data["executor"]),
-                   [str(t) for t in data.get("jobTypes") or []],
+                   tuple(str(t) for t in data.get("jobTypes") or ()),
                    int(concurrency) if concurrency is not None else None,
                    parse_time(data["startedTime"]) or 0.0, parse_time(data["lastSeen"]) or 0.0,
-                   [RunningRef.from_dict(j) for j in data.get("jobs") or []])
+                   tuple(RunningRef.from_dict(j) for j in data.get("jobs") or ()))

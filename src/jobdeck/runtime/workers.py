@@ -37,8 +37,9 @@ class WorkerBeacon:
     def record(self, owner: str, job_types: Iterable[str], running: Iterable[tuple[str, str, float]]) -> WorkerInfo:
         """The record for ``owner`` now; ``running``: (job id, type, monotonic start) of each run here."""
         now_wall, now_mono = time.time(), time.monotonic()
-        jobs = [RunningRef(job_id, job_type, now_wall - (now_mono - began)) for job_id, job_type, began in running]
-        return WorkerInfo(owner, socket.gethostname(), os.getpid(), self.executor, sorted(job_types),
+        jobs = tuple(RunningRef(job_id, job_type, now_wall - (now_mono - began))
+                     for job_id, job_type, began in running)
+        return WorkerInfo(owner, socket.gethostname(), os.getpid(), self.executor, tuple(sorted(job_types)),
                           self.concurrency, self.started, jobs=jobs)
 
     def beat(self, store: Store, record: WorkerInfo) -> None:

@@ -27,6 +27,7 @@ Mutations on a job that already reached a terminal state change nothing and retu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -36,6 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import orjson
 
 from ..core.checks import (
     TimeLike,
@@ -142,6 +145,7 @@ class Store(ABC):
         self.max_saved_bytes = check_limit(max_saved_bytes)
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
+        self._decoded_workers: dict[str, WorkerInfo] = {}  # the last get_workers' records by their stored text
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -780,8 +784,8 @@ class Store(ABC):
         and ``last_seen`` set; records not seen for :data:`~jobdeck.core.workers.WORKER_RETENTION` go."""
         check_text(worker.id, "worker id")
         seen = time.time() if now is None else now
-        worker.last_seen = seen
-        self._worker_steps().put(worker.id, seen, dumps_text(worker.to_dict()), seen - WORKER_RETENTION)
+        record = dumps_text(dataclasses.replace(worker, last_seen=seen).to_record())
+        self._worker_steps().put(worker.id, seen, record, seen - WORKER_RETENTION)
 
     def forget_worker(self, worker_id: str) -> None:
         """Remove the record of a worker that stops cleanly (one killed is shown as gone, then dropped)."""
@@ -792,6 +796,17 @@ class Store(ABC):
         whether each is live is :meth:`WorkerInfo.live <jobdeck.core.workers.WorkerInfo.live>` with this store's
         ``stale_after``. One small read, whatever the number of jobs."""
         since = (time.time() if now is None else now) - WORKER_RETENTION
-        found = [WorkerInfo.from_dict(loads_stored(text)) for text in self._worker_steps().read(since)]
+        known, decoded = self._decoded_workers, {}
+        for text in self._worker_steps().read(since):
+            worker = known.get(text)  # unchanged since the last read (between two heartbeats): not decoded again
+            if worker is None:
+                try:
+                    worker = WorkerInfo.from_record(orjson.loads(text))
+                except (TypeError, ValueError, KeyError, AttributeError):  # one damaged record hides no other
+                    logger.warning("ignored a damaged worker record: %.200r", text)
+                    continue
+            decoded[text] = worker
+        self._decoded_workers = decoded  # only what this read found: bounded by the registry's size
+        found = list(decoded.values())
         found.sort(key=lambda w: (-w.started_time, w.id))
         return found
