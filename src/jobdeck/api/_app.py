@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from ..core.diagnosis import rules_of
 from ..core.errors import InvalidArgumentError
 from ..core.net import DEFAULT_PREFIX
 from ..core.version import __version__
@@ -42,6 +43,7 @@ from ._roles import CanAbort, CanStart, Permissions
 from ._routes import api_endpoints
 from ._serialize import json_response
 from ._sse import Multiplexer
+from ._workers import CockpitCollector
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
@@ -122,6 +124,7 @@ def create_app(
 
         deck.metrics = JobMetrics(store, deck.mux, token=metrics_token, public=metrics_public)
         store.add_observer(deck.metrics.observe)
+        deck.metrics.registry.register(CockpitCollector(store, runner, deck.metrics.store_failed))  # issue 22
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -195,6 +198,8 @@ def create_app(
         # The job's dashboard page when there is a dashboard (the routers included above are not flattened into
         # app.routes, so this is decided from ``ui``, not by looking for the page's route).
         notifier.job_path = "/jobs/{id}" if ui else prefix + "/single/{id}/progress"
+        if runner is not None:
+            notifier.stall_rules = rules_of(runner.types)  # job.stalled (issue 22) by the types' stall_after
         notifier.start()
     app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix, site=site)
     app.add_middleware(AccessLogMiddleware)

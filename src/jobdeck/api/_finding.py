@@ -21,6 +21,7 @@ from ..stores.base import Store
 from . import _schemas as schemas
 from ._control import CONFLICT, conflict_answer, started_answer
 from ._deck import Deck
+from ._diagnosis import Diagnoser
 from ._errors import ApiError, error_response
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
 from ._query import IntParam, parse_cursor, read_body
@@ -61,7 +62,8 @@ def _first_line(text: str) -> str:
 
 
 def _search_page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None, *,
-                 limit: int, before: PastCursor | None, schedule_id: str | None = None) -> dict[str, Any]:
+                 limit: int, before: PastCursor | None, schedule_id: str | None = None,
+                 diagnoser: Diagnoser | None = None) -> dict[str, Any]:
     jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before,
                              schedule_id=schedule_id)
     past = [job for job in jobs if job.end_time is not None]
@@ -70,6 +72,9 @@ def _search_page(store: Store, text: str | None, job_type: str | None, statuses:
     for job in jobs:
         row = job.to_dict(messages=0)
         row["lastError"] = _last_error(store, job)
+        found = diagnoser.of(job) if diagnoser is not None else None  # workers read once, at the first active job
+        if found is not None:
+            row["diagnosis"] = found.to_dict()
         out.append(row)
     return {"jobs": out, "next": str(PastCursor.of(last)) if last is not None else None}
 
@@ -135,7 +140,8 @@ def build_finding_routes(deck: Deck) -> Routes:
         schedule_id = refuse_nul("scheduleId", query.get("scheduleId")) or None
         try:
             page = await deck.call(_search_page, store, text, job_type, statuses,
-                                   limit=limit, before=before, schedule_id=schedule_id)
+                                   limit=limit, before=before, schedule_id=schedule_id,
+                                   diagnoser=Diagnoser(store, deck.runner))
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(page)

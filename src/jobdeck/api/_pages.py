@@ -47,6 +47,7 @@ _BASE = re.compile(r'(<base\s+href=")[^"]*(")')
 NAV: list[tuple[str, str]] = [
     ("", "Dashboard"),
     ("jobs", "All jobs"),
+    ("workers", "Workers"),
 ]
 HEADER_MARK = "<!-- jobdeck:header -->"
 

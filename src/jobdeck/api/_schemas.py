@@ -29,6 +29,7 @@ __all__ = [
     "AbortAllAccepted",
     "AbortRequest",
     "CompleteRequest",
+    "Diagnosis",
     "ErrorBody",
     "FailRequest",
     "Job",
@@ -271,6 +272,12 @@ class OperationNode(BaseModel):
     children: list[OperationNode | HiddenOperations] = Field(default_factory=list)
 
 
+class Diagnosis(BaseModel):
+    code: str = Field(description="retry_wait, no_worker, slot_busy, dispatching (queued); heartbeat_late, stalled, "
+                                  "ok (running); abort_pending (aborting)")
+    text: str = Field(description="the sentence a person reads")
+
+
 class Job(BaseModel):
     """A job in the reference shape (camelCase, ISO 8601 UTC times with milliseconds)."""
 
@@ -296,6 +303,8 @@ class Job(BaseModel):
     abortedBy: str | None = Field(None, description="who asked for the abort (the signed-in principal's name)")
     queuedTime: str | None = Field(None, description="when a job run by a task engine was queued; its startTime "
                                                       "is when a worker claimed it")
+    diagnosis: Diagnosis | None = Field(None, description="why an active job is where it is (not on finished jobs, "
+                                                          "nor in events)")
     operations: list[OperationNode | HiddenOperations] | None = Field(
         None, description="the operation tree as the job last published it (at most 200 operations and 6 levels; "
                           "the rest counted in {more, done} entries). Only in GET /single/{id}/progress: lists and "

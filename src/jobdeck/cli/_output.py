@@ -257,6 +257,10 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
         ("id", Text(job.id)),
         ("type", Text(job.job_type)),
         ("status", status),
+    ]
+    if job.diagnosis:  # why an active job is where it is (issue 22)
+        rows.append(("diagnosis", Text(f"{job.diagnosis['code']}: {job.diagnosis['text']}")))
+    rows += [
         ("author", Text(job.author)),
         ("progress", progress_cell(job, width=30)),
     ]

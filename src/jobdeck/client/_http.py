@@ -337,6 +337,12 @@ class Client:
         result: list[dict[str, Any]] = self._json("GET", "/types")
         return result
 
+    def workers(self) -> dict[str, Any]:
+        """``{"workers": [...], "queues": [...], "staleAfter"}``: the processes that run jobs (live or gone, busy or
+        idle, their jobs, heartbeat age) and each job type's queue (``GET /workers``)."""
+        result: dict[str, Any] = self._json("GET", "/workers")
+        return result
+
     def stats(self) -> dict[str, Any]:
         """Counts per status, active jobs and the stale threshold."""
         result: dict[str, Any] = self._json("GET", "/stats")

@@ -189,6 +189,12 @@ class PastCursor:
         return f"{self.end_time!r}_{self.id}"
 
 
+def _diagnosis(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict) or "code" not in value:
+        return None
+    return {"code": str(value["code"]), "text": str(value.get("text", ""))}
+
+
 @dataclass(slots=True)
 class JobInfo:
     """A snapshot of one job. Stores hand out copies: changing one does not change the stored job.
@@ -236,6 +242,8 @@ class JobInfo:
     resumed_from: str | None = None
     schedule_id: str | None = None  # the schedule that started it (issue 23)
     run_at: float | None = None  # when a one-off start or a schedule's occurrence was due (issue 23)
+    # ``{"code", "text"}`` as an API answer carried it (jobdeck.core.diagnosis); stores never set it (issue 22).
+    diagnosis: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -339,6 +347,8 @@ class JobInfo:
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
+        if self.diagnosis is not None:  # present only as an API answer carried it
+            out["diagnosis"] = dict(self.diagnosis)
         return out
 
     @classmethod
@@ -375,6 +385,7 @@ class JobInfo:
             resumed_from=data.get("resumedFrom"),
             schedule_id=data.get("scheduleId"),
             run_at=parse_time(data.get("runAt")),
+            diagnosis=_diagnosis(data.get("diagnosis")),
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -139,6 +139,10 @@ STEPS: list[list[str]] = [
         "ALTER TABLE {jobs} ADD COLUMN run_at double precision",
         "CREATE TABLE {schedules} (id text COLLATE \"C\" PRIMARY KEY, rev bigint NOT NULL, data text NOT NULL)",
     ],
+    # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
+    [
+        "CREATE TABLE {workers} (id text PRIMARY KEY, last_seen double precision NOT NULL, data text NOT NULL)",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -171,7 +175,7 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved", "schedules")}
+                            "saved", "schedules", "workers")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")

@@ -130,6 +130,10 @@ STEPS: list[list[str]] = [
         "ALTER TABLE jobs DROP COLUMN operations_before",
         "CREATE TABLE schedules (id TEXT PRIMARY KEY, rev INTEGER NOT NULL, data TEXT NOT NULL)",
     ],
+    # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
+    [
+        "CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, data TEXT NOT NULL)",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -14,7 +14,8 @@ What the public methods hand over to, each in one module of its own:
 - the observers of created, claimed, re-queued, retried and finished jobs: :mod:`._observers`;
 - saved values (their keys, bound and sizes): :mod:`._saved`;
 - the arguments of reads (which messages, one page of past jobs): :mod:`._queries`;
-- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`.
+- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`;
+- the registry of processes that run jobs (issue 22): :mod:`._workers`.
 
 Mutations on a job that already reached a terminal state change nothing and return ``False``: a late
 ``progress()`` from a handler that is still unwinding after an abort must not crash it. Unknown ids raise
@@ -26,6 +27,7 @@ Mutations on a job that already reached a terminal state change nothing and retu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -35,6 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import orjson
 
 from ..core.checks import (
     TimeLike,
@@ -52,6 +56,7 @@ from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
 from ..core.schedule_state import Schedule
+from ..core.workers import WORKER_RETENTION, WorkerInfo
 from . import _schedules, _staleness
 from . import _transitions as rules
 from ._observers import Observers, Transition
@@ -63,6 +68,7 @@ from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
 from ._transitions import Change
 from ._wakeup import Wakeup
+from ._workers import WorkerSteps
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -141,6 +147,7 @@ class Store(ABC):
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
         self._memory_schedules = _schedules.MemorySchedules()  # a store no other process sees keeps them here
+        self._decoded_workers: dict[str, WorkerInfo] = {}  # the last get_workers' records by their stored text
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -230,6 +237,11 @@ class Store(ABC):
     def _saved_steps(self) -> SavedSteps:
         """The backend's storage of saved values (:class:`~jobdeck.stores._saved.SavedSteps`: save, values, keys),
         in a module of its own beside the backend's."""
+
+    @abstractmethod
+    def _worker_steps(self) -> WorkerSteps:
+        """The backend's storage of worker records (:class:`~jobdeck.stores._workers.WorkerSteps`), in a module of
+        its own beside the backend's."""
 
     # ------------------------------------------------------------------ observers and claims
 
@@ -815,3 +827,36 @@ class Store(ABC):
 
     def delete_schedule(self, schedule_id: str) -> bool:
         return _schedules.delete(self._schedule_steps(), schedule_id)
+    # ------------------------------------------------------------------ the worker registry (issue 22)
+
+    def beat_worker(self, worker: WorkerInfo, now: float | None = None) -> None:
+        """Record that ``worker`` (a process that runs jobs) is alive now, with what it runs: its record is replaced
+        and ``last_seen`` set; records not seen for :data:`~jobdeck.core.workers.WORKER_RETENTION` go."""
+        check_text(worker.id, "worker id")
+        seen = time.time() if now is None else now
+        record = dumps_text(dataclasses.replace(worker, last_seen=seen).to_record())
+        self._worker_steps().put(worker.id, seen, record, seen - WORKER_RETENTION)
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Remove the record of a worker that stops cleanly (one killed is shown as gone, then dropped)."""
+        self._worker_steps().drop(check_text(worker_id, "worker id"))
+
+    def get_workers(self, now: float | None = None) -> list[WorkerInfo]:
+        """Every worker seen within :data:`~jobdeck.core.workers.WORKER_RETENTION`, most recently started first;
+        whether each is live is :meth:`WorkerInfo.live <jobdeck.core.workers.WorkerInfo.live>` with this store's
+        ``stale_after``. One small read, whatever the number of jobs."""
+        since = (time.time() if now is None else now) - WORKER_RETENTION
+        known, decoded = self._decoded_workers, {}
+        for text in self._worker_steps().read(since):
+            worker = known.get(text)  # unchanged since the last read (between two heartbeats): not decoded again
+            if worker is None:
+                try:
+                    worker = WorkerInfo.from_record(orjson.loads(text))
+                except (TypeError, ValueError, KeyError, AttributeError):  # one damaged record hides no other
+                    logger.warning("ignored a damaged worker record: %.200r", text)
+                    continue
+            decoded[text] = worker
+        self._decoded_workers = decoded  # only what this read found: bounded by the registry's size
+        found = list(decoded.values())
+        found.sort(key=lambda w: (-w.started_time, w.id))
+        return found

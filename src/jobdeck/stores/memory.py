@@ -24,6 +24,7 @@ from ..core.operations import OperationTree
 from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
+from ._workers import MemoryWorkers
 from .base import Change, PastQuery, Store
 
 __all__ = ["MemorySaved", "MemoryStore"]
@@ -56,6 +57,7 @@ class MemoryStore(Store):
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
         self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
+        self._workers = MemoryWorkers()
         _instances.add(self)
 
     # ------------------------------------------------------------------ steps
@@ -286,6 +288,9 @@ class MemoryStore(Store):
 
     def _saved_steps(self) -> MemorySaved:
         return MemorySaved(self)
+
+    def _worker_steps(self) -> MemoryWorkers:
+        return self._workers
 
     # ------------------------------------------------------------------ events
 

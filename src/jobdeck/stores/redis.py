@@ -43,6 +43,7 @@ from ._redis_connect import connect, glob_escape, redact, split_prefix
 from ._redis_saved import RedisSaved
 from ._redis_schedules import REPLACE as _SCHEDULE_REPLACE
 from ._redis_schedules import RedisSchedules
+from ._redis_workers import RedisWorkers
 from .base import Applied, Change, PastQuery
 
 __all__ = ["RedisStore"]
@@ -343,6 +344,9 @@ class RedisStore(BufferedStore):
 
     def _schedule_steps(self) -> RedisSchedules:
         return RedisSchedules(self._redis, self._schedule_script, self.prefix, self._errors)
+
+    def _worker_steps(self) -> RedisWorkers:
+        return RedisWorkers(self._redis, self.prefix, self._errors)
 
     # ------------------------------------------------------------------ events
 

@@ -53,6 +53,7 @@ from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
 from ._sqlite_schedules import SQLiteSchedules
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
+from ._sqlite_workers import SQLiteWorkers
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
 from .base import Change, PastQuery
@@ -407,6 +408,9 @@ class SQLiteStore(BufferedStore):
 
     def _schedule_steps(self) -> SQLiteSchedules:
         return SQLiteSchedules(self._tx, self._readers.snapshot)
+
+    def _worker_steps(self) -> SQLiteWorkers:
+        return SQLiteWorkers(self._tx, self._readers.snapshot)
 
     # ------------------------------------------------------------------ events
 

@@ -7,6 +7,7 @@ This one wires them together and holds what the admin does: start, abort, clean 
 
 import { API, api, onAuthLost } from "./api.js";
 import { say } from "./common.js";
+import { followCardDiagnoses } from "./diagnosis.js";
 import { $, setText, showError } from "./dom.js";
 import { shortId } from "./format.js";
 import { readParams } from "./params.js";
@@ -198,6 +199,7 @@ onRender(flush);
 handlers.start = startJob;
 handlers.abort = abortJob;
 connect();
+followCardDiagnoses();
 applyRole().catch(() => {});
 loadAll().catch((err) => {
   if (state.authLost) return;

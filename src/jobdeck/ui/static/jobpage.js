@@ -11,6 +11,7 @@ import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobHref, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
+import { followJobDiagnosis } from "./diagnosis.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
@@ -502,3 +503,4 @@ async function start() {
 
 applyRole(api);
 start();
+followJobDiagnosis(jobId, $("#job-diagnosis"));
