@@ -40,8 +40,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 from ..core.errors import (
     InvalidArgumentError,
@@ -54,29 +54,12 @@ from ..core.errors import (
 from ..core.jobtype import JobType
 from ..core.model import JobInfo
 from ..core.schedule import ScheduleSpec, catch_up, next_after
-from ..core.schedule_state import LastRun, Pending, Schedule, Skip
+from ..core.schedule_state import LastRun, Pending, Schedule, ScheduleOutcome, Skip
 from ..stores.base import Store
 
-__all__ = ["Outcome", "ScheduleHost", "ScheduleOutcome", "Scheduler"]
+__all__ = ["ScheduleHost", "Scheduler"]
 
 logger = logging.getLogger("jobdeck.schedules")
-
-Outcome = Literal["started", "skipped", "missed"]
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleOutcome:
-    """What became of a schedule's occurrence(s) in this process: ``started`` (``job_id``), ``skipped``
-    (``reason``) or ``missed`` (``count`` occurrences older than the misfire grace); ``time`` is the occurrence's."""
-
-    schedule_id: str
-    job_type: str
-    outcome: Outcome
-    time: float
-    count: int = 1
-    job_id: str | None = None
-    reason: str | None = None
-
 
 class ScheduleHost(Protocol):
     """What the scheduler needs of the runner (:class:`~jobdeck.JobRunner` is one)."""
@@ -98,7 +81,6 @@ class Scheduler:
         self._code: dict[str, ScheduleSpec] = {}
         self._lock = threading.Lock()
         self._synced = False
-        self._observers: list[Callable[[ScheduleOutcome], None]] = []
 
     @property
     def store(self) -> Store:
@@ -240,23 +222,8 @@ class Scheduler:
         self._observe(ScheduleOutcome(schedule_id, spec.job_type, "started", now, job_id=job.id))
         return job
 
-    # ------------------------------------------------------------------ observers
-
-    def add_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
-        """Call ``fn(outcome)`` for every occurrence this process started, skipped or found missed (metrics,
-        webhooks); an exception in it is logged and never stops the firing."""
-        self._observers.append(fn)
-
-    def remove_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
-        if fn in self._observers:
-            self._observers.remove(fn)
-
     def _observe(self, outcome: ScheduleOutcome) -> None:
-        for fn in list(self._observers):
-            try:
-                fn(outcome)
-            except Exception:
-                logger.exception("a schedule observer failed on %s", outcome)
+        self.store.schedule_observed(outcome)
 
     # ------------------------------------------------------------------ firing
 
