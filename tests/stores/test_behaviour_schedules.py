@@ -378,3 +378,9 @@ def test_a_claimer_that_stalled_past_the_recovery_records_the_recovered_job_and_
     assert scheduled_jobs(a.store, "r") == [pending.job_id]
     schedule = a.store.get_schedule("r")
     assert schedule is not None and schedule.started == 1 and schedule.skipped == 0 and schedule.pending is None
+
+
+def test_a_record_this_version_cannot_read_is_left_out_of_the_list(store: Store) -> None:
+    store.add_schedule(Schedule.new(ScheduleSpec.build("good", "T", every=60), "admin", "alice", T0))
+    assert store._schedule_steps().insert("bad", "{not json")
+    assert [s.id for s in store.schedules()] == ["good"]
