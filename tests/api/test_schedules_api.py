@@ -164,3 +164,12 @@ async def test_search_filters_by_schedule_id(client: httpx.AsyncClient, runner: 
     assert [j["id"] for j in page["jobs"]] == [job["id"]] and page["jobs"][0]["scheduleId"] == "s"
     page = (await client.get(f"{PREFIX}/search", headers=AUTH, params={"scheduleId": "other"})).json()
     assert page["jobs"] == []
+
+
+async def test_a_start_refused_for_a_slot_held_by_a_later_start_says_when_that_one_starts(
+        client: httpx.AsyncClient) -> None:
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    held = (await client.post(f"{PREFIX}/start", headers=AUTH, json={"jobType": "Waits", "runAt": later})).json()
+    r = await client.post(f"{PREFIX}/start", headers=AUTH, json={"jobType": "Waits"})
+    assert r.status_code == 409
+    assert f"job {held['id']} is waiting to start at {later.replace('Z', '.000Z')} (runAt)" in r.json()["error"]
