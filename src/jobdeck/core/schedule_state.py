@@ -12,9 +12,10 @@ from typing import Any, Literal
 from .errors import InvalidArgumentError
 from .schedule import ScheduleSpec, next_after
 
-__all__ = ["LastRun", "Pending", "Schedule", "Skip", "Source"]
+__all__ = ["LastRun", "Outcome", "Pending", "Schedule", "ScheduleOutcome", "Skip", "Source"]
 
 Source = Literal["code", "admin"]
+Outcome = Literal["started", "skipped", "missed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +139,17 @@ class Schedule:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"not a stored schedule: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOutcome:
+    """What became of a schedule's occurrence(s) in this process: ``started`` (``job_id``), ``skipped``
+    (``reason``) or ``missed`` (``count`` occurrences older than the misfire grace); ``time`` is the occurrence's."""
+
+    schedule_id: str
+    job_type: str
+    outcome: Outcome
+    time: float
+    count: int = 1
+    job_id: str | None = None
+    reason: str | None = None

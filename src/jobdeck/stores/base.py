@@ -55,7 +55,7 @@ from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
-from ..core.schedule_state import Schedule
+from ..core.schedule_state import Schedule, ScheduleOutcome
 from ..core.workers import WORKER_RETENTION, WorkerInfo
 from . import _schedules, _staleness
 from . import _transitions as rules
@@ -148,12 +148,15 @@ class Store(ABC):
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
         self._memory_schedules = _schedules.MemorySchedules()  # a store no other process sees keeps them here
         self._decoded_workers: dict[str, WorkerInfo] = {}  # the last get_workers' records by their stored text
+        self._schedule_observers: list[Callable[[ScheduleOutcome], None]] = []
 
     # ------------------------------------------------------------------ storage steps (backends)
 
     @abstractmethod
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
-        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active."""
+        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active, and
+        refuse one whose id exists (a schedule chooses its occurrence's job id before creating it: JobConflictError
+        on memory and Redis, the primary key's StoreError on SQLite and PostgreSQL)."""
 
     @abstractmethod
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
@@ -860,3 +863,20 @@ class Store(ABC):
         found = list(decoded.values())
         found.sort(key=lambda w: (-w.started_time, w.id))
         return found
+
+    def add_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
+        """Call ``fn(outcome)`` for each occurrence a scheduler using this store object started, skipped or found
+        missed (metrics count there): the process whose compare-and-set won reports it, once across processes."""
+        self._schedule_observers.append(fn)
+
+    def remove_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
+        if fn in self._schedule_observers:
+            self._schedule_observers.remove(fn)
+
+    def schedule_observed(self, outcome: ScheduleOutcome) -> None:
+        """What the scheduler calls (:mod:`jobdeck.runtime.scheduling`); an observer's exception is logged."""
+        for fn in list(self._schedule_observers):
+            try:
+                fn(outcome)
+            except Exception:
+                logger.exception("a schedule observer failed on %s", outcome)
