@@ -307,6 +307,10 @@ class Job(BaseModel):
                                                   "meanwhile); null otherwise")
     resumedFrom: str | None = Field(None, description="the id of the job whose saved values and done operations "
                                                       "this one took over (POST /single/{id}/resume)")
+    signature: str | None = Field(None, description="a failed job's cause: its error's exception type and "
+                                                    "message with numbers, ids, quoted values and paths "
+                                                    "normalised away (GET /failures groups by it); null "
+                                                    "unless failed")
 
 
 class StartedJob(Job):

@@ -202,6 +202,8 @@ class JobInfo:
     registered with ``requeue_on_worker_lost``, or a failed run was retried). ``max_attempts`` is how many runs
     its type allows (1: no retry); ``retry_at`` is when a ``queued`` job waiting for its next attempt is due (None
     otherwise); ``resumed_from`` is the id of the job whose saved values and done operations this one took over.
+    ``signature`` is set when the job fails: its error's cause with the details normalised away
+    (:func:`~jobdeck.core.signature.signature_of`), by which failures are grouped.
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
     """
@@ -232,6 +234,7 @@ class JobInfo:
     max_attempts: int = 1
     retry_at: float | None = None
     resumed_from: str | None = None
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -284,6 +287,7 @@ class JobInfo:
             max_attempts=self.max_attempts,
             retry_at=self.retry_at,
             resumed_from=self.resumed_from,
+            signature=self.signature,
         )
 
     @property
@@ -328,6 +332,7 @@ class JobInfo:
             "maxAttempts": self.max_attempts,
             "retryAt": format_time(self.retry_at),
             "resumedFrom": self.resumed_from,
+            "signature": self.signature,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
@@ -365,6 +370,7 @@ class JobInfo:
             max_attempts=int(data.get("maxAttempts") or 1),
             retry_at=parse_time(data.get("retryAt")),
             resumed_from=data.get("resumedFrom"),
+            signature=data.get("signature"),
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -40,7 +40,8 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
                 "owner": job.owner, "rerun": job.rerun_of,
                 "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
                 "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None,
-                "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from}
+                "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from,
+                "sig": job.signature}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -68,6 +69,7 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         max_attempts=int(h.get("maxatt", 1)),
         retry_at=num("retry"),
         resumed_from=h.get("resumed"),
+        signature=h.get("sig"),
     )
 
 

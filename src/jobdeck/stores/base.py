@@ -51,8 +51,10 @@ from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
+from ..core.signature import signature_of
 from . import _staleness
 from . import _transitions as rules
+from ._failures import FailureGroup, FailureQuery, generic_failure_groups
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
 from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
@@ -72,6 +74,7 @@ __all__ = [
     "STALE_PREFIX",
     "Applied",
     "Change",
+    "FailureGroup",
     "Messages",
     "PastQuery",
     "PastSummary",
@@ -279,9 +282,9 @@ class Store(ABC):
         return True
 
     def _apply(self, change: Change, job: JobInfo) -> Applied | None:
-        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rule
+        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rules
         every backend's ``_change`` shares: a job that turns terminal gets an end time (the schema's invariant:
-        active exactly while it has none)."""
+        active exactly while it has none); one that fails gets the signature of its error message."""
         was_active = job.is_active
         now = time.time()
         added = change(job, now)
@@ -289,6 +292,10 @@ class Store(ABC):
             return None
         if job.status.is_terminal and job.end_time is None:
             job.end_time = now
+        if was_active and job.status is JobStatus.FAILED:
+            # Every way a job fails passes here: its cause is written with the status, for GET /failures.
+            errors = [m.message for m in added if m.type is MessageType.ERROR]
+            job.signature = signature_of(errors[-1] if errors else None)
         return Applied(added, was_active and job.status.is_terminal, now)
 
     # ------------------------------------------------------------------ creating and reading
@@ -438,6 +445,29 @@ class Store(ABC):
             recent = self._query_past(PastQuery(frozenset([job_type]), limit=runs, keep=0)) if runs else []
             summaries.append(PastSummary(job_type, {s: counts.get(s, 0) for s in TERMINAL}, recent))
         return summaries
+
+    def failure_groups(self, since: TimeLike | None = None, job_type: str | None = None, *, limit: int = 50,
+                       ids: int = 20) -> list[FailureGroup]:
+        """Failed jobs grouped by signature (their error's cause, :mod:`jobdeck.core.signature`), newest group
+        first: those that ended after ``since``, of ``job_type``; at most ``limit`` groups (up to 500), each with
+        its newest ``ids`` job ids (up to 100) and its newest job's error message::
+
+            for group in store.failure_groups(since=time.time() - 3600):
+                print(group.count, group.signature, group.job_ids[:3])
+
+        Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
+        lock; Redis: every failed head), then one read of a message per group."""
+        query = FailureQuery.build(since, job_type, limit, ids)
+        groups = self._failure_groups(query) if query.limit else []
+        for group in groups:
+            newest = self._read(group.job_ids[0], 1) if group.job_ids else None
+            if newest is not None and newest.error_messages:
+                group.message = newest.error_messages[-1].message
+        return groups
+
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        # Backends that can group in their query (GROUP BY) override this; the fallback reads every failed head.
+        return generic_failure_groups(self, query)
 
     def _past_counts(self) -> Counts:
         # Backends that can count in their query (GROUP BY) override this; the fallback reads every past head.

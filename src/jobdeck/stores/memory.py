@@ -15,12 +15,14 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
+from itertools import takewhile
 from typing import Any
 
 from ..core.errors import JobConflictError
 from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from ._failures import FailureGroup, FailureQuery, group_heads
 from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
@@ -233,6 +235,12 @@ class MemoryStore(Store):
     def _past_counts(self) -> Counts:
         with self._lock:  # one pass over the heads in place: no copies
             return count_heads(self._jobs[job_id] for _, job_id in self._past)
+
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        with self._lock:  # one pass over the past heads in place, newest first, stopping at ``since``
+            since = query.since
+            keys = reversed(self._past) if since is None else takewhile(lambda k: k[0] > since, reversed(self._past))
+            return group_heads((self._jobs[job_id] for _, job_id in keys), query)
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._lock:

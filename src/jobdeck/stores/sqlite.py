@@ -43,9 +43,10 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.urls import NUMBER, redact_url, split_options
-from . import _sqlite_search
+from . import _sql_failures, _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._failures import FailureGroup, FailureQuery
 from ._search import SearchQuery
 from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
@@ -352,6 +353,11 @@ class SQLiteStore(BufferedStore):
                     "SELECT job_type, status, COUNT(*) FROM jobs WHERE end_time IS NOT NULL GROUP BY job_type, status"):
                 counts.setdefault(job_type, {})[JobStatus(status)] = count
         return counts
+
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        rows, ids = (t.format(jobs="jobs") for t in (_sql_failures.ROWS, _sql_failures.IDS))
+        with self._readers.snapshot() as conn:
+            return _sql_failures.failure_groups(conn.execute, rows, ids, query)
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._readers.snapshot() as conn:
