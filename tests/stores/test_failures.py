@@ -94,3 +94,20 @@ def test_the_signature_survives_reopening(shared_backend: Backend) -> None:
     other = shared_backend.open()
     assert other.require_job(job_id, messages=False).signature == "ValueError: row <n>"
     assert [g.job_ids for g in other.failure_groups()] == [[job_id]]
+
+
+def test_delete_jobs_removes_finished_ones_only(backend: Backend) -> None:
+    store = backend.open()
+    done = [_fail(store, "Import", "ValueError: x") for _ in range(3)]
+    active = store.create_job("Import", "admin")
+    gone = store.delete_jobs([done[1], active.id, "00000000-0000-4000-8000-000000000000", done[0], done[1]])
+    assert gone == [done[1], done[0]]
+    assert store.get_job(done[0]) is None and store.get_job(done[1]) is None
+    assert store.require_job(active.id, messages=False).is_active and store.get_job(done[2]) is not None
+    assert [g.job_ids for g in store.failure_groups()] == [[done[2]]]
+    assert [j.id for j in store.get_past_jobs(messages=False)] == [done[2]]
+    assert store.delete_jobs([]) == []
+    with pytest.raises(InvalidArgumentError):
+        store.delete_jobs(["x\x00"])
+    if backend.shared:  # another store object (another process) sees them gone
+        assert backend.open().get_job(done[0]) is None

@@ -619,6 +619,22 @@ class Store(ABC):
             check_text(job_type, "job_type")
         return len(self._delete_past(job_type))
 
+    def delete_jobs(self, job_ids: Iterable[str]) -> list[str]:
+        """Delete these finished jobs (with their messages and saved values; a ``removed`` event each), in one
+        atomic step; an active job, or an id no job has, is left alone. Returns the ids deleted, in the order
+        given. At most 1,000 ids per call."""
+        wanted = list(dict.fromkeys(check_id(job_id) for job_id in job_ids))
+        if len(wanted) > 1000:
+            raise InvalidArgumentError(f"delete_jobs takes at most 1000 ids per call, got {len(wanted)}")
+        if not wanted:
+            return []
+        gone = set(self._delete_jobs(wanted))
+        return [job_id for job_id in wanted if job_id in gone]
+
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        """Delete those of ``job_ids`` that are past jobs, atomically; record ``removed`` events; their ids."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete jobs by id")
+
     # ------------------------------------------------------------------ staleness
 
     def stale_reason(self, job: JobInfo, now: float | None = None, *, alive_owner: str | None = None) -> str | None:

@@ -284,6 +284,18 @@ class MemoryStore(Store):
                 self._emit(EventType.REMOVED, job_id, None)
             return gone
 
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        with self._lock:
+            gone = [i for i in job_ids if i in self._jobs and self._jobs[i].end_time is not None]
+            if gone:
+                removed = set(gone)
+                self._past = [key for key in self._past if key[1] not in removed]
+            for job_id in gone:
+                del self._jobs[job_id]
+                self._saved.pop(job_id, None)
+                self._emit(EventType.REMOVED, job_id, None)
+            return gone
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             counts = {s.value: 0 for s in JobStatus}

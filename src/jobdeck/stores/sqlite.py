@@ -43,11 +43,11 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.urls import NUMBER, redact_url, split_options
-from . import _sql_failures, _sqlite_search
+from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
-from ._failures import FailureGroup, FailureQuery
 from ._search import SearchQuery
+from ._sqlite_bulk import SQLiteBulkSteps
 from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
@@ -70,7 +70,7 @@ _live: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
 _inherited: list[object] = []
 
 
-class SQLiteStore(BufferedStore):
+class SQLiteStore(SQLiteBulkSteps, BufferedStore):
     """Jobs in a SQLite file.
     ``SQLiteStore(path, progress_interval=0.05, message_interval=0.005, busy_timeout=5.0, **limits)``."""
 
@@ -353,11 +353,6 @@ class SQLiteStore(BufferedStore):
                     "SELECT job_type, status, COUNT(*) FROM jobs WHERE end_time IS NOT NULL GROUP BY job_type, status"):
                 counts.setdefault(job_type, {})[JobStatus(status)] = count
         return counts
-
-    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
-        rows, ids = (t.format(jobs="jobs") for t in (_sql_failures.ROWS, _sql_failures.IDS))
-        with self._readers.snapshot() as conn:
-            return _sql_failures.failure_groups(conn.execute, rows, ids, query)
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._readers.snapshot() as conn:
