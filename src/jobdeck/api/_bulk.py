@@ -11,9 +11,10 @@ the count the asker saw is the count the job acts on. Routes are closures over o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,34 +27,43 @@ from ._errors import ApiError
 from ._openapi import AUTH_ERRORS, WRITE_ERRORS, Routes, error
 from ._query import read_body
 from ._roles import Permissions, Principal
+from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id
 
 __all__ = ["BulkFilter", "BulkRequest", "build_bulk_routes", "find_targets"]
 
 SAMPLE = 20
+_TEXT: dict[str, Any] = {"pattern": NO_NUL}  # what no job holds is refused by the store (400) and the schema
+_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _PAGE = 500
 
 
 class BulkFilter(BaseModel):
     """The jobs to act on, as ``/search`` finds them (and, for a failure group, by signature)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    q: str | None = Field(None, max_length=1000, description="words, as /search's q")
-    jobType: str | None = Field(None, max_length=1000, description="only jobs of this type")
-    status: list[str] | None = Field(None, max_length=6, description="only jobs with these statuses")
+    q: str | None = Field(None, max_length=1000, description="words, as /search's q", json_schema_extra=_TEXT)
+    jobType: str | None = Field(None, max_length=1000, description="only jobs of this type", json_schema_extra=_TEXT)
+    status: list[Literal["queued", "running", "aborting", "completed", "failed", "aborted"]] | None = Field(
+        None, max_length=6, description="only jobs with these statuses")
     signature: str | None = Field(None, max_length=1000, description="only failed jobs with this signature "
-                                                                     "(a group of GET /failures)")
+                                                                     "(a group of GET /failures)",
+                                  json_schema_extra=_TEXT)
 
 
 class BulkRequest(BaseModel):
-    """``{"action": "rerun", "filter": {"status": ["failed"], "jobType": "Import"}, "dryRun": true}``."""
+    """``{"action": "rerun", "filter": {"status": ["failed"], "jobType": "Import"}, "dryRun": true}``: exactly
+    one of ``ids`` and ``filter``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["filter"]}]})
 
     action: Literal["abort", "rerun", "resume", "delete"]
-    ids: list[str] | None = Field(None, max_length=1000, description="the jobs to act on (or give filter)")
-    filter: BulkFilter | None = Field(None, description="the jobs to act on (or give ids)")
+    # Absent rather than null (the schema says so): SkipJsonSchema keeps None out of the document.
+    ids: Annotated[list[Annotated[str, Field(pattern=_UUID)]], Field(max_length=1000)] | SkipJsonSchema[None] = Field(
+        None, description="the jobs to act on, at most 1000 (or give filter)")
+    filter: BulkFilter | SkipJsonSchema[None] = Field(None, description="the jobs to act on (or give ids)")
     dryRun: bool = Field(False, description="answer the count and the first ids; act on nothing")
 
 
@@ -127,7 +137,7 @@ def build_bulk_routes(deck: Deck) -> Routes:
     routes = Routes()
     store = deck.store
 
-    @routes.post("/bulk", body=BulkRequest,
+    @routes.post("/bulk", body=BulkRequest, body_required=True,
                  responses={202: {"model": BulkStarted}, 200: {"model": BulkPlanAnswer,
                                                               "description": "the plan of a dry run"},
                             **AUTH_ERRORS, **WRITE_ERRORS,
@@ -137,13 +147,14 @@ def build_bulk_routes(deck: Deck) -> Routes:
     async def bulk(request: Request) -> Response:
         principal = await deck.auth.identify(request)
         body = await read_body(request, BulkRequest, True)
+        given = {name for name in ("ids", "filter") if name in body.model_fields_set}
+        if len(given) != 1 or (body.ids is None and body.filter is None):
+            raise ApiError(400, "give either ids or filter (exactly one of them, and not null)")
         permissions = deck.permissions
         hooked = (body.action == "abort" and permissions.custom_abort) or (
             body.action in ("rerun", "resume") and permissions.custom_start)
         if not hooked:
             permissions.require_admin(principal, f"a bulk {body.action}")
-        if (body.ids is None) == (body.filter is None):
-            raise ApiError(400, "give either ids or filter (exactly one of them)")
         if body.action in ("rerun", "resume") and deck.runner is None:
             raise ApiError(400, f"this server runs no jobs: a bulk {body.action} needs a runner")
         plan = await deck.call(_plan, store, body, principal, permissions)
