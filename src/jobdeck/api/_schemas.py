@@ -322,6 +322,10 @@ class Job(BaseModel):
     scheduleId: str | None = Field(None, description="the schedule that started the job (GET /schedules)")
     runAt: str | None = Field(None, description="when the job was due: a start with runAt, or its schedule's "
                                                 "occurrence; it waits queued until then")
+    signature: str | None = Field(None, description="a failed job's cause: its error's exception type and "
+                                                    "message with numbers, ids, quoted values and paths "
+                                                    "normalised away (GET /failures groups by it); null "
+                                                    "unless failed")
 
 
 class StartedJob(Job):

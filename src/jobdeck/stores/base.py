@@ -56,9 +56,11 @@ from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
 from ..core.schedule_state import Schedule, ScheduleOutcome
+from ..core.signature import signature_of
 from ..core.workers import WORKER_RETENTION, WorkerInfo
 from . import _schedules, _staleness
 from . import _transitions as rules
+from ._failures import FailureGroup, FailureQuery, generic_failure_groups
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
 from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
@@ -79,6 +81,7 @@ __all__ = [
     "STALE_PREFIX",
     "Applied",
     "Change",
+    "FailureGroup",
     "Messages",
     "PastQuery",
     "PastSummary",
@@ -296,9 +299,9 @@ class Store(ABC):
         return True
 
     def _apply(self, change: Change, job: JobInfo) -> Applied | None:
-        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rule
+        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rules
         every backend's ``_change`` shares: a job that turns terminal gets an end time (the schema's invariant:
-        active exactly while it has none)."""
+        active exactly while it has none); one that fails gets the signature of its error message."""
         was_active = job.is_active
         now = time.time()
         added = change(job, now)
@@ -306,6 +309,10 @@ class Store(ABC):
             return None
         if job.status.is_terminal and job.end_time is None:
             job.end_time = now
+        if was_active and job.status is JobStatus.FAILED:
+            # Every way a job fails passes here: its cause is written with the status, for GET /failures.
+            errors = [m.message for m in added if m.type is MessageType.ERROR]
+            job.signature = signature_of(errors[-1] if errors else None)
         return Applied(added, was_active and job.status.is_terminal, now)
 
     # ------------------------------------------------------------------ creating and reading
@@ -475,6 +482,29 @@ class Store(ABC):
             summaries.append(PastSummary(job_type, {s: counts.get(s, 0) for s in TERMINAL}, recent))
         return summaries
 
+    def failure_groups(self, since: TimeLike | None = None, job_type: str | None = None, *, limit: int = 50,
+                       ids: int = 20) -> list[FailureGroup]:
+        """Failed jobs grouped by signature (their error's cause, :mod:`jobdeck.core.signature`), newest group
+        first: those that ended after ``since``, of ``job_type``; at most ``limit`` groups (up to 500), each with
+        its newest ``ids`` job ids (up to 100) and its newest job's error message::
+
+            for group in store.failure_groups(since=time.time() - 3600):
+                print(group.count, group.signature, group.job_ids[:3])
+
+        Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
+        lock; Redis: every failed head), then one read of a message per group."""
+        query = FailureQuery.build(since, job_type, limit, ids)
+        groups = self._failure_groups(query) if query.limit else []
+        for group in groups:
+            newest = self._read(group.job_ids[0], 1) if group.job_ids else None
+            if newest is not None and newest.error_messages:
+                group.message = newest.error_messages[-1].message
+        return groups
+
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        # Backends that can group in their query (GROUP BY) override this; the fallback reads every failed head.
+        return generic_failure_groups(self, query)
+
     def _past_counts(self) -> Counts:
         # Backends that can count in their query (GROUP BY) override this; the fallback reads every past head.
         return generic_past_counts(self)
@@ -625,6 +655,22 @@ class Store(ABC):
         if job_type is not None:
             check_text(job_type, "job_type")
         return len(self._delete_past(job_type))
+
+    def delete_jobs(self, job_ids: Iterable[str]) -> list[str]:
+        """Delete these finished jobs (with their messages and saved values; a ``removed`` event each), in one
+        atomic step; an active job, or an id no job has, is left alone. Returns the ids deleted, in the order
+        given. At most 1,000 ids per call."""
+        wanted = list(dict.fromkeys(check_id(job_id) for job_id in job_ids))
+        if len(wanted) > 1000:
+            raise InvalidArgumentError(f"delete_jobs takes at most 1000 ids per call, got {len(wanted)}")
+        if not wanted:
+            return []
+        gone = set(self._delete_jobs(wanted))
+        return [job_id for job_id in wanted if job_id in gone]
+
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        """Delete those of ``job_ids`` that are past jobs, atomically; record ``removed`` events; their ids."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete jobs by id")
 
     # ------------------------------------------------------------------ staleness
 

@@ -49,6 +49,7 @@ from . import _pg_schedules, _pg_search
 from . import _pg_schema as pgs
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._pg_bulk import PgBulkSteps
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
@@ -70,7 +71,7 @@ _VACUUM_EVERY = 5_000  # writes through one store object between vacuums of the 
 _live: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 
-class PostgresStore(BufferedStore):
+class PostgresStore(PgBulkSteps, BufferedStore):
     """Jobs in PostgreSQL tables ``{schema}.{prefix}jobs`` and friends; see the module docstring."""
 
     scheme = "postgresql"

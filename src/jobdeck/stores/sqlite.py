@@ -47,6 +47,7 @@ from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
+from ._sqlite_bulk import SQLiteBulkSteps
 from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
@@ -71,7 +72,7 @@ _live: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
 _inherited: list[object] = []
 
 
-class SQLiteStore(BufferedStore):
+class SQLiteStore(SQLiteBulkSteps, BufferedStore):
     """Jobs in a SQLite file.
     ``SQLiteStore(path, progress_interval=0.05, message_interval=0.005, busy_timeout=5.0, **limits)``."""
 
