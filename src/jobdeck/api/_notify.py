@@ -1,3 +1,5 @@
+# Long: the webhook notifier is one object (its senders, claims, watcher thread and shutdown); the sending
+# itself is in _webhook.py. Splitting the watcher from the senders would share their state across modules.
 """Webhooks when a job fails, is aborted or is reaped as stale (and, per type, when it completes), and when a
 running job turns stalled (``job.stalled``, issue 22: once per stall, see :meth:`Notifier.sweep_stalled`).
 

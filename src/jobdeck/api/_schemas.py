@@ -4,6 +4,8 @@ Responses are serialised by :mod:`jobdeck.api._serialize`; these models give the
 ``responses={200: {"model": ...}}`` without costing anything per request.
 """
 
+# Long: every request body and answer shape of the OpenAPI document, declarative and side by side, so that a
+# field's name and description are found (and kept alike) in one place; no logic beyond their validators.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
