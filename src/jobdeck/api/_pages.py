@@ -1,4 +1,5 @@
-"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``, ``/healthz``, ``/readyz``.
+"""The dashboard's pages: ``/`` (dashboard or login), ``/schedules``, token login and logout, ``/static``,
+``/healthz``, ``/readyz``.
 
 ``GET /?token=T`` sets the cookie and redirects to ``/`` so that the token leaves the address bar (and the
 browser history); a wrong token redirects to ``/?error=1``, where the login page shows the problem.
@@ -117,6 +118,19 @@ def build_pages_router(deck: Deck) -> APIRouter:
         page = _read_page("index.html")
         if page is None:
             raise ApiError(404, f"the dashboard is not installed (no index.html in {STATIC_DIR})")
+        page = _PREFIX_META.sub(lambda m: m.group(1) + _root(request) + deck.prefix + m.group(2), page, count=1)
+        page = _BASE.sub(lambda m: m.group(1) + _root(request) + "/" + m.group(2), page, count=1)
+        return HTMLResponse(page, headers=_PAGE_HEADERS)
+
+    @router.get("/schedules")
+    async def schedules_page(request: Request) -> Response:
+        try:
+            await auth.authenticate(request)
+        except ApiError:
+            return redirect(request, "/")  # signed out: the sign-in form lives at "/"
+        page = _read_page("schedules.html")
+        if page is None:
+            raise ApiError(404, f"the dashboard is not installed (no schedules.html in {STATIC_DIR})")
         page = _PREFIX_META.sub(lambda m: m.group(1) + _root(request) + deck.prefix + m.group(2), page, count=1)
         page = _BASE.sub(lambda m: m.group(1) + _root(request) + "/" + m.group(2), page, count=1)
         return HTMLResponse(page, headers=_PAGE_HEADERS)

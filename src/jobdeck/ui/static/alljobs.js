@@ -12,6 +12,7 @@ import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
+import { addScheduleTag, fillScheduleFilter } from "./schedinfo.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -21,12 +22,12 @@ const more = $("#more");
 const types = new Map();
 let next = null;
 let shown = 0;
-let shownFilters = { q: "", type: "", status: "" };   // what the rows on screen were loaded for
+let shownFilters = { q: "", type: "", status: "", schedule: "" };   // what the rows on screen were loaded for
 
 function filtersFromUrl() {
   const url = new URL(window.location.href);
   return { q: url.searchParams.get("q") || "", type: url.searchParams.get("type") || "",
-    status: url.searchParams.get("status") || "" };
+    status: url.searchParams.get("status") || "", schedule: url.searchParams.get("schedule") || "" };
 }
 
 function query(filters, before) {
@@ -34,6 +35,7 @@ function query(filters, before) {
   if (filters.q) params.set("q", filters.q);
   if (filters.type) params.set("jobType", filters.type);
   if (filters.status) params.set("status", filters.status);
+  if (filters.schedule) params.set("scheduleId", filters.schedule);
   if (before) params.set("before", before);
   return `/search?${params}`;
 }
@@ -84,7 +86,7 @@ function rowFor(job) {
     status.append(" ", small);
   }
   cell(tr, undefined, "col-id").appendChild(jobLink(job.id));
-  cell(tr, job.author || "–", "col-author");
+  addScheduleTag(cell(tr, job.author || "–", "col-author"), job);
   const started = cell(tr, localTime(job.startTime), "col-started");
   started.title = fullTime(job.startTime);
   const end = job.endTime ? ms(job.endTime) : Date.now();
@@ -128,7 +130,8 @@ async function load(filters, { append = false } = {}) {
     next = data.next;
     more.hidden = !next;
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
-      filters.status && `with status ${filters.status}`].filter(Boolean).join(", ");
+      filters.status && `with status ${filters.status}`,
+      filters.schedule && `started by schedule ${filters.schedule}`].filter(Boolean).join(", ");
     say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}${next ? " (older ones below)" : ""}.`
       : `No jobs${what ? ` ${what}` : ""}.`, "ok");
   } catch (err) {
@@ -140,12 +143,13 @@ function applyToForm(filters) {
   form.elements.q.value = filters.q;
   form.elements.type.value = filters.type;
   form.elements.status.value = filters.status;
+  form.elements.schedule.value = filters.schedule;
 }
 
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   const filters = { q: form.elements.q.value.trim(), type: form.elements.type.value,
-    status: form.elements.status.value };
+    status: form.elements.status.value, schedule: form.elements.schedule.value };
   const url = new URL(window.location.href);
   url.search = "";
   for (const [k, v] of Object.entries(filters)) if (v) url.searchParams.set(k, v);
@@ -179,6 +183,7 @@ async function start() {
     option.value = option.textContent = filters.type;
     form.elements.type.appendChild(option);
   }
+  await fillScheduleFilter(form.elements.schedule, filters.schedule, api);
   applyToForm(filters);
   await load(filters);
   let streamDown = false;
@@ -230,7 +235,8 @@ function onEvent(type, payload) {
     }
   } else if (type === "created") {
     const f = shownFilters;
-    if (!row && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)) {
+    if (!row && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)
+        && (!f.schedule || data.scheduleId === f.schedule)) {
       body.prepend(rowFor(data));
       shown += 1;
     }

@@ -6,6 +6,7 @@ This one wires them together and holds what the admin does: start, abort, clean 
 */
 
 import { API, api, onAuthLost } from "./api.js";
+import { showCardSchedules } from "./cardschedule.js";
 import { say } from "./common.js";
 import { $, setText, showError } from "./dom.js";
 import { shortId } from "./format.js";
@@ -210,6 +211,7 @@ handlers.start = startJob;
 handlers.abort = abortJob;
 connect();
 applyRole().catch(() => {});
+showCardSchedules($("#types"));
 loadAll().catch((err) => {
   if (state.authLost) return;
   showError(err);

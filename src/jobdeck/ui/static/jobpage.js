@@ -14,6 +14,7 @@ import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
 } from "./retry.js";
+import { scheduleLink } from "./schedinfo.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const PAGE = 200;   // messages rendered at first; "Show older messages" adds as many again
@@ -50,6 +51,7 @@ function renderFacts() {
   if (job.maxAttempts > 1) fact(dl, "Attempt", `${job.attempt} of ${job.maxAttempts}`);
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
+  if (job.scheduleId) fact(dl, "Schedule", scheduleLink(job.scheduleId));
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
 }
 
