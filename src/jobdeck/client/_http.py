@@ -14,6 +14,7 @@ import httpx
 from ..core.errors import ClientError, InvalidArgumentError
 from ..core.events import EventType
 from ..core.model import TERMINAL, JobInfo
+from ._schedules import ScheduleCalls
 from ._stream import EventStream, StreamReset
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client"]
@@ -37,7 +38,7 @@ def _messages_param(messages: Messages) -> str:
     return messages
 
 
-class Client:
+class Client(ScheduleCalls):
     """The jobdeck HTTP API as Python calls; a context manager that closes its connection pool.
 
     ``base_url`` is the server root (``http://host:port``); ``prefix`` is where the job API is mounted.
