@@ -77,6 +77,13 @@ function lastRunCell(td, s) {
   td.append(when);
 }
 
+/** The next run: its time, and below it how far away it is ("in 4 h"). */
+function paintNext(td, s, now = Date.now()) {
+  const first = !s.paused && s.nextRuns && s.nextRuns[0];
+  setText($(".sched-next", td), first ? localTime(first) : nextRunText(s, now));
+  setText($(".sched-next-rel", td), first ? relative(first, now) : "");
+}
+
 function rowFor(s) {
   const tr = document.createElement("tr");
   tr.id = `schedule-${s.id}`;
@@ -98,7 +105,8 @@ function rowFor(s) {
   if (s.overlap === "queue") runs.append(span("queues while one is running", "sub"));
 
   const next = cell(tr, "col-next");
-  next.textContent = nextRunText(s);
+  next.append(span("", "sched-next"), span("", "sub sched-next-rel"));
+  paintNext(next, s);
   if (!s.paused && s.nextRuns && s.nextRuns[0]) next.title = `Next runs: ${s.nextRuns.map(fullTime).join(", ")}`;
 
   lastRunCell(cell(tr, "col-last"), s);
@@ -112,7 +120,8 @@ function rowFor(s) {
   }
   if (s.missed) state.append(span(`${s.missed} missed`, "sub missed"));
 
-  const actions = cell(tr, "col-actions");
+  const actions = cell(tr, "col-actions").appendChild(document.createElement("div"));
+  actions.className = "sched-actions";
   if (canChange) {
     actions.append(
       button(s.paused ? "Resume" : "Pause", "toggle", `${s.paused ? "Resume" : "Pause"} schedule ${s.id}`),
@@ -186,7 +195,7 @@ function tick() {
   for (const s of schedules) {
     const row = body.querySelector(`tr[data-schedule-id="${CSS.escape(s.id)}"]`);
     if (!row) continue;
-    setText($(".col-next", row), nextRunText(s));
+    paintNext($(".col-next", row), s);
     const last = $(".sched-last-time", row);
     if (last && s.lastRun && s.lastRun.time && last.firstChild && last.firstChild.nodeType === Node.TEXT_NODE) {
       last.firstChild.textContent = `${localTime(s.lastRun.time)} (${relative(s.lastRun.time)})`;
