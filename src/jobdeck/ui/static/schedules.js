@@ -112,13 +112,23 @@ function rowFor(s) {
   lastRunCell(cell(tr, "col-last"), s);
 
   const state = cell(tr, "col-state");
-  state.append(span(s.paused ? "Paused" : "Active", `tag ${s.paused ? "tag-paused" : "tag-active"}`));
+  if (s.disabled) {
+    const tag = span("Removed from code", "tag tag-paused");
+    tag.title = "The application's code no longer defines it: it never fires, and its history is kept.";
+    state.append(tag);
+  } else state.append(span(s.paused ? "Paused" : "Active", `tag ${s.paused ? "tag-paused" : "tag-active"}`));
   if (s.source === "code") {
     const tag = span("from code", "tag tag-code");
     tag.title = "Defined in the application's code: edit it there.";
     state.append(" ", tag);
   }
   if (s.missed) state.append(span(`${s.missed} missed`, "sub missed"));
+  if (s.skipped) {
+    const last = s.lastSkip;
+    const skip = span(`${s.skipped} skipped${last && last.reason ? ` (last: ${last.reason})` : ""}`, "sub missed");
+    if (last && last.time) skip.title = `Last skipped ${fullTime(last.time)}`;
+    state.append(skip);
+  }
 
   const actions = cell(tr, "col-actions").appendChild(document.createElement("div"));
   actions.className = "sched-actions";
