@@ -14,7 +14,7 @@ import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
 } from "./retry.js";
-import { scheduleLink } from "./schedinfo.js";
+import { relative, scheduleLink } from "./schedinfo.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const PAGE = 200;   // messages rendered at first; "Show older messages" adds as many again
@@ -52,6 +52,8 @@ function renderFacts() {
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
   if (job.scheduleId) fact(dl, "Schedule", scheduleLink(job.scheduleId));
+  // A one-off start (or a schedule's occurrence) waits queued until it is due.
+  if (job.runAt) fact(dl, "Due", `${fullTime(job.runAt)}${job.status === "queued" ? ` (${relative(job.runAt)})` : ""}`);
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
 }
 
