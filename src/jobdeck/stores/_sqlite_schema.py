@@ -118,6 +118,18 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         ) WITHOUT ROWID""",
     ],
+    # -> +1: schedules (issue 23): which schedule started a job and when it was due (also a one-off start's
+    # ``run_at``); the schedules themselves, one row each, JSON text and a revision for compare-and-set.
+    # ``operations`` is moved behind the new columns again, so that it stays the row's last.
+    [
+        "ALTER TABLE jobs ADD COLUMN schedule_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN run_at REAL",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+        "CREATE TABLE schedules (id TEXT PRIMARY KEY, rev INTEGER NOT NULL, data TEXT NOT NULL)",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -156,7 +168,7 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
-        job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from,
+        job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from, job.schedule_id, job.run_at,
     )
 
 

@@ -51,7 +51,8 @@ from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
-from . import _staleness
+from ..core.schedule_state import Schedule
+from . import _schedules, _staleness
 from . import _transitions as rules
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
@@ -139,6 +140,7 @@ class Store(ABC):
         self.max_saved_bytes = check_limit(max_saved_bytes)
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
+        self._memory_schedules = _schedules.MemorySchedules()  # a store no other process sees keeps them here
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -305,13 +307,18 @@ class Store(ABC):
         queued: bool = False,
         max_attempts: int = 1,
         resumed_from: str | None = None,
+        job_id: str | None = None,
+        schedule_id: str | None = None,
+        run_at: TimeLike | None = None,
     ) -> JobInfo:
         """Create a ``running`` job (``queued=True``: a ``queued`` one, waiting for a worker to
-        :meth:`claim_job` it). With ``max_active``, refuse (JobConflictError) when that many jobs of this type
+        :meth:`claim_job` it; ``run_at``: a ``queued`` one due then, started as a due retry is: see
+        :meth:`due_retries`). With ``max_active``, refuse (JobConflictError) when that many jobs of this type
         are already active (queued ones included) -- checked and inserted atomically, also across processes.
         ``rerun_of``: the id of the job this one re-runs. ``max_attempts``: how many runs its type allows (see
         :meth:`schedule_retry`); ``resumed_from``: the id of the job whose saved values it takes over
-        (:meth:`copy_saved`)."""
+        (:meth:`copy_saved`); ``job_id``: the id to give it (a UUID; a schedule chooses its occurrence's job id
+        before creating it); ``schedule_id``: the schedule that starts it."""
         if rerun_of is not None:
             check_id(rerun_of, "rerun_of")
         if resumed_from is not None:
@@ -326,9 +333,20 @@ class Store(ABC):
         if owner is not None:
             check_text(owner, "owner")
         params = check_params(params)
+        if job_id is not None:
+            try:
+                job_id = str(uuid.UUID(job_id))
+            except (TypeError, ValueError, AttributeError):
+                raise InvalidArgumentError(f"job_id must be a UUID, got {job_id!r}", "job_id") from None
+        if schedule_id is not None:
+            check_text(schedule_id, "schedule_id")
+        due = as_timestamp(run_at, "run_at")
+        if due is not None and not math.isfinite(due):
+            raise InvalidArgumentError(f"run_at must be a time, got {run_at!r}", "run_at")
+        queued = queued or due is not None
         now = time.time()
         job = JobInfo(
-            id=str(uuid.uuid4()),
+            id=job_id or str(uuid.uuid4()),
             job_type=job_type,
             author=author,
             start_time=now,
@@ -341,6 +359,9 @@ class Store(ABC):
             queued_time=now if queued else None,
             max_attempts=max_attempts,
             resumed_from=resumed_from,
+            schedule_id=schedule_id,
+            run_at=due,
+            retry_at=due,  # waits as a due retry does: whichever process runs the type starts it, once
         )
         self._insert(job, max_active)
         if self._observers:
@@ -764,3 +785,32 @@ class Store(ABC):
             size = sum(text_bytes(t) for t in texts.values())
             raise too_large(job_id, sorted(texts), size, total, self.max_saved_bytes)
         return outcome is Saving.SAVED
+
+    # ------------------------------------------------------------------ schedules (issue 23)
+
+    def _schedule_steps(self) -> _schedules.ScheduleSteps:
+        """The backend's storage of schedules (:class:`~jobdeck.stores._schedules.ScheduleSteps`), in a module of
+        its own beside the backend's. A store no other process sees keeps them in memory."""
+        if self.shared:
+            raise NotImplementedError(f"{type(self).__name__} cannot keep schedules")
+        return self._memory_schedules
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule in the store, by id (:mod:`jobdeck.core.schedule_state`)."""
+        return _schedules.read_all(self._schedule_steps())
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return _schedules.read(self._schedule_steps(), schedule_id)
+
+    def add_schedule(self, schedule: Schedule) -> bool:
+        """Add ``schedule``; False (nothing written) if one with its id exists."""
+        return _schedules.add(self._schedule_steps(), schedule)
+
+    def update_schedule(self, schedule_id: str, change: Callable[[Schedule], Schedule | None]) -> Schedule | None:
+        """Compare-and-set (atomically, across processes): ``change(schedule)`` is written only if no one else
+        wrote the schedule since it was read, else computed again from what they wrote. What was written, or None
+        (``change`` declined, or no such schedule). The scheduler's exactly-once rests on this step."""
+        return _schedules.update(self._schedule_steps(), schedule_id, change)
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        return _schedules.delete(self._schedule_steps(), schedule_id)

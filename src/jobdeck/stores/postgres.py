@@ -49,6 +49,7 @@ from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
+from ._pg_schedules import PgSchedules
 from ._search import SearchQuery
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
@@ -384,6 +385,9 @@ class PostgresStore(BufferedStore):
 
     def _saved_steps(self) -> PgSaved:
         return PgSaved(self._run, self._pool_one, self._q, self._not_found)
+
+    def _schedule_steps(self) -> PgSchedules:
+        return PgSchedules(self._run, self.names.render)
 
     # ------------------------------------------------------------------ events
 

@@ -41,6 +41,8 @@ from ._buffered import BufferedStore
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
 from ._redis_saved import RedisSaved
+from ._redis_schedules import REPLACE as _SCHEDULE_REPLACE
+from ._redis_schedules import RedisSchedules
 from .base import Applied, Change, PastQuery
 
 __all__ = ["RedisStore"]
@@ -85,6 +87,7 @@ class RedisStore(BufferedStore):
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
         self._stats_script = self._redis.register_script(scripts.STATS)
         self._save_script = self._redis.register_script(scripts.SAVE)
+        self._schedule_script = self._redis.register_script(_SCHEDULE_REPLACE)
         self._events_key = f"{prefix}:events"
 
     def __repr__(self) -> str:
@@ -337,6 +340,9 @@ class RedisStore(BufferedStore):
 
     def _saved_steps(self) -> RedisSaved:
         return RedisSaved(self._redis, self._save_script, self.prefix, self._errors, self._not_found)
+
+    def _schedule_steps(self) -> RedisSchedules:
+        return RedisSchedules(self._redis, self._schedule_script, self.prefix, self._errors)
 
     # ------------------------------------------------------------------ events
 

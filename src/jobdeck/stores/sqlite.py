@@ -51,6 +51,7 @@ from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
+from ._sqlite_schedules import SQLiteSchedules
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
@@ -403,6 +404,9 @@ class SQLiteStore(BufferedStore):
 
     def _saved_steps(self) -> SQLiteSaved:
         return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
+
+    def _schedule_steps(self) -> SQLiteSchedules:
+        return SQLiteSchedules(self._tx, self._readers.snapshot)
 
     # ------------------------------------------------------------------ events
 
