@@ -6,6 +6,7 @@ that cached answers are not served past it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from starlette.requests import Request
@@ -115,7 +116,8 @@ def build_control_routes(deck: Deck) -> Routes:
             raise UnknownJobTypeError(body.job_type, [])
         try:
             # The request's trace context (traceparent) becomes the parent of the job's span (jobdeck[otel]).
-            job = await deck.call(run_in_context, extract_context(request.headers), runner.start, body.job_type,
+            start = functools.partial(runner.start, run_at=body.runAt) if body.runAt is not None else runner.start
+            job = await deck.call(run_in_context, extract_context(request.headers), start, body.job_type,
                                   body.author or principal.name, body.params)
         except JobConflictError as exc:
             return await conflict_answer(deck, exc)

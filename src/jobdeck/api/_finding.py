@@ -31,7 +31,10 @@ __all__ = ["NOTHING_CARRIED", "build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
-_WORD = "[^\\s\\x00]"  # a character of a search word
+# A character of a search word, and the space between words: Python's str.split() also splits at the information
+# separators U+001C-U+001F and at U+0085, which a schema's \s (ECMAScript's) does not count as space.
+_WORD = "[^\\s\\x00\\x1c-\\x1f\\x85]"
+_SPACE = "[\\s\\x1c-\\x1f\\x85]"
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
 # What a resume answers when the old job left nothing to take over.
 NOTHING_CARRIED = "nothing was saved or done: the new job starts from the beginning"
@@ -110,8 +113,8 @@ def build_finding_routes(deck: Deck) -> Routes:
                     param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
                                 "prefix, the author, the params or a message", {
                         "type": "string", "maxLength": MAX_QUERY,
-                        "pattern": f"^\\s*({_WORD}{{1,{MAX_WORD}}}(\\s+{_WORD}{{1,{MAX_WORD}}}){{0,{MAX_WORDS - 1}}})?"
-                                   "\\s*$"}),
+                        "pattern": f"^{_SPACE}*({_WORD}{{1,{MAX_WORD}}}({_SPACE}+{_WORD}{{1,{MAX_WORD}}})"
+                                   f"{{0,{MAX_WORDS - 1}}})?{_SPACE}*$"}),
                     param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
                     param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),

@@ -155,6 +155,9 @@ class StartRequest(_Strict):
                                json_schema_extra={"pattern": NO_NUL})
     params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler",
                                           json_schema_extra=_json_object)
+    runAt: str | None = Field(None, description="start it later: the job is created queued and starts when this "
+                                                "time (ISO 8601) is due; aborting it before then ends it aborted",
+                              json_schema_extra={"format": "date-time"})
 
     @field_validator("feature", "jobType", "author")
     @classmethod
@@ -307,6 +310,9 @@ class Job(BaseModel):
                                                   "meanwhile); null otherwise")
     resumedFrom: str | None = Field(None, description="the id of the job whose saved values and done operations "
                                                       "this one took over (POST /single/{id}/resume)")
+    scheduleId: str | None = Field(None, description="the schedule that started the job (GET /schedules)")
+    runAt: str | None = Field(None, description="when the job was due: a start with runAt, or its schedule's "
+                                                "occurrence; it waits queued until then")
 
 
 class StartedJob(Job):

@@ -51,8 +51,9 @@ MAX_SCHEDULE_ID_CHARS = 200
 # No zone's offset moves by more than this between two local times (Troll station: 2 h); searching this much
 # around a time finds every local time that can land after it.
 _SHIFT = timedelta(hours=3)
-# How many occurrences catch_up counts one by one before it estimates (a cron firing every minute, down for a year).
-_COUNT_LIMIT = 100_000
+# How many occurrences catch_up counts one by one (about a millisecond each) before it estimates the rest (a cron
+# firing every minute, down for a year).
+_COUNT_LIMIT = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ def check_cron(expression: object) -> str:
             f"invalid cron expression {text!r}: it has {len(text.split())} fields, jobdeck takes five "
             "(minute hour day-of-month month day-of-week), e.g. '0 3 * * *'", "cron")
     try:
-        croniter(text, datetime(2000, 1, 1))
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)  # also refuses a date that never comes (Feb 31)
     except (CroniterError, ValueError, KeyError) as exc:
         raise InvalidArgumentError(f"invalid cron expression {text!r}: {exc}", "cron") from None
     return text
@@ -156,18 +157,24 @@ def next_after(spec: ScheduleSpec, t: float) -> float:
         return due if due > t else due + spec.every  # float rounding at an exact multiple
     assert spec.cron is not None  # build() gives one of the two
     zone = check_timezone(spec.timezone)
-    local = datetime.fromtimestamp(t, UTC).astimezone(zone).replace(tzinfo=None)
-    walk = croniter(spec.cron, local - _SHIFT)
+    now = datetime.fromtimestamp(t, UTC).astimezone(zone)
+    local = now.replace(tzinfo=None)
+    # A local time the clocks skipped lands after the change (see above): when the clocks moved forward within
+    # _SHIFT before t, such a time before ``local`` may still be ahead of t, so the walk starts earlier.
+    moved = (now - _SHIFT).utcoffset() != now.utcoffset()
+    walk = croniter(spec.cron, local - _SHIFT if moved else local)
     best: float | None = None
-    best_local: datetime | None = None
     while True:
         candidate: datetime = walk.get_next(datetime)
-        if best_local is not None and candidate > best_local + _SHIFT:
-            assert best is not None
-            return best  # no later local time can land before it
         placed = _placed(candidate, zone)
+        exists = datetime.fromtimestamp(placed, zone).replace(tzinfo=None) == candidate
+        if best is not None and exists and placed >= best:
+            # Local times that exist are placed in order, and a skipped one after this lands after it too.
+            return best
         if placed > t and (best is None or placed < best):
-            best, best_local = placed, candidate
+            best = placed
+            if exists and not moved:
+                return best
 
 
 def next_runs(spec: ScheduleSpec, t: float, n: int = 5) -> list[float]:
@@ -214,11 +221,16 @@ def catch_up(spec: ScheduleSpec, next_fire: float, now: float) -> CatchUp:
             if following > now:
                 break
             counted += 1
-            if counted >= _COUNT_LIMIT:  # down for ages on a fine-grained cron: jump to the horizon
-                at = next_after(spec, max(at, horizon - 1e-6))
-                if at > now:
+            if counted >= _COUNT_LIMIT and following < horizon:
+                # Down for ages on a fine-grained cron: the rest before the horizon are estimated at the pace of
+                # those counted, and the walk goes on from the horizon.
+                pace = (following - next_fire) / counted
+                resume = next_after(spec, horizon - 1e-6)
+                missed += max(0, round((resume - following) / pace))
+                following = resume
+                counted = 0
+                if following > now:
                     break
-                continue
             at = following
     start = latest if latest >= horizon else None
     return CatchUp(start, missed, next_after(spec, now))

@@ -11,7 +11,7 @@ import psycopg
 
 from ._schedules import Stored
 
-__all__ = ["PgSchedules"]
+__all__ = ["PgSchedules", "steps"]
 
 
 class PgSchedules:
@@ -22,9 +22,10 @@ class PgSchedules:
         self._run = run
         self._select_one = render("SELECT rev, data FROM {schedules} WHERE id = %s")
         self._select_all = render("SELECT rev, data FROM {schedules}")
-        self._insert = render("INSERT INTO {schedules} (id, rev, data) VALUES (%s, 1, %s) ON CONFLICT (id) DO NOTHING")
-        self._update = render("UPDATE {schedules} SET rev = rev + 1, data = %s WHERE id = %s AND rev = %s")
-        self._delete = render("DELETE FROM {schedules} WHERE id = %s")
+        self._insert = render("INSERT INTO {schedules} (id, rev, data) VALUES (%s, 1, %s) ON CONFLICT (id) DO NOTHING "
+                              "RETURNING id")
+        self._update = render("UPDATE {schedules} SET rev = rev + 1, data = %s WHERE id = %s AND rev = %s RETURNING id")
+        self._delete = render("DELETE FROM {schedules} WHERE id = %s RETURNING id")
 
     def _rows(self, statement: bytes, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         def body(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -34,8 +35,10 @@ class PgSchedules:
         return rows
 
     def _count(self, statement: bytes, args: tuple[Any, ...]) -> bool:
+        """Whether the write touched its row (read from RETURNING: the pool pipelines its statements, where a
+        row count is not known until the results are fetched)."""
         def body(conn: psycopg.Connection[Any]) -> int:
-            return conn.execute(statement, args).rowcount
+            return len(conn.execute(statement, args).fetchall())
 
         return bool(self._run(body) == 1)
 
@@ -54,3 +57,11 @@ class PgSchedules:
 
     def delete(self, schedule_id: str) -> bool:
         return self._count(self._delete, (schedule_id,))
+
+
+def steps(store: Any) -> PgSchedules:
+    """The schedule steps of a :class:`~jobdeck.stores.postgres.PostgresStore` (its ``_schedule_steps``)."""
+    found: PgSchedules | None = store.__dict__.get("_pg_schedules")
+    if found is None:
+        found = store.__dict__["_pg_schedules"] = PgSchedules(store._run, store.names.render)
+    return found

@@ -42,14 +42,13 @@ from ..core.events import EventBatch, EventType, JobEvent, job_data, message_dat
 from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from . import _pg_schedules, _pg_search
 from . import _pg_schema as pgs
-from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
-from ._pg_schedules import PgSchedules
 from ._search import SearchQuery
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
@@ -71,6 +70,7 @@ class PostgresStore(BufferedStore):
     """Jobs in PostgreSQL tables ``{schema}.{prefix}jobs`` and friends; see the module docstring."""
 
     scheme = "postgresql"
+    _schedule_steps = _pg_schedules.steps  # schedules (issue 23): the store's transactions on their own table
 
     def __init__(self, url: str, *, schema: str = "public", prefix: str = "jobdeck_", pool_size: int = 4,
                  connect_timeout: float = 5.0, listen: bool = True, migrate: bool = True,
@@ -385,9 +385,6 @@ class PostgresStore(BufferedStore):
 
     def _saved_steps(self) -> PgSaved:
         return PgSaved(self._run, self._pool_one, self._q, self._not_found)
-
-    def _schedule_steps(self) -> PgSchedules:
-        return PgSchedules(self._run, self.names.render)
 
     # ------------------------------------------------------------------ events
 
