@@ -125,8 +125,10 @@ async function load(filters, { append = false } = {}) {
       shown = 0;
       shownFilters = filters;
     }
-    for (const job of data.jobs) body.appendChild(rowFor(job));
-    shown += data.jobs.length;
+    // A server that does not know the schedule filter answers every job: keep only the schedule's.
+    const jobs = filters.schedule ? data.jobs.filter((j) => j.scheduleId === filters.schedule) : data.jobs;
+    for (const job of jobs) body.appendChild(rowFor(job));
+    shown += jobs.length;
     next = data.next;
     more.hidden = !next;
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,

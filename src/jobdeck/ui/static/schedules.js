@@ -28,6 +28,8 @@ let schedules = [];
 let canChange = true;
 let editing = null;   // the schedule being edited, or null while the form creates one
 let reloadTimer = 0;
+let news = "";   // what the page last did to the list as a whole (a deletion), said with the count
+let refocus = null;   // [schedule id, action] of a button whose action is under way (disabled, it lost the focus)
 
 const path = (id, tail = "") => `/schedules/${encodeURIComponent(id)}${tail}`;
 const typeTitle = (type) => (types.get(type) && types.get(type).title) || type;
@@ -155,7 +157,7 @@ function render() {
   // Keep the focus on the control that had it: rows are rebuilt, the action names stay.
   const active = document.activeElement;
   const focusRow = active && active.closest ? active.closest("tr[data-schedule-id]") : null;
-  const focus = focusRow ? [focusRow.dataset.scheduleId, active.dataset.action] : null;
+  const focus = refocus || (focusRow ? [focusRow.dataset.scheduleId, active.dataset.action] : null);
   body.textContent = "";
   for (const s of schedules) body.appendChild(rowFor(s));
   if (!schedules.length) {
@@ -170,7 +172,7 @@ function render() {
     const row = body.querySelector(`tr[data-schedule-id="${CSS.escape(focus[0])}"]`);
     const target = row && (focus[1] ? row.querySelector(`[data-action="${focus[1]}"]`) : null);
     if (target) target.focus();
-    else if (focusRow.isConnected === false) $("#main").focus();
+    else if (focusRow && !focusRow.isConnected) $("#main").focus();
   }
 }
 
@@ -187,8 +189,8 @@ async function load() {
     render();
     const paused = schedules.filter((s) => s.paused).length;
     const n = schedules.length;
-    say($("#summary"), n ? `${n} schedule${n === 1 ? "" : "s"}${paused ? `, ${paused} paused` : ""}.`
-      : "No schedules.", "ok");
+    say($("#summary"), `${news ? `${news} ` : ""}${n ? `${n} schedule${n === 1 ? "" : "s"}`
+      + `${paused ? `, ${paused} paused` : ""}.` : "No schedules."}`, "ok");
   } catch (err) {
     if (err.status !== 401) say($("#summary"), `Could not load schedules: ${err.message}`, "error");
   }
@@ -244,6 +246,9 @@ async function act(s, action, control) {
     startEditing(s);
     return;
   }
+  if (action === "delete" && !(await confirmDelete(s))) return;
+  refocus = control === document.activeElement ? [s.id, action] : null;
+  news = "";
   control.disabled = true;
   try {
     if (action === "toggle") {
@@ -254,10 +259,9 @@ async function act(s, action, control) {
       const job = data && (data.jobId || data.id);
       remember(s.id, job ? `Started job ${shortId(job)}.` : "Started.");
     } else if (action === "delete") {
-      if (!(await confirmDelete(s))) return;
       await api(path(s.id), { method: "DELETE" });
       notes.delete(s.id);
-      say($("#summary"), `Schedule ${s.id} deleted.`, "ok");
+      news = `Schedule ${s.id} deleted.`;
       if (editing && editing.id === s.id) stopEditing();
       $("#main").focus();
     }
@@ -267,6 +271,7 @@ async function act(s, action, control) {
     control.disabled = false;
   }
   await load();
+  refocus = null;
 }
 
 body.addEventListener("click", (e) => {
@@ -322,6 +327,7 @@ function startEditing(s) {
   }
   form.elements.timezone.value = s.timezone || "";
   if (s.overlap) form.elements.overlap.value = s.overlap;
+  form.elements.overlap.disabled = true;   // fixed when the schedule was made
   showKind();
   const info = types.get(s.jobType);
   showParams({ ...((info && info.params) || {}), ...(s.params || {}) });
@@ -336,6 +342,7 @@ function stopEditing() {
   form.reset();
   form.elements.id.readOnly = false;
   form.elements.jobType.disabled = false;
+  form.elements.overlap.disabled = false;
   form.elements.timezone.value = defaultZone();
   setText($("#editor-title"), "New schedule");
   setText($("#sched-save"), "Create schedule");
@@ -401,7 +408,9 @@ form.addEventListener("submit", async (e) => {
   try {
     if (editing) {
       // A change of kind clears the other one, so that the schedule has exactly one cadence.
-      const patch = { ...fields, ...(fields.cron ? { every: null } : { cron: null }) };
+      // The cadence given replaces the other kind; overlap is fixed when a schedule is made.
+      const patch = { ...fields };
+      delete patch.overlap;
       await api(path(editing.id), { method: "PATCH", body: patch });
       const id = stopEditing().id;
       remember(id, "Saved.");
