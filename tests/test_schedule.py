@@ -170,7 +170,7 @@ def test_an_occurrence_just_due_starts() -> None:
 
 def test_ten_missed_every_minute_within_the_grace_start_once_the_latest() -> None:
     owed = catch_up(ScheduleSpec.build("s", "T", every=60), 60.0, 60.0 * 10 + 5)
-    assert (owed.start, owed.missed, owed.next_fire) == (600.0, 0, 660.0)
+    assert (owed.start, owed.missed, owed.next_fire, owed.coalesced) == (600.0, 0, 660.0, 9)
 
 
 def test_after_three_hours_down_an_hourly_job_starts_once_and_two_are_missed() -> None:
@@ -178,7 +178,7 @@ def test_after_three_hours_down_an_hourly_job_starts_once_and_two_are_missed() -
     spec = cron("0 * * * *")
     one = datetime(2026, 5, 1, 1, 0, tzinfo=UTC).timestamp()
     owed = catch_up(spec, one, one + 2.5 * 3600)
-    assert (owed.start, owed.missed, owed.next_fire) == (one + 2 * 3600, 2, one + 3 * 3600)
+    assert (owed.start, owed.missed, owed.next_fire, owed.coalesced) == (one + 2 * 3600, 2, one + 3 * 3600, 0)
 
 
 def test_a_nightly_job_down_for_two_days_is_all_missed_and_starts_nothing() -> None:

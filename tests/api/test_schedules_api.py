@@ -150,3 +150,13 @@ async def test_start_with_a_due_run_at_runs_it(client: httpx.AsyncClient, runner
     assert job["status"] == "queued"
     assert runner.retry_due() == [job["id"]]
     assert runner.wait(job["id"], timeout=10).status.value == "completed"
+
+
+async def test_search_filters_by_schedule_id(client: httpx.AsyncClient, runner: JobRunner) -> None:
+    await client.post(f"{PREFIX}/schedules", headers=AUTH, json={"id": "s", "jobType": "Quick", "every": 3600})
+    job = (await client.post(f"{PREFIX}/schedules/s/trigger", headers=AUTH)).json()
+    await client.post(f"{PREFIX}/start", headers=AUTH, json={"jobType": "Quick"})
+    page = (await client.get(f"{PREFIX}/search", headers=AUTH, params={"scheduleId": "s"})).json()
+    assert [j["id"] for j in page["jobs"]] == [job["id"]] and page["jobs"][0]["scheduleId"] == "s"
+    page = (await client.get(f"{PREFIX}/search", headers=AUTH, params={"scheduleId": "other"})).json()
+    assert page["jobs"] == []

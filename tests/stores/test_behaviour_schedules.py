@@ -150,6 +150,7 @@ def test_after_downtime_the_occurrences_within_the_grace_start_once_and_older_on
     assert [j.run_at for j in jobs] == [T0 + 3 * 3600]
     schedule = a.store.get_schedule("tenmin")
     assert schedule is not None and schedule.missed == 12 and schedule.next_fire == T0 + 3 * 3600 + 600
+    assert schedule.coalesced == 5  # the other occurrences within the hour, covered by the one start
 
 
 def test_after_downtime_longer_than_the_grace_nothing_starts_and_all_are_missed(runners: list[JobRunner]) -> None:
@@ -331,3 +332,20 @@ def test_a_claim_whose_process_died_after_creating_its_job_is_recorded_not_doubl
     assert scheduled_jobs(a.store, "r") == [job.id]
     schedule = a.store.get_schedule("r")
     assert schedule is not None and schedule.pending is None and schedule.started == 1
+
+
+def test_search_finds_the_jobs_a_schedule_started(runners: list[JobRunner]) -> None:
+    a, b = runners
+    a.scheduler.create(ScheduleSpec.build("one", "Quick", every=60), "alice", now=T0)
+    a.scheduler.create(ScheduleSpec.build("two", "Quick", every=60), "alice", now=T0)
+    a.fire_schedules(T0 + 61)
+    a.retry_due(T0 + 61)
+    wait_for(lambda: not a.store.get_active_jobs(messages=False), what="the jobs to end")
+    b.fire_schedules(T0 + 121)  # one of each still queued: active ones are found too
+    other = a.start("Quick", "schedule:one")  # an author that looks alike is not a schedule's job
+    for store in (a.store, b.store):
+        found = store.search_jobs(schedule_id="one")
+        assert sorted(j.run_at or 0 for j in found) == [T0 + 60, T0 + 120]
+        assert all(j.schedule_id == "one" for j in found) and other.id not in {j.id for j in found}
+        assert [j.schedule_id for j in store.search_jobs("schedule", schedule_id="two",
+                                                          statuses=["completed"])] == ["two"]

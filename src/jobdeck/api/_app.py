@@ -119,6 +119,7 @@ def create_app(
 
         deck.metrics = JobMetrics(store, deck.mux, token=metrics_token, public=metrics_public)
         store.add_observer(deck.metrics.observe)
+        store.add_schedule_observer(deck.metrics.counters.observe_schedule)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +127,7 @@ def create_app(
         deck.mux.close()  # open streams end now instead of holding the server's shutdown up
         if deck.metrics is not None:
             store.remove_observer(deck.metrics.observe)
+            store.remove_schedule_observer(deck.metrics.counters.observe_schedule)
         if deck.shutdown_grace is not None and deck.runner is not None:
             await run_in_threadpool(deck.runner.shutdown, deck.shutdown_grace)
         if notifier is not None:

@@ -61,8 +61,9 @@ def _first_line(text: str) -> str:
 
 
 def _search_page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None, *,
-                 limit: int, before: PastCursor | None) -> dict[str, Any]:
-    jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before)
+                 limit: int, before: PastCursor | None, schedule_id: str | None = None) -> dict[str, Any]:
+    jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before,
+                             schedule_id=schedule_id)
     past = [job for job in jobs if job.end_time is not None]
     last = past[-1] if len(past) >= limit else None
     out = []
@@ -116,6 +117,7 @@ def build_finding_routes(deck: Deck) -> Routes:
                         "pattern": f"^{_SPACE}*({_WORD}{{1,{MAX_WORD}}}({_SPACE}+{_WORD}{{1,{MAX_WORD}}})"
                                    f"{{0,{MAX_WORDS - 1}}})?{_SPACE}*$"}),
                     param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
+                    param("scheduleId", "only jobs this schedule started", {"type": "string", "pattern": NO_NUL}),
                     param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
                     _SEARCH_LIMIT.spec,
@@ -130,9 +132,10 @@ def build_finding_routes(deck: Deck) -> Routes:
         if text is not None and len(text) > MAX_QUERY:
             raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
         job_type = refuse_nul("jobType", query.get("jobType")) or None
+        schedule_id = refuse_nul("scheduleId", query.get("scheduleId")) or None
         try:
             page = await deck.call(_search_page, store, text, job_type, statuses,
-                                   limit=limit, before=before)
+                                   limit=limit, before=before, schedule_id=schedule_id)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(page)

@@ -117,7 +117,9 @@ class ScheduleOut(BaseModel):
     lastRun: LastRunOut | None
     waiting: str | None = Field(description="overlap=queue: the occurrence waiting for the slot")
     started: int
-    missed: int
+    missed: int = Field(description="occurrences older than misfireGrace when they could have started: never run")
+    coalesced: int = Field(description="occurrences within misfireGrace covered by a later one's start (after "
+                                       "downtime, several start once)")
     skipped: int
     lastSkip: SkipOut | None
     createdBy: str
@@ -143,6 +145,7 @@ def schedule_answer(schedule: Schedule, now: float, status: str | None = None) -
         "lastRun": None if last is None else {"jobId": last.job_id, "status": status or last.status,
                                               "time": format_time(last.time)},
         "waiting": format_time(schedule.waiting), "started": schedule.started, "missed": schedule.missed,
+        "coalesced": schedule.coalesced,
         "skipped": schedule.skipped,
         "lastSkip": None if skip is None else {"time": format_time(skip.time), "reason": skip.reason},
         "createdBy": schedule.created_by, "updatedBy": schedule.updated_by, "updated": format_time(schedule.updated),

@@ -191,11 +191,14 @@ def next_runs(spec: ScheduleSpec, t: float, n: int = 5) -> list[float]:
 class CatchUp:
     """What is owed at ``now`` for a schedule whose next occurrence was ``next_fire``: ``start`` the occurrence to
     start (the latest one within ``misfire_grace`` of now; None: nothing to start), ``missed`` how many occurrences
-    are older than the grace (recorded, never started), ``next_fire`` the first occurrence after now."""
+    are older than the grace (recorded, never started), ``next_fire`` the first occurrence after now,
+    ``coalesced`` how many others within the grace the one start covers (so that every occurrence is accounted
+    for: started, coalesced or missed)."""
 
     start: float | None
     missed: int
     next_fire: float
+    coalesced: int = 0
 
 
 def catch_up(spec: ScheduleSpec, next_fire: float, now: float) -> CatchUp:
@@ -205,17 +208,20 @@ def catch_up(spec: ScheduleSpec, next_fire: float, now: float) -> CatchUp:
         return CatchUp(None, 0, next_fire)
     horizon = now - spec.misfire_grace  # occurrences before this are too old to start
     latest = next_fire
-    missed = 0
+    missed = within = 0
     if spec.every is not None:
         behind = math.floor((now - next_fire) / spec.every)
         latest = next_fire + behind * spec.every
         # All are too old, or those next_fire + k * every before the horizon are.
         missed = behind + 1 if latest < horizon else max(0, math.ceil((horizon - next_fire) / spec.every))
+        within = behind + 1 - missed
     else:
         at, counted = next_fire, 0
         while True:
             if at < horizon:
                 missed += 1
+            else:
+                within += 1
             latest = at
             following = next_after(spec, at)
             if following > now:
@@ -233,4 +239,4 @@ def catch_up(spec: ScheduleSpec, next_fire: float, now: float) -> CatchUp:
                     break
             at = following
     start = latest if latest >= horizon else None
-    return CatchUp(start, missed, next_after(spec, now))
+    return CatchUp(start, missed, next_after(spec, now), max(0, within - 1))

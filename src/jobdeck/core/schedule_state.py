@@ -12,9 +12,10 @@ from typing import Any, Literal
 from .errors import InvalidArgumentError
 from .schedule import ScheduleSpec, next_after
 
-__all__ = ["LastRun", "Pending", "Schedule", "Skip", "Source"]
+__all__ = ["LastRun", "Outcome", "Pending", "Schedule", "ScheduleOutcome", "Skip", "Source"]
 
 Source = Literal["code", "admin"]
+Outcome = Literal["started", "skipped", "missed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class Schedule:
     waiting: float | None = None
     last_run: LastRun | None = None
     missed: int = 0
+    coalesced: int = 0
     skipped: int = 0
     last_skip: Skip | None = None
     started: int = 0
@@ -98,7 +100,7 @@ class Schedule:
             "waiting": self.waiting,
             "last_run": None if self.last_run is None else
             {"job_id": self.last_run.job_id, "status": self.last_run.status, "time": self.last_run.time},
-            "missed": self.missed, "skipped": self.skipped, "started": self.started,
+            "missed": self.missed, "coalesced": self.coalesced, "skipped": self.skipped, "started": self.started,
             "last_skip": None if self.last_skip is None else
             {"time": self.last_skip.time, "reason": self.last_skip.reason},
             "created_by": self.created_by, "updated_by": self.updated_by, "updated": self.updated,
@@ -126,6 +128,7 @@ class Schedule:
                 waiting=None if data.get("waiting") is None else float(data["waiting"]),
                 last_run=None if not last else LastRun(str(last["job_id"]), str(last["status"]), float(last["time"])),
                 missed=int(data.get("missed") or 0),
+                coalesced=int(data.get("coalesced") or 0),
                 skipped=int(data.get("skipped") or 0),
                 started=int(data.get("started") or 0),
                 last_skip=None if not skip else Skip(float(skip["time"]), str(skip["reason"])),
@@ -136,3 +139,17 @@ class Schedule:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"not a stored schedule: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOutcome:
+    """What became of a schedule's occurrence(s) in this process: ``started`` (``job_id``), ``skipped``
+    (``reason``) or ``missed`` (``count`` occurrences older than the misfire grace); ``time`` is the occurrence's."""
+
+    schedule_id: str
+    job_type: str
+    outcome: Outcome
+    time: float
+    count: int = 1
+    job_id: str | None = None
+    reason: str | None = None

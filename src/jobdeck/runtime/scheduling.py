@@ -40,8 +40,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 from ..core.errors import (
     InvalidArgumentError,
@@ -54,29 +54,12 @@ from ..core.errors import (
 from ..core.jobtype import JobType
 from ..core.model import JobInfo
 from ..core.schedule import ScheduleSpec, catch_up, next_after
-from ..core.schedule_state import LastRun, Pending, Schedule, Skip
+from ..core.schedule_state import LastRun, Pending, Schedule, ScheduleOutcome, Skip
 from ..stores.base import Store
 
-__all__ = ["Outcome", "ScheduleHost", "ScheduleOutcome", "Scheduler"]
+__all__ = ["ScheduleHost", "Scheduler"]
 
 logger = logging.getLogger("jobdeck.schedules")
-
-Outcome = Literal["started", "skipped", "missed"]
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleOutcome:
-    """What became of a schedule's occurrence(s) in this process: ``started`` (``job_id``), ``skipped``
-    (``reason``) or ``missed`` (``count`` occurrences older than the misfire grace); ``time`` is the occurrence's."""
-
-    schedule_id: str
-    job_type: str
-    outcome: Outcome
-    time: float
-    count: int = 1
-    job_id: str | None = None
-    reason: str | None = None
-
 
 class ScheduleHost(Protocol):
     """What the scheduler needs of the runner (:class:`~jobdeck.JobRunner` is one)."""
@@ -98,7 +81,6 @@ class Scheduler:
         self._code: dict[str, ScheduleSpec] = {}
         self._lock = threading.Lock()
         self._synced = False
-        self._observers: list[Callable[[ScheduleOutcome], None]] = []
 
     @property
     def store(self) -> Store:
@@ -240,23 +222,8 @@ class Scheduler:
         self._observe(ScheduleOutcome(schedule_id, spec.job_type, "started", now, job_id=job.id))
         return job
 
-    # ------------------------------------------------------------------ observers
-
-    def add_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
-        """Call ``fn(outcome)`` for every occurrence this process started, skipped or found missed (metrics,
-        webhooks); an exception in it is logged and never stops the firing."""
-        self._observers.append(fn)
-
-    def remove_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
-        if fn in self._observers:
-            self._observers.remove(fn)
-
     def _observe(self, outcome: ScheduleOutcome) -> None:
-        for fn in list(self._observers):
-            try:
-                fn(outcome)
-            except Exception:
-                logger.exception("a schedule observer failed on %s", outcome)
+        self.store.schedule_observed(outcome)
 
     # ------------------------------------------------------------------ firing
 
@@ -288,9 +255,13 @@ class Scheduler:
     def _fire_one(self, schedule: Schedule, now: float) -> None:
         stale = self.store.stale_after
         if schedule.pending is not None:
-            if now - schedule.pending.since >= stale:
-                self._recover(schedule.id, now)
-            return
+            if now - schedule.pending.since < stale:
+                return  # its claimer is at work (or only slow)
+            self._recover(schedule.id, now)
+            found = self.store.get_schedule(schedule.id)  # and on with what came due meanwhile
+            if found is None or found.pending is not None or not found.active:
+                return
+            schedule = found
         due = schedule.next_fire is not None and schedule.next_fire <= now
         if not due and schedule.waiting is None:
             return
@@ -303,11 +274,11 @@ class Scheduler:
             if s.pending is not None or not s.active:
                 return None
             occurrence: float | None = None
-            count = 0
+            count = covered = 0
             next_fire = s.next_fire
             if s.next_fire is not None and s.next_fire <= now:
                 owed = catch_up(s.spec, s.next_fire, now)
-                occurrence, count, next_fire = owed.start, owed.missed, owed.next_fire
+                occurrence, count, next_fire, covered = owed.start, owed.missed, owed.next_fire, owed.coalesced
             waiting = s.waiting
             if occurrence is not None and waiting is not None:
                 superseded.append(True)  # at most one waits: the newer occurrence takes its place
@@ -318,7 +289,8 @@ class Scheduler:
                 return None
             missed.append(count)
             pending = Pending(occurrence, str(uuid.uuid4()), now) if occurrence is not None else None
-            return replace(s, next_fire=next_fire, missed=s.missed + count, pending=pending, waiting=waiting,
+            return replace(s, next_fire=next_fire, missed=s.missed + count, coalesced=s.coalesced + covered,
+                           pending=pending, waiting=waiting,
                            skipped=s.skipped + (1 if superseded else 0),
                            last_skip=Skip(s.waiting or now, "a newer occurrence came while it waited for the slot "
                                           "(overlap=queue keeps one waiting)") if superseded else s.last_skip)

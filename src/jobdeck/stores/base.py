@@ -51,7 +51,7 @@ from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
-from ..core.schedule_state import Schedule
+from ..core.schedule_state import Schedule, ScheduleOutcome
 from . import _schedules, _staleness
 from . import _transitions as rules
 from ._observers import Observers, Transition
@@ -141,6 +141,7 @@ class Store(ABC):
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
         self._memory_schedules = _schedules.MemorySchedules()  # a store no other process sees keeps them here
+        self._schedule_observers: list[Callable[[ScheduleOutcome], None]] = []
 
     # ------------------------------------------------------------------ storage steps (backends)
 
@@ -491,14 +492,15 @@ class Store(ABC):
         statuses: Iterable[JobStatus | str] | None = None,
         limit: int = 50,
         before: PastCursor | str | None = None,
+        schedule_id: str | None = None,
     ) -> list[JobInfo]:
         """Matching jobs without messages: without ``before`` the active ones (newest started first) and then
         up to ``limit`` past ones in the past list's order; ``before=PastCursor.of(last past job)`` continues.
 
         Each word of ``text`` must match the job's id (a prefix), author, params or one of its messages,
-        case-insensitively (stores/_search.py); the store does the matching, at a cost that depends on the
-        backend (docs/search.md)."""
-        return self._search(SearchQuery.build(text, job_type, statuses, limit, before))
+        case-insensitively (stores/_search.py); ``schedule_id`` keeps the jobs that schedule started. The store
+        does the matching, at a cost that depends on the backend (docs/search.md)."""
+        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id))
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         # Backends with an ordered index on the id override this; the fallback lists every job.
@@ -814,3 +816,20 @@ class Store(ABC):
 
     def delete_schedule(self, schedule_id: str) -> bool:
         return _schedules.delete(self._schedule_steps(), schedule_id)
+
+    def add_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
+        """Call ``fn(outcome)`` for each occurrence a scheduler using this store object started, skipped or found
+        missed (metrics count there): the process whose compare-and-set won reports it, once across processes."""
+        self._schedule_observers.append(fn)
+
+    def remove_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
+        if fn in self._schedule_observers:
+            self._schedule_observers.remove(fn)
+
+    def schedule_observed(self, outcome: ScheduleOutcome) -> None:
+        """What the scheduler calls (:mod:`jobdeck.runtime.scheduling`); an observer's exception is logged."""
+        for fn in list(self._schedule_observers):
+            try:
+                fn(outcome)
+            except Exception:
+                logger.exception("a schedule observer failed on %s", outcome)
