@@ -80,6 +80,18 @@ def test_create_change_pause_resume_trigger_and_delete(client: Client) -> None:
     assert gone.value.status_code == 404
 
 
+def test_search_finds_the_jobs_a_schedule_started(client: Client) -> None:
+    client.create_schedule("cl-search", "Cleanup", every=3600, params={"days": 6})
+    scheduled = client.trigger_schedule("cl-search")
+    client.wait(scheduled.id, timeout=30)
+    other = client.start("Cleanup", params={"days": 6})  # newer, same type and params, no schedule
+    client.wait(other.id, timeout=30)
+    found = client.search(schedule_id="cl-search")
+    assert [job["id"] for job in found["jobs"]] == [scheduled.id]
+    assert found["jobs"][0]["scheduleId"] == "cl-search"
+    assert client.search(schedule_id="cl-nobody")["jobs"] == []
+
+
 @pytest.mark.parametrize(("fields", "status", "words"), [
     ({"job_type": "Cleanup", "cron": "61 * * * *"}, 400, "cron"),
     ({"job_type": "Cleanup", "cron": "0 3 * * *", "timezone": "Mars/Olympus"}, 400, "Mars/Olympus"),
