@@ -18,7 +18,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from jobdeck.cli.demo import DEMO_SCHEDULE
-from jobdeck.core.model import parse_time
+from jobdeck.core.model import format_time, parse_time
 from tests.conftest import wait_for
 from tests.serve_process import demo_args
 from tests.ui.conftest import Dashboard
@@ -182,6 +182,29 @@ def test_edit_to_a_cron_expression_then_delete(dashboard: Dashboard, made: list[
     expect(mine).to_have_count(0)
     expect(page.locator("#summary")).to_contain_text("Schedule ui-edit deleted.")
     assert schedule(server, "ui-edit") is None
+
+
+def test_a_one_off_start_says_when_it_starts(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    due = time.time() + 2 * 3600
+    response = server.api("POST", "/start", json={"jobType": "DataImport", "params": {"rows": 10},
+                                                   "runAt": format_time(due)})
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert (job["status"], parse_time(job["runAt"])) == ("queued", round(due, 3))
+    board = dashboard.open()
+    card = board.active_job("DataImport")
+    expect(card.locator(".job-started")).to_have_text(re.compile(r"^Starts \d\d:\d\d:\d\d$"))
+    expect(card.locator(".job-elapsed")).to_have_text("in 2 h")
+    expect(card.locator(".attempt-line")).to_be_hidden()  # due later, not retrying
+    page = board.page
+    page.goto(f"{server.url}/jobs")
+    expect(page.locator(f'tr[data-job-id="{job["id"]}"] .col-detail')).to_have_text(
+        re.compile(r"^starts \d\d:\d\d:\d\d \(in 2 h\)$"))
+    page.goto(f"{server.url}/jobs/{job['id']}")
+    expect(page.locator("#facts")).to_contain_text(re.compile(r"Due.*\(in 2 h\)"))
+    page.get_by_role("button", name="Abort").click()  # before it is due: it ends at once, without running
+    wait_for(lambda: server.job(job["id"])["status"] == "aborted", timeout=15, what="the job to end aborted")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
-import { addScheduleTag, fillScheduleFilter } from "./schedinfo.js";
+import { addScheduleTag, fillScheduleFilter, startsText, waitingToStart } from "./schedinfo.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -51,6 +51,7 @@ function cell(row, text, cls) {
 function detailOf(job) {
   // The countdown lives on the dashboard and the job's page; a row says when, and does not tick.
   if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
+  if (waitingToStart(job)) return startsText(job);
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
   if (job.status === "aborted") return job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";

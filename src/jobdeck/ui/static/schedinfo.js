@@ -116,3 +116,16 @@ export async function fillScheduleFilter(select, wanted, api) {
   const field = select.closest(".field");
   if (field) field.hidden = ids.length === 0;
 }
+
+/** Whether a queued job waits for its start time (a one-off start with ``runAt``, or a schedule's occurrence) and
+has not run yet: it is due later, not retrying. */
+export function waitingToStart(job) {
+  const attempt = Number.isInteger(job.attempt) && job.attempt > 0 ? job.attempt : 1;
+  return job.status === "queued" && Boolean(job.runAt) && attempt <= 1 && (!job.retryAt || job.retryAt === job.runAt);
+}
+
+/** "starts 02:00:00 (in 4 h)" for a job due later; "" for any other. */
+export function startsText(job, now = Date.now()) {
+  if (!waitingToStart(job)) return "";
+  return ms(job.runAt) > now ? `starts ${localTime(job.runAt)} (${relative(job.runAt, now)})` : "starting now";
+}
