@@ -1,4 +1,5 @@
-"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``, ``/healthz``, ``/readyz``.
+"""The dashboard's pages: ``/`` (dashboard or login), ``/schedules``, token login and logout, ``/static``,
+``/healthz``, ``/readyz``.
 
 Every page has the same header (name, navigation, live indicator, sign-out): its HTML file holds the mark
 ``<!-- jobdeck:header -->`` and :func:`render_page` puts :func:`header_html` there, with ``aria-current`` on the
@@ -48,6 +49,7 @@ NAV: list[tuple[str, str]] = [
     ("", "Dashboard"),
     ("jobs", "All jobs"),
     ("workers", "Workers"),
+    ("schedules", "Schedules"),
 ]
 HEADER_MARK = "<!-- jobdeck:header -->"
 
@@ -163,6 +165,14 @@ def build_pages_router(deck: Deck) -> APIRouter:
         except ApiError as exc:
             return login_page(exc.status_code)
         return render_page(request, deck, "index.html", "")
+
+    @router.get("/schedules")
+    async def schedules_page(request: Request) -> Response:
+        try:
+            await auth.authenticate(request)
+        except ApiError:
+            return redirect(request, "/")  # signed out: the sign-in form lives at "/"
+        return render_page(request, deck, "schedules.html", "schedules")
 
     @router.get("/login")
     async def login_page_link(request: Request) -> Response:

@@ -139,6 +139,8 @@ def add_job_type_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
     parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
                         help="run demo jobs this many times faster (default 1)")
+    parser.add_argument("--no-demo-schedule", action="store_false", dest="demo_schedule", default=None,
+                        help="with --demo: leave out the demo's schedule (a Cleanup every 10 minutes)")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
 
@@ -183,6 +185,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings_from(env, host=args.host, port=args.port, store=args.store, token=plain,
                          tokens=named, tokens_file=getattr(args, "tokens_file", None),
                          no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
+                         demo_schedule=args.demo_schedule,
                          stale_after=args.stale_after, prefix=args.prefix,
                          forwarded_allow_ips=args.forwarded_allow_ips,
                          trusted_origins=_listed(args.trusted_origins),
@@ -290,7 +293,7 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
     if settings.demo:
         from .demo import register_demo
 
-        register_demo(runner, speed=settings.demo_speed)
+        register_demo(runner, speed=settings.demo_speed, schedule=settings.demo_schedule)
     for name in settings.external_types:
         try:
             runner.register_external(name)

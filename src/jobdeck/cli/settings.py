@@ -55,7 +55,7 @@ _NUMBERS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 # Settings that only an argument gives (``serve --no-auth``, ``--app``, ``--demo``): no JOBDECK_* variable.
-_ARGUMENTS_ONLY = frozenset({"no_auth", "app", "demo", "ping_interval"})
+_ARGUMENTS_ONLY = frozenset({"no_auth", "app", "demo", "demo_schedule", "ping_interval"})
 
 
 def default_store_url(environ: Mapping[str, str] | None = None) -> str:
@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     app: str | None = None
     demo: bool = False
     demo_speed: float = 1.0  # JOBDECK_DEMO_SPEED
+    demo_schedule: bool = True  # with demo: its schedule (a Cleanup every 10 minutes); --no-demo-schedule
     stale_after: float = DEFAULT_STALE_AFTER  # JOBDECK_STALE_AFTER
     prefix: str = DEFAULT_PREFIX  # JOBDECK_PREFIX
     shutdown_grace: float = 10.0  # JOBDECK_SHUTDOWN_GRACE

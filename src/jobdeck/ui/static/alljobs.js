@@ -17,6 +17,7 @@ import { applyRole, badge, firstLine, jobHref, jobLink, say } from "./common.js"
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
+import { addScheduleTag, fillScheduleFilter, startsText, waitingToStart } from "./schedinfo.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -26,14 +27,14 @@ const more = $("#more");
 const types = new Map();
 let next = null;
 let shown = 0;
-let shownFilters = { q: "", type: "", status: "" };   // what the rows on screen were loaded for
+let shownFilters = { q: "", type: "", status: "", schedule: "" };  // what the rows on screen were loaded for
 let view = viewFromUrl();                                // their time range and sort
 const titles = new Map();                                // job type -> title, for sorting by type
 
 function filtersFromUrl() {
   const url = new URL(window.location.href);
   return { q: url.searchParams.get("q") || "", type: url.searchParams.get("type") || "",
-    status: url.searchParams.get("status") || "" };
+    status: url.searchParams.get("status") || "", schedule: url.searchParams.get("schedule") || "" };
 }
 
 function query(filters, before, limit = PAGE) {
@@ -41,6 +42,7 @@ function query(filters, before, limit = PAGE) {
   if (filters.q) params.set("q", filters.q);
   if (filters.type) params.set("jobType", filters.type);
   if (filters.status) params.set("status", filters.status);
+  if (filters.schedule) params.set("scheduleId", filters.schedule);
   if (before) params.set("before", before);
   return `/search?${params}`;
 }
@@ -56,6 +58,7 @@ function cell(row, text, cls) {
 function detailOf(job) {
   // The countdown lives on the dashboard and the job's page; a row says when, and does not tick.
   if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
+  if (waitingToStart(job)) return startsText(job);
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
   if (job.status === "aborted") {
@@ -93,7 +96,7 @@ function rowFor(job) {
     status.append(" ", small);
   }
   cell(tr, undefined, "col-id").appendChild(jobLink(job.id));
-  cell(tr, job.author || "–", "col-author");
+  addScheduleTag(cell(tr, job.author || "–", "col-author"), job);
   cell(tr, undefined, "col-started").appendChild(timeElement(job.startTime));
   const ended = cell(tr, undefined, "col-ended");
   if (job.endTime) ended.appendChild(timeElement(job.endTime));
@@ -169,7 +172,8 @@ async function load(filters, { append = false } = {}) {
     const sorted = sortWords(view);
     setText($("#jobs-caption"), `Jobs of every type, ${sorted}; times in ${ZONE}`);
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
-      filters.status && `with status ${filters.status}`, rangeWords(view)].filter(Boolean).join(", ");
+      filters.status && `with status ${filters.status}`,
+      filters.schedule && `started by schedule ${filters.schedule}`, rangeWords(view)].filter(Boolean).join(", ");
     const tail = `${next ? " (older ones below)" : ""}${capped ? ` (the ${LOAD_CAP} newest; narrow the range)` : ""}`;
     say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}, ${sorted}${tail}. `
       + `Times in ${ZONE}.`
@@ -190,6 +194,7 @@ function applyToForm(filters) {
   form.elements.q.value = filters.q;
   form.elements.type.value = filters.type;
   form.elements.status.value = filters.status;
+  form.elements.schedule.value = filters.schedule;
   form.elements.range.value = view.range;
   form.elements.from.value = view.from;
   form.elements.to.value = view.to;
@@ -211,13 +216,14 @@ form.addEventListener("submit", (e) => {
   const range = form.elements.range.value;
   view = { ...view, range, from: range === "custom" ? form.elements.from.value : "",
     to: range === "custom" ? form.elements.to.value : "" };
-  go({ q: form.elements.q.value.trim(), type: form.elements.type.value, status: form.elements.status.value });
+  go({ q: form.elements.q.value.trim(), type: form.elements.type.value, status: form.elements.status.value,
+    schedule: form.elements.schedule.value });
 });
 form.elements.range.addEventListener("change", showCustom);
 
 $("#clear").addEventListener("click", () => {
   view = viewFromUrl(new URL("jobs", document.baseURI).href);
-  const filters = { q: "", type: "", status: "" };
+  const filters = { q: "", type: "", status: "", schedule: "" };
   applyToForm(filters);
   go(filters);
   form.elements.q.focus();
@@ -262,6 +268,7 @@ async function start() {
     option.value = option.textContent = filters.type;
     form.elements.type.appendChild(option);
   }
+  await fillScheduleFilter(form.elements.schedule, filters.schedule, api);
   applyToForm(filters);
   await load(filters);
   let streamDown = false;
@@ -316,7 +323,8 @@ function onEvent(type, payload) {
     // A new job goes on top where the order puts it there (newest first by start or end); with another sort the
     // rows stay put, and the next load places it.
     const onTop = (view.sort === "end" || view.sort === "start") && view.dir === "desc";
-    if (!row && onTop && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)) {
+    if (!row && onTop && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)
+        && (!f.schedule || data.scheduleId === f.schedule)) {
       body.prepend(rowFor(data));
       shown += 1;
     }

@@ -6,6 +6,7 @@ This one wires them together and holds what the admin does: start, abort, clean 
 */
 
 import { API, api, onAuthLost } from "./api.js";
+import { showCardSchedules } from "./cardschedule.js";
 import { say } from "./common.js";
 import { followCardDiagnoses } from "./diagnosis.js";
 import { $, setText, showError } from "./dom.js";
@@ -201,6 +202,7 @@ handlers.abort = abortJob;
 connect();
 followCardDiagnoses();
 applyRole().catch(() => {});
+showCardSchedules($("#types"));
 loadAll().catch((err) => {
   if (state.authLost) return;
   showError(err);

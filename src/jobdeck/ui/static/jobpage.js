@@ -16,6 +16,7 @@ import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
 } from "./retry.js";
+import { relative, scheduleLink } from "./schedinfo.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const PAGE = 200;   // messages rendered at first; "Show older messages" adds as many again
@@ -61,6 +62,9 @@ function renderFacts() {
     fact(dl, "Re-run as", span);
   }
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
+  if (job.scheduleId) fact(dl, "Schedule", scheduleLink(job.scheduleId));
+  // A one-off start (or a schedule's occurrence) waits queued until it is due.
+  if (job.runAt) fact(dl, "Due", `${fullTime(job.runAt)}${job.status === "queued" ? ` (${relative(job.runAt)})` : ""}`);
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
   if (job.abortedBy) fact(dl, "Aborted by", job.abortedBy);
 }
