@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 from .operations import OperationTree
+from .usage import Usage
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -232,6 +233,7 @@ class JobInfo:
     max_attempts: int = 1
     retry_at: float | None = None
     resumed_from: str | None = None
+    usage: Usage | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -284,6 +286,7 @@ class JobInfo:
             max_attempts=self.max_attempts,
             retry_at=self.retry_at,
             resumed_from=self.resumed_from,
+            usage=self.usage,
         )
 
     @property
@@ -328,6 +331,7 @@ class JobInfo:
             "maxAttempts": self.max_attempts,
             "retryAt": format_time(self.retry_at),
             "resumedFrom": self.resumed_from,
+            "usage": self.usage.to_dict() if self.usage is not None else None,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
@@ -365,6 +369,7 @@ class JobInfo:
             max_attempts=int(data.get("maxAttempts") or 1),
             retry_at=parse_time(data.get("retryAt")),
             resumed_from=data.get("resumedFrom"),
+            usage=Usage.from_dict(data["usage"]) if data.get("usage") is not None else None,
         )
 
     def to_json(self, messages: int | None = None) -> str:

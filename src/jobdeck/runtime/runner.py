@@ -42,6 +42,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Unpack
 
+from ..core.budget import Budget
 from ..core.checks import EXTERNAL_OWNER, new_owner_token
 from ..core.errors import (
     EnqueueError,
@@ -53,6 +54,7 @@ from ..core.errors import (
 )
 from ..core.jobtype import Handler, JobType
 from ..core.model import JobInfo, JobStatus
+from ..core.usage import Prices, check_prices
 from ..executors.base import Executor
 from ..executors.local import LocalExecutor
 from ..stores.base import Store
@@ -62,6 +64,7 @@ from .defaults import get_default_store
 from .execution import EventLoopThread, Execution, job_head
 from .forking import renew_after_fork
 from .registry import ExternalTypeOptions, JobTypeOptions, JobTypes
+from .spend import budgeted
 from .supervision import RunningJob, Supervisor
 from .tracing import carrier_context, start_job_trace
 
@@ -83,10 +86,13 @@ class JobRunner:
         store_retry: float = 120.0,
         executor: Executor | str | None = None,
         start_timeout: float | None = 5.0,
+        prices: Prices | None = None,
     ) -> None:
         """``start_timeout``: how long :meth:`start` waits for the store to create a job before it raises
         StoreError (None: as long as the store's own timeouts let it); a job the store creates after that is
-        failed at once and never runs."""
+        failed at once and never runs. ``prices``: ``{model: {"input": dollars, "output": dollars}}`` per million
+        tokens, what ``ctl.usage()`` computes a cost from when it is given none (docs/spend.md)."""
+        self.prices = check_prices(prices) if prices is not None else None
         if start_timeout is not None and (isinstance(start_timeout, bool) or not isinstance(start_timeout, int | float)
                                           or start_timeout <= 0):
             raise InvalidArgumentError(f"start_timeout must be positive seconds or None, got {start_timeout!r}")
@@ -190,23 +196,25 @@ class JobRunner:
 
     # ------------------------------------------------------------------ running
 
-    def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None) -> JobInfo:
+    def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
+              budget: Budget | None = None) -> JobInfo:
         """Create the job and have its handler run: in the background here, or queued for the executor's workers.
 
         Raises UnknownJobTypeError, JobConflictError (``max_concurrent`` reached, checked atomically in the
         store so that it holds across processes; queued jobs count), InvalidParamsError (a ValueError) naming
         the parameter that does not fit -- before anything is created -- and EnqueueError when the task engine
         did not take the job (which is then failed, not left queued). ``rerun_of`` records the job this one
-        re-runs.
+        re-runs. ``budget``: this job's :class:`~jobdeck.Budget` instead of its type's, within the type's
+        ``max_budget`` (InvalidArgumentError beyond it).
         """
-        return self._start(job_type, author, params, rerun_of=rerun_of)
+        return self._start(job_type, author, params, rerun_of=rerun_of, budget=budget)
 
     def _start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
-               resumed_from: str | None = None) -> JobInfo:
+               resumed_from: str | None = None, budget: Budget | None = None) -> JobInfo:
         """:meth:`start`; ``resumed_from``: the job whose saved values the new one takes over before it can run."""
         spec = self.get_type(job_type)
         spec.check_params(params)
-        taking_over = recovery.taking_over(self.store, resumed_from)
+        taking_over = budgeted(self.store, spec.start_budget(budget), recovery.taking_over(self.store, resumed_from))
         if spec.external:  # runs elsewhere: nothing to run, supervise or wait for here
             return create_bounded(self.store, self.start_timeout, lambda: taking_over(self.store.create_job(
                 job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
@@ -282,7 +290,8 @@ class JobRunner:
                                                        progress=job.progress))
         self._supervision.ensure_started()
         execution = Execution(running, kwargs, self.store, store_retry=self.store_retry,
-                              release=self._supervision.discard, retry_at=self._supervision.wake_at)
+                              release=self._supervision.discard, retry_at=self._supervision.wake_at,
+                              prices=self.prices)
         if spec.is_async:
             future = self._loop.submit(execution.run_async())
             if wait:

@@ -131,6 +131,11 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         )""",
     ],
+    # What the job spent (issue 24): the totals as JSON text, written with the progress, in the hot row beside
+    # the operation tree (never indexed, so that these writes stay HOT updates).
+    [
+        "ALTER TABLE {hot} ADD COLUMN usage text",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -138,7 +143,7 @@ LATEST_VERSION = len(STEPS)
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
         "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from")
 # A job's head as job_from_row reads it (:data:`._stored.HEAD_FIELDS`, each from its row); add a WHERE.
-_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time"})
+_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time", "usage"})
 _COLUMNS = ", ".join(f"h.{f}" if f in _HOT else f"j.{f}" for f in HEAD_FIELDS)
 HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
 

@@ -118,6 +118,15 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         ) WITHOUT ROWID""",
     ],
+    # What the job spent (issue 24): the totals as JSON text, written with the progress (the operation tree carries
+    # them). ``operations`` is moved behind it again, so that it stays the row's last.
+    [
+        "ALTER TABLE jobs ADD COLUMN usage TEXT",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -157,6 +166,7 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
         job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from,
+        job.usage.to_json() if job.usage is not None else None,
     )
 
 

@@ -12,12 +12,14 @@ from typing import Any
 
 from ..core.jsoncodec import loads_stored
 from ..core.model import JobInfo, JobStatus, OperationRef
+from ..core.usage import Usage
 
 __all__ = ["HEAD_FIELDS", "job_from_row", "operation_from_json"]
 
 HEAD_FIELDS = ("id", "job_type", "author", "status", "progress", "start_time", "end_time", "last_activity",
                "params", "result", "operation", "owner", "heartbeat_time", "abort_reason", "abort_time", "rerun_of",
-               "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from")
+               "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from",
+               "usage")
 
 
 def operation_from_json(text: str | None) -> OperationRef | None:
@@ -28,7 +30,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from a row of :data:`HEAD_FIELDS` (messages and operation tree left empty)."""
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
      owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt,
-     max_attempts, retry_at, resumed_from) = row
+     max_attempts, retry_at, resumed_from, usage) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -52,4 +54,5 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         max_attempts=max_attempts,
         retry_at=retry_at,
         resumed_from=resumed_from,
+        usage=Usage.from_stored(usage),
     )

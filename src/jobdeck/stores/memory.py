@@ -178,6 +178,8 @@ class MemoryStore(Store):
             if operations is not None:
                 # Kept on the stored job only: head() (what copies, lists and events are made from) drops it.
                 job.operations = operations
+                if operations.usage is not None:  # the job's use rides with its tree (core/usage.py)
+                    job.usage = operations.usage
             seq = self._seq = self._seq + 1
             self._events.append((seq, _PROGRESS, job_id, (value, now, job.current_operation)))
             if self._waiters.waiting:

@@ -262,11 +262,12 @@ class PostgresStore(BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
         tree = operations.to_json() if operations is not None else None
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else None
         q = self._q
 
         def body(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(q.progress, {"id": job_id, "p": value, "t": now, "op": op_json,
-                                            "tree": tree}).fetchone()
+                                            "tree": tree, "usage": usage}).fetchone()
             if row is None:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(row[0])

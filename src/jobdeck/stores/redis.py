@@ -241,9 +241,10 @@ class RedisStore(BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op = dumps_text(operation.to_dict()) if operation is not None else ""
         tree = operations.to_json() if operations is not None else ""
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else ""
         with self._errors():
             done = self._progress_script(keys=[self._job_key(job_id), self._events_key, self._ops_key(job_id)],
-                                         args=[job_id, repr(value), repr(now), op, self.max_events, tree])
+                                         args=[job_id, repr(value), repr(now), op, self.max_events, tree, usage])
         if done == -1:
             raise self._not_found(job_id)
         return bool(done)

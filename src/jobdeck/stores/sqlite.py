@@ -275,11 +275,12 @@ class SQLiteStore(BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
         tree = operations.to_json() if operations is not None else None
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else None
         with self._tx() as conn:
             rows = conn.execute(
                 "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation), "
-                "operations = COALESCE(?, operations) WHERE id = ? AND end_time IS NULL RETURNING operation",
-                (value, now, op_json, tree, job_id)).fetchall()
+                "operations = COALESCE(?, operations), usage = COALESCE(?, usage) WHERE id = ? AND end_time IS NULL "
+                "RETURNING operation", (value, now, op_json, tree, usage, job_id)).fetchall()
             if not rows:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(rows[0][0])
