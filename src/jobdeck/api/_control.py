@@ -6,11 +6,13 @@ that cached answers are not served past it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..core.budget import Budget
 from ..core.errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
 from ..core.model import ACTIVE, JobInfo, JobStatus, format_time
 from ..runtime.runner import JobRunner
@@ -115,7 +117,9 @@ def build_control_routes(deck: Deck) -> Routes:
             raise UnknownJobTypeError(body.job_type, [])
         try:
             # The request's trace context (traceparent) becomes the parent of the job's span (jobdeck[otel]).
-            job = await deck.call(run_in_context, extract_context(request.headers), runner.start, body.job_type,
+            budget = Budget(body.budget.cost, body.budget.tokens) if body.budget is not None else None
+            start = partial(runner.start, budget=budget)
+            job = await deck.call(run_in_context, extract_context(request.headers), start, body.job_type,
                                   body.author or principal.name, body.params)
         except JobConflictError as exc:
             return await conflict_answer(deck, exc)

@@ -23,6 +23,7 @@ from ..core.errors import InvalidArgumentError
 from ..core.jsoncodec import INT_MAX, INT_MIN, MAX_DEPTH
 from ..core.model import MAX_MESSAGE_CHARS
 from ._serialize import refuse_nul
+from ._spend_schemas import BudgetRequest, ModelUsage, Usage, report_usage_field
 
 __all__ = [
     "AbortAccepted",
@@ -155,6 +156,8 @@ class StartRequest(_Strict):
                                json_schema_extra={"pattern": NO_NUL})
     params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler",
                                           json_schema_extra=_json_object)
+    budget: BudgetRequest | None = Field(None, description="this job's budget instead of its type's, within the "
+                                                           "type's max_budget (400 beyond it)")
 
     @field_validator("feature", "jobType", "author")
     @classmethod
@@ -213,6 +216,7 @@ class ReportRequest(_Strict):
         json_schema_extra=_operations_schema)
     messages: list[ReportMessage] | None = Field(None, max_length=MAX_REPORT_MESSAGES,
                                                  description="new messages, oldest first")
+    usage: dict[str, Any] | None = report_usage_field()
 
 
 class CompleteRequest(_Strict):
@@ -266,6 +270,7 @@ class OperationNode(BaseModel):
     state: Literal["pending", "started", "done"]
     weight: float = 1.0
     children: list[OperationNode | HiddenOperations] = Field(default_factory=list)
+    usage: ModelUsage | None = Field(None, description="what was spent while this operation was current")
 
 
 class Job(BaseModel):
@@ -307,6 +312,7 @@ class Job(BaseModel):
                                                   "meanwhile); null otherwise")
     resumedFrom: str | None = Field(None, description="the id of the job whose saved values and done operations "
                                                       "this one took over (POST /single/{id}/resume)")
+    usage: Usage | None = Field(None, description="what the job spent (ctl.usage()); null when it recorded none")
 
 
 class StartedJob(Job):

@@ -221,9 +221,10 @@ class Usage:
             return None
 
     @classmethod
-    def from_dict(cls, data: object) -> Usage:
+    def from_dict(cls, data: object, prices: Prices | None = None) -> Usage:
         """The JSON form back, every value checked (external reporters send it): the totals are the sums of
-        ``byModel``, so that a report cannot state totals that disagree with their parts."""
+        ``byModel``, so that a report cannot state totals that disagree with their parts. A model's cost that is
+        null (or left out) is priced from ``prices`` when it has the model."""
         if not isinstance(data, Mapping):
             raise InvalidArgumentError(f"usage must be a JSON object, got {type(data).__name__}", "usage")
         models = data.get("byModel")
@@ -238,7 +239,9 @@ class Usage:
         usage = cls()
         for model, part in models.items():
             one = ModelUsage.from_dict(part, f"usage.byModel[{model!r}]")
-            usage = usage.add(model, one.input_tokens, one.output_tokens, one.cost)
+            cost = one.cost if one.cost is not None or not isinstance(model, str) else cost_of(
+                prices, model, one.input_tokens, one.output_tokens)
+            usage = usage.add(model, one.input_tokens, one.output_tokens, cost)
         return usage.count(counters) if counters else usage
 
     @classmethod
