@@ -21,6 +21,7 @@ from rich.text import Text
 
 from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ..core.operations import HiddenOperations, OperationNode
+from ._spend_output import cost_cell, share_text, usage_text
 
 __all__ = [
     "STATUS_STYLE",
@@ -147,6 +148,9 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
     end with the first line of each failed job's newest error (or an aborted job's reason)."""
     columns = ["ID", "TYPE", "STATUS", "PROG", "ENDED" if past else "OPERATION", "DURATION", "AUTHOR"]
     shrink = {"TYPE": 6, "ENDED": 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
+    spent = any(job.usage is not None for job in jobs)  # a COST column only where some job recorded use
+    if spent:
+        columns.insert(6, "COST")
     if past:
         columns.append("ERROR")
     rows: list[list[Text]] = []
@@ -155,6 +159,8 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
         row = [Text(job.id[:8]), Text(job.job_type), status_text(job.status), Text(f"{job.progress * 100:.0f}%"),
                Text(_short_time(job.end_time)) if past else _operation_cell(job, attempt),
                _duration_text(job), Text(job.author)]
+        if spent:
+            row.insert(6, Text(cost_cell(job.usage)))
         if past:
             why = (errors or {}).get(job.id) or first_error_line(job)
             if attempt:
@@ -169,7 +175,7 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
             break
         widest = max(candidates, key=lambda i: widths[i] - shrink[columns[i]])
         widths[widest] -= 1
-    right = {"PROG", "DURATION"}
+    right = {"PROG", "DURATION", "COST"}
     out = Text()
     for cells in ([Text(name, style="bold") for name in columns], *rows):
         line = Text()
@@ -265,6 +271,8 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
         reason = job.abort_reason or "no reason given"
         who = f" by {job.aborted_by}" if job.aborted_by else ""
         rows.append(("abort", Text(f"{reason} (requested{who} {format_time(job.abort_time)})")))
+    if job.usage is not None:
+        rows.append(("usage", Text(usage_text(job.usage))))
     if job.owner:
         rows.append(("owner", Text(job.owner)))
     counts = f"{len(job.info_messages)} info, {len(job.warning_messages)} warning, {len(job.error_messages)} error"
@@ -301,6 +309,8 @@ def operation_lines(job: JobInfo) -> list[Text]:
             line = Text(f"{pad}{name}  ")
             line.append(state, style="green" if entry.state == "done" else "bold" if state == "in progress" else "")
             line.append(f"  {math.floor(entry.progress * 1000) / 10:.1f}%")
+            if entry.usage is not None:
+                line.append(f"  {share_text(entry.usage)}", style="dim")
             lines.append(line)
             walk(entry.children, depth + 1)
 

@@ -69,6 +69,7 @@ def _work(args: argparse.Namespace) -> int:
         raise Fatal(f"--concurrency must be at least 1, got {args.concurrency}", 2)
     settings = settings_from(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
                              demo_speed=args.demo_speed, stale_after=args.stale_after, executor=args.executor,
+                             prices=args.prices,
                              shutdown_grace=args.grace, metrics_port=args.metrics_port,
                              metrics_addr=args.metrics_addr)
     if not settings.app and not settings.demo:
