@@ -120,3 +120,17 @@ def test_remote_controller_usage_reaches_the_store(any_store: Store, anyio_backe
             assert [s["inputTokens"] for s in shares] == [1_000_000, 0]  # type: ignore[index]
     finally:
         runner.shutdown(grace=2)
+
+
+async def test_limits_endpoint_shows_use_and_waiters(client: httpx.AsyncClient, runner: JobRunner) -> None:
+    assert (await client.get(f"{PREFIX}/limits", headers=AUTH)).json() == []
+    store = runner.store
+    store.acquire_slot("openai", "a", 1)
+    store.acquire_slot("openai", "b", 1)
+    store.reserve_rate("embed", 0.5)
+    answer = await client.get(f"{PREFIX}/limits", headers=AUTH)
+    assert answer.status_code == 200
+    assert answer.json() == [
+        {"name": "embed", "concurrency": None, "inUse": 0, "waiting": 0, "ratePerMinute": 120.0},
+        {"name": "openai", "concurrency": 1, "inUse": 1, "waiting": 1, "ratePerMinute": None}]
+    assert (await client.get(f"{PREFIX}/limits")).status_code == 401

@@ -60,6 +60,7 @@ from ..core.usage import Prices, Usage
 from ..stores.base import Store
 from .defaults import get_default_store
 from .kept import KeptWork
+from .limits import SharedLimit
 from .spend import BUDGET_STOPPER, Spending
 from .tracing import JobTrace
 
@@ -333,6 +334,30 @@ class PipelineController:
                 self.store.request_abort(self.job_id, done.stop, by=BUDGET_STOPPER)
             except StoreError as exc:
                 self._store_away(exc, "the budget's abort request")
+
+    def limit(self, name: str, concurrency: int | None = None, *, rate: float | None = None, per: float = 60.0
+              ) -> SharedLimit:
+        """``with ctl.limit("openai", concurrency=8):`` holds one of 8 slots shared by every job in every process on
+        the store; ``rate=500, per=60`` paces the block's entries to 500 a minute across them (both may be given).
+        Waiting raises AbortError at once when the job is asked to stop, and the job's current operation says
+        what it waits for. See :mod:`jobdeck.runtime.limits`."""
+        return SharedLimit(self, name, concurrency, rate, per)
+
+    def show_waiting(self, text: str | None) -> None:
+        """Make the job's current operation say ``text`` while it waits for a shared limit; None puts back the
+        pipeline's current operation (``working`` for a job without a pipeline)."""
+        with self._lock:
+            tree = self._tree
+            ref = tree.operation_ref() if tree is not None else None
+            if text is not None:
+                ref = OperationRef(text, ref.index if ref else 1, ref.total if ref else 1)
+            elif ref is None:
+                ref = OperationRef("working", 1, 1)
+            self._operation = ref if text is None and tree is not None else None
+            try:
+                self.store.update_progress(self.job_id, self._reported, ref)
+            except StoreError as exc:
+                self._store_away(exc, "the current operation")
 
     def get_usage(self) -> Usage:
         """What this run recorded so far (with what the job spent before it, once the first use was recorded)."""

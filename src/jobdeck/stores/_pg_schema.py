@@ -132,9 +132,24 @@ STEPS: list[list[str]] = [
         )""",
     ],
     # What the job spent (issue 24): the totals as JSON text, written with the progress, in the hot row beside
-    # the operation tree (never indexed, so that these writes stay HOT updates).
+    # the operation tree (never indexed, so that these writes stay HOT updates); and the shared limits' leases and
+    # rates (_pg_limits.py).
     [
         "ALTER TABLE {hot} ADD COLUMN usage text",
+        """CREATE TABLE {limit_slots} (
+            name text COLLATE "C" NOT NULL,
+            holder text COLLATE "C" NOT NULL,
+            waiting boolean NOT NULL,
+            capacity integer NOT NULL,
+            job_id text NOT NULL,
+            expires double precision NOT NULL,
+            PRIMARY KEY (name, holder)
+        )""",
+        """CREATE TABLE {limit_rates} (
+            name text COLLATE "C" PRIMARY KEY,
+            tat double precision NOT NULL,
+            interval double precision NOT NULL
+        )""",
     ],
 ]
 LATEST_VERSION = len(STEPS)
@@ -167,7 +182,7 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved")}
+                            "saved", "limit_slots", "limit_rates")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")

@@ -119,8 +119,19 @@ STEPS: list[list[str]] = [
         ) WITHOUT ROWID""",
     ],
     # What the job spent (issue 24): the totals as JSON text, written with the progress (the operation tree carries
-    # them). ``operations`` is moved behind it again, so that it stays the row's last.
+    # them), and the shared limits' leases and rates (_sqlite_limits.py). ``operations`` is moved behind it again,
+    # so that it stays the row's last.
     [
+        """CREATE TABLE limit_slots (
+            name TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            waiting INTEGER NOT NULL,
+            capacity INTEGER NOT NULL,
+            job_id TEXT NOT NULL,
+            expires REAL NOT NULL,
+            PRIMARY KEY (name, holder)
+        ) WITHOUT ROWID""",
+        "CREATE TABLE limit_rates (name TEXT PRIMARY KEY, tat REAL NOT NULL, interval REAL NOT NULL) WITHOUT ROWID",
         "ALTER TABLE jobs ADD COLUMN usage TEXT",
         "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
         "ALTER TABLE jobs ADD COLUMN operations TEXT",

@@ -21,6 +21,7 @@ from ..core.errors import JobConflictError
 from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from ._limits import MemoryLimits
 from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
@@ -55,6 +56,7 @@ class MemoryStore(Store):
         self._seq = 0
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
+        self._limits = MemoryLimits()
         self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
         _instances.add(self)
 
@@ -130,6 +132,9 @@ class MemoryStore(Store):
                     bisect.insort(self._past, key)
                 self._evict(job.end_time or 0.0)
             return True
+
+    def _limit_steps(self) -> MemoryLimits:
+        return self._limits
 
     def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
         with self._lock:

@@ -1,3 +1,5 @@
+# Long: one backend's storage steps in one class, as sqlite.py and redis.py; its SQL lives beside it (_pg_rows,
+# _pg_saved, _pg_limits, _pg_search, _pg_schema) and what the steps share in base.py and _buffered.py.
 """The PostgreSQL store: jobs shared by many processes and machines (``pip install 'jobdeck[postgres]'``).
 
     store = PostgresStore("postgresql://jobdeck@db.internal/app")     # or open_store("postgresql://...")
@@ -47,6 +49,7 @@ from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
+from ._pg_limits import PgLimits
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
 from ._search import SearchQuery
@@ -382,6 +385,9 @@ class PostgresStore(BufferedStore):
         self._catch_up()
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
+
+    def _limit_steps(self) -> PgLimits:
+        return PgLimits(self._run, self.names)
 
     def _saved_steps(self) -> PgSaved:
         return PgSaved(self._run, self._pool_one, self._q, self._not_found)

@@ -40,6 +40,7 @@ from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
+from ._redis_limits import RedisLimits
 from ._redis_saved import RedisSaved
 from .base import Applied, Change, PastQuery
 
@@ -335,6 +336,12 @@ class RedisStore(BufferedStore):
         self._catch_up()
         with self._errors():
             return sum(1 for _ in self._redis.scan_iter(match=f"{glob_escape(self.prefix)}:*", count=1000))
+
+    def _limit_steps(self) -> RedisLimits:
+        steps: RedisLimits | None = getattr(self, "_limits", None)
+        if steps is None:
+            steps = self._limits = RedisLimits(self._redis, self.prefix, self._errors)
+        return steps
 
     def _saved_steps(self) -> RedisSaved:
         return RedisSaved(self._redis, self._save_script, self.prefix, self._errors, self._not_found)

@@ -48,6 +48,7 @@ from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
 from ._sqlite_events import log_event, read_events
+from ._sqlite_limits import SqliteLimits
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
@@ -401,6 +402,9 @@ class SQLiteStore(BufferedStore):
         with self._readers.snapshot() as conn:
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
+
+    def _limit_steps(self) -> SqliteLimits:
+        return SqliteLimits(self._tx)
 
     def _saved_steps(self) -> SQLiteSaved:
         return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
