@@ -17,7 +17,9 @@
   ``budget``) partway through question 20.
 
 Both LLM types record (made-up) token use with ``ctl.usage()``, priced by :data:`DEMO_PRICES`, so that the
-dashboard shows what each job and each operation cost.
+dashboard shows what each job and each operation cost; and both call their provider through one shared limit,
+``demo-llm``, one call at a time (``ctl.limit``): run them together and one waits for the other's slot (its
+current operation says so, and ``GET /limits`` shows the waiter).
 - ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
 - ``Cleanup``: a few seconds of housekeeping; completes with a result.
 
@@ -45,6 +47,7 @@ DEMO_PRICES = {"demo-mini": {"input": 0.15, "output": 0.60}, "demo-large": {"inp
 
 DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup")
 OUTAGE_FROM = 24  # a condensation run of this many questions or more meets an outage that outlasts its attempts
+LLM_LIMIT = "demo-llm"  # the shared limit of the demo's provider: one call at a time, across every job
 RETRY_AFTER = 12.0  # seconds, before the demo speed: the provider's Retry-After on its first 429
 BACKOFF = 10.0  # seconds, before the demo speed: the first pause of the backoff (then 20, ...)
 
@@ -160,7 +163,8 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
                     clock.steps(2, 0.5)  # retrieval: progress() follows the current step
                 provider.call(part)  # may raise: the run's attempt ends here, and the next one starts here
                 ctl.usage("demo-mini", input_tokens=4_000 + 37 * number, output_tokens=600 + 11 * number, requests=1)
-                clock.steps(3, 1.5)
+                with ctl.limit(LLM_LIMIT, concurrency=1):
+                    clock.steps(3, 1.5)
                 ctl.save(f"condensed:{part}", {"arguments": [f"{q} {side} argument {i}" for i in (1, 2, 3)]})
                 if number % 3 == 2 and side == "cons":
                     ctl.warning(f"Low confidence in the condensed cons of {q}: only 3 comments disagree")
@@ -186,7 +190,8 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
                 ctl.info(f"Generating {part} for question {q}")
                 # Recorded while the part is current (once it reaches 1 the next one is): $0.051 a part.
                 ctl.usage("demo-large", input_tokens=12_400, output_tokens=2_000, requests=1)
-                clock.steps(3, 2.0)
+                with ctl.limit(LLM_LIMIT, concurrency=1):
+                    clock.steps(3, 2.0)
         if count > 2:
             ctl.warning(f"Question q{count} has no description; its summary uses the title only")
         clock.steps(2, 1.0)

@@ -12,6 +12,7 @@ import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
+import { budgetStop, costCell, setupCostColumn } from "./spend.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -51,6 +52,7 @@ function detailOf(job) {
   if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
+  if (budgetStop(job)) return `Budget stop: ${job.abortReason}`;
   if (job.status === "aborted") return job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";
   return "Done";
 }
@@ -89,6 +91,7 @@ function rowFor(job) {
   started.title = fullTime(job.startTime);
   const end = job.endTime ? ms(job.endTime) : Date.now();
   cell(tr, duration((end - ms(job.startTime)) / 1000), "col-duration");
+  costCell(tr, job);
   const what = cell(tr, detailOf(job), "col-detail");
   if (job.status === "failed") what.classList.add("is-error");
   const actions = cell(tr, undefined, "col-actions");
@@ -180,6 +183,7 @@ async function start() {
     form.elements.type.appendChild(option);
   }
   applyToForm(filters);
+  setupCostColumn($("#jobs-table"), $("#cost-total"));
   await load(filters);
   let streamDown = false;
   followEvents({

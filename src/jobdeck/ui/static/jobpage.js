@@ -10,6 +10,7 @@ import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
+import { budgetStop, shareElement, usageText } from "./spend.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
@@ -51,6 +52,8 @@ function renderFacts() {
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
+  if (budgetStop(job)) fact(dl, "Stopped by", "its budget (not a person)");
+  if (job.usage) fact(dl, "Spent", usageText(job.usage));
 }
 
 const STATE_WORDS = { done: "Done", started: "In progress", pending: "Not started" };
@@ -105,6 +108,7 @@ function operationItem(node, ids) {
   pct.className = "op-pct";
   pct.textContent = `${p}%`;
   row.append(name, state, bar, pct);
+  if (node.usage) row.append(shareElement(node.usage));
   li.appendChild(row);
   if (node.children && node.children.length) {
     const ul = document.createElement("ul");
