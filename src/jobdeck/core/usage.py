@@ -25,8 +25,8 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .errors import InvalidArgumentError
 
@@ -105,8 +105,12 @@ def format_cost(cost: float | None) -> str:
     return f"${cost:,.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
 
 
-@dataclass(frozen=True, slots=True)
-class ModelUsage:
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+# Named tuples rather than frozen dataclasses: ``ctl.usage()`` builds one of each per call, and a frozen
+# dataclass's __init__ (one object.__setattr__ per field) costs several times what the whole hot path may.
+class ModelUsage(NamedTuple):
     """One model's part of a :class:`Usage`; ``cost`` None when some of it had no price."""
 
     input_tokens: int = 0
@@ -130,8 +134,7 @@ class ModelUsage:
                    None if cost is None else _amount(cost, f"{where}.cost"))
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """A job's (or one operation's) use: totals, ``by_model`` and ``counters``. Immutable: :meth:`add` returns a
     new one. ``known_cost`` sums the costs that are known; :attr:`cost` is None when any part is unknown."""
 
@@ -139,8 +142,8 @@ class Usage:
     output_tokens: int = 0
     known_cost: float = 0.0
     cost_unknown: bool = False
-    by_model: Mapping[str, ModelUsage] = field(default_factory=dict)
-    counters: Mapping[str, float] = field(default_factory=dict)
+    by_model: Mapping[str, ModelUsage] = _NONE
+    counters: Mapping[str, float] = _NONE
     currency: str = CURRENCY
 
     @property
@@ -168,7 +171,32 @@ class Usage:
                      self.known_cost + (cost or 0.0), self.cost_unknown or cost is None, by_model, merged,
                      self.currency)
 
-    def count(self, counters: Mapping[str, object]) -> Usage:
+    def plus_known(self, model: str, input_tokens: int, output_tokens: int, cost: float | None,
+                   counters: Mapping[str, int]) -> Usage | None:
+        """:meth:`add` for the common call, without its checks: a model and counter names this use has already,
+        whole token counts and counter values, a float cost or None. None when the call is not that common one
+        (then :meth:`add` checks it): the hot path of ``ctl.usage()``."""
+        part = self.by_model.get(model)
+        if (part is None or type(input_tokens) is not int or type(output_tokens) is not int
+                or not 0 <= input_tokens < 2**53 or not 0 <= output_tokens < 2**53
+                or (cost is not None and (type(cost) is not float or not 0.0 <= cost < math.inf))):
+            return None
+        merged = self.counters
+        if counters:
+            merged = dict(merged)
+            for name, value in counters.items():
+                had = merged.get(name)
+                if had is None or type(value) is not int or value < 0:
+                    return None
+                merged[name] = had + value
+        by_model = dict(self.by_model)
+        by_model[model] = ModelUsage(part.input_tokens + input_tokens, part.output_tokens + output_tokens,
+                                     None if cost is None or part.cost is None else part.cost + cost)
+        return Usage(self.input_tokens + input_tokens, self.output_tokens + output_tokens,
+                     self.known_cost + (cost or 0.0), self.cost_unknown or cost is None, by_model, merged,
+                     self.currency)
+
+    def with_counters(self, counters: Mapping[str, object]) -> Usage:
         """This use plus counters alone (no model, no tokens)."""
         return Usage(self.input_tokens, self.output_tokens, self.known_cost, self.cost_unknown, self.by_model,
                      self._counted(counters), self.currency)
@@ -242,7 +270,7 @@ class Usage:
             cost = one.cost if one.cost is not None or not isinstance(model, str) else cost_of(
                 prices, model, one.input_tokens, one.output_tokens)
             usage = usage.add(model, one.input_tokens, one.output_tokens, cost)
-        return usage.count(counters) if counters else usage
+        return usage.with_counters(counters) if counters else usage
 
     @classmethod
     def from_json(cls, text: str | bytes | None) -> Usage | None:

@@ -125,6 +125,7 @@ class PipelineController:
         self.trace: JobTrace | None = None  # set by the runner when OpenTelemetry is installed
         self.spending: Spending | None = None  # what this run spent (usage()); attach_spending() sets prices, budget
         self._nodes: tuple[OperationNode | HiddenOperations, ...] = ()  # the tree as last sent, which usage() resends
+        self._usage_paths: tuple[str, ...] | None = None  # where usage() adds shares; None: work it out again
         self._lock = threading.Lock()
         self._problems: set[str] = set()
 
@@ -243,6 +244,7 @@ class PipelineController:
     def _push(self) -> None:
         """Send the tree's progress to the store, with a snapshot of the tree when one is due; never lets the
         job's progress go backwards. A store away for less than the window skips the write (see the module)."""
+        self._usage_paths = None  # the current operation may have moved
         try:
             self._send()
         except StoreError as exc:
@@ -315,11 +317,14 @@ class PipelineController:
             if spending is None:
                 spending = self.spending = Spending(earlier=self._earlier_usage)
             tree = self._tree
-            paths: tuple[str, ...] = ()
-            if tree is not None:
-                top, sub = tree.current_operation(), tree.current_sub_operation()
-                if top is not None:
-                    paths = (top["id"], f"{top['id']}/{sub['id']}") if sub is not None else (top["id"],)
+            paths = self._usage_paths
+            if paths is None:
+                paths = ()
+                if tree is not None:
+                    top, sub = tree.current_operation(), tree.current_sub_operation()
+                    if top is not None:
+                        paths = (top["id"], f"{top['id']}/{sub['id']}") if sub is not None else (top["id"],)
+                self._usage_paths = paths
             done = spending.record(model, input_tokens, output_tokens, cost, counters=counters, paths=paths)
             self._tree_sent = tree is None  # the next snapshot carries the operations' new shares
             try:

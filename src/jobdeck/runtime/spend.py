@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.budget import Budget
 from ..core.errors import JobdeckError
@@ -56,7 +57,7 @@ class Spending:
         self.prices = prices
         self.budget = budget
         self.total = Usage()
-        self.shares: dict[str, Usage] = {}
+        self.shares: dict[str, list[Any]] = {}  # path -> [input tokens, output tokens, known cost, cost unknown]
         self._earlier = earlier
         self._warned = False
         self._stopped = False
@@ -71,13 +72,21 @@ class Spending:
                 self.total = earlier
         if cost is None:
             cost = cost_of(self.prices, model, input_tokens, output_tokens) if isinstance(model, str) else None
-        total = self.total.add(model, input_tokens, output_tokens, cost, counters)  # checks everything
+        total = self.total.plus_known(model, input_tokens, output_tokens, cost, counters)  # type: ignore[arg-type]
+        if total is None:  # a first model or counter, or a value to check: the checked path
+            total = self.total.add(model, input_tokens, output_tokens, cost, counters)
         self.total = total
+        known = 0.0 if cost is None else float(cost)
         for path in paths:
             share = self.shares.get(path)
-            if share is None and len(self.shares) >= MAX_SHARES:
-                continue
-            self.shares[path] = (share or Usage()).add(model, input_tokens, output_tokens, cost)
+            if share is None:
+                if len(self.shares) >= MAX_SHARES:
+                    continue
+                share = self.shares[path] = [0, 0, 0.0, False]
+            share[0] += input_tokens
+            share[1] += output_tokens
+            share[2] += known
+            share[3] = share[3] or cost is None
         budget = self.budget
         if budget is None or self._stopped:
             return Recorded(total)
@@ -94,7 +103,7 @@ class Spending:
 
     def share_views(self) -> dict[str, ModelUsage]:
         """Each operation's share as the tree shows it."""
-        return {path: usage.share() for path, usage in self.shares.items()}
+        return {path: ModelUsage(s[0], s[1], None if s[3] else s[2]) for path, s in self.shares.items()}
 
 
 def budgeted(store: Store, budget: Budget | None, then: Callable[[JobInfo], JobInfo]) -> Callable[[JobInfo], JobInfo]:
