@@ -205,6 +205,7 @@ class JobInfo:
     otherwise); ``resumed_from`` is the id of the job whose saved values and done operations this one took over.
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
+    ``usage`` is what the job spent (``ctl.usage()``, :mod:`jobdeck.core.usage`), None until it recorded any.
     """
 
     id: str
