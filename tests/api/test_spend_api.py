@@ -134,3 +134,21 @@ async def test_limits_endpoint_shows_use_and_waiters(client: httpx.AsyncClient, 
         {"name": "embed", "concurrency": None, "inUse": 0, "waiting": 0, "ratePerMinute": 120.0},
         {"name": "openai", "concurrency": 1, "inUse": 1, "waiting": 1, "ratePerMinute": None}]
     assert (await client.get(f"{PREFIX}/limits")).status_code == 401
+
+
+async def test_spend_per_type_today_and_this_month(client: httpx.AsyncClient, priced: JobRunner) -> None:
+    import time
+
+    from jobdeck.api._spend import spend_by_type
+
+    for calls in (1, 2):
+        job_id = (await client.post(f"{PREFIX}/start", json={"jobType": "Spend", "params": {"calls": calls}},
+                                    headers=AUTH)).json()["id"]
+        priced.wait(job_id, timeout=10)
+    answer = await client.get(f"{PREFIX}/spend", headers=AUTH)
+    assert answer.status_code == 200
+    [spend] = answer.json()
+    assert spend["jobType"] == "Spend" and spend["jobs"] == 2 and spend["currency"] == "USD"
+    assert spend["today"] == pytest.approx(2.25) and spend["month"] == pytest.approx(2.25)  # 3 calls of $0.75
+    assert spend_by_type(priced.store, time.time() + 40 * 86400) == []  # ended in an earlier month
+    assert (await client.get(f"{PREFIX}/spend")).status_code == 401

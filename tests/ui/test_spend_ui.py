@@ -76,3 +76,15 @@ def test_a_budget_stop_is_shown_as_such(dashboard: Dashboard) -> None:
     expect(facts).to_contain_text("Stopped byits budget (not a person)")
     expect(facts).to_contain_text(f"Abort reason{reason}")
     assert _serious(page) == []
+
+
+def test_type_cards_show_today_and_this_month(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    finished(server, server.start_job("QuestionInfoGeneration", {"questions": 1})["id"])
+    spent = {t["jobType"]: t for t in server.api("GET", "/spend").json()}["QuestionInfoGeneration"]
+    assert spent["today"] >= 0.1
+    page = dashboard.open().page
+    line = dashboard.card("QuestionInfoGeneration").locator(".type-spend")
+    expect(line).to_have_text(re.compile(r"^Spent today \$\d+\.\d\d · this month \$\d+\.\d\d$"))
+    expect(dashboard.card("Cleanup").locator(".type-spend")).to_have_count(0)   # records nothing
+    assert _serious(page) == []

@@ -9,7 +9,8 @@ One table of routes per concern, each built per app over one :class:`~jobdeck.ap
 - :mod:`jobdeck.api._report`: the report endpoints of external jobs;
 - :mod:`jobdeck.api._meta`: ``/types``, ``/me``, ``/stats``;
 - :mod:`jobdeck.api._events`: ``/events`` (Server-Sent Events);
-- :mod:`jobdeck.api._limits`: ``/limits`` (the shared provider limits).
+- :mod:`jobdeck.api._limits`: ``/limits`` (the shared provider limits);
+- :mod:`jobdeck.api._spend`: ``/spend`` (what each type spent today and this month).
 
 Each endpoint is declared once, with its parameters, body and answers (:class:`~jobdeck.api._openapi.Routes`);
 the app serves the rows as plain Starlette routes and generates its OpenAPI document from the same rows
@@ -27,6 +28,7 @@ from ._meta import build_meta_routes
 from ._openapi import Endpoint
 from ._reading import build_reading_routes
 from ._report import build_report_routes
+from ._spend import build_spend_routes
 
 __all__ = ["api_endpoints"]
 
@@ -35,5 +37,5 @@ def api_endpoints(deck: Deck) -> list[Endpoint]:
     """Every JSON endpoint, bound to ``deck``, in the order the OpenAPI document lists them."""
     tables = [build_reading_routes(deck), build_control_routes(deck), build_meta_routes(deck),
               build_events_routes(deck), build_finding_routes(deck), build_report_routes(deck),
-              build_limits_routes(deck)]
+              build_limits_routes(deck), build_spend_routes(deck)]
     return [endpoint for table in tables for endpoint in table.endpoints]
