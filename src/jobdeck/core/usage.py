@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import orjson
+
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -238,14 +240,14 @@ class Usage(NamedTuple):
         if not text:
             return None
         try:
-            d = json.loads(text)
+            d = orjson.loads(text)  # every list of jobs decodes one per job: orjson is a few times json's speed
             models = {m: ModelUsage(int(u["inputTokens"]), int(u["outputTokens"]), u["cost"])
                       for m, u in d["byModel"].items()}
             cost = d["cost"]
             return cls(int(d["inputTokens"]), int(d["outputTokens"]),
                        float(cost if cost is not None else d.get("knownCost", 0.0)), cost is None, models,
                        dict(d["counters"]), str(d.get("currency", CURRENCY)))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # orjson.JSONDecodeError is a ValueError
             return None
 
     @classmethod
