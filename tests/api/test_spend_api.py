@@ -152,3 +152,15 @@ async def test_spend_per_type_today_and_this_month(client: httpx.AsyncClient, pr
     assert spend["today"] == pytest.approx(2.25) and spend["month"] == pytest.approx(2.25)  # 3 calls of $0.75
     assert spend_by_type(priced.store, time.time() + 40 * 86400) == []  # ended in an earlier month
     assert (await client.get(f"{PREFIX}/spend")).status_code == 401
+
+
+def test_webhook_bodies_carry_the_final_usage() -> None:
+    from jobdeck import JobInfo
+    from jobdeck.api._webhook import job_summary
+    from jobdeck.core.usage import Usage
+
+    job = JobInfo(id="8f0c5c0e-4f9b-4a53-9a57-2f7f6f2b9a41", job_type="Condense", author="me",
+                  usage=Usage().add("gpt-4o-mini", 10, 5, 0.25, {"requests": 1}))
+    body = job_summary(job, "failed", "http://x/jobs/1")
+    assert body["usage"]["cost"] == 0.25 and body["usage"]["counters"] == {"requests": 1}
+    assert job_summary(JobInfo(id=job.id, job_type="C", author="me"), "failed", "l")["usage"] is None

@@ -170,3 +170,16 @@ def test_an_aborted_handler_sees_the_budget_reason(store: Store, runner: JobRunn
     runner.register("Spend", spend, budget=Budget(cost=1.0))
     job = runner.wait(runner.start("Spend", "me").id, timeout=10)
     assert job.status is JobStatus.ABORTED and seen == ["budget exceeded: $2.00 spent of $1.00"]
+
+
+def test_a_job_that_records_nothing_has_no_usage(store: Store, runner: JobRunner) -> None:
+    def quiet(ctl: PipelineController) -> None:
+        ctl.initialize_pipeline(["a", "b"])
+        ctl.next_operation()
+        ctl.next_operation()
+
+    runner.register("Quiet", quiet, budget=Budget(cost=1.0))  # a price table and a budget, and still nothing
+    job = runner.wait(runner.start("Quiet", "me").id, timeout=10)
+    stored = store.require_job(job.id, operations=True)
+    assert stored.usage is None and stored.to_dict()["usage"] is None
+    assert stored.operations is not None and all("usage" not in n for n in stored.operations.to_list())

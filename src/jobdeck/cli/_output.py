@@ -169,6 +169,11 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
         rows.append(row)
     widths = [max([len(name), *(r[i].cell_len for r in rows)]) for i, name in enumerate(columns)]
     limit = width if width is not None else console().width
+    if spent and sum(min(w, shrink.get(n, w)) + 2 for n, w in zip(columns, widths, strict=True)) - 2 > limit:
+        at = columns.index("COST")  # no room for it beside the error at this width: the cost gives way
+        del columns[at], widths[at]
+        for row in rows:
+            del row[at]
     while sum(widths) + 2 * (len(widths) - 1) > limit:
         candidates = [i for i, name in enumerate(columns) if name in shrink and widths[i] > shrink[name]]
         if not candidates:

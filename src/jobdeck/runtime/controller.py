@@ -266,7 +266,7 @@ class PipelineController:
             return
         snapshot = tree.snapshot()
         spending = self.spending
-        if spending is not None:
+        if spending is not None and spending.recorded:
             snapshot = snapshot.with_usage(spending.total, spending.share_views())
         self._nodes = snapshot.nodes
         self._tree_due = now + OPERATIONS_INTERVAL

@@ -61,6 +61,7 @@ class Spending:
         self._earlier = earlier
         self._warned = False
         self._stopped = False
+        self.recorded = False  # whether any use was recorded (until then the job's usage stays null)
 
     def record(self, model: str, input_tokens: int, output_tokens: int, cost: float | None, *,
                counters: Mapping[str, object], paths: tuple[str, ...]) -> Recorded:
@@ -76,6 +77,7 @@ class Spending:
         if total is None:  # a first model or counter, or a value to check: the checked path
             total = self.total.add(model, input_tokens, output_tokens, cost, counters)
         self.total = total
+        self.recorded = True
         known = 0.0 if cost is None else float(cost)
         for path in paths:
             share = self.shares.get(path)
