@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.credentials import split_named
 from ..core.errors import ExecutorError, StoreError
 from ..core.urls import redact_url
+from ..core.usage import check_prices
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
 from .settings import Settings, is_loopback
@@ -143,6 +145,9 @@ def add_job_type_options(parser: argparse.ArgumentParser) -> None:
                         help="with --demo: leave out the demo's schedule (a Cleanup every 10 minutes)")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
+    parser.add_argument("--prices", metavar="FILE",
+                        help='a JSON price table, {"model": {"input": dollars, "output": dollars}} per million '
+                             "tokens, that ctl.usage() computes costs from (docs/spend.md)")
 
 
 def add_log_level_option(parser: argparse.ArgumentParser, who: str) -> None:
@@ -186,7 +191,7 @@ def _settings(args: argparse.Namespace) -> Settings:
                          tokens=named, tokens_file=getattr(args, "tokens_file", None),
                          no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
                          demo_schedule=args.demo_schedule,
-                         stale_after=args.stale_after, prefix=args.prefix,
+                         stale_after=args.stale_after, prefix=args.prefix, prices=args.prices,
                          forwarded_allow_ips=args.forwarded_allow_ips,
                          trusted_origins=_listed(args.trusted_origins),
                          viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
@@ -290,6 +295,8 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
     """The runner ``serve`` and ``worker`` use: from ``--app`` (or a bare one), with the demo types if asked for,
     on the executor ``--executor`` names; and a description of its store. Fatal with one line otherwise."""
     runner, store_text = _runner(settings, migrate=migrate)
+    if settings.prices:
+        runner.prices = {**(runner.prices or {}), **_load_prices(settings.prices)}
     if settings.demo:
         from .demo import register_demo
 
@@ -307,6 +314,17 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
         except Exception as exc:  # an engine's own failure while building its app: still one line
             raise _Fatal(f"cannot use executor {settings.executor!r}: {type(exc).__name__}: {exc}") from None
     return runner, store_text
+
+
+def _load_prices(path: str) -> dict[str, dict[str, float]]:
+    """The price table of ``--prices FILE``; Fatal (one line, exit 2) for a file that cannot be one."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return check_prices(json.load(file))
+    except OSError as exc:
+        raise _Fatal(f"--prices: cannot read {path}: {exc.strerror or exc}", 2) from None
+    except ValueError as exc:  # not JSON, or not a price table (InvalidArgumentError is a ValueError)
+        raise _Fatal(f"--prices: {path} is not a price table: {exc}", 2) from None
 
 
 def configure_logging(level: str) -> None:

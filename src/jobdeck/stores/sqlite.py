@@ -49,6 +49,7 @@ from ._buffered import BufferedStore
 from ._search import SearchQuery
 from ._sqlite_bulk import SQLiteBulkSteps
 from ._sqlite_events import log_event, read_events
+from ._sqlite_limits import SqliteLimits
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
@@ -278,11 +279,12 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
         tree = operations.to_json() if operations is not None else None
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else None
         with self._tx() as conn:
             rows = conn.execute(
                 "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation), "
-                "operations = COALESCE(?, operations) WHERE id = ? AND end_time IS NULL RETURNING operation",
-                (value, now, op_json, tree, job_id)).fetchall()
+                "operations = COALESCE(?, operations), usage = COALESCE(?, usage) WHERE id = ? AND end_time IS NULL "
+                "RETURNING operation", (value, now, op_json, tree, usage, job_id)).fetchall()
             if not rows:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(rows[0][0])
@@ -403,6 +405,9 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         with self._readers.snapshot() as conn:
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
+
+    def _limit_steps(self) -> SqliteLimits:
+        return SqliteLimits(self._tx)
 
     def _saved_steps(self) -> SQLiteSaved:
         return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
