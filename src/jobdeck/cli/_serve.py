@@ -33,6 +33,7 @@ from ..core.urls import redact_url
 from ..core.usage import check_prices
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
+from ._banner import print_banner
 from .settings import Settings, is_loopback
 
 if TYPE_CHECKING:
@@ -369,7 +370,7 @@ def _serve(args: argparse.Namespace) -> None:
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
     configure_logging(args.log_level)
-    _banner(settings, redact_url(store_text), runner, token, generated=generated)
+    print_banner(settings, redact_url(store_text), runner, token, generated=generated)
     runner.start_supervisor()
     if settings.demo and not getattr(args, "no_demo_jobs", False):
         from .demo import start_first_run_jobs
@@ -411,48 +412,3 @@ def _make_server(config: Any, mux: Multiplexer, store: Store) -> Any:
 
     return Server(config)
 
-
-def _executor_text(runner: JobRunner) -> str:
-    executor = runner.executor
-    if executor.runs_in_process:
-        return "local (jobs run in this process)"
-    return f"{executor.name} (this server only enqueues; `jobdeck worker` processes run the jobs)"
-
-
-def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str | None, generated: bool) -> None:
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    base = f"http://{host}:{settings.port}"
-    types = ", ".join(t.name + (" (external)" if t.external else "") for t in runner.types) \
-        or "none registered (use --app or --demo)"
-    lines = [
-        f"jobdeck serving on {base}",
-        f"  store: {store_text}",
-        *([f"  schema: {note}"] if (note := getattr(runner.store, "schema_note", None)) else []),
-        f"  job types: {types}",
-        f"  executor: {_executor_text(runner)}",
-        f"  API: {base}{settings.prefix}",
-    ]
-    if token is None:
-        lines.append("  WARNING: authentication is OFF (--no-auth): anyone who can connect to this port can "
-                     "start and abort jobs")
-        lines.append(f"  dashboard: {base}/")
-    elif generated:
-        lines.append(f"  open the dashboard (token generated for this run): {base}/?token={token}")
-        lines.append("  the token, to copy into a shell or a client (set --token or JOBDECK_TOKEN to keep it "
-                     "across restarts):")
-        lines.append(f"JOBDECK_TOKEN={token}")
-    else:
-        lines.append(f"  dashboard: {base}/ (log in with your token; the API takes 'Authorization: Bearer <token>')")
-    if settings.viewer_tokens:
-        lines.append(f"  viewer tokens: {len(settings.viewer_tokens)} (read-only)")
-    if settings.tokens or settings.tokens_file:
-        lines.append("  named tokens: each holder's name is recorded as the author of what they start and as who "
-                     "aborted what they abort")
-    if settings.metrics_token or settings.metrics_public:
-        who = "with the metrics token" if settings.metrics_token else "open to loopback clients"
-        lines.append(f"  metrics: {base}/metrics ({who})")
-    if settings.notify:
-        signed = "signed" if settings.notify_secret else "unsigned"
-        local = ", local targets allowed" if settings.notify_allow_private else ""
-        lines.append(f"  notifications: {len(settings.notify)} webhook(s), {signed}{local}")
-    print("\n".join(lines), flush=True)

@@ -27,10 +27,8 @@ a StoreError saying to open a new store there.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -43,7 +41,7 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.urls import NUMBER, redact_url, split_options
-from . import _sqlite_search
+from . import _forks, _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
@@ -67,9 +65,8 @@ _ASSIGN = ", ".join(f"{c.strip()} = ?" for c in HEAD_COLUMNS.split(",")[1:])
 _UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constant column list
 _INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
 
-# Store objects of this process, for the fork hooks below; and connections a forked child inherited in use, which
-# it must neither use nor close (see the module doc).
-_live: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+# Connections a forked child inherited in use, which it must neither use nor close (see the module doc); the store
+# objects are told of forks by _forks.
 _inherited: list[object] = []
 
 
@@ -89,7 +86,7 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         self._readers = ReaderPool(self.path, busy_timeout)
         self._quiet = False  # the last fork found the store idle (see _before_fork)
         self._refused: str | None = None  # why this forked child may not use the store
-        _live.add(self)
+        _forks.track(self)
 
     # ------------------------------------------------------------------ fork
 
@@ -433,23 +430,3 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
             if self._conn is not None:
                 self._conn.close()
 
-
-def _before_fork() -> None:
-    for store in list(_live):
-        if not store._closed:
-            store._before_fork()
-
-
-def _after_fork_in_parent() -> None:
-    for store in list(_live):
-        store._after_fork_in_parent()
-
-
-def _after_fork_in_child() -> None:
-    for store in list(_live):
-        store._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
