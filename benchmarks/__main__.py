@@ -7,8 +7,9 @@ executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on proc
 procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
 in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
 beside ``progress()`` on every store, a retry's due time to its handler), cockpit (``/active`` with diagnoses beside
-without; issue 22). A section whose dependency is missing
-prints ``skipped: <why>`` rows.
+without; issue 22), spend (``usage()`` beside ``progress()``, shared limits under contention from several
+processes, a rate's precision, usage in lists). A section whose dependency is missing prints ``skipped: <why>``
+rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -38,6 +39,7 @@ SECTIONS = {
     "api": "benchmarks.api_overhead",
     "recovery": "benchmarks.recovery_bench",
     "cockpit": "benchmarks.cockpit_bench",
+    "spend": "benchmarks.spend_bench",
 }
 
 

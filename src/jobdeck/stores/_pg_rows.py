@@ -39,8 +39,8 @@ TEMPLATES = {
     "update_hot": "UPDATE {hot} SET progress = %s, operation = %s, last_activity = %s, heartbeat_time = %s "
                   "WHERE id = %s",
     "progress": _LOCKED_ACTIVE + "UPDATE {hot} h SET progress = %(p)s, last_activity = %(t)s, "
-                "operation = COALESCE(%(op)s, h.operation), operations = COALESCE(%(tree)s, h.operations) "
-                "FROM j WHERE h.id = j.id RETURNING h.operation",
+                "operation = COALESCE(%(op)s, h.operation), operations = COALESCE(%(tree)s, h.operations), "
+                "usage = COALESCE(%(usage)s, h.usage) FROM j WHERE h.id = j.id RETURNING h.operation",
     "operations": "SELECT operations FROM {hot} WHERE id = %s",
     "touch": _LOCKED_ACTIVE + "UPDATE {hot} h SET last_activity = %(t)s FROM j WHERE h.id = j.id RETURNING h.id",
     "insert_messages": "INSERT INTO {messages} (job_id, kind, text, ts) "
@@ -54,9 +54,10 @@ TEMPLATES = {
     "batch_heads": "SELECT j.id, j.status, j.end_time, h.operation FROM {jobs} j JOIN {hot} h ON h.id = j.id "
                    "WHERE j.id = ANY(%s) ORDER BY j.id FOR SHARE OF j",
     "batch_activity": "UPDATE {hot} h SET last_activity = t.la, progress = COALESCE(t.p, h.progress), "
-                      "operation = COALESCE(t.op, h.operation), operations = COALESCE(t.tree, h.operations) "
-                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[]) "
-                      "AS t(id, la, p, op, tree) WHERE h.id = t.id",
+                      "operation = COALESCE(t.op, h.operation), operations = COALESCE(t.tree, h.operations), "
+                      "usage = COALESCE(t.usage, h.usage) "
+                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[], %s::text[]) "
+                      "AS t(id, la, p, op, tree, usage) WHERE h.id = t.id",
     # One row per job: the newest N (NULL: all) of each kind, read backwards from the index (costs what it
     # returns), put back in order and joined into one flat JSON array per kind, ``[text, time, text, time...]``:
     # the client reads one row per job instead of one per message and decodes each array with one orjson call
@@ -164,7 +165,8 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
     if batch.activity:
         touched = batch.activity.values()
         conn.execute(q.batch_activity, (list(batch.activity), [a.time for a in touched], [a.progress for a in touched],
-                                        [a.operation for a in touched], [a.tree for a in touched]))
+                                        [a.operation for a in touched], [a.tree for a in touched],
+                                        [a.usage for a in touched]))
     log_events(conn, q, batch.events)
     return batch.refused
 

@@ -149,6 +149,26 @@ STEPS: list[list[str]] = [
         "ALTER TABLE {jobs} ADD COLUMN signature text",
         "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) WHERE status = 'failed'",
     ],
+    # -> +1: what the job spent (issue 24): the totals as JSON text, written with the progress, in the hot row beside
+    # the operation tree (never indexed, so that these writes stay HOT updates); and the shared limits' leases and
+    # rates (_pg_limits.py).
+    [
+        "ALTER TABLE {hot} ADD COLUMN usage text",
+        """CREATE TABLE {limit_slots} (
+            name text COLLATE "C" NOT NULL,
+            holder text COLLATE "C" NOT NULL,
+            waiting boolean NOT NULL,
+            capacity integer NOT NULL,
+            job_id text NOT NULL,
+            expires double precision NOT NULL,
+            PRIMARY KEY (name, holder)
+        )""",
+        """CREATE TABLE {limit_rates} (
+            name text COLLATE "C" PRIMARY KEY,
+            tat double precision NOT NULL,
+            interval double precision NOT NULL
+        )""",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -157,7 +177,7 @@ COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "res
         "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from",
         "schedule_id", "run_at", "signature")
 # A job's head as job_from_row reads it (:data:`._stored.HEAD_FIELDS`, each from its row); add a WHERE.
-_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time"})
+_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time", "usage"})
 _COLUMNS = ", ".join(f"h.{f}" if f in _HOT else f"j.{f}" for f in HEAD_FIELDS)
 HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
 
@@ -181,7 +201,8 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved", "schedules", "workers")}
+                            "saved", "schedules", "workers",
+                            "limit_slots", "limit_rates")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at",
                              "jobs_failed")}

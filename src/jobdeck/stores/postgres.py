@@ -1,3 +1,5 @@
+# Long: one backend's storage steps in one class, as sqlite.py and redis.py; its SQL lives beside it (_pg_rows,
+# _pg_saved, _pg_limits, _pg_search, _pg_schema) and what the steps share in base.py and _buffered.py.
 """The PostgreSQL store: jobs shared by many processes and machines (``pip install 'jobdeck[postgres]'``).
 
     store = PostgresStore("postgresql://jobdeck@db.internal/app")     # or open_store("postgresql://...")
@@ -51,6 +53,7 @@ from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_bulk import PgBulkSteps
 from ._pg_connect import Listener, Pool, redact, split_options
+from ._pg_limits import PgLimits
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
 from ._pg_workers import PgWorkers
@@ -268,11 +271,12 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
         tree = operations.to_json() if operations is not None else None
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else None
         q = self._q
 
         def body(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(q.progress, {"id": job_id, "p": value, "t": now, "op": op_json,
-                                            "tree": tree}).fetchone()
+                                            "tree": tree, "usage": usage}).fetchone()
             if row is None:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(row[0])
@@ -387,6 +391,9 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         self._catch_up()
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
+
+    def _limit_steps(self) -> PgLimits:
+        return PgLimits(self._run, self.names)
 
     def _saved_steps(self) -> PgSaved:
         return PgSaved(self._run, self._pool_one, self._q, self._not_found)

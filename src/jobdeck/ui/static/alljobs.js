@@ -18,6 +18,7 @@ import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
 import { addScheduleTag, fillScheduleFilter, startsText, waitingToStart } from "./schedinfo.js";
+import { budgetStop, costCell, setupCostColumn } from "./spend.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -61,6 +62,7 @@ function detailOf(job) {
   if (waitingToStart(job)) return startsText(job);
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
+  if (budgetStop(job)) return `Budget stop: ${job.abortReason}`;
   if (job.status === "aborted") {
     return `Aborted${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? `: ${job.abortReason}` : ""}`;
   }
@@ -103,6 +105,7 @@ function rowFor(job) {
   else ended.textContent = "–";
   const end = job.endTime ? ms(job.endTime) : Date.now();
   cell(tr, duration((end - ms(job.startTime)) / 1000), "col-duration");
+  costCell(tr, job);
   const what = cell(tr, detailOf(job), "col-detail");
   if (job.status === "failed") what.classList.add("is-error");
   const actions = cell(tr, undefined, "col-actions");
@@ -270,6 +273,7 @@ async function start() {
   }
   await fillScheduleFilter(form.elements.schedule, filters.schedule, api);
   applyToForm(filters);
+  setupCostColumn($("#jobs-table"), $("#cost-total"));
   await load(filters);
   let streamDown = false;
   followEvents({
