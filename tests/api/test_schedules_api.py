@@ -46,7 +46,9 @@ async def test_every_is_seconds_in_json(client: httpx.AsyncClient) -> None:
     ({"id": "x", "jobType": "Quick", "cron": "* * * *"}, "it has 4 fields"),
     ({"id": "x", "jobType": "Quick", "cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "unknown time zone"),
     ({"id": "x", "jobType": "Quick"}, "exactly one of cron and every"),
-    ({"id": "x", "jobType": "Quick", "every": 0.5}, "at least 1 second"),
+    ({"id": "x", "jobType": "Quick", "every": 0.5}, "every"),
+    ({"id": "x", "jobType": "Quick", "every": 1e300}, "every"),
+    ({"id": "x", "jobType": "Quick", "every": 60, "misfireGrace": -1}, "misfireGrace"),
     ({"id": "x", "jobType": "Quick", "every": 60, "params": {"n": "many"}}, "invalid params for Quick"),
     ({"id": "a/b", "jobType": "Quick", "every": 60}, "id"),
 ])

@@ -261,14 +261,14 @@ class Scheduler:
                     continue
                 try:
                     self._fire_one(schedule, now)
+                    due = schedule.next_fire
+                    if due is not None:
+                        due = due if due > now else next_after(schedule.spec, now)
+                        earliest = due if earliest is None else min(earliest, due)
                 except StoreError:
                     raise  # the store is away: the loop logs the outage once
-                except Exception:
+                except Exception:  # this schedule's trouble (a definition written by hand, say), not the others'
                     logger.exception("schedule %s: firing failed", schedule.id)
-                due = schedule.next_fire
-                if due is not None:
-                    due = due if due > now else next_after(schedule.spec, now)
-                    earliest = due if earliest is None else min(earliest, due)
         finally:
             self._round.active = None
         return earliest
