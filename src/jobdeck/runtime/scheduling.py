@@ -37,6 +37,7 @@ process that merely runs the types (a worker) never disables what the server def
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -255,8 +256,12 @@ class Scheduler:
         mine = self.host.type_names()
         earliest: float | None = None
         self._round.active = {}
+        schedules = self.store.schedules()
+        # In an order of this process's own: several processes that find many schedules due at once then each
+        # start with different ones, instead of all contending for the same one and moving on together.
+        random.shuffle(schedules)
         try:
-            for schedule in self.store.schedules():
+            for schedule in schedules:
                 if schedule.spec.job_type not in mine or not schedule.active:
                     continue
                 try:
