@@ -42,6 +42,7 @@ __all__ = ["build_schedule_routes", "schedule_answer"]
 logger = logging.getLogger("jobdeck.api")
 
 NEXT_RUNS = 5
+_PAST_PAGE = 500  # the newest past jobs read for the last runs' statuses
 SCHEDULE_ID = param("schedule_id", "the schedule's id", {"type": "string", "pattern": NO_NUL, "maxLength": 200},
                     where="path")
 NOT_FOUND = error("no such schedule")
@@ -170,16 +171,29 @@ def _next_runs(schedule: Schedule, now: float) -> list[str | None]:
 
 
 def _answers(deck: Deck, found: list[Schedule]) -> list[dict[str, Any]]:
-    """The schedules' JSON, each last run with its job's status now (one head read per schedule that ran)."""
+    """The schedules' JSON, each last run with its job's status now."""
     now = time.time()
-    return [schedule_answer(s, now, _status(deck, s.last_run.job_id) if s.last_run else None) for s in found]
+    statuses = _statuses(deck, {s.last_run.job_id for s in found if s.last_run is not None})
+    return [schedule_answer(s, now, statuses.get(s.last_run.job_id) if s.last_run else None) for s in found]
 
 
-def _status(deck: Deck, job_id: str) -> str | None:
-    try:
-        return deck.store.require_job(job_id, messages=False).status.value
-    except JobNotFoundError:  # evicted: the recorded status stands
-        return None
+def _statuses(deck: Deck, job_ids: set[str]) -> dict[str, str]:
+    """The status of each of ``job_ids`` that the store still has. Last runs are mostly active or recent: the
+    active list and one page of the newest past jobs answer for most, a head read each for the rest (a thousand
+    schedules cost two list reads, not a thousand)."""
+    store = deck.store
+    found: dict[str, str] = {}
+    if len(job_ids) > 2:
+        for job in store.get_active_jobs(messages=False) + store.get_past_jobs(messages=False,
+                                                                               limit=_PAST_PAGE):
+            if job.id in job_ids:
+                found[job.id] = job.status.value
+    for job_id in job_ids - found.keys():
+        try:
+            found[job_id] = store.require_job(job_id, messages=False).status.value
+        except JobNotFoundError:  # evicted: the recorded status stands
+            continue
+    return found
 
 
 def _runner(deck: Deck, job_type: str) -> JobRunner:
