@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobdeck import JobRunner, PipelineController, UnknownJobTypeError
+from jobdeck import JobConflictError, JobRunner, PipelineController, StoreError, UnknownJobTypeError
 from jobdeck.core.model import JobStatus
 from jobdeck.core.schedule import ScheduleSpec
 from jobdeck.core.schedule_state import Pending, Schedule
@@ -349,3 +349,38 @@ def test_search_finds_the_jobs_a_schedule_started(runners: list[JobRunner]) -> N
         assert all(j.schedule_id == "one" for j in found) and other.id not in {j.id for j in found}
         assert [j.schedule_id for j in store.search_jobs("schedule", schedule_id="two",
                                                           statuses=["completed"])] == ["two"]
+
+
+def test_a_job_id_is_never_created_twice(backend: Backend) -> None:
+    one = backend.open()
+    two = backend.open() if backend.shared else one
+    job = one.create_job("Quick", "schedule:r", {"n": 1}, job_id="7a1f3c7e-0000-4000-8000-00000000c0de")
+    with pytest.raises((JobConflictError, StoreError)):
+        two.create_job("Quick", "someone else", {"n": 2}, job_id=job.id, queued=True)
+    again = two.require_job(job.id)
+    assert again.author == "schedule:r" and again.params == {"n": 1} and again.status is JobStatus.RUNNING
+    assert [j.id for j in two.get_active_jobs(messages=False)] == [job.id]
+
+
+def test_a_claimer_that_stalled_past_the_recovery_records_the_recovered_job_and_starts_none(
+        runners: list[JobRunner]) -> None:
+    a, b = runners
+    a.scheduler.create(ScheduleSpec.build("r", "Quick", every=3600), "alice", now=T0)
+    pending = Pending(T0 + 3600, "7a1f3c7e-0000-4000-8000-00000000f00d", T0 + 3600)
+    claimed = a.store.update_schedule("r", lambda s: replace(s, next_fire=T0 + 7200, pending=pending))
+    assert claimed is not None
+    b.fire_schedules(T0 + 3600 + b.store.stale_after)  # b recovers: the job is created, and runs
+    assert scheduled_jobs(a.store, "r") == [pending.job_id]
+    assert b.retry_due(T0 + 3600 + b.store.stale_after) == [pending.job_id]
+    wait_for(lambda: not a.store.get_active_jobs(messages=False), what="the recovered job to end")
+    # a wakes up and goes on with its claim: the store refuses a second job with the occurrence's id.
+    a.scheduler._start_pending(claimed, pending, T0 + 3600 + a.store.stale_after + 5)
+    assert scheduled_jobs(a.store, "r") == [pending.job_id]
+    schedule = a.store.get_schedule("r")
+    assert schedule is not None and schedule.started == 1 and schedule.skipped == 0 and schedule.pending is None
+
+
+def test_a_record_this_version_cannot_read_is_left_out_of_the_list(store: Store) -> None:
+    store.add_schedule(Schedule.new(ScheduleSpec.build("good", "T", every=60), "admin", "alice", T0))
+    assert store._schedule_steps().insert("bad", "{not json")
+    assert [s.id for s in store.schedules()] == ["good"]

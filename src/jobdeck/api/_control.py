@@ -77,8 +77,10 @@ async def conflict_answer(deck: Deck, exc: JobConflictError) -> Response:
                      key=lambda job: (job.retry_at or 0.0, job.id))
     if not waiting:
         return error_response(409, str(exc), activeJobIds=exc.active_ids)
-    holders = "; ".join(f"job {job.id} (attempt {job.attempt} of {job.max_attempts}) is waiting to retry at "
-                        f"{format_time(job.retry_at)}" for job in waiting)
+    holders = "; ".join(
+        f"job {job.id} is waiting to start at {format_time(job.retry_at)} (runAt)" if job.attempt == 1 and job.run_at
+        else f"job {job.id} (attempt {job.attempt} of {job.max_attempts}) is waiting to retry at "
+             f"{format_time(job.retry_at)}" for job in waiting)
     return error_response(
         409, f"job type {job_type!r} already has {exc.max_concurrent} active job(s): {holders}; a job waiting to "
              "retry keeps its slot: wait for it to finish or abort it first", activeJobIds=exc.active_ids)

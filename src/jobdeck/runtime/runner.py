@@ -225,7 +225,9 @@ class JobRunner:
         return self.scheduler.fire(now)
 
     def wake(self) -> None:
-        """Have the supervisor look at the schedules now (after a schedule was added or changed)."""
+        """Have the supervisor look at the schedules and due jobs now (after a schedule was added, changed or run
+        now), starting it if it was not running yet, as a start does."""
+        self._supervision.ensure_started()
         self._supervision.wake()
 
     def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,

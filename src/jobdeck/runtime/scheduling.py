@@ -19,9 +19,10 @@ A process killed between 1 and 2 leaves ``pending`` with no job; one killed betw
 its job. Either way the occurrence is neither lost nor doubled: once ``pending`` is older than the store's
 ``stale_after`` (a live process does steps 1 to 3 within milliseconds), any process *recovers* it: a
 compare-and-set takes the pending over (one process wins), then it looks the job up by its recorded id -- found:
-only step 3 is left; not found: steps 2 and 3. The one case left open is a process that stalls (not dies) for
-longer than ``stale_after`` between steps 1 and 2 and then goes on: its job and the recovered one would both start;
-the reaper treats such a process as dead for the same reason.
+only step 3 is left; not found: steps 2 and 3. A process that only stalled (not died) past ``stale_after`` between
+steps 1 and 2 and then goes on creates its job with the same id, which every store refuses (the primary key on SQLite
+and PostgreSQL, an existence check in the insert's own atomic step on Redis and memory): the occurrence still has
+one job, and the stalled process records it.
 
 **Overlap.** ``skip``: an occurrence while a job of the schedule is active, or while the type runs its
 ``max_concurrent`` jobs, is skipped and counted with the reason. ``queue``: it waits instead (``waiting``, at most one;
@@ -56,10 +57,12 @@ from ..core.model import JobInfo
 from ..core.schedule import ScheduleSpec, catch_up, next_after
 from ..core.schedule_state import LastRun, Pending, Schedule, ScheduleOutcome, Skip
 from ..stores.base import Store
+from .forking import renew_after_fork
 
 __all__ = ["ScheduleHost", "Scheduler"]
 
 logger = logging.getLogger("jobdeck.schedules")
+
 
 class ScheduleHost(Protocol):
     """What the scheduler needs of the runner (:class:`~jobdeck.JobRunner` is one)."""
@@ -80,7 +83,13 @@ class Scheduler:
         self.clock = clock
         self._code: dict[str, ScheduleSpec] = {}
         self._lock = threading.Lock()
-        self._synced = False
+        self._defined = 0  # how many times the code definitions changed...
+        self._synced = -1  # ...and how many of them the store has (sync retries until it has the newest)
+        renew_after_fork(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock (a thread of the parent may have held it at the instant of the fork)."""
+        self._lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -89,8 +98,8 @@ class Scheduler:
     # ------------------------------------------------------------------ definitions
 
     def check(self, spec: ScheduleSpec) -> ScheduleSpec:
-        """``spec`` if its type is registered here, can be started by a schedule and takes its params
-        (InvalidParamsError naming the field, UnknownJobTypeError, InvalidArgumentError); the params as checked."""
+        """``spec`` if its type is registered here, can be started by a schedule and takes its params; else
+        InvalidParamsError naming the field, UnknownJobTypeError or InvalidArgumentError."""
         job_type = self.host.get_type(spec.job_type)
         if job_type.external:
             raise InvalidArgumentError(f"schedule {spec.id!r}: {spec.job_type} is an external type (its jobs run "
@@ -104,7 +113,7 @@ class Scheduler:
         self.check(spec)
         with self._lock:
             self._code[spec.id] = spec
-            self._synced = False
+            self._defined += 1
 
     def code_ids(self) -> frozenset[str]:
         with self._lock:
@@ -114,8 +123,12 @@ class Scheduler:
         """Write the code schedules into the store (see the module docstring)."""
         now = self.clock() if now is None else now
         with self._lock:
-            code = dict(self._code)
-            self._synced = True
+            code, generation = dict(self._code), self._defined
+        self._write_code(code, now, by)
+        with self._lock:
+            self._synced = max(self._synced, generation)
+
+    def _write_code(self, code: dict[str, ScheduleSpec], now: float, by: str) -> None:
         for spec in code.values():
             if self.store.add_schedule(Schedule.new(spec, "code", by, now)):
                 logger.info("schedule %s added from code", spec.id)
@@ -232,7 +245,7 @@ class Scheduler:
         process, see the module docstring); returns the earliest next occurrence, for the loop to wake then."""
         now = self.clock() if now is None else now
         with self._lock:
-            synced = self._synced
+            synced = self._synced == self._defined
         if not synced:
             self.sync(now)
         mine = self.host.type_names()
@@ -341,8 +354,13 @@ class Scheduler:
         if reason is None:
             try:
                 job = self._create(self.check(spec), pending.job_id, pending.occurrence, f"schedule:{spec.id}")
-            except JobConflictError as exc:
-                reason = str(exc)
+            except (JobConflictError, StoreError) as exc:
+                # The store refuses a second job with the occurrence's id: a process that stalled past the
+                # recovery finds the recovered job here, and records it instead of starting another.
+                job = self.store.get_job(pending.job_id)
+                if job is None and isinstance(exc, StoreError):
+                    raise
+                reason = str(exc) if job is None else None
             except (InvalidArgumentError, UnknownJobTypeError) as exc:  # params no longer fit the type
                 reason = f"cannot start: {exc}"
         if job is not None:

@@ -379,6 +379,8 @@ class Supervisor:
     def schedules(self) -> None:
         """Fire the due schedule occurrences (:mod:`jobdeck.runtime.scheduling`) and remember the earliest next
         one, to wake for it. Nothing while the runner is shutting down."""
+        with self._lock:
+            self._next_schedule = None  # a round that fails must not leave a past time to wake for at once
         if self.runner.closing:
             return
         upcoming = self.runner.fire_schedules()

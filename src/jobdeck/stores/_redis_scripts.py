@@ -44,6 +44,7 @@ end
 # ARGV: max_active (-1 = no limit), start score, id, max_events, created-event data, field, value, ...
 # -> {0, active ids} on conflict, {1, event id} when inserted
 INSERT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {2, ''} end
 local max = tonumber(ARGV[1])
 if max >= 0 and redis.call('ZCARD', KEYS[3]) >= max then
   return {0, redis.call('ZRANGE', KEYS[3], 0, -1)}

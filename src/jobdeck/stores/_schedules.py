@@ -12,6 +12,7 @@ primitive is what the scheduler's exactly-once rests on (:mod:`jobdeck.runtime.s
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -21,6 +22,8 @@ from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.schedule_state import Schedule
 
 __all__ = ["MemorySchedules", "ScheduleSteps", "Stored", "add", "decode", "delete", "read", "read_all", "update"]
+
+logger = logging.getLogger("jobdeck.store")
 
 Stored = tuple[int, str]  # (revision, JSON text)
 
@@ -103,8 +106,14 @@ def read(steps: ScheduleSteps, schedule_id: str) -> Schedule | None:
 
 
 def read_all(steps: ScheduleSteps) -> list[Schedule]:
-    """Every schedule, by id; a record this version cannot read is left out (and named in the log by the caller)."""
-    return sorted((decode(text) for _, text in steps.read_all()), key=lambda s: s.id)
+    """Every schedule, by id; a record this version cannot read is left out (and logged), not everyone's error."""
+    found = []
+    for _, text in steps.read_all():
+        try:
+            found.append(decode(text))
+        except (StoreError, InvalidArgumentError, ValueError):
+            logger.warning("a stored schedule cannot be read and is left out: %.200s", text)
+    return sorted(found, key=lambda s: s.id)
 
 
 def add(steps: ScheduleSteps, schedule: Schedule) -> bool:

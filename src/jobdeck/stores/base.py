@@ -147,7 +147,9 @@ class Store(ABC):
 
     @abstractmethod
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
-        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active."""
+        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active, and
+        refuse one whose id exists (a schedule chooses its occurrence's job id before creating it: JobConflictError
+        on memory and Redis, the primary key's StoreError on SQLite and PostgreSQL)."""
 
     @abstractmethod
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:

@@ -67,6 +67,8 @@ class MemoryStore(Store):
 
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
         with self._lock:
+            if job.id in self._jobs:  # an id chosen by the caller (a schedule's occurrence): never two jobs
+                raise JobConflictError(job.job_type, 0, [job.id], f"a job with id {job.id} exists already")
             if max_active is not None:
                 same = [i for i in self._active if self._jobs[i].job_type == job.job_type]
                 if len(same) >= max_active:

@@ -127,6 +127,8 @@ class RedisStore(BufferedStore):
                       self._events_key],
                 args=[-1 if max_active is None else max_active, repr(job.start_time), job.id, self.max_events,
                       dumps_text(job_data(job)), *flat])
+        if ok == 2:
+            raise JobConflictError(job.job_type, 0, [job.id], f"a job with id {job.id} exists already")
         if not ok:
             raise JobConflictError(job.job_type, max_active or 0, list(value))
         self._status_seen(job.id, job.status)
