@@ -6,8 +6,9 @@ memory (target 7), growth (target 8), history (a long history costs nothing: pag
 executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on procrastinate's workers beside raw
 procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
 in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
-beside ``progress()`` on every store, a retry's due time to its handler), schedules (a due occurrence to its job with 1,
-2 and 4 processes, 1,000 due at once, the scheduler's cost to an idle server). A section whose dependency is missing
+beside ``progress()`` on every store, a retry's due time to its handler), cockpit (``/active`` with diagnoses beside
+without; issue 22), schedules (a due occurrence to its job with 1, 2 and 4 processes, 1,000 due at once, the
+scheduler's cost to an idle server). A section whose dependency is missing
 prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
@@ -37,6 +38,7 @@ SECTIONS = {
     "remote": "benchmarks.remote_bench",
     "api": "benchmarks.api_overhead",
     "recovery": "benchmarks.recovery_bench",
+    "cockpit": "benchmarks.cockpit_bench",
     "schedules": "benchmarks.schedule_bench",
 }
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.anyio
 JOB_KEYS = {"id", "jobType", "author", "status", "progress", "startTime", "endTime", "lastActivityTime",
             "infoMessages", "warningMessages", "errorMessages", "params", "result", "currentOperation", "owner",
             "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf",
-            "abortedBy", "queuedTime", "attempt", "maxAttempts", "retryAt", "resumedFrom"}
+            "abortedBy", "queuedTime", "attempt", "maxAttempts", "retryAt", "resumedFrom", "scheduleId", "runAt",
+            "signature"}
 
 
 async def start(client: httpx.AsyncClient, job_type: str, **body: object) -> dict[str, object]:
@@ -90,7 +91,8 @@ async def test_active_lists_running_jobs_in_the_reference_shape(client: httpx.As
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     jobs = response.json()
     assert [j["id"] for j in jobs] == [job["id"]]
-    assert set(jobs[0]) == JOB_KEYS
+    assert set(jobs[0]) == JOB_KEYS | {"diagnosis"}  # an active job's (issue 22)
+    assert jobs[0]["diagnosis"]["code"] == "ok"
     assert jobs[0]["infoMessages"][0]["message"] == "waiting for abort"
     assert (await client.get(f"{PREFIX}/active?jobType=Quick", headers=AUTH)).json() == []
     assert len((await client.get(f"{PREFIX}/active?jobType=Waits", headers=AUTH)).json()) == 1

@@ -58,6 +58,6 @@ def test_schemathesis_with_every_check_passes(server: str, tmp_path: Path) -> No
                "--header", f"Authorization: Bearer {TOKEN}", "--request-timeout", "30"]
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=540, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-3000:]
-    document = httpx.get(f"{server}{PREFIX}/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
-    operations = sum(len(methods) for methods in document["paths"].values()) - 1  # all but /events
-    assert f"Tested: {operations}" in done.stdout  # every operation of the document but /events was reached
+    paths = httpx.get(f"{server}{PREFIX}/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()["paths"]
+    operations = sum(len(ops) for path, ops in paths.items() if not path.endswith("/events"))
+    assert operations >= 20 and f"Tested: {operations}" in done.stdout  # every operation but /events was reached

@@ -68,6 +68,16 @@ def build(store: Store) -> JobRunner:
             raise ConnectionError(f"provider dropped the connection on attempt {attempt}")
         return {"pid": os.getpid(), "attempt": attempt, "fetched_by": ctl.saved("fetched-by")}
 
+    @runner.job("Quiet", max_concurrent=10, stall_after=1.0)
+    def quiet(ctl: PipelineController, quiet: float = 3.0, then: float = 60.0) -> dict[str, Any]:
+        # Silent (no progress, no message) for ``quiet`` seconds while its worker heartbeats: stalled after 1 s;
+        # then it reports again (issue 22's diagnosis clears).
+        started = time.monotonic()
+        while time.monotonic() - started < quiet:
+            ctl.check_abort()
+            time.sleep(0.05)
+        return _work(ctl, then, check=True)
+
     @runner.job("Boom", max_concurrent=10)
     def boom(ctl: PipelineController) -> None:
         ctl.info(f"handler started in pid {os.getpid()}")

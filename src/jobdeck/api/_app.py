@@ -13,7 +13,7 @@ depends on the lifespan having run, the event reader starts with the first ``/ev
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from ..core.diagnosis import rules_of
 from ..core.errors import InvalidArgumentError
 from ..core.net import DEFAULT_PREFIX
 from ..core.version import __version__
@@ -42,6 +43,7 @@ from ._roles import CanAbort, CanStart, Permissions
 from ._routes import api_endpoints
 from ._serialize import json_response
 from ._sse import Multiplexer
+from ._workers import CockpitCollector
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
@@ -53,8 +55,8 @@ def create_app(
     runner: JobRunner | None = None,
     *,
     auth: AuthFunc | None = None,
-    token: str | None = None,
-    viewer_tokens: tuple[str, ...] | list[str] = (),
+    token: str | Mapping[str, str] | None = None,
+    viewer_tokens: tuple[str, ...] | list[str] | Mapping[str, str] = (),
     can_start: CanStart | None = None,
     can_abort: CanAbort | None = None,
     metrics_token: str | None = None,
@@ -75,7 +77,9 @@ def create_app(
     - ``runner``: runs the registered job types; without one, ``/start`` answers 404 and ``/types`` is empty.
     - ``auth``: ``(request) -> principal | None``, sync or async; ``token``: a shared bearer token. Neither
       means no authentication, which only suits an app mounted behind the host's own protection.
-    - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's.
+    - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's. Either may be a mapping
+      ``{name: secret}``: a named token's holder is recorded by name as the author of what they start and the
+      ``abortedBy`` of what they abort.
     - ``can_start(principal, job_type)``, ``can_abort(principal, job)``: who may start and abort (default: the
       admin role only; see :mod:`jobdeck.api._roles`).
     - ``metrics_token``: serve ``GET /metrics`` (Prometheus, ``jobdeck[metrics]``) to this bearer token;
@@ -112,13 +116,15 @@ def create_app(
         inline=not store.blocking,
         shutdown_grace=shutdown_grace,
         permissions=Permissions(can_start, can_abort),
-        reports=ReportTokens(report_secret, token),
+        reports=ReportTokens(report_secret, token if token is None or isinstance(token, str)
+                             else "\n".join(sorted(token.values()))),
     )
     if metrics_token is not None or metrics_public:
         from ._metrics import JobMetrics
 
         deck.metrics = JobMetrics(store, deck.mux, token=metrics_token, public=metrics_public)
         store.add_observer(deck.metrics.observe)
+        deck.metrics.registry.register(CockpitCollector(store, runner, deck.metrics.store_failed))  # issue 22
         store.add_schedule_observer(deck.metrics.counters.observe_schedule)
 
     @asynccontextmanager
@@ -194,6 +200,8 @@ def create_app(
         # The job's dashboard page when there is a dashboard (the routers included above are not flattened into
         # app.routes, so this is decided from ``ui``, not by looking for the page's route).
         notifier.job_path = "/jobs/{id}" if ui else prefix + "/single/{id}/progress"
+        if runner is not None:
+            notifier.stall_rules = rules_of(runner.types)  # job.stalled (issue 22) by the types' stall_after
         notifier.start()
     app.add_middleware(RequestGuardMiddleware, max_body=max_body, json_prefix=prefix, site=site)
     app.add_middleware(AccessLogMiddleware)

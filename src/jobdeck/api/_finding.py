@@ -21,7 +21,9 @@ from ..stores.base import Store
 from . import _schemas as schemas
 from ._control import CONFLICT, conflict_answer, started_answer
 from ._deck import Deck
+from ._diagnosis import Diagnoser
 from ._errors import ApiError, error_response
+from ._export import csv_response
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
 from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
@@ -61,7 +63,8 @@ def _first_line(text: str) -> str:
 
 
 def _search_page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None, *,
-                 limit: int, before: PastCursor | None, schedule_id: str | None = None) -> dict[str, Any]:
+                 limit: int, before: PastCursor | None, schedule_id: str | None = None,
+                 diagnoser: Diagnoser | None = None) -> dict[str, Any]:
     jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before,
                              schedule_id=schedule_id)
     past = [job for job in jobs if job.end_time is not None]
@@ -70,6 +73,9 @@ def _search_page(store: Store, text: str | None, job_type: str | None, statuses:
     for job in jobs:
         row = job.to_dict(messages=0)
         row["lastError"] = _last_error(store, job)
+        found = diagnoser.of(job) if diagnoser is not None else None  # workers read once, at the first active job
+        if found is not None:
+            row["diagnosis"] = found.to_dict()
         out.append(row)
     return {"jobs": out, "next": str(PastCursor.of(last)) if last is not None else None}
 
@@ -108,7 +114,7 @@ def build_finding_routes(deck: Deck) -> Routes:
     store = deck.store
     authenticate = deck.auth.authenticate
 
-    @routes.get("/search", responses={200: {"model": schemas.SearchPage}, **AUTH_ERRORS},
+    @routes.get("/search", responses={200: {"model": schemas.SearchPage, "content": {"text/csv": {}}}, **AUTH_ERRORS},
                 summary="Jobs of every type and status matching a text: active first, then past in pages",
                 params=(
                     param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
@@ -121,7 +127,9 @@ def build_finding_routes(deck: Deck) -> Routes:
                     param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
                     _SEARCH_LIMIT.spec,
-                    param("before", "the next value of the previous page", CURSOR)))
+                    param("before", "the next value of the previous page", CURSOR),
+                    param("format", "csv: every matching job as a CSV download (limit and before do not apply)",
+                          {"type": "string", "enum": ["json", "csv"]})))
     async def search(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
@@ -133,9 +141,15 @@ def build_finding_routes(deck: Deck) -> Routes:
             raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
         job_type = refuse_nul("jobType", query.get("jobType")) or None
         schedule_id = refuse_nul("scheduleId", query.get("scheduleId")) or None
+        wanted = query.get("format") or "json"
+        if wanted not in ("json", "csv"):
+            raise ApiError(400, f"format must be json or csv, got {wanted[:40]!r}")
         try:
+            if wanted == "csv":
+                return await csv_response(deck, text, job_type, statuses)
             page = await deck.call(_search_page, store, text, job_type, statuses,
-                                   limit=limit, before=before, schedule_id=schedule_id)
+                                   limit=limit, before=before, schedule_id=schedule_id,
+                                   diagnoser=Diagnoser(store, deck.runner))
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(page)

@@ -1,4 +1,7 @@
-"""Webhooks when a job fails, is aborted or is reaped as stale (and, per type, when it completes).
+# Long: the webhook notifier is one object (its senders, claims, watcher thread and shutdown); the sending
+# itself is in _webhook.py. Splitting the watcher from the senders would share their state across modules.
+"""Webhooks when a job fails, is aborted or is reaped as stale (and, per type, when it completes), and when a
+running job turns stalled (``job.stalled``, issue 22: once per stall, see :meth:`Notifier.sweep_stalled`).
 
     notifier = Notifier(store, ["https://alerts.example.com/jobdeck", "slack+https://hooks.slack.com/services/..."],
                         secret="s3cret", completed=["NightlyImport"], public_url="https://jobs.example.com")
@@ -58,6 +61,7 @@ import httpx
 import orjson
 
 from ..core.backoff import delay
+from ..core.diagnosis import Scene, TypeRules
 from ..core.errors import InvalidArgumentError
 from ..core.events import EventType
 from ..core.model import JobInfo, JobStatus
@@ -72,6 +76,7 @@ logger = logging.getLogger("jobdeck.notify")
 
 _SLACK = "slack+"
 DEFAULT_MAX_QUEUE = 1000  # deliveries waiting per URL; beyond it the oldest goes
+_SWEEP = 5.0  # seconds between looks for stalled jobs (they emit no event)
 
 
 @dataclass(order=True)
@@ -139,6 +144,8 @@ class Notifier:
         self._loop_ready = threading.Event()
         self._loop_stop: asyncio.Event | None = None
         self._threads: list[threading.Thread] = []
+        self.stall_rules: dict[str, TypeRules] = {}  # by job type; create_app sets the runner's (others: defaults)
+        self._next_sweep = 0.0
 
     @property
     def pending(self) -> int:
@@ -230,6 +237,9 @@ class Notifier:
             self.schedules.check(self.public_url)
             if draining and not batch.events:
                 return
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + _SWEEP
+                self.sweep_stalled()
 
     def _consider(self, job_id: str) -> None:
         try:
@@ -242,6 +252,27 @@ class Notifier:
             self.push(job.id, job_summary(job, event, self.public_url + self.job_path.format(id=job.id)))
         except Exception:  # this job's problem (or the store's), never the watcher's end
             logger.warning("notifications: could not prepare the notification of job %s", job_id, exc_info=True)
+
+    def sweep_stalled(self, now: float | None = None) -> list[str]:
+        """Queue ``job.stalled`` for each running job that turned stalled (:mod:`jobdeck.core.diagnosis`): exactly
+        once per stall and URL across server processes (a claim keyed by the job and its last activity time, so a
+        job that moves and stalls again is notified again). Stalls emit no event, so the watcher looks every few
+        seconds (one read of the active heads). Returns the ids notified."""
+        try:
+            scene = Scene([], time.time() if now is None else now, self.store.stale_after, rules=self.stall_rules)
+            stalled = [job for job in self.store.get_active_jobs(messages=False) if scene.stalled(job)]
+        except Exception:
+            logger.warning("notifications: could not look for stalled jobs", exc_info=True)
+            return []
+        sent = []
+        for job in stalled:
+            summary = job_summary(job, "stalled", self.public_url + self.job_path.format(id=job.id))
+            for url, sender in self._senders.items():
+                key = hashlib.sha256(url.encode()).hexdigest()[:24]
+                if self.store.claim(f"stalled:{job.id}:{job.last_activity_time!r}:{key}", self.holder):
+                    sender.push(_Delivery(time.time(), next(self._seq), url, summary))
+                    sent.append(job.id)
+        return sent
 
     def push(self, name: str, summary: dict[str, Any]) -> None:
         """Send ``summary`` to every URL, each from the one process that claims ``notify:<name>:<URL hash>``."""

@@ -196,10 +196,10 @@ def document(prefix: str, endpoints: Iterable[Endpoint], info: dict[str, Any]) -
             out: dict[str, Any] = {"description": answer.get("description", "Successful Response")}
             if "headers" in answer:
                 out["headers"] = answer["headers"]
-            if "content" in answer:
-                out["content"] = answer["content"]
-            elif "model" in answer:
+            if "model" in answer:
                 out["content"] = {"application/json": {"schema": schemas_of[((n, str(code)), "serialization")]}}
+            if "content" in answer:  # beside the model's JSON (another format of the same answer), or alone
+                out["content"] = {**out.get("content", {}), **answer["content"]}
             responses[str(code)] = out
         operation: dict[str, Any] = {"tags": [endpoint.tag], "summary": endpoint.summary,
                                      "operationId": _operation_id(prefix, endpoint), "responses": responses,

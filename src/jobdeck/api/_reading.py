@@ -7,6 +7,8 @@ job list does. Each route's parameters are declared once, with it, for the OpenA
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,6 +17,7 @@ from ..core.model import TERMINAL, JobInfo, JobStatus
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
+from ._diagnosis import Diagnoser, render_diagnosed, with_diagnosis
 from ._errors import ApiError
 from ._openapi import (
     AUTH_ERRORS,
@@ -70,10 +73,20 @@ def _past_statuses(values: list[str] | None) -> list[JobStatus] | None:
 
 
 
-def _single(store: Store, job_id: str, view: MessagesView) -> tuple[JobInfo, list[str]]:
-    """The job with its operation tree, and the keys of its saved values (one trip to the thread pool)."""
+def _single(store: Store, job_id: str, view: MessagesView, diagnoser: Diagnoser) -> tuple[JobInfo, list[str], Any]:
+    """The job with its operation tree, the keys of its saved values and its diagnosis (one trip to the thread
+    pool)."""
     job = store.require_job(job_id, messages=view.messages, operations=True)
-    return job, store.saved_keys(job_id)
+    return job, store.saved_keys(job_id), diagnoser.of(job)
+
+
+def _active(store: Store, job_type: str | None, view: MessagesView, diagnoser: Diagnoser) -> tuple[list[JobInfo],
+                                                                                                   Diagnoser]:
+    """The active jobs, and the worker registry read once for their diagnoses (one trip to the thread pool)."""
+    jobs = store.get_active_jobs(job_type, messages=view.messages)
+    if jobs:
+        diagnoser.scene  # noqa: B018 - read here, in the pool: the scene's worker read may block
+    return jobs, diagnoser
 
 
 def _with_saved_keys(job: bytes, keys: list[str]) -> bytes:
@@ -97,8 +110,9 @@ def build_reading_routes(deck: Deck) -> Routes:
         job_type, several = job_types(request)
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
-            jobs = await deck.call(store.get_active_jobs, job_type, messages=view.messages)
-            return deck.cache.render_list(keep_types(jobs, several), view.keep), None
+            found, diagnoser = await deck.call(_active, store, job_type, view, Diagnoser(store, deck.runner))
+            jobs = keep_types(found, several)
+            return render_diagnosed(deck.cache, jobs, view.keep, diagnoser.all_json(jobs)), None
 
         return answer_response(await deck.answer(("active", several or job_type, view.keep), build))
 
@@ -149,8 +163,8 @@ def build_reading_routes(deck: Deck) -> Routes:
         async def build() -> tuple[bytes, dict[str, str] | None]:
             # The one view that carries the operation tree and the saved keys: both are bounded but cost reads of
             # their own, which the lists (/active, /past, /search) and the events must not pay per job.
-            job, keys = await deck.call(_single, store, job_id, view)  # 404s are not cached
-            return _with_saved_keys(deck.cache.render(job, view.keep), keys), None
+            job, keys, diagnosis = await deck.call(_single, store, job_id, view, Diagnoser(store, deck.runner))
+            return with_diagnosis(_with_saved_keys(deck.cache.render(job, view.keep), keys), diagnosis), None
 
         return answer_response(await deck.answer(("progress", job_id, view.keep), build))
 

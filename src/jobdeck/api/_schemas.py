@@ -4,6 +4,8 @@ Responses are serialised by :mod:`jobdeck.api._serialize`; these models give the
 ``responses={200: {"model": ...}}`` without costing anything per request.
 """
 
+# Long: every request body and answer shape of the OpenAPI document, declarative and side by side, so that a
+# field's name and description are found (and kept alike) in one place; no logic beyond their validators.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -29,6 +31,7 @@ __all__ = [
     "AbortAllAccepted",
     "AbortRequest",
     "CompleteRequest",
+    "Diagnosis",
     "ErrorBody",
     "FailRequest",
     "Job",
@@ -271,6 +274,12 @@ class OperationNode(BaseModel):
     children: list[OperationNode | HiddenOperations] = Field(default_factory=list)
 
 
+class Diagnosis(BaseModel):
+    code: str = Field(description="retry_wait, no_worker, slot_busy, dispatching (queued); heartbeat_late, stalled, "
+                                  "ok (running); abort_pending (aborting)")
+    text: str = Field(description="the sentence a person reads")
+
+
 class Job(BaseModel):
     """A job in the reference shape (camelCase, ISO 8601 UTC times with milliseconds)."""
 
@@ -296,6 +305,8 @@ class Job(BaseModel):
     abortedBy: str | None = Field(None, description="who asked for the abort (the signed-in principal's name)")
     queuedTime: str | None = Field(None, description="when a job run by a task engine was queued; its startTime "
                                                       "is when a worker claimed it")
+    diagnosis: Diagnosis | None = Field(None, description="why an active job is where it is (not on finished jobs, "
+                                                          "nor in events)")
     operations: list[OperationNode | HiddenOperations] | None = Field(
         None, description="the operation tree as the job last published it (at most 200 operations and 6 levels; "
                           "the rest counted in {more, done} entries). Only in GET /single/{id}/progress: lists and "
@@ -313,6 +324,10 @@ class Job(BaseModel):
     scheduleId: str | None = Field(None, description="the schedule that started the job (GET /schedules)")
     runAt: str | None = Field(None, description="when the job was due: a start with runAt, or its schedule's "
                                                 "occurrence; it waits queued until then")
+    signature: str | None = Field(None, description="a failed job's cause: its error's exception type and "
+                                                    "message with numbers, ids, quoted values and paths "
+                                                    "normalised away (GET /failures groups by it); null "
+                                                    "unless failed")
 
 
 class StartedJob(Job):

@@ -279,6 +279,31 @@ class Client(ScheduleCalls):
         page: dict[str, Any] = self._json("GET", "/search", params=params)
         return page
 
+    def failures(self, since: str | None = None, job_type: str | None = None, *, limit: int = 50,
+                 ids: int = 20) -> list[dict[str, Any]]:
+        """Failed jobs grouped by cause, newest group first: ``[{"signature", "message", "count", "firstSeen",
+        "lastSeen", "jobTypes", "jobIds"}]`` (``since``: an ISO time)."""
+        params: dict[str, str] = {"limit": str(limit), "ids": str(ids)}
+        if since:
+            params["since"] = since
+        if job_type:
+            params["jobType"] = job_type
+        groups: list[dict[str, Any]] = self._json("GET", "/failures", params=params)
+        return groups
+
+    def bulk(self, action: str, *, ids: Sequence[str] | None = None, filter: Mapping[str, Any] | None = None,
+             dry_run: bool = False) -> dict[str, Any]:
+        """One action (``abort``, ``rerun``, ``resume``, ``delete``) for the jobs ``ids`` or those ``filter``
+        matches (``{"q", "jobType", "status": [...], "signature"}``). ``dry_run``: ``{"count", "ids", "leftOut",
+        "leftOutSample"}``, nothing done; else ``{"jobId", "count", "leftOut"}``: the bulk job doing it."""
+        body: dict[str, Any] = {"action": action, "dryRun": dry_run}
+        if ids is not None:
+            body["ids"] = list(ids)
+        if filter is not None:
+            body["filter"] = dict(filter)
+        answer: dict[str, Any] = self._json("POST", "/bulk", json=body)
+        return answer
+
     def rerun(self, job_id: str, params: Mapping[str, Any] | None = None, author: str | None = None) -> JobInfo:
         """Start a new job with ``job_id``'s type and params (``params`` replaces some); its ``rerun_of`` is
         ``job_id``. 404 unknown job, 409 the type's limit, 400 params that do not fit."""
@@ -364,6 +389,12 @@ class Client(ScheduleCalls):
     def types(self) -> list[dict[str, Any]]:
         """Registered job types with their parameters and active job ids."""
         result: list[dict[str, Any]] = self._json("GET", "/types")
+        return result
+
+    def workers(self) -> dict[str, Any]:
+        """``{"workers": [...], "queues": [...], "staleAfter"}``: the processes that run jobs (live or gone, busy or
+        idle, their jobs, heartbeat age) and each job type's queue (``GET /workers``)."""
+        result: dict[str, Any] = self._json("GET", "/workers")
         return result
 
     def stats(self) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from typing import Any
 from .params import TypeParams
 from .retry import Retry
 
-__all__ = ["Handler", "JobType"]
+__all__ = ["DEFAULT_STALL_AFTER", "Handler", "JobType"]
+
+#: A running job silent this long (no progress change, no message) while its process heartbeats is ``stalled``.
+DEFAULT_STALL_AFTER = 600.0
 
 Handler = Callable[..., Any]
 
@@ -20,7 +23,9 @@ class JobType:
     """A registered job type. ``params`` maps parameter names to defaults; ``schema`` describes every parameter
     (type, range, choices, help) as JSON Schema, built from the handler's signature (see :mod:`jobdeck.core.params`).
     ``requeue_on_worker_lost``: how many times a job of this type goes back to the queue when the task engine's
-    worker running it dies (0: it is failed, never re-run). ``retry``: how a failed run is retried (None: never)."""
+    worker running it dies (0: it is failed, never re-run). ``retry``: how a failed run is retried (None: never).
+    ``stall_after``: seconds without a progress change or a message, while heartbeats go on, after which a running
+    job is diagnosed ``stalled`` (None: never)."""
 
     name: str
     handler: Handler | None  # None: an external type, run elsewhere and reported over HTTP
@@ -33,6 +38,7 @@ class JobType:
     capture_logs: bool = False
     requeue_on_worker_lost: int = 0
     retry: Retry | None = None
+    stall_after: float | None = DEFAULT_STALL_AFTER
 
     def __post_init__(self) -> None:
         if self.spec is None:

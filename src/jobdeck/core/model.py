@@ -189,6 +189,12 @@ class PastCursor:
         return f"{self.end_time!r}_{self.id}"
 
 
+def _diagnosis(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict) or "code" not in value:
+        return None
+    return {"code": str(value["code"]), "text": str(value.get("text", ""))}
+
+
 @dataclass(slots=True)
 class JobInfo:
     """A snapshot of one job. Stores hand out copies: changing one does not change the stored job.
@@ -204,6 +210,8 @@ class JobInfo:
     otherwise); ``resumed_from`` is the id of the job whose saved values and done operations this one took over.
     ``schedule_id`` names the schedule that started the job; ``run_at`` is when it was due (a one-off start with
     ``run_at``, or the schedule's occurrence): such a job waits ``queued`` until then.
+    ``signature`` is set when the job fails: its error's cause with the details normalised away
+    (:func:`~jobdeck.core.signature.signature_of`), by which failures are grouped.
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
     """
@@ -236,6 +244,9 @@ class JobInfo:
     resumed_from: str | None = None
     schedule_id: str | None = None  # the schedule that started it (issue 23)
     run_at: float | None = None  # when a one-off start or a schedule's occurrence was due (issue 23)
+    # ``{"code", "text"}`` as an API answer carried it (jobdeck.core.diagnosis); stores never set it (issue 22).
+    diagnosis: dict[str, str] | None = None
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -290,6 +301,7 @@ class JobInfo:
             resumed_from=self.resumed_from,
             schedule_id=self.schedule_id,
             run_at=self.run_at,
+            signature=self.signature,
         )
 
     @property
@@ -336,9 +348,12 @@ class JobInfo:
             "resumedFrom": self.resumed_from,
             "scheduleId": self.schedule_id,
             "runAt": format_time(self.run_at),
+            "signature": self.signature,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
+        if self.diagnosis is not None:  # present only as an API answer carried it
+            out["diagnosis"] = dict(self.diagnosis)
         return out
 
     @classmethod
@@ -375,6 +390,8 @@ class JobInfo:
             resumed_from=data.get("resumedFrom"),
             schedule_id=data.get("scheduleId"),
             run_at=parse_time(data.get("runAt")),
+            diagnosis=_diagnosis(data.get("diagnosis")),
+            signature=data.get("signature"),
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -152,7 +152,7 @@ async def _main(executor: ProcrastinateExecutor, concurrency: int, grace: float)
         executor.loop = loop
         if connector is not None:
             connector.patient = True
-        runner.start_supervisor()
+        runner.start_supervisor(concurrency=concurrency, worker=True)
         chores = asyncio.create_task(_chores(executor, running, stale_after))
         try:
             while True:

@@ -66,8 +66,9 @@ class Host(Protocol):
     def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
         """A worker's side: claim the queued job ``job_id`` and run its handler here; the job as it ended."""
 
-    def start_supervisor(self) -> None:
-        """Start heartbeats and the stale-job reaper (a worker does before it takes jobs)."""
+    def start_supervisor(self, *, concurrency: int | None = None, worker: bool = False) -> None:
+        """Start heartbeats and the stale-job reaper (a worker does before it takes jobs, with ``worker=True`` and
+        its ``concurrency``: it is then listed in the worker registry)."""
 
     def shutdown(self, grace: float = 10.0, reason: str = "server shutting down") -> list[str]:
         """Ask the jobs running here to stop, fail what is active after ``grace``; the ids of those failed."""

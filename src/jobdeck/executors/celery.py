@@ -168,7 +168,7 @@ class CeleryExecutor(Executor):
         message prefetched per thread and fair scheduling. SIGTERM drains: running jobs are asked to abort and
         end terminal within ``grace`` seconds; the process then exits even if a handler ignored the abort."""
         runner = self.runner
-        runner.start_supervisor()
+        runner.start_supervisor(concurrency=concurrency or 4, worker=True)
 
         def draining(**_: Any) -> None:
             threading.Thread(target=self._drain, args=(grace,), name="jobdeck-drain", daemon=True).start()

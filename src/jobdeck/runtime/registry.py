@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from ..core.errors import InvalidArgumentError, UnknownJobTypeError
-from ..core.jobtype import Handler, JobType
+from ..core.jobtype import DEFAULT_STALL_AFTER, Handler, JobType
 from ..core.retry import Retry
 
 __all__ = ["ExternalTypeOptions", "JobTypeOptions", "JobTypes"]
@@ -36,6 +36,7 @@ class JobTypeOptions(ExternalTypeOptions, total=False):
     capture_logs: bool
     requeue_on_worker_lost: int
     retry: Retry | None
+    stall_after: float | None
 
 
 def _any_handler(ctl: Any, **params: Any) -> None:
@@ -61,6 +62,7 @@ class JobTypes:
         capture_logs: bool = False,
         requeue_on_worker_lost: int = 0,
         retry: Retry | None = None,
+        stall_after: float | None = DEFAULT_STALL_AFTER,
     ) -> Any:
         """Register ``handler`` for ``job_type``, or return a decorator that does (``handler`` None).
         The options are :meth:`JobRunner.register <jobdeck.JobRunner.register>`'s."""
@@ -74,6 +76,9 @@ class JobTypes:
                 or requeue_on_worker_lost < 0:
             raise InvalidArgumentError("requeue_on_worker_lost must be how many times a job may go back to the queue "
                                        f"(an integer, 0 for never), got {requeue_on_worker_lost!r}")
+        if stall_after is not None and (isinstance(stall_after, bool) or not isinstance(stall_after, int | float)
+                                        or not stall_after > 0 or stall_after == float("inf")):
+            raise InvalidArgumentError(f"stall_after must be positive seconds or None, got {stall_after!r}")
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidArgumentError(f"retry must be a jobdeck.Retry(...) or None, got {retry!r}")
 
@@ -82,7 +87,8 @@ class JobTypes:
                 raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
             self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
                                             timeout, dict(params or {}), capture_logs=bool(capture_logs),
-                                            requeue_on_worker_lost=requeue_on_worker_lost, retry=retry)
+                                            requeue_on_worker_lost=requeue_on_worker_lost, retry=retry,
+                                            stall_after=None if stall_after is None else float(stall_after))
             return fn
 
         return add if handler is None else add(handler)

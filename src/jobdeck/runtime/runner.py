@@ -67,6 +67,7 @@ from .registry import ExternalTypeOptions, JobTypeOptions, JobTypes
 from .scheduling import Scheduler
 from .supervision import RunningJob, Supervisor
 from .tracing import carrier_context, start_job_trace
+from .workers import WorkerBeacon
 
 __all__ = ["JobRunner", "JobType"]
 
@@ -109,6 +110,7 @@ class JobRunner:
         # for them.
         self._starting = 0
         self._started = threading.Condition(self._lock)
+        self._worker: WorkerBeacon | None = None  # set when a worker starts (start_supervisor(concurrency=...))
         self._supervision = Supervisor(self)
         #: The schedules (``runner.schedule`` defines code ones; the API's admin operations go through it).
         self.scheduler = Scheduler(self)
@@ -170,6 +172,10 @@ class JobRunner:
         once it is due (here, or on an engine's worker), sees what earlier attempts saved and finished
         (:meth:`PipelineController.save`, :meth:`~PipelineController.is_done`), and its progress starts from theirs.
         An abort, a timeout, stale reaping and shutdown never retry. None (the default): one attempt.
+
+        ``stall_after`` (seconds, default 600, None: never): a running job that neither changes its progress nor
+        sends a message for that long while its process heartbeats is diagnosed ``stalled`` (one log line here,
+        one ``job.stalled`` webhook, the ``jobdeck_jobs_stalled`` gauge); it is not failed.
 
         The other options (their defaults and checks are :meth:`jobdeck.runtime.registry.JobTypes.register`'s):
         ``title`` (the type's name), ``description``, ``max_concurrent=1``, ``timeout`` (seconds, None for none),
@@ -450,9 +456,20 @@ class JobRunner:
 
     # ------------------------------------------------------------------ supervision
 
-    def start_supervisor(self) -> None:
-        """Start heartbeats and the stale-job reaper now (``start`` does it on demand)."""
+    def start_supervisor(self, *, concurrency: int | None = None, worker: bool = False) -> None:
+        """Start heartbeats and the stale-job reaper now (``start`` does it on demand). ``worker``: this process
+        serves the executor's queue, ``concurrency`` jobs at once (it appears in the worker registry as such)."""
+        if worker:
+            self._worker = WorkerBeacon(self.executor.name, concurrency)
         self._supervision.ensure_started()
+
+    @property
+    def beacon(self) -> WorkerBeacon | None:
+        """How this process appears in the worker registry: as a worker once one started here, as the local
+        executor's process while handlers run here; None for a runner that only queues jobs for an engine."""
+        if self._worker is None and self.executor.runs_in_process:
+            self._worker = WorkerBeacon(self.executor.name, None)
+        return self._worker
 
     def tick(self) -> None:
         """One round of supervision: heartbeats, timeouts, abort grace (:mod:`jobdeck.runtime.supervision`)."""

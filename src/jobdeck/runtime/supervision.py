@@ -27,6 +27,8 @@ After ``fork()`` a child process gets fresh locks and no inherited jobs: the par
 exist in the child, and whatever lock one of them held at the instant of the fork would never be released.
 """
 
+# Long: one loop with one round; its duties (heartbeats, the worker record, timeouts, stale jobs, due retries and
+# schedule occurrences) share the round's state and wake-up time, and each is one short method of it.
 from __future__ import annotations
 
 import asyncio
@@ -46,6 +48,7 @@ from ..stores.base import Store
 from .controller import StoreContact
 from .forking import renew_after_fork
 from .tracing import JobTrace
+from .workers import WorkerBeacon
 
 __all__ = ["RunningJob", "Supervised", "Supervisor", "persist", "persist_async"]
 
@@ -70,6 +73,7 @@ class RunningJob:
     progress: float = 0.0  # the job's progress when this run began: a retried run never reports less
     # When the store last answered for this job: the heartbeats and the controller's abort checks.
     contact: StoreContact = field(default_factory=StoreContact)
+    stalled: bool = False  # diagnosed stalled (issue 22): logged once, until the job moves again
 
 
 class _Patience:
@@ -156,6 +160,10 @@ class Supervised(Protocol):
     def start_retry(self, job: JobInfo) -> bool: ...
 
     def fire_schedules(self) -> float | None: ...
+
+    @property
+    def beacon(self) -> WorkerBeacon | None:
+        """How this process appears in the worker registry, or None when it runs no handlers (issue 22)."""
 
 
 class Supervisor:
@@ -264,15 +272,20 @@ class Supervisor:
         failures, since = 0, 0.0
         next_beat = time.monotonic() + runner.heartbeat_interval
         self._wake.set()  # the first round looks for due retries at once: a restarted process owes them first
+        self.beat_worker()  # a worker appears in the registry as soon as it starts, not one round later
         while True:
             self._wake.wait(self._pause(next_beat))
             self._wake.clear()
             if self._stop.is_set():
+                beacon = runner.beacon
+                if beacon is not None:
+                    beacon.forget(runner.store, runner.owner)
                 return
             began = time.monotonic()
             try:
                 if began >= next_beat:
                     next_beat = began + runner.heartbeat_interval
+                    self.beat_worker()
                     self.tick()
                     if runner.reap and time.monotonic() >= next_reap and self._steady(began):
                         self.reap()
@@ -310,6 +323,15 @@ class Supervisor:
 
     # ------------------------------------------------------------------ one round
 
+    def beat_worker(self) -> None:
+        """This process's record in the worker registry, with the jobs it runs now (nothing when it runs none)."""
+        runner = self.runner
+        beacon = runner.beacon
+        if beacon is None:
+            return
+        running = [(i.job_id, i.job_type.name, i.started) for i in self.jobs()]
+        beacon.beat(runner.store, beacon.record(runner.owner, runner.retry_types(), running))
+
     def tick(self) -> None:
         """Heartbeats, timeouts and the abort grace of the jobs running here, each job on its own: one job's
         failure never skips another's heartbeat. An unexpected error is logged once per job; a StoreError (the
@@ -341,6 +363,7 @@ class Supervisor:
         if not job.is_active or job.attempt != item.attempt:
             return  # ended, or re-queued while this process could not reach the store: not ours any more
         store.heartbeat(job_id, runner.owner)
+        self._watch_stall(item, job, now)
         if spec.timeout is not None and not item.timed_out and now_mono - item.started > spec.timeout:
             item.timed_out = True
             store.request_abort(job_id, f"timeout: the job ran longer than {spec.timeout:g}s")
@@ -349,6 +372,20 @@ class Supervisor:
             why = "its timeout" if item.timed_out else "the abort request"
             store.fail_job(job_id, f"Job did not stop within {runner.abort_grace:g}s of {why}; "
                                    "it was marked failed and its handler abandoned")
+
+    @staticmethod
+    def _watch_stall(item: RunningJob, job: JobInfo, now: float) -> None:
+        """One log line when a job of this process turns ``stalled`` (no progress change and no message for its
+        type's ``stall_after``, while this process heartbeats it), one when it moves again; it is not failed."""
+        limit = item.job_type.stall_after
+        quiet = now - job.last_activity_time
+        stalled = limit is not None and job.status is JobStatus.RUNNING and quiet > limit
+        if stalled and not item.stalled:
+            logger.warning("job %s (%s) stalled: no progress and no message for %.0fs (stall_after=%gs); its "
+                           "process is alive", job.id, job.job_type, quiet, limit)
+        elif item.stalled and not stalled and job.status is JobStatus.RUNNING:
+            logger.warning("job %s (%s) moves again", job.id, job.job_type)
+        item.stalled = stalled
 
     def reap(self) -> None:
         """Stale jobs of any process, and queued jobs the engine lost."""

@@ -41,7 +41,7 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
                 "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
                 "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None,
                 "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from,
-                "sched": job.schedule_id}
+                "sched": job.schedule_id, "sig": job.signature}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -71,6 +71,7 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         resumed_from=h.get("resumed"),
         schedule_id=h.get("sched"),
         run_at=num("runat"),
+        signature=h.get("sig"),
     )
 
 

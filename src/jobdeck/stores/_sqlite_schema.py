@@ -130,6 +130,21 @@ STEPS: list[list[str]] = [
         "ALTER TABLE jobs DROP COLUMN operations_before",
         "CREATE TABLE schedules (id TEXT PRIMARY KEY, rev INTEGER NOT NULL, data TEXT NOT NULL)",
     ],
+    # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
+    [
+        "CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, data TEXT NOT NULL)",
+    ],
+    # -> +1: a failed job's signature (issue 22: GET /failures groups by it), with an index over failed jobs only so
+    # that grouping reads it in order and a group's newest ids come off its end. ``operations`` is moved behind
+    # it, so that it stays the row's last column.
+    [
+        "ALTER TABLE jobs ADD COLUMN signature TEXT",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+        "CREATE INDEX jobs_failed ON jobs(signature, end_time, id) WHERE status = 'failed'",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -169,6 +184,7 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
         job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from, job.schedule_id, job.run_at,
+        job.signature,
     )
 
 

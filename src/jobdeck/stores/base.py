@@ -14,7 +14,8 @@ What the public methods hand over to, each in one module of its own:
 - the observers of created, claimed, re-queued, retried and finished jobs: :mod:`._observers`;
 - saved values (their keys, bound and sizes): :mod:`._saved`;
 - the arguments of reads (which messages, one page of past jobs): :mod:`._queries`;
-- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`.
+- finding jobs by id prefix and words: :mod:`._search`; the per-type summary: :mod:`._summary`;
+- the registry of processes that run jobs (issue 22): :mod:`._workers`.
 
 Mutations on a job that already reached a terminal state change nothing and return ``False``: a late
 ``progress()`` from a handler that is still unwinding after an abort must not crash it. Unknown ids raise
@@ -26,6 +27,7 @@ Mutations on a job that already reached a terminal state change nothing and retu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -35,6 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import orjson
 
 from ..core.checks import (
     TimeLike,
@@ -52,8 +56,11 @@ from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
 from ..core.schedule_state import Schedule, ScheduleOutcome
+from ..core.signature import signature_of
+from ..core.workers import WORKER_RETENTION, WorkerInfo
 from . import _schedules, _staleness
 from . import _transitions as rules
+from ._failures import FailureGroup, FailureQuery, generic_failure_groups
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
 from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
@@ -63,6 +70,7 @@ from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
 from ._transitions import Change
 from ._wakeup import Wakeup
+from ._workers import WorkerSteps
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -73,6 +81,7 @@ __all__ = [
     "STALE_PREFIX",
     "Applied",
     "Change",
+    "FailureGroup",
     "Messages",
     "PastQuery",
     "PastSummary",
@@ -141,6 +150,7 @@ class Store(ABC):
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
         self._memory_schedules = _schedules.MemorySchedules()  # a store no other process sees keeps them here
+        self._decoded_workers: dict[str, WorkerInfo] = {}  # the last get_workers' records by their stored text
         self._schedule_observers: list[Callable[[ScheduleOutcome], None]] = []
 
     # ------------------------------------------------------------------ storage steps (backends)
@@ -234,6 +244,11 @@ class Store(ABC):
         """The backend's storage of saved values (:class:`~jobdeck.stores._saved.SavedSteps`: save, values, keys),
         in a module of its own beside the backend's."""
 
+    @abstractmethod
+    def _worker_steps(self) -> WorkerSteps:
+        """The backend's storage of worker records (:class:`~jobdeck.stores._workers.WorkerSteps`), in a module of
+        its own beside the backend's."""
+
     # ------------------------------------------------------------------ observers and claims
 
     def add_observer(self, fn: Callable[[Transition], None]) -> None:
@@ -284,9 +299,9 @@ class Store(ABC):
         return True
 
     def _apply(self, change: Change, job: JobInfo) -> Applied | None:
-        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rule
+        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rules
         every backend's ``_change`` shares: a job that turns terminal gets an end time (the schema's invariant:
-        active exactly while it has none)."""
+        active exactly while it has none); one that fails gets the signature of its error message."""
         was_active = job.is_active
         now = time.time()
         added = change(job, now)
@@ -294,6 +309,10 @@ class Store(ABC):
             return None
         if job.status.is_terminal and job.end_time is None:
             job.end_time = now
+        if was_active and job.status is JobStatus.FAILED:
+            # Every way a job fails passes here: its cause is written with the status, for GET /failures.
+            errors = [m.message for m in added if m.type is MessageType.ERROR]
+            job.signature = signature_of(errors[-1] if errors else None)
         return Applied(added, was_active and job.status.is_terminal, now)
 
     # ------------------------------------------------------------------ creating and reading
@@ -463,6 +482,29 @@ class Store(ABC):
             summaries.append(PastSummary(job_type, {s: counts.get(s, 0) for s in TERMINAL}, recent))
         return summaries
 
+    def failure_groups(self, since: TimeLike | None = None, job_type: str | None = None, *, limit: int = 50,
+                       ids: int = 20) -> list[FailureGroup]:
+        """Failed jobs grouped by signature (their error's cause, :mod:`jobdeck.core.signature`), newest group
+        first: those that ended after ``since``, of ``job_type``; at most ``limit`` groups (up to 500), each with
+        its newest ``ids`` job ids (up to 100) and its newest job's error message::
+
+            for group in store.failure_groups(since=time.time() - 3600):
+                print(group.count, group.signature, group.job_ids[:3])
+
+        Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
+        lock; Redis: every failed head), then one read of a message per group."""
+        query = FailureQuery.build(since, job_type, limit, ids)
+        groups = self._failure_groups(query) if query.limit else []
+        for group in groups:
+            newest = self._read(group.job_ids[0], 1) if group.job_ids else None
+            if newest is not None and newest.error_messages:
+                group.message = newest.error_messages[-1].message
+        return groups
+
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        # Backends that can group in their query (GROUP BY) override this; the fallback reads every failed head.
+        return generic_failure_groups(self, query)
+
     def _past_counts(self) -> Counts:
         # Backends that can count in their query (GROUP BY) override this; the fallback reads every past head.
         return generic_past_counts(self)
@@ -613,6 +655,22 @@ class Store(ABC):
         if job_type is not None:
             check_text(job_type, "job_type")
         return len(self._delete_past(job_type))
+
+    def delete_jobs(self, job_ids: Iterable[str]) -> list[str]:
+        """Delete these finished jobs (with their messages and saved values; a ``removed`` event each), in one
+        atomic step; an active job, or an id no job has, is left alone. Returns the ids deleted, in the order
+        given. At most 1,000 ids per call."""
+        wanted = list(dict.fromkeys(check_id(job_id) for job_id in job_ids))
+        if len(wanted) > 1000:
+            raise InvalidArgumentError(f"delete_jobs takes at most 1000 ids per call, got {len(wanted)}")
+        if not wanted:
+            return []
+        gone = set(self._delete_jobs(wanted))
+        return [job_id for job_id in wanted if job_id in gone]
+
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        """Delete those of ``job_ids`` that are past jobs, atomically; record ``removed`` events; their ids."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete jobs by id")
 
     # ------------------------------------------------------------------ staleness
 
@@ -818,6 +876,39 @@ class Store(ABC):
 
     def delete_schedule(self, schedule_id: str) -> bool:
         return _schedules.delete(self._schedule_steps(), schedule_id)
+    # ------------------------------------------------------------------ the worker registry (issue 22)
+
+    def beat_worker(self, worker: WorkerInfo, now: float | None = None) -> None:
+        """Record that ``worker`` (a process that runs jobs) is alive now, with what it runs: its record is replaced
+        and ``last_seen`` set; records not seen for :data:`~jobdeck.core.workers.WORKER_RETENTION` go."""
+        check_text(worker.id, "worker id")
+        seen = time.time() if now is None else now
+        record = dumps_text(dataclasses.replace(worker, last_seen=seen).to_record())
+        self._worker_steps().put(worker.id, seen, record, seen - WORKER_RETENTION)
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Remove the record of a worker that stops cleanly (one killed is shown as gone, then dropped)."""
+        self._worker_steps().drop(check_text(worker_id, "worker id"))
+
+    def get_workers(self, now: float | None = None) -> list[WorkerInfo]:
+        """Every worker seen within :data:`~jobdeck.core.workers.WORKER_RETENTION`, most recently started first;
+        whether each is live is :meth:`WorkerInfo.live <jobdeck.core.workers.WorkerInfo.live>` with this store's
+        ``stale_after``. One small read, whatever the number of jobs."""
+        since = (time.time() if now is None else now) - WORKER_RETENTION
+        known, decoded = self._decoded_workers, {}
+        for text in self._worker_steps().read(since):
+            worker = known.get(text)  # unchanged since the last read (between two heartbeats): not decoded again
+            if worker is None:
+                try:
+                    worker = WorkerInfo.from_record(orjson.loads(text))
+                except (TypeError, ValueError, KeyError, AttributeError):  # one damaged record hides no other
+                    logger.warning("ignored a damaged worker record: %.200r", text)
+                    continue
+            decoded[text] = worker
+        self._decoded_workers = decoded  # only what this read found: bounded by the registry's size
+        found = list(decoded.values())
+        found.sort(key=lambda w: (-w.started_time, w.id))
+        return found
 
     def add_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
         """Call ``fn(outcome)`` for each occurrence a scheduler using this store object started, skipped or found

@@ -15,15 +15,18 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
+from itertools import takewhile
 from typing import Any
 
 from ..core.errors import JobConflictError
 from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from ._failures import FailureGroup, FailureQuery, group_heads
 from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
+from ._workers import MemoryWorkers
 from .base import Change, PastQuery, Store
 
 __all__ = ["MemorySaved", "MemoryStore"]
@@ -56,6 +59,7 @@ class MemoryStore(Store):
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
         self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
+        self._workers = MemoryWorkers()
         _instances.add(self)
 
     # ------------------------------------------------------------------ steps
@@ -236,6 +240,12 @@ class MemoryStore(Store):
         with self._lock:  # one pass over the heads in place: no copies
             return count_heads(self._jobs[job_id] for _, job_id in self._past)
 
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        with self._lock:  # one pass over the past heads in place, newest first, stopping at ``since``
+            since = query.since
+            keys = reversed(self._past) if since is None else takewhile(lambda k: k[0] > since, reversed(self._past))
+            return group_heads((self._jobs[job_id] for _, job_id in keys), query)
+
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._lock:
             return sorted(i for i in self._jobs if i.startswith(prefix))[:limit]
@@ -279,6 +289,18 @@ class MemoryStore(Store):
                 self._emit(EventType.REMOVED, job_id, None)
             return gone
 
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        with self._lock:
+            gone = [i for i in job_ids if i in self._jobs and self._jobs[i].end_time is not None]
+            if gone:
+                removed = set(gone)
+                self._past = [key for key in self._past if key[1] not in removed]
+            for job_id in gone:
+                del self._jobs[job_id]
+                self._saved.pop(job_id, None)
+                self._emit(EventType.REMOVED, job_id, None)
+            return gone
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             counts = {s.value: 0 for s in JobStatus}
@@ -288,6 +310,9 @@ class MemoryStore(Store):
 
     def _saved_steps(self) -> MemorySaved:
         return MemorySaved(self)
+
+    def _worker_steps(self) -> MemoryWorkers:
+        return self._workers
 
     # ------------------------------------------------------------------ events
 

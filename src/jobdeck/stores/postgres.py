@@ -23,6 +23,9 @@ the other limits of :class:`~jobdeck.stores.base.Store`; anything else in the qu
 ``migrate=False`` refuses a schema that is not up to date instead of upgrading it (``jobdeck db upgrade``).
 """
 
+# Long: one class per backend (the contract's steps for PostgreSQL); saved values, the worker registry, the schema,
+# the pool and the statements are modules of their own (_pg_saved, _pg_workers, _pg_schema, _pg_connect, _pg_rows).
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +49,11 @@ from . import _pg_schedules, _pg_search
 from . import _pg_schema as pgs
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._pg_bulk import PgBulkSteps
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
+from ._pg_workers import PgWorkers
 from ._search import SearchQuery
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
@@ -66,7 +71,7 @@ _VACUUM_EVERY = 5_000  # writes through one store object between vacuums of the 
 _live: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 
-class PostgresStore(BufferedStore):
+class PostgresStore(PgBulkSteps, BufferedStore):
     """Jobs in PostgreSQL tables ``{schema}.{prefix}jobs`` and friends; see the module docstring."""
 
     scheme = "postgresql"
@@ -385,6 +390,9 @@ class PostgresStore(BufferedStore):
 
     def _saved_steps(self) -> PgSaved:
         return PgSaved(self._run, self._pool_one, self._q, self._not_found)
+
+    def _worker_steps(self) -> PgWorkers:
+        return PgWorkers(self._run, self._pool_one, self.names)
 
     # ------------------------------------------------------------------ events
 

@@ -38,11 +38,13 @@ from ..core.operations import OperationTree
 from . import _redis_scripts as scripts
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._redis_bulk import RedisBulkSteps
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
 from ._redis_saved import RedisSaved
 from ._redis_schedules import REPLACE as _SCHEDULE_REPLACE
 from ._redis_schedules import RedisSchedules
+from ._redis_workers import RedisWorkers
 from .base import Applied, Change, PastQuery
 
 __all__ = ["RedisStore"]
@@ -63,7 +65,7 @@ _WATCH_PAUSE = (0.002, 0.05)
 
 
 
-class RedisStore(BufferedStore):
+class RedisStore(RedisBulkSteps, BufferedStore):
     """Jobs in Redis under ``prefix``.
     ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, message_interval=0.005, **limits)``."""
 
@@ -345,6 +347,9 @@ class RedisStore(BufferedStore):
 
     def _schedule_steps(self) -> RedisSchedules:
         return RedisSchedules(self._redis, self._schedule_script, self.prefix, self._errors)
+
+    def _worker_steps(self) -> RedisWorkers:
+        return RedisWorkers(self._redis, self.prefix, self._errors)
 
     # ------------------------------------------------------------------ events
 

@@ -327,7 +327,7 @@ function renderStats() {
   if (!s) return;
   const active = s.active ?? (s.queued || 0) + (s.running || 0) + (s.aborting || 0);
   setText($("#stat-active"), String(active));
-  setText($("#stat-active-sub"), `${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
+  setText($("#stat-active-sub"), `now: ${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
     + `${s.aborting || 0} aborting`);
   setText($("#stat-completed"), String(s.completed || 0));
   setText($("#stat-failed"), String(s.failed || 0));

@@ -1,0 +1,96 @@
+/* The Workers page: every process that runs jobs (live or gone, busy or idle, its jobs linked, heartbeat age) and
+each job type's queue, from GET /workers, polled every few seconds while the page is visible. Rows are rebuilt
+only when their text changes, so that focus and the reader's place stay put. */
+
+import { api, onAuthLost } from "./api.js";
+import { $, setText } from "./dom.js";
+import { duration } from "./format.js";
+import { jobLink } from "./common.js";
+
+const POLL_MS = 3000;
+const workersBody = $("#workers-table tbody");
+const queuesBody = $("#queues-table tbody");
+const summary = $("#workers-summary");
+
+onAuthLost(() => { window.location.href = "./"; });
+
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  if (cls) td.className = cls;
+  if (text !== undefined) td.textContent = text;
+  row.appendChild(td);
+  return td;
+}
+
+function stateOf(worker) {
+  if (!worker.live) return "gone";
+  return worker.busy ? "busy" : "idle";
+}
+
+function workerRow(worker) {
+  const tr = document.createElement("tr");
+  tr.dataset.workerId = worker.id;
+  const id = cell(tr, worker.id, "worker-id");
+  id.title = `${worker.host}, pid ${worker.pid}`;
+  const state = stateOf(worker);
+  const stateCell = cell(tr, state, "worker-state");
+  stateCell.dataset.state = state;
+  cell(tr, worker.executor);
+  cell(tr, `${worker.jobs.length} of ${worker.concurrency ?? "any"}`);
+  cell(tr, `${duration(worker.heartbeatAge)} ago`);
+  cell(tr, worker.jobTypes.join(", "));
+  const jobs = cell(tr);
+  const list = jobs.appendChild(document.createElement("ul"));
+  list.className = "worker-jobs";
+  for (const job of worker.jobs) {
+    const li = list.appendChild(document.createElement("li"));
+    li.appendChild(jobLink(job.id));
+    li.appendChild(document.createTextNode(` ${job.jobType}`));
+  }
+  if (!worker.jobs.length) jobs.textContent = "–";
+  return tr;
+}
+
+function queueRow(queue) {
+  const tr = document.createElement("tr");
+  if (queue.queued && !queue.liveWorkers) tr.className = "queue-orphan";
+  cell(tr, queue.jobType);
+  cell(tr, String(queue.queued));
+  cell(tr, queue.oldestWait == null ? "–" : duration(queue.oldestWait));
+  cell(tr, queue.liveWorkers ? String(queue.liveWorkers) : "none");
+  return tr;
+}
+
+/** Replace the rows of `body` with `rows` where their text differs (a row's text stands for its content). */
+function fill(body, rows, empty, columns) {
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    const td = cell(tr, empty);
+    td.colSpan = columns;
+    rows = [tr];
+  }
+  const old = [...body.children];
+  rows.forEach((row, i) => {
+    if (old[i] && old[i].textContent === row.textContent && old[i].className === row.className) return;
+    if (old[i]) body.replaceChild(row, old[i]);
+    else body.appendChild(row);
+  });
+  for (const extra of old.slice(rows.length)) extra.remove();
+}
+
+async function refresh() {
+  try {
+    const { data } = await api("/workers");
+    const live = data.workers.filter((w) => w.live);
+    const busy = live.filter((w) => w.busy).length;
+    setText(summary, `${live.length} live worker${live.length === 1 ? "" : "s"} (${busy} busy), `
+      + `${data.workers.length - live.length} gone; gone means no heartbeat for ${duration(data.staleAfter)}.`);
+    fill(workersBody, data.workers.map(workerRow), "No worker has registered.", 7);
+    fill(queuesBody, data.queues.map(queueRow), "No job type has a worker or a queued job.", 4);
+  } catch (err) {
+    setText(summary, `Could not load the workers: ${err.message}`);
+  }
+}
+
+refresh();
+setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
