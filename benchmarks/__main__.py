@@ -8,8 +8,9 @@ procrastinate), remote (RemoteController beside one httpx.post per call), api (t
 in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
 beside ``progress()`` on every store, a retry's due time to its handler), cockpit (``/active`` with diagnoses beside
 without; issue 22), spend (``usage()`` beside ``progress()``, shared limits under contention from several
-processes, a rate's precision, usage in lists). A section whose dependency is missing prints ``skipped: <why>``
-rows.
+processes, a rate's precision, usage in lists), schedules (a due occurrence to its job with 1, 2 and 4 processes,
+1,000 due at once, the scheduler's cost to an idle server). A section whose dependency is missing prints
+``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -40,6 +41,7 @@ SECTIONS = {
     "recovery": "benchmarks.recovery_bench",
     "cockpit": "benchmarks.cockpit_bench",
     "spend": "benchmarks.spend_bench",
+    "schedules": "benchmarks.schedule_bench",
 }
 
 
