@@ -57,7 +57,7 @@ class MemoryStore(Store):
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
         self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
-        self._workers = MemoryWorkers()
+        self._workers = MemoryWorkers(self._lock)
         _instances.add(self)
 
     # ------------------------------------------------------------------ steps
