@@ -56,8 +56,7 @@ def _escape(text: str) -> str:
 
 def slack_message(summary: dict[str, Any]) -> dict[str, Any]:
     """Slack's incoming-webhook format: a ``text`` fallback and one section block."""
-    icon = {"job.failed": ":x:", "job.reaped": ":skull:", "job.aborted": ":octagonal_sign:",
-            "job.stalled": ":hourglass:"}.get(
+    icon = {"job.failed": ":x:", "job.reaped": ":skull:", "job.aborted": ":octagonal_sign:"}.get(
         summary["event"], ":white_check_mark:")
     what = summary["event"].removeprefix("job.")
     head = f"{summary['jobType']} {what} after {summary['duration']:.1f}s (by {summary['author']})"
