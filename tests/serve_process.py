@@ -34,9 +34,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def demo_args(store: str, speed: float | str, *extra: str) -> list[str]:
-    """Arguments for a demo server on loopback with ``store``, demo jobs ``speed`` times faster than real time."""
-    return ["--demo", "--host", "127.0.0.1", "--store", store, "--demo-speed", str(speed), *extra]
+def demo_args(store: str, speed: float | str, *extra: str, schedule: bool = False) -> list[str]:
+    """Arguments for a demo server on loopback with ``store``, demo jobs ``speed`` times faster than real time,
+    without the first-run demo jobs (each test arranges its own), and without the demo's schedule unless
+    ``schedule`` (its Cleanup every 10 minutes would take a slot, and show in the lists, of whichever test runs
+    then)."""
+    return ["--demo", "--host", "127.0.0.1", "--store", store, "--demo-speed", str(speed), "--no-demo-jobs",
+            *([] if schedule else ["--no-demo-schedule"]), *extra]
 
 
 class ServeProcess:

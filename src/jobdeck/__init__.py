@@ -19,6 +19,8 @@ from .core.errors import (
     JobFinishedError,
     JobNotFoundError,
     RetryLater,
+    ScheduleConflictError,
+    ScheduleNotFoundError,
     StoreError,
     UnknownJobTypeError,
 )
@@ -74,6 +76,8 @@ __all__ = [
     "Retry",
     "RetryLater",
     "SQLiteStore",
+    "ScheduleConflictError",
+    "ScheduleNotFoundError",
     "Store",
     "StoreError",
     "UnknownJobTypeError",

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.anyio
 JOB_KEYS = {"id", "jobType", "author", "status", "progress", "startTime", "endTime", "lastActivityTime",
             "infoMessages", "warningMessages", "errorMessages", "params", "result", "currentOperation", "owner",
             "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf",
-            "abortedBy", "queuedTime", "attempt", "maxAttempts", "retryAt", "resumedFrom"}
+            "abortedBy", "queuedTime", "attempt", "maxAttempts", "retryAt", "resumedFrom", "scheduleId", "runAt",
+            "signature"}
 
 
 async def start(client: httpx.AsyncClient, job_type: str, **body: object) -> dict[str, object]:

@@ -44,7 +44,7 @@ def run_serve(tmp_path: Path, args: Sequence[str],
 def test_abort_then_sigterm_leaves_no_job_running(tmp_path: Path) -> None:
     db = tmp_path / "jobs.db"
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with serve(tmp_path, ["--demo", "--store", f"sqlite:///{db}", "--token", TOKEN]) as server:
+    with serve(tmp_path, ["--demo", "--no-demo-jobs", "--store", f"sqlite:///{db}", "--token", TOKEN]) as server:
         api = server.url + PREFIX
         with SSEReader(api + "/events", auth) as sse:
             assert sse.next_frame().event == "hello"
@@ -96,7 +96,8 @@ def test_generated_token_is_printed_once_and_never_logged(tmp_path: Path) -> Non
         wait_for(lambda: f'"GET {PREFIX}/stats" 200' in server.output(), what="the access log line")
         server.stop()
     output = server.output()
-    assert output.count(token) == 1, output
+    # Twice in the banner (the login URL, and JOBDECK_TOKEN=... on its own line), never in a log line.
+    assert output.count(token) == 2 and f"\nJOBDECK_TOKEN={token}\n" in output, output
     assert "wrong-" not in output
     default_db = tmp_path / "jobdeck" / "jobs.db"
     assert f"store: sqlite:///{default_db}" in output and default_db.exists()

@@ -161,7 +161,7 @@ def test_a_version_7_file_keeps_its_operation_trees_last_in_the_row(tmp_path: Pa
     store.close()
     check = sqlite3.connect(path)
     columns = [row[1] for row in check.execute("PRAGMA table_info(jobs)")]
-    assert columns[-2:] == ["resumed_from", "operations"]  # the big one last: a head read stops before it
+    assert "resumed_from" in columns and columns[-1] == "operations"  # the big one last: a head read stops before it
     assert check.execute("SELECT operations FROM jobs WHERE id = 'old-7'").fetchone() == ('["tree"]',)
     check.close()
 

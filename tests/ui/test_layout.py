@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.conftest import wait_for
 from tests.ui.conftest import Dashboard
 from tests.ui.server import UiServer
 
@@ -65,7 +68,7 @@ def test_page_structure_for_assistive_technology(dashboard: Dashboard) -> None:
     page = dashboard.open().page
     expect(page.get_by_role("banner")).to_have_count(1)
     expect(page.get_by_role("main")).to_have_count(1)
-    expect(page.get_by_role("heading", level=1)).to_have_text("jobdeck")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     expect(page.get_by_role("region", name="System health")).to_be_visible()
     expect(page.get_by_role("heading", level=3, name="Argument condensation")).to_be_visible()
     # The connection state is announced politely when it changes.
@@ -80,3 +83,29 @@ def test_page_structure_for_assistive_technology(dashboard: Dashboard) -> None:
         .filter(el => el.type !== 'hidden' && !el.closest('dialog:not([open])') && el.labels.length === 0
                 && !el.getAttribute('aria-label')).map(el => el.outerHTML)""")
     assert unlabeled == []
+
+
+def test_all_jobs_and_a_job_page_fit_a_phone(phone: Dashboard) -> None:
+    server = phone.server
+    try:
+        failed = server.start_job("DataImport", {"rows": 10, "fail_at": 0.1})["id"]
+        wait_for(lambda: server.job(failed)["status"] == "failed", timeout=30, what="the import to fail")
+        page = phone.open().page
+        page.goto(f"{server.url}/jobs")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        row = page.locator(f'tr[data-job-id="{failed}"]')
+        error = row.locator(".col-detail")
+        expect(error).to_contain_text("malformed date")
+        assert page.evaluate(NO_OVERFLOW)
+        # A row is a card: the error is on screen, under the row's first line, not in a column off to the side.
+        box, first = error.bounding_box(), row.locator(".col-type").bounding_box()
+        assert box is not None and first is not None
+        assert box["x"] + box["width"] <= 390 and box["y"] > first["y"]
+        # The sort stays reachable on a phone.
+        expect(page.get_by_role("button", name=re.compile("^Started"))).to_be_visible()
+        page.goto(f"{server.url}/jobs/{failed}")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        assert page.evaluate(NO_OVERFLOW)
+    finally:
+        phone.close()
+    assert not phone.errors

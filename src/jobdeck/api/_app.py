@@ -13,7 +13,7 @@ depends on the lifespan having run, the event reader starts with the first ``/ev
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,8 +55,8 @@ def create_app(
     runner: JobRunner | None = None,
     *,
     auth: AuthFunc | None = None,
-    token: str | None = None,
-    viewer_tokens: tuple[str, ...] | list[str] = (),
+    token: str | Mapping[str, str] | None = None,
+    viewer_tokens: tuple[str, ...] | list[str] | Mapping[str, str] = (),
     can_start: CanStart | None = None,
     can_abort: CanAbort | None = None,
     metrics_token: str | None = None,
@@ -77,7 +77,9 @@ def create_app(
     - ``runner``: runs the registered job types; without one, ``/start`` answers 404 and ``/types`` is empty.
     - ``auth``: ``(request) -> principal | None``, sync or async; ``token``: a shared bearer token. Neither
       means no authentication, which only suits an app mounted behind the host's own protection.
-    - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's.
+    - ``viewer_tokens``: read-only bearer tokens (role viewer); ``token`` is the admin's. Either may be a mapping
+      ``{name: secret}``: a named token's holder is recorded by name as the author of what they start and the
+      ``abortedBy`` of what they abort.
     - ``can_start(principal, job_type)``, ``can_abort(principal, job)``: who may start and abort (default: the
       admin role only; see :mod:`jobdeck.api._roles`).
     - ``metrics_token``: serve ``GET /metrics`` (Prometheus, ``jobdeck[metrics]``) to this bearer token;
@@ -114,7 +116,8 @@ def create_app(
         inline=not store.blocking,
         shutdown_grace=shutdown_grace,
         permissions=Permissions(can_start, can_abort),
-        reports=ReportTokens(report_secret, token),
+        reports=ReportTokens(report_secret, token if token is None or isinstance(token, str)
+                             else "\n".join(sorted(token.values()))),
     )
     if metrics_token is not None or metrics_public:
         from ._metrics import JobMetrics
@@ -122,6 +125,7 @@ def create_app(
         deck.metrics = JobMetrics(store, deck.mux, token=metrics_token, public=metrics_public)
         store.add_observer(deck.metrics.observe)
         deck.metrics.registry.register(CockpitCollector(store, runner, deck.metrics.store_failed))  # issue 22
+        store.add_schedule_observer(deck.metrics.counters.observe_schedule)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,6 +133,7 @@ def create_app(
         deck.mux.close()  # open streams end now instead of holding the server's shutdown up
         if deck.metrics is not None:
             store.remove_observer(deck.metrics.observe)
+            store.remove_schedule_observer(deck.metrics.counters.observe_schedule)
         if deck.shutdown_grace is not None and deck.runner is not None:
             await run_in_threadpool(deck.runner.shutdown, deck.shutdown_grace)
         if notifier is not None:

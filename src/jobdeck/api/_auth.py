@@ -4,7 +4,9 @@
 - ``token``: ``Authorization: Bearer <token>`` or the ``jobdeck_token`` cookie the login page sets
   (HttpOnly, SameSite=Strict). No credentials is a 401, a wrong token a 403; compared in constant time. Wrong
   tokens are throttled per client address (429, :mod:`jobdeck.api._throttle`, which says what it relies on).
-  ``token`` is an admin; each of ``viewer_tokens`` a viewer (see :mod:`jobdeck.api._roles`).
+  ``token`` is an admin; each of ``viewer_tokens`` a viewer (see :mod:`jobdeck.api._roles`). Either may be a
+  mapping ``{name: secret}`` of named credentials (:mod:`jobdeck.core.credentials`): the principal is then the
+  name, so that every start and abort records who did it; a token without a name is ``admin`` or ``viewer``.
 - Neither: no authentication (for embedding behind the host's own protection, or ``serve --no-auth``).
 
 The principal becomes the default author of the jobs a request starts.
@@ -15,12 +17,13 @@ from __future__ import annotations
 import hmac
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from ..core.credentials import check_name
 from ..core.errors import InvalidArgumentError
 from ._errors import ApiError
 from ._report_token import REPORT_TOKEN_PREFIX
@@ -34,6 +37,19 @@ ANONYMOUS = "anonymous"
 BEARER_PRINCIPAL = "admin"
 
 AuthFunc = Callable[[Any], Any]
+# A shared token, or named ones {name: secret}.
+Tokens = str | Mapping[str, str] | Sequence[str] | None
+
+
+def _named(tokens: Tokens, unnamed: str) -> list[tuple[str, str]]:
+    """``[(name, secret)]`` for a token, a list of tokens (each named ``unnamed``) or a mapping of named ones."""
+    if tokens is None:
+        return []
+    if isinstance(tokens, str):
+        return [(unnamed, tokens)]
+    if isinstance(tokens, Mapping):
+        return [(check_name(name), secret) for name, secret in tokens.items()]
+    return [(unnamed, secret) for secret in tokens]
 
 
 def principal_name(principal: Any) -> str:
@@ -51,24 +67,27 @@ def principal_name(principal: Any) -> str:
 class Authenticator:
     """Checks a request's credentials; raises :class:`ApiError` 401/403 or returns the principal's name."""
 
-    def __init__(self, auth: AuthFunc | None = None, token: str | None = None,
-                 viewer_tokens: tuple[str, ...] | list[str] = ()) -> None:
-        for value in (token, *viewer_tokens):
-            if value is not None and (not isinstance(value, str) or not value):
-                raise InvalidArgumentError("token and viewer_tokens must be non-empty strings")
-        if viewer_tokens and token is None and auth is None:
+    def __init__(self, auth: AuthFunc | None = None, token: Tokens = None, viewer_tokens: Tokens = ()) -> None:
+        admins, viewers = _named(token, BEARER_PRINCIPAL), _named(viewer_tokens, VIEWER)
+        secrets = [secret for _, secret in (*admins, *viewers)]
+        if any(not isinstance(value, str) or not value for value in secrets):
+            raise InvalidArgumentError("token and viewer_tokens must be non-empty strings")
+        if viewers and not admins and auth is None:
             raise InvalidArgumentError("viewer_tokens need an admin token (or an auth callable) beside them")
-        if token is not None and token in viewer_tokens:
-            raise InvalidArgumentError("a viewer token must differ from the admin token")
-        if any(t is not None and t.startswith(REPORT_TOKEN_PREFIX) for t in (token, *viewer_tokens)):
+        if len(set(secrets)) < len(secrets):
+            raise InvalidArgumentError("each token must differ from the others (a viewer token from the admin's)")
+        named = [name for name, _ in (*admins, *viewers) if name not in (BEARER_PRINCIPAL, VIEWER)]
+        if len(set(named)) < len(named):
+            raise InvalidArgumentError("each named token needs a name of its own")
+        if any(t.startswith(REPORT_TOKEN_PREFIX) for t in secrets):
             # Such a token would be taken for a job's report token, and is never compared with these.
             raise InvalidArgumentError(f"token and viewer_tokens must not begin with {REPORT_TOKEN_PREFIX!r}, "
                                        "the mark of a job's report token")
         if auth is not None and not callable(auth):
             raise InvalidArgumentError("auth must be a callable (request) -> principal | None")
         self.auth = auth
-        self._tokens = [(t.encode(), role) for t, role in ((token, ADMIN), *((v, VIEWER) for v in viewer_tokens))
-                        if t is not None]
+        self._tokens = [(secret.encode(), role, name) for role, pairs in ((ADMIN, admins), (VIEWER, viewers))
+                        for name, secret in pairs]
         self.throttle = Throttle()
 
     @property
@@ -81,11 +100,15 @@ class Authenticator:
 
     def token_role(self, supplied: str) -> str | None:
         """The role of a configured token equal to ``supplied`` (each compared in constant time), else None."""
+        found = self._token_principal(supplied)
+        return found.role if found is not None else None
+
+    def _token_principal(self, supplied: str) -> Principal | None:
         raw = supplied.encode("utf-8", "surrogateescape")
         found = None
-        for token, role in self._tokens:
+        for token, role, name in self._tokens:   # every token compared: the time says nothing about which
             if hmac.compare_digest(raw, token) and found is None:
-                found = role
+                found = Principal(name, role)
         return found
 
     def token_matches(self, supplied: str) -> bool:
@@ -100,6 +123,11 @@ class Authenticator:
     def checked_role(self, conn: HTTPConnection, supplied: str) -> str | None:
         """:meth:`token_role` through the throttle (see :meth:`check_token`). A report token is None without
         being compared or counted: using it on the wrong endpoint is a mistake of scope, not a guess."""
+        found = self.checked_principal(conn, supplied)
+        return found.role if found is not None else None
+
+    def checked_principal(self, conn: HTTPConnection, supplied: str) -> Principal | None:
+        """The :class:`Principal` of ``supplied`` through the throttle, as :meth:`checked_role`."""
         if supplied.startswith(REPORT_TOKEN_PREFIX):
             return None
         client, proxy = client_keys(conn.scope)
@@ -108,10 +136,10 @@ class Authenticator:
             seconds = str(max(1, math.ceil(verdict.retry_after)))
             raise ApiError(429, f"too many wrong tokens from {verdict.who}: no credential from it is checked for "
                                 f"{seconds}s", {"Retry-After": seconds})
-        role = self.token_role(supplied)
-        if role is not None:
+        found = self._token_principal(supplied)
+        if found is not None:
             self.throttle.succeeded(client)
-            return role
+            return found
         wait = self.throttle.failed(client, proxy)
         if wait is not None:
             seconds = str(max(1, math.ceil(wait)))
@@ -152,9 +180,9 @@ class Authenticator:
             if supplied is None:
                 raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>' or log in",
                                {"WWW-Authenticate": "Bearer"})
-            token_role = self.checked_role(conn, supplied)
-            if token_role is not None:
-                return Principal(BEARER_PRINCIPAL if token_role == ADMIN else VIEWER, token_role)
+            found = self.checked_principal(conn, supplied)
+            if found is not None:
+                return found
             if supplied.startswith(REPORT_TOKEN_PREFIX):
                 raise ApiError(403, "a report token is accepted only by its own job's report endpoints "
                                     "(/single/{id}/report, /complete, /fail, /aborted)")

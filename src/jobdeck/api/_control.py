@@ -6,6 +6,7 @@ that cached answers are not served past it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from starlette.requests import Request
@@ -76,8 +77,10 @@ async def conflict_answer(deck: Deck, exc: JobConflictError) -> Response:
                      key=lambda job: (job.retry_at or 0.0, job.id))
     if not waiting:
         return error_response(409, str(exc), activeJobIds=exc.active_ids)
-    holders = "; ".join(f"job {job.id} (attempt {job.attempt} of {job.max_attempts}) is waiting to retry at "
-                        f"{format_time(job.retry_at)}" for job in waiting)
+    holders = "; ".join(
+        f"job {job.id} is waiting to start at {format_time(job.retry_at)} (runAt)" if job.attempt == 1 and job.run_at
+        else f"job {job.id} (attempt {job.attempt} of {job.max_attempts}) is waiting to retry at "
+             f"{format_time(job.retry_at)}" for job in waiting)
     return error_response(
         409, f"job type {job_type!r} already has {exc.max_concurrent} active job(s): {holders}; a job waiting to "
              "retry keeps its slot: wait for it to finish or abort it first", activeJobIds=exc.active_ids)
@@ -115,7 +118,8 @@ def build_control_routes(deck: Deck) -> Routes:
             raise UnknownJobTypeError(body.job_type, [])
         try:
             # The request's trace context (traceparent) becomes the parent of the job's span (jobdeck[otel]).
-            job = await deck.call(run_in_context, extract_context(request.headers), runner.start, body.job_type,
+            start = functools.partial(runner.start, run_at=body.runAt) if body.runAt is not None else runner.start
+            job = await deck.call(run_in_context, extract_context(request.headers), start, body.job_type,
                                   body.author or principal.name, body.params)
         except JobConflictError as exc:
             return await conflict_answer(deck, exc)

@@ -25,6 +25,8 @@ from ..core.errors import (
     JobdeckError,
     JobFinishedError,
     JobNotFoundError,
+    ScheduleConflictError,
+    ScheduleNotFoundError,
     StoreError,
     UnknownJobTypeError,
 )
@@ -63,6 +65,8 @@ def validation_message(errors: Any) -> str:
 # jobdeck error class -> HTTP status; the first match wins, so subclasses come first
 _STATUS: tuple[tuple[type[JobdeckError], int], ...] = (
     (JobNotFoundError, 404),
+    (ScheduleNotFoundError, 404),
+    (ScheduleConflictError, 409),
     (InvalidParamsError, 400),
     (AmbiguousJobIdError, 400),
     (InvalidArgumentError, 400),

@@ -23,6 +23,7 @@ from ._control import CONFLICT, conflict_answer, started_answer
 from ._deck import Deck
 from ._diagnosis import Diagnoser
 from ._errors import ApiError, error_response
+from ._export import csv_response
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
 from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
@@ -32,7 +33,10 @@ __all__ = ["NOTHING_CARRIED", "build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
-_WORD = "[^\\s\\x00]"  # a character of a search word
+# A character of a search word, and the space between words: Python's str.split() also splits at the information
+# separators U+001C-U+001F and at U+0085, which a schema's \s (ECMAScript's) does not count as space.
+_WORD = "[^\\s\\x00\\x1c-\\x1f\\x85]"
+_SPACE = "[\\s\\x1c-\\x1f\\x85]"
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
 # What a resume answers when the old job left nothing to take over.
 NOTHING_CARRIED = "nothing was saved or done: the new job starts from the beginning"
@@ -59,8 +63,10 @@ def _first_line(text: str) -> str:
 
 
 def _search_page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None, *,
-                 limit: int, before: PastCursor | None, diagnoser: Diagnoser | None = None) -> dict[str, Any]:
-    jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before)
+                 limit: int, before: PastCursor | None, schedule_id: str | None = None,
+                 diagnoser: Diagnoser | None = None) -> dict[str, Any]:
+    jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before,
+                             schedule_id=schedule_id)
     past = [job for job in jobs if job.end_time is not None]
     last = past[-1] if len(past) >= limit else None
     out = []
@@ -108,19 +114,22 @@ def build_finding_routes(deck: Deck) -> Routes:
     store = deck.store
     authenticate = deck.auth.authenticate
 
-    @routes.get("/search", responses={200: {"model": schemas.SearchPage}, **AUTH_ERRORS},
+    @routes.get("/search", responses={200: {"model": schemas.SearchPage, "content": {"text/csv": {}}}, **AUTH_ERRORS},
                 summary="Jobs of every type and status matching a text: active first, then past in pages",
                 params=(
                     param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
                                 "prefix, the author, the params or a message", {
                         "type": "string", "maxLength": MAX_QUERY,
-                        "pattern": f"^\\s*({_WORD}{{1,{MAX_WORD}}}(\\s+{_WORD}{{1,{MAX_WORD}}}){{0,{MAX_WORDS - 1}}})?"
-                                   "\\s*$"}),
+                        "pattern": f"^{_SPACE}*({_WORD}{{1,{MAX_WORD}}}({_SPACE}+{_WORD}{{1,{MAX_WORD}}})"
+                                   f"{{0,{MAX_WORDS - 1}}})?{_SPACE}*$"}),
                     param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
+                    param("scheduleId", "only jobs this schedule started", {"type": "string", "pattern": NO_NUL}),
                     param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
                     _SEARCH_LIMIT.spec,
-                    param("before", "the next value of the previous page", CURSOR)))
+                    param("before", "the next value of the previous page", CURSOR),
+                    param("format", "csv: every matching job as a CSV download (limit and before do not apply)",
+                          {"type": "string", "enum": ["json", "csv"]})))
     async def search(request: Request) -> Response:
         await authenticate(request)
         query = request.query_params
@@ -131,9 +140,16 @@ def build_finding_routes(deck: Deck) -> Routes:
         if text is not None and len(text) > MAX_QUERY:
             raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
         job_type = refuse_nul("jobType", query.get("jobType")) or None
+        schedule_id = refuse_nul("scheduleId", query.get("scheduleId")) or None
+        wanted = query.get("format") or "json"
+        if wanted not in ("json", "csv"):
+            raise ApiError(400, f"format must be json or csv, got {wanted[:40]!r}")
         try:
+            if wanted == "csv":
+                return await csv_response(deck, text, job_type, statuses)
             page = await deck.call(_search_page, store, text, job_type, statuses,
-                                   limit=limit, before=before, diagnoser=Diagnoser(store, deck.runner))
+                                   limit=limit, before=before, schedule_id=schedule_id,
+                                   diagnoser=Diagnoser(store, deck.runner))
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(page)

@@ -16,9 +16,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ..core.errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ._deck import Deck
 from ._errors import ApiError
-from ._pages import _BASE, _PAGE_HEADERS, _PREFIX_META, _read_page, _root
+from ._pages import _PAGE_HEADERS, NAV, _root, render_page
 
 __all__ = ["build_job_pages_router"]
+
+_NAV_PATHS = {path for path, _ in NAV}
 
 
 def build_job_pages_router(deck: Deck) -> APIRouter:
@@ -27,13 +29,8 @@ def build_job_pages_router(deck: Deck) -> APIRouter:
     store = deck.store
 
     def page(request: Request, name: str, status: int = 200) -> Response:
-        text = _read_page(name)
-        if text is None:
-            raise ApiError(404, f"the dashboard is not installed (no {name})")
-        root = _root(request)
-        text = _PREFIX_META.sub(lambda m: m.group(1) + root + deck.prefix + m.group(2), text, count=1)
-        text = _BASE.sub(lambda m: m.group(1) + root + "/" + m.group(2), text, count=1)
-        return HTMLResponse(text, status_code=status, headers=_PAGE_HEADERS)
+        current = name.removesuffix(".html")
+        return render_page(request, deck, name, current if current in _NAV_PATHS else None, status)
 
     async def signed_in(request: Request) -> Response | None:
         try:

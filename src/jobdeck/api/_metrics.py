@@ -8,7 +8,8 @@ Prometheus scrapes each:
 - **Per process** (sum them over instances): the job counters and histograms of :mod:`jobdeck.runtime.metrics`
   (``jobdeck_jobs_queued_total``, ``jobdeck_jobs_started_total``, ``jobdeck_jobs_finished_total``,
   ``jobdeck_job_duration_seconds``, ``jobdeck_job_queue_wait_seconds``, ``jobdeck_jobs_reaped_total``,
-  ``jobdeck_jobs_requeued_total``), and
+  ``jobdeck_jobs_requeued_total``, ``jobdeck_schedule_runs_total``, ``jobdeck_schedule_last_run_timestamp_seconds``:
+  take ``max`` of this one), and
   ``jobdeck_event_stream_clients``, ``jobdeck_store_errors_total``. A transition is counted by the one process
   whose store call made it (the store's atomic step lets exactly one win), so a job is never counted twice
   however many servers watch it. With a task engine, what workers do (claim, complete, fail) is counted by the

@@ -1,3 +1,5 @@
+# Long: the webhook notifier is one object (its senders, claims, watcher thread and shutdown); the sending
+# itself is in _webhook.py. Splitting the watcher from the senders would share their state across modules.
 """Webhooks when a job fails, is aborted or is reaped as stale (and, per type, when it completes), and when a
 running job turns stalled (``job.stalled``, issue 22: once per stall, see :meth:`Notifier.sweep_stalled`).
 
@@ -65,6 +67,7 @@ from ..core.events import EventType
 from ..core.model import JobInfo, JobStatus
 from ..core.net import ALLOW_PRIVATE_FLAG, blocked_address, check_notify_url, redact_target
 from ..stores.base import STALE_PREFIX, Store
+from ._schedule_notify import ScheduleWatch
 from ._webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, job_summary, sign, slack_message
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Notifier", "job_summary", "sign", "slack_message"]
@@ -85,7 +88,8 @@ class _Delivery:
     attempt: int = field(default=0, compare=False)
 
     def describe(self) -> str:
-        return f"job {self.summary['id']} ({self.summary['event']}) to {redact_target(self.url)}"
+        what = "schedule" if self.summary["event"].startswith("schedule.") else "job"
+        return f"{what} {self.summary['id']} ({self.summary['event']}) to {redact_target(self.url)}"
 
 
 class _Refused(Exception):
@@ -121,6 +125,7 @@ class Notifier:
         self.completed = frozenset(completed)
         self.public_url = (public_url or "").rstrip("/")
         self.job_path = "/api/admin/jobs/single/{id}/progress"  # create_app points it at the job's page
+        self.schedules = ScheduleWatch(store, self.push)  # schedule.skipped / schedule.missed (issue 23)
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
@@ -154,6 +159,7 @@ class Notifier:
         if self._threads:
             return
         cursor = self.store.read_events(None).cursor
+        self.schedules.baseline()
         self._threads = [threading.Thread(target=self._watch, args=(cursor,), name="jobdeck-notify-watch",
                                           daemon=True),
                          threading.Thread(target=self._send_all, name="jobdeck-notify-send", daemon=True)]
@@ -228,6 +234,7 @@ class Notifier:
                 if event.type is EventType.STATUS and event.data.get("status") in ("failed", "aborted", "completed"):
                     self._consider(event.job_id)
             cursor = batch.cursor or cursor
+            self.schedules.check(self.public_url)
             if draining and not batch.events:
                 return
             if time.monotonic() >= self._next_sweep:
@@ -242,11 +249,7 @@ class Notifier:
             event = self.wants(job)
             if event is None:
                 return
-            summary = job_summary(job, event, self.public_url + self.job_path.format(id=job.id))
-            for url, sender in self._senders.items():
-                key = hashlib.sha256(url.encode()).hexdigest()[:24]
-                if self.store.claim(f"notify:{job.id}:{key}", self.holder):
-                    sender.push(_Delivery(time.time(), next(self._seq), url, summary))
+            self.push(job.id, job_summary(job, event, self.public_url + self.job_path.format(id=job.id)))
         except Exception:  # this job's problem (or the store's), never the watcher's end
             logger.warning("notifications: could not prepare the notification of job %s", job_id, exc_info=True)
 
@@ -270,6 +273,13 @@ class Notifier:
                     sender.push(_Delivery(time.time(), next(self._seq), url, summary))
                     sent.append(job.id)
         return sent
+
+    def push(self, name: str, summary: dict[str, Any]) -> None:
+        """Send ``summary`` to every URL, each from the one process that claims ``notify:<name>:<URL hash>``."""
+        for url, sender in self._senders.items():
+            key = hashlib.sha256(url.encode()).hexdigest()[:24]
+            if self.store.claim(f"notify:{name}:{key}", self.holder):
+                sender.push(_Delivery(time.time(), next(self._seq), url, summary))
 
     # ------------------------------------------------------------------ sending
 

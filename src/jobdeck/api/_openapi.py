@@ -148,8 +148,27 @@ class Routes:
 
 
 def starlette_routes(prefix: str, endpoints: Iterable[Endpoint]) -> list[Route]:
-    """The table as routes under ``prefix``."""
-    return [Route(prefix + e.path, e.handler, methods=[e.method], name=e.handler.__name__) for e in endpoints]
+    """The table as routes under ``prefix``: one route per path, so that a method the path does not take is a 405
+    whose ``Allow`` lists every method it does (``/schedules/{id}``: GET, PATCH, DELETE)."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for e in endpoints:
+        by_path.setdefault(e.path, {})[e.method] = e.handler
+    routes = []
+    for path, handlers in by_path.items():
+        if len(handlers) == 1:
+            ((method, handler),) = handlers.items()
+            routes.append(Route(prefix + path, handler, methods=[method], name=handler.__name__))
+        else:
+            routes.append(Route(prefix + path, _by_method(handlers), methods=list(handlers),
+                                name=next(iter(handlers.values())).__name__))
+    return routes
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    async def dispatch(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    return dispatch
 
 
 def _operation_id(prefix: str, endpoint: Endpoint) -> str:
@@ -177,10 +196,10 @@ def document(prefix: str, endpoints: Iterable[Endpoint], info: dict[str, Any]) -
             out: dict[str, Any] = {"description": answer.get("description", "Successful Response")}
             if "headers" in answer:
                 out["headers"] = answer["headers"]
-            if "content" in answer:
-                out["content"] = answer["content"]
-            elif "model" in answer:
+            if "model" in answer:
                 out["content"] = {"application/json": {"schema": schemas_of[((n, str(code)), "serialization")]}}
+            if "content" in answer:  # beside the model's JSON (another format of the same answer), or alone
+                out["content"] = {**out.get("content", {}), **answer["content"]}
             responses[str(code)] = out
         operation: dict[str, Any] = {"tags": [endpoint.tag], "summary": endpoint.summary,
                                      "operationId": _operation_id(prefix, endpoint), "responses": responses,

@@ -1,4 +1,10 @@
-"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``, ``/healthz``, ``/readyz``.
+"""The dashboard's pages: ``/`` (dashboard or login), ``/schedules``, token login and logout, ``/static``,
+``/healthz``, ``/readyz``.
+
+Every page has the same header (name, navigation, live indicator, sign-out): its HTML file holds the mark
+``<!-- jobdeck:header -->`` and :func:`render_page` puts :func:`header_html` there, with ``aria-current`` on the
+page's own link. The navigation is :data:`NAV`, so a new page is its html and js, its route (answering with
+``render_page``) and one line in ``NAV``.
 
 ``GET /?token=T`` sets the cookie and redirects to ``/`` so that the token leaves the address bar (and the
 browser history); a wrong token redirects to ``/?error=1``, where the login page shows the problem.
@@ -6,6 +12,7 @@ browser history); a wrong token redirects to ``/?error=1``, where the login page
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -23,7 +30,7 @@ from ._deck import Deck
 from ._errors import ApiError, error_response
 from ._serialize import json_response
 
-__all__ = ["STATIC_DIR", "StaticGate", "build_pages_router"]
+__all__ = ["NAV", "STATIC_DIR", "StaticGate", "build_pages_router", "header_html", "render_page"]
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
 
@@ -36,6 +43,49 @@ _PAGE_HEADERS = {
 }
 _PREFIX_META = re.compile(r'(<meta\s+name="jobdeck-api-prefix"\s+content=")[^"]*(")')
 _BASE = re.compile(r'(<base\s+href=")[^"]*(")')
+
+# The header's navigation, in order: (the page's path under the server's root, its link text). One line a page.
+NAV: list[tuple[str, str]] = [
+    ("", "Dashboard"),
+    ("jobs", "All jobs"),
+    ("workers", "Workers"),
+    ("schedules", "Schedules"),
+]
+HEADER_MARK = "<!-- jobdeck:header -->"
+
+
+def header_html(current: str | None) -> str:
+    """The shared header; ``current`` is the NAV path of the page showing it (its link gets ``aria-current``).
+
+    The live indicator starts as "Connecting…"; the page's script (``follow.js``, ``stream.js``) keeps it true.
+    ``header.js`` signs out."""
+    here = ' aria-current="page"'
+    links = "".join(f'<a href="{html.escape(path or "./")}"{here if path == current else ""}>{html.escape(label)}</a>'
+                    for path, label in NAV)
+    return (
+        '<header class="topbar">'
+        '<div class="brand"><span class="brand-mark" aria-hidden="true"></span>'
+        '<p class="brand-name">jobdeck</p><span class="brand-sub">Admin jobs</span>'
+        f'<nav class="nav" aria-label="Views">{links}</nav></div>'
+        '<div class="topbar-actions">'
+        '<p id="connection" class="conn" data-state="connecting" role="status" aria-live="polite">'
+        '<span class="conn-dot" aria-hidden="true"></span><span class="conn-text">Connecting…</span></p>'
+        '<button type="button" id="logout" class="btn btn-ghost">Sign out</button>'
+        '</div></header>'
+        '<script type="module" src="static/header.js"></script>')
+
+
+def render_page(request: Request, deck: Deck, name: str, current: str | None, status: int = 200) -> Response:
+    """The static page ``name`` with the API prefix, the base address and the shared header filled in."""
+    text = _read_page(name)
+    if text is None:
+        raise ApiError(404, f"the dashboard is not installed (no {name} in {STATIC_DIR})")
+    root = _root(request)
+    text = _PREFIX_META.sub(lambda m: m.group(1) + root + deck.prefix + m.group(2), text, count=1)
+    text = _BASE.sub(lambda m: m.group(1) + root + "/" + m.group(2), text, count=1)
+    text = text.replace(HEADER_MARK, header_html(current), 1)
+    return HTMLResponse(text, status_code=status, headers=_PAGE_HEADERS)
+
 
 # Used only when the dashboard's login.html is missing (a stripped-down install).
 _FALLBACK_LOGIN = """<!doctype html>
@@ -114,12 +164,15 @@ def build_pages_router(deck: Deck) -> APIRouter:
             await auth.authenticate(request)
         except ApiError as exc:
             return login_page(exc.status_code)
-        page = _read_page("index.html")
-        if page is None:
-            raise ApiError(404, f"the dashboard is not installed (no index.html in {STATIC_DIR})")
-        page = _PREFIX_META.sub(lambda m: m.group(1) + _root(request) + deck.prefix + m.group(2), page, count=1)
-        page = _BASE.sub(lambda m: m.group(1) + _root(request) + "/" + m.group(2), page, count=1)
-        return HTMLResponse(page, headers=_PAGE_HEADERS)
+        return render_page(request, deck, "index.html", "")
+
+    @router.get("/schedules")
+    async def schedules_page(request: Request) -> Response:
+        try:
+            await auth.authenticate(request)
+        except ApiError:
+            return redirect(request, "/")  # signed out: the sign-in form lives at "/"
+        return render_page(request, deck, "schedules.html", "schedules")
 
     @router.get("/login")
     async def login_page_link(request: Request) -> Response:

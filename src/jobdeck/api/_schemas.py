@@ -4,6 +4,8 @@ Responses are serialised by :mod:`jobdeck.api._serialize`; these models give the
 ``responses={200: {"model": ...}}`` without costing anything per request.
 """
 
+# Long: every request body and answer shape of the OpenAPI document, declarative and side by side, so that a
+# field's name and description are found (and kept alike) in one place; no logic beyond their validators.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -156,6 +158,9 @@ class StartRequest(_Strict):
                                json_schema_extra={"pattern": NO_NUL})
     params: dict[str, Any] | None = Field(None, description="keyword arguments for the job's handler",
                                           json_schema_extra=_json_object)
+    runAt: str | None = Field(None, description="start it later: the job is created queued and starts when this "
+                                                "time (ISO 8601) is due; aborting it before then ends it aborted",
+                              json_schema_extra={"format": "date-time"})
 
     @field_validator("feature", "jobType", "author")
     @classmethod
@@ -316,6 +321,13 @@ class Job(BaseModel):
                                                   "meanwhile); null otherwise")
     resumedFrom: str | None = Field(None, description="the id of the job whose saved values and done operations "
                                                       "this one took over (POST /single/{id}/resume)")
+    scheduleId: str | None = Field(None, description="the schedule that started the job (GET /schedules)")
+    runAt: str | None = Field(None, description="when the job was due: a start with runAt, or its schedule's "
+                                                "occurrence; it waits queued until then")
+    signature: str | None = Field(None, description="a failed job's cause: its error's exception type and "
+                                                    "message with numbers, ids, quoted values and paths "
+                                                    "normalised away (GET /failures groups by it); null "
+                                                    "unless failed")
 
 
 class StartedJob(Job):

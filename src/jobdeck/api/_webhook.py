@@ -1,4 +1,5 @@
-"""What a webhook receiver gets: the job's summary (or Slack's message shape) and its signature.
+"""What a webhook receiver gets: the job's summary, or a schedule's (an occurrence skipped or missed), or Slack's
+message shape; and its signature.
 
 The sending (queues, retries, deadlines, which addresses) is :mod:`jobdeck.api._notify`'s.
 """
@@ -10,9 +11,10 @@ import hmac
 import time
 from typing import Any
 
-from ..core.model import JobInfo
+from ..core.model import JobInfo, format_time
+from ..core.schedule_state import Schedule
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "job_summary", "sign", "slack_message"]
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "job_summary", "schedule_summary", "sign", "slack_message"]
 
 SIGNATURE_HEADER = "X-Jobdeck-Signature"
 TIMESTAMP_HEADER = "X-Jobdeck-Timestamp"
@@ -49,6 +51,27 @@ def job_summary(job: JobInfo, event: str, link: str) -> dict[str, Any]:
     }
 
 
+def schedule_summary(schedule: Schedule, event: str, count: int, link: str) -> dict[str, Any]:
+    """The JSON a webhook receiver gets when ``count`` occurrences of a schedule were skipped (``event``
+    ``skipped``: overlap) or missed (``missed``: older than the misfire grace when a process could fire them):
+    ``total`` is the schedule's count so far, ``reason`` why."""
+    skip = schedule.last_skip if event == "skipped" else None
+    reason = skip.reason if skip is not None else (
+        f"older than misfireGrace ({schedule.spec.misfire_grace:g}s) when a process could start it: no process "
+        "that runs the type was up")
+    return {
+        "event": f"schedule.{event}",
+        "id": schedule.id,
+        "jobType": schedule.spec.job_type,
+        "count": count,
+        "total": schedule.skipped if event == "skipped" else schedule.missed,
+        "reason": reason,
+        "time": format_time(skip.time) if skip is not None else None,
+        "nextRun": format_time(schedule.next_fire),
+        "link": link,
+    }
+
+
 def _escape(text: str) -> str:
     # Slack's mrkdwn: only these three are control characters.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -56,6 +79,11 @@ def _escape(text: str) -> str:
 
 def slack_message(summary: dict[str, Any]) -> dict[str, Any]:
     """Slack's incoming-webhook format: a ``text`` fallback and one section block."""
+    if summary["event"].startswith("schedule."):
+        what = summary["event"].removeprefix("schedule.")
+        head = f"schedule {summary['id']} ({summary['jobType']}): {summary['count']} occurrence(s) {what}"
+        text = f":warning: *{_escape(head)}*\n{_escape(summary['reason'])}\n<{summary['link']}|schedule>"
+        return {"text": f"jobdeck: {head}", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
     icon = {"job.failed": ":x:", "job.reaped": ":skull:", "job.aborted": ":octagonal_sign:"}.get(
         summary["event"], ":white_check_mark:")
     what = summary["event"].removeprefix("job.")

@@ -20,13 +20,15 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="jobdeck", description="Run, watch and stop long-running admin jobs.")
     add_connection_options(parser, dest_prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from . import _commands, _db, _find, _serve, _watch, _worker, _workers
+    from . import _bulk, _commands, _db, _find, _schedules, _serve, _watch, _worker, _workers
 
     _serve.register(sub)
     _worker.register(sub)
     _commands.register(sub)
     _watch.register(sub)
     _find.register(sub)
+    _bulk.register(sub)
+    _schedules.register(sub)
     _db.register(sub)
     _workers.register(sub)
     return parser

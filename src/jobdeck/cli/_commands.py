@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from rich.table import Table
@@ -59,6 +60,9 @@ def register(sub: Any) -> None:
                    help="a parameter; repeatable; VALUE is JSON if it parses, else a string")
     p.add_argument("--params-json", metavar="JSON", help="all parameters as one JSON object (--param wins)")
     p.add_argument("--author", help="who starts the job (default: $JOBDECK_AUTHOR or your user name)")
+    p.add_argument("--at", metavar="TIME", dest="run_at",
+                   help="start it at TIME (ISO 8601, e.g. 2026-12-24T02:00+02:00; without an offset, local time): "
+                        "the job waits queued until then")
     p.add_argument("--wait", action="store_true",
                    help="follow the job until it ends; exit 0 completed, 1 failed, 2 aborted")
     p.add_argument("--json", action="store_true", help="print the started job as JSON")
@@ -201,10 +205,24 @@ def show_started(client: Client, job: JobInfo, args: argparse.Namespace) -> int:
     return follow_job(client, job.id)
 
 
+def run_at_of(args: argparse.Namespace) -> datetime | None:
+    """``--at TIME`` as an aware datetime (a time without an offset is this machine's local time); a usage error
+    (exit 7) when it is not an ISO 8601 time."""
+    if not args.run_at:
+        return None
+    try:
+        when = datetime.fromisoformat(args.run_at.strip().replace("Z", "+00:00"))
+    except ValueError:
+        args.parser.error(f"--at expects an ISO 8601 time such as 2026-12-24T02:00+02:00, got {args.run_at!r}")
+    return when if when.tzinfo is not None else when.astimezone()
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     params = params_of(args, args.params_json)
+    run_at = run_at_of(args)
     with make_client(args) as client:
-        return show_started(client, client.start(args.job_type, params=params, author=author_of(args)), args)
+        job = client.start(args.job_type, params=params, author=author_of(args), run_at=run_at)
+        return show_started(client, job, args)
 
 
 def _answer(args: argparse.Namespace, call: Callable[[Client], T]) -> T | None:

@@ -37,6 +37,7 @@ __all__ = [
     "progress_cell",
     "status_text",
     "summary_line",
+    "zone_name",
 ]
 
 STATUS_STYLE = {
@@ -63,9 +64,12 @@ def print_json(data: Any) -> None:
 
 
 def format_time(ts: float | None, with_date: bool = True) -> str:
+    """Local time, 24-hour, as the dashboard writes it; with the date, the zone follows (``... 20:41:07 UTC``)."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    if not with_date:
+        return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+    return f"{datetime.fromtimestamp(ts).strftime('%Y-%m-%d %H:%M:%S')} {zone_name()}"
 
 
 def format_duration(seconds: float) -> str:
@@ -126,7 +130,16 @@ def progress_cell(job: JobInfo, width: int = 20) -> RenderableType:
 
 
 def _short_time(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
+    """The dashboard's way (format.js): local time, 24-hour, ``14:03:20`` today, ``2026-12-06 20:41:07`` before."""
+    if ts is None:
+        return "-"
+    when = datetime.fromtimestamp(ts)
+    return when.strftime("%H:%M:%S" if when.date() == datetime.now().date() else "%Y-%m-%d %H:%M:%S")
+
+
+def zone_name() -> str:
+    """The local time zone's short name (``UTC``, ``EET``), said beside listed times as the dashboard does."""
+    return datetime.now().astimezone().strftime("%Z") or "local time"
 
 
 def first_error_line(job: JobInfo) -> str:
@@ -145,8 +158,9 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
     ID, status, progress and duration never shrink; when the rows are wider than the terminal (80 columns is
     enough), the type, operation or end time, author and error give way first, cut with an ellipsis. Past lists
     end with the first line of each failed job's newest error (or an aborted job's reason)."""
-    columns = ["ID", "TYPE", "STATUS", "PROG", "ENDED" if past else "OPERATION", "DURATION", "AUTHOR"]
-    shrink = {"TYPE": 6, "ENDED": 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
+    ended = f"ENDED ({zone_name()})"
+    columns = ["ID", "TYPE", "STATUS", "PROG", ended if past else "OPERATION", "DURATION", "AUTHOR"]
+    shrink = {"TYPE": 6, ended: 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
     if past:
         columns.append("ERROR")
     rows: list[list[Text]] = []

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.credentials import split_named
 from ..core.errors import ExecutorError, StoreError
 from ..core.urls import redact_url
 from ..runtime.runner import JobRunner
@@ -78,11 +79,20 @@ def register(sub: Any) -> None:
                              "celery+amqp://user:pass@host:5672//, procrastinate+postgresql://host/db; with a task "
                              "engine this server only enqueues and `jobdeck worker` runs the jobs")
     auth = parser.add_mutually_exclusive_group()
-    auth.add_argument("--token", help="access token (default: $JOBDECK_TOKEN, else a random one printed at start)")
+    auth.add_argument("--token", action="append", metavar="[NAME=]SECRET",
+                      help="an admin access token (default: $JOBDECK_TOKEN, else a random one printed at start); "
+                           "NAME=SECRET names its holder, who is then recorded as the author of what they start "
+                           "and as who aborted what they abort; repeatable (one unnamed token at most)")
     auth.add_argument("--no-auth", action="store_true", default=None,
                       help="no authentication at all (allowed on a loopback host only)")
-    parser.add_argument("--viewer-token", action="append", metavar="TOKEN", dest="viewer_tokens",
-                        help="a read-only token (role viewer: no start or abort); repeatable")
+    parser.add_argument("--viewer-token", action="append", metavar="[NAME=]SECRET", dest="viewer_tokens",
+                        help="a read-only token (role viewer: no start or abort), NAME=SECRET to name its holder; "
+                             "repeatable")
+    parser.add_argument("--no-demo-jobs", action="store_true",
+                        help="with --demo, do not start the first-run demo jobs (one running, one completing, one "
+                             "failing) that an empty store otherwise gets")
+    parser.add_argument("--tokens-file", metavar="PATH",
+                        help="named tokens, one a line: NAME=SECRET (admin) or NAME=SECRET viewer")
     metrics = parser.add_mutually_exclusive_group()
     metrics.add_argument("--metrics-token", metavar="TOKEN",
                          help="serve GET /metrics (Prometheus) to this bearer token (needs jobdeck[metrics])")
@@ -129,6 +139,8 @@ def add_job_type_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", default=None, help="register the demo job types")
     parser.add_argument("--demo-speed", type=float, metavar="FACTOR",
                         help="run demo jobs this many times faster (default 1)")
+    parser.add_argument("--no-demo-schedule", action="store_false", dest="demo_schedule", default=None,
+                        help="with --demo: leave out the demo's schedule (a Cleanup every 10 minutes)")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
 
@@ -156,12 +168,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_tokens(values: list[str] | None) -> tuple[str | None, tuple[str, ...] | None]:
+    """``--token`` values: the one unnamed token, and the named ``NAME=SECRET`` ones."""
+    plain = [v for v in values or () if split_named(v)[0] is None]
+    named = tuple(v for v in values or () if split_named(v)[0] is not None)
+    if len(plain) > 1:
+        raise _Fatal("give at most one unnamed --token; name the others (--token NAME=SECRET)", 2)
+    return (plain[0] if plain else None), (named or None)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     env = dict(os.environ)
     if args.no_auth:
         env.pop("JOBDECK_TOKEN", None)  # an explicit --no-auth beats a token left in the environment
-    return settings_from(env, host=args.host, port=args.port, store=args.store, token=args.token,
+    plain, named = _split_tokens(args.token)
+    return settings_from(env, host=args.host, port=args.port, store=args.store, token=plain,
+                         tokens=named, tokens_file=getattr(args, "tokens_file", None),
                          no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
+                         demo_schedule=args.demo_schedule,
                          stale_after=args.stale_after, prefix=args.prefix,
                          forwarded_allow_ips=args.forwarded_allow_ips,
                          trusted_origins=_listed(args.trusted_origins),
@@ -269,7 +293,7 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
     if settings.demo:
         from .demo import register_demo
 
-        register_demo(runner, speed=settings.demo_speed)
+        register_demo(runner, speed=settings.demo_speed, schedule=settings.demo_schedule)
     for name in settings.external_types:
         try:
             runner.register_external(name)
@@ -297,14 +321,21 @@ def _serve(args: argparse.Namespace) -> None:
         raise _Fatal(f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), not "
                      f"{settings.host!r}; use a token instead", 2)
     runner, store_text = build_runner(settings, migrate=not args.no_migrate)
-    token = None if settings.no_auth else settings.token or secrets.token_urlsafe(24)
+    try:
+        admins, viewers = settings.credentials()
+    except ValueError as exc:
+        raise _Fatal(str(exc), 2) from None
+    generated = not settings.no_auth and not admins
+    if generated:
+        admins["admin"] = secrets.token_urlsafe(24)
+    token = None if settings.no_auth else admins.get("admin", "")
 
     import uvicorn
 
     from ..api import MAX_URL, create_app
 
     try:
-        app = create_app(runner=runner, token=token, viewer_tokens=settings.viewer_tokens,
+        app = create_app(runner=runner, token=admins or None, viewer_tokens=viewers,
                          metrics_token=settings.metrics_token, metrics_public=settings.metrics_public,
                          notifier=_notifier(settings, runner.store),
                          prefix=settings.prefix, ping_interval=settings.ping_interval,
@@ -320,8 +351,15 @@ def _serve(args: argparse.Namespace) -> None:
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
     configure_logging(args.log_level)
-    _banner(settings, redact_url(store_text), runner, token, generated=settings.token is None)
+    _banner(settings, redact_url(store_text), runner, token, generated=generated)
     runner.start_supervisor()
+    if settings.demo and not getattr(args, "no_demo_jobs", False):
+        from .demo import start_first_run_jobs
+
+        started = start_first_run_jobs(runner)
+        if started:
+            print(f"  demo: started {len(started)} first-run jobs (one runs for a while, one completes, one fails)",
+                  flush=True)
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                             log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",
@@ -382,11 +420,16 @@ def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str |
         lines.append(f"  dashboard: {base}/")
     elif generated:
         lines.append(f"  open the dashboard (token generated for this run): {base}/?token={token}")
-        lines.append("  set --token or JOBDECK_TOKEN to keep a token across restarts")
+        lines.append("  the token, to copy into a shell or a client (set --token or JOBDECK_TOKEN to keep it "
+                     "across restarts):")
+        lines.append(f"JOBDECK_TOKEN={token}")
     else:
         lines.append(f"  dashboard: {base}/ (log in with your token; the API takes 'Authorization: Bearer <token>')")
     if settings.viewer_tokens:
         lines.append(f"  viewer tokens: {len(settings.viewer_tokens)} (read-only)")
+    if settings.tokens or settings.tokens_file:
+        lines.append("  named tokens: each holder's name is recorded as the author of what they start and as who "
+                     "aborted what they abort")
     if settings.metrics_token or settings.metrics_public:
         who = "with the metrics token" if settings.metrics_token else "open to loopback clients"
         lines.append(f"  metrics: {base}/metrics ({who})")

@@ -68,7 +68,8 @@ def _work(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise Fatal(f"--concurrency must be at least 1, got {args.concurrency}", 2)
     settings = settings_from(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
-                             demo_speed=args.demo_speed, stale_after=args.stale_after, executor=args.executor,
+                             demo_speed=args.demo_speed, demo_schedule=args.demo_schedule,
+                             stale_after=args.stale_after, executor=args.executor,
                              shutdown_grace=args.grace, metrics_port=args.metrics_port,
                              metrics_addr=args.metrics_addr)
     if not settings.app and not settings.demo:

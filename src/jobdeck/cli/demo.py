@@ -14,7 +14,11 @@
   and meets it again.
 - ``QuestionInfoGeneration``: a summary and key terms per question; completes.
 - ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
-- ``Cleanup``: a few seconds of housekeeping; completes with a result.
+- ``Cleanup``: a few seconds of housekeeping; completes with a result. The schedule ``cleanup-every-10-min`` starts
+  one every 10 minutes of real time (``schedule=False``, ``--no-demo-schedule``: none).
+
+``jobdeck serve --demo`` on an empty store also starts :data:`FIRST_RUN` (:func:`start_first_run_jobs`): one job
+of each outcome, so that the first screen has something to show (``--no-demo-jobs`` leaves them out).
 
 Every pause checks for an abort, so each of them stops within a fraction of a second when asked.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import timedelta
 from typing import Annotated, Any
 
 from ..core.errors import InvalidArgumentError, RetryLater
@@ -31,10 +36,11 @@ from ..core.retry import Retry
 from ..runtime.controller import PipelineController
 from ..runtime.runner import JobRunner
 
-__all__ = ["DEMO_TYPES", "OUTAGE_FROM", "ProviderError", "ProviderUnavailableError", "RateLimitError",
-           "register_demo"]
+__all__ = ["DEMO_SCHEDULE", "DEMO_TYPES", "FIRST_RUN", "OUTAGE_FROM", "ProviderError", "ProviderUnavailableError",
+           "RateLimitError", "register_demo", "start_first_run_jobs"]
 
 DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup")
+DEMO_SCHEDULE = "cleanup-every-10-min"  # the demo's schedule: a Cleanup every 10 minutes (``schedule=False``: none)
 OUTAGE_FROM = 24  # a condensation run of this many questions or more meets an outage that outlasts its attempts
 RETRY_AFTER = 12.0  # seconds, before the demo speed: the provider's Retry-After on its first 429
 BACKOFF = 10.0  # seconds, before the demo speed: the first pause of the backoff (then 20, ...)
@@ -113,7 +119,7 @@ class _Provider:
             raise RateLimitError("429 Too Many Requests from the LLM provider")
 
 
-def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
+def register_demo(runner: JobRunner, speed: float = 1.0, *, schedule: bool = True) -> None:
     """Register the demo job types on ``runner``; ``speed`` > 1 makes them proportionally faster."""
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
         raise InvalidArgumentError(f"speed must be a positive number, got {speed!r}")
@@ -228,3 +234,23 @@ def register_demo(runner: JobRunner, speed: float = 1.0) -> None:
                     params={"rows": 400, "fail_at": 0.6})
     runner.register("Cleanup", cleanup, title="Cleanup", max_concurrent=2,
                     description="Remove old drafts; takes a few seconds (demo).", params={"days": 30})
+    if schedule:
+        # In real time whatever the demo speed: the Schedules page shows it coming, and it fires while one watches.
+        runner.schedule(DEMO_SCHEDULE, "Cleanup", every=timedelta(minutes=10), params={"days": 30})
+
+
+# The first run's jobs: one that runs for a while (and retries on its way), one that completes within seconds and
+# one that fails, so that the first screen shows a live job, a result and a failure rather than forms and zeros.
+FIRST_RUN: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("ArgumentCondensation", {"questions": 12}),
+    ("Cleanup", {"days": 30}),
+    ("DataImport", {"rows": 40, "fail_at": 0.5}),
+)
+
+
+def start_first_run_jobs(runner: JobRunner, author: str = "demo") -> list[str]:
+    """Start :data:`FIRST_RUN` when the store holds no job at all (a first run; a restart on a kept store adds
+    nothing); their ids, or ``[]``."""
+    if any(runner.store.stats().values()):
+        return []
+    return [runner.start(job_type, author, params).id for job_type, params in FIRST_RUN]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ..core.credentials import parse_tokens_file, split_named
 from ..core.errors import InvalidArgumentError
 
 # Re-exported: the address rules live at the bottom layer (the api applies them too), named here as before.
@@ -54,7 +55,7 @@ _NUMBERS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 # Settings that only an argument gives (``serve --no-auth``, ``--app``, ``--demo``): no JOBDECK_* variable.
-_ARGUMENTS_ONLY = frozenset({"no_auth", "app", "demo", "ping_interval"})
+_ARGUMENTS_ONLY = frozenset({"no_auth", "app", "demo", "demo_schedule", "ping_interval"})
 
 
 def default_store_url(environ: Mapping[str, str] | None = None) -> str:
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     ``notify_allow_private`` lets webhooks go to this machine and to link-local, multicast and unspecified
     addresses, which :func:`check_notify_url` refuses otherwise.
 
+    Named credentials (:mod:`jobdeck.core.credentials`): ``tokens`` are ``NAME=SECRET`` admin tokens and
+    ``viewer_tokens`` may be named the same way; ``tokens_file`` holds more, one a line (``NAME=SECRET`` or
+    ``NAME=SECRET viewer``). :meth:`credentials` gathers them all; ``token`` stays the one unnamed admin token.
+
     ``Settings(...)`` takes the values given and nothing else; :meth:`from_env` adds the environment. A value
     that breaks a rule is an InvalidArgumentError, an unknown name a TypeError.
     """
@@ -90,10 +95,13 @@ class Settings(BaseSettings):
     port: int = 8000  # JOBDECK_PORT
     store: str | None = None  # JOBDECK_STORE
     token: str | None = None  # JOBDECK_TOKEN
+    tokens: Words = ()  # JOBDECK_TOKENS
+    tokens_file: str | None = None  # JOBDECK_TOKENS_FILE
     no_auth: bool = False
     app: str | None = None
     demo: bool = False
     demo_speed: float = 1.0  # JOBDECK_DEMO_SPEED
+    demo_schedule: bool = True  # with demo: its schedule (a Cleanup every 10 minutes); --no-demo-schedule
     stale_after: float = DEFAULT_STALE_AFTER  # JOBDECK_STALE_AFTER
     prefix: str = DEFAULT_PREFIX  # JOBDECK_PREFIX
     shutdown_grace: float = 10.0  # JOBDECK_SHUTDOWN_GRACE
@@ -154,7 +162,7 @@ class Settings(BaseSettings):
 
     # ------------------------------------------------------------------ one rule per field
 
-    @field_validator("trusted_origins", "viewer_tokens", "notify", "notify_completed", "external_types",
+    @field_validator("trusted_origins", "tokens", "viewer_tokens", "notify", "notify_completed", "external_types",
                      mode="before")
     @classmethod
     def _split_words(cls, value: Any) -> Any:
@@ -223,7 +231,42 @@ class Settings(BaseSettings):
             raise InvalidArgumentError("viewer tokens need authentication: drop no_auth")
         if any(not t.strip() for t in self.viewer_tokens) or self.token in self.viewer_tokens:
             raise InvalidArgumentError("viewer tokens must be non-empty and differ from the admin token")
+        if self.no_auth and (self.tokens or self.tokens_file):
+            raise InvalidArgumentError("named tokens need authentication: drop no_auth")
+        for value in self.tokens:
+            if split_named(value)[0] is None:
+                raise InvalidArgumentError("each of tokens must be NAME=SECRET (a name: a letter, then letters, "
+                                           "digits or ._@+-); give the one unnamed token as token")
         return self
+
+    def credentials(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``(admins, viewers)``, each ``{name: secret}``: the named tokens, the tokens file's and the unnamed ones
+        (``token`` as ``admin``, an unnamed viewer token as ``viewer``, or ``viewer-2``... when there are several).
+        InvalidArgumentError for an unreadable tokens file, a bad line, or a name given twice."""
+        admins: dict[str, str] = {}
+        viewers: dict[str, str] = {}
+        if self.tokens_file:
+            try:
+                text = Path(self.tokens_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidArgumentError(f"cannot read the tokens file {self.tokens_file}: "
+                                           f"{getattr(exc, 'strerror', None) or exc}") from None
+            admins, viewers = parse_tokens_file(text, f"tokens file {self.tokens_file}")
+
+        def add(into: dict[str, str], name: str, secret: str) -> None:
+            if name in admins or name in viewers:
+                raise InvalidArgumentError(f"the token name {name!r} is given twice")
+            into[name] = secret
+
+        if self.token:
+            add(admins, "admin", self.token)
+        for count, value in enumerate(self.viewer_tokens, 1):
+            name, secret = split_named(value)
+            add(viewers, name or ("viewer" if count == 1 else f"viewer-{count}"), secret)
+        for value in self.tokens:
+            name, secret = split_named(value)
+            add(admins, name or "admin", secret)
+        return admins, viewers
 
     @model_validator(mode="after")
     def _metrics_access(self) -> Settings:

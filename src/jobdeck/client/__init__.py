@@ -15,6 +15,16 @@ says so. The token is sent as a bearer header and never appears in ``repr`` or i
 
 from ._http import DEFAULT_PREFIX, DEFAULT_URL, Client
 from ._remote import RemoteController
+from ._schedules import LastRun, ScheduleInfo
 from ._stream import EventStream, StreamReset
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client", "EventStream", "RemoteController", "StreamReset"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_URL",
+    "Client",
+    "EventStream",
+    "LastRun",
+    "RemoteController",
+    "ScheduleInfo",
+    "StreamReset",
+]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +15,8 @@ import httpx
 
 from ..core.errors import ClientError, InvalidArgumentError
 from ..core.events import EventType
-from ..core.model import TERMINAL, JobInfo
+from ..core.model import TERMINAL, JobInfo, format_time
+from ._schedules import ScheduleCalls
 from ._stream import EventStream, StreamReset
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "Client"]
@@ -22,6 +25,22 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PREFIX = "/api/admin/jobs"
 
 Messages = int | str | None
+
+
+def _iso(when: datetime | float) -> str:
+    """An aware datetime or POSIX seconds as the API's ISO time; a naive datetime is refused (which zone?)."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise InvalidArgumentError(f"run_at must be an aware datetime (give it a tzinfo), got {when!r}")
+        seconds = when.timestamp()
+    elif isinstance(when, bool) or not isinstance(when, int | float):
+        raise InvalidArgumentError(f"run_at must be a datetime or POSIX seconds, got {when!r}")
+    else:
+        seconds = float(when)
+    text = format_time(seconds) if math.isfinite(seconds) else None
+    if text is None:
+        raise InvalidArgumentError(f"run_at must be a finite time, got {when!r}")
+    return text
 
 
 def _messages_param(messages: Messages) -> str:
@@ -37,7 +56,7 @@ def _messages_param(messages: Messages) -> str:
     return messages
 
 
-class Client:
+class Client(ScheduleCalls):
     """The jobdeck HTTP API as Python calls; a context manager that closes its connection pool.
 
     ``base_url`` is the server root (``http://host:port``); ``prefix`` is where the job API is mounted.
@@ -212,16 +231,23 @@ class Client:
         """Past jobs, newest ended first (see :meth:`past_page` for the incremental cursor)."""
         return self.past_page(job_type, statuses, start_from, messages, limit)[0]
 
-    def start(self, job_type: str, params: Mapping[str, Any] | None = None, author: str | None = None) -> JobInfo:
-        """Start a job of a registered type; 404 unknown type, 409 too many active, 400 bad params."""
-        return JobInfo.from_dict(self._start(job_type, params, author))
+    def start(self, job_type: str, params: Mapping[str, Any] | None = None, author: str | None = None, *,
+              run_at: datetime | float | None = None) -> JobInfo:
+        """Start a job of a registered type; 404 unknown type, 409 too many active, 400 bad params.
 
-    def _start(self, job_type: str, params: Mapping[str, Any] | None, author: str | None) -> Any:
+        With ``run_at`` (an aware datetime or POSIX seconds) the job waits ``queued`` until then, with ``run_at``
+        set; aborting it before then ends it ``aborted``."""
+        return JobInfo.from_dict(self._start(job_type, params, author, run_at))
+
+    def _start(self, job_type: str, params: Mapping[str, Any] | None, author: str | None,
+               run_at: datetime | float | None = None) -> Any:
         body: dict[str, Any] = {"jobType": job_type}
         if author is not None:
             body["author"] = author
         if params is not None:
             body["params"] = dict(params)
+        if run_at is not None:
+            body["runAt"] = _iso(run_at)
         return self._json("POST", "/start", json=body)
 
     def resolve_id(self, id_or_prefix: str) -> str:
@@ -236,10 +262,13 @@ class Client:
         return found
 
     def search(self, text: str | None = None, *, job_type: str | None = None, statuses: Sequence[str] = (),
-               limit: int = 50, before: str | None = None) -> dict[str, Any]:
+               limit: int = 50, before: str | None = None, schedule_id: str | None = None) -> dict[str, Any]:
         """``{"jobs": [...], "next": cursor | None}``: jobs whose id, author, params or messages match every
-        word of ``text``; active first, then past ones newest ended first (``before=next`` continues)."""
+        word of ``text`` (and, with ``schedule_id``, that this schedule started); active first, then past ones
+        newest ended first (``before=next`` continues)."""
         params: list[tuple[str, str]] = [("limit", str(limit))]
+        if schedule_id:
+            params.append(("scheduleId", schedule_id))
         if text:
             params.append(("q", text))
         if job_type:
@@ -249,6 +278,31 @@ class Client:
             params.append(("before", before))
         page: dict[str, Any] = self._json("GET", "/search", params=params)
         return page
+
+    def failures(self, since: str | None = None, job_type: str | None = None, *, limit: int = 50,
+                 ids: int = 20) -> list[dict[str, Any]]:
+        """Failed jobs grouped by cause, newest group first: ``[{"signature", "message", "count", "firstSeen",
+        "lastSeen", "jobTypes", "jobIds"}]`` (``since``: an ISO time)."""
+        params: dict[str, str] = {"limit": str(limit), "ids": str(ids)}
+        if since:
+            params["since"] = since
+        if job_type:
+            params["jobType"] = job_type
+        groups: list[dict[str, Any]] = self._json("GET", "/failures", params=params)
+        return groups
+
+    def bulk(self, action: str, *, ids: Sequence[str] | None = None, filter: Mapping[str, Any] | None = None,
+             dry_run: bool = False) -> dict[str, Any]:
+        """One action (``abort``, ``rerun``, ``resume``, ``delete``) for the jobs ``ids`` or those ``filter``
+        matches (``{"q", "jobType", "status": [...], "signature"}``). ``dry_run``: ``{"count", "ids", "leftOut",
+        "leftOutSample"}``, nothing done; else ``{"jobId", "count", "leftOut"}``: the bulk job doing it."""
+        body: dict[str, Any] = {"action": action, "dryRun": dry_run}
+        if ids is not None:
+            body["ids"] = list(ids)
+        if filter is not None:
+            body["filter"] = dict(filter)
+        answer: dict[str, Any] = self._json("POST", "/bulk", json=body)
+        return answer
 
     def rerun(self, job_id: str, params: Mapping[str, Any] | None = None, author: str | None = None) -> JobInfo:
         """Start a new job with ``job_id``'s type and params (``params`` replaces some); its ``rerun_of`` is

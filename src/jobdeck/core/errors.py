@@ -8,6 +8,8 @@
     ├── JobFinishedError        a change asked of a job that already reached a terminal state
     ├── JobConflictError        a job type already runs its maximum number of jobs
     ├── UnknownJobTypeError     a job type no runner has registered
+    ├── ScheduleNotFoundError   a schedule id the store does not know
+    ├── ScheduleConflictError   a schedule id taken already, or a code schedule asked to be edited or deleted
     ├── AbortError              raised by ``check_abort()`` inside job code when an abort was requested
     ├── RetryLater              raised by job code to have its run retried after ``seconds`` (``reason`` says why)
     ├── StoreError              a backend cannot be opened or reached (bad URL, missing extra, I/O)
@@ -33,6 +35,8 @@ __all__ = [
     "JobNotFoundError",
     "JobdeckError",
     "RetryLater",
+    "ScheduleConflictError",
+    "ScheduleNotFoundError",
     "StoreError",
     "UnknownJobTypeError",
 ]
@@ -107,6 +111,26 @@ class UnknownJobTypeError(JobdeckError):
         self.known = sorted(known or [])
         known_text = ", ".join(self.known) if self.known else "none"
         super().__init__(f"unknown job type {job_type!r}; registered types: {known_text}")
+
+
+class ScheduleNotFoundError(JobdeckError, KeyError):
+    """No schedule with this id exists in the store."""
+
+    def __init__(self, schedule_id: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(f"schedule {schedule_id!r} not found")
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class ScheduleConflictError(JobdeckError):
+    """The schedule cannot be changed that way: its id is taken, or it is defined in code (a code schedule can be
+    paused, resumed and run now; its definition is the code's)."""
+
+    def __init__(self, schedule_id: str, message: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(message)
 
 
 class InvalidParamsError(InvalidArgumentError):

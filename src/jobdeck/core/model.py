@@ -208,6 +208,10 @@ class JobInfo:
     registered with ``requeue_on_worker_lost``, or a failed run was retried). ``max_attempts`` is how many runs
     its type allows (1: no retry); ``retry_at`` is when a ``queued`` job waiting for its next attempt is due (None
     otherwise); ``resumed_from`` is the id of the job whose saved values and done operations this one took over.
+    ``schedule_id`` names the schedule that started the job; ``run_at`` is when it was due (a one-off start with
+    ``run_at``, or the schedule's occurrence): such a job waits ``queued`` until then.
+    ``signature`` is set when the job fails: its error's cause with the details normalised away
+    (:func:`~jobdeck.core.signature.signature_of`), by which failures are grouped.
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
     """
@@ -238,8 +242,11 @@ class JobInfo:
     max_attempts: int = 1
     retry_at: float | None = None
     resumed_from: str | None = None
+    schedule_id: str | None = None  # the schedule that started it (issue 23)
+    run_at: float | None = None  # when a one-off start or a schedule's occurrence was due (issue 23)
     # ``{"code", "text"}`` as an API answer carried it (jobdeck.core.diagnosis); stores never set it (issue 22).
     diagnosis: dict[str, str] | None = None
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -292,6 +299,9 @@ class JobInfo:
             max_attempts=self.max_attempts,
             retry_at=self.retry_at,
             resumed_from=self.resumed_from,
+            schedule_id=self.schedule_id,
+            run_at=self.run_at,
+            signature=self.signature,
         )
 
     @property
@@ -336,6 +346,9 @@ class JobInfo:
             "maxAttempts": self.max_attempts,
             "retryAt": format_time(self.retry_at),
             "resumedFrom": self.resumed_from,
+            "scheduleId": self.schedule_id,
+            "runAt": format_time(self.run_at),
+            "signature": self.signature,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
@@ -375,7 +388,10 @@ class JobInfo:
             max_attempts=int(data.get("maxAttempts") or 1),
             retry_at=parse_time(data.get("retryAt")),
             resumed_from=data.get("resumedFrom"),
+            schedule_id=data.get("scheduleId"),
+            run_at=parse_time(data.get("runAt")),
             diagnosis=_diagnosis(data.get("diagnosis")),
+            signature=data.get("signature"),
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -25,6 +25,10 @@ counted once across all the processes sharing a store, never twice:
 ``jobdeck_jobs_reaped_total``          active jobs failed as stale: the process whose reaper did it
 ``jobdeck_job_retries_total``          failed runs put back in the queue for their next attempt (the type's
                                        ``Retry``, or ``RetryLater``): the process whose run failed
+``jobdeck_schedule_runs_total``        a schedule's occurrences by ``outcome``: ``started``, ``skipped`` (overlap),
+                                       ``missed`` (older than the misfire grace): the process that fired them
+``jobdeck_schedule_last_run_``         when the schedule's newest job was due (POSIX seconds): the process that
+``timestamp_seconds``                  started it (take ``max`` over instances)
 =====================================  ===========================================================================
 
 What is still active is not ``started - finished``: a job aborted or lost while queued finishes without having
@@ -40,6 +44,7 @@ import threading
 from typing import Any
 
 from ..core.errors import InvalidArgumentError
+from ..core.schedule_state import ScheduleOutcome
 from ..stores.base import Store, Transition
 
 __all__ = ["DURATION_BUCKETS", "QUEUE_WAIT_BUCKETS", "JobCounters", "MetricsServer", "load_prometheus",
@@ -86,6 +91,18 @@ class JobCounters:
                                     "their next attempt (Retry, RetryLater)", labels, registry=registry)
         self.requeued = prom.Counter("jobdeck_jobs_requeued", "Jobs this process's reaper put back in the queue "
                                      "after their worker died (requeue_on_worker_lost)", labels, registry=registry)
+        self.schedule_runs = prom.Counter("jobdeck_schedule_runs", "Occurrences of a schedule this process fired, by "
+                                          "outcome (started, skipped, missed)", ("schedule", "outcome"),
+                                          registry=registry)
+        self.schedule_last_run = prom.Gauge("jobdeck_schedule_last_run_timestamp_seconds", "When the newest job "
+                                            "this process started for a schedule was due", ("schedule",),
+                                            registry=registry)
+
+    def observe_schedule(self, outcome: ScheduleOutcome) -> None:
+        """A schedule observer (:meth:`Store.add_schedule_observer <jobdeck.Store.add_schedule_observer>`)."""
+        self.schedule_runs.labels(outcome.schedule_id, outcome.outcome).inc(outcome.count)
+        if outcome.outcome == "started":
+            self.schedule_last_run.labels(outcome.schedule_id).set(outcome.time)
 
     def observe(self, transition: Transition) -> None:
         job = transition.job
@@ -132,6 +149,7 @@ class MetricsServer:
         except OSError as exc:
             raise InvalidArgumentError(f"cannot serve metrics on {addr}:{port}: {exc.strerror or exc}") from None
         store.add_observer(self.counters.observe)
+        store.add_schedule_observer(self.counters.observe_schedule)
         self._closed = threading.Event()
 
     @property
@@ -150,6 +168,7 @@ class MetricsServer:
             return
         self._closed.set()
         self.store.remove_observer(self.counters.observe)
+        self.store.remove_schedule_observer(self.counters.observe_schedule)
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

@@ -40,9 +40,10 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Unpack
 
-from ..core.checks import EXTERNAL_OWNER, new_owner_token
+from ..core.checks import EXTERNAL_OWNER, TimeLike, new_owner_token
 from ..core.errors import (
     EnqueueError,
     ExecutorError,
@@ -53,6 +54,7 @@ from ..core.errors import (
 )
 from ..core.jobtype import Handler, JobType
 from ..core.model import JobInfo, JobStatus
+from ..core.schedule import DEFAULT_MISFIRE_GRACE, ScheduleSpec
 from ..executors.base import Executor
 from ..executors.local import LocalExecutor
 from ..stores.base import Store
@@ -62,6 +64,7 @@ from .defaults import get_default_store
 from .execution import EventLoopThread, Execution, job_head
 from .forking import renew_after_fork
 from .registry import ExternalTypeOptions, JobTypeOptions, JobTypes
+from .scheduling import Scheduler
 from .supervision import RunningJob, Supervisor
 from .tracing import carrier_context, start_job_trace
 from .workers import WorkerBeacon
@@ -109,6 +112,8 @@ class JobRunner:
         self._started = threading.Condition(self._lock)
         self._worker: WorkerBeacon | None = None  # set when a worker starts (start_supervisor(concurrency=...))
         self._supervision = Supervisor(self)
+        #: The schedules (``runner.schedule`` defines code ones; the API's admin operations go through it).
+        self.scheduler = Scheduler(self)
         self._loop = EventLoopThread()  # the one event loop of the async handlers, started on first use
         self.executor: Executor = LocalExecutor()
         self.set_executor(executor if executor is not None else self.executor)
@@ -196,7 +201,43 @@ class JobRunner:
 
     # ------------------------------------------------------------------ running
 
-    def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None) -> JobInfo:
+    def schedule(self, schedule_id: str, job_type: str, *, cron: str | None = None,
+                 every: float | timedelta | None = None, timezone: str = "UTC", params: Any = None,
+                 overlap: str = "skip", misfire_grace: float | timedelta = DEFAULT_MISFIRE_GRACE) -> None:
+        """Start a job of ``job_type`` on a schedule, in whichever process of the store runs the type, once per
+        occurrence however many do (docs/schedules.md)::
+
+            runner.schedule("nightly-condense", "ArgumentCondensation", cron="0 3 * * *",
+                            timezone="Europe/Helsinki", params={"question_ids": [1]})
+            runner.schedule("import", "Import", every=timedelta(minutes=15), overlap="queue")
+
+        ``cron`` (five fields, evaluated on ``timezone``'s wall clock) or ``every`` (seconds or a timedelta);
+        ``overlap``: ``skip`` an occurrence while a job of the schedule runs or the type is at ``max_concurrent``,
+        or ``queue`` it (at most one waits); occurrences missed by less than ``misfire_grace`` (an hour) start once,
+        older ones are counted as missed. Checked now (InvalidArgumentError, InvalidParamsError naming the field,
+        UnknownJobTypeError: register the type first); written into the store when the supervisor starts
+        (:meth:`start_supervisor`; ``jobdeck serve`` and ``jobdeck worker`` start it), a changed definition updating
+        the stored one and a code schedule no longer defined being disabled."""
+        self.scheduler.define(ScheduleSpec.build(schedule_id, job_type, cron=cron, every=every, timezone=timezone,
+                                                 params=params, overlap=overlap, misfire_grace=misfire_grace))
+
+    def type_names(self) -> frozenset[str]:
+        """The types whose schedules this runner fires: every type whose handler it has."""
+        return self._types.runnable()
+
+    def fire_schedules(self, now: float | None = None) -> float | None:
+        """Start the due occurrences of the schedules of this runner's types now (the supervisor does it on its
+        own); returns the earliest next occurrence."""
+        return self.scheduler.fire(now)
+
+    def wake(self) -> None:
+        """Have the supervisor look at the schedules and due jobs now (after a schedule was added, changed or run
+        now), starting it if it was not running yet, as a start does."""
+        self._supervision.ensure_started()
+        self._supervision.wake()
+
+    def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
+              run_at: TimeLike | None = None) -> JobInfo:
         """Create the job and have its handler run: in the background here, or queued for the executor's workers.
 
         Raises UnknownJobTypeError, JobConflictError (``max_concurrent`` reached, checked atomically in the
@@ -204,8 +245,28 @@ class JobRunner:
         the parameter that does not fit -- before anything is created -- and EnqueueError when the task engine
         did not take the job (which is then failed, not left queued). ``rerun_of`` records the job this one
         re-runs.
+
+        ``run_at`` (a datetime, ISO text or POSIX seconds): a one-off start later. The job is created ``queued``
+        with ``runAt`` now (it holds a slot of ``max_concurrent`` while it waits) and started when due by whichever
+        process runs the type, exactly once (as a due retry is); aborting it before then ends it ``aborted``.
         """
+        if run_at is not None:
+            return self._start_later(job_type, author, params, run_at)
         return self._start(job_type, author, params, rerun_of=rerun_of)
+
+    def _start_later(self, job_type: str, author: str, params: Any, run_at: TimeLike) -> JobInfo:
+        spec = self.get_type(job_type)
+        if spec.external:
+            raise InvalidArgumentError(f"{job_type} is an external type (its jobs run elsewhere): it cannot be "
+                                       "started later (run_at)", "run_at")
+        spec.check_params(params)
+        job = create_bounded(self.store, self.start_timeout, lambda: self.store.create_job(
+            job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
+            max_attempts=spec.max_attempts, run_at=run_at))
+        if job.retry_at is not None:
+            self._supervision.wake_at(job.retry_at)
+        self._supervision.ensure_started()
+        return job
 
     def _start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
                resumed_from: str | None = None) -> JobInfo:

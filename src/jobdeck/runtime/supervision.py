@@ -12,6 +12,8 @@ One daemon thread per runner process:
   store's atomic step makes each attempt start in one process), waking for the earliest due time it knows of --
   the ones this process scheduled (:meth:`Supervisor.wake_at`) and the ones it read in the store -- not only once
   a heartbeat interval;
+- fires the due occurrences of schedules (:mod:`jobdeck.runtime.scheduling`: the store's compare-and-set makes each
+  start once across processes), waking for the earliest next one, before the retries (its jobs are due at once);
 - logs a store outage once when it starts and once when it ends, never once per round.
 
 A store that was away (a round failed, or its calls took long) is not trusted for reaping at once when it
@@ -25,6 +27,8 @@ After ``fork()`` a child process gets fresh locks and no inherited jobs: the par
 exist in the child, and whatever lock one of them held at the instant of the fork would never be released.
 """
 
+# Long: one loop with one round; its duties (heartbeats, the worker record, timeouts, stale jobs, due retries and
+# schedule occurrences) share the round's state and wake-up time, and each is one short method of it.
 from __future__ import annotations
 
 import asyncio
@@ -155,6 +159,8 @@ class Supervised(Protocol):
 
     def start_retry(self, job: JobInfo) -> bool: ...
 
+    def fire_schedules(self) -> float | None: ...
+
     @property
     def beacon(self) -> WorkerBeacon | None:
         """How this process appears in the worker registry, or None when it runs no handlers (issue 22)."""
@@ -170,6 +176,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by stop() and by a retry due sooner than the loop would look
         self._next_due: float | None = None  # the earliest retry time known (POSIX seconds)
+        self._next_schedule: float | None = None  # the earliest schedule occurrence known (POSIX seconds)
         self._thread: threading.Thread | None = None
         self._broken: set[str] = set()  # jobs whose unexpected tick error was logged already
         # Monotonic time before which the reaper waits: set when the store was away (see the module docstring).
@@ -194,6 +201,7 @@ class Supervisor:
             self._stop.set()
             self._wake.set()
         self._next_due = None
+        self._next_schedule = None
         self._thread = None
         self._jobs = {}
         self._broken = set()
@@ -248,10 +256,15 @@ class Supervisor:
         """Seconds until the loop's next round: the next heartbeat round, or the earliest retry due before it."""
         pause = max(0.0, next_beat - time.monotonic())
         with self._lock:
-            due = self._next_due
-        if due is not None:
-            pause = min(pause, max(0.0, due - time.time()))
+            due = [t for t in (self._next_due, self._next_schedule) if t is not None]
+        if due:
+            pause = min(pause, max(0.0, min(due) - time.time()))
         return pause
+
+    def wake(self) -> None:
+        """Run a round now (a schedule was added or changed: its next occurrence may be sooner than the loop
+        would look)."""
+        self._wake.set()
 
     def _loop(self) -> None:
         runner = self.runner
@@ -277,6 +290,7 @@ class Supervisor:
                     if runner.reap and time.monotonic() >= next_reap and self._steady(began):
                         self.reap()
                         next_reap = time.monotonic() + max(runner.heartbeat_interval, runner.store.stale_after / 4)
+                self.schedules()  # before the retries: a job it creates is due at once and starts this round
                 self.retries()
             except Exception as exc:  # a store hiccup must not kill supervision; the next tick retries
                 self._reap_after = time.monotonic() + self.grace  # counted from the last failed round
@@ -398,6 +412,17 @@ class Supervisor:
                 failed.append(job_id)
         return failed
 
+
+    def schedules(self) -> None:
+        """Fire the due schedule occurrences (:mod:`jobdeck.runtime.scheduling`) and remember the earliest next
+        one, to wake for it. Nothing while the runner is shutting down."""
+        with self._lock:
+            self._next_schedule = None  # a round that fails must not leave a past time to wake for at once
+        if self.runner.closing:
+            return
+        upcoming = self.runner.fire_schedules()
+        with self._lock:
+            self._next_schedule = upcoming
 
     def retries(self, now: float | None = None) -> list[str]:
         """Start the due retries of the types the runner runs (each through the runner's ``start_retry``, one job's

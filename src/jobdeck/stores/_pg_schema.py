@@ -131,16 +131,31 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         )""",
     ],
+    # -> +1: schedules (issue 23): which schedule started a job and when it was due (also a one-off start's
+    # ``run_at``; cold columns); the schedules themselves, one row each, JSON text and a revision for
+    # compare-and-set.
+    [
+        "ALTER TABLE {jobs} ADD COLUMN schedule_id text",
+        "ALTER TABLE {jobs} ADD COLUMN run_at double precision",
+        "CREATE TABLE {schedules} (id text COLLATE \"C\" PRIMARY KEY, rev bigint NOT NULL, data text NOT NULL)",
+    ],
     # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
     [
         "CREATE TABLE {workers} (id text PRIMARY KEY, last_seen double precision NOT NULL, data text NOT NULL)",
+    ],
+    # -> +1: a failed job's signature (issue 22: GET /failures groups by it; a cold column, written when the job
+    # fails), with an index over failed jobs only.
+    [
+        "ALTER TABLE {jobs} ADD COLUMN signature text",
+        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) WHERE status = 'failed'",
     ],
 ]
 LATEST_VERSION = len(STEPS)
 
 # The cold columns, in the order of cold_values (inserts and updates).
 COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "result", "owner", "abort_reason",
-        "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from")
+        "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from",
+        "schedule_id", "run_at", "signature")
 # A job's head as job_from_row reads it (:data:`._stored.HEAD_FIELDS`, each from its row); add a WHERE.
 _HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time"})
 _COLUMNS = ", ".join(f"h.{f}" if f in _HOT else f"j.{f}" for f in HEAD_FIELDS)
@@ -166,10 +181,10 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved")}
-        tables["workers"] = self.table("workers")  # issue 22
+                            "saved", "schedules", "workers")}
         indexes = {n: sql.Identifier(self.prefix + n)
-                   for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
+                   for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at",
+                             "jobs_failed")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")
         return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
 
@@ -232,7 +247,8 @@ def cold_values(job: JobInfo) -> tuple[Any, ...]:
     return (job.job_type, job.author, job.status.value, job.start_time, job.end_time,
             dumps_text(job.params), dumps_text(job.result),
             job.owner, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by, job.queued_time, job.attempt,
-            job.max_attempts, job.retry_at, job.resumed_from)
+            job.max_attempts, job.retry_at, job.resumed_from, job.schedule_id, job.run_at,
+            job.signature)
 
 
 def hot_values(job: JobInfo) -> tuple[Any, ...]:

@@ -22,7 +22,7 @@ STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 
 _FLOATS = {"progress": "progress", "start_time": "start", "end_time": "end", "last_activity_time": "activity",
            "heartbeat_time": "hb", "abort_time": "atime", "queued_time": "qtime",
-           "retry_at": "retry"}
+           "retry_at": "retry", "run_at": "runat"}
 
 
 def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
@@ -40,7 +40,8 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
                 "owner": job.owner, "rerun": job.rerun_of,
                 "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
                 "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None,
-                "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from}
+                "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from,
+                "sched": job.schedule_id, "sig": job.signature}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -68,6 +69,9 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         max_attempts=int(h.get("maxatt", 1)),
         retry_at=num("retry"),
         resumed_from=h.get("resumed"),
+        schedule_id=h.get("sched"),
+        run_at=num("runat"),
+        signature=h.get("sig"),
     )
 
 

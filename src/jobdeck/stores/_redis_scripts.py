@@ -23,13 +23,14 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobMessage
 from ._buffer import Write, json_string, kept, message_event
 
-__all__ = ["DELETE_PAST", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "SAVE", "STATS", "messages_args"]
+__all__ = ["DELETE_PAST", "DROP", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "SAVE", "STATS",
+           "messages_args"]
 
 # The active statuses (model.ACTIVE): queued jobs count toward max_active and take writes like running ones.
 _ACTIVE = ("local function is_active(st) return st == 'running' or st == 'aborting' or st == 'queued' end\n")
 
 # Remove a past job and everything that belongs to it. Needs `prefix` in scope.
-_DROP = """
+DROP = _DROP = """
 local function drop(id)
   local jk = prefix .. ':job:' .. id
   local t = redis.call('HGET', jk, 'type')
@@ -44,6 +45,7 @@ end
 # ARGV: max_active (-1 = no limit), start score, id, max_events, created-event data, field, value, ...
 # -> {0, active ids} on conflict, {1, event id} when inserted
 INSERT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {2, ''} end
 local max = tonumber(ARGV[1])
 if max >= 0 and redis.call('ZCARD', KEYS[3]) >= max then
   return {0, redis.call('ZRANGE', KEYS[3], 0, -1)}

@@ -118,9 +118,32 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         ) WITHOUT ROWID""",
     ],
+    # -> +1: schedules (issue 23): which schedule started a job and when it was due (also a one-off start's
+    # ``run_at``); the schedules themselves, one row each, JSON text and a revision for compare-and-set.
+    # ``operations`` is moved behind the new columns again, so that it stays the row's last.
+    [
+        "ALTER TABLE jobs ADD COLUMN schedule_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN run_at REAL",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+        "CREATE TABLE schedules (id TEXT PRIMARY KEY, rev INTEGER NOT NULL, data TEXT NOT NULL)",
+    ],
     # -> +1: the registry of processes that run jobs (issue 22), one row each, its record as JSON text.
     [
         "CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, data TEXT NOT NULL)",
+    ],
+    # -> +1: a failed job's signature (issue 22: GET /failures groups by it), with an index over failed jobs only so
+    # that grouping reads it in order and a group's newest ids come off its end. ``operations`` is moved behind
+    # it, so that it stays the row's last column.
+    [
+        "ALTER TABLE jobs ADD COLUMN signature TEXT",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
+        "CREATE INDEX jobs_failed ON jobs(signature, end_time, id) WHERE status = 'failed'",
     ],
 ]
 LATEST_VERSION = len(STEPS)
@@ -160,7 +183,8 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         job.last_activity_time, dumps_text(job.params), dumps_text(job.result),
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
-        job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from,
+        job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from, job.schedule_id, job.run_at,
+        job.signature,
     )
 
 

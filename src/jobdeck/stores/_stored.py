@@ -17,7 +17,8 @@ __all__ = ["HEAD_FIELDS", "job_from_row", "operation_from_json"]
 
 HEAD_FIELDS = ("id", "job_type", "author", "status", "progress", "start_time", "end_time", "last_activity",
                "params", "result", "operation", "owner", "heartbeat_time", "abort_reason", "abort_time", "rerun_of",
-               "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from")
+               "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from",
+               "schedule_id", "run_at", "signature")
 
 
 def operation_from_json(text: str | None) -> OperationRef | None:
@@ -28,7 +29,8 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A job from a row of :data:`HEAD_FIELDS` (messages and operation tree left empty)."""
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
      owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt,
-     max_attempts, retry_at, resumed_from) = row
+     max_attempts, retry_at, resumed_from, schedule_id, run_at,
+     signature) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -52,4 +54,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         max_attempts=max_attempts,
         retry_at=retry_at,
         resumed_from=resumed_from,
+        schedule_id=schedule_id,
+        run_at=run_at,
+        signature=signature,
     )

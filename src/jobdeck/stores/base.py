@@ -55,9 +55,12 @@ from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
+from ..core.schedule_state import Schedule, ScheduleOutcome
+from ..core.signature import signature_of
 from ..core.workers import WORKER_RETENTION, WorkerInfo
-from . import _staleness
+from . import _schedules, _staleness
 from . import _transitions as rules
+from ._failures import FailureGroup, FailureQuery, generic_failure_groups
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
 from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
@@ -78,6 +81,7 @@ __all__ = [
     "STALE_PREFIX",
     "Applied",
     "Change",
+    "FailureGroup",
     "Messages",
     "PastQuery",
     "PastSummary",
@@ -145,13 +149,17 @@ class Store(ABC):
         self.max_saved_bytes = check_limit(max_saved_bytes)
         self._observers = Observers()
         self._wakeup = Wakeup()  # wakes this process's wait_events callers (see _wait_events)
+        self._memory_schedules = _schedules.MemorySchedules()  # a store no other process sees keeps them here
         self._decoded_workers: dict[str, WorkerInfo] = {}  # the last get_workers' records by their stored text
+        self._schedule_observers: list[Callable[[ScheduleOutcome], None]] = []
 
     # ------------------------------------------------------------------ storage steps (backends)
 
     @abstractmethod
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
-        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active."""
+        """Store a new job atomically; raise JobConflictError if ``max_active`` jobs of its type are active, and
+        refuse one whose id exists (a schedule chooses its occurrence's job id before creating it: JobConflictError
+        on memory and Redis, the primary key's StoreError on SQLite and PostgreSQL)."""
 
     @abstractmethod
     def _read(self, job_id: str, keep: int | None) -> JobInfo | None:
@@ -291,9 +299,9 @@ class Store(ABC):
         return True
 
     def _apply(self, change: Change, job: JobInfo) -> Applied | None:
-        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rule
+        """Run ``change`` on the head a backend's atomic step loaded (None: refused, nothing to write). The rules
         every backend's ``_change`` shares: a job that turns terminal gets an end time (the schema's invariant:
-        active exactly while it has none)."""
+        active exactly while it has none); one that fails gets the signature of its error message."""
         was_active = job.is_active
         now = time.time()
         added = change(job, now)
@@ -301,6 +309,10 @@ class Store(ABC):
             return None
         if job.status.is_terminal and job.end_time is None:
             job.end_time = now
+        if was_active and job.status is JobStatus.FAILED:
+            # Every way a job fails passes here: its cause is written with the status, for GET /failures.
+            errors = [m.message for m in added if m.type is MessageType.ERROR]
+            job.signature = signature_of(errors[-1] if errors else None)
         return Applied(added, was_active and job.status.is_terminal, now)
 
     # ------------------------------------------------------------------ creating and reading
@@ -317,13 +329,18 @@ class Store(ABC):
         queued: bool = False,
         max_attempts: int = 1,
         resumed_from: str | None = None,
+        job_id: str | None = None,
+        schedule_id: str | None = None,
+        run_at: TimeLike | None = None,
     ) -> JobInfo:
         """Create a ``running`` job (``queued=True``: a ``queued`` one, waiting for a worker to
-        :meth:`claim_job` it). With ``max_active``, refuse (JobConflictError) when that many jobs of this type
+        :meth:`claim_job` it; ``run_at``: a ``queued`` one due then, started as a due retry is: see
+        :meth:`due_retries`). With ``max_active``, refuse (JobConflictError) when that many jobs of this type
         are already active (queued ones included) -- checked and inserted atomically, also across processes.
         ``rerun_of``: the id of the job this one re-runs. ``max_attempts``: how many runs its type allows (see
         :meth:`schedule_retry`); ``resumed_from``: the id of the job whose saved values it takes over
-        (:meth:`copy_saved`)."""
+        (:meth:`copy_saved`); ``job_id``: the id to give it (a UUID; a schedule chooses its occurrence's job id
+        before creating it); ``schedule_id``: the schedule that starts it."""
         if rerun_of is not None:
             check_id(rerun_of, "rerun_of")
         if resumed_from is not None:
@@ -338,9 +355,20 @@ class Store(ABC):
         if owner is not None:
             check_text(owner, "owner")
         params = check_params(params)
+        if job_id is not None:
+            try:
+                job_id = str(uuid.UUID(job_id))
+            except (TypeError, ValueError, AttributeError):
+                raise InvalidArgumentError(f"job_id must be a UUID, got {job_id!r}", "job_id") from None
+        if schedule_id is not None:
+            check_text(schedule_id, "schedule_id")
+        due = as_timestamp(run_at, "run_at")
+        if due is not None and not math.isfinite(due):
+            raise InvalidArgumentError(f"run_at must be a time, got {run_at!r}", "run_at")
+        queued = queued or due is not None
         now = time.time()
         job = JobInfo(
-            id=str(uuid.uuid4()),
+            id=job_id or str(uuid.uuid4()),
             job_type=job_type,
             author=author,
             start_time=now,
@@ -353,6 +381,9 @@ class Store(ABC):
             queued_time=now if queued else None,
             max_attempts=max_attempts,
             resumed_from=resumed_from,
+            schedule_id=schedule_id,
+            run_at=due,
+            retry_at=due,  # waits as a due retry does: whichever process runs the type starts it, once
         )
         self._insert(job, max_active)
         if self._observers:
@@ -451,6 +482,29 @@ class Store(ABC):
             summaries.append(PastSummary(job_type, {s: counts.get(s, 0) for s in TERMINAL}, recent))
         return summaries
 
+    def failure_groups(self, since: TimeLike | None = None, job_type: str | None = None, *, limit: int = 50,
+                       ids: int = 20) -> list[FailureGroup]:
+        """Failed jobs grouped by signature (their error's cause, :mod:`jobdeck.core.signature`), newest group
+        first: those that ended after ``since``, of ``job_type``; at most ``limit`` groups (up to 500), each with
+        its newest ``ids`` job ids (up to 100) and its newest job's error message::
+
+            for group in store.failure_groups(since=time.time() - 3600):
+                print(group.count, group.signature, group.job_ids[:3])
+
+        Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
+        lock; Redis: every failed head), then one read of a message per group."""
+        query = FailureQuery.build(since, job_type, limit, ids)
+        groups = self._failure_groups(query) if query.limit else []
+        for group in groups:
+            newest = self._read(group.job_ids[0], 1) if group.job_ids else None
+            if newest is not None and newest.error_messages:
+                group.message = newest.error_messages[-1].message
+        return groups
+
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        # Backends that can group in their query (GROUP BY) override this; the fallback reads every failed head.
+        return generic_failure_groups(self, query)
+
     def _past_counts(self) -> Counts:
         # Backends that can count in their query (GROUP BY) override this; the fallback reads every past head.
         return generic_past_counts(self)
@@ -482,14 +536,15 @@ class Store(ABC):
         statuses: Iterable[JobStatus | str] | None = None,
         limit: int = 50,
         before: PastCursor | str | None = None,
+        schedule_id: str | None = None,
     ) -> list[JobInfo]:
         """Matching jobs without messages: without ``before`` the active ones (newest started first) and then
         up to ``limit`` past ones in the past list's order; ``before=PastCursor.of(last past job)`` continues.
 
         Each word of ``text`` must match the job's id (a prefix), author, params or one of its messages,
-        case-insensitively (stores/_search.py); the store does the matching, at a cost that depends on the
-        backend (docs/search.md)."""
-        return self._search(SearchQuery.build(text, job_type, statuses, limit, before))
+        case-insensitively (stores/_search.py); ``schedule_id`` keeps the jobs that schedule started. The store
+        does the matching, at a cost that depends on the backend (docs/search.md)."""
+        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id))
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         # Backends with an ordered index on the id override this; the fallback lists every job.
@@ -600,6 +655,22 @@ class Store(ABC):
         if job_type is not None:
             check_text(job_type, "job_type")
         return len(self._delete_past(job_type))
+
+    def delete_jobs(self, job_ids: Iterable[str]) -> list[str]:
+        """Delete these finished jobs (with their messages and saved values; a ``removed`` event each), in one
+        atomic step; an active job, or an id no job has, is left alone. Returns the ids deleted, in the order
+        given. At most 1,000 ids per call."""
+        wanted = list(dict.fromkeys(check_id(job_id) for job_id in job_ids))
+        if len(wanted) > 1000:
+            raise InvalidArgumentError(f"delete_jobs takes at most 1000 ids per call, got {len(wanted)}")
+        if not wanted:
+            return []
+        gone = set(self._delete_jobs(wanted))
+        return [job_id for job_id in wanted if job_id in gone]
+
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        """Delete those of ``job_ids`` that are past jobs, atomically; record ``removed`` events; their ids."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete jobs by id")
 
     # ------------------------------------------------------------------ staleness
 
@@ -777,6 +848,34 @@ class Store(ABC):
             raise too_large(job_id, sorted(texts), size, total, self.max_saved_bytes)
         return outcome is Saving.SAVED
 
+    # ------------------------------------------------------------------ schedules (issue 23)
+
+    def _schedule_steps(self) -> _schedules.ScheduleSteps:
+        """The backend's storage of schedules (:class:`~jobdeck.stores._schedules.ScheduleSteps`), in a module of
+        its own beside the backend's. A store no other process sees keeps them in memory."""
+        if self.shared:
+            raise NotImplementedError(f"{type(self).__name__} cannot keep schedules")
+        return self._memory_schedules
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule in the store, by id (:mod:`jobdeck.core.schedule_state`)."""
+        return _schedules.read_all(self._schedule_steps())
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return _schedules.read(self._schedule_steps(), schedule_id)
+
+    def add_schedule(self, schedule: Schedule) -> bool:
+        """Add ``schedule``; False (nothing written) if one with its id exists."""
+        return _schedules.add(self._schedule_steps(), schedule)
+
+    def update_schedule(self, schedule_id: str, change: Callable[[Schedule], Schedule | None]) -> Schedule | None:
+        """Compare-and-set (atomically, across processes): ``change(schedule)`` is written only if no one else
+        wrote the schedule since it was read, else computed again from what they wrote. What was written, or None
+        (``change`` declined, or no such schedule). The scheduler's exactly-once rests on this step."""
+        return _schedules.update(self._schedule_steps(), schedule_id, change)
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        return _schedules.delete(self._schedule_steps(), schedule_id)
     # ------------------------------------------------------------------ the worker registry (issue 22)
 
     def beat_worker(self, worker: WorkerInfo, now: float | None = None) -> None:
@@ -810,3 +909,20 @@ class Store(ABC):
         found = list(decoded.values())
         found.sort(key=lambda w: (-w.started_time, w.id))
         return found
+
+    def add_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
+        """Call ``fn(outcome)`` for each occurrence a scheduler using this store object started, skipped or found
+        missed (metrics count there): the process whose compare-and-set won reports it, once across processes."""
+        self._schedule_observers.append(fn)
+
+    def remove_schedule_observer(self, fn: Callable[[ScheduleOutcome], None]) -> None:
+        if fn in self._schedule_observers:
+            self._schedule_observers.remove(fn)
+
+    def schedule_observed(self, outcome: ScheduleOutcome) -> None:
+        """What the scheduler calls (:mod:`jobdeck.runtime.scheduling`); an observer's exception is logged."""
+        for fn in list(self._schedule_observers):
+            try:
+                fn(outcome)
+            except Exception:
+                logger.exception("a schedule observer failed on %s", outcome)

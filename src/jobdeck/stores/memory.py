@@ -15,12 +15,14 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
+from itertools import takewhile
 from typing import Any
 
 from ..core.errors import JobConflictError
 from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
 from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from ._failures import FailureGroup, FailureQuery, group_heads
 from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
@@ -69,6 +71,8 @@ class MemoryStore(Store):
 
     def _insert(self, job: JobInfo, max_active: int | None) -> None:
         with self._lock:
+            if job.id in self._jobs:  # an id chosen by the caller (a schedule's occurrence): never two jobs
+                raise JobConflictError(job.job_type, 0, [job.id], f"a job with id {job.id} exists already")
             if max_active is not None:
                 same = [i for i in self._active if self._jobs[i].job_type == job.job_type]
                 if len(same) >= max_active:
@@ -236,6 +240,12 @@ class MemoryStore(Store):
         with self._lock:  # one pass over the heads in place: no copies
             return count_heads(self._jobs[job_id] for _, job_id in self._past)
 
+    def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
+        with self._lock:  # one pass over the past heads in place, newest first, stopping at ``since``
+            since = query.since
+            keys = reversed(self._past) if since is None else takewhile(lambda k: k[0] > since, reversed(self._past))
+            return group_heads((self._jobs[job_id] for _, job_id in keys), query)
+
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         with self._lock:
             return sorted(i for i in self._jobs if i.startswith(prefix))[:limit]
@@ -245,6 +255,7 @@ class MemoryStore(Store):
         def matches(job: JobInfo) -> bool:
             return (query.job_type is None or job.job_type == query.job_type) and \
                 (query.statuses is None or job.status in query.statuses) and \
+                (query.schedule_id is None or job.schedule_id == query.schedule_id) and \
                 all(message_hit(job, word) for word in head_misses(job, query.words))
 
         with self._lock:
@@ -269,6 +280,18 @@ class MemoryStore(Store):
     def _delete_past(self, job_type: str | None) -> list[str]:
         with self._lock:
             gone = [i for _, i in self._past if job_type is None or self._jobs[i].job_type == job_type]
+            if gone:
+                removed = set(gone)
+                self._past = [key for key in self._past if key[1] not in removed]
+            for job_id in gone:
+                del self._jobs[job_id]
+                self._saved.pop(job_id, None)
+                self._emit(EventType.REMOVED, job_id, None)
+            return gone
+
+    def _delete_jobs(self, job_ids: list[str]) -> list[str]:
+        with self._lock:
+            gone = [i for i in job_ids if i in self._jobs and self._jobs[i].end_time is not None]
             if gone:
                 removed = set(gone)
                 self._past = [key for key in self._past if key[1] not in removed]

@@ -45,10 +45,11 @@ from ..core.events import EventBatch, EventType, JobEvent, job_data, message_dat
 from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
+from . import _pg_schedules, _pg_search
 from . import _pg_schema as pgs
-from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._pg_bulk import PgBulkSteps
 from ._pg_connect import Listener, Pool, redact, split_options
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
@@ -70,10 +71,11 @@ _VACUUM_EVERY = 5_000  # writes through one store object between vacuums of the 
 _live: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 
-class PostgresStore(BufferedStore):
+class PostgresStore(PgBulkSteps, BufferedStore):
     """Jobs in PostgreSQL tables ``{schema}.{prefix}jobs`` and friends; see the module docstring."""
 
     scheme = "postgresql"
+    _schedule_steps = _pg_schedules.steps  # schedules (issue 23): the store's transactions on their own table
 
     def __init__(self, url: str, *, schema: str = "public", prefix: str = "jobdeck_", pool_size: int = 4,
                  connect_timeout: float = 5.0, listen: bool = True, migrate: bool = True,

@@ -38,9 +38,12 @@ from ..core.operations import OperationTree
 from . import _redis_scripts as scripts
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
+from ._redis_bulk import RedisBulkSteps
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
 from ._redis_saved import RedisSaved
+from ._redis_schedules import REPLACE as _SCHEDULE_REPLACE
+from ._redis_schedules import RedisSchedules
 from ._redis_workers import RedisWorkers
 from .base import Applied, Change, PastQuery
 
@@ -62,7 +65,7 @@ _WATCH_PAUSE = (0.002, 0.05)
 
 
 
-class RedisStore(BufferedStore):
+class RedisStore(RedisBulkSteps, BufferedStore):
     """Jobs in Redis under ``prefix``.
     ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, message_interval=0.005, **limits)``."""
 
@@ -86,6 +89,7 @@ class RedisStore(BufferedStore):
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
         self._stats_script = self._redis.register_script(scripts.STATS)
         self._save_script = self._redis.register_script(scripts.SAVE)
+        self._schedule_script = self._redis.register_script(_SCHEDULE_REPLACE)
         self._events_key = f"{prefix}:events"
 
     def __repr__(self) -> str:
@@ -125,6 +129,8 @@ class RedisStore(BufferedStore):
                       self._events_key],
                 args=[-1 if max_active is None else max_active, repr(job.start_time), job.id, self.max_events,
                       dumps_text(job_data(job)), *flat])
+        if ok == 2:
+            raise JobConflictError(job.job_type, 0, [job.id], f"a job with id {job.id} exists already")
         if not ok:
             raise JobConflictError(job.job_type, max_active or 0, list(value))
         self._status_seen(job.id, job.status)
@@ -338,6 +344,9 @@ class RedisStore(BufferedStore):
 
     def _saved_steps(self) -> RedisSaved:
         return RedisSaved(self._redis, self._save_script, self.prefix, self._errors, self._not_found)
+
+    def _schedule_steps(self) -> RedisSchedules:
+        return RedisSchedules(self._redis, self._schedule_script, self.prefix, self._errors)
 
     def _worker_steps(self) -> RedisWorkers:
         return RedisWorkers(self._redis, self.prefix, self._errors)

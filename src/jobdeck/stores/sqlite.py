@@ -47,10 +47,12 @@ from . import _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
+from ._sqlite_bulk import SQLiteBulkSteps
 from ._sqlite_events import log_event, read_events
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
+from ._sqlite_schedules import SQLiteSchedules
 from ._sqlite_schema import HEAD_COLUMNS, check_path, connect, job_to_row
 from ._sqlite_workers import SQLiteWorkers
 from ._stored import job_from_row, operation_from_json
@@ -70,7 +72,7 @@ _live: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
 _inherited: list[object] = []
 
 
-class SQLiteStore(BufferedStore):
+class SQLiteStore(SQLiteBulkSteps, BufferedStore):
     """Jobs in a SQLite file.
     ``SQLiteStore(path, progress_interval=0.05, message_interval=0.005, busy_timeout=5.0, **limits)``."""
 
@@ -404,6 +406,9 @@ class SQLiteStore(BufferedStore):
 
     def _saved_steps(self) -> SQLiteSaved:
         return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
+
+    def _schedule_steps(self) -> SQLiteSchedules:
+        return SQLiteSchedules(self._tx, self._readers.snapshot)
 
     def _worker_steps(self) -> SQLiteWorkers:
         return SQLiteWorkers(self._tx, self._readers.snapshot)

@@ -1,5 +1,6 @@
 /* The All jobs page: a table of jobs of every type, filtered and searched by the store, paged by its cursor.
-The filters live in the address (?q=&type=&status=) so that a view can be bookmarked and shared.
+The filters live in the address (?q=&type=&status=, and the time range and sort: listview.js) so that a view
+can be bookmarked, shared and reloaded.
 
 The table follows /events: a shown job's row moves with its progress and is redrawn when its status changes, a
 removed job's row goes, and a new job is added at the top when it fits the type and status filters. With a search
@@ -7,11 +8,16 @@ text the store decides what matches, so new jobs wait for the next search; rows 
 
 import { api } from "./api.js";
 import { $, setText } from "./dom.js";
-import { duration, fullTime, localTime, ms, percent } from "./format.js";
-import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
+import { ZONE, duration, localTime, ms, percent, refreshRelative, timeElement } from "./format.js";
+import {
+  LOAD_CAP, bounds, comparator, inRange, isPlain, nextSort, pastRange, rangeWords, showSort, sortWords, viewFromUrl,
+  writeView,
+} from "./listview.js";
+import { applyRole, badge, firstLine, jobHref, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
+import { addScheduleTag, fillScheduleFilter, startsText, waitingToStart } from "./schedinfo.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -21,19 +27,22 @@ const more = $("#more");
 const types = new Map();
 let next = null;
 let shown = 0;
-let shownFilters = { q: "", type: "", status: "" };   // what the rows on screen were loaded for
+let shownFilters = { q: "", type: "", status: "", schedule: "" };  // what the rows on screen were loaded for
+let view = viewFromUrl();                                // their time range and sort
+const titles = new Map();                                // job type -> title, for sorting by type
 
 function filtersFromUrl() {
   const url = new URL(window.location.href);
   return { q: url.searchParams.get("q") || "", type: url.searchParams.get("type") || "",
-    status: url.searchParams.get("status") || "" };
+    status: url.searchParams.get("status") || "", schedule: url.searchParams.get("schedule") || "" };
 }
 
-function query(filters, before) {
-  const params = new URLSearchParams({ limit: String(PAGE) });
+function query(filters, before, limit = PAGE) {
+  const params = new URLSearchParams({ limit: String(limit) });
   if (filters.q) params.set("q", filters.q);
   if (filters.type) params.set("jobType", filters.type);
   if (filters.status) params.set("status", filters.status);
+  if (filters.schedule) params.set("scheduleId", filters.schedule);
   if (before) params.set("before", before);
   return `/search?${params}`;
 }
@@ -49,9 +58,12 @@ function cell(row, text, cls) {
 function detailOf(job) {
   // The countdown lives on the dashboard and the job's page; a row says when, and does not tick.
   if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
+  if (waitingToStart(job)) return startsText(job);
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
-  if (job.status === "aborted") return job.abortReason ? `Aborted: ${job.abortReason}` : "Aborted";
+  if (job.status === "aborted") {
+    return `Aborted${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? `: ${job.abortReason}` : ""}`;
+  }
   return "Done";
 }
 
@@ -84,9 +96,11 @@ function rowFor(job) {
     status.append(" ", small);
   }
   cell(tr, undefined, "col-id").appendChild(jobLink(job.id));
-  cell(tr, job.author || "–", "col-author");
-  const started = cell(tr, localTime(job.startTime), "col-started");
-  started.title = fullTime(job.startTime);
+  addScheduleTag(cell(tr, job.author || "–", "col-author"), job);
+  cell(tr, undefined, "col-started").appendChild(timeElement(job.startTime));
+  const ended = cell(tr, undefined, "col-ended");
+  if (job.endTime) ended.appendChild(timeElement(job.endTime));
+  else ended.textContent = "–";
   const end = job.endTime ? ms(job.endTime) : Date.now();
   cell(tr, duration((end - ms(job.startTime)) / 1000), "col-duration");
   const what = cell(tr, detailOf(job), "col-detail");
@@ -102,69 +116,144 @@ function rowFor(job) {
     note.className = "action-note";
     note.setAttribute("role", "status");
     note.hidden = true;
+    // After a re-run the page goes to the new job: that is what the admin wants to watch next.
     button.addEventListener("click", async () => {
       const created = await rerunJob(job, info, note);
-      if (created && !rowOf(created.id)) {   // its "created" event may have added it already
-        body.prepend(rowFor(created));
-        shown += 1;
-      }
+      if (created) window.location.assign(jobHref(created.id));
     });
     actions.append(button, note);
   }
   return tr;
 }
 
+/** Every job in the view's range (up to LOAD_CAP), sorted as the view says: {jobs, capped}. */
+async function loadRange(filters) {
+  const b = bounds(view);
+  let jobs = [];
+  let before = null;
+  let capped = false;
+  for (;;) {
+    const { data } = await api(query(filters, before, 200));
+    jobs = jobs.concat(data.jobs);
+    if (!data.next || pastRange(data.jobs, b)) break;
+    if (jobs.length >= LOAD_CAP) {
+      capped = true;
+      break;
+    }
+    before = data.next;
+  }
+  jobs = jobs.filter((job) => inRange(job, b));
+  jobs.sort(comparator(view, titles));
+  return { jobs, capped };
+}
+
 async function load(filters, { append = false } = {}) {
   const summary = $("#summary");
   try {
-    const { data } = await api(query(filters, append ? next : null));
+    let jobs;
+    let capped = false;
+    if (isPlain(view)) {
+      const { data } = await api(query(filters, append ? next : null));
+      jobs = data.jobs;
+      next = data.next;
+    } else {
+      ({ jobs, capped } = await loadRange(filters));
+      next = null;
+    }
     if (!append) {
       body.textContent = "";
       shown = 0;
       shownFilters = filters;
     }
-    for (const job of data.jobs) body.appendChild(rowFor(job));
-    shown += data.jobs.length;
-    next = data.next;
+    for (const job of jobs) body.appendChild(rowFor(job));
+    shown += jobs.length;
     more.hidden = !next;
+    showSort($("#jobs-table"), view);
+    const sorted = sortWords(view);
+    setText($("#jobs-caption"), `Jobs of every type, ${sorted}; times in ${ZONE}`);
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
-      filters.status && `with status ${filters.status}`].filter(Boolean).join(", ");
-    say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}${next ? " (older ones below)" : ""}.`
-      : `No jobs${what ? ` ${what}` : ""}.`, "ok");
+      filters.status && `with status ${filters.status}`,
+      filters.schedule && `started by schedule ${filters.schedule}`, rangeWords(view)].filter(Boolean).join(", ");
+    const tail = `${next ? " (older ones below)" : ""}${capped ? ` (the ${LOAD_CAP} newest; narrow the range)` : ""}`;
+    say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}, ${sorted}${tail}. `
+      + `Times in ${ZONE}.`
+      : what ? `No jobs ${what}.` : "No jobs yet — start one from a card on the dashboard.", "ok");
   } catch (err) {
     say(summary, `Could not load jobs: ${err.message}`, "error");
   }
+}
+
+function showCustom() {
+  const custom = form.elements.range.value === "custom";
+  for (const el of form.querySelectorAll(".range-custom")) el.hidden = !custom;
+  setText($("#range-help"), custom ? `Jobs that ran at any time between the two times (${ZONE}); leave one empty `
+    + "for an open end." : "");
 }
 
 function applyToForm(filters) {
   form.elements.q.value = filters.q;
   form.elements.type.value = filters.type;
   form.elements.status.value = filters.status;
+  form.elements.schedule.value = filters.schedule;
+  form.elements.range.value = view.range;
+  form.elements.from.value = view.from;
+  form.elements.to.value = view.to;
+  showCustom();
+}
+
+/** Write the filters and the view into the address (a new history entry) and load what they select. */
+function go(filters) {
+  const url = new URL(window.location.href);
+  url.search = "";
+  for (const [k, v] of Object.entries(filters)) if (v) url.searchParams.set(k, v);
+  writeView(url, view);
+  window.history.pushState(null, "", url);
+  load(filters);
 }
 
 form.addEventListener("submit", (e) => {
   e.preventDefault();
-  const filters = { q: form.elements.q.value.trim(), type: form.elements.type.value,
-    status: form.elements.status.value };
-  const url = new URL(window.location.href);
-  url.search = "";
-  for (const [k, v] of Object.entries(filters)) if (v) url.searchParams.set(k, v);
-  window.history.pushState(null, "", url);
-  load(filters);
+  const range = form.elements.range.value;
+  view = { ...view, range, from: range === "custom" ? form.elements.from.value : "",
+    to: range === "custom" ? form.elements.to.value : "" };
+  go({ q: form.elements.q.value.trim(), type: form.elements.type.value, status: form.elements.status.value,
+    schedule: form.elements.schedule.value });
 });
+form.elements.range.addEventListener("change", showCustom);
+
+$("#clear").addEventListener("click", () => {
+  view = viewFromUrl(new URL("jobs", document.baseURI).href);
+  const filters = { q: "", type: "", status: "", schedule: "" };
+  applyToForm(filters);
+  go(filters);
+  form.elements.q.focus();
+});
+
+for (const th of document.querySelectorAll("#jobs-table th[data-sort]")) {
+  $(".sort-btn", th).addEventListener("click", () => {
+    view = nextSort(view, th.dataset.sort);
+    go(shownFilters);
+  });
+}
 
 more.addEventListener("click", () => load(filtersFromUrl(), { append: true }));
 window.addEventListener("popstate", () => {
   const filters = filtersFromUrl();
+  view = viewFromUrl();
   applyToForm(filters);
   load(filters);
 });
+// Relative times ("5 min ago") stay true while the page is open.
+setInterval(() => {
+  if (!document.hidden) refreshRelative(body);
+}, 15000);
 
 async function start() {
   try {
     const { data } = await api("/types");
     for (const t of data) {
       types.set(t.jobType, t);
+      titles.set(t.jobType, t.title || t.jobType);
       const option = document.createElement("option");
       option.value = t.jobType;
       option.textContent = t.title || t.jobType;
@@ -179,6 +268,7 @@ async function start() {
     option.value = option.textContent = filters.type;
     form.elements.type.appendChild(option);
   }
+  await fillScheduleFilter(form.elements.schedule, filters.schedule, api);
   applyToForm(filters);
   await load(filters);
   let streamDown = false;
@@ -230,7 +320,11 @@ function onEvent(type, payload) {
     }
   } else if (type === "created") {
     const f = shownFilters;
-    if (!row && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)) {
+    // A new job goes on top where the order puts it there (newest first by start or end); with another sort the
+    // rows stay put, and the next load places it.
+    const onTop = (view.sort === "end" || view.sort === "start") && view.dir === "desc";
+    if (!row && onTop && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)
+        && (!f.schedule || data.scheduleId === f.schedule)) {
       body.prepend(rowFor(data));
       shown += 1;
     }

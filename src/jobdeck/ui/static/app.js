@@ -6,6 +6,7 @@ This one wires them together and holds what the admin does: start, abort, clean 
 */
 
 import { API, api, onAuthLost } from "./api.js";
+import { showCardSchedules } from "./cardschedule.js";
 import { say } from "./common.js";
 import { followCardDiagnoses } from "./diagnosis.js";
 import { $, setText, showError } from "./dom.js";
@@ -167,17 +168,6 @@ async function abortAll() {
 
 $("#abort-all").addEventListener("click", abortAll);
 
-$("#logout").addEventListener("click", async () => {
-  try {
-    await fetch("logout", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json" }, body: "{}",
-    });
-  } finally {
-    window.location.assign("./");
-  }
-});
-
 $("#past-filter").addEventListener("change", (e) => {
   if (e.target.name !== "past-status") return;
   state.filter = e.target.value;
@@ -212,6 +202,7 @@ handlers.abort = abortJob;
 connect();
 followCardDiagnoses();
 applyRole().catch(() => {});
+showCardSchedules($("#types"));
 loadAll().catch((err) => {
   if (state.authLost) return;
   showError(err);

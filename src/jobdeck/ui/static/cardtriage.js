@@ -1,5 +1,7 @@
 /* On each type's card: the newest run's failure, in words, until the next run starts; and the last 20 runs as
-a small chart (duration per run, coloured and labelled by outcome) with its text alternative. */
+a small chart: one bar per run, oldest on the left, its height the run's duration (the axis says the longest),
+its outcome told by colour and shape (completed solid, failed solid with a cross on top, aborted hollow and
+dashed), each bar a link to its job that Tab reaches; the caption is the chart's summary in words. */
 
 import { api } from "./api.js";
 import { setText } from "./dom.js";
@@ -25,14 +27,26 @@ function ensure(view) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.setAttribute("preserveAspectRatio", "none");
-  svg.setAttribute("role", "img");
+  // A group of links (the bars), named by the summary under it.
+  svg.setAttribute("role", "group");
   const summaryId = `runs-${view.type}`;
   svg.setAttribute("aria-labelledby", summaryId);
+  const top = document.createElement("span");
+  top.className = "run-axis run-axis-top";
+  top.setAttribute("aria-hidden", "true");
+  const plot = document.createElement("div");
+  plot.className = "run-plot";
+  plot.append(top, svg);
+  const time = document.createElement("div");
+  time.className = "run-axis run-axis-time";
+  time.setAttribute("aria-hidden", "true");
+  time.innerHTML = "<span>← older</span><span>newer →</span>";
   const caption = document.createElement("figcaption");
   caption.className = "run-summary";
   caption.id = summaryId;
-  view.chart.append(svg, caption);
+  view.chart.append(plot, time, caption);
   view.chartSvg = svg;
+  view.chartTop = top;
   view.chartText = caption;
   view.desc.after(view.failure, view.chart);
 }
@@ -44,15 +58,20 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** "Last 20 runs: 17 completed, 2 failed, 1 aborted. Success rate 85%. Median duration 12 s." */
+/** "Last 20 runs, oldest first in the chart: 17 completed, 2 failed, 1 aborted. Success rate 89% (completed out
+ * of the 19 that completed or failed; an abort is an operator's choice, not counted). Median duration 12 s." */
 export function runsText(runs) {
   const count = (s) => runs.filter((j) => j.status === s).length;
   const parts = [["completed", count("completed")], ["failed", count("failed")], ["aborted", count("aborted")]]
     .filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`);
-  const rate = Math.round((100 * count("completed")) / runs.length);
+  const decided = count("completed") + count("failed");
+  const rate = decided
+    ? `Success rate ${Math.round((100 * count("completed")) / decided)}% (completed out of the ${decided} that `
+      + "completed or failed; aborts are not counted)."
+    : "No success rate: no run completed or failed.";
   const mid = median(runs.map((j) => (ms(j.endTime) - ms(j.startTime)) / 1000));
-  return `Last ${runs.length} run${runs.length === 1 ? "" : "s"}: ${parts.join(", ")}. `
-    + `Success rate ${rate}%. Median duration ${duration(mid)}.`;
+  return `Last ${runs.length} run${runs.length === 1 ? "" : "s"}, oldest first: ${parts.join(", ")}. `
+    + `${rate} Median duration ${duration(mid)}.`;
 }
 
 function renderChart(view, past) {
@@ -64,7 +83,7 @@ function renderChart(view, past) {
   if (view.chartKey === key) return;
   view.chartKey = key;
   const secs = runs.map((j) => Math.max(0, (ms(j.endTime) - ms(j.startTime)) / 1000));
-  const top = Math.max(...secs, 0.001);
+  const top = Math.max(...secs, 0.001);   // the axis: the longest run is the full height
   const slot = W / CHART_RUNS;
   const svg = view.chartSvg;
   svg.textContent = "";
@@ -75,8 +94,14 @@ function renderChart(view, past) {
   base.setAttribute("y1", String(H - 0.5));
   base.setAttribute("y2", String(H - 0.5));
   svg.appendChild(base);
+  setText(view.chartTop, `${duration(top)}`);
   runs.forEach((job, i) => {
-    const h = Math.max(2, (secs[i] / top) * (H - 2));
+    const h = Math.max(2, (secs[i] / top) * (H - 4));
+    const link = document.createElementNS(SVG, "a");
+    link.setAttribute("href", jobHref(job.id));
+    link.setAttribute("class", "bar-link");
+    link.setAttribute("aria-label", `Job ${shortId(job.id)}: ${statusText(job.status)}, ${duration(secs[i])}, `
+      + `ended ${localTime(job.endTime)}`);
     const rect = document.createElementNS(SVG, "rect");
     rect.setAttribute("class", `bar bar-${job.status}`);
     rect.setAttribute("x", String(i * slot + slot * 0.15));
@@ -86,8 +111,17 @@ function renderChart(view, past) {
     rect.dataset.jobId = job.id;
     const title = document.createElementNS(SVG, "title");
     title.textContent = `Job ${shortId(job.id)}: ${statusText(job.status)}, ${duration(secs[i])}`;
-    rect.appendChild(title);
-    svg.appendChild(rect);
+    link.append(title, rect);
+    if (job.status === "failed") {
+      // A cross above the bar: failure is told by shape as well as by colour.
+      const mark = document.createElementNS(SVG, "path");
+      const cx = i * slot + slot / 2;
+      const cy = Math.max(2, H - h - 3);
+      mark.setAttribute("d", `M${cx - 2} ${cy - 2}L${cx + 2} ${cy + 2}M${cx + 2} ${cy - 2}L${cx - 2} ${cy + 2}`);
+      mark.setAttribute("class", "bar-mark");
+      link.appendChild(mark);
+    }
+    svg.appendChild(link);
   });
   setText(view.chartText, runsText(runs));
 }

@@ -4,6 +4,7 @@ browser reconnects by itself (resuming from the last event id); the dashboard ha
 stream.js. */
 
 import { API } from "./api.js";
+import { setLive } from "./header.js";
 
 const TYPES = ["created", "progress", "message", "status", "removed"];
 
@@ -11,13 +12,17 @@ const TYPES = ["created", "progress", "message", "status", "removed"];
 (reload everything). Returns a function that stops following. */
 export function followEvents({ onEvent, onUp = () => {}, onDown = () => {} }) {
   if (typeof EventSource === "undefined") {
+    setLive("reconnecting", "Updating by polling");
     onDown();
     return () => {};
   }
   const es = new EventSource(`${API}/events`, { withCredentials: true });
   let closed = false;
+  setLive("connecting", "Connecting…");
   const up = () => {
-    if (!closed) onUp();
+    if (closed) return;
+    setLive("live", "Live");
+    onUp();
   };
   es.addEventListener("hello", up);
   es.addEventListener("open", up);
@@ -36,10 +41,13 @@ export function followEvents({ onEvent, onUp = () => {}, onDown = () => {} }) {
     if (!closed) onEvent("reset", null);
   });
   es.addEventListener("error", () => {
-    if (!closed) onDown();
+    if (closed) return;
+    setLive("reconnecting", "Reconnecting… (updating by polling)");
+    onDown();
   });
   return () => {
     closed = true;
     es.close();
+    setLive("idle", "Not following: nothing here changes");
   };
 }

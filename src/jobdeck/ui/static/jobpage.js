@@ -6,15 +6,17 @@ covers the time the stream is down. */
 
 import { API, api } from "./api.js";
 import { followEvents } from "./follow.js";
+import { setLive } from "./header.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
-import { applyRole, badge, jobLink, say, statusText } from "./common.js";
+import { applyRole, badge, jobHref, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followJobDiagnosis } from "./diagnosis.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
 } from "./retry.js";
+import { relative, scheduleLink } from "./schedinfo.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const PAGE = 200;   // messages rendered at first; "Show older messages" adds as many again
@@ -50,8 +52,50 @@ function renderFacts() {
   fact(dl, "Job id", job.id);
   if (job.maxAttempts > 1) fact(dl, "Attempt", `${job.attempt} of ${job.maxAttempts}`);
   if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
+  if (reruns && reruns.found.length) {
+    const span = document.createElement("span");
+    reruns.found.forEach((j, i) => {
+      if (i) span.append(", ");
+      span.append(jobLink(j.id), j.author ? ` by ${j.author}` : "");
+    });
+    if (!reruns.complete) span.append(" (the newest; there may be older ones)");
+    fact(dl, "Re-run as", span);
+  }
   if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
+  if (job.scheduleId) fact(dl, "Schedule", scheduleLink(job.scheduleId));
+  // A one-off start (or a schedule's occurrence) waits queued until it is due.
+  if (job.runAt) fact(dl, "Due", `${fullTime(job.runAt)}${job.status === "queued" ? ` (${relative(job.runAt)})` : ""}`);
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
+  if (job.abortedBy) fact(dl, "Aborted by", job.abortedBy);
+}
+
+/** The jobs that re-ran this one, newest first: ``{found, complete}``. A re-run starts after its original started,
+ * so it also ends after that: reading this type's jobs newest ended first can stop at the first one that ended
+ * before this job started (or after a few pages, saying the list may be incomplete). */
+let reruns = null;
+async function findReruns() {
+  const found = [];
+  let before = null;
+  for (let pages = 0; pages < 5; pages += 1) {
+    const query = new URLSearchParams({ jobType: job.jobType, limit: "200" });
+    if (before) query.set("before", before);
+    const { data } = await api(`/search?${query}`);
+    for (const other of data.jobs) if (other.rerunOf === job.id) found.push(other);
+    const ended = data.jobs.filter((other) => other.endTime);
+    const last = ended[ended.length - 1];
+    if (!data.next || !last || ms(last.endTime) < ms(job.startTime)) return { found, complete: true };
+    before = data.next;
+  }
+  return { found, complete: false };
+}
+
+async function showReruns() {
+  try {
+    reruns = await findReruns();
+    if (reruns.found.length) renderFacts();
+  } catch {
+    /* the facts stay without "Re-run as" */
+  }
 }
 
 const STATE_WORDS = { done: "Done", started: "In progress", pending: "Not started" };
@@ -88,8 +132,12 @@ function operationItem(node, ids) {
   }
   const state = document.createElement("span");
   state.className = "op-state";
-  // An operation still under way when its job ended did not finish: "Stopped", not "In progress".
-  state.textContent = node.state === "started" && !ACTIVE.has(job.status) ? "Stopped" : STATE_WORDS[node.state] || node.state;
+  // An operation still under way when its job ended did not finish: the one a failure broke is "Failed", the
+  // others "Stopped", not "In progress"; each coloured so.
+  const ended = node.state === "started" && !ACTIVE.has(job.status);
+  const failedHere = ended && job.status === "failed" && node.id === failedIn();
+  if (ended) li.classList.add(failedHere ? "op-failed" : "op-stopped");
+  state.textContent = failedHere ? "Failed" : ended ? "Stopped" : STATE_WORDS[node.state] || node.state;
   const bar = document.createElement("div");
   bar.className = "progress";
   bar.setAttribute("role", "progressbar");
@@ -116,6 +164,66 @@ function operationItem(node, ids) {
 }
 
 let treeKey = "";
+
+/** The operation the job was in when it ended: the deepest one still under way, else its current operation. */
+function failedIn() {
+  let found = null;
+  const walk = (nodes) => {
+    for (const node of nodes || []) {
+      if (node.state === "started") {
+        found = node.id;
+        walk(node.children);
+        return;
+      }
+    }
+  };
+  walk(job.operations);
+  return found || (job.currentOperation ? job.currentOperation.id : null);
+}
+
+/** The outcome banner under the title: a failed job's error, an aborted job's reason and who aborted it. */
+function renderOutcome() {
+  const box = $("#outcome");
+  const failed = job.status === "failed";
+  const aborted = job.status === "aborted" || job.status === "aborting";
+  box.hidden = !failed && !aborted;
+  if (box.hidden) return;
+  box.dataset.kind = failed ? "failed" : "aborted";
+  const errors = job.errorMessages || [];
+  const where = failedIn();
+  if (failed) {
+    setText($("#outcome-title"), "This job failed");
+    const last = errors.length ? errors[errors.length - 1].message : "";
+    setText($("#outcome-text"), String(last).split("\n", 1)[0] || "It reported no error message.");
+  } else {
+    setText($("#outcome-title"), job.status === "aborting" ? "Abort requested" : "This job was aborted");
+    const who = job.abortedBy ? `by ${job.abortedBy}` : "by an unnamed caller";
+    setText($("#outcome-text"), `${job.status === "aborting" ? "Asked" : "Aborted"} ${who}`
+      + `${job.abortRequestedTime ? ` at ${fullTime(job.abortRequestedTime)}` : ""}: `
+      + (job.abortReason ? job.abortReason : "no reason given."));
+  }
+  const whereEl = $("#outcome-where");
+  whereEl.textContent = "";
+  if (where) {
+    const code = document.createElement("code");
+    code.textContent = where;
+    whereEl.append(failed ? "In operation " : "Stopped in operation ", code,
+      job.currentOperation ? ` (${job.currentOperation.index} of ${job.currentOperation.total})` : "", ".");
+  }
+  whereEl.hidden = !where;
+}
+
+$("#outcome-all").addEventListener("click", () => {
+  const form = $("#msg-filters");
+  for (const box of form.querySelectorAll('input[name="level"]')) box.checked = true;
+  form.elements.text.value = "";
+  shownCount = PAGE;
+  renderMessages();
+  const heading = $("#messages-title");
+  heading.setAttribute("tabindex", "-1");
+  heading.scrollIntoView({ block: "start" });
+  heading.focus();
+});
 
 function renderOperations() {
   renderCurrent();
@@ -244,6 +352,7 @@ function render() {
   document.title = `jobdeck · job ${shortId(job.id)}`;
   setText($("#job-title"), `${typeInfo ? typeInfo.title : job.jobType} · job ${shortId(job.id)}`);
   badge($("#job-status"), job.status);
+  renderOutcome();
   renderAttempt();
   renderFacts();
   renderProgress();
@@ -351,20 +460,13 @@ function unfollow() {
   if (source) source();
   source = null;
   live = false;
+  setLive("idle", job && !ACTIVE.has(job.status) ? "Ended: nothing more to follow" : "Not following");
 }
 
+// After a re-run the page goes to the new job: that is what the admin wants to watch next.
 $("#rerun").addEventListener("click", async () => {
   const created = await rerunJob(job, typeInfo, note);
-  if (created) {
-    const link = jobLink(created.id);
-    note.append(" ");
-    link.textContent = "";
-    link.removeAttribute("aria-label");
-    const code = document.createElement("code");
-    code.textContent = shortId(created.id);
-    link.append("Open job ", code);
-    note.appendChild(link);
-  }
+  if (created) window.location.assign(jobHref(created.id));
 });
 
 $("#resume").addEventListener("click", (e) => resumeJob(job, note, e.currentTarget));
@@ -396,6 +498,7 @@ async function start() {
     await refresh();
     typeInfo = job ? data.find((t) => t.jobType === job.jobType) || null : null;
     if (job) render();
+    if (job) await showReruns();
   } catch (err) {
     await refresh();
   }

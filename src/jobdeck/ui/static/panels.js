@@ -27,11 +27,26 @@ export function createPanels(host, jobId) {
     });
     return panel;
   };
-  return {
+  const panels = {
     jobId, loading: false,
     problems: make(".panel-problems", "problems", "Warnings and errors"),
     info: make(".panel-info", "info", "Info messages"),
   };
+  // Collapsed past a few lines, so that a busy job's card does not push the others down; one button (which says
+  // whether it is expanded) gives the lists their full height, and each list scrolls either way.
+  host.classList.add("msg-collapsed");
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "btn btn-ghost btn-small msg-toggle";
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.textContent = "Taller message lists";
+  toggle.addEventListener("click", () => {
+    const expanded = host.classList.toggle("msg-collapsed") === false;
+    toggle.setAttribute("aria-expanded", String(expanded));
+    toggle.textContent = expanded ? "Shorter message lists" : "Taller message lists";
+  });
+  host.appendChild(toggle);
+  return panels;
 }
 
 export function panelTotal(panels) {

@@ -28,6 +28,16 @@ function limitsText(prop, kind) {
   return "";
 }
 
+/** A parameter's label: the schema's `title` as the host wrote it; where it is only the name title-cased (what a
+ * schema generator makes of `fail_at`: "Fail At"), the name as a sentence ("Fail at"). */
+export function labelOf(name, prop) {
+  const words = name.replace(/_/g, " ").trim();
+  const generated = words.replace(/\b\w/g, (c) => c.toUpperCase());
+  const title = prop && typeof prop.title === "string" && prop.title.trim() ? prop.title : "";
+  if (title && title !== generated) return title;
+  return words.charAt(0).toUpperCase() + words.slice(1).toLowerCase();
+}
+
 /** (Re)build the inputs of `view.params` for `defaults` (name -> value) and `schema` (JSON Schema or null). */
 export function buildParamInputs(view, defaults, schema = null, idPrefix = `param-${view.type}`) {
   const sig = JSON.stringify([defaults, schema]);
@@ -46,7 +56,7 @@ export function buildParamInputs(view, defaults, schema = null, idPrefix = `para
     field.className = kind === "boolean" ? "field field-check" : "field";
     const label = document.createElement("label");
     label.htmlFor = id;
-    label.textContent = (prop && prop.title) || name;
+    label.textContent = labelOf(name, prop);
     let input;
     if (kind === "boolean") {
       input = document.createElement("input");
@@ -69,6 +79,10 @@ export function buildParamInputs(view, defaults, schema = null, idPrefix = `para
       if (prop && typeof prop.maximum === "number") input.max = String(prop.maximum);
       input.value = value === undefined || value === null ? "" : String(value);
       input.required = true;
+      // As wide as the longest allowed value (and the default), not the whole row.
+      const digits = Math.max(4, ...[prop && prop.maximum, prop && prop.minimum, value]
+        .filter((v) => typeof v === "number").map((v) => String(v).length));
+      input.style.width = `calc(${Math.min(digits, 16)}ch + 2.5rem)`;
     } else if (kind === "json") {
       input = document.createElement("textarea");
       input.rows = 2;

@@ -9,6 +9,7 @@ import { api } from "./api.js";
 import { setText } from "./dom.js";
 import { localTime, ms, shortId } from "./format.js";
 import { jobHref, say } from "./common.js";
+import { waitingToStart } from "./schedinfo.js";
 
 const FAILED_ATTEMPT = /^attempt (\d+) of (\d+) failed: ([\s\S]*)$/;
 
@@ -20,7 +21,8 @@ function counts(job) {
 }
 
 /** Whether the job waits for its next attempt (rather than for a worker). */
-export const waitingToRetry = (job) => job.status === "queued" && Boolean(job.retryAt) && !Number.isNaN(ms(job.retryAt));
+export const waitingToRetry = (job) => job.status === "queued" && Boolean(job.retryAt) && !Number.isNaN(ms(job.retryAt))
+  && !waitingToStart(job);   // a job due later (runAt) waits for its first run, not for a retry
 
 /** "Attempt 2 of 5" while a job waits for a later attempt or runs one; "" for a first run and for ended jobs. */
 export function attemptText(job) {

@@ -263,13 +263,36 @@ function setPastCounts(summaries) {
   dirty.allPast = true;
 }
 
+/** How many jobs completed, failed and were aborted in the last 24 hours (what the health counters say): the
+ * store's past list, newest ended first, read until a job ended before then (at most DAY_CAP jobs). Jobs that end
+ * later are counted as their status events arrive (upsertJob); the next refresh drops those that aged out. */
+const DAY_CAP = 2000;
+async function lastDay() {
+  const since = Date.now() - 86400e3;
+  const counts = { completed: 0, failed: 0, aborted: 0 };
+  let before = null;
+  for (let read = 0; read < DAY_CAP;) {
+    const query = new URLSearchParams({ limit: "200", status: "completed,failed,aborted" });
+    if (before) query.set("before", before);
+    const { data } = await api(`/search?${query}`);
+    for (const job of data.jobs) {
+      if (Date.parse(job.endTime) >= since && job.status in counts) counts[job.status] += 1;
+    }
+    read += data.jobs.length;
+    const last = data.jobs[data.jobs.length - 1];
+    if (!data.next || !last || Date.parse(last.endTime) < since) break;
+    before = data.next;
+  }
+  return counts;
+}
+
 let statsTimer = 0;
 export function refreshStatsSoon() {
   clearTimeout(statsTimer);
   statsTimer = setTimeout(async () => {
     try {
-      const [stats, summary] = await Promise.all([api("/stats"), api("/past/summary?runs=0")]);
-      state.stats = stats.data;
+      const [stats, summary, day] = await Promise.all([api("/stats"), api("/past/summary?runs=0"), lastDay()]);
+      state.stats = { ...stats.data, ...day };
       setPastCounts(summary.data);
       dirty.stats = true;
       schedule();
@@ -287,11 +310,12 @@ export function refreshStatsSoon() {
  * openPast, and why failed jobs failed right after, see loadFailureReasons). */
 export async function loadAll() {
   const held = new Set(state.jobs.keys());   // what a reload may find gone
-  const [types, stats, active, summary] = await Promise.all([
+  const [types, stats, active, summary, day] = await Promise.all([
     api("/types"),
     api("/stats"),
     api("/active?messages=all"),   // a few jobs, each capped: their panels are open and live
     api(`/past/summary?runs=${SUMMARY_RUNS}`),
+    lastDay(),
   ]);
   state.types = new Map(types.data.map((t) => [t.jobType, t]));
   const seen = new Set();
@@ -306,7 +330,7 @@ export async function loadAll() {
     }
   }
   setPastCounts(summary.data);
-  state.stats = stats.data;   // after the upserts, which would otherwise count their changes twice
+  state.stats = { ...stats.data, ...day };   // after the upserts, which would otherwise count their changes twice
   state.loaded = true;
   dirty.stats = true;
   dirty.cards = true;

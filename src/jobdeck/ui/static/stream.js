@@ -5,7 +5,8 @@ cursor) until the stream is back; EventSource resumes from Last-Event-ID, and a 
 */
 
 import { API, api } from "./api.js";
-import { $, setText, showError } from "./dom.js";
+import { setLive } from "./header.js";
+import { showError } from "./dom.js";
 import {
   PAST_LIMIT, applyEvent, fetchJob, isActive, loadAll, logOf, refreshStatsSoon, state, touchJob, upsertJob,
 } from "./state.js";
@@ -18,11 +19,7 @@ let retryTimer = 0;
 let retryDelay = 1000;
 let everLive = false;
 
-export function setConnection(kind, text) {
-  const el = $("#connection");
-  el.dataset.state = kind;
-  setText($(".conn-text", el), text);
-}
+export const setConnection = setLive;
 
 export function connect() {
   clearTimeout(retryTimer);

@@ -8,6 +8,7 @@ import { api } from "./api.js";
 import { renderCardTriage } from "./cardtriage.js";
 import { badge, jobLink } from "./common.js";
 import { announce, attemptNews, createAttemptLine, patchAttemptLine, tickAttemptLine } from "./retry.js";
+import { relative, waitingToStart } from "./schedinfo.js";
 import { OPEN_MESSAGES, dirty, isActive, logOf, markComplete, schedule, state, touchType } from "./state.js";
 
 export const PAST_PAGE = 50;   // past jobs rendered per type before "show more"
@@ -199,8 +200,10 @@ function patchActive(v, job, now) {
   setText(v.author, job.author ? `by ${job.author}` : "");
   // A queued job waits for a worker of a task engine: say since when, and (in tickActive) for how long.
   const queued = job.status === "queued";
-  setText(v.started, queued ? `Queued ${localTime(job.queuedTime)}` : `Started ${localTime(job.startTime)}`);
-  v.started.title = fullTime(queued ? job.queuedTime : job.startTime);
+  const later = waitingToStart(job);   // a one-off start or a schedule's occurrence, due later
+  setText(v.started, later ? `Starts ${localTime(job.runAt)}`
+    : queued ? `Queued ${localTime(job.queuedTime)}` : `Started ${localTime(job.startTime)}`);
+  v.started.title = fullTime(later ? job.runAt : queued ? job.queuedTime : job.startTime);
   const p = percent(job.progress);
   if (v.bar.getAttribute("aria-valuenow") !== String(p)) {
     v.bar.setAttribute("aria-valuenow", String(p));
@@ -231,6 +234,11 @@ function patchActive(v, job, now) {
 
 function tickActive(v, job, now) {
   tickAttemptLine(v.attempt, job, now);
+  if (waitingToStart(job)) {   // due later: when it starts, not how long it has waited
+    setText(v.elapsed, ms(job.runAt) > now ? relative(job.runAt, now) : "starting now");
+    setText(v.eta, "–");
+    return;
+  }
   if (job.status === "queued") {
     setText(v.elapsed, `waiting ${duration((now - ms(job.queuedTime || job.startTime)) / 1000)}`);
     setText(v.eta, "–");
@@ -319,7 +327,7 @@ function renderStats() {
   if (!s) return;
   const active = s.active ?? (s.queued || 0) + (s.running || 0) + (s.aborting || 0);
   setText($("#stat-active"), String(active));
-  setText($("#stat-active-sub"), `${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
+  setText($("#stat-active-sub"), `now: ${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
     + `${s.aborting || 0} aborting`);
   setText($("#stat-completed"), String(s.completed || 0));
   setText($("#stat-failed"), String(s.failed || 0));
