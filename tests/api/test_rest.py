@@ -242,7 +242,8 @@ async def test_types_and_stats(client: httpx.AsyncClient, runner: JobRunner) -> 
     schema = types["Quick"].pop("paramsSchema")
     assert schema["properties"]["n"] == {"default": 2, "title": "N", "type": "integer"}
     assert types["Quick"] == {"jobType": "Quick", "external": False, "title": "Quick job", "description": "completes",
-                              "maxConcurrent": 1, "timeout": None, "params": {"n": 2}, "activeJobIds": []}
+                              "maxConcurrent": 1, "timeout": None, "stallAfter": 600.0, "params": {"n": 2},
+                              "activeJobIds": []}
     assert types["Waits"]["activeJobIds"] == [job["id"]] and types["Waits"]["timeout"] == 60
     boom = await start(client, "Boom")
     assert finished(runner, str(boom["id"])) is JobStatus.FAILED

@@ -3,6 +3,7 @@ a real runner (local executor: this process is the worker) with real handler thr
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -71,8 +72,9 @@ async def test_the_runner_is_a_worker_with_its_job_and_the_queues(quiet_runner: 
         assert data["staleAfter"] == 3
 
 
-async def test_a_silent_job_is_stalled_then_ok_again_in_every_view(quiet_runner: tuple[JobRunner, threading.Event]
-                                                                    ) -> None:
+async def test_a_silent_job_is_stalled_then_ok_again_in_every_view(quiet_runner: tuple[JobRunner, threading.Event],
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="jobdeck.runner")
     runner, move = quiet_runner
     app = create_app(runner=runner, token=TOKEN)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
@@ -97,6 +99,11 @@ async def test_a_silent_job_is_stalled_then_ok_again_in_every_view(quiet_runner:
         while await code(f"/single/{job.id}/progress") != "ok":
             assert time.monotonic() < deadline, "the stall never cleared"
             time.sleep(0.05)
+        def logged() -> list[str]:
+            return [r.getMessage().split(": ", 1)[0] for r in caplog.records if job.id in r.getMessage()]
+
+        wait_for(lambda: len(logged()) >= 2, what="the supervisor's line for the job moving again")
+        assert logged() == [f"job {job.id} (Sleepy) stalled", f"job {job.id} (Sleepy) moves again"]  # once each
         finished = runner.store.create_job("Other", "bob")
         runner.store.complete_job(finished.id)
         rows = (await _get(client, f"/search?q={finished.id[:8]}")).json()["jobs"]

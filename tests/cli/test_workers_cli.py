@@ -14,9 +14,9 @@ from tests.conftest import wait_for
 def test_workers_lists_the_server_as_a_live_local_worker_with_its_job(run_main: Run, client: Client) -> None:
     job = client.start(LONG[0], {"questions": 50})
 
-    def busy() -> dict[str, Any] | None:
+    def busy() -> dict[str, Any] | None:  # the record is rewritten each heartbeat round: wait for one with the job
         page: dict[str, Any] = json.loads(run_main("workers", "--json").stdout)
-        return page if any(w["jobs"] for w in page["workers"]) else None
+        return page if any(j["id"] == job.id for w in page["workers"] for j in w["jobs"]) else None
 
     page = wait_for(busy, what="the worker's record with the job")
     (worker,) = [w for w in page["workers"] if w["live"]]

@@ -19,6 +19,7 @@ import pytest
 
 from jobdeck.core.errors import StoreError
 from jobdeck.core.model import JobStatus
+from jobdeck.core.workers import WorkerInfo
 from jobdeck.stores import Store
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.stores.conftest import Backend
@@ -65,6 +66,9 @@ def use(store: Store, author: str) -> str:
     assert read.status is JobStatus.COMPLETED and read.result == {"by": author}
     assert [m.message for m in read.info_messages] == [f"hello from {author}"]
     assert job.id not in [j.id for j in store.get_active_jobs()]
+    worker = WorkerInfo(f"{author}:{os.getpid()}:fork", author, os.getpid(), "local", ("Forked",), None, time.time())
+    store.beat_worker(worker)  # the worker registry (issue 22) too: a heartbeat round in a forked worker process
+    assert worker.id in [w.id for w in store.get_workers()]
     return job.id
 
 

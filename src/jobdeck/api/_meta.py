@@ -34,6 +34,7 @@ def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
         "description": t.description,
         "maxConcurrent": t.max_concurrent,
         "timeout": t.timeout,
+        "stallAfter": t.stall_after,
         "params": dict(t.params),
         "paramsSchema": t.schema,
         "activeJobIds": active.get(t.name, []),

@@ -403,6 +403,8 @@ class JobTypeInfo(BaseModel):
     description: str
     maxConcurrent: int
     timeout: float | None
+    stallAfter: float | None = Field(None, description="seconds without a progress change or a message after which "
+                                                       "a running job is diagnosed stalled (null: never)")
     params: dict[str, Any]
     paramsSchema: dict[str, Any] = Field(description="the params as JSON Schema: types, ranges, choices, help")
     activeJobIds: list[str]

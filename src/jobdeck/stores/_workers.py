@@ -28,10 +28,11 @@ class WorkerSteps(Protocol):
 
 
 class MemoryWorkers:
-    """:class:`WorkerSteps` in a dictionary (the memory store's; its own lock: no job lock is held meanwhile)."""
+    """:class:`WorkerSteps` in a dictionary, under the memory store's lock (held for a dictionary operation only):
+    that lock is the one the store holds across ``fork()``, so a child never inherits it taken by another thread."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
         self._records: dict[str, tuple[float, str]] = {}
 
     def put(self, worker_id: str, last_seen: float, text: str, drop_before: float) -> None:

@@ -61,7 +61,7 @@ class MemoryStore(Store):
         self._claims: dict[str, float] = {}
         self._limits = MemoryLimits()
         self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
-        self._workers = MemoryWorkers()
+        self._workers = MemoryWorkers(self._lock)
         _instances.add(self)
 
     # ------------------------------------------------------------------ steps
