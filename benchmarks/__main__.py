@@ -6,8 +6,9 @@ memory (target 7), growth (target 8), history (a long history costs nothing: pag
 executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on procrastinate's workers beside raw
 procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
 in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
-beside ``progress()`` on every store, a retry's due time to its handler). A section whose dependency is missing
-prints ``skipped: <why>`` rows.
+beside ``progress()`` on every store, a retry's due time to its handler), failures (failure groups over 10,000
+failed jobs on every store beside a /past page; a bulk re-run of 1,000 jobs on a live server). A section whose
+dependency is missing prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -36,6 +37,7 @@ SECTIONS = {
     "remote": "benchmarks.remote_bench",
     "api": "benchmarks.api_overhead",
     "recovery": "benchmarks.recovery_bench",
+    "failures": "benchmarks.failures_bench",
 }
 
 

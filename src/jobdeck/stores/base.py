@@ -459,7 +459,9 @@ class Store(ABC):
         lock; Redis: every failed head), then one read of a message per group."""
         query = FailureQuery.build(since, job_type, limit, ids)
         groups = self._failure_groups(query) if query.limit else []
-        for group in groups:
+        for group in groups:  # the example message, unless the backend's step read it already
+            if group.message is not None:
+                continue
             newest = self._read(group.job_ids[0], 1) if group.job_ids else None
             if newest is not None and newest.error_messages:
                 group.message = newest.error_messages[-1].message
