@@ -45,6 +45,7 @@ class SearchQuery:
     statuses: frozenset[JobStatus] | None
     limit: int
     before: PastCursor | None = None
+    signature: str | None = None  # only failed jobs with this signature (a group of failure_groups)
 
     def wants_active(self) -> bool:
         return self.before is None and (self.statuses is None or any(not s.is_terminal for s in self.statuses))
@@ -54,7 +55,8 @@ class SearchQuery:
 
     @classmethod
     def build(cls, text: str | None, job_type: str | None, statuses: Iterable[JobStatus | str] | None,
-              limit: int, before: PastCursor | str | None = None) -> SearchQuery:
+              limit: int, before: PastCursor | str | None = None, *,
+              signature: str | None = None) -> SearchQuery:
         if text is not None and not isinstance(text, str):
             raise InvalidArgumentError(f"search text must be a string, got {type(text).__name__}", "q")
         if text is not None and "\x00" in text:
@@ -81,7 +83,9 @@ class SearchQuery:
         elif before is not None and not isinstance(before, PastCursor):
             raise InvalidArgumentError(f"before must be a PastCursor or its text, got {type(before).__name__}",
                                        "before")
-        return cls(words, job_type, wanted or None, limit, before)
+        if signature is not None:
+            check_text(signature, "signature")
+        return cls(words, job_type, wanted or None, limit, before, signature)
 
 
 def parse_prefix(prefix: object) -> str:
@@ -130,6 +134,8 @@ def generic_search(store: Store, query: SearchQuery) -> list[JobInfo]:
 
     def matches(job: JobInfo) -> bool:
         if statuses is not None and job.status not in statuses:
+            return False
+        if query.signature is not None and job.signature != query.signature:
             return False
         missing = head_misses(job, query.words)
         if not missing:

@@ -53,6 +53,9 @@ def _select(conn: sqlite3.Connection, query: SearchQuery, part: str, part_args: 
     if query.job_type is not None:
         where.append("j.job_type = ?")
         args.append(query.job_type)
+    if query.signature is not None:
+        where.append("j.signature = ?")
+        args.append(query.signature)
     if query.statuses is not None:
         where.append(f"j.status IN ({','.join('?' * len(query.statuses))})")
         args += sorted(s.value for s in query.statuses)

@@ -502,14 +502,16 @@ class Store(ABC):
         statuses: Iterable[JobStatus | str] | None = None,
         limit: int = 50,
         before: PastCursor | str | None = None,
+        signature: str | None = None,
     ) -> list[JobInfo]:
         """Matching jobs without messages: without ``before`` the active ones (newest started first) and then
         up to ``limit`` past ones in the past list's order; ``before=PastCursor.of(last past job)`` continues.
 
         Each word of ``text`` must match the job's id (a prefix), author, params or one of its messages,
         case-insensitively (stores/_search.py); the store does the matching, at a cost that depends on the
-        backend (docs/search.md)."""
-        return self._search(SearchQuery.build(text, job_type, statuses, limit, before))
+        backend (docs/search.md). ``signature``: only failed jobs with this signature (a group of
+        :meth:`failure_groups`)."""
+        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, signature=signature))
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         # Backends with an ordered index on the id override this; the fallback lists every job.
