@@ -12,6 +12,7 @@ import { applyRole, badge, firstLine, jobLink, say } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
+import { bulkRow, resetSelection, setupBulkTable } from "./bulk.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -26,7 +27,7 @@ let shownFilters = { q: "", type: "", status: "" };   // what the rows on screen
 function filtersFromUrl() {
   const url = new URL(window.location.href);
   return { q: url.searchParams.get("q") || "", type: url.searchParams.get("type") || "",
-    status: url.searchParams.get("status") || "" };
+    status: url.searchParams.get("status") || "", signature: url.searchParams.get("signature") || "" };
 }
 
 function query(filters, before) {
@@ -34,6 +35,7 @@ function query(filters, before) {
   if (filters.q) params.set("q", filters.q);
   if (filters.type) params.set("jobType", filters.type);
   if (filters.status) params.set("status", filters.status);
+  if (filters.signature) params.set("signature", filters.signature);   // a failure group (the Failures page)
   if (before) params.set("before", before);
   return `/search?${params}`;
 }
@@ -111,6 +113,7 @@ function rowFor(job) {
     });
     actions.append(button, note);
   }
+  bulkRow(tr, job);
   return tr;
 }
 
@@ -122,13 +125,15 @@ async function load(filters, { append = false } = {}) {
       body.textContent = "";
       shown = 0;
       shownFilters = filters;
+      resetSelection();
     }
     for (const job of data.jobs) body.appendChild(rowFor(job));
     shown += data.jobs.length;
     next = data.next;
     more.hidden = !next;
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
-      filters.status && `with status ${filters.status}`].filter(Boolean).join(", ");
+      filters.status && `with status ${filters.status}`,
+      filters.signature && `failed with “${filters.signature}”`].filter(Boolean).join(", ");
     say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}${next ? " (older ones below)" : ""}.`
       : `No jobs${what ? ` ${what}` : ""}.`, "ok");
   } catch (err) {
@@ -145,7 +150,7 @@ function applyToForm(filters) {
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   const filters = { q: form.elements.q.value.trim(), type: form.elements.type.value,
-    status: form.elements.status.value };
+    status: form.elements.status.value, signature: "" };
   const url = new URL(window.location.href);
   url.search = "";
   for (const [k, v] of Object.entries(filters)) if (v) url.searchParams.set(k, v);
@@ -180,6 +185,7 @@ async function start() {
     form.elements.type.appendChild(option);
   }
   applyToForm(filters);
+  setupBulkTable($("#jobs-table"), () => shownFilters);
   await load(filters);
   let streamDown = false;
   followEvents({
@@ -230,7 +236,7 @@ function onEvent(type, payload) {
     }
   } else if (type === "created") {
     const f = shownFilters;
-    if (!row && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)) {
+    if (!row && !f.q && !f.signature && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)) {
       body.prepend(rowFor(data));
       shown += 1;
     }
