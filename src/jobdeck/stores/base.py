@@ -456,7 +456,7 @@ class Store(ABC):
                 print(group.count, group.signature, group.job_ids[:3])
 
         Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
-        lock; Redis: every failed head), then one read of a message per group."""
+        lock; Redis: four fields of every past job), and each group's example message."""
         query = FailureQuery.build(since, job_type, limit, ids)
         groups = self._failure_groups(query) if query.limit else []
         for group in groups:  # the example message, unless the backend's step read it already
