@@ -438,7 +438,7 @@ def test_a_version_8_sqlite_file_gets_the_retry_columns_and_the_saved_table(tmp_
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
     columns = [row[1] for row in check.execute("PRAGMA table_info(jobs)")]
-    assert columns[-4:] == ["max_attempts", "retry_at", "resumed_from", "operations"]  # the big one still last
+    assert columns[-1] == "operations" and {"max_attempts", "retry_at", "resumed_from"} <= set(columns)  # big one last
     assert check.execute("SELECT operations FROM jobs WHERE id = 'old-8'").fetchone() == ('["tree"]',)
     check.close()
 

@@ -30,14 +30,16 @@ class PgBulkSteps:
 
     def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
         store = cast("PostgresStore", self)
-        rows, ids = (store._q.names.render(_sql_failures.postgres(t)) for t in (_sql_failures.ROWS, _sql_failures.IDS))
+        rows, ids = (store._q.names.render(_sql_failures.postgres(t))
+                     for t in (_sql_failures.ROWS, _sql_failures.IDS_LATERAL))
         last = store._q.names.render(_ERRORS)
 
         def body(conn: psycopg.Connection[Any]) -> list[FailureGroup]:
             def errors(job_ids: list[str]) -> dict[str, str]:
                 return {r[0]: r[1] for r in conn.execute(last, (job_ids,))}
 
-            return _sql_failures.failure_groups(conn.execute, rows, ids, query, errors)
+            newest = _sql_failures.lateral(conn.execute, ids)
+            return _sql_failures.failure_groups(conn.execute, rows, query, newest, errors)
 
         found: list[FailureGroup] = store._run(body, read_only=True)
         return found

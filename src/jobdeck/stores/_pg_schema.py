@@ -135,7 +135,7 @@ STEPS: list[list[str]] = [
     # fails), with an index over failed jobs only.
     [
         "ALTER TABLE {jobs} ADD COLUMN signature text",
-        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) WHERE status = 'failed'",
+        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) INCLUDE (job_type) WHERE status = 'failed'",
     ],
 ]
 LATEST_VERSION = len(STEPS)

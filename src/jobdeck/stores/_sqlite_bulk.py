@@ -29,7 +29,8 @@ class SQLiteBulkSteps:
                                     "ORDER BY seq", ids)
                 return dict(rows.fetchall())  # the last one of each job wins
 
-            return _sql_failures.failure_groups(conn.execute, _ROWS, _IDS, query, errors)
+            newest = _sql_failures.per_group(conn.execute, _IDS)
+            return _sql_failures.failure_groups(conn.execute, _ROWS, query, newest, errors)
 
     def _delete_jobs(self, job_ids: list[str]) -> list[str]:
         store = cast("SQLiteStore", self)

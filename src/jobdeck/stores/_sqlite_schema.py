@@ -118,16 +118,16 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         ) WITHOUT ROWID""",
     ],
-    # a failed job's signature (issue 22: GET /failures groups by it), with an index over failed jobs only so
-    # that grouping reads it in order and a group's newest ids come off its end. ``operations`` is moved behind
-    # it, so that it stays the row's last column.
+    # a failed job's signature (issue 22: GET /failures groups by it), with an index over failed jobs only
+    # (covering the grouping: an index-only scan) whose order gives a group's newest ids off its end.
+    # ``operations`` is moved behind it, so that it stays the row's last column.
     [
         "ALTER TABLE jobs ADD COLUMN signature TEXT",
         "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
         "ALTER TABLE jobs ADD COLUMN operations TEXT",
         "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
         "ALTER TABLE jobs DROP COLUMN operations_before",
-        "CREATE INDEX jobs_failed ON jobs(signature, end_time, id) WHERE status = 'failed'",
+        "CREATE INDEX jobs_failed ON jobs(signature, end_time, id, job_type) WHERE status = 'failed'",
     ],
 ]
 LATEST_VERSION = len(STEPS)
