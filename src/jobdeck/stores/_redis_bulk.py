@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 __all__ = ["DELETE_IDS", "GROUPS", "RedisBulkSteps"]
 
 # KEYS: past (or past:<type>).  ARGV: prefix, low score ('-inf' or '(since'), ids per group
-# -> {signature, count, first end, last end, {types}, {newest ids}, newest job's last error or ''} per group. Grouped inside Redis: a reply per
-# group rather than per job (parsing thousands of replies costs the client far more than the script costs Redis).
+# -> per group {signature, count, first end, last end, {types}, {newest ids}, newest job's last error or ''}.
+# Grouped inside Redis: a reply per group rather than per job (parsing thousands of replies costs the client far
+# more than the script costs Redis).
 GROUPS = """
 local prefix, n = ARGV[1], tonumber(ARGV[3])
 local groups, order = {}, {}
