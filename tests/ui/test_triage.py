@@ -65,7 +65,7 @@ def test_all_jobs_table_with_a_search_and_a_filter_from_the_url(dashboard: Dashb
     assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.jobId)")) == sorted(ids)
     expect(page.locator("#summary")).to_have_text(re.compile(r"^2 jobs matching"))
     # The header in the table is a real one.
-    assert page.locator("table#jobs-table thead th").count() == 10  # Ended beside Started, and Cost
+    assert page.locator("table#jobs-table thead th").count() == 11  # Ended, Cost and the selection
 
 
 def test_job_page_by_short_id_and_rerun_with_the_same_params(dashboard: Dashboard) -> None:

@@ -50,6 +50,7 @@ NAV: list[tuple[str, str]] = [
     ("jobs", "All jobs"),
     ("workers", "Workers"),
     ("schedules", "Schedules"),
+    ("failures", "Failures"),
 ]
 HEADER_MARK = "<!-- jobdeck:header -->"
 

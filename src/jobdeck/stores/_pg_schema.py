@@ -147,7 +147,7 @@ STEPS: list[list[str]] = [
     # fails), with an index over failed jobs only.
     [
         "ALTER TABLE {jobs} ADD COLUMN signature text",
-        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) WHERE status = 'failed'",
+        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) INCLUDE (job_type) WHERE status = 'failed'",
     ],
     # -> +1: what the job spent (issue 24): the totals as JSON text, written with the progress, in the hot row beside
     # the operation tree (never indexed, so that these writes stay HOT updates); and the shared limits' leases and

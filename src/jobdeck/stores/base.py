@@ -530,10 +530,12 @@ class Store(ABC):
                 print(group.count, group.signature, group.job_ids[:3])
 
         Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
-        lock; Redis: every failed head), then one read of a message per group."""
+        lock; Redis: four fields of every past job), and each group's example message."""
         query = FailureQuery.build(since, job_type, limit, ids)
         groups = self._failure_groups(query) if query.limit else []
-        for group in groups:
+        for group in groups:  # the example message, unless the backend's step read it already
+            if group.message is not None:
+                continue
             newest = self._read(group.job_ids[0], 1) if group.job_ids else None
             if newest is not None and newest.error_messages:
                 group.message = newest.error_messages[-1].message
@@ -575,14 +577,17 @@ class Store(ABC):
         limit: int = 50,
         before: PastCursor | str | None = None,
         schedule_id: str | None = None,
+        signature: str | None = None,
     ) -> list[JobInfo]:
         """Matching jobs without messages: without ``before`` the active ones (newest started first) and then
         up to ``limit`` past ones in the past list's order; ``before=PastCursor.of(last past job)`` continues.
 
         Each word of ``text`` must match the job's id (a prefix), author, params or one of its messages,
-        case-insensitively (stores/_search.py); ``schedule_id`` keeps the jobs that schedule started. The store
-        does the matching, at a cost that depends on the backend (docs/search.md)."""
-        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id))
+        case-insensitively (stores/_search.py); ``schedule_id`` keeps the jobs that schedule started, ``signature``
+        only failed jobs with this signature (a group of :meth:`failure_groups`). The store does the matching, at a
+        cost that depends on the backend (docs/search.md)."""
+        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id,
+                                              signature=signature))
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         # Backends with an ordered index on the id override this; the fallback lists every job.

@@ -261,6 +261,7 @@ class MemoryStore(Store):
         # Matches in place under the lock (no copies of the jobs that do not match): O(jobs + their messages).
         def matches(job: JobInfo) -> bool:
             return (query.job_type is None or job.job_type == query.job_type) and \
+                (query.signature is None or job.signature == query.signature) and \
                 (query.statuses is None or job.status in query.statuses) and \
                 (query.schedule_id is None or job.schedule_id == query.schedule_id) and \
                 all(message_hit(job, word) for word in head_misses(job, query.words))
