@@ -47,6 +47,7 @@ _BASE = re.compile(r'(<base\s+href=")[^"]*(")')
 NAV: list[tuple[str, str]] = [
     ("", "Dashboard"),
     ("jobs", "All jobs"),
+    ("timeline", "Timeline"),
 ]
 HEADER_MARK = "<!-- jobdeck:header -->"
 
@@ -162,6 +163,14 @@ def build_pages_router(deck: Deck) -> APIRouter:
         except ApiError as exc:
             return login_page(exc.status_code)
         return render_page(request, deck, "index.html", "")
+
+    @router.get("/timeline")
+    async def timeline(request: Request) -> Response:
+        try:
+            await auth.authenticate(request)
+        except ApiError:
+            return redirect(request, "/")   # the sign-in form lives at "/"
+        return render_page(request, deck, "timeline.html", "timeline")
 
     @router.get("/login")
     async def login_page_link(request: Request) -> Response:
