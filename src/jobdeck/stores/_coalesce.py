@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..core.errors import InvalidArgumentError, JobdeckError, StoreError
 from ..core.model import JobStatus, OperationRef
@@ -87,6 +88,13 @@ class ProgressBuffer:
         self._outage = Outage("progress values")
         self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
+        # The message buffer that takes values with its messages (it sets itself here): a value's write flushes
+        # the messages queued before the value was taken, not later ones (MessageBuffer.bounded).
+        self.messages: Any = None
+
+    def _mark(self) -> int | None:
+        """Where the message queue stands (call with the lock held, as a value is taken to be written)."""
+        return self.messages.mark() if self.messages is not None else None
 
     def _new_locks(self) -> None:
         self._lock = threading.Lock()
@@ -131,8 +139,9 @@ class ProgressBuffer:
             self._due[job_id] = mono + self.interval
             if len(self._due) > _MAX_REMEMBERED:
                 self._prune(mono)
+            mark = self._mark()
         try:
-            return self._apply(job_id, entry)
+            return self._apply(job_id, entry, mark=mark)
         except StoreError:
             if self._known(job_id):
                 return True  # kept by _apply: written when the store takes it
@@ -146,19 +155,27 @@ class ProgressBuffer:
                      if d > mono - _FORGET_AFTER or j in self._pending or j in writing}
         self._claimed = {j: e for j, e in self._claimed.items() if j in self._due}
 
-    def _apply(self, job_id: str, entry: _Entry) -> bool:
+    def _apply(self, job_id: str, entry: _Entry, number: int | None = None, mark: int | None = None) -> bool:
         """Write one value now, outside the lock. A value the store refused is kept for a retry and the
-        StoreError raised; any other error forgets the job and is raised."""
+        StoreError raised; any other error forgets the job and is raised. ``number``: the value was counted in
+        flight already, when it was taken from the pending ones (see :meth:`_run`)."""
         seq = entry[0]
         with self._lock:
             claimed = self._claimed.get(job_id)
             if claimed is not None and claimed[0] > seq:
+                if number is not None:
+                    self._done(number)
                 return True  # a newer value of this job is on its way already
             self._claimed[job_id] = entry
-            number = next(self._numbers)
-            self._inflight[number] = job_id
+            if number is None:
+                number = next(self._numbers)
+                self._inflight[number] = job_id
         try:
-            ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
+            if mark is None or self.messages is None:
+                ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
+            else:
+                with self.messages.bounded(mark):
+                    ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
         except StoreError as exc:
             pause = self._outage.failed(exc, "the newest value of each job is")
             with self._lock:
@@ -249,7 +266,8 @@ class ProgressBuffer:
             else:
                 entry = self._pending.pop(job_id, None)
                 items = [(job_id, entry)] if entry is not None else []
-        failure = self._write_all(items)
+            mark = self._mark()
+        failure = self._write_all(items, mark=mark)
         if failure is not None:
             raise failure
         # A value the background thread took before this call may still be on its way: wait for it, so that what
@@ -263,17 +281,22 @@ class ProgressBuffer:
                     break
                 self._landed.wait(left)
 
-    def _write_all(self, items: list[tuple[str, _Entry]]) -> StoreError | None:
+    def _write_all(self, items: list[tuple[str, _Entry]], numbers: list[int | None] | None = None,
+                   mark: int | None = None) -> StoreError | None:
         """Write the values; once the store failed, keep the rest for the retry instead of trying each (a
-        server that is down may take seconds to say so, each time). Returns the store's failure, if any."""
+        server that is down may take seconds to say so, each time). Returns the store's failure, if any.
+        ``numbers``: each value's in-flight number, when it was counted in flight already."""
         failure: StoreError | None = None
-        for job_id, entry in items:
+        for n, (job_id, entry) in enumerate(items):
+            number = numbers[n] if numbers is not None else None
             if failure is not None:
                 with self._lock:
+                    if number is not None:
+                        self._done(number)
                     self._keep(job_id, entry, self._outage.retry_in)
                 continue
             try:
-                self._apply(job_id, entry)
+                self._apply(job_id, entry, number, mark)
             except StoreError as exc:
                 failure = exc
             except JobdeckError:
@@ -294,12 +317,19 @@ class ProgressBuffer:
                     self._wake.wait(min(waits) if waits else None)
                     continue
                 items = []
+                numbers: list[int | None] = []
                 for job_id in ready:
                     items.append((job_id, self._pending.pop(job_id)))
                     self._due[job_id] = mono + self.interval
+                    # Counted in flight from here on, not from the write's start: a flush() in between (a read
+                    # catching up) must wait for this value, which is no longer pending.
+                    number = next(self._numbers)
+                    self._inflight[number] = job_id
+                    numbers.append(number)
                 if len(self._due) > _MAX_REMEMBERED:
                     self._prune(mono)
-            self._write_all(items)  # what the store refused is pending again, due after the retry pause
+                mark = self._mark()
+            self._write_all(items, numbers, mark)  # what the store refused is pending again, due after the retry pause
 
     def close(self) -> None:
         """Write everything pending and stop the flusher thread; what the store cannot take now is logged lost."""
