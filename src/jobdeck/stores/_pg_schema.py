@@ -11,9 +11,10 @@ progress write is a HOT update: the new row version goes into the same page and 
 what keeps 100,000 progress writes from growing the table. A job is active exactly while its ``end_time`` is
 NULL (every terminal transition sets it); partial indexes make the active and the past lists cheap.
 
-Event ids are handed out by one counter row (``event_seq``) updated in the writing transaction, so they are
-committed in the order of their ids: a reader that saw id N has seen everything before N (a ``bigserial``
-would let a later id commit first and a reader skip the earlier one for good).
+Event ids come from the writing transaction's id, and readers read only below the oldest transaction still
+running (:mod:`._pg_events`, which also says what readers rely on): a reader that saw id N has seen everything
+before N, and no writer waits for another to log its events. (Up to version 6 one counter row handed them out,
+which made every writer queue on its lock; the row now only records the oldest id kept.)
 
 ``STEPS[n]`` upgrades a schema from version ``n`` to ``n + 1``; :func:`migrate` runs the missing steps in one
 transaction under an advisory lock, so two processes starting at once upgrade once, and a failed upgrade
@@ -130,6 +131,15 @@ STEPS: list[list[str]] = [
             value text NOT NULL,
             PRIMARY KEY (job_id, key)
         )""",
+    ],
+    # 6 -> 7: event ids from the writing transaction's id (_pg_events), no longer from the counter row, whose lock
+    # every writer queued on. Renaming its last_id makes a process of an older jobdeck fail its writes loudly
+    # instead of logging ids that readers of the new ones would skip; the row keeps the last id of the counter
+    # era and the first of the new one, between which no cursor was ever handed out.
+    [
+        "ALTER TABLE {event_seq} RENAME COLUMN last_id TO counter_last",
+        "ALTER TABLE {event_seq} ADD COLUMN era_start bigint NOT NULL DEFAULT 0",
+        "UPDATE {event_seq} SET era_start = (pg_current_xact_id()::text::bigint + 1024) << 20",
     ],
 ]
 LATEST_VERSION = len(STEPS)
