@@ -2,10 +2,12 @@
 
 The first test holds the store itself for real -- Redis paused for writes (``CLIENT PAUSE ... WRITE``), the job's
 PostgreSQL row locked ``FOR UPDATE`` by another connection, SQLite's write lock taken by another connection --
-so that a reader's catch-up write hangs in its round trip; the job's ``progress()`` and ``info()`` calls,
-including its first message, must all return while that reader is still stuck. A call that waited for a lock
-the reader holds across its round trip (the message buffer's write lock, a progress write in flight) would
-still be waiting when the test gives up. No timing ratio: the order of events is what is asserted.
+so that a reader's catch-up write hangs in its round trip (holding the message buffer's write lock, its
+progress write in flight); the running job's ``progress()`` and ``info()`` calls must all return while that
+reader is still stuck. A call that waited for a lock the reader holds across its round trip would still be
+waiting when the test gives up. No timing ratio: the order of events is what is asserted. (A job's very first
+message and progress value through a store object are written by the caller, to learn that the job exists: they
+come before the hold.)
 
 The second runs reader, writer and status-changing threads together on every store, each thread bounded by a
 deadline, and checks what every job ends up with.
@@ -81,6 +83,7 @@ def test_a_reader_stuck_in_a_round_trip_does_not_hold_up_the_running_job(shared_
     store: Any = shared_backend.open(progress_interval=30.0)  # the second value stays pending until flushed
     job = store.create_job("T", "me")
     store.update_progress(job.id, 0.1)  # the first value is written at once, and starts the 30 s interval
+    store.add_info_message(job.id, "start")  # so is the first message
     store.update_progress(job.id, 0.2)  # pending: the reader's catch-up will write it
     with store_held(shared_backend, store, job.id):
         reader = Worker(lambda: store.get_job(job.id), "reader")
@@ -88,7 +91,7 @@ def test_a_reader_stuck_in_a_round_trip_does_not_hold_up_the_running_job(shared_
         wait_for(lambda: store._progress._inflight, timeout=DEADLINE, what="the reader's write to be in flight")
 
         def run_job() -> None:
-            for i in range(200):  # the job's first message among them
+            for i in range(200):
                 store.update_progress(job.id, 0.3 + i / 1000)
                 store.add_info_message(job.id, f"step {i}")
 
@@ -101,7 +104,7 @@ def test_a_reader_stuck_in_a_round_trip_does_not_hold_up_the_running_job(shared_
     reader.join(DEADLINE)
     assert not reader.is_alive() and reader.error is None
     stored = store.require_job(job.id)
-    assert [m.message for m in stored.info_messages] == [f"step {i}" for i in range(200)]
+    assert [m.message for m in stored.info_messages] == ["start"] + [f"step {i}" for i in range(200)]
     assert stored.progress == pytest.approx(0.3 + 199 / 1000)
 
 
@@ -113,7 +116,7 @@ def test_readers_writers_and_status_changes_together_never_deadlock(backend: Bac
     done: list[str] = []
 
     def write(n: int) -> None:
-        for k in range(4):
+        for k in range(2):
             job = store.create_job("T", "me")
             for i in range(40):
                 store.update_progress(job.id, i / 40)
@@ -145,12 +148,12 @@ def test_readers_writers_and_status_changes_together_never_deadlock(backend: Bac
             store.fail_job(victim.id, "stopped")
 
     writers = [Worker(lambda n=n: write(n), f"writer-{n}") for n in range(2)]
-    others = [Worker(read(store if n % 2 else other), f"reader-{n}") for n in range(8)]
+    others = [Worker(read(store if n % 2 else other), f"reader-{n}") for n in range(6)]
     others.append(Worker(change, "changer"))
     for t in writers + others:
         t.start()
     for t in writers:
-        t.join(DEADLINE)
+        t.join(2 * DEADLINE)  # a loaded 2-core machine can slow this twenty-fold; a deadlock never ends
     stop.set()
     for t in others:
         t.join(DEADLINE)
@@ -158,7 +161,7 @@ def test_readers_writers_and_status_changes_together_never_deadlock(backend: Bac
     assert not stuck, f"threads still running after {DEADLINE:g}s (a deadlock?): {stuck}"
     errors = [f"{t.name}: {t.error!r}" for t in writers + others if t.error is not None]
     assert not errors
-    assert len(done) == 8
+    assert len(done) == 4
     for job_id in done:
         job = other.require_job(job_id)
         assert job.status is JobStatus.COMPLETED and job.progress == 1.0

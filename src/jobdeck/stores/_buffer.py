@@ -19,11 +19,10 @@ promises:
   one weakening: a message sent in the few milliseconds after *another* process ended the job, before this store
   object learns of it, returns True and is then discarded.
 - **Unknown ids still raise.** A job's first message through a store object is written at once (after the
-  queue), which raises JobNotFoundError for an unknown id and StoreError when the store cannot be reached --
-  unless this store object knows the job runs (it created, started or read it): then the first message is
-  queued like the others, so that job code never waits for the store, nor for a batch another thread (a
-  reader's flush) is writing. Such a job deleted meanwhile by another process loses that message, and the next
-  one raises JobNotFoundError.
+  queue), which raises JobNotFoundError for an unknown id and StoreError when the store cannot be reached
+  (unless this store object knows the job runs: see the outages below). That one call per job and store object
+  waits for the store (and for a batch or progress write another thread has in flight, to keep the order);
+  every later one only queues.
 - **Bounded.** When ``max_pending`` messages (or ``max_bytes`` of text) wait, the writing thread flushes
   itself (backpressure) instead of letting the queue grow.
 - **Outages are ridden through.** When the store refuses a batch (a restart, a full disk), the batch stays
@@ -45,8 +44,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
@@ -134,12 +132,6 @@ class MessageBuffer:
         # Queued or being written; read without the lock as a cheap "nothing to do" test.
         self._unwritten = 0
         self._seen: set[str] = set()  # jobs known to exist (a message was written for them)
-        # Positions in the queue's history: items ever queued, and ever taken out to be written. A progress value
-        # taken by the progress buffer's writer remembers ``_added`` (mark()): the messages before it go first,
-        # those queued after it wait (see bounded()).
-        self._added = self._removed = 0
-        self._bound = threading.local()
-        progress.messages = self
         self._outage = Outage("messages")
         self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
@@ -156,7 +148,7 @@ class MessageBuffer:
         self._new_locks()
         self._queue.clear()
         self._queued_progress.clear()
-        self._unwritten = self._bytes = self._added = self._removed = 0
+        self._unwritten = self._bytes = 0
 
     @property
     def pending(self) -> int:
@@ -165,8 +157,6 @@ class MessageBuffer:
 
     def add(self, job_id: str, message: JobMessage) -> bool:
         """Queue a message (False if the job is known to be finished); see the module docstring."""
-        if job_id not in self._seen and not self._closed and self._known(job_id):
-            self._remember(job_id)  # known to run here: queued like the rest (see the module docstring)
         if job_id not in self._seen or self._closed:
             # First message of this job here: write it now, behind everything queued, to learn that the job exists.
             try:
@@ -209,17 +199,10 @@ class MessageBuffer:
                 self._queued_progress[job_id] = progress
                 self._queue.append((job_id, progress))
                 self._unwritten += 1
-                self._added += 1
             self._queue.append((job_id, message))
-            self._added += 1  # after take(): a value the progress writer took before is written before this
             self._bytes += len(message.message)
             self._flusher.ensure()
         return True
-
-    def _known(self, job_id: str) -> bool:
-        """Whether this store object knows the job exists and runs (it wrote or read that status)."""
-        status = self._status.peek(job_id)
-        return status is not None and not status.is_terminal
 
     def _remember(self, job_id: str) -> None:
         if len(self._seen) >= _MAX_SEEN:
@@ -251,9 +234,8 @@ class MessageBuffer:
                 todo = len(self._queue)
             while todo > 0:
                 with self._lock:
-                    batch = self._queue[:min(todo, self.batch_size, self._room())]
+                    batch = self._queue[:min(todo, self.batch_size)]
                     del self._queue[:len(batch)]
-                    self._removed += len(batch)
                     for job_id, write in batch:
                         if self._queued_progress.get(job_id) is write:
                             del self._queued_progress[job_id]
@@ -265,7 +247,6 @@ class MessageBuffer:
                 except BaseException as exc:
                     with self._lock:
                         self._queue[:0] = batch  # written all or nothing: try the same batch again later
-                        self._removed -= len(batch)
                     if isinstance(exc, Exception):
                         self._outage.failed(exc, f"{self._unwritten} message(s) are")
                     raise
@@ -281,25 +262,6 @@ class MessageBuffer:
                         self._status.drop(job_id)
                     else:
                         self._status.put(job_id, status)
-
-    def mark(self) -> int:
-        """The position after the last item queued so far (the progress buffer reads it under its own lock)."""
-        return self._added
-
-    @contextmanager
-    def bounded(self, mark: int) -> Iterator[None]:
-        """In this thread, ``flush()`` writes only what was queued before ``mark``: a progress value's write
-        flushes the messages older than the value, not those sent after the writer took it."""
-        self._bound.mark = mark
-        try:
-            yield
-        finally:
-            self._bound.mark = None
-
-    def _room(self) -> int:
-        """How many items this thread's flush may take from the queue's head (see bounded())."""
-        mark: int | None = getattr(self._bound, "mark", None)
-        return len(self._queue) if mark is None else max(0, mark - self._removed)
 
     def _run(self) -> None:
         while True:

@@ -27,7 +27,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..core.errors import InvalidArgumentError, JobdeckError, StoreError
 from ..core.model import JobStatus, OperationRef
@@ -88,13 +87,6 @@ class ProgressBuffer:
         self._outage = Outage("progress values")
         self._flusher = Flusher(self._run, name, self._after_fork)
         self._closed = False
-        # The message buffer that takes values with its messages (it sets itself here): a value's write flushes
-        # the messages queued before the value was taken, not later ones (MessageBuffer.bounded).
-        self.messages: Any = None
-
-    def _mark(self) -> int | None:
-        """Where the message queue stands (call with the lock held, as a value is taken to be written)."""
-        return self.messages.mark() if self.messages is not None else None
 
     def _new_locks(self) -> None:
         self._lock = threading.Lock()
@@ -139,9 +131,8 @@ class ProgressBuffer:
             self._due[job_id] = mono + self.interval
             if len(self._due) > _MAX_REMEMBERED:
                 self._prune(mono)
-            mark = self._mark()
         try:
-            return self._apply(job_id, entry, mark=mark)
+            return self._apply(job_id, entry)
         except StoreError:
             if self._known(job_id):
                 return True  # kept by _apply: written when the store takes it
@@ -155,7 +146,7 @@ class ProgressBuffer:
                      if d > mono - _FORGET_AFTER or j in self._pending or j in writing}
         self._claimed = {j: e for j, e in self._claimed.items() if j in self._due}
 
-    def _apply(self, job_id: str, entry: _Entry, number: int | None = None, mark: int | None = None) -> bool:
+    def _apply(self, job_id: str, entry: _Entry, number: int | None = None) -> bool:
         """Write one value now, outside the lock. A value the store refused is kept for a retry and the
         StoreError raised; any other error forgets the job and is raised. ``number``: the value was counted in
         flight already, when it was taken from the pending ones (see :meth:`_run`)."""
@@ -171,11 +162,7 @@ class ProgressBuffer:
                 number = next(self._numbers)
                 self._inflight[number] = job_id
         try:
-            if mark is None or self.messages is None:
-                ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
-            else:
-                with self.messages.bounded(mark):
-                    ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
+            ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
         except StoreError as exc:
             pause = self._outage.failed(exc, "the newest value of each job is")
             with self._lock:
@@ -266,8 +253,7 @@ class ProgressBuffer:
             else:
                 entry = self._pending.pop(job_id, None)
                 items = [(job_id, entry)] if entry is not None else []
-            mark = self._mark()
-        failure = self._write_all(items, mark=mark)
+        failure = self._write_all(items)
         if failure is not None:
             raise failure
         # A value the background thread took before this call may still be on its way: wait for it, so that what
@@ -282,7 +268,7 @@ class ProgressBuffer:
                 self._landed.wait(left)
 
     def _write_all(self, items: list[tuple[str, _Entry]], numbers: list[int | None] | None = None,
-                   mark: int | None = None) -> StoreError | None:
+                   ) -> StoreError | None:
         """Write the values; once the store failed, keep the rest for the retry instead of trying each (a
         server that is down may take seconds to say so, each time). Returns the store's failure, if any.
         ``numbers``: each value's in-flight number, when it was counted in flight already."""
@@ -296,7 +282,7 @@ class ProgressBuffer:
                     self._keep(job_id, entry, self._outage.retry_in)
                 continue
             try:
-                self._apply(job_id, entry, number, mark)
+                self._apply(job_id, entry, number)
             except StoreError as exc:
                 failure = exc
             except JobdeckError:
@@ -328,8 +314,7 @@ class ProgressBuffer:
                     numbers.append(number)
                 if len(self._due) > _MAX_REMEMBERED:
                     self._prune(mono)
-                mark = self._mark()
-            self._write_all(items, numbers, mark)  # what the store refused is pending again, due after the retry pause
+            self._write_all(items, numbers)  # what the store refused is pending again, due after the retry pause
 
     def close(self) -> None:
         """Write everything pending and stop the flusher thread; what the store cannot take now is logged lost."""

@@ -212,13 +212,12 @@ class Pool:
         except psycopg.Error as exc:
             raise self._store_error(exc) from exc
 
-    def maintain(self, statement: bytes, args: Any = None) -> None:
-        """Run a maintenance command (VACUUM, the event log's trim) on its own; failures are logged, never
-        raised."""
+    def maintain(self, statement: bytes) -> None:
+        """Run a maintenance command (VACUUM) outside any transaction; failures are logged, never raised."""
         try:
             with self._connections().connection(timeout=self.timeout) as conn:
                 try:
-                    conn.execute(statement, args)
+                    conn.execute(statement)
                 except BaseException:
                     conn.close()
                     raise

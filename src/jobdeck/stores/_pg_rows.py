@@ -3,9 +3,9 @@ and progress values, the event log, loading messages.
 
 Every statement names its tables through ``{jobs}``-style placeholders, rendered once per store for its schema
 and prefix (:class:`Statements`). Row locks are always taken in the same order -- the job type's advisory lock
-(creating), then jobs rows (by id), and the event counter row only by the trim, which skips it when locked -- so
-that writers queue instead of deadlocking; the rare deadlock left (eviction meeting a batch) is retried by the
-pool. Event ids: :mod:`._pg_events`.
+(creating), then jobs rows (by id); the event counter only by readers numbering the queued events, in a
+transaction of their own (:mod:`._pg_events`) -- so that writers queue instead of deadlocking;
+the rare deadlock left (eviction meeting a batch) is retried by the pool.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from typing import Any
 import orjson
 import psycopg
 
-from ..core.errors import StoreError
 from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ._batch import plan_batch
 from ._buffer import Write
-from ._pg_events import HORIZON, ID_BASE, PER_TRANSACTION
+from ._pg_events import QUEUE_EVENTS, SEQUENCE_LOCK, SEQUENCE_MOVE
 from ._pg_schema import COLD, HEAD, Names
 from ._pg_search import SEARCH_TEMPLATES
 
 __all__ = ["Statements", "fill_messages", "jobs_per_trip", "load_messages", "log_events", "messages_args",
-           "write_batch"]
+           "sequence_events", "write_batch"]
 
 _LOCKED_ACTIVE = "WITH j AS (SELECT id FROM {jobs} WHERE id = %(id)s AND end_time IS NULL FOR SHARE) "
 
@@ -91,34 +90,18 @@ TEMPLATES = {
     "past_counts": "SELECT job_type, status, count(*) FROM {jobs} WHERE end_time IS NOT NULL GROUP BY job_type, status",
     "claim": "WITH gone AS (DELETE FROM {claims} WHERE at < %(before)s) INSERT INTO {claims} (name, holder, at) "
              "VALUES (%(name)s, %(holder)s, %(at)s) ON CONFLICT (name) DO NOTHING RETURNING name",
-    # Event ids and the horizon: see _pg_events (why ids come from the writing transaction's id, and what readers
-    # may rely on). ``h``: ids below it belong to transactions that have all ended.
-    "newest_event": "WITH " + HORIZON + " SELECT COALESCE((SELECT max(e.id) FROM {events} e WHERE e.id < h.horizon), "
-                    "(SELECT first_id - 1 FROM {event_seq})), h.horizon - 1 FROM h",
-    "events": "WITH " + HORIZON + " SELECT h.horizon - 1, COALESCE((SELECT max(e.id) FROM {events} e WHERE e.id < "
-              "h.horizon), c.first_id - 1), c.first_id, EXISTS (SELECT 1 FROM {events} WHERE id >= h.horizon), "
-              "c.counter_last, c.era_start, e.id, e.type, e.job_id, e.data FROM h CROSS JOIN {event_seq} c "
-              "LEFT JOIN LATERAL "
-              "(SELECT id, type, job_id, data FROM {events} WHERE id > %(after)s AND id < h.horizon ORDER BY id "
+    "newest_event": "SELECT last_id FROM {event_seq}",
+    "events": "SELECT c.last_id, c.first_id, e.id, e.type, e.job_id, e.data FROM {event_seq} c "
+              "LEFT JOIN LATERAL (SELECT id, type, job_id, data FROM {events} WHERE id > %(after)s ORDER BY id "
               "LIMIT %(limit)s) e ON true ORDER BY e.id",
-    # Ids: this transaction's block (its id, shifted), numbered on from what it logged already. No shared row is
-    # written, so writers of different jobs never wait for one another here.
-    "log_events": "WITH b AS (SELECT " + ID_BASE + " AS base), s AS (SELECT COALESCE((SELECT max(e.id) + 1 FROM "
-                  "{events} e WHERE e.id >= b.base AND e.id < b.base + " + str(PER_TRANSACTION) + "), b.base) "
-                  "AS start FROM b), ins AS (INSERT INTO {events} (id, job_id, type, data) SELECT s.start + t.ord - 1, "
-                  "t.job_id, t.type, t.data FROM s, unnest(%(jobs)b::text[], %(types)b::text[], %(data)b::text[]) "
-                  "WITH ORDINALITY AS t(job_id, type, data, ord)) "
-                  "SELECT pg_notify(%(channel)s, ''), (SELECT base FROM b)",
-    # Keeps about the newest ``keep`` events: run now and then by a writer (see _pg_events), by one at a time
-    # (the others skip the locked row instead of waiting); moves the oldest kept id first, in the same step.
-    "trim_events": "WITH c AS (SELECT first_id FROM {event_seq} FOR UPDATE SKIP LOCKED), cut AS (SELECT id FROM "
-                   "{events} ORDER BY id DESC OFFSET %(keep)s LIMIT 1), moved AS (UPDATE {event_seq} SET first_id = "
-                   "cut.id + 1 FROM c, cut WHERE cut.id + 1 > c.first_id RETURNING {event_seq}.first_id) "
-                   "DELETE FROM {events} WHERE id < (SELECT first_id FROM moved)",
+    # Writers queue their events; readers number them on the counter row before reading (_pg_events).
+    "log_events": QUEUE_EVENTS,
+    "sequence_lock": SEQUENCE_LOCK,
+    "sequence_move": SEQUENCE_MOVE,
     # The two tables rewritten all the time. A HOT update that finds its page full (an open snapshot still sees
     # the old versions) moves the row to a new page; vacuum makes the old one reusable. Autovacuum does it too,
     # where it runs and notices: this keeps the size constant without relying on it.
-    "vacuum": "VACUUM (SKIP_LOCKED) {hot}, {event_seq}",
+    "vacuum": "VACUUM (SKIP_LOCKED) {hot}, {event_seq}, {event_queue}",
     "count_rows": "SELECT (SELECT count(*) FROM {jobs}), (SELECT count(*) FROM {hot}), "
                   "(SELECT count(*) FROM {messages}), (SELECT count(*) FROM {events})",
     # Saved values (issue 21). A save locks the job row as a state change does, so that saves of one job are
@@ -154,24 +137,28 @@ class Statements:
         raise AttributeError(key)
 
 
-def log_events(conn: psycopg.Connection[Any], q: Statements, events: Sequence[Event],
-               logged: list[psycopg.Cursor[Any]] | None = None) -> None:
-    """Append events with ids of this transaction (see :mod:`._pg_events`) and NOTIFY listeners (on commit).
-    The log is trimmed to about ``max_events`` separately (``trim_events``), now and then. ``logged`` gets the
-    statement's cursor, whose row says (after the commit) the first id of this transaction's block."""
+def log_events(conn: psycopg.Connection[Any], q: Statements, events: Sequence[Event]) -> None:
+    """Queue events in the caller's transaction and NOTIFY listeners (on commit); readers number them
+    (:func:`sequence_events`)."""
     if not events:
         return
-    if len(events) >= PER_TRANSACTION:
-        raise StoreError(f"one transaction may log at most {PER_TRANSACTION - 1} events, not {len(events)}")
     jobs, types, data = zip(*events, strict=True)
-    cursor = conn.execute(q.log_events, {"jobs": list(jobs), "types": list(types), "data": list(data),
-                                         "channel": q.channel})
-    if logged is not None:
-        logged.append(cursor)
+    conn.execute(q.log_events, {"jobs": list(jobs), "types": list(types), "data": list(data), "channel": q.channel})
+
+
+def sequence_events(conn: psycopg.Connection[Any], q: Statements) -> int:
+    """Number the queued events into the log (see :mod:`._pg_events`) in the caller's transaction; how many."""
+    if conn.execute(q.sequence_lock).fetchone() is None:
+        return 0  # nothing queued: nothing locked
+    # The planner cannot know that its CTEs hold one row (the counter) and a few (the queue): its estimates are
+    # big enough to JIT-compile the statement, which took 1-2 s instead of a millisecond.
+    conn.execute(b"SET LOCAL jit = off")
+    row = conn.execute(q.sequence_move, {"keep": q.max_events}).fetchone()
+    return int(row[0]) if row else 0
 
 
 def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[Write],
-                max_messages: int, logged: list[psycopg.Cursor[Any]] | None = None) -> dict[str, JobStatus | None]:
+                max_messages: int) -> dict[str, JobStatus | None]:
     """Write buffered messages and progress values of active jobs in the caller's transaction; returns the jobs
     whose writes were dropped (their status, or None when the job no longer exists)."""
     ids = sorted({job_id for job_id, _ in writes})
@@ -185,7 +172,7 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
         touched = batch.activity.values()
         conn.execute(q.batch_activity, (list(batch.activity), [a.time for a in touched], [a.progress for a in touched],
                                         [a.operation for a in touched], [a.tree for a in touched]))
-    log_events(conn, q, batch.events, logged)
+    log_events(conn, q, batch.events)
     return batch.refused
 
 

@@ -11,10 +11,11 @@ progress write is a HOT update: the new row version goes into the same page and 
 what keeps 100,000 progress writes from growing the table. A job is active exactly while its ``end_time`` is
 NULL (every terminal transition sets it); partial indexes make the active and the past lists cheap.
 
-Event ids come from the writing transaction's id, and readers read only below the oldest transaction still
-running (:mod:`._pg_events`, which also says what readers rely on): a reader that saw id N has seen everything
-before N, and no writer waits for another to log its events. (Up to version 6 one counter row handed them out,
-which made every writer queue on its lock; the row now only records the oldest id kept.)
+Event ids are handed out by one counter row (``event_seq``), so they are committed in the order of their ids: a
+reader that saw id N has seen everything before N (a ``bigserial`` would let a later id commit first and a
+reader skip the earlier one for good). Since version 7 writers do not take that row: they append to
+``event_queue``, and readers number what is queued before they read (:mod:`._pg_events`, which also lists what
+the readers rely on).
 
 ``STEPS[n]`` upgrades a schema from version ``n`` to ``n + 1``; :func:`migrate` runs the missing steps in one
 transaction under an advisory lock, so two processes starting at once upgrade once, and a failed upgrade
@@ -132,14 +133,15 @@ STEPS: list[list[str]] = [
             PRIMARY KEY (job_id, key)
         )""",
     ],
-    # 6 -> 7: event ids from the writing transaction's id (_pg_events), no longer from the counter row, whose lock
-    # every writer queued on. Renaming its last_id makes a process of an older jobdeck fail its writes loudly
-    # instead of logging ids that readers of the new ones would skip; the row keeps the last id of the counter
-    # era and the first of the new one, between which no cursor was ever handed out.
+    # 6 -> 7: writers append their events here instead of numbering them on the counter row, whose lock every
+    # writer of every job queued on; readers number them in queue order (_pg_events).
     [
-        "ALTER TABLE {event_seq} RENAME COLUMN last_id TO counter_last",
-        "ALTER TABLE {event_seq} ADD COLUMN era_start bigint NOT NULL DEFAULT 0",
-        "UPDATE {event_seq} SET era_start = (pg_current_xact_id()::text::bigint + 1024) << 20",
+        """CREATE TABLE {event_queue} (
+            seq bigserial PRIMARY KEY,
+            job_id text NOT NULL,
+            type text NOT NULL,
+            data text NOT NULL
+        )""",
     ],
 ]
 LATEST_VERSION = len(STEPS)
@@ -172,7 +174,7 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved")}
+                            "saved", "event_queue")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")

@@ -38,8 +38,8 @@ import psycopg
 
 from ..core.checks import check_id
 from ..core.errors import JobConflictError, StoreError
-from ..core.events import EventBatch, EventType, job_data, message_data, progress_data
-from ..core.jsoncodec import dumps_text
+from ..core.events import EventBatch, EventType, JobEvent, job_data, message_data, progress_data
+from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from . import _pg_schema as pgs
@@ -47,8 +47,16 @@ from . import _pg_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_connect import Listener, Pool, redact, split_options
-from ._pg_events import HELD_BACK_POLL, OwnEvents, read_batch, read_head
-from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
+from ._pg_rows import (
+    Event,
+    Statements,
+    fill_messages,
+    load_messages,
+    log_events,
+    messages_args,
+    sequence_events,
+    write_batch,
+)
 from ._pg_saved import PgSaved
 from ._search import SearchQuery
 from ._stored import job_from_row, operation_from_json
@@ -99,8 +107,6 @@ class PostgresStore(BufferedStore):
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._writes = itertools.count(1)  # writes through this store object, for the vacuum schedule
-        self._logged, self._trim_every = 0, max(1, self.max_events // 8)  # events logged since the last trim
-        self._held_back, self._own = False, OwnEvents()  # events past the horizon; where our own went (_pg_events)
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -152,22 +158,15 @@ class PostgresStore(BufferedStore):
         finally:
             self._pool.borrowed.conn = previous
 
-    def _log(self, conn: psycopg.Connection[Any], events: list[Event]) -> None:
-        log_events(conn, self._q, events, self._own.logged(self._pool.borrowed))
-        self._logged += len(events)  # a lost update between threads only delays a trim a little
-
     def _events_written(self) -> None:
-        """After a commit here: wake the waiters; now and then trim the event log (_pg_events) and vacuum."""
-        self._own.committed()
+        """After a commit of this store object's: wake its waiters; now and then vacuum the hot tables."""
         self._wakeup.notify()
-        if self._logged >= self._trim_every:  # every max_events // 8 events logged through this store object
-            self._logged = 0
-            self._pool.maintain(self._q.trim_events, {"keep": self.max_events})
         if next(self._writes) % _VACUUM_EVERY == 0:  # one count per write: next() is atomic under the GIL
             self._pool.maintain(self._q.vacuum)
 
     def _woken(self) -> None:
-        """A NOTIFY (any process's commit): wake the waiters, nothing else (the listening thread must wait again)."""
+        """A NOTIFY (any process's commit): wake the waiters, nothing else -- the listening thread must be back
+        in its wait at once, and other processes' writes are theirs to vacuum after."""
         self._wakeup.notify()
 
     def _type_lock(self, job_type: str) -> int:
@@ -195,7 +194,7 @@ class PostgresStore(BufferedStore):
                     raise JobConflictError(job.job_type, max_active, same)
             conn.execute(q.insert_cold, (job.id, *pgs.cold_values(job)))
             conn.execute(q.insert_hot, (job.id, *pgs.hot_values(job)))
-            self._log(conn, [(job.id, EventType.CREATED.value, dumps_text(job_data(job)))])
+            log_events(conn, q, [(job.id, EventType.CREATED.value, dumps_text(job_data(job)))])
 
         self._run(body)
         self._status_seen(job.id, job.status)
@@ -253,7 +252,7 @@ class PostgresStore(BufferedStore):
                     events += [(job_id, EventType.MESSAGE.value, dumps_text(message_data(m))) for m in added]
             if emit:
                 events.append((job_id, EventType.STATUS.value, dumps_text(job_data(job))))
-            self._log(conn, events)
+            log_events(conn, q, events)
             if applied.ended:
                 cutoff = self._expired_before(applied.now)
                 conn.execute(q.evict, {"cutoff": cutoff, "keep": self.max_past_jobs})
@@ -280,7 +279,7 @@ class PostgresStore(BufferedStore):
             if row is None:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(row[0])
-            self._log(conn, [(job_id, EventType.PROGRESS.value, dumps_text(progress_data(value, now, current)))])
+            log_events(conn, q, [(job_id, EventType.PROGRESS.value, dumps_text(progress_data(value, now, current)))])
             return True
 
         done: bool = self._run(body, durable=False)
@@ -290,9 +289,7 @@ class PostgresStore(BufferedStore):
 
     def _write_messages(self, writes: list[Write]) -> dict[str, JobStatus | None]:
         refused: dict[str, JobStatus | None] = self._run(
-            lambda conn: write_batch(conn, self._q, writes, self.max_messages, self._own.logged(self._pool.borrowed)),
-            durable=False)
-        self._logged += len(writes)  # at most one event per write
+            lambda conn: write_batch(conn, self._q, writes, self.max_messages), durable=False)
         self._events_written()
         return refused
 
@@ -311,7 +308,7 @@ class PostgresStore(BufferedStore):
         kind = message.type.value
         conn.execute(q.insert_messages, ([job_id], [kind], [message.message], [message.timestamp]))
         conn.execute(q.cap, {"jobs": [job_id], "kinds": [kind], "keep": self.max_messages})
-        self._log(conn, [(job_id, EventType.MESSAGE.value, dumps_text(message_data(message)))])
+        log_events(conn, q, [(job_id, EventType.MESSAGE.value, dumps_text(message_data(message)))])
         return True
 
     def _query_active(self, job_type: str | None, keep: int | None) -> list[JobInfo]:
@@ -362,7 +359,7 @@ class PostgresStore(BufferedStore):
             gone = [r[0] for r in rows]
             if gone:
                 conn.execute(self._q.delete_messages, (gone,))
-            self._log(conn, [(g, EventType.REMOVED.value, "{}") for g in gone])
+            log_events(conn, self._q, [(g, EventType.REMOVED.value, "{}") for g in gone])
             return gone
 
         gone: list[str] = self._run(body)
@@ -391,6 +388,7 @@ class PostgresStore(BufferedStore):
     def count_rows(self) -> dict[str, int]:
         """Rows per table (for tests and diagnostics)."""
         self._catch_up()
+        self._run(lambda conn: sequence_events(conn, self._q), durable=False)
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
 
@@ -401,11 +399,25 @@ class PostgresStore(BufferedStore):
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
         self._catch_up(progress=False)
+        self._run(lambda conn: sequence_events(conn, self._q), durable=False)  # what was committed so far: ids
         if after is None:
-            return EventBatch([], str(read_head(lambda: self._pool_one(self._q.newest_event), self._own.last)))
-        batch, self._held_back = read_batch(lambda args: self._pool_one(self._q.events, args), after, limit,
-                                            self._own.last)
-        return batch
+            ((newest,),) = self._pool_one(self._q.newest_event)
+            return EventBatch([], str(newest))
+        try:
+            cursor = int(after)
+        except ValueError:
+            cursor = -1
+        rows = self._pool_one(self._q.events, {"after": max(cursor, 0), "limit": limit})
+        newest, oldest = rows[0][0], rows[0][1]
+        if oldest is None:
+            oldest = newest + 1
+        if cursor < 0 or cursor > newest or cursor < oldest - 1:
+            # Not a cursor of this store (another database, a recreated schema) or older than the bounded log.
+            return EventBatch([], str(newest), reset=True)
+        events = [JobEvent(str(i), EventType(t), j, loads_event_data(d)) for _, _, i, t, j, d in rows if i is not None]
+        if not events:
+            return EventBatch([], after)
+        return EventBatch(events, events[-1].id)
 
     def _wait_events(self, after: str | None, timeout: float) -> EventBatch:
         if self._listen:
@@ -414,8 +426,6 @@ class PostgresStore(BufferedStore):
 
     def _poll_interval(self) -> float:
         # A NOTIFY wakes the waiters when the listening connection is up: polling then only backs it up.
-        if self._held_back:  # committed events wait for an older transaction to end: no NOTIFY will say when
-            return HELD_BACK_POLL
         healthy = self._listener is not None and self._listener.healthy
         return _POLL_SLOW if healthy else _POLL_FAST
 
