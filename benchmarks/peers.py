@@ -121,7 +121,7 @@ def jobdeck_progress(n: int, quick: bool) -> tuple[float, float, float]:
             ctl = PipelineController(job.id, store)
             result = per_call(ctl.progress, n, 3)
             ctl.complete()
-            _, samples, landed = _staleness(tgt, store, 2.0 if quick else 4.0)
+            _, samples, landed = _staleness(tgt, store, 1.5 if quick else 4.0)
             return result, landed, percentile(samples, 99) if samples else float("inf")
         finally:
             store.close()

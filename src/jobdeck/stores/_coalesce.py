@@ -146,21 +146,17 @@ class ProgressBuffer:
                      if d > mono - _FORGET_AFTER or j in self._pending or j in writing}
         self._claimed = {j: e for j, e in self._claimed.items() if j in self._due}
 
-    def _apply(self, job_id: str, entry: _Entry, number: int | None = None) -> bool:
+    def _apply(self, job_id: str, entry: _Entry) -> bool:
         """Write one value now, outside the lock. A value the store refused is kept for a retry and the
-        StoreError raised; any other error forgets the job and is raised. ``number``: the value was counted in
-        flight already, when it was taken from the pending ones (see :meth:`_run`)."""
+        StoreError raised; any other error forgets the job and is raised."""
         seq = entry[0]
         with self._lock:
             claimed = self._claimed.get(job_id)
             if claimed is not None and claimed[0] > seq:
-                if number is not None:
-                    self._done(number)
                 return True  # a newer value of this job is on its way already
             self._claimed[job_id] = entry
-            if number is None:
-                number = next(self._numbers)
-                self._inflight[number] = job_id
+            number = next(self._numbers)
+            self._inflight[number] = job_id
         try:
             ok = self._write(job_id, entry[1], entry[2], entry[3], entry[4])
         except StoreError as exc:
@@ -267,22 +263,17 @@ class ProgressBuffer:
                     break
                 self._landed.wait(left)
 
-    def _write_all(self, items: list[tuple[str, _Entry]], numbers: list[int | None] | None = None,
-                   ) -> StoreError | None:
+    def _write_all(self, items: list[tuple[str, _Entry]]) -> StoreError | None:
         """Write the values; once the store failed, keep the rest for the retry instead of trying each (a
-        server that is down may take seconds to say so, each time). Returns the store's failure, if any.
-        ``numbers``: each value's in-flight number, when it was counted in flight already."""
+        server that is down may take seconds to say so, each time). Returns the store's failure, if any."""
         failure: StoreError | None = None
-        for n, (job_id, entry) in enumerate(items):
-            number = numbers[n] if numbers is not None else None
+        for job_id, entry in items:
             if failure is not None:
                 with self._lock:
-                    if number is not None:
-                        self._done(number)
                     self._keep(job_id, entry, self._outage.retry_in)
                 continue
             try:
-                self._apply(job_id, entry, number)
+                self._apply(job_id, entry)
             except StoreError as exc:
                 failure = exc
             except JobdeckError:
@@ -303,18 +294,12 @@ class ProgressBuffer:
                     self._wake.wait(min(waits) if waits else None)
                     continue
                 items = []
-                numbers: list[int | None] = []
                 for job_id in ready:
                     items.append((job_id, self._pending.pop(job_id)))
                     self._due[job_id] = mono + self.interval
-                    # Counted in flight from here on, not from the write's start: a flush() in between (a read
-                    # catching up) must wait for this value, which is no longer pending.
-                    number = next(self._numbers)
-                    self._inflight[number] = job_id
-                    numbers.append(number)
                 if len(self._due) > _MAX_REMEMBERED:
                     self._prune(mono)
-            self._write_all(items, numbers)  # what the store refused is pending again, due after the retry pause
+            self._write_all(items)  # what the store refused is pending again, due after the retry pause
 
     def close(self) -> None:
         """Write everything pending and stop the flusher thread; what the store cannot take now is logged lost."""
