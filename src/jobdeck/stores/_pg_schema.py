@@ -11,9 +11,11 @@ progress write is a HOT update: the new row version goes into the same page and 
 what keeps 100,000 progress writes from growing the table. A job is active exactly while its ``end_time`` is
 NULL (every terminal transition sets it); partial indexes make the active and the past lists cheap.
 
-Event ids are handed out by one counter row (``event_seq``) updated in the writing transaction, so they are
-committed in the order of their ids: a reader that saw id N has seen everything before N (a ``bigserial``
-would let a later id commit first and a reader skip the earlier one for good).
+Event ids are handed out by one counter row (``event_seq``), so they are committed in the order of their ids: a
+reader that saw id N has seen everything before N (a ``bigserial`` would let a later id commit first and a
+reader skip the earlier one for good). Since version 7 writers do not take that row: they append to
+``event_queue``, and readers number what is queued before they read (:mod:`._pg_events`, which also lists what
+the readers rely on).
 
 ``STEPS[n]`` upgrades a schema from version ``n`` to ``n + 1``; :func:`migrate` runs the missing steps in one
 transaction under an advisory lock, so two processes starting at once upgrade once, and a failed upgrade
@@ -169,6 +171,16 @@ STEPS: list[list[str]] = [
             interval double precision NOT NULL
         )""",
     ],
+    # -> +1: writers append their events here instead of numbering them on the counter row, whose lock every
+    # writer of every job queued on; readers number them in queue order (_pg_events).
+    [
+        """CREATE TABLE {event_queue} (
+            seq bigserial PRIMARY KEY,
+            job_id text NOT NULL,
+            type text NOT NULL,
+            data text NOT NULL
+        )""",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -202,7 +214,7 @@ class Names:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
                             "saved", "schedules", "workers",
-                            "limit_slots", "limit_rates")}
+                            "limit_slots", "limit_rates", "event_queue")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at",
                              "jobs_failed")}

@@ -12,12 +12,11 @@ UPDATE`` and write it back in the same transaction, so two processes cannot both
 (creating takes a per-type advisory lock) and two reapers cannot both fail a job. Progress writes are coalesced
 and messages written in batches exactly as on SQLite and Redis (:mod:`._buffer`, :mod:`._coalesce`).
 
-Live events: each writing transaction appends to the ``events`` table and sends an empty ``NOTIFY`` on
-commit. The table is the truth (``Last-Event-ID`` resumes from it); the notification only wakes a
-listening connection (one per store object, opened by the first ``wait_events``), and waiters poll as well --
-every 50 ms when ``?listen=false`` or while the listening connection is down, every second otherwise.
-``?listen=false`` is for PgBouncer in transaction mode, which can neither LISTEN nor keep server-side prepared
-statements: it turns both off.
+Live events: a writing transaction queues its events and sends an empty ``NOTIFY`` on commit; a reader numbers
+the queue into the ``events`` table, the truth (``Last-Event-ID`` resumes from it), before reading (``_pg_events``).
+The notification only wakes a listening connection (one per store object, opened by the first ``wait_events``);
+waiters poll as well, every 50 ms when ``?listen=false`` or while that connection is down, every second otherwise.
+``?listen=false`` (PgBouncer in transaction mode: no LISTEN, no server-side prepared statements) turns both off.
 
 Options (URL query or keyword): ``schema`` (public), ``prefix`` (jobdeck_), ``pool_size`` (4),
 ``connect_timeout`` (5 s), ``listen`` (true), ``progress_interval`` (25 ms), ``message_interval``, ``stale_after`` and
@@ -47,7 +46,7 @@ from ..core.events import EventBatch, EventType, JobEvent, job_data, message_dat
 from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
-from . import _pg_schedules, _pg_search
+from . import _pg_rows, _pg_schedules, _pg_search
 from . import _pg_schema as pgs
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
@@ -389,6 +388,7 @@ class PostgresStore(PgBulkSteps, BufferedStore):
     def count_rows(self) -> dict[str, int]:
         """Rows per table (for tests and diagnostics)."""
         self._catch_up()
+        self._run(lambda conn: _pg_rows.sequence_events(conn, self._q), durable=False)
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
 
@@ -405,6 +405,7 @@ class PostgresStore(PgBulkSteps, BufferedStore):
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
         self._catch_up(progress=False)
+        self._run(lambda conn: _pg_rows.sequence_events(conn, self._q), durable=False)  # number what is queued
         if after is None:
             ((newest,),) = self._pool_one(self._q.newest_event)
             return EventBatch([], str(newest))
