@@ -21,6 +21,7 @@ JSON::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -236,9 +237,15 @@ class Usage(NamedTuple):
     @classmethod
     def from_stored(cls, text: str | bytes | None) -> Usage | None:
         """What :meth:`to_json` wrote, read back without the checks of :meth:`from_dict` (every list of jobs reads
-        it); a value that cannot be read is None, that job's problem and nobody else's."""
+        it); a value that cannot be read is None, that job's problem and nobody else's. Decoded once per distinct
+        text (a small cache: a dashboard reads the same past jobs again and again, and a usage never changes once
+        its job ended)."""
         if not text:
             return None
+        return _stored(text)
+
+    @classmethod
+    def _decode(cls, text: str | bytes) -> Usage | None:
         try:
             d = orjson.loads(text)  # every list of jobs decodes one per job: orjson is a few times json's speed
             models = {m: ModelUsage(int(u["inputTokens"]), int(u["outputTokens"]), u["cost"])
@@ -278,3 +285,7 @@ class Usage(NamedTuple):
     def from_json(cls, text: str | bytes | None) -> Usage | None:
         """The stored form back (None or empty stays None)."""
         return cls.from_dict(json.loads(text)) if text else None
+
+
+# Usage objects are immutable (named tuples of mappings nobody changes), so copies of jobs may share one.
+_stored = functools.lru_cache(maxsize=4096)(Usage._decode)
