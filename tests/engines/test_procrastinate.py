@@ -310,12 +310,12 @@ def test_the_readme_s_two_demo_commands_work_on_an_empty_database(postgres_admin
     with fresh_database(postgres_admin_url, prefix="jobdeck_demo") as url:  # no procrastinate schema yet
         store, executor = f"sqlite:///{tmp_path / 'jobs.db'}", f"procrastinate+{url}"
         log = tmp_path / "demo-worker.log"
-        with ServeProcess(tmp_path, ["--demo", "--no-demo-jobs", "--demo-speed", "20", "--host", "127.0.0.1",
-                                     "--store", store, "--executor", executor],
+        with ServeProcess(tmp_path, ["--demo", "--no-demo-jobs", "--no-demo-schedule", "--demo-speed", "20",
+                                     "--host", "127.0.0.1", "--store", store, "--executor", executor],
                           token="demo", env=clean_env()) as server, \
                 log.open("wb") as out:
-            worker = subprocess.Popen([sys.executable, "-m", "jobdeck.cli", "worker", "--demo", "--demo-speed", "20",
-                                       "--store", store, "--executor", executor], stdout=out,
+            worker = subprocess.Popen([sys.executable, "-m", "jobdeck.cli", "worker", "--demo", "--no-demo-schedule",
+                                       "--demo-speed", "20", "--store", store, "--executor", executor], stdout=out,
                                       stderr=subprocess.STDOUT, env=clean_env())
             try:
                 wait_for(lambda: READY in log.read_text(errors="replace") or worker.poll() is not None,
