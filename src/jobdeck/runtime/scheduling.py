@@ -22,7 +22,7 @@ compare-and-set takes the pending over (one process wins), then it looks the job
 only step 3 is left; not found: steps 2 and 3. A process that only stalled (not died) past ``stale_after`` between
 steps 1 and 2 and then goes on creates its job with the same id, which every store refuses (the primary key on SQLite
 and PostgreSQL, an existence check in the insert's own atomic step on Redis and memory): the occurrence still has
-one job, and the stalled process records it.
+one job, which the stalled process finds (the recovering process has recorded it).
 
 **Overlap.** ``skip``: an occurrence while a job of the schedule is active, or while the type runs its
 ``max_concurrent`` jobs, is skipped and counted with the reason. ``queue``: it waits instead (``waiting``, at most one;
@@ -37,6 +37,7 @@ process that merely runs the types (a worker) never disables what the server def
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -255,20 +256,24 @@ class Scheduler:
         mine = self.host.type_names()
         earliest: float | None = None
         self._round.active = {}
+        schedules = self.store.schedules()
+        # In an order of this process's own: several processes that find many schedules due at once then each
+        # start with different ones, instead of all contending for the same one and moving on together.
+        random.shuffle(schedules)
         try:
-            for schedule in self.store.schedules():
+            for schedule in schedules:
                 if schedule.spec.job_type not in mine or not schedule.active:
                     continue
                 try:
                     self._fire_one(schedule, now)
+                    due = schedule.next_fire
+                    if due is not None:
+                        due = due if due > now else next_after(schedule.spec, now)
+                        earliest = due if earliest is None else min(earliest, due)
                 except StoreError:
                     raise  # the store is away: the loop logs the outage once
-                except Exception:
+                except Exception:  # this schedule's trouble (a definition written by hand, say), not the others'
                     logger.exception("schedule %s: firing failed", schedule.id)
-                due = schedule.next_fire
-                if due is not None:
-                    due = due if due > now else next_after(schedule.spec, now)
-                    earliest = due if earliest is None else min(earliest, due)
         finally:
             self._round.active = None
         return earliest
@@ -364,7 +369,7 @@ class Scheduler:
                 job = self._create(self.check(spec), pending.job_id, pending.occurrence, f"schedule:{spec.id}")
             except (JobConflictError, StoreError) as exc:
                 # The store refuses a second job with the occurrence's id: a process that stalled past the
-                # recovery finds the recovered job here, and records it instead of starting another.
+                # recovery finds the recovered job here instead of starting another.
                 job = self.store.get_job(pending.job_id)
                 if job is None and isinstance(exc, StoreError):
                     raise
