@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from rich.console import Console
 
 from jobdeck import Client
-from jobdeck.cli._schedules import relative_words, runs_text
+from jobdeck.cli._schedules import relative_words, runs_text, schedules_table
 from jobdeck.core.model import parse_time
 from tests.cli.conftest import Run
 
@@ -115,3 +116,8 @@ def test_words_for_times_and_cadences() -> None:
     assert runs_text({"every": 900}) == "every 15 min"
     assert runs_text({"every": 90}) == "every 90 s"
     assert runs_text({"cron": "0 3 * * *", "timezone": "Europe/Helsinki"}) == "cron 0 3 * * * (Europe/Helsinki)"
+    table = schedules_table([{"id": "n", "jobType": "T", "every": 60, "paused": True, "source": "code", "missed": 2,
+                              "skipped": 1, "nextRuns": [], "lastRun": None}])
+    console = Console(width=200, record=True)
+    console.print(table)
+    assert console.export_text().splitlines()[1].split("  ")[-1].strip() == "paused · code · 2 missed · 1 skipped"

@@ -142,6 +142,8 @@ def _state(schedule: ScheduleInfo) -> Text:
         text.append(" · code")
     if schedule.get("missed"):
         text.append(f" · {schedule['missed']} missed", style="yellow")
+    if schedule.get("skipped"):
+        text.append(f" · {schedule['skipped']} skipped", style="yellow")
     return text
 
 

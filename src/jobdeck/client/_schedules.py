@@ -42,6 +42,8 @@ class ScheduleInfo(TypedDict, total=False):
     nextRuns: list[str]
     lastRun: LastRun | None
     missed: int
+    coalesced: int  # missed within misfireGrace: covered by one later start
+    skipped: int
 
 
 def _seconds(every: float | timedelta) -> float:

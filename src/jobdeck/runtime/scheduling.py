@@ -22,7 +22,7 @@ compare-and-set takes the pending over (one process wins), then it looks the job
 only step 3 is left; not found: steps 2 and 3. A process that only stalled (not died) past ``stale_after`` between
 steps 1 and 2 and then goes on creates its job with the same id, which every store refuses (the primary key on SQLite
 and PostgreSQL, an existence check in the insert's own atomic step on Redis and memory): the occurrence still has
-one job, and the stalled process records it.
+one job, which the stalled process finds (the recovering process has recorded it).
 
 **Overlap.** ``skip``: an occurrence while a job of the schedule is active, or while the type runs its
 ``max_concurrent`` jobs, is skipped and counted with the reason. ``queue``: it waits instead (``waiting``, at most one;
@@ -369,7 +369,7 @@ class Scheduler:
                 job = self._create(self.check(spec), pending.job_id, pending.occurrence, f"schedule:{spec.id}")
             except (JobConflictError, StoreError) as exc:
                 # The store refuses a second job with the occurrence's id: a process that stalled past the
-                # recovery finds the recovered job here, and records it instead of starting another.
+                # recovery finds the recovered job here instead of starting another.
                 job = self.store.get_job(pending.job_id)
                 if job is None and isinstance(exc, StoreError):
                     raise

@@ -125,6 +125,11 @@ function rowFor(s) {
     state.append(" ", tag);
   }
   if (s.missed) state.append(span(`${s.missed} missed`, "sub missed"));
+  if (s.coalesced) {   // missed within the grace: covered by one later start, not run once each
+    const merged = span(`${s.coalesced} caught up in one run`, "sub");
+    merged.title = "Runs missed while no process ran, started once when one came back";
+    state.append(merged);
+  }
   if (s.skipped) {
     const last = s.lastSkip;
     const skip = span(`${s.skipped} skipped${last && last.reason ? ` (last: ${last.reason})` : ""}`, "sub missed");
