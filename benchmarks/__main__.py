@@ -7,8 +7,11 @@ executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on proc
 procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
 in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
 beside ``progress()`` on every store, a retry's due time to its handler), cockpit (``/active`` with diagnoses beside
-without; issue 22). A section whose dependency is missing
-prints ``skipped: <why>`` rows.
+without; issue 22), spend (``usage()`` beside ``progress()``, shared limits under contention from several
+processes, a rate's precision, usage in lists), schedules (a due occurrence to its job with 1, 2 and 4 processes,
+1,000 due at once, the scheduler's cost to an idle server), failures (failure groups over 10,000 failed jobs on
+every store beside a /past page; a bulk re-run of 1,000 jobs on a live server). A section whose dependency is
+missing prints ``skipped: <why>`` rows.
 Full run under 10 minutes on 2 cores; ``--quick`` under one minute.
 """
 
@@ -38,6 +41,9 @@ SECTIONS = {
     "api": "benchmarks.api_overhead",
     "recovery": "benchmarks.recovery_bench",
     "cockpit": "benchmarks.cockpit_bench",
+    "spend": "benchmarks.spend_bench",
+    "schedules": "benchmarks.schedule_bench",
+    "failures": "benchmarks.failures_bench",
 }
 
 

@@ -1,10 +1,11 @@
 """Regenerate docs/dashboard.png (the dashboard with a failed, a completed and a running job), and beside it
-docs/all-jobs.png (the All jobs view) and docs/job-page.png (a failed job's page).
+docs/all-jobs.png (the All jobs view), docs/job-page.png (a failed job's page) and docs/timeline.png (the timeline).
 
     python scripts/screenshot.py [--out docs/dashboard.png]
 
 Starts ``jobdeck serve --demo`` on a free loopback port, runs a failing and a short job to their end, starts a
-long one, waits until it shows progress, and photographs the page at 1280 px wide in headless Chromium
+long one, waits until it shows progress, and photographs the pages at 1280 px wide (what fits the window, to keep
+the images small) in headless Chromium
 (Debian's /usr/bin/chromium; nothing is downloaded). The server is stopped afterwards.
 """
 
@@ -53,7 +54,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
         [sys.executable, "-m", "jobdeck.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port),
-         "--token", token, "--store", "memory://", "--demo-speed", "2"],
+         "--token", token, "--store", "memory://", "--demo-speed", "2", "--no-demo-jobs"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     api = httpx.Client(base_url=url + API, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
@@ -95,7 +96,7 @@ def main() -> int:
             page.wait_for_function("document.querySelectorAll('.panel-problems li').length > 0")
             page.mouse.move(0, 0)
             page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of the picture
-            page.screenshot(path=str(args.out), full_page=True)
+            page.screenshot(path=str(args.out))
             page.set_viewport_size({"width": 1280, "height": 640})
             page.goto(f"{url}/jobs")
             expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
@@ -104,13 +105,18 @@ def main() -> int:
             page.goto(f"{url}/jobs/{finished[0][:8]}")
             expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
             page.mouse.move(0, 0)
-            page.screenshot(path=str(args.out.with_name("job-page.png")), full_page=True)
+            page.screenshot(path=str(args.out.with_name("job-page.png")))
+            page.set_viewport_size({"width": 1280, "height": 520})
+            page.goto(f"{url}/timeline?range=1h")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(args.out.with_name("timeline.png")))
             browser.close()
     finally:
         api.close()
         server.terminate()
         server.wait(timeout=15)
-    for shot in (args.out, args.out.with_name("all-jobs.png"), args.out.with_name("job-page.png")):
+    for shot in (args.out, *(args.out.with_name(name) for name in ("all-jobs.png", "job-page.png", "timeline.png"))):
         print(f"wrote {shot} ({shot.stat().st_size // 1024} KB)")
     return 0
 

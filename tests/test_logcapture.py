@@ -120,11 +120,14 @@ def test_floods_are_rate_limited_and_reported(runner: JobRunner) -> None:
     job = runner.start("Flood", "t")
     assert runner.wait(job.id, 30).status is JobStatus.COMPLETED
     got = texts(runner, job.id)
-    assert BURST <= len(got["info"]) < 1000  # the burst, plus what the rate allowed while it ran
-    assert got["info"][0] == "acme.lib: line 0"
-    (report,) = got["warning"]
+    # Only the flood's lines are counted: on a loaded machine jobdeck may add a message of its own to the job
+    # (about a slow store, say), which is neither a captured record nor a dropped one.
+    lines = [m for m in got["info"] if m.startswith("acme.lib: ")]
+    assert BURST <= len(lines) < 1000  # the burst, plus what the rate allowed while it ran
+    assert lines[0] == "acme.lib: line 0"
+    (report,) = [m for m in got["warning"] if "log record(s) not recorded" in m]
     dropped = int(report.split()[0])
-    assert dropped == 5000 - len(got["info"]) and "log record(s) not recorded" in report
+    assert dropped == 5000 - len(lines), [m for m in got["info"] if not m.startswith("acme.lib: ")]
 
 
 def test_a_finished_job_breaks_nothing(runner: JobRunner) -> None:

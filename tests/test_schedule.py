@@ -128,6 +128,8 @@ def test_build_refuses_both_or_neither_of_cron_and_every_and_bad_fields() -> Non
         ScheduleSpec.build("s", "T", every=60, overlap="parallel")
     with pytest.raises(InvalidArgumentError, match="misfire_grace must be >= 0"):
         ScheduleSpec.build("s", "T", every=60, misfire_grace=-1)
+    with pytest.raises(InvalidArgumentError, match="at most ten years"):  # its next run could not be shown
+        ScheduleSpec.build("s", "T", every=1e300)
     for bad in ["", " padded ", "a/b", "x" * 201, "nul\x00"]:
         with pytest.raises(InvalidArgumentError, match="schedule id"):
             ScheduleSpec.build(bad, "T", every=60)

@@ -39,9 +39,10 @@ def test_a_code_schedule_fires_every_second_on_its_own_soon_after_each_due_time(
                     and len(found) >= 3 and found, timeout=10, what="three scheduled jobs completed")
     runs = [j.run_at or 0 for j in jobs[:3]]
     assert [b - a for a, b in itertools.pairwise(runs)] == [1.0, 1.0]  # one per second, none twice
-    # Created soon after each due time (the queued time is the creation): the loop woke for it.
+    # Created soon after each due time (the queued time is the creation): the loop woke for it, where its next
+    # heartbeat round would have come up to 60 s later. (The bound leaves room for a loaded machine.)
     lags = [(j.queued_time or 0) - (j.run_at or 0) for j in jobs[:3]]
-    assert all(0 <= lag < 0.9 for lag in lags), lags
+    assert all(0 <= lag < 2.0 for lag in lags), lags
     assert all(j.result == "ticked" and j.author == "schedule:tick" for j in jobs[:3])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .core.budget import Budget
 from .core.errors import (
     AbortError,
     ClientError,
@@ -28,6 +29,7 @@ from .core.events import EventBatch, EventType, JobEvent
 from .core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from .core.operations import OperationTree
 from .core.retry import Retry
+from .core.usage import Usage
 from .core.version import __version__
 from .executors import Executor, LocalExecutor, open_executor
 from .runtime.controller import PipelineController
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AbortError",
+    "Budget",
     "Client",
     "ClientError",
     "EnqueueError",
@@ -81,6 +84,7 @@ __all__ = [
     "Store",
     "StoreError",
     "UnknownJobTypeError",
+    "Usage",
     "__version__",
     "configure",
     "create_app",

@@ -111,3 +111,17 @@ async def test_bad_format_or_filter_is_a_400(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"{PREFIX}/search?format=xml", headers=AUTH)).status_code == 400
     assert (await client.get(f"{PREFIX}/search?format=csv&status=nope", headers=AUTH)).status_code == 400
     assert (await client.get(f"{PREFIX}/search?format=csv")).status_code == 401
+
+
+async def test_csv_of_one_failure_group(client: httpx.AsyncClient, store: Store) -> None:
+    keys = []
+    for n in range(3):
+        job = store.create_job("Import", "ada")
+        store.fail_job(job.id, f"KeyError: 'k{n}'")
+        keys.append(job.id)
+    other = store.create_job("Import", "ada")
+    store.fail_job(other.id, "ValueError: 7")
+    rows = await _csv(client, signature="KeyError: '<str>'")
+    assert [row["id"] for row in rows] == list(reversed(keys))
+    page = (await client.get(f"{PREFIX}/search", params={"signature": "ValueError: <n>"}, headers=AUTH)).json()
+    assert [job["id"] for job in page["jobs"]] == [other.id]

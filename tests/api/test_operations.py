@@ -58,5 +58,5 @@ async def test_openapi_documents_the_tree(app: FastAPI) -> None:
     job = schema["components"]["schemas"]["Job"]["properties"]
     assert "operations" in job
     node = schema["components"]["schemas"]["OperationNode"]["properties"]
-    assert set(node) == {"id", "progress", "state", "weight", "children"}
+    assert set(node) == {"id", "progress", "state", "weight", "children", "usage"}
     assert "more" in schema["components"]["schemas"]["HiddenOperations"]["properties"]

@@ -19,7 +19,7 @@ JOB_KEYS = {"id", "jobType", "author", "status", "progress", "startTime", "endTi
             "infoMessages", "warningMessages", "errorMessages", "params", "result", "currentOperation", "owner",
             "heartbeatTime", "abortReason", "abortRequestedTime", "rerunOf",
             "abortedBy", "queuedTime", "attempt", "maxAttempts", "retryAt", "resumedFrom", "scheduleId", "runAt",
-            "signature"}
+            "signature", "usage"}
 
 
 async def start(client: httpx.AsyncClient, job_type: str, **body: object) -> dict[str, object]:

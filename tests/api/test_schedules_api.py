@@ -46,7 +46,9 @@ async def test_every_is_seconds_in_json(client: httpx.AsyncClient) -> None:
     ({"id": "x", "jobType": "Quick", "cron": "* * * *"}, "it has 4 fields"),
     ({"id": "x", "jobType": "Quick", "cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "unknown time zone"),
     ({"id": "x", "jobType": "Quick"}, "exactly one of cron and every"),
-    ({"id": "x", "jobType": "Quick", "every": 0.5}, "at least 1 second"),
+    ({"id": "x", "jobType": "Quick", "every": 0.5}, "every"),
+    ({"id": "x", "jobType": "Quick", "every": 1e300}, "every"),
+    ({"id": "x", "jobType": "Quick", "every": 60, "misfireGrace": -1}, "misfireGrace"),
     ({"id": "x", "jobType": "Quick", "every": 60, "params": {"n": "many"}}, "invalid params for Quick"),
     ({"id": "a/b", "jobType": "Quick", "every": 60}, "id"),
 ])
@@ -173,3 +175,16 @@ async def test_a_start_refused_for_a_slot_held_by_a_later_start_says_when_that_o
     r = await client.post(f"{PREFIX}/start", headers=AUTH, json={"jobType": "Waits"})
     assert r.status_code == 409
     assert f"job {held['id']} is waiting to start at {later.replace('Z', '.000Z')} (runAt)" in r.json()["error"]
+
+
+async def test_the_list_shows_each_last_runs_status_now(client: httpx.AsyncClient, runner: JobRunner) -> None:
+    for schedule_id, job_type in (("a", "Quick"), ("b", "Boom"), ("c", "Waits")):
+        await client.post(f"{PREFIX}/schedules", headers=AUTH,
+                          json={"id": schedule_id, "jobType": job_type, "every": 3600})
+    jobs = {s: (await client.post(f"{PREFIX}/schedules/{s}/trigger", headers=AUTH)).json()["id"] for s in "abc"}
+    expected = {"a": "completed", "b": "failed", "c": "running"}
+    wait_for(lambda: all((j := runner.store.get_job(jobs[s])) is not None and j.status.value == status
+                         for s, status in expected.items()), what="the three jobs' statuses")
+    listed = {s["id"]: s["lastRun"] for s in (await client.get(f"{PREFIX}/schedules", headers=AUTH)).json()}
+    assert {s: (r["jobId"], r["status"]) for s, r in listed.items()} == {s: (jobs[s], expected[s]) for s in "abc"}
+    runner.abort(jobs["c"])

@@ -41,7 +41,7 @@ def make_runner(store: Store) -> JobRunner:
             ctl.progress(0.5)
             threading.Event().wait(0.01)
 
-    runner.register("Quick", quick, max_concurrent=5)
+    runner.register("Quick", quick, max_concurrent=100)
     runner.register("Waits", waits, max_concurrent=1)
     return runner
 
@@ -384,3 +384,25 @@ def test_a_record_this_version_cannot_read_is_left_out_of_the_list(store: Store)
     store.add_schedule(Schedule.new(ScheduleSpec.build("good", "T", every=60), "admin", "alice", T0))
     assert store._schedule_steps().insert("bad", "{not json")
     assert [s.id for s in store.schedules()] == ["good"]
+
+
+def test_forty_schedules_due_at_once_fired_by_two_runners_at_the_same_time_start_once_each(
+        runners: list[JobRunner]) -> None:
+    a, b = runners
+    for n in range(40):
+        a.scheduler.create(ScheduleSpec.build(f"s{n:02d}", "Quick", every=60), "alice", now=T0)
+    barrier = threading.Barrier(2)
+
+    def fire(runner: JobRunner) -> None:
+        barrier.wait(10)
+        runner.fire_schedules(T0 + 61)
+
+    threads = [threading.Thread(target=fire, args=(r,)) for r in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    jobs = [j for j in a.store.get_active_jobs(messages=False) if j.schedule_id]
+    assert sorted(j.schedule_id or "" for j in jobs) == [f"s{n:02d}" for n in range(40)]  # each once
+    schedules = a.store.schedules()
+    assert all(s.started == 1 and s.pending is None and s.next_fire == T0 + 120 for s in schedules)

@@ -111,3 +111,12 @@ def test_delete_jobs_removes_finished_ones_only(backend: Backend) -> None:
         store.delete_jobs(["x\x00"])
     if backend.shared:  # another store object (another process) sees them gone
         assert backend.open().get_job(done[0]) is None
+
+
+def test_search_narrows_to_one_signature(store: Store) -> None:
+    keys = [_fail(store, "Import", f"KeyError: 'k{n}'") for n in range(3)]
+    _fail(store, "Import", "ValueError: 7")
+    found = store.search_jobs(None, signature="KeyError: '<str>'", limit=2)
+    assert [j.id for j in found] == [keys[2], keys[1]]  # a page of two, newest ended first
+    assert store.search_jobs("k1", signature="ValueError: <n>") == []
+    assert store.search_jobs(None, signature="nothing like it") == []

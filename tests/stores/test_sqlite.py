@@ -17,6 +17,7 @@ from jobdeck.core.errors import StoreError
 from jobdeck.core.model import JobStatus
 from jobdeck.stores import open_store
 from jobdeck.stores._sqlite_schema import LATEST_VERSION, STEPS
+from jobdeck.stores._stored import HEAD_FIELDS
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for
 
@@ -161,7 +162,8 @@ def test_a_version_7_file_keeps_its_operation_trees_last_in_the_row(tmp_path: Pa
     store.close()
     check = sqlite3.connect(path)
     columns = [row[1] for row in check.execute("PRAGMA table_info(jobs)")]
-    assert "resumed_from" in columns and columns[-1] == "operations"  # the big one last: a head read stops before it
+    # The big one last: a head read stops before it (the head's fields are the columns before it).
+    assert columns[-1] == "operations" and set(HEAD_FIELDS) <= set(columns[:-1])
     assert check.execute("SELECT operations FROM jobs WHERE id = 'old-7'").fetchone() == ('["tree"]',)
     check.close()
 

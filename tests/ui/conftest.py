@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -102,7 +103,10 @@ class Dashboard:
         return self.page.locator(f'li.past-item[data-job-id="{job_id}"]')
 
     def stat(self, name: str) -> int:
-        return int(self.page.locator(f"#stat-{name}").inner_text())
+        """A health counter, once it holds a number (the day's counts arrive just after the first paint)."""
+        counter = self.page.locator(f"#stat-{name}")
+        expect(counter).to_have_text(re.compile(r"^\d+$"))
+        return int(counter.inner_text())
 
     def start_from_page(self, job_type: str, **params: object) -> str:
         """Fill the card's parameter form, press Start, return the id of the job that appears."""

@@ -109,7 +109,7 @@ def test_cards_and_counts_come_before_the_rest_of_the_history(browser: Browser,
         expect(card.locator("li.past-item")).to_have_count(50)
         expect(card.locator("li.past-item").first).to_have_attribute("data-job-id", newest)
         # The chart of the last 20 runs (the fill starts jobs within the same milliseconds: which 20 is open).
-        expect(card.locator(".run-summary")).to_have_text(re.compile(r"^Last 20 runs: \d+ completed"))
+        expect(card.locator(".run-summary")).to_have_text(re.compile(r"^Last 20 runs, oldest first: \d+ completed"))
         page.get_by_label("Failed", exact=True).check()
         expect(card.locator(".past-count")).to_have_text(f"{JOBS // 10} of {JOBS}")
         page.get_by_label("All", exact=True).check()

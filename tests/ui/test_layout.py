@@ -106,6 +106,9 @@ def test_all_jobs_and_a_job_page_fit_a_phone(phone: Dashboard) -> None:
         page.goto(f"{server.url}/jobs/{failed}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         assert page.evaluate(NO_OVERFLOW)
+        page.goto(f"{server.url}/timeline")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        assert page.evaluate(NO_OVERFLOW)
     finally:
         phone.close()
     assert not phone.errors

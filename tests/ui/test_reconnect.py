@@ -127,7 +127,7 @@ def test_aborting_waits_for_a_pipeline_in_another_process(board: Dashboard, stor
     expect(active.locator(".badge")).to_have_text("Aborting")
     expect(active.locator(".aborting-note")).to_contain_text("waiting for the pipeline to stop")
     expect(active.get_by_role("button", name="Aborting…")).to_be_disabled()
-    expect(board.page.locator("#stat-active-sub")).to_have_text("0 running · 1 aborting")
+    expect(board.page.locator("#stat-active-sub")).to_have_text("now: 0 running · 1 aborting")
 
     wait_for(ctl.is_abort_requested, timeout=10, what="the abort request to reach the worker")
     with ctl:

@@ -65,7 +65,7 @@ def test_all_jobs_table_with_a_search_and_a_filter_from_the_url(dashboard: Dashb
     assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.jobId)")) == sorted(ids)
     expect(page.locator("#summary")).to_have_text(re.compile(r"^2 jobs matching"))
     # The header in the table is a real one.
-    assert page.locator("table#jobs-table thead th").count() == 9  # Ended beside Started
+    assert page.locator("table#jobs-table thead th").count() == 11  # Ended, Cost and the selection
 
 
 def test_job_page_by_short_id_and_rerun_with_the_same_params(dashboard: Dashboard) -> None:
@@ -183,6 +183,11 @@ def test_no_serious_accessibility_violations(browser: Browser, server: UiServer,
         page.goto(f"{server.url}/jobs/{failed}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         problems["job page"] = _serious(page)
+        page.goto(f"{server.url}/timeline")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        problems["timeline"] = _serious(page)
+        page.goto(f"{server.url}/jobs/{failed}")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
         page.get_by_role("button", name="Re-run").click()
         expect(page.get_by_role("dialog", name="Re-run job")).to_be_visible()
         problems["re-run dialog"] = _serious(page)

@@ -95,8 +95,8 @@ def find_targets(store: Store, body: BulkRequest) -> tuple[list[JobInfo], list[t
     before: PastCursor | None = None
     while True:
         page = store.search_jobs(wanted.q, job_type=wanted.jobType or None, statuses=wanted.status,
-                                 limit=_PAGE, before=before)
-        jobs += [j for j in page if wanted.signature is None or j.signature == wanted.signature]
+                                 limit=_PAGE, before=before, signature=wanted.signature)
+        jobs += page
         if len(jobs) > MAX_TARGETS:
             raise ApiError(400, f"the filter matches more than {MAX_TARGETS} jobs; narrow it (a job type, a status, "
                                 "words) or act in several steps")

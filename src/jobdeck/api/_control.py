@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..core.budget import Budget
 from ..core.errors import JobConflictError, JobNotFoundError, UnknownJobTypeError
 from ..core.model import ACTIVE, JobInfo, JobStatus, format_time
 from ..runtime.runner import JobRunner
@@ -118,7 +119,8 @@ def build_control_routes(deck: Deck) -> Routes:
             raise UnknownJobTypeError(body.job_type, [])
         try:
             # The request's trace context (traceparent) becomes the parent of the job's span (jobdeck[otel]).
-            start = functools.partial(runner.start, run_at=body.runAt) if body.runAt is not None else runner.start
+            budget = Budget(body.budget.cost, body.budget.tokens) if body.budget is not None else None
+            start = functools.partial(runner.start, budget=budget, run_at=body.runAt)
             job = await deck.call(run_in_context, extract_context(request.headers), start, body.job_type,
                                   body.author or principal.name, body.params)
         except JobConflictError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from starlette.responses import StreamingResponse
 
@@ -58,10 +59,10 @@ def csv_lines(jobs: Iterable[JobInfo], header: bool = False) -> str:
     return out.getvalue()
 
 
-def _page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None,
+def _page(store: Store, text: str | None, criteria: dict[str, Any],
           before: PastCursor | None) -> tuple[str, PastCursor | None]:
-    """One page of rows and the cursor of the next (None: it was the last)."""
-    jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=_PAGE, before=before)
+    """One page of rows and the cursor of the next (None: it was the last); ``criteria``: search_jobs's filters."""
+    jobs = store.search_jobs(text, limit=_PAGE, before=before, **criteria)
     for i, job in enumerate(jobs):
         if job.status is JobStatus.FAILED:  # only failed jobs' error lines are read: one read each
             full = store.get_job(job.id)
@@ -73,18 +74,19 @@ def _page(store: Store, text: str | None, job_type: str | None, statuses: list[J
 
 
 async def csv_response(deck: Deck, text: str | None, job_type: str | None,
-                       statuses: list[JobStatus] | None) -> StreamingResponse:
+                       statuses: list[JobStatus] | None, signature: str | None = None) -> StreamingResponse:
     """The CSV of every job the search matches, a page at a time, as a download; UTF-8 with a byte order mark
     (which tells a spreadsheet the encoding). The first page is read before answering, so that a search the store
     refuses is a 400 (its ValueError, for the caller to map) rather than a broken download."""
     store = deck.store
-    first, following = await deck.call(_page, store, text, job_type, statuses, None)
+    criteria = {"job_type": job_type, "statuses": statuses, "signature": signature}
+    first, following = await deck.call(_page, store, text, criteria, None)
 
     async def pages() -> AsyncIterator[bytes]:
         yield b"\xef\xbb\xbf" + first.encode()
         after = following
         while after is not None:
-            rows, after = await deck.call(_page, store, text, job_type, statuses, after)
+            rows, after = await deck.call(_page, store, text, criteria, after)
             yield rows.encode()
 
     return StreamingResponse(pages(), media_type="text/csv; charset=utf-8",

@@ -64,9 +64,9 @@ def _first_line(text: str) -> str:
 
 def _search_page(store: Store, text: str | None, job_type: str | None, statuses: list[JobStatus] | None, *,
                  limit: int, before: PastCursor | None, schedule_id: str | None = None,
-                 diagnoser: Diagnoser | None = None) -> dict[str, Any]:
+                 signature: str | None = None, diagnoser: Diagnoser | None = None) -> dict[str, Any]:
     jobs = store.search_jobs(text, job_type=job_type, statuses=statuses, limit=limit, before=before,
-                             schedule_id=schedule_id)
+                             schedule_id=schedule_id, signature=signature)
     past = [job for job in jobs if job.end_time is not None]
     last = past[-1] if len(past) >= limit else None
     out = []
@@ -124,6 +124,8 @@ def build_finding_routes(deck: Deck) -> Routes:
                                    f"{{0,{MAX_WORDS - 1}}})?{_SPACE}*$"}),
                     param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
                     param("scheduleId", "only jobs this schedule started", {"type": "string", "pattern": NO_NUL}),
+                    param("signature", "only failed jobs with this signature (a group of GET /failures)",
+                          {"type": "string", "pattern": NO_NUL}),
                     param("status", "only jobs with this status (repeatable or comma-separated)", {
                         "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}}),
                     _SEARCH_LIMIT.spec,
@@ -141,14 +143,15 @@ def build_finding_routes(deck: Deck) -> Routes:
             raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
         job_type = refuse_nul("jobType", query.get("jobType")) or None
         schedule_id = refuse_nul("scheduleId", query.get("scheduleId")) or None
+        signature = refuse_nul("signature", query.get("signature")) or None
         wanted = query.get("format") or "json"
         if wanted not in ("json", "csv"):
             raise ApiError(400, f"format must be json or csv, got {wanted[:40]!r}")
         try:
             if wanted == "csv":
-                return await csv_response(deck, text, job_type, statuses)
+                return await csv_response(deck, text, job_type, statuses, signature)
             page = await deck.call(_search_page, store, text, job_type, statuses,
-                                   limit=limit, before=before, schedule_id=schedule_id,
+                                   limit=limit, before=before, schedule_id=schedule_id, signature=signature,
                                    diagnoser=Diagnoser(store, deck.runner))
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None

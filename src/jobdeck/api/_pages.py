@@ -48,8 +48,10 @@ _BASE = re.compile(r'(<base\s+href=")[^"]*(")')
 NAV: list[tuple[str, str]] = [
     ("", "Dashboard"),
     ("jobs", "All jobs"),
+    ("timeline", "Timeline"),
     ("workers", "Workers"),
     ("schedules", "Schedules"),
+    ("failures", "Failures"),
 ]
 HEADER_MARK = "<!-- jobdeck:header -->"
 
@@ -173,6 +175,14 @@ def build_pages_router(deck: Deck) -> APIRouter:
         except ApiError:
             return redirect(request, "/")  # signed out: the sign-in form lives at "/"
         return render_page(request, deck, "schedules.html", "schedules")
+
+    @router.get("/timeline")
+    async def timeline(request: Request) -> Response:
+        try:
+            await auth.authenticate(request)
+        except ApiError:
+            return redirect(request, "/")   # the sign-in form lives at "/"
+        return render_page(request, deck, "timeline.html", "timeline")
 
     @router.get("/login")
     async def login_page_link(request: Request) -> Response:

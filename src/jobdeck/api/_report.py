@@ -26,6 +26,7 @@ from ..core.errors import JobFinishedError
 from ..core.model import JobInfo, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.pipeline import MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
+from ..core.usage import Prices, Usage
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._auth import Authenticator
@@ -49,10 +50,18 @@ def _answer(job: JobInfo) -> dict[str, Any]:
             "abortReason": job.abort_reason}
 
 
-def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float) -> dict[str, Any]:
+def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float,
+            prices: Prices | None = None) -> dict[str, Any]:
     tree = None
     if body.operations is not None:  # checked first: a refused report stores nothing
         tree = OperationTree.from_list(body.operations).check_bounds(_MAX_TREE_ENTRIES, _MAX_TREE_LEVELS)
+    if body.usage is not None:  # the totals ride with the tree, as a controller's do (core/usage.py)
+        usage = Usage.from_dict(body.usage, prices)
+        if tree is None:
+            now = store.require_job(job_id, messages=False, operations=True).operations
+            tree = OperationTree(now.nodes if now is not None else (), usage)
+        else:
+            tree = OperationTree(tree.nodes, usage)
     wrote = False
     for item in body.messages or ():
         wrote = store.add_message(job_id, item.type, item.message) or wrote
@@ -129,7 +138,8 @@ def build_report_routes(deck: Deck) -> Routes:
         await allow(request, job_id)
         body = await body_of(request, schemas.ReportRequest)
         try:
-            return json_response(await deck.call(_report, store, job_id, body, grace()))
+            prices = deck.runner.prices if deck.runner is not None else None
+            return json_response(await deck.call(_report, store, job_id, body, grace(), prices))
         finally:
             deck.wrote()
 

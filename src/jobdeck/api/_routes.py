@@ -12,7 +12,9 @@ One table of routes per concern, each built per app over one :class:`~jobdeck.ap
 - :mod:`jobdeck.api._schedules`: ``/schedules`` and ``/schedules/{id}`` (``/trigger``: run now);
 - :mod:`jobdeck.api._workers`: ``/workers`` (the worker registry and the queues);
 - :mod:`jobdeck.api._failures`: ``/failures`` (failed jobs grouped by cause);
-- :mod:`jobdeck.api._bulk`: ``/bulk`` (one action for many jobs, as a bulk job).
+- :mod:`jobdeck.api._bulk`: ``/bulk`` (one action for many jobs, as a bulk job);
+- :mod:`jobdeck.api._limits`: ``/limits`` (the shared provider limits);
+- :mod:`jobdeck.api._spend`: ``/spend`` (what each type spent today and this month).
 
 Each endpoint is declared once, with its parameters, body and answers (:class:`~jobdeck.api._openapi.Routes`);
 the app serves the rows as plain Starlette routes and generates its OpenAPI document from the same rows
@@ -27,11 +29,13 @@ from ._deck import Deck
 from ._events import build_events_routes
 from ._failures import build_failures_routes
 from ._finding import build_finding_routes
+from ._limits import build_limits_routes
 from ._meta import build_meta_routes
 from ._openapi import Endpoint
 from ._reading import build_reading_routes
 from ._report import build_report_routes
 from ._schedules import build_schedule_routes
+from ._spend import build_spend_routes
 from ._workers import build_workers_routes
 
 __all__ = ["api_endpoints"]
@@ -42,5 +46,5 @@ def api_endpoints(deck: Deck) -> list[Endpoint]:
     tables = [build_reading_routes(deck), build_control_routes(deck), build_meta_routes(deck),
               build_events_routes(deck), build_finding_routes(deck), build_report_routes(deck),
               build_schedule_routes(deck), build_workers_routes(deck), build_failures_routes(deck),
-              build_bulk_routes(deck)]
+              build_bulk_routes(deck), build_limits_routes(deck), build_spend_routes(deck)]
     return [endpoint for table in tables for endpoint in table.endpoints]

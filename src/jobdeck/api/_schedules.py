@@ -10,6 +10,7 @@ would look is seen at once.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from ..core.errors import (
     UnknownJobTypeError,
 )
 from ..core.model import format_time
-from ..core.schedule import DEFAULT_MISFIRE_GRACE, ScheduleSpec, next_runs
+from ..core.schedule import DEFAULT_MISFIRE_GRACE, MAX_SECONDS, ScheduleSpec, next_runs
 from ..core.schedule_state import Schedule
 from ..runtime.runner import JobRunner
 from . import _schemas as schemas
@@ -38,7 +39,10 @@ from ._serialize import json_response
 
 __all__ = ["build_schedule_routes", "schedule_answer"]
 
+logger = logging.getLogger("jobdeck.api")
+
 NEXT_RUNS = 5
+_PAST_PAGE = 500  # the newest past jobs read for the last runs' statuses
 SCHEDULE_ID = param("schedule_id", "the schedule's id", {"type": "string", "pattern": NO_NUL, "maxLength": 200},
                     where="path")
 NOT_FOUND = error("no such schedule")
@@ -65,7 +69,8 @@ class ScheduleRequest(_Body):
     jobType: str = Field(description="a registered job type", min_length=1, json_schema_extra={"pattern": NO_NUL})
     cron: str | None = Field(None, description="five fields (minute hour day-of-month month day-of-week) or "
                                                "@hourly/@daily/@weekly/@monthly/@yearly, on the zone's wall clock")
-    every: float | None = Field(None, description="seconds between runs (at least 1), instead of cron")
+    every: float | None = Field(None, description="seconds between runs (at least 1, at most ten years), instead of "
+                                                  "cron", ge=1, le=MAX_SECONDS)
     timezone: str = Field("UTC", description="an IANA zone name, e.g. Europe/Helsinki")
     params: dict[str, Any] | None = Field(None, description="the job's params (checked against the type's)",
                                           json_schema_extra=_json_object)
@@ -73,7 +78,8 @@ class ScheduleRequest(_Body):
                                                                   "runs (or the type is at max_concurrent), or "
                                                                   "queue it (at most one waits)")
     misfireGrace: float = Field(DEFAULT_MISFIRE_GRACE, description="seconds: occurrences missed by less start once "
-                                                                    "(after downtime); older ones count as missed")
+                                                                    "(after downtime); older ones count as missed",
+                                ge=0, le=MAX_SECONDS)
 
 
 class SchedulePatch(_Body):
@@ -82,7 +88,7 @@ class SchedulePatch(_Body):
 
     paused: bool | None = None
     cron: str | None = None
-    every: float | None = None
+    every: float | None = Field(None, ge=1, le=MAX_SECONDS)
     params: dict[str, Any] | None = Field(None, description="the job's params (checked against the type's)",
                                           json_schema_extra=_json_object)
     timezone: str | None = None
@@ -141,7 +147,7 @@ def schedule_answer(schedule: Schedule, now: float, status: str | None = None) -
         "id": s.id, "jobType": s.job_type, "cron": s.cron, "every": s.every, "timezone": s.timezone,
         "params": s.params, "overlap": s.overlap, "misfireGrace": s.misfire_grace, "paused": schedule.paused,
         "disabled": schedule.disabled, "source": schedule.source,
-        "nextRuns": [format_time(t) for t in next_runs(s, now, NEXT_RUNS)] if schedule.active else [],
+        "nextRuns": _next_runs(schedule, now),
         "lastRun": None if last is None else {"jobId": last.job_id, "status": status or last.status,
                                               "time": format_time(last.time)},
         "waiting": format_time(schedule.waiting), "started": schedule.started, "missed": schedule.missed,
@@ -152,17 +158,42 @@ def schedule_answer(schedule: Schedule, now: float, status: str | None = None) -
     }
 
 
-def _answers(deck: Deck, found: list[Schedule]) -> list[dict[str, Any]]:
-    """The schedules' JSON, each last run with its job's status now (one head read per schedule that ran)."""
-    now = time.time()
-    return [schedule_answer(s, now, _status(deck, s.last_run.job_id) if s.last_run else None) for s in found]
-
-
-def _status(deck: Deck, job_id: str) -> str | None:
+def _next_runs(schedule: Schedule, now: float) -> list[str | None]:
+    """The next five occurrences as ISO times (none while paused or disabled). A stored definition whose times
+    cannot be computed or shown (written by hand, say) shows none, rather than failing the whole list."""
+    if not schedule.active:
+        return []
     try:
-        return deck.store.require_job(job_id, messages=False).status.value
-    except JobNotFoundError:  # evicted: the recorded status stands
-        return None
+        return [format_time(t) for t in next_runs(schedule.spec, now, NEXT_RUNS)]
+    except Exception:
+        logger.warning("schedule %s: its next runs cannot be computed", schedule.id, exc_info=True)
+        return []
+
+
+def _answers(deck: Deck, found: list[Schedule]) -> list[dict[str, Any]]:
+    """The schedules' JSON, each last run with its job's status now."""
+    now = time.time()
+    statuses = _statuses(deck, {s.last_run.job_id for s in found if s.last_run is not None})
+    return [schedule_answer(s, now, statuses.get(s.last_run.job_id) if s.last_run else None) for s in found]
+
+
+def _statuses(deck: Deck, job_ids: set[str]) -> dict[str, str]:
+    """The status of each of ``job_ids`` that the store still has. Last runs are mostly active or recent: the
+    active list and one page of the newest past jobs answer for most, a head read each for the rest (a thousand
+    schedules cost two list reads, not a thousand)."""
+    store = deck.store
+    found: dict[str, str] = {}
+    if len(job_ids) > 2:
+        for job in store.get_active_jobs(messages=False) + store.get_past_jobs(messages=False,
+                                                                               limit=_PAST_PAGE):
+            if job.id in job_ids:
+                found[job.id] = job.status.value
+    for job_id in job_ids - found.keys():
+        try:
+            found[job_id] = store.require_job(job_id, messages=False).status.value
+        except JobNotFoundError:  # evicted: the recorded status stands
+            continue
+    return found
 
 
 def _runner(deck: Deck, job_type: str) -> JobRunner:

@@ -25,6 +25,7 @@ from ..core.errors import InvalidArgumentError
 from ..core.jsoncodec import INT_MAX, INT_MIN, MAX_DEPTH
 from ..core.model import MAX_MESSAGE_CHARS
 from ._serialize import refuse_nul
+from ._spend_schemas import BudgetRequest, ModelUsage, Usage, report_usage_field
 
 __all__ = [
     "AbortAccepted",
@@ -161,6 +162,8 @@ class StartRequest(_Strict):
     runAt: str | None = Field(None, description="start it later: the job is created queued and starts when this "
                                                 "time (ISO 8601) is due; aborting it before then ends it aborted",
                               json_schema_extra={"format": "date-time"})
+    budget: BudgetRequest | None = Field(None, description="this job's budget instead of its type's, within the "
+                                                           "type's max_budget (400 beyond it)")
 
     @field_validator("feature", "jobType", "author")
     @classmethod
@@ -219,6 +222,7 @@ class ReportRequest(_Strict):
         json_schema_extra=_operations_schema)
     messages: list[ReportMessage] | None = Field(None, max_length=MAX_REPORT_MESSAGES,
                                                  description="new messages, oldest first")
+    usage: dict[str, Any] | None = report_usage_field()
 
 
 class CompleteRequest(_Strict):
@@ -272,6 +276,7 @@ class OperationNode(BaseModel):
     state: Literal["pending", "started", "done"]
     weight: float = 1.0
     children: list[OperationNode | HiddenOperations] = Field(default_factory=list)
+    usage: ModelUsage | None = Field(None, description="what was spent while this operation was current")
 
 
 class Diagnosis(BaseModel):
@@ -328,6 +333,7 @@ class Job(BaseModel):
                                                     "message with numbers, ids, quoted values and paths "
                                                     "normalised away (GET /failures groups by it); null "
                                                     "unless failed")
+    usage: Usage | None = Field(None, description="what the job spent (ctl.usage()); null when it recorded none")
 
 
 class StartedJob(Job):

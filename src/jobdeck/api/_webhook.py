@@ -48,6 +48,7 @@ def job_summary(job: JobInfo, event: str, link: str) -> dict[str, Any]:
         "link": link,
         "startTime": job.to_dict(messages=0)["startTime"],
         "endTime": job.to_dict(messages=0)["endTime"],
+        "usage": job.usage.to_dict() if job.usage is not None else None,
     }
 
 

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ..core.operations import HiddenOperations, OperationNode
+from ._spend_output import cost_cell, share_text, usage_text
 
 __all__ = [
     "STATUS_STYLE",
@@ -161,6 +162,9 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
     ended = f"ENDED ({zone_name()})"
     columns = ["ID", "TYPE", "STATUS", "PROG", ended if past else "OPERATION", "DURATION", "AUTHOR"]
     shrink = {"TYPE": 6, ended: 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
+    spent = any(job.usage is not None for job in jobs)  # a COST column only where some job recorded use
+    if spent:
+        columns.insert(6, "COST")
     if past:
         columns.append("ERROR")
     rows: list[list[Text]] = []
@@ -169,6 +173,8 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
         row = [Text(job.id[:8]), Text(job.job_type), status_text(job.status), Text(f"{job.progress * 100:.0f}%"),
                Text(_short_time(job.end_time)) if past else _operation_cell(job, attempt),
                _duration_text(job), Text(job.author)]
+        if spent:
+            row.insert(6, Text(cost_cell(job.usage)))
         if past:
             why = (errors or {}).get(job.id) or first_error_line(job)
             if attempt:
@@ -177,13 +183,18 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
         rows.append(row)
     widths = [max([len(name), *(r[i].cell_len for r in rows)]) for i, name in enumerate(columns)]
     limit = width if width is not None else console().width
+    if spent and sum(min(w, shrink.get(n, w)) + 2 for n, w in zip(columns, widths, strict=True)) - 2 > limit:
+        at = columns.index("COST")  # no room for it beside the error at this width: the cost gives way
+        del columns[at], widths[at]
+        for row in rows:
+            del row[at]
     while sum(widths) + 2 * (len(widths) - 1) > limit:
         candidates = [i for i, name in enumerate(columns) if name in shrink and widths[i] > shrink[name]]
         if not candidates:
             break
         widest = max(candidates, key=lambda i: widths[i] - shrink[columns[i]])
         widths[widest] -= 1
-    right = {"PROG", "DURATION"}
+    right = {"PROG", "DURATION", "COST"}
     out = Text()
     for cells in ([Text(name, style="bold") for name in columns], *rows):
         line = Text()
@@ -283,6 +294,8 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
         reason = job.abort_reason or "no reason given"
         who = f" by {job.aborted_by}" if job.aborted_by else ""
         rows.append(("abort", Text(f"{reason} (requested{who} {format_time(job.abort_time)})")))
+    if job.usage is not None:
+        rows.append(("usage", Text(usage_text(job.usage))))
     if job.owner:
         rows.append(("owner", Text(job.owner)))
     counts = f"{len(job.info_messages)} info, {len(job.warning_messages)} warning, {len(job.error_messages)} error"
@@ -319,6 +332,8 @@ def operation_lines(job: JobInfo) -> list[Text]:
             line = Text(f"{pad}{name}  ")
             line.append(state, style="green" if entry.state == "done" else "bold" if state == "in progress" else "")
             line.append(f"  {math.floor(entry.progress * 1000) / 10:.1f}%")
+            if entry.usage is not None:
+                line.append(f"  {share_text(entry.usage)}", style="dim")
             lines.append(line)
             walk(entry.children, depth + 1)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -29,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 from ..core.credentials import split_named
 from ..core.errors import ExecutorError, StoreError
 from ..core.urls import redact_url
+from ..core.usage import check_prices
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
+from ._banner import print_banner
 from .settings import Settings, is_loopback
 
 if TYPE_CHECKING:
@@ -143,6 +146,9 @@ def add_job_type_options(parser: argparse.ArgumentParser) -> None:
                         help="with --demo: leave out the demo's schedule (a Cleanup every 10 minutes)")
     parser.add_argument("--stale-after", type=float, metavar="SECONDS",
                         help="fail active jobs silent for this long (default 60)")
+    parser.add_argument("--prices", metavar="FILE",
+                        help='a JSON price table, {"model": {"input": dollars, "output": dollars}} per million '
+                             "tokens, that ctl.usage() computes costs from (docs/spend.md)")
 
 
 def add_log_level_option(parser: argparse.ArgumentParser, who: str) -> None:
@@ -186,7 +192,7 @@ def _settings(args: argparse.Namespace) -> Settings:
                          tokens=named, tokens_file=getattr(args, "tokens_file", None),
                          no_auth=args.no_auth, app=args.app, demo=args.demo, demo_speed=args.demo_speed,
                          demo_schedule=args.demo_schedule,
-                         stale_after=args.stale_after, prefix=args.prefix,
+                         stale_after=args.stale_after, prefix=args.prefix, prices=args.prices,
                          forwarded_allow_ips=args.forwarded_allow_ips,
                          trusted_origins=_listed(args.trusted_origins),
                          viewer_tokens=_listed(args.viewer_tokens), metrics_token=args.metrics_token,
@@ -290,6 +296,8 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
     """The runner ``serve`` and ``worker`` use: from ``--app`` (or a bare one), with the demo types if asked for,
     on the executor ``--executor`` names; and a description of its store. Fatal with one line otherwise."""
     runner, store_text = _runner(settings, migrate=migrate)
+    if settings.prices:
+        runner.prices = {**(runner.prices or {}), **_load_prices(settings.prices)}
     if settings.demo:
         from .demo import register_demo
 
@@ -307,6 +315,17 @@ def build_runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, s
         except Exception as exc:  # an engine's own failure while building its app: still one line
             raise _Fatal(f"cannot use executor {settings.executor!r}: {type(exc).__name__}: {exc}") from None
     return runner, store_text
+
+
+def _load_prices(path: str) -> dict[str, dict[str, float]]:
+    """The price table of ``--prices FILE``; Fatal (one line, exit 2) for a file that cannot be one."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return check_prices(json.load(file))
+    except OSError as exc:
+        raise _Fatal(f"--prices: cannot read {path}: {exc.strerror or exc}", 2) from None
+    except ValueError as exc:  # not JSON, or not a price table (InvalidArgumentError is a ValueError)
+        raise _Fatal(f"--prices: {path} is not a price table: {exc}", 2) from None
 
 
 def configure_logging(level: str) -> None:
@@ -351,7 +370,7 @@ def _serve(args: argparse.Namespace) -> None:
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
     configure_logging(args.log_level)
-    _banner(settings, redact_url(store_text), runner, token, generated=generated)
+    print_banner(settings, redact_url(store_text), runner, token, generated=generated)
     runner.start_supervisor()
     if settings.demo and not getattr(args, "no_demo_jobs", False):
         from .demo import start_first_run_jobs
@@ -393,48 +412,3 @@ def _make_server(config: Any, mux: Multiplexer, store: Store) -> Any:
 
     return Server(config)
 
-
-def _executor_text(runner: JobRunner) -> str:
-    executor = runner.executor
-    if executor.runs_in_process:
-        return "local (jobs run in this process)"
-    return f"{executor.name} (this server only enqueues; `jobdeck worker` processes run the jobs)"
-
-
-def _banner(settings: Settings, store_text: str, runner: JobRunner, token: str | None, generated: bool) -> None:
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    base = f"http://{host}:{settings.port}"
-    types = ", ".join(t.name + (" (external)" if t.external else "") for t in runner.types) \
-        or "none registered (use --app or --demo)"
-    lines = [
-        f"jobdeck serving on {base}",
-        f"  store: {store_text}",
-        *([f"  schema: {note}"] if (note := getattr(runner.store, "schema_note", None)) else []),
-        f"  job types: {types}",
-        f"  executor: {_executor_text(runner)}",
-        f"  API: {base}{settings.prefix}",
-    ]
-    if token is None:
-        lines.append("  WARNING: authentication is OFF (--no-auth): anyone who can connect to this port can "
-                     "start and abort jobs")
-        lines.append(f"  dashboard: {base}/")
-    elif generated:
-        lines.append(f"  open the dashboard (token generated for this run): {base}/?token={token}")
-        lines.append("  the token, to copy into a shell or a client (set --token or JOBDECK_TOKEN to keep it "
-                     "across restarts):")
-        lines.append(f"JOBDECK_TOKEN={token}")
-    else:
-        lines.append(f"  dashboard: {base}/ (log in with your token; the API takes 'Authorization: Bearer <token>')")
-    if settings.viewer_tokens:
-        lines.append(f"  viewer tokens: {len(settings.viewer_tokens)} (read-only)")
-    if settings.tokens or settings.tokens_file:
-        lines.append("  named tokens: each holder's name is recorded as the author of what they start and as who "
-                     "aborted what they abort")
-    if settings.metrics_token or settings.metrics_public:
-        who = "with the metrics token" if settings.metrics_token else "open to loopback clients"
-        lines.append(f"  metrics: {base}/metrics ({who})")
-    if settings.notify:
-        signed = "signed" if settings.notify_secret else "unsigned"
-        local = ", local targets allowed" if settings.notify_allow_private else ""
-        lines.append(f"  notifications: {len(settings.notify)} webhook(s), {signed}{local}")
-    print("\n".join(lines), flush=True)

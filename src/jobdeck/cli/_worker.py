@@ -70,6 +70,7 @@ def _work(args: argparse.Namespace) -> int:
     settings = settings_from(dict(os.environ), store=args.store, app=args.app, demo=args.demo,
                              demo_speed=args.demo_speed, demo_schedule=args.demo_schedule,
                              stale_after=args.stale_after, executor=args.executor,
+                             prices=args.prices,
                              shutdown_grace=args.grace, metrics_port=args.metrics_port,
                              metrics_addr=args.metrics_addr)
     if not settings.app and not settings.demo:

@@ -12,7 +12,14 @@
   outage three quarters of the way through (question 18 of 24) that outlasts its attempts, so it fails for good:
   Resume finishes it without paying for questions 1-17 again (the outage is over by then), Re-run starts over
   and meets it again.
-- ``QuestionInfoGeneration``: a summary and key terms per question; completes.
+- ``QuestionInfoGeneration``: a summary and key terms per question; completes. Its type's budget is $2.00: a run of
+  16 questions or more gets the 80% warning, and one of 20 or more is stopped by its budget (``abortedBy``
+  ``budget``) partway through question 20.
+
+Both LLM types record (made-up) token use with ``ctl.usage()``, priced by :data:`DEMO_PRICES`, so that the
+dashboard shows what each job and each operation cost; and both call their provider through one shared limit,
+``demo-llm``, one call at a time (``ctl.limit``): run them together and one waits for the other's slot (its
+current operation says so, and ``GET /limits`` shows the waiter).
 - ``DataImport``: reads and imports rows, warns about skipped ones, then fails with an exception midway.
 - ``Cleanup``: a few seconds of housekeeping; completes with a result. The schedule ``cleanup-every-10-min`` starts
   one every 10 minutes of real time (``schedule=False``, ``--no-demo-schedule``: none).
@@ -30,18 +37,23 @@ import time
 from datetime import timedelta
 from typing import Annotated, Any
 
+from ..core.budget import Budget
 from ..core.errors import InvalidArgumentError, RetryLater
 from ..core.params import Param
 from ..core.retry import Retry
 from ..runtime.controller import PipelineController
 from ..runtime.runner import JobRunner
 
-__all__ = ["DEMO_SCHEDULE", "DEMO_TYPES", "FIRST_RUN", "OUTAGE_FROM", "ProviderError", "ProviderUnavailableError",
-           "RateLimitError", "register_demo", "start_first_run_jobs"]
+__all__ = ["DEMO_PRICES", "DEMO_SCHEDULE", "DEMO_TYPES", "FIRST_RUN", "OUTAGE_FROM", "ProviderError",
+           "ProviderUnavailableError", "RateLimitError", "register_demo", "start_first_run_jobs"]
+
+#: The demo's price table (dollars per million tokens), made up: the runner's own prices take precedence.
+DEMO_PRICES = {"demo-mini": {"input": 0.15, "output": 0.60}, "demo-large": {"input": 2.50, "output": 10.00}}
 
 DEMO_TYPES = ("ArgumentCondensation", "QuestionInfoGeneration", "DataImport", "Cleanup")
 DEMO_SCHEDULE = "cleanup-every-10-min"  # the demo's schedule: a Cleanup every 10 minutes (``schedule=False``: none)
 OUTAGE_FROM = 24  # a condensation run of this many questions or more meets an outage that outlasts its attempts
+LLM_LIMIT = "demo-llm"  # the shared limit of the demo's provider: one call at a time, across every job
 RETRY_AFTER = 12.0  # seconds, before the demo speed: the provider's Retry-After on its first 429
 BACKOFF = 10.0  # seconds, before the demo speed: the first pause of the backoff (then 20, ...)
 
@@ -123,6 +135,7 @@ def register_demo(runner: JobRunner, speed: float = 1.0, *, schedule: bool = Tru
     """Register the demo job types on ``runner``; ``speed`` > 1 makes them proportionally faster."""
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
         raise InvalidArgumentError(f"speed must be a positive number, got {speed!r}")
+    runner.prices = {**DEMO_PRICES, **(runner.prices or {})}
 
     def argument_condensation(ctl: PipelineController, questions: Annotated[int, Param(
             ge=1, le=50, description="How many questions to condense, each with a pros and a cons part.")] = 6,
@@ -155,7 +168,9 @@ def register_demo(runner: JobRunner, speed: float = 1.0, *, schedule: bool = Tru
                 if not ctl.is_done(f"{part}/retrieval"):
                     clock.steps(2, 0.5)  # retrieval: progress() follows the current step
                 provider.call(part)  # may raise: the run's attempt ends here, and the next one starts here
-                clock.steps(3, 1.5)
+                ctl.usage("demo-mini", input_tokens=4_000 + 37 * number, output_tokens=600 + 11 * number, requests=1)
+                with ctl.limit(LLM_LIMIT, concurrency=1):
+                    clock.steps(3, 1.5)
                 ctl.save(f"condensed:{part}", {"arguments": [f"{q} {side} argument {i}" for i in (1, 2, 3)]})
                 if number % 3 == 2 and side == "cons":
                     ctl.warning(f"Low confidence in the condensed cons of {q}: only 3 comments disagree")
@@ -179,7 +194,10 @@ def register_demo(runner: JobRunner, speed: float = 1.0, *, schedule: bool = Tru
         for q in ids:
             for part in ("summary", "terms"):
                 ctl.info(f"Generating {part} for question {q}")
-                clock.steps(3, 2.0)
+                # Recorded while the part is current (once it reaches 1 the next one is): $0.051 a part.
+                ctl.usage("demo-large", input_tokens=12_400, output_tokens=2_000, requests=1)
+                with ctl.limit(LLM_LIMIT, concurrency=1):
+                    clock.steps(3, 2.0)
         if count > 2:
             ctl.warning(f"Question q{count} has no description; its summary uses the title only")
         clock.steps(2, 1.0)
@@ -228,7 +246,7 @@ def register_demo(runner: JobRunner, speed: float = 1.0, *, schedule: bool = Tru
                                 on=(ProviderError,)))
     runner.register("QuestionInfoGeneration", question_info_generation, title="Question info generation",
                     description="Generate a summary and key terms for each question (demo).",
-                    timeout=3600, params={"questions": 4})
+                    timeout=3600, params={"questions": 4}, budget=Budget(cost=2.00), max_budget=Budget(cost=20.00))
     runner.register("DataImport", data_import, title="Data import",
                     description="Import rows from a CSV file; fails on a malformed row (demo).",
                     params={"rows": 400, "fail_at": 0.6})

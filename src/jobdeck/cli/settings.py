@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     executor: str | None = None  # JOBDECK_EXECUTOR
     external_types: Words = ()  # JOBDECK_EXTERNAL_TYPES
     report_secret: str | None = None  # JOBDECK_REPORT_SECRET
+    prices: str | None = None  # JOBDECK_PRICES
 
     def __init__(self, *, _environment: Mapping[str, str] | None = None, **values: Any) -> None:
         # ``_environment``: the values of ``values`` that from_env read from variables, for the wording of an error.

@@ -278,6 +278,8 @@ class RemoteController(PipelineController):
                 body["currentOperation"] = box.operation.to_dict()
             if tree is not None and tree is not self._tree_delivered:
                 body["operations"] = tree.to_list()
+                if tree.usage is not None:  # ctl.usage(): the totals ride with the tree (unpriced: the server prices)
+                    body["usage"] = tree.usage.to_dict()
         messages = [{"type": m.type.value, "message": m.message} for _, m in batch]
         if dropped:
             messages.insert(0, {"type": MessageType.WARNING.value, "message": (

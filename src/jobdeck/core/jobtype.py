@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import Budget
+from .errors import InvalidArgumentError
 from .params import TypeParams
 from .retry import Retry
 
@@ -39,6 +41,8 @@ class JobType:
     requeue_on_worker_lost: int = 0
     retry: Retry | None = None
     stall_after: float | None = DEFAULT_STALL_AFTER
+    budget: Budget | None = None  # what one job may spend (issue 24); None: no budget
+    max_budget: Budget | None = None  # the most a start may ask for; None: starts take the type's budget
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -63,6 +67,18 @@ class JobType:
         """The params as JSON Schema."""
         assert self.spec is not None  # set in __post_init__
         return self.spec.schema
+
+    def start_budget(self, given: object) -> Budget | None:
+        """The budget one start asks for (a :class:`Budget` or its JSON), checked against ``max_budget``; None
+        when it asks for none (the type's ``budget`` applies). InvalidArgumentError beyond ``max_budget``, or
+        for a type without one."""
+        if given is None:
+            return None
+        budget = given if isinstance(given, Budget) else Budget.from_dict(given)
+        if self.max_budget is None:
+            raise InvalidArgumentError(f"job type {self.name!r} takes no budget per start: register it with "
+                                       "max_budget=Budget(...) to allow one", "budget")
+        return budget.check_within(self.max_budget)
 
     def check_params(self, params: Any) -> dict[str, Any]:
         """Params as checked keyword arguments for the handler; InvalidParamsError (a ValueError) names the field."""

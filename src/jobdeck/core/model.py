@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 from .operations import OperationTree
+from .usage import Usage
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -214,6 +215,7 @@ class JobInfo:
     (:func:`~jobdeck.core.signature.signature_of`), by which failures are grouped.
     ``operations`` is the operation tree as its controller last published it; only reads that ask for it
     (``Store.require_job(id, operations=True)``) carry it, list views and events never do (:meth:`head` drops it).
+    ``usage`` is what the job spent (``ctl.usage()``, :mod:`jobdeck.core.usage`), None until it recorded any.
     """
 
     id: str
@@ -247,6 +249,7 @@ class JobInfo:
     # ``{"code", "text"}`` as an API answer carried it (jobdeck.core.diagnosis); stores never set it (issue 22).
     diagnosis: dict[str, str] | None = None
     signature: str | None = None
+    usage: Usage | None = None
 
     def __post_init__(self) -> None:
         if not self.last_activity_time:
@@ -302,6 +305,7 @@ class JobInfo:
             schedule_id=self.schedule_id,
             run_at=self.run_at,
             signature=self.signature,
+            usage=self.usage,
         )
 
     @property
@@ -349,6 +353,7 @@ class JobInfo:
             "scheduleId": self.schedule_id,
             "runAt": format_time(self.run_at),
             "signature": self.signature,
+            "usage": self.usage.to_dict() if self.usage is not None else None,
         }
         if self.operations is not None:  # present only where it was read (the single-job view)
             out["operations"] = self.operations.to_list()
@@ -392,6 +397,7 @@ class JobInfo:
             run_at=parse_time(data.get("runAt")),
             diagnosis=_diagnosis(data.get("diagnosis")),
             signature=data.get("signature"),
+            usage=Usage.from_dict(data["usage"]) if data.get("usage") is not None else None,
         )
 
     def to_json(self, messages: int | None = None) -> str:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import InvalidArgumentError
+from .usage import ModelUsage, Usage
 
 __all__ = ["STATES", "HiddenOperations", "OperationNode", "OperationTree"]
 
@@ -50,6 +52,7 @@ class OperationNode:
     state: str = "pending"
     weight: float = 1.0
     children: tuple[OperationNode | HiddenOperations, ...] = ()
+    usage: ModelUsage | None = None  # what was spent while this operation was current (its parts included)
 
     def to_dict(self) -> dict[str, Any]:
         # Defaults are left out: a snapshot of 200 operations is written with every flush of a job's progress.
@@ -58,6 +61,8 @@ class OperationNode:
             out["weight"] = self.weight
         if self.children:
             out["children"] = [c.to_dict() for c in self.children]
+        if self.usage is not None:
+            out["usage"] = self.usage.to_dict()
         return out
 
 
@@ -85,15 +90,37 @@ def _entry_from_dict(data: Any) -> OperationNode | HiddenOperations:
     children = data.get("children") or []
     if not isinstance(children, list):
         raise InvalidArgumentError(f"children of operation {op_id!r} must be a list, got {type(children).__name__}")
-    return OperationNode(op_id, float(progress), state, float(weight), tuple(_entry_from_dict(c) for c in children))
+    usage = data.get("usage")
+    return OperationNode(op_id, float(progress), state, float(weight), tuple(_entry_from_dict(c) for c in children),
+                         ModelUsage.from_dict(usage, f"usage of operation {op_id!r}") if usage is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
 class OperationTree:
     """A bounded snapshot of a job's operation tree (see ``PipelineTree.snapshot``): immutable, so that copies
-    of a job share it. JSON: the list of top-level entries."""
+    of a job share it. JSON: the list of top-level entries.
+
+    ``usage`` is the job's total use as its controller last published it: it travels to the store with the tree
+    (the same coalesced write, see :mod:`jobdeck.core.usage`) and is stored beside it in the job's head; it is not
+    part of the tree's JSON."""
 
     nodes: tuple[OperationNode | HiddenOperations, ...]
+    usage: Usage | None = field(default=None, compare=False)
+
+    def with_usage(self, usage: Usage, shares: Mapping[str, ModelUsage]) -> OperationTree:
+        """This tree carrying ``usage``, each operation showing its share (``shares`` by path, ``"op/sub"``)."""
+        def walk(entries: tuple[OperationNode | HiddenOperations, ...], prefix: str
+                 ) -> tuple[OperationNode | HiddenOperations, ...]:
+            out: list[OperationNode | HiddenOperations] = []
+            for e in entries:
+                if isinstance(e, OperationNode):
+                    path = prefix + e.id
+                    out.append(replace(e, children=walk(e.children, path + "/"), usage=shares.get(path, e.usage)))
+                else:
+                    out.append(e)
+            return tuple(out)
+
+        return OperationTree(walk(self.nodes, "") if shares else self.nodes, usage)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [n.to_dict() for n in self.nodes]

@@ -32,6 +32,7 @@ from .errors import InvalidArgumentError
 __all__ = [
     "DEFAULT_MISFIRE_GRACE",
     "MAX_SCHEDULE_ID_CHARS",
+    "MAX_SECONDS",
     "OVERLAPS",
     "CatchUp",
     "Overlap",
@@ -47,6 +48,8 @@ Overlap = Literal["skip", "queue"]
 OVERLAPS: tuple[Overlap, ...] = ("skip", "queue")
 #: Occurrences missed by at most this much (seconds) still start, once; older ones are recorded as missed.
 DEFAULT_MISFIRE_GRACE = 3600.0
+#: The longest ``every`` and ``misfire_grace`` (ten years): an occurrence beyond the calendar's years cannot be shown.
+MAX_SECONDS = 10 * 366 * 86400.0
 MAX_SCHEDULE_ID_CHARS = 200
 # No zone's offset moves by more than this between two local times (Troll station: 2 h); searching this much
 # around a time finds every local time that can land after it.
@@ -88,9 +91,9 @@ class ScheduleSpec:
         seconds = None
         if every is not None:
             seconds = _seconds(every, "every")
-            if seconds < 1:
-                raise InvalidArgumentError(f"schedule {id!r}: every must be at least 1 second, got {every!r}",
-                                           "every")
+            if not 1 <= seconds <= MAX_SECONDS:
+                raise InvalidArgumentError(f"schedule {id!r}: every must be at least 1 second and at most ten "
+                                           f"years ({MAX_SECONDS:g} s), got {every!r}", "every")
         if cron is not None:
             cron = check_cron(cron)
         check_timezone(timezone)
@@ -98,10 +101,10 @@ class ScheduleSpec:
             raise InvalidArgumentError(f"schedule {id!r}: overlap must be 'skip' or 'queue', got {overlap!r}",
                                        "overlap")
         grace = _seconds(misfire_grace, "misfire_grace")
-        if grace < 0:
-            raise InvalidArgumentError(f"schedule {id!r}: misfire_grace must be >= 0 seconds, got {misfire_grace!r}",
-                                       "misfire_grace")
-        if isinstance(anchor, bool) or not isinstance(anchor, int | float) or not math.isfinite(anchor):
+        if not 0 <= grace <= MAX_SECONDS:
+            raise InvalidArgumentError(f"schedule {id!r}: misfire_grace must be >= 0 seconds and at most ten years, "
+                                       f"got {misfire_grace!r}", "misfire_grace")
+        if isinstance(anchor, bool) or not isinstance(anchor, int | float) or not abs(anchor) < 1e11:
             raise InvalidArgumentError(f"anchor must be POSIX seconds, got {anchor!r}", "anchor")
         return cls(id, job_type, cron, seconds, timezone, {} if params is None else params,
                    overlap, grace, float(anchor))

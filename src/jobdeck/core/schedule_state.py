@@ -116,7 +116,6 @@ class Schedule:
                                 data.get("overlap") or "skip", float(data.get("misfire_grace", 3600.0)),
                                 float(data.get("anchor") or 0.0))
             pending, last, skip = data.get("pending"), data.get("last_run"), data.get("last_skip")
-            known = set(cls(spec).to_dict())
             return cls(
                 spec,
                 source="code" if data.get("source") == "code" else "admin",
@@ -135,7 +134,7 @@ class Schedule:
                 created_by=str(data.get("created_by") or ""),
                 updated_by=str(data.get("updated_by") or ""),
                 updated=float(data.get("updated") or 0.0),
-                extra={k: v for k, v in data.items() if k not in known},
+                extra={k: v for k, v in data.items() if k not in _KNOWN},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"not a stored schedule: {type(exc).__name__}: {exc}") from None
@@ -153,3 +152,7 @@ class ScheduleOutcome:
     count: int = 1
     job_id: str | None = None
     reason: str | None = None
+
+
+# The keys Schedule.to_dict writes: anything else in a stored record is a newer version's, kept as it was.
+_KNOWN = frozenset(Schedule(ScheduleSpec("", "")).to_dict())

@@ -1,3 +1,5 @@
+# Long: the controller is the one object job code talks to (progress, operations, messages, saved work, spending,
+# aborts); what each part computes lives in its own module (core/pipeline.py, kept.py, spend.py, core/usage.py).
 """PipelineController: the one object job code talks to.
 
     with PipelineController(job.id) as ctl:
@@ -52,10 +54,14 @@ from ..core.checks import check_id, check_progress
 from ..core.errors import AbortError, InvalidArgumentError, JobNotFoundError, StoreError
 from ..core.jsoncodec import safe_text
 from ..core.model import JobStatus, MessageType, OperationRef
+from ..core.operations import HiddenOperations, OperationNode, OperationTree
 from ..core.pipeline import OperationSpec, PipelineTree
+from ..core.usage import Prices, Usage
 from ..stores.base import Store
 from .defaults import get_default_store
 from .kept import KeptWork
+from .limits import SharedLimit
+from .spend import BUDGET_STOPPER, Spending
 from .tracing import JobTrace
 
 __all__ = ["PipelineController", "StoreContact"]
@@ -117,6 +123,9 @@ class PipelineController:
         self._tree_due = 0.0  # monotonic time from which the next progress write carries a new snapshot
         self._tree_sent = True  # whether the store has the tree as it is now
         self.trace: JobTrace | None = None  # set by the runner when OpenTelemetry is installed
+        self.spending: Spending | None = None  # what this run spent (usage()); attach_spending() sets prices, budget
+        self._nodes: tuple[OperationNode | HiddenOperations, ...] = ()  # the tree as last sent, which usage() resends
+        self._usage_paths: tuple[str, ...] | None = None  # where usage() adds shares; None: work it out again
         self._lock = threading.Lock()
         self._problems: set[str] = set()
 
@@ -235,6 +244,7 @@ class PipelineController:
     def _push(self) -> None:
         """Send the tree's progress to the store, with a snapshot of the tree when one is due; never lets the
         job's progress go backwards. A store away for less than the window skips the write (see the module)."""
+        self._usage_paths = None  # the current operation may have moved
         try:
             self._send()
         except StoreError as exc:
@@ -255,6 +265,10 @@ class PipelineController:
             self.store.update_progress(self.job_id, value)
             return
         snapshot = tree.snapshot()
+        spending = self.spending
+        if spending is not None and spending.recorded:
+            snapshot = snapshot.with_usage(spending.total, spending.share_views())
+        self._nodes = snapshot.nodes
         self._tree_due = now + OPERATIONS_INTERVAL
         self._tree_sent = True
         if ref is not None and ref is not self._operation:  # the tree hands out a new object only on a change
@@ -281,6 +295,85 @@ class PipelineController:
                 self._kept.flush(self._store_away)
         except Exception:
             logger.warning("job %s: the last done marks were not written", self.job_id, exc_info=True)
+
+    # ------------------------------------------------------------------ spending
+
+    def attach_spending(self, prices: Prices | None = None, budget: Any = None) -> None:
+        """Price ``usage()`` calls with ``prices`` and stop the job past ``budget`` (a :class:`~jobdeck.Budget`);
+        the runner calls it with its price table and the job's budget before the handler starts."""
+        self.spending = Spending(prices, budget, self._earlier_usage)
+
+    def usage(self, model: str, input_tokens: int = 0, output_tokens: int = 0, cost: float | None = None,
+              **counters: float) -> None:
+        """Record one call's use: tokens of ``model``, its ``cost`` (None: from the runner's price table; a model
+        without a price leaves the cost unknown, never zero) and extra counters (``requests=1``, at most 16
+        names). It adds to the job's total and to the current operation's share, and is written like a progress
+        value (coalesced). Past the job's budget the job's abort is requested (``budget exceeded: ...``) and the
+        handler stops at its next ``check_abort()``; one warning message is written at 80%.
+
+        InvalidArgumentError for a bad value or a 17th counter (nothing is added then)."""
+        with self._lock:
+            spending = self.spending
+            if spending is None:
+                spending = self.spending = Spending(earlier=self._earlier_usage)
+            tree = self._tree
+            paths = self._usage_paths
+            if paths is None:
+                paths = ()
+                if tree is not None:
+                    top, sub = tree.current_operation(), tree.current_sub_operation()
+                    if top is not None:
+                        paths = (top["id"], f"{top['id']}/{sub['id']}") if sub is not None else (top["id"],)
+                self._usage_paths = paths
+            done = spending.record(model, input_tokens, output_tokens, cost, counters=counters, paths=paths)
+            self._tree_sent = tree is None  # the next snapshot carries the operations' new shares
+            try:
+                self.store.update_progress(self.job_id, self._reported, None, OperationTree(self._nodes, done.total))
+            except StoreError as exc:
+                self._store_away(exc, "a usage record")
+        if done.warning is not None:
+            self.warning(done.warning)
+        if done.stop is not None:
+            logger.warning("job %s: %s; its abort is requested", self.job_id, done.stop)
+            try:
+                self.store.request_abort(self.job_id, done.stop, by=BUDGET_STOPPER)
+            except StoreError as exc:
+                self._store_away(exc, "the budget's abort request")
+
+    def limit(self, name: str, concurrency: int | None = None, *, rate: float | None = None, per: float = 60.0
+              ) -> SharedLimit:
+        """``with ctl.limit("openai", concurrency=8):`` holds one of 8 slots shared by every job in every process on
+        the store; ``rate=500, per=60`` paces the block's entries to 500 a minute across them (both may be given).
+        Waiting raises AbortError at once when the job is asked to stop, and the job's current operation says
+        what it waits for. See :mod:`jobdeck.runtime.limits`."""
+        return SharedLimit(self, name, concurrency, rate, per)
+
+    def show_waiting(self, text: str | None) -> None:
+        """Make the job's current operation say ``text`` while it waits for a shared limit; None puts back the
+        pipeline's current operation (``working`` for a job without a pipeline)."""
+        with self._lock:
+            tree = self._tree
+            ref = tree.operation_ref() if tree is not None else None
+            if text is not None:
+                ref = OperationRef(text, ref.index if ref else 1, ref.total if ref else 1)
+            elif ref is None:
+                ref = OperationRef("working", 1, 1)
+            self._operation = ref if text is None and tree is not None else None
+            try:
+                self.store.update_progress(self.job_id, self._reported, ref)
+            except StoreError as exc:
+                self._store_away(exc, "the current operation")
+
+    def get_usage(self) -> Usage:
+        """What this run recorded so far (with what the job spent before it, once the first use was recorded)."""
+        with self._lock:
+            return self.spending.total if self.spending is not None else Usage()
+
+    def _earlier_usage(self) -> Usage | None:
+        try:
+            return self.store.require_job(self.job_id, messages=False).usage
+        except (StoreError, JobNotFoundError):
+            return None
 
     # ------------------------------------------------------------------ views
 

@@ -29,9 +29,11 @@ from ..core.errors import AbortError, InvalidArgumentError, JobdeckError, JobNot
 from ..core.jobtype import Handler
 from ..core.jsoncodec import safe_text
 from ..core.model import JobInfo, JobStatus
+from ..core.usage import Prices
 from ..stores.base import Store
 from .controller import PipelineController
 from .forking import renew_after_fork
+from .spend import job_budget
 from .supervision import RunningJob, persist, persist_async
 
 __all__ = ["EventLoopThread", "Execution", "job_head"]
@@ -100,12 +102,14 @@ class Execution:
     recorded. ``release(job_id)`` is called last (the supervisor stops watching the run)."""
 
     def __init__(self, running: RunningJob, kwargs: dict[str, Any], store: Store, *, store_retry: float,
-                 release: Callable[[str], None], retry_at: Callable[[float], None] | None = None) -> None:
+                 release: Callable[[str], None], retry_at: Callable[[float], None] | None = None,
+                 prices: Prices | None = None) -> None:
         """``retry_at(at)`` is told the time of the next attempt when this run's failure is retried (the
         supervisor wakes for it)."""
         self.running, self.kwargs, self.store = running, kwargs, store
         self.store_retry = store_retry
         self.release = release
+        self.prices = prices
         self.retry_at = retry_at
 
     def run(self) -> None:
@@ -127,6 +131,9 @@ class Execution:
         ctl = PipelineController(running.job_id, self.store, known=True, contact=running.contact,
                                  progress=running.progress)
         ctl.trace = running.trace
+        budget = job_budget(self.store, running.job_id, running.job_type)
+        if budget is not None or self.prices is not None:
+            ctl.attach_spending(self.prices, budget)
         try:
             with ExitStack() as scope:
                 if running.trace is not None:

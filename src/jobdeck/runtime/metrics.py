@@ -29,6 +29,9 @@ counted once across all the processes sharing a store, never twice:
                                        ``missed`` (older than the misfire grace): the process that fired them
 ``jobdeck_schedule_last_run_``         when the schedule's newest job was due (POSIX seconds): the process that
 ``timestamp_seconds``                  started it (take ``max`` over instances)
+``jobdeck_llm_tokens_total``           tokens recorded by ``ctl.usage()`` (labels ``model``, ``direction``:
+                                       input or output), counted when the job ends: whoever ended it
+``jobdeck_job_cost_total``             the job's known cost (label ``currency``), counted when it ends
 =====================================  ===========================================================================
 
 What is still active is not ``started - finished``: a job aborted or lost while queued finishes without having
@@ -91,6 +94,11 @@ class JobCounters:
                                     "their next attempt (Retry, RetryLater)", labels, registry=registry)
         self.requeued = prom.Counter("jobdeck_jobs_requeued", "Jobs this process's reaper put back in the queue "
                                      "after their worker died (requeue_on_worker_lost)", labels, registry=registry)
+        self.tokens = prom.Counter("jobdeck_llm_tokens", "Tokens the jobs this process finished recorded "
+                                   "(ctl.usage), counted when each job ends", ("job_type", "model", "direction"),
+                                   registry=registry)
+        self.cost = prom.Counter("jobdeck_job_cost", "The known cost of the jobs this process finished, counted when "
+                                 "each job ends", ("job_type", "currency"), registry=registry)
         self.schedule_runs = prom.Counter("jobdeck_schedule_runs", "Occurrences of a schedule this process fired, by "
                                           "outcome (started, skipped, missed)", ("schedule", "outcome"),
                                           registry=registry)
@@ -129,6 +137,12 @@ class JobCounters:
             self.duration.labels(job.job_type, status).observe(max(0.0, job.end_time - job.start_time))
         if transition.reaped:
             self.reaped.labels(job.job_type).inc()
+        usage = job.usage
+        if usage is not None:
+            for model, part in usage.by_model.items():
+                self.tokens.labels(job.job_type, model, "input").inc(part.input_tokens)
+                self.tokens.labels(job.job_type, model, "output").inc(part.output_tokens)
+            self.cost.labels(job.job_type, usage.currency).inc(usage.known_cost)
 
 
 class MetricsServer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from ..core.budget import Budget
 from ..core.errors import InvalidArgumentError, UnknownJobTypeError
 from ..core.jobtype import DEFAULT_STALL_AFTER, Handler, JobType
 from ..core.retry import Retry
@@ -37,6 +38,8 @@ class JobTypeOptions(ExternalTypeOptions, total=False):
     requeue_on_worker_lost: int
     retry: Retry | None
     stall_after: float | None
+    budget: Budget | None
+    max_budget: Budget | None
 
 
 def _any_handler(ctl: Any, **params: Any) -> None:
@@ -63,6 +66,8 @@ class JobTypes:
         requeue_on_worker_lost: int = 0,
         retry: Retry | None = None,
         stall_after: float | None = DEFAULT_STALL_AFTER,
+        budget: Budget | None = None,
+        max_budget: Budget | None = None,
     ) -> Any:
         """Register ``handler`` for ``job_type``, or return a decorator that does (``handler`` None).
         The options are :meth:`JobRunner.register <jobdeck.JobRunner.register>`'s."""
@@ -81,6 +86,11 @@ class JobTypes:
             raise InvalidArgumentError(f"stall_after must be positive seconds or None, got {stall_after!r}")
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidArgumentError(f"retry must be a jobdeck.Retry(...) or None, got {retry!r}")
+        for name, given in (("budget", budget), ("max_budget", max_budget)):
+            if given is not None and not isinstance(given, Budget):
+                raise InvalidArgumentError(f"{name} must be a jobdeck.Budget(...) or None, got {given!r}")
+        if budget is not None and max_budget is not None:
+            budget.check_within(max_budget)
 
         def add(fn: Handler) -> Handler:
             if not callable(fn):
@@ -88,7 +98,8 @@ class JobTypes:
             self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
                                             timeout, dict(params or {}), capture_logs=bool(capture_logs),
                                             requeue_on_worker_lost=requeue_on_worker_lost, retry=retry,
-                                            stall_after=None if stall_after is None else float(stall_after))
+                                            stall_after=None if stall_after is None else float(stall_after),
+                                            budget=budget, max_budget=max_budget)
             return fn
 
         return add if handler is None else add(handler)

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Unpack
 
+from ..core.budget import Budget
 from ..core.checks import EXTERNAL_OWNER, TimeLike, new_owner_token
 from ..core.errors import (
     EnqueueError,
@@ -55,6 +56,7 @@ from ..core.errors import (
 from ..core.jobtype import Handler, JobType
 from ..core.model import JobInfo, JobStatus
 from ..core.schedule import DEFAULT_MISFIRE_GRACE, ScheduleSpec
+from ..core.usage import Prices, check_prices
 from ..executors.base import Executor
 from ..executors.local import LocalExecutor
 from ..stores.base import Store
@@ -65,6 +67,7 @@ from .execution import EventLoopThread, Execution, job_head
 from .forking import renew_after_fork
 from .registry import ExternalTypeOptions, JobTypeOptions, JobTypes
 from .scheduling import Scheduler
+from .spend import budgeted
 from .supervision import RunningJob, Supervisor
 from .tracing import carrier_context, start_job_trace
 from .workers import WorkerBeacon
@@ -87,10 +90,13 @@ class JobRunner:
         store_retry: float = 120.0,
         executor: Executor | str | None = None,
         start_timeout: float | None = 5.0,
+        prices: Prices | None = None,
     ) -> None:
         """``start_timeout``: how long :meth:`start` waits for the store to create a job before it raises
         StoreError (None: as long as the store's own timeouts let it); a job the store creates after that is
-        failed at once and never runs."""
+        failed at once and never runs. ``prices``: ``{model: {"input": dollars, "output": dollars}}`` per million
+        tokens, what ``ctl.usage()`` computes a cost from when it is given none (docs/spend.md)."""
+        self.prices = check_prices(prices) if prices is not None else None
         if start_timeout is not None and (isinstance(start_timeout, bool) or not isinstance(start_timeout, int | float)
                                           or start_timeout <= 0):
             raise InvalidArgumentError(f"start_timeout must be positive seconds or None, got {start_timeout!r}")
@@ -237,43 +243,46 @@ class JobRunner:
         self._supervision.wake()
 
     def start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
-              run_at: TimeLike | None = None) -> JobInfo:
+              run_at: TimeLike | None = None, budget: Budget | None = None) -> JobInfo:
         """Create the job and have its handler run: in the background here, or queued for the executor's workers.
 
         Raises UnknownJobTypeError, JobConflictError (``max_concurrent`` reached, checked atomically in the
         store so that it holds across processes; queued jobs count), InvalidParamsError (a ValueError) naming
         the parameter that does not fit -- before anything is created -- and EnqueueError when the task engine
         did not take the job (which is then failed, not left queued). ``rerun_of`` records the job this one
-        re-runs.
+        re-runs. ``budget``: this job's :class:`~jobdeck.Budget` instead of its type's, within the type's
+        ``max_budget`` (InvalidArgumentError beyond it).
 
         ``run_at`` (a datetime, ISO text or POSIX seconds): a one-off start later. The job is created ``queued``
         with ``runAt`` now (it holds a slot of ``max_concurrent`` while it waits) and started when due by whichever
         process runs the type, exactly once (as a due retry is); aborting it before then ends it ``aborted``.
         """
         if run_at is not None:
-            return self._start_later(job_type, author, params, run_at)
-        return self._start(job_type, author, params, rerun_of=rerun_of)
+            return self._start_later(job_type, author, params, run_at, budget)
+        return self._start(job_type, author, params, rerun_of=rerun_of, budget=budget)
 
-    def _start_later(self, job_type: str, author: str, params: Any, run_at: TimeLike) -> JobInfo:
+    def _start_later(self, job_type: str, author: str, params: Any, run_at: TimeLike,
+                     budget: Budget | None = None) -> JobInfo:
         spec = self.get_type(job_type)
         if spec.external:
             raise InvalidArgumentError(f"{job_type} is an external type (its jobs run elsewhere): it cannot be "
                                        "started later (run_at)", "run_at")
         spec.check_params(params)
-        job = create_bounded(self.store, self.start_timeout, lambda: self.store.create_job(
+        keep_budget = budgeted(self.store, spec.start_budget(budget), lambda job: job)
+        job = create_bounded(self.store, self.start_timeout, lambda: keep_budget(self.store.create_job(
             job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
-            max_attempts=spec.max_attempts, run_at=run_at))
+            max_attempts=spec.max_attempts, run_at=run_at)))
         if job.retry_at is not None:
             self._supervision.wake_at(job.retry_at)
         self._supervision.ensure_started()
         return job
 
     def _start(self, job_type: str, author: str, params: Any = None, *, rerun_of: str | None = None,
-               resumed_from: str | None = None) -> JobInfo:
+               resumed_from: str | None = None, budget: Budget | None = None) -> JobInfo:
         """:meth:`start`; ``resumed_from``: the job whose saved values the new one takes over before it can run."""
         spec = self.get_type(job_type)
         spec.check_params(params)
-        taking_over = recovery.taking_over(self.store, resumed_from)
+        taking_over = budgeted(self.store, spec.start_budget(budget), recovery.taking_over(self.store, resumed_from))
         if spec.external:  # runs elsewhere: nothing to run, supervise or wait for here
             return create_bounded(self.store, self.start_timeout, lambda: taking_over(self.store.create_job(
                 job_type, author, params if params is not None else {}, max_active=spec.max_concurrent,
@@ -349,7 +358,8 @@ class JobRunner:
                                                        progress=job.progress))
         self._supervision.ensure_started()
         execution = Execution(running, kwargs, self.store, store_retry=self.store_retry,
-                              release=self._supervision.discard, retry_at=self._supervision.wake_at)
+                              release=self._supervision.discard, retry_at=self._supervision.wake_at,
+                              prices=self.prices)
         if spec.is_async:
             future = self._loop.submit(execution.run_async())
             if wait:

@@ -37,6 +37,7 @@ process that merely runs the types (a worker) never disables what the server def
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -85,6 +86,10 @@ class Scheduler:
         self._lock = threading.Lock()
         self._defined = 0  # how many times the code definitions changed...
         self._synced = -1  # ...and how many of them the store has (sync retries until it has the newest)
+        # The active jobs per type, read once per round of fire() on this thread: a thousand schedules due at once
+        # must not read the active list a thousand times. Only a "free" answer is taken from it; "busy" is
+        # read again (and the creation checks max_concurrent atomically anyway).
+        self._round = threading.local()
         renew_after_fork(self)
 
     def _after_fork(self) -> None:
@@ -250,19 +255,27 @@ class Scheduler:
             self.sync(now)
         mine = self.host.type_names()
         earliest: float | None = None
-        for schedule in self.store.schedules():
-            if schedule.spec.job_type not in mine or not schedule.active:
-                continue
-            try:
-                self._fire_one(schedule, now)
-            except StoreError:
-                raise  # the store is away: the loop logs the outage once
-            except Exception:
-                logger.exception("schedule %s: firing failed", schedule.id)
-            due = schedule.next_fire
-            if due is not None:
-                due = due if due > now else next_after(schedule.spec, now)
-                earliest = due if earliest is None else min(earliest, due)
+        self._round.active = {}
+        schedules = self.store.schedules()
+        # In an order of this process's own: several processes that find many schedules due at once then each
+        # start with different ones, instead of all contending for the same one and moving on together.
+        random.shuffle(schedules)
+        try:
+            for schedule in schedules:
+                if schedule.spec.job_type not in mine or not schedule.active:
+                    continue
+                try:
+                    self._fire_one(schedule, now)
+                    due = schedule.next_fire
+                    if due is not None:
+                        due = due if due > now else next_after(schedule.spec, now)
+                        earliest = due if earliest is None else min(earliest, due)
+                except StoreError:
+                    raise  # the store is away: the loop logs the outage once
+                except Exception:  # this schedule's trouble (a definition written by hand, say), not the others'
+                    logger.exception("schedule %s: firing failed", schedule.id)
+        finally:
+            self._round.active = None
         return earliest
 
     def _fire_one(self, schedule: Schedule, now: float) -> None:
@@ -364,6 +377,9 @@ class Scheduler:
             except (InvalidArgumentError, UnknownJobTypeError) as exc:  # params no longer fit the type
                 reason = f"cannot start: {exc}"
         if job is not None:
+            cache: dict[str, list[JobInfo]] | None = getattr(self._round, "active", None)
+            if cache is not None and spec.job_type in cache:
+                cache[spec.job_type].append(job)
             self._record_started(schedule, pending, job, now)
             return
         assert reason is not None
@@ -392,10 +408,21 @@ class Scheduler:
             self._observe(ScheduleOutcome(schedule.id, schedule.spec.job_type, "started", pending.occurrence,
                                           job_id=job.id))
 
+    def _active(self, job_type: str, fresh: bool) -> list[JobInfo]:
+        cache: dict[str, list[JobInfo]] | None = getattr(self._round, "active", None)
+        if cache is not None and not fresh and job_type in cache:
+            return cache[job_type]
+        active = self.store.get_active_jobs(job_type, messages=False)
+        if cache is not None:
+            cache[job_type] = active
+        return active
+
     def _busy(self, spec: ScheduleSpec) -> str | None:
         """Why an occurrence cannot start now (a job of the schedule, or the type's ``max_concurrent``), or None."""
         job_type = self.host.get_type(spec.job_type)
-        active = self.store.get_active_jobs(spec.job_type, messages=False)
+        active = self._active(spec.job_type, fresh=False)
+        if any(j.schedule_id == spec.id for j in active) or len(active) >= job_type.max_concurrent:
+            active = self._active(spec.job_type, fresh=True)  # busy by what this round read: read again
         mine = [j.id for j in active if j.schedule_id == spec.id]
         if mine:
             return f"a job of the schedule is still active ({mine[0]})"

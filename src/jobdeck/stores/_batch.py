@@ -29,6 +29,7 @@ class Activity:
     progress: float | None = None
     operation: str | None = None  # JSON text
     tree: str | None = None  # JSON text
+    usage: str | None = None  # JSON text: what the job spent, carried by the tree
     current: OperationRef | None = None  # the current operation, for the progress events
 
 
@@ -70,6 +71,8 @@ def plan_batch(writes: Sequence[Write], heads: Mapping[str, Head], max_messages:
             state.current = operation_from_json(heads[job_id][2])
         if write.operations is not None:
             state.tree = write.operations.to_json()
+            if write.operations.usage is not None:
+                state.usage = write.operations.usage.to_json()
         state.progress = write.value
         op = state.current
         batch.events.append((job_id, "progress", dumps_text({

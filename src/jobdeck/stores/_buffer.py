@@ -20,7 +20,9 @@ promises:
   object learns of it, returns True and is then discarded.
 - **Unknown ids still raise.** A job's first message through a store object is written at once (after the
   queue), which raises JobNotFoundError for an unknown id and StoreError when the store cannot be reached
-  (unless this store object knows the job runs: see the outages below).
+  (unless this store object knows the job runs: see the outages below). That one call per job and store object
+  waits for the store (and for a batch or progress write another thread has in flight, to keep the order);
+  every later one only queues.
 - **Bounded.** When ``max_pending`` messages (or ``max_bytes`` of text) wait, the writing thread flushes
   itself (backpressure) instead of letting the queue grow.
 - **Outages are ridden through.** When the store refuses a batch (a restart, a full disk), the batch stays

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PgBulkSteps"]
 
+# Each job's last error message (for a group's example), in one statement.
+_ERRORS = ("SELECT DISTINCT ON (job_id) job_id, text FROM {messages} WHERE job_id = ANY(%s) AND kind = 'error' "
+           "ORDER BY job_id, seq DESC")
 _DELETE = "DELETE FROM {jobs} WHERE end_time IS NOT NULL AND id = ANY(%s) RETURNING id"
 
 
@@ -27,9 +30,18 @@ class PgBulkSteps:
 
     def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
         store = cast("PostgresStore", self)
-        rows, ids = (store._q.names.render(_sql_failures.postgres(t)) for t in (_sql_failures.ROWS, _sql_failures.IDS))
-        found: list[FailureGroup] = store._run(
-            lambda conn: _sql_failures.failure_groups(conn.execute, rows, ids, query), read_only=True)
+        rows, ids = (store._q.names.render(_sql_failures.postgres(t))
+                     for t in (_sql_failures.ROWS, _sql_failures.IDS_LATERAL))
+        last = store._q.names.render(_ERRORS)
+
+        def body(conn: psycopg.Connection[Any]) -> list[FailureGroup]:
+            def errors(job_ids: list[str]) -> dict[str, str]:
+                return {r[0]: r[1] for r in conn.execute(last, (job_ids,))}
+
+            newest = _sql_failures.lateral(conn.execute, ids)
+            return _sql_failures.failure_groups(conn.execute, rows, query, newest, errors)
+
+        found: list[FailureGroup] = store._run(body, read_only=True)
         return found
 
     def _delete_jobs(self, job_ids: list[str]) -> list[str]:

@@ -3,7 +3,8 @@ and progress values, the event log, loading messages.
 
 Every statement names its tables through ``{jobs}``-style placeholders, rendered once per store for its schema
 and prefix (:class:`Statements`). Row locks are always taken in the same order -- the job type's advisory lock
-(creating), then jobs rows (by id), then the event counter last -- so that writers queue instead of deadlocking;
+(creating), then jobs rows (by id); the event counter only by readers numbering the queued events, in a
+transaction of their own (:mod:`._pg_events`) -- so that writers queue instead of deadlocking;
 the rare deadlock left (eviction meeting a batch) is retried by the pool.
 """
 
@@ -18,11 +19,12 @@ import psycopg
 from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ._batch import plan_batch
 from ._buffer import Write
+from ._pg_events import QUEUE_EVENTS, SEQUENCE_LOCK, SEQUENCE_MOVE
 from ._pg_schema import COLD, HEAD, Names
 from ._pg_search import SEARCH_TEMPLATES
 
 __all__ = ["Statements", "fill_messages", "jobs_per_trip", "load_messages", "log_events", "messages_args",
-           "write_batch"]
+           "sequence_events", "write_batch"]
 
 _LOCKED_ACTIVE = "WITH j AS (SELECT id FROM {jobs} WHERE id = %(id)s AND end_time IS NULL FOR SHARE) "
 
@@ -39,8 +41,8 @@ TEMPLATES = {
     "update_hot": "UPDATE {hot} SET progress = %s, operation = %s, last_activity = %s, heartbeat_time = %s "
                   "WHERE id = %s",
     "progress": _LOCKED_ACTIVE + "UPDATE {hot} h SET progress = %(p)s, last_activity = %(t)s, "
-                "operation = COALESCE(%(op)s, h.operation), operations = COALESCE(%(tree)s, h.operations) "
-                "FROM j WHERE h.id = j.id RETURNING h.operation",
+                "operation = COALESCE(%(op)s, h.operation), operations = COALESCE(%(tree)s, h.operations), "
+                "usage = COALESCE(%(usage)s, h.usage) FROM j WHERE h.id = j.id RETURNING h.operation",
     "operations": "SELECT operations FROM {hot} WHERE id = %s",
     "touch": _LOCKED_ACTIVE + "UPDATE {hot} h SET last_activity = %(t)s FROM j WHERE h.id = j.id RETURNING h.id",
     "insert_messages": "INSERT INTO {messages} (job_id, kind, text, ts) "
@@ -54,9 +56,10 @@ TEMPLATES = {
     "batch_heads": "SELECT j.id, j.status, j.end_time, h.operation FROM {jobs} j JOIN {hot} h ON h.id = j.id "
                    "WHERE j.id = ANY(%s) ORDER BY j.id FOR SHARE OF j",
     "batch_activity": "UPDATE {hot} h SET last_activity = t.la, progress = COALESCE(t.p, h.progress), "
-                      "operation = COALESCE(t.op, h.operation), operations = COALESCE(t.tree, h.operations) "
-                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[]) "
-                      "AS t(id, la, p, op, tree) WHERE h.id = t.id",
+                      "operation = COALESCE(t.op, h.operation), operations = COALESCE(t.tree, h.operations), "
+                      "usage = COALESCE(t.usage, h.usage) "
+                      "FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[], %s::text[]) "
+                      "AS t(id, la, p, op, tree, usage) WHERE h.id = t.id",
     # One row per job: the newest N (NULL: all) of each kind, read backwards from the index (costs what it
     # returns), put back in order and joined into one flat JSON array per kind, ``[text, time, text, time...]``:
     # the client reads one row per job instead of one per message and decodes each array with one orjson call
@@ -92,20 +95,14 @@ TEMPLATES = {
     "events": "SELECT c.last_id, c.first_id, e.id, e.type, e.job_id, e.data FROM {event_seq} c "
               "LEFT JOIN LATERAL (SELECT id, type, job_id, data FROM {events} WHERE id > %(after)s ORDER BY id "
               "LIMIT %(limit)s) e ON true ORDER BY e.id",
-    # Ids come from the counter row, locked until commit: events commit in the order of their ids. The trim
-    # deletes only what this append pushed out of the window (from the previous oldest id on).
-    "log_events": "WITH c AS (UPDATE {event_seq} SET last_id = last_id + %(n)s, "
-                  "first_id = GREATEST(first_id, last_id + %(n)s - %(keep)s + 1) RETURNING last_id, first_id), "
-                  "ins AS (INSERT INTO {events} (id, job_id, type, data) SELECT c.last_id - %(n)s + t.ord, "
-                  "t.job_id, t.type, t.data FROM c, unnest(%(jobs)b::text[], %(types)b::text[], %(data)b::text[]) "
-                  "WITH ORDINALITY AS t(job_id, type, data, ord)), "
-                  "gone AS (DELETE FROM {events} WHERE id >= (SELECT first_id FROM {event_seq}) "
-                  "AND id < (SELECT first_id FROM c)) "
-                  "SELECT pg_notify(%(channel)s, '')",
+    # Writers queue their events; readers number them on the counter row before reading (_pg_events).
+    "log_events": QUEUE_EVENTS,
+    "sequence_lock": SEQUENCE_LOCK,
+    "sequence_move": SEQUENCE_MOVE,
     # The two tables rewritten all the time. A HOT update that finds its page full (an open snapshot still sees
     # the old versions) moves the row to a new page; vacuum makes the old one reusable. Autovacuum does it too,
     # where it runs and notices: this keeps the size constant without relying on it.
-    "vacuum": "VACUUM (SKIP_LOCKED) {hot}, {event_seq}",
+    "vacuum": "VACUUM (SKIP_LOCKED) {hot}, {event_seq}, {event_queue}",
     "count_rows": "SELECT (SELECT count(*) FROM {jobs}), (SELECT count(*) FROM {hot}), "
                   "(SELECT count(*) FROM {messages}), (SELECT count(*) FROM {events})",
     # Saved values (issue 21). A save locks the job row as a state change does, so that saves of one job are
@@ -142,12 +139,23 @@ class Statements:
 
 
 def log_events(conn: psycopg.Connection[Any], q: Statements, events: Sequence[Event]) -> None:
-    """Append events with the next ids, trim the log to ``max_events`` and NOTIFY listeners (on commit)."""
+    """Queue events in the caller's transaction and NOTIFY listeners (on commit); readers number them
+    (:func:`sequence_events`)."""
     if not events:
         return
     jobs, types, data = zip(*events, strict=True)
-    conn.execute(q.log_events, {"n": len(events), "jobs": list(jobs), "types": list(types), "data": list(data),
-                                "keep": q.max_events, "channel": q.channel})
+    conn.execute(q.log_events, {"jobs": list(jobs), "types": list(types), "data": list(data), "channel": q.channel})
+
+
+def sequence_events(conn: psycopg.Connection[Any], q: Statements) -> int:
+    """Number the queued events into the log (see :mod:`._pg_events`) in the caller's transaction; how many."""
+    if conn.execute(q.sequence_lock).fetchone() is None:
+        return 0  # nothing queued: nothing locked
+    # The planner cannot know that its CTEs hold one row (the counter) and a few (the queue): its estimates are
+    # big enough to JIT-compile the statement, which took 1-2 s instead of a millisecond.
+    conn.execute(b"SET LOCAL jit = off")
+    row = conn.execute(q.sequence_move, {"keep": q.max_events}).fetchone()
+    return int(row[0]) if row else 0
 
 
 def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[Write],
@@ -164,7 +172,8 @@ def write_batch(conn: psycopg.Connection[Any], q: Statements, writes: Sequence[W
     if batch.activity:
         touched = batch.activity.values()
         conn.execute(q.batch_activity, (list(batch.activity), [a.time for a in touched], [a.progress for a in touched],
-                                        [a.operation for a in touched], [a.tree for a in touched]))
+                                        [a.operation for a in touched], [a.tree for a in touched],
+                                        [a.usage for a in touched]))
     log_events(conn, q, batch.events)
     return batch.refused
 

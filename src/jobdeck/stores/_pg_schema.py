@@ -11,9 +11,11 @@ progress write is a HOT update: the new row version goes into the same page and 
 what keeps 100,000 progress writes from growing the table. A job is active exactly while its ``end_time`` is
 NULL (every terminal transition sets it); partial indexes make the active and the past lists cheap.
 
-Event ids are handed out by one counter row (``event_seq``) updated in the writing transaction, so they are
-committed in the order of their ids: a reader that saw id N has seen everything before N (a ``bigserial``
-would let a later id commit first and a reader skip the earlier one for good).
+Event ids are handed out by one counter row (``event_seq``), so they are committed in the order of their ids: a
+reader that saw id N has seen everything before N (a ``bigserial`` would let a later id commit first and a
+reader skip the earlier one for good). Since version 7 writers do not take that row: they append to
+``event_queue``, and readers number what is queued before they read (:mod:`._pg_events`, which also lists what
+the readers rely on).
 
 ``STEPS[n]`` upgrades a schema from version ``n`` to ``n + 1``; :func:`migrate` runs the missing steps in one
 transaction under an advisory lock, so two processes starting at once upgrade once, and a failed upgrade
@@ -147,7 +149,37 @@ STEPS: list[list[str]] = [
     # fails), with an index over failed jobs only.
     [
         "ALTER TABLE {jobs} ADD COLUMN signature text",
-        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) WHERE status = 'failed'",
+        "CREATE INDEX {jobs_failed} ON {jobs} (signature, end_time, id) INCLUDE (job_type) WHERE status = 'failed'",
+    ],
+    # -> +1: what the job spent (issue 24): the totals as JSON text, written with the progress, in the hot row beside
+    # the operation tree (never indexed, so that these writes stay HOT updates); and the shared limits' leases and
+    # rates (_pg_limits.py).
+    [
+        "ALTER TABLE {hot} ADD COLUMN usage text",
+        """CREATE TABLE {limit_slots} (
+            name text COLLATE "C" NOT NULL,
+            holder text COLLATE "C" NOT NULL,
+            waiting boolean NOT NULL,
+            capacity integer NOT NULL,
+            job_id text NOT NULL,
+            expires double precision NOT NULL,
+            PRIMARY KEY (name, holder)
+        )""",
+        """CREATE TABLE {limit_rates} (
+            name text COLLATE "C" PRIMARY KEY,
+            tat double precision NOT NULL,
+            interval double precision NOT NULL
+        )""",
+    ],
+    # -> +1: writers append their events here instead of numbering them on the counter row, whose lock every
+    # writer of every job queued on; readers number them in queue order (_pg_events).
+    [
+        """CREATE TABLE {event_queue} (
+            seq bigserial PRIMARY KEY,
+            job_id text NOT NULL,
+            type text NOT NULL,
+            data text NOT NULL
+        )""",
     ],
 ]
 LATEST_VERSION = len(STEPS)
@@ -157,7 +189,7 @@ COLD = ("job_type", "author", "status", "start_time", "end_time", "params", "res
         "abort_time", "rerun_of", "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from",
         "schedule_id", "run_at", "signature")
 # A job's head as job_from_row reads it (:data:`._stored.HEAD_FIELDS`, each from its row); add a WHERE.
-_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time"})
+_HOT = frozenset({"progress", "operation", "last_activity", "heartbeat_time", "usage"})
 _COLUMNS = ", ".join(f"h.{f}" if f in _HOT else f"j.{f}" for f in HEAD_FIELDS)
 HEAD = "SELECT " + _COLUMNS + " FROM {jobs} j JOIN {hot} h ON h.id = j.id"
 
@@ -181,7 +213,8 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved", "schedules", "workers")}
+                            "saved", "schedules", "workers",
+                            "limit_slots", "limit_rates", "event_queue")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at",
                              "jobs_failed")}

@@ -34,7 +34,8 @@ __all__ = ["SEARCH_TEMPLATES", "search"]
 
 _FILTERS = ("(%(type)s::text IS NULL OR j.job_type = %(type)s) "
             "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) "
-            "AND (%(schedule)s::text IS NULL OR j.schedule_id = %(schedule)s) ")
+            "AND (%(schedule)s::text IS NULL OR j.schedule_id = %(schedule)s) "
+            "AND (%(signature)s::text IS NULL OR j.signature = %(signature)s) ")
 # Every word matches: none fails. The id is compared in its own collation ("C"), the rest case-insensitively.
 _WORDS = ("AND NOT EXISTS (SELECT 1 FROM unnest(%(words)s::text[], %(patterns)s::text[]) AS w(word, pattern) "
           "WHERE NOT (starts_with(j.id, w.word COLLATE \"C\") OR j.author ILIKE w.pattern "
@@ -58,7 +59,7 @@ def _pattern(word: str) -> str:
 def search(conn: psycopg.Connection[Any], q: Statements, query: SearchQuery) -> list[JobInfo]:
     """Matching jobs without messages, in the caller's transaction (one snapshot for both lists)."""
     args: dict[str, Any] = {
-        "type": query.job_type, "schedule": query.schedule_id,
+        "type": query.job_type, "schedule": query.schedule_id, "signature": query.signature,
         "statuses": sorted(s.value for s in query.statuses) if query.statuses is not None else None,
         "words": list(query.words), "patterns": [_pattern(word) for word in query.words],
         "b_end": query.before.end_time if query.before else None,

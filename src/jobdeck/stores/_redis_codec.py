@@ -13,6 +13,7 @@ from ..core.errors import StoreError
 from ..core.events import EventType, JobEvent, progress_data
 from ..core.jsoncodec import dumps_text, loads_event_data, loads_stored
 from ..core.model import JobInfo, JobStatus, OperationRef
+from ..core.usage import Usage
 
 __all__ = ["STREAM_ID", "decode_job", "encode_job", "event_from_entry", "parse_id", "parse_id_strict"]
 
@@ -41,7 +42,8 @@ def encode_job(job: JobInfo) -> tuple[dict[str, str], list[str]]:
                 "areason": dumps_text(job.abort_reason) if job.abort_reason is not None else None,
                 "aby": job.aborted_by, "attempt": str(job.attempt) if job.attempt != 1 else None,
                 "maxatt": str(job.max_attempts) if job.max_attempts != 1 else None, "resumed": job.resumed_from,
-                "sched": job.schedule_id, "sig": job.signature}
+                "sched": job.schedule_id, "sig": job.signature,
+                "usage": job.usage.to_json() if job.usage is not None else None}
     for name, text in optional.items():
         if text is None:
             gone.append(name)
@@ -72,6 +74,7 @@ def decode_job(h: dict[str, str]) -> JobInfo:
         schedule_id=h.get("sched"),
         run_at=num("runat"),
         signature=h.get("sig"),
+        usage=Usage.from_stored(h.get("usage")),
     )
 
 

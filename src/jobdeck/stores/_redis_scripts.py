@@ -58,13 +58,14 @@ return {1, eid}
 """
 
 # KEYS: job, events, ops.  ARGV: id, progress, activity time, operation JSON ('' = unchanged), max_events,
-# operation tree JSON ('' = unchanged)
+# operation tree JSON ('' = unchanged), usage JSON ('' = unchanged)
 # -> -1 unknown job, 0 job finished, 1 written
 PROGRESS = _ACTIVE + """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return -1 end
 if not is_active(st) then return 0 end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[6]) end
+if ARGV[7] and ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'usage', ARGV[7]) end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'activity', ARGV[3], 'op', ARGV[4])
 else
@@ -93,6 +94,7 @@ return 1
 # ARGV: prefix, max_messages, max_events, then six per write (built by messages_args):
 #   'm', id, timestamp, kind, list entry ('' = beyond the cap by the end of the batch: event only), event data
 #   'p', id, timestamp, progress, operation JSON ('' = unchanged), operation tree JSON ('' = unchanged)
+#   'u', id, timestamp, usage JSON, '', ''  (what the job spent, right after the 'p' whose tree carried it)
 # Each job's status is read once; writes of jobs that are not active are dropped.
 # -> flat list id, status ('' = no such job) of the jobs whose writes were dropped
 MESSAGES = _ACTIVE + """
@@ -116,6 +118,8 @@ for i = 4, #ARGV, 6 do
         lists[lk] = true
       end
       redis.call('XADD', KEYS[1], 'MAXLEN', '~', max_events, '*', 't', 'message', 'j', id, 'd', ARGV[i + 5])
+    elseif ARGV[i] == 'u' then
+      redis.call('HSET', jk, 'usage', ARGV[i + 3])
     else
       if ARGV[i + 5] ~= '' then redis.call('SET', prefix .. ':ops:' .. id, ARGV[i + 5]) end
       if ARGV[i + 4] ~= '' then
@@ -147,6 +151,8 @@ def messages_args(writes: Sequence[Write], prefix: str, max_messages: int, max_e
             op = dumps_text(write.operation.to_dict()) if write.operation is not None else ""
             tree = write.operations.to_json() if write.operations is not None else ""
             args += ("p", job_id, ts, repr(write.value), op, tree)
+            if write.operations is not None and write.operations.usage is not None:
+                args += ("u", job_id, ts, write.operations.usage.to_json(), "", "")
     return args
 
 

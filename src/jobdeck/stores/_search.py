@@ -46,6 +46,7 @@ class SearchQuery:
     limit: int
     before: PastCursor | None = None
     schedule_id: str | None = None  # only jobs started by this schedule (issue 23)
+    signature: str | None = None  # only failed jobs with this signature (a group of failure_groups)
 
     def wants_active(self) -> bool:
         return self.before is None and (self.statuses is None or any(not s.is_terminal for s in self.statuses))
@@ -55,8 +56,8 @@ class SearchQuery:
 
     @classmethod
     def build(cls, text: str | None, job_type: str | None, statuses: Iterable[JobStatus | str] | None,
-              limit: int, before: PastCursor | str | None = None, *, schedule_id: str | None = None
-              ) -> SearchQuery:
+              limit: int, before: PastCursor | str | None = None, *, schedule_id: str | None = None,
+              signature: str | None = None) -> SearchQuery:
         if text is not None and not isinstance(text, str):
             raise InvalidArgumentError(f"search text must be a string, got {type(text).__name__}", "q")
         if text is not None and "\x00" in text:
@@ -85,7 +86,9 @@ class SearchQuery:
         elif before is not None and not isinstance(before, PastCursor):
             raise InvalidArgumentError(f"before must be a PastCursor or its text, got {type(before).__name__}",
                                        "before")
-        return cls(words, job_type, wanted or None, limit, before, schedule_id)
+        if signature is not None:
+            check_text(signature, "signature")
+        return cls(words, job_type, wanted or None, limit, before, schedule_id, signature)
 
 
 def parse_prefix(prefix: object) -> str:
@@ -136,6 +139,8 @@ def generic_search(store: Store, query: SearchQuery) -> list[JobInfo]:
         if statuses is not None and job.status not in statuses:
             return False
         if query.schedule_id is not None and job.schedule_id != query.schedule_id:
+            return False
+        if query.signature is not None and job.signature != query.signature:
             return False
         missing = head_misses(job, query.words)
         if not missing:

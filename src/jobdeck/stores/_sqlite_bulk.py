@@ -23,7 +23,14 @@ class SQLiteBulkSteps:
     def _failure_groups(self, query: FailureQuery) -> list[FailureGroup]:
         store = cast("SQLiteStore", self)
         with store._readers.snapshot() as conn:
-            return _sql_failures.failure_groups(conn.execute, _ROWS, _IDS, query)
+            def errors(ids: list[str]) -> dict[str, str]:
+                marks = ",".join("?" * len(ids))
+                rows = conn.execute(f"SELECT job_id, text FROM messages WHERE kind = 'error' AND job_id IN ({marks}) "  # noqa: S608
+                                    "ORDER BY seq", ids)
+                return dict(rows.fetchall())  # the last one of each job wins
+
+            newest = _sql_failures.per_group(conn.execute, _IDS)
+            return _sql_failures.failure_groups(conn.execute, _ROWS, query, newest, errors)
 
     def _delete_jobs(self, job_ids: list[str]) -> list[str]:
         store = cast("SQLiteStore", self)

@@ -29,7 +29,8 @@ CHUNK = 500  # ids per IN (...) list, well below SQLite's variable limit
 _KINDS = {kind.value: kind for kind in MessageType}
 _NEWEST = "SELECT text, ts FROM messages WHERE job_id = ? AND kind = ? ORDER BY seq DESC LIMIT ?"
 _ACTIVITY = ("UPDATE jobs SET last_activity = ?, progress = COALESCE(?, progress), "
-             "operation = COALESCE(?, operation), operations = COALESCE(?, operations) WHERE id = ?")
+             "operation = COALESCE(?, operation), operations = COALESCE(?, operations), usage = COALESCE(?, usage) "
+             "WHERE id = ?")
 
 
 
@@ -59,7 +60,7 @@ def write_batch(conn: sqlite3.Connection, writes: Sequence[Write], max_messages:
         (last,) = conn.execute("SELECT MAX(id) FROM events").fetchone()
         if last > max_events:
             conn.execute("DELETE FROM events WHERE id <= ?", (last - max_events,))
-    conn.executemany(_ACTIVITY, [(a.time, a.progress, a.operation, a.tree, job_id)
+    conn.executemany(_ACTIVITY, [(a.time, a.progress, a.operation, a.tree, a.usage, job_id)
                                  for job_id, a in batch.activity.items()])
     return batch.refused
 

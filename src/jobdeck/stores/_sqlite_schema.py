@@ -134,16 +134,36 @@ STEPS: list[list[str]] = [
     [
         "CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, data TEXT NOT NULL)",
     ],
-    # -> +1: a failed job's signature (issue 22: GET /failures groups by it), with an index over failed jobs only so
-    # that grouping reads it in order and a group's newest ids come off its end. ``operations`` is moved behind
-    # it, so that it stays the row's last column.
+    # -> +1: a failed job's signature (issue 22: GET /failures groups by it), with an index over failed jobs only
+    # (covering the grouping: an index-only scan) whose order gives a group's newest ids off its end.
+    # ``operations`` is moved behind it, so that it stays the row's last column.
     [
         "ALTER TABLE jobs ADD COLUMN signature TEXT",
         "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
         "ALTER TABLE jobs ADD COLUMN operations TEXT",
         "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
         "ALTER TABLE jobs DROP COLUMN operations_before",
-        "CREATE INDEX jobs_failed ON jobs(signature, end_time, id) WHERE status = 'failed'",
+        "CREATE INDEX jobs_failed ON jobs(signature, end_time, id, job_type) WHERE status = 'failed'",
+    ],
+    # -> +1: what the job spent (issue 24): the totals as JSON text, written with the progress (the operation tree
+    # carries them), and the shared limits' leases and rates (_sqlite_limits.py). ``operations`` is moved behind it
+    # again, so that it stays the row's last.
+    [
+        """CREATE TABLE limit_slots (
+            name TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            waiting INTEGER NOT NULL,
+            capacity INTEGER NOT NULL,
+            job_id TEXT NOT NULL,
+            expires REAL NOT NULL,
+            PRIMARY KEY (name, holder)
+        ) WITHOUT ROWID""",
+        "CREATE TABLE limit_rates (name TEXT PRIMARY KEY, tat REAL NOT NULL, interval REAL NOT NULL) WITHOUT ROWID",
+        "ALTER TABLE jobs ADD COLUMN usage TEXT",
+        "ALTER TABLE jobs RENAME COLUMN operations TO operations_before",
+        "ALTER TABLE jobs ADD COLUMN operations TEXT",
+        "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
+        "ALTER TABLE jobs DROP COLUMN operations_before",
     ],
 ]
 LATEST_VERSION = len(STEPS)
@@ -184,7 +204,7 @@ def job_to_row(job: JobInfo) -> tuple[Any, ...]:
         dumps_text(op.to_dict()) if op else None,
         job.owner, job.heartbeat_time, job.abort_reason, job.abort_time, job.rerun_of, job.aborted_by,
         job.queued_time, job.attempt, job.max_attempts, job.retry_at, job.resumed_from, job.schedule_id, job.run_at,
-        job.signature,
+        job.signature, job.usage.to_json() if job.usage is not None else None,
     )
 
 

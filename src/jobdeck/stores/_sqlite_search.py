@@ -56,6 +56,9 @@ def _select(conn: sqlite3.Connection, query: SearchQuery, part: str, part_args: 
     if query.schedule_id is not None:
         where.append("j.schedule_id = ?")
         args.append(query.schedule_id)
+    if query.signature is not None:
+        where.append("j.signature = ?")
+        args.append(query.signature)
     if query.statuses is not None:
         where.append(f"j.status IN ({','.join('?' * len(query.statuses))})")
         args += sorted(s.value for s in query.statuses)

@@ -12,13 +12,14 @@ from typing import Any
 
 from ..core.jsoncodec import loads_stored
 from ..core.model import JobInfo, JobStatus, OperationRef
+from ..core.usage import Usage
 
 __all__ = ["HEAD_FIELDS", "job_from_row", "operation_from_json"]
 
 HEAD_FIELDS = ("id", "job_type", "author", "status", "progress", "start_time", "end_time", "last_activity",
                "params", "result", "operation", "owner", "heartbeat_time", "abort_reason", "abort_time", "rerun_of",
                "aborted_by", "queued_time", "attempt", "max_attempts", "retry_at", "resumed_from",
-               "schedule_id", "run_at", "signature")
+               "schedule_id", "run_at", "signature", "usage")
 
 
 def operation_from_json(text: str | None) -> OperationRef | None:
@@ -30,7 +31,7 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
     (job_id, job_type, author, status, progress, start, end, activity, params, result, op,
      owner, heartbeat, abort_reason, abort_time, rerun_of, aborted_by, queued_time, attempt,
      max_attempts, retry_at, resumed_from, schedule_id, run_at,
-     signature) = row
+     signature, usage) = row
     return JobInfo(
         id=job_id,
         job_type=job_type,
@@ -57,4 +58,5 @@ def job_from_row(row: tuple[Any, ...]) -> JobInfo:
         schedule_id=schedule_id,
         run_at=run_at,
         signature=signature,
+        usage=Usage.from_stored(usage),
     )

@@ -53,6 +53,7 @@ from ..core.checks import (
 from ..core.errors import AmbiguousJobIdError, InvalidArgumentError, JobNotFoundError
 from ..core.events import EventBatch
 from ..core.jsoncodec import dumps_text, loads_stored
+from ..core.limits import LimitUse, check_capacity, check_limit_name
 from ..core.model import TERMINAL, JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from ..core.operations import OperationTree
 from ..core.schedule_state import Schedule, ScheduleOutcome
@@ -61,6 +62,7 @@ from ..core.workers import WORKER_RETENTION, WorkerInfo
 from . import _schedules, _staleness
 from . import _transitions as rules
 from ._failures import FailureGroup, FailureQuery, generic_failure_groups
+from ._limits import LimitSteps
 from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
 from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
@@ -248,6 +250,42 @@ class Store(ABC):
     def _worker_steps(self) -> WorkerSteps:
         """The backend's storage of worker records (:class:`~jobdeck.stores._workers.WorkerSteps`), in a module of
         its own beside the backend's."""
+
+    # ------------------------------------------------------------------ storage steps: shared limits (issue 24)
+
+    def _limit_steps(self) -> LimitSteps:
+        """The backend's shared limits (:class:`~jobdeck.stores._limits.LimitSteps`), in a module of its own."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no shared limits")
+
+    def acquire_slot(self, name: str, holder: str, concurrency: int, *, job_id: str | None = None,
+                     lease: float | None = None) -> tuple[bool, int]:
+        """Take one of ``concurrency`` slots of the limit ``name`` for ``holder`` (a unique token), shared by every
+        process on this store, as a lease of ``lease`` seconds (default ``stale_after``) to :meth:`renew_slot`;
+        refused, ``holder`` is recorded as waiting. Returns (taken, slots in use)."""
+        name, capacity = check_limit_name(name), check_capacity(concurrency)
+        now = time.time()
+        return self._limit_steps().acquire(name, check_text(holder, "holder"), capacity, job_id=job_id or "", now=now,
+                                           expires=now + (lease if lease is not None else self.stale_after))
+
+    def renew_slot(self, name: str, holder: str, lease: float | None = None) -> bool:
+        """Extend ``holder``'s lease; False when it had expired (the slot may be someone else's now)."""
+        return self._limit_steps().renew(check_limit_name(name), holder,
+                                         time.time() + (lease if lease is not None else self.stale_after))
+
+    def release_slot(self, name: str, holder: str) -> None:
+        """Give ``holder``'s slot (or its place among the waiters) back."""
+        self._limit_steps().release(check_limit_name(name), holder)
+
+    def reserve_rate(self, name: str, interval: float) -> float:
+        """The time (``time.time()``) at which the next call of the rate limit ``name`` may start: calls start
+        ``interval`` seconds apart across every process on this store."""
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 < interval < math.inf:
+            raise InvalidArgumentError(f"interval must be a positive number of seconds, got {interval!r}")
+        return self._limit_steps().reserve(check_limit_name(name), float(interval), time.time())
+
+    def limit_uses(self) -> list[LimitUse]:
+        """Every shared limit with a holder, a waiter or a rate: what ``GET /limits`` shows."""
+        return self._limit_steps().uses(time.time())
 
     # ------------------------------------------------------------------ observers and claims
 
@@ -492,10 +530,12 @@ class Store(ABC):
                 print(group.count, group.signature, group.job_ids[:3])
 
         Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
-        lock; Redis: every failed head), then one read of a message per group."""
+        lock; Redis: four fields of every past job), and each group's example message."""
         query = FailureQuery.build(since, job_type, limit, ids)
         groups = self._failure_groups(query) if query.limit else []
-        for group in groups:
+        for group in groups:  # the example message, unless the backend's step read it already
+            if group.message is not None:
+                continue
             newest = self._read(group.job_ids[0], 1) if group.job_ids else None
             if newest is not None and newest.error_messages:
                 group.message = newest.error_messages[-1].message
@@ -537,14 +577,17 @@ class Store(ABC):
         limit: int = 50,
         before: PastCursor | str | None = None,
         schedule_id: str | None = None,
+        signature: str | None = None,
     ) -> list[JobInfo]:
         """Matching jobs without messages: without ``before`` the active ones (newest started first) and then
         up to ``limit`` past ones in the past list's order; ``before=PastCursor.of(last past job)`` continues.
 
         Each word of ``text`` must match the job's id (a prefix), author, params or one of its messages,
-        case-insensitively (stores/_search.py); ``schedule_id`` keeps the jobs that schedule started. The store
-        does the matching, at a cost that depends on the backend (docs/search.md)."""
-        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id))
+        case-insensitively (stores/_search.py); ``schedule_id`` keeps the jobs that schedule started, ``signature``
+        only failed jobs with this signature (a group of :meth:`failure_groups`). The store does the matching, at a
+        cost that depends on the backend (docs/search.md)."""
+        return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id,
+                                              signature=signature))
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         # Backends with an ordered index on the id override this; the fallback lists every job.

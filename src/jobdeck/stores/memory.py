@@ -23,6 +23,7 @@ from ..core.events import EventBatch, EventType, JobEvent, job_data, message_dat
 from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ._failures import FailureGroup, FailureQuery, group_heads
+from ._limits import MemoryLimits
 from ._saved import Saving, text_bytes
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
@@ -58,6 +59,7 @@ class MemoryStore(Store):
         self._seq = 0
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
+        self._limits = MemoryLimits()
         self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
         self._workers = MemoryWorkers(self._lock)
         _instances.add(self)
@@ -137,6 +139,9 @@ class MemoryStore(Store):
                 self._evict(job.end_time or 0.0)
             return True
 
+    def _limit_steps(self) -> MemoryLimits:
+        return self._limits
+
     def _claim(self, name: str, holder: str, now: float, keep: float) -> bool:
         with self._lock:
             if len(self._claims) > 10_000:
@@ -184,6 +189,8 @@ class MemoryStore(Store):
             if operations is not None:
                 # Kept on the stored job only: head() (what copies, lists and events are made from) drops it.
                 job.operations = operations
+                if operations.usage is not None:  # the job's use rides with its tree (core/usage.py)
+                    job.usage = operations.usage
             seq = self._seq = self._seq + 1
             self._events.append((seq, _PROGRESS, job_id, (value, now, job.current_operation)))
             if self._waiters.waiting:
@@ -254,6 +261,7 @@ class MemoryStore(Store):
         # Matches in place under the lock (no copies of the jobs that do not match): O(jobs + their messages).
         def matches(job: JobInfo) -> bool:
             return (query.job_type is None or job.job_type == query.job_type) and \
+                (query.signature is None or job.signature == query.signature) and \
                 (query.statuses is None or job.status in query.statuses) and \
                 (query.schedule_id is None or job.schedule_id == query.schedule_id) and \
                 all(message_hit(job, word) for word in head_misses(job, query.words))

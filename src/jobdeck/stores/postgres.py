@@ -1,3 +1,5 @@
+# Long: one backend's storage steps in one class, as sqlite.py and redis.py; its SQL lives beside it (_pg_rows,
+# _pg_saved, _pg_limits, _pg_search, _pg_schema) and what the steps share in base.py and _buffered.py.
 """The PostgreSQL store: jobs shared by many processes and machines (``pip install 'jobdeck[postgres]'``).
 
     store = PostgresStore("postgresql://jobdeck@db.internal/app")     # or open_store("postgresql://...")
@@ -10,12 +12,11 @@ UPDATE`` and write it back in the same transaction, so two processes cannot both
 (creating takes a per-type advisory lock) and two reapers cannot both fail a job. Progress writes are coalesced
 and messages written in batches exactly as on SQLite and Redis (:mod:`._buffer`, :mod:`._coalesce`).
 
-Live events: each writing transaction appends to the ``events`` table and sends an empty ``NOTIFY`` on
-commit. The table is the truth (``Last-Event-ID`` resumes from it); the notification only wakes a
-listening connection (one per store object, opened by the first ``wait_events``), and waiters poll as well --
-every 50 ms when ``?listen=false`` or while the listening connection is down, every second otherwise.
-``?listen=false`` is for PgBouncer in transaction mode, which can neither LISTEN nor keep server-side prepared
-statements: it turns both off.
+Live events: a writing transaction queues its events and sends an empty ``NOTIFY`` on commit; a reader numbers
+the queue into the ``events`` table, the truth (``Last-Event-ID`` resumes from it), before reading (``_pg_events``).
+The notification only wakes a listening connection (one per store object, opened by the first ``wait_events``);
+waiters poll as well, every 50 ms when ``?listen=false`` or while that connection is down, every second otherwise.
+``?listen=false`` (PgBouncer in transaction mode: no LISTEN, no server-side prepared statements) turns both off.
 
 Options (URL query or keyword): ``schema`` (public), ``prefix`` (jobdeck_), ``pool_size`` (4),
 ``connect_timeout`` (5 s), ``listen`` (true), ``progress_interval`` (25 ms), ``message_interval``, ``stale_after`` and
@@ -45,12 +46,13 @@ from ..core.events import EventBatch, EventType, JobEvent, job_data, message_dat
 from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
-from . import _pg_schedules, _pg_search
+from . import _pg_rows, _pg_schedules, _pg_search
 from . import _pg_schema as pgs
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._pg_bulk import PgBulkSteps
 from ._pg_connect import Listener, Pool, redact, split_options
+from ._pg_limits import PgLimits
 from ._pg_rows import Event, Statements, fill_messages, load_messages, log_events, messages_args, write_batch
 from ._pg_saved import PgSaved
 from ._pg_workers import PgWorkers
@@ -268,11 +270,12 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
         tree = operations.to_json() if operations is not None else None
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else None
         q = self._q
 
         def body(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(q.progress, {"id": job_id, "p": value, "t": now, "op": op_json,
-                                            "tree": tree}).fetchone()
+                                            "tree": tree, "usage": usage}).fetchone()
             if row is None:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(row[0])
@@ -385,8 +388,12 @@ class PostgresStore(PgBulkSteps, BufferedStore):
     def count_rows(self) -> dict[str, int]:
         """Rows per table (for tests and diagnostics)."""
         self._catch_up()
+        self._run(lambda conn: _pg_rows.sequence_events(conn, self._q), durable=False)
         (row,) = self._pool_one(self._q.count_rows)
         return dict(zip(("jobs", "hot", "messages", "events"), row, strict=True))
+
+    def _limit_steps(self) -> PgLimits:
+        return PgLimits(self._run, self.names)
 
     def _saved_steps(self) -> PgSaved:
         return PgSaved(self._run, self._pool_one, self._q, self._not_found)
@@ -398,6 +405,7 @@ class PostgresStore(PgBulkSteps, BufferedStore):
 
     def _read_events(self, after: str | None, limit: int) -> EventBatch:
         self._catch_up(progress=False)
+        self._run(lambda conn: _pg_rows.sequence_events(conn, self._q), durable=False)  # number what is queued
         if after is None:
             ((newest,),) = self._pool_one(self._q.newest_event)
             return EventBatch([], str(newest))

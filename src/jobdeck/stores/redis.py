@@ -41,6 +41,7 @@ from ._buffered import BufferedStore
 from ._redis_bulk import RedisBulkSteps
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
+from ._redis_limits import RedisLimits
 from ._redis_saved import RedisSaved
 from ._redis_schedules import REPLACE as _SCHEDULE_REPLACE
 from ._redis_schedules import RedisSchedules
@@ -248,9 +249,10 @@ class RedisStore(RedisBulkSteps, BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op = dumps_text(operation.to_dict()) if operation is not None else ""
         tree = operations.to_json() if operations is not None else ""
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else ""
         with self._errors():
             done = self._progress_script(keys=[self._job_key(job_id), self._events_key, self._ops_key(job_id)],
-                                         args=[job_id, repr(value), repr(now), op, self.max_events, tree])
+                                         args=[job_id, repr(value), repr(now), op, self.max_events, tree, usage])
         if done == -1:
             raise self._not_found(job_id)
         return bool(done)
@@ -341,6 +343,12 @@ class RedisStore(RedisBulkSteps, BufferedStore):
         self._catch_up()
         with self._errors():
             return sum(1 for _ in self._redis.scan_iter(match=f"{glob_escape(self.prefix)}:*", count=1000))
+
+    def _limit_steps(self) -> RedisLimits:
+        steps: RedisLimits | None = getattr(self, "_limits", None)
+        if steps is None:
+            steps = self._limits = RedisLimits(self._redis, self.prefix, self._errors)
+        return steps
 
     def _saved_steps(self) -> RedisSaved:
         return RedisSaved(self._redis, self._save_script, self.prefix, self._errors, self._not_found)

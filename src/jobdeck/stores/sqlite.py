@@ -27,10 +27,8 @@ a StoreError saying to open a new store there.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -43,12 +41,13 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.urls import NUMBER, redact_url, split_options
-from . import _sqlite_search
+from . import _forks, _sqlite_search
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
 from ._sqlite_bulk import SQLiteBulkSteps
 from ._sqlite_events import log_event, read_events
+from ._sqlite_limits import SqliteLimits
 from ._sqlite_messages import CAP_MESSAGES, load_messages, write_batch
 from ._sqlite_readers import ReaderPool
 from ._sqlite_saved import SQLiteSaved
@@ -66,9 +65,8 @@ _ASSIGN = ", ".join(f"{c.strip()} = ?" for c in HEAD_COLUMNS.split(",")[1:])
 _UPDATE_HEAD = f"UPDATE jobs SET {_ASSIGN} WHERE id = ?"  # noqa: S608 - constant column list
 _INSERT_HEAD = f"INSERT INTO jobs ({HEAD_COLUMNS}) VALUES ({', '.join('?' * len(HEAD_COLUMNS.split(',')))})"  # noqa: S608
 
-# Store objects of this process, for the fork hooks below; and connections a forked child inherited in use, which
-# it must neither use nor close (see the module doc).
-_live: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+# Connections a forked child inherited in use, which it must neither use nor close (see the module doc); the store
+# objects are told of forks by _forks.
 _inherited: list[object] = []
 
 
@@ -88,7 +86,7 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         self._readers = ReaderPool(self.path, busy_timeout)
         self._quiet = False  # the last fork found the store idle (see _before_fork)
         self._refused: str | None = None  # why this forked child may not use the store
-        _live.add(self)
+        _forks.track(self)
 
     # ------------------------------------------------------------------ fork
 
@@ -278,11 +276,12 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         self._messages.flush()  # messages sent before this value go first
         op_json = dumps_text(operation.to_dict()) if operation is not None else None
         tree = operations.to_json() if operations is not None else None
+        usage = operations.usage.to_json() if operations is not None and operations.usage is not None else None
         with self._tx() as conn:
             rows = conn.execute(
                 "UPDATE jobs SET progress = ?, last_activity = ?, operation = COALESCE(?, operation), "
-                "operations = COALESCE(?, operations) WHERE id = ? AND end_time IS NULL RETURNING operation",
-                (value, now, op_json, tree, job_id)).fetchall()
+                "operations = COALESCE(?, operations), usage = COALESCE(?, usage) WHERE id = ? AND end_time IS NULL "
+                "RETURNING operation", (value, now, op_json, tree, usage, job_id)).fetchall()
             if not rows:
                 return self._missing_or_finished(conn, job_id)
             current = operation if operation is not None else operation_from_json(rows[0][0])
@@ -404,6 +403,9 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
             return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("jobs", "messages", "events")}
 
+    def _limit_steps(self) -> SqliteLimits:
+        return SqliteLimits(self._tx)
+
     def _saved_steps(self) -> SQLiteSaved:
         return SQLiteSaved(self._tx, self._readers.snapshot, self._not_found)
 
@@ -428,23 +430,3 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
             if self._conn is not None:
                 self._conn.close()
 
-
-def _before_fork() -> None:
-    for store in list(_live):
-        if not store._closed:
-            store._before_fork()
-
-
-def _after_fork_in_parent() -> None:
-    for store in list(_live):
-        store._after_fork_in_parent()
-
-
-def _after_fork_in_child() -> None:
-    for store in list(_live):
-        store._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)

@@ -18,6 +18,8 @@ import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
 import { addScheduleTag, fillScheduleFilter, startsText, waitingToStart } from "./schedinfo.js";
+import { budgetStop, costCell, setupCostColumn } from "./spend.js";
+import { bulkRow, resetSelection, setupBulkTable } from "./bulk.js";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -27,14 +29,15 @@ const more = $("#more");
 const types = new Map();
 let next = null;
 let shown = 0;
-let shownFilters = { q: "", type: "", status: "", schedule: "" };  // what the rows on screen were loaded for
+let shownFilters = { q: "", type: "", status: "", schedule: "", signature: "" };  // what the rows on screen were loaded for
 let view = viewFromUrl();                                // their time range and sort
 const titles = new Map();                                // job type -> title, for sorting by type
 
 function filtersFromUrl() {
   const url = new URL(window.location.href);
   return { q: url.searchParams.get("q") || "", type: url.searchParams.get("type") || "",
-    status: url.searchParams.get("status") || "", schedule: url.searchParams.get("schedule") || "" };
+    status: url.searchParams.get("status") || "", schedule: url.searchParams.get("schedule") || "",
+    signature: url.searchParams.get("signature") || "" };
 }
 
 function query(filters, before, limit = PAGE) {
@@ -43,6 +46,7 @@ function query(filters, before, limit = PAGE) {
   if (filters.type) params.set("jobType", filters.type);
   if (filters.status) params.set("status", filters.status);
   if (filters.schedule) params.set("scheduleId", filters.schedule);
+  if (filters.signature) params.set("signature", filters.signature);   // a failure group (the Failures page)
   if (before) params.set("before", before);
   return `/search?${params}`;
 }
@@ -61,6 +65,7 @@ function detailOf(job) {
   if (waitingToStart(job)) return startsText(job);
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
   if (job.status === "failed") return firstLine(job.lastError) || "Failed";
+  if (budgetStop(job)) return `Budget stop: ${job.abortReason}`;
   if (job.status === "aborted") {
     return `Aborted${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? `: ${job.abortReason}` : ""}`;
   }
@@ -103,6 +108,7 @@ function rowFor(job) {
   else ended.textContent = "–";
   const end = job.endTime ? ms(job.endTime) : Date.now();
   cell(tr, duration((end - ms(job.startTime)) / 1000), "col-duration");
+  costCell(tr, job);
   const what = cell(tr, detailOf(job), "col-detail");
   if (job.status === "failed") what.classList.add("is-error");
   const actions = cell(tr, undefined, "col-actions");
@@ -123,6 +129,7 @@ function rowFor(job) {
     });
     actions.append(button, note);
   }
+  bulkRow(tr, job);
   return tr;
 }
 
@@ -164,6 +171,7 @@ async function load(filters, { append = false } = {}) {
       body.textContent = "";
       shown = 0;
       shownFilters = filters;
+      resetSelection();
     }
     for (const job of jobs) body.appendChild(rowFor(job));
     shown += jobs.length;
@@ -173,7 +181,8 @@ async function load(filters, { append = false } = {}) {
     setText($("#jobs-caption"), `Jobs of every type, ${sorted}; times in ${ZONE}`);
     const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
       filters.status && `with status ${filters.status}`,
-      filters.schedule && `started by schedule ${filters.schedule}`, rangeWords(view)].filter(Boolean).join(", ");
+      filters.schedule && `started by schedule ${filters.schedule}`,
+      filters.signature && `failed with “${filters.signature}”`, rangeWords(view)].filter(Boolean).join(", ");
     const tail = `${next ? " (older ones below)" : ""}${capped ? ` (the ${LOAD_CAP} newest; narrow the range)` : ""}`;
     say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}, ${sorted}${tail}. `
       + `Times in ${ZONE}.`
@@ -217,13 +226,13 @@ form.addEventListener("submit", (e) => {
   view = { ...view, range, from: range === "custom" ? form.elements.from.value : "",
     to: range === "custom" ? form.elements.to.value : "" };
   go({ q: form.elements.q.value.trim(), type: form.elements.type.value, status: form.elements.status.value,
-    schedule: form.elements.schedule.value });
+    schedule: form.elements.schedule.value, signature: "" });
 });
 form.elements.range.addEventListener("change", showCustom);
 
 $("#clear").addEventListener("click", () => {
   view = viewFromUrl(new URL("jobs", document.baseURI).href);
-  const filters = { q: "", type: "", status: "", schedule: "" };
+  const filters = { q: "", type: "", status: "", schedule: "", signature: "" };
   applyToForm(filters);
   go(filters);
   form.elements.q.focus();
@@ -270,6 +279,8 @@ async function start() {
   }
   await fillScheduleFilter(form.elements.schedule, filters.schedule, api);
   applyToForm(filters);
+  setupCostColumn($("#jobs-table"), $("#cost-total"));
+  setupBulkTable($("#jobs-table"), () => shownFilters);
   await load(filters);
   let streamDown = false;
   followEvents({
@@ -323,7 +334,7 @@ function onEvent(type, payload) {
     // A new job goes on top where the order puts it there (newest first by start or end); with another sort the
     // rows stay put, and the next load places it.
     const onTop = (view.sort === "end" || view.sort === "start") && view.dir === "desc";
-    if (!row && onTop && !f.q && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)
+    if (!row && onTop && !f.q && !f.signature && (!f.type || data.jobType === f.type) && (!f.status || data.status === f.status)
         && (!f.schedule || data.scheduleId === f.schedule)) {
       body.prepend(rowFor(data));
       shown += 1;

@@ -12,6 +12,7 @@ import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from
 import { applyRole, badge, jobHref, jobLink, say, statusText } from "./common.js";
 import { rerunJob } from "./rerun.js";
 import { followJobDiagnosis } from "./diagnosis.js";
+import { budgetStop, shareElement, usageText } from "./spend.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
@@ -67,6 +68,8 @@ function renderFacts() {
   if (job.runAt) fact(dl, "Due", `${fullTime(job.runAt)}${job.status === "queued" ? ` (${relative(job.runAt)})` : ""}`);
   if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
   if (job.abortedBy) fact(dl, "Aborted by", job.abortedBy);
+  if (budgetStop(job)) fact(dl, "Stopped by", "its budget (not a person)");
+  if (job.usage) fact(dl, "Spent", usageText(job.usage));
 }
 
 /** The jobs that re-ran this one, newest first: ``{found, complete}``. A re-run starts after its original started,
@@ -154,6 +157,7 @@ function operationItem(node, ids) {
   pct.className = "op-pct";
   pct.textContent = `${p}%`;
   row.append(name, state, bar, pct);
+  if (node.usage) row.append(shareElement(node.usage));
   li.appendChild(row);
   if (node.children && node.children.length) {
     const ul = document.createElement("ul");

@@ -18,6 +18,7 @@ export const state = {
   jobs: new Map(),         // id -> job head (message lists stripped)
   logs: new Map(),         // id -> MessageLog
   stats: null,
+  dayCounted: false,   // whether the completed, failed and aborted counts are the last 24 hours' yet
   pastCounts: new Map(),   // jobType -> {total, counts: {status: n}} from /past/summary (the store's own count)
   pastCursor: null,
   lastEventId: "",
@@ -263,27 +264,27 @@ function setPastCounts(summaries) {
   dirty.allPast = true;
 }
 
-/** How many jobs completed, failed and were aborted in the last 24 hours (what the health counters say): the
- * store's past list, newest ended first, read until a job ended before then (at most DAY_CAP jobs). Jobs that end
- * later are counted as their status events arrive (upsertJob); the next refresh drops those that aged out. */
-const DAY_CAP = 2000;
+/** How many jobs completed, failed and were aborted in the last 24 hours (what the health counters say): one
+ * read of the past jobs that ended since then (/past?startFrom=, no messages). Jobs that end later are counted as
+ * their status events arrive (upsertJob); the next refresh drops those that aged out. */
 async function lastDay() {
   const since = Date.now() - 86400e3;
   const counts = { completed: 0, failed: 0, aborted: 0 };
-  let before = null;
-  for (let read = 0; read < DAY_CAP;) {
-    const query = new URLSearchParams({ limit: "200", status: "completed,failed,aborted" });
-    if (before) query.set("before", before);
-    const { data } = await api(`/search?${query}`);
-    for (const job of data.jobs) {
-      if (Date.parse(job.endTime) >= since && job.status in counts) counts[job.status] += 1;
-    }
-    read += data.jobs.length;
-    const last = data.jobs[data.jobs.length - 1];
-    if (!data.next || !last || Date.parse(last.endTime) < since) break;
-    before = data.next;
+  const { data } = await api(`/past?messages=none&startFrom=${encodeURIComponent(new Date(since).toISOString())}`);
+  for (const job of data) {
+    if (Date.parse(job.endTime) >= since && job.status in counts) counts[job.status] += 1;
   }
   return counts;
+}
+
+/** The day's counts, read after the first paint (the cards do not wait for them); "–" until then. */
+function loadDay() {
+  lastDay().then((day) => {
+    state.stats = { ...(state.stats || {}), ...day };
+    state.dayCounted = true;
+    dirty.stats = true;
+    schedule();
+  }, () => {});
 }
 
 let statsTimer = 0;
@@ -293,6 +294,7 @@ export function refreshStatsSoon() {
     try {
       const [stats, summary, day] = await Promise.all([api("/stats"), api("/past/summary?runs=0"), lastDay()]);
       state.stats = { ...stats.data, ...day };
+      state.dayCounted = true;
       setPastCounts(summary.data);
       dirty.stats = true;
       schedule();
@@ -310,12 +312,11 @@ export function refreshStatsSoon() {
  * openPast, and why failed jobs failed right after, see loadFailureReasons). */
 export async function loadAll() {
   const held = new Set(state.jobs.keys());   // what a reload may find gone
-  const [types, stats, active, summary, day] = await Promise.all([
+  const [types, stats, active, summary] = await Promise.all([
     api("/types"),
     api("/stats"),
     api("/active?messages=all"),   // a few jobs, each capped: their panels are open and live
     api(`/past/summary?runs=${SUMMARY_RUNS}`),
-    lastDay(),
   ]);
   state.types = new Map(types.data.map((t) => [t.jobType, t]));
   const seen = new Set();
@@ -330,7 +331,9 @@ export async function loadAll() {
     }
   }
   setPastCounts(summary.data);
-  state.stats = { ...stats.data, ...day };   // after the upserts, which would otherwise count their changes twice
+  state.stats = stats.data;   // after the upserts, which would otherwise count their changes twice
+  state.dayCounted = false;
+  loadDay();
   state.loaded = true;
   dirty.stats = true;
   dirty.cards = true;

@@ -329,9 +329,11 @@ function renderStats() {
   setText($("#stat-active"), String(active));
   setText($("#stat-active-sub"), `now: ${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
     + `${s.aborting || 0} aborting`);
-  setText($("#stat-completed"), String(s.completed || 0));
-  setText($("#stat-failed"), String(s.failed || 0));
-  setText($("#stat-aborted"), String(s.aborted || 0));
+  // The last 24 hours' counts arrive after the first paint; until then the store's all-time ones are not shown.
+  const day = (n) => (state.dayCounted ? String(n || 0) : "–");
+  setText($("#stat-completed"), day(s.completed));
+  setText($("#stat-failed"), day(s.failed));
+  setText($("#stat-aborted"), day(s.aborted));
 }
 
 export function flush() {

@@ -1,0 +1,95 @@
+/* What jobs spent, on the dashboard's pages (issue 24): the cost column of All jobs (sortable, with the total of
+the jobs shown), the job page's "Spent" fact, each operation's share, and a budget stop told apart from an admin's
+abort. Costs are dollars (the job's usage.currency); a cost that is partly unknown shows as "at least". */
+
+const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2,
+  maximumFractionDigits: 2 });
+const small = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 2 });
+const count = new Intl.NumberFormat("en-US");
+
+/** "$1.50", "$0.0042" below a cent. */
+export function formatCost(cost) {
+  return cost > 0 && cost < 0.01 ? small.format(cost) : money.format(cost);
+}
+
+/** What a job's cost cell says: "$1.50", "at least $0.80" when some of it is unknown, "–" when nothing was recorded. */
+export function costText(usage) {
+  if (!usage) return "–";
+  if (usage.cost === null || usage.cost === undefined) return `≥ ${formatCost(usage.knownCost || 0)}`;
+  return formatCost(usage.cost);
+}
+
+/** The number a cost sorts and adds up by (the known part; -1 for none). */
+export const costValue = (usage) => (!usage ? -1 : usage.cost ?? usage.knownCost ?? 0);
+
+/** "$1.50 · 24,800 input + 4,000 output tokens · requests 2" */
+export function usageText(usage) {
+  const parts = [usage.cost === null ? `cost unknown (${formatCost(usage.knownCost || 0)} known)` : costText(usage),
+    `${count.format(usage.inputTokens)} input + ${count.format(usage.outputTokens)} output tokens`];
+  for (const [name, value] of Object.entries(usage.counters || {})) parts.push(`${name} ${count.format(value)}`);
+  return parts.join(" · ");
+}
+
+/** An operation's share, for the job page's tree: "$0.05 · 14,400 tokens". */
+export function shareElement(share) {
+  const span = document.createElement("span");
+  span.className = "op-cost";
+  const tokens = count.format(share.inputTokens + share.outputTokens);
+  span.textContent = `${costText(share)} · ${tokens} tokens`;
+  return span;
+}
+
+/** Whether the job was stopped by its budget rather than by a person. */
+export const budgetStop = (job) => job.abortedBy === "budget";
+
+/** The cost cell of an All jobs row. */
+export function costCell(tr, job) {
+  const td = document.createElement("td");
+  td.className = "col-cost";
+  td.dataset.cost = String(costValue(job.usage));
+  td.textContent = costText(job.usage);
+  tr.appendChild(td);
+  return td;
+}
+
+/** Make the table's Cost header sort the rows shown (most expensive first, then cheapest first, then as loaded),
+and keep ``total`` saying what the jobs shown cost together. */
+export function setupCostColumn(table, total) {
+  const header = table.querySelector("th.col-cost");
+  const button = header.querySelector("button");
+  const body = table.tBodies[0];
+  let order = "none";
+  const rows = () => Array.from(body.rows);
+  const summarise = () => {
+    const spent = rows().map((r) => Number(r.querySelector(".col-cost")?.dataset.cost ?? -1)).filter((c) => c >= 0);
+    const sum = spent.reduce((a, b) => a + b, 0);
+    total.textContent = spent.length
+      ? `Total cost of the ${rows().length} job${rows().length === 1 ? "" : "s"} shown: ${formatCost(sum)}`
+        + ` (${spent.length} recorded use).`
+      : "";
+  };
+  const sort = () => {
+    if (order === "none") return;
+    const sign = order === "descending" ? -1 : 1;
+    const sorted = rows().map((r, i) => [r, i]).sort(([a, i], [b, j]) => {
+      const d = Number(a.querySelector(".col-cost").dataset.cost) - Number(b.querySelector(".col-cost").dataset.cost);
+      return d ? sign * d : i - j;
+    });
+    for (const [r] of sorted) body.appendChild(r);
+  };
+  button.addEventListener("click", () => {
+    order = order === "descending" ? "ascending" : order === "ascending" ? "none" : "descending";
+    header.setAttribute("aria-sort", order);
+    button.dataset.order = order;
+    if (order === "none") {
+      const back = rows().sort((a, b) => Number(a.dataset.loaded) - Number(b.dataset.loaded));
+      for (const r of back) body.appendChild(r);
+    } else sort();
+  });
+  let loaded = 0;
+  new MutationObserver(() => {
+    for (const r of rows()) if (!r.dataset.loaded) r.dataset.loaded = String(loaded++);
+    summarise();
+  }).observe(body, { childList: true });
+  summarise();
+}

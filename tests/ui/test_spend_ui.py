@@ -1,0 +1,90 @@
+"""What jobs spent, in a real Chromium (issue 24): All jobs' sortable cost column with the total of the jobs shown,
+the job page's spending and each operation's share, and a budget stop told apart from an admin's abort; no
+serious accessibility violation on either page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.ui.conftest import Dashboard
+from tests.ui.test_triage import _serious, finished
+
+pytestmark = pytest.mark.browser
+
+
+def test_cost_column_sorts_and_totals(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    cheap = server.start_job("QuestionInfoGeneration", {"questions": 1})["id"]   # 2 parts: $0.102
+    finished(server, cheap)
+    dear = server.start_job("QuestionInfoGeneration", {"questions": 2})["id"]    # 4 parts: $0.204
+    finished(server, dear)
+    free = server.start_job("Cleanup", {"days": 3})["id"]                       # records nothing
+    finished(server, free)
+    page = dashboard.open().page
+    page.goto(f"{server.url}/jobs")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    row = page.locator(f'tr[data-job-id="{cheap}"]')
+    expect(row.locator(".col-cost")).to_have_text("$0.10")
+    expect(page.locator(f'tr[data-job-id="{dear}"] .col-cost')).to_have_text("$0.20")
+    expect(page.locator(f'tr[data-job-id="{free}"] .col-cost')).to_have_text("\u2013")  # an en dash: nothing recorded
+    expect(page.locator("#cost-total")).to_have_text(re.compile(r"^Total cost of the \d+ jobs? shown: \$\d+\.\d\d"))
+    header = page.get_by_role("columnheader", name="Cost")
+    expect(header).to_have_attribute("aria-sort", "none")
+    page.get_by_role("button", name="Cost").click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    costs = page.locator("#jobs-table tbody .col-cost").evaluate_all("cells => cells.map(c => Number(c.dataset.cost))")
+    assert costs == sorted(costs, reverse=True) and costs[0] >= 0.204
+    page.get_by_role("button", name="Cost").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    costs = page.locator("#jobs-table tbody .col-cost").evaluate_all("cells => cells.map(c => Number(c.dataset.cost))")
+    assert costs == sorted(costs)
+    assert _serious(page) == []
+
+
+def test_job_page_shows_the_operation_shares(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    job_id = server.start_job("QuestionInfoGeneration", {"questions": 1})["id"]
+    finished(server, job_id)
+    page = dashboard.open().page
+    page.goto(f"{server.url}/jobs/{job_id}")
+    expect(page.locator("#facts")).to_contain_text("Spent$0.10 · 24,800 input + 4,000 output tokens · requests 2")
+    generation = page.locator("#op-tree > li").nth(1)
+    expect(generation.locator(":scope > .op-row .op-cost")).to_have_text("$0.10 · 28,800 tokens")
+    expect(generation.locator("ul .op-cost")).to_have_text(["$0.05 · 14,400 tokens", "$0.05 · 14,400 tokens"])
+    expect(page.locator("#op-tree > li").first.locator(".op-cost")).to_have_count(0)   # fetching spent nothing
+    assert _serious(page) == []
+
+
+def test_a_budget_stop_is_shown_as_such(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    started = server.api("POST", "/start", json={"jobType": "QuestionInfoGeneration", "params": {"questions": 5},
+                                                 "budget": {"cost": 0.12}})
+    assert started.status_code == 201, started.text
+    job_id = started.json()["id"]
+    job = finished(server, job_id)
+    assert job["status"] == "aborted" and job["abortedBy"] == "budget"
+    reason = "budget exceeded: $0.15 spent of $0.12"
+    assert job["abortReason"] == reason
+    page = dashboard.open().page
+    page.goto(f"{server.url}/jobs")
+    expect(page.locator(f'tr[data-job-id="{job_id}"] .col-detail')).to_have_text(f"Budget stop: {reason}")
+    page.goto(f"{server.url}/jobs/{job_id}")
+    facts = page.locator("#facts")
+    expect(facts).to_contain_text("Stopped byits budget (not a person)")
+    expect(facts).to_contain_text(f"Abort reason{reason}")
+    assert _serious(page) == []
+
+
+def test_type_cards_show_today_and_this_month(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    finished(server, server.start_job("QuestionInfoGeneration", {"questions": 1})["id"])
+    spent = {t["jobType"]: t for t in server.api("GET", "/spend").json()}["QuestionInfoGeneration"]
+    assert spent["today"] >= 0.1
+    page = dashboard.open().page
+    line = dashboard.card("QuestionInfoGeneration").locator(".type-spend")
+    expect(line).to_have_text(re.compile(r"^Spent today \$\d+\.\d\d · this month \$\d+\.\d\d$"))
+    expect(dashboard.card("Cleanup").locator(".type-spend")).to_have_count(0)   # records nothing
+    assert _serious(page) == []
