@@ -153,3 +153,26 @@ def test_job_stalled_is_sent_once_per_stall(quiet_runner: tuple[JobRunner, threa
             notifier.close()
     (hook,) = receiver.at("/hook")
     assert hook.json["event"] == "job.stalled" and hook.json["id"] == job.id
+
+
+async def test_a_job_whose_process_went_silent_is_heartbeat_late_before_it_is_reaped(
+        quiet_runner: tuple[JobRunner, threading.Event]) -> None:
+    runner, _ = quiet_runner
+    # A running job of a process that never heartbeats again (as if killed): stale_after is 3 s, late after 1.5 s.
+    job = runner.store.create_job("Other", "alice", owner="elsewhere:1:abc")
+    app = create_app(runner=runner, token=TOKEN)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
+        async def diagnosis() -> dict[str, str] | None:
+            found: dict[str, str] | None = (await _get(client, f"/single/{job.id}/progress")).json().get("diagnosis")
+            return found
+
+        first = await diagnosis()
+        assert first is not None and first["code"] == "ok" and first["text"].startswith("working: last report ")
+        deadline = time.monotonic() + 10
+        while (late := await diagnosis()) is not None and late["code"] != "heartbeat_late":
+            assert time.monotonic() < deadline, "never diagnosed heartbeat_late"
+            time.sleep(0.05)
+        assert late is not None and late["text"].endswith("ago; failed as stale when it reaches 3 s")
+        runner.start_supervisor()  # its reaper fails the job once stale: a finished job has no diagnosis
+        wait_for(lambda: runner.store.require_job(job.id).status.is_terminal, what="the reaper to fail the job")
+        assert (await diagnosis()) is None
