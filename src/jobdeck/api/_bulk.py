@@ -24,6 +24,7 @@ from ..runtime.bulk import MAX_TARGETS, Action, BulkPlan, plan_bulk, start_bulk
 from ..stores.base import Store
 from ._deck import Deck
 from ._errors import ApiError
+from ._finding import Q_PATTERN
 from ._openapi import AUTH_ERRORS, WRITE_ERRORS, Routes, error
 from ._query import read_body
 from ._roles import Permissions, Principal
@@ -43,7 +44,8 @@ class BulkFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    q: str | None = Field(None, max_length=1000, description="words, as /search's q", json_schema_extra=_TEXT)
+    q: str | None = Field(None, max_length=1000, description="words, as /search's q",
+                          json_schema_extra={"pattern": Q_PATTERN})
     jobType: str | None = Field(None, max_length=1000, description="only jobs of this type", json_schema_extra=_TEXT)
     status: list[Literal["queued", "running", "aborting", "completed", "failed", "aborted"]] | None = Field(
         None, max_length=6, description="only jobs with these statuses")

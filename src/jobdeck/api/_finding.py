@@ -29,14 +29,17 @@ from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
 from ._serialize import json_response, parse_job_id, refuse_nul
 
-__all__ = ["NOTHING_CARRIED", "build_finding_routes"]
+__all__ = ["NOTHING_CARRIED", "Q_PATTERN", "build_finding_routes"]
 
 MAX_PAGE = 200
 MAX_QUERY = 1000  # characters of a search text
-# A character of a search word, and the space between words: Python's str.split() also splits at the information
-# separators U+001C-U+001F and at U+0085, which a schema's \s (ECMAScript's) does not count as space.
-_WORD = "[^\\s\\x00\\x1c-\\x1f\\x85]"
+# Python's str.split() (which counts the words) also splits at \x1c-\x1f and \x85, which a JSON Schema \s does not
+# match: the pattern names them, so that a text it accepts is one the server accepts.
 _SPACE = "[\\s\\x1c-\\x1f\\x85]"
+_WORD = "[^\\s\\x00\\x1c-\\x1f\\x85]"  # a character of a search word
+#: What /search's q (and /bulk's filter.q) accepts: at most MAX_WORDS words of at most MAX_WORD characters.
+Q_PATTERN = (f"^{_SPACE}*({_WORD}{{1,{MAX_WORD}}}({_SPACE}+{_WORD}{{1,{MAX_WORD}}}){{0,{MAX_WORDS - 1}}})?"
+             f"{_SPACE}*$")
 _STATUS = f"\\s*({'|'.join(s.value for s in JobStatus)})?\\s*"
 # What a resume answers when the old job left nothing to take over.
 NOTHING_CARRIED = "nothing was saved or done: the new job starts from the beginning"
@@ -120,8 +123,7 @@ def build_finding_routes(deck: Deck) -> Routes:
                     param("q", f"up to {MAX_WORDS} words of up to {MAX_WORD} characters; each must match an id "
                                 "prefix, the author, the params or a message", {
                         "type": "string", "maxLength": MAX_QUERY,
-                        "pattern": f"^{_SPACE}*({_WORD}{{1,{MAX_WORD}}}({_SPACE}+{_WORD}{{1,{MAX_WORD}}})"
-                                   f"{{0,{MAX_WORDS - 1}}})?{_SPACE}*$"}),
+                        "pattern": Q_PATTERN}),
                     param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
                     param("scheduleId", "only jobs this schedule started", {"type": "string", "pattern": NO_NUL}),
                     param("signature", "only failed jobs with this signature (a group of GET /failures)",
