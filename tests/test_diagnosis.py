@@ -115,3 +115,15 @@ def test_finished_jobs_have_no_diagnosis_and_queues_count_per_type() -> None:
         {"jobType": "DataImport", "queued": 2, "oldestWait": 90.0, "liveWorkers": 1},
         {"jobType": "Orphan", "queued": 1, "oldestWait": 5.0, "liveWorkers": 0},
     ]
+
+
+def test_scheduled_before_a_later_start_is_due_naming_its_schedule_and_dispatching_once_it_is() -> None:
+    scene = Scene([worker("a", ["DataImport"], concurrency=2)], NOW, 60.0)
+    later = scene.diagnose(queued(run_at=NOW + 7200, retry_at=NOW + 7200, schedule_id="nightly"))
+    assert later is not None and later.code == "scheduled"
+    assert later.text.startswith("starts at ") and later.text.endswith(", in 2 h (schedule nightly)")
+    due = scene.diagnose(queued(run_at=NOW - 1, retry_at=NOW - 1))
+    assert due is not None and due.code == "dispatching"
+    # A retried run of a job that was started later waits for its attempt, not for its start.
+    retry = scene.diagnose(queued(run_at=NOW - 600, retry_at=NOW + 30, attempt=2, max_attempts=3))
+    assert retry is not None and retry.code == "retry_wait"

@@ -6,7 +6,8 @@ already has -- the job's head, the worker registry (read once per request, never
 
 The codes:
 
-- ``queued``: ``retry_wait`` (its next attempt is not due yet), ``no_worker`` (no live worker runs its type),
+- ``queued``: ``scheduled`` (a start for later, ``runAt``, not due yet), ``retry_wait`` (its next attempt is not due
+  yet), ``no_worker`` (no live worker runs its type),
   ``slot_busy`` (the type runs N at a time and N run, or every live worker that runs it is full), ``dispatching``
   (a worker could take it: the engine has not delivered it yet, or its due retry is being started);
 - ``running``: ``heartbeat_late`` (its process has not said it is alive for three heartbeat intervals), ``stalled``
@@ -30,7 +31,7 @@ from .workers import RunningRef, WorkerInfo
 __all__ = ["CODES", "Diagnosis", "QueueFigures", "Scene", "TypeRules", "heartbeat_late_after", "rules_of", "span"]
 
 _RUNNING = JobStatus.RUNNING  # enum member lookups cost ~0.1 us: json_of runs once per job of a list
-CODES = ("retry_wait", "no_worker", "slot_busy", "dispatching", "heartbeat_late", "stalled", "ok", "abort_pending")
+CODES = ("scheduled", "retry_wait", "no_worker", "slot_busy", "dispatching", "heartbeat_late", "stalled", "ok", "abort_pending")
 
 
 class Diagnosis(NamedTuple):
@@ -172,6 +173,10 @@ class Scene:
     def _queued(self, job: JobInfo) -> Diagnosis:
         name = job.job_type
         if job.retry_at is not None and job.retry_at > self.now:
+            if job.run_at is not None and job.attempt <= 1:  # a start for later waits as a due retry does
+                by = f" (schedule {job.schedule_id})" if job.schedule_id else ""
+                return Diagnosis("scheduled", f"starts at {format_time(job.run_at)}, in {span(job.run_at - self.now)}"
+                                              f"{by}")
             return Diagnosis("retry_wait", f"attempt {job.attempt} of {job.max_attempts} starts in "
                                            f"{span(job.retry_at - self.now)} (at {format_time(job.retry_at)})")
         serving = self.serving(name)

@@ -8,7 +8,7 @@ import { setText } from "./dom.js";
 const POLL_MS = 5000;
 // What the badge says; "ok" (working normally) shows none.
 export const DIAGNOSIS_LABEL = {
-  retry_wait: "Retry pending", no_worker: "No worker", slot_busy: "Waiting for a slot", dispatching: "Dispatching",
+  scheduled: "Scheduled", retry_wait: "Retry pending", no_worker: "No worker", slot_busy: "Waiting for a slot", dispatching: "Dispatching",
   heartbeat_late: "Heartbeat late", stalled: "Stalled", abort_pending: "Abort pending",
 };
 
