@@ -280,8 +280,8 @@ class OperationNode(BaseModel):
 
 
 class Diagnosis(BaseModel):
-    code: str = Field(description="scheduled, retry_wait, no_worker, slot_busy, dispatching (queued); heartbeat_late, stalled, "
-                                  "ok (running); abort_pending (aborting)")
+    code: str = Field(description="scheduled, retry_wait, no_worker, slot_busy, dispatching (queued); "
+                                  "heartbeat_late, stalled, ok (running); abort_pending (aborting)")
     text: str = Field(description="the sentence a person reads")
 
 

@@ -31,7 +31,8 @@ from .workers import RunningRef, WorkerInfo
 __all__ = ["CODES", "Diagnosis", "QueueFigures", "Scene", "TypeRules", "heartbeat_late_after", "rules_of", "span"]
 
 _RUNNING = JobStatus.RUNNING  # enum member lookups cost ~0.1 us: json_of runs once per job of a list
-CODES = ("scheduled", "retry_wait", "no_worker", "slot_busy", "dispatching", "heartbeat_late", "stalled", "ok", "abort_pending")
+CODES = ("scheduled", "retry_wait", "no_worker", "slot_busy", "dispatching", "heartbeat_late", "stalled", "ok",
+         "abort_pending")
 
 
 class Diagnosis(NamedTuple):
