@@ -1,5 +1,6 @@
 """Regenerate docs/dashboard.png (the dashboard with a failed, a completed and a running job), and beside it
-docs/all-jobs.png (the All jobs view), docs/job-page.png (a failed job's page) and docs/timeline.png (the timeline).
+docs/all-jobs.png (the All jobs view), docs/job-page.png (a failed job's page), docs/timeline.png (the timeline)
+and docs/failures.png (the failures grouped by cause).
 
     python scripts/screenshot.py [--out docs/dashboard.png]
 
@@ -80,6 +81,9 @@ def main() -> int:
                     start("QuestionInfoGeneration", {"questions": 2}), start("Cleanup", {"days": 60})]
         for job_id in finished:
             wait_until(lambda job_id=job_id: status(job_id) not in ("running", "aborting"), 60, "a job to end")
+        for rows in (40, 60):  # two more imports that break on a malformed row: the Failures page groups the three
+            job_id = start("DataImport", {"rows": rows, "fail_at": 0.3})
+            wait_until(lambda job_id=job_id: status(job_id) not in ("queued", "running", "aborting"), 60, "an import")
         long_job = start("ArgumentCondensation", {"questions": 6})
         start("QuestionInfoGeneration", {"questions": 12})
 
@@ -111,12 +115,18 @@ def main() -> int:
             expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
             page.mouse.move(0, 0)
             page.screenshot(path=str(args.out.with_name("timeline.png")))
+            page.set_viewport_size({"width": 1280, "height": 560})
+            page.goto(f"{url}/failures")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(args.out.with_name("failures.png")))
             browser.close()
     finally:
         api.close()
         server.terminate()
         server.wait(timeout=15)
-    for shot in (args.out, *(args.out.with_name(name) for name in ("all-jobs.png", "job-page.png", "timeline.png"))):
+    for shot in (args.out, *(args.out.with_name(name) for name in ("all-jobs.png", "job-page.png", "timeline.png",
+                                                                         "failures.png"))):
         print(f"wrote {shot} ({shot.stat().st_size // 1024} KB)")
     return 0
 

@@ -19,7 +19,8 @@ def test_every_page_has_the_same_header(dashboard: Dashboard) -> None:
     job_id = server.start_job("Cleanup", {"days": 1})["id"]
     page = dashboard.open().page
     labels = [label for _, label in NAV]
-    pages = [("", "Dashboard"), ("jobs", "All jobs"), ("timeline", "Timeline"), (f"jobs/{job_id}", None)]
+    pages = [("", "Dashboard"), ("jobs", "All jobs"), ("timeline", "Timeline"), ("workers", "Workers"),
+             ("schedules", "Schedules"), ("failures", "Failures"), (f"jobs/{job_id}", None)]
     for path, current in pages:
         page.goto(f"{server.url}/{path}")
         banner = page.get_by_role("banner")

@@ -7,6 +7,7 @@ import { $ } from "./dom.js";
 import { fullTime, localTime } from "./format.js";
 import { applyRole, firstLine, say } from "./common.js";
 import { confirmBulk } from "./bulk.js";
+import { setLive } from "./header.js";
 
 const form = $("#filters");
 const list = $("#groups");
@@ -111,6 +112,8 @@ async function start() {
   form.elements.since.value = filters.since;
   form.elements.type.value = filters.type;
   await load(filters);
+  // A snapshot, not a live view: Show reads the groups again (the header says so rather than "Connecting…").
+  setLive("idle", "Snapshot: Show reloads");
   document.body.dataset.ready = "true";
 }
 

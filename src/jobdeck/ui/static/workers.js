@@ -6,6 +6,7 @@ import { api, onAuthLost } from "./api.js";
 import { $, setText } from "./dom.js";
 import { duration } from "./format.js";
 import { jobLink } from "./common.js";
+import { setLive } from "./header.js";
 
 const POLL_MS = 3000;
 const workersBody = $("#workers-table tbody");
@@ -87,8 +88,10 @@ async function refresh() {
       + `${data.workers.length - live.length} gone; gone means no heartbeat for ${duration(data.staleAfter)}.`);
     fill(workersBody, data.workers.map(workerRow), "No worker has registered.", 7);
     fill(queuesBody, data.queues.map(queueRow), "No job type has a worker or a queued job.", 4);
+    setLive("live", `Updated every ${POLL_MS / 1000} s`);
   } catch (err) {
     setText(summary, `Could not load the workers: ${err.message}`);
+    setLive("reconnecting", "Not updating: retrying");
   }
 }
 
