@@ -27,7 +27,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
         [sys.executable, "-m", "jobdeck.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port),
-         "--token", token, "--store", "memory://", "--demo-speed", "0.5"],
+         "--token", token, "--store", "memory://", "--demo-speed", "0.5", "--no-demo-jobs", "--no-demo-schedule"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     api = httpx.Client(base_url=url + API, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
