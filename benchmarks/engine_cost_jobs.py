@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -39,6 +40,8 @@ PRIMITIVE_READS = ("_read", "_read_operations", "_query_active", "_query_past", 
 PUBLIC = ("create_job", "claim_job", "get_job", "require_job", "update_progress", "add_message", "complete_job",
           "fail_job", "heartbeat", "is_abort_requested", "mark_aborted", "get_status", "save_value",
           "save_values", "flush")
+
+_TRACED = {"call:require_job", "call:get_job", "call:get_status"}
 
 COUNTS: Counter[str] = Counter()
 _lock = threading.Lock()
@@ -74,6 +77,9 @@ def count_store(store: Store) -> Store:
 
             def counted(*args: Any, __m: Any = method, __k: str = f"{prefix}:{name}", **kwargs: Any) -> Any:
                 _bump(__k)
+                if __k in _TRACED:  # which code asks for the read: the callers two frames up
+                    up = sys._getframe(1)
+                    _bump(f"at:{__k[5:]}:{up.f_code.co_name}<{up.f_back.f_code.co_name if up.f_back else '?'}")
                 t = time.perf_counter()
                 try:
                     return __m(*args, **kwargs)
@@ -144,6 +150,9 @@ def install(redis_port: int | None = None) -> None:
             def sent(self: Any, command: Any, check_health: bool = True) -> None:
                 if getattr(self, "port", None) == redis_port:
                     _bump("rt:packet")
+                    first = command[0] if isinstance(command, list | tuple) and command else command
+                    with contextlib.suppress(Exception):  # b"*3\r\n$7\r\nEVALSHA\r\n...": the first command
+                        _bump("redis:" + bytes(first).split(b"\r\n")[2].decode().upper())
                 send(self, command, check_health)
 
             _undo.append((redis.connection.Connection, "send_packed_command", send))
