@@ -11,8 +11,8 @@ without; issue 22), spend (``usage()`` beside ``progress()``, shared limits unde
 processes, a rate's precision, usage in lists), schedules (a due occurrence to its job with 1, 2 and 4 processes,
 1,000 due at once, the scheduler's cost to an idle server), failures (failure groups over 10,000 failed jobs on
 every store beside a /past page; a bulk re-run of 1,000 jobs on a live server), enginecost (store writes, round
-trips and the time split of one job's lifecycle through a Celery worker on SQLite, Redis and PostgreSQL). A section
-whose dependency is missing prints ``skipped: <why>`` rows.
+trips and the time split of one job's lifecycle through a Celery worker on SQLite, Redis and PostgreSQL, and a
+procrastinate worker on SQLite and Redis). A section whose dependency is missing prints ``skipped: <why>`` rows.
 Full run under 20 minutes on 2 cores; ``--quick`` (without the sections in ``FULL_ONLY``) under two minutes.
 """
 

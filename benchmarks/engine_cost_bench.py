@@ -69,15 +69,46 @@ def run(quick: bool) -> list[Row]:
         why_pg = pg_unavailable()
         if why_pg is None:
             stores.append(("PostgreSQL", database))
+        celery_url = f"celery+{broker}?queue={QUEUE}"
         for label, location in stores:
             with location() as url:
-                rows += _measure(procs, env, broker, label, url, store_port if label == "Redis" else None, n,
+                rows += _measure(procs, env, celery_url, label, url, store_port if label == "Redis" else None, n,
                                  raw_s, tmp)
         if why_pg is not None:
             rows.append(skipped(SECTION, "PostgreSQL store", why_pg))
+            rows.append(skipped(SECTION, "procrastinate worker", why_pg))
+        else:
+            rows += _procrastinate(procs, env, tmp, store_port, n)
     finally:
         procs.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def _procrastinate(procs: _Procs, env: dict[str, str], tmp: Path, store_port: int, n: int) -> list[Row]:
+    """The same lifecycle through a procrastinate worker (its queue in a private PostgreSQL database), on the
+    SQLite and Redis stores, whose round trips are told apart from the queue's (PostgreSQL statements would not
+    be: the queue speaks SQL to the same kind of server)."""
+    try:
+        import procrastinate  # noqa: F401
+        from procrastinate.schema import SchemaManager
+    except ImportError as exc:
+        return [skipped(SECTION, "procrastinate worker", f"{exc} (pip install 'jobdeck[procrastinate]')")]
+    import psycopg
+
+    from .pg_bench import database
+    from .procrastinate_bench import _workers_registered
+
+    rows: list[Row] = []
+    with database() as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
+        for label, url, port in (("SQLite", f"sqlite:///{tmp / 'procrastinate.db'}", None),
+                                 ("Redis", f"redis://127.0.0.1:{store_port}/2", store_port)):
+            rows += _measure(procs, env, f"procrastinate+{dsn}", label, url, port, n, None, tmp, "procrastinate",
+                             lambda d=dsn: _workers_registered(d, 1))
+            with psycopg.connect(dsn, autocommit=True) as conn:  # the next store's worker registers afresh
+                conn.execute("DELETE FROM procrastinate_workers")
     return rows
 
 
@@ -154,18 +185,18 @@ def _server_side(label: str, url: str, store_port: int | None) -> dict[str, int]
     return {}
 
 
-def _measure(procs: _Procs, env: dict[str, str], broker: str, label: str, url: str, store_port: int | None,
-             n: int, raw: list[float], tmp: Path) -> list[Row]:
+def _measure(procs: _Procs, env: dict[str, str], executor: str, label: str, url: str, store_port: int | None,
+             n: int, raw: list[float] | None, tmp: Path, engine_name: str = "Celery",
+             ready: Callable[[], bool] | None = None) -> list[Row]:
     from jobdeck.stores import open_store
 
     from . import engine_cost_jobs as probe
 
-    folder = tmp / f"counts-{label}"
+    folder = tmp / f"counts-{engine_name}-{label}"
     folder.mkdir()
     wenv = dict(env, JOBDECK_COUNTS_DIR=str(folder))
     if store_port is not None:
         wenv["JOBDECK_COUNTS_REDIS_PORT"] = str(store_port)
-    executor = f"celery+{broker}?queue={QUEUE}"
     deployment = _Procs(tmp)
     probe.install(store_port)
     try:
@@ -180,7 +211,7 @@ def _measure(procs: _Procs, env: dict[str, str], broker: str, label: str, url: s
             try:
                 submit(*args)
             finally:
-                probe.COUNTS["us:call:submit (send_task)"] += round((time.perf_counter() - t) * 1e6)
+                probe.COUNTS["us:call:submit (send_task / defer)"] += round((time.perf_counter() - t) * 1e6)
 
         engine.submit = timed_submit  # type: ignore[method-assign]
         runner.set_executor(engine)
@@ -189,7 +220,10 @@ def _measure(procs: _Procs, env: dict[str, str], broker: str, label: str, url: s
         proc, log = deployment.start(f"worker-{label}", [
             sys.executable, "-m", "jobdeck.cli", "worker", "--app", "benchmarks.engine_cost_jobs:build", "--store",
             url, "--executor", executor, "--concurrency", "1", "--log-level", "warning"], wenv)
-        deployment.ready(log, proc)
+        if ready is None:
+            deployment.ready(log, proc)
+        else:
+            _wait(ready, 60, f"the {engine_name} worker")
 
         def one() -> tuple[float, float, Any]:
             t0 = time.time()
@@ -226,7 +260,7 @@ def _measure(procs: _Procs, env: dict[str, str], broker: str, label: str, url: s
     client = client_after - client_before
     worker = worker_after - worker_before
     return _rows(label, n, client, worker, {k: server_after[k] - server_before[k] for k in server_after}, splits,
-                 raw)
+                 raw, engine_name)
 
 
 def _per(count: float, n: int) -> str:
@@ -240,7 +274,7 @@ def _names(counts: Counter[str], prefix: str, names: tuple[str, ...], n: int) ->
 
 
 def _rows(label: str, n: int, client: Counter[str], worker: Counter[str], server: dict[str, int],
-          splits: list[dict[str, float]], raw: list[float]) -> list[Row]:
+          splits: list[dict[str, float]], raw: list[float] | None, engine_name: str = "Celery") -> list[Row]:
     from .engine_cost_jobs import PRIMITIVE_READS, PRIMITIVE_WRITES, PUBLIC
 
     def writes(c: Counter[str]) -> int:
@@ -250,7 +284,8 @@ def _rows(label: str, n: int, client: Counter[str], worker: Counter[str], server
         return sum(c[f"prim:{k}"] for k in PRIMITIVE_READS)
 
     total_writes = writes(client) + writes(worker)
-    where = f"Celery, 1 worker, {label} store, {n} jobs one at a time"
+    where = f"{engine_name}, 1 worker, {label} store, {n} jobs one at a time"
+    kind, tag = label, f"{label} store" + ("" if engine_name == "Celery" else f", {engine_name}")
     rows = [Row(SECTION, f"store writes per lifecycle, both sides ({where})",
                 jobdeck=_per(total_writes, n), baseline=f"{NEEDED_WRITES} needed (create, claim, complete)",
                 ratio=f"{total_writes / n / NEEDED_WRITES:.2f}x", target=f"<= {NEEDED_WRITES}",
@@ -260,13 +295,13 @@ def _rows(label: str, n: int, client: Counter[str], worker: Counter[str], server
                      f"{_names(client, 'prim:', PRIMITIVE_WRITES, n)}; worker: "
                      f"{_names(worker, 'prim:', PRIMITIVE_WRITES, n)}",
                 values={"client": dict(client), "worker": dict(worker), "n": n})]
-    rt_client, rt_worker = _round_trips(label, client), _round_trips(label, worker)
-    unit = {"SQLite": "commits", "Redis": "packets", "PostgreSQL": "statements"}[label]
+    rt_client, rt_worker = _round_trips(kind, client), _round_trips(kind, worker)
+    unit = {"SQLite": "commits", "Redis": "packets", "PostgreSQL": "statements"}[kind]
     # What the three writes need as round trips: one transaction each on SQLite (a commit), one script call
     # each on Redis (a packet); on PostgreSQL a transaction is at least BEGIN + one statement + COMMIT, counted
     # as statements through execute (BEGIN/COMMIT of conn.transaction() are not), so one statement per write.
     needed_rt = NEEDED_WRITES
-    rows.append(Row(SECTION, f"store round trips ({unit}) per lifecycle, both sides ({label} store)",
+    rows.append(Row(SECTION, f"store round trips ({unit}) per lifecycle, both sides ({tag})",
                     jobdeck=_per(rt_client + rt_worker, n), baseline=f"{needed_rt} for the 3 writes",
                     ratio=f"{(rt_client + rt_worker) / n / needed_rt:.2f}x", target=f"<= {2 * needed_rt} (2x)",
                     passed=(rt_client + rt_worker) / n <= 2 * needed_rt,
@@ -277,36 +312,38 @@ def _rows(label: str, n: int, client: Counter[str], worker: Counter[str], server
                          f"{_names(worker, 'prim:', PRIMITIVE_READS, n)}; fails when reads before and after "
                          "each write (re-reading the job to claim or to complete it) double the trips",
                     values={"client": rt_client, "worker": rt_worker, "n": n}))
-    statements = client["rt:statement"] + worker["rt:statement"]
-    if label != "Redis":
-        kinds = ", ".join(f"{k[4:]} {v / n:.2f}" for k, v in sorted((client + worker).items(), key=lambda kv: -kv[1])
-                          if k.startswith("sql:"))
-        rows.append(Row(SECTION, f"SQL statements per lifecycle, both sides ({label} store)",
+    sql, st = ("pgsql:", "rt:pg_statement") if kind == "PostgreSQL" else ("sql:", "rt:statement")
+    statements = client[st] + worker[st]
+    if kind != "Redis":
+        kinds = ", ".join(f"{k[len(sql):]} {v / n:.2f}" for k, v in sorted((client + worker).items(),
+                                                                             key=lambda kv: -kv[1])
+                          if k.startswith(sql))
+        rows.append(Row(SECTION, f"SQL statements per lifecycle, both sides ({tag})",
                         jobdeck=_per(statements, n), target="(context)",
-                        note=f"client {client['rt:statement'] / n:.2f}, worker {worker['rt:statement'] / n:.2f}; "
-                             f"by kind: {kinds}",
+                        note=f"client {client[st] / n:.2f}, worker {worker[st] / n:.2f}; by kind: {kinds}",
                         values={"statements": statements, "n": n,
-                                "kinds": {k: v for k, v in (client + worker).items() if k.startswith("sql:")}}))
+                                "kinds": {k: v for k, v in (client + worker).items() if k.startswith(sql)}}))
     if server:
         text = ", ".join(f"{k} {v / n:.2f}" for k, v in server.items())
-        rows.append(Row(SECTION, f"the store server's own count per lifecycle ({label} store)", jobdeck=text,
+        rows.append(Row(SECTION, f"the store server's own count per lifecycle ({tag})", jobdeck=text,
                         target="(context: everyone's, incl. polling)", values={**server, "n": n}))
-    rows.append(Row(SECTION, f"public store calls per lifecycle ({label} store)", target="(context)",
+    rows.append(Row(SECTION, f"public store calls per lifecycle ({tag})", target="(context)",
                     jobdeck=f"{sum(v for k, v in (client + worker).items() if k.startswith('call:')) / n:.2f}",
                     note=f"client: {_names(client, 'call:', PUBLIC, n)}; worker: {_names(worker, 'call:', PUBLIC, n)}"
                          f"; reads asked by: {_callers(worker, n)}"))
     spent = {f"{side} {k[len('us:call:'):]}": v / n / 1e3 for side, c in (("client", client), ("worker", worker))
              for k, v in sorted(c.items()) if k.startswith("us:call:") and v}
-    rows.append(Row(SECTION, f"time inside store calls (and the client's send_task) per lifecycle, mean "
-                             f"({label} store)",
+    rows.append(Row(SECTION, f"time inside store calls (and the engine send) per lifecycle, mean "
+                             f"({tag})",
                     jobdeck=f"{sum(spent.values()):.2f} ms", target="(context)",
                     note=", ".join(f"{k} {v:.2f} ms" for k, v in spent.items()),
                     values={"ms": spent, "n": n}))
     parts = {k: percentile([s[k] for s in splits], 50) for k in splits[0]}
-    raw50 = percentile(raw, 50)
-    rows.append(Row(SECTION, f"time per job p50, start -> handler ({label} store)",
-                    jobdeck=f"{parts['handler'] * 1e3:.1f} ms", baseline=f"{raw50 * 1e3:.1f} ms raw send_task",
-                    ratio=f"{parts['handler'] / raw50:.2f}x", target="(context)",
+    raw50 = percentile(raw, 50) if raw else None
+    rows.append(Row(SECTION, f"time per job p50, start -> handler ({tag})",
+                    jobdeck=f"{parts['handler'] * 1e3:.1f} ms",
+                    baseline=f"{raw50 * 1e3:.1f} ms raw send_task" if raw50 else "",
+                    ratio=f"{parts['handler'] / raw50:.2f}x" if raw50 else "", target="(context)",
                     note="split p50: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in parts.items()
                                                    if k not in ("handler",)),
                     values={"split_p50_s": parts, "raw_p50_s": raw50, "n": n}))
@@ -325,5 +362,5 @@ def _callers(counts: Counter[str], n: int) -> str:
 
 
 def _round_trips(label: str, counts: Counter[str]) -> int:
-    key = {"SQLite": "rt:commit", "Redis": "rt:packet", "PostgreSQL": "rt:statement"}[label]
+    key = {"SQLite": "rt:commit", "Redis": "rt:packet", "PostgreSQL": "rt:pg_statement"}[label]
     return counts[key]

@@ -7,9 +7,9 @@ Two levels are counted, in whichever process installs them:
   ``_set_progress``, ``_read``, ``_claim``, ...) and of its public methods, by patching the store *instance*, so
   that a second store in the same process (the benchmark's poller) is not counted;
 - round trips: SQL statements (SQLite via ``set_trace_callback`` on every connection ``sqlite3.connect`` opens,
-  PostgreSQL via psycopg's ``Cursor.execute``), and packets sent to the store's Redis server (one per command
-  or pipeline: ``Connection.send_packed_command``, filtered by the store server's port so that the Celery
-  broker's traffic is left out).
+  PostgreSQL via psycopg's ``Cursor.execute``, counted apart: a procrastinate queue speaks psycopg too), and
+  packets sent to the store's Redis server (one per command or pipeline: ``Connection.send_packed_command``,
+  filtered by the store server's port so that the Celery broker's traffic is left out).
 
 A worker process writes its counts to ``$JOBDECK_COUNTS_DIR/<pid>.json`` every 50 ms, so the benchmark reads
 them without stopping it.
@@ -127,15 +127,13 @@ def install(redis_port: int | None = None) -> None:
         execute = psycopg.Cursor.execute
 
         def pg_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            _bump("rt:statement")
+            _bump("rt:pg_statement")
             text = query.decode() if isinstance(query, bytes) else query if isinstance(query, str) else ""
             if not text:
                 with contextlib.suppress(Exception):
                     text = query.as_string(self.connection)
             head = _head(text)
-            _bump("sql:" + head)
-            if head in ("INSERT", "UPDATE", "DELETE"):
-                _bump("rt:write_statement")
+            _bump("pgsql:" + head)
             return execute(self, query, *args, **kwargs)
 
         # Commits are not counted here: ``conn.transaction()`` ends with COMMIT without going through execute.
