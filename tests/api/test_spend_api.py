@@ -164,3 +164,48 @@ def test_webhook_bodies_carry_the_final_usage() -> None:
     body = job_summary(job, "failed", "http://x/jobs/1")
     assert body["usage"]["cost"] == 0.25 and body["usage"]["counters"] == {"requests": 1}
     assert job_summary(JobInfo(id=job.id, job_type="C", author="me"), "failed", "l")["usage"] is None
+
+
+def mixed(ctl: PipelineController, calls: int = 1, model: str = "gpt-4o-mini") -> None:
+    ctl.initialize_pipeline(["calls"])
+    for _ in range(calls):
+        ctl.usage(model, input_tokens=1_000_000, output_tokens=1_000_000)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+def test_spend_total_covers_every_job_the_filters_match(any_store: Store, anyio_backend: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobdeck.stores import _spend_total
+
+    monkeypatch.setattr(_spend_total, "_PAGE", 2)  # the paging fallback (memory, Redis) crosses pages
+    runner = JobRunner(any_store, prices=PRICES)
+    runner.register("Mixed", mixed)
+    runner.register("Other", mixed)
+    try:
+        for job_type, author, params in (("Mixed", "alice", {"calls": 1}), ("Mixed", "bob", {"calls": 2}),
+                                         ("Mixed", "bob", {"calls": 1, "model": "mystery"}),
+                                         ("Mixed", "carol", {"calls": 0}), ("Other", "alice", {"calls": 4})):
+            runner.wait(runner.start(job_type, author, params).id, timeout=10)  # one at a time: max_active 1
+        with live_server(create_app(runner=runner, token=TOKEN)) as url, \
+                httpx.Client(base_url=url + PREFIX, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            def total(**params: str) -> dict[str, object]:
+                answer = http.get("/spend/total", params=params)
+                assert answer.status_code == 200, answer.text
+                return answer.json()  # type: ignore[no-any-return]
+
+            every = total()
+            assert every == {"jobs": 5, "withUsage": 4, "cost": pytest.approx(0.75 * 7), "unknown": 1,
+                             "inputTokens": 8_000_000, "outputTokens": 8_000_000, "currency": "USD"}
+            mixed_only = total(jobType="Mixed")
+            assert (mixed_only["jobs"], mixed_only["cost"], mixed_only["unknown"]) == (4, pytest.approx(2.25), 1)
+            alice = total(q="alice")
+            assert (alice["jobs"], alice["cost"], alice["unknown"]) == (2, pytest.approx(3.75), 0)
+            assert total(q="alice", jobType="Mixed")["cost"] == pytest.approx(0.75)
+            assert total(status="failed")["jobs"] == 0 and total(status="failed")["cost"] == 0
+            assert total(status="completed,aborted")["jobs"] == 5
+            assert total(q="nobody-matches-this")["jobs"] == 0
+            for bad in ({"status": "bogus"}, {"q": "x" * 1001}, {"q": " ".join(f"w{i}" for i in range(9))}):
+                assert http.get("/spend/total", params=bad).status_code == 400, bad
+            assert httpx.get(f"{url}{PREFIX}/spend/total").status_code == 401
+    finally:
+        runner.shutdown(grace=2)

@@ -1,6 +1,6 @@
-"""What jobs spent, in a real Chromium (issue 24): All jobs' sortable cost column with the total of the jobs shown,
-the job page's spending and each operation's share, and a budget stop told apart from an admin's abort; no
-serious accessibility violation on either page."""
+"""What jobs spent, in a real Chromium (issue 24): All jobs' sortable cost column with the total of every job the
+filter matches, the job page's spending and each operation's share, and a budget stop told apart from an admin's
+abort; no serious accessibility violation on either page."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def test_cost_column_sorts_and_totals(dashboard: Dashboard) -> None:
     expect(row.locator(".col-cost")).to_have_text("$0.10")
     expect(page.locator(f'tr[data-job-id="{dear}"] .col-cost')).to_have_text("$0.20")
     expect(page.locator(f'tr[data-job-id="{free}"] .col-cost')).to_have_text("\u2013")  # an en dash: nothing recorded
-    expect(page.locator("#cost-total")).to_have_text(re.compile(r"^Total cost of the \d+ jobs? shown: \$\d+\.\d\d"))
+    every = server.api("GET", "/spend/total").json()   # what the store adds up: every job, not the rows shown
+    expect(page.locator("#cost-total")).to_have_text(
+        f"Total cost of all {every['jobs']} jobs: ${every['cost']:.2f} ({every['withUsage']} recorded use).")
     header = page.get_by_role("columnheader", name="Cost")
     expect(header).to_have_attribute("aria-sort", "none")
     page.get_by_role("button", name="Cost").click()
@@ -87,4 +89,25 @@ def test_type_cards_show_today_and_this_month(dashboard: Dashboard) -> None:
     line = dashboard.card("QuestionInfoGeneration").locator(".type-spend")
     expect(line).to_have_text(re.compile(r"^Spent today \$\d+\.\d\d · this month \$\d+\.\d\d$"))
     expect(dashboard.card("Cleanup").locator(".type-spend")).to_have_count(0)   # records nothing
+    assert _serious(page) == []
+
+
+def test_cost_total_covers_the_filter(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    for questions in (1, 2):
+        finished(server, server.start_job("QuestionInfoGeneration", {"questions": questions})["id"])
+    finished(server, server.start_job("Cleanup", {"days": 3})["id"])
+    page = dashboard.open().page
+    page.goto(f"{server.url}/jobs?type=QuestionInfoGeneration")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    total = server.api("GET", "/spend/total", params={"jobType": "QuestionInfoGeneration"}).json()
+    assert total["jobs"] >= 2 and total["cost"] >= 0.306
+    expect(page.locator("#cost-total")).to_have_text(
+        f"Total cost of the {total['jobs']} jobs matching the filter: ${total['cost']:.2f} "
+        f"({total['withUsage']} recorded use).")
+    page.goto(f"{server.url}/jobs?type=Cleanup")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    cleanups = server.api("GET", "/spend/total", params={"jobType": "Cleanup"}).json()["jobs"]
+    expect(page.locator("#cost-total")).to_have_attribute("data-jobs", str(cleanups))   # answered for this filter
+    expect(page.locator("#cost-total")).to_have_text("")   # and nothing recorded: no total
     assert _serious(page) == []
