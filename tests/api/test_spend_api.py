@@ -209,3 +209,27 @@ def test_spend_total_covers_every_job_the_filters_match(any_store: Store, anyio_
             assert httpx.get(f"{url}{PREFIX}/spend/total").status_code == 401
     finally:
         runner.shutdown(grace=2)
+
+
+async def test_spend_per_day_for_a_type(client: httpx.AsyncClient, priced: JobRunner) -> None:
+    import time
+
+    from jobdeck.api._spend import spend_by_day
+
+    for calls in (1, 2):
+        job_id = (await client.post(f"{PREFIX}/start", json={"jobType": "Spend", "params": {"calls": calls}},
+                                    headers=AUTH)).json()["id"]
+        priced.wait(job_id, timeout=10)
+    answer = await client.get(f"{PREFIX}/spend/daily", params={"jobType": "Spend", "days": 3}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    daily = answer.json()
+    assert daily["jobType"] == "Spend" and daily["currency"] == "USD" and len(daily["days"]) == 3
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert daily["days"][-1] == {"day": today, "cost": pytest.approx(2.25), "jobs": 2, "withUsage": 2}
+    assert [d["cost"] for d in daily["days"][:-1]] == [0, 0]
+    later = spend_by_day(priced.store, "Spend", 3, time.time() + 86400)["days"]  # seen from tomorrow
+    assert [d["jobs"] for d in later] == [0, 2, 0]
+    assert len((await client.get(f"{PREFIX}/spend/daily?jobType=Spend", headers=AUTH)).json()["days"]) == 14
+    for bad in ("", "?jobType=", "?jobType=Spend&days=0", "?jobType=Spend&days=93", "?jobType=Spend&days=x"):
+        assert (await client.get(f"{PREFIX}/spend/daily{bad}", headers=AUTH)).status_code == 400, bad
+    assert (await client.get(f"{PREFIX}/spend/daily?jobType=Spend")).status_code == 401

@@ -111,3 +111,32 @@ def test_cost_total_covers_the_filter(dashboard: Dashboard) -> None:
     expect(page.locator("#cost-total")).to_have_attribute("data-jobs", str(cleanups))   # answered for this filter
     expect(page.locator("#cost-total")).to_have_text("")   # and nothing recorded: no total
     assert _serious(page) == []
+
+
+def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    finished(server, server.start_job("QuestionInfoGeneration", {"questions": 1})["id"])
+    daily = server.api("GET", "/spend/daily", params={"jobType": "QuestionInfoGeneration"}).json()["days"]
+    assert len(daily) == 14 and daily[-1]["cost"] >= 0.1
+    page = dashboard.open().page
+    card = dashboard.card("QuestionInfoGeneration")
+    button = card.get_by_role("button", name="Cost per day")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    figure = card.locator("figure.cost-history")
+    expect(figure).to_be_hidden()
+    button.focus()
+    page.keyboard.press("Enter")   # keyboard usable: a real button
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(figure).to_have_attribute("data-loaded", "true")
+    bars = figure.locator("rect.cost-bar")
+    expect(bars).to_have_count(14)
+    assert float(bars.last.get_attribute("data-cost") or "0") == pytest.approx(daily[-1]["cost"], abs=1e-6)
+    assert bars.last.get_attribute("data-day") == daily[-1]["day"]
+    expect(figure.locator("figcaption")).to_have_text(re.compile(
+        r"^Cost per day, last 14 days \(UTC\): \$\d+\.\d\d on 1 day, \d+ jobs? ended; most on "
+        + daily[-1]["day"] + r": \$\d+\.\d\d \(\d+ jobs?\)\.$"))
+    expect(figure.get_by_role("img")).to_have_accessible_name(re.compile(r"^Cost per day"))
+    assert _serious(page) == []
+    page.keyboard.press("Space")
+    expect(figure).to_be_hidden()
+    expect(dashboard.card("Cleanup").get_by_role("button", name="Cost per day")).to_have_count(0)
