@@ -233,3 +233,44 @@ async def test_spend_per_day_for_a_type(client: httpx.AsyncClient, priced: JobRu
     for bad in ("", "?jobType=", "?jobType=Spend&days=0", "?jobType=Spend&days=93", "?jobType=Spend&days=x"):
         assert (await client.get(f"{PREFIX}/spend/daily{bad}", headers=AUTH)).status_code == 400, bad
     assert (await client.get(f"{PREFIX}/spend/daily?jobType=Spend")).status_code == 401
+
+
+async def test_reported_use_is_checked_against_the_budget(client: httpx.AsyncClient, priced: JobRunner) -> None:
+    priced.register_external("Metered", budget=Budget(cost=1.0))
+    job_id = (await client.post(f"{PREFIX}/start", json={"jobType": "Metered"}, headers=AUTH)).json()["id"]
+
+    async def report(cost: float) -> dict[str, object]:
+        usage = {"byModel": {"own": {"inputTokens": 10, "outputTokens": 10, "cost": cost}}}
+        answer = await client.post(f"{PREFIX}/single/{job_id}/report", json={"usage": usage}, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    def warnings() -> list[str]:
+        return [m.message for m in priced.store.require_job(job_id).warning_messages]
+
+    assert (await report(0.5))["abortRequested"] is False and warnings() == []
+    for _ in range(2):  # the same totals twice: one warning
+        assert (await report(0.85))["abortRequested"] is False
+    assert warnings() == ["budget 80% used: $0.85 spent of $1.00"]
+    stopped = await report(1.2)
+    assert stopped == {"status": "aborting", "abortRequested": True,
+                       "abortReason": "budget exceeded: $1.20 spent of $1.00"}
+    assert (await report(1.3))["abortReason"] == "budget exceeded: $1.20 spent of $1.00"  # the first stands
+    assert warnings() == ["budget 80% used: $0.85 spent of $1.00",   # once each
+                          "Abort requested by budget: budget exceeded: $1.20 spent of $1.00"]
+    ended = await client.post(f"{PREFIX}/single/{job_id}/aborted", headers=AUTH)
+    assert ended.json()["status"] == "aborted"
+    job = priced.store.require_job(job_id)
+    assert job.aborted_by == "budget" and job.abort_reason == "budget exceeded: $1.20 spent of $1.00"
+
+
+async def test_reported_use_past_a_start_budget_jumps_the_warning(client: httpx.AsyncClient,
+                                                                  priced: JobRunner) -> None:
+    priced.register_external("Metered2", budget=Budget(cost=1.0), max_budget=Budget(cost=5.0))
+    started = await client.post(f"{PREFIX}/start", json={"jobType": "Metered2", "budget": {"cost": 3}}, headers=AUTH)
+    job_id = started.json()["id"]
+    usage = {"byModel": {"gpt-4o-mini": {"inputTokens": 10_000_000, "outputTokens": 3_000_000}}}  # $3.30, priced
+    answer = (await client.post(f"{PREFIX}/single/{job_id}/report", json={"usage": usage}, headers=AUTH)).json()
+    assert answer["abortReason"] == "budget exceeded: $3.30 spent of $3.00"   # the start's budget, not the type's
+    said = [m.message for m in priced.store.require_job(job_id).warning_messages]
+    assert not any(m.startswith("budget 80%") for m in said)                # past 100% at once: no 80% warning
