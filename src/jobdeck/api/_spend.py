@@ -23,7 +23,8 @@ from ..core.usage import CURRENCY
 from ..stores.base import Store
 from ._deck import Deck
 from ._errors import ApiError
-from ._finding import MAX_QUERY, _statuses
+from ._finding import _STATUS, MAX_QUERY, Q_PATTERN
+from ._finding import _statuses as parse_statuses
 from ._openapi import AUTH_ERRORS, Routes, param
 from ._query import IntParam
 from ._schemas import NO_NUL
@@ -135,21 +136,21 @@ def build_spend_routes(deck: Deck) -> Routes:
 
     @routes.get("/spend/total", responses={200: {"model": SpendTotalAnswer}, **AUTH_ERRORS},
                 summary="What every job matching a search's filters spent together (known costs)",
-                params=(param("q", "search words, as GET /search", {"type": "string", "maxLength": MAX_QUERY,
-                                                                     "pattern": NO_NUL}),
+                params=(param("q", "search words, as GET /search takes them",
+                              {"type": "string", "maxLength": MAX_QUERY, "pattern": Q_PATTERN}),
                         param("jobType", "only jobs of this type", {"type": "string", "pattern": NO_NUL}),
                         param("scheduleId", "only jobs this schedule started", {"type": "string", "pattern": NO_NUL}),
                         param("signature", "only failed jobs with this signature",
                               {"type": "string", "pattern": NO_NUL}),
-                        param("status", "only jobs with this status (repeatable or comma-separated)",
-                              {"type": "array", "items": {"type": "string", "pattern": NO_NUL}})))
+                        param("status", "only jobs with this status (repeatable or comma-separated)", {
+                            "type": "array", "items": {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"}})))
     async def spend_total(request: Request) -> Response:
         await deck.auth.authenticate(request)
         query = request.query_params
         text = refuse_nul("q", query.get("q"))
         if text is not None and len(text) > MAX_QUERY:
             raise ApiError(400, f"q is longer than {MAX_QUERY} characters")
-        statuses = _statuses(query.getlist("status"))
+        statuses = parse_statuses(query.getlist("status"))
         try:
             total = await deck.call(store.spend_total, text, statuses=statuses,
                                     job_type=refuse_nul("jobType", query.get("jobType")) or None,
