@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.budget import Budget
 from ..core.errors import JobdeckError
 from ..core.jobtype import JobType
 from ..core.model import JobInfo
-from ..core.usage import ModelUsage, Prices, Usage, cost_of
+from ..core.usage import ModelUsage, Prices, Usage
 from ..stores.base import Store
 
 __all__ = ["BUDGET_KEY", "BUDGET_STOPPER", "MAX_SHARES", "Recorded", "Spending", "budgeted", "check_reported",
@@ -43,9 +42,9 @@ BUDGET_STOPPER = "budget"
 MAX_SHARES = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What one recorded call changed: the new total, and a warning or an abort reason newly due (else None)."""
+class Recorded(NamedTuple):
+    """What one recorded call changed: the new total, and a warning or an abort reason newly due (else None).
+    A named tuple: one is built per ``usage()`` call, and a frozen dataclass's __init__ costs several times more."""
 
     total: Usage
     warning: str | None = None
@@ -76,8 +75,10 @@ class Spending:
             earlier, self._earlier = self._earlier(), None
             if earlier is not None:
                 self.total = earlier
-        if cost is None:
-            cost = cost_of(self.prices, model, input_tokens, output_tokens) if isinstance(model, str) else None
+        if cost is None and self.prices and isinstance(model, str):
+            price = self.prices.get(model)  # cost_of(), inlined: the hot path of ctl.usage()
+            if price is not None:
+                cost = (input_tokens * price.get("input", 0.0) + output_tokens * price.get("output", 0.0)) / 1e6
         total = self.total.plus_known(model, input_tokens, output_tokens, cost, counters)  # type: ignore[arg-type]
         if total is None:  # a first model or counter, or a value to check: the checked path
             total = self.total.add(model, input_tokens, output_tokens, cost, counters)
