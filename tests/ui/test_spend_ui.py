@@ -105,6 +105,12 @@ def test_cost_total_covers_the_filter(dashboard: Dashboard) -> None:
     expect(page.locator("#cost-total")).to_have_text(
         f"Total cost of the {total['jobs']} jobs matching the filter: ${total['cost']:.2f} "
         f"({total['withUsage']} recorded use).")
+    page.goto(f"{server.url}/jobs?type=QuestionInfoGeneration&range=24h")   # a range: every job in it is loaded
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    rows = page.locator("#jobs-table tbody tr").count()
+    costs = page.locator("#jobs-table tbody .col-cost").evaluate_all("cells => cells.map(c => Number(c.dataset.cost))")
+    expect(page.locator("#cost-total")).to_have_text(
+        f"Total cost of the {rows} jobs shown: ${sum(c for c in costs if c >= 0):.2f} ({len(costs)} recorded use).")
     page.goto(f"{server.url}/jobs?type=Cleanup")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     cleanups = server.api("GET", "/spend/total", params={"jobType": "Cleanup"}).json()["jobs"]

@@ -73,9 +73,19 @@ export function totalText(total, filtered) {
   return `Total cost of ${which}: ${spent} (${count.format(total.withUsage)} recorded use${unknown}).`;
 }
 
+/** The total of the rows shown, for a view that loaded every job it covers (a time range). */
+function shownText(rows) {
+  const spent = rows.map((r) => Number(r.querySelector(".col-cost")?.dataset.cost ?? -1)).filter((c) => c >= 0);
+  if (!spent.length) return "";
+  const sum = spent.reduce((a, b) => a + b, 0);
+  return `Total cost of the ${plural(rows.length, "job")} shown: ${formatCost(sum)} (${spent.length} recorded use).`;
+}
+
 /** Make the table's Cost header sort the rows shown (most expensive first, then cheapest first, then as loaded),
 and keep ``total`` saying what every job matching ``filters()`` cost together (all pages, not only the rows shown),
-asked of the server when the rows change (a new filter, a page more, a job that ended), at most every 300 ms. */
+asked of the server when the rows change (a new filter, a page more, a job that ended), at most every 300 ms.
+``filters()`` null: the view has a time range, which the server's total does not know; its rows are every job
+in it (All jobs loads them all), so the total adds up the rows shown. */
 export function setupCostColumn(table, total, filters, fetchJson) {
   const header = table.querySelector("th.col-cost");
   const button = header.querySelector("button");
@@ -89,6 +99,11 @@ export function setupCostColumn(table, total, filters, fetchJson) {
     timer = setTimeout(async () => {
       const mine = ++asked;
       const shown = filters();
+      if (shown === null) {   // a time range: every job in it is loaded, and the rows shown are what it covers
+        total.textContent = shownText(rows());
+        total.dataset.jobs = String(rows().length);
+        return;
+      }
       try {
         const { data } = await fetchJson(totalQuery(shown));
         if (mine !== asked) return;   // a newer answer is on its way
