@@ -126,7 +126,7 @@ def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
     assert len(daily) == 14 and daily[-1]["cost"] >= 0.1
     page = dashboard.open().page
     card = dashboard.card("QuestionInfoGeneration")
-    button = card.get_by_role("button", name="Cost per day")
+    button = card.get_by_role("button", name="Cost per day", exact=True)   # the caret is not part of its name
     expect(button).to_have_attribute("aria-expanded", "false")
     figure = card.locator("figure.cost-history")
     expect(figure).to_be_hidden()
