@@ -143,6 +143,15 @@ def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
         + daily[-1]["day"] + r": \$\d+\.\d\d \(\d+ jobs?\)\.$"))
     expect(figure.get_by_role("img")).to_have_accessible_name(re.compile(r"^Cost per day"))
     assert _serious(page) == []
+    thirty = figure.get_by_role("button", name="30 days")
+    thirty.focus()
+    page.keyboard.press("Enter")
+    expect(thirty).to_have_attribute("aria-pressed", "true")
+    expect(figure.get_by_role("button", name="14 days")).to_have_attribute("aria-pressed", "false")
+    expect(bars).to_have_count(30)
+    expect(figure.locator("figcaption")).to_have_text(re.compile(r"^Cost per day, last 30 days \(UTC\)"))
+    assert _serious(page) == []
+    button.focus()
     page.keyboard.press("Space")
     expect(figure).to_be_hidden()
     expect(dashboard.card("Cleanup").get_by_role("button", name="Cost per day")).to_have_count(0)

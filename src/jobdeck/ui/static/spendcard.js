@@ -1,6 +1,6 @@
 /* On the dashboard, each type card says what its jobs spent today and this month (GET /spend), refreshed every
 15 s and when a job ends; and a type with recorded cost gets a "Cost per day" button that opens its history as a
-small chart beside the run chart: the last 14 days (UTC), each day's known cost as a bar over its count of jobs
+small chart beside the run chart: the last 14 days (UTC; 30 at a press), each day's known cost as a bar over its count of jobs
 as a thinner bar, oldest on the left (GET /spend/daily), with a caption that says the same in words. Kept apart
 from the card's own rendering: it adds a line and a button under the description. */
 
@@ -8,7 +8,7 @@ import { api } from "./api.js";
 import { formatCost } from "./spend.js";
 
 const REFRESH_MS = 15_000;
-const DAYS = 14;
+const SPANS = [14, 30];   // the days a history can show; the first is the default
 const SVG = "http://www.w3.org/2000/svg";
 const W = 200;
 const COST_H = 30;
@@ -80,9 +80,26 @@ function historyOf(card) {
   const time = document.createElement("div");
   time.className = "run-axis run-axis-time";
   time.setAttribute("aria-hidden", "true");
-  time.innerHTML = `<span>← ${DAYS} days ago</span><span>today →</span>`;
-  figure.append(svg, time, caption);
-  history = { button, figure, svg, caption };
+  const span = document.createElement("div");
+  span.className = "cost-history-span";
+  span.setAttribute("role", "group");
+  span.setAttribute("aria-label", "Days shown");
+  history = { button, figure, svg, caption, time, days: SPANS[0], spans: [] };
+  for (const days of SPANS) {
+    const choice = document.createElement("button");
+    choice.type = "button";
+    choice.className = "btn btn-small";
+    choice.textContent = `${days} days`;
+    choice.setAttribute("aria-pressed", String(days === history.days));
+    choice.addEventListener("click", () => {
+      history.days = days;
+      for (const other of history.spans) other.setAttribute("aria-pressed", String(other === choice));
+      drawHistory(card, history);
+    });
+    history.spans.push(choice);
+    span.appendChild(choice);
+  }
+  figure.append(span, svg, time, caption);
   card.costHistory = history;
   button.addEventListener("click", () => {
     const open = figure.hidden;
@@ -109,12 +126,13 @@ export function historyText(days) {
 async function drawHistory(card, history) {
   let data;
   try {
-    ({ data } = await api(`/spend/daily?jobType=${encodeURIComponent(card.dataset.jobType)}&days=${DAYS}`));
+    ({ data } = await api(`/spend/daily?jobType=${encodeURIComponent(card.dataset.jobType)}&days=${history.days}`));
   } catch {
     history.caption.textContent = "The cost per day could not be loaded.";
     return;
   }
   const days = data.days;
+  history.time.innerHTML = `<span>← ${days.length} days ago</span><span>today →</span>`;
   const topCost = Math.max(...days.map((d) => d.cost), 1e-9);
   const topJobs = Math.max(...days.map((d) => d.jobs), 1);
   const slot = W / days.length;
