@@ -164,3 +164,113 @@ def test_webhook_bodies_carry_the_final_usage() -> None:
     body = job_summary(job, "failed", "http://x/jobs/1")
     assert body["usage"]["cost"] == 0.25 and body["usage"]["counters"] == {"requests": 1}
     assert job_summary(JobInfo(id=job.id, job_type="C", author="me"), "failed", "l")["usage"] is None
+
+
+def mixed(ctl: PipelineController, calls: int = 1, model: str = "gpt-4o-mini") -> None:
+    ctl.initialize_pipeline(["calls"])
+    for _ in range(calls):
+        ctl.usage(model, input_tokens=1_000_000, output_tokens=1_000_000)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+def test_spend_total_covers_every_job_the_filters_match(any_store: Store, anyio_backend: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobdeck.stores import _spend_total
+
+    monkeypatch.setattr(_spend_total, "_PAGE", 2)  # the paging fallback (memory, Redis) crosses pages
+    runner = JobRunner(any_store, prices=PRICES)
+    runner.register("Mixed", mixed)
+    runner.register("Other", mixed)
+    try:
+        for job_type, author, params in (("Mixed", "alice", {"calls": 1}), ("Mixed", "bob", {"calls": 2}),
+                                         ("Mixed", "bob", {"calls": 1, "model": "mystery"}),
+                                         ("Mixed", "carol", {"calls": 0}), ("Other", "alice", {"calls": 4})):
+            runner.wait(runner.start(job_type, author, params).id, timeout=10)  # one at a time: max_active 1
+        with live_server(create_app(runner=runner, token=TOKEN)) as url, \
+                httpx.Client(base_url=url + PREFIX, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            def total(**params: str) -> dict[str, object]:
+                answer = http.get("/spend/total", params=params)
+                assert answer.status_code == 200, answer.text
+                return answer.json()  # type: ignore[no-any-return]
+
+            every = total()
+            assert every == {"jobs": 5, "withUsage": 4, "cost": pytest.approx(0.75 * 7), "unknown": 1,
+                             "inputTokens": 8_000_000, "outputTokens": 8_000_000, "currency": "USD"}
+            mixed_only = total(jobType="Mixed")
+            assert (mixed_only["jobs"], mixed_only["cost"], mixed_only["unknown"]) == (4, pytest.approx(2.25), 1)
+            alice = total(q="alice")
+            assert (alice["jobs"], alice["cost"], alice["unknown"]) == (2, pytest.approx(3.75), 0)
+            assert total(q="alice", jobType="Mixed")["cost"] == pytest.approx(0.75)
+            assert total(status="failed")["jobs"] == 0 and total(status="failed")["cost"] == 0
+            assert total(status="completed,aborted")["jobs"] == 5
+            assert total(q="nobody-matches-this")["jobs"] == 0
+            for bad in ({"status": "bogus"}, {"q": "x" * 1001}, {"q": " ".join(f"w{i}" for i in range(9))}):
+                assert http.get("/spend/total", params=bad).status_code == 400, bad
+            assert httpx.get(f"{url}{PREFIX}/spend/total").status_code == 401
+    finally:
+        runner.shutdown(grace=2)
+
+
+async def test_spend_per_day_for_a_type(client: httpx.AsyncClient, priced: JobRunner) -> None:
+    import time
+
+    from jobdeck.api._spend import spend_by_day
+
+    for calls in (1, 2):
+        job_id = (await client.post(f"{PREFIX}/start", json={"jobType": "Spend", "params": {"calls": calls}},
+                                    headers=AUTH)).json()["id"]
+        priced.wait(job_id, timeout=10)
+    answer = await client.get(f"{PREFIX}/spend/daily", params={"jobType": "Spend", "days": 3}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    daily = answer.json()
+    assert daily["jobType"] == "Spend" and daily["currency"] == "USD" and len(daily["days"]) == 3
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert daily["days"][-1] == {"day": today, "cost": pytest.approx(2.25), "jobs": 2, "withUsage": 2}
+    assert [d["cost"] for d in daily["days"][:-1]] == [0, 0]
+    later = spend_by_day(priced.store, "Spend", 3, time.time() + 86400)["days"]  # seen from tomorrow
+    assert [d["jobs"] for d in later] == [0, 2, 0]
+    assert len((await client.get(f"{PREFIX}/spend/daily?jobType=Spend", headers=AUTH)).json()["days"]) == 14
+    for bad in ("", "?jobType=", "?jobType=Spend&days=0", "?jobType=Spend&days=93", "?jobType=Spend&days=x"):
+        assert (await client.get(f"{PREFIX}/spend/daily{bad}", headers=AUTH)).status_code == 400, bad
+    assert (await client.get(f"{PREFIX}/spend/daily?jobType=Spend")).status_code == 401
+
+
+async def test_reported_use_is_checked_against_the_budget(client: httpx.AsyncClient, priced: JobRunner) -> None:
+    priced.register_external("Metered", budget=Budget(cost=1.0))
+    job_id = (await client.post(f"{PREFIX}/start", json={"jobType": "Metered"}, headers=AUTH)).json()["id"]
+
+    async def report(cost: float) -> dict[str, object]:
+        usage = {"byModel": {"own": {"inputTokens": 10, "outputTokens": 10, "cost": cost}}}
+        answer = await client.post(f"{PREFIX}/single/{job_id}/report", json={"usage": usage}, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    def warnings() -> list[str]:
+        return [m.message for m in priced.store.require_job(job_id).warning_messages]
+
+    assert (await report(0.5))["abortRequested"] is False and warnings() == []
+    for _ in range(2):  # the same totals twice: one warning
+        assert (await report(0.85))["abortRequested"] is False
+    assert warnings() == ["budget 80% used: $0.85 spent of $1.00"]
+    stopped = await report(1.2)
+    assert stopped == {"status": "aborting", "abortRequested": True,
+                       "abortReason": "budget exceeded: $1.20 spent of $1.00"}
+    assert (await report(1.3))["abortReason"] == "budget exceeded: $1.20 spent of $1.00"  # the first stands
+    assert warnings() == ["budget 80% used: $0.85 spent of $1.00",   # once each
+                          "Abort requested by budget: budget exceeded: $1.20 spent of $1.00"]
+    ended = await client.post(f"{PREFIX}/single/{job_id}/aborted", headers=AUTH)
+    assert ended.json()["status"] == "aborted"
+    job = priced.store.require_job(job_id)
+    assert job.aborted_by == "budget" and job.abort_reason == "budget exceeded: $1.20 spent of $1.00"
+
+
+async def test_reported_use_past_a_start_budget_jumps_the_warning(client: httpx.AsyncClient,
+                                                                  priced: JobRunner) -> None:
+    priced.register_external("Metered2", budget=Budget(cost=1.0), max_budget=Budget(cost=5.0))
+    started = await client.post(f"{PREFIX}/start", json={"jobType": "Metered2", "budget": {"cost": 3}}, headers=AUTH)
+    job_id = started.json()["id"]
+    usage = {"byModel": {"gpt-4o-mini": {"inputTokens": 10_000_000, "outputTokens": 3_000_000}}}  # $3.30, priced
+    answer = (await client.post(f"{PREFIX}/single/{job_id}/report", json={"usage": usage}, headers=AUTH)).json()
+    assert answer["abortReason"] == "budget exceeded: $3.30 spent of $3.00"   # the start's budget, not the type's
+    said = [m.message for m in priced.store.require_job(job_id).warning_messages]
+    assert not any(m.startswith("budget 80%") for m in said)                # past 100% at once: no 80% warning

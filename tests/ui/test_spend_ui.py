@@ -1,6 +1,6 @@
-"""What jobs spent, in a real Chromium (issue 24): All jobs' sortable cost column with the total of the jobs shown,
-the job page's spending and each operation's share, and a budget stop told apart from an admin's abort; no
-serious accessibility violation on either page."""
+"""What jobs spent, in a real Chromium (issue 24): All jobs' sortable cost column with the total of every job the
+filter matches, the job page's spending and each operation's share, and a budget stop told apart from an admin's
+abort; no serious accessibility violation on either page."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def test_cost_column_sorts_and_totals(dashboard: Dashboard) -> None:
     expect(row.locator(".col-cost")).to_have_text("$0.10")
     expect(page.locator(f'tr[data-job-id="{dear}"] .col-cost')).to_have_text("$0.20")
     expect(page.locator(f'tr[data-job-id="{free}"] .col-cost')).to_have_text("\u2013")  # an en dash: nothing recorded
-    expect(page.locator("#cost-total")).to_have_text(re.compile(r"^Total cost of the \d+ jobs? shown: \$\d+\.\d\d"))
+    every = server.api("GET", "/spend/total").json()   # what the store adds up: every job, not the rows shown
+    expect(page.locator("#cost-total")).to_have_text(
+        f"Total cost of all {every['jobs']} jobs: ${every['cost']:.2f} ({every['withUsage']} recorded use).")
     header = page.get_by_role("columnheader", name="Cost")
     expect(header).to_have_attribute("aria-sort", "none")
     page.get_by_role("button", name="Cost").click()
@@ -88,3 +90,68 @@ def test_type_cards_show_today_and_this_month(dashboard: Dashboard) -> None:
     expect(line).to_have_text(re.compile(r"^Spent today \$\d+\.\d\d · this month \$\d+\.\d\d$"))
     expect(dashboard.card("Cleanup").locator(".type-spend")).to_have_count(0)   # records nothing
     assert _serious(page) == []
+
+
+def test_cost_total_covers_the_filter(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    for questions in (1, 2):
+        finished(server, server.start_job("QuestionInfoGeneration", {"questions": questions})["id"])
+    finished(server, server.start_job("Cleanup", {"days": 3})["id"])
+    page = dashboard.open().page
+    page.goto(f"{server.url}/jobs?type=QuestionInfoGeneration")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    total = server.api("GET", "/spend/total", params={"jobType": "QuestionInfoGeneration"}).json()
+    assert total["jobs"] >= 2 and total["cost"] >= 0.306
+    expect(page.locator("#cost-total")).to_have_text(
+        f"Total cost of the {total['jobs']} jobs matching the filter: ${total['cost']:.2f} "
+        f"({total['withUsage']} recorded use).")
+    page.goto(f"{server.url}/jobs?type=QuestionInfoGeneration&range=24h")   # a range: every job in it is loaded
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    rows = page.locator("#jobs-table tbody tr").count()
+    costs = page.locator("#jobs-table tbody .col-cost").evaluate_all("cells => cells.map(c => Number(c.dataset.cost))")
+    expect(page.locator("#cost-total")).to_have_text(
+        f"Total cost of the {rows} jobs shown: ${sum(c for c in costs if c >= 0):.2f} ({len(costs)} recorded use).")
+    page.goto(f"{server.url}/jobs?type=Cleanup")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    cleanups = server.api("GET", "/spend/total", params={"jobType": "Cleanup"}).json()["jobs"]
+    expect(page.locator("#cost-total")).to_have_attribute("data-jobs", str(cleanups))   # answered for this filter
+    expect(page.locator("#cost-total")).to_have_text("")   # and nothing recorded: no total
+    assert _serious(page) == []
+
+
+def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
+    server = dashboard.server
+    finished(server, server.start_job("QuestionInfoGeneration", {"questions": 1})["id"])
+    daily = server.api("GET", "/spend/daily", params={"jobType": "QuestionInfoGeneration"}).json()["days"]
+    assert len(daily) == 14 and daily[-1]["cost"] >= 0.1
+    page = dashboard.open().page
+    card = dashboard.card("QuestionInfoGeneration")
+    button = card.get_by_role("button", name="Cost per day", exact=True)   # the caret is not part of its name
+    expect(button).to_have_attribute("aria-expanded", "false")
+    figure = card.locator("figure.cost-history")
+    expect(figure).to_be_hidden()
+    button.focus()
+    page.keyboard.press("Enter")   # keyboard usable: a real button
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(figure).to_have_attribute("data-loaded", "true")
+    bars = figure.locator("rect.cost-bar")
+    expect(bars).to_have_count(14)
+    assert float(bars.last.get_attribute("data-cost") or "0") == pytest.approx(daily[-1]["cost"], abs=1e-6)
+    assert bars.last.get_attribute("data-day") == daily[-1]["day"]
+    expect(figure.locator("figcaption")).to_have_text(re.compile(
+        r"^Cost per day, last 14 days \(UTC\): \$\d+\.\d\d on 1 day, \d+ jobs? ended; most on "
+        + daily[-1]["day"] + r": \$\d+\.\d\d \(\d+ jobs?\)\.$"))
+    expect(figure.get_by_role("img")).to_have_accessible_name(re.compile(r"^Cost per day"))
+    assert _serious(page) == []
+    thirty = figure.get_by_role("button", name="30 days")
+    thirty.focus()
+    page.keyboard.press("Enter")
+    expect(thirty).to_have_attribute("aria-pressed", "true")
+    expect(figure.get_by_role("button", name="14 days")).to_have_attribute("aria-pressed", "false")
+    expect(bars).to_have_count(30)
+    expect(figure.locator("figcaption")).to_have_text(re.compile(r"^Cost per day, last 30 days \(UTC\)"))
+    assert _serious(page) == []
+    button.focus()
+    page.keyboard.press("Space")
+    expect(figure).to_be_hidden()
+    expect(dashboard.card("Cleanup").get_by_role("button", name="Cost per day")).to_have_count(0)

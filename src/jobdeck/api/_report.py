@@ -16,17 +16,20 @@ that falls silent is failed by the stale-job reaper, with a reason that says so.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core.errors import JobFinishedError
+from ..core.errors import JobFinishedError, UnknownJobTypeError
+from ..core.jobtype import JobType
 from ..core.model import JobInfo, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.pipeline import MAX_SNAPSHOT_DEPTH, MAX_SNAPSHOT_NODES
 from ..core.usage import Prices, Usage
+from ..runtime.spend import check_reported
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._auth import Authenticator
@@ -51,14 +54,18 @@ def _answer(job: JobInfo) -> dict[str, Any]:
 
 
 def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float,
-            prices: Prices | None = None) -> dict[str, Any]:
+            prices: Prices | None = None, *, types: Callable[[str], JobType | None] | None = None
+            ) -> dict[str, Any]:
     tree = None
+    usage = before = None
     if body.operations is not None:  # checked first: a refused report stores nothing
         tree = OperationTree.from_list(body.operations).check_bounds(_MAX_TREE_ENTRIES, _MAX_TREE_LEVELS)
     if body.usage is not None:  # the totals ride with the tree, as a controller's do (core/usage.py)
         usage = Usage.from_dict(body.usage, prices)
+        held = store.require_job(job_id, messages=False, operations=tree is None)
+        before = held.usage  # what the budget check compares with (runtime/spend.py: check_reported)
         if tree is None:
-            now = store.require_job(job_id, messages=False, operations=True).operations
+            now = held.operations
             tree = OperationTree(now.nodes if now is not None else (), usage)
         else:
             tree = OperationTree(tree.nodes, usage)
@@ -76,6 +83,9 @@ def _report(store: Store, job_id: str, body: schemas.ReportRequest, grace: float
     job = store.require_job(job_id, messages=False)
     if not wrote and job.status.is_terminal:
         raise JobFinishedError(job.id, job.status.value)
+    job_type = types(job.job_type) if usage is not None and types is not None else None
+    if usage is not None and job_type is not None and check_reported(store, job, job_type, before, usage):
+        job = store.require_job(job_id, messages=False)  # the reporter learns of the budget stop in this answer
     if job.status is JobStatus.ABORTING and job.abort_time is not None and time.time() - job.abort_time > grace:
         store.fail_job(job_id, f"Job did not stop within {grace:g}s of the abort request; its external reporter "
                                "was still reporting, so it was marked failed")
@@ -127,6 +137,12 @@ def build_report_routes(deck: Deck) -> Routes:
         raw = await request.body()
         return model.model_validate_json(raw if raw.strip() else b"{}")
 
+    def registered(job_type: str) -> JobType | None:  # the type whose budget a reported use is checked against
+        try:
+            return deck.runner.get_type(job_type) if deck.runner is not None else None
+        except UnknownJobTypeError:
+            return None
+
     def grace() -> float:
         return deck.runner.abort_grace if deck.runner is not None else DEFAULT_ABORT_GRACE
 
@@ -139,7 +155,8 @@ def build_report_routes(deck: Deck) -> Routes:
         body = await body_of(request, schemas.ReportRequest)
         try:
             prices = deck.runner.prices if deck.runner is not None else None
-            return json_response(await deck.call(_report, store, job_id, body, grace(), prices))
+            return json_response(await deck.call(_report, store, job_id, body, grace(), prices,
+                                                 types=registered))
         finally:
             deck.wrote()
 

@@ -109,6 +109,7 @@ def format_cost(cost: float | None) -> str:
 
 
 _NONE: Mapping[str, Any] = MappingProxyType({})
+_tuple_new = tuple.__new__
 
 
 # Named tuples rather than frozen dataclasses: ``ctl.usage()`` builds one of each per call, and a frozen
@@ -193,11 +194,12 @@ class Usage(NamedTuple):
                     return None
                 merged[name] = had + value
         by_model = dict(self.by_model)
-        by_model[model] = ModelUsage(part.input_tokens + input_tokens, part.output_tokens + output_tokens,
-                                     None if cost is None or part.cost is None else part.cost + cost)
-        return Usage(self.input_tokens + input_tokens, self.output_tokens + output_tokens,
-                     self.known_cost + (cost or 0.0), self.cost_unknown or cost is None, by_model, merged,
-                     self.currency)
+        # tuple.__new__ skips the named tuples' Python-level __new__ (the values are built and checked here).
+        by_model[model] = _tuple_new(ModelUsage, (part.input_tokens + input_tokens, part.output_tokens + output_tokens,
+                                                  None if cost is None or part.cost is None else part.cost + cost))
+        return _tuple_new(Usage, (self.input_tokens + input_tokens, self.output_tokens + output_tokens,
+                                  self.known_cost + (cost or 0.0), self.cost_unknown or cost is None, by_model,
+                                  merged, self.currency))
 
     def with_counters(self, counters: Mapping[str, object]) -> Usage:
         """This use plus counters alone (no model, no tokens)."""

@@ -28,6 +28,8 @@ class ExternalTypeOptions(TypedDict, total=False):
     description: str
     max_concurrent: int
     params: Mapping[str, Any] | None
+    budget: Budget | None
+    max_budget: Budget | None
 
 
 class JobTypeOptions(ExternalTypeOptions, total=False):
@@ -38,8 +40,6 @@ class JobTypeOptions(ExternalTypeOptions, total=False):
     requeue_on_worker_lost: int
     retry: Retry | None
     stall_after: float | None
-    budget: Budget | None
-    max_budget: Budget | None
 
 
 def _any_handler(ctl: Any, **params: Any) -> None:
@@ -112,13 +112,16 @@ class JobTypes:
         description: str = "",
         max_concurrent: int = 1,
         params: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
+        max_budget: Budget | None = None,
     ) -> None:
-        """Register a type whose jobs run elsewhere (no handler here), with :meth:`register`'s checks."""
+        """Register a type whose jobs run elsewhere (no handler here), with :meth:`register`'s checks. A budget is
+        checked against the use its jobs report (``POST /single/{id}/report``)."""
         self.register(job_type, _any_handler, title=title, description=description, max_concurrent=max_concurrent,
-                      params=params)
+                      params=params, budget=budget, max_budget=max_budget)
         spec = self._types[job_type]
         self._types[job_type] = JobType(spec.name, None, spec.title, spec.description, spec.max_concurrent, None,
-                                        spec.params)
+                                        spec.params, budget=spec.budget, max_budget=spec.max_budget)
 
     def get(self, job_type: str) -> JobType:
         """The type named ``job_type``; UnknownJobTypeError (naming the known ones) if there is none."""

@@ -7,6 +7,10 @@ a hot loop costs about what ``progress()`` costs. The budget is checked here, in
 call past 80% gets one warning, the first past 100% has the controller request the job's abort (``abortedBy``
 ``"budget"``), and the handler stops at its next ``check_abort()``.
 
+An external job's reported totals (``POST /single/{id}/report``) are checked against the same budget by
+:func:`check_reported`: the report that passes 80% writes the warning, the one that passes 100% requests the abort
+with the same reason; a report sent twice (the same totals) passes nothing again, so each happens once.
+
 A retried or resumed run starts from what the job had spent before it (read from the store once, at its first
 recorded use), so that an attempt never publishes less than the job spent.
 """
@@ -15,17 +19,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.budget import Budget
 from ..core.errors import JobdeckError
 from ..core.jobtype import JobType
 from ..core.model import JobInfo
-from ..core.usage import ModelUsage, Prices, Usage, cost_of
+from ..core.usage import ModelUsage, Prices, Usage
 from ..stores.base import Store
 
-__all__ = ["BUDGET_KEY", "BUDGET_STOPPER", "MAX_SHARES", "Recorded", "Spending", "budgeted", "job_budget"]
+__all__ = ["BUDGET_KEY", "BUDGET_STOPPER", "MAX_SHARES", "Recorded", "Spending", "budgeted", "check_reported",
+           "job_budget"]
 
 logger = logging.getLogger("jobdeck")
 
@@ -38,9 +42,9 @@ BUDGET_STOPPER = "budget"
 MAX_SHARES = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What one recorded call changed: the new total, and a warning or an abort reason newly due (else None)."""
+class Recorded(NamedTuple):
+    """What one recorded call changed: the new total, and a warning or an abort reason newly due (else None).
+    A named tuple: one is built per ``usage()`` call, and a frozen dataclass's __init__ costs several times more."""
 
     total: Usage
     warning: str | None = None
@@ -71,8 +75,10 @@ class Spending:
             earlier, self._earlier = self._earlier(), None
             if earlier is not None:
                 self.total = earlier
-        if cost is None:
-            cost = cost_of(self.prices, model, input_tokens, output_tokens) if isinstance(model, str) else None
+        if cost is None and self.prices and isinstance(model, str):
+            price = self.prices.get(model)  # cost_of(), inlined: the hot path of ctl.usage()
+            if price is not None:
+                cost = (input_tokens * price.get("input", 0.0) + output_tokens * price.get("output", 0.0)) / 1e6
         total = self.total.plus_known(model, input_tokens, output_tokens, cost, counters)  # type: ignore[arg-type]
         if total is None:  # a first model or counter, or a value to check: the checked path
             total = self.total.add(model, input_tokens, output_tokens, cost, counters)
@@ -133,3 +139,26 @@ def job_budget(store: Store, job_id: str, job_type: JobType) -> Budget | None:
     except (JobdeckError, ValueError):
         logger.warning("job %s: its own budget could not be read; its type's applies", job_id, exc_info=True)
         return job_type.budget
+
+
+def check_reported(store: Store, job: JobInfo, job_type: JobType, before: Usage | None, after: Usage) -> bool:
+    """Check an external job's reported totals (``after``; ``before`` what the job had until this report) against
+    its budget, as :class:`Spending` checks a controller's: past 100% request its abort (``abortedBy``
+    ``"budget"``), else past 80% write the warning, each only when this report is the one that passed it.
+    Whether an abort was requested."""
+    if job.status.is_terminal:
+        return False
+    budget = job_budget(store, job.id, job_type)
+    if budget is None:
+        return False
+    before = before if before is not None else Usage()
+    stop = budget.exceeded(after)
+    if stop is not None:
+        if budget.exceeded(before) is not None and job.abort_reason is not None:
+            return False  # passed by an earlier report, whose abort request stands
+        logger.warning("job %s: %s; its abort is requested", job.id, stop)
+        return store.request_abort(job.id, stop, by=BUDGET_STOPPER)
+    warning = budget.warning(after)
+    if warning is not None and budget.warning(before) is None:
+        store.add_warning_message(job.id, warning)
+    return False

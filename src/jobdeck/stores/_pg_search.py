@@ -25,12 +25,13 @@ import psycopg
 from ..core.model import JobInfo
 from ._pg_schema import HEAD
 from ._search import SearchQuery
+from ._spend_total import SpendTotal
 from ._stored import job_from_row
 
 if TYPE_CHECKING:
     from ._pg_rows import Statements
 
-__all__ = ["SEARCH_TEMPLATES", "search"]
+__all__ = ["SEARCH_TEMPLATES", "search", "spend_total"]
 
 _FILTERS = ("(%(type)s::text IS NULL OR j.job_type = %(type)s) "
             "AND (%(statuses)s::text[] IS NULL OR j.status = ANY(%(statuses)s)) "
@@ -49,6 +50,12 @@ SEARCH_TEMPLATES = {
     "search_past": HEAD + " WHERE j.end_time IS NOT NULL AND " + _FILTERS
                    + "AND (%(b_end)s::float8 IS NULL OR (j.end_time, j.id) < (%(b_end)s, %(b_id)s::text)) " + _WORDS
                    + " ORDER BY j.end_time DESC, j.id DESC LIMIT %(limit)s",
+    # The spend total (stores/_spend_total.py): every matching job, active and past, added up in one pass.
+    "spend_total": "SELECT count(*), count(h.usage), "
+                   "sum(coalesce((h.usage::jsonb->>'knownCost')::float8, (h.usage::jsonb->>'cost')::float8)), "
+                   "count(*) FILTER (WHERE h.usage::jsonb ? 'knownCost'), "
+                   "sum((h.usage::jsonb->>'inputTokens')::bigint), sum((h.usage::jsonb->>'outputTokens')::bigint) "
+                   "FROM {jobs} j JOIN {hot} h ON h.id = j.id WHERE " + _FILTERS + _WORDS,
 }
 
 
@@ -56,15 +63,25 @@ def _pattern(word: str) -> str:
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def spend_total(conn: psycopg.Connection[Any], q: Statements, query: SearchQuery) -> SpendTotal:
+    """What every matching job spent together (no page), in one statement."""
+    row = conn.execute(q.spend_total, _args(query)).fetchone()
+    return SpendTotal.of_row(tuple(row) if row is not None else (0, 0, None, 0, None, None))
+
+
 def search(conn: psycopg.Connection[Any], q: Statements, query: SearchQuery) -> list[JobInfo]:
     """Matching jobs without messages, in the caller's transaction (one snapshot for both lists)."""
-    args: dict[str, Any] = {
+    args = _args(query)
+    active = conn.execute(q.search_active, args) if query.wants_active() else None
+    past = conn.execute(q.search_past, args) if query.wants_past() else None  # sent with the first
+    rows = (active.fetchall() if active else []) + (past.fetchall() if past else [])
+    return [job_from_row(row) for row in rows]
+
+
+def _args(query: SearchQuery) -> dict[str, Any]:
+    return {
         "type": query.job_type, "schedule": query.schedule_id, "signature": query.signature,
         "statuses": sorted(s.value for s in query.statuses) if query.statuses is not None else None,
         "words": list(query.words), "patterns": [_pattern(word) for word in query.words],
         "b_end": query.before.end_time if query.before else None,
         "b_id": query.before.id if query.before else None, "limit": query.limit}
-    active = conn.execute(q.search_active, args) if query.wants_active() else None
-    past = conn.execute(q.search_past, args) if query.wants_past() else None  # sent with the first
-    rows = (active.fetchall() if active else []) + (past.fetchall() if past else [])
-    return [job_from_row(row) for row in rows]

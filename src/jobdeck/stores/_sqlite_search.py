@@ -17,7 +17,7 @@ from ._search import SearchQuery
 from ._sqlite_schema import HEAD_COLUMNS
 from ._stored import job_from_row
 
-__all__ = ["find_ids", "search"]
+__all__ = ["filters", "find_ids", "search"]
 
 _HEAD = ", ".join(f"j.{c.strip()}" for c in HEAD_COLUMNS.split(","))
 
@@ -48,8 +48,19 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> list[JobInfo]:
 
 def _select(conn: sqlite3.Connection, query: SearchQuery, part: str, part_args: list[Any], order: str, *,
             limit: int | None) -> list[JobInfo]:
+    where, args = filters(query, part, part_args)
+    sql = f"SELECT {_HEAD} FROM jobs j WHERE {' AND '.join(where)} ORDER BY {order}"  # noqa: S608 - bound values
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return [job_from_row(r) for r in conn.execute(sql, args)]
+
+
+def filters(query: SearchQuery, part: str = "1", part_args: list[Any] | None = None) -> tuple[list[str], list[Any]]:
+    """The conditions (on ``jobs j``) and their values that a job meets when it matches ``query``'s words and
+    filters, and ``part``."""
     where: list[str] = [part]
-    args: list[Any] = list(part_args)
+    args: list[Any] = list(part_args or [])
     if query.job_type is not None:
         where.append("j.job_type = ?")
         args.append(query.job_type)
@@ -67,8 +78,4 @@ def _select(conn: sqlite3.Connection, query: SearchQuery, part: str, part_args: 
         where.append("(substr(j.id, 1, ?) = ? OR j.author LIKE ? ESCAPE '\\' OR j.params LIKE ? ESCAPE '\\' "
                      "OR EXISTS (SELECT 1 FROM messages m WHERE m.job_id = j.id AND m.text LIKE ? ESCAPE '\\'))")
         args += [len(word), word, pattern, pattern, pattern]
-    sql = f"SELECT {_HEAD} FROM jobs j WHERE {' AND '.join(where)} ORDER BY {order}"  # noqa: S608 - bound values
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    return [job_from_row(r) for r in conn.execute(sql, args)]
+    return where, args

@@ -67,6 +67,7 @@ from ._observers import Observers, Transition
 from ._queries import Messages, PastQuery, message_view, past_query
 from ._saved import DEFAULT_MAX_SAVED_BYTES, SavedSteps, Saving, check_key, check_limit, shown, text_bytes, too_large
 from ._search import SearchQuery, generic_find_ids, generic_search, parse_prefix
+from ._spend_total import SpendTotal, generic_spend_total
 from ._staleness import STALE_PREFIX
 from ._summary import MAX_RUNS as MAX_SUMMARY_RUNS
 from ._summary import Counts, PastSummary, check_runs, generic_past_counts
@@ -588,6 +589,18 @@ class Store(ABC):
         cost that depends on the backend (docs/search.md)."""
         return self._search(SearchQuery.build(text, job_type, statuses, limit, before, schedule_id=schedule_id,
                                               signature=signature))
+
+    def spend_total(self, text: str | None = None, *, job_type: str | None = None,
+                    statuses: Iterable[JobStatus | str] | None = None, schedule_id: str | None = None,
+                    signature: str | None = None) -> SpendTotal:
+        """What every job :meth:`search_jobs` would match (active and past, every page) spent together: known
+        costs and tokens (stores/_spend_total.py; the SQL stores add it up in one statement)."""
+        return self._spend_total(SearchQuery.build(text, job_type, statuses, 1, schedule_id=schedule_id,
+                                                   signature=signature))
+
+    def _spend_total(self, query: SearchQuery) -> SpendTotal:
+        # Backends that can add up inside the store override this; the fallback pages through the search.
+        return generic_spend_total(self, query)
 
     def _find_ids(self, prefix: str, limit: int) -> list[str]:
         # Backends with an ordered index on the id override this; the fallback lists every job.

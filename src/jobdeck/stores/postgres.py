@@ -57,6 +57,7 @@ from ._pg_rows import Event, Statements, fill_messages, load_messages, log_event
 from ._pg_saved import PgSaved
 from ._pg_workers import PgWorkers
 from ._search import SearchQuery
+from ._spend_total import SpendTotal
 from ._stored import job_from_row, operation_from_json
 from ._summary import Counts
 from .base import Change, PastQuery
@@ -352,6 +353,11 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         self._catch_up()  # messages still buffered here are searched too
         found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query), read_only=True)
         return found
+
+    def _spend_total(self, query: SearchQuery) -> SpendTotal:
+        self._catch_up()  # use still buffered here is counted too
+        total: SpendTotal = self._run(lambda conn: _pg_search.spend_total(conn, self._q, query), read_only=True)
+        return total
 
     def _delete_past(self, job_type: str | None) -> list[str]:
         def body(conn: psycopg.Connection[Any]) -> list[str]:

@@ -41,10 +41,11 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ..core.urls import NUMBER, redact_url, split_options
-from . import _forks, _sqlite_search
+from . import _forks, _sqlite_search, _sqlite_spend
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
 from ._search import SearchQuery
+from ._spend_total import SpendTotal
 from ._sqlite_bulk import SQLiteBulkSteps
 from ._sqlite_events import log_event, read_events
 from ._sqlite_limits import SqliteLimits
@@ -363,6 +364,11 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         self._catch_up()
         with self._readers.snapshot() as conn:
             return _sqlite_search.search(conn, query)
+
+    def _spend_total(self, query: SearchQuery) -> SpendTotal:
+        self._catch_up()
+        with self._readers.snapshot() as conn:
+            return _sqlite_spend.spend_total(conn, query)
 
     def _delete_past(self, job_type: str | None) -> list[str]:
         with self._tx() as conn:

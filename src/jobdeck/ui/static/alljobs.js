@@ -279,7 +279,7 @@ async function start() {
   }
   await fillScheduleFilter(form.elements.schedule, filters.schedule, api);
   applyToForm(filters);
-  setupCostColumn($("#jobs-table"), $("#cost-total"));
+  setupCostColumn($("#jobs-table"), $("#cost-total"), () => (isPlain(view) ? shownFilters : null), api);
   setupBulkTable($("#jobs-table"), () => shownFilters);
   await load(filters);
   let streamDown = false;

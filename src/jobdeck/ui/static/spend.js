@@ -1,11 +1,12 @@
 /* What jobs spent, on the dashboard's pages (issue 24): the cost column of All jobs (sortable, with the total of
-the jobs shown), the job page's "Spent" fact, each operation's share, and a budget stop told apart from an admin's
+every job the filter matches, added up by the store: GET /spend/total), the job page's "Spent" fact, each operation's share, and a budget stop told apart from an admin's
 abort. Costs are dollars (the job's usage.currency); a cost that is partly unknown shows as "at least". */
 
 const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2,
   maximumFractionDigits: 2 });
 const small = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 2 });
 const count = new Intl.NumberFormat("en-US");
+const plural = (n, word) => `${count.format(n)} ${word}${n === 1 ? "" : "s"}`;
 
 /** "$1.50", "$0.0042" below a cent. */
 export function formatCost(cost) {
@@ -52,21 +53,66 @@ export function costCell(tr, job) {
   return td;
 }
 
+/** The query of GET /spend/total for All jobs' filters (the same names as its search). */
+export function totalQuery(filters) {
+  const params = new URLSearchParams();
+  if (filters.q) params.set("q", filters.q);
+  if (filters.type) params.set("jobType", filters.type);
+  if (filters.status) params.set("status", filters.status);
+  if (filters.schedule) params.set("scheduleId", filters.schedule);
+  if (filters.signature) params.set("signature", filters.signature);
+  return `/spend/total${params.size ? `?${params}` : ""}`;
+}
+
+/** What the total under the table says: what it covers and what those jobs spent. */
+export function totalText(total, filtered) {
+  if (!total.withUsage) return "";
+  const spent = total.unknown ? `at least ${formatCost(total.cost)}` : formatCost(total.cost);
+  const which = filtered ? `the ${plural(total.jobs, "job")} matching the filter` : `all ${plural(total.jobs, "job")}`;
+  const unknown = total.unknown ? `; ${count.format(total.unknown)} with a partly unknown cost` : "";
+  return `Total cost of ${which}: ${spent} (${count.format(total.withUsage)} recorded use${unknown}).`;
+}
+
+/** The total of the rows shown, for a view that loaded every job it covers (a time range). */
+function shownText(rows) {
+  const spent = rows.map((r) => Number(r.querySelector(".col-cost")?.dataset.cost ?? -1)).filter((c) => c >= 0);
+  if (!spent.length) return "";
+  const sum = spent.reduce((a, b) => a + b, 0);
+  return `Total cost of the ${plural(rows.length, "job")} shown: ${formatCost(sum)} (${spent.length} recorded use).`;
+}
+
 /** Make the table's Cost header sort the rows shown (most expensive first, then cheapest first, then as loaded),
-and keep ``total`` saying what the jobs shown cost together. */
-export function setupCostColumn(table, total) {
+and keep ``total`` saying what every job matching ``filters()`` cost together (all pages, not only the rows shown),
+asked of the server when the rows change (a new filter, a page more, a job that ended), at most every 300 ms.
+``filters()`` null: the view has a time range, which the server's total does not know; its rows are every job
+in it (All jobs loads them all), so the total adds up the rows shown. */
+export function setupCostColumn(table, total, filters, fetchJson) {
   const header = table.querySelector("th.col-cost");
   const button = header.querySelector("button");
   const body = table.tBodies[0];
   let order = "none";
   const rows = () => Array.from(body.rows);
+  let timer = null;
+  let asked = 0;
   const summarise = () => {
-    const spent = rows().map((r) => Number(r.querySelector(".col-cost")?.dataset.cost ?? -1)).filter((c) => c >= 0);
-    const sum = spent.reduce((a, b) => a + b, 0);
-    total.textContent = spent.length
-      ? `Total cost of the ${rows().length} job${rows().length === 1 ? "" : "s"} shown: ${formatCost(sum)}`
-        + ` (${spent.length} recorded use).`
-      : "";
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const mine = ++asked;
+      const shown = filters();
+      if (shown === null) {   // a time range: every job in it is loaded, and the rows shown are what it covers
+        total.textContent = shownText(rows());
+        total.dataset.jobs = String(rows().length);
+        return;
+      }
+      try {
+        const { data } = await fetchJson(totalQuery(shown));
+        if (mine !== asked) return;   // a newer answer is on its way
+        total.textContent = totalText(data, Object.values(shown).some(Boolean));
+        total.dataset.jobs = String(data.jobs);
+      } catch {
+        if (mine === asked) total.textContent = "";
+      }
+    }, 300);
   };
   const sort = () => {
     if (order === "none") return;
@@ -87,9 +133,12 @@ export function setupCostColumn(table, total) {
     } else sort();
   });
   let loaded = 0;
+  let counted = -1;
   new MutationObserver(() => {
-    for (const r of rows()) if (!r.dataset.loaded) r.dataset.loaded = String(loaded++);
-    summarise();
+    const fresh = rows().filter((r) => !r.dataset.loaded);
+    for (const r of fresh) r.dataset.loaded = String(loaded++);
+    if (fresh.length || rows().length !== counted) summarise();   // not for a sort, which only moves rows
+    counted = rows().length;
   }).observe(body, { childList: true });
   summarise();
 }
