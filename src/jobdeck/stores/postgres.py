@@ -1,5 +1,6 @@
-# Long: one backend's storage steps in one class, as sqlite.py and redis.py; its SQL lives beside it (_pg_rows,
-# _pg_saved, _pg_limits, _pg_search, _pg_schema) and what the steps share in base.py and _buffered.py.
+# Long: one backend's storage steps in one class, as sqlite.py and redis.py; its SQL and its parts live beside it
+# (_pg_rows, _pg_saved, _pg_limits, _pg_search, _pg_schema, _pg_workers, _pg_connect, _pg_events) and what the
+# steps share in base.py and _buffered.py.
 """The PostgreSQL store: jobs shared by many processes and machines (``pip install 'jobdeck[postgres]'``).
 
     store = PostgresStore("postgresql://jobdeck@db.internal/app")     # or open_store("postgresql://...")
@@ -23,9 +24,6 @@ Options (URL query or keyword): ``schema`` (public), ``prefix`` (jobdeck_), ``po
 the other limits of :class:`~jobdeck.stores.base.Store`; anything else in the query goes to libpq (``sslmode``...).
 ``migrate=False`` refuses a schema that is not up to date instead of upgrading it (``jobdeck db upgrade``).
 """
-
-# Long: one class per backend (the contract's steps for PostgreSQL); saved values, the worker registry, the schema,
-# the pool and the statements are modules of their own (_pg_saved, _pg_workers, _pg_schema, _pg_connect, _pg_rows).
 
 from __future__ import annotations
 
