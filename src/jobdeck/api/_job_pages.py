@@ -1,5 +1,6 @@
-"""The triage pages: ``/jobs`` (every job, searchable), ``/jobs/{id}`` (one job), ``/workers`` (the processes
-that run jobs and the queues) and ``/failures`` (failed jobs grouped by cause), same auth as ``/``.
+"""The triage pages: ``/jobs`` (every job, searchable), ``/jobs/{id}`` (one job), ``/timeline`` (runs over time),
+``/workers`` (the processes that run jobs and the queues), ``/schedules`` and ``/failures`` (failed jobs grouped by
+cause), same auth as ``/``; a signed-out visitor goes to the sign-in form at ``/``.
 
 ``/jobs/{prefix}`` with a unique id prefix of at least 6 characters redirects to the full id, so that the
 8-character ids the dashboard and the command line show can be pasted into the address bar.
@@ -49,6 +50,14 @@ def build_job_pages_router(deck: Deck) -> APIRouter:
     @router.get("/workers")  # issue 22
     async def workers(request: Request) -> Response:
         return await signed_in(request) or page(request, "workers.html")
+
+    @router.get("/schedules")
+    async def schedules(request: Request) -> Response:
+        return await signed_in(request) or page(request, "schedules.html")
+
+    @router.get("/timeline")
+    async def timeline(request: Request) -> Response:
+        return await signed_in(request) or page(request, "timeline.html")
 
     @router.get("/failures")
     async def failures(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The dashboard's pages: ``/`` (dashboard or login), ``/schedules``, token login and logout, ``/static``,
+"""The dashboard's pages: ``/`` (dashboard or login), token login and logout, ``/static``,
 ``/healthz``, ``/readyz``.
 
 Every page has the same header (name, navigation, live indicator, sign-out): its HTML file holds the mark
@@ -167,22 +167,6 @@ def build_pages_router(deck: Deck) -> APIRouter:
         except ApiError as exc:
             return login_page(exc.status_code)
         return render_page(request, deck, "index.html", "")
-
-    @router.get("/schedules")
-    async def schedules_page(request: Request) -> Response:
-        try:
-            await auth.authenticate(request)
-        except ApiError:
-            return redirect(request, "/")  # signed out: the sign-in form lives at "/"
-        return render_page(request, deck, "schedules.html", "schedules")
-
-    @router.get("/timeline")
-    async def timeline(request: Request) -> Response:
-        try:
-            await auth.authenticate(request)
-        except ApiError:
-            return redirect(request, "/")   # the sign-in form lives at "/"
-        return render_page(request, deck, "timeline.html", "timeline")
 
     @router.get("/login")
     async def login_page_link(request: Request) -> Response:
