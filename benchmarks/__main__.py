@@ -12,7 +12,9 @@ processes, a rate's precision, usage in lists), schedules (a due occurrence to i
 1,000 due at once, the scheduler's cost to an idle server), failures (failure groups over 10,000 failed jobs on
 every store beside a /past page; a bulk re-run of 1,000 jobs on a live server), enginecost (store writes, round
 trips and the time split of one job's lifecycle through a Celery worker on SQLite, Redis and PostgreSQL, and a
-procrastinate worker on SQLite and Redis). A section whose dependency is missing prints ``skipped: <why>`` rows.
+procrastinate worker on SQLite and Redis), history100k (100,000 finished jobs on SQLite, Redis and PostgreSQL: the
+All jobs page, searches, /failures and the dashboard's first paint beside the same at 1,000 jobs; the store's size
+per job). A section whose dependency is missing prints ``skipped: <why>`` rows.
 Full run under 20 minutes on 2 cores; ``--quick`` (without the sections in ``FULL_ONLY``) under two minutes.
 """
 
@@ -46,11 +48,12 @@ SECTIONS = {
     "schedules": "benchmarks.schedule_bench",
     "failures": "benchmarks.failures_bench",
     "enginecost": "benchmarks.engine_cost_bench",
+    "history100k": "benchmarks.history100k_bench",
 }
 # What ``--quick`` leaves to the full run (or to ``--quick --only NAME``): the soak (30 minutes), and the sections
 # whose setup alone takes most of a minute even when small (filling four stores with failed jobs, racing processes
 # for schedules, limits contended by several processes), so that the quick suite stays under two minutes.
-FULL_ONLY = {"soak", "spend", "schedules", "failures", "enginecost"}
+FULL_ONLY = {"soak", "spend", "schedules", "failures", "enginecost", "history100k"}
 
 
 def main(argv: list[str] | None = None) -> int:
