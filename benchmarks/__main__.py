@@ -1,20 +1,20 @@
 """``python -m benchmarks [--quick] [--only SECTION ...]``: run the suite, print the table, save it as JSON.
 
-Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (target 5), sse (target 6),
-memory (target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming), postgres
-(the PostgreSQL store's own figures), soak (memory under 30 minutes of churn; only when named with --only, as
-are history100k and failures), executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on
-procrastinate's workers beside raw procrastinate), remote (RemoteController beside one httpx.post per call), api (the web layer's cost per request,
-in-process, beside a bare Starlette route), recovery (a resumed run beside a full one, ``save()`` / ``is_done()``
-beside ``progress()`` on every store, a retry's due time to its handler), cockpit (``/active`` with diagnoses beside
-without; issue 22), spend (``usage()`` beside ``progress()``, shared limits under contention from several
-processes, a rate's precision, usage in lists), schedules (a due occurrence to its job with 1, 2 and 4 processes,
-1,000 due at once, the scheduler's cost to an idle server), failures (failure groups over 10,000 failed jobs on
-every store beside a /past page; a bulk re-run of 1,000 jobs on a live server), enginecost (store writes, round
-trips and the time split of one job's lifecycle through a Celery worker on SQLite, Redis and PostgreSQL, and a
-procrastinate worker on SQLite and Redis), history100k (100,000 finished jobs on SQLite, Redis and PostgreSQL: the
-All jobs page, searches, /failures and the dashboard's first paint beside the same at 1,000 jobs; the store's size
-per job). A section whose dependency is missing prints ``skipped: <why>`` rows.
+Sections: store (targets 1-4), peers (RQ, Celery, SAQ on the same Redis), http (target 5), sse (target 6), memory
+(target 7), growth (target 8), history (a long history costs nothing: pages, stalls, streaming), postgres (the
+PostgreSQL store's own figures), soak (memory under 30 minutes of churn; only when named with --only, as are
+history100k and failures), executor (jobs on Celery workers beside raw Celery), procrastinate (jobs on
+procrastinate's workers beside raw procrastinate), remote (RemoteController beside one httpx.post per call), api
+(the web layer's cost per request, in-process, beside a bare Starlette route), recovery (a resumed run beside a full
+one, ``save()`` / ``is_done()`` beside ``progress()`` on every store, a retry's due time to its handler), cockpit
+(``/active`` with diagnoses beside without; issue 22), spend (``usage()`` beside ``progress()``, shared limits under
+contention from several processes, a rate's precision, usage in lists), schedules (a due occurrence to its job with
+1, 2 and 4 processes, 1,000 due at once, the scheduler's cost to an idle server), failures (failure groups over
+10,000 failed jobs on every store beside a /past page; a bulk re-run of 1,000 jobs on a live server), enginecost
+(store writes, round trips and the time split of one job's lifecycle through a Celery worker on SQLite, Redis and
+PostgreSQL, and a procrastinate worker on SQLite and Redis), history100k (100,000 finished jobs on SQLite, Redis and
+PostgreSQL: the All jobs page, searches, /failures and the dashboard's first paint beside the same at 1,000 jobs;
+the store's size per job). A section whose dependency is missing prints ``skipped: <why>`` rows.
 Full run under 20 minutes on 2 cores; ``--quick`` (without the sections in ``FULL_ONLY``) under two minutes.
 """
 
