@@ -24,10 +24,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..core.i18n import DEFAULT_LOCALE, available_locales, translate
 from ..core.jsoncodec import safe_text
 from ._auth import Authenticator, clear_token_cookie, set_token_cookie
 from ._deck import Deck
 from ._errors import ApiError, error_response
+from ._locale import localize_page, request_locale
 from ._serialize import json_response
 
 __all__ = ["NAV", "STATIC_DIR", "StaticGate", "build_pages_router", "header_html", "render_page"]
@@ -45,48 +47,59 @@ _PREFIX_META = re.compile(r'(<meta\s+name="jobdeck-api-prefix"\s+content=")[^"]*
 _BASE = re.compile(r'(<base\s+href=")[^"]*(")')
 
 # The header's navigation, in order: (the page's path under the server's root, its link text). One line a page.
+# The link text is a catalog key (see jobdeck/locales).
 NAV: list[tuple[str, str]] = [
-    ("", "Dashboard"),
-    ("jobs", "All jobs"),
-    ("timeline", "Timeline"),
-    ("workers", "Workers"),
-    ("schedules", "Schedules"),
-    ("failures", "Failures"),
+    ("", "nav.dashboard"),
+    ("jobs", "nav.jobs"),
+    ("timeline", "nav.timeline"),
+    ("workers", "nav.workers"),
+    ("schedules", "nav.schedules"),
+    ("failures", "nav.failures"),
 ]
 HEADER_MARK = "<!-- jobdeck:header -->"
 
 
-def header_html(current: str | None) -> str:
-    """The shared header; ``current`` is the NAV path of the page showing it (its link gets ``aria-current``).
+def header_html(current: str | None, lang: str = DEFAULT_LOCALE) -> str:
+    """The shared header in ``lang``; ``current`` is the NAV path of the page showing it (its link gets
+    ``aria-current``).
 
     The live indicator starts as "Connecting…"; the page's script (``follow.js``, ``stream.js``) keeps it true.
-    ``header.js`` signs out."""
+    ``header.js`` signs out and remembers the language switcher's choice."""
+    def t(key: str) -> str:
+        return html.escape(translate(lang, key))
+
     here = ' aria-current="page"'
-    links = "".join(f'<a href="{html.escape(path or "./")}"{here if path == current else ""}>{html.escape(label)}</a>'
-                    for path, label in NAV)
+    links = "".join(f'<a href="{html.escape(path or "./")}"{here if path == current else ""}>{t(key)}</a>'
+                    for path, key in NAV)
+    options = "".join(f'<option value="{code}" lang="{code}"{" selected" if code == lang else ""}>'
+                      f'{html.escape(name)}</option>' for code, name in available_locales().items())
     return (
         '<header class="topbar">'
         '<div class="brand"><span class="brand-mark" aria-hidden="true"></span>'
-        '<p class="brand-name">jobdeck</p><span class="brand-sub">Admin jobs</span>'
-        f'<nav class="nav" aria-label="Views">{links}</nav></div>'
+        f'<p class="brand-name">jobdeck</p><span class="brand-sub">{t("header.tagline")}</span>'
+        f'<nav class="nav" aria-label="{t("header.views")}">{links}</nav></div>'
         '<div class="topbar-actions">'
         '<p id="connection" class="conn" data-state="connecting" role="status" aria-live="polite">'
-        '<span class="conn-dot" aria-hidden="true"></span><span class="conn-text">Connecting…</span></p>'
-        '<button type="button" id="logout" class="btn btn-ghost">Sign out</button>'
+        f'<span class="conn-dot" aria-hidden="true"></span><span class="conn-text">{t("live.connecting")}</span></p>'
+        f'<label class="lang-switch"><span class="visually-hidden">{t("header.language")}</span>'
+        f'<select id="language">{options}</select></label>'
+        f'<button type="button" id="logout" class="btn btn-ghost">{t("header.sign_out")}</button>'
         '</div></header>'
         '<script type="module" src="static/header.js"></script>')
 
 
 def render_page(request: Request, deck: Deck, name: str, current: str | None, status: int = 200) -> Response:
-    """The static page ``name`` with the API prefix, the base address and the shared header filled in."""
+    """The static page ``name`` with the API prefix, the base address and the shared header filled in, in the
+    viewer's language."""
     text = _read_page(name)
     if text is None:
         raise ApiError(404, f"the dashboard is not installed (no {name} in {STATIC_DIR})")
     root = _root(request)
+    lang = request_locale(request)
     text = _PREFIX_META.sub(lambda m: m.group(1) + root + deck.prefix + m.group(2), text, count=1)
     text = _BASE.sub(lambda m: m.group(1) + root + "/" + m.group(2), text, count=1)
-    text = text.replace(HEADER_MARK, header_html(current), 1)
-    return HTMLResponse(text, status_code=status, headers=_PAGE_HEADERS)
+    text = text.replace(HEADER_MARK, header_html(current, lang), 1)
+    return HTMLResponse(localize_page(text, lang), status_code=status, headers=_PAGE_HEADERS)
 
 
 # Used only when the dashboard's login.html is missing (a stripped-down install).
@@ -150,8 +163,9 @@ def build_pages_router(deck: Deck) -> APIRouter:
         response.headers.update(_PAGE_HEADERS)
         return response
 
-    def login_page(status: int) -> HTMLResponse:
-        return HTMLResponse(_read_page("login.html") or _FALLBACK_LOGIN, status_code=status, headers=_PAGE_HEADERS)
+    def login_page(request: Request, status: int) -> HTMLResponse:
+        text = localize_page(_read_page("login.html") or _FALLBACK_LOGIN, request_locale(request))
+        return HTMLResponse(text, status_code=status, headers=_PAGE_HEADERS)
 
     @router.get("/")
     async def dashboard(request: Request) -> Response:
@@ -165,7 +179,7 @@ def build_pages_router(deck: Deck) -> APIRouter:
         try:
             await auth.authenticate(request)
         except ApiError as exc:
-            return login_page(exc.status_code)
+            return login_page(request, exc.status_code)
         return render_page(request, deck, "index.html", "")
 
     @router.get("/login")

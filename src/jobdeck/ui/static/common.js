@@ -2,10 +2,11 @@
 
 import { setText } from "./dom.js";
 import { shortId } from "./format.js";
+import { t } from "./i18n.js";
 
 export const STATUS_LABEL = {
-  queued: "Queued", running: "Running", aborting: "Aborting", completed: "Completed", failed: "Failed",
-  aborted: "Aborted",
+  queued: t("status.queued"), running: t("status.running"), aborting: t("status.aborting"),
+  completed: t("status.completed"), failed: t("status.failed"), aborted: t("status.aborted"),
 };
 
 export const statusText = (status) => STATUS_LABEL[status] || status;
@@ -23,7 +24,7 @@ export function jobLink(id, el = document.createElement("a")) {
   el.href = jobHref(id);
   el.classList.add("job-link");
   el.title = id;
-  el.setAttribute("aria-label", `Job ${shortId(id)}`);
+  el.setAttribute("aria-label", t("common.job_link", { id: shortId(id) }));
   let code = el.querySelector("code");
   if (!code) {
     code = document.createElement("code");

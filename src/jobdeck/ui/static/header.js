@@ -1,5 +1,5 @@
-/* The header every page shares (the server inserts it, see api/_pages.py): sign-out, and the live indicator
-that the page's event stream (follow.js, stream.js) keeps true. */
+/* The header every page shares (the server inserts it, see api/_pages.py): sign-out, the language switcher, and
+the live indicator that the page's event stream (follow.js, stream.js) keeps true. */
 
 const indicator = () => document.getElementById("connection");
 
@@ -20,4 +20,12 @@ document.getElementById("logout")?.addEventListener("click", async () => {
   } finally {
     window.location.assign("./");
   }
+});
+
+// The chosen language is remembered for a year in a cookie the server reads (api/_locale.py: it wins over the
+// browser's Accept-Language), so every page and every later visit speaks it.
+document.getElementById("language")?.addEventListener("change", (event) => {
+  const code = encodeURIComponent(event.target.value);
+  document.cookie = `jobdeck_lang=${code}; Path=/; Max-Age=31536000; SameSite=Lax`;
+  window.location.reload();
 });
