@@ -74,10 +74,11 @@ class Dashboard:
     """A signed-in page on a server, collecting JavaScript errors so that a test can insist on none."""
 
     def __init__(self, browser: Browser, server: UiServer, width: int = 1280,
-                 scheme: Literal["light", "dark"] = "light") -> None:
+                 scheme: Literal["light", "dark"] = "light", locale: str = "en-GB") -> None:
+        """``locale`` is the browser's language (its Accept-Language): "fi-FI" asks for the Finnish dashboard."""
         self.server = server
         self.context = browser.new_context(
-            viewport={"width": width, "height": 900}, color_scheme=scheme, locale="en-GB", timezone_id="UTC")
+            viewport={"width": width, "height": 900}, color_scheme=scheme, locale=locale, timezone_id="UTC")
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
