@@ -17,6 +17,7 @@ from jobdeck.core.errors import EnqueueError, ExecutorError
 from jobdeck.core.jobtype import JobType
 from jobdeck.core.model import JobInfo
 from jobdeck.executors import Executor, LocalExecutor, open_executor
+from jobdeck.stores.base import Messages
 from jobdeck.stores.sqlite import SQLiteStore
 from tests.conftest import wait_for
 
@@ -257,4 +258,34 @@ def test_one_executor_serves_one_runner(tmp_path: Path) -> None:
     JobRunner(store, executor=executor)
     with pytest.raises(ExecutorError, match="already serves another JobRunner"):
         JobRunner(store, executor=executor)
+    store.close()
+
+
+class _ReadCountingStore(SQLiteStore):
+    """A real SQLite store that counts the job reads made through it."""
+
+    reads = 0
+
+    def require_job(self, job_id: str, *, messages: Messages = True, operations: bool = False) -> JobInfo:
+        self.reads += 1
+        return super().require_job(job_id, messages=messages, operations=operations)
+
+
+def test_a_worker_that_drops_the_outcome_does_not_read_the_job_back(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    server = JobRunner(SQLiteStore(path), executor=QueueExecutor(queue.Queue()), reap=False)
+    store = _ReadCountingStore(path)
+    worker = JobRunner(store, executor=QueueExecutor(queue.Queue()), reap=False)
+    for runner in (server, worker):
+        runner.register("Report", lambda ctl: {"done": True})
+    first = server.start("Report", "me")
+    ended = worker.run_job(first.id)
+    assert ended is not None and ended.status is JobStatus.COMPLETED and store.reads == 1
+    second = server.start("Report", "me")
+    assert worker.run_job(second.id, outcome=False) is None
+    assert store.reads == 1  # the Celery task's way: the store holds the outcome, nothing reads it back
+    assert server.store.require_job(second.id).status is JobStatus.COMPLETED
+    for runner in (server, worker):
+        runner.shutdown(grace=1)
+    server.store.close()
     store.close()

@@ -63,8 +63,10 @@ class Host(Protocol):
         """Run the handler of ``job`` (already ``running``, owned by this process): in a thread of its own or,
         with ``wait``, in the calling thread until it ends."""
 
-    def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
-        """A worker's side: claim the queued job ``job_id`` and run its handler here; the job as it ended."""
+    def run_job(self, job_id: str, trace: Mapping[str, str] | None = None, *,
+                outcome: bool = True) -> JobInfo | None:
+        """A worker's side: claim the queued job ``job_id`` and run its handler here; the job as it ended
+        (``outcome=False``: None, without reading it back)."""
 
     def start_supervisor(self, *, concurrency: int | None = None, worker: bool = False) -> None:
         """Start heartbeats and the stale-job reaper (a worker does before it takes jobs, with ``worker=True`` and

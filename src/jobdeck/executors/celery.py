@@ -125,7 +125,8 @@ class CeleryExecutor(Executor):
             # A draining worker: give the message back so that another worker runs the job.
             raise Reject("worker shutting down", requeue=True)
         try:
-            runner.run_job(job_id, trace)
+            # The store holds the outcome and the task has no result backend: nothing reads the job back.
+            runner.run_job(job_id, trace, outcome=False)
         except StoreError as exc:
             # The store is unreachable: the job is still queued (or running with no heartbeat, then the reaper
             # fails it once the store is back). Try again a little later; a redelivery that finds the job no

@@ -369,7 +369,8 @@ class JobRunner:
         else:
             threading.Thread(target=execution.run, name=f"jobdeck-{job.job_type}-{job.id[:8]}", daemon=True).start()
 
-    def run_job(self, job_id: str, trace: Mapping[str, str] | None = None) -> JobInfo | None:
+    def run_job(self, job_id: str, trace: Mapping[str, str] | None = None, *,
+                outcome: bool = True) -> JobInfo | None:
         """The worker side of every task engine: claim the queued job ``job_id`` and run its handler here.
         ``trace``: the carrier the task brought (:func:`jobdeck.runtime.tracing.trace_carrier`), whose context becomes
         the parent of the job's span.
@@ -377,6 +378,8 @@ class JobRunner:
         Returns the job as it ended (its newest message of each kind), or None when there was nothing to run: the job is
         no longer queued (aborted while it waited, claimed by another delivery of the same task, failed as lost)
         or no longer exists, or this runner is shutting down (the job then stays queued for another worker).
+        ``outcome=False``: return None without reading the ended job back -- for a caller that drops the result
+        (the Celery task), it saves a store read per job.
         A job whose type this worker does not know, or whose params no longer fit, is failed with a message
         saying so. The handler runs in the calling thread; this runner's supervisor heartbeats it meanwhile.
         """
@@ -405,7 +408,7 @@ class JobRunner:
             self.store.fail_job(job_id, f"worker {self.owner} cannot run it: {problem}")
         else:
             self.execute(job, wait=True)
-        return self._ended(job_id)
+        return self._ended(job_id) if outcome else None
 
     def _ended(self, job_id: str) -> JobInfo | None:
         try:
