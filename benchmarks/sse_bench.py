@@ -1,10 +1,15 @@
-"""Target 6: ``/events`` with 1,000 concurrent clients while a job changes progress 10 times a second.
+"""Target 6: ``/events`` with 1,000 and 5,000 concurrent clients (``--quick``: 1,000) while a job changes progress 10
+times a second.
 
 The jobdeck server (memory store, a runner, token auth) and a minimal Starlette SSE endpoint pushing the same
 frames run one after the other under the same uvicorn options; the load is one process of raw asyncio socket
 clients (:mod:`benchmarks.sse_client`). Client and server share the machine's cores, as they would on a small
 host. Reported: whether every client got every event (no ``reset``), the p99 delay from store change to
-receipt against the baseline's (<= 3x), and server CPU per delivered event against the baseline's.
+receipt against the baseline's (<= 1.25x, issue 26), and server CPU per delivered event against the baseline's.
+
+What would make the rows fail: a client that misses an event or is reset (a queue that overflows, a frame built per
+client), and any per-client work jobdeck adds on the way from the store to the socket (encoding per client, a
+middleware that buffers or copies each chunk, a lock or a thread hop per client) -- the baseline does none of it.
 """
 
 from __future__ import annotations
@@ -37,8 +42,13 @@ def run(quick: bool) -> list[Row]:
     why = api_unavailable()
     if why:
         return [skipped(SECTION, "GET /events, 1,000 clients", why)]
-    clients, rate = 1000, 10.0
-    count = 30 if quick else 200
+    rows: list[Row] = []
+    for clients in (1000,) if quick else (1000, 5000):
+        rows += _measure(clients, 10.0, 30 if quick else 200)
+    return rows
+
+
+def _measure(clients: int, rate: float, count: int) -> list[Row]:
     with server("ceiling-sse") as (port, pid):
         base = _load(port, pid, clients, count, rate, None)
     with server("jobdeck-sse", "--token", TOKEN) as (port, pid):
@@ -57,8 +67,8 @@ def run(quick: bool) -> list[Row]:
     ]
     if ours["delivered"] and base["delivered"]:
         rows.append(Row(SECTION, f"{label}: delay store change -> receipt (p99)", ms(ours["p99"]),
-                        f"{ms(base['p99'])} Starlette SSE", ratio(ours["p99"], base["p99"]), "<= 3x",
-                        ours["p99"] <= 3 * base["p99"],
+                        f"{ms(base['p99'])} Starlette SSE", ratio(ours["p99"], base["p99"]), "<= 1.25x",
+                        ours["p99"] <= 1.25 * base["p99"],
                         note=f"p50 {ms(ours['p50'])} vs {ms(base['p50'])}, max {ms(ours['max'])} vs {ms(base['max'])}"))
         mine = ours["server_cpu_s"] / ours["delivered"]
         theirs = base["server_cpu_s"] / base["delivered"]
