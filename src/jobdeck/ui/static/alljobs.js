@@ -12,8 +12,9 @@ import { ZONE, duration, localTime, ms, percent, refreshRelative, timeElement } 
 import {
   LOAD_CAP, bounds, comparator, inRange, isPlain, nextSort, pastRange, rangeWords, showSort, sortWords, viewFromUrl,
   writeView,
-} from "./listview.js";
-import { applyRole, badge, firstLine, jobHref, jobLink, say } from "./common.js";
+} from "./listview.js"; // i18n-ignore: a module path
+import { applyRole, badge, firstLine, jobHref, jobLink, say, statusText } from "./common.js";
+import { t } from "./i18n.js";
 import { rerunJob } from "./rerun.js";
 import { followEvents } from "./follow.js";
 import { attemptShort, waitingToRetry } from "./retry.js";
@@ -24,7 +25,7 @@ import { bulkRow, resetSelection, setupBulkTable } from "./bulk.js";
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const form = $("#filters");
-const body = $("#jobs-table tbody");
+const body = $("#jobs-table tbody"); // i18n-ignore: a selector
 const more = $("#more");
 const types = new Map();
 let next = null;
@@ -61,15 +62,17 @@ function cell(row, text, cls) {
 
 function detailOf(job) {
   // The countdown lives on the dashboard and the job's page; a row says when, and does not tick.
-  if (waitingToRetry(job)) return `${percent(job.progress)}% · retrying at ${localTime(job.retryAt)}`;
+  if (waitingToRetry(job)) return t("jobs.detail.retrying", { percent: percent(job.progress), time: localTime(job.retryAt) });
   if (waitingToStart(job)) return startsText(job);
   if (ACTIVE.has(job.status)) return `${percent(job.progress)}%`;
-  if (job.status === "failed") return firstLine(job.lastError) || "Failed";
-  if (budgetStop(job)) return `Budget stop: ${job.abortReason}`;
+  if (job.status === "failed") return firstLine(job.lastError) || statusText("failed");
+  if (budgetStop(job)) return t("jobs.detail.budget_stop", { reason: job.abortReason });
   if (job.status === "aborted") {
-    return `Aborted${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? `: ${job.abortReason}` : ""}`;
+    const key = job.abortedBy ? (job.abortReason ? "jobs.detail.aborted_by_reason" : "jobs.detail.aborted_by")
+      : job.abortReason ? "jobs.detail.aborted_reason" : "jobs.detail.aborted";
+    return t(key, { who: job.abortedBy, reason: job.abortReason });
   }
-  return "Done";
+  return t("jobs.detail.done");
 }
 
 function rowOf(id) {
@@ -90,20 +93,27 @@ function rowFor(job) {
   if (attempt) {
     const small = document.createElement("span");
     small.className = "attempt-short";
-    small.title = `Attempt ${attempt.replace("/", " of ")}`;
+    const [run, max] = attempt.split("/");
+    small.title = t("jobs.attempt_title", { attempt: run, max });
     const seen = document.createElement("span");
     seen.setAttribute("aria-hidden", "true");
     seen.textContent = attempt;
     const said = document.createElement("span");
     said.className = "visually-hidden";
-    said.textContent = `attempt ${attempt.replace("/", " of ")}`;
+    said.textContent = t("jobs.attempt_said", { attempt: run, max });
     small.append(seen, said);
     status.append(" ", small);
   }
   cell(tr, undefined, "col-id").appendChild(jobLink(job.id));
-  addScheduleTag(cell(tr, job.author || "–", "col-author"), job);
-  cell(tr, undefined, "col-started").appendChild(timeElement(job.startTime));
+  // A stacked card (a narrow screen) names these three cells (triage.css shows data-label before each).
+  const author = cell(tr, job.author || "–", "col-author");
+  author.dataset.label = t("jobs.card.by");
+  addScheduleTag(author, job);
+  const started = cell(tr, undefined, "col-started");
+  started.dataset.label = t("jobs.card.started");
+  started.appendChild(timeElement(job.startTime));
   const ended = cell(tr, undefined, "col-ended");
+  ended.dataset.label = t("jobs.card.ended");
   if (job.endTime) ended.appendChild(timeElement(job.endTime));
   else ended.textContent = "–";
   const end = job.endTime ? ms(job.endTime) : Date.now();
@@ -116,8 +126,8 @@ function rowFor(job) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "btn btn-small btn-ghost rerun-btn";
-    button.textContent = "Re-run";
-    button.setAttribute("aria-label", `Re-run job ${job.id.slice(0, 8)}`);
+    button.textContent = t("jobs.rerun");
+    button.setAttribute("aria-label", t("jobs.rerun_label", { id: job.id.slice(0, 8) }));
     const note = document.createElement("span");
     note.className = "action-note";
     note.setAttribute("role", "status");
@@ -178,25 +188,26 @@ async function load(filters, { append = false } = {}) {
     more.hidden = !next;
     showSort($("#jobs-table"), view);
     const sorted = sortWords(view);
-    setText($("#jobs-caption"), `Jobs of every type, ${sorted}; times in ${ZONE}`);
-    const what = [filters.q && `matching “${filters.q}”`, filters.type && `of type ${filters.type}`,
-      filters.status && `with status ${filters.status}`,
-      filters.schedule && `started by schedule ${filters.schedule}`,
-      filters.signature && `failed with “${filters.signature}”`, rangeWords(view)].filter(Boolean).join(", ");
-    const tail = `${next ? " (older ones below)" : ""}${capped ? ` (the ${LOAD_CAP} newest; narrow the range)` : ""}`;
-    say(summary, shown ? `${shown} job${shown === 1 ? "" : "s"}${what ? ` ${what}` : ""}, ${sorted}${tail}. `
-      + `Times in ${ZONE}.`
-      : what ? `No jobs ${what}.` : "No jobs yet — start one from a card on the dashboard.", "ok");
+    setText($("#jobs-caption"), t("jobs.caption_sorted", { sorted, zone: ZONE }));
+    // The status in the viewer's words (lower-cased, English reads "with status failed").
+    const what = [filters.q && t("jobs.what.q", { q: filters.q }), filters.type && t("jobs.what.type", { type: filters.type }),
+      filters.status && t("jobs.what.status", { status: statusText(filters.status).toLowerCase() }),
+      filters.schedule && t("jobs.what.schedule", { schedule: filters.schedule }),
+      filters.signature && t("jobs.what.signature", { signature: filters.signature }), rangeWords(view)]
+      .filter(Boolean).join(t("jobs.what.and"));
+    const tail = `${next ? t("jobs.tail.more") : ""}${capped ? t("jobs.tail.capped", { cap: String(LOAD_CAP) }) : ""}`;
+    const counted = t("jobs.count", { count: shown });
+    say(summary, shown ? t(what ? "jobs.summary_what" : "jobs.summary", { jobs: counted, what, sorted, tail, zone: ZONE })
+      : what ? t("jobs.none_what", { what }) : t("jobs.empty"), "ok");
   } catch (err) {
-    say(summary, `Could not load jobs: ${err.message}`, "error");
+    say(summary, t("jobs.load_failed", { error: err.message }), "error");
   }
 }
 
 function showCustom() {
   const custom = form.elements.range.value === "custom";
   for (const el of form.querySelectorAll(".range-custom")) el.hidden = !custom;
-  setText($("#range-help"), custom ? `Jobs that ran at any time between the two times (${ZONE}); leave one empty `
-    + "for an open end." : "");
+  setText($("#range-help"), custom ? t("jobs.range_help", { zone: ZONE }) : "");
 }
 
 function applyToForm(filters) {
@@ -260,16 +271,16 @@ setInterval(() => {
 async function start() {
   try {
     const { data } = await api("/types");
-    for (const t of data) {
-      types.set(t.jobType, t);
-      titles.set(t.jobType, t.title || t.jobType);
+    for (const info of data) {
+      types.set(info.jobType, info);
+      titles.set(info.jobType, info.title || info.jobType);
       const option = document.createElement("option");
-      option.value = t.jobType;
-      option.textContent = t.title || t.jobType;
+      option.value = info.jobType;
+      option.textContent = info.title || info.jobType;
       form.elements.type.appendChild(option);
     }
   } catch (err) {
-    setText($("#summary"), `Could not load job types: ${err.message}`);
+    setText($("#summary"), t("jobs.types_failed", { error: err.message }));
   }
   const filters = filtersFromUrl();
   if (filters.type && !types.has(filters.type)) {

@@ -6,13 +6,25 @@ setupBulkTable() once and bulkRow() for each row it draws. */
 import { api, API } from "./api.js";
 import { $ } from "./dom.js";
 import { jobHref, say } from "./common.js";
+import { t } from "./i18n.js";
 
-const WHAT = {
-  abort: { verb: "Abort", says: (n) => `ask ${n} running or queued job${n === 1 ? "" : "s"} to stop` },
-  rerun: { verb: "Re-run", says: (n) => `start ${n} new job${n === 1 ? "" : "s"} with the same type and parameters` },
-  resume: { verb: "Resume", says: (n) => `start ${n} new job${n === 1 ? "" : "s"} that take over what each saved` },
-  delete: { verb: "Delete", says: (n) => `delete ${n} finished job${n === 1 ? "" : "s"} and their messages for good` },
-};
+// Each action's words: its button, the dialog's question and sentence, its OK button, the outcome and a refusal.
+const WHAT = Object.fromEntries(["abort", "rerun", "resume", "delete"].map((action) => [action, {
+  verb: t(`bulk.${action}.verb`), // i18n-ignore: a catalog key
+  title: (count) => t(`bulk.${action}.title`, { count }), // i18n-ignore: a catalog key
+  says: (count) => t(`bulk.${action}.says`, { count }), // i18n-ignore: a catalog key
+  ok: (count) => t(`bulk.${action}.ok`, { count }), // i18n-ignore: a catalog key
+  started: (count) => t(`bulk.${action}.started`, { count }), // i18n-ignore: a catalog key
+  refused: (error) => t(`bulk.${action}.refused`, { error }), // i18n-ignore: a catalog key
+}]));
+
+function submitButton(value, text) {
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.value = value;
+  button.textContent = text;
+  return button;
+}
 let dialog = null;
 
 function build() {
@@ -21,15 +33,25 @@ function build() {
   dlg.id = "bulk-dialog";
   dlg.setAttribute("aria-labelledby", "bulk-title");
   dlg.setAttribute("aria-describedby", "bulk-body");
-  dlg.innerHTML = `<form method="dialog">
-      <h2 id="bulk-title">Bulk action</h2>
-      <p id="bulk-body"></p>
-      <p id="bulk-left" hidden></p>
-      <div class="dialog-actions">
-        <button type="submit" value="cancel" class="btn btn-ghost">Cancel</button>
-        <button type="submit" value="go" class="btn btn-primary bulk-ok">Go</button>
-      </div>
-    </form>`;
+  const form = document.createElement("form");
+  form.method = "dialog";
+  const title = document.createElement("h2");
+  title.id = "bulk-title";
+  title.textContent = t("bulk.title");
+  const body = document.createElement("p");
+  body.id = "bulk-body";
+  const left = document.createElement("p");
+  left.id = "bulk-left";
+  left.hidden = true;
+  const actions = document.createElement("div");
+  actions.className = "dialog-actions";
+  const cancel = submitButton("cancel", t("bulk.cancel"));
+  cancel.className = "btn btn-ghost";
+  const ok = submitButton("go", t("bulk.go"));
+  ok.className = "btn btn-primary bulk-ok";
+  actions.append(cancel, ok);
+  form.append(title, body, left, actions);
+  dlg.appendChild(form);
   document.body.appendChild(dlg);
   return dlg;
 }
@@ -41,21 +63,19 @@ export async function confirmBulk(action, target, note) {
   try {
     ({ data: plan } = await api("/bulk", { body: { action, ...target, dryRun: true } }));
   } catch (err) {
-    say(note, `Could not count the jobs: ${err.message}`, "error");
+    say(note, t("bulk.count_failed", { error: err.message }), "error");
     return null;
   }
   dialog = dialog || build();
   const what = WHAT[action];
-  $("#bulk-title", dialog).textContent = `${what.verb} ${plan.count} job${plan.count === 1 ? "" : "s"}?`;
-  $("#bulk-body", dialog).textContent = plan.count
-    ? `This will ${what.says(plan.count)}, one after another, as a bulk job you can follow and stop.`
-    : "No job matches for this action: there is nothing to do.";
+  $("#bulk-title", dialog).textContent = what.title(plan.count);
+  $("#bulk-body", dialog).textContent = plan.count ? what.says(plan.count) : t("bulk.no_match");
   const left = $("#bulk-left", dialog);
   left.hidden = !plan.leftOut;
-  left.textContent = plan.leftOut ? `${plan.leftOut} other matching job${plan.leftOut === 1 ? "" : "s"} will be `
-    + `left out (${plan.leftOutSample[0].why}${plan.leftOut > 1 ? ", …" : ""}).` : "";
+  // Why one of them is left out is the server's sentence (data, as it wrote it).
+  left.textContent = plan.leftOut ? t("bulk.left_out", { count: plan.leftOut, why: plan.leftOutSample[0].why }) : "";
   const ok = $(".bulk-ok", dialog);
-  ok.textContent = plan.count ? `${what.verb} ${plan.count} job${plan.count === 1 ? "" : "s"}` : "Nothing to do";
+  ok.textContent = plan.count ? what.ok(plan.count) : t("bulk.nothing");
   ok.disabled = !plan.count;
   ok.className = `btn bulk-ok ${action === "delete" || action === "abort" ? "btn-danger" : "btn-primary"}`;
   const opener = document.activeElement;
@@ -74,11 +94,13 @@ export async function confirmBulk(action, target, note) {
     note.dataset.kind = "ok";
     const link = document.createElement("a");
     link.href = jobHref(data.jobId);
-    link.textContent = `the bulk job ${data.jobId.slice(0, 8)}`;
-    note.append(`${what.verb} of ${data.count} job${data.count === 1 ? "" : "s"} started: follow `, link, ".");
+    link.textContent = t("bulk.link", { id: data.jobId.slice(0, 8) });
+    // The link goes into the sentence where it names {link}.
+    const [before, after] = what.started(data.count).split("{link}");
+    note.append(before, link, after ?? "");
     return data;
   } catch (err) {
-    say(note, `${what.verb} refused: ${err.message}`, "error");
+    say(note, what.refused(err.message), "error");
     return null;
   }
 }
@@ -101,8 +123,7 @@ function filterOf(filters) {
 function refresh() {
   const all = $("#bulk-all", bar).checked;
   const n = selected.size;
-  $("#bulk-count", bar).textContent = all ? "All jobs matching this filter are selected."
-    : `${n} job${n === 1 ? "" : "s"} selected.`;
+  $("#bulk-count", bar).textContent = all ? t("bulk.all_selected") : t("bulk.selected", { count: n });
   for (const button of bar.querySelectorAll(".bulk-action")) button.disabled = !all && !n;
   const params = new URLSearchParams({ format: "csv" });
   const f = filterOf(currentFilters());
@@ -119,18 +140,44 @@ export function setupBulkTable(table, filters) {
   bar = document.createElement("div");
   bar.className = "bulk-bar";
   bar.setAttribute("role", "group");
-  bar.setAttribute("aria-label", "Bulk actions");
-  bar.innerHTML = `<label class="bulk-all"><input type="checkbox" id="bulk-all"> All jobs matching this filter</label>
-    <span id="bulk-count" class="summary" aria-live="polite"></span>
-    ${Object.entries(WHAT).map(([action, w]) =>
-      `<button type="button" class="btn btn-small btn-ghost bulk-action" data-action="${action}">${w.verb}…</button>`)
-      .join("")}
-    <a id="bulk-csv" class="btn btn-small btn-ghost" download="jobs.csv">Download CSV</a>
-    <p id="bulk-note" class="action-note" role="status" hidden></p>`;
+  bar.setAttribute("aria-label", t("bulk.bar"));
+  const pick = document.createElement("label");
+  pick.className = "bulk-all";
+  const all = document.createElement("input");
+  all.type = "checkbox";
+  all.id = "bulk-all";
+  pick.append(all, ` ${t("bulk.all_matching")}`);
+  const count = document.createElement("span");
+  count.id = "bulk-count";
+  count.className = "summary";
+  count.setAttribute("aria-live", "polite");
+  bar.append(pick, count);
+  for (const [action, w] of Object.entries(WHAT)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-small btn-ghost bulk-action";
+    button.dataset.action = action;
+    button.textContent = `${w.verb}…`;
+    bar.appendChild(button);
+  }
+  const csv = document.createElement("a");
+  csv.id = "bulk-csv";
+  csv.className = "btn btn-small btn-ghost";
+  csv.download = "jobs.csv";
+  csv.textContent = t("bulk.csv");
+  const barNote = document.createElement("p");
+  barNote.id = "bulk-note";
+  barNote.className = "action-note";
+  barNote.setAttribute("role", "status");
+  barNote.hidden = true;
+  bar.append(csv, barNote);
   table.closest(".table-wrap").before(bar);
   const th = document.createElement("th");
   th.scope = "col";
-  th.innerHTML = '<span class="visually-hidden">Select</span>';
+  const said = document.createElement("span");
+  said.className = "visually-hidden";
+  said.textContent = t("bulk.select");
+  th.appendChild(said);
   table.tHead.rows[0].prepend(th);
   $("#bulk-all", bar).addEventListener("change", refresh);
   for (const button of bar.querySelectorAll(".bulk-action")) {
@@ -156,7 +203,7 @@ export function bulkRow(tr, job) {
   box.type = "checkbox";
   box.className = "bulk-pick";
   box.checked = selected.has(job.id);
-  box.setAttribute("aria-label", `Select job ${job.id.slice(0, 8)}`);
+  box.setAttribute("aria-label", t("bulk.select_job", { id: job.id.slice(0, 8) }));
   box.addEventListener("change", () => {
     if (box.checked) selected.add(job.id);
     else selected.delete(job.id);

@@ -10,13 +10,14 @@ import { setLive } from "./header.js";
 import { $, setText } from "./dom.js";
 import { duration, fullTime, ms, operationText, percent, shortId, timeFmt } from "./format.js";
 import { applyRole, badge, jobHref, jobLink, say, statusText } from "./common.js";
+import { t } from "./i18n.js";
 import { rerunJob } from "./rerun.js";
 import { followJobDiagnosis } from "./diagnosis.js";
 import { budgetStop, shareElement, usageText } from "./spend.js";
 import {
   announce, attemptFailures, attemptNews, createAttemptLine, patchAttemptLine, resumeJob, resumeLabel,
   tickAttemptLine, waitingToRetry,
-} from "./retry.js";
+} from "./retry.js"; // i18n-ignore: a module path
 import { relative, scheduleLink } from "./schedinfo.js";
 
 const ACTIVE = new Set(["queued", "running", "aborting"]);
@@ -42,34 +43,37 @@ function fact(dl, term, value) {
 function renderFacts() {
   const dl = $("#facts");
   dl.textContent = "";
-  fact(dl, "Type", typeInfo ? `${typeInfo.title} (${job.jobType})` : job.jobType);
-  fact(dl, "Status", statusText(job.status));
-  fact(dl, "Author", job.author || "–");
-  fact(dl, "Started", fullTime(job.startTime) || "–");
-  fact(dl, "Ended", job.endTime ? fullTime(job.endTime) : "–");
+  fact(dl, t("job.fact.type"), typeInfo ? `${typeInfo.title} (${job.jobType})` : job.jobType);
+  fact(dl, t("job.fact.status"), statusText(job.status));
+  fact(dl, t("job.fact.author"), job.author || "–");
+  fact(dl, t("job.fact.started"), fullTime(job.startTime) || "–");
+  fact(dl, t("job.fact.ended"), job.endTime ? fullTime(job.endTime) : "–");
   const end = job.endTime ? ms(job.endTime) : Date.now();
-  fact(dl, "Duration", duration((end - ms(job.startTime)) / 1000));
-  fact(dl, "Owner process", job.owner || "–");
-  fact(dl, "Job id", job.id);
-  if (job.maxAttempts > 1) fact(dl, "Attempt", `${job.attempt} of ${job.maxAttempts}`);
-  if (job.rerunOf) fact(dl, "Re-run of", jobLink(job.rerunOf));
+  fact(dl, t("job.fact.duration"), duration((end - ms(job.startTime)) / 1000));
+  fact(dl, t("job.fact.owner"), job.owner || "–");
+  fact(dl, t("job.fact.id"), job.id);
+  if (job.maxAttempts > 1) fact(dl, t("job.fact.attempt"), t("job.attempt_of", { attempt: job.attempt, max: job.maxAttempts }));
+  if (job.rerunOf) fact(dl, t("job.fact.rerun_of"), jobLink(job.rerunOf));
   if (reruns && reruns.found.length) {
     const span = document.createElement("span");
     reruns.found.forEach((j, i) => {
       if (i) span.append(", ");
-      span.append(jobLink(j.id), j.author ? ` by ${j.author}` : "");
+      span.append(jobLink(j.id), j.author ? t("job.rerun_by", { who: j.author }) : "");
     });
-    if (!reruns.complete) span.append(" (the newest; there may be older ones)");
-    fact(dl, "Re-run as", span);
+    if (!reruns.complete) span.append(t("job.reruns_partial"));
+    fact(dl, t("job.fact.rerun_as"), span);
   }
-  if (job.resumedFrom) fact(dl, "Resumed from", jobLink(job.resumedFrom));
-  if (job.scheduleId) fact(dl, "Schedule", scheduleLink(job.scheduleId));
+  if (job.resumedFrom) fact(dl, t("job.fact.resumed_from"), jobLink(job.resumedFrom));
+  if (job.scheduleId) fact(dl, t("job.fact.schedule"), scheduleLink(job.scheduleId));
   // A one-off start (or a schedule's occurrence) waits queued until it is due.
-  if (job.runAt) fact(dl, "Due", `${fullTime(job.runAt)}${job.status === "queued" ? ` (${relative(job.runAt)})` : ""}`);
-  if (job.abortReason) fact(dl, "Abort reason", job.abortReason);
-  if (job.abortedBy) fact(dl, "Aborted by", job.abortedBy);
-  if (budgetStop(job)) fact(dl, "Stopped by", "its budget (not a person)");
-  if (job.usage) fact(dl, "Spent", usageText(job.usage));
+  if (job.runAt) {
+    const when = job.status === "queued" ? ` (${relative(job.runAt)})` : "";
+    fact(dl, t("job.fact.due"), `${fullTime(job.runAt)}${when}`);
+  }
+  if (job.abortReason) fact(dl, t("job.fact.abort_reason"), job.abortReason);
+  if (job.abortedBy) fact(dl, t("job.fact.aborted_by"), job.abortedBy);
+  if (budgetStop(job)) fact(dl, t("job.fact.stopped_by"), t("job.budget_not_person"));
+  if (job.usage) fact(dl, t("job.fact.spent"), usageText(job.usage));
 }
 
 /** The jobs that re-ran this one, newest first: ``{found, complete}``. A re-run starts after its original started,
@@ -101,21 +105,21 @@ async function showReruns() {
   }
 }
 
-const STATE_WORDS = { done: "Done", started: "In progress", pending: "Not started" };
+const STATE_WORDS = { done: "job.op.done", started: "job.op.started", pending: "job.op.pending" };
 
 function renderCurrent() {
   const op = job.currentOperation;
   const el = $("#op-current");
-  if (!op) setText(el, ACTIVE.has(job.status) ? "No operations reported yet." : "The job reported no operations.");
-  else if (!ACTIVE.has(job.status)) setText(el, `Last operation: ${operationText(op)}.`);
-  else setText(el, `Current operation: ${operationText(op)} (${percent(job.progress)}% of the whole job).`);
+  if (!op) setText(el, ACTIVE.has(job.status) ? t("job.op.none_yet") : t("job.op.none"));
+  else if (!ACTIVE.has(job.status)) setText(el, t("job.op.last", { operation: operationText(op) }));
+  else setText(el, t("job.op.current", { operation: operationText(op), percent: percent(job.progress) }));
 }
 
 function operationItem(node, ids) {
   const li = document.createElement("li");
   if (node.more !== undefined) {
     li.className = "op-more";
-    li.textContent = `+${node.more} more operation${node.more === 1 ? "" : "s"} (${node.done} done)`;
+    li.textContent = t("job.op.more", { count: node.more, done: node.done });
     return li;
   }
   const p = percent(node.progress);
@@ -130,7 +134,7 @@ function operationItem(node, ids) {
   if (node.weight !== undefined && node.weight !== 1) {
     const weight = document.createElement("span");
     weight.className = "op-weight";
-    weight.textContent = ` (weight ${node.weight})`;
+    weight.textContent = t("job.op.weight", { weight: node.weight });
     name.appendChild(weight);
   }
   const state = document.createElement("span");
@@ -140,7 +144,8 @@ function operationItem(node, ids) {
   const ended = node.state === "started" && !ACTIVE.has(job.status);
   const failedHere = ended && job.status === "failed" && node.id === failedIn();
   if (ended) li.classList.add(failedHere ? "op-failed" : "op-stopped");
-  state.textContent = failedHere ? "Failed" : ended ? "Stopped" : STATE_WORDS[node.state] || node.state;
+  state.textContent = failedHere ? t("job.op.failed") : ended ? t("job.op.stopped")
+    : STATE_WORDS[node.state] ? t(STATE_WORDS[node.state]) : node.state;
   const bar = document.createElement("div");
   bar.className = "progress";
   bar.setAttribute("role", "progressbar");
@@ -196,23 +201,30 @@ function renderOutcome() {
   const errors = job.errorMessages || [];
   const where = failedIn();
   if (failed) {
-    setText($("#outcome-title"), "This job failed");
+    setText($("#outcome-title"), t("job.outcome.failed"));
     const last = errors.length ? errors[errors.length - 1].message : "";
-    setText($("#outcome-text"), String(last).split("\n", 1)[0] || "It reported no error message.");
+    setText($("#outcome-text"), String(last).split("\n", 1)[0] || t("job.outcome.no_error"));
   } else {
-    setText($("#outcome-title"), job.status === "aborting" ? "Abort requested" : "This job was aborted");
-    const who = job.abortedBy ? `by ${job.abortedBy}` : "by an unnamed caller";
-    setText($("#outcome-text"), `${job.status === "aborting" ? "Asked" : "Aborted"} ${who}`
-      + `${job.abortRequestedTime ? ` at ${fullTime(job.abortRequestedTime)}` : ""}: `
-      + (job.abortReason ? job.abortReason : "no reason given."));
+    const asked = job.status === "aborting";
+    setText($("#outcome-title"), asked ? t("job.outcome.abort_requested") : t("job.outcome.aborted"));
+    const values = {
+      who: job.abortedBy ? t("job.outcome.by", { who: job.abortedBy }) : t("job.outcome.by_unnamed"),
+      at: job.abortRequestedTime ? t("job.outcome.at", { time: fullTime(job.abortRequestedTime) }) : "",
+      reason: job.abortReason ? job.abortReason : t("job.outcome.no_reason"),
+    };
+    setText($("#outcome-text"), asked ? t("job.outcome.asked_by", values) : t("job.outcome.aborted_by", values));
   }
   const whereEl = $("#outcome-where");
   whereEl.textContent = "";
   if (where) {
     const code = document.createElement("code");
     code.textContent = where;
-    whereEl.append(failed ? "In operation " : "Stopped in operation ", code,
-      job.currentOperation ? ` (${job.currentOperation.index} of ${job.currentOperation.total})` : "", ".");
+    const position = job.currentOperation
+      ? t("job.outcome.position", { index: job.currentOperation.index, total: job.currentOperation.total }) : "";
+    // The operation's name goes into the sentence as code: split the words around it.
+    const [before, after] = t(failed ? "job.outcome.in" : "job.outcome.stopped_in", { position })
+      .split("{operation}");
+    whereEl.append(before, code, after ?? "");
   }
   whereEl.hidden = !where;
 }
@@ -272,7 +284,8 @@ function renderMessages() {
     time.title = fullTime(m.iso);
     const kind = document.createElement("span");
     kind.className = "msg-kind";
-    kind.textContent = m.type === "error" ? "Error" : m.type === "warning" ? "Warning" : "Info";
+    kind.textContent = m.type === "error" ? t("job.kind.error") : m.type === "warning" ? t("job.kind.warning")
+      : t("job.kind.info");
     const body = document.createElement("span");
     body.className = "msg-text";
     body.textContent = m.text;
@@ -281,9 +294,10 @@ function renderMessages() {
   }
   list.appendChild(frag);
   setText($("#msg-count"), String(all.length));
+  const showing = page.length < matching.length ? t("job.msg.showing", { shown: page.length }) : "";
   setText($("#msg-summary"), matching.length === all.length
-    ? `${all.length} message${all.length === 1 ? "" : "s"}, newest first${page.length < matching.length ? `; showing the newest ${page.length}` : ""}.`
-    : `${matching.length} of ${all.length} messages match${page.length < matching.length ? `; showing the newest ${page.length}` : ""}.`);
+    ? t("job.msg.all", { count: all.length, showing })
+    : t("job.msg.matching", { matching: matching.length, count: all.length, showing }));
   $("#older").hidden = page.length >= matching.length;
 }
 
@@ -301,7 +315,7 @@ function renderAttempts() {
     const li = document.createElement("li");
     li.className = "attempt-failure";
     const head = document.createElement("strong");
-    head.textContent = `Attempt ${f.attempt} of ${f.max}`;
+    head.textContent = t("retry.attempt", { attempt: f.attempt, max: f.max });
     const time = document.createElement("time");
     time.dateTime = f.iso;
     time.textContent = Number.isNaN(ms(f.iso)) ? "" : timeFmt.format(new Date(ms(f.iso)));
@@ -353,8 +367,8 @@ function renderProgress() {
 }
 
 function render() {
-  document.title = `jobdeck · job ${shortId(job.id)}`;
-  setText($("#job-title"), `${typeInfo ? typeInfo.title : job.jobType} · job ${shortId(job.id)}`);
+  document.title = t("job.doc_title", { id: shortId(job.id) });
+  setText($("#job-title"), t("job.heading_id", { type: typeInfo ? typeInfo.title : job.jobType, id: shortId(job.id) }));
   badge($("#job-status"), job.status);
   renderOutcome();
   renderAttempt();
@@ -400,17 +414,17 @@ async function refresh(full = true) {
   } catch (err) {
     if (err.status === 404 || err.status === 400) {
       unfollow();
-      setText($("#job-title"), "Job not found");
+      setText($("#job-title"), t("job.not_found"));
       const missing = $("#job-missing");
       missing.hidden = false;
-      missing.textContent = `No job ${jobId} exists (any more): it may have been removed by cleanup or retention. `;
+      missing.textContent = `${t("job.missing", { id: jobId })} `;
       const link = document.createElement("a");
       link.href = "jobs";
-      link.textContent = "Find jobs";
+      link.textContent = t("job.find");
       missing.appendChild(link);
       $("#job-body").hidden = true;
     } else {
-      say(note, `Could not load the job: ${err.message}`, "error");
+      say(note, t("job.load_failed", { error: err.message }), "error");
       timer = setTimeout(refresh, 3000);
     }
   }
@@ -464,7 +478,7 @@ function unfollow() {
   if (source) source();
   source = null;
   live = false;
-  setLive("idle", job && !ACTIVE.has(job.status) ? "Ended: nothing more to follow" : "Not following");
+  setLive("idle", job && !ACTIVE.has(job.status) ? t("job.live.ended") : t("job.live.off"));
 }
 
 // After a re-run the page goes to the new job: that is what the admin wants to watch next.
@@ -478,10 +492,10 @@ $("#resume").addEventListener("click", (e) => resumeJob(job, note, e.currentTarg
 $("#abort").addEventListener("click", async () => {
   try {
     await api(`/single/${encodeURIComponent(job.id)}/abort`, { body: {} });
-    say(note, `Abort requested for job ${shortId(job.id)}.`, "ok");
+    say(note, t("job.abort_requested", { id: shortId(job.id) }), "ok");
     refresh();
   } catch (err) {
-    say(note, `Abort refused: ${err.message}`, "error");
+    say(note, t("job.abort_refused", { error: err.message }), "error");
   }
 });
 
@@ -494,13 +508,13 @@ $("#older").addEventListener("click", () => {
   shownCount += PAGE;
   renderMessages();
 });
-$("#download").href = `${API}/single/${encodeURIComponent(jobId)}/messages.jsonl`;
+$("#download").href = `${API}/single/${encodeURIComponent(jobId)}/messages.jsonl`; // i18n-ignore: an address
 
 async function start() {
   try {
     const { data } = await api("/types");
     await refresh();
-    typeInfo = job ? data.find((t) => t.jobType === job.jobType) || null : null;
+    typeInfo = job ? data.find((info) => info.jobType === job.jobType) || null : null;
     if (job) render();
     if (job) await showReruns();
   } catch (err) {

@@ -7,17 +7,19 @@ ended before `from` is out of range too, so loading stops there. Any other sort 
 to every job in the range (up to LOAD_CAP, said when reached). */
 
 import { ms } from "./format.js";
+import { t } from "./i18n.js";
 
-export const RANGES = [
-  ["", "Any time"], ["1h", "Last hour"], ["24h", "Last 24 hours"], ["7d", "Last 7 days"], ["custom", "Custom range"],
-];
+/** The time ranges the filter offers (their names are the page's options, jobs.range.*). */
+export const RANGES = ["", "1h", "24h", "7d", "custom"];
 const SPAN = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 };
-const RANGE_WORDS = { "1h": "in the last hour", "24h": "in the last 24 hours", "7d": "in the last 7 days" };
+const RANGE_WORDS = { "1h": "jobs.in_range.1h", "24h": "jobs.in_range.24h", "7d": "jobs.in_range.7d" };
 export const SORTS = { type: "type", status: "status", start: "start", end: "end", duration: "duration" };
 const SORT_WORDS = {
-  type: ["type, A to Z", "type, Z to A"], status: ["status, active first", "status, completed first"],
-  start: ["start, oldest first", "start, newest first"], end: ["end, oldest first", "end, newest first (active first)"],
-  duration: ["duration, shortest first", "duration, longest first"],
+  type: ["jobs.sorted.type.asc", "jobs.sorted.type.desc"],
+  status: ["jobs.sorted.status.asc", "jobs.sorted.status.desc"],
+  start: ["jobs.sorted.start.asc", "jobs.sorted.start.desc"],
+  end: ["jobs.sorted.end.asc", "jobs.sorted.end.desc"],
+  duration: ["jobs.sorted.duration.asc", "jobs.sorted.duration.desc"],
 };
 const STATUS_ORDER = ["running", "aborting", "queued", "failed", "aborted", "completed"];
 export const LOAD_CAP = 2000;
@@ -25,7 +27,7 @@ export const LOAD_CAP = 2000;
 /** {range, from, to, sort, dir} from the address; unknown values fall back to the defaults. */
 export function viewFromUrl(href = window.location.href) {
   const p = new URL(href).searchParams;
-  const range = RANGES.some(([v]) => v === p.get("range")) ? p.get("range") : "";
+  const range = RANGES.includes(p.get("range")) ? p.get("range") : "";
   const sort = SORTS[p.get("sort")] || "end";
   const dir = p.get("dir") === "asc" ? "asc" : "desc";
   return { range, from: range === "custom" ? p.get("from") || "" : "", to: range === "custom" ? p.get("to") || "" : "",
@@ -94,16 +96,19 @@ export function comparator(view, titles, now = Date.now()) {
   };
 }
 
-/** "in the last 24 hours", "from 2026-12-06T10:00 to 2026-12-07T10:00", or "". */
+/** "in the last 24 hours", "that ran from 2026-12-06 10:00 until 2026-12-07 10:00", or "". */
 export function rangeWords(view) {
-  if (RANGE_WORDS[view.range]) return RANGE_WORDS[view.range];
+  if (RANGE_WORDS[view.range]) return t(RANGE_WORDS[view.range]);
   if (view.range !== "custom") return "";
-  const from = view.from ? ` from ${view.from.replace("T", " ")}` : "";
-  const to = view.to ? ` until ${view.to.replace("T", " ")}` : "";
-  return `that ran${from}${to}`.trim();
+  const from = view.from.replace("T", " ");
+  const to = view.to.replace("T", " ");
+  if (from && to) return t("jobs.ran.between", { from, to });
+  if (from) return t("jobs.ran.from", { from });
+  if (to) return t("jobs.ran.until", { to });
+  return t("jobs.ran.any");
 }
 
-export const sortWords = (view) => `sorted by ${SORT_WORDS[view.sort][view.dir === "asc" ? 0 : 1]}`;
+export const sortWords = (view) => t(SORT_WORDS[view.sort][view.dir === "asc" ? 0 : 1]);
 
 /** Mark the sorted column's header (aria-sort and the arrow); the buttons call `onSort(sort)`. */
 export function showSort(table, view) {

@@ -2,6 +2,11 @@
 values. Used by the Start form on each card and by the Re-run dialog. The server checks the values again and
 names the field it refuses. */
 
+import { has, num, t } from "./i18n.js";
+
+// A limit as the viewer's language writes a number ("0,5" in Finnish), without grouping ("1000" as typed).
+const limit = (n) => num(n, { useGrouping: false, maximumFractionDigits: 20 });
+
 function kindOf(prop, value) {
   if (prop && Array.isArray(prop.enum)) return "choice";
   const type = prop && prop.type;
@@ -15,15 +20,22 @@ function kindOf(prop, value) {
 
 function limitsText(prop, kind) {
   if (!prop) return "";
-  const what = kind === "integer" ? "Whole number" : "Number";
-  const low = typeof prop.minimum === "number" ? ["at least", prop.minimum]
-    : typeof prop.exclusiveMinimum === "number" ? ["above", prop.exclusiveMinimum] : null;
-  const high = typeof prop.maximum === "number" ? ["at most", prop.maximum]
-    : typeof prop.exclusiveMaximum === "number" ? ["below", prop.exclusiveMaximum] : null;
-  if (low && high && low[0] === "at least" && high[0] === "at most") return `${what} from ${low[1]} to ${high[1]}.`;
-  if (low || high) return `${what}, ${[low, high].filter(Boolean).map(([w, v]) => `${w} ${v}`).join(" and ")}.`;
+  const integer = kind === "integer";
+  const low = typeof prop.minimum === "number" ? ["params.at_least", prop.minimum]
+    : typeof prop.exclusiveMinimum === "number" ? ["params.above", prop.exclusiveMinimum] : null;
+  const high = typeof prop.maximum === "number" ? ["params.at_most", prop.maximum]
+    : typeof prop.exclusiveMaximum === "number" ? ["params.below", prop.exclusiveMaximum] : null;
+  if (low && high && low[0] === "params.at_least" && high[0] === "params.at_most") {
+    return t(integer ? "params.int_between" : "params.num_between", { min: limit(low[1]), max: limit(high[1]) });
+  }
+  if (low || high) {
+    const limits = [low, high].filter(Boolean).map(([key, v]) => t(key, { n: limit(v) })).join(t("params.and"));
+    return t(integer ? "params.int_limits" : "params.num_limits", { limits });
+  }
   if (prop.minLength !== undefined || prop.maxLength !== undefined) {
-    return `${prop.minLength ?? 0} to ${prop.maxLength ?? "any number of"} characters.`;
+    const min = limit(prop.minLength ?? 0);
+    return prop.maxLength === undefined ? t("params.chars_min", { min })
+      : t("params.chars_between", { min, max: limit(prop.maxLength) });
   }
   return "";
 }
@@ -36,6 +48,13 @@ export function labelOf(name, prop) {
   const title = prop && typeof prop.title === "string" && prop.title.trim() ? prop.title : "";
   if (title && title !== generated) return title;
   return words.charAt(0).toUpperCase() + words.slice(1).toLowerCase();
+}
+
+/** The label of parameter `name` of job type `type`: the host's own words for it in the viewer's language
+ * (its catalog's `types.<type>.params.<name>`) where it gave them, else labelOf(). */
+function paramLabel(type, name, prop) {
+  const key = `types.${type}.params.${name}`; // i18n-ignore: a catalog key
+  return has(key) ? t(key) : labelOf(name, prop);
 }
 
 /** (Re)build the inputs of `view.params` for `defaults` (name -> value) and `schema` (JSON Schema or null). */
@@ -56,7 +75,7 @@ export function buildParamInputs(view, defaults, schema = null, idPrefix = `para
     field.className = kind === "boolean" ? "field field-check" : "field";
     const label = document.createElement("label");
     label.htmlFor = id;
-    label.textContent = labelOf(name, prop);
+    label.textContent = paramLabel(view.type, name, prop);
     let input;
     if (kind === "boolean") {
       input = document.createElement("input");
@@ -92,7 +111,7 @@ export function buildParamInputs(view, defaults, schema = null, idPrefix = `para
       input = document.createElement("input");
       input.type = "text";
       input.value = value === null || value === undefined ? "" : String(value);
-      if (value === null) input.placeholder = "(none)";
+      if (value === null) input.placeholder = t("params.none");
     }
     input.id = id;
     input.name = name;
@@ -123,7 +142,7 @@ export function readParams(view) {
       const n = Number(input.value);
       if (input.value.trim() === "" || !Number.isFinite(n) || (kind === "integer" && !Number.isInteger(n))) {
         input.focus();
-        throw new Error(`${label} must be ${kind === "integer" ? "a whole number" : "a number"}.`);
+        throw new Error(t(kind === "integer" ? "params.must_be_int" : "params.must_be_num", { label }));
       }
       if (prop && ((typeof prop.minimum === "number" && n < prop.minimum)
           || (typeof prop.maximum === "number" && n > prop.maximum))) {
@@ -136,7 +155,7 @@ export function readParams(view) {
         params[name] = input.value.trim() === "" ? null : JSON.parse(input.value);
       } catch {
         input.focus();
-        throw new Error(`${label} must be valid JSON.`);
+        throw new Error(t("params.must_be_json", { label }));
       }
     } else if (kind === "nullable") params[name] = input.value === "" ? null : input.value;
     else params[name] = input.value;

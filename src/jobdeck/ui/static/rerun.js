@@ -5,24 +5,47 @@ import { $ } from "./dom.js";
 import { shortId } from "./format.js";
 import { buildParamInputs, readParams } from "./params.js";
 import { say } from "./common.js";
+import { t } from "./i18n.js";
 
 let dialog = null;
+
+function submitButton(value, text) {
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.value = value;
+  button.textContent = text;
+  return button;
+}
 
 function build() {
   const dlg = document.createElement("dialog");
   dlg.className = "dialog";
   dlg.id = "rerun-dialog";
   dlg.setAttribute("aria-labelledby", "rerun-title");
-  dlg.innerHTML = `<form method="dialog" class="rerun-form">
-      <h2 id="rerun-title">Re-run job</h2>
-      <p id="rerun-body"></p>
-      <div class="params rerun-params"></div>
-      <p class="start-note rerun-note" aria-live="polite" hidden></p>
-      <div class="dialog-actions">
-        <button type="submit" value="cancel" class="btn btn-ghost" formnovalidate>Cancel</button>
-        <button type="submit" value="rerun" class="btn btn-primary rerun-ok">Re-run</button>
-      </div>
-    </form>`;
+  const form = document.createElement("form");
+  form.method = "dialog";
+  form.className = "rerun-form";
+  const title = document.createElement("h2");
+  title.id = "rerun-title";
+  title.textContent = t("rerun.title");
+  const body = document.createElement("p");
+  body.id = "rerun-body";
+  const params = document.createElement("div");
+  params.className = "params rerun-params";
+  const note = document.createElement("p");
+  note.className = "start-note rerun-note";
+  note.setAttribute("aria-live", "polite");
+  note.hidden = true;
+  const actions = document.createElement("div");
+  actions.className = "dialog-actions";
+  const cancel = submitButton("cancel", t("rerun.cancel"));
+  cancel.className = "btn btn-ghost";
+  cancel.formNoValidate = true;
+  const ok = submitButton("rerun", t("rerun.ok"));
+  ok.className = "btn btn-primary rerun-ok";
+  actions.append(cancel, ok);
+  form.append(title, body, params, note, actions);
+  dlg.appendChild(form);
   document.body.appendChild(dlg);
   return dlg;
 }
@@ -34,8 +57,8 @@ export function rerunJob(job, typeInfo, note) {
   const view = { type: job.jobType, params: $(".rerun-params", dialog), paramInputs: [], paramSig: null };
   buildParamInputs(view, job.params && typeof job.params === "object" ? job.params : {},
     typeInfo ? typeInfo.paramsSchema : null, `rerun-${job.id.slice(0, 8)}`);
-  $("#rerun-body", dialog).textContent = `Start a new ${typeInfo && typeInfo.title ? typeInfo.title : job.jobType} `
-    + `job with the parameters of job ${shortId(job.id)}${view.paramInputs.length ? " (edit them first if needed)" : ""}.`;
+  $("#rerun-body", dialog).textContent = t(view.paramInputs.length ? "rerun.body_edit" : "rerun.body",
+    { type: typeInfo && typeInfo.title ? typeInfo.title : job.jobType, id: shortId(job.id) });
   const inner = $(".rerun-note", dialog);
   say(inner, "");
   const opener = document.activeElement;
@@ -56,12 +79,12 @@ export function rerunJob(job, typeInfo, note) {
       try {
         const { data } = await api(`/single/${encodeURIComponent(job.id)}/rerun`, { body: { params } });
         finish(data);
-        say(note, `Re-run started: job ${shortId(data.id)}.`, "ok");
+        say(note, t("rerun.started", { id: shortId(data.id) }), "ok");
       } catch (err) {
         if (err.status === 400) say(inner, err.message, "error");   // fix the field and try again
         else {
           finish(null);
-          say(note, `Re-run refused: ${err.message}`, "error");
+          say(note, t("rerun.refused", { error: err.message }), "error");
         }
       } finally {
         button.disabled = false;

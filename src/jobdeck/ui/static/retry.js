@@ -10,6 +10,7 @@ import { setText } from "./dom.js";
 import { localTime, ms, shortId } from "./format.js";
 import { jobHref, say } from "./common.js";
 import { waitingToStart } from "./schedinfo.js";
+import { t } from "./i18n.js";
 
 const FAILED_ATTEMPT = /^attempt (\d+) of (\d+) failed: ([\s\S]*)$/;
 
@@ -27,9 +28,9 @@ export const waitingToRetry = (job) => job.status === "queued" && Boolean(job.re
 /** "Attempt 2 of 5" while a job waits for a later attempt or runs one; "" for a first run and for ended jobs. */
 export function attemptText(job) {
   const { attempt, max } = counts(job);
-  if (waitingToRetry(job)) return `Attempt ${attempt} of ${Math.max(attempt, max)}`;
+  if (waitingToRetry(job)) return t("retry.attempt", { attempt, max: Math.max(attempt, max) });
   if ((job.status === "running" || job.status === "aborting") && attempt > 1) {
-    return `Attempt ${attempt} of ${Math.max(attempt, max)}`;
+    return t("retry.attempt", { attempt, max: Math.max(attempt, max) });
   }
   return "";
 }
@@ -43,16 +44,16 @@ export function attemptShort(job) {
 /** A countdown in whole seconds: "41 s", "2 min 05 s", "1 h 03 min". */
 export function countdown(seconds) {
   const s = Math.max(0, Math.ceil(seconds));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t("time.seconds", { n: s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  if (m < 60) return t("time.minutes_seconds", { m, s: String(s % 60).padStart(2, "0") });
+  return t("time.hours_minutes", { h: Math.floor(m / 60), m: String(m % 60).padStart(2, "0") });
 }
 
 /** "retrying in 41 s" (or "retrying now" once due: the next free runner picks it up). */
 export function retryIn(job, now) {
   const left = (ms(job.retryAt) - now) / 1000;
-  return left >= 0.5 ? `retrying in ${countdown(left)}` : "retrying now";
+  return left >= 0.5 ? t("retry.in", { time: countdown(left) }) : t("retry.now");
 }
 
 /** The line "Attempt 2 of 5 · retrying in 41 s": the attempt in words, the countdown hidden from screen readers
@@ -82,8 +83,8 @@ export function patchAttemptLine(line, job, now) {
     line.root.hidden = !words;
     setText(line.text, words);
     const when = waiting ? localTime(job.retryAt) : "";
-    setText(line.at, waiting ? `, next attempt at ${when}` : "");
-    if (waiting) line.count.title = `Next attempt at ${when}`;
+    setText(line.at, waiting ? t("retry.next_said", { time: when }) : "");
+    if (waiting) line.count.title = t("retry.next_title", { time: when });
     else line.count.removeAttribute("title");
   }
   tickAttemptLine(line, job, now);
@@ -98,11 +99,11 @@ export function tickAttemptLine(line, job, now) {
 /** What a page announces when a job's attempt state changes (never the countdown itself), or "". */
 export function attemptNews(job, title) {
   const { attempt, max } = counts(job);
-  const who = `Job ${shortId(job.id)}${title ? ` (${title})` : ""}`;
+  const who = title ? t("retry.who_title", { id: shortId(job.id), title }) : t("retry.who", { id: shortId(job.id) });
   if (waitingToRetry(job)) {
-    return `${who}: attempt ${attempt - 1} of ${max} failed; attempt ${attempt} starts at ${localTime(job.retryAt)}.`;
+    return t("retry.news_waiting", { who, failed: attempt - 1, max, next: attempt, time: localTime(job.retryAt) });
   }
-  if (job.status === "running" && attempt > 1) return `${who}: attempt ${attempt} of ${max} is running.`;
+  if (job.status === "running" && attempt > 1) return t("retry.news_running", { who, attempt, max });
   return "";
 }
 
@@ -153,9 +154,9 @@ export function operationCounts(nodes) {
 export function resumeLabel(job) {
   if (!job || (job.status !== "failed" && job.status !== "aborted")) return null;
   const { done, total } = operationCounts(job.operations);
-  if (done > 0) return `Resume — ${done} of ${total} operation${total === 1 ? "" : "s"} done`;
+  if (done > 0) return t("retry.resume_operations", { done, count: total });
   const saved = Array.isArray(job.savedKeys) ? job.savedKeys.length : 0;
-  if (saved > 0) return `Resume — ${saved} saved value${saved === 1 ? "" : "s"}`;
+  if (saved > 0) return t("retry.resume_saved", { count: saved });
   return null;
 }
 
@@ -165,12 +166,12 @@ export async function resumeJob(job, note, button) {
   if (button) button.disabled = true;
   try {
     const { data } = await api(`/single/${encodeURIComponent(job.id)}/resume`, { body: {} });
-    say(note, `Resumed as job ${shortId(data.id)}; opening it…`, "ok");
+    say(note, t("retry.resumed", { id: shortId(data.id) }), "ok");
     window.location.assign(jobHref(data.id));
     return data;
   } catch (err) {
     // 401 hands over to the sign-in prompt where the page has one; a refusal by role says which role would do.
-    if (err.status !== 401) say(note, `Resume refused: ${err.message}`, "error");
+    if (err.status !== 401) say(note, t("retry.resume_refused", { error: err.message }), "error");
     return null;
   } finally {
     if (button) button.disabled = false;
