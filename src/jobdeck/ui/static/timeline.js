@@ -9,8 +9,10 @@ import { ZONE, duration, fullTime, localTime, ms, shortId } from "./format.js";
 import { applyRole, jobHref, say, statusText } from "./common.js";
 import { followEvents } from "./follow.js";
 import { LOAD_CAP, bounds, inRange, pastRange } from "./listview.js";
+import { t } from "./i18n.js";
 
-const RANGES = { "1h": "the last hour", "24h": "the last 24 hours", "7d": "the last 7 days" };
+// The range as the summary says it ("in the last hour"): a catalog key per range.
+const RANGES = { "1h": "timeline.in_1h", "24h": "timeline.in_24h", "7d": "timeline.in_7d" };
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const form = $("#timeline-filters");
 const host = $("#timeline");
@@ -61,8 +63,8 @@ function bar(job, from, to, now) {
   link.style.left = `min(${((start - from) / (to - from)) * 100}%, calc(100% - 6px))`;
   link.style.width = `max(6px, ${((end - start) / (to - from)) * 100}%)`;
   const took = duration(((job.endTime ? ms(job.endTime) : now) - ms(job.startTime)) / 1000);
-  link.setAttribute("aria-label", `Job ${shortId(job.id)}: ${statusText(job.status)}, started `
-    + `${fullTime(job.startTime)}, ${job.endTime ? `took ${took}` : `running for ${took}`}`);
+  const values = { id: shortId(job.id), status: statusText(job.status), start: fullTime(job.startTime), took };
+  link.setAttribute("aria-label", job.endTime ? t("timeline.bar_ended", values) : t("timeline.bar_running", values));
   link.title = `${shortId(job.id)} · ${statusText(job.status)} · ${localTime(job.startTime)} · ${took}`;
   li.appendChild(link);
   return li;
@@ -96,7 +98,7 @@ async function draw() {
       const count = document.createElement("span");
       count.className = "count";
       count.textContent = String(jobs.length);
-      count.setAttribute("aria-label", `${jobs.length} run${jobs.length === 1 ? "" : "s"}`);
+      count.setAttribute("aria-label", t("timeline.runs", { count: jobs.length }));
       head.appendChild(count);
       const list = document.createElement("ul");
       list.className = "tl-lane";
@@ -107,10 +109,11 @@ async function draw() {
     }
     host.textContent = "";
     host.appendChild(frag);
-    say($("#summary"), `${runs.length} run${runs.length === 1 ? "" : "s"} in ${RANGES[range]}, oldest on the left; `
-      + `times in ${ZONE}.${runs.length >= LOAD_CAP ? ` Only the newest ${LOAD_CAP} are drawn.` : ""}`, "ok");
+    const summary = t("timeline.summary", { count: runs.length, range: t(RANGES[range]), zone: ZONE });
+    say($("#summary"), runs.length >= LOAD_CAP ? `${summary} ${t("timeline.capped", { cap: LOAD_CAP })}` : summary,
+      "ok");
   } catch (err) {
-    say($("#summary"), `Could not load runs: ${err.message}`, "error");
+    say($("#summary"), t("timeline.load_failed", { error: err.message }), "error");
   }
 }
 
@@ -138,7 +141,7 @@ async function start() {
   form.elements.range.value = range;
   try {
     const { data } = await api("/types");
-    titles = new Map(data.map((t) => [t.jobType, t.title || t.jobType]));
+    titles = new Map(data.map((type) => [type.jobType, type.title || type.jobType]));
   } catch {
     titles = new Map();
   }
@@ -152,5 +155,5 @@ async function start() {
 }
 
 applyRole(api);
-setText($("#summary"), "Loading runs…");
+setText($("#summary"), t("timeline.loading"));
 start();
