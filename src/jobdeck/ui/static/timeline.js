@@ -5,11 +5,11 @@ that the keyboard and a screen reader get what the eye gets. The range lives in 
 
 import { api } from "./api.js";
 import { $, setText } from "./dom.js";
-import { ZONE, duration, fullTime, localTime, ms, shortId } from "./format.js";
+import { ZONE, duration, fullTime, localTime, ms, shortId, timeFmt } from "./format.js";
 import { applyRole, jobHref, say, statusText } from "./common.js";
 import { followEvents } from "./follow.js";
 import { LOAD_CAP, bounds, inRange, pastRange } from "./listview.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 
 // The range as the summary says it ("in the last hour"): a catalog key per range.
 const RANGES = { "1h": "timeline.in_1h", "24h": "timeline.in_24h", "7d": "timeline.in_7d" };
@@ -38,7 +38,17 @@ async function loadRuns(b) {
   return jobs.filter((job) => inRange(job, b));
 }
 
+const pad = (n) => String(n).padStart(2, "0");
+/* A day as the axis of the 7-day range labels it: "2026-12-06" in English (jobdeck's own format), "6.12." in
+   Finnish (as its speakers write a date without the year). */
+const dayFmt = lang === "en" ? null : new Intl.DateTimeFormat(lang, { day: "numeric", month: "numeric" });
+const day = (d) => (dayFmt ? dayFmt.format(d) : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`);
+
+/* The axis under the strips. A label is as short as the range allows, so that the three a phone shows do not
+   run into each other: the time of day for a range of a day or less (oldest on the left, so the day is plain),
+   the day for a week. */
 function axis(from, to) {
+  const label = to - from <= 86400000 ? (d) => timeFmt.format(d) : day;
   const row = document.createElement("div");
   row.className = "tl-axis";
   row.setAttribute("aria-hidden", "true");
@@ -46,7 +56,7 @@ function axis(from, to) {
     const tick = document.createElement("span");
     tick.className = "tl-tick";
     tick.style.left = `${i * 25}%`;
-    tick.textContent = localTime(new Date(from + ((to - from) * i) / 4).toISOString());
+    tick.textContent = label(new Date(from + ((to - from) * i) / 4));
     row.appendChild(tick);
   }
   return row;

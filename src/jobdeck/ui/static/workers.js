@@ -65,8 +65,12 @@ function queueRow(queue) {
   return tr;
 }
 
-/** Replace the rows of `body` with `rows` where their text differs (a row's text stands for its content). */
+/** Replace the rows of `body` with `rows` where their text differs (a row's text stands for its content). Each
+cell carries its column's name (data-label, from the table's own header, already in the viewer's language): on a
+phone the rows are stacked cards without the header, and workers.css shows the name before the value. */
 function fill(body, rows, empty, columns) {
+  const names = [...body.closest("table").tHead.rows[0].cells].map((th) => th.textContent.trim());
+  for (const row of rows) [...row.cells].forEach((td, i) => { td.dataset.label = names[i] || ""; });
   if (!rows.length) {
     const tr = document.createElement("tr");
     const td = cell(tr, empty);
