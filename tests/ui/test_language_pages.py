@@ -1,7 +1,7 @@
 """The Timeline, Workers, Schedules and Failures pages for a browser asking for Finnish (issue 25, item 11): their
 headings, buttons and form labels in Finnish, times and numbers as Finnish writes them ("05.13.20", "1,2 s"),
 the new-schedule form used with the keyboard alone, axe clean in both schemes at both widths, and no sideways
-scrolling on a phone."""
+scrolling on a phone; and what jobs spent, as Finnish writes money and counts."""
 
 from __future__ import annotations
 
@@ -218,3 +218,21 @@ def test_finnish_pages_are_axe_clean_and_fit_a_phone(browser: Browser, server: U
         board.close()
         server.settle()
     assert not board.errors, f"JavaScript errors on the page: {board.errors}"
+
+
+def test_spend_in_finnish(finnish: Dashboard) -> None:
+    """What a job spent, as Finnish writes money and counts: "0,10 $", "28 800 tokenia" (spend.js)."""
+    server = finnish.server
+    job_id = server.start_job("QuestionInfoGeneration", {"questions": 1})["id"]   # 2 parts: $0.102
+    wait_for(lambda: server.job(job_id)["status"] == "completed", timeout=30, what="the job to complete")
+    page = finnish.open().page
+    page.goto(f"{server.url}/jobs/{job_id}")
+    generation = page.locator("#op-tree > li").nth(1)
+    expect(generation.locator(":scope > .op-row .op-cost")).to_have_text(re.compile(r"^0,10\s\$ · 28\s800 tokenia$"))
+    expect(page.locator("#facts")).to_contain_text(re.compile(r"0,10\s\$ · 24\s800 syöte- \+ 4\s000 vastaustokenia"))
+    page.goto(f"{server.url}/jobs?type=QuestionInfoGeneration")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator(f'tr[data-job-id="{job_id}"] .col-cost')).to_have_text(re.compile(r"^0,10\s\$$"))
+    expect(page.locator("#cost-total")).to_have_text(re.compile(
+        r"^Suodatinta (vastaavan|vastaavien) \d+ työn kulut yhteensä: \d+,\d\d\s\$ "
+        r"\(\d+ (kirjattu käyttö|kirjattua käyttöä)\)\.$"))
