@@ -34,6 +34,9 @@ export function cadence(schedule) {
       : t("schedules.cadence_cron", { cron: schedule.cron });
   }
   if (schedule.every !== undefined && schedule.every !== null) {
+    // Whole days get a message of their own: Finnish says "2 päivän välein", not the "2 päivää" of a span.
+    const days = Number(schedule.every) / 86400;
+    if (Number.isInteger(days) && days >= 2) return t("schedules.cadence_every_days", { count: days });
     return t("schedules.cadence_every", { span: spanWords(schedule.every) });
   }
   return "–";
