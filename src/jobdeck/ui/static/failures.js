@@ -8,6 +8,7 @@ import { fullTime, localTime } from "./format.js";
 import { applyRole, firstLine, say } from "./common.js";
 import { confirmBulk } from "./bulk.js";
 import { setLive } from "./header.js";
+import { t } from "./i18n.js";
 
 const form = $("#filters");
 const list = $("#groups");
@@ -37,12 +38,13 @@ function groupItem(group) {
   code.textContent = group.signature;
   title.append(count, code);
   const facts = document.createElement("p");
-  facts.append(`${group.jobTypes.join(", ")} · first `, time(group.firstSeen), " · last ", time(group.lastSeen));
+  facts.append(`${group.jobTypes.join(", ")} · ${t("failures.first")} `, time(group.firstSeen),
+    ` · ${t("failures.last")} `, time(group.lastSeen));
   li.append(title, facts);
   if (group.message) {
     const example = document.createElement("p");
     example.className = "example";
-    example.textContent = `e.g. ${firstLine(group.message)}`;
+    example.textContent = t("failures.example", { message: firstLine(group.message) });
     li.appendChild(example);
   }
   const actions = document.createElement("div");
@@ -51,11 +53,11 @@ function groupItem(group) {
   const params = new URLSearchParams({ status: "failed", signature: group.signature });
   link.href = `jobs?${params}`;
   link.className = "btn btn-small btn-ghost";
-  link.textContent = `Show these ${group.count} jobs`;
+  link.textContent = t("failures.show_these", { count: group.count });
   const rerun = document.createElement("button");
   rerun.type = "button";
   rerun.className = "btn btn-small btn-primary rerun-group";
-  rerun.textContent = `Re-run these ${group.count} jobs`;
+  rerun.textContent = t("failures.rerun_these", { count: group.count });
   const note = document.createElement("p");
   note.className = "action-note";
   note.setAttribute("role", "status");
@@ -77,10 +79,10 @@ async function load(filters) {
     list.textContent = "";
     for (const group of data) list.appendChild(groupItem(group));
     const total = data.reduce((n, g) => n + g.count, 0);
-    say(summary, data.length ? `${total} failed job${total === 1 ? "" : "s"} in ${data.length} `
-      + `group${data.length === 1 ? "" : "s"}, newest first.` : "No failed jobs.", "ok");
+    say(summary, data.length ? t("failures.summary", { count: total, groups: t("failures.groups", {
+      count: data.length }) }) : t("failures.none"), "ok");
   } catch (err) {
-    say(summary, `Could not load failures: ${err.message}`, "error");
+    say(summary, t("failures.load_failed", { error: err.message }), "error");
   }
 }
 
@@ -99,10 +101,10 @@ window.addEventListener("popstate", () => load(filtersFromUrl()));
 async function start() {
   try {
     const { data } = await api("/types");
-    for (const t of data) {
+    for (const type of data) {
       const option = document.createElement("option");
-      option.value = t.jobType;
-      option.textContent = t.title || t.jobType;
+      option.value = type.jobType;
+      option.textContent = type.title || type.jobType;
       form.elements.type.appendChild(option);
     }
   } catch {
@@ -113,7 +115,7 @@ async function start() {
   form.elements.type.value = filters.type;
   await load(filters);
   // A snapshot, not a live view: Show reads the groups again (the header says so rather than "Connecting…").
-  setLive("idle", "Snapshot: Show reloads");
+  setLive("idle", t("failures.snapshot"));
   document.body.dataset.ready = "true";
 }
 

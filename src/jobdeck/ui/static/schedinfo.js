@@ -2,6 +2,7 @@
 next (a time and "in 4 h"), and the address of its row on the Schedules page. */
 
 import { localTime, ms } from "./format.js";
+import { t } from "./i18n.js";
 
 /** The Schedules page's address, relative to the page's <base> (the server's root). */
 export const schedulesHref = "schedules";
@@ -12,51 +13,55 @@ export const scheduleHref = (id) => `${schedulesHref}#${encodeURIComponent(`sche
 /** All jobs filtered to the jobs a schedule started. */
 export const scheduleJobsHref = (id) => `jobs?schedule=${encodeURIComponent(id)}`;
 
-function unit(n, one, many = `${one}s`) {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
 /** A number of seconds as the shortest plain words: "90 s", "15 min", "2 h", "1 day", "1 h 30 min". */
 export function spanWords(seconds) {
   const s = Math.round(Number(seconds));
   if (!Number.isFinite(s) || s <= 0) return "–";
-  if (s < 120 && s % 60 !== 0) return `${s} s`;
+  if (s < 120 && s % 60 !== 0) return t("time.seconds", { n: s });
   const minutes = Math.round(s / 60);
-  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 60) return t("time.minutes", { n: minutes });
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
-  if (hours < 48 || rest) return rest ? `${hours} h ${rest} min` : `${hours} h`;
+  if (hours < 48 || rest) return rest ? t("time.hours_minutes", { h: hours, m: rest }) : t("time.hours", { n: hours });
   const days = Math.floor(hours / 24);
-  return hours % 24 ? `${days} d ${hours % 24} h` : unit(days, "day");
+  return hours % 24 ? t("schedules.days_hours", { d: days, h: hours % 24 }) : t("time.days", { count: days });
 }
 
 /** How often the schedule fires: "every 15 min" or "cron 0 3 * * * (Europe/Helsinki)". */
 export function cadence(schedule) {
-  if (schedule.cron) return `cron ${schedule.cron}${schedule.timezone ? ` (${schedule.timezone})` : ""}`;
-  if (schedule.every !== undefined && schedule.every !== null) return `every ${spanWords(schedule.every)}`;
+  if (schedule.cron) {
+    return schedule.timezone ? t("schedules.cadence_cron_zone", { cron: schedule.cron, zone: schedule.timezone })
+      : t("schedules.cadence_cron", { cron: schedule.cron });
+  }
+  if (schedule.every !== undefined && schedule.every !== null) {
+    // Whole days get a message of their own: Finnish says "2 päivän välein", not the "2 päivää" of a span.
+    const days = Number(schedule.every) / 86400;
+    if (Number.isInteger(days) && days >= 2) return t("schedules.cadence_every_days", { count: days });
+    return t("schedules.cadence_every", { span: spanWords(schedule.every) });
+  }
   return "–";
 }
 
 /** How far ``iso`` is from ``now``, as a person says it: "in 4 h", "in 12 min", "in 30 s", "5 min ago", "now". */
 export function relative(iso, now = Date.now()) {
-  const t = ms(iso);
-  if (Number.isNaN(t)) return "";
-  const diff = (t - now) / 1000;
+  const at = ms(iso);
+  if (Number.isNaN(at)) return "";
+  const diff = (at - now) / 1000;
   const size = Math.abs(diff);
-  if (size < 1) return "now";
+  if (size < 1) return t("schedules.now");
   let words;
-  if (size < 60) words = `${Math.round(size)} s`;
-  else if (size < 3600) words = `${Math.round(size / 60)} min`;
-  else if (size < 48 * 3600) words = `${Math.round(size / 3600)} h`;
-  else words = unit(Math.round(size / 86400), "day");
-  return diff > 0 ? `in ${words}` : `${words} ago`;
+  if (size < 60) words = t("time.seconds", { n: Math.round(size) });
+  else if (size < 3600) words = t("time.minutes", { n: Math.round(size / 60) });
+  else if (size < 48 * 3600) words = t("time.hours", { n: Math.round(size / 3600) });
+  else words = t("time.days", { count: Math.round(size / 86400) });
+  return diff > 0 ? t("time.ahead", { when: words }) : t("time.ago", { when: words });
 }
 
 /** The next run as "03:00:00 (in 4 h)", or what stands in for it. */
 export function nextRunText(schedule, now = Date.now()) {
-  if (schedule.paused) return "Paused";
+  if (schedule.paused) return t("schedules.paused");
   const next = (schedule.nextRuns || [])[0];
-  if (!next) return "No further runs";
+  if (!next) return t("schedules.no_further_runs");
   return `${localTime(next)} (${relative(next, now)})`;
 }
 
@@ -76,7 +81,7 @@ export function scheduleLink(id) {
   a.href = scheduleHref(id);
   a.className = "schedule-link";
   a.textContent = id;
-  a.setAttribute("aria-label", `Schedule ${id}`);
+  a.setAttribute("aria-label", t("schedules.link", { id }));
   return a;
 }
 
@@ -89,9 +94,9 @@ export function addScheduleTag(td, job) {
   const a = document.createElement("a");
   a.href = scheduleJobsHref(job.scheduleId);
   a.textContent = job.scheduleId;
-  a.title = `Jobs started by schedule ${job.scheduleId}`;
-  a.setAttribute("aria-label", `Schedule ${job.scheduleId}: its jobs`);
-  small.append("schedule ", a);
+  a.title = t("schedules.tag_title", { id: job.scheduleId });
+  a.setAttribute("aria-label", t("schedules.tag_label", { id: job.scheduleId }));
+  small.append(`${t("schedules.tag")} `, a);
   td.append(small);
 }
 
@@ -127,5 +132,6 @@ export function waitingToStart(job) {
 /** "starts 02:00:00 (in 4 h)" for a job due later; "" for any other. */
 export function startsText(job, now = Date.now()) {
   if (!waitingToStart(job)) return "";
-  return ms(job.runAt) > now ? `starts ${localTime(job.runAt)} (${relative(job.runAt, now)})` : "starting now";
+  return ms(job.runAt) > now ? t("schedules.starts", { time: localTime(job.runAt), relative: relative(job.runAt, now) })
+    : t("schedules.starting_now");
 }

@@ -15,9 +15,10 @@ import { badge, jobLink, say } from "./common.js";
 import { followEvents } from "./follow.js";
 import { buildParamInputs, readParams } from "./params.js";
 import { cadence, nextRunText, relative, scheduleJobsHref } from "./schedinfo.js";
+import { t } from "./i18n.js";
 
 const REFRESH_MS = 15000;
-const body = $("#schedules-table tbody");
+const body = $("#schedules-table tbody"); // i18n-ignore: a selector
 const form = $("#schedule-form");
 const editor = $("#editor");
 const note = $("#sched-note");
@@ -50,7 +51,7 @@ function span(text, cls) {
   return el;
 }
 
-function button(text, action, label, cls = "btn btn-small btn-ghost") {
+function button(text, action, label, cls = "btn btn-small btn-ghost") { // i18n-ignore: class names
   const el = document.createElement("button");
   el.type = "button";
   el.className = cls;
@@ -63,18 +64,19 @@ function button(text, action, label, cls = "btn btn-small btn-ghost") {
 function lastRunCell(td, s) {
   const last = s.lastRun;
   if (!last || !last.jobId) {
-    td.append(span("Not run yet", "sub"));
+    td.append(span(t("schedules.not_run_yet"), "sub"));
     return;
   }
   const status = span("", "");
   if (last.status) badge(status, last.status);
   td.append(status, " ", jobLink(last.jobId));
-  const when = span(last.time ? `${localTime(last.time)} (${relative(last.time)})` : "", "sub sched-last-time");
+  const when = span(last.time ? `${localTime(last.time)} (${relative(last.time)})` : "",
+    "sub sched-last-time"); // i18n-ignore: class names
   if (last.time) when.title = fullTime(last.time);
   const all = document.createElement("a");
   all.href = scheduleJobsHref(s.id);
-  all.textContent = "all runs";
-  all.setAttribute("aria-label", `All jobs of schedule ${s.id}`);
+  all.textContent = t("schedules.all_runs");
+  all.setAttribute("aria-label", t("schedules.all_runs_label", { id: s.id }));
   when.append(when.textContent ? " · " : "", all);
   td.append(when);
 }
@@ -101,39 +103,46 @@ function rowFor(s) {
   if (s.cron) {
     const code = document.createElement("code");
     code.textContent = s.cron;
-    runs.append("cron ", code);
+    runs.append(`${t("schedules.cron_word")} `, code);
   } else runs.append(cadence(s));
   if (s.timezone) runs.append(span(s.timezone, "sub"));
-  if (s.overlap === "queue") runs.append(span("queues while one is running", "sub"));
+  if (s.overlap === "queue") runs.append(span(t("schedules.queues_while_running"), "sub"));
 
   const next = cell(tr, "col-next");
-  next.append(span("", "sched-next"), span("", "sub sched-next-rel"));
+  next.append(span("", "sched-next"), span("", "sub sched-next-rel")); // i18n-ignore: class names
   paintNext(next, s);
-  if (!s.paused && s.nextRuns && s.nextRuns[0]) next.title = `Next runs: ${s.nextRuns.map(fullTime).join(", ")}`;
+  if (!s.paused && s.nextRuns && s.nextRuns[0]) {
+    next.title = t("schedules.next_runs", { times: s.nextRuns.map(fullTime).join(", ") });
+  }
 
   lastRunCell(cell(tr, "col-last"), s);
 
   const state = cell(tr, "col-state");
   if (s.disabled) {
-    const tag = span("Removed from code", "tag tag-paused");
-    tag.title = "The application's code no longer defines it: it never fires, and its history is kept.";
+    const tag = span(t("schedules.removed"), "tag tag-paused"); // i18n-ignore: class names
+    tag.title = t("schedules.removed_title");
     state.append(tag);
-  } else state.append(span(s.paused ? "Paused" : "Active", `tag ${s.paused ? "tag-paused" : "tag-active"}`));
+  } else {
+    state.append(span(s.paused ? t("schedules.paused") : t("schedules.active"),
+      `tag ${s.paused ? "tag-paused" : "tag-active"}`)); // i18n-ignore: class names
+  }
   if (s.source === "code") {
-    const tag = span("from code", "tag tag-code");
-    tag.title = "Defined in the application's code: edit it there.";
+    const tag = span(t("schedules.from_code"), "tag tag-code"); // i18n-ignore: class names
+    tag.title = t("schedules.from_code_title");
     state.append(" ", tag);
   }
-  if (s.missed) state.append(span(`${s.missed} missed`, "sub missed"));
+  if (s.missed) state.append(span(t("schedules.missed", { count: s.missed }), "sub missed")); // i18n-ignore
   if (s.coalesced) {   // missed within the grace: covered by one later start, not run once each
-    const merged = span(`${s.coalesced} caught up in one run`, "sub");
-    merged.title = "Runs missed while no process ran, started once when one came back";
+    const merged = span(t("schedules.caught_up", { count: s.coalesced }), "sub");
+    merged.title = t("schedules.caught_up_title");
     state.append(merged);
   }
   if (s.skipped) {
     const last = s.lastSkip;
-    const skip = span(`${s.skipped} skipped${last && last.reason ? ` (last: ${last.reason})` : ""}`, "sub missed");
-    if (last && last.time) skip.title = `Last skipped ${fullTime(last.time)}`;
+    const skipped = t("schedules.skipped", { count: s.skipped });
+    const skip = span(last && last.reason ? t("schedules.skipped_reason", { skipped, reason: last.reason }) : skipped,
+      "sub missed"); // i18n-ignore: class names
+    if (last && last.time) skip.title = t("schedules.last_skipped", { time: fullTime(last.time) });
     state.append(skip);
   }
 
@@ -141,12 +150,14 @@ function rowFor(s) {
   actions.className = "sched-actions";
   if (canChange) {
     actions.append(
-      button(s.paused ? "Resume" : "Pause", "toggle", `${s.paused ? "Resume" : "Pause"} schedule ${s.id}`),
-      button("Run now", "trigger", `Run schedule ${s.id} now`),
+      button(s.paused ? t("schedules.resume") : t("schedules.pause"), "toggle",
+        s.paused ? t("schedules.resume_label", { id: s.id }) : t("schedules.pause_label", { id: s.id })),
+      button(t("schedules.run_now"), "trigger", t("schedules.run_now_label", { id: s.id })),
     );
     if (s.source !== "code") {
-      actions.append(button("Edit", "edit", `Edit schedule ${s.id}`),
-        button("Delete", "delete", `Delete schedule ${s.id}`, "btn btn-small btn-danger-outline"));
+      actions.append(button(t("schedules.edit"), "edit", t("schedules.edit_label", { id: s.id })),
+        button(t("schedules.delete"), "delete", t("schedules.delete_label", { id: s.id }),
+          "btn btn-small btn-danger-outline")); // i18n-ignore: class names
     }
   }
   const said = document.createElement("p");
@@ -169,8 +180,7 @@ function render() {
     const tr = document.createElement("tr");
     const td = cell(tr, "empty");
     td.colSpan = 6;
-    td.textContent = canChange ? "No schedules yet: create one below, or with runner.schedule(...) in code."
-      : "No schedules yet.";
+    td.textContent = canChange ? t("schedules.empty_admin") : t("schedules.empty");
     body.appendChild(tr);
   }
   if (focus) {
@@ -194,10 +204,11 @@ async function load() {
     render();
     const paused = schedules.filter((s) => s.paused).length;
     const n = schedules.length;
-    say($("#summary"), `${news ? `${news} ` : ""}${n ? `${n} schedule${n === 1 ? "" : "s"}`
-      + `${paused ? `, ${paused} paused` : ""}.` : "No schedules."}`, "ok");
+    const count = !n ? t("schedules.none") : paused ? t("schedules.count_paused", { count: n, paused })
+      : t("schedules.count", { count: n });
+    say($("#summary"), news ? `${news} ${count}` : count, "ok");
   } catch (err) {
-    if (err.status !== 401) say($("#summary"), `Could not load schedules: ${err.message}`, "error");
+    if (err.status !== 401) say($("#summary"), t("schedules.load_failed", { error: err.message }), "error");
   }
 }
 
@@ -232,8 +243,8 @@ function remember(id, text, kind = "ok") {
 function confirmDelete(s) {
   const dlg = $("#confirm");
   const opener = document.activeElement;
-  setText($("#confirm-body"), `Schedule ${s.id} (${typeTitle(s.jobType)}, ${cadence(s)}) stops and is removed. `
-    + "The jobs it started stay.");
+  setText($("#confirm-body"),
+    t("schedules.delete_body", { id: s.id, type: typeTitle(s.jobType), cadence: cadence(s) }));
   dlg.returnValue = "";
   return new Promise((resolve) => {
     dlg.addEventListener("close", () => {
@@ -258,20 +269,20 @@ async function act(s, action, control) {
   try {
     if (action === "toggle") {
       await api(path(s.id), { method: "PATCH", body: { paused: !s.paused } });
-      remember(s.id, s.paused ? "Resumed." : "Paused: no runs until it is resumed.");
+      remember(s.id, s.paused ? t("schedules.resumed") : t("schedules.paused_note"));
     } else if (action === "trigger") {
       const { data } = await api(path(s.id, "/trigger"), { method: "POST", body: {} });
       const job = data && (data.jobId || data.id);
-      remember(s.id, job ? `Started job ${shortId(job)}.` : "Started.");
+      remember(s.id, job ? t("schedules.started_job", { id: shortId(job) }) : t("schedules.started"));
     } else if (action === "delete") {
       await api(path(s.id), { method: "DELETE" });
       notes.delete(s.id);
-      news = `Schedule ${s.id} deleted.`;
+      news = t("schedules.deleted", { id: s.id });
       if (editing && editing.id === s.id) stopEditing();
       $("#main").focus();
     }
   } catch (err) {
-    if (err.status !== 401) remember(s.id, `Refused: ${err.message}`, "error");
+    if (err.status !== 401) remember(s.id, t("schedules.refused", { error: err.message }), "error");
   } finally {
     control.disabled = false;
   }
@@ -316,8 +327,8 @@ function everyInUnits(seconds) {
 
 function startEditing(s) {
   editing = s;
-  setText($("#editor-title"), `Edit schedule ${s.id}`);
-  setText($("#sched-save"), "Save changes");
+  setText($("#editor-title"), t("schedules.edit_label", { id: s.id }));
+  setText($("#sched-save"), t("schedules.save"));
   $("#sched-cancel").hidden = false;
   form.elements.id.value = s.id;
   form.elements.id.readOnly = true;
@@ -349,8 +360,8 @@ function stopEditing() {
   form.elements.jobType.disabled = false;
   form.elements.overlap.disabled = false;
   form.elements.timezone.value = defaultZone();
-  setText($("#editor-title"), "New schedule");
-  setText($("#sched-save"), "Create schedule");
+  setText($("#editor-title"), t("schedules.new"));
+  setText($("#sched-save"), t("schedules.create"));
   $("#sched-cancel").hidden = true;
   showKind();
   showParams();
@@ -372,14 +383,14 @@ function readForm() {
     const cron = form.elements.cron.value.trim();
     if (!cron) {
       form.elements.cron.focus();
-      throw new Error("Cron expression: give one, such as 0 3 * * *.");
+      throw new Error(t("schedules.need_cron"));
     }
     out.cron = cron;
   } else {
     const n = Number(form.elements.every.value);
     if (!Number.isFinite(n) || n <= 0) {
       form.elements.every.focus();
-      throw new Error("Every: give a number above 0.");
+      throw new Error(t("schedules.need_every"));
     }
     out.every = Math.round(n * Number(form.elements.everyUnit.value));
   }
@@ -399,9 +410,9 @@ form.addEventListener("submit", async (e) => {
       const id = form.elements.id.value.trim();
       if (!id) {
         form.elements.id.focus();
-        throw new Error("Name: give the schedule a name, such as nightly-import.");
+        throw new Error(t("schedules.need_name"));
       }
-      if (!form.elements.jobType.value) throw new Error("Job type: choose one.");
+      if (!form.elements.jobType.value) throw new Error(t("schedules.need_type"));
       fields = { id, jobType: form.elements.jobType.value, ...fields };
     }
   } catch (err) {
@@ -418,17 +429,18 @@ form.addEventListener("submit", async (e) => {
       delete patch.overlap;
       await api(path(editing.id), { method: "PATCH", body: patch });
       const id = stopEditing().id;
-      remember(id, "Saved.");
-      say(note, `Schedule ${id} saved.`, "ok");
+      remember(id, t("schedules.saved"));
+      say(note, t("schedules.saved_note", { id }), "ok");
     } else {
       const { data } = await api("/schedules", { body: fields });
       const id = (data && data.id) || fields.id;
       stopEditing();
-      say(note, `Schedule ${id} created${data && data.nextRuns && data.nextRuns[0]
-        ? `: first run ${localTime(data.nextRuns[0])} (${relative(data.nextRuns[0])})` : ""}.`, "ok");
+      const first = data && data.nextRuns && data.nextRuns[0];
+      say(note, first ? t("schedules.created_first", { id, time: localTime(first), relative: relative(first) })
+        : t("schedules.created", { id }), "ok");
     }
   } catch (err) {
-    if (err.status !== 401) say(note, `Not saved: ${err.message}`, "error");
+    if (err.status !== 401) say(note, t("schedules.not_saved", { error: err.message }), "error");
   } finally {
     save.disabled = false;
   }
@@ -454,8 +466,7 @@ async function applyRole() {
     if (!canChange) {
       const roleNote = $("#role-note");
       roleNote.hidden = false;
-      setText(roleNote, `Signed in as ${data.name} (role ${data.role}): read-only. Creating, changing and `
-        + "running schedules needs the admin role.");
+      setText(roleNote, t("schedules.read_only", { name: data.name, role: data.role }));
     }
   } catch {
     /* an older server without /me: offer the controls; the server still refuses what is not allowed */
@@ -467,15 +478,15 @@ async function start() {
   await applyRole();
   try {
     const { data } = await api("/types");
-    for (const t of data) {
-      types.set(t.jobType, t);
+    for (const type of data) {
+      types.set(type.jobType, type);
       const option = document.createElement("option");
-      option.value = t.jobType;
-      option.textContent = t.title && t.title !== t.jobType ? `${t.title} (${t.jobType})` : t.jobType;
+      option.value = type.jobType;
+      option.textContent = type.title && type.title !== type.jobType ? `${type.title} (${type.jobType})` : type.jobType;
       form.elements.jobType.appendChild(option);
     }
   } catch (err) {
-    say(note, `Could not load job types: ${err.message}`, "error");
+    say(note, t("schedules.types_failed", { error: err.message }), "error");
   }
   try {
     const zones = $("#time-zones");

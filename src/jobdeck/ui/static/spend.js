@@ -1,12 +1,13 @@
 /* What jobs spent, on the dashboard's pages (issue 24): the cost column of All jobs (sortable, with the total of
 every job the filter matches, added up by the store: GET /spend/total), the job page's "Spent" fact, each operation's share, and a budget stop told apart from an admin's
-abort. Costs are dollars (the job's usage.currency); a cost that is partly unknown shows as "at least". */
+abort. Costs are dollars (the job's usage.currency); a cost that is partly unknown shows as "at least". Amounts and
+counts are written as the viewer's language writes them ("$1.50" in English, "1,50 $" in Finnish). */
 
-const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2,
+import { lang, num, t } from "./i18n.js";
+
+const money = new Intl.NumberFormat(lang, { style: "currency", currency: "USD", minimumFractionDigits: 2,
   maximumFractionDigits: 2 });
-const small = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 2 });
-const count = new Intl.NumberFormat("en-US");
-const plural = (n, word) => `${count.format(n)} ${word}${n === 1 ? "" : "s"}`;
+const small = new Intl.NumberFormat(lang, { style: "currency", currency: "USD", maximumSignificantDigits: 2 });
 
 /** "$1.50", "$0.0042" below a cent. */
 export function formatCost(cost) {
@@ -25,9 +26,9 @@ export const costValue = (usage) => (!usage ? -1 : usage.cost ?? usage.knownCost
 
 /** "$1.50 · 24,800 input + 4,000 output tokens · requests 2" */
 export function usageText(usage) {
-  const parts = [usage.cost === null ? `cost unknown (${formatCost(usage.knownCost || 0)} known)` : costText(usage),
-    `${count.format(usage.inputTokens)} input + ${count.format(usage.outputTokens)} output tokens`];
-  for (const [name, value] of Object.entries(usage.counters || {})) parts.push(`${name} ${count.format(value)}`);
+  const parts = [usage.cost === null ? t("spend.cost_unknown", { known: formatCost(usage.knownCost || 0) })
+    : costText(usage), t("spend.tokens_in_out", { input: usage.inputTokens, output: usage.outputTokens })];
+  for (const [name, value] of Object.entries(usage.counters || {})) parts.push(`${name} ${num(value)}`);
   return parts.join(" · ");
 }
 
@@ -35,8 +36,7 @@ export function usageText(usage) {
 export function shareElement(share) {
   const span = document.createElement("span");
   span.className = "op-cost";
-  const tokens = count.format(share.inputTokens + share.outputTokens);
-  span.textContent = `${costText(share)} · ${tokens} tokens`;
+  span.textContent = t("spend.share", { cost: costText(share), tokens: share.inputTokens + share.outputTokens });
   return span;
 }
 
@@ -61,16 +61,17 @@ export function totalQuery(filters) {
   if (filters.status) params.set("status", filters.status);
   if (filters.schedule) params.set("scheduleId", filters.schedule);
   if (filters.signature) params.set("signature", filters.signature);
-  return `/spend/total${params.size ? `?${params}` : ""}`;
+  return `/spend/total${params.size ? `?${params}` : ""}`; // i18n-ignore: an API path
 }
 
 /** What the total under the table says: what it covers and what those jobs spent. */
 export function totalText(total, filtered) {
   if (!total.withUsage) return "";
-  const spent = total.unknown ? `at least ${formatCost(total.cost)}` : formatCost(total.cost);
-  const which = filtered ? `the ${plural(total.jobs, "job")} matching the filter` : `all ${plural(total.jobs, "job")}`;
-  const unknown = total.unknown ? `; ${count.format(total.unknown)} with a partly unknown cost` : "";
-  return `Total cost of ${which}: ${spent} (${count.format(total.withUsage)} recorded use${unknown}).`;
+  const spent = total.unknown ? t("spend.at_least", { cost: formatCost(total.cost) }) : formatCost(total.cost);
+  let recorded = t("spend.recorded", { count: total.withUsage });
+  if (total.unknown) recorded = `${recorded}; ${t("spend.partly_unknown", { count: total.unknown })}`;
+  const values = { count: total.jobs, spent, recorded };
+  return filtered ? t("spend.total_filtered", values) : t("spend.total_all", values);
 }
 
 /** The total of the rows shown, for a view that loaded every job it covers (a time range). */
@@ -78,7 +79,8 @@ function shownText(rows) {
   const spent = rows.map((r) => Number(r.querySelector(".col-cost")?.dataset.cost ?? -1)).filter((c) => c >= 0);
   if (!spent.length) return "";
   const sum = spent.reduce((a, b) => a + b, 0);
-  return `Total cost of the ${plural(rows.length, "job")} shown: ${formatCost(sum)} (${spent.length} recorded use).`;
+  return t("spend.total_shown", { count: rows.length, spent: formatCost(sum),
+    recorded: t("spend.recorded", { count: spent.length }) });
 }
 
 /** Make the table's Cost header sort the rows shown (most expensive first, then cheapest first, then as loaded),

@@ -5,12 +5,14 @@ that the keyboard and a screen reader get what the eye gets. The range lives in 
 
 import { api } from "./api.js";
 import { $, setText } from "./dom.js";
-import { ZONE, duration, fullTime, localTime, ms, shortId } from "./format.js";
+import { ZONE, duration, fullTime, localTime, ms, shortId, timeFmt } from "./format.js";
 import { applyRole, jobHref, say, statusText } from "./common.js";
 import { followEvents } from "./follow.js";
 import { LOAD_CAP, bounds, inRange, pastRange } from "./listview.js";
+import { lang, t } from "./i18n.js";
 
-const RANGES = { "1h": "the last hour", "24h": "the last 24 hours", "7d": "the last 7 days" };
+// The range as the summary says it ("in the last hour"): a catalog key per range.
+const RANGES = { "1h": "timeline.in_1h", "24h": "timeline.in_24h", "7d": "timeline.in_7d" };
 const ACTIVE = new Set(["queued", "running", "aborting"]);
 const form = $("#timeline-filters");
 const host = $("#timeline");
@@ -36,7 +38,17 @@ async function loadRuns(b) {
   return jobs.filter((job) => inRange(job, b));
 }
 
+const pad = (n) => String(n).padStart(2, "0");
+/* A day as the axis of the 7-day range labels it: "2026-12-06" in English (jobdeck's own format), "6.12." in
+   Finnish (as its speakers write a date without the year). */
+const dayFmt = lang === "en" ? null : new Intl.DateTimeFormat(lang, { day: "numeric", month: "numeric" });
+const day = (d) => (dayFmt ? dayFmt.format(d) : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`);
+
+/* The axis under the strips. A label is as short as the range allows, so that the three a phone shows do not
+   run into each other: the time of day for a range of a day or less (oldest on the left, so the day is plain),
+   the day for a week. */
 function axis(from, to) {
+  const label = to - from <= 86400000 ? (d) => timeFmt.format(d) : day;
   const row = document.createElement("div");
   row.className = "tl-axis";
   row.setAttribute("aria-hidden", "true");
@@ -44,7 +56,7 @@ function axis(from, to) {
     const tick = document.createElement("span");
     tick.className = "tl-tick";
     tick.style.left = `${i * 25}%`;
-    tick.textContent = localTime(new Date(from + ((to - from) * i) / 4).toISOString());
+    tick.textContent = label(new Date(from + ((to - from) * i) / 4));
     row.appendChild(tick);
   }
   return row;
@@ -61,8 +73,8 @@ function bar(job, from, to, now) {
   link.style.left = `min(${((start - from) / (to - from)) * 100}%, calc(100% - 6px))`;
   link.style.width = `max(6px, ${((end - start) / (to - from)) * 100}%)`;
   const took = duration(((job.endTime ? ms(job.endTime) : now) - ms(job.startTime)) / 1000);
-  link.setAttribute("aria-label", `Job ${shortId(job.id)}: ${statusText(job.status)}, started `
-    + `${fullTime(job.startTime)}, ${job.endTime ? `took ${took}` : `running for ${took}`}`);
+  const values = { id: shortId(job.id), status: statusText(job.status), start: fullTime(job.startTime), took };
+  link.setAttribute("aria-label", job.endTime ? t("timeline.bar_ended", values) : t("timeline.bar_running", values));
   link.title = `${shortId(job.id)} · ${statusText(job.status)} · ${localTime(job.startTime)} · ${took}`;
   li.appendChild(link);
   return li;
@@ -96,7 +108,7 @@ async function draw() {
       const count = document.createElement("span");
       count.className = "count";
       count.textContent = String(jobs.length);
-      count.setAttribute("aria-label", `${jobs.length} run${jobs.length === 1 ? "" : "s"}`);
+      count.setAttribute("aria-label", t("timeline.runs", { count: jobs.length }));
       head.appendChild(count);
       const list = document.createElement("ul");
       list.className = "tl-lane";
@@ -107,10 +119,11 @@ async function draw() {
     }
     host.textContent = "";
     host.appendChild(frag);
-    say($("#summary"), `${runs.length} run${runs.length === 1 ? "" : "s"} in ${RANGES[range]}, oldest on the left; `
-      + `times in ${ZONE}.${runs.length >= LOAD_CAP ? ` Only the newest ${LOAD_CAP} are drawn.` : ""}`, "ok");
+    const summary = t("timeline.summary", { count: runs.length, range: t(RANGES[range]), zone: ZONE });
+    say($("#summary"), runs.length >= LOAD_CAP ? `${summary} ${t("timeline.capped", { cap: LOAD_CAP })}` : summary,
+      "ok");
   } catch (err) {
-    say($("#summary"), `Could not load runs: ${err.message}`, "error");
+    say($("#summary"), t("timeline.load_failed", { error: err.message }), "error");
   }
 }
 
@@ -138,7 +151,7 @@ async function start() {
   form.elements.range.value = range;
   try {
     const { data } = await api("/types");
-    titles = new Map(data.map((t) => [t.jobType, t.title || t.jobType]));
+    titles = new Map(data.map((type) => [type.jobType, type.title || type.jobType]));
   } catch {
     titles = new Map();
   }
@@ -152,5 +165,5 @@ async function start() {
 }
 
 applyRole(api);
-setText($("#summary"), "Loading runs…");
+setText($("#summary"), t("timeline.loading"));
 start();

@@ -7,10 +7,12 @@ import { $, setText } from "./dom.js";
 import { duration } from "./format.js";
 import { jobLink } from "./common.js";
 import { setLive } from "./header.js";
+import { t } from "./i18n.js";
 
 const POLL_MS = 3000;
-const workersBody = $("#workers-table tbody");
-const queuesBody = $("#queues-table tbody");
+const STATES = { busy: t("workers.state_busy"), idle: t("workers.state_idle"), gone: t("workers.state_gone") };
+const workersBody = $("#workers-table tbody"); // i18n-ignore: a selector
+const queuesBody = $("#queues-table tbody"); // i18n-ignore: a selector
 const summary = $("#workers-summary");
 
 onAuthLost(() => { window.location.href = "./"; });
@@ -32,13 +34,14 @@ function workerRow(worker) {
   const tr = document.createElement("tr");
   tr.dataset.workerId = worker.id;
   const id = cell(tr, worker.id, "worker-id");
-  id.title = `${worker.host}, pid ${worker.pid}`;
+  id.title = t("workers.host_pid", { host: worker.host, pid: String(worker.pid) });
   const state = stateOf(worker);
-  const stateCell = cell(tr, state, "worker-state");
+  const stateCell = cell(tr, STATES[state], "worker-state");
   stateCell.dataset.state = state;
   cell(tr, worker.executor);
-  cell(tr, `${worker.jobs.length} of ${worker.concurrency ?? "any"}`);
-  cell(tr, `${duration(worker.heartbeatAge)} ago`);
+  cell(tr, worker.concurrency == null ? t("workers.slots_any", { used: worker.jobs.length })
+    : t("workers.slots", { used: worker.jobs.length, total: worker.concurrency }));
+  cell(tr, t("time.ago", { when: duration(worker.heartbeatAge) }));
   cell(tr, worker.jobTypes.join(", "));
   const jobs = cell(tr);
   const list = jobs.appendChild(document.createElement("ul"));
@@ -58,12 +61,16 @@ function queueRow(queue) {
   cell(tr, queue.jobType);
   cell(tr, String(queue.queued));
   cell(tr, queue.oldestWait == null ? "–" : duration(queue.oldestWait));
-  cell(tr, queue.liveWorkers ? String(queue.liveWorkers) : "none");
+  cell(tr, queue.liveWorkers ? String(queue.liveWorkers) : t("workers.none"));
   return tr;
 }
 
-/** Replace the rows of `body` with `rows` where their text differs (a row's text stands for its content). */
+/** Replace the rows of `body` with `rows` where their text differs (a row's text stands for its content). Each
+cell carries its column's name (data-label, from the table's own header, already in the viewer's language): on a
+phone the rows are stacked cards without the header, and workers.css shows the name before the value. */
 function fill(body, rows, empty, columns) {
+  const names = [...body.closest("table").tHead.rows[0].cells].map((th) => th.textContent.trim());
+  for (const row of rows) [...row.cells].forEach((td, i) => { td.dataset.label = names[i] || ""; });
   if (!rows.length) {
     const tr = document.createElement("tr");
     const td = cell(tr, empty);
@@ -84,14 +91,14 @@ async function refresh() {
     const { data } = await api("/workers");
     const live = data.workers.filter((w) => w.live);
     const busy = live.filter((w) => w.busy).length;
-    setText(summary, `${live.length} live worker${live.length === 1 ? "" : "s"} (${busy} busy), `
-      + `${data.workers.length - live.length} gone; gone means no heartbeat for ${duration(data.staleAfter)}.`);
-    fill(workersBody, data.workers.map(workerRow), "No worker has registered.", 7);
-    fill(queuesBody, data.queues.map(queueRow), "No job type has a worker or a queued job.", 4);
-    setLive("live", `Updated every ${POLL_MS / 1000} s`);
+    setText(summary, t("workers.summary", { count: live.length, busy, gone: data.workers.length - live.length,
+      stale: duration(data.staleAfter) }));
+    fill(workersBody, data.workers.map(workerRow), t("workers.no_workers"), 7);
+    fill(queuesBody, data.queues.map(queueRow), t("workers.no_queues"), 4);
+    setLive("live", t("workers.updated_every", { n: POLL_MS / 1000 }));
   } catch (err) {
-    setText(summary, `Could not load the workers: ${err.message}`);
-    setLive("reconnecting", "Not updating: retrying");
+    setText(summary, t("workers.load_failed", { error: err.message }));
+    setLive("reconnecting", t("workers.retrying"));
   }
 }
 
