@@ -179,3 +179,9 @@ def test_a_page_is_put_into_the_language_with_its_catalog_for_the_scripts() -> N
     assert found is not None
     data = orjson.loads(found.group(1))
     assert data["lang"] == "fi" and data["messages"]["nav.jobs"] == "Kaikki työt"
+
+
+@pytest.mark.parametrize("sheet", sorted(STATIC.glob("*.css")), ids=lambda p: p.name)
+def test_style_sheets_put_no_words_on_the_page(sheet: Path) -> None:
+    # Words in CSS ``content`` cannot be translated; the page puts them in attributes (``content: attr(...)``).
+    assert re.findall(r"""content:\s*["'][^"']*[A-Za-z]{2}""", sheet.read_text(encoding="utf-8")) == []
