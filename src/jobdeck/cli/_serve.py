@@ -34,6 +34,7 @@ from ..core.usage import check_prices
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
 from ._banner import print_banner
+from ._lang import t
 from .settings import Settings, is_loopback
 
 if TYPE_CHECKING:
@@ -377,8 +378,7 @@ def _serve(args: argparse.Namespace) -> None:
 
         started = start_first_run_jobs(runner)
         if started:
-            print(f"  demo: started {len(started)} first-run jobs (one runs for a while, one completes, one fails)",
-                  flush=True)
+            print("  " + t("cli.banner.demo_jobs", count=len(started)), flush=True)
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                             log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",
