@@ -28,8 +28,11 @@ API = "/api/admin/jobs"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without JOBDECK_* variables (a developer's own must not leak in), plus ``extra``."""
+    """The environment without JOBDECK_* variables (a developer's own must not leak in), plus ``extra``; the CLI
+    speaks English whatever the developer's locale (``JOBDECK_LANG`` comes before ``LANG``), unless ``extra``
+    says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDECK_")}
+    env["JOBDECK_LANG"] = "en"
     env.update(extra)
     return env
 

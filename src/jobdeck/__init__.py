@@ -26,6 +26,7 @@ from .core.errors import (
     UnknownJobTypeError,
 )
 from .core.events import EventBatch, EventType, JobEvent
+from .core.i18n import add_catalog
 from .core.model import JobInfo, JobMessage, JobStatus, MessageType, OperationRef, PastCursor
 from .core.operations import OperationTree
 from .core.retry import Retry
@@ -86,6 +87,7 @@ __all__ = [
     "UnknownJobTypeError",
     "Usage",
     "__version__",
+    "add_catalog",
     "configure",
     "create_app",
     "create_job",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from jobdeck import JobInfo, JobRunner, JobStatus, MemoryStore
-from jobdeck.cli.demo import DEMO_TYPES, OUTAGE_FROM, register_demo
+from jobdeck.cli.demo import DEMO_FINNISH, DEMO_TYPES, OUTAGE_FROM, register_demo
 from jobdeck.core.errors import InvalidParamsError
 from tests.conftest import wait_for
 
@@ -26,6 +26,16 @@ def test_registers_the_demo_types_with_titles_and_params(demo_runner: JobRunner)
     assert types["ArgumentCondensation"].title == "Argument condensation"
     assert types["QuestionInfoGeneration"].title == "Question info generation"
     assert types["ArgumentCondensation"].params == {"questions": 6}
+
+
+def test_the_demo_speaks_finnish_too(demo_runner: JobRunner) -> None:
+    for spec in demo_runner.types:
+        assert spec.title_in("fi") != spec.title and spec.description_in("fi") != spec.description, spec.name
+        for name, prop in spec.schema_in("fi")["properties"].items():
+            assert prop["title"] == DEMO_FINNISH[f"types.{spec.name}.params.{name}"]
+            assert prop["description"] == DEMO_FINNISH[f"types.{spec.name}.params.{name}.description"]
+    assert demo_runner.get_type("DataImport").title_in("fi") == "Tietojen tuonti"
+    assert demo_runner.get_type("DataImport").title_in("en") == "Data import"
 
 
 def test_argument_condensation_walks_the_question_pipeline(demo_runner: JobRunner) -> None:

@@ -149,7 +149,7 @@ def run_main(server: ServerProcess, client: Client, monkeypatch: pytest.MonkeyPa
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         env = env if env is not None else server.env()
-        for name in ("JOBDECK_URL", "JOBDECK_TOKEN", "JOBDECK_AUTHOR", "JOBDECK_PREFIX"):
+        for name in ("JOBDECK_URL", "JOBDECK_TOKEN", "JOBDECK_AUTHOR", "JOBDECK_PREFIX", "JOBDECK_LANG"):
             if name in env:
                 monkeypatch.setenv(name, env[name])
             else:

@@ -15,13 +15,15 @@ from ..runtime.runner import JobRunner
 from ..stores.base import Store
 from . import _schemas as schemas
 from ._deck import Deck
+from ._locale import request_locale
 from ._openapi import AUTH_ERRORS, Routes
 from ._serialize import json_response
 
 __all__ = ["build_meta_routes"]
 
 
-def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
+def _types(runner: JobRunner | None, store: Store, lang: str) -> list[dict[str, Any]]:
+    """The registered types, their titles, descriptions and parameter labels in ``lang``."""
     active: dict[str, list[str]] = {}
     for job in store.get_active_jobs(messages=False):
         active.setdefault(job.job_type, []).append(job.id)
@@ -30,13 +32,13 @@ def _types(runner: JobRunner | None, store: Store) -> list[dict[str, Any]]:
     return [{
         "jobType": t.name,
         "external": t.external,
-        "title": t.title,
-        "description": t.description,
+        "title": t.title_in(lang),
+        "description": t.description_in(lang),
         "maxConcurrent": t.max_concurrent,
         "timeout": t.timeout,
         "stallAfter": t.stall_after,
         "params": dict(t.params),
-        "paramsSchema": t.schema,
+        "paramsSchema": t.schema_in(lang),
         "activeJobIds": active.get(t.name, []),
     } for t in runner.types]
 
@@ -60,7 +62,8 @@ def build_meta_routes(deck: Deck) -> Routes:
                 summary="Registered job types, their parameters and active jobs")
     async def types(request: Request) -> Response:
         await authenticate(request)
-        return json_response(await deck.call(_types, deck.runner, store))
+        # Titles, descriptions and parameter labels in the viewer's language, where the host translated them.
+        return json_response(await deck.call(_types, deck.runner, store, request_locale(request)))
 
     @routes.get("/me", responses={200: {"model": schemas.Me}, **AUTH_ERRORS},
                 summary="Who is signed in, their role, and what the dashboard should offer them")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..core.errors import ClientError, JobdeckError
 from ._common import ArgumentParser, ExitCode, add_connection_options, error_line, exit_code_for
+from ._lang import t
 
 __all__ = ["build_parser", "main"]
 
@@ -40,13 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except ClientError as exc:
-        sys.stderr.write(f"jobdeck: error: {error_line(exc)}\n")
+        sys.stderr.write(t("cli.error.line", message=error_line(exc)) + "\n")
         return exit_code_for(exc)
     except JobdeckError as exc:
-        sys.stderr.write(f"jobdeck: error: {exc}\n")
+        sys.stderr.write(t("cli.error.line", message=exc) + "\n")
         return ExitCode.SERVER
     except KeyboardInterrupt:
-        sys.stderr.write("jobdeck: interrupted\n")
+        sys.stderr.write(t("cli.error.interrupted") + "\n")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # Output piped into `head` and friends: the reader left, which is not an error of ours.

@@ -8,11 +8,12 @@ from typing import Any
 from ..core.model import JobStatus
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client
+from ._lang import t
 
 __all__ = ["register"]
 
 STATUSES = [status.value for status in JobStatus]
-_WHAT = {"abort": "abort", "rerun": "re-run", "resume": "resume", "delete": "delete"}
+_WHAT = ("abort", "delete", "rerun", "resume")
 
 
 def register(sub: Any) -> None:
@@ -33,7 +34,7 @@ def register(sub: Any) -> None:
                                    "server (type jobdeck.bulk; follow it with 'jobdeck watch ID'). --dry-run prints "
                                    "how many jobs it would act on, and the first ids, and does nothing. Delete acts "
                                    "on finished jobs only; re-runs wait for their type's free slots.")
-    p.add_argument("action", choices=sorted(_WHAT), help="what to do with each job")
+    p.add_argument("action", choices=_WHAT, help="what to do with each job")
     p.add_argument("--id", metavar="ID", action="append", dest="ids", help="a job to act on; repeatable")
     p.add_argument("--filter", metavar="TEXT", dest="text", help="words each job must match, as in 'jobdeck search'")
     p.add_argument("--type", metavar="TYPE", dest="job_type", help="only jobs of this job type")
@@ -48,20 +49,20 @@ def register(sub: Any) -> None:
 
 def cmd_failures(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 500:
-        args.parser.error("--limit must be from 1 to 500")
+        args.parser.error(t("cli.failures.limit"))
     with make_client(args) as client:
         groups = client.failures(args.since, args.job_type, limit=args.limit)
     if args.json:
         output.print_json(groups)
         return ExitCode.OK
     if not groups:
-        print("no failed jobs")
+        print(t("cli.failures.none"))
     for group in groups:
         print(f"{group['count']:>6}  {group['signature']}")
         print(f"        {', '.join(group['jobTypes'])}; {group['firstSeen']} .. {group['lastSeen']}")
         if group.get("message"):
-            print(f"        e.g. {group['message'].splitlines()[0][:200]}")
-        print(f"        newest: {' '.join(i[:8] for i in group['jobIds'][:5])}")
+            print("        " + t("cli.failures.example", message=group["message"].splitlines()[0][:200]))
+        print("        " + t("cli.failures.newest", ids=" ".join(i[:8] for i in group["jobIds"][:5])))
     return ExitCode.OK
 
 
@@ -69,23 +70,21 @@ def cmd_bulk(args: argparse.Namespace) -> int:
     wanted = {key: value for key, value in (("q", args.text), ("jobType", args.job_type),
                                             ("status", args.status), ("signature", args.signature)) if value}
     if args.ids and wanted:
-        args.parser.error("give either --id or a filter (--filter, --type, --status, --signature), not both")
+        args.parser.error(t("cli.bulk.ids_or_filter"))
     if not args.ids and not wanted:
-        args.parser.error("give the jobs: --id ID (repeatable) or a filter (--filter, --type, --status, "
-                          "--signature)")
+        args.parser.error(t("cli.bulk.give_jobs"))
     with make_client(args) as client:
         answer = client.bulk(args.action, ids=args.ids, filter=None if args.ids else wanted, dry_run=args.dry_run)
     if args.json:
         output.print_json(answer)
     elif args.dry_run:
-        print(f"would {_WHAT[args.action]} {answer['count']} jobs"
-              + (f" ({answer['leftOut']} matching jobs left out)" if answer["leftOut"] else ""))
+        print(t(f"cli.bulk.would_{args.action}", count=answer["count"])
+              + (" " + t("cli.bulk.left_out_count", count=answer["leftOut"]) if answer["leftOut"] else ""))
         for job_id in answer["ids"]:
             print(f"  {job_id}")
         for item in answer["leftOutSample"]:
-            print(f"  left out {item['id']}: {item['why']}")
+            print("  " + t("cli.bulk.left_out", id=item["id"], why=item["why"]))  # why: the server's words
     else:
         print(answer["jobId"])
-        print(f"bulk {args.action} of {answer['count']} jobs started; follow it with: jobdeck watch "
-              f"{answer['jobId'][:8]}", flush=True)
+        print(t("cli.bulk.started", action=args.action, count=answer["count"], id=answer["jobId"][:8]), flush=True)
     return ExitCode.OK

@@ -17,13 +17,18 @@ from rich.text import Text
 
 from ..client import Client
 from ..core.errors import InvalidArgumentError
-from ..core.model import ACTIVE, JobInfo, JobStatus
+from ..core.i18n import DEFAULT_LOCALE
+from ..core.model import ACTIVE, TERMINAL, JobInfo, JobStatus
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
+from ._lang import cli_lang, t
 
 __all__ = ["author_of", "params_of", "parse_params", "register", "show_started"]
 
 STATUSES = [status.value for status in JobStatus]
+# The counts ``stats`` names in words (others, added by a newer server, print by their API name).
+_STATS_WORDS = {**{status: f"cli.status.{status}" for status in STATUSES}, "active": "cli.stats.active",
+                "staleAfter": "cli.stats.stale_after"}
 T = TypeVar("T")
 
 
@@ -98,32 +103,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         if args.past:
             if any(JobStatus(s) in ACTIVE for s in statuses):
-                args.parser.error("--past lists finished jobs: use --status completed, failed or aborted")
+                args.parser.error(t("cli.list.past_statuses"))
             if args.limit is not None:
                 if args.limit < 1:
-                    args.parser.error("--limit must be 1 or more")
+                    args.parser.error(t("cli.list.limit"))
                 jobs, following = client.past_chunk(args.job_type, statuses, messages=1, limit=args.limit,
                                                     before=args.before)
             elif args.before:
-                args.parser.error("--before continues a page: give --limit too")
+                args.parser.error(t("cli.list.before_needs_limit"))
             else:
                 jobs = client.past(args.job_type, statuses=statuses, messages=1)  # the newest error: its line
         else:
             if args.before:
-                args.parser.error("--before pages through past jobs: add --past --limit N")
+                args.parser.error(t("cli.list.before_needs_past"))
             if any(JobStatus(s) not in ACTIVE for s in statuses):
-                args.parser.error("active jobs are queued, running or aborting; add --past for finished ones")
+                args.parser.error(t("cli.list.active_statuses"))
             jobs = client.active(args.job_type, messages=0)
             if statuses:
                 jobs = [job for job in jobs if job.status.value in statuses]
     if args.json:
         output.print_json([job.to_dict(messages=0) for job in jobs])
     elif not jobs:
-        print("no past jobs" if args.past else "no active jobs")
+        print(t("cli.list.none_past") if args.past else t("cli.list.none_active"))
     else:
         output.console().print(output.jobs_table(jobs, past=args.past))
     if following:
-        print(f"more: {_next_page_command(args, following)}", file=sys.stderr)
+        print(t("cli.list.more", command=_next_page_command(args, following)), file=sys.stderr)
     return ExitCode.OK
 
 
@@ -138,7 +143,7 @@ def _next_page_command(args: argparse.Namespace, cursor: str) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     if args.last is not None and args.last < 0:
-        args.parser.error("--last must be 0 or more")
+        args.parser.error(t("cli.show.last"))
     with make_client(args) as client:
         job = client.job(resolve_job_id(client, args.job_id), messages=args.last)
     if args.json:
@@ -155,15 +160,15 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
         try:
             loaded = json.loads(params_json)
         except json.JSONDecodeError as exc:
-            raise InvalidArgumentError(f"--params-json is not valid JSON: {exc}") from None
+            raise InvalidArgumentError(t("cli.start.params_json_invalid", error=exc)) from None
         if not isinstance(loaded, dict):
-            raise InvalidArgumentError(f"--params-json must be a JSON object, got {type(loaded).__name__}")
+            raise InvalidArgumentError(t("cli.start.params_json_object", kind=type(loaded).__name__))
         params.update(loaded)
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidArgumentError(f"--param expects KEY=VALUE, got {pair!r}")
+            raise InvalidArgumentError(t("cli.start.param_pair", given=repr(pair)))
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -213,7 +218,7 @@ def run_at_of(args: argparse.Namespace) -> datetime | None:
     try:
         when = datetime.fromisoformat(args.run_at.strip().replace("Z", "+00:00"))
     except ValueError:
-        args.parser.error(f"--at expects an ISO 8601 time such as 2026-12-24T02:00+02:00, got {args.run_at!r}")
+        args.parser.error(t("cli.start.at", given=repr(args.run_at)))
     return when if when.tzinfo is not None else when.astimezone()
 
 
@@ -237,15 +242,33 @@ def _answer(args: argparse.Namespace, call: Callable[[Client], T]) -> T | None:
 
 def cmd_abort(args: argparse.Namespace) -> int:
     if args.all_jobs == (args.job_id is not None):
-        args.parser.error("give either a job ID or --all")
+        args.parser.error(t("cli.abort.id_or_all"))
     answer = _answer(args, lambda client: client.abort_all(args.reason) if args.all_jobs else
                      client.abort(resolve_job_id(client, args.job_id), args.reason))
     if answer is None:
         return ExitCode.OK
-    print(answer.get("message") or "abort requested")
+    print(_abort_words(answer))
     for job_id in answer.get("abortRequestedJobIds") or []:
         print(f"  {job_id}")
     return ExitCode.OK
+
+
+def _abort_words(answer: dict[str, Any]) -> str:
+    """What an abort did: in English the server's own sentence (as this command always printed it); in another
+    language the same said from the answer's fields."""
+    if cli_lang() == DEFAULT_LOCALE:
+        return str(answer.get("message") or t("cli.abort.requested"))
+    if "abortRequestedFor" in answer:
+        return t("cli.abort.all", requested=answer["abortRequestedFor"], targeted=answer.get("targetedJobs", "?"))
+    if "jobId" not in answer:
+        return t("cli.abort.requested")
+    status = answer.get("status")
+    if status in _ENDED:  # it ended before the request came: nothing to abort
+        return t("cli.abort.already_ended", id=answer["jobId"], status=output.status_word(JobStatus(status)))
+    return t("cli.abort.requested_job", id=answer["jobId"])
+
+
+_ENDED = {status.value for status in TERMINAL if status is not JobStatus.ABORTED}
 
 
 def cmd_types(args: argparse.Namespace) -> int:
@@ -253,11 +276,11 @@ def cmd_types(args: argparse.Namespace) -> int:
     if types is None:
         return ExitCode.OK
     if not types:
-        print("no job types registered")
+        print(t("cli.types.none"))
         return ExitCode.OK
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("TYPE", "TITLE", "MAX", "TIMEOUT", "PARAMS", "ACTIVE"):
-        table.add_column(name, no_wrap=name != "PARAMS")
+    for name in ("type", "title", "max", "timeout", "params", "active"):
+        table.add_column(t(f"cli.column.{name}"), no_wrap=name != "params")
     for spec in types:
         timeout = spec.get("timeout")
         table.add_row(
@@ -276,7 +299,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     stats = _answer(args, Client.stats)
     if stats is None:
         return ExitCode.OK
-    width = max((len(str(k)) for k in stats), default=0)
+    words = {key: t(_STATS_WORDS[key]) if key in _STATS_WORDS else str(key) for key in stats}
+    width = max((len(word) for word in words.values()), default=0)
     for key, value in stats.items():
-        sys.stdout.write(f"{key:<{width}}  {value}\n")
+        sys.stdout.write(f"{words[key]:<{width}}  {value}\n")
     return ExitCode.OK

@@ -24,7 +24,9 @@ from typing import Any, NoReturn
 
 from ..client import DEFAULT_URL, Client
 from ..core.errors import ClientError
+from ..core.i18n import DEFAULT_LOCALE
 from ..core.model import JobStatus
+from ._lang import cli_lang, t
 
 __all__ = [
     "ArgumentParser",
@@ -55,7 +57,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line usage errors and their own exit code (argparse's 2 means "aborted" here)."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.stderr.write(t("cli.error.usage", prog=self.prog, message=message) + "\n")
         raise SystemExit(ExitCode.BAD_INPUT)
 
 
@@ -83,9 +85,11 @@ def make_client(args: argparse.Namespace) -> Client:
     token = option("token") or os.environ.get("JOBDECK_TOKEN") or None
     timeout = option("timeout")
     if timeout is not None and timeout <= 0:
-        raise ClientError(f"--timeout must be positive seconds, got {timeout:g}", 400)
+        raise ClientError(t("cli.error.timeout", timeout=f"{timeout:g}"), 400)
     prefix = os.environ.get("JOBDECK_PREFIX") or "/api/admin/jobs"
-    return Client(url, token=token, timeout=10.0 if timeout is None else timeout, prefix=prefix)
+    # Job-type titles in the CLI's language for people; --json prints the API's default (English) answer.
+    language = None if getattr(args, "json", False) or cli_lang() == DEFAULT_LOCALE else cli_lang()
+    return Client(url, token=token, timeout=10.0 if timeout is None else timeout, prefix=prefix, language=language)
 
 
 _BY_STATUS = {
@@ -107,11 +111,11 @@ def exit_code_for(exc: ClientError) -> ExitCode:
 
 def error_line(exc: ClientError) -> str:
     """The message for an operator, with the remedy where the server's text cannot know it."""
-    text = str(exc)
+    text = str(exc)  # the server's (or the client's) own words
     if exc.status_code == 401:
-        text += "; pass --token or set JOBDECK_TOKEN"
+        text += "; " + t("cli.error.no_token")
     elif exc.status_code == 403:
-        text += "; check the token (--token or JOBDECK_TOKEN)"
+        text += "; " + t("cli.error.wrong_token")
     return text
 
 

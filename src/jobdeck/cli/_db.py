@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.errors import StoreError
 from ..stores import upgrade_store
+from ._lang import t
 
 __all__ = ["register"]
 
@@ -34,16 +35,15 @@ def register(sub: Any) -> None:
 def cmd_upgrade(args: argparse.Namespace) -> int:
     url = args.store or os.environ.get("JOBDECK_STORE")
     if not url:
-        raise StoreError("no store given: pass --store URL or set JOBDECK_STORE")
+        raise StoreError(t("cli.db.no_store"))
     result = upgrade_store(url)
     scheme = url.split("://", 1)[0]
     if result is None:
-        print(f"{scheme}: nothing to upgrade" + (" (the file is up to date: opening it upgrades it)"
-                                                 if scheme == "sqlite" else " (this store has no schema)"))
+        print(t("cli.db.nothing_sqlite" if scheme == "sqlite" else "cli.db.nothing", scheme=scheme))
         return 0
     before, after = result
     if before == after:
-        print(f"schema already at version {after}; nothing to do")
+        print(t("cli.db.up_to_date", version=after))
     else:
-        print(f"schema upgraded from version {before} to {after}")
+        print(t("cli.db.upgraded", before=before, after=after))
     return 0

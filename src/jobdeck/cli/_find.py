@@ -10,6 +10,7 @@ from ..core.model import JobInfo, JobStatus
 from . import _output as output
 from ._commands import author_of, params_of, show_started
 from ._common import ExitCode, add_connection_options, make_client, resolve_job_id
+from ._lang import t
 
 __all__ = ["register"]
 
@@ -61,7 +62,7 @@ def register(sub: Any) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     if args.limit < 1:
-        args.parser.error("--limit must be 1 or more")
+        args.parser.error(t("cli.list.limit"))
     with make_client(args) as client:
         page = client.search(args.text or None, job_type=args.job_type, statuses=args.status or [],
                              limit=args.limit)
@@ -71,11 +72,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     jobs = [JobInfo.from_dict(item) for item in page["jobs"]]
     errors = {item["id"]: item.get("lastError") or "" for item in page["jobs"]}
     if not jobs:
-        print("no matching jobs")
+        print(t("cli.search.none"))
     else:
         output.console().print(output.jobs_table(jobs, past=True, errors=errors))
     if page.get("next"):
-        print(f"more: older matches follow; raise --limit (now {args.limit})", file=sys.stderr)
+        print(t("cli.search.more", limit=args.limit), file=sys.stderr)
     return ExitCode.OK
 
 
@@ -91,5 +92,5 @@ def cmd_resume(args: argparse.Namespace) -> int:
         job_id = resolve_job_id(client, args.job_id)
         answer = client.resume_answer(job_id, author=author_of(args))
         if answer.get("note"):  # the old job left nothing to take over: say so, beside the id scripts read
-            print(f"note: {answer['note']}", file=sys.stderr, flush=True)
+            print(t("cli.note", note=answer["note"]), file=sys.stderr, flush=True)
         return show_started(client, JobInfo.from_dict(answer), args)

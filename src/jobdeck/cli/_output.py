@@ -1,7 +1,8 @@
 """Terminal rendering for the CLI: tables, job details, messages, progress bars.
 
 Job content (messages, params, types) is the user's text: it goes into ``rich.text.Text`` objects, never into
-markup strings, so a message like ``[red]`` prints as written.
+markup strings, so a message like ``[red]`` prints as written. The words around it are in the CLI's language
+(:mod:`jobdeck.cli._lang`); English is the reference, and what scripts read is ``--json``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from rich.text import Text
 
 from ..core.model import JobInfo, JobMessage, JobStatus, MessageType
 from ..core.operations import HiddenOperations, OperationNode
+from ._lang import t
 from ._spend_output import cost_cell, share_text, usage_text
 
 __all__ = [
     "STATUS_STYLE",
     "attempt_text",
     "console",
+    "decimal",
     "first_error_line",
     "format_duration",
     "format_operation",
@@ -37,6 +40,7 @@ __all__ = [
     "print_json",
     "progress_cell",
     "status_text",
+    "status_word",
     "summary_line",
     "zone_name",
 ]
@@ -73,15 +77,21 @@ def format_time(ts: float | None, with_date: bool = True) -> str:
     return f"{datetime.fromtimestamp(ts).strftime('%Y-%m-%d %H:%M:%S')} {zone_name()}"
 
 
+def decimal(value: float, digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals and the language's decimal mark (``3.5``, ``3,5``)."""
+    return f"{value:.{digits}f}".replace(".", t("cli.decimal_mark"))
+
+
 def format_duration(seconds: float) -> str:
+    """``3.2s``, ``4m05s``, ``2h05m`` (in Finnish ``3,2 s``, ``4 min 05 s``, ``2 h 05 min``)."""
     seconds = max(0.0, seconds)
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return t("cli.duration.seconds", s=decimal(seconds))
     minutes, secs = divmod(int(seconds), 60)
     if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
+        return t("cli.duration.minutes", m=minutes, s=f"{secs:02d}")
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return t("cli.duration.hours", h=hours, m=f"{minutes:02d}")
 
 
 def format_operation(job: JobInfo) -> str:
@@ -94,12 +104,12 @@ def _wait_words(seconds: float) -> str:
     """``41 s``, ``14 min 30 s``, ``2 h 5 min``: how long until a retry, rounded up (never "0 s" before it)."""
     whole = math.ceil(seconds)
     if whole < 100:
-        return f"{whole} s"
+        return t("time.seconds", n=whole)
     minutes, secs = divmod(whole, 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+        return t("time.minutes_seconds", m=minutes, s=secs) if secs else t("time.minutes", n=minutes)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return t("time.hours_minutes", h=hours, m=minutes) if minutes else t("time.hours", n=hours)
 
 
 def attempt_text(job: JobInfo, now: float | None = None, *, first: bool = False) -> str:
@@ -110,15 +120,22 @@ def attempt_text(job: JobInfo, now: float | None = None, *, first: bool = False)
     waiting = job.status is JobStatus.QUEUED and job.retry_at is not None
     if job.attempt <= 1 and not waiting and not (first and job.max_attempts > 1):
         return ""
-    text = f"attempt {job.attempt}" + (f" of {job.max_attempts}" if job.attempt <= job.max_attempts else "")
+    text = t("cli.attempt.of", attempt=job.attempt, total=job.max_attempts) if job.attempt <= job.max_attempts \
+        else t("cli.attempt.nth", attempt=job.attempt)
     if waiting and job.retry_at is not None:
         left = job.retry_at - (time.time() if now is None else now)
-        text += f", retrying in {_wait_words(left)}" if left > 0 else ", retrying now"
+        text = t("cli.attempt.retrying_in", attempt=text, wait=_wait_words(left)) if left > 0 \
+            else t("cli.attempt.retrying_now", attempt=text)
     return text
 
 
+def status_word(status: JobStatus) -> str:
+    """The status in the CLI's language, lower case as in a sentence (``running``, ``käynnissä``)."""
+    return t(f"cli.status.{status.value}")
+
+
 def status_text(status: JobStatus) -> Text:
-    return Text(status.value, style=STATUS_STYLE.get(status, ""))
+    return Text(status_word(status), style=STATUS_STYLE.get(status, ""))
 
 
 def progress_cell(job: JobInfo, width: int = 20) -> RenderableType:
@@ -126,7 +143,7 @@ def progress_cell(job: JobInfo, width: int = 20) -> RenderableType:
                       complete_style=STATUS_STYLE.get(job.status, "cyan"),
                       finished_style=STATUS_STYLE.get(job.status, "green"))
     table = Table.grid(padding=(0, 1))
-    table.add_row(bar, Text(f"{job.progress * 100:5.1f}%"))
+    table.add_row(bar, Text(f"{decimal(job.progress * 100):>5}%"))
     return table
 
 
@@ -140,7 +157,7 @@ def _short_time(ts: float | None) -> str:
 
 def zone_name() -> str:
     """The local time zone's short name (``UTC``, ``EET``), said beside listed times as the dashboard does."""
-    return datetime.now().astimezone().strftime("%Z") or "local time"
+    return datetime.now().astimezone().strftime("%Z") or t("time.local_zone")
 
 
 def first_error_line(job: JobInfo) -> str:
@@ -148,7 +165,7 @@ def first_error_line(job: JobInfo) -> str:
     if job.status is JobStatus.FAILED and job.error_messages:
         return job.error_messages[-1].message.strip().split("\n", 1)[0]
     if job.status is JobStatus.ABORTED and job.abort_reason:
-        return f"aborted: {job.abort_reason}"
+        return t("cli.list.aborted_reason", reason=job.abort_reason)
     return ""
 
 
@@ -159,9 +176,8 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
     ID, status, progress and duration never shrink; when the rows are wider than the terminal (80 columns is
     enough), the type, operation or end time, author and error give way first, cut with an ellipsis. Past lists
     end with the first line of each failed job's newest error (or an aborted job's reason)."""
-    ended = f"ENDED ({zone_name()})"
-    columns = ["ID", "TYPE", "STATUS", "PROG", ended if past else "OPERATION", "DURATION", "AUTHOR"]
-    shrink = {"TYPE": 6, ended: 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
+    columns = ["ID", "TYPE", "STATUS", "PROG", "ENDED" if past else "OPERATION", "DURATION", "AUTHOR"]
+    shrink = {"TYPE": 6, "ENDED": 11, "OPERATION": 9, "AUTHOR": 6, "ERROR": 12}
     spent = any(job.usage is not None for job in jobs)  # a COST column only where some job recorded use
     if spent:
         columns.insert(6, "COST")
@@ -181,7 +197,9 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
                 why = f"{attempt}: {why}" if why else attempt
             row.append(Text(why, style="red" if job.status is JobStatus.FAILED else ""))
         rows.append(row)
-    widths = [max([len(name), *(r[i].cell_len for r in rows)]) for i, name in enumerate(columns)]
+    heads = {name: t(f"cli.column.{name.lower()}") for name in columns}
+    heads["ENDED"] = t("cli.column.ended", zone=zone_name())
+    widths = [max([Text(heads[name]).cell_len, *(r[i].cell_len for r in rows)]) for i, name in enumerate(columns)]
     limit = width if width is not None else console().width
     if spent and sum(min(w, shrink.get(n, w)) + 2 for n, w in zip(columns, widths, strict=True)) - 2 > limit:
         at = columns.index("COST")  # no room for it beside the error at this width: the cost gives way
@@ -196,7 +214,7 @@ def jobs_table(jobs: list[JobInfo], past: bool, errors: dict[str, str] | None = 
         widths[widest] -= 1
     right = {"PROG", "DURATION", "COST"}
     out = Text()
-    for cells in ([Text(name, style="bold") for name in columns], *rows):
+    for cells in ([Text(heads[name], style="bold") for name in columns], *rows):
         line = Text()
         for i, original in enumerate(cells):
             cell = original.copy()
@@ -231,13 +249,14 @@ def _operation_cell(job: JobInfo, attempt: str) -> Text:
 def _duration_text(job: JobInfo) -> Text:
     """How long it ran; for a job still waiting for a worker, how long it has waited."""
     if job.status is JobStatus.QUEUED:
-        return Text(f"waiting {format_duration(job.waited or 0.0)}", style="dim")
+        return Text(t("cli.list.waiting", duration=format_duration(job.waited or 0.0)), style="dim")
     return Text(format_duration(job.duration))
 
 
 def message_text(message: JobMessage, with_date: bool = False, stamp: bool = True) -> Text:
     """``12:00:01.234 warn  text``, coloured by kind."""
-    label = {MessageType.INFO: "info ", MessageType.WARNING: "warn ", MessageType.ERROR: "error"}[message.type]
+    labels = {kind: t(f"cli.message.{kind.value}") for kind in MessageType}
+    label = labels[message.type].ljust(max(len(word) for word in labels.values()))
     text = Text()
     if stamp:
         when = datetime.fromtimestamp(message.timestamp).strftime(
@@ -263,57 +282,59 @@ def job_details(job: JobInfo, newest: int | None = None) -> RenderableType:
     if attempt:
         status.append(f", {attempt}")
         if job.status is JobStatus.QUEUED and job.retry_at is not None:
-            status.append(f" (at {format_time(job.retry_at)})")
+            status.append(" " + t("cli.show.retry_at", time=format_time(job.retry_at)))
+    # The field names are words for people (the keys of --json are the ones for programs).
     rows: list[tuple[str, RenderableType]] = [
         ("id", Text(job.id)),
         ("type", Text(job.job_type)),
         ("status", status),
     ]
-    if job.diagnosis:  # why an active job is where it is (issue 22)
+    if job.diagnosis:  # why an active job is where it is (issue 22); the server's sentence, as it wrote it
         rows.append(("diagnosis", Text(f"{job.diagnosis['code']}: {job.diagnosis['text']}")))
     rows += [
         ("author", Text(job.author)),
         ("progress", progress_cell(job, width=30)),
     ]
     if job.resumed_from:
-        rows.append(("resumed from", Text(f"{job.resumed_from} (its saved values and done operations)")))
+        rows.append(("resumed_from", Text(t("cli.show.resumed_from_value", id=job.resumed_from))))
     elif job.rerun_of:
-        rows.append(("rerun of", Text(job.rerun_of)))
+        rows.append(("rerun_of", Text(job.rerun_of)))
     if job.current_operation:
         rows.append(("operation", Text(format_operation(job))))
     rows += [
         ("started", Text(format_time(job.start_time))),
         ("ended", Text(format_time(job.end_time))),
         ("duration", Text(format_duration(job.duration))),
-        ("last activity", Text(format_time(job.last_activity_time))),
+        ("last_activity", Text(format_time(job.last_activity_time))),
         ("params", Text(_compact(job.params))),
     ]
     if job.result is not None:
         rows.append(("result", Text(_compact(job.result))))
     if job.abort_reason or job.abort_time:
-        reason = job.abort_reason or "no reason given"
-        who = f" by {job.aborted_by}" if job.aborted_by else ""
-        rows.append(("abort", Text(f"{reason} (requested{who} {format_time(job.abort_time)})")))
+        reason = job.abort_reason or t("cli.abort.no_reason")
+        when = format_time(job.abort_time)
+        requested = t("cli.show.abort_requested_by", reason=reason, who=job.aborted_by, time=when) \
+            if job.aborted_by else t("cli.show.abort_requested", reason=reason, time=when)
+        rows.append(("abort", Text(requested)))
     if job.usage is not None:
         rows.append(("usage", Text(usage_text(job.usage))))
     if job.owner:
         rows.append(("owner", Text(job.owner)))
-    counts = f"{len(job.info_messages)} info, {len(job.warning_messages)} warning, {len(job.error_messages)} error"
+    counts = t("cli.show.message_counts", info=len(job.info_messages), warning=len(job.warning_messages),
+               error=len(job.error_messages))
     if newest is not None:
-        counts += f" (the newest {newest} of each kind)"
+        counts += " " + t("cli.show.newest_of_each", count=newest)
     rows.append(("messages", Text(counts)))
     for name, value in rows:
-        grid.add_row(name, value)
+        grid.add_row(t(f"cli.show.{name}"), value)
     parts: list[RenderableType] = [grid]
     if job.operations is not None and job.operations.nodes:
-        parts += [Text(""), Text("operations", style="bold"), *operation_lines(job)]
+        parts += [Text(""), Text(t("cli.show.operations"), style="bold"), *operation_lines(job)]
     shown = job.all_messages()
     if shown:
         parts += [Text(""), *(message_text(m, with_date=True) for m in shown)]
     return Group(*parts) if len(parts) > 1 else grid
 
-
-_STATE_WORDS = {"done": "done", "started": "in progress", "pending": "not started"}
 
 
 def operation_lines(job: JobInfo) -> list[Text]:
@@ -325,13 +346,15 @@ def operation_lines(job: JobInfo) -> list[Text]:
         pad = "  " * (depth + 1)
         for entry in entries:
             if isinstance(entry, HiddenOperations):
-                lines.append(Text(f"{pad}+{entry.count} more ({entry.done} done)", style="dim"))
+                lines.append(Text(pad + t("cli.operation.more", count=entry.count, done=entry.done), style="dim"))
                 continue
-            name = entry.id if entry.weight == 1.0 else f"{entry.id} (weight {entry.weight:g})"
-            state = "stopped" if entry.state == "started" and not active else _STATE_WORDS[entry.state]
+            name = entry.id if entry.weight == 1.0 else t("cli.operation.weighted", id=entry.id,
+                                                              weight=f"{entry.weight:g}")
+            state = "stopped" if entry.state == "started" and not active else entry.state
             line = Text(f"{pad}{name}  ")
-            line.append(state, style="green" if entry.state == "done" else "bold" if state == "in progress" else "")
-            line.append(f"  {math.floor(entry.progress * 1000) / 10:.1f}%")
+            line.append(t(f"cli.operation.{state}"),
+                        style="green" if state == "done" else "bold" if state == "started" else "")
+            line.append(f"  {decimal(math.floor(entry.progress * 1000) / 10)}%")
             if entry.usage is not None:
                 line.append(f"  {share_text(entry.usage)}", style="dim")
             lines.append(line)
@@ -344,19 +367,19 @@ def operation_lines(job: JobInfo) -> list[Text]:
 
 def summary_line(job: JobInfo) -> Text:
     """One line for a job that ended: status, duration, and the result, abort reason or last error."""
-    text = Text(f"job {job.id} ({job.job_type}) ")
-    text.append(job.status.value, style=STATUS_STYLE.get(job.status, ""))
+    text = Text(t("cli.summary.job", id=job.id, type=job.job_type) + " ")
+    text.append(status_word(job.status), style=STATUS_STYLE.get(job.status, ""))
     end = job.end_time if job.end_time is not None else time.time()
-    text.append(f" after {format_duration(end - job.start_time)}")
+    text.append(" " + t("cli.summary.after", duration=format_duration(end - job.start_time)))
     attempt = attempt_text(job)
     if attempt:
         text.append(f" ({attempt})")
     if job.status is JobStatus.COMPLETED and job.result is not None:
         text.append(f": {_compact(job.result)}")
     elif job.status is JobStatus.ABORTED:
-        text.append(f": {job.abort_reason or 'no reason given'}")
+        text.append(f": {job.abort_reason or t('cli.abort.no_reason')}")
         if job.aborted_by:
-            text.append(f" (by {job.aborted_by})")
+            text.append(" " + t("cli.summary.by", who=job.aborted_by))
     elif job.status is JobStatus.FAILED and job.error_messages:
         text.append(f": {job.error_messages[-1].message}")
     return text

@@ -15,6 +15,7 @@ from ..core.model import JobStatus, parse_time
 from . import _output as output
 from ._commands import show_started
 from ._common import ExitCode, add_connection_options, make_client
+from ._lang import t
 
 __all__ = ["register", "relative_words", "runs_text"]
 
@@ -41,11 +42,11 @@ def register(sub: Any) -> None:
 def cmd_schedules(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.schedule_id is not None:
-            args.parser.error("list takes no ID (did you mean 'jobdeck schedules pause ID'?)")
+            args.parser.error(t("cli.schedules.list_no_id"))
     elif args.schedule_id is None:
-        args.parser.error(f"{args.action} needs the schedule's ID")
+        args.parser.error(t("cli.schedules.needs_id", action=args.action))
     if args.wait and args.action != "trigger":
-        args.parser.error("--wait follows a triggered job: use it with 'trigger ID'")
+        args.parser.error(t("cli.schedules.wait_trigger"))
     with make_client(args) as client:
         if args.action == "trigger":
             return show_started(client, client.trigger_schedule(args.schedule_id), args)
@@ -54,7 +55,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
             if args.json:
                 output.print_json(schedules)
             elif not schedules:
-                print("no schedules")
+                print(t("cli.schedules.none"))
             else:
                 output.console().print(schedules_table(schedules))
             return ExitCode.OK
@@ -65,9 +66,9 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     if args.json:
         output.print_json(changed)
     elif args.action == "pause":
-        print(f"schedule {args.schedule_id} paused: no runs until it is resumed")
+        print(t("cli.schedules.paused_one", id=args.schedule_id))
     else:
-        print(f"schedule {args.schedule_id} resumed; next run {_next_run(changed, time.time())}")
+        print(t("cli.schedules.resumed_one", id=args.schedule_id, next=_next_run(changed, time.time())))
     return ExitCode.OK
 
 
@@ -75,25 +76,24 @@ def relative_words(seconds: float) -> str:
     """``in 4 h``, ``in 12 min``, ``in 30 s``, ``5 min ago``: how far a time is, as a person says it."""
     size = abs(seconds)
     if size < 1:
-        return "now"
+        return t("cli.time.now")
     if size < 60:
-        words = f"{round(size)} s"
+        words = t("time.seconds", n=round(size))
     elif size < 3600:
-        words = f"{round(size / 60)} min"
+        words = t("time.minutes", n=round(size / 60))
     elif size < 48 * 3600:
-        words = f"{round(size / 3600)} h"
+        words = t("time.hours", n=round(size / 3600))
     else:
-        days = round(size / 86400)
-        words = f"{days} day" + ("" if days == 1 else "s")
-    return f"in {words}" if seconds > 0 else f"{words} ago"
+        words = t("time.days", count=round(size / 86400))
+    return t("time.ahead", when=words) if seconds > 0 else t("time.ago", when=words)
 
 
 def _every_words(seconds: float) -> str:
     whole = round(seconds)
-    for size, name in ((86400, "d"), (3600, "h"), (60, "min")):
+    for size, key in ((86400, "cli.schedules.every_days"), (3600, "time.hours"), (60, "time.minutes")):
         if whole >= size and whole % size == 0:
-            return f"{whole // size} {name}"
-    return f"{seconds:g} s"
+            return t(key, n=whole // size)
+    return t("time.seconds", n=f"{seconds:g}")
 
 
 def runs_text(schedule: ScheduleInfo) -> str:
@@ -103,7 +103,7 @@ def runs_text(schedule: ScheduleInfo) -> str:
         zone = schedule.get("timezone")
         return f"cron {cron}" + (f" ({zone})" if zone else "")
     every = schedule.get("every")
-    return f"every {_every_words(float(every))}" if every else "-"
+    return t("cli.schedules.every", interval=_every_words(float(every))) if every else "-"
 
 
 def _when(iso: str | None, now: float) -> str:
@@ -115,9 +115,9 @@ def _when(iso: str | None, now: float) -> str:
 
 def _next_run(schedule: ScheduleInfo, now: float) -> str:
     if schedule.get("paused"):
-        return "paused"
+        return t("cli.schedules.paused")
     runs = schedule.get("nextRuns") or []
-    return _when(runs[0], now) if runs else "none"
+    return _when(runs[0], now) if runs else t("cli.schedules.no_next")
 
 
 def _last_run(schedule: ScheduleInfo, now: float) -> Text:
@@ -137,13 +137,14 @@ def _last_run(schedule: ScheduleInfo, now: float) -> Text:
 
 def _state(schedule: ScheduleInfo) -> Text:
     paused = bool(schedule.get("paused"))
-    text = Text("paused" if paused else "active", style="yellow" if paused else "green")
+    text = Text(t("cli.schedules.paused") if paused else t("cli.schedules.active"),
+                style="yellow" if paused else "green")
     if schedule.get("source") == "code":
-        text.append(" · code")
+        text.append(" · " + t("cli.schedules.from_code"))
     if schedule.get("missed"):
-        text.append(f" · {schedule['missed']} missed", style="yellow")
+        text.append(" · " + t("cli.schedules.missed", count=schedule["missed"]), style="yellow")
     if schedule.get("skipped"):
-        text.append(f" · {schedule['skipped']} skipped", style="yellow")
+        text.append(" · " + t("cli.schedules.skipped", count=schedule["skipped"]), style="yellow")
     return text
 
 
@@ -151,8 +152,8 @@ def schedules_table(schedules: list[ScheduleInfo], now: float | None = None) -> 
     """One row per schedule: id, type, cadence, next run (local time and how far), last run, state."""
     now = time.time() if now is None else now
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("ID", "TYPE", "RUNS", "NEXT RUN", "LAST RUN", "STATE"):
-        table.add_column(name, no_wrap=name in ("ID", "NEXT RUN"), overflow="fold")
+    for name in ("id", "type", "runs", "next_run", "last_run", "state"):
+        table.add_column(t(f"cli.column.{name}"), no_wrap=name in ("id", "next_run"), overflow="fold")
     for s in schedules:
         table.add_row(Text(str(s.get("id", ""))), Text(str(s.get("jobType", ""))), Text(runs_text(s)),
                       Text(_next_run(s, now)), _last_run(s, now), _state(s))

@@ -34,6 +34,7 @@ from ..core.usage import check_prices
 from ..runtime.runner import JobRunner
 from ..stores import MemoryStore, Store, open_store
 from ._banner import print_banner
+from ._lang import t
 from .settings import Settings, is_loopback
 
 if TYPE_CHECKING:
@@ -229,8 +230,7 @@ def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
         try:
             import sqlite3  # noqa: F401
         except ImportError:
-            print("jobdeck serve: this Python has no sqlite3 module; using a memory store "
-                  "(jobs are lost when the server stops). Pass --store to choose another.", file=sys.stderr)
+            print(t("cli.serve.no_sqlite"), file=sys.stderr)
             return MemoryStore(**limits), "memory://"
         path = Path(url.removeprefix("sqlite:///"))
         try:
@@ -242,8 +242,7 @@ def _open_store(settings: Settings, migrate: bool = True) -> tuple[Store, str]:
     except ImportError as exc:
         if settings.store is not None:
             raise _Fatal(f"cannot open store {redact_url(url)!r}: {exc}") from None
-        print(f"jobdeck serve: the SQLite store cannot be loaded ({exc}); using a memory store (jobs are lost "
-              "when the server stops). Pass --store to choose another.", file=sys.stderr)
+        print(t("cli.serve.sqlite_failed", error=exc), file=sys.stderr)
         return MemoryStore(**limits), "memory://"
     except StoreError as exc:
         raise _Fatal(str(exc)) from None
@@ -275,8 +274,7 @@ def _runner(settings: Settings, migrate: bool = True) -> tuple[JobRunner, str]:
     target = _load_app(settings.app) if settings.app else None
     if isinstance(target, JobRunner):
         if settings.store is not None:
-            print(f"jobdeck serve: note: {settings.app} is a JobRunner with its own store; --store/JOBDECK_STORE "
-                  "is not used (make it a callable (store) -> JobRunner to choose the store here)", file=sys.stderr)
+            print(t("cli.serve.own_store", app=settings.app), file=sys.stderr)
         return target, f"{type(target.store).__name__} from {settings.app}"
     store, url = _open_store(settings, migrate)
     if target is None:
@@ -377,8 +375,7 @@ def _serve(args: argparse.Namespace) -> None:
 
         started = start_first_run_jobs(runner)
         if started:
-            print(f"  demo: started {len(started)} first-run jobs (one runs for a while, one completes, one fails)",
-                  flush=True)
+            print("  " + t("cli.banner.demo_jobs", count=len(started)), flush=True)
     # proxy_headers off: the app reads them itself (behind its cross-site check, which must see the proxy).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                             log_level=args.log_level, timeout_graceful_shutdown=5, lifespan="on",

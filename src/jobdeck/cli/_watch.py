@@ -31,6 +31,7 @@ from ..core.events import EventType, JobEvent
 from ..core.model import TERMINAL, JobInfo, JobMessage, OperationRef, parse_time
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client, outcome_code, resolve_job_id
+from ._lang import t
 
 __all__ = ["WatchState", "follow_job", "register", "watch_all"]
 
@@ -51,9 +52,9 @@ def register(sub: Any) -> None:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     if args.messages is not None and args.messages < 0:
-        args.parser.error("--messages must be 0 or more")
+        args.parser.error(t("cli.watch.messages"))
     if args.job_id and args.job_type:
-        args.parser.error("--type applies to watching all jobs; drop it when giving an ID")
+        args.parser.error(t("cli.watch.type_with_id"))
     with make_client(args) as client:
         if args.job_id:
             keep = 10 if args.messages is None else args.messages
@@ -107,7 +108,7 @@ class WatchState:
         """``failed after 3.2s``: the status line of a job that ended (the full summary comes separately)."""
         what = output.status_text(job.status)
         if job.end_time is not None:
-            what.append(f" after {output.format_duration(job.end_time - job.start_time)}")
+            what.append(" " + t("cli.summary.after", duration=output.format_duration(job.end_time - job.start_time)))
         attempt = output.attempt_text(job)
         if attempt:
             what.append(f" ({attempt})")
@@ -119,13 +120,13 @@ class WatchState:
     def _describe(cls, job: JobInfo) -> str | Text:
         if job.status in TERMINAL:
             return cls._ended(job)
-        text = f"{job.status.value}, {job.progress * 100:.0f}%"
+        text = f"{output.status_word(job.status)}, {job.progress * 100:.0f}%"
         if job.current_operation:
             text += f" {output.format_operation(job)}"
         attempt = output.attempt_text(job)
         if attempt:
             text += f", {attempt}"
-        return f"{text}, started by {job.author}"
+        return f"{text}, {t('cli.watch.started_by', author=job.author)}"
 
     @staticmethod
     def _line(job: JobInfo, what: str | Text) -> Text:
@@ -146,7 +147,7 @@ class WatchState:
                 tracked.job = job
                 self._note_finished(job)
                 if event.type is EventType.CREATED:
-                    return [self._line(job, f"started by {job.author}")]
+                    return [self._line(job, t("cli.watch.started_by", author=job.author))]
                 if before is job.status:
                     return []
                 if job.status in TERMINAL:
@@ -185,10 +186,10 @@ class WatchState:
         with self.lock:
             tracked = sorted(self.jobs.values(), key=lambda t: (t.job.status in TERMINAL, t.job.start_time))
             active = sum(1 for t in tracked if t.job.status not in TERMINAL)
-            title = self.title or f"{active} active job(s) - Ctrl-C to stop watching"
+            title = self.title or t("cli.watch.title_all", count=active)
             parts: list[RenderableType] = [Text(title, style="dim")]
             if not tracked:
-                parts.append(Text("no active jobs; waiting for new ones", style="dim"))
+                parts.append(Text(t("cli.watch.waiting"), style="dim"))
             for item in tracked:
                 job = item.job
                 row = Table.grid(padding=(0, 1))
@@ -225,7 +226,7 @@ def _display(state: WatchState) -> Iterator[Show]:
 
 def follow_job(client: Client, job_id: str, keep_messages: int = 10) -> int:
     """Follow one job until it ends; print its summary and return 0 / 1 / 2 for completed / failed / aborted."""
-    state = WatchState(keep_messages, title=f"job {job_id} - Ctrl-C stops watching, not the job")
+    state = WatchState(keep_messages, title=t("cli.watch.title_one", id=job_id))
     try:
         with client.iter_events() as stream:
             stream.connect()
@@ -235,7 +236,7 @@ def follow_job(client: Client, job_id: str, keep_messages: int = 10) -> int:
                 while True:
                     tracked = state.jobs.get(job_id)
                     if tracked is None:  # a ``removed`` event: cleaned up while we watched
-                        raise ClientError(f"job {job_id} was removed from the server while being watched", 404)
+                        raise ClientError(t("cli.watch.removed", id=job_id), 404)
                     if tracked.job.status in TERMINAL:
                         break
                     event = next(stream)
@@ -245,10 +246,10 @@ def follow_job(client: Client, job_id: str, keep_messages: int = 10) -> int:
                     elif event.job_id == job_id:
                         show(state.apply(event))
     except KeyboardInterrupt:
-        sys.stderr.write(f"jobdeck: interrupted; job {job_id} keeps running (stop it: jobdeck abort {job_id})\n")
+        sys.stderr.write(t("cli.watch.interrupted", id=job_id) + "\n")
         return ExitCode.INTERRUPTED
     except StopIteration:
-        raise ClientError(f"the event stream from {client.base_url} ended before job {job_id} did") from None
+        raise ClientError(t("cli.watch.stream_ended", url=client.base_url, id=job_id)) from None
     final = client.job(job_id, messages=1)  # the last error message explains a failure
     output.console().print(output.summary_line(final), overflow="ignore", crop=False)
     return outcome_code(final.status)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.errors import JobdeckError
 from ..core.urls import redact_url
+from ._lang import t
 from ._serve import Fatal, add_job_type_options, add_log_level_option, build_runner, configure_logging, settings_from
 from .settings import is_loopback
 
@@ -90,12 +91,12 @@ def _work(args: argparse.Namespace) -> int:
         except (ImportError, JobdeckError) as exc:
             runner.store.close()
             raise Fatal(str(exc)) from None
-    types = ", ".join(t.name for t in runner.types) or "none"
-    lines = [f"jobdeck worker {runner.owner}", f"  engine: {executor!r}", f"  store: {redact_url(store_text)}",
-             f"  job types: {types}"]
+    types = ", ".join(spec.name for spec in runner.types) or t("cli.worker.no_types")
+    lines = [f"jobdeck worker {runner.owner}", "  " + t("cli.worker.engine", engine=repr(executor)),
+             "  " + t("cli.banner.store", store=redact_url(store_text)), "  " + t("cli.banner.types", types=types)]
     if metrics is not None:
-        exposed = "" if is_loopback(settings.metrics_addr) else " (no authentication: keep it on a private network)"
-        lines.append(f"  metrics: {metrics.url}{exposed}")
+        exposed = "" if is_loopback(settings.metrics_addr) else " " + t("cli.worker.metrics_exposed")
+        lines.append("  " + t("cli.worker.metrics", url=metrics.url) + exposed)
     print("\n".join(lines), flush=True)
     try:
         code = executor.run_worker(concurrency=args.concurrency, grace=settings.shutdown_grace,

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from . import _output as output
 from ._common import ExitCode, add_connection_options, make_client
+from ._lang import t
 
 __all__ = ["cmd_workers", "register"]
 
@@ -27,8 +28,9 @@ def register(sub: Any) -> None:
 
 def _state(worker: dict[str, Any]) -> Text:
     if not worker.get("live"):
-        return Text("gone", style="red")
-    return Text("busy", style="yellow") if worker.get("busy") else Text("idle", style="green")
+        return Text(t("cli.workers.gone"), style="red")
+    return Text(t("cli.workers.busy"), style="yellow") if worker.get("busy") \
+        else Text(t("cli.workers.idle"), style="green")
 
 
 def cmd_workers(args: argparse.Namespace) -> int:
@@ -40,17 +42,17 @@ def cmd_workers(args: argparse.Namespace) -> int:
     console = output.console()
     workers = page.get("workers") or []
     if not workers:
-        console.print("no workers (a process that runs jobs registers when it starts)")
+        console.print(t("cli.workers.none"))
     else:
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for name in ("WORKER", "STATE", "EXECUTOR", "SLOTS", "HEARTBEAT", "TYPES", "JOBS"):
-            table.add_column(name, no_wrap=name not in ("TYPES", "JOBS"))
+        for name in ("worker", "state", "executor", "slots", "heartbeat", "types", "jobs"):
+            table.add_column(t(f"cli.column.{name}"), no_wrap=name not in ("types", "jobs"))
         for worker in workers:
             jobs = worker.get("jobs") or []
             slots = worker.get("concurrency")
             table.add_row(Text(str(worker.get("id", ""))), _state(worker), Text(str(worker.get("executor", ""))),
                           Text(f"{len(jobs)}/{slots if slots is not None else '-'}"),
-                          Text(f"{output.format_duration(float(worker.get('heartbeatAge') or 0))} ago"),
+                          Text(t("time.ago", when=output.format_duration(float(worker.get("heartbeatAge") or 0)))),
                           Text(", ".join(worker.get("jobTypes") or [])),
                           Text(" ".join(f"{j['id'][:8]} ({j['jobType']})" for j in jobs)))
         console.print(table)
@@ -58,8 +60,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
     if queues:
         console.print()
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for name in ("TYPE", "QUEUED", "OLDEST WAIT", "LIVE WORKERS"):
-            table.add_column(name, no_wrap=True)
+        for name in ("type", "queued", "oldest_wait", "live_workers"):
+            table.add_column(t(f"cli.column.{name}"), no_wrap=True)
         for queue in queues:
             wait = queue.get("oldestWait")
             table.add_row(Text(str(queue.get("jobType", ""))), Text(str(queue.get("queued", 0))),

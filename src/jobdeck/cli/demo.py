@@ -27,6 +27,9 @@ current operation says so, and ``GET /limits`` shows the waiter).
 ``jobdeck serve --demo`` on an empty store also starts :data:`FIRST_RUN` (:func:`start_first_run_jobs`): one job
 of each outcome, so that the first screen has something to show (``--no-demo-jobs`` leaves them out).
 
+Their titles, descriptions and parameter labels are in English and Finnish (:data:`DEMO_FINNISH`), so that the
+Finnish dashboard shows the demo in Finnish.
+
 Every pause checks for an abort, so each of them stops within a fraction of a second when asked.
 """
 
@@ -39,13 +42,14 @@ from typing import Annotated, Any
 
 from ..core.budget import Budget
 from ..core.errors import InvalidArgumentError, RetryLater
+from ..core.i18n import add_catalog
 from ..core.params import Param
 from ..core.retry import Retry
 from ..runtime.controller import PipelineController
 from ..runtime.runner import JobRunner
 
-__all__ = ["DEMO_PRICES", "DEMO_SCHEDULE", "DEMO_TYPES", "FIRST_RUN", "OUTAGE_FROM", "ProviderError",
-           "ProviderUnavailableError", "RateLimitError", "register_demo", "start_first_run_jobs"]
+__all__ = ["DEMO_FINNISH", "DEMO_PRICES", "DEMO_SCHEDULE", "DEMO_TYPES", "FIRST_RUN", "OUTAGE_FROM",
+           "ProviderError", "ProviderUnavailableError", "RateLimitError", "register_demo", "start_first_run_jobs"]
 
 #: The demo's price table (dollars per million tokens), made up: the runner's own prices take precedence.
 DEMO_PRICES = {"demo-mini": {"input": 0.15, "output": 0.60}, "demo-large": {"input": 2.50, "output": 10.00}}
@@ -237,25 +241,54 @@ def register_demo(runner: JobRunner, speed: float = 1.0, *, schedule: bool = Tru
         return {"removed": 17}
 
     # No jitter: a newcomer watching the demo sees the pauses the docs describe (10 s, then 20 s, at speed 1).
-    runner.register("ArgumentCondensation", argument_condensation, title="Argument condensation",
-                    description="Condense the pros and cons of each question's comments (demo: the provider "
-                                "throttles each run twice, and from 24 questions on an outage outlasts its "
-                                "attempts: the run fails and can be resumed).",
+    runner.register("ArgumentCondensation", argument_condensation,
+                    title={"en": "Argument condensation", "fi": "Argumenttien tiivistys"},
+                    description={
+                        "en": "Condense the pros and cons of each question's comments (demo: the provider "
+                              "throttles each run twice, and from 24 questions on an outage outlasts its "
+                              "attempts: the run fails and can be resumed).",
+                        "fi": "Tiivistää kunkin kysymyksen kommenteista puolesta- ja vastaan-argumentit (demo: "
+                              "palveluntarjoaja rajoittaa jokaista ajoa kahdesti, ja 24 kysymyksestä alkaen "
+                              "katkos kestää yrityksiä pidempään: ajo epäonnistuu, ja sitä voi jatkaa)."},
                     timeout=3600, params={"questions": 6},
                     retry=Retry(attempts=3, backoff=BACKOFF / speed, max_backoff=6 * BACKOFF / speed, jitter=False,
                                 on=(ProviderError,)))
-    runner.register("QuestionInfoGeneration", question_info_generation, title="Question info generation",
-                    description="Generate a summary and key terms for each question (demo).",
+    runner.register("QuestionInfoGeneration", question_info_generation,
+                    title={"en": "Question info generation", "fi": "Kysymystietojen luonti"},
+                    description={"en": "Generate a summary and key terms for each question (demo).",
+                                 "fi": "Luo kullekin kysymykselle tiivistelmän ja avainsanat (demo)."},
                     timeout=3600, params={"questions": 4}, budget=Budget(cost=2.00), max_budget=Budget(cost=20.00))
-    runner.register("DataImport", data_import, title="Data import",
-                    description="Import rows from a CSV file; fails on a malformed row (demo).",
+    runner.register("DataImport", data_import, title={"en": "Data import", "fi": "Tietojen tuonti"},
+                    description={"en": "Import rows from a CSV file; fails on a malformed row (demo).",
+                                 "fi": "Tuo rivit CSV-tiedostosta; epäonnistuu virheelliseen riviin (demo)."},
                     params={"rows": 400, "fail_at": 0.6})
-    runner.register("Cleanup", cleanup, title="Cleanup", max_concurrent=2,
-                    description="Remove old drafts; takes a few seconds (demo).", params={"days": 30})
+    runner.register("Cleanup", cleanup, title={"en": "Cleanup", "fi": "Siivous"}, max_concurrent=2,
+                    description={"en": "Remove old drafts; takes a few seconds (demo).",
+                                 "fi": "Poistaa vanhat luonnokset; kestää muutaman sekunnin (demo)."},
+                    params={"days": 30})
+    # The parameters' labels and help in Finnish, the way a host supplies them: a catalog of its own.
+    add_catalog("fi", DEMO_FINNISH)
     if schedule:
         # In real time whatever the demo speed: the Schedules page shows it coming, and it fires while one watches.
         runner.schedule(DEMO_SCHEDULE, "Cleanup", every=timedelta(minutes=10), params={"days": 30})
 
+
+#: The demo's parameter labels and help in Finnish (its titles and descriptions are given at registration).
+DEMO_FINNISH = {
+    "types.ArgumentCondensation.params.questions": "Kysymyksiä",
+    "types.ArgumentCondensation.params.questions.description":
+        "Montako kysymystä tiivistetään; kullakin on puolesta- ja vastaan-osa.",
+    "types.QuestionInfoGeneration.params.questions": "Kysymyksiä",
+    "types.QuestionInfoGeneration.params.questions.description":
+        "Montako kysymystä saa tiivistelmän ja avainsanat.",
+    "types.DataImport.params.rows": "Rivejä",
+    "types.DataImport.params.rows.description": "Tuotavan CSV-tiedoston rivien määrä.",
+    "types.DataImport.params.fail_at": "Virheellisen rivin kohta",
+    "types.DataImport.params.fail_at.description":
+        "Missä kohtaa virheellinen rivi on, osuutena riveistä (demo epäonnistuu aina).",
+    "types.Cleanup.params.days": "Päiviä",
+    "types.Cleanup.params.days.description": "Poistaa tätä useamman päivän ikäiset luonnokset.",
+}
 
 # The first run's jobs: one that runs for a while (and retries on its way), one that completes within seconds and
 # one that fails, so that the first screen shows a live job, a result and a failure rather than forms and zeros.

@@ -60,7 +60,8 @@ class Client(ScheduleCalls):
     """The jobdeck HTTP API as Python calls; a context manager that closes its connection pool.
 
     ``base_url`` is the server root (``http://host:port``); ``prefix`` is where the job API is mounted.
-    ``timeout`` bounds connecting and each ordinary request, in seconds.
+    ``timeout`` bounds connecting and each ordinary request, in seconds. ``language`` (``"fi"``), when given,
+    is sent as ``Accept-Language``: the server then answers with job-type titles and parameter labels in it.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class Client(ScheduleCalls):
         *,
         prefix: str = DEFAULT_PREFIX,
         transport: httpx.BaseTransport | None = None,
+        language: str | None = None,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -81,6 +83,8 @@ class Client(ScheduleCalls):
         headers = {"Accept": "application/json", "User-Agent": "jobdeck-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if language:
+            headers["Accept-Language"] = language
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:  # the token stays out on purpose

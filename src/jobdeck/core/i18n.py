@@ -7,7 +7,9 @@ braces (``"{count} jobs"``); a text that depends on a number is an object of plu
 definition: a key another catalog lacks falls back to it, and the tests require every catalog to have every key.
 
 The host application adds words of its own (its job types' titles and parameter labels) with
-:func:`add_catalog`; these are looked up under ``types.<type>.title`` and ``types.<type>.params.<name>``.
+:func:`add_catalog`; these are looked up under ``types.<type>.title``, ``types.<type>.description``,
+``types.<type>.params.<name>`` (a label) and ``types.<type>.params.<name>.description`` (its help) by
+:class:`jobdeck.core.jobtype.JobType`.
 
 What stays in the language it was written in: a job's own messages and errors, and the API's error details
 (those are data, written by the job or for a program).

@@ -1,4 +1,5 @@
-"""A registered job type: its handler, limits and parameters (what ``JobRunner.register`` records)."""
+"""A registered job type: its handler, limits and parameters (what ``JobRunner.register`` records), and its words
+in the viewer's language (the host's translations of its title, description and parameter labels)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from .budget import Budget
 from .errors import InvalidArgumentError
+from .i18n import catalog
 from .params import TypeParams
 from .retry import Retry
 
@@ -27,7 +29,13 @@ class JobType:
     ``requeue_on_worker_lost``: how many times a job of this type goes back to the queue when the task engine's
     worker running it dies (0: it is failed, never re-run). ``retry``: how a failed run is retried (None: never).
     ``stall_after``: seconds without a progress change or a message, while heartbeats go on, after which a running
-    job is diagnosed ``stalled`` (None: never)."""
+    job is diagnosed ``stalled`` (None: never).
+
+    ``title`` and ``description`` are the default (English) words; ``titles`` and ``descriptions`` their
+    translations by language code, as given to ``register(title={"en": ..., "fi": ...})``. :meth:`title_in`,
+    :meth:`description_in` and :meth:`schema_in` speak a language: the translation given at registration, else
+    the host's catalog (``types.<type>.title``, ``types.<type>.description``, ``types.<type>.params.<param>``;
+    :func:`jobdeck.add_catalog`), else the default."""
 
     name: str
     handler: Handler | None  # None: an external type, run elsewhere and reported over HTTP
@@ -43,6 +51,8 @@ class JobType:
     stall_after: float | None = DEFAULT_STALL_AFTER
     budget: Budget | None = None  # what one job may spend (issue 24); None: no budget
     max_budget: Budget | None = None  # the most a start may ask for; None: starts take the type's budget
+    titles: Mapping[str, str] = field(default_factory=dict)  # the title by language code ("fi": "Tuonti")
+    descriptions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -67,6 +77,40 @@ class JobType:
         """The params as JSON Schema."""
         assert self.spec is not None  # set in __post_init__
         return self.spec.schema
+
+    def title_in(self, lang: str) -> str:
+        """The title in ``lang`` (see the class docstring for where it comes from)."""
+        return self._words(lang, "title", self.titles, self.title)
+
+    def description_in(self, lang: str) -> str:
+        """The description in ``lang``."""
+        return self._words(lang, "description", self.descriptions, self.description)
+
+    def _words(self, lang: str, what: str, given: Mapping[str, str], default: str) -> str:
+        if lang in given:
+            return given[lang]
+        # The catalog of ``lang`` holds the host's English words too: a language the host did not translate
+        # into gets its English catalog entry, which is meant to override the registered default.
+        found = catalog(lang).get(f"types.{self.name}.{what}")
+        return found if isinstance(found, str) else default
+
+    def schema_in(self, lang: str) -> dict[str, Any]:
+        """:attr:`schema` with each parameter's label (its property's ``title``) and help (``description``) from
+        the host's catalog for ``lang`` (``types.<type>.params.<param>`` and ``...<param>.description``), where
+        it has them. The schema itself is not changed."""
+        schema = self.schema
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return schema
+        words = catalog(lang)
+        prefix = f"types.{self.name}.params."
+        changed: dict[str, Any] = {}
+        for name, prop in properties.items():
+            label, help_text = words.get(prefix + name), words.get(f"{prefix}{name}.description")
+            if isinstance(prop, dict) and (isinstance(label, str) or isinstance(help_text, str)):
+                changed[name] = {**prop, **({"title": label} if isinstance(label, str) else {}),
+                                 **({"description": help_text} if isinstance(help_text, str) else {})}
+        return {**schema, "properties": {**properties, **changed}} if changed else schema
 
     def start_budget(self, given: object) -> Budget | None:
         """The budget one start asks for (a :class:`Budget` or its JSON), checked against ``max_budget``; None

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from ..core.budget import Budget
 from ..core.errors import InvalidArgumentError, UnknownJobTypeError
+from ..core.i18n import DEFAULT_LOCALE, Localized, localized
 from ..core.jobtype import DEFAULT_STALL_AFTER, Handler, JobType
 from ..core.retry import Retry
 
@@ -24,8 +25,8 @@ __all__ = ["ExternalTypeOptions", "JobTypeOptions", "JobTypes"]
 class ExternalTypeOptions(TypedDict, total=False):
     """The options of :meth:`JobTypes.register_external`, for a caller that passes them on."""
 
-    title: str | None
-    description: str
+    title: Localized | None
+    description: Localized
     max_concurrent: int
     params: Mapping[str, Any] | None
     budget: Budget | None
@@ -40,6 +41,18 @@ class JobTypeOptions(ExternalTypeOptions, total=False):
     requeue_on_worker_lost: int
     retry: Retry | None
     stall_after: float | None
+
+
+def _translations(name: str, given: Localized | None) -> dict[str, str]:
+    """A title or description given by language (``{"en": "Import", "fi": "Tuonti"}``), checked; {} for a plain
+    string (one text in every language)."""
+    if given is None or isinstance(given, str):
+        return {}
+    if not isinstance(given, Mapping) or not given \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in given.items()):
+        raise InvalidArgumentError(f"{name} must be a string or a non-empty mapping of language codes to strings "
+                                   f"such as {{'en': 'Import', 'fi': 'Tuonti'}}, got {given!r}")
+    return {code.lower(): text for code, text in given.items()}
 
 
 def _any_handler(ctl: Any, **params: Any) -> None:
@@ -57,8 +70,8 @@ class JobTypes:
         job_type: str,
         handler: Handler | None = None,
         *,
-        title: str | None = None,
-        description: str = "",
+        title: Localized | None = None,
+        description: Localized = "",
         max_concurrent: int = 1,
         timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
@@ -91,15 +104,18 @@ class JobTypes:
                 raise InvalidArgumentError(f"{name} must be a jobdeck.Budget(...) or None, got {given!r}")
         if budget is not None and max_budget is not None:
             budget.check_within(max_budget)
+        titles, descriptions = _translations("title", title), _translations("description", description)
 
         def add(fn: Handler) -> Handler:
             if not callable(fn):
                 raise InvalidArgumentError(f"handler for {job_type!r} must be callable")
-            self._types[job_type] = JobType(job_type, fn, title or job_type, description, max_concurrent,
+            self._types[job_type] = JobType(job_type, fn, localized(title, DEFAULT_LOCALE) or job_type,
+                                            localized(description, DEFAULT_LOCALE), max_concurrent,
                                             timeout, dict(params or {}), capture_logs=bool(capture_logs),
                                             requeue_on_worker_lost=requeue_on_worker_lost, retry=retry,
                                             stall_after=None if stall_after is None else float(stall_after),
-                                            budget=budget, max_budget=max_budget)
+                                            budget=budget, max_budget=max_budget, titles=titles,
+                                            descriptions=descriptions)
             return fn
 
         return add if handler is None else add(handler)
@@ -108,8 +124,8 @@ class JobTypes:
         self,
         job_type: str,
         *,
-        title: str | None = None,
-        description: str = "",
+        title: Localized | None = None,
+        description: Localized = "",
         max_concurrent: int = 1,
         params: Mapping[str, Any] | None = None,
         budget: Budget | None = None,
@@ -121,7 +137,8 @@ class JobTypes:
                       params=params, budget=budget, max_budget=max_budget)
         spec = self._types[job_type]
         self._types[job_type] = JobType(spec.name, None, spec.title, spec.description, spec.max_concurrent, None,
-                                        spec.params, budget=spec.budget, max_budget=spec.max_budget)
+                                        spec.params, budget=spec.budget, max_budget=spec.max_budget,
+                                        titles=spec.titles, descriptions=spec.descriptions)
 
     def get(self, job_type: str) -> JobType:
         """The type named ``job_type``; UnknownJobTypeError (naming the known ones) if there is none."""

@@ -184,7 +184,10 @@ class JobRunner:
         one ``job.stalled`` webhook, the ``jobdeck_jobs_stalled`` gauge); it is not failed.
 
         The other options (their defaults and checks are :meth:`jobdeck.runtime.registry.JobTypes.register`'s):
-        ``title`` (the type's name), ``description``, ``max_concurrent=1``, ``timeout`` (seconds, None for none),
+        ``title`` (the type's name) and ``description``, each a string or one per language
+        (``title={"en": "Import", "fi": "Tuonti"}``: the dashboard and the API's ``/types`` answer in the viewer's
+        language, English when it has no entry; see :func:`jobdeck.add_catalog` for a catalog instead),
+        ``max_concurrent=1``, ``timeout`` (seconds, None for none),
         ``params`` (parameter names to defaults)."""
         return self._types.register(job_type, handler, **options)
 
