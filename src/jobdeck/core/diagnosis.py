@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .i18n import DEFAULT_LOCALE, translate
 from .jobtype import DEFAULT_STALL_AFTER, JobType
 from .jsoncodec import dumps
 from .model import JobInfo, JobStatus, format_time
@@ -101,12 +102,14 @@ class QueueFigures:
 
 class Scene:
     """What one request knows: the workers (read once), the time, the store's ``stale_after``, the runner's
-    ``abort_grace`` (None: unknown here) and the types' rules (a type not in ``rules`` gets the defaults)."""
+    ``abort_grace`` (None: unknown here) and the types' rules (a type not in ``rules`` gets the defaults).
+    ``lang``: the language of the sentences (the ``why.*`` keys of jobdeck's catalogs); the codes never change."""
 
     def __init__(self, workers: Sequence[WorkerInfo], now: float, stale_after: float, *,
-                 abort_grace: float | None = None, rules: Mapping[str, TypeRules] | None = None) -> None:
+                 abort_grace: float | None = None, rules: Mapping[str, TypeRules] | None = None,
+                 lang: str = DEFAULT_LOCALE) -> None:
         self.workers, self.now, self.stale_after = workers, now, stale_after
-        self.abort_grace, self.rules = abort_grace, rules or {}
+        self.abort_grace, self.rules, self.lang = abort_grace, rules or {}, lang
         self.live = [w for w in workers if w.live(now, stale_after)]
         self._late_after = heartbeat_late_after(stale_after)
         self._json: dict[Diagnosis, bytes] = {}
@@ -144,7 +147,7 @@ class Scene:
                 whole = int(quiet + 0.5) if quiet > 0 else 0
                 working = self._working.get(whole)
                 if working is None:
-                    working = Diagnosis("ok", f"working: last report {span(quiet)} ago").to_json()
+                    working = Diagnosis("ok", self._t("why.ok", ago=span(quiet))).to_json()
                     self._working[whole] = working
                 return working
         found = self.diagnose(job)
@@ -169,71 +172,72 @@ class Scene:
         return [QueueFigures(name, len(waits), max(waits) if waits else None, len(self.serving(name)))
                 for name, waits in sorted(queued.items())]
 
+    def _t(self, key: str, **values: object) -> str:
+        return translate(self.lang, key, **values)
+
     # ------------------------------------------------------------------ by status
 
     def _queued(self, job: JobInfo) -> Diagnosis:
         name = job.job_type
         if job.retry_at is not None and job.retry_at > self.now:
             if job.run_at is not None and job.attempt <= 1:  # a start for later waits as a due retry does
-                by = f" (schedule {job.schedule_id})" if job.schedule_id else ""
-                return Diagnosis("scheduled", f"starts at {format_time(job.run_at)}, in {span(job.run_at - self.now)}"
-                                              f"{by}")
-            return Diagnosis("retry_wait", f"attempt {job.attempt} of {job.max_attempts} starts in "
-                                           f"{span(job.retry_at - self.now)} (at {format_time(job.retry_at)})")
+                at, wait = format_time(job.run_at), span(job.run_at - self.now)
+                return Diagnosis("scheduled", self._t("why.scheduled_by", at=at, wait=wait, schedule=job.schedule_id)
+                                 if job.schedule_id else self._t("why.scheduled", at=at, wait=wait))
+            return Diagnosis("retry_wait", self._t("why.retry_wait", attempt=job.attempt, of=job.max_attempts,
+                                                   wait=span(job.retry_at - self.now), at=format_time(job.retry_at)))
         serving = self.serving(name)
         if not serving:
-            return Diagnosis("no_worker", f"no live worker runs {name}{self._gone_note(name)}")
+            return Diagnosis("no_worker", self._no_worker(name))
         holders = sorted((ref for w in serving for ref in w.jobs if ref.job_type == name),
                          key=lambda r: r.started_time)
         limit = self.rules.get(name, _DEFAULT_RULES).max_concurrent
         if len(holders) >= limit:
-            return Diagnosis("slot_busy", f"waiting for a slot: {name} runs {limit} at a time, "
-                                          f"{self._held(holders)}")
+            return Diagnosis("slot_busy", self._t("why.slot_busy_type", type=name, limit=limit,
+                                                  held=self._held(holders)))
         if all(w.free_slots() == 0 for w in serving):
             slots = sum(w.concurrency or 0 for w in serving)
             busy = sorted((ref for w in serving for ref in w.jobs), key=lambda r: r.started_time)
-            who = (f"the live worker that runs {name} is" if len(serving) == 1
-                   else f"all {len(serving)} live workers that run {name} are")
-            return Diagnosis("slot_busy", f"waiting for a slot: {who} busy ({slots} of {slots} slots), "
-                                          f"{self._held(busy)}")
+            key = "why.slot_busy_worker" if len(serving) == 1 else "why.slot_busy_workers"
+            return Diagnosis("slot_busy", self._t(key, type=name, count=len(serving), slots=slots,
+                                                  held=self._held(busy)))
         if job.retry_at is not None:
-            return Diagnosis("dispatching", f"attempt {job.attempt} is due; a process that runs {name} is starting it")
+            return Diagnosis("dispatching", self._t("why.retry_due", attempt=job.attempt, type=name))
         since = job.queued_time if job.queued_time is not None else job.start_time
-        return Diagnosis("dispatching", f"queued {span(self.now - since)} ago; a free worker that runs {name} "
-                                        "should claim it")
+        return Diagnosis("dispatching", self._t("why.dispatching", ago=span(self.now - since), type=name))
 
     def _held(self, holders: list[RunningRef]) -> str:
         if not holders:
-            return "the slots are being freed"
+            return self._t("why.held_freeing")
         first = holders[0]
-        what = "held by" if len(holders) == 1 else "the longest held by"
-        return f"{what} job {first.id[:8]}, running {span(self.now - first.started_time)}"
+        return self._t("why.held_one" if len(holders) == 1 else "why.held_many", job=first.id[:8],
+                       running=span(self.now - first.started_time))
 
-    def _gone_note(self, job_type: str) -> str:
+    def _no_worker(self, job_type: str) -> str:
         gone = [w for w in self.workers if job_type in w.job_types and not w.live(self.now, self.stale_after)]
         if not gone:
-            return ""
+            return self._t("why.no_worker", type=job_type)
         last = max(gone, key=lambda w: w.last_seen)
-        return f" (the last one, {last.host}:{last.pid}, went silent {span(self.now - last.last_seen)} ago)"
+        return self._t("why.no_worker_gone", type=job_type, worker=f"{last.host}:{last.pid}",
+                       ago=span(self.now - last.last_seen))
 
     def _running(self, job: JobInfo) -> Diagnosis:
         beat = max(job.heartbeat_time or job.start_time, job.last_activity_time)
         if self.now - beat > self._late_after:
-            return Diagnosis("heartbeat_late", f"last heartbeat {span(self.now - beat)} ago; failed as stale "
-                                               f"when it reaches {span(self.stale_after)}")
+            return Diagnosis("heartbeat_late", self._t("why.heartbeat_late", ago=span(self.now - beat),
+                                                       stale=span(self.stale_after)))
         quiet = self.now - job.last_activity_time
         stall_after = self.rules.get(job.job_type, _DEFAULT_RULES).stall_after
         if stall_after is not None and quiet > stall_after:
-            return Diagnosis("stalled", f"no progress and no message for {span(quiet)}; its process is alive")
-        return Diagnosis("ok", f"working: last report {span(quiet)} ago")
+            return Diagnosis("stalled", self._t("why.stalled", quiet=span(quiet)))
+        return Diagnosis("ok", self._t("why.ok", ago=span(quiet)))
 
     def _aborting(self, job: JobInfo) -> Diagnosis:
         asked = job.abort_time if job.abort_time is not None else job.last_activity_time
-        text = f"abort requested {span(self.now - asked)} ago"
-        if job.aborted_by:
-            text += f" by {job.aborted_by}"
+        ago = span(self.now - asked)
+        text = (self._t("why.abort_by", ago=ago, by=job.aborted_by) if job.aborted_by
+                else self._t("why.abort", ago=ago))
         if self.abort_grace is not None:
             left = asked + self.abort_grace - self.now
-            text += (f"; failed in {span(left)} if the job does not stop" if left > 0
-                     else "; overdue: it is failed at its process's next heartbeat round")
+            text += (self._t("why.abort_left", left=span(left)) if left > 0 else self._t("why.abort_overdue"))
         return Diagnosis("abort_pending", text)
