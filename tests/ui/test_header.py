@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jobdeck.api._pages import NAV
+from jobdeck.core.i18n import translate
 from tests.ui.conftest import Dashboard
 
 pytestmark = pytest.mark.browser
@@ -18,7 +19,7 @@ def test_every_page_has_the_same_header(dashboard: Dashboard) -> None:
     server = dashboard.server
     job_id = server.start_job("Cleanup", {"days": 1})["id"]
     page = dashboard.open().page
-    labels = [label for _, label in NAV]
+    labels = [translate("en", key) for _, key in NAV]   # NAV names catalog keys
     pages = [("", "Dashboard"), ("jobs", "All jobs"), ("timeline", "Timeline"), ("workers", "Workers"),
              ("schedules", "Schedules"), ("failures", "Failures"), (f"jobs/{job_id}", None)]
     for path, current in pages:
