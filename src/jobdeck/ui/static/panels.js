@@ -108,8 +108,9 @@ function renderPanel(panel, list, loading, log) {
     setText(panel.more, panel.kind === "problems" ? t("panel.no_problems") : t("panel.no_messages"));
   } else if ((hiddenOlder > 0 && list.items.length > panel.list.childElementCount) || !log.complete) {
     panel.more.hidden = false;
-    const shown = panel.list.childElementCount;
-    const said = log.complete ? t("panel.newest_of", { shown, total }) : t("panel.newest", { shown });
+    // Counts as digits, as the panel's own counters show them ("500 of 2000").
+    const shown = String(panel.list.childElementCount);
+    const said = log.complete ? t("panel.newest_of", { shown, total: String(total) }) : t("panel.newest", { shown });
     panel.more.textContent = `${said} `;   // a space before the button
     const btn = document.createElement("button");
     btn.type = "button";

@@ -145,7 +145,9 @@ function renderPast(view, past) {
   const matching = state.filter === "all" ? total
     : Math.max(shown.length, counted ? counted.counts[state.filter] || 0 : 0);
   const all = state.filter === "all";
-  setText(view.pastCount, all ? String(total) : t("card.past_count_of", { matching, total }));
+  // Counts as digits, as the counter shows them unfiltered.
+  const counts = { matching: String(matching), total: String(total) };
+  setText(view.pastCount, all ? counts.total : t("card.past_count_of", counts));
   setText($(".past-label", view.root), all ? t("card.past_jobs") : t(PAST_LABEL[state.filter]));
   view.pastEmpty.hidden = shown.length > 0;
   setText(view.pastEmpty, !total ? t("card.no_past_yet") : all ? t("card.no_past") : t(PAST_NONE[state.filter]));
