@@ -1,5 +1,7 @@
 /* Same-origin JSON calls to the jobdeck API; a 401/403 anywhere hands over to the sign-in prompt. */
 
+import { t } from "./i18n.js";
+
 export const API = (document.querySelector('meta[name="jobdeck-api-prefix"]')?.content || "/api/admin/jobs")
   .replace(/\/+$/, "");
 
@@ -28,7 +30,7 @@ export async function api(path, { method, body } = {}) {
   try {
     res = await fetch(API + path, init);
   } catch {
-    throw new ApiError("The server cannot be reached.", 0);
+    throw new ApiError(t("api.unreachable"), 0);
   }
   let data = null;
   const text = await res.text();
@@ -42,8 +44,9 @@ export async function api(path, { method, body } = {}) {
   // A refusal by role (requiredRole) keeps the session: the message says which role would be allowed.
   if (res.status === 401 || (res.status === 403 && !(data && data.requiredRole))) {
     authLostHandler();
-    throw new ApiError("Sign in required.", res.status);
+    throw new ApiError(t("api.sign_in"), res.status);
   }
-  if (!res.ok) throw new ApiError((data && data.error) || `The server answered ${res.status}.`, res.status);
+  // The server's own words (its error detail) stay as it wrote them.
+  if (!res.ok) throw new ApiError((data && data.error) || t("api.status", { status: String(res.status) }), res.status);
   return { data, headers: res.headers };
 }

@@ -7,10 +7,11 @@ This one wires them together and holds what the admin does: start, abort, clean 
 
 import { API, api, onAuthLost } from "./api.js";
 import { showCardSchedules } from "./cardschedule.js";
-import { say } from "./common.js";
+import { say, statusText } from "./common.js";
 import { followCardDiagnoses } from "./diagnosis.js";
 import { $, setText, showError } from "./dom.js";
 import { shortId } from "./format.js";
+import { t } from "./i18n.js";
 import { readParams } from "./params.js";
 import { waitingToRetry } from "./retry.js";
 import { dirty, isActive, loadAll, onRender, schedule, state, touchType, upsertJob } from "./state.js";
@@ -23,7 +24,7 @@ function authLost() {
   if (state.authLost) return;
   state.authLost = true;
   stopLive();
-  setConnection("offline", "Signed out");
+  setConnection("offline", t("dash.signed_out"));
   const dlg = $("#login");
   if (!dlg.open) dlg.showModal();
   $("#login-token").focus();
@@ -50,14 +51,14 @@ $("#login-form").addEventListener("submit", async (e) => {
       form.reset();
       $("#login").close();
       state.authLost = false;
-      setConnection("connecting", "Connecting…");
+      setConnection("connecting", t("live.connecting"));
       connect();
       await loadAll();
       return;
     }
-    error.textContent = "That token was not accepted. Check it and try again.";
+    error.textContent = t("login.rejected");
   } catch {
-    error.textContent = "The server cannot be reached. Try again in a moment.";
+    error.textContent = t("login.unreachable");
   } finally {
     button.disabled = false;
   }
@@ -106,9 +107,11 @@ async function startJob(view) {
     if (view.paramInputs.length) body.params = params;
     const { data } = await api("/start", { body });
     upsertJob(data, { fromEvent: !state.jobs.has(data.id) });
-    say(view.note, `Started job ${shortId(data.id)}.`, "ok");
+    say(view.note, t("card.started_job", { id: shortId(data.id) }), "ok");
   } catch (err) {
-    if (err.status !== 401 && err.status !== 403) say(view.note, `Not started: ${err.message}`, "error");
+    if (err.status !== 401 && err.status !== 403) {
+      say(view.note, t("card.not_started", { error: err.message }), "error");
+    }
   } finally {
     view.busy = false;
     touchType(view.type);
@@ -122,24 +125,24 @@ async function abortJob(id, note) {
   const title = typeInfo(job.jobType).title || job.jobType;
   const queued = job.status === "queued";
   const waiting = waitingToRetry(job);
+  const named = { id: shortId(id), title };
   const { confirmed, reason } = await confirmAction({
-    title: "Abort this job?",
-    body: waiting
-      ? `Job ${shortId(id)} (${title}) is waiting to retry: it ends at once, with no further attempt.`
-      : queued ? `Job ${shortId(id)} (${title}) is waiting for a worker: it ends at once and never runs.`
-      : `Job ${shortId(id)} (${title}) stops at its next abort check; what it has written so far stays.`,
-    ok: "Abort job",
+    title: t("dash.abort_title"),
+    body: t(waiting ? "dash.abort_body_retry" : queued ? "dash.abort_body_queued" : "dash.abort_body_running", named),
+    ok: t("dash.abort_ok"),
   });
   if (!confirmed) return;
   try {
     const { data } = await api(`/single/${encodeURIComponent(id)}/abort`, { body: reason ? { reason } : {} });
     const ended = data && data.status && data.status !== "aborting";
     const atOnce = queued && data && data.status === "aborted";
-    say(note, atOnce && waiting ? `Job ${shortId(id)} aborted; it will not be retried.`
-      : atOnce ? `Job ${shortId(id)} aborted before it started.`
-      : ended ? `Job ${shortId(id)} had already ended (${data.status}).` : `Abort requested for job ${shortId(id)}.`);
+    const short = shortId(id);
+    say(note, atOnce && waiting ? t("dash.aborted_no_retry", { id: short })
+      : atOnce ? t("dash.aborted_before_start", { id: short })
+      : ended ? t("dash.already_ended", { id: short, status: statusText(data.status).toLowerCase() })
+      : t("dash.abort_requested", { id: short }));
   } catch (err) {
-    if (err.status !== 401 && err.status !== 403) say(note, `Abort refused: ${err.message}`, "error");
+    if (err.status !== 401 && err.status !== 403) say(note, t("dash.abort_refused", { error: err.message }), "error");
   }
 }
 
@@ -147,22 +150,20 @@ async function abortAll() {
   const jobs = [...state.jobs.values()];
   const queued = jobs.filter((j) => j.status === "queued").length;
   const n = jobs.filter((j) => j.status === "running").length + queued;
-  const kind = queued ? "running or queued" : "running";
   const { confirmed, reason } = await confirmAction({
-    title: "Emergency cleanup",
-    body: n
-      ? `Request an abort of all ${n} ${kind} job${n === 1 ? "" : "s"} of every type? Each stops at its next abort `
-        + `check${queued ? "; queued ones end at once" : ""}.`
-      : "No job is running right now. Request an abort of any job that is still active on the server?",
-    ok: "Abort all jobs",
+    title: t("dash.abort_all"),
+    body: n ? t(queued ? "dash.cleanup_queued" : "dash.cleanup_running", { count: n }) : t("dash.cleanup_none"),
+    ok: t("dash.cleanup_ok"),
   });
   if (!confirmed) return;
   try {
     const { data } = await api("/abort-all", { body: reason ? { reason } : {} });
     const count = data && typeof data.abortRequestedFor === "number" ? data.abortRequestedFor : 0;
-    say($("#abort-all-note"), `Emergency cleanup: abort requested for ${count} job${count === 1 ? "" : "s"}.`);
+    say($("#abort-all-note"), t("dash.cleanup_done", { count }));
   } catch (err) {
-    if (err.status !== 401 && err.status !== 403) say($("#abort-all-note"), `Cleanup refused: ${err.message}`, "error");
+    if (err.status !== 401 && err.status !== 403) {
+      say($("#abort-all-note"), t("dash.cleanup_refused", { error: err.message }), "error");
+    }
   }
 }
 
@@ -184,13 +185,11 @@ async function applyRole() {
   const canStart = Array.isArray(data.canStart) && data.canStart.length > 0;
   document.body.dataset.canStart = canStart ? "yes" : "no";
   document.body.dataset.canAbort = data.canAbort ? "yes" : "no";
-  const missing = [canStart ? "" : "start", data.canAbort ? "" : "abort"].filter(Boolean);
+  const key = !canStart && !data.canAbort ? "dash.role_both" : !canStart ? "dash.role_start"
+    : !data.canAbort ? "dash.role_abort" : null;
   const note = $("#role-note");
-  note.hidden = missing.length === 0;
-  if (missing.length) {
-    setText(note, `Signed in as ${data.name} (role ${data.role}): read-only. You cannot ${missing.join(" or ")} `
-      + "jobs here; that needs the admin role.");
-  }
+  note.hidden = key === null;
+  if (key) setText(note, t(key, { name: data.name, role: data.role }));
 }
 
 /* ------------------------------------------------------------ start */
@@ -206,7 +205,7 @@ showCardSchedules($("#types"));
 loadAll().catch((err) => {
   if (state.authLost) return;
   showError(err);
-  setText($("#types-loading") || document.createElement("p"), "Could not load jobs; retrying…");
+  setText($("#types-loading") || document.createElement("p"), t("dash.load_failed"));
   // Keep trying: the stream's reconnect loop or this retry brings the page up once the server answers.
   const retry = setInterval(() => {
     if (state.loaded || state.authLost) {

@@ -9,6 +9,7 @@ schedules (an older one) leaves the cards as they were. */
 import { api } from "./api.js";
 import { setText } from "./dom.js";
 import { fullTime } from "./format.js";
+import { t } from "./i18n.js";
 import { nextRunText, scheduleHref, soonest } from "./schedinfo.js";
 
 const REFRESH_MS = 30000;
@@ -44,13 +45,13 @@ function paintCard(card, now) {
   line.dataset.scheduleId = s.id;
   line.dataset.paused = s.paused ? "true" : "false";
   const [text, link, more] = [line.children[0], line.children[1], line.children[2]];
-  setText(text, s.paused ? "Schedule paused" : `Next scheduled run ${nextRunText(s, now)}`);
+  setText(text, s.paused ? t("card.schedule_paused") : t("card.next_run", { when: nextRunText(s, now) }));
   text.title = !s.paused && s.nextRuns && s.nextRuns[0] ? fullTime(s.nextRuns[0]) : "";
   const href = scheduleHref(s.id);
   if (link.getAttribute("href") !== href) link.setAttribute("href", href);
   setText(link, s.id);
-  link.setAttribute("aria-label", `Schedule ${s.id}`);
-  setText(more, list.length > 1 ? ` and ${list.length - 1} more` : "");
+  link.setAttribute("aria-label", t("card.schedule_link", { id: s.id }));
+  setText(more, list.length > 1 ? ` ${t("card.schedules_more", { count: list.length - 1 })}` : "");
 }
 
 function paint() {

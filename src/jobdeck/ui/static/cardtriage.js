@@ -8,6 +8,7 @@ import { setText } from "./dom.js";
 import { state, touchType } from "./state.js";
 import { duration, localTime, ms, shortId } from "./format.js";
 import { firstLine, jobHref, statusText } from "./common.js";
+import { num, t } from "./i18n.js";
 import { resumeJob, resumeLabel } from "./retry.js";
 
 export const CHART_RUNS = 20;
@@ -40,7 +41,11 @@ function ensure(view) {
   const time = document.createElement("div");
   time.className = "run-axis run-axis-time";
   time.setAttribute("aria-hidden", "true");
-  time.innerHTML = "<span>← older</span><span>newer →</span>";
+  const older = document.createElement("span");
+  older.textContent = t("card.older");
+  const newer = document.createElement("span");
+  newer.textContent = t("card.newer");
+  time.append(older, newer);
   const caption = document.createElement("figcaption");
   caption.className = "run-summary";
   caption.id = summaryId;
@@ -62,16 +67,15 @@ export function median(values) {
  * of the 19 that completed or failed; an abort is an operator's choice, not counted). Median duration 12 s." */
 export function runsText(runs) {
   const count = (s) => runs.filter((j) => j.status === s).length;
-  const parts = [["completed", count("completed")], ["failed", count("failed")], ["aborted", count("aborted")]]
-    .filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`);
+  const parts = [["card.runs_completed", count("completed")], ["card.runs_failed", count("failed")],
+    ["card.runs_aborted", count("aborted")]].filter(([, n]) => n > 0).map(([key, n]) => t(key, { count: n }));
   const decided = count("completed") + count("failed");
   const rate = decided
-    ? `Success rate ${Math.round((100 * count("completed")) / decided)}% (completed out of the ${decided} that `
-      + "completed or failed; aborts are not counted)."
-    : "No success rate: no run completed or failed.";
+    ? t("card.success_rate", { rate: num(Math.round((100 * count("completed")) / decided) / 100, { style: "percent" }),
+      decided })
+    : t("card.no_success_rate");
   const mid = median(runs.map((j) => (ms(j.endTime) - ms(j.startTime)) / 1000));
-  return `Last ${runs.length} run${runs.length === 1 ? "" : "s"}, oldest first: ${parts.join(", ")}. `
-    + `${rate} Median duration ${duration(mid)}.`;
+  return t("card.runs_summary", { count: runs.length, parts: parts.join(", "), rate, median: duration(mid) });
 }
 
 function renderChart(view, past) {
@@ -100,17 +104,17 @@ function renderChart(view, past) {
     const link = document.createElementNS(SVG, "a");
     link.setAttribute("href", jobHref(job.id));
     link.setAttribute("class", "bar-link");
-    link.setAttribute("aria-label", `Job ${shortId(job.id)}: ${statusText(job.status)}, ${duration(secs[i])}, `
-      + `ended ${localTime(job.endTime)}`);
+    const said = { id: shortId(job.id), status: statusText(job.status), duration: duration(secs[i]) };
+    link.setAttribute("aria-label", t("card.bar_label", { ...said, time: localTime(job.endTime) }));
     const rect = document.createElementNS(SVG, "rect");
-    rect.setAttribute("class", `bar bar-${job.status}`);
+    rect.setAttribute("class", `bar bar-${job.status}`); // i18n-ignore: classes
     rect.setAttribute("x", String(i * slot + slot * 0.15));
     rect.setAttribute("width", String(slot * 0.7));
     rect.setAttribute("y", String(H - h));
     rect.setAttribute("height", String(h));
     rect.dataset.jobId = job.id;
     const title = document.createElementNS(SVG, "title");
-    title.textContent = `Job ${shortId(job.id)}: ${statusText(job.status)}, ${duration(secs[i])}`;
+    title.textContent = t("card.bar_title", said);
     link.append(title, rect);
     if (job.status === "failed") {
       // A cross above the bar: failure is told by shape as well as by colour.
@@ -161,17 +165,15 @@ function renderFailure(view, active, past) {
   view.failure.dataset.status = newest.status;
   view.failure.textContent = "";
   const head = document.createElement("strong");
-  head.textContent = failed
-    ? `Last run failed at ${localTime(newest.endTime)}`
-    : `Last run was aborted at ${localTime(newest.endTime)}`;
+  head.textContent = t(failed ? "card.last_failed" : "card.last_aborted", { time: localTime(newest.endTime) });
   const line = document.createElement("span");
   line.className = "failure-line";
   line.textContent = failed
-    ? firstLine(newest.lastError) || "No error message was recorded."
-    : newest.abortReason ? `Reason: ${newest.abortReason}` : "No reason was given.";
+    ? firstLine(newest.lastError) || t("card.no_error")
+    : newest.abortReason ? t("card.reason", { reason: newest.abortReason }) : t("card.no_reason");
   const link = document.createElement("a");
   link.href = jobHref(newest.id);
-  link.textContent = `Open job ${shortId(newest.id)}`;
+  link.textContent = t("card.open_job", { id: shortId(newest.id) });
   view.failure.append(head, line, link);
   if (label) {
     const row = document.createElement("div");

@@ -4,12 +4,15 @@ dashboard one /active?messages=none for every card, the job page its own job, ev
 
 import { api } from "./api.js";
 import { setText } from "./dom.js";
+import { t } from "./i18n.js";
 
 const POLL_MS = 5000;
 // What the badge says; "ok" (working normally) shows none.
+// The sentence beside it (diagnosis.text) is the server's and stays as it wrote it.
 export const DIAGNOSIS_LABEL = {
-  scheduled: "Scheduled", retry_wait: "Retry pending", no_worker: "No worker", slot_busy: "Waiting for a slot", dispatching: "Dispatching",
-  heartbeat_late: "Heartbeat late", stalled: "Stalled", abort_pending: "Abort pending",
+  scheduled: t("diag.scheduled"), retry_wait: t("diag.retry_wait"), no_worker: t("diag.no_worker"),
+  slot_busy: t("diag.slot_busy"), dispatching: t("diag.dispatching"), heartbeat_late: t("diag.heartbeat_late"),
+  stalled: t("diag.stalled"), abort_pending: t("diag.abort_pending"),
 };
 
 /** Show `diagnosis` ({code, text} or null) in the badge `el`: its label, with the sentence for every reader. */
@@ -65,6 +68,6 @@ export function followJobDiagnosis(jobId, el) {
     const diagnosis = job.diagnosis;
     el.hidden = !diagnosis || diagnosis.code === "ok";
     el.dataset.code = diagnosis ? diagnosis.code : "";
-    setText(el, diagnosis ? `${DIAGNOSIS_LABEL[diagnosis.code] || "Working"}: ${diagnosis.text}` : "");
+    setText(el, diagnosis ? `${DIAGNOSIS_LABEL[diagnosis.code] || t("diag.working")}: ${diagnosis.text}` : "");
   });
 }

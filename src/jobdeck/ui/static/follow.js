@@ -5,6 +5,7 @@ stream.js. */
 
 import { API } from "./api.js";
 import { setLive } from "./header.js";
+import { t } from "./i18n.js";
 
 const TYPES = ["created", "progress", "message", "status", "removed"];
 
@@ -12,16 +13,16 @@ const TYPES = ["created", "progress", "message", "status", "removed"];
 (reload everything). Returns a function that stops following. */
 export function followEvents({ onEvent, onUp = () => {}, onDown = () => {} }) {
   if (typeof EventSource === "undefined") {
-    setLive("reconnecting", "Updating by polling");
+    setLive("reconnecting", t("live.polling"));
     onDown();
     return () => {};
   }
   const es = new EventSource(`${API}/events`, { withCredentials: true });
   let closed = false;
-  setLive("connecting", "Connecting…");
+  setLive("connecting", t("live.connecting"));
   const up = () => {
     if (closed) return;
-    setLive("live", "Live");
+    setLive("live", t("live.live"));
     onUp();
   };
   es.addEventListener("hello", up);
@@ -42,12 +43,12 @@ export function followEvents({ onEvent, onUp = () => {}, onDown = () => {} }) {
   });
   es.addEventListener("error", () => {
     if (closed) return;
-    setLive("reconnecting", "Reconnecting… (updating by polling)");
+    setLive("reconnecting", t("live.reconnecting"));
     onDown();
   });
   return () => {
     closed = true;
     es.close();
-    setLive("idle", "Not following: nothing here changes");
+    setLive("idle", t("live.idle"));
   };
 }

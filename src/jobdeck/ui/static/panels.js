@@ -2,17 +2,18 @@
 
 import { $, setText } from "./dom.js";
 import { fullTime, shortId, timeFmt } from "./format.js";
+import { t } from "./i18n.js";
 import { loadOlder, logOf, state, touchJob } from "./state.js";
 
 const MSG_RENDER_CAP = 500;   // rendered nodes per message panel; "show older" raises it
 
 export function createPanels(host, jobId) {
   host.appendChild($("#tpl-panels").content.cloneNode(true));
-  const make = (cls, kind, label) => {
+  const make = (cls, kind, labelKey) => {
     const root = $(cls, host);
     const scroll = $(".msg-scroll", root);
     scroll.setAttribute("role", "region");
-    scroll.setAttribute("aria-label", `${label} of job ${shortId(jobId)}`);
+    scroll.setAttribute("aria-label", t(labelKey, { id: shortId(jobId) }));
     const panel = {
       kind, root, list: $(".msg-list", root), count: $(".msg-count", root), more: $(".msg-more", root),
       rendered: 0, cap: MSG_RENDER_CAP,
@@ -29,8 +30,8 @@ export function createPanels(host, jobId) {
   };
   const panels = {
     jobId, loading: false,
-    problems: make(".panel-problems", "problems", "Warnings and errors"),
-    info: make(".panel-info", "info", "Info messages"),
+    problems: make(".panel-problems", "problems", "panel.problems_of"),
+    info: make(".panel-info", "info", "panel.info_of"),
   };
   // Collapsed past a few lines, so that a busy job's card does not push the others down; one button (which says
   // whether it is expanded) gives the lists their full height, and each list scrolls either way.
@@ -39,11 +40,11 @@ export function createPanels(host, jobId) {
   toggle.type = "button";
   toggle.className = "btn btn-ghost btn-small msg-toggle";
   toggle.setAttribute("aria-expanded", "false");
-  toggle.textContent = "Taller message lists";
+  toggle.textContent = t("panel.taller");
   toggle.addEventListener("click", () => {
     const expanded = host.classList.toggle("msg-collapsed") === false;
     toggle.setAttribute("aria-expanded", String(expanded));
-    toggle.textContent = expanded ? "Shorter message lists" : "Taller message lists";
+    toggle.textContent = expanded ? t("panel.shorter") : t("panel.taller");
   });
   host.appendChild(toggle);
   return panels;
@@ -70,7 +71,7 @@ function messageNode(m, withKind) {
   if (withKind) {
     const kind = document.createElement("span");
     kind.className = "msg-kind";
-    kind.textContent = m.type === "error" ? "Error" : "Warning";
+    kind.textContent = m.type === "error" ? t("panel.error") : t("panel.warning");
     li.appendChild(kind);
   }
   const text = document.createElement("span");
@@ -101,18 +102,20 @@ function renderPanel(panel, list, loading, log) {
   const hiddenOlder = total - panel.list.childElementCount;
   if (loading && total === 0) {
     panel.more.hidden = false;
-    setText(panel.more, "Loading messages…");
+    setText(panel.more, t("panel.loading"));
   } else if (total === 0) {
     panel.more.hidden = false;
-    setText(panel.more, panel.kind === "problems" ? "No warnings or errors." : "No messages.");
+    setText(panel.more, panel.kind === "problems" ? t("panel.no_problems") : t("panel.no_messages"));
   } else if ((hiddenOlder > 0 && list.items.length > panel.list.childElementCount) || !log.complete) {
     panel.more.hidden = false;
-    panel.more.textContent = log.complete ? `Showing the newest ${panel.list.childElementCount} of ${total}. `
-      : `Showing the newest ${panel.list.childElementCount}. `;
+    // Counts as digits, as the panel's own counters show them ("500 of 2000").
+    const shown = String(panel.list.childElementCount);
+    const said = log.complete ? t("panel.newest_of", { shown, total: String(total) }) : t("panel.newest", { shown });
+    panel.more.textContent = `${said} `;   // a space before the button
     const btn = document.createElement("button");
     btn.type = "button";
     btn.className = "btn btn-ghost btn-small";
-    btn.textContent = "Show older";
+    btn.textContent = t("panel.show_older");
     panel.more.appendChild(btn);
   } else {
     panel.more.hidden = true;

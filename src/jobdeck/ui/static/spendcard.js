@@ -5,6 +5,7 @@ as a thinner bar, oldest on the left (GET /spend/daily), with a caption that say
 from the card's own rendering: it adds a line and a button under the description. */
 
 import { api } from "./api.js";
+import { t } from "./i18n.js";
 import { formatCost } from "./spend.js";
 
 const REFRESH_MS = 15_000;
@@ -44,7 +45,7 @@ export async function refreshSpend() {
         }
         continue;
       }
-      lineOf(card).textContent = `Spent today ${formatCost(spent.today)} · this month ${formatCost(spent.month)}`;
+      lineOf(card).textContent = t("card.spent", { today: formatCost(spent.today), month: formatCost(spent.month) });
       const history = historyOf(card);
       if (!history.figure.hidden) drawHistory(card, history);
     }
@@ -62,7 +63,7 @@ function historyOf(card) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "btn btn-small cost-history-btn";
-  button.textContent = "Cost per day";
+  button.textContent = t("card.cost_per_day");
   button.setAttribute("aria-expanded", "false");
   const figure = document.createElement("figure");
   figure.className = "cost-history";
@@ -83,13 +84,13 @@ function historyOf(card) {
   const span = document.createElement("div");
   span.className = "cost-history-span";
   span.setAttribute("role", "group");
-  span.setAttribute("aria-label", "Days shown");
+  span.setAttribute("aria-label", t("card.days_shown"));
   history = { button, figure, svg, caption, time, days: SPANS[0], spans: [] };
   for (const days of SPANS) {
     const choice = document.createElement("button");
     choice.type = "button";
     choice.className = "btn btn-small";
-    choice.textContent = `${days} days`;
+    choice.textContent = t("card.days", { count: days });
     choice.setAttribute("aria-pressed", String(days === history.days));
     choice.addEventListener("click", () => {
       history.days = days;
@@ -116,11 +117,15 @@ export function historyText(days) {
   const spent = days.filter((d) => d.cost > 0);
   const jobs = days.reduce((n, d) => n + d.jobs, 0);
   const total = days.reduce((n, d) => n + d.cost, 0);
-  const head = `Cost per day, last ${days.length} days (UTC): ${formatCost(total)} on ${spent.length} `
-    + `day${spent.length === 1 ? "" : "s"}, ${jobs} job${jobs === 1 ? "" : "s"} ended`;
+  const head = t("card.cost_head", {
+    days: days.length, total: formatCost(total), spentDays: t("card.cost_days", { count: spent.length }),
+    jobsEnded: t("card.cost_jobs_ended", { count: jobs }),
+  });
   if (!spent.length) return `${head}.`;
   const most = spent.reduce((a, b) => (b.cost > a.cost ? b : a));
-  return `${head}; most on ${most.day}: ${formatCost(most.cost)} (${most.jobs} job${most.jobs === 1 ? "" : "s"}).`;
+  return t("card.cost_most", {
+    head, day: most.day, cost: formatCost(most.cost), jobs: t("card.cost_jobs", { count: most.jobs }),
+  });
 }
 
 async function drawHistory(card, history) {
@@ -128,11 +133,15 @@ async function drawHistory(card, history) {
   try {
     ({ data } = await api(`/spend/daily?jobType=${encodeURIComponent(card.dataset.jobType)}&days=${history.days}`));
   } catch {
-    history.caption.textContent = "The cost per day could not be loaded.";
+    history.caption.textContent = t("card.cost_failed");
     return;
   }
   const days = data.days;
-  history.time.innerHTML = `<span>← ${days.length} days ago</span><span>today →</span>`;
+  const ago = document.createElement("span");
+  ago.textContent = t("card.days_ago", { days: days.length });
+  const today = document.createElement("span");
+  today.textContent = t("card.today");
+  history.time.replaceChildren(ago, today);
   const topCost = Math.max(...days.map((d) => d.cost), 1e-9);
   const topJobs = Math.max(...days.map((d) => d.jobs), 1);
   const slot = W / days.length;
@@ -151,7 +160,8 @@ async function drawHistory(card, history) {
     cost.dataset.day = d.day;
     cost.dataset.cost = String(d.cost);
     const title = document.createElementNS(SVG, "title");
-    title.textContent = `${d.day}: ${formatCost(d.cost)}, ${d.jobs} job${d.jobs === 1 ? "" : "s"}`;
+    const jobs = t("card.cost_jobs", { count: d.jobs });
+    title.textContent = t("card.cost_day", { day: d.day, cost: formatCost(d.cost), jobs });
     cost.appendChild(title);
     const count = document.createElementNS(SVG, "rect");
     const c = d.jobs > 0 ? Math.max(1, (d.jobs / topJobs) * COUNT_H) : 0;

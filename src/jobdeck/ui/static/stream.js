@@ -7,9 +7,10 @@ cursor) until the stream is back; EventSource resumes from Last-Event-ID, and a 
 import { API, api } from "./api.js";
 import { setLive } from "./header.js";
 import { showError } from "./dom.js";
+import { t } from "./i18n.js";
 import {
   PAST_LIMIT, applyEvent, fetchJob, isActive, loadAll, logOf, refreshStatsSoon, state, touchJob, upsertJob,
-} from "./state.js";
+} from "./state.js"; // i18n-ignore: a module path
 
 const POLL_MS = 2000;
 
@@ -24,12 +25,13 @@ export const setConnection = setLive;
 export function connect() {
   clearTimeout(retryTimer);
   if (state.authLost) return;
-  const url = `${API}/events${state.lastEventId ? `?lastEventId=${encodeURIComponent(state.lastEventId)}` : ""}`;
+  const resume = state.lastEventId ? `?lastEventId=${encodeURIComponent(state.lastEventId)}` : "";
+  const url = `${API}/events${resume}`;
   const es = new EventSource(url, { withCredentials: true });
   source = es;
   const live = () => {
     if (source !== es) return;
-    setConnection("live", "Live");
+    setConnection("live", t("live.live"));
     retryDelay = 1000;
     stopPolling();
     // After an outage, one poll closes any gap the event replay cannot (for example a restarted server).
@@ -59,7 +61,7 @@ export function connect() {
   });
   es.addEventListener("error", () => {
     if (source !== es || state.authLost) return;
-    setConnection("reconnecting", "Reconnecting… (updating by polling)");
+    setConnection("reconnecting", t("live.reconnecting"));
     startPolling();
     if (es.readyState === EventSource.CLOSED) {
       // The browser gave up (an HTTP error, not a dropped connection): find out why, then retry ourselves.

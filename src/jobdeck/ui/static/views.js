@@ -7,6 +7,7 @@ import { buildParamInputs } from "./params.js";
 import { api } from "./api.js";
 import { renderCardTriage } from "./cardtriage.js";
 import { badge, jobLink } from "./common.js";
+import { num, t } from "./i18n.js";
 import { announce, attemptNews, createAttemptLine, patchAttemptLine, tickAttemptLine } from "./retry.js";
 import { relative, waitingToStart } from "./schedinfo.js";
 import { OPEN_MESSAGES, dirty, isActive, logOf, markComplete, schedule, state, touchType } from "./state.js";
@@ -18,9 +19,13 @@ export const handlers = { start: () => {}, abort: () => {} };
 
 export const typeViews = new Map();   // jobType -> view
 
+// The past-jobs filter's words: the list's label and what it says when nothing matches.
+const PAST_LABEL = { completed: "card.past_completed", failed: "card.past_failed", aborted: "card.past_aborted" };
+const PAST_NONE = { completed: "card.none_completed", failed: "card.none_failed", aborted: "card.none_aborted" };
+
 export function typeInfo(type) {
   return state.types.get(type) || {
-    jobType: type, title: type, description: "This job type is not registered in this server.",
+    jobType: type, title: type, description: t("card.unregistered"),
     maxConcurrent: 0, params: null, unregistered: true,
   };
 }
@@ -51,7 +56,7 @@ function buildTypeCards() {
   if (!wanted.size) {
     const p = document.createElement("p");
     p.className = "empty";
-    p.textContent = "No job types are registered.";
+    p.textContent = t("dash.no_types");
     grid.appendChild(p);
   }
 }
@@ -91,7 +96,7 @@ function updateTypeHeader(view) {
   const info = typeInfo(view.type);
   setText(view.title, info.title || info.jobType);
   setText(view.name, info.jobType);
-  setText(view.limit, info.unregistered ? "" : ` · up to ${info.maxConcurrent} at a time`);
+  setText(view.limit, info.unregistered ? "" : ` · ${t("card.limit", { max: info.maxConcurrent })}`);
   setText(view.desc, info.description || "");
   view.desc.hidden = !info.description;
   view.form.hidden = Boolean(info.unregistered);
@@ -111,11 +116,10 @@ function renderType(view) {
   view.start.disabled = full || view.busy;
   // Parameters for a job that cannot start yet only take room; they keep their values for later.
   view.params.hidden = full || !(view.paramInputs && view.paramInputs.length);
-  setText(view.start, view.busy ? "Starting…" : "Start");
+  setText(view.start, view.busy ? t("card.starting") : t("card.start"));
   if (full) {
-    setText(view.note, info.maxConcurrent === 1
-      ? "A job of this type is already active; it can start again when that one ends."
-      : `${active.length} of ${info.maxConcurrent} allowed jobs are active; wait for one to end.`);
+    setText(view.note, info.maxConcurrent === 1 ? t("card.limit_one")
+      : t("card.limit_many", { active: active.length, max: info.maxConcurrent }));
     view.note.dataset.kind = "limit";
   } else if (view.note.dataset.kind === "limit") {
     setText(view.note, "");
@@ -140,13 +144,16 @@ function renderPast(view, past) {
   const total = Math.max(past.length, counted ? counted.total : 0);
   const matching = state.filter === "all" ? total
     : Math.max(shown.length, counted ? counted.counts[state.filter] || 0 : 0);
-  setText(view.pastCount, state.filter === "all" ? String(total) : `${matching} of ${total}`);
-  setText($(".past-label", view.root), state.filter === "all" ? "Past jobs" : `Past jobs · ${state.filter}`);
+  const all = state.filter === "all";
+  // Counts as digits, as the counter shows them unfiltered.
+  const counts = { matching: String(matching), total: String(total) };
+  setText(view.pastCount, all ? counts.total : t("card.past_count_of", counts));
+  setText($(".past-label", view.root), all ? t("card.past_jobs") : t(PAST_LABEL[state.filter]));
   view.pastEmpty.hidden = shown.length > 0;
-  setText(view.pastEmpty, total ? `No ${state.filter} jobs.` : "No past jobs yet.");
+  setText(view.pastEmpty, !total ? t("card.no_past_yet") : all ? t("card.no_past") : t(PAST_NONE[state.filter]));
   const page = shown.slice(0, view.pastLimit);
   view.pastMore.hidden = shown.length <= page.length;
-  setText(view.pastMore, `Show more (${shown.length - page.length} older)`);
+  setText(view.pastMore, t("card.show_more_older", { count: shown.length - page.length }));
   reconcile(view.pastList, page, view.pastViews, (job) => createPastView(job), (v) => v.root);
   for (const job of page) patchPast(view.pastViews.get(job.id), job);
 }
@@ -177,7 +184,7 @@ function reconcile(list, jobs, views, create, rootOf) {
 function createActiveView(job) {
   const root = $("#tpl-active").content.firstElementChild.cloneNode(true);
   root.dataset.jobId = job.id;
-  root.setAttribute("aria-label", `Active job ${shortId(job.id)}`);
+  root.setAttribute("aria-label", t("card.active_job", { id: shortId(job.id) }));
   const v = {
     id: job.id, root,
     badge: $(".badge", root), idEl: $(".job-id", root), author: $(".job-author", root),
@@ -188,7 +195,7 @@ function createActiveView(job) {
     total: $(".msg-total", root), panels: null, attempt: createAttemptLine(),
   };
   $(".job-sub", root).after(v.attempt.root);
-  v.bar.setAttribute("aria-label", `Progress of job ${shortId(job.id)}`);
+  v.bar.setAttribute("aria-label", t("card.progress_of", { id: shortId(job.id) }));
   v.abort.addEventListener("click", () => handlers.abort(job.id, v.abortNote));
   v.panels = createPanels($(".msg-panels", root), job.id);
   return v;
@@ -197,19 +204,21 @@ function createActiveView(job) {
 function patchActive(v, job, now) {
   badge(v.badge, job.status);
   jobLink(job.id, v.idEl);
-  setText(v.author, job.author ? `by ${job.author}` : "");
+  setText(v.author, job.author ? t("card.author", { name: job.author }) : "");
   // A queued job waits for a worker of a task engine: say since when, and (in tickActive) for how long.
   const queued = job.status === "queued";
   const later = waitingToStart(job);   // a one-off start or a schedule's occurrence, due later
-  setText(v.started, later ? `Starts ${localTime(job.runAt)}`
-    : queued ? `Queued ${localTime(job.queuedTime)}` : `Started ${localTime(job.startTime)}`);
+  setText(v.started, later ? t("card.starts_at", { time: localTime(job.runAt) })
+    : queued ? t("card.queued_at", { time: localTime(job.queuedTime) })
+    : t("card.started_at", { time: localTime(job.startTime) }));
   v.started.title = fullTime(later ? job.runAt : queued ? job.queuedTime : job.startTime);
   const p = percent(job.progress);
   if (v.bar.getAttribute("aria-valuenow") !== String(p)) {
     v.bar.setAttribute("aria-valuenow", String(p));
-    v.bar.setAttribute("aria-valuetext", `${p}%`);
+    const shown = num(p / 100, { style: "percent" });   // "42%", "42 %" in Finnish
+    v.bar.setAttribute("aria-valuetext", shown);
     v.fill.style.width = `${p}%`;
-    setText(v.pct, `${p}%`);
+    setText(v.pct, shown);
   }
   setText(v.op, operationText(job.currentOperation));
   // "Attempt 2 of 5 · retrying in 41 s": a change of that state (not the countdown) is announced, once.
@@ -223,11 +232,15 @@ function patchActive(v, job, now) {
   v.root.classList.toggle("is-aborting", aborting);
   v.abortingNote.hidden = !aborting;
   if (aborting) {
-    setText(v.abortingNote, `Abort requested${job.abortRequestedTime ? ` at ${localTime(job.abortRequestedTime)}` : ""}`
-      + `${job.abortedBy ? ` by ${job.abortedBy}` : ""}${job.abortReason ? ` (${job.abortReason})` : ""}: waiting for the pipeline to stop at its next check.`);
+    const details = [
+      job.abortRequestedTime ? ` ${t("card.aborting_at", { time: localTime(job.abortRequestedTime) })}` : "",
+      job.abortedBy ? ` ${t("card.aborting_by", { name: job.abortedBy })}` : "",
+      job.abortReason ? ` (${job.abortReason})` : "",
+    ].join("");
+    setText(v.abortingNote, t("card.aborting", { details }));
   }
   v.abort.disabled = aborting;
-  setText(v.abort, aborting ? "Aborting…" : "Abort");
+  setText(v.abort, aborting ? t("card.aborting_btn") : t("card.abort"));
   renderPanels(v.panels);
   setText(v.total, String(panelTotal(v.panels)));
 }
@@ -235,12 +248,12 @@ function patchActive(v, job, now) {
 function tickActive(v, job, now) {
   tickAttemptLine(v.attempt, job, now);
   if (waitingToStart(job)) {   // due later: when it starts, not how long it has waited
-    setText(v.elapsed, ms(job.runAt) > now ? relative(job.runAt, now) : "starting now");
+    setText(v.elapsed, ms(job.runAt) > now ? relative(job.runAt, now) : t("card.starting_now"));
     setText(v.eta, "–");
     return;
   }
   if (job.status === "queued") {
-    setText(v.elapsed, `waiting ${duration((now - ms(job.queuedTime || job.startTime)) / 1000)}`);
+    setText(v.elapsed, t("card.waiting", { duration: duration((now - ms(job.queuedTime || job.startTime)) / 1000) }));
     setText(v.eta, "–");
     return;
   }
@@ -267,14 +280,14 @@ function patchPast(v, job) {
   if (!v) return;
   badge(v.badge, job.status);
   jobLink(job.id, v.idEl);
-  setText(v.ended, job.endTime ? `ended ${localTime(job.endTime)}` : "");
+  setText(v.ended, job.endTime ? t("card.ended", { time: localTime(job.endTime) }) : "");
   v.ended.title = fullTime(job.endTime);
   setText(v.dur, duration((ms(job.endTime) - ms(job.startTime)) / 1000));
   let why = "";
   if (job.status === "failed") why = job.lastError || "";
   else if (job.status === "aborted") {
-    why = [job.abortReason ? `Reason: ${job.abortReason}` : "", job.abortedBy ? `by ${job.abortedBy}` : ""]
-      .filter(Boolean).join(" ");
+    why = [job.abortReason ? t("card.reason", { reason: job.abortReason }) : "",
+      job.abortedBy ? t("card.aborted_by", { name: job.abortedBy }) : ""].filter(Boolean).join(" ");
   }
   setText(v.error, why);
   v.error.title = why;
@@ -286,11 +299,15 @@ function patchPast(v, job) {
 }
 
 function pastMeta(job) {
-  const parts = [`Job ${job.id}`, job.author ? `by ${job.author}` : "", `started ${fullTime(job.startTime)}`]
-    .filter(Boolean);
-  if (job.endTime) parts.push(`ended ${fullTime(job.endTime)}`);
-  if (job.params && Object.keys(job.params).length) parts.push(`params ${JSON.stringify(job.params)}`);
-  if (job.result !== null && job.result !== undefined) parts.push(`result ${JSON.stringify(job.result)}`);
+  const parts = [t("common.job_link", { id: job.id }), job.author ? t("card.author", { name: job.author }) : "",
+    t("card.meta_started", { time: fullTime(job.startTime) })].filter(Boolean);
+  if (job.endTime) parts.push(t("card.ended", { time: fullTime(job.endTime) }));
+  if (job.params && Object.keys(job.params).length) {
+    parts.push(t("card.meta_params", { params: JSON.stringify(job.params) }));
+  }
+  if (job.result !== null && job.result !== undefined) {
+    parts.push(t("card.meta_result", { result: JSON.stringify(job.result) }));
+  }
   return parts.join(" · ");
 }
 
@@ -327,8 +344,8 @@ function renderStats() {
   if (!s) return;
   const active = s.active ?? (s.queued || 0) + (s.running || 0) + (s.aborting || 0);
   setText($("#stat-active"), String(active));
-  setText($("#stat-active-sub"), `now: ${s.queued ? `${s.queued} queued · ` : ""}${s.running || 0} running · `
-    + `${s.aborting || 0} aborting`);
+  const now = { queued: s.queued || 0, running: s.running || 0, aborting: s.aborting || 0 };
+  setText($("#stat-active-sub"), t(s.queued ? "dash.now_queued" : "dash.now_running", now));
   // The last 24 hours' counts arrive after the first paint; until then the store's all-time ones are not shown.
   const day = (n) => (state.dayCounted ? String(n || 0) : "–");
   setText($("#stat-completed"), day(s.completed));
