@@ -127,3 +127,16 @@ def test_scheduled_before_a_later_start_is_due_naming_its_schedule_and_dispatchi
     # A retried run of a job that was started later waits for its attempt, not for its start.
     retry = scene.diagnose(queued(run_at=NOW - 600, retry_at=NOW + 30, attempt=2, max_attempts=3))
     assert retry is not None and retry.code == "retry_wait"
+
+
+def test_the_sentences_come_in_the_readers_language_with_the_same_codes() -> None:
+    busy = worker("a", ["DataImport"], jobs=[RunningRef(HOLDER, "DataImport", NOW - 60)])
+    job = queued()
+    english = Scene([busy], NOW, 60.0, rules={"DataImport": TypeRules(1)}).diagnose(job)
+    finnish = Scene([busy], NOW, 60.0, rules={"DataImport": TypeRules(1)}, lang="fi").diagnose(job)
+    assert english is not None and finnish is not None and english.code == finnish.code == "slot_busy"
+    assert english.text == "waiting for a slot: DataImport runs 1 at a time, held by job 3fa2c1d0, running 60 s"
+    assert finnish.text == ("odottaa vapaata paikkaa: tyyppiä DataImport ajetaan 1 kerrallaan, paikka on työllä "
+                            "3fa2c1d0, käynnissä 60 s")
+    assert Scene([], NOW, 60.0, lang="fi").json_of(running(quiet=4)) == (
+        '{"code":"ok","text":"työskentelee: viimeisin ilmoitus 4 s sitten"}'.encode())

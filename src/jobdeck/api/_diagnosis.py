@@ -4,7 +4,8 @@
 A request reads the worker registry once, and only when an active job is in its answer (:class:`Diagnoser`); the
 diagnosis is spliced into the job's cached bytes (:class:`~jobdeck.api._cache.JobBytesCache`) rather than cached
 with them, since it changes with time alone (a job turns ``stalled`` without any write). Answers are cached for at
-most a second (:mod:`jobdeck.api._answers`), so a diagnosis is at most that old.
+most a second (:mod:`jobdeck.api._answers`), so a diagnosis is at most that old; the answer's key holds the
+request's language, since the sentence is written in it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 
 from ..core.diagnosis import Diagnosis, Scene, rules_of
+from ..core.i18n import DEFAULT_LOCALE
 from ..core.model import JobInfo
 from ..runtime.runner import JobRunner
 from ..stores.base import Store
@@ -24,10 +26,11 @@ _KEY = b',"diagnosis":'
 
 class Diagnoser:
     """The diagnoses of one request: reads the workers from ``store`` on first use (sync: call it where store calls
-    may block, in the thread pool for a blocking store), with the types and the abort grace of ``runner``."""
+    may block, in the thread pool for a blocking store), with the types and the abort grace of ``runner``, in the
+    request's language ``lang`` (the sentences; the codes are the same in every language)."""
 
-    def __init__(self, store: Store, runner: JobRunner | None) -> None:
-        self.store, self.runner = store, runner
+    def __init__(self, store: Store, runner: JobRunner | None, lang: str = DEFAULT_LOCALE) -> None:
+        self.store, self.runner, self.lang = store, runner, lang
         self._scene: Scene | None = None
 
     @property
@@ -37,7 +40,7 @@ class Diagnoser:
             rules = rules_of(runner.types) if runner is not None else {}
             grace = runner.abort_grace if runner is not None else None
             self._scene = Scene(self.store.get_workers(), time.time(), self.store.stale_after, abort_grace=grace,
-                                rules=rules)
+                                rules=rules, lang=self.lang)
         return self._scene
 
     def of(self, job: JobInfo) -> Diagnosis | None:

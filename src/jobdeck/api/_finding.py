@@ -24,6 +24,7 @@ from ._deck import Deck
 from ._diagnosis import Diagnoser
 from ._errors import ApiError, error_response
 from ._export import csv_response
+from ._locale import request_locale
 from ._openapi import AUTH_ERRORS, CURSOR, ID_ERRORS, WRITE_ERRORS, Routes, error, param
 from ._query import IntParam, parse_cursor, read_body
 from ._schemas import NO_NUL
@@ -154,7 +155,7 @@ def build_finding_routes(deck: Deck) -> Routes:
                 return await csv_response(deck, text, job_type, statuses, signature)
             page = await deck.call(_search_page, store, text, job_type, statuses,
                                    limit=limit, before=before, schedule_id=schedule_id, signature=signature,
-                                   diagnoser=Diagnoser(store, deck.runner))
+                                   diagnoser=Diagnoser(store, deck.runner, request_locale(request)))
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(page)

@@ -19,6 +19,7 @@ from . import _schemas as schemas
 from ._deck import Deck
 from ._diagnosis import Diagnoser, render_diagnosed, with_diagnosis
 from ._errors import ApiError
+from ._locale import request_locale
 from ._openapi import (
     AUTH_ERRORS,
     CURSOR,
@@ -109,12 +110,14 @@ def build_reading_routes(deck: Deck) -> Routes:
         view = parse_messages(query.get("messages"))
         job_type, several = job_types(request)
 
+        lang = request_locale(request)
+
         async def build() -> tuple[bytes, dict[str, str] | None]:
-            found, diagnoser = await deck.call(_active, store, job_type, view, Diagnoser(store, deck.runner))
+            found, diagnoser = await deck.call(_active, store, job_type, view, Diagnoser(store, deck.runner, lang))
             jobs = keep_types(found, several)
             return render_diagnosed(deck.cache, jobs, view.keep, diagnoser.all_json(jobs)), None
 
-        return answer_response(await deck.answer(("active", several or job_type, view.keep), build))
+        return answer_response(await deck.answer(("active", several or job_type, view.keep, lang), build))
 
     @routes.get("/past", responses={200: {"model": schemas.JobList, "headers": {
         "X-Jobdeck-Cursor": {"description": "pass as startFrom next time (overlaps a little: upsert by id)",
@@ -159,14 +162,15 @@ def build_reading_routes(deck: Deck) -> Routes:
         await authenticate(request)
         job_id = parse_job_id(request.path_params["job_id"])
         view = parse_messages(request.query_params.get("messages"))
+        lang = request_locale(request)
 
         async def build() -> tuple[bytes, dict[str, str] | None]:
             # The one view that carries the operation tree and the saved keys: both are bounded but cost reads of
             # their own, which the lists (/active, /past, /search) and the events must not pay per job.
-            job, keys, diagnosis = await deck.call(_single, store, job_id, view, Diagnoser(store, deck.runner))
+            job, keys, diagnosis = await deck.call(_single, store, job_id, view, Diagnoser(store, deck.runner, lang))
             return with_diagnosis(_with_saved_keys(deck.cache.render(job, view.keep), keys), diagnosis), None
 
-        return answer_response(await deck.answer(("progress", job_id, view.keep), build))
+        return answer_response(await deck.answer(("progress", job_id, view.keep, lang), build))
 
     @routes.get("/single/{job_id}/messages", responses={200: {"model": schemas.MessagesPage}, **ID_ERRORS},
                 params=(JOB_ID, param("since", "only messages after this time (a previous next)", TIME),
