@@ -1,6 +1,7 @@
 """Regenerate docs/dashboard.png (the dashboard with a failed, a completed and a running job), and beside it
 docs/all-jobs.png (the All jobs view), docs/job-page.png (a failed job's page), docs/timeline.png (the timeline)
-and docs/failures.png (the failures grouped by cause).
+and docs/failures.png (the failures grouped by cause), and docs/dashboard-fi.png (the dashboard as a browser asking
+for Finnish gets it).
 
     python scripts/screenshot.py [--out docs/dashboard.png]
 
@@ -120,13 +121,24 @@ def main() -> int:
             expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
             page.mouse.move(0, 0)
             page.screenshot(path=str(args.out.with_name("failures.png")))
+            finnish = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="light",
+                                       locale="fi-FI", timezone_id="Europe/Helsinki")
+            finnish.goto(f"{url}/?token={token}")
+            expect(finnish.locator("#connection")).to_have_attribute("data-state", "live", timeout=15_000)
+            expect(finnish.locator("html")).to_have_attribute("lang", "fi")
+            for job_type in ("DataImport", "Cleanup"):
+                finnish.locator(f'[data-job-type="{job_type}"] details.past > summary').click()
+            finnish.wait_for_function("document.querySelectorAll('.panel-problems li').length > 0")
+            finnish.mouse.move(0, 0)
+            finnish.evaluate("window.scrollTo(0, 0)")
+            finnish.screenshot(path=str(args.out.with_name("dashboard-fi.png")))
             browser.close()
     finally:
         api.close()
         server.terminate()
         server.wait(timeout=15)
     for shot in (args.out, *(args.out.with_name(name) for name in ("all-jobs.png", "job-page.png", "timeline.png",
-                                                                         "failures.png"))):
+                                                                         "failures.png", "dashboard-fi.png"))):
         print(f"wrote {shot} ({shot.stat().st_size // 1024} KB)")
     return 0
 
