@@ -230,7 +230,8 @@ async def _count(api: Api, path: str, expected: int) -> bool:
 
 
 async def _version_moved(api: Api) -> bool:
-    cached = api.deck.answers.fresh(("active", None, None), await api.deck.version())
+    # The answer's key holds the request's language: English here (no Accept-Language).
+    cached = api.deck.answers.fresh(("active", None, None, "en"), await api.deck.version())
     return cached is None
 
 
