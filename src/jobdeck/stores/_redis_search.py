@@ -1,0 +1,226 @@
+"""The Redis store's search and id-prefix look-up (see stores/_search.py for what a match is), as a mixin.
+
+Redis has no text index, so a word found only in a job's params or messages can only be found by looking at the
+job. The search therefore works in two parts, each in the past list's order (newest ended first):
+
+- **The newest** :data:`TEXT_WINDOW` **past jobs** (and every active job) are matched in full -- id prefix,
+  author, params, messages -- read a page at a time: one ``ZREVRANGEBYSCORE``, one pipeline of ``HMGET`` of the
+  fields a match needs, one pipeline of the message lists of the jobs whose fields missed a word, and one read of
+  the heads that matched: four round trips per 200 jobs, whatever matches.
+- **Older past jobs** are found through indexes only (``_redis_index``): a word matches them by id prefix
+  (``P:ids``, ``ZRANGEBYLEX``) or author (``P:pauthor:<author>``, the authors that contain the word), not by
+  params or messages. The index reads cost what they return.
+
+So a search costs at most a pass over :data:`TEXT_WINDOW` jobs plus what the indexes return, whatever the size
+of the history; the price is that a word found only in the params or messages of a job older than the newest
+:data:`TEXT_WINDOW` past jobs does not find it (docs/search.md). Searches without words (status, type, schedule,
+signature filters) look at every job's fields from the cursor on until the page is full, as before.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
+
+from ..core.model import TERMINAL, JobInfo
+from ._search import SearchQuery, head_misses
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
+
+__all__ = ["TEXT_WINDOW", "RedisSearchSteps"]
+
+# Past jobs (the newest) whose params and messages a search looks at. Sized so that a search whose words match
+# nothing in them still answers within ~100 ms on a small shared machine (four round trips per 200 jobs).
+TEXT_WINDOW = 1000
+_PAGE = 200
+_KINDS = ("info", "warning", "error")
+_FIELDS = ("status", "type", "author", "params", "sched", "sig")
+Place = tuple[float, str]  # (end time, id): a past job's place in the past list
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _filters_pass(query: SearchQuery, f: dict[str, str | None]) -> bool:
+    """Whether a job's fields (``_FIELDS``; None: the job is gone) pass the query's filters (not its words)."""
+    return (f.get("status") is not None
+            and (query.statuses is None or any(f["status"] == s.value for s in query.statuses))
+            and (query.job_type is None or f.get("type") == query.job_type)
+            and (query.schedule_id is None or f.get("sched") == query.schedule_id)
+            and (query.signature is None or f.get("sig") == query.signature))
+
+
+class RedisSearchSteps:
+    """``_find_ids`` through ``P:ids``; ``_search`` as the module docstring says."""
+
+    def _find_ids(self, prefix: str, limit: int) -> list[str]:
+        store = cast("RedisStore", self)
+        store._catch_up()
+        store._ensure_index()
+        with store._errors():
+            found = store._redis.zrangebylex(store._set_key("ids"), f"[{prefix}", f"[{prefix}\xff", start=0,
+                                             num=limit)
+        return [_text(job_id) for job_id in found]
+
+    def _search(self, query: SearchQuery) -> list[JobInfo]:
+        store = cast("RedisStore", self)
+        store._catch_up()
+        store._ensure_index()
+        out: list[JobInfo] = []
+        if query.wants_active():
+            heads = list(reversed(store._query_active(query.job_type, 0)))
+            keep = self._matching(query, [(j.id, {"status": j.status.value, "type": j.job_type,
+                                                  "sched": j.schedule_id, "sig": j.signature}) for j in heads],
+                                  heads)
+            out += [j for j in heads if j.id in keep]
+        if query.wants_past():
+            out += self._search_past(query)
+        return out
+
+    # ------------------------------------------------------------------ matching
+
+    def _matching(self, query: SearchQuery, rows: list[tuple[str, dict[str, str | None]]],
+                  heads: list[JobInfo] | None = None) -> set[str]:
+        """The ids among ``rows`` (id, fields) that match: filters and words on the fields, then the words the
+        fields missed in the job's messages (one pipeline for all of them). ``heads``: the jobs themselves when
+        already read (the active ones), so that their params are matched exactly as the other stores do."""
+        store = cast("RedisStore", self)
+        by_id = {j.id: j for j in heads} if heads is not None else {}
+        hits: set[str] = set()
+        misses: dict[str, list[str]] = {}
+        for job_id, f in rows:
+            if not _filters_pass(query, f):
+                continue
+            if job_id in by_id:
+                missing = head_misses(by_id[job_id], query.words)
+            else:
+                author, params = (f.get("author") or "").lower(), (f.get("params") or "null").lower()
+                missing = [w for w in query.words if not (job_id.startswith(w) or w in author or w in params)]
+            if missing:
+                misses[job_id] = missing
+            else:
+                hits.add(job_id)
+        if misses:
+            with store._errors():
+                pipe = store._redis.pipeline(transaction=False)  # past jobs no longer change; active ones only grow
+                for job_id in misses:
+                    for kind in _KINDS:
+                        pipe.lrange(f"{store.prefix}:msgs:{job_id}:{kind}", 0, -1)
+                replies = pipe.execute()
+            for n, (job_id, missing) in enumerate(misses.items()):
+                texts = [json.loads(e)[0].lower() for k in range(3) for e in replies[3 * n + k]]
+                if all(any(w in t for t in texts) for w in missing):
+                    hits.add(job_id)
+        return hits
+
+    def _search_past(self, query: SearchQuery) -> list[JobInfo]:
+        store = cast("RedisStore", self)
+        statuses = frozenset(query.statuses & TERMINAL) if query.statuses is not None else None
+        if statuses is not None and not statuses:
+            return []
+        key = store._set_key("past", query.job_type)
+        # The full match covers the newest TEXT_WINDOW past jobs (of any type); a search without words has no
+        # text to match and pages through every job.
+        floor: Place | None = None
+        if query.words:
+            with store._errors():
+                edge = store._redis.zrevrange(store._set_key("past"), TEXT_WINDOW - 1, TEXT_WINDOW - 1,
+                                              withscores=True)
+            floor = (float(edge[0][1]), _text(edge[0][0])) if edge else None
+        top: Place | None = (query.before.end_time, query.before.id) if query.before is not None else None
+        found: list[str] = []
+        offset = 0
+        high = "+inf" if top is None else repr(top[0])
+        low = "-inf" if floor is None else repr(floor[0])
+        while len(found) < query.limit:
+            with store._errors():
+                entries = store._redis.zrevrangebyscore(key, high, low, start=offset, num=_PAGE, withscores=True)
+            offset += len(entries)
+            places = [(float(end), _text(job_id)) for job_id, end in entries]
+            places = [p for p in places if (top is None or p < top) and (floor is None or p >= floor)]
+            if places:
+                with store._errors():
+                    pipe = store._redis.pipeline(transaction=False)
+                    for _, job_id in places:
+                        pipe.hmget(store._job_key(job_id), _FIELDS)
+                    fields = pipe.execute()
+                rows = [(job_id, dict(zip(_FIELDS, values, strict=True))) for (_, job_id), values in
+                        zip(places, fields, strict=True)]
+                hits = self._matching(query, rows)
+                found += [job_id for _, job_id in places if job_id in hits][:query.limit - len(found)]
+            if len(entries) < _PAGE:
+                break
+        if len(found) < query.limit and floor is not None:
+            bound = floor if top is None or floor < top else top
+            found += self._indexed_past(query, bound, query.limit - len(found))
+        with store._errors():
+            jobs = {j.id: j for j in store._read_many(found, 0)}
+        return [jobs[job_id] for job_id in found if job_id in jobs]
+
+    # ------------------------------------------------------------------ beyond the window: indexes only
+
+    def _indexed_past(self, query: SearchQuery, bound: Place, limit: int) -> list[str]:
+        """Up to ``limit`` ids of past jobs placed before ``bound`` that every word matches by id prefix or
+        author (and the filters), newest first: candidates of the word with the fewest authors, merged from
+        the id index and those authors' past lists."""
+        store = cast("RedisStore", self)
+        with store._errors():
+            authors = [_text(a) for a in store._redis.hkeys(store._set_key("authors"))]
+        word = min(query.words, key=lambda w: (sum(w in a.lower() for a in authors), -len(w)))
+        sources = [self._author_places(a, bound) for a in authors if word in a.lower()]
+        sources.append(iter(self._id_places(word, bound)))
+        merged = heapq.merge(*sources, reverse=True)
+        found: list[str] = []
+        seen: set[str] = set()
+        while len(found) < limit:
+            batch = []
+            for place in merged:
+                if place[1] not in seen:
+                    seen.add(place[1])
+                    batch.append(place[1])
+                    if len(batch) >= _PAGE:
+                        break
+            if not batch:
+                break
+            with store._errors():
+                pipe = store._redis.pipeline(transaction=False)
+                for job_id in batch:
+                    pipe.hmget(store._job_key(job_id), _FIELDS)
+                fields = pipe.execute()
+            for job_id, values in zip(batch, fields, strict=True):
+                f = dict(zip(_FIELDS, values, strict=True))
+                author = (f["author"] or "").lower()
+                if _filters_pass(query, f) and all(job_id.startswith(w) or w in author for w in query.words):
+                    found.append(job_id)
+                    if len(found) >= limit:
+                        break
+        return found
+
+    def _author_places(self, author: str, bound: Place) -> Iterator[Place]:
+        """The author's past jobs placed before ``bound``, newest first, read ``_PAGE`` at a time."""
+        store = cast("RedisStore", self)
+        offset = 0
+        while True:
+            with store._errors():
+                entries = store._redis.zrevrangebyscore(f"{store.prefix}:pauthor:{author}", repr(bound[0]), "-inf",
+                                                        start=offset, num=_PAGE, withscores=True)
+            offset += len(entries)
+            for job_id, end in entries:
+                place = (float(end), _text(job_id))
+                if place < bound:
+                    yield place
+            if len(entries) < _PAGE:
+                return
+
+    def _id_places(self, word: str, bound: Place) -> list[Place]:
+        """The past jobs whose id starts with ``word``, placed before ``bound``, newest first."""
+        store = cast("RedisStore", self)
+        with store._errors():
+            ids = [_text(i) for i in store._redis.zrangebylex(store._set_key("ids"), f"[{word}", f"[{word}\xff")]
+            ends = store._redis.zmscore(store._set_key("past"), ids) if ids else []  # type: ignore[no-untyped-call]
+        places = [(float(end), job_id) for job_id, end in zip(ids, ends, strict=True) if end is not None]
+        return sorted((p for p in places if p < bound), reverse=True)
