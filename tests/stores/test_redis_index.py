@@ -19,6 +19,7 @@ from jobdeck.stores._failures import FailureQuery, generic_failure_groups
 from jobdeck.stores._search import generic_find_ids
 from jobdeck.stores._summary import generic_past_counts
 from jobdeck.stores.base import Store
+from jobdeck.stores.memory import MemoryStore
 from jobdeck.stores.redis import RedisStore
 from tests.stores.test_fork_stores import run_in_child
 
@@ -212,3 +213,24 @@ def test_failure_groups_read_only_the_groups_they_answer(open_store: Opener) -> 
     assert store.failure_groups() == [] and store._redis.hlen(f"{store.prefix}:fails") == 0
     assert store.stats() == {s.value: 0 for s in JobStatus}
 
+
+
+def test_the_search_decided_inside_redis_agrees_with_python_on_text_beyond_ascii(open_store: Opener) -> None:
+    """The memory store (the reference) and the Redis store, given the same jobs, find the same ones."""
+    answers = []
+    for store in (MemoryStore(), open_store()):
+        kelvin = store.create_job("Import", "alice", {"unit": "\u212a"})  # KELVIN SIGN: Python lowers it to "k"
+        store.add_info_message(kelvin.id, "cooled to 4 \u212a")
+        umlaut = store.create_job("Import", "Jörg", {"city": "Köln"})
+        store.add_warning_message(umlaut.id, "Straße gesperrt")
+        plain = store.create_job("Import", "bob", {"quote": 'say "hi"\\n'})
+        store.add_error_message(plain.id, 'Failed: "quoted" and back\\slash')
+        for job in (kelvin, umlaut, plain):
+            store.complete_job(job.id)
+        names = {kelvin.id: "kelvin", umlaut.id: "umlaut", plain.id: "plain"}
+        # No word that an id (hex digits) could start with: the two stores' ids differ.
+        answers.append({text: sorted(names[j.id] for j in store.search_jobs(text)) for text in (
+            "k", "jörg", "köln", "straße", "STRASSE", '"quoted"', "back\\slash", '"hi"', "\\n", "to k", "cooled")})
+    assert answers[0] == answers[1]
+    assert answers[1]["k"] == ["kelvin", "plain", "umlaut"]  # "k" in the KELVIN SIGN, found inside Redis too
+    assert answers[1]["straße"] == ["umlaut"] and answers[1]["to k"] == ["kelvin"]

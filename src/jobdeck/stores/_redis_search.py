@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
 from ..core.model import TERMINAL, JobInfo
-from ._search import SearchQuery, head_misses
+from ._search import SearchQuery
 
 if TYPE_CHECKING:
     from .redis import RedisStore
@@ -39,6 +39,55 @@ _PAGE = 200
 _KINDS = ("info", "warning", "error")
 _FIELDS = ("status", "type", "author", "params", "sched", "sig")
 Place = tuple[float, str]  # (end time, id): a past job's place in the past list
+
+# Which of the given jobs match, decided inside Redis for ASCII words (see _verdicts). ARGV: prefix, word count,
+# words (lower case), ",status,status," ('' = any), type, schedule id, signature (each "\0" = any), ids...
+# -> per id: 1 matches, 0 does not (or is gone), 2 undecided (a word missed in a text with non-ASCII bytes).
+# string.lower leaves non-ASCII bytes alone: an ASCII word found in the lowered text is found by Python too,
+# but one missed may be in Python's lowered text (KELVIN SIGN lowers to "k").
+MATCH = """
+local prefix, nw = ARGV[1], tonumber(ARGV[2])
+local st, ty, sched, sig = ARGV[3 + nw], ARGV[4 + nw], ARGV[5 + nw], ARGV[6 + nw]
+local out = {}
+local function wide(text) return text and string.find(text, '[\\128-\\255]') ~= nil end
+for i = 7 + nw, #ARGV do
+  local id = ARGV[i]
+  local h = redis.call('HMGET', prefix .. ':job:' .. id, 'status', 'type', 'author', 'params', 'sched', 'sig')
+  local mark = 0
+  if h[1] and (st == '' or string.find(st, ',' .. h[1] .. ',', 1, true))
+     and (ty == '\\0' or h[2] == ty) and (sched == '\\0' or h[5] == sched) and (sig == '\\0' or h[6] == sig) then
+    mark = 1
+    local author, params = string.lower(h[3] or ''), string.lower(h[4] or 'null')
+    local head_wide = wide(h[3]) or wide(h[4])
+    local texts, texts_wide = nil, false
+    for w = 1, nw do
+      local word = ARGV[2 + w]
+      if string.sub(id, 1, #word) ~= word and not string.find(author, word, 1, true)
+         and not string.find(params, word, 1, true) then
+        if not texts then
+          texts = {}
+          for _, kind in ipairs({'info', 'warning', 'error'}) do
+            for _, entry in ipairs(redis.call('LRANGE', prefix .. ':msgs:' .. id .. ':' .. kind, 0, -1)) do
+              local text = cjson.decode(entry)[1]
+              texts_wide = texts_wide or wide(text)
+              texts[#texts + 1] = string.lower(text)
+            end
+          end
+        end
+        local found = false
+        for _, text in ipairs(texts) do
+          if string.find(text, word, 1, true) then found = true; break end
+        end
+        if not found then
+          if head_wide or texts_wide then mark = 2 else mark = 0; break end
+        end
+      end
+    end
+  end
+  out[#out + 1] = mark
+end
+return out
+"""
 
 
 def _text(value: str | bytes) -> str:
@@ -73,9 +122,7 @@ class RedisSearchSteps:
         out: list[JobInfo] = []
         if query.wants_active():
             heads = list(reversed(store._query_active(query.job_type, 0)))
-            keep = self._matching(query, [(j.id, {"status": j.status.value, "type": j.job_type,
-                                                  "sched": j.schedule_id, "sig": j.signature}) for j in heads],
-                                  heads)
+            keep = self._verdicts(query, [j.id for j in heads])
             out += [j for j in heads if j.id in keep]
         if query.wants_past():
             out += self._search_past(query)
@@ -83,23 +130,49 @@ class RedisSearchSteps:
 
     # ------------------------------------------------------------------ matching
 
-    def _matching(self, query: SearchQuery, rows: list[tuple[str, dict[str, str | None]]],
-                  heads: list[JobInfo] | None = None) -> set[str]:
-        """The ids among ``rows`` (id, fields) that match: filters and words on the fields, then the words the
-        fields missed in the job's messages (one pipeline for all of them). ``heads``: the jobs themselves when
-        already read (the active ones), so that their params are matched exactly as the other stores do."""
+    def _verdicts(self, query: SearchQuery, ids: list[str]) -> set[str]:
+        """The ids that match the query (filters and words). One script call decides inside Redis (no job or
+        message crosses the network) when every word is ASCII; the jobs it cannot decide exactly -- a word missed
+        in a text holding non-ASCII characters, which Python's ``lower()`` may turn into ASCII ones -- and every
+        job when a word is not ASCII are matched here as the other stores match them (:meth:`_matching`)."""
+        if not ids:
+            return set()
         store = cast("RedisStore", self)
-        by_id = {j.id: j for j in heads} if heads is not None else {}
+        unsure = ids
+        hits: set[str] = set()
+        if all(word.isascii() for word in query.words):
+            any_ = "\0"
+            statuses = "," + ",".join(s.value for s in query.statuses) + "," if query.statuses is not None else ""
+            with store._errors():
+                marks = store._redis.register_script(MATCH)(args=[
+                    store.prefix, len(query.words), *query.words, statuses,
+                    any_ if query.job_type is None else query.job_type,
+                    any_ if query.schedule_id is None else query.schedule_id,
+                    any_ if query.signature is None else query.signature, *ids])
+            hits = {job_id for job_id, mark in zip(ids, marks, strict=True) if mark == 1}
+            unsure = [job_id for job_id, mark in zip(ids, marks, strict=True) if mark == 2]
+        if unsure:
+            with store._errors():
+                pipe = store._redis.pipeline(transaction=False)
+                for job_id in unsure:
+                    pipe.hmget(store._job_key(job_id), _FIELDS)
+                fields = pipe.execute()
+            hits |= self._matching(query, [(job_id, dict(zip(_FIELDS, values, strict=True)))
+                                           for job_id, values in zip(unsure, fields, strict=True)])
+        return hits
+
+    def _matching(self, query: SearchQuery, rows: list[tuple[str, dict[str, str | None]]]) -> set[str]:
+        """The ids among ``rows`` (id, fields) that match, decided here: filters and words on the fields (the
+        params as stored: the text the SQL stores match), then the words the fields missed in the job's messages
+        (one pipeline for all of them)."""
+        store = cast("RedisStore", self)
         hits: set[str] = set()
         misses: dict[str, list[str]] = {}
         for job_id, f in rows:
             if not _filters_pass(query, f):
                 continue
-            if job_id in by_id:
-                missing = head_misses(by_id[job_id], query.words)
-            else:
-                author, params = (f.get("author") or "").lower(), (f.get("params") or "null").lower()
-                missing = [w for w in query.words if not (job_id.startswith(w) or w in author or w in params)]
+            author, params = (f.get("author") or "").lower(), (f.get("params") or "null").lower()
+            missing = [w for w in query.words if not (job_id.startswith(w) or w in author or w in params)]
             if missing:
                 misses[job_id] = missing
             else:
@@ -143,14 +216,7 @@ class RedisSearchSteps:
             places = [(float(end), _text(job_id)) for job_id, end in entries]
             places = [p for p in places if (top is None or p < top) and (floor is None or p >= floor)]
             if places:
-                with store._errors():
-                    pipe = store._redis.pipeline(transaction=False)
-                    for _, job_id in places:
-                        pipe.hmget(store._job_key(job_id), _FIELDS)
-                    fields = pipe.execute()
-                rows = [(job_id, dict(zip(_FIELDS, values, strict=True))) for (_, job_id), values in
-                        zip(places, fields, strict=True)]
-                hits = self._matching(query, rows)
+                hits = self._verdicts(query, [job_id for _, job_id in places])
                 found += [job_id for _, job_id in places if job_id in hits][:query.limit - len(found)]
             if len(entries) < _PAGE:
                 break

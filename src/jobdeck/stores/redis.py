@@ -303,9 +303,13 @@ class RedisStore(RedisCountSteps, RedisSearchSteps, RedisBulkSteps, BufferedStor
         limit = query.limit
         out: list[JobInfo] = []
         offset = 0
+        # Without a status filter, on one type's set or the set of all, every id read is kept (but the cursor's
+        # own, and a job deleted meanwhile): read no more than the page needs. With one, read ahead.
+        exact = query.statuses is None and (types is None or len(types) == 1)
         with self._errors():
             while limit is None or len(out) < limit:
-                want = _HEADS_PER_TRIP if limit is None else min(_HEADS_PER_TRIP, 2 * (limit - len(out)) + 8)
+                short = limit - len(out) + 1 if exact and limit is not None else None
+                want = _HEADS_PER_TRIP if limit is None else min(_HEADS_PER_TRIP, short or 2 * (limit - len(out)) + 8)
                 entries = self._redis.zrevrangebyscore(key, high, low, start=offset, num=want, withscores=True)
                 offset += len(entries)
                 ids = [job_id for job_id, end in entries if query.before is None or (end, job_id) < (
