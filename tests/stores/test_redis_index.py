@@ -165,6 +165,7 @@ def test_the_search_matches_text_in_the_newest_past_jobs_and_ids_and_authors_in_
         open_store: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
     make = open_store
     monkeypatch.setattr(_redis_search, "TEXT_WINDOW", 5)
+    monkeypatch.setattr(_redis_search, "_PAGE", 2)  # the window and the index reads go over several pages
     store = make()
     old = []
     for n in range(12):  # the oldest 7 are beyond the newest 5
@@ -234,3 +235,31 @@ def test_the_search_decided_inside_redis_agrees_with_python_on_text_beyond_ascii
     assert answers[0] == answers[1]
     assert answers[1]["k"] == ["kelvin", "plain", "umlaut"]  # "k" in the KELVIN SIGN, found inside Redis too
     assert answers[1]["straße"] == ["umlaut"] and answers[1]["to k"] == ["kelvin"]
+
+
+def test_pages_of_the_scan_step_over_jobs_that_ended_at_the_same_time(open_store: Opener,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_redis_search, "_PAGE", 2)
+    store = open_store()
+    ids = []
+    for _ in range(7):
+        job = store.create_job("Import", "alice")
+        store.complete_job(job.id)
+        ids.append(job.id)
+    # Clocks tie: give every one the same end time (in the hash and the sorted sets), as a coarse clock would.
+    end = store.require_job(ids[0], messages=False).end_time
+    for job_id in ids:
+        store._redis.hset(store._job_key(job_id), "end", repr(end))
+        for key in (store._set_key("past"), store._set_key("past", "Import")):
+            store._redis.zadd(key, {job_id: end})
+    expected = sorted(ids, reverse=True)  # the past list's order: end time, then id, newest first
+    assert [j.id for j in store.search_jobs(statuses=["completed"], limit=50)] == expected
+    pages: list[str] = []
+    before: PastCursor | None = None
+    while True:
+        page = store.search_jobs(statuses=["completed"], limit=3, before=before)
+        pages += [j.id for j in page]
+        if len(page) < 3:
+            break
+        before = PastCursor.of(page[-1])
+    assert pages == expected
