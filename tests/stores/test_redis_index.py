@@ -54,7 +54,8 @@ def _recount(store: RedisStore) -> dict[str, object]:
     authors: dict[str, set[str]] = {}
     for job in past:
         authors.setdefault(job.author, set()).add(job.id)
-    return {"stats": Store.stats(store), "past": generic_past_counts(store),
+    statuses = {s.value: {j.id for j in past if j.status is s} for s in JobStatus if s.is_terminal}
+    return {"stats": Store.stats(store), "past": generic_past_counts(store), "statuses": statuses,
             "groups": {g.signature: (g.count, g.first_seen, g.last_seen, g.job_types, g.job_ids) for g in groups},
             "ids": sorted(j.id for j in [*active, *past]), "authors": authors}
 
@@ -66,7 +67,9 @@ def _kept(store: RedisStore) -> dict[str, object]:
                for a in client.hkeys(f"{store.prefix}:authors")}
     counted = {a: int(n) for a, n in client.hgetall(f"{store.prefix}:authors").items()}
     assert counted == {a: len(ids) for a, ids in authors.items()}
-    return {"stats": store.stats(), "past": store._past_counts(),
+    statuses = {s.value: set(client.zrange(f"{store.prefix}:pstatus:{s.value}", 0, -1))
+                for s in JobStatus if s.is_terminal}
+    return {"stats": store.stats(), "past": store._past_counts(), "statuses": statuses,
             "groups": {g.signature: (g.count, g.first_seen, g.last_seen, g.job_types, g.job_ids) for g in groups},
             "ids": list(client.zrange(f"{store.prefix}:ids", 0, -1)), "authors": authors}
 
@@ -147,7 +150,7 @@ def test_kept_counts_are_built_once_for_a_prefix_written_without_them(open_store
     client = store._redis
     # What a store written by an older jobdeck has: none of the kept keys.
     kept = [k for k in client.scan_iter(match=f"{store.prefix}:*")
-            if k.split(":", 2)[1] in ("tally", "ids", "authors", "fails", "pauthor", "fsig")]
+            if k.split(":", 2)[1] in ("tally", "ids", "authors", "fails", "pauthor", "fsig", "pstatus")]
     assert kept
     client.delete(*kept)
     # A writer of this jobdeck changes counts before any read built them: the build's recount replaces them.
@@ -263,3 +266,24 @@ def test_pages_of_the_scan_step_over_jobs_that_ended_at_the_same_time(open_store
             break
         before = PastCursor.of(page[-1])
     assert pages == expected
+
+
+def test_a_search_for_one_status_pages_along_that_status_alone(open_store: Opener,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_redis_search, "_PAGE", 2)
+    store = open_store()
+    aborted = []
+    for n in range(9):
+        job = store.create_job(TYPES[n % 2], "alice")
+        if n in (0, 4, 5):  # the oldest among them, deep in the history
+            store.request_abort(job.id)
+            store.mark_aborted(job.id)
+            aborted.append(job.id)
+        else:
+            store.complete_job(job.id)
+    assert [j.id for j in store.search_jobs(statuses=["aborted"])] == aborted[::-1]
+    # Jobs 0 and 4 are of the first type, 5 of the second.
+    assert [j.id for j in store.search_jobs(statuses=["aborted"], job_type=TYPES[0])] == [aborted[1], aborted[0]]
+    assert [j.id for j in store.search_jobs("alice", statuses=["aborted"], limit=2)] == aborted[::-1][:2]
+    store.delete_jobs([aborted[1]])
+    assert [j.id for j in store.search_jobs(statuses=["aborted"])] == [aborted[2], aborted[0]]

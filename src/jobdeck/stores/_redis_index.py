@@ -8,6 +8,7 @@ Keys under the prefix ``P`` (beside those of ``_redis_scripts``)::
                                    "~v" -> the version of these keys, present once they were built (see below)
     P:ids                   zset   every job id, score 0: ZRANGEBYLEX finds the ids that start with a prefix
     P:authors               hash   author -> past jobs by that author
+    P:pstatus:<status>      zset   the past job ids that ended in that status, score = end time
     P:pauthor:<author>      zset   the author's past job ids, score = end time (like P:past)
     P:fails                 hash   "<type>\\0<signature>" -> failed past jobs of that type with that signature
     P:fsig:<type>\\0<sig>    zset   those jobs' ids, score = end time
@@ -37,6 +38,7 @@ local function bump(key, field, by)
   if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
 end
 local function into_past(id, t, st, author, sig, e)
+  redis.call('ZADD', prefix .. ':pstatus:' .. st, e, id)
   if author then
     redis.call('ZADD', prefix .. ':pauthor:' .. author, e, id)
     bump(prefix .. ':authors', author, 1)
@@ -55,7 +57,10 @@ INDEX_DROP = _HELPERS + """
 local function unindex(id, h)
   redis.call('ZREM', prefix .. ':ids', id)
   if not h[1] then return end
-  if h[2] then bump(prefix .. ':tally', h[2] .. ':' .. h[1], -1) end
+  if h[2] then
+    bump(prefix .. ':tally', h[2] .. ':' .. h[1], -1)
+    redis.call('ZREM', prefix .. ':pstatus:' .. h[2], id)
+  end
   if h[3] and redis.call('ZREM', prefix .. ':pauthor:' .. h[3], id) == 1 then bump(prefix .. ':authors', h[3], -1) end
   if h[2] == 'failed' and h[4] then
     local f = h[1] .. '\\0' .. h[4]
@@ -87,7 +92,8 @@ local prefix = ARGV[1]
 if redis.call('HEXISTS', KEYS[1], '~v') == 1 then return 0 end
 for _, f in ipairs(redis.call('HKEYS', prefix .. ':fails')) do redis.call('DEL', prefix .. ':fsig:' .. f) end
 for _, a in ipairs(redis.call('HKEYS', prefix .. ':authors')) do redis.call('DEL', prefix .. ':pauthor:' .. a) end
-redis.call('DEL', KEYS[1], prefix .. ':ids', prefix .. ':fails', prefix .. ':authors')
+redis.call('DEL', KEYS[1], prefix .. ':ids', prefix .. ':fails', prefix .. ':authors', prefix .. ':pstatus:completed',
+           prefix .. ':pstatus:failed', prefix .. ':pstatus:aborted')
 for k = 2, 3 do
   local entries = redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES')
   for i = 1, #entries, 2 do

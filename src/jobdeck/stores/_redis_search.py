@@ -14,9 +14,9 @@ job. The search therefore works in two parts, each in the past list's order (new
 So a search costs at most a pass over :data:`TEXT_WINDOW` jobs plus what the indexes return, whatever the size
 of the history; the price is that a word found only in the params or messages of a job older than the newest
 :data:`TEXT_WINDOW` past jobs does not find it (docs/performance.md, section ``history100k``). Searches without
-words (status, type, schedule, signature filters) look at each job's fields inside Redis, from the cursor on,
-until the page is full: a filter that matches few jobs still passes over many (status ``failed``, one job in
-ten, looks at ~500 for a page of 50; a filter that matches none, at every past job).
+words look at each job's fields inside Redis, from the cursor on, until the page is full: along the jobs of the
+one status asked (``P:pstatus:<status>``), else of the type asked, else of every type -- so a type, schedule or
+signature filter that matches few of those jobs still passes over many.
 """
 
 from __future__ import annotations
@@ -198,7 +198,9 @@ class RedisSearchSteps:
         statuses = frozenset(query.statuses & TERMINAL) if query.statuses is not None else None
         if statuses is not None and not statuses:
             return []
-        key = store._set_key("past", query.job_type)
+        # One terminal status asked: its own sorted set holds the same places, without the jobs of the others.
+        key = (store._set_key("pstatus", next(iter(statuses)).value) if statuses is not None and len(statuses) == 1
+               else store._set_key("past", query.job_type))
         # The full match covers the newest TEXT_WINDOW past jobs (of any type); a search without words has no
         # text to match and pages through every job.
         floor: Place | None = None
