@@ -11,7 +11,8 @@ The change log is a Redis Stream; its entry ids are the event ids and ``wait_eve
 Progress writes are coalesced and messages are written in batches, one Lua call every few milliseconds
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the SQLite store). Everything is stored
 as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in
-``_redis_codec``.
+``_redis_codec``. Counts per type and status, failure groups, and ids, authors and statuses to look jobs up by are
+kept beside the jobs in the same atomic steps (``_redis_index``), so that no read looks at the whole history.
 
 After ``fork()``, a store object the child inherited is usable there: redis-py's connection pool notices the new
 process id on its next use and opens new connections (it never closes the parent's sockets, which the child
