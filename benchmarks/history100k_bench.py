@@ -75,13 +75,24 @@ def run(quick: bool) -> list[Row]:
     big = 10_000 if quick else MAX_PAST
     repeats = 20 if quick else 40
     rows: list[Row] = []
-    for kind in ("sqlite", "redis", "postgres"):
+    for kind in _kinds():
         with _store(kind) as filled:
             if isinstance(filled, str):
                 rows.append(skipped(SECTION, f"{big} finished jobs ({kind})", filled))
                 continue
             rows += _kind_rows(kind, filled, big, repeats)
     return rows
+
+
+def _kinds() -> list[str]:
+    """The stores to measure: all three, or those named in ``JOBDECK_BENCH_HISTORY_STORES`` (comma-separated,
+    e.g. ``redis``), so that one store's change can be measured without filling the other two."""
+    wanted = os.environ.get("JOBDECK_BENCH_HISTORY_STORES", "")
+    kinds = [k.strip() for k in wanted.split(",") if k.strip()] or ["sqlite", "redis", "postgres"]
+    unknown = set(kinds) - {"sqlite", "redis", "postgres"}
+    if unknown:
+        raise SystemExit(f"JOBDECK_BENCH_HISTORY_STORES: unknown store {sorted(unknown)}; use sqlite, redis, postgres")
+    return kinds
 
 
 def _paths(author: str, prefix: str) -> dict[str, str]:

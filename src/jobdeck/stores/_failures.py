@@ -4,9 +4,9 @@ A failed job carries its signature (set when it failed, :func:`~jobdeck.core.sig
 every failed job with one signature: how many, when the first and the last of them ended, their job types and the
 ids of the newest few. Groups come newest first (by their last failure). A backend with a query language counts
 the groups in one ``GROUP BY`` and reads each group's newest ids off an index (SQLite, PostgreSQL); the memory
-store makes one pass over its past jobs under its lock; the Redis store reads four fields of each past job's hash
-(no index holds the signature); :func:`generic_failure_groups` reads every failed head through the past list.
-Jobs that failed before the signature was recorded (a store upgraded from an older jobdeck) have none and are
+store makes one pass over its past jobs under its lock; the Redis store reads the failed jobs it keeps per (type,
+signature) beside the jobs (``_redis_index``); :func:`generic_failure_groups` reads every failed head through the
+past list. Jobs that failed before the signature was recorded (a store upgraded from an older jobdeck) have none and are
 not grouped.
 """
 

@@ -10,6 +10,7 @@ Key layout under a prefix ``P`` (one Redis database may hold several jobdeck dep
     P:active, P:active:<t>  zset   active job ids (all / of type t), score = start time
     P:past, P:past:<t>      zset   finished job ids, score = end time (newest last)
     P:events                stream the change log, MAXLEN ~ max_events; entry ids are the event ids
+    P:tally, P:ids, ...     counts and indexes kept beside the jobs: see ``_redis_index``
 
 Scripts build some key names from the prefix, so the store targets a single Redis server (or a replica set),
 not Redis Cluster.
@@ -22,18 +23,22 @@ from collections.abc import Sequence
 from ..core.jsoncodec import dumps_text
 from ..core.model import JobMessage
 from ._buffer import Write, json_string, kept, message_event
+from ._redis_index import INDEX_DROP
 
-__all__ = ["DELETE_PAST", "DROP", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "SAVE", "STATS",
+__all__ = ["DELETE_PAST", "DROP", "EVICT", "INSERT", "MESSAGE", "MESSAGES", "PROGRESS", "SAVE",
            "messages_args"]
 
 # The active statuses (model.ACTIVE): queued jobs count toward max_active and take writes like running ones.
 _ACTIVE = ("local function is_active(st) return st == 'running' or st == 'aborting' or st == 'queued' end\n")
 
-# Remove a past job and everything that belongs to it. Needs `prefix` in scope.
-DROP = _DROP = """
+# Remove a past job and everything that belongs to it, and forget it in the counts and indexes of
+# ``_redis_index``. Needs `prefix` in scope.
+DROP = _DROP = INDEX_DROP + """
 local function drop(id)
   local jk = prefix .. ':job:' .. id
-  local t = redis.call('HGET', jk, 'type')
+  local h = redis.call('HMGET', jk, 'type', 'status', 'author', 'sig')
+  local t = h[1]
+  unindex(id, h)
   redis.call('DEL', jk, prefix .. ':msgs:' .. id .. ':info', prefix .. ':msgs:' .. id .. ':warning',
              prefix .. ':msgs:' .. id .. ':error', prefix .. ':ops:' .. id, prefix .. ':saved:' .. id)
   redis.call('ZREM', prefix .. ':past', id)
@@ -41,8 +46,9 @@ local function drop(id)
 end
 """
 
-# KEYS: job, active, active:<type>, events
-# ARGV: max_active (-1 = no limit), start score, id, max_events, created-event data, field, value, ...
+# KEYS: job, active, active:<type>, events, tally, ids (``_redis_index``)
+# ARGV: max_active (-1 = no limit), start score, id, max_events, created-event data, tally field
+# ("<status>:<type>"), field, value, ...
 # -> {0, active ids} on conflict, {1, event id} when inserted
 INSERT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {2, ''} end
@@ -50,9 +56,11 @@ local max = tonumber(ARGV[1])
 if max >= 0 and redis.call('ZCARD', KEYS[3]) >= max then
   return {0, redis.call('ZRANGE', KEYS[3], 0, -1)}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
+redis.call('ZADD', KEYS[6], 0, ARGV[3])
 local eid = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 't', 'created', 'j', ARGV[3], 'd', ARGV[5])
 return {1, eid}
 """
@@ -181,21 +189,6 @@ for _, id in ipairs(ids) do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', 'removed', 'j', id, 'd', '{}')
 end
 return ids
-"""
-
-# KEYS: active, past.  ARGV: prefix -> flat list status, count, status, count, ...
-STATS = """
-local prefix = ARGV[1]
-local counts = {}
-for _, key in ipairs(KEYS) do
-  for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    local st = redis.call('HGET', prefix .. ':job:' .. id, 'status')
-    if st then counts[st] = (counts[st] or 0) + 1 end
-  end
-end
-local out = {}
-for st, n in pairs(counts) do out[#out + 1] = st; out[#out + 1] = n end
-return out
 """
 
 # Saved values (issue 21), checked against the bound and written in one step.  KEYS: job, saved.

@@ -4,7 +4,8 @@ This is what a dashboard needs to draw its cards (counts, the last runs' chart, 
 listing the whole history: :meth:`~jobdeck.stores.base.Store.past_summary`. A backend answers it with two small
 steps, ``_past_counts`` (jobs per type and status) and one ``_query_past`` per type with a ``LIMIT``; the generic
 count below reads the heads of every past job (no messages), which a backend with a query language replaces
-with a ``GROUP BY`` (SQLite) or a single pass under its lock (memory).
+with a ``GROUP BY`` (SQLite), the memory store with a single pass under its lock, and the Redis store with the
+counts it keeps per type and status (``_redis_index``).
 """
 
 from __future__ import annotations

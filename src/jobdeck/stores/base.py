@@ -531,7 +531,8 @@ class Store(ABC):
                 print(group.count, group.signature, group.job_ids[:3])
 
         Counted inside the store where it can (SQLite, PostgreSQL: one ``GROUP BY``; memory: one pass under its
-        lock; Redis: four fields of every past job), and each group's example message."""
+        lock; Redis: the (type, signature) counts it keeps beside the jobs, in one script), and each group's example
+        message."""
         query = FailureQuery.build(since, job_type, limit, ids)
         groups = self._failure_groups(query) if query.limit else []
         for group in groups:  # the example message, unless the backend's step read it already

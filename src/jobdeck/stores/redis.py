@@ -11,7 +11,8 @@ The change log is a Redis Stream; its entry ids are the event ids and ``wait_eve
 Progress writes are coalesced and messages are written in batches, one Lua call every few milliseconds
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the SQLite store). Everything is stored
 as strings and JSON, never pickle. The key layout is described in ``_redis_scripts``, the encoding in
-``_redis_codec``.
+``_redis_codec``. Counts per type and status, failure groups, and ids, authors and statuses to look jobs up by are
+kept beside the jobs in the same atomic steps (``_redis_index``), so that no read looks at the whole history.
 
 After ``fork()``, a store object the child inherited is usable there: redis-py's connection pool notices the new
 process id on its next use and opens new connections (it never closes the parent's sockets, which the child
@@ -41,10 +42,13 @@ from ._buffered import BufferedStore
 from ._redis_bulk import RedisBulkSteps
 from ._redis_codec import STREAM_ID, decode_job, encode_job, event_from_entry, parse_id, parse_id_strict
 from ._redis_connect import connect, glob_escape, redact, split_prefix
+from ._redis_counts import RedisCountSteps
+from ._redis_index import TALLY
 from ._redis_limits import RedisLimits
 from ._redis_saved import RedisSaved
 from ._redis_schedules import REPLACE as _SCHEDULE_REPLACE
 from ._redis_schedules import RedisSchedules
+from ._redis_search import RedisSearchSteps
 from ._redis_workers import RedisWorkers
 from .base import Applied, Change, PastQuery
 
@@ -66,7 +70,7 @@ _WATCH_PAUSE = (0.002, 0.05)
 
 
 
-class RedisStore(RedisBulkSteps, BufferedStore):
+class RedisStore(RedisCountSteps, RedisSearchSteps, RedisBulkSteps, BufferedStore):
     """Jobs in Redis under ``prefix``.
     ``RedisStore(url, prefix="jobdeck", progress_interval=0.05, message_interval=0.005, **limits)``."""
 
@@ -88,7 +92,6 @@ class RedisStore(RedisBulkSteps, BufferedStore):
         self._message_script = self._redis.register_script(scripts.MESSAGE)
         self._messages_script = self._redis.register_script(scripts.MESSAGES)
         self._delete_script = self._redis.register_script(scripts.DELETE_PAST)
-        self._stats_script = self._redis.register_script(scripts.STATS)
         self._save_script = self._redis.register_script(scripts.SAVE)
         self._schedule_script = self._redis.register_script(_SCHEDULE_REPLACE)
         self._events_key = f"{prefix}:events"
@@ -127,9 +130,9 @@ class RedisStore(RedisBulkSteps, BufferedStore):
         with self._errors():
             ok, value = self._insert_script(
                 keys=[self._job_key(job.id), self._set_key("active"), self._set_key("active", job.job_type),
-                      self._events_key],
+                      self._events_key, self._set_key("tally"), self._set_key("ids")],
                 args=[-1 if max_active is None else max_active, repr(job.start_time), job.id, self.max_events,
-                      dumps_text(job_data(job)), *flat])
+                      dumps_text(job_data(job)), f"{job.status.value}:{job.job_type}", *flat])
         if ok == 2:
             raise JobConflictError(job.job_type, 0, [job.id], f"a job with id {job.id} exists already")
         if not ok:
@@ -196,7 +199,7 @@ class RedisStore(RedisBulkSteps, BufferedStore):
                     if applied is None:
                         self._status_seen(job_id, JobStatus(head["status"]))
                         return False
-                    self._queue_change(pipe, job, applied, emit)
+                    self._queue_change(pipe, job, applied, emit, head["status"])
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -213,7 +216,7 @@ class RedisStore(RedisBulkSteps, BufferedStore):
             return bool(self._redis.set(f"{self.prefix}:claim:{name}", holder or "-", nx=True,
                                         ex=max(1, int(keep))))
 
-    def _queue_change(self, pipe: Any, job: JobInfo, applied: Applied, emit: bool) -> None:
+    def _queue_change(self, pipe: Any, job: JobInfo, applied: Applied, emit: bool, was: str) -> None:
         key = self._job_key(job.id)
         pipe.multi()
         fields, gone = encode_job(job)
@@ -228,6 +231,11 @@ class RedisStore(RedisBulkSteps, BufferedStore):
                 self._xadd(pipe, EventType.MESSAGE, job.id, message_data(message))
         if emit:
             self._xadd(pipe, EventType.STATUS, job.id, job_data(job))
+        if was != job.status.value or applied.ended:
+            # The counts and indexes of _redis_index, in the same MULTI (before the eviction, which may drop
+            # this very job); EVAL for the reason given below.
+            pipe.eval(TALLY, 0, self.prefix, job.id, job.job_type, was, job.status.value,
+                      "1" if applied.ended else "", job.author, job.signature or "", repr(job.end_time or 0.0))
         if applied.ended:
             end = job.end_time or 0.0
             pipe.zrem(self._set_key("active"), job.id)
@@ -296,9 +304,13 @@ class RedisStore(RedisBulkSteps, BufferedStore):
         limit = query.limit
         out: list[JobInfo] = []
         offset = 0
+        # Without a status filter, on one type's set or the set of all, every id read is kept (but the cursor's
+        # own, and a job deleted meanwhile): read no more than the page needs. With one, read ahead.
+        exact = query.statuses is None and (types is None or len(types) == 1)
         with self._errors():
             while limit is None or len(out) < limit:
-                want = _HEADS_PER_TRIP if limit is None else min(_HEADS_PER_TRIP, 2 * (limit - len(out)) + 8)
+                short = limit - len(out) + 1 if exact and limit is not None else None
+                want = _HEADS_PER_TRIP if limit is None else min(_HEADS_PER_TRIP, short or 2 * (limit - len(out)) + 8)
                 entries = self._redis.zrevrangebyscore(key, high, low, start=offset, num=want, withscores=True)
                 offset += len(entries)
                 ids = [job_id for job_id, end in entries if query.before is None or (end, job_id) < (
@@ -328,15 +340,6 @@ class RedisStore(RedisBulkSteps, BufferedStore):
         with self._errors():
             value = self._redis.hget(self._job_key(job_id), "status")
         return JobStatus(value) if value is not None else None
-
-    def stats(self) -> dict[str, int]:
-        self._catch_up()
-        counts = {s.value: 0 for s in JobStatus}
-        with self._errors():
-            flat = self._stats_script(keys=[self._set_key("active"), self._set_key("past")], args=[self.prefix])
-        for status, count in zip(flat[::2], flat[1::2], strict=True):
-            counts[status] = int(count)
-        return counts
 
     def count_keys(self) -> int:
         """Keys under this store's prefix (for tests and diagnostics; uses SCAN, not KEYS)."""
