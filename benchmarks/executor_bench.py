@@ -11,6 +11,7 @@ prefetch multiplier 1, late acks, fair scheduling).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -23,7 +24,9 @@ from typing import Any
 
 import httpx
 
-from .table import Row
+from .pg_bench import _unavailable as pg_unavailable
+from .pg_bench import database as pg_database
+from .table import Row, skipped
 from .timing import percentile
 
 SECTION = "executor"
@@ -112,6 +115,11 @@ def run(quick: bool) -> list[Row]:
     # across machines (here a database of the same private redis-server as the broker).
     stores = [("SQLite", f"sqlite:///{tmp / 'jobs.db'}"), ("Redis", f"redis://127.0.0.1:{port}/1")]
     rows: list[Row] = []
+    postgres = contextlib.ExitStack()
+    if pg_unavailable() is None:  # and PostgreSQL, where a server answers: a database of its own for this run
+        stores.append(("PostgreSQL", postgres.enter_context(pg_database())))
+    else:
+        rows.append(skipped(SECTION, "Celery on the PostgreSQL store", pg_unavailable() or ""))
     try:
         procs.start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                               "no"], env)
@@ -143,7 +151,7 @@ def run(quick: bool) -> list[Row]:
                 rows += _latency(http, store, raw, client, 15 if quick else 100, label, direct, web)
                 direct.shutdown(grace=1)
                 direct.store.close()
-                rows += _throughput(http, store, raw, client, 60 if quick else 200, label)
+                rows += _throughput(http, store, raw, client, 60 if quick else 1000, label)
                 if label == "SQLite":
                     rows += _writes(http, store, tmp, build, JobRunner, SQLiteStore, quick)
                 store.close()
@@ -152,6 +160,7 @@ def run(quick: bool) -> list[Row]:
                 deployment.close()
     finally:
         procs.close()
+        postgres.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
@@ -249,21 +258,28 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, labe
              f"{_ms(percentile(floor, 50))}")
     for pname, pct in (("p50", 50), ("p99", 99)):
         a, b = percentile(ours, pct), percentile(theirs, pct)
+        # The HTTP hop on one side only: what an operator waits for, beside what the engine alone costs.
         rows.append(Row(SECTION, f"dispatch POST /start -> handler running, {pname} (Celery, 2 workers, {label} store)",
                         jobdeck=_ms(a), baseline=f"{_ms(b)} raw send_task", ratio=f"{a / b:.2f}x",
-                        target="<= 1.5x raw" if pct == 50 else "(context)",
-                        passed=(a <= 1.5 * b) if pct == 50 else None, note=where if pct == 50 else "",
+                        target="(context: the HTTP hop on one side only)", note=where if pct == 50 else "",
                         values={"jobdeck_s": a, "raw_s": b, "n": n}))
     for pname, pct in (("p50", 50), ("p99", 99)):
         a, b = percentile(ours, pct), percentile(web_raw, pct)
         rows.append(Row(SECTION, f"dispatch through HTTP, {pname}: POST /start beside raw send_task behind a bare "
                                  f"POST endpoint ({label} store)",
                         jobdeck=_ms(a), baseline=f"{_ms(b)} raw web + send_task", ratio=f"{a / b:.2f}x",
-                        target="(context: the HTTP hop on both sides)", values={"jobdeck_s": a, "raw_s": b, "n": n}))
+                        target="<= 1.25x" if pct == 50 else "(context)",
+                        passed=(a <= 1.25 * b) if pct == 50 else None,
+                        note=("fails when a start costs more than a quarter over the hop: jobdeck's create before the "
+                              "send and its claim before the handler, a read back, a slow answer") if pct == 50 else "",
+                        values={"jobdeck_s": a, "raw_s": b, "n": n}))
     a, b = percentile(inside, 50), percentile(theirs, 50)
     rows.append(Row(SECTION, f"dispatch runner.start() in-process -> handler running, p50 ({label} store)",
                     jobdeck=_ms(a), baseline=f"{_ms(b)} raw send_task", ratio=f"{a / b:.2f}x",
-                    target="(context: without the HTTP hop)", values={"jobdeck_s": a, "raw_s": b, "n": n}))
+                    target="<= 1.25x", passed=a <= 1.25 * b,
+                    note="without the HTTP hop; fails when the create and the claim (a store write each) cost more "
+                         "than a quarter of the engine's own hand-over",
+                    values={"jobdeck_s": a, "raw_s": b, "n": n}))
     return rows
 
 
@@ -288,8 +304,11 @@ def _throughput(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, l
     client.delete(key)
     return [Row(SECTION, f"throughput, {n} short jobs through 2 workers (Celery, {label} store)",
                 jobdeck=f"{ours:.0f} jobs/s",
-                baseline=f"{theirs:.0f} tasks/s raw", ratio=f"{theirs / ours:.2f}x", target="(context)",
-                note=f"submitted from 4 threads on both sides; the {n} POST /start took {posted:.1f} s",
+                baseline=f"{theirs:.0f} tasks/s raw", ratio=f"{ours / theirs:.2f}x", target=">= 0.8x raw",
+                passed=ours >= 0.8 * theirs,
+                note=(f"submitted from 4 threads on both sides; the {n} POST /start took {posted:.1f} s; ratio = "
+                      "jobdeck/raw rate; fails when the store's writes per job (create, claim, outcome) hold a worker "
+                      "longer than a quarter of the task itself"),
                 values={"jobdeck_per_s": ours, "raw_per_s": theirs, "n": n, "post_s": posted})]
 
 

@@ -271,7 +271,7 @@ def run(quick: bool) -> list[Row]:
     import psycopg
     from procrastinate.schema import SchemaManager
 
-    latency_n, burst, rounds = (20, 50, 1) if quick else (100, 200, 2)
+    latency_n, burst, rounds = (20, 50, 1) if quick else (100, 1000, 2)
     name = f"jobdeck_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = _admin_url()
     parts = urlsplit(admin)
@@ -295,8 +295,9 @@ def run(quick: bool) -> list[Row]:
                         values={"jobdeck_s": jd, "raw_s": raw}))
     jd_s, raw_s = found["jobdeck_burst"], found["raw_burst"]
     rows.append(Row(SECTION, f"throughput: {burst} short jobs through 2 workers", f"{burst / jd_s:.0f} jobs/s",
-                    f"{burst / raw_s:.0f} jobs/s", ratio(raw_s, jd_s),
-                    note="submitted from 4 threads, until every job ended; ratio = jobdeck/raw rate",
+                    f"{burst / raw_s:.0f} jobs/s", ratio(raw_s, jd_s), ">= 0.8x", raw_s >= 0.8 * jd_s,
+                    note=("submitted from 4 threads, until every job ended; ratio = jobdeck/raw rate; fails when the "
+                          "store's writes per job hold a worker longer than a quarter of the task itself"),
                     values={"jobdeck_s": jd_s, "raw_s": raw_s, "jobs": burst}))
     worker, local = found["writes"]["worker"], found["writes"]["local"]
     for what, key in (("progress()", "progress_s"), ("info() message", "message_s")):
