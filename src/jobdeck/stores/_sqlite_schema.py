@@ -165,6 +165,38 @@ STEPS: list[list[str]] = [
         "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
         "ALTER TABLE jobs DROP COLUMN operations_before",
     ],
+    # -> +1: jobs per (type, status, active or past), kept by triggers in the transaction of every statement that
+    # inserts, moves or deletes a job row (issue 26): ``/stats``, ``/past/summary`` and the ``max_past_jobs`` check
+    # run on every job end read a few rows instead of counting the whole history. Triggers rather than code in each
+    # step, so that no way of writing a job (bulk deletes, recovery, retries, a step added later) can miss them.
+    # A later step that rebuilds ``jobs`` (create, copy, rename) must create the triggers again.
+    [
+        """CREATE TABLE job_counts (
+            job_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            past INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (job_type, status, past)
+        ) WITHOUT ROWID""",
+        "INSERT INTO job_counts (job_type, status, past, n) "
+        "SELECT job_type, status, end_time IS NOT NULL, COUNT(*) FROM jobs GROUP BY 1, 2, 3",
+        """CREATE TRIGGER jobs_counted_in AFTER INSERT ON jobs BEGIN
+            INSERT INTO job_counts (job_type, status, past, n) VALUES (NEW.job_type, NEW.status,
+                NEW.end_time IS NOT NULL, 1) ON CONFLICT (job_type, status, past) DO UPDATE SET n = n + 1;
+        END""",
+        """CREATE TRIGGER jobs_counted_out AFTER DELETE ON jobs BEGIN
+            UPDATE job_counts SET n = n - 1
+                WHERE job_type = OLD.job_type AND status = OLD.status AND past = (OLD.end_time IS NOT NULL);
+        END""",
+        """CREATE TRIGGER jobs_counted_moved AFTER UPDATE OF job_type, status, end_time ON jobs
+        WHEN OLD.job_type IS NOT NEW.job_type OR OLD.status IS NOT NEW.status
+            OR (OLD.end_time IS NULL) IS NOT (NEW.end_time IS NULL) BEGIN
+            UPDATE job_counts SET n = n - 1
+                WHERE job_type = OLD.job_type AND status = OLD.status AND past = (OLD.end_time IS NOT NULL);
+            INSERT INTO job_counts (job_type, status, past, n) VALUES (NEW.job_type, NEW.status,
+                NEW.end_time IS NOT NULL, 1) ON CONFLICT (job_type, status, past) DO UPDATE SET n = n + 1;
+        END""",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
