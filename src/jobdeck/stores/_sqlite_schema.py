@@ -18,6 +18,7 @@ from typing import Any
 from ..core.errors import InvalidArgumentError, StoreError
 from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo
+from ._sqlite_words import SCHEMA_STEP as WORDS_STEP
 from ._stored import HEAD_FIELDS
 
 __all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_to_row", "migrate"]
@@ -197,6 +198,9 @@ STEPS: list[list[str]] = [
                 NEW.end_time IS NOT NULL, 1) ON CONFLICT (job_type, status, past) DO UPDATE SET n = n + 1;
         END""",
     ],
+    # -> +1: an index of the text a search matches (messages, and each job's author and params; _sqlite_words), so
+    # that a search for a rare word reads what it finds instead of every job (issue 26).
+    WORDS_STEP,
 ]
 LATEST_VERSION = len(STEPS)
 

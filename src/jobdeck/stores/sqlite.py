@@ -230,11 +230,12 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
             applied = self._apply(change, job)
             refused = JobStatus(row[3]) if applied is None else None  # the status column, as read
             if applied is not None:
-                conn.execute(_UPDATE_HEAD, (*job_to_row(job)[1:], job_id))
+                # The messages first: the head's end indexes the job's text, these included (_sqlite_words).
                 for message in applied.added:
                     self._append(conn, job_id, message)
                     if emit:
                         self._event(conn, EventType.MESSAGE, job_id, message_data(message))
+                conn.execute(_UPDATE_HEAD, (*job_to_row(job)[1:], job_id))
                 if emit:
                     self._event(conn, EventType.STATUS, job_id, job_data(job))
                 if applied.ended:
