@@ -65,15 +65,17 @@ def _pattern(word: str) -> str:
 
 def spend_total(conn: psycopg.Connection[Any], q: Statements, query: SearchQuery) -> SpendTotal:
     """What every matching job spent together (no page), in one statement."""
-    row = conn.execute(q.spend_total, _args(query)).fetchone()
+    row = conn.execute(q.spend_total, _args(query), prepare=False).fetchone()
     return SpendTotal.of_row(tuple(row) if row is not None else (0, 0, None, 0, None, None))
 
 
 def search(conn: psycopg.Connection[Any], q: Statements, query: SearchQuery) -> list[JobInfo]:
     """Matching jobs without messages, in the caller's transaction (one snapshot for both lists)."""
     args = _args(query)
-    active = conn.execute(q.search_active, args) if query.wants_active() else None
-    past = conn.execute(q.search_past, args) if query.wants_past() else None  # sent with the first
+    # Never prepared: a prepared statement's generic plan (chosen after five runs) cannot see which words and
+    # filters are given, and walked 6x longer than the plan made for the values (100 ms against 17 at 10,000 jobs).
+    active = conn.execute(q.search_active, args, prepare=False) if query.wants_active() else None
+    past = conn.execute(q.search_past, args, prepare=False) if query.wants_past() else None  # sent with the first
     rows = (active.fetchall() if active else []) + (past.fetchall() if past else [])
     return [job_from_row(row) for row in rows]
 
