@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from jobdeck.core.model import PastCursor
-from jobdeck.stores import _sqlite_words
+from jobdeck.stores import Store, _sqlite_words
 from jobdeck.stores.sqlite import SQLiteStore
 
 WORDS = ["alice", "bob", "ünïcode", "ÜNÏ", "50%", "a_b", 'say "hi"', "imports/2026", "row 7", "zz", "7",
          "timeout", "TimeoutError", "nowhere-at-all", "ali bob", "s3://imports", "0000"]
 
 
-def fill(store: SQLiteStore, n: int) -> list[str]:
+def fill(store: Store, n: int) -> list[str]:
     ids = []
     for i in range(n):
         author = ("alice", "bob", "Ünïcode Ülla")[i % 3]
@@ -34,7 +34,7 @@ def fill(store: SQLiteStore, n: int) -> list[str]:
     return ids
 
 
-def pages(store: SQLiteStore, text: str, limit: int = 7) -> list[list[str]]:
+def pages(store: Store, text: str, limit: int = 7) -> list[list[str]]:
     out: list[list[str]] = []
     before: PastCursor | None = None
     while True:

@@ -37,6 +37,7 @@ from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo
 from ._pg_connect import connect, explain
 from ._pg_counts import SCHEMA_STEP as COUNTS_STEP
+from ._pg_words import SCHEMA_STEP as WORDS_STEP
 from ._stored import HEAD_FIELDS
 
 __all__ = ["COLD", "HEAD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "migrate_schema", "names_of",
@@ -186,6 +187,8 @@ STEPS: list[list[str]] = [
     # written, folded now and then (_pg_counts, issue 26): /stats, /past/summary and the max_past_jobs check of
     # every job end no longer count the history.
     COUNTS_STEP,
+    # -> +1: past jobs' searched text, indexed by trigrams where pg_trgm can be had (_pg_words, issue 26).
+    WORDS_STEP,
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -220,10 +223,11 @@ class Names:
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
                             "saved", "schedules", "workers",
                             "limit_slots", "limit_rates", "event_queue", "job_counts", "job_count_changes",
-                            "count_jobs")}
+                            "count_jobs", "past_texts", "word_job")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at",
-                             "jobs_failed", "jobs_counted", "jobs_counted_moved")}
+                             "jobs_failed", "jobs_counted", "jobs_counted_moved", "past_words", "jobs_worded",
+                             "jobs_worded_moved")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")
         return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
 

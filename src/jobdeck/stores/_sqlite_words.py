@@ -61,7 +61,7 @@ SCHEMA_STEP = [
 
 _CANDIDATES = (
     "SELECT id FROM jobs WHERE id >= ?1 AND id < ?1 || '~' "
-    "UNION SELECT t.job_id FROM past_words w JOIN past_texts t ON t.key = w.rowid WHERE past_words MATCH ?2 "
+    "UNION ALL SELECT t.job_id FROM past_words w JOIN past_texts t ON t.key = w.rowid WHERE past_words MATCH ?2 "
     "LIMIT ?3")
 
 
@@ -73,7 +73,9 @@ def candidates(conn: sqlite3.Connection, words: tuple[str, ...]) -> list[str] | 
         if len(word) < MIN_WORD:
             continue
         phrase = '"' + word.replace('"', '""') + '"'  # one FTS5 string: a substring, whatever its characters
-        ids = [r[0] for r in conn.execute(_CANDIDATES, (word, phrase, MAX_CANDIDATES + 1))]
-        if len(ids) <= MAX_CANDIDATES and (best is None or len(ids) < len(best)):
-            best = ids
+        # UNION ALL (a job both halves give comes twice): it stops at the limit. Fewer rows than the limit: that is
+        # all of them.
+        rows = conn.execute(_CANDIDATES, (word, phrase, MAX_CANDIDATES + 1)).fetchall()
+        if len(rows) <= MAX_CANDIDATES and (best is None or len(rows) < len(best)):
+            best = list(dict.fromkeys(r[0] for r in rows))
     return best

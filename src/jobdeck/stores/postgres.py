@@ -44,7 +44,7 @@ from ..core.events import EventBatch, EventType, JobEvent, job_data, message_dat
 from ..core.jsoncodec import dumps_text, loads_event_data
 from ..core.model import JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
-from . import _pg_rows, _pg_schedules, _pg_search
+from . import _pg_rows, _pg_schedules, _pg_search, _pg_words
 from . import _pg_schema as pgs
 from ._buffer import DEFAULT_INTERVAL, Write
 from ._buffered import BufferedStore
@@ -107,6 +107,9 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         self._listener_lock = threading.Lock()
         self._writes = itertools.count(1)  # writes through this store object, for the vacuum schedule
         self._ends = itertools.count(1)  # job ends through this store object, for folding the counts (_pg_counts)
+        # Whether past jobs' text has its trigram index (_pg_words: not where pg_trgm could not be created).
+        self._worded = bool(self._pool_one(_pg_words.HAS_INDEX.encode(), (self.names.schema,
+                                                                          self.names.prefix + "past_words"))[0][0])
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -244,18 +247,18 @@ class PostgresStore(PgBulkSteps, BufferedStore):
             if applied is None:
                 return job, False
             added = applied.added
-            if pgs.cold_values(job) != cold:
-                conn.execute(q.update_cold, (*pgs.cold_values(job), job_id))
-            if pgs.hot_values(job) != hot:
-                conn.execute(q.update_hot, (*pgs.hot_values(job), job_id))
             events: list[Event] = []
-            if added:
+            if added:  # before the head: its end indexes the job's text, these included (_pg_words)
                 conn.execute(q.insert_messages, ([job_id] * len(added), [m.type.value for m in added],
                                                  [m.message for m in added], [m.timestamp for m in added]))
                 kinds = sorted({m.type.value for m in added})
                 conn.execute(q.cap, {"jobs": [job_id] * len(kinds), "kinds": kinds, "keep": self.max_messages})
                 if emit:
                     events += [(job_id, EventType.MESSAGE.value, dumps_text(message_data(m))) for m in added]
+            if pgs.cold_values(job) != cold:
+                conn.execute(q.update_cold, (*pgs.cold_values(job), job_id))
+            if pgs.hot_values(job) != hot:
+                conn.execute(q.update_hot, (*pgs.hot_values(job), job_id))
             if emit:
                 events.append((job_id, EventType.STATUS.value, dumps_text(job_data(job))))
             log_events(conn, q, events)
@@ -362,7 +365,8 @@ class PostgresStore(PgBulkSteps, BufferedStore):
 
     def _search(self, query: SearchQuery) -> list[JobInfo]:
         self._catch_up()  # messages still buffered here are searched too
-        found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query), read_only=True)
+        found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query, indexed=self._worded),
+                                         read_only=True)
         return found
 
     def _spend_total(self, query: SearchQuery) -> SpendTotal:
