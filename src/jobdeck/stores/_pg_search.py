@@ -1,18 +1,22 @@
 """The PostgreSQL store's search as SQL (see stores/_search.py for what a match is).
 
 Two statements, each the job list it searches with the words as one more condition: the active jobs (all
-matches, newest first) and one page of past jobs, read backwards along the past list's index from the keyset
-cursor and stopping at ``limit`` matches. A job matches when no word fails it; a word passes on the id's prefix,
-the author or the params' JSON text (``ILIKE``), and only then probes the job's messages through their
-``(job_id, kind, seq)`` index: a search costs a pass over the jobs from the cursor on until the page is full
-and, for words found only in messages (or nowhere), over those jobs' messages -- bounded by retention
-(``max_past_jobs`` x 3 x ``max_messages``), as on SQLite.
+matches, newest first) and one page of past jobs. A job matches when no word fails it; a word passes on the id's
+prefix, the author or the params' JSON text (``ILIKE``), and only then probes the job's messages through their
+``(job_id, kind, seq)`` index.
 
-No index serves the words, on purpose. Substrings anywhere in a message (what every store matches) need a
-trigram index (``pg_trgm``, GIN); on ``messages``, the table written the most after the hot one, it would cost
-every message write (batches of thousands a second) to speed up a query an admin types now and then, over a
-table retention keeps bounded; and it needs an extension the database may not allow. Full text search
-(``tsvector``) matches whole words and stems, not the id prefixes and substrings the other stores match.
+The page of past jobs comes one of two ways. When a word of 3 or more characters is in at most
+``MAX_CANDIDATES`` past jobs -- by the id index and the trigram index of past jobs' text (:mod:`._pg_words`,
+where ``pg_trgm`` could be created) -- only those jobs are read, each checked with the same condition (the cost
+of what is found, whatever the history: an old job's id prefix, a file name). Otherwise -- short words, words in
+many jobs, no index -- the statement reads backwards along the past list's index from the keyset cursor and
+stops at ``limit`` matches: dense matches fill the page early; a word found nowhere costs a pass over the
+history and its messages, bounded by retention (``max_past_jobs`` x 3 x ``max_messages``).
+
+Messages are not indexed as they are written (the table written the most after the hot one, in batches of
+thousands a second: every row would pay for its trigrams); a past job's messages are, once, in its text row.
+Full text search (``tsvector``) matches whole words and stems, not the id prefixes and substrings the other
+stores match. The statements are never prepared: a generic plan cannot see which words and filters are given.
 ``ILIKE`` folds case by the database's collation (non-ASCII letters too, unlike SQLite's ``LIKE``).
 """
 

@@ -8,7 +8,10 @@ WAL mode, so a process killed mid-write loses at most that transaction. Reads (l
 events) go through a small pool of query-only connections instead (:mod:`~jobdeck.stores._sqlite_readers`): in
 WAL mode they neither wait for the writer nor hold it up, and they never take the writer's lock, so however long
 a dashboard's read takes, a running job's writes go on. Reads are pushed into SQL: filters, ``LIMIT``, the keyset
-cursor and the newest-N message reads (:class:`~jobdeck.stores.base.PastQuery`).
+cursor and the newest-N message reads (:class:`~jobdeck.stores.base.PastQuery`). Counts per type and status
+(``stats()``, ``past_summary()``, the ``max_past_jobs`` check of every job end) are kept by triggers in the
+``job_counts`` table, and past jobs' searched text is indexed at their end (:mod:`._sqlite_words`): neither
+reads the whole history.
 
 Progress writes are coalesced and messages are written in batches, one transaction every few milliseconds
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the Redis store); status changes are written at
