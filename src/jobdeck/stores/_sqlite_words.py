@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..core.jsoncodec import dumps_text
+
 __all__ = ["MAX_CANDIDATES", "MIN_WORD", "SCHEMA_STEP", "candidates"]
 
 MIN_WORD = 3  # a trigram index cannot look up anything shorter
@@ -59,10 +61,10 @@ SCHEMA_STEP = [
     f"CREATE TRIGGER jobs_unworded AFTER DELETE ON jobs WHEN OLD.end_time IS NOT NULL BEGIN {_UNINDEX} END",
 ]
 
-_CANDIDATES = (
-    "SELECT id FROM jobs WHERE id >= ?1 AND id < ?1 || '~' "
-    "UNION ALL SELECT t.job_id FROM past_words w JOIN past_texts t ON t.key = w.rowid WHERE past_words MATCH ?2 "
-    "LIMIT ?3")
+_BY_ID = "SELECT id FROM jobs WHERE id >= ?1 AND id < ?1 || '~' AND end_time IS NOT NULL LIMIT ?2"
+# Only the index first: a common word is given up after MAX_CANDIDATES + 1 keys, without reading its jobs' rows.
+_BY_TEXT = "SELECT rowid FROM past_words WHERE past_words MATCH ?1 LIMIT ?2"
+_KEYS_TO_IDS = "SELECT job_id FROM past_texts WHERE key IN (SELECT value FROM json_each(?1))"
 
 
 def candidates(conn: sqlite3.Connection, words: tuple[str, ...]) -> list[str] | None:
@@ -73,9 +75,11 @@ def candidates(conn: sqlite3.Connection, words: tuple[str, ...]) -> list[str] | 
         if len(word) < MIN_WORD:
             continue
         phrase = '"' + word.replace('"', '""') + '"'  # one FTS5 string: a substring, whatever its characters
-        # UNION ALL (a job both halves give comes twice): it stops at the limit. Fewer rows than the limit: that is
-        # all of them.
-        rows = conn.execute(_CANDIDATES, (word, phrase, MAX_CANDIDATES + 1)).fetchall()
-        if len(rows) <= MAX_CANDIDATES and (best is None or len(rows) < len(best)):
-            best = list(dict.fromkeys(r[0] for r in rows))
+        # Fewer rows than asked for: that is all of them.
+        by_id = [r[0] for r in conn.execute(_BY_ID, (word, MAX_CANDIDATES + 1))]
+        keys = [r[0] for r in conn.execute(_BY_TEXT, (phrase, MAX_CANDIDATES + 1 - len(by_id)))]
+        if len(by_id) + len(keys) > MAX_CANDIDATES or (best is not None and len(by_id) + len(keys) >= len(best)):
+            continue
+        by_text = [r[0] for r in conn.execute(_KEYS_TO_IDS, (dumps_text(keys),))] if keys else []
+        best = list(dict.fromkeys(by_id + by_text))
     return best
