@@ -158,20 +158,21 @@ def _old_sqlite_file(path: Path, version: int, jobs: list[tuple[Any, ...]]) -> N
     for step in STEPS[:version]:
         for statement in step:
             conn.execute(statement)
-    conn.executemany("INSERT INTO jobs (id, job_type, author, status, start_time, end_time, last_activity) "
-                     "VALUES (?, ?, 'me', ?, 1, ?, 1)", jobs)
+    conn.executemany("INSERT INTO jobs (id, job_type, author, status, start_time, end_time, last_activity, signature) "
+                     "VALUES (?, ?, 'me', ?, 1, ?, 1, CASE WHEN ?3 = 'failed' THEN 'KeyError' END)", jobs)
     conn.execute(f"PRAGMA user_version = {version:d}")
     conn.close()
 
 
 def test_an_old_sqlite_file_gains_its_counts_on_upgrade(tmp_path: Path) -> None:
-    from jobdeck.stores._sqlite_schema import LATEST_VERSION
+    from jobdeck.stores._sqlite_schema import STEPS
     from jobdeck.stores.sqlite import SQLiteStore
 
     path = tmp_path / "old.db"
     jobs = [(f"0f0f0f0f-0000-4000-8000-{n:012d}", TYPES[n % 2], "completed" if n % 3 else "failed", 2.0 + n)
             for n in range(7)] + [("0f0f0f0f-0000-4000-8000-999999999999", "Import", "running", None)]
-    _old_sqlite_file(path, LATEST_VERSION - 1, jobs)
+    counts_step = next(i for i, step in enumerate(STEPS) if "job_counts" in step[0])
+    _old_sqlite_file(path, counts_step, jobs)  # before the counts, the text index and the failure rows
     store = SQLiteStore(path, max_past_jobs=6)
     try:
         assert store.stats()["completed"] == 4 and store.stats()["failed"] == 3 and store.stats()["running"] == 1
@@ -179,6 +180,8 @@ def test_an_old_sqlite_file_gains_its_counts_on_upgrade(tmp_path: Path) -> None:
         past = store._past_counts()
         assert sum(sum(per.values()) for per in past.values()) == 6
         assert_kept_counts_exact(Backend("sqlite", str(path)), store)
+        kept_failure_rows_equal_a_full_count(str(path))
+        assert [g.count for g in store.failure_groups()] == [2]  # of 3: the oldest was evicted
     finally:
         store.close()
 
@@ -221,3 +224,40 @@ def test_an_old_postgres_schema_gains_its_counts_on_upgrade(postgres_url: str) -
             store.close()
     finally:
         drop_schema(postgres_url, schema)
+
+
+def kept_failure_rows_equal_a_full_count(path: str) -> None:
+    with sqlite3.connect(path) as conn:
+        kept = conn.execute("SELECT signature, job_type, n, first_end, last_end FROM failure_counts WHERE n > 0 "
+                            "ORDER BY 1, 2").fetchall()
+        counted = conn.execute("SELECT signature, job_type, COUNT(*), MIN(end_time), MAX(end_time) FROM jobs "
+                               "WHERE status = 'failed' AND signature IS NOT NULL AND end_time IS NOT NULL "
+                               "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    assert kept == counted
+
+
+def test_sqlite_failure_groups_kept_equal_a_full_count(tmp_path: Path) -> None:
+    """The failure groups' rows SQLite keeps (_sqlite_failures) after every kind of write, by threads at once;
+    GET /failures without a window reads them, with a window it counts, and both agree."""
+    backend = Backend("sqlite", str(tmp_path / "jobs.db"))
+    store = backend.open(max_past_jobs=MAX_PAST)
+    try:
+        threads = [threading.Thread(target=churn, args=(store, n, 60)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        for n in range(6):  # several signatures and types, some evicted as the rest end
+            job = store.create_job(TYPES[n % 3], "me")
+            store.fail_job(job.id, ("KeyError: 'x'", "OSError: disk full")[n % 2])
+        kept_failure_rows_equal_a_full_count(backend.location)
+        whole = store.failure_groups()
+        windowed = store.failure_groups(since=0.0)
+        assert [(g.signature, g.count, g.first_seen, g.last_seen, g.job_types, g.job_ids) for g in whole] == [
+            (g.signature, g.count, g.first_seen, g.last_seen, g.job_types, g.job_ids) for g in windowed]
+        assert whole
+        store.cleanup_past_jobs()
+        kept_failure_rows_equal_a_full_count(backend.location)
+        assert store.failure_groups() == []
+    finally:
+        backend.close()

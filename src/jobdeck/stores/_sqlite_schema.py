@@ -18,6 +18,7 @@ from typing import Any
 from ..core.errors import InvalidArgumentError, StoreError
 from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo
+from ._sqlite_failures import SCHEMA_STEP as FAILURES_STEP
 from ._sqlite_words import SCHEMA_STEP as WORDS_STEP
 from ._stored import HEAD_FIELDS
 
@@ -201,6 +202,9 @@ STEPS: list[list[str]] = [
     # -> +1: an index of the text a search matches (messages, and each job's author and params; _sqlite_words), so
     # that a search for a rare word reads what it finds instead of every job (issue 26).
     WORDS_STEP,
+    # -> +1: the failure groups' rows kept per (signature, type) by triggers (count, first and last end), so that
+    # GET /failures without a window reads a row per group instead of every failed job's index entry (issue 26).
+    FAILURES_STEP,
 ]
 LATEST_VERSION = len(STEPS)
 
