@@ -4,7 +4,7 @@
 transaction of every job end used to count the jobs table: a pass over the whole history (``stats``: a sequential
 scan; the eviction: a walk of ``max_past_jobs`` index entries on every end). Now:
 
-- Triggers on ``jobs`` (schema version 12) append a change row, ``(type, status, past, +1 or -1)``, to
+- Triggers on ``jobs`` (added by :data:`SCHEMA_STEP`) append a change row, ``(type, status, past, +1 or -1)``, to
   ``job_count_changes`` for every job row inserted, deleted, or moved to another type, status or side (active or
   past), in the transaction of the statement that wrote the job -- so the counts are exact in every snapshot,
   whatever wrote the row (a bulk delete, recovery, a step added later). Writers only append: they touch no shared
@@ -21,7 +21,7 @@ scan; the eviction: a walk of ``max_past_jobs`` index entries on every end). Now
 
 from __future__ import annotations
 
-__all__ = ["FOLD", "FOLD_AT", "FOLD_EVERY", "PAST_TOTAL", "STATS", "TEMPLATES"]
+__all__ = ["FOLD", "FOLD_AT", "FOLD_EVERY", "PAST_TOTAL", "SCHEMA_STEP", "STATS", "TEMPLATES"]
 
 FOLD_EVERY = 200  # job ends through one store object between folds
 FOLD_AT = 2_000  # change rows a read may sum before it folds them

@@ -11,9 +11,10 @@ whose matches are dense -- the scan along the past list stays (:mod:`._pg_search
 ``pg_trgm`` is an extension: the schema step creates it when the database allows (it ships with PostgreSQL;
 creating it needs the CREATE privilege on the database, or a superuser on PostgreSQL < 13). Where it cannot,
 the step leaves the index out, says so in the server's log (a NOTICE), and searches scan as before; an
-administrator can run ``CREATE EXTENSION pg_trgm`` and the index statement later (``STORE_INDEX`` below). Messages
-are not indexed as they are written: that table takes batches of thousands of rows a second, and each row
-would pay for its trigrams; a job's text is indexed once, at its end, in the ending transaction.
+administrator can run ``CREATE EXTENSION pg_trgm`` and the step's ``CREATE INDEX`` later (a store object looks
+for the index when it opens). Messages are not indexed as they are written: that table takes batches of
+thousands of rows a second, and each row would pay for its trigrams; a job's text is indexed once, at its end,
+in the ending transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["CANDIDATES", "MAX_CANDIDATES", "MIN_WORD", "SCHEMA_STEP", "candidates"]
+__all__ = ["CANDIDATES", "HAS_INDEX", "MAX_CANDIDATES", "MIN_WORD", "SCHEMA_STEP", "candidates"]
 
 MIN_WORD = 3  # a trigram index cannot look up anything shorter
 MAX_CANDIDATES = 1_000  # more than this for every word: the scan (dense matches fill a page soon)
