@@ -108,9 +108,7 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         self._listener_lock = threading.Lock()
         self._writes = itertools.count(1)  # writes through this store object, for the vacuum schedule
         self._ends = itertools.count(1)  # job ends through this store object, for folding the counts (_pg_counts)
-        # Whether past jobs' text has its trigram index (_pg_words: not where pg_trgm could not be created).
-        self._worded = bool(self._pool_one(_pg_words.HAS_INDEX.encode(), (self.names.schema,
-                                                                          self.names.prefix + "past_words"))[0][0])
+        self._has_words: bool | None = None  # see _worded
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -173,6 +171,15 @@ class PostgresStore(PgBulkSteps, BufferedStore):
         FOLD_EVERY-th job end, or a read that summed more than FOLD_AT of them."""
         if changes is None or changes > FOLD_AT:
             self._pool.maintain(self._q.count_fold)
+
+    @property
+    def _worded(self) -> bool:
+        """Whether past jobs' text has its trigram index (_pg_words: not where pg_trgm could not be created); asked
+        at the first search, not when the store opens (opening touches no pooled connection)."""
+        if self._has_words is None:
+            self._has_words = bool(self._pool_one(_pg_words.HAS_INDEX.encode(),
+                                                  (self.names.schema, self.names.prefix + "past_words"))[0][0])
+        return self._has_words
 
     def _woken(self) -> None:
         """A NOTIFY (any process's commit): wake the waiters, nothing else -- the listening thread must be back
@@ -375,7 +382,8 @@ class PostgresStore(PgBulkSteps, BufferedStore):
 
     def _search(self, query: SearchQuery) -> list[JobInfo]:
         self._catch_up()  # messages still buffered here are searched too
-        found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query, indexed=self._worded),
+        indexed = self._worded  # before the transaction: asking may take a pooled connection
+        found: list[JobInfo] = self._run(lambda conn: _pg_search.search(conn, self._q, query, indexed=indexed),
                                          read_only=True)
         return found
 
