@@ -58,4 +58,5 @@ class PgBulkSteps:
         gone: list[str] = store._run(body)
         if gone:
             store._events_written()
+            store._fold_counts()
         return gone

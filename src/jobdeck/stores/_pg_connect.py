@@ -194,15 +194,16 @@ class Pool:
                 raise self._store_error(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def one(self, statement: bytes, args: Any = None) -> list[tuple[Any, ...]]:
-        """One statement on its own (its own snapshot, no transaction around it): one round trip."""
+    def one(self, statement: bytes, args: Any = None, *, prepare: bool | None = None) -> list[tuple[Any, ...]]:
+        """One statement on its own (its own snapshot, no transaction around it): one round trip. ``prepare``:
+        psycopg's (None: prepared after a few runs; False: never, planned for its values each time)."""
         own = getattr(self.borrowed, "conn", None)
         if own is not None:
-            return self._errors(lambda: own.execute(statement, args).fetchall())
+            return self._errors(lambda: own.execute(statement, args, prepare=prepare).fetchall())
         try:
             with self._connections().connection() as conn:
                 try:
-                    return conn.execute(statement, args).fetchall()
+                    return conn.execute(statement, args, prepare=prepare).fetchall()
                 except BaseException:
                     conn.close()  # not trusted again (see the module docstring)
                     raise

@@ -36,6 +36,8 @@ from ..core.errors import StoreError
 from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo
 from ._pg_connect import connect, explain
+from ._pg_counts import SCHEMA_STEP as COUNTS_STEP
+from ._pg_words import SCHEMA_STEP as WORDS_STEP
 from ._stored import HEAD_FIELDS
 
 __all__ = ["COLD", "HEAD", "LATEST_VERSION", "Names", "cold_values", "hot_values", "migrate_schema", "names_of",
@@ -181,6 +183,12 @@ STEPS: list[list[str]] = [
             data text NOT NULL
         )""",
     ],
+    # -> +1: jobs per (type, status, active or past), kept by triggers that append a change row for every job row
+    # written, folded now and then (_pg_counts, issue 26): /stats, /past/summary and the max_past_jobs check of
+    # every job end no longer count the history.
+    COUNTS_STEP,
+    # -> +1: past jobs' searched text, indexed by trigrams where pg_trgm can be had (_pg_words, issue 26).
+    WORDS_STEP,
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -214,10 +222,12 @@ class Names:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
                             "saved", "schedules", "workers",
-                            "limit_slots", "limit_rates", "event_queue")}
+                            "limit_slots", "limit_rates", "event_queue", "job_counts", "job_count_changes",
+                            "count_jobs", "past_texts", "word_job")}
         indexes = {n: sql.Identifier(self.prefix + n)
                    for n in ("jobs_active", "jobs_past", "jobs_past_by_type", "messages_by_job", "claims_at",
-                             "jobs_failed")}
+                             "jobs_failed", "jobs_counted", "jobs_counted_moved", "past_words", "jobs_worded",
+                             "jobs_worded_moved")}
         indexes["messages_fkey"] = sql.Identifier(self.prefix + "messages_job_id_fkey")
         return {**tables, **indexes, "schema": sql.Identifier(self.schema)}
 
@@ -233,6 +243,12 @@ class Names:
     def lock_key(self) -> int:
         """The advisory lock key of this schema+prefix's migrations (a signed 64-bit integer)."""
         digest = hashlib.sha256(f"jobdeck-migrate:{self.schema}.{self.prefix}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    @property
+    def counts_key(self) -> int:
+        """The advisory lock key of folding this schema+prefix's job count changes (:mod:`._pg_counts`)."""
+        digest = hashlib.sha256(f"jobdeck-counts:{self.schema}.{self.prefix}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
     @property

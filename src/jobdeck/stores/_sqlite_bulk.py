@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from ..core.events import EventType
-from . import _sql_failures
+from . import _sql_failures, _sqlite_failures
 from ._failures import FailureGroup, FailureQuery
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ class SQLiteBulkSteps:
                 return dict(rows.fetchall())  # the last one of each job wins
 
             newest = _sql_failures.per_group(conn.execute, _IDS)
-            return _sql_failures.failure_groups(conn.execute, _ROWS, query, newest, errors)
+            # Without a window, the kept rows (_sqlite_failures): a row per group, not every failed job.
+            rows = _ROWS if query.since is not None else _sqlite_failures.ROWS
+            return _sql_failures.failure_groups(conn.execute, rows, query, newest, errors)
 
     def _delete_jobs(self, job_ids: list[str]) -> list[str]:
         store = cast("SQLiteStore", self)

@@ -18,6 +18,8 @@ from typing import Any
 from ..core.errors import InvalidArgumentError, StoreError
 from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo
+from ._sqlite_failures import SCHEMA_STEP as FAILURES_STEP
+from ._sqlite_words import SCHEMA_STEP as WORDS_STEP
 from ._stored import HEAD_FIELDS
 
 __all__ = ["HEAD_COLUMNS", "LATEST_VERSION", "STEPS", "check_path", "connect", "job_to_row", "migrate"]
@@ -165,6 +167,44 @@ STEPS: list[list[str]] = [
         "UPDATE jobs SET operations = operations_before WHERE operations_before IS NOT NULL",
         "ALTER TABLE jobs DROP COLUMN operations_before",
     ],
+    # -> +1: jobs per (type, status, active or past), kept by triggers in the transaction of every statement that
+    # inserts, moves or deletes a job row (issue 26): ``/stats``, ``/past/summary`` and the ``max_past_jobs`` check
+    # run on every job end read a few rows instead of counting the whole history. Triggers rather than code in each
+    # step, so that no way of writing a job (bulk deletes, recovery, retries, a step added later) can miss them.
+    # A later step that rebuilds ``jobs`` (create, copy, rename) must create the triggers again.
+    [
+        """CREATE TABLE job_counts (
+            job_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            past INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (job_type, status, past)
+        ) WITHOUT ROWID""",
+        "INSERT INTO job_counts (job_type, status, past, n) "
+        "SELECT job_type, status, end_time IS NOT NULL, COUNT(*) FROM jobs GROUP BY 1, 2, 3",
+        """CREATE TRIGGER jobs_counted_in AFTER INSERT ON jobs BEGIN
+            INSERT INTO job_counts (job_type, status, past, n) VALUES (NEW.job_type, NEW.status,
+                NEW.end_time IS NOT NULL, 1) ON CONFLICT (job_type, status, past) DO UPDATE SET n = n + 1;
+        END""",
+        """CREATE TRIGGER jobs_counted_out AFTER DELETE ON jobs BEGIN
+            UPDATE job_counts SET n = n - 1
+                WHERE job_type = OLD.job_type AND status = OLD.status AND past = (OLD.end_time IS NOT NULL);
+        END""",
+        """CREATE TRIGGER jobs_counted_moved AFTER UPDATE OF job_type, status, end_time ON jobs
+        WHEN OLD.job_type IS NOT NEW.job_type OR OLD.status IS NOT NEW.status
+            OR (OLD.end_time IS NULL) IS NOT (NEW.end_time IS NULL) BEGIN
+            UPDATE job_counts SET n = n - 1
+                WHERE job_type = OLD.job_type AND status = OLD.status AND past = (OLD.end_time IS NOT NULL);
+            INSERT INTO job_counts (job_type, status, past, n) VALUES (NEW.job_type, NEW.status,
+                NEW.end_time IS NOT NULL, 1) ON CONFLICT (job_type, status, past) DO UPDATE SET n = n + 1;
+        END""",
+    ],
+    # -> +1: an index of the text a search matches (messages, and each job's author and params; _sqlite_words), so
+    # that a search for a rare word reads what it finds instead of every job (issue 26).
+    WORDS_STEP,
+    # -> +1: the failure groups' rows kept per (signature, type) by triggers (count, first and last end), so that
+    # GET /failures without a window reads a row per group instead of every failed job's index entry (issue 26).
+    FAILURES_STEP,
 ]
 LATEST_VERSION = len(STEPS)
 

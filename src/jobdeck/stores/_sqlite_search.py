@@ -1,9 +1,12 @@
 """The SQLite store's search and id-prefix lookup as SQL (see stores/_search.py for what a match is).
 
-An id prefix is a range scan on the primary key. A search scans the ``jobs`` table newest started first and,
-for a word that the id, author and params do not match, probes the job's messages through their
-``(job_id, kind, seq)`` index: the cost grows with the jobs kept and, for words found only in messages (or
-nowhere), with those jobs' messages. ``LIKE`` ignores case for ASCII letters only; params are matched as their
+An id prefix is a range scan on the primary key. A search of past jobs first asks the index of the searched text
+(:mod:`._sqlite_words`) which jobs may match: when a word of 3 or more characters is in at most
+``MAX_CANDIDATES`` jobs, only those are read and checked (the cost of what is found, whatever the history).
+Otherwise -- short words, or words in many jobs, whose matches are dense -- it scans the ``jobs`` table newest
+ended first and, for a word that the id, author and params do not match, probes the job's messages through their
+``(job_id, kind, seq)`` index: the cost grows with the jobs passed before the page is full. Active jobs (few) are
+always scanned. ``LIKE`` ignores case for ASCII letters only; params are matched as their
 stored JSON text.
 """
 
@@ -12,9 +15,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ..core.jsoncodec import dumps_text
 from ..core.model import JobInfo
 from ._search import SearchQuery
 from ._sqlite_schema import HEAD_COLUMNS
+from ._sqlite_words import candidates
 from ._stored import job_from_row
 
 __all__ = ["filters", "find_ids", "search"]
@@ -42,8 +47,22 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> list[JobInfo]:
         if query.before is not None:
             where += " AND (j.end_time, j.id) < (?, ?)"
             args += [query.before.end_time, query.before.id]
-        out += _select(conn, query, where, args, "j.end_time DESC, j.id DESC", limit=query.limit)
+        among = candidates(conn, query.words) if query.words else None
+        if among is None:
+            out += _select(conn, query, where, args, "j.end_time DESC, j.id DESC", limit=query.limit)
+        else:
+            out += _select_among(conn, query, among, where, args)
     return out
+
+
+def _select_among(conn: sqlite3.Connection, query: SearchQuery, ids: list[str], part: str,
+                  part_args: list[Any]) -> list[JobInfo]:
+    """The page from the candidates the word index gave (_sqlite_words), each checked with the same conditions as
+    the scan. CROSS JOIN: SQLite reads the candidates first and each job by its key, rather than the past list."""
+    where, args = filters(query, part, part_args)
+    sql = (f"SELECT {_HEAD} FROM json_each(?) c CROSS JOIN jobs j ON j.id = c.value "  # noqa: S608 - bound values
+           f"WHERE {' AND '.join(where)} ORDER BY j.end_time DESC, j.id DESC LIMIT ?")
+    return [job_from_row(r) for r in conn.execute(sql, [dumps_text(ids), *args, query.limit])]
 
 
 def _select(conn: sqlite3.Connection, query: SearchQuery, part: str, part_args: list[Any], order: str, *,

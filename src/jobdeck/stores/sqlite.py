@@ -8,7 +8,10 @@ WAL mode, so a process killed mid-write loses at most that transaction. Reads (l
 events) go through a small pool of query-only connections instead (:mod:`~jobdeck.stores._sqlite_readers`): in
 WAL mode they neither wait for the writer nor hold it up, and they never take the writer's lock, so however long
 a dashboard's read takes, a running job's writes go on. Reads are pushed into SQL: filters, ``LIMIT``, the keyset
-cursor and the newest-N message reads (:class:`~jobdeck.stores.base.PastQuery`).
+cursor and the newest-N message reads (:class:`~jobdeck.stores.base.PastQuery`). Counts per type and status
+(``stats()``, ``past_summary()``, the ``max_past_jobs`` check of every job end) are kept by triggers in the
+``job_counts`` table, and past jobs' searched text is indexed at their end (:mod:`._sqlite_words`): neither
+reads the whole history.
 
 Progress writes are coalesced and messages are written in batches, one transaction every few milliseconds
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the Redis store); status changes are written at
@@ -230,11 +233,12 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
             applied = self._apply(change, job)
             refused = JobStatus(row[3]) if applied is None else None  # the status column, as read
             if applied is not None:
-                conn.execute(_UPDATE_HEAD, (*job_to_row(job)[1:], job_id))
+                # The messages first: the head's end indexes the job's text, these included (_sqlite_words).
                 for message in applied.added:
                     self._append(conn, job_id, message)
                     if emit:
                         self._event(conn, EventType.MESSAGE, job_id, message_data(message))
+                conn.execute(_UPDATE_HEAD, (*job_to_row(job)[1:], job_id))
                 if emit:
                     self._event(conn, EventType.STATUS, job_id, job_data(job))
                 if applied.ended:
@@ -261,7 +265,8 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         if cutoff is not None:
             victims += [r[0] for r in conn.execute(
                 "SELECT id FROM jobs WHERE end_time IS NOT NULL AND end_time < ?", (cutoff,))]
-        (past,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE end_time IS NOT NULL").fetchone()
+        # The kept counts (the schema's triggers), not a COUNT: that walked every past job on every job end.
+        (past,) = conn.execute("SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE past").fetchone()
         excess = past - len(victims) - self.max_past_jobs
         if excess > 0:
             victims += [r[0] for r in conn.execute(
@@ -351,8 +356,9 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
     def _past_counts(self) -> Counts:
         counts: Counts = {}
         with self._readers.snapshot() as conn:
+            # Kept by the schema's triggers with every job row written: a few rows, whatever the history.
             for job_type, status, count in conn.execute(
-                    "SELECT job_type, status, COUNT(*) FROM jobs WHERE end_time IS NOT NULL GROUP BY job_type, status"):
+                    "SELECT job_type, status, n FROM job_counts WHERE past AND n > 0"):
                 counts.setdefault(job_type, {})[JobStatus(status)] = count
         return counts
 
@@ -398,7 +404,7 @@ class SQLiteStore(SQLiteBulkSteps, BufferedStore):
         # Statuses are written at once, never buffered: nothing to settle first.
         counts = {s.value: 0 for s in JobStatus}
         with self._readers.snapshot() as conn:
-            for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+            for status, count in conn.execute("SELECT status, SUM(n) FROM job_counts GROUP BY status"):
                 counts[status] = count
         return counts
 
