@@ -115,3 +115,23 @@ def test_an_old_file_gains_the_index_on_upgrade(tmp_path: Path) -> None:
         check_index(path)
     finally:
         store.close()
+
+
+def test_a_file_without_the_index_searches_by_the_scan(tmp_path: Path) -> None:
+    # What a file upgraded by an SQLite library without the trigram tokenizer has: no index tables, no triggers.
+    path = tmp_path / "jobs.db"
+    store = SQLiteStore(path)
+    try:
+        ids = fill(store, 30)
+        before = {w: pages(store, w) for w in ("alice", "timeout", ids[3][:8])}
+        with sqlite3.connect(path) as conn:
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE "
+                                        "'%past_words%'").fetchall():
+                conn.execute(f'DROP TRIGGER "{name}"')
+            conn.execute("DROP TABLE past_words")
+            conn.execute("DROP TABLE past_texts")
+        assert {w: pages(store, w) for w in before} == before
+        more = fill(store, 3)  # jobs still end without the index's triggers
+        assert pages(store, more[0][:8])[0] == [more[0]]
+    finally:
+        store.close()

@@ -19,16 +19,36 @@ was measured and rejected: FTS5 costs 100-300 us per row inserted (tokenizing, a
 which cut the store's message writes from about 16,000 to 3,000-5,500 a second. The price here is on job ends and
 on disk (measured in docs/performance.md's ``history100k`` section). A job's messages are written before its head
 in the ending transaction (``SQLiteStore._change``), so that the text includes the error the end adds.
-PostgreSQL has no such index (see :mod:`._pg_search`).
+PostgreSQL has its own (see :mod:`._pg_words`).
+
+The ``trigram`` tokenizer needs SQLite 3.34 or newer built with FTS5 (Python's own builds and every current
+distribution have it). Where the ``sqlite3`` library lacks it, the schema step makes nothing (:data:`TRIGRAMS`) and
+every search scans as it did before the index: slower on a long history, never wrong. A file upgraded that way
+stays without the index; one made with it needs the tokenizer wherever it is opened (its triggers write to the
+index).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 from ..core.jsoncodec import dumps_text
 
-__all__ = ["MAX_CANDIDATES", "MIN_WORD", "SCHEMA_STEP", "candidates"]
+__all__ = ["MAX_CANDIDATES", "MIN_WORD", "SCHEMA_STEP", "TRIGRAMS", "candidates"]
+
+
+def _trigrams() -> bool:
+    try:
+        with closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute("CREATE VIRTUAL TABLE probe USING fts5(x, tokenize='trigram')")
+    except sqlite3.OperationalError:  # no FTS5, or an SQLite older than 3.34
+        return False
+    return True
+
+
+# Whether this process's SQLite library can keep the index (FTS5 with the trigram tokenizer).
+TRIGRAMS = _trigrams()
 
 MIN_WORD = 3  # a trigram index cannot look up anything shorter
 MAX_CANDIDATES = 1_000  # more than this for every word: the scan (dense matches fill a page soon)
@@ -40,7 +60,7 @@ _UNINDEX = ("INSERT INTO past_words (past_words, rowid, text) SELECT 'delete', k
 _INDEX = (f"INSERT INTO past_texts (job_id, text) VALUES (NEW.id, {_TEXT}); "  # noqa: S608 - constant
           "INSERT INTO past_words (rowid, text) SELECT key, text FROM past_texts WHERE job_id = NEW.id;")
 
-SCHEMA_STEP = [
+SCHEMA_STEP = [] if not TRIGRAMS else [
     """CREATE TABLE past_texts (
         key INTEGER PRIMARY KEY AUTOINCREMENT,
         job_id TEXT NOT NULL UNIQUE,
@@ -69,7 +89,17 @@ _KEYS_TO_IDS = "SELECT job_id FROM past_texts WHERE key IN (SELECT value FROM js
 
 def candidates(conn: sqlite3.Connection, words: tuple[str, ...]) -> list[str] | None:
     """The ids of every past job that may match all ``words`` (a superset, with some active jobs), from the word
-    with the fewest; None when no word can be looked up or each is in more than :data:`MAX_CANDIDATES` jobs."""
+    with the fewest; None when no word can be looked up or each is in more than :data:`MAX_CANDIDATES` jobs, or
+    the file has no index (made where the library had no trigram tokenizer)."""
+    try:
+        return _candidates(conn, words)
+    except sqlite3.OperationalError as exc:
+        if "past_words" in str(exc) or "past_texts" in str(exc):  # no such table: the scan answers
+            return None
+        raise
+
+
+def _candidates(conn: sqlite3.Connection, words: tuple[str, ...]) -> list[str] | None:
     best: list[str] | None = None
     for word in words:
         if len(word) < MIN_WORD:
