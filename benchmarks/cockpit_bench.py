@@ -39,7 +39,7 @@ class _NoDiagnoses:
 
     scene = None
 
-    def __init__(self, store: Any, runner: Any) -> None:
+    def __init__(self, store: Any, runner: Any, lang: str = "en") -> None:
         pass
 
     def all_json(self, jobs: list[Any]) -> list[None]:

@@ -6,14 +6,16 @@ most one value per job per ``interval``: later values wait in memory and a backg
 one when the interval is over, so another process sees it within ``interval`` plus one write. Status changes
 never wait: the store flushes a job's pending progress before them (:meth:`ProgressBuffer.flush`), and a message
 takes the pending value with it into the message queue (:meth:`ProgressBuffer.take`), so the order of what
-readers see is the order of the calls.
+readers see is the order of the calls. This buffer never starts a write of a job while another of its writes of
+that job is in flight (a write waits for the one before it to land, and the background thread leaves such a job
+for later): a store that numbers its events when they commit (PostgreSQL's event queue) would otherwise number
+the older value after the newer one.
 
 The newest value always lands. A write the store refuses (a restart, a full disk) is kept, unless a newer value
 came meanwhile, and retried with a growing pause until the store takes it (one log line per outage, see
-:class:`~jobdeck.stores._flusher.Outage`). Writes run outside every lock, so two writes of one job may overlap
-(the background thread's and a status change's flush, or a value a message took with it): a write older than
-one already handed out is not started, and when an older write lands after a newer one was handed out, the
-newer one is written again.
+:class:`~jobdeck.stores._flusher.Outage`). Writes run outside every lock; a value a message took with it may
+overlap one of this buffer's writes: a write older than one already handed out is not started, and when an older
+write lands after a newer one was handed out, the newer one is written again.
 
 Locks: each buffer's lock guards only its dictionaries. It is never held across store I/O or while taking
 another lock, so ``update()`` after a job's first value, ``take()`` and ``forget()`` never wait for a write;
@@ -151,6 +153,11 @@ class ProgressBuffer:
         StoreError raised; any other error forgets the job and is raised."""
         seq = entry[0]
         with self._lock:
+            # One write of a job at a time: another thread's write of this job lands first (then this value is
+            # written only if it is still the newest).
+            deadline = time.monotonic() + _WAIT_IN_FLIGHT
+            while job_id in self._inflight.values() and time.monotonic() < deadline:
+                self._landed.wait(deadline - time.monotonic())
             claimed = self._claimed.get(job_id)
             if claimed is not None and claimed[0] > seq:
                 return True  # a newer value of this job is on its way already
@@ -185,6 +192,7 @@ class ProgressBuffer:
     def _done(self, number: int) -> None:
         del self._inflight[number]
         self._landed.notify_all()
+        self._wake.notify()  # a value of the same job may wait for this write to land (_run)
 
     def _keep(self, job_id: str, entry: _Entry, pause: float) -> None:
         """A write of ``entry`` failed (called with the lock held): keep the job's newest value for a retry after
@@ -242,6 +250,7 @@ class ProgressBuffer:
         then kept and retried."""
         if not self._pending and not self._inflight:  # unlocked peek: the common case is nothing to do
             return
+        self._wait_in_flight(job_id)  # an older value on its way lands first: two writes of a job never overlap
         with self._lock:
             if job_id is None:
                 items = list(self._pending.items())
@@ -252,8 +261,12 @@ class ProgressBuffer:
         failure = self._write_all(items)
         if failure is not None:
             raise failure
-        # A value the background thread took before this call may still be on its way: wait for it, so that what
-        # comes after a flush (a status change, a read) comes after every earlier value.
+        # A value the background thread took meanwhile may still be on its way: wait for it, so that what comes
+        # after a flush (a status change, a read) comes after every earlier value.
+        self._wait_in_flight(job_id)
+
+    def _wait_in_flight(self, job_id: str | None) -> None:
+        """Wait (at most :data:`_WAIT_IN_FLIGHT`) for the writes of ``job_id`` (None: of every job) in flight now."""
         with self._lock:
             waits = {n for n, j in self._inflight.items() if job_id is None or j == job_id}
             deadline = time.monotonic() + _WAIT_IN_FLIGHT
@@ -288,10 +301,11 @@ class ProgressBuffer:
                 if self._closed:
                     return
                 mono = time.monotonic()
-                ready = [j for j in self._pending if self._due.get(j, 0.0) <= mono]
+                writing = set(self._inflight.values())  # those wait for their write to land (_done wakes us)
+                ready = [j for j in self._pending if self._due.get(j, 0.0) <= mono and j not in writing]
                 if not ready:
-                    waits = [self._due.get(j, 0.0) - mono for j in self._pending]
-                    self._wake.wait(min(waits) if waits else None)
+                    waits = [self._due.get(j, 0.0) - mono for j in self._pending if j not in writing]
+                    self._wake.wait(max(0.0, min(waits)) if waits else None)
                     continue
                 items = []
                 for job_id in ready:
