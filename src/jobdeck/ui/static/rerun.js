@@ -8,6 +8,7 @@ import { say } from "./common.js";
 import { t } from "./i18n.js";
 
 let dialog = null;
+let ending = null;   // the open session's finish(), until it ends
 
 function submitButton(value, text) {
   const button = document.createElement("button");
@@ -54,6 +55,7 @@ function build() {
 `note` is the live region next to the button that opened the dialog: the outcome is announced there. */
 export function rerunJob(job, typeInfo, note) {
   dialog = dialog || build();
+  if (ending) ending(null);   // an earlier session whose close event has not arrived yet: it ends here
   const view = { type: job.jobType, params: $(".rerun-params", dialog), paramInputs: [], paramSig: null };
   buildParamInputs(view, job.params && typeof job.params === "object" ? job.params : {},
     typeInfo ? typeInfo.paramsSchema : null, `rerun-${job.id.slice(0, 8)}`);
@@ -91,13 +93,22 @@ export function rerunJob(job, typeInfo, note) {
       }
     };
     const finish = (value) => {
+      if (ending !== finish) return;   // ended already
+      ending = null;
       form.removeEventListener("submit", onSubmit);
+      dialog.removeEventListener("close", onClose);
       if (dialog.open) dialog.close();
       if (opener && opener.isConnected) opener.focus();
       resolve(value);
     };
+    // The close event comes a task after the dialog closed: one that finds it open again belongs to an earlier
+    // session (Escape, then Enter on the button at once), not to this one.
+    const onClose = () => {
+      if (!dialog.open) finish(null);
+    };
+    ending = finish;
     form.addEventListener("submit", onSubmit);
-    dialog.addEventListener("close", () => finish(null), { once: true });
+    dialog.addEventListener("close", onClose);
     dialog.showModal();
     const first = view.paramInputs[0];
     (first ? first.input : $(".rerun-ok", dialog)).focus();
