@@ -140,3 +140,14 @@ def test_the_sentences_come_in_the_readers_language_with_the_same_codes() -> Non
                             "3fa2c1d0, käynnissä 60 s")
     assert Scene([], NOW, 60.0, lang="fi").json_of(running(quiet=4)) == (
         '{"code":"ok","text":"työskentelee: viimeisin ilmoitus 4 s sitten"}'.encode())
+
+
+def test_a_gone_workers_shown_age_is_past_the_window_however_little_it_is_past() -> None:
+    # Rounding to the nearest millisecond showed a worker gone by 0.4 ms as exactly ``stale_after`` old.
+    for past in (0.0004, 0.001, 0.5):
+        gone = worker("gone", ["DataImport"], seen_ago=3.0 + past)
+        assert not gone.live(NOW, 3.0) and gone.heartbeat_age(NOW) > 3.0
+    for before in (0.0, 0.0004):
+        live = worker("live", ["DataImport"], seen_ago=3.0 - before)
+        assert live.live(NOW, 3.0) and live.heartbeat_age(NOW) <= 3.0
+    assert worker("fresh", ["DataImport"], seen_ago=1.2344).heartbeat_age(NOW) == 1.235

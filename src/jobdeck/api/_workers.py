@@ -82,7 +82,7 @@ def workers_page(store: Store, runner: JobRunner | None) -> dict[str, Any]:
     for worker in scene.workers:
         row = worker.to_dict()
         row.update(live=worker.live(now, store.stale_after), busy=bool(worker.jobs),
-                   heartbeatAge=round(max(0.0, now - worker.last_seen), 3))
+                   heartbeatAge=worker.heartbeat_age(now))
         workers.append(row)
     return {"workers": workers, "queues": [q.to_dict() for q in scene.queues(active)],
             "staleAfter": store.stale_after}

@@ -8,6 +8,7 @@ the store); one older than :data:`WORKER_RETENTION` is dropped from the store.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -56,6 +57,11 @@ class WorkerInfo:
     def live(self, now: float, stale_after: float) -> bool:
         """Whether it heartbeated within ``stale_after`` (the store's: the same window that fails its jobs)."""
         return now - self.last_seen <= stale_after
+
+    def heartbeat_age(self, now: float) -> float:
+        """Seconds since its last heartbeat, to the millisecond and rounded *up*: rounding to nearest would show a
+        worker gone by 0.4 ms as exactly ``stale_after`` old, an age at which :meth:`live` still holds."""
+        return math.ceil(max(0.0, now - self.last_seen) * 1000) / 1000
 
     def free_slots(self) -> int | None:
         """Jobs it could take now (None: no bound)."""
