@@ -113,8 +113,12 @@ TEMPLATES = {
     # Saved values (issue 21). A save locks the job row as a state change does, so that saves of one job are
     # checked against the bound one after another and none lands after the job ended.
     "saved_lock": "SELECT end_time IS NOT NULL FROM {jobs} WHERE id = %s FOR NO KEY UPDATE",
-    "saved_kept": "SELECT COALESCE(sum(octet_length(value)), 0) FROM {saved} WHERE job_id = %s "
-                  "AND NOT (key = ANY(%s::text[]))",
+    # The kept total less what the incoming keys replace: a save reads its own keys, not every value the job saved.
+    # A statement of its own after the lock, so that its snapshot sees the save that held the lock before.
+    "saved_kept": "SELECT COALESCE((SELECT bytes FROM {saved_size} WHERE job_id = %(job)s), 0) - COALESCE((SELECT "
+                  "sum(octet_length(value)) FROM {saved} WHERE job_id = %(job)s AND key = ANY(%(keys)s::text[])), 0)",
+    "saved_size_put": "INSERT INTO {saved_size} (job_id, bytes) VALUES (%s, %s) "
+                      "ON CONFLICT (job_id) DO UPDATE SET bytes = EXCLUDED.bytes",
     "saved_put": "INSERT INTO {saved} (job_id, key, value) SELECT %s, * FROM unnest(%s::text[], %s::text[]) "
                  "ON CONFLICT (job_id, key) DO UPDATE SET value = EXCLUDED.value",
     "saved_read": "SELECT k.key, k.value FROM {jobs} j LEFT JOIN {saved} k ON k.job_id = j.id WHERE j.id = %s",

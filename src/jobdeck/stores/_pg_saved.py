@@ -1,5 +1,6 @@
 """The PostgreSQL store's saved values (issue 21): table ``{prefix}saved (job_id, key, value)``, one row per value
-(JSON text), removed with its job by the foreign key (``ON DELETE CASCADE``).
+(JSON text), and ``{prefix}saved_size (job_id, bytes)``, their total per job, which each save keeps; both removed
+with their job by the foreign key (``ON DELETE CASCADE``).
 
 A save is a durable transaction of its own (never buffered) that locks the job's row as a state change does, so
 that saves of one job are checked against the bound one after another and none lands after the job ended.
@@ -37,11 +38,12 @@ class PgSaved:
                 raise self._not_found(job_id)
             if row[0]:
                 return Saving.FINISHED, 0
-            (kept,) = conn.execute(q.saved_kept, (job_id, keys)).fetchone() or (0,)
+            (kept,) = conn.execute(q.saved_kept, {"job": job_id, "keys": keys}).fetchone() or (0,)
             total = int(kept) + sum(text_bytes(v) for v in values)
             if total > limit:
                 return Saving.FULL, total
             conn.execute(q.saved_put, (job_id, keys, values))
+            conn.execute(q.saved_size_put, (job_id, total))
             return Saving.SAVED, total
 
         outcome: tuple[Saving, int] = self._run(body)  # durable: a save is kept once it returns

@@ -189,6 +189,17 @@ STEPS: list[list[str]] = [
     COUNTS_STEP,
     # -> +1: past jobs' searched text, indexed by trigrams where pg_trgm can be had (_pg_words, issue 26).
     WORDS_STEP,
+    # -> +1: each job's saved values' total size in bytes (_pg_saved), kept by every save under the job's row lock,
+    # so that a save checks the bound by reading one row and the sizes of the keys it replaces, not every value the
+    # job saved; removed with the job by the foreign key.
+    [
+        """CREATE TABLE {saved_size} (
+            job_id text COLLATE "C" PRIMARY KEY REFERENCES {jobs} (id) ON DELETE CASCADE,
+            bytes bigint NOT NULL
+        )""",
+        "INSERT INTO {saved_size} (job_id, bytes) SELECT job_id, sum(octet_length(value)) FROM {saved} "
+        "GROUP BY job_id",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 
@@ -221,7 +232,7 @@ class Names:
     def mapping(self) -> dict[str, sql.Composable]:
         tables = {n: self.table(n)
                   for n in ("jobs", "hot", "messages", "events", "event_seq", "claims", "schema_version",
-                            "saved", "schedules", "workers",
+                            "saved", "saved_size", "schedules", "workers",
                             "limit_slots", "limit_rates", "event_queue", "job_counts", "job_count_changes",
                             "count_jobs", "past_texts", "word_job")}
         indexes = {n: sql.Identifier(self.prefix + n)

@@ -1,6 +1,6 @@
-"""The Redis store's saved values (issue 21): one hash per job, ``P:saved:<id>``, key -> JSON text, deleted with the
-job's other keys (``_redis_scripts._DROP``). A save is one Lua call (``SAVE``) that checks the job's status and the
-bound and writes, never buffered."""
+"""The Redis store's saved values (issue 21): one hash per job, ``P:saved:<id>``, key -> JSON text, and their total in
+bytes, ``P:savedsize:<id>``, deleted with the job's other keys (``_redis_scripts._DROP``). A save is one Lua call
+(``SAVE``) that checks the job's status and the bound and writes, never buffered."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class RedisSaved:
 
     def save(self, job_id: str, texts: Mapping[str, str], limit: int) -> tuple[Saving, int]:
         with self._errors():
-            code, total = self._script(keys=[f"{self._prefix}:job:{job_id}", self._key(job_id)],
+            code, total = self._script(keys=[f"{self._prefix}:job:{job_id}", self._key(job_id),
+                                             f"{self._prefix}:savedsize:{job_id}"],
                                        args=[limit, *(x for pair in texts.items() for x in pair)])
         if code == -1:
             raise self._not_found(job_id)

@@ -7,6 +7,7 @@ Key layout under a prefix ``P`` (one Redis database may hold several jobdeck dep
     P:ops:<id>              string the operation tree as last published (JSON); beside the hash, not in it, so
                                    that HGETALL of a listing does not carry a few kilobytes per job
     P:saved:<id>            hash   the job's saved values, key -> JSON text (issue 21)
+    P:savedsize:<id>        string their total in bytes, kept by each save
     P:active, P:active:<t>  zset   active job ids (all / of type t), score = start time
     P:past, P:past:<t>      zset   finished job ids, score = end time (newest last)
     P:events                stream the change log, MAXLEN ~ max_events; entry ids are the event ids
@@ -40,7 +41,8 @@ local function drop(id)
   local t = h[1]
   unindex(id, h)
   redis.call('DEL', jk, prefix .. ':msgs:' .. id .. ':info', prefix .. ':msgs:' .. id .. ':warning',
-             prefix .. ':msgs:' .. id .. ':error', prefix .. ':ops:' .. id, prefix .. ':saved:' .. id)
+             prefix .. ':msgs:' .. id .. ':error', prefix .. ':ops:' .. id, prefix .. ':saved:' .. id,
+             prefix .. ':savedsize:' .. id)
   redis.call('ZREM', prefix .. ':past', id)
   if t then redis.call('ZREM', prefix .. ':past:' .. t, id) end
 end
@@ -192,22 +194,30 @@ return ids
 """
 
 # Saved values (issue 21), checked against the bound and written in one step.  KEYS: job, saved.
-# ARGV: limit (bytes), then key, JSON text, key, JSON text, ...
-# -> {-1, 0} unknown job, {0, 0} job finished, {2, total} beyond the bound (nothing written), {1, total} written
+# KEYS: job, saved, saved size. ARGV: limit (bytes), then key, JSON text, key, JSON text, ... (each key once)
+# -> {-1, 0} unknown job, {0, 0} job finished, {2, total} beyond the bound (nothing written), {1, total} written.
+# The kept total less what the incoming keys replace (HSTRLEN): a save reads its own keys, not every value the job
+# saved. A job whose values were saved before the total was kept (an older jobdeck) is counted once, here.
 SAVE = _ACTIVE + """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {-1, 0} end
 if not is_active(st) then return {0, 0} end
-local incoming, total = {}, 0
-for i = 2, #ARGV, 2 do
-  incoming[ARGV[i]] = true
-  total = total + string.len(ARGV[i + 1])
+local total = redis.call('GET', KEYS[3])
+if total then
+  total = tonumber(total)
+  for i = 2, #ARGV, 2 do total = total - redis.call('HSTRLEN', KEYS[2], ARGV[i]) end
+else
+  local incoming = {}
+  for i = 2, #ARGV, 2 do incoming[ARGV[i]] = true end
+  total = 0
+  local kept = redis.call('HGETALL', KEYS[2])
+  for i = 1, #kept, 2 do
+    if not incoming[kept[i]] then total = total + string.len(kept[i + 1]) end
+  end
 end
-local kept = redis.call('HGETALL', KEYS[2])
-for i = 1, #kept, 2 do
-  if not incoming[kept[i]] then total = total + string.len(kept[i + 1]) end
-end
+for i = 2, #ARGV, 2 do total = total + string.len(ARGV[i + 1]) end
 if total > tonumber(ARGV[1]) then return {2, total} end
 redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+redis.call('SET', KEYS[3], total)
 return {1, total}
 """

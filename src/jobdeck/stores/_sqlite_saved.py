@@ -1,4 +1,5 @@
-"""The SQLite store's saved values (issue 21): table ``saved (job_id, key, value)``, one row per value (JSON text).
+"""The SQLite store's saved values (issue 21): table ``saved (job_id, key, value)``, one row per value (JSON text),
+and ``saved_size (job_id, bytes)``, their total per job, which each save keeps.
 
 A save is one write transaction of its own (never buffered), which checks the job's status and the bound and
 writes in one step. Reads go through the read-only pool, as every read does. The rows go with their job: the
@@ -34,14 +35,19 @@ class SQLiteSaved:
             if row[0]:
                 return Saving.FINISHED, 0
             keys = list(texts)
+            # The kept total less what the incoming keys replace (their primary key rows): a save reads its own
+            # keys, not every value the job saved.
             (kept,) = conn.execute(
-                "SELECT COALESCE(SUM(LENGTH(CAST(value AS BLOB))), 0) FROM saved WHERE job_id = ? "  # noqa: S608
-                f"AND key NOT IN ({','.join('?' * len(keys))})", (job_id, *keys)).fetchone()
+                "SELECT COALESCE((SELECT bytes FROM saved_size WHERE job_id = ?), 0) - COALESCE((SELECT "  # noqa: S608
+                "SUM(LENGTH(CAST(value AS BLOB))) FROM saved WHERE job_id = ? "
+                f"AND key IN ({','.join('?' * len(keys))})), 0)", (job_id, job_id, *keys)).fetchone()
             total = int(kept) + sum(text_bytes(t) for t in texts.values())
             if total > limit:
                 return Saving.FULL, total
             conn.executemany("INSERT OR REPLACE INTO saved (job_id, key, value) VALUES (?, ?, ?)",
                              [(job_id, k, t) for k, t in texts.items()])
+            conn.execute("INSERT INTO saved_size (job_id, bytes) VALUES (?, ?) "
+                         "ON CONFLICT (job_id) DO UPDATE SET bytes = excluded.bytes", (job_id, total))
         return Saving.SAVED, total
 
     def values(self, job_id: str) -> dict[str, str] | None:

@@ -205,6 +205,17 @@ STEPS: list[list[str]] = [
     # -> +1: the failure groups' rows kept per (signature, type) by triggers (count, first and last end), so that
     # GET /failures without a window reads a row per group instead of every failed job's index entry (issue 26).
     FAILURES_STEP,
+    # -> +1: each job's saved values' total size in UTF-8 bytes (_sqlite_saved), kept by every save, so that a save
+    # checks the bound by reading one row and the sizes of the keys it replaces, not every value the job saved; gone
+    # with the job (a trigger, so that no way of deleting a job can miss it).
+    [
+        "CREATE TABLE saved_size (job_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO saved_size (job_id, bytes) SELECT job_id, SUM(LENGTH(CAST(value AS BLOB))) FROM saved "
+        "GROUP BY job_id",
+        """CREATE TRIGGER jobs_saved_size_out AFTER DELETE ON jobs BEGIN
+            DELETE FROM saved_size WHERE job_id = OLD.id;
+        END""",
+    ],
 ]
 LATEST_VERSION = len(STEPS)
 

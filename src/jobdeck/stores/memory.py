@@ -60,7 +60,7 @@ class MemoryStore(Store):
         self._waiters = Waiters(self._lock)
         self._claims: dict[str, float] = {}
         self._limits = MemoryLimits()
-        self._saved: dict[str, dict[str, str]] = {}  # job id -> key -> JSON text; removed with the job
+        self._saved: dict[str, SavedTexts] = {}  # job id -> key -> JSON text; removed with the job
         self._workers = MemoryWorkers(self._lock)
         _instances.add(self)
 
@@ -368,6 +368,12 @@ def _to_event(raw: tuple[int, EventType, str, Any]) -> JobEvent:
     return JobEvent(str(seq), kind, job_id, data)
 
 
+class SavedTexts(dict[str, str]):
+    """One job's saved values (key -> JSON text) and ``size``, their total in UTF-8 bytes, kept as they change."""
+
+    size: int = 0
+
+
 class MemorySaved:
     """:class:`~jobdeck.stores._saved.SavedSteps` of a memory store: its ``_saved`` dictionary, under its lock."""
 
@@ -381,12 +387,15 @@ class MemorySaved:
                 raise self._store._not_found(job_id)
             if job.status.is_terminal:
                 return Saving.FINISHED, 0
-            saved = self._store._saved.get(job_id, {})
-            total = sum(text_bytes(v) for k, v in saved.items() if k not in texts)
+            saved = self._store._saved.get(job_id) or SavedTexts()
+            # The kept total, less what the incoming keys replace: a save costs its own keys, not the job's.
+            total = saved.size - sum(text_bytes(saved[k]) for k in texts if k in saved)
             total += sum(text_bytes(v) for v in texts.values())
             if total > limit:
                 return Saving.FULL, total
-            self._store._saved.setdefault(job_id, {}).update(texts)
+            saved.update(texts)
+            saved.size = total
+            self._store._saved[job_id] = saved
             return Saving.SAVED, total
 
     def values(self, job_id: str) -> dict[str, str] | None:
