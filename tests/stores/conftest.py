@@ -108,6 +108,14 @@ def store(backend: Backend) -> Store:
 
 
 @pytest.fixture
+def schema(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL schema unique to the test; dropped with everything in it afterwards."""
+    name = unique_schema()
+    yield name
+    drop_schema(postgres_url, name)
+
+
+@pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A prefix unique to the test; its keys are deleted afterwards."""
     prefix = unique_prefix()

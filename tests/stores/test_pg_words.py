@@ -4,27 +4,17 @@ deletes, and an old schema gains it on upgrade."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
 from jobdeck.stores import _pg_words
 from jobdeck.stores._pg_schema import STEPS, Names
 from jobdeck.stores.postgres import PostgresStore
-from tests.conftest import unique_schema
 
-from .conftest import drop_schema
 from .test_sqlite_words import WORDS, fill, pages
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    name = unique_schema()
-    yield name
-    drop_schema(postgres_url, name)
 
 
 def past_texts_in_step(url: str, schema: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,18 +18,10 @@ from jobdeck.core.pipeline import MAX_SNAPSHOT_CHILDREN, PipelineTree
 from jobdeck.stores import open_store, upgrade_store
 from jobdeck.stores._pg_schema import LATEST_VERSION
 from jobdeck.stores.postgres import PostgresStore
-from tests.conftest import free_port, unique_schema, wait_for
-
-from .conftest import drop_schema
+from tests.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    name = unique_schema()
-    yield name
-    drop_schema(postgres_url, name)
 
 
 def with_query(url: str, query: str) -> str:

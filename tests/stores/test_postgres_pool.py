@@ -16,17 +16,10 @@ from jobdeck.core.errors import InvalidArgumentError, StoreError
 from jobdeck.core.model import JobInfo, JobMessage, JobStatus, MessageType
 from jobdeck.stores import _pg_connect
 from jobdeck.stores.postgres import PostgresStore
-from tests.conftest import unique_schema, wait_for
-from tests.stores.conftest import drop_schema
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    name = unique_schema()
-    yield name
-    drop_schema(postgres_url, name)
 
 
 @pytest.fixture

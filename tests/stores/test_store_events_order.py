@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,20 +19,13 @@ import pytest
 from jobdeck.core.events import EventType, JobEvent
 from jobdeck.stores import Store
 from jobdeck.stores.postgres import PostgresStore
-from tests.conftest import unique_schema
-from tests.stores.conftest import Backend, drop_schema
+from tests.stores.conftest import Backend
 
 WRITERS = 8
 JOBS = 3
 MESSAGES = 25
 DEADLINE = 60.0
 
-
-@pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    name = unique_schema()
-    yield name
-    drop_schema(postgres_url, name)
 
 
 def run_writer(store: Store, n: int) -> None:

@@ -2,7 +2,10 @@
 
 - ``browser``: one Chromium for the session, through Playwright's sync API (no pytest plugin needed).
 - ``server``: one ``jobdeck serve --demo`` (memory store) for the session; each test leaves it with no active job.
-- ``dashboard``: a fresh browser context signed in with the token, on the dashboard, no page errors allowed.
+- ``dashboard``: a fresh browser context signed in with the token, on the dashboard, no page errors allowed;
+  ``finnish`` the same for a browser asking for Finnish.
+- ``serious(page)``: axe's serious and critical violations on the page; ``NO_OVERFLOW``: true when the page does
+  not scroll sideways.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from playwright.sync_api import Browser, Locator, expect, sync_playwright
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import require
 from tests.ui.server import UiServer
@@ -125,15 +129,34 @@ class Dashboard:
         self.context.close()
 
 
-@pytest.fixture
-def dashboard(browser: Browser, server: UiServer) -> Iterator[Dashboard]:
-    board = Dashboard(browser, server)
+def _board(browser: Browser, server: UiServer, locale: str = "en-GB") -> Iterator[Dashboard]:
+    board = Dashboard(browser, server, locale=locale)
     try:
         yield board
     finally:
         board.close()
         server.settle()
     assert not board.errors, f"JavaScript errors on the page: {board.errors}"
+
+
+@pytest.fixture
+def dashboard(browser: Browser, server: UiServer) -> Iterator[Dashboard]:
+    yield from _board(browser, server)
+
+
+@pytest.fixture
+def finnish(browser: Browser, server: UiServer) -> Iterator[Dashboard]:
+    yield from _board(browser, server, "fi-FI")
+
+
+NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def serious(page: Page) -> list[str]:
+    """axe's serious and critical violations on ``page``, each with the first few elements it names."""
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,11 +7,10 @@ import re
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import Dashboard, serious
 from tests.ui.server import UiServer
 
 pytestmark = pytest.mark.browser
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.browser
 def _ended(server: UiServer, job_id: str) -> dict[str, Any]:
     return wait_for(lambda: (job := server.job(job_id))["status"] not in ("queued", "running", "aborting") and job,
                     timeout=30, what=f"job {job_id} to end")
-
-
-def _serious(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']}" for v in results.response["violations"]
-            if v.get("impact") in ("serious", "critical")]
 
 
 def _failed_imports(server: UiServer, n: int) -> list[str]:
@@ -50,7 +43,7 @@ def test_failure_groups_link_to_their_jobs_and_rerun_them_by_keyboard(dashboard:
     count = int(re.match(r"(\d+)", group.locator(".count").inner_text())[1])  # type: ignore[index]
     assert count >= 2  # other tests on the shared server may have failed imports too
     expect(group.get_by_role("heading")).to_contain_text(signature)
-    assert _serious(page) == []
+    assert serious(page) == []
 
     rerun = group.get_by_role("button", name=f"Re-run these {count} jobs")
     rerun.focus()
@@ -60,7 +53,7 @@ def test_failure_groups_link_to_their_jobs_and_rerun_them_by_keyboard(dashboard:
     expect(dialog.get_by_role("heading")).to_have_text(f"Re-run {count} jobs?")
     expect(dialog).to_contain_text(f"start {count} new jobs with the same type and parameters")
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()  # the safe choice first
-    assert _serious(page) == []
+    assert serious(page) == []
     page.keyboard.press("Tab")
     expect(dialog.get_by_role("button", name=f"Re-run {count} jobs")).to_be_focused()
     page.keyboard.press("Enter")
@@ -108,7 +101,7 @@ def test_select_rows_and_delete_them_after_a_confirmation(dashboard: Dashboard) 
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("heading")).to_have_text("Delete 2 jobs?")
     expect(dialog).to_contain_text("delete 2 finished jobs and their messages for good")
-    assert _serious(page) == []
+    assert serious(page) == []
     page.keyboard.press("Escape")  # cancelled: nothing happens
     expect(dialog).to_be_hidden()
     assert all(server.api("GET", f"/single/{i}/progress").status_code == 200 for i in done)

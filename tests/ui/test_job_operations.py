@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
-from tests.ui.test_triage import _serious
+from tests.ui.conftest import Dashboard, serious
 
 pytestmark = pytest.mark.browser
 
@@ -59,7 +58,7 @@ def test_running_job_page_by_short_id_shows_the_operation_tree_live(dashboard: D
     assert not dashboard.errors
 
     # No serious or critical axe violation with the tree on the page.
-    assert _serious(page) == []
+    assert serious(page) == []
 
 
 def test_finished_job_page_keeps_the_tree_where_it_stopped(dashboard: Dashboard) -> None:
@@ -97,4 +96,4 @@ def test_a_long_pipeline_shows_a_window_and_counts_the_rest(dashboard: Dashboard
     counts = top.evaluate_all("items => items.map(li => li.classList.contains('op-more') "
                               "? Number(li.textContent.match(/^\\+(\\d+)/)[1]) : 1)")
     assert sum(counts) == 102
-    assert _serious(page) == []
+    assert serious(page) == []

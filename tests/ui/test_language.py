@@ -10,17 +10,15 @@ import re
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from jobdeck.core.i18n import translate
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import NO_OVERFLOW, Dashboard, serious
 from tests.ui.server import UiServer
 
 pytestmark = pytest.mark.browser
 
-NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 
 # Words of the dashboard page that are on screen whatever the jobs: each must read in Finnish and not in English.
 ALWAYS_SHOWN = ["dash.heading", "dash.abort_all", "dash.health", "dash.stat_active", "dash.last_24h",
@@ -149,12 +147,6 @@ def test_a_finnish_browser_can_choose_english(browser: Browser, server: UiServer
     assert not board.errors, board.errors
 
 
-def _serious(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-
-
 @pytest.mark.parametrize(("scheme", "width"), [("light", 1280), ("dark", 1280), ("light", 390), ("dark", 390)])
 def test_the_finnish_dashboard_is_accessible_and_fits_a_phone(browser: Browser, server: UiServer, scheme: str,
                                                              width: int) -> None:
@@ -171,7 +163,7 @@ def test_the_finnish_dashboard_is_accessible_and_fits_a_phone(browser: Browser, 
         expect(job.locator(".panel-info li").first).to_be_visible()
         expect(board.card("DataImport").locator(".last-failure")).to_contain_text("Viimeisin ajo epäonnistui")
         expect(board.card("DataImport").locator(".run-summary")).to_contain_text("Keston mediaani")
-        assert _serious(page) == []
+        assert serious(page) == []
         if width == 390:
             assert page.evaluate(NO_OVERFLOW), page.evaluate("document.documentElement.scrollWidth")
             # The parts most likely to be too wide: each inside the viewport.

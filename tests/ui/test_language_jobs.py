@@ -5,22 +5,19 @@ axe clean in both colour schemes at desktop and phone width, with no sideways sc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Literal
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import NO_OVERFLOW, Dashboard, serious
 from tests.ui.server import UiServer
 
 pytestmark = pytest.mark.browser
 
 # "7.12.2026 klo 05.13.00 UTC": day.month.year, "klo", the clock with dots (the browser runs in UTC).
 FINNISH_TIME = r"\d{1,2}\.\d{1,2}\.\d{4} klo \d\d\.\d\d\.\d\d UTC"
-NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
 def _ended(server: UiServer, job_id: str) -> None:
@@ -37,29 +34,12 @@ def failed_job(server: UiServer) -> str:
     return job_id
 
 
-@pytest.fixture
-def finnish(browser: Browser, server: UiServer) -> Iterator[Dashboard]:
-    board = Dashboard(browser, server, locale="fi-FI")
-    try:
-        yield board
-    finally:
-        board.close()
-        server.settle()
-    assert not board.errors, f"JavaScript errors on the page: {board.errors}"
-
-
 def _open(board: Dashboard, path: str) -> Page:
     page = board.page
     page.goto(f"{board.server.url}/?token={board.server.token}")   # signs in (a cookie), then the page itself
     page.goto(f"{board.server.url}{path}")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     return page
-
-
-def _serious(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']}" for v in results.response["violations"]
-            if v.get("impact") in ("serious", "critical")]
 
 
 def test_all_jobs_in_finnish_filtered_and_sorted_by_keyboard(finnish: Dashboard, failed_job: str) -> None:
@@ -190,7 +170,7 @@ def test_both_pages_in_finnish_are_axe_clean_and_fit_a_phone(
                 expect(page.locator(f'tr[data-job-id="{failed_job}"]')).to_be_visible()
             else:
                 expect(page.get_by_role("region", name="Tämä työ epäonnistui")).to_be_visible()
-            assert _serious(page) == [], (path, scheme, width)
+            assert serious(page) == [], (path, scheme, width)
             assert page.evaluate(NO_OVERFLOW), (path, scheme, width, page.evaluate(
                 "document.documentElement.scrollWidth"))
     finally:

@@ -6,33 +6,19 @@ scrolling on a phone; and what jobs spent, as Finnish writes money and counts.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import NO_OVERFLOW, Dashboard, serious
 from tests.ui.server import UiServer
-from tests.ui.test_triage import _serious
 
 pytestmark = pytest.mark.browser
 
-NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 # Finnish writes a time of day with dots (05.13.20) and a date as day.month.year with "klo" before the time.
 FI_CLOCK = r"\d{2}\.\d{2}\.\d{2}"
 FI_DATE_TIME = rf"\d{{1,2}}\.\d{{1,2}}\.\d{{4}} klo {FI_CLOCK}"
-
-
-@pytest.fixture
-def finnish(browser: Browser, server: UiServer) -> Iterator[Dashboard]:
-    board = Dashboard(browser, server, locale="fi-FI")
-    try:
-        yield board
-    finally:
-        board.close()
-        server.settle()
-    assert not board.errors, f"JavaScript errors on the page: {board.errors}"
 
 
 def _failed_import(server: UiServer) -> str:
@@ -209,7 +195,7 @@ def test_finnish_pages_are_axe_clean_and_fit_a_phone(browser: Browser, server: U
             _open(page, server, path)
             if path == "workers":
                 expect(page.locator("#workers-summary")).to_contain_text("toiminnassa")
-            problems[path] = _serious(page)
+            problems[path] = serious(page)
             if not page.evaluate(NO_OVERFLOW):
                 wide.append(path)
         assert {path: found for path, found in problems.items() if found} == {}

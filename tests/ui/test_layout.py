@@ -8,12 +8,10 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import NO_OVERFLOW, Dashboard
 from tests.ui.server import UiServer
 
 pytestmark = pytest.mark.browser
-
-NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
 @pytest.fixture

@@ -24,13 +24,11 @@ from playwright.sync_api import Browser, Page, expect
 from jobdeck.runtime.controller import PipelineController
 from jobdeck.stores import open_store
 from jobdeck.stores.base import Store
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import NO_OVERFLOW, Dashboard, serious
 from tests.ui.server import UiServer
-from tests.ui.test_triage import _serious
 
 pytestmark = pytest.mark.browser
 
-NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 # The test process is the job's runner: an owner that is alive as long as the test is.
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 COUNTDOWN = re.compile(r"^ · retrying in (1 min \d\d s|\d{1,2} s)$")
@@ -333,19 +331,19 @@ def test_recovery_views_are_accessible(browser: Browser, recovery_server: UiServ
         waiting = waiting_job(store)
         expect(board.active_job("Cleanup").locator(".attempt-countdown")).to_have_text(COUNTDOWN)
         expect(board.card("DataImport").locator(".resume-btn")).to_be_visible()
-        problems = {"dashboard": _serious(page)}
+        problems = {"dashboard": serious(page)}
         overflow = {"dashboard": not page.evaluate(NO_OVERFLOW)}
         open_job(page, server, waiting)
         expect(page.get_by_role("region", name="Attempts").locator("li")).to_have_count(1)
-        problems["waiting job page"] = _serious(page)
+        problems["waiting job page"] = serious(page)
         overflow["waiting job page"] = not page.evaluate(NO_OVERFLOW)
         open_job(page, server, failed)
         expect(page.locator("#resume")).to_be_visible()
-        problems["failed job page"] = _serious(page)
+        problems["failed job page"] = serious(page)
         overflow["failed job page"] = not page.evaluate(NO_OVERFLOW)
         page.goto(f"{server.url}/jobs")
         expect(page.locator(f'tr[data-job-id="{waiting}"] .attempt-short')).to_be_visible()
-        problems["all jobs"] = _serious(page)
+        problems["all jobs"] = serious(page)
         assert {view: found for view, found in problems.items() if found} == {}
         assert [view for view, bad in overflow.items() if bad] == []
     finally:

@@ -14,14 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from jobdeck.cli.demo import DEMO_SCHEDULE
 from jobdeck.core.model import format_time, parse_time
 from tests.conftest import wait_for
 from tests.serve_process import demo_args
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import Dashboard, serious
 from tests.ui.server import DEMO_SPEED, UiServer
 
 pytestmark = pytest.mark.browser
@@ -278,12 +277,6 @@ def test_signed_out_the_page_sends_to_sign_in(browser: Browser, server: UiServer
         context.close()
 
 
-def _serious(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_no_serious_accessibility_violations(browser: Browser, server: UiServer, scheme: str) -> None:
     created = server.api("POST", "/schedules", json={"id": f"ui-axe-{scheme}", "jobType": "Cleanup",
@@ -293,17 +286,17 @@ def test_no_serious_accessibility_violations(browser: Browser, server: UiServer,
     try:
         page = open_schedules(board)
         expect(row(page, f"ui-axe-{scheme}")).to_have_count(1)
-        problems = {"schedules": _serious(page)}
+        problems = {"schedules": serious(page)}
         row(page, f"ui-axe-{scheme}").get_by_role("button", name=f"Edit schedule ui-axe-{scheme}").click()
         expect(page.get_by_label("Cron expression", exact=True)).to_be_visible()
-        problems["editing"] = _serious(page)
+        problems["editing"] = serious(page)
         row(page, f"ui-axe-{scheme}").get_by_role("button", name=f"Delete schedule ui-axe-{scheme}").click()
         expect(page.get_by_role("dialog", name="Delete schedule?")).to_be_visible()
-        problems["delete dialog"] = _serious(page)
+        problems["delete dialog"] = serious(page)
         page.keyboard.press("Escape")
         page.goto(f"{server.url}/")
         expect(board.card("Cleanup").locator(".type-schedule")).to_have_count(1)
-        problems["dashboard"] = _serious(page)
+        problems["dashboard"] = serious(page)
         assert {view: found for view, found in problems.items() if found} == {}
     finally:
         board.close()

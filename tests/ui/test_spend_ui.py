@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import Dashboard
-from tests.ui.test_triage import _serious, finished
+from tests.ui.conftest import Dashboard, serious
+from tests.ui.test_triage import finished
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,7 @@ def test_cost_column_sorts_and_totals(dashboard: Dashboard) -> None:
     expect(header).to_have_attribute("aria-sort", "ascending")
     costs = page.locator("#jobs-table tbody .col-cost").evaluate_all("cells => cells.map(c => Number(c.dataset.cost))")
     assert costs == sorted(costs)
-    assert _serious(page) == []
+    assert serious(page) == []
 
 
 def test_job_page_shows_the_operation_shares(dashboard: Dashboard) -> None:
@@ -57,7 +57,7 @@ def test_job_page_shows_the_operation_shares(dashboard: Dashboard) -> None:
     expect(generation.locator(":scope > .op-row .op-cost")).to_have_text("$0.10 · 28,800 tokens")
     expect(generation.locator("ul .op-cost")).to_have_text(["$0.05 · 14,400 tokens", "$0.05 · 14,400 tokens"])
     expect(page.locator("#op-tree > li").first.locator(".op-cost")).to_have_count(0)   # fetching spent nothing
-    assert _serious(page) == []
+    assert serious(page) == []
 
 
 def test_a_budget_stop_is_shown_as_such(dashboard: Dashboard) -> None:
@@ -77,7 +77,7 @@ def test_a_budget_stop_is_shown_as_such(dashboard: Dashboard) -> None:
     facts = page.locator("#facts")
     expect(facts).to_contain_text("Stopped byits budget (not a person)")
     expect(facts).to_contain_text(f"Abort reason{reason}")
-    assert _serious(page) == []
+    assert serious(page) == []
 
 
 def test_type_cards_show_today_and_this_month(dashboard: Dashboard) -> None:
@@ -89,7 +89,7 @@ def test_type_cards_show_today_and_this_month(dashboard: Dashboard) -> None:
     line = dashboard.card("QuestionInfoGeneration").locator(".type-spend")
     expect(line).to_have_text(re.compile(r"^Spent today \$\d+\.\d\d · this month \$\d+\.\d\d$"))
     expect(dashboard.card("Cleanup").locator(".type-spend")).to_have_count(0)   # records nothing
-    assert _serious(page) == []
+    assert serious(page) == []
 
 
 def _dollars(cost: float) -> str:
@@ -125,7 +125,7 @@ def test_cost_total_covers_the_filter(dashboard: Dashboard) -> None:
     cleanups = server.api("GET", "/spend/total", params={"jobType": "Cleanup"}).json()["jobs"]
     expect(page.locator("#cost-total")).to_have_attribute("data-jobs", str(cleanups))   # answered for this filter
     expect(page.locator("#cost-total")).to_have_text("")   # and nothing recorded: no total
-    assert _serious(page) == []
+    assert serious(page) == []
 
 
 def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
@@ -151,7 +151,7 @@ def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
         r"^Cost per day, last 14 days \(UTC\): \$\d+\.\d\d on 1 day, \d+ jobs? ended; most on "
         + daily[-1]["day"] + r": \$\d+\.\d\d \(\d+ jobs?\)\.$"))
     expect(figure.get_by_role("img")).to_have_accessible_name(re.compile(r"^Cost per day"))
-    assert _serious(page) == []
+    assert serious(page) == []
     thirty = figure.get_by_role("button", name="30 days")
     thirty.focus()
     page.keyboard.press("Enter")
@@ -159,7 +159,7 @@ def test_type_card_plots_cost_per_day(dashboard: Dashboard) -> None:
     expect(figure.get_by_role("button", name="14 days")).to_have_attribute("aria-pressed", "false")
     expect(bars).to_have_count(30)
     expect(figure.locator("figcaption")).to_have_text(re.compile(r"^Cost per day, last 30 days \(UTC\)"))
-    assert _serious(page) == []
+    assert serious(page) == []
     button.focus()
     page.keyboard.press("Space")
     expect(figure).to_be_hidden()

@@ -8,12 +8,11 @@ import statistics
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from jobdeck.core.model import parse_time
 from tests.conftest import wait_for
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import Dashboard, serious
 from tests.ui.server import UiServer
 
 pytestmark = pytest.mark.browser
@@ -160,12 +159,6 @@ def test_run_chart_text_alternative_matches_the_runs(dashboard: Dashboard) -> No
     expect(dashboard.page).to_have_url(f"{server.url}/jobs/{stopped}")
 
 
-def _serious(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("scheme", "width"), [("light", 1280), ("dark", 1280), ("light", 390), ("dark", 390)])
 def test_no_serious_accessibility_violations(browser: Browser, server: UiServer, scheme: str, width: int) -> None:
@@ -176,21 +169,21 @@ def test_no_serious_accessibility_violations(browser: Browser, server: UiServer,
         page = board.open().page
         server.start_job("ArgumentCondensation", {"questions": 30})
         expect(board.active_job("ArgumentCondensation").locator(".panel-info li").first).to_be_visible()
-        problems = {"dashboard": _serious(page)}
+        problems = {"dashboard": serious(page)}
         page.goto(f"{server.url}/jobs")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        problems["all jobs"] = _serious(page)
+        problems["all jobs"] = serious(page)
         page.goto(f"{server.url}/jobs/{failed}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        problems["job page"] = _serious(page)
+        problems["job page"] = serious(page)
         page.goto(f"{server.url}/timeline")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        problems["timeline"] = _serious(page)
+        problems["timeline"] = serious(page)
         page.goto(f"{server.url}/jobs/{failed}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         page.get_by_role("button", name="Re-run").click()
         expect(page.get_by_role("dialog", name="Re-run job")).to_be_visible()
-        problems["re-run dialog"] = _serious(page)
+        problems["re-run dialog"] = serious(page)
         assert {view: found for view, found in problems.items() if found} == {}
     finally:
         board.close()

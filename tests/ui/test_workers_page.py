@@ -9,10 +9,9 @@ import re
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.ui.conftest import Dashboard
+from tests.ui.conftest import Dashboard, serious
 from tests.ui.server import UiServer
 from tests.ui.test_queued import queued_server  # noqa: F401 - the fixture: a Celery executor with no worker
-from tests.ui.test_triage import _serious
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +27,7 @@ def test_workers_page_shows_the_live_worker_and_its_job_by_keyboard(dashboard: D
     expect(row).to_contain_text("local")
     expect(page.locator("#workers-summary")).to_contain_text("1 live worker (1 busy)")
     expect(page.locator("#queues-table tbody")).to_contain_text("ArgumentCondensation")
-    assert _serious(page) == []
+    assert serious(page) == []
     link = row.get_by_role("link", name=f"Job {job['id'][:8]}")
     for _ in range(40):  # Tab until the job's link has the focus: the page is usable without a mouse
         page.keyboard.press("Tab")
@@ -52,10 +51,10 @@ def test_a_job_no_worker_runs_shows_the_no_worker_badge_and_sentence(
         expect(badge).to_have_attribute("data-code", "no_worker")
         expect(badge).to_contain_text("No worker")
         expect(badge).to_have_attribute("title", "no live worker runs Cleanup")
-        assert _serious(board.page) == []
+        assert serious(board.page) == []
         board.page.goto(f"{queued_server.url}/jobs/{job['id']}")
         expect(board.page.locator("#job-diagnosis")).to_have_text("No worker: no live worker runs Cleanup")
-        assert _serious(board.page) == []
+        assert serious(board.page) == []
     finally:
         board.close()
     assert not board.errors, f"JavaScript errors on the page: {board.errors}"
