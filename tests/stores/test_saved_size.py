@@ -41,7 +41,7 @@ def refused_total(store: Store, job_id: str, key: str, value: str) -> int | None
         store.save_value(job_id, key, value)
     except InvalidArgumentError as exc:
         text = str(exc)
-        return int(text.split("saved values to ")[1].split(" B;")[0])
+        return int(text.split("saved values to ")[1].split(" B;", maxsplit=1)[0])
     return None
 
 
