@@ -89,7 +89,9 @@ async def _run_job(executor: ProcrastinateExecutor, running: Running, context: J
 
     def work() -> None:
         try:
-            outcome = runner.run_job(job_id, trace)
+            # The store holds the outcome: nothing reads the ended job back (None whether or not it ran; a draining
+            # worker asks the store below whether the job is still queued).
+            outcome = runner.run_job(job_id, trace, outcome=False)
         except BaseException as exc:  # reported to the task; run_job has already ended the job
             loop.call_soon_threadsafe(settle, None, exc)
         else:

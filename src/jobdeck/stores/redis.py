@@ -4,9 +4,9 @@
 
 Every step that touches several keys is atomic: creating a job (with its ``max_active`` check), progress and
 batches of messages run as Lua scripts; state changes, whose rules live in Python (:class:`~jobdeck.stores.base.Store`),
-read the job under ``WATCH`` and write it back in ``MULTI``/``EXEC``, retrying (a bounded number of times, with
-a jittered backoff, then a ``StoreError``) when another process changed the job in between -- so two processes
-cannot both start the last free slot, and two reapers cannot both fail a job.
+read the job under ``WATCH`` (both in one round trip) and write it back in ``MULTI``/``EXEC``, retrying (a bounded
+number of times, with a jittered backoff, then a ``StoreError``) when another process changed the job in between --
+so two processes cannot both start the last free slot, and two reapers cannot both fail a job.
 The change log is a Redis Stream; its entry ids are the event ids and ``wait_events`` blocks in ``XREAD``.
 Progress writes are coalesced and messages are written in batches, one Lua call every few milliseconds
 (:class:`~jobdeck.stores._buffered.BufferedStore`, shared with the SQLite store). Everything is stored
@@ -190,8 +190,7 @@ class RedisStore(RedisCountSteps, RedisSearchSteps, RedisBulkSteps, BufferedStor
                     # Full jitter: processes that collided on this job do not collide again in step.
                     time.sleep(delay(attempt, *_WATCH_PAUSE, jitter=True))
                 try:
-                    pipe.watch(key)
-                    head: dict[str, str] = pipe.hgetall(key)  # type: ignore[assignment]
+                    head = _watch_and_read(pipe, key)
                     if not head:
                         raise self._not_found(job_id)
                     job = decode_job(head)
@@ -424,3 +423,23 @@ class RedisStore(RedisCountSteps, RedisSearchSteps, RedisBulkSteps, BufferedStor
             for i in range(0, len(keys), 500):
                 self._redis.delete(*keys[i:i + 500])
         return len(keys)
+
+
+def _watch_and_read(pipe: Any, key: str) -> dict[str, str]:
+    """``WATCH key`` and ``HGETALL key`` on the pipeline's connection in one round trip (redis-py's ``watch()``
+    sends each command on its own: a change would cost three trips instead of two), leaving the pipeline
+    watching, as ``pipe.watch(key)`` does. A broken connection is retried as redis-py retries ``WATCH``."""
+    conn = pipe.connection
+    if conn is None:
+        conn = pipe.connection = pipe.connection_pool.get_connection()
+
+    def send() -> dict[str, str]:
+        conn.send_packed_command(conn.pack_commands([("WATCH", key), ("HGETALL", key)]))
+        pipe.parse_response(conn, "WATCH")
+        head: dict[str, str] = pipe.parse_response(conn, "HGETALL")
+        return head
+
+    head: dict[str, str] = conn.retry.call_with_retry(send, lambda _error: conn.disconnect())
+    pipe.watching = True
+    return head
+
