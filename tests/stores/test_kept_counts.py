@@ -190,23 +190,25 @@ def test_an_old_sqlite_file_gains_its_counts_on_upgrade(tmp_path: Path) -> None:
 def test_an_old_postgres_schema_gains_its_counts_on_upgrade(postgres_url: str) -> None:
     import psycopg
 
-    from jobdeck.stores._pg_schema import LATEST_VERSION, STEPS, Names
+    from jobdeck.stores import _pg_counts
+    from jobdeck.stores._pg_schema import STEPS, Names
     from jobdeck.stores.postgres import PostgresStore
     from tests.conftest import unique_schema
 
     from .conftest import drop_schema
 
     schema = unique_schema()
+    version = STEPS.index(_pg_counts.SCHEMA_STEP)  # the schema just before the counts (not merely the newest step)
     names = Names(schema, "jobdeck_")
     try:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(names.render("CREATE SCHEMA {schema}"))
             conn.execute(names.render("CREATE TABLE {schema_version} (version integer NOT NULL, "
                                       "upgraded_at timestamptz NOT NULL DEFAULT now())"))
-            for step in STEPS[:LATEST_VERSION - 1]:
+            for step in STEPS[:version]:
                 for statement in step:
                     conn.execute(names.render(statement))
-            conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (%s)"), (LATEST_VERSION - 1,))
+            conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (%s)"), (version,))
             for n in range(7):
                 job_id = f"0f0f0f0f-0000-4000-8000-{n:012d}"
                 conn.execute(names.render("INSERT INTO {jobs} (id, job_type, author, status, start_time, end_time) "
@@ -215,7 +217,7 @@ def test_an_old_postgres_schema_gains_its_counts_on_upgrade(postgres_url: str) -
                 conn.execute(names.render("INSERT INTO {hot} (id, last_activity) VALUES (%s, 1)"), (job_id,))
         store = PostgresStore(postgres_url, schema=schema, max_past_jobs=6)
         try:
-            assert store.migrated_from == LATEST_VERSION - 1
+            assert store.migrated_from == version
             assert store.stats()["completed"] == 4 and store.stats()["failed"] == 3
             store.complete_job(store.create_job("Import", "me").id)
             assert sum(sum(per.values()) for per in store._past_counts().values()) == 6

@@ -23,12 +23,15 @@ __all__ = ["start_servers"]  # the fixture, shared with test_multiprocess.py
 
 @pytest.fixture
 def pg_store_url(postgres_url: str) -> Iterator[str]:
+    """A store URL with a schema of the test's own. Tests ask for it before ``start_servers``: fixtures are torn
+    down in reverse order, so the schema is dropped after the servers stopped (``DROP SCHEMA ... CASCADE`` beside a
+    live server's transactions can deadlock: it did, in CI)."""
     schema = unique_schema()
     yield f"{postgres_url}?schema={schema}"
     drop_schema(postgres_url, schema)
 
 
-def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Server]], pg_store_url: str) -> None:
+def test_two_servers_share_jobs_and_abort(pg_store_url: str, start_servers: Callable[..., list[Server]]) -> None:
     a, b = start_servers(pg_store_url, "A", "B")
     watcher = PostgresStore(pg_store_url)
     cursor = watcher.read_events().cursor
@@ -52,8 +55,8 @@ def test_two_servers_share_jobs_and_abort(start_servers: Callable[..., list[Serv
         assert "schema: version" in server.output()
 
 
-def test_survivors_fail_the_job_of_a_killed_server_exactly_once(start_servers: Callable[..., list[Server]],
-                                                                pg_store_url: str) -> None:
+def test_survivors_fail_the_job_of_a_killed_server_exactly_once(pg_store_url: str,
+                                                                start_servers: Callable[..., list[Server]]) -> None:
     a, b, c = start_servers(pg_store_url, "A", "B", "C")
     watcher = PostgresStore(pg_store_url)
     try:
@@ -75,8 +78,8 @@ def test_survivors_fail_the_job_of_a_killed_server_exactly_once(start_servers: C
         watcher.close()
 
 
-def test_a_restart_fails_the_orphan_and_keeps_history(start_servers: Callable[..., list[Server]],
-                                                      pg_store_url: str) -> None:
+def test_a_restart_fails_the_orphan_and_keeps_history(pg_store_url: str,
+                                                      start_servers: Callable[..., list[Server]]) -> None:
     (first,) = start_servers(pg_store_url, "first")
     quick = first.post("/start", {"jobType": "Cleanup", "params": {"days": 7}})
     assert quick.status_code == 201, quick.text

@@ -19,6 +19,13 @@ from jobdeck.stores.sqlite import SQLiteStore
 from .conftest import Backend
 from .test_behaviour_recovery import running
 
+
+def size_step(steps: list[list[str]]) -> int:
+    """The schema version just before the step that keeps the totals (not merely the newest step: steps added
+    later must not turn the upgrade tests into tests of something else)."""
+    return next(i for i, step in enumerate(steps) if any("CREATE TABLE" in s and "saved_size" in s for s in step))
+
+
 LIMIT = 700  # with values of at most 302 bytes, every total a refusal states is under 1 KiB: shown in bytes
 
 
@@ -88,14 +95,15 @@ def test_the_totals_go_with_their_jobs(backend: Backend) -> None:
 
 
 def test_values_saved_before_the_total_was_kept_are_counted_once_sqlite(tmp_path: Path) -> None:
-    from jobdeck.stores._sqlite_schema import LATEST_VERSION, STEPS
+    from jobdeck.stores._sqlite_schema import STEPS
 
     path = tmp_path / "before.db"
+    version = size_step(STEPS)
     conn = sqlite3.connect(path, isolation_level=None)
-    for step in STEPS[:-1]:
+    for step in STEPS[:version]:
         for statement in step:
             conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {LATEST_VERSION - 1}")
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.execute("INSERT INTO jobs (id, job_type, author, status, progress, start_time, last_activity) "
                  "VALUES ('old', 'Import', 'admin', 'running', 0.5, 1000.0, 1000.0)")
     conn.execute("INSERT INTO saved (job_id, key, value) VALUES ('old', 'a', ?), ('old', 'b', ?)",
@@ -115,18 +123,19 @@ def test_values_saved_before_the_total_was_kept_are_counted_once_sqlite(tmp_path
 def test_values_saved_before_the_total_was_kept_are_counted_once_postgres(postgres_url: str, schema: str) -> None:
     import psycopg
 
-    from jobdeck.stores._pg_schema import LATEST_VERSION, STEPS, Names
+    from jobdeck.stores._pg_schema import STEPS, Names
 
     names = Names(schema, "jobdeck_")
+    version = size_step(STEPS)
     job_id = "0f0f0f0f-0000-4000-8000-00000000517e"
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # what the version before created
         conn.execute(names.render("CREATE SCHEMA {schema}"))
         conn.execute(names.render("CREATE TABLE {schema_version} (version integer NOT NULL, "
                                   "upgraded_at timestamptz NOT NULL DEFAULT now())"))
-        for step in STEPS[:-1]:
+        for step in STEPS[:version]:
             for statement in step:
                 conn.execute(names.render(statement))
-        conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (%s)"), (LATEST_VERSION - 1,))
+        conn.execute(names.render("INSERT INTO {schema_version} (version) VALUES (%s)"), (version,))
         conn.execute(names.render("INSERT INTO {jobs} (id, job_type, author, status, start_time) "
                                   "VALUES (%s, 'Old', 'me', 'running', 1)"), (job_id,))
         conn.execute(names.render("INSERT INTO {hot} (id, last_activity) VALUES (%s, 1)"), (job_id,))
@@ -134,7 +143,7 @@ def test_values_saved_before_the_total_was_kept_are_counted_once_postgres(postgr
                      (job_id, '"' + "a" * 398 + '"', job_id, '"' + "b" * 98 + '"'))
     store = PostgresStore(postgres_url, schema=schema, max_saved_bytes=LIMIT)
     try:
-        assert store.migrated_from == LATEST_VERSION - 1
+        assert store.migrated_from == version
         assert refused_total(store, job_id, "c", "c" * 299) == 801
         assert refused_total(store, job_id, "a", "a" * 198) is None
         assert refused_total(store, job_id, "c", "c" * 399) == 701

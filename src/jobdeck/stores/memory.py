@@ -14,7 +14,6 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping
 from itertools import takewhile
 from typing import Any
 
@@ -24,13 +23,13 @@ from ..core.model import ACTIVE, JobInfo, JobMessage, JobStatus, OperationRef
 from ..core.operations import OperationTree
 from ._failures import FailureGroup, FailureQuery, group_heads
 from ._limits import MemoryLimits
-from ._saved import Saving, text_bytes
+from ._memory_saved import MemorySaved, SavedTexts
 from ._search import SearchQuery, head_misses, message_hit
 from ._summary import Counts, count_heads
 from ._workers import MemoryWorkers
 from .base import Change, PastQuery, Store
 
-__all__ = ["MemorySaved", "MemoryStore"]
+__all__ = ["MemoryStore"]
 
 _ACTIVE = ACTIVE
 # Enum member lookups cost ~0.1 us each on Python 3.11; the hot paths use these module constants instead.
@@ -366,49 +365,6 @@ def _to_event(raw: tuple[int, EventType, str, Any]) -> JobEvent:
     else:
         data = job_data(payload)
     return JobEvent(str(seq), kind, job_id, data)
-
-
-class SavedTexts(dict[str, str]):
-    """One job's saved values (key -> JSON text) and ``size``, their total in UTF-8 bytes, kept as they change."""
-
-    size: int = 0
-
-
-class MemorySaved:
-    """:class:`~jobdeck.stores._saved.SavedSteps` of a memory store: its ``_saved`` dictionary, under its lock."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-
-    def save(self, job_id: str, texts: Mapping[str, str], limit: int) -> tuple[Saving, int]:
-        with self._store._lock:
-            job = self._store._jobs.get(job_id)
-            if job is None:
-                raise self._store._not_found(job_id)
-            if job.status.is_terminal:
-                return Saving.FINISHED, 0
-            saved = self._store._saved.get(job_id) or SavedTexts()
-            # The kept total, less what the incoming keys replace: a save costs its own keys, not the job's.
-            total = saved.size - sum(text_bytes(saved[k]) for k in texts if k in saved)
-            total += sum(text_bytes(v) for v in texts.values())
-            if total > limit:
-                return Saving.FULL, total
-            saved.update(texts)
-            saved.size = total
-            self._store._saved[job_id] = saved
-            return Saving.SAVED, total
-
-    def values(self, job_id: str) -> dict[str, str] | None:
-        with self._store._lock:
-            if job_id not in self._store._jobs:
-                return None
-            return dict(self._store._saved.get(job_id, {}))
-
-    def keys(self, job_id: str) -> list[str] | None:
-        with self._store._lock:
-            if job_id not in self._store._jobs:
-                return None
-            return list(self._store._saved.get(job_id, {}))
 
 
 class Waiters:
