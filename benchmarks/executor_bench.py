@@ -8,7 +8,8 @@ stores.
   ``send_task``; both <= 1.25x at p50.
 - throughput: 1,000 short jobs (60 with --quick) through two workers, started from four client threads, as two
   like-for-like pairs: ``POST /start`` beside ``POST`` to the bare endpoint, and ``runner.start()`` beside
-  ``send_task``; both >= 0.8x the raw rate.
+  ``send_task``; both >= 0.8x the raw rate. The full run repeats both pairs with RabbitMQ as the broker
+  (``JOBDECK_BENCH_AMQP``, by default guest on 127.0.0.1:5672; queues of the run's own) on the SQLite store.
 - progress and message cost inside a worker, beside the same handler run by a local runner on the same kind of
   store (the stores' coalescing applies in both).
 """
@@ -162,6 +163,8 @@ def run(quick: bool) -> list[Row]:
                 http.close()
             finally:
                 deployment.close()
+        if not quick:  # a second broker costs a deployment more; the full run has the time
+            rows += _rabbitmq(tmp, env, broker, client, build)
     finally:
         procs.close()
         postgres.close()
@@ -169,13 +172,78 @@ def run(quick: bool) -> list[Row]:
     return rows
 
 
+AMQP = os.environ.get("JOBDECK_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _rabbitmq(tmp: Path, env: dict[str, str], marks: str, client: Any, build: Any) -> list[Row]:
+    """The throughput pairs again with RabbitMQ as the broker (both sides, queues of this run's own, deleted
+    afterwards) and the SQLite store; the raw tasks still note their start in the private Redis (``marks``)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from jobdeck.stores import open_store
+
+    from .executor_jobs import raw_app
+
+    where = urlsplit(AMQP)
+    try:
+        socket.create_connection((where.hostname or "127.0.0.1", where.port or 5672), timeout=2).close()
+    except OSError as exc:
+        return [skipped(SECTION, "throughput with the RabbitMQ broker", f"no RabbitMQ at {where.hostname}: {exc}")]
+    suffix = uuid.uuid4().hex[:8]
+    raw_queue, our_queue = f"raw-bench-{suffix}", f"jobdeck-bench-{suffix}"
+    env = {**env, "JOBDECK_BENCH_BROKER": AMQP, "JOBDECK_BENCH_MARKS": marks, "JOBDECK_BENCH_QUEUE": raw_queue}
+    procs = _Procs(tmp)
+    saved = {k: os.environ.get(k) for k in ("JOBDECK_BENCH_BROKER", "JOBDECK_BENCH_MARKS")}
+    os.environ.update(JOBDECK_BENCH_BROKER=AMQP, JOBDECK_BENCH_MARKS=marks)
+    raw = raw_app()
+    try:
+        for i in range(2):
+            proc, log = procs.start(f"raw-amqp{i}", [
+                sys.executable, "-m", "celery", "-A", "benchmarks.executor_jobs:app", "worker", "--pool", "threads",
+                "-c", "1", "--prefetch-multiplier", "1", "-O", "fair", "-Q", raw_queue, "--without-gossip",
+                "--without-mingle", "-n", f"raw-amqp{i}-{suffix}@%h", "-l", "INFO"], env)
+            procs.ready(log, proc)
+        web_port = _free_port()
+        procs.start("raw-web-amqp", [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.executor_jobs:web_app",
+                                     "--host", "127.0.0.1", "--port", str(web_port), "--log-level", "warning",
+                                     "--no-access-log"], env)
+        web = httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=30)
+        _wait(lambda: _serves(web), 60, "the raw web app (RabbitMQ)")
+        store_url = f"sqlite:///{tmp / 'jobs-amqp.db'}"
+        http, store = _deploy(procs, "SQLite-amqp", store_url, AMQP, env, queue=our_queue)
+        direct = build(open_store(store_url))
+        direct.set_executor(f"celery+{AMQP}?queue={our_queue}")
+        try:
+            for _ in range(3):  # warm both sides' connections and the workers' first claims
+                _ended(store, direct.start("Mark", "bench").id)
+            return _throughput(http, store, raw, client, 1000, "SQLite", direct, web, queue=raw_queue,
+                               broker="RabbitMQ")
+        finally:
+            direct.shutdown(grace=1)
+            direct.store.close()
+            store.close()
+            http.close()
+            web.close()
+    finally:
+        procs.close()
+        with contextlib.suppress(Exception), raw.connection_for_write() as conn:
+            for queue in (raw_queue, our_queue):
+                conn.default_channel.queue_delete(queue)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _deploy(procs: _Procs, label: str, store_url: str, broker: str, env: dict[str, str],
-            app_spec: str = "benchmarks.executor_jobs:build") -> tuple[httpx.Client, Any]:
+            app_spec: str = "benchmarks.executor_jobs:build", queue: str = "jobdeck-bench") -> tuple[httpx.Client, Any]:
     """``jobdeck serve`` and two ``jobdeck worker`` processes on one store, running ``app_spec``'s job types; the
     client and a store to poll."""
     from jobdeck.stores import open_store
 
-    executor = f"celery+{broker}?queue=jobdeck-bench"
+    executor = f"celery+{broker}?queue={queue}"
     http_port = _free_port()
     procs.start(f"serve-{label}", [sys.executable, "-m", "jobdeck.cli", "serve", "--app", app_spec, "--store",
                                    store_url, "--executor", executor, "--port", str(http_port), "--token", TOKEN,
@@ -288,7 +356,7 @@ def _latency(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, labe
 
 
 def _throughput(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, label: str, direct: Any,
-                web: httpx.Client) -> list[Row]:
+                web: httpx.Client, queue: str = "raw-bench", broker: str = "") -> list[Row]:
     """Two like-for-like pairs, each started from four client threads (as a server takes starts from several
     clients at once: one client's sequential round trips would measure the client, not the workers): ``POST
     /start`` to ``jobdeck serve`` beside ``POST /send`` to a bare Starlette endpoint calling ``send_task`` (the
@@ -317,17 +385,18 @@ def _throughput(http: httpx.Client, store: Any, raw: Any, client: Any, n: int, l
     http_rate, posted = ours(lambda _: http.post("/start", json={"jobType": "Mark"}).json()["id"])
     web_rate = theirs(lambda key: web.post("/send", json={"key": key}))
     direct_rate, _ = ours(lambda _: direct.start("Mark", "bench").id)
-    raw_rate = theirs(lambda key: raw.send_task("bench.raw_mark", args=[key], queue="raw-bench"))
+    raw_rate = theirs(lambda key: raw.send_task("bench.raw_mark", args=[key], queue=queue))
+    where = f"Celery, {label} store{f', {broker} broker' if broker else ''}"
     fails = ("fails when the store's writes per job (create before the send, claim and outcome on the worker) hold "
              "a worker or the starting side longer than a quarter of the engine's own cost per task")
     return [
-        Row(SECTION, f"throughput through HTTP, {n} short jobs through 2 workers (Celery, {label} store)",
+        Row(SECTION, f"throughput through HTTP, {n} short jobs through 2 workers ({where})",
             jobdeck=f"{http_rate:.0f} jobs/s", baseline=f"{web_rate:.0f} tasks/s raw web + send_task",
             ratio=f"{http_rate / web_rate:.2f}x", target=">= 0.8x raw", passed=http_rate >= 0.8 * web_rate,
             note=f"4 client threads POST /start beside 4 POST /send to a bare endpoint; the {n} POST /start took "
                  f"{posted:.1f} s; ratio = jobdeck/raw rate; {fails}",
             values={"jobdeck_per_s": http_rate, "raw_per_s": web_rate, "n": n, "post_s": posted}),
-        Row(SECTION, f"throughput in process, {n} short jobs through 2 workers (Celery, {label} store)",
+        Row(SECTION, f"throughput in process, {n} short jobs through 2 workers ({where})",
             jobdeck=f"{direct_rate:.0f} jobs/s", baseline=f"{raw_rate:.0f} tasks/s raw send_task",
             ratio=f"{direct_rate / raw_rate:.2f}x", target=">= 0.8x raw", passed=direct_rate >= 0.8 * raw_rate,
             note=f"4 threads call runner.start() beside 4 calling send_task; ratio = jobdeck/raw rate; {fails}",

@@ -10,6 +10,9 @@ from typing import Any
 
 from jobdeck import JobRunner, PipelineController, Store
 
+# The raw workers' queue (a queue of the run's own on a shared RabbitMQ: ``JOBDECK_BENCH_QUEUE``).
+RAW_QUEUE = os.environ.get("JOBDECK_BENCH_QUEUE", "raw-bench")
+
 
 def build(store: Store) -> JobRunner:
     runner = JobRunner(store)
@@ -39,7 +42,8 @@ def tick(ctl: PipelineController, progress: int, messages: int) -> dict[str, Any
 
 
 def raw_app() -> Any:
-    """A plain Celery app on the benchmark's broker: one task that notes when it started, nothing else."""
+    """A plain Celery app on the benchmark's broker (``JOBDECK_BENCH_BROKER``): one task that notes when it started
+    in a Redis list (on ``JOBDECK_BENCH_MARKS``, by default the broker itself), nothing else."""
     import redis
     from celery import Celery
 
@@ -47,7 +51,7 @@ def raw_app() -> Any:
     app = Celery("raw", broker=broker, set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True, task_acks_late=True,
                     worker_prefetch_multiplier=1, worker_hijack_root_logger=False)
-    marks = redis.Redis.from_url(broker)
+    marks = redis.Redis.from_url(os.environ.get("JOBDECK_BENCH_MARKS", broker))
 
     @app.task(name="bench.raw_mark")
     def raw_mark(key: str) -> None:
@@ -70,7 +74,7 @@ def web_app() -> Any:
 
     async def send(request: Request) -> JSONResponse:
         key = (await request.json())["key"]
-        await run_in_threadpool(celery.send_task, "bench.raw_mark", args=[key], queue="raw-bench")
+        await run_in_threadpool(celery.send_task, "bench.raw_mark", args=[key], queue=RAW_QUEUE)
         return JSONResponse({"key": key}, status_code=201)
 
     return Starlette(routes=[Route("/send", send, methods=["POST"])])

@@ -5,6 +5,7 @@ setupBulkTable() once and bulkRow() for each row it draws. */
 
 import { api, API } from "./api.js";
 import { $ } from "./dom.js";
+import { buildDialog } from "./dialog.js";
 import { jobHref, say } from "./common.js";
 import { t } from "./i18n.js";
 
@@ -18,42 +19,18 @@ const WHAT = Object.fromEntries(["abort", "rerun", "resume", "delete"].map((acti
   refused: (error) => t(`bulk.${action}.refused`, { error }), // i18n-ignore: a catalog key
 }]));
 
-function submitButton(value, text) {
-  const button = document.createElement("button");
-  button.type = "submit";
-  button.value = value;
-  button.textContent = text;
-  return button;
-}
 let dialog = null;
 
 function build() {
-  const dlg = document.createElement("dialog");
-  dlg.className = "dialog";
-  dlg.id = "bulk-dialog";
-  dlg.setAttribute("aria-labelledby", "bulk-title");
-  dlg.setAttribute("aria-describedby", "bulk-body");
-  const form = document.createElement("form");
-  form.method = "dialog";
-  const title = document.createElement("h2");
-  title.id = "bulk-title";
-  title.textContent = t("bulk.title");
   const body = document.createElement("p");
   body.id = "bulk-body";
   const left = document.createElement("p");
   left.id = "bulk-left";
   left.hidden = true;
-  const actions = document.createElement("div");
-  actions.className = "dialog-actions";
-  const cancel = submitButton("cancel", t("bulk.cancel"));
-  cancel.className = "btn btn-ghost";
-  const ok = submitButton("go", t("bulk.go"));
-  ok.className = "btn btn-primary bulk-ok";
-  actions.append(cancel, ok);
-  form.append(title, body, left, actions);
-  dlg.appendChild(form);
-  document.body.appendChild(dlg);
-  return dlg;
+  return buildDialog({
+    id: "bulk-dialog", titleId: "bulk-title", title: t("bulk.title"), describedBy: "bulk-body", parts: [body, left],
+    cancel: t("bulk.cancel"), ok: { value: "go", text: t("bulk.go"), className: "btn btn-primary bulk-ok" },
+  });
 }
 
 /** Plan ``action`` for ``target`` ({ids} or {filter}), state the count in a dialog, and on confirmation start the

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { $ } from "./dom.js";
+import { buildDialog } from "./dialog.js";
 import { shortId } from "./format.js";
 import { buildParamInputs, readParams } from "./params.js";
 import { say } from "./common.js";
@@ -10,25 +11,7 @@ import { t } from "./i18n.js";
 let dialog = null;
 let ending = null;   // the open session's finish(), until it ends
 
-function submitButton(value, text) {
-  const button = document.createElement("button");
-  button.type = "submit";
-  button.value = value;
-  button.textContent = text;
-  return button;
-}
-
 function build() {
-  const dlg = document.createElement("dialog");
-  dlg.className = "dialog";
-  dlg.id = "rerun-dialog";
-  dlg.setAttribute("aria-labelledby", "rerun-title");
-  const form = document.createElement("form");
-  form.method = "dialog";
-  form.className = "rerun-form";
-  const title = document.createElement("h2");
-  title.id = "rerun-title";
-  title.textContent = t("rerun.title");
   const body = document.createElement("p");
   body.id = "rerun-body";
   const params = document.createElement("div");
@@ -37,18 +20,11 @@ function build() {
   note.className = "start-note rerun-note";
   note.setAttribute("aria-live", "polite");
   note.hidden = true;
-  const actions = document.createElement("div");
-  actions.className = "dialog-actions";
-  const cancel = submitButton("cancel", t("rerun.cancel"));
-  cancel.className = "btn btn-ghost";
-  cancel.formNoValidate = true;
-  const ok = submitButton("rerun", t("rerun.ok"));
-  ok.className = "btn btn-primary rerun-ok";
-  actions.append(cancel, ok);
-  form.append(title, body, params, note, actions);
-  dlg.appendChild(form);
-  document.body.appendChild(dlg);
-  return dlg;
+  return buildDialog({
+    id: "rerun-dialog", titleId: "rerun-title", title: t("rerun.title"), formClass: "rerun-form",
+    parts: [body, params, note], cancel: t("rerun.cancel"), cancelNoValidate: true,
+    ok: { value: "rerun", text: t("rerun.ok"), className: "btn btn-primary rerun-ok" },
+  });
 }
 
 /** Ask for (possibly edited) params and start the new job; resolves to the new job, or null if cancelled.
