@@ -50,10 +50,11 @@ SECTIONS = {
     "enginecost": "benchmarks.engine_cost_bench",
     "history100k": "benchmarks.history100k_bench",
 }
-# What ``--quick`` leaves to the full run (or to ``--quick --only NAME``): the soak (30 minutes), and the sections
+# What ``--quick`` leaves to the full run (or to ``--quick --only NAME``): the soak (30 minutes), the sections
 # whose setup alone takes most of a minute even when small (filling four stores with failed jobs, racing processes
-# for schedules, limits contended by several processes), so that the quick suite stays under two minutes.
-FULL_ONLY = {"soak", "spend", "schedules", "failures", "enginecost", "history100k"}
+# for schedules, limits contended by several processes), and memory (RSS over thousands of jobs: ~9 s, and a weak
+# check at the quick counts), so that the quick suite stays under two minutes with every optional tool installed.
+FULL_ONLY = {"soak", "memory", "spend", "schedules", "failures", "enginecost", "history100k"}
 # What runs only when named with --only, because its fill alone would break the full run's 20 minutes: the soak
 # (30 minutes of churn), 100,000 jobs of history (filling three stores: most of an hour) and the failure groups
 # (four stores filled with 10,000 failed jobs each: about 10 minutes).

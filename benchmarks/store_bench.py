@@ -300,7 +300,7 @@ def _run_store(kind: str, quick: bool, n: int, floor: float, read_floor: float) 
                                 f"{us(ref)} {ref_name}", ratio(cost, ref), f"<= {bound:g}x", cost / ref <= bound,
                                 note=fails, values={"per_call_s": cost, "baseline_s": ref}))
             if kind != "memory":
-                per, samples, landed = _staleness(tgt, store, 2.0 if quick else 5.0)
+                per, samples, landed = _staleness(tgt, store, 1.5 if quick else 5.0)
                 p99 = percentile(samples, 99)
                 window = store._progress.interval
                 promised = 1 / window
